@@ -1,0 +1,140 @@
+// Package catalog holds Weft's immutable model of the mesh: the services,
+// sidecar proxies, healthy endpoints and config entries that discovery reads
+// from Consul and the control plane translates into xDS.
+//
+// A *Snapshot and everything it points to is immutable once published:
+// producers build a new Snapshot for every change, consumers may share and
+// read it from any goroutine but must never mutate it.
+package catalog
+
+// Protocols understood by the mesh, as named by Consul's service-defaults
+// "Protocol" field.
+const (
+	ProtocolTCP   = "tcp"
+	ProtocolHTTP  = "http"
+	ProtocolHTTP2 = "http2"
+	ProtocolGRPC  = "grpc"
+)
+
+// Snapshot is one consistent view of the mesh.
+type Snapshot struct {
+	// Version increases by one with every snapshot a source publishes.
+	// It orders snapshots from one source; it is not an xDS version.
+	Version uint64
+
+	// Datacenter is the Consul datacenter the snapshot describes.
+	Datacenter string
+
+	// Proxies are the sidecar (connect-proxy) registrations by their
+	// Consul service ID, which is also the sidecar's xDS node ID.
+	Proxies map[string]*Proxy
+
+	// Endpoints are, per destination service name, the sidecar instances
+	// fronting that service, sorted by ID. Every registered sidecar is
+	// listed with its health; consumers choose which to use.
+	Endpoints map[string][]Endpoint
+
+	// ServiceDefaults are the service-defaults config entries by service name.
+	ServiceDefaults map[string]*ServiceDefaults
+
+	// ProxyDefaults is the global proxy-defaults config entry, or nil.
+	ProxyDefaults *ProxyDefaults
+}
+
+// Proxy is one sidecar registration (Consul kind "connect-proxy").
+type Proxy struct {
+	ID   string // Consul service ID, e.g. "web-1-sidecar-proxy"
+	Name string // Consul service name, e.g. "web-sidecar-proxy"
+	Node string // Consul node the sidecar is registered on
+
+	// Address and Port are where the sidecar's public listener accepts
+	// mesh traffic (the registration's address, else the node's).
+	Address string
+	Port    int
+
+	// DestinationName and DestinationID name the service instance the
+	// sidecar fronts.
+	DestinationName string
+	DestinationID   string
+
+	// LocalAddress and LocalPort are where the local application listens.
+	LocalAddress string
+	LocalPort    int
+
+	// Protocol is the "protocol" key of the registration's proxy config,
+	// an override of the service's protocol; empty when unset.
+	Protocol string
+
+	Upstreams []Upstream
+}
+
+// Upstream is one upstream of a sidecar: a local listener that forwards to
+// a destination service.
+type Upstream struct {
+	DestinationName  string
+	Datacenter       string // empty means the local datacenter
+	LocalBindAddress string // defaults to 127.0.0.1
+	LocalBindPort    int
+
+	// Protocol is the "protocol" key of the upstream's config, an override
+	// of the destination service's protocol; empty when unset.
+	Protocol string
+}
+
+// Health is the aggregated state of an endpoint's checks.
+type Health int
+
+const (
+	HealthPassing Health = iota
+	HealthWarning
+	HealthCritical
+)
+
+// String returns Consul's name of the health state.
+func (h Health) String() string {
+	switch h {
+	case HealthPassing:
+		return "passing"
+	case HealthWarning:
+		return "warning"
+	default:
+		return "critical"
+	}
+}
+
+// Endpoint is one sidecar instance that can receive mesh traffic for a
+// destination service.
+type Endpoint struct {
+	ProxyID string // the sidecar's service ID
+	Node    string
+	Address string // the sidecar's public listener address
+	Port    int
+	Health  Health
+
+	// Weights are Consul's service weights of the destination instance.
+	WeightPassing int
+	WeightWarning int
+}
+
+// ServiceDefaults is the part of a service-defaults config entry Weft uses.
+type ServiceDefaults struct {
+	Name     string
+	Protocol string
+}
+
+// ProxyDefaults is the part of the global proxy-defaults entry Weft uses.
+type ProxyDefaults struct {
+	Protocol string // the "protocol" key of its Config
+}
+
+// ProtocolOf returns the protocol of a service: its service-defaults
+// protocol, else proxy-defaults' protocol, else tcp, as Consul resolves it.
+func (s *Snapshot) ProtocolOf(service string) string {
+	if d := s.ServiceDefaults[service]; d != nil && d.Protocol != "" {
+		return d.Protocol
+	}
+	if s.ProxyDefaults != nil && s.ProxyDefaults.Protocol != "" {
+		return s.ProxyDefaults.Protocol
+	}
+	return ProtocolTCP
+}

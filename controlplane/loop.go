@@ -1,0 +1,79 @@
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/controlplane/translate"
+)
+
+// publishedState is what the admin API reads of the publish loop.
+type publishedState struct {
+	catalog  atomic.Pointer[catalog.Snapshot]
+	problems atomic.Pointer[map[string][]string]
+	at       atomic.Pointer[time.Time]
+}
+
+// publishLoop translates and publishes every snapshot from src, one at a
+// time; src is latest-wins, so a burst of changes that arrives while a
+// snapshot is being published is coalesced into the next one.
+func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
+	ch := src.Snapshots()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case snap, ok := <-ch:
+			if !ok {
+				return errors.New("catalog source stopped")
+			}
+			s.publishSnapshot(ctx, snap)
+		}
+	}
+}
+
+func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
+	start := time.Now()
+	res := translate.Translate(snap)
+	changed, err := s.publisher.publish(ctx, res)
+	s.recordProblems(res.Problems)
+	s.state.catalog.Store(snap)
+	now := time.Now()
+	s.state.at.Store(&now)
+	s.logger.Info("catalog published", "catalog_version", snap.Version, "proxies", len(res.Proxies),
+		"changed", changed, "took", time.Since(start).Round(time.Microsecond), "failed", err != nil)
+}
+
+// recordProblems logs translation problems that are new since the last
+// snapshot, so a bad registration is reported once, not on every change.
+func (s *Server) recordProblems(problems map[string][]error) {
+	next := make(map[string][]string, len(problems))
+	var prev map[string][]string
+	if p := s.state.problems.Load(); p != nil {
+		prev = *p
+	}
+	for id, errs := range problems {
+		for _, e := range errs {
+			msg := e.Error()
+			next[id] = append(next[id], msg)
+			if !slices.Contains(prev[id], msg) {
+				s.logger.Warn("registration only partly translated", "proxy", id, "problem", msg)
+			}
+		}
+	}
+	s.state.problems.Store(&next)
+}
+
+// cacheLogger adapts slog to go-control-plane's logger.
+type cacheLogger struct{ l *slog.Logger }
+
+func (c cacheLogger) Debugf(format string, args ...any) { c.l.Debug(fmt.Sprintf(format, args...)) }
+func (c cacheLogger) Infof(format string, args ...any)  { c.l.Debug(fmt.Sprintf(format, args...)) }
+func (c cacheLogger) Warnf(format string, args ...any)  { c.l.Warn(fmt.Sprintf(format, args...)) }
+func (c cacheLogger) Errorf(format string, args ...any) { c.l.Error(fmt.Sprintf(format, args...)) }

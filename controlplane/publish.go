@@ -1,0 +1,151 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/controlplane/translate"
+)
+
+// validatable is what every generated Envoy proto implements.
+type validatable interface {
+	types.Resource
+	ValidateAll() error
+}
+
+// publisher validates translated resources and hands each proxy's
+// snapshot to the go-control-plane cache. It is used from one goroutine.
+type publisher struct {
+	cache  cachev3.SnapshotCache
+	logger *slog.Logger
+	// versions remembers the combined version last published per proxy, so
+	// an unchanged proxy is not handed a new snapshot.
+	versions map[string]string
+}
+
+func newPublisher(cache cachev3.SnapshotCache, logger *slog.Logger) *publisher {
+	return &publisher{cache: cache, logger: logger, versions: map[string]string{}}
+}
+
+// publish sets a snapshot for every proxy whose resources changed and clears
+// proxies that left the catalog. A proxy whose resources fail validation
+// keeps its previous snapshot; the error is logged and returned joined.
+func (p *publisher) publish(ctx context.Context, res *translate.Result) (changed int, err error) {
+	memo := newResourceMemo()
+	var failed []error
+	for id, r := range res.Proxies {
+		snap, version, verr := buildSnapshot(r, memo)
+		if verr != nil {
+			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
+			continue
+		}
+		if p.versions[id] == version {
+			continue
+		}
+		if serr := p.cache.SetSnapshot(ctx, id, snap); serr != nil {
+			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
+			continue
+		}
+		p.versions[id] = version
+		changed++
+	}
+	for id := range p.versions {
+		if _, ok := res.Proxies[id]; !ok {
+			p.cache.ClearSnapshot(id)
+			delete(p.versions, id)
+		}
+	}
+	for _, e := range failed {
+		p.logger.Error("proxy configuration rejected before publishing", "error", e)
+	}
+	return changed, errors.Join(failed...)
+}
+
+// buildSnapshot validates a proxy's resources and assembles a consistent
+// snapshot whose per-type versions are content hashes, so identical catalog
+// state yields identical versions on every control-plane replica.
+func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapshot, string, error) {
+	snap := &cachev3.Snapshot{}
+	combined := sha256.New()
+	for _, set := range []struct {
+		typ   types.ResponseType
+		items []validatable
+	}{
+		{types.Listener, asValidatable(r.Listeners)},
+		{types.Cluster, asValidatable(r.Clusters)},
+		{types.Endpoint, asValidatable(r.Endpoints)},
+		{types.Route, asValidatable(r.Routes)},
+	} {
+		version, items, err := memo.versionOf(set.items)
+		if err != nil {
+			return nil, "", err
+		}
+		snap.Resources[set.typ] = cachev3.NewResources(version, items)
+		combined.Write([]byte(version))
+	}
+	if err := snap.Consistent(); err != nil {
+		return nil, "", fmt.Errorf("inconsistent snapshot: %w", err)
+	}
+	return snap, hex.EncodeToString(combined.Sum(nil)), nil
+}
+
+func asValidatable[T validatable](in []T) []validatable {
+	out := make([]validatable, len(in))
+	for i, r := range in {
+		out[i] = r
+	}
+	return out
+}
+
+// resourceMemo validates and hashes each distinct resource once per
+// publish, however many proxies share it.
+type resourceMemo struct {
+	hashes map[types.Resource]string
+}
+
+func newResourceMemo() *resourceMemo {
+	return &resourceMemo{hashes: map[types.Resource]string{}}
+}
+
+func (m *resourceMemo) hash(r validatable) (string, error) {
+	if h, ok := m.hashes[r]; ok {
+		return h, nil
+	}
+	if err := r.ValidateAll(); err != nil {
+		return "", fmt.Errorf("resource %q: %w", cachev3.GetResourceName(r), err)
+	}
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		return "", fmt.Errorf("resource %q: marshal: %w", cachev3.GetResourceName(r), err)
+	}
+	sum := sha256.Sum256(b)
+	h := hex.EncodeToString(sum[:])
+	m.hashes[r] = h
+	return h, nil
+}
+
+// versionOf validates resources (sorted by name) and returns the hash of
+// their names and contents as the type's version.
+func (m *resourceMemo) versionOf(rs []validatable) (string, []types.Resource, error) {
+	sum := sha256.New()
+	items := make([]types.Resource, len(rs))
+	for i, r := range rs {
+		h, err := m.hash(r)
+		if err != nil {
+			return "", nil, err
+		}
+		sum.Write([]byte(cachev3.GetResourceName(r)))
+		sum.Write([]byte{0})
+		sum.Write([]byte(h))
+		items[i] = r
+	}
+	return hex.EncodeToString(sum.Sum(nil))[:16], items, nil
+}

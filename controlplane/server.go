@@ -1,0 +1,198 @@
+// Package controlplane serves Weft's xDS control plane: it turns catalog
+// snapshots into per-proxy Envoy v3 resources and serves them over ADS.
+package controlplane
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/keepalive"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// CatalogSource yields catalog snapshots. The channel is latest-wins: a
+// receiver always gets the newest snapshot, never a stale one, and a slow
+// receiver never blocks the source. It is closed when the source stops.
+type CatalogSource interface {
+	Snapshots() <-chan *catalog.Snapshot
+}
+
+// Config configures a control-plane Server.
+type Config struct {
+	// XDSAddr is the gRPC address serving ADS; default 127.0.0.1:15010.
+	XDSAddr string
+	// AdminAddr is the HTTP address of /ready, /proxies and /catalog;
+	// default 127.0.0.1:15000. "-" disables it.
+	AdminAddr string
+	// ShutdownGrace bounds how long Run waits for streams to end on stop.
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+func (c *Config) setDefaults() {
+	if c.XDSAddr == "" {
+		c.XDSAddr = "127.0.0.1:15010"
+	}
+	if c.AdminAddr == "" {
+		c.AdminAddr = "127.0.0.1:15000"
+	}
+	if c.ShutdownGrace == 0 {
+		c.ShutdownGrace = 5 * time.Second
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+}
+
+// Validate reports the first invalid field.
+func (c *Config) Validate() error {
+	if _, _, err := net.SplitHostPort(c.XDSAddr); err != nil {
+		return fmt.Errorf("xds address %q: %w", c.XDSAddr, err)
+	}
+	if c.AdminAddr != "-" {
+		if _, _, err := net.SplitHostPort(c.AdminAddr); err != nil {
+			return fmt.Errorf("admin address %q: %w", c.AdminAddr, err)
+		}
+	}
+	if c.ShutdownGrace < 0 {
+		return fmt.Errorf("shutdown grace %v: must not be negative", c.ShutdownGrace)
+	}
+	return nil
+}
+
+// Server is the xDS control plane. Create it with New, then call Run once.
+type Server struct {
+	cfg       Config
+	logger    *slog.Logger
+	cache     cachev3.SnapshotCache
+	status    *statusTracker
+	publisher *publisher
+	state     *publishedState
+
+	ready     chan struct{}
+	xdsAddr   net.Addr
+	adminAddr net.Addr
+}
+
+// New validates the config and builds a Server. It has no side effects.
+func New(cfg Config) (*Server, error) {
+	cfg.setDefaults()
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	logger := cfg.Logger.With("component", "controlplane")
+	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{logger.With("component", "xds-cache")})
+	return &Server{
+		cfg:       cfg,
+		logger:    logger,
+		cache:     cache,
+		status:    newStatusTracker(logger.With("component", "xds")),
+		publisher: newPublisher(cache, logger),
+		state:     &publishedState{},
+		ready:     make(chan struct{}),
+	}, nil
+}
+
+// Ready is closed once the xDS and admin listeners are bound; XDSAddr and
+// AdminAddr are valid from then on.
+func (s *Server) Ready() <-chan struct{} { return s.ready }
+
+// XDSAddr is the bound xDS address; valid after Ready.
+func (s *Server) XDSAddr() net.Addr { return s.xdsAddr }
+
+// AdminAddr is the bound admin address, nil if disabled; valid after Ready.
+func (s *Server) AdminAddr() net.Addr { return s.adminAddr }
+
+// Run binds the listeners, serves ADS and publishes every snapshot from src
+// until ctx is done or src closes. It returns after every goroutine it
+// started has exited.
+func (s *Server) Run(ctx context.Context, src CatalogSource) error {
+	xdsLis, err := net.Listen("tcp", s.cfg.XDSAddr)
+	if err != nil {
+		return fmt.Errorf("listen xds on %s: %w", s.cfg.XDSAddr, err)
+	}
+	s.xdsAddr = xdsLis.Addr()
+	var adminLis net.Listener
+	if s.cfg.AdminAddr != "-" {
+		if adminLis, err = net.Listen("tcp", s.cfg.AdminAddr); err != nil {
+			xdsLis.Close()
+			return fmt.Errorf("listen admin on %s: %w", s.cfg.AdminAddr, err)
+		}
+		s.adminAddr = adminLis.Addr()
+	}
+	close(s.ready)
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	grpcServer := s.newGRPCServer(ctx)
+	admin := &http.Server{Handler: s.adminHandler(), ReadHeaderTimeout: 5 * time.Second}
+
+	var wg sync.WaitGroup
+	errs := make(chan error, 3)
+	wg.Go(func() { errs <- serveErr("xds", grpcServer.Serve(xdsLis)) })
+	if adminLis != nil {
+		wg.Go(func() { errs <- serveErr("admin", admin.Serve(adminLis)) })
+	}
+	wg.Go(func() { errs <- s.publishLoop(ctx, src) })
+	s.logger.Info("control plane serving", "xds", s.xdsAddr.String(), "admin", addrString(s.adminAddr))
+
+	err = <-errs
+	cancel()
+	s.stopGRPC(grpcServer)
+	shutdownCtx, stop := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
+	defer stop()
+	admin.Shutdown(shutdownCtx)
+	wg.Wait()
+	if errors.Is(err, context.Canceled) {
+		return nil
+	}
+	return err
+}
+
+func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
+	g := grpc.NewServer(
+		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
+		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
+		grpc.MaxConcurrentStreams(1024),
+	)
+	xds := serverv3.NewServer(ctx, s.cache, s.status.callbacks())
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	return g
+}
+
+// stopGRPC ends streams gracefully, forcing them closed after the grace.
+func (s *Server) stopGRPC(g *grpc.Server) {
+	done := make(chan struct{})
+	go func() { g.GracefulStop(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.cfg.ShutdownGrace):
+		g.Stop()
+		<-done
+	}
+}
+
+func serveErr(what string, err error) error {
+	if err == nil || errors.Is(err, http.ErrServerClosed) || errors.Is(err, grpc.ErrServerStopped) {
+		return context.Canceled
+	}
+	return fmt.Errorf("%s server: %w", what, err)
+}
+
+func addrString(a net.Addr) string {
+	if a == nil {
+		return "disabled"
+	}
+	return a.String()
+}

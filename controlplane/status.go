@@ -1,0 +1,118 @@
+package controlplane
+
+import (
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+)
+
+// ProxyStatus is what the control plane knows of one connected proxy.
+type ProxyStatus struct {
+	ID        string               `json:"id"`
+	Streams   int                  `json:"streams"`
+	Connected time.Time            `json:"connected_since"`
+	Types     map[string]*TypeSync `json:"types"`
+}
+
+// TypeSync is the state of one resource type on one proxy.
+type TypeSync struct {
+	AckedVersion string    `json:"acked_version,omitempty"`
+	LastNack     string    `json:"last_nack,omitempty"`
+	NackVersion  string    `json:"nack_version,omitempty"`
+	NackAt       time.Time `json:"nack_at,omitzero"`
+}
+
+// statusTracker records stream and ACK/NACK state from go-control-plane's
+// callbacks, which run on the streams' goroutines.
+type statusTracker struct {
+	logger *slog.Logger
+
+	mu      sync.Mutex
+	streams map[int64]string // stream ID → proxy ID
+	proxies map[string]*ProxyStatus
+}
+
+func newStatusTracker(logger *slog.Logger) *statusTracker {
+	return &statusTracker{logger: logger, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}}
+}
+
+func (s *statusTracker) callbacks() serverv3.Callbacks {
+	return serverv3.CallbackFuncs{
+		StreamClosedFunc:  s.streamClosed,
+		StreamRequestFunc: s.request,
+	}
+}
+
+func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.streams[streamID]
+	if !ok {
+		id = req.GetNode().GetId()
+		s.streams[streamID] = id
+		p := s.proxies[id]
+		if p == nil {
+			p = &ProxyStatus{ID: id, Connected: time.Now(), Types: map[string]*TypeSync{}}
+			s.proxies[id] = p
+		}
+		p.Streams++
+		s.logger.Info("proxy connected", "proxy", id, "stream", streamID)
+	}
+	p := s.proxies[id]
+	t := p.Types[req.GetTypeUrl()]
+	if t == nil {
+		t = &TypeSync{}
+		p.Types[req.GetTypeUrl()] = t
+	}
+	if req.GetResponseNonce() == "" {
+		return nil // a subscription, not an answer to a response
+	}
+	if d := req.GetErrorDetail(); d != nil {
+		t.LastNack, t.NackVersion, t.NackAt = d.GetMessage(), req.GetVersionInfo(), time.Now()
+		s.logger.Warn("proxy rejected configuration", "proxy", id, "type", req.GetTypeUrl(),
+			"kept_version", req.GetVersionInfo(), "error", d.GetMessage())
+		return nil
+	}
+	t.AckedVersion = req.GetVersionInfo()
+	return nil
+}
+
+func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, ok := s.streams[streamID]
+	if !ok {
+		return
+	}
+	delete(s.streams, streamID)
+	if p := s.proxies[id]; p != nil {
+		p.Streams--
+		if p.Streams <= 0 {
+			delete(s.proxies, id)
+		}
+	}
+	s.logger.Info("proxy disconnected", "proxy", id, "stream", streamID)
+}
+
+// snapshot returns a deep copy of every connected proxy's status, by ID.
+func (s *statusTracker) snapshot() []ProxyStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]ProxyStatus, 0, len(s.proxies))
+	for _, p := range s.proxies {
+		c := *p
+		c.Types = make(map[string]*TypeSync, len(p.Types))
+		for k, v := range p.Types {
+			t := *v
+			c.Types[k] = &t
+		}
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}

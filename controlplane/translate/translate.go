@@ -1,0 +1,168 @@
+package translate
+
+import (
+	"fmt"
+	"sort"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// Resources is the xDS configuration of one proxy. Every slice is sorted by
+// resource name. Shared protos may appear in several proxies' Resources.
+type Resources struct {
+	Listeners []*listenerv3.Listener
+	Clusters  []*clusterv3.Cluster
+	Endpoints []*endpointv3.ClusterLoadAssignment
+	Routes    []*routev3.RouteConfiguration
+}
+
+// Result is the outcome of translating one catalog snapshot.
+type Result struct {
+	// Proxies holds each sidecar's resources by its proxy ID.
+	Proxies map[string]*Resources
+	// Problems lists, per proxy ID, the parts of its registration that
+	// could not be translated and were left out, each naming what is wrong.
+	Problems map[string][]error
+}
+
+// Translate builds every proxy's resources from the catalog.
+func Translate(snap *catalog.Snapshot) *Result {
+	t := &translator{
+		snap:     snap,
+		services: map[string]*serviceResources{},
+		result: &Result{
+			Proxies:  make(map[string]*Resources, len(snap.Proxies)),
+			Problems: map[string][]error{},
+		},
+	}
+	for id, p := range snap.Proxies {
+		t.result.Proxies[id] = t.proxy(p)
+	}
+	return t.result
+}
+
+// translator memoizes per-service resources within one Translate call.
+type translator struct {
+	snap     *catalog.Snapshot
+	services map[string]*serviceResources // by cluster name + protocol
+	result   *Result
+}
+
+// serviceResources are the resources a destination service contributes to
+// every proxy with an upstream to it. Route is nil for L4 protocols.
+type serviceResources struct {
+	cluster   *clusterv3.Cluster
+	endpoints *endpointv3.ClusterLoadAssignment
+	route     *routev3.RouteConfiguration
+}
+
+func (t *translator) problem(proxyID string, format string, args ...any) {
+	t.result.Problems[proxyID] = append(t.result.Problems[proxyID], fmt.Errorf(format, args...))
+}
+
+func (t *translator) proxy(p *catalog.Proxy) *Resources {
+	r := &Resources{}
+	if p.Port <= 0 || p.LocalPort <= 0 {
+		t.problem(p.ID, "proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
+	} else {
+		r.Listeners = append(r.Listeners, t.publicListener(p))
+		r.Clusters = append(r.Clusters, staticCluster(LocalAppCluster, p.LocalAddress, p.LocalPort))
+	}
+	seen := map[string]bool{}
+	for _, u := range p.Upstreams {
+		t.upstream(p, u, r, seen)
+	}
+	sortResources(r)
+	return r
+}
+
+func (t *translator) publicListener(p *catalog.Proxy) *listenerv3.Listener {
+	addr := p.Address
+	if addr == "" {
+		addr = "0.0.0.0"
+	}
+	protocol := p.Protocol
+	if protocol == "" {
+		protocol = t.snap.ProtocolOf(p.DestinationName)
+	}
+	var f *listenerv3.Filter
+	if isHTTP(protocol) {
+		f = httpFilter(PublicListenerName, catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster), "")
+	} else {
+		f = tcpProxyFilterFor(PublicListenerName, LocalAppCluster)
+	}
+	return listenerWith(PublicListenerName, socketAddress(addr, p.Port), corev3.TrafficDirection_INBOUND, f)
+}
+
+func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, r *Resources, seen map[string]bool) {
+	if u.DestinationName == "" || u.LocalBindPort <= 0 {
+		t.problem(p.ID, "proxy %q: upstream %q: needs destination_name and local_bind_port, got local_bind_port=%d", p.ID, u.DestinationName, u.LocalBindPort)
+		return
+	}
+	dc := u.Datacenter
+	if dc == "" {
+		dc = t.snap.Datacenter
+	}
+	protocol := u.Protocol
+	if protocol == "" {
+		protocol = t.snap.ProtocolOf(u.DestinationName)
+	}
+	svc := t.service(u.DestinationName, dc, protocol)
+	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
+	var f *listenerv3.Filter
+	if svc.route != nil {
+		f = httpFilter(name, nil, svc.route.Name)
+	} else {
+		f = tcpProxyFilterFor(name, svc.cluster.Name)
+	}
+	r.Listeners = append(r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, f))
+	if seen[svc.cluster.Name] {
+		return
+	}
+	seen[svc.cluster.Name] = true
+	r.Clusters = append(r.Clusters, svc.cluster)
+	r.Endpoints = append(r.Endpoints, svc.endpoints)
+	if svc.route != nil {
+		r.Routes = append(r.Routes, svc.route)
+	}
+}
+
+// service returns the shared resources of a destination service, building
+// them on first use.
+func (t *translator) service(name, dc, protocol string) *serviceResources {
+	cluster := ClusterName(name, dc)
+	key := cluster + "|" + protocol
+	if s, ok := t.services[key]; ok {
+		return s
+	}
+	s := &serviceResources{cluster: edsCluster(cluster)}
+	var eps []catalog.Endpoint
+	if dc == t.snap.Datacenter {
+		eps = t.snap.Endpoints[name]
+	}
+	s.endpoints = loadAssignment(cluster, eps)
+	if isHTTP(protocol) {
+		s.route = catchAllRoute(RouteName(name), name, cluster)
+	}
+	t.services[key] = s
+	return s
+}
+
+// isHTTP reports whether a protocol is proxied at L7. HTTP/2 and gRPC are
+// proxied at L4 until the sidecar speaks HTTP/2 between sidecars.
+func isHTTP(protocol string) bool {
+	return protocol == catalog.ProtocolHTTP
+}
+
+func sortResources(r *Resources) {
+	sort.Slice(r.Listeners, func(i, j int) bool { return r.Listeners[i].Name < r.Listeners[j].Name })
+	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
+	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].ClusterName < r.Endpoints[j].ClusterName })
+	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].Name < r.Routes[j].Name })
+}
