@@ -1,0 +1,42 @@
+# Weft. `make demo` runs the mesh on this machine; `make test` runs every test.
+SHELL := /bin/bash
+export GOTOOLCHAIN := local
+GO ?= go
+BIN := $(CURDIR)/bin
+TEST_TIMEOUT ?= 25m
+
+.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench clean
+
+all: build
+
+build: ## build weft, weft-proxy and the demo app into bin/
+	$(GO) build -o $(BIN)/weft ./cmd/weft
+	$(GO) build -o $(BIN)/weft-proxy ./cmd/weft-proxy
+	$(GO) build -o $(BIN)/demo-app ./examples/demo-app
+
+consul: ## build the pinned Consul into bin/consul (once)
+	bash scripts/build-consul.sh
+
+demo: build consul ## run Consul, the control plane, web → api ×2 with sidecars, and traffic
+	bash scripts/demo.sh
+
+test: consul vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul
+	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+test-unit: ## tests that need no Consul
+	$(GO) test -race -count=1 -short ./...
+
+test-e2e: consul
+	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+vet:
+	$(GO) vet ./...
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+bench: ## Go benchmarks of the hot paths
+	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+clean:
+	rm -rf $(BIN) .demo

@@ -1,0 +1,149 @@
+package e2e
+
+import (
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/consultest"
+)
+
+// mesh is a running Weft mesh: Consul, the control plane, and
+//
+//	web-1 ──(api: http, bind apiPort; echo: tcp, bind echoPort)──▶ api-1, api-2, echo-1
+//
+// each behind its own weft-proxy. The test process itself plays web-1's
+// application and calls the upstream bind ports.
+type mesh struct {
+	consul       *consultest.Server
+	controlPlane *process
+	xdsAddr      string
+	cpAdmin      string
+	proxies      map[string]*process // by proxy ID
+	proxyAdmin   map[string]string   // by proxy ID
+	apiPort      int                 // web's upstream listener for api
+	echoPort     int                 // web's upstream listener for echo
+}
+
+func startMesh(t *testing.T) *mesh {
+	t.Helper()
+	m := &mesh{
+		consul:     consultest.Start(t),
+		proxies:    map[string]*process{},
+		proxyAdmin: map[string]string{},
+		apiPort:    freePort(t),
+		echoPort:   freePort(t),
+	}
+	client := m.consul.Client()
+	if _, _, err := client.ConfigEntries().Set(&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"}, nil); err != nil {
+		t.Fatalf("write service-defaults: %v", err)
+	}
+	m.startControlPlane(t)
+
+	for _, id := range []string{"api-1", "api-2"} {
+		m.register(t, id, "api", startNameServer(t, id), nil)
+	}
+	m.register(t, "echo-1", "echo", startEchoServer(t), nil)
+	m.register(t, "web-1", "web", freePort(t), []api.Upstream{
+		{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: m.apiPort},
+		{DestinationName: "echo", LocalBindAddress: "127.0.0.1", LocalBindPort: m.echoPort},
+	})
+	for _, id := range []string{"api-1", "api-2", "echo-1", "web-1"} {
+		m.startProxy(t, id+"-sidecar-proxy")
+	}
+	consultest.WaitForPassing(t, client, "api", 2)
+	consultest.WaitForPassing(t, client, "echo", 1)
+	return m
+}
+
+func (m *mesh) startControlPlane(t *testing.T) {
+	m.xdsAddr, m.cpAdmin = addr(freePort(t)), addr(freePort(t))
+	m.controlPlane = startProcess(t, "control-plane", "weft", "control-plane",
+		"--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr, "--admin-addr", m.cpAdmin, "--log-level", "debug")
+	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
+}
+
+func (m *mesh) startProxy(t *testing.T, id string) {
+	admin := addr(freePort(t))
+	m.proxyAdmin[id] = admin
+	m.proxies[id] = startProcess(t, id, "weft-proxy",
+		"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug")
+	waitHTTP200(t, "http://"+admin+"/ready", 30*time.Second)
+}
+
+// register registers a service instance with a TTL check (passing) and a
+// sidecar, using the standard connect { sidecar_service { … } } stanza.
+func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []api.Upstream) {
+	t.Helper()
+	reg := &api.AgentServiceRegistration{
+		ID: id, Name: name, Port: appPort, Address: "127.0.0.1",
+		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthPassing},
+		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
+			Port:  freePort(t),
+			Proxy: &api.AgentServiceConnectProxyConfig{Upstreams: upstreams},
+		}},
+	}
+	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
+		t.Fatalf("register %s: %v", id, err)
+	}
+}
+
+// setHealth passes or fails an instance's TTL check; Consul's alias check
+// carries it to the instance's sidecar.
+func (m *mesh) setHealth(t *testing.T, id string, passing bool) {
+	t.Helper()
+	status := api.HealthPassing
+	if !passing {
+		status = api.HealthCritical
+	}
+	if err := m.consul.Client().Agent().UpdateTTL(ttlCheck(id), "set by test", status); err != nil {
+		t.Fatalf("update TTL of %s: %v", id, err)
+	}
+}
+
+func ttlCheck(id string) string { return id + "-ttl" }
+
+// startNameServer serves HTTP answering every request with the instance name.
+func startNameServer(t *testing.T, name string) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprintln(w, name)
+	}), ReadHeaderTimeout: 5 * time.Second}
+	go srv.Serve(l)
+	t.Cleanup(func() { srv.Close() })
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// startEchoServer serves raw TCP, echoing every byte back and half-closing
+// when the client does.
+func startEchoServer(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.Copy(c, c)
+				c.(*net.TCPConn).CloseWrite()
+			}()
+		}
+	}()
+	return l.Addr().(*net.TCPAddr).Port
+}

@@ -1,0 +1,127 @@
+#!/usr/bin/env bash
+# make demo: Consul + Weft control plane + web → api ×2 through weft-proxy
+# sidecars, with traffic, on loopback. Ctrl-C stops everything.
+set -euo pipefail
+
+root="$(cd "$(dirname "$0")/.." && pwd)"
+cd "$root"
+state="$root/.demo"
+logs="$state/logs"
+CONSUL="$root/bin/consul"
+WEFT="$root/bin/weft"
+PROXY="$root/bin/weft-proxy"
+APP="$root/bin/demo-app"
+export CONSUL_HTTP_ADDR=127.0.0.1:8500
+DEMO_REQUESTS="${DEMO_REQUESTS:-0}" # 0: keep sending until Ctrl-C
+
+bold() { printf '\033[1m%s\033[0m\n' "$*"; }
+step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
+die() { printf '\033[1;31mdemo: %s\033[0m\n' "$*" >&2; exit 1; }
+
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  step "stopping the demo"
+  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  echo "stopped. Logs are kept in $logs"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+start() { # start NAME CMD...: run in the background, logging to $logs/NAME.log
+  local name="$1"; shift
+  "$@" >"$logs/$name.log" 2>&1 &
+  pids+=($!)
+}
+
+wait_for() { # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
+  local what="$1" secs="$2"; shift 2
+  local deadline=$((SECONDS + secs))
+  until "$@" >/dev/null 2>&1; do
+    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $what (see $logs)"
+    sleep 0.2
+  done
+}
+
+for port in 8500 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002; do
+  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
+    die "port $port on 127.0.0.1 is in use; stop what uses it (an earlier demo?) and retry"
+  fi
+done
+rm -rf "$state"; mkdir -p "$logs"
+
+step "starting Consul (dev agent, http://127.0.0.1:8500)"
+start consul "$CONSUL" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -dns-port -1 -grpc-port -1 -node demo
+wait_for "Consul leader" 30 bash -c "curl -sf $CONSUL_HTTP_ADDR/v1/status/leader | grep -q :"
+
+step "starting the Weft control plane (xDS 127.0.0.1:15010, admin http://127.0.0.1:15000)"
+start control-plane "$WEFT" control-plane --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:15000
+wait_for "control plane" 30 curl -sf http://127.0.0.1:15000/ready
+
+step "registering web and api ×2 in Consul with standard connect { sidecar_service } stanzas"
+"$CONSUL" config write deploy/demo/defaults.hcl
+for f in api-1 api-2 web; do "$CONSUL" services register "deploy/demo/$f.hcl" >/dev/null; echo "registered deploy/demo/$f.hcl"; done
+
+step "starting the apps and their weft-proxy sidecars"
+start api-1 "$APP" --name api-1 --listen 127.0.0.1:9001
+start api-2 "$APP" --name api-2 --listen 127.0.0.1:9002
+api2_pid=${pids[-1]}
+start web-1 "$APP" --name web-1 --listen 127.0.0.1:8080 --upstream http://127.0.0.1:9191
+start web-1-sidecar "$PROXY" --proxy-id web-1-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19000
+start api-1-sidecar "$PROXY" --proxy-id api-1-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19001
+start api-2-sidecar "$PROXY" --proxy-id api-2-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19002
+for a in 19000 19001 19002; do wait_for "sidecar admin :$a ready" 30 curl -sf "http://127.0.0.1:$a/ready"; done
+echo "sidecars ready; waiting for Consul to see both api sidecars healthy (its listening check runs every 10s)"
+wait_for "both api sidecars passing in Consul" 60 bash -c \
+  "[ \$(curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/api?passing' | grep -o '\"ServiceID\":\"api-[0-9]-sidecar-proxy\"' | sort -u | wc -l) -eq 2 ]"
+
+step "sending traffic: curl 127.0.0.1:8080 → web-1 → web's sidecar (:9191) → api sidecar → api-N"
+declare -A served=()
+n=0
+send() {
+  local out
+  n=$((n + 1))
+  if out=$(curl -s -m 5 -w ' %{http_code} %{time_total}s' http://127.0.0.1:8080/); then
+    local body code took inst
+    read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
+    body=$(echo "$out" | head -1 | sed 's/ [0-9]* [0-9.]*s$//')
+    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "none")
+    served[$inst]=$(( ${served[$inst]:-0} + 1 ))
+    printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
+  else
+    served[failed]=$(( ${served[failed]:-0} + 1 ))
+    printf '  request %-4d failed\n' "$n"
+  fi
+}
+tally() {
+  local line="  served so far:"
+  for k in $(echo "${!served[@]}" | tr ' ' '\n' | sort); do line+=" $k=${served[$k]}"; done
+  bold "$line"
+}
+for _ in $(seq 1 10); do send; done
+tally
+
+cat <<MSG
+
+$(bold "Weft is running. Where to look next:")
+  Consul UI (services, health, sidecars) http://127.0.0.1:8500/ui
+  Control plane: connected proxies, ACK/NACK per type   curl -s http://127.0.0.1:15000/proxies
+  Control plane: the catalog it translated              curl -s http://127.0.0.1:15000/catalog
+  web's sidecar: its live xDS config                    curl -s http://127.0.0.1:19000/config_dump
+  Logs of every process                                 $logs/
+  Try a failover: stop api-2's app and watch traffic move:  kill $api2_pid
+  Traces and metrics: not yet (they come with the observability work; see README "Roadmap")
+
+MSG
+if [ "$DEMO_REQUESTS" -gt 0 ]; then
+  for _ in $(seq 1 "$DEMO_REQUESTS"); do send; done
+  tally
+  exit 0
+fi
+bold "Sending one request per second; press Ctrl-C to stop everything."
+while true; do
+  send
+  [ $((n % 10)) -ne 0 ] || tally
+  sleep 1
+done
