@@ -1,0 +1,81 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"testing"
+
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/controlplane/translate"
+)
+
+// largeCatalog is a mesh of n services × 2 instances, each sidecar with two
+// upstreams, half of the services speaking HTTP.
+func largeCatalog(n int) *catalog.Snapshot {
+	s := &catalog.Snapshot{
+		Datacenter:      "dc1",
+		Proxies:         map[string]*catalog.Proxy{},
+		Endpoints:       map[string][]catalog.Endpoint{},
+		ServiceDefaults: map[string]*catalog.ServiceDefaults{},
+	}
+	for i := range n {
+		svc := fmt.Sprintf("svc-%d", i)
+		if i%2 == 0 {
+			s.ServiceDefaults[svc] = &catalog.ServiceDefaults{Name: svc, Protocol: "http"}
+		}
+		for j := range 2 {
+			id := fmt.Sprintf("%s-%d-sidecar-proxy", svc, j)
+			port := 20000 + (i*2+j)%40000
+			s.Proxies[id] = &catalog.Proxy{
+				ID: id, Name: svc + "-sidecar-proxy", Address: "10.0.0.1", Port: port,
+				DestinationName: svc, LocalAddress: "127.0.0.1", LocalPort: 8080,
+				Upstreams: []catalog.Upstream{
+					{DestinationName: fmt.Sprintf("svc-%d", (i+1)%n), LocalBindAddress: "127.0.0.1", LocalBindPort: 9001},
+					{DestinationName: fmt.Sprintf("svc-%d", (i+2)%n), LocalBindAddress: "127.0.0.1", LocalBindPort: 9002},
+				},
+			}
+			s.Endpoints[svc] = append(s.Endpoints[svc], catalog.Endpoint{
+				ProxyID: id, Address: "10.0.0.1", Port: port, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1,
+			})
+		}
+	}
+	return s
+}
+
+// BenchmarkTranslate1000Services measures translating a 1,000-service,
+// 2,000-sidecar catalog.
+func BenchmarkTranslate1000Services(b *testing.B) {
+	snap := largeCatalog(1000)
+	b.ReportAllocs()
+	for b.Loop() {
+		translate.Translate(snap)
+	}
+}
+
+// BenchmarkPublish1000Services measures translating, validating, hashing and
+// caching the snapshots of 2,000 sidecars after one endpoint changed.
+func BenchmarkPublish1000Services(b *testing.B) {
+	snap := largeCatalog(1000)
+	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	ctx := context.Background()
+	if _, err := p.publish(ctx, translate.Translate(snap)); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		// One instance moved: a new snapshot, as discovery would publish.
+		eps := append([]catalog.Endpoint(nil), snap.Endpoints["svc-0"]...)
+		eps[0].Port = 30000 + i%1000
+		snap.Endpoints["svc-0"] = eps
+		if _, err := p.publish(ctx, translate.Translate(snap)); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
