@@ -92,12 +92,12 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	logger := cfg.Logger.With("component", "controlplane")
-	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{logger.With("component", "xds-cache")})
+	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")})
 	return &Server{
 		cfg:       cfg,
 		logger:    logger,
 		cache:     cache,
-		status:    newStatusTracker(logger.With("component", "xds")),
+		status:    newStatusTracker(cfg.Logger.With("component", "xds")),
 		publisher: newPublisher(cache, logger),
 		state:     &publishedState{},
 		ready:     make(chan struct{}),

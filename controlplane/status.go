@@ -1,6 +1,7 @@
 package controlplane
 
 import (
+	"context"
 	"log/slog"
 	"sort"
 	"sync"
@@ -35,16 +36,25 @@ type statusTracker struct {
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
 	proxies map[string]*ProxyStatus
+	sent    map[sentKey]sentResponse // last response per stream and type
 }
 
+type sentKey struct {
+	stream  int64
+	typeURL string
+}
+
+type sentResponse struct{ nonce, version string }
+
 func newStatusTracker(logger *slog.Logger) *statusTracker {
-	return &statusTracker{logger: logger, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}}
+	return &statusTracker{logger: logger, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
 }
 
 func (s *statusTracker) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamClosedFunc:  s.streamClosed,
-		StreamRequestFunc: s.request,
+		StreamClosedFunc:   s.streamClosed,
+		StreamRequestFunc:  s.request,
+		StreamResponseFunc: s.response,
 	}
 }
 
@@ -73,13 +83,29 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 		return nil // a subscription, not an answer to a response
 	}
 	if d := req.GetErrorDetail(); d != nil {
-		t.LastNack, t.NackVersion, t.NackAt = d.GetMessage(), req.GetVersionInfo(), time.Now()
-		s.logger.Warn("proxy rejected configuration", "proxy", id, "type", req.GetTypeUrl(),
-			"kept_version", req.GetVersionInfo(), "error", d.GetMessage())
+		rejected := req.GetVersionInfo()
+		if r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]; ok && r.nonce == req.GetResponseNonce() {
+			rejected = r.version
+			// go-control-plane answers a request whose version differs
+			// from the snapshot's by sending the snapshot again, so a NACK
+			// would loop. Acknowledging the rejected version to the cache
+			// makes it wait for the next change instead; the proxy keeps
+			// its last good config meanwhile.
+			s.logger.Warn("proxy rejected configuration", "proxy", id, "type", req.GetTypeUrl(),
+				"rejected_version", rejected, "kept_version", req.GetVersionInfo(), "error", d.GetMessage())
+			req.VersionInfo = rejected
+		}
+		t.LastNack, t.NackVersion, t.NackAt = d.GetMessage(), rejected, time.Now()
 		return nil
 	}
 	t.AckedVersion = req.GetVersionInfo()
 	return nil
+}
+
+func (s *statusTracker) response(_ context.Context, streamID int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent[sentKey{streamID, req.GetTypeUrl()}] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
@@ -90,6 +116,11 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		return
 	}
 	delete(s.streams, streamID)
+	for k := range s.sent {
+		if k.stream == streamID {
+			delete(s.sent, k)
+		}
+	}
 	if p := s.proxies[id]; p != nil {
 		p.Streams--
 		if p.Streams <= 0 {
