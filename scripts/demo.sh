@@ -74,7 +74,7 @@ start api-2-sidecar "$PROXY" --proxy-id api-2-sidecar-proxy --xds-addr 127.0.0.1
 for a in 19000 19001 19002; do wait_for "sidecar admin :$a ready" 30 curl -sf "http://127.0.0.1:$a/ready"; done
 echo "sidecars ready; waiting for Consul to see both api sidecars healthy (its listening check runs every 10s)"
 wait_for "both api sidecars passing in Consul" 60 bash -c \
-  "[ \$(curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/api?passing' | grep -o '\"ServiceID\":\"api-[0-9]-sidecar-proxy\"' | sort -u | wc -l) -eq 2 ]"
+  "[ \$(curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/api?passing' | grep -oE '\"ServiceID\": *\"api-[0-9]-sidecar-proxy\"' | sort -u | wc -l) -eq 2 ]"
 
 step "sending traffic: curl 127.0.0.1:8080 → web-1 → web's sidecar (:9191) → api sidecar → api-N"
 declare -A served=()

@@ -1,0 +1,81 @@
+package discovery
+
+import (
+	"maps"
+	"reflect"
+	"slices"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// state holds the latest good answer of every watch; it is what snapshots
+// are built from. It belongs to the coordinator goroutine. The values it
+// holds are immutable and shared with published snapshots: a new answer
+// replaces a value, never modifies it.
+type state struct {
+	// catalogKnown is set once the service-name watch has answered.
+	catalogKnown bool
+
+	// services has the translated answer of each service's connect watch,
+	// by service name, once that watch has answered.
+	services map[string]serviceResult
+
+	// serviceDefaults is nil until the service-defaults watch answers.
+	serviceDefaults map[string]*catalog.ServiceDefaults
+
+	proxyDefaultsKnown bool
+	proxyDefaults      *catalog.ProxyDefaults
+}
+
+func newState() *state {
+	return &state{services: make(map[string]serviceResult)}
+}
+
+// configKnown reports whether the catalog and both config-entry watches
+// have answered.
+func (s *state) configKnown() bool {
+	return s.catalogKnown && s.serviceDefaults != nil && s.proxyDefaultsKnown
+}
+
+// build returns a new snapshot of the state. Its maps are new; the values
+// in them are shared with the state and earlier snapshots.
+//
+// Service IDs are unique per Consul node, not per datacenter. Should two
+// nodes register sidecars with one ID, Proxies holds the first by
+// destination service name, then node name (both remain in Endpoints).
+func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
+	snap := &catalog.Snapshot{
+		Version:         version,
+		Datacenter:      datacenter,
+		Proxies:         make(map[string]*catalog.Proxy),
+		Endpoints:       make(map[string][]catalog.Endpoint, len(s.services)),
+		ServiceDefaults: maps.Clone(s.serviceDefaults),
+		ProxyDefaults:   s.proxyDefaults,
+	}
+	if snap.ServiceDefaults == nil {
+		snap.ServiceDefaults = make(map[string]*catalog.ServiceDefaults)
+	}
+	for _, name := range slices.Sorted(maps.Keys(s.services)) {
+		r := s.services[name]
+		for _, p := range r.proxies {
+			if _, dup := snap.Proxies[p.ID]; !dup {
+				snap.Proxies[p.ID] = p
+			}
+		}
+		if len(r.endpoints) > 0 {
+			snap.Endpoints[name] = slices.Clip(r.endpoints)
+		}
+	}
+	return snap
+}
+
+// sameContent reports whether two snapshots describe the same mesh, that
+// is, are equal but for their versions.
+func sameContent(a, b *catalog.Snapshot) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	x, y := *a, *b
+	x.Version, y.Version = 0, 0
+	return reflect.DeepEqual(x, y)
+}

@@ -1,0 +1,87 @@
+package discovery
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+func TestStateBuild(t *testing.T) {
+	api1 := &catalog.Proxy{ID: "api-1-sidecar-proxy", Node: "node-1", DestinationName: "api"}
+	api1Other := &catalog.Proxy{ID: "api-1-sidecar-proxy", Node: "node-2", DestinationName: "api"}
+	web1 := &catalog.Proxy{ID: "web-1-sidecar-proxy", Node: "node-1", DestinationName: "web"}
+	apiEndpoints := []catalog.Endpoint{{ProxyID: "api-1-sidecar-proxy", Node: "node-1"}, {ProxyID: "api-1-sidecar-proxy", Node: "node-2"}}
+	webEndpoints := []catalog.Endpoint{{ProxyID: "web-1-sidecar-proxy", Node: "node-1"}}
+	s := newState()
+	s.services["api"] = serviceResult{proxies: []*catalog.Proxy{api1, api1Other}, endpoints: apiEndpoints}
+	s.services["web"] = serviceResult{proxies: []*catalog.Proxy{web1}, endpoints: webEndpoints}
+	s.services["db"] = serviceResult{}
+	s.serviceDefaults = map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}}
+	s.proxyDefaults = &catalog.ProxyDefaults{Protocol: "tcp"}
+
+	got := s.build("dc1", 7)
+	want := &catalog.Snapshot{
+		Version:    7,
+		Datacenter: "dc1",
+		// A duplicate service ID keeps the first by node name.
+		Proxies:         map[string]*catalog.Proxy{"api-1-sidecar-proxy": api1, "web-1-sidecar-proxy": web1},
+		Endpoints:       map[string][]catalog.Endpoint{"api": apiEndpoints, "web": webEndpoints},
+		ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
+		ProxyDefaults:   &catalog.ProxyDefaults{Protocol: "tcp"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("build (-want +got):\n%s", diff)
+	}
+
+	// The snapshot's maps are its own: changing the state later does not
+	// change a published snapshot.
+	s.services["web"] = serviceResult{}
+	s.serviceDefaults["db"] = &catalog.ServiceDefaults{Name: "db"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("published snapshot changed with the state (-want +got):\n%s", diff)
+	}
+}
+
+func TestStateBuildBeforeServiceDefaults(t *testing.T) {
+	got := newState().build("dc1", 1)
+	if got.ServiceDefaults == nil || got.Proxies == nil || got.Endpoints == nil {
+		t.Errorf("build of an empty state has nil maps: %+v", got)
+	}
+}
+
+func TestSameContent(t *testing.T) {
+	base := func() *catalog.Snapshot {
+		s := newState()
+		s.services["api"] = serviceResult{
+			proxies:   []*catalog.Proxy{{ID: "api-1-sidecar-proxy"}},
+			endpoints: []catalog.Endpoint{{ProxyID: "api-1-sidecar-proxy", Health: catalog.HealthPassing}},
+		}
+		return s.build("dc1", 1)
+	}
+	tests := []struct {
+		name   string
+		modify func(*catalog.Snapshot)
+		want   bool
+	}{
+		{"identical", func(*catalog.Snapshot) {}, true},
+		{"only the version differs", func(s *catalog.Snapshot) { s.Version = 9 }, true},
+		{"health differs", func(s *catalog.Snapshot) {
+			s.Endpoints["api"] = []catalog.Endpoint{{ProxyID: "api-1-sidecar-proxy", Health: catalog.HealthCritical}}
+		}, false},
+		{"proxy defaults differ", func(s *catalog.Snapshot) { s.ProxyDefaults = &catalog.ProxyDefaults{} }, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := base(), base()
+			tt.modify(b)
+			if got := sameContent(a, b); got != tt.want {
+				t.Errorf("sameContent = %v, want %v", got, tt.want)
+			}
+		})
+	}
+	if sameContent(nil, base()) || !sameContent(nil, nil) {
+		t.Error("sameContent mishandles nil")
+	}
+}

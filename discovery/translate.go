@@ -1,0 +1,161 @@
+package discovery
+
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// defaultLocalAddress is where Consul assumes a sidecar's application and
+// upstream listeners are when the registration does not say.
+const defaultLocalAddress = "127.0.0.1"
+
+// serviceResult is what one /v1/health/connect/<service> answer contributes
+// to a snapshot: the sidecars fronting the service and their endpoints.
+// It is immutable once built.
+type serviceResult struct {
+	proxies   []*catalog.Proxy   // sorted by ID, then Node
+	endpoints []catalog.Endpoint // sorted by ProxyID, then Node
+}
+
+// translateConnectEntries converts the answer of /v1/health/connect/<name>
+// (with passing=false). Entries that are not connect-proxy registrations
+// (connect-native services) are skipped: Weft only configures sidecars.
+func translateConnectEntries(entries []*api.ServiceEntry) serviceResult {
+	var r serviceResult
+	for _, e := range entries {
+		if e == nil || e.Service == nil || e.Service.Kind != api.ServiceKindConnectProxy || e.Service.Proxy == nil {
+			continue
+		}
+		r.proxies = append(r.proxies, translateProxy(e))
+		r.endpoints = append(r.endpoints, translateEndpoint(e))
+	}
+	slices.SortFunc(r.proxies, func(a, b *catalog.Proxy) int {
+		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Node, b.Node))
+	})
+	slices.SortFunc(r.endpoints, func(a, b catalog.Endpoint) int {
+		return cmp.Or(cmp.Compare(a.ProxyID, b.ProxyID), cmp.Compare(a.Node, b.Node))
+	})
+	return r
+}
+
+// translateProxy converts one connect-proxy entry; e.Service.Proxy must be
+// set.
+func translateProxy(e *api.ServiceEntry) *catalog.Proxy {
+	s, p := e.Service, e.Service.Proxy
+	return &catalog.Proxy{
+		ID:              s.ID,
+		Name:            s.Service,
+		Node:            nodeName(e.Node),
+		Address:         serviceAddress(e),
+		Port:            s.Port,
+		DestinationName: p.DestinationServiceName,
+		DestinationID:   p.DestinationServiceID,
+		LocalAddress:    cmp.Or(p.LocalServiceAddress, defaultLocalAddress),
+		LocalPort:       p.LocalServicePort,
+		Protocol:        protocolOf(p.Config),
+		Upstreams:       translateUpstreams(p.Upstreams),
+	}
+}
+
+// translateUpstreams converts a sidecar's upstreams, keeping their order.
+// Upstreams the catalog cannot express are skipped: prepared-query
+// destinations and listeners on a unix socket instead of a port.
+func translateUpstreams(in []api.Upstream) []catalog.Upstream {
+	var out []catalog.Upstream
+	for _, u := range in {
+		if u.DestinationType == api.UpstreamDestTypePreparedQuery || u.LocalBindSocketPath != "" {
+			continue
+		}
+		out = append(out, catalog.Upstream{
+			DestinationName:  u.DestinationName,
+			Datacenter:       u.Datacenter,
+			LocalBindAddress: cmp.Or(u.LocalBindAddress, defaultLocalAddress),
+			LocalBindPort:    u.LocalBindPort,
+			Protocol:         protocolOf(u.Config),
+		})
+	}
+	return out
+}
+
+// translateEndpoint converts one connect-proxy entry into the endpoint it
+// offers for its destination service.
+//
+// The weights are the sidecar registration's, which is what Consul's own
+// xDS server uses: a sidecar_service does not inherit the application's
+// weights (set them in the sidecar_service stanza). A registration without
+// weights gets Consul's default of 1 and 1.
+func translateEndpoint(e *api.ServiceEntry) catalog.Endpoint {
+	w := e.Service.Weights
+	if w.Passing == 0 && w.Warning == 0 {
+		w = api.AgentWeights{Passing: 1, Warning: 1}
+	}
+	return catalog.Endpoint{
+		ProxyID:       e.Service.ID,
+		Node:          nodeName(e.Node),
+		Address:       serviceAddress(e),
+		Port:          e.Service.Port,
+		Health:        aggregateHealth(e.Checks),
+		WeightPassing: w.Passing,
+		WeightWarning: w.Warning,
+	}
+}
+
+// translateServiceDefaults converts the list of service-defaults entries.
+func translateServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.ServiceDefaults {
+	out := make(map[string]*catalog.ServiceDefaults, len(entries))
+	for _, e := range entries {
+		sd, ok := e.(*api.ServiceConfigEntry)
+		if !ok || sd == nil {
+			continue
+		}
+		out[sd.Name] = &catalog.ServiceDefaults{Name: sd.Name, Protocol: normalizeProtocol(sd.Protocol)}
+	}
+	return out
+}
+
+// translateProxyDefaults picks the global entry from the list of
+// proxy-defaults entries; nil when there is none.
+func translateProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
+	for _, e := range entries {
+		pd, ok := e.(*api.ProxyConfigEntry)
+		if !ok || pd == nil || pd.Name != api.ProxyConfigGlobal {
+			continue
+		}
+		return &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config)}
+	}
+	return nil
+}
+
+// protocolOf returns the "protocol" key of an opaque proxy config, in
+// lower case as Consul reads it; empty when absent or not a string.
+func protocolOf(config map[string]any) string {
+	s, _ := config["protocol"].(string)
+	return normalizeProtocol(s)
+}
+
+func normalizeProtocol(p string) string {
+	return strings.ToLower(strings.TrimSpace(p))
+}
+
+// serviceAddress is the address of the registration, else of its node.
+func serviceAddress(e *api.ServiceEntry) string {
+	if e.Service.Address != "" {
+		return e.Service.Address
+	}
+	if e.Node != nil {
+		return e.Node.Address
+	}
+	return ""
+}
+
+func nodeName(n *api.Node) string {
+	if n == nil {
+		return ""
+	}
+	return n.Node
+}

@@ -1,0 +1,140 @@
+package discovery
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// watchEnv is what every watch of one Run shares. It is read-only.
+type watchEnv struct {
+	client     *api.Client
+	cfg        Config
+	datacenter string
+	logger     *slog.Logger
+	stats      *stats
+}
+
+// serviceNamesFilter limits the service-name watch to ordinary services:
+// sidecars, gateways and other proxies are never the destination of a
+// sidecar, so watching /v1/health/connect of their names would find
+// nothing.
+const serviceNamesFilter = `ServiceKind == ""`
+
+// consulService is the name under which Consul servers register
+// themselves; it is in every catalog and never has sidecars.
+const consulService = "consul"
+
+// watchServiceNames watches /v1/catalog/services and keeps one connect
+// watch running per service name.
+func (c *coordinator) watchServiceNames(ctx context.Context) {
+	guard := &emptyCatalogGuard{leader: c.leader}
+	fetch := func(q *api.QueryOptions) ([]string, uint64, error) {
+		q.Filter = serviceNamesFilter
+		services, meta, err := c.env.client.Catalog().Services(q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch service names: %w", err)
+		}
+		names := slices.Sorted(maps.Keys(services))
+		if err := guard.check(q.Context(), names); err != nil {
+			return nil, 0, fmt.Errorf("watch service names: %w", err)
+		}
+		return names, meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "catalog/services", fetch, func(ctx context.Context, names []string) bool {
+		return c.send(ctx, func(ctx context.Context) { c.setServiceNames(ctx, names) })
+	})
+}
+
+// watchService watches the sidecars fronting one service, all of them with
+// their health (passing=false): a sidecar needs its configuration before
+// its own checks can pass.
+func (c *coordinator) watchService(ctx context.Context, name string, gen uint64) {
+	fetch := func(q *api.QueryOptions) (serviceResult, uint64, error) {
+		entries, meta, err := c.env.client.Health().Connect(name, "", false, q)
+		if err != nil {
+			return serviceResult{}, 0, fmt.Errorf("watch service %q: %w", name, err)
+		}
+		return translateConnectEntries(entries), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, r serviceResult) bool {
+		return c.send(ctx, func(context.Context) { c.setService(name, gen, r) })
+	})
+}
+
+// watchServiceDefaults watches the list of service-defaults entries.
+func (c *coordinator) watchServiceDefaults(ctx context.Context) {
+	fetch := func(q *api.QueryOptions) (map[string]*catalog.ServiceDefaults, uint64, error) {
+		entries, meta, err := c.env.client.ConfigEntries().List(api.ServiceDefaults, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch service-defaults: %w", err)
+		}
+		return translateServiceDefaults(entries), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "config/service-defaults", fetch, func(ctx context.Context, sd map[string]*catalog.ServiceDefaults) bool {
+		return c.send(ctx, func(context.Context) { c.state.serviceDefaults = sd })
+	})
+}
+
+// watchProxyDefaults watches the global proxy-defaults entry. It lists the
+// kind rather than reading /v1/config/proxy-defaults/global, whose 404 when
+// the entry does not exist carries no index to block on.
+func (c *coordinator) watchProxyDefaults(ctx context.Context) {
+	fetch := func(q *api.QueryOptions) (*catalog.ProxyDefaults, uint64, error) {
+		entries, meta, err := c.env.client.ConfigEntries().List(api.ProxyDefaults, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch proxy-defaults: %w", err)
+		}
+		return translateProxyDefaults(entries), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "config/proxy-defaults", fetch, func(ctx context.Context, pd *catalog.ProxyDefaults) bool {
+		return c.send(ctx, func(context.Context) {
+			c.state.proxyDefaults, c.state.proxyDefaultsKnown = pd, true
+		})
+	})
+}
+
+// leader returns the address of the cluster's leader, empty if none.
+func (c *coordinator) leader(ctx context.Context) (string, error) {
+	var leader string
+	q := &api.QueryOptions{Datacenter: c.env.datacenter}
+	if _, err := c.env.client.Raw().Query("/v1/status/leader", &leader, q.WithContext(ctx)); err != nil {
+		return "", err
+	}
+	return leader, nil
+}
+
+// emptyCatalogGuard rejects an answer of the service-name watch that drops
+// from some services to none, unless the cluster confirms it has a leader.
+// An agent that lost its view of the cluster must not empty the mesh; the
+// rejected answer counts as a failed request and is retried.
+type emptyCatalogGuard struct {
+	hadServices bool
+	leader      func(context.Context) (string, error)
+}
+
+func (g *emptyCatalogGuard) check(ctx context.Context, names []string) error {
+	if slices.ContainsFunc(names, func(n string) bool { return n != consulService }) {
+		g.hadServices = true
+		return nil
+	}
+	if !g.hadServices {
+		return nil
+	}
+	leader, err := g.leader(ctx)
+	switch {
+	case err != nil:
+		return fmt.Errorf("catalog lost every service and the leader check failed: %w", err)
+	case leader == "":
+		return errors.New("catalog lost every service and the cluster has no leader")
+	}
+	g.hadServices = false
+	return nil
+}

@@ -1,0 +1,79 @@
+// Package admin serves weft-proxy's admin API:
+//
+//	GET /ready        200 "ready" once the first listeners and clusters are
+//	                  applied and bound; 503 with the reason otherwise
+//	GET /healthz      200 "ok" while the process runs (liveness)
+//	GET /config_dump  accepted xDS resources by type with versions, xDS
+//	                  connection status with the last ACK/NACK per type,
+//	                  and the running listeners (JSON)
+//	GET /listeners    running listeners with their bound addresses (JSON)
+package admin
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+
+	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+// Source is what the admin API reports on. Its methods are called from
+// HTTP handler goroutines and must be safe for concurrent use.
+type Source interface {
+	// Ready returns nil when the proxy serves its configuration, else why not.
+	Ready() error
+	// XDS returns the accepted xDS state and the connection status.
+	XDS() (xds.State, xds.Status)
+	// Listeners describes the running listeners.
+	Listeners() []listener.Info
+}
+
+// Handler returns the admin API handler.
+func Handler(src Source, log *slog.Logger) http.Handler {
+	h := &handler{src: src, log: log}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /ready", h.ready)
+	mux.HandleFunc("GET /healthz", h.healthz)
+	mux.HandleFunc("GET /config_dump", h.configDump)
+	mux.HandleFunc("GET /listeners", h.listeners)
+	return mux
+}
+
+type handler struct {
+	src Source
+	log *slog.Logger
+}
+
+func (h *handler) ready(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	if err := h.src.Ready(); err != nil {
+		w.WriteHeader(http.StatusServiceUnavailable)
+		w.Write([]byte(err.Error() + "\n"))
+		return
+	}
+	w.Write([]byte("ready\n"))
+}
+
+func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write([]byte("ok\n"))
+}
+
+func (h *handler) configDump(w http.ResponseWriter, _ *http.Request) {
+	state, status := h.src.XDS()
+	h.writeJSON(w, ConfigDump{XDS: status, Resources: dumpResources(state), Listeners: h.src.Listeners()})
+}
+
+func (h *handler) listeners(w http.ResponseWriter, _ *http.Request) {
+	h.writeJSON(w, h.src.Listeners())
+}
+
+func (h *handler) writeJSON(w http.ResponseWriter, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(v); err != nil {
+		h.log.Debug("admin: write response", "error", err)
+	}
+}

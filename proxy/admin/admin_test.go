@@ -1,0 +1,110 @@
+package admin
+
+import (
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+type fakeSource struct {
+	ready  error
+	state  xds.State
+	status xds.Status
+}
+
+func (f *fakeSource) Ready() error                 { return f.ready }
+func (f *fakeSource) XDS() (xds.State, xds.Status) { return f.state, f.status }
+func (f *fakeSource) Listeners() []listener.Info {
+	return []listener.Info{{Name: "l", Address: "127.0.0.1:0", BoundAddress: "127.0.0.1:4242", Mode: "tcp"}}
+}
+
+func serve(t *testing.T, src Source, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	Handler(src, slog.Default()).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	body, _ := io.ReadAll(rec.Result().Body)
+	return rec.Code, string(body)
+}
+
+func TestReady(t *testing.T) {
+	tests := []struct {
+		name     string
+		ready    error
+		wantCode int
+		wantBody string
+	}{
+		{"ready", nil, http.StatusOK, "ready\n"},
+		{"not ready", errors.New("waiting for the first xDS listeners"), http.StatusServiceUnavailable, "waiting for the first xDS listeners\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := serve(t, &fakeSource{ready: tt.ready}, "/ready")
+			if code != tt.wantCode || body != tt.wantBody {
+				t.Errorf("GET /ready = %d %q, want %d %q", code, body, tt.wantCode, tt.wantBody)
+			}
+		})
+	}
+}
+
+func TestConfigDump(t *testing.T) {
+	src := &fakeSource{
+		state: xds.State{Listeners: xds.Resources{Version: "v1", Received: true, Items: map[string]proto.Message{
+			"l": &listenerv3.Listener{Name: "l", StatPrefix: "p"},
+		}}},
+		status: xds.Status{Connected: true, Server: "cp:18000", Types: map[string]xds.TypeStatus{
+			xds.ListenerType: {Version: "v1", LastNack: &xds.Event{Version: "v2", Nonce: "3", Error: `listener "bad": nope`}},
+		}},
+	}
+	code, body := serve(t, src, "/config_dump")
+	if code != http.StatusOK {
+		t.Fatalf("GET /config_dump = %d %s", code, body)
+	}
+	var got struct {
+		XDS struct {
+			Connected bool
+			Server    string
+			Types     map[string]struct {
+				Version  string
+				LastNack struct{ Version, Error string } `json:"last_nack"`
+			}
+		}
+		Resources map[string]struct {
+			TypeURL string `json:"type_url"`
+			Version string
+			Items   map[string]map[string]any
+		}
+		Listeners []listener.Info
+	}
+	if err := json.Unmarshal([]byte(body), &got); err != nil {
+		t.Fatalf("decode %s: %v", body, err)
+	}
+	if !got.XDS.Connected || got.XDS.Server != "cp:18000" {
+		t.Errorf("xds status = %+v", got.XDS)
+	}
+	if n := got.XDS.Types[xds.ListenerType].LastNack; n.Version != "v2" || n.Error != `listener "bad": nope` {
+		t.Errorf("last NACK = %+v", n)
+	}
+	lds := got.Resources["listeners"]
+	if diff := cmp.Diff(map[string]map[string]any{"l": {"name": "l", "statPrefix": "p"}}, lds.Items); diff != "" || lds.Version != "v1" || lds.TypeURL != xds.ListenerType {
+		t.Errorf("listeners dump %+v (-want +got items):\n%s", lds, diff)
+	}
+	for _, k := range []string{"clusters", "routes", "endpoints"} {
+		if _, ok := got.Resources[k]; !ok {
+			t.Errorf("resources[%q] missing", k)
+		}
+	}
+	if len(got.Listeners) != 1 || got.Listeners[0].BoundAddress != "127.0.0.1:4242" {
+		t.Errorf("listeners = %+v", got.Listeners)
+	}
+}

@@ -1,0 +1,130 @@
+package cluster
+
+import (
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-mesh/weft/proxy/balancer"
+	"github.com/weft-mesh/weft/proxy/config"
+)
+
+func picks(t *testing.T, c *Cluster, n int) map[string]int {
+	t.Helper()
+	got := make(map[string]int)
+	for range n {
+		res, err := c.Pick()
+		if err != nil {
+			t.Fatalf("Pick: %v", err)
+		}
+		got[res.Endpoint.Address]++
+	}
+	return got
+}
+
+func TestPickerHonoursHealthAndPriority(t *testing.T) {
+	tests := []struct {
+		name      string
+		endpoints []config.Endpoint
+		want      map[string]int // picks out of 120; nil means ErrNoEndpoint
+	}{
+		{
+			name: "unhealthy endpoints are skipped",
+			endpoints: []config.Endpoint{
+				{Address: "a:1", Healthy: true, Weight: 1},
+				{Address: "b:1", Healthy: false, Weight: 1},
+				{Address: "c:1", Healthy: true, Weight: 1},
+			},
+			want: map[string]int{"a:1": 60, "c:1": 60},
+		},
+		{
+			name: "weights",
+			endpoints: []config.Endpoint{
+				{Address: "a:1", Healthy: true, Weight: 2},
+				{Address: "b:1", Healthy: true, Weight: 1},
+			},
+			want: map[string]int{"a:1": 80, "b:1": 40},
+		},
+		{
+			name: "lower priority only when the higher has no healthy endpoint",
+			endpoints: []config.Endpoint{
+				{Address: "p0:1", Healthy: false, Weight: 1, Priority: 0},
+				{Address: "p1:1", Healthy: true, Weight: 1, Priority: 1},
+				{Address: "p2:1", Healthy: true, Weight: 1, Priority: 2},
+			},
+			want: map[string]int{"p1:1": 120},
+		},
+		{
+			name:      "all unhealthy",
+			endpoints: []config.Endpoint{{Address: "a:1", Healthy: false, Weight: 1}},
+		},
+		{name: "no endpoints"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints})
+			if tt.want == nil {
+				if _, err := c.Pick(); !errors.Is(err, balancer.ErrNoEndpoint) {
+					t.Fatalf("Pick err = %v, want ErrNoEndpoint", err)
+				}
+				return
+			}
+			if diff := cmp.Diff(tt.want, picks(t, c, 120)); diff != "" {
+				t.Errorf("picks (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestManagerUpdate(t *testing.T) {
+	m := NewManager()
+	ep := func(addr string) []config.Endpoint {
+		return []config.Endpoint{{Address: addr, Healthy: true, Weight: 1}}
+	}
+	m.Update(map[string]*config.Cluster{
+		"a": {Name: "a", ConnectTimeout: time.Second, Endpoints: ep("a1:1")},
+		"b": {Name: "b", ConnectTimeout: time.Second, Endpoints: ep("b1:1")},
+	})
+	a := m.Get("a")
+	transport := a.Transport()
+
+	// Same settings, new endpoints: same Cluster and transport, new picker.
+	m.Update(map[string]*config.Cluster{"a": {Name: "a", ConnectTimeout: time.Second, Endpoints: ep("a2:1")}})
+	if m.Get("a") != a {
+		t.Error("cluster a was replaced; want it updated in place")
+	}
+	if got := a.Transport(); got != transport {
+		t.Error("transport replaced although its settings did not change")
+	}
+	if diff := cmp.Diff(map[string]int{"a2:1": 3}, picks(t, a, 3)); diff != "" {
+		t.Errorf("picks after endpoint update (-want +got):\n%s", diff)
+	}
+	if m.Get("b") != nil {
+		t.Error("removed cluster b is still returned")
+	}
+
+	// A new connect timeout needs a new transport.
+	m.Update(map[string]*config.Cluster{"a": {Name: "a", ConnectTimeout: 2 * time.Second, Endpoints: ep("a2:1")}})
+	if a.Transport() == transport {
+		t.Error("transport kept although the connect timeout changed")
+	}
+	if got := a.ConnectTimeout(); got != 2*time.Second {
+		t.Errorf("ConnectTimeout = %v, want 2s", got)
+	}
+}
+
+func TestTransportProtocols(t *testing.T) {
+	h1 := newCluster(&config.Cluster{Name: "h1"}).Transport()
+	h2 := newCluster(&config.Cluster{Name: "h2", HTTP2: true}).Transport()
+	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
+		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
+	}
+	if h2.Protocols.HTTP1() || !h2.Protocols.UnencryptedHTTP2() {
+		t.Errorf("HTTP/2 cluster protocols = %v", h2.Protocols)
+	}
+	if !h1.DisableCompression || h1.Proxy != nil {
+		t.Error("proxy transport must not compress or use an environment proxy")
+	}
+}

@@ -1,0 +1,54 @@
+package cluster
+
+import (
+	"sync/atomic"
+
+	"github.com/weft-mesh/weft/proxy/config"
+)
+
+// Manager holds the current set of clusters.
+//
+// Get is safe for concurrent use and lock-free. Update and Close must be
+// called from one goroutine at a time (the proxy's apply loop).
+type Manager struct {
+	clusters atomic.Pointer[map[string]*Cluster]
+}
+
+// NewManager returns an empty Manager.
+func NewManager() *Manager {
+	m := &Manager{}
+	m.clusters.Store(&map[string]*Cluster{})
+	return m
+}
+
+// Get returns the named cluster, or nil when it does not exist (yet).
+func (m *Manager) Get(name string) *Cluster { return (*m.clusters.Load())[name] }
+
+// Update makes cfgs the current clusters. Existing clusters are updated in
+// place (keeping their connection pools); removed clusters finish their
+// in-flight requests and drop their idle connections.
+func (m *Manager) Update(cfgs map[string]*config.Cluster) {
+	old := *m.clusters.Load()
+	next := make(map[string]*Cluster, len(cfgs))
+	for name, cfg := range cfgs {
+		if c, ok := old[name]; ok {
+			c.update(cfg)
+			next[name] = c
+		} else {
+			next[name] = newCluster(cfg)
+		}
+	}
+	m.clusters.Store(&next)
+	for name, c := range old {
+		if _, kept := next[name]; !kept {
+			c.close()
+		}
+	}
+}
+
+// Close drops every cluster's idle connections.
+func (m *Manager) Close() {
+	for _, c := range *m.clusters.Load() {
+		c.close()
+	}
+}

@@ -1,0 +1,93 @@
+package proxy
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+// Defaults for Config fields left zero.
+const (
+	DefaultAdminAddr    = "127.0.0.1:19000"
+	DefaultDrainTimeout = 10 * time.Second
+)
+
+// Config configures a weft-proxy.
+type Config struct {
+	// ProxyID is the xDS node ID: the sidecar's Consul service ID, e.g.
+	// "web-1-sidecar-proxy". Required.
+	ProxyID string
+	// XDSAddrs are the management servers ("host:port"); the proxy fails
+	// over to the next one when a connection fails. At least one.
+	XDSAddrs []string
+	// AdminAddr is where the admin API listens (default 127.0.0.1:19000;
+	// port 0 picks a free port, see Proxy.AdminAddr).
+	AdminAddr string
+	// DrainTimeout bounds how long connections may finish after shutdown
+	// starts or after their listener is removed (default 10s).
+	DrainTimeout time.Duration
+	// XDSBackoff paces reconnections to the management servers
+	// (default 250ms doubling up to 30s, with jitter).
+	XDSBackoff xds.Backoff
+	// Logger receives the proxy's logs (default slog.Default()).
+	Logger *slog.Logger
+}
+
+// withDefaults returns c with zero fields set to their defaults.
+func (c Config) withDefaults() Config {
+	if c.AdminAddr == "" {
+		c.AdminAddr = DefaultAdminAddr
+	}
+	if c.DrainTimeout == 0 {
+		c.DrainTimeout = DefaultDrainTimeout
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	return c
+}
+
+// Validate reports every invalid field, naming it and its value. Zero
+// fields that have defaults are valid.
+func (c Config) Validate() error {
+	var errs []error
+	if c.ProxyID == "" {
+		errs = append(errs, errors.New("ProxyID: required"))
+	}
+	if len(c.XDSAddrs) == 0 {
+		errs = append(errs, errors.New("XDSAddrs: at least one address is required"))
+	}
+	for i, a := range c.XDSAddrs {
+		if err := checkHostPort(a); err != nil {
+			errs = append(errs, fmt.Errorf("XDSAddrs[%d] %q: %w", i, a, err))
+		}
+	}
+	if c.AdminAddr != "" {
+		if err := checkHostPort(c.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("AdminAddr %q: %w", c.AdminAddr, err))
+		}
+	}
+	if c.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DrainTimeout %s: must not be negative", c.DrainTimeout))
+	}
+	return errors.Join(errs...)
+}
+
+func checkHostPort(addr string) error {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("want host:port: %w", err)
+	}
+	if host == "" {
+		return errors.New("missing host")
+	}
+	if n, err := strconv.ParseUint(port, 10, 16); err != nil || (n == 0 && port != "0") {
+		return fmt.Errorf("invalid port %q", port)
+	}
+	return nil
+}

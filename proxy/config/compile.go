@@ -1,0 +1,97 @@
+package config
+
+import (
+	"errors"
+	"fmt"
+	"maps"
+	"slices"
+	"strings"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+// Compile turns an xDS state into a Runtime. It reports every bad resource,
+// each error naming the resource, joined with errors.Join.
+//
+// Compile is pure: it reads s, never modifies it, and has no side effects.
+func Compile(s xds.State) (*Runtime, error) {
+	var errs []error
+	tables := compileAll(s.Routes, "route configuration", compileRouteConfig, &errs)
+	loads := compileAll(s.Endpoints, "cluster load assignment", compileLoadAssignment, &errs)
+	clusters := compileAll(s.Clusters, "cluster", func(c *clusterv3.Cluster) (*Cluster, error) {
+		return compileCluster(c, loads)
+	}, &errs)
+	listeners := compileAll(s.Listeners, "listener", func(l *listenerv3.Listener) (*Listener, error) {
+		return compileListener(l, tables)
+	}, &errs)
+	rt := &Runtime{Clusters: clusters}
+	for _, name := range slices.Sorted(maps.Keys(listeners)) {
+		rt.Listeners = append(rt.Listeners, listeners[name])
+	}
+	if err := checkAddresses(rt.Listeners); err != nil {
+		errs = append(errs, err)
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
+	}
+	rt.Subscriptions = subscriptions(rt)
+	return rt, nil
+}
+
+// compileAll compiles every resource of one type in name order, collecting
+// errors prefixed with the resource's kind and name.
+func compileAll[M proto.Message, T any](r xds.Resources, kind string, compile func(M) (T, error), errs *[]error) map[string]T {
+	out := make(map[string]T, len(r.Items))
+	for _, name := range slices.Sorted(maps.Keys(r.Items)) {
+		m, ok := r.Items[name].(M)
+		if !ok {
+			*errs = append(*errs, fmt.Errorf("%s %q: unexpected type %T", kind, name, r.Items[name]))
+			continue
+		}
+		v, err := compile(m)
+		if err != nil {
+			*errs = append(*errs, fmt.Errorf("%s %q: %w", kind, name, err))
+			continue
+		}
+		out[name] = v
+	}
+	return out
+}
+
+// checkAddresses rejects two listeners on one address. Port 0 means a
+// fresh ephemeral port for each listener, so it never clashes.
+func checkAddresses(listeners []*Listener) error {
+	owner := make(map[string]string, len(listeners))
+	for _, l := range listeners {
+		if strings.HasSuffix(l.Address, ":0") {
+			continue
+		}
+		if other, dup := owner[l.Address]; dup {
+			return fmt.Errorf("listener %q: address %s is also used by listener %q", l.Name, l.Address, other)
+		}
+		owner[l.Address] = l.Name
+	}
+	return nil
+}
+
+// subscriptions lists the RDS names of listeners and EDS names of clusters.
+func subscriptions(rt *Runtime) xds.Subscriptions {
+	var s xds.Subscriptions
+	for _, l := range rt.Listeners {
+		if l.HTTP != nil && l.HTTP.RouteConfigName != "" {
+			s.Routes = append(s.Routes, l.HTTP.RouteConfigName)
+		}
+	}
+	for _, c := range rt.Clusters {
+		if c.EDSName != "" {
+			s.Endpoints = append(s.Endpoints, c.EDSName)
+		}
+	}
+	slices.Sort(s.Routes)
+	slices.Sort(s.Endpoints)
+	return xds.Subscriptions{Routes: slices.Compact(s.Routes), Endpoints: slices.Compact(s.Endpoints)}
+}

@@ -1,0 +1,224 @@
+package proxy_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/log"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy"
+	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+const (
+	nodeID = "web-1-sidecar-proxy"
+	wait   = 15 * time.Second
+)
+
+// testLog writes to t.Log until the test's cleanup has run; goroutines of
+// the servers under test may outlive it by a little.
+type testLog struct {
+	t    *testing.T
+	done atomic.Bool
+}
+
+func newTestLog(t *testing.T) *testLog {
+	l := &testLog{t: t}
+	t.Cleanup(func() { l.done.Store(true) })
+	return l
+}
+
+func (l *testLog) Write(p []byte) (int, error) {
+	if !l.done.Load() {
+		l.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (l *testLog) slog() *slog.Logger {
+	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+func (l *testLog) cpLogger() log.Logger {
+	logf := func(format string, args ...any) { fmt.Fprintf(l, "control plane: "+format+"\n", args...) }
+	return log.LoggerFuncs{InfoFunc: logf, WarnFunc: logf, ErrorFunc: logf}
+}
+
+// controlPlane is a real go-control-plane ADS server on loopback.
+type controlPlane struct {
+	t     *testing.T
+	log   *testLog
+	addr  string
+	cache cachev3.SnapshotCache
+	srv   *grpc.Server
+
+	mu   sync.Mutex
+	reqs []*discoveryv3.DiscoveryRequest // every request, as OnStreamRequest saw it
+}
+
+func startControlPlane(t *testing.T, tl *testLog, addr string) *controlPlane {
+	t.Helper()
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Fatalf("control plane listen: %v", err)
+	}
+	cp := &controlPlane{t: t, log: tl, addr: ln.Addr().String(), cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, tl.cpLogger())}
+	callbacks := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discoveryv3.DiscoveryRequest) error {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		cp.reqs = append(cp.reqs, proto.Clone(req).(*discoveryv3.DiscoveryRequest))
+		return nil
+	}}
+	cp.srv = grpc.NewServer(grpc.WaitForHandlers(true))
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(context.Background(), cp.cache, callbacks))
+	go cp.srv.Serve(ln)
+	t.Cleanup(cp.srv.Stop)
+	return cp
+}
+
+// stop kills the server and every open stream.
+func (cp *controlPlane) stop() { cp.srv.Stop() }
+
+// set publishes a consistent snapshot for the proxy.
+func (cp *controlPlane) set(version string, resources map[resourcev3.Type][]types.Resource) {
+	cp.t.Helper()
+	snap, err := cachev3.NewSnapshot(version, resources)
+	if err != nil {
+		cp.t.Fatal(err)
+	}
+	if err := snap.Consistent(); err != nil {
+		cp.t.Fatalf("snapshot %s: %v", version, err)
+	}
+	if err := cp.cache.SetSnapshot(context.Background(), nodeID, snap); err != nil {
+		cp.t.Fatal(err)
+	}
+}
+
+// waitRequest polls until the proxy has sent a request matching match.
+func (cp *controlPlane) waitRequest(what string, match func(*discoveryv3.DiscoveryRequest) bool) *discoveryv3.DiscoveryRequest {
+	cp.t.Helper()
+	var found *discoveryv3.DiscoveryRequest
+	eventually(cp.t, what, func() bool {
+		cp.mu.Lock()
+		defer cp.mu.Unlock()
+		for _, r := range cp.reqs {
+			if match(r) {
+				found = r
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(wait)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond) // polling interval, not synchronization
+	}
+}
+
+// runningProxy is a weft-proxy under test.
+type runningProxy struct {
+	t     *testing.T
+	admin string
+}
+
+func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
+	t.Helper()
+	p, err := proxy.New(proxy.Config{
+		ProxyID:      nodeID,
+		XDSAddrs:     xdsAddrs,
+		AdminAddr:    "127.0.0.1:0",
+		DrainTimeout: wait,
+		XDSBackoff:   xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond},
+		Logger:       tl.slog(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("proxy.Run: %v", err)
+		}
+	})
+	select {
+	case <-p.Started():
+	case err := <-done:
+		t.Fatalf("proxy.Run: %v", err)
+	}
+	return &runningProxy{t: t, admin: p.AdminAddr().String()}
+}
+
+func (p *runningProxy) adminGet(path string) (int, []byte) {
+	p.t.Helper()
+	resp, err := http.Get("http://" + p.admin + path)
+	if err != nil {
+		p.t.Fatalf("admin GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}
+
+func (p *runningProxy) waitReady() {
+	p.t.Helper()
+	eventually(p.t, "/ready", func() bool { code, _ := p.adminGet("/ready"); return code == http.StatusOK })
+}
+
+// listenerAddr waits for the named listener and returns its bound address.
+func (p *runningProxy) listenerAddr(name string) string {
+	p.t.Helper()
+	var addr string
+	eventually(p.t, "listener "+name, func() bool {
+		_, body := p.adminGet("/listeners")
+		var ls []listener.Info
+		json.Unmarshal(body, &ls)
+		for _, l := range ls {
+			if l.Name == name {
+				addr = l.BoundAddress
+				return true
+			}
+		}
+		return false
+	})
+	return addr
+}
+
+func (p *runningProxy) xdsStatus() xds.Status {
+	p.t.Helper()
+	_, body := p.adminGet("/config_dump")
+	var dump struct{ XDS xds.Status }
+	if err := json.Unmarshal(body, &dump); err != nil {
+		p.t.Fatalf("config_dump: %v", err)
+	}
+	return dump.XDS
+}

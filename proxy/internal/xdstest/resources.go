@@ -1,0 +1,181 @@
+// Package xdstest builds the Envoy v3 resources of docs/xds.md for
+// weft-proxy's tests.
+package xdstest
+
+import (
+	"net"
+	"strconv"
+	"time"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
+	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/wrapperspb"
+)
+
+// Any packs m, panicking on error (test data only).
+func Any(m proto.Message) *anypb.Any {
+	a, err := anypb.New(m)
+	if err != nil {
+		panic(err)
+	}
+	return a
+}
+
+// SocketAddress returns a TCP address for "host:port".
+func SocketAddress(hostport string) *corev3.Address {
+	host, port, err := net.SplitHostPort(hostport)
+	if err != nil {
+		panic(err)
+	}
+	p, err := strconv.ParseUint(port, 10, 32)
+	if err != nil {
+		panic(err)
+	}
+	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
+		Address:       host,
+		PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(p)},
+	}}}
+}
+
+// ADS is a config source meaning "over the ADS stream".
+func ADS() *corev3.ConfigSource {
+	return &corev3.ConfigSource{
+		ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		ResourceApiVersion:    corev3.ApiVersion_V3,
+	}
+}
+
+// Listener returns a listener on addr with one filter chain of filters.
+func Listener(name, addr string, filters ...*listenerv3.Filter) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:         name,
+		Address:      SocketAddress(addr),
+		FilterChains: []*listenerv3.FilterChain{{Filters: filters}},
+	}
+}
+
+// TCPProxy is a tcp_proxy network filter to cluster.
+func TCPProxy(cluster string) *listenerv3.Filter {
+	return &listenerv3.Filter{
+		Name: "envoy.filters.network.tcp_proxy",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: Any(&tcpproxyv3.TcpProxy{
+			StatPrefix:       cluster,
+			ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
+		})},
+	}
+}
+
+// TCPListener is an outbound tcp_proxy listener.
+func TCPListener(name, addr, cluster string) *listenerv3.Listener {
+	return Listener(name, addr, TCPProxy(cluster))
+}
+
+// Router is the router HTTP filter.
+func Router() *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       "envoy.filters.http.router",
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&routerv3.Router{})},
+	}
+}
+
+// HCM wraps an http_connection_manager as a network filter.
+func HCM(hcm *hcmv3.HttpConnectionManager) *listenerv3.Filter {
+	if hcm.StatPrefix == "" {
+		hcm.StatPrefix = "http"
+	}
+	if hcm.HttpFilters == nil {
+		hcm.HttpFilters = []*hcmv3.HttpFilter{Router()}
+	}
+	return &listenerv3.Filter{
+		Name:       "envoy.filters.network.http_connection_manager",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: Any(hcm)},
+	}
+}
+
+// HTTPListenerRDS is an http listener whose routes come from RDS.
+func HTTPListenerRDS(name, addr, routeName string) *listenerv3.Listener {
+	return Listener(name, addr, HCM(&hcmv3.HttpConnectionManager{
+		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: ADS(), RouteConfigName: routeName}},
+	}))
+}
+
+// HTTPListenerInline is an http listener with an inline route config.
+func HTTPListenerInline(name, addr string, rc *routev3.RouteConfiguration) *listenerv3.Listener {
+	return Listener(name, addr, HCM(&hcmv3.HttpConnectionManager{
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: rc},
+	}))
+}
+
+// PrefixRoute routes prefix to cluster.
+func PrefixRoute(prefix, cluster string) *routev3.Route {
+	return &routev3.Route{
+		Match:  &routev3.RouteMatch{PathSpecifier: &routev3.RouteMatch_Prefix{Prefix: prefix}},
+		Action: &routev3.Route_Route{Route: &routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_Cluster{Cluster: cluster}}},
+	}
+}
+
+// RouteConfig is the route config docs/xds.md emits per service: one
+// virtual host for every domain, prefix "/" to cluster.
+func RouteConfig(name, cluster string) *routev3.RouteConfiguration {
+	return &routev3.RouteConfiguration{
+		Name: name,
+		VirtualHosts: []*routev3.VirtualHost{{
+			Name: name, Domains: []string{"*"},
+			Routes: []*routev3.Route{PrefixRoute("/", cluster)},
+		}},
+	}
+}
+
+// EDSCluster is an EDS-over-ADS round-robin cluster with a 5s connect timeout.
+func EDSCluster(name string) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig:     &clusterv3.Cluster_EdsClusterConfig{EdsConfig: ADS()},
+		ConnectTimeout:       durationpb.New(5 * time.Second),
+		LbPolicy:             clusterv3.Cluster_ROUND_ROBIN,
+	}
+}
+
+// StaticCluster is a STATIC cluster with an inline load assignment.
+func StaticCluster(name string, endpoints ...*endpointv3.LbEndpoint) *clusterv3.Cluster {
+	return &clusterv3.Cluster{
+		Name:                 name,
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC},
+		ConnectTimeout:       durationpb.New(5 * time.Second),
+		LoadAssignment:       LoadAssignment(name, endpoints...),
+	}
+}
+
+// Endpoint is a HEALTHY endpoint of weight 1 at "ip:port".
+func Endpoint(addr string) *endpointv3.LbEndpoint {
+	return WeightedEndpoint(addr, corev3.HealthStatus_HEALTHY, 1)
+}
+
+// WeightedEndpoint is an endpoint with a health status and weight.
+func WeightedEndpoint(addr string, health corev3.HealthStatus, weight uint32) *endpointv3.LbEndpoint {
+	return &endpointv3.LbEndpoint{
+		HostIdentifier: &endpointv3.LbEndpoint_Endpoint{Endpoint: &endpointv3.Endpoint{
+			Address: SocketAddress(addr),
+		}},
+		HealthStatus:        health,
+		LoadBalancingWeight: wrapperspb.UInt32(weight),
+	}
+}
+
+// LoadAssignment is a load assignment with one locality.
+func LoadAssignment(name string, endpoints ...*endpointv3.LbEndpoint) *endpointv3.ClusterLoadAssignment {
+	return &endpointv3.ClusterLoadAssignment{
+		ClusterName: name,
+		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: endpoints}},
+	}
+}

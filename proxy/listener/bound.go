@@ -1,0 +1,154 @@
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/config"
+)
+
+// HTTP server limits.
+const (
+	maxHeaderBytes    = 60 << 10
+	readHeaderTimeout = 10 * time.Second
+	idleTimeout       = 5 * time.Minute
+)
+
+// bound is one bound socket and the connections it accepted.
+type bound struct {
+	m      *Manager
+	ln     net.Listener
+	log    *slog.Logger
+	active atomic.Pointer[config.Listener]
+
+	closing    chan struct{} // closed when draining starts
+	acceptDone chan struct{} // closed when the accept loop has returned
+	conns      sync.WaitGroup
+	force      context.Context // cancelled when the drain timeout expires
+	kill       context.CancelFunc
+
+	httpOnce sync.Once
+	httpSrv  *http.Server
+	httpQ    *connQueue
+	httpDone chan struct{}
+}
+
+func newBound(m *Manager, ln net.Listener) *bound {
+	force, kill := context.WithCancel(context.Background())
+	return &bound{
+		m: m, ln: ln,
+		log:        m.log.With("address", ln.Addr().String()),
+		closing:    make(chan struct{}),
+		acceptDone: make(chan struct{}),
+		force:      force,
+		kill:       kill,
+	}
+}
+
+func (b *bound) start() { go b.acceptLoop() }
+
+func (b *bound) acceptLoop() {
+	defer close(b.acceptDone)
+	var delay time.Duration
+	for {
+		conn, err := b.ln.Accept()
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) {
+				return
+			}
+			// Out of file descriptors and the like: back off as net/http does.
+			delay = min(max(2*delay, 5*time.Millisecond), time.Second)
+			b.log.Warn("accept failed; retrying", "error", err, "retry_in", delay)
+			select {
+			case <-time.After(delay):
+				continue
+			case <-b.closing:
+				return
+			}
+		}
+		delay = 0
+		b.dispatch(conn)
+	}
+}
+
+// dispatch hands a new connection to the handler of the current config.
+func (b *bound) dispatch(conn net.Conn) {
+	l := b.active.Load()
+	if l.TLS != nil {
+		conn = tls.Server(conn, l.TLS)
+	}
+	switch l.Mode {
+	case config.ModeTCP:
+		b.conns.Add(1)
+		go b.serveTCP(conn, l)
+	case config.ModeHTTP:
+		b.startHTTP()
+		if !b.httpQ.push(conn) {
+			conn.Close()
+		}
+	default:
+		conn.Close()
+	}
+}
+
+// startHTTP starts, once, the HTTP server fed with this socket's HTTP
+// connections. It reads the listener's config on every request.
+func (b *bound) startHTTP() {
+	b.httpOnce.Do(func() {
+		protocols := new(http.Protocols)
+		protocols.SetHTTP1(true)
+		protocols.SetUnencryptedHTTP2(true)
+		b.httpQ = newConnQueue(b.ln.Addr())
+		b.httpSrv = &http.Server{
+			Handler:           &httpHandler{b: b},
+			Protocols:         protocols,
+			MaxHeaderBytes:    maxHeaderBytes,
+			ReadHeaderTimeout: readHeaderTimeout,
+			IdleTimeout:       idleTimeout,
+			ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
+		}
+		b.httpDone = make(chan struct{})
+		go func() {
+			defer close(b.httpDone)
+			b.httpSrv.Serve(b.httpQ)
+		}()
+	})
+}
+
+// stopAccepting closes the socket and waits for the accept loop to end.
+func (b *bound) stopAccepting() {
+	close(b.closing)
+	b.ln.Close()
+	<-b.acceptDone
+}
+
+// drain lets connections finish for at most timeout and then closes what
+// is left. It returns when every connection is closed. Call stopAccepting
+// first.
+func (b *bound) drain(timeout time.Duration) {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	defer b.kill()
+	if b.httpSrv != nil {
+		if err := b.httpSrv.Shutdown(ctx); err != nil {
+			b.httpSrv.Close()
+		}
+		<-b.httpDone
+	}
+	tcpDone := make(chan struct{})
+	go func() { b.conns.Wait(); close(tcpDone) }()
+	select {
+	case <-tcpDone:
+	case <-ctx.Done():
+		b.log.Warn("drain timeout; closing remaining connections")
+		b.kill()
+		<-tcpDone
+	}
+}

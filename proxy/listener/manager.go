@@ -1,0 +1,192 @@
+// Package listener runs weft-proxy's listeners: it binds the addresses of
+// a compiled configuration, serves TCP (tcp_proxy) and HTTP
+// (http_connection_manager) connections, and reconciles running listeners
+// with every new configuration.
+//
+// A listener is identified by its address. A new configuration for a bound
+// address is swapped in atomically: connections in progress keep the
+// configuration they started with, new connections and requests use the
+// new one. Removed listeners stop accepting and drain; their connections
+// are closed only when the drain timeout expires.
+package listener
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/config"
+)
+
+// Clusters resolves cluster names on the request path. Get must be safe
+// for concurrent use, must not block, and returns nil for unknown names.
+type Clusters interface {
+	Get(name string) *cluster.Cluster
+}
+
+// Options configure a Manager.
+type Options struct {
+	Clusters Clusters
+	// DrainTimeout bounds how long a removed listener (or every listener,
+	// on Close) waits for its connections before closing them.
+	DrainTimeout time.Duration
+	Logger       *slog.Logger
+}
+
+// Manager owns the bound listeners.
+//
+// Prepare, Commit and Close are called from one goroutine at a time.
+// Listeners may be called from any goroutine.
+type Manager struct {
+	opts    Options
+	log     *slog.Logger
+	forward *forwarder
+	drains  sync.WaitGroup
+
+	mu    sync.Mutex // guards bound against Listeners
+	bound map[string]*bound
+}
+
+// NewManager returns a Manager with no listeners.
+func NewManager(opts Options) *Manager {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	log := opts.Logger.With("component", "listener")
+	return &Manager{opts: opts, log: log, forward: newForwarder(log), bound: make(map[string]*bound)}
+}
+
+// Plan is a prepared reconciliation: every new address is bound, nothing
+// is serving yet. Call Commit to apply it or Abort to release the sockets.
+type Plan struct {
+	m     *Manager
+	rt    *config.Runtime
+	fresh map[string]*bound
+}
+
+// Prepare binds the addresses of rt that are not bound yet. If any bind
+// fails it releases the others and returns an error naming each failed
+// listener; the running listeners are untouched either way.
+func (m *Manager) Prepare(rt *config.Runtime) (*Plan, error) {
+	p := &Plan{m: m, rt: rt, fresh: make(map[string]*bound)}
+	var errs []error
+	for _, l := range rt.Listeners {
+		k := key(l)
+		if m.lookup(k) != nil {
+			continue
+		}
+		ln, err := net.Listen("tcp", l.Address)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", l.Name, err))
+			continue
+		}
+		p.fresh[k] = newBound(m, ln)
+	}
+	if len(errs) > 0 {
+		p.Abort()
+		return nil, errors.Join(errs...)
+	}
+	return p, nil
+}
+
+// Abort releases the sockets bound by Prepare.
+func (p *Plan) Abort() {
+	for _, b := range p.fresh {
+		b.ln.Close()
+	}
+}
+
+// Commit swaps configurations into running listeners, starts the new ones
+// and drains the removed ones. It does not block on draining.
+func (p *Plan) Commit() {
+	m := p.m
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	wanted := make(map[string]bool, len(p.rt.Listeners))
+	for _, l := range p.rt.Listeners {
+		k := key(l)
+		wanted[k] = true
+		if b, ok := p.fresh[k]; ok {
+			b.active.Store(l)
+			m.bound[k] = b
+			b.start()
+			m.log.Info("listener started", "listener", l.Name, "address", b.ln.Addr().String(), "mode", l.Mode)
+			continue
+		}
+		m.bound[k].active.Store(l)
+	}
+	for k, b := range m.bound {
+		if !wanted[k] {
+			delete(m.bound, k)
+			m.log.Info("listener removed; draining", "listener", b.active.Load().Name, "address", b.ln.Addr().String())
+			m.drain(b)
+		}
+	}
+}
+
+// Close stops every listener, drains them for at most the drain timeout
+// and waits until all connections are closed. It is idempotent.
+func (m *Manager) Close() {
+	m.mu.Lock()
+	for k, b := range m.bound {
+		delete(m.bound, k)
+		m.drain(b)
+	}
+	m.mu.Unlock()
+	m.drains.Wait()
+}
+
+// drain stops b accepting at once and drains its connections in the
+// background.
+func (m *Manager) drain(b *bound) {
+	b.stopAccepting()
+	m.drains.Add(1)
+	go func() {
+		defer m.drains.Done()
+		b.drain(m.opts.DrainTimeout)
+	}()
+}
+
+func (m *Manager) lookup(k string) *bound {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.bound[k]
+}
+
+// Info describes a running listener.
+type Info struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+	// BoundAddress is the socket's actual address (differs from Address
+	// when the configured port is 0).
+	BoundAddress string `json:"bound_address"`
+	Mode         string `json:"mode"`
+}
+
+// Listeners describes the running listeners, sorted by name.
+func (m *Manager) Listeners() []Info {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]Info, 0, len(m.bound))
+	for _, b := range m.bound {
+		l := b.active.Load()
+		out = append(out, Info{Name: l.Name, Address: l.Address, BoundAddress: b.ln.Addr().String(), Mode: l.Mode.String()})
+	}
+	slices.SortFunc(out, func(a, b Info) int { return cmp.Compare(a.Name, b.Name) })
+	return out
+}
+
+// key identifies a listener by address; listeners on port 0 (an ephemeral
+// port each) are told apart by name.
+func key(l *config.Listener) string {
+	if _, port, err := net.SplitHostPort(l.Address); err == nil && port == "0" {
+		return l.Name + "@" + l.Address
+	}
+	return l.Address
+}

@@ -1,0 +1,32 @@
+package listener
+
+import (
+	"encoding/json"
+	"net/http"
+)
+
+// Proxy-generated error kinds, sent in the x-weft-error header.
+const (
+	errNoRoute           = "no_route"
+	errNoHealthyUpstream = "no_healthy_upstream"
+	errConnectFailure    = "connect_failure"
+	errUpstreamReset     = "upstream_reset"
+)
+
+// ErrorHeader names the response header that marks proxy-generated errors.
+const ErrorHeader = "x-weft-error"
+
+type errorBody struct {
+	Error    string `json:"error"`
+	Upstream string `json:"upstream"`
+}
+
+// writeProxyError answers a request the proxy could not forward: 503, the
+// x-weft-error header and a small JSON body naming the upstream cluster.
+func writeProxyError(w http.ResponseWriter, kind, upstream string) {
+	h := w.Header()
+	h.Set(ErrorHeader, kind)
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusServiceUnavailable)
+	json.NewEncoder(w).Encode(errorBody{Error: kind, Upstream: upstream})
+}

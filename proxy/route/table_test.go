@@ -1,0 +1,126 @@
+package route
+
+import (
+	"strings"
+	"testing"
+)
+
+func mustTable(t *testing.T, vhosts ...VirtualHost) *Table {
+	t.Helper()
+	tbl, err := NewTable("test", vhosts)
+	if err != nil {
+		t.Fatalf("NewTable: %v", err)
+	}
+	return tbl
+}
+
+func prefix(p, cluster string) Route {
+	return Route{Match: Match{Kind: Prefix, Value: p}, Cluster: cluster}
+}
+
+func TestVirtualHostSelection(t *testing.T) {
+	tbl := mustTable(t,
+		VirtualHost{Name: "exact", Domains: []string{"api.example.com", "api.example.com:8080"}, Routes: []Route{prefix("/", "exact")}},
+		VirtualHost{Name: "suffix", Domains: []string{"*.example.com"}, Routes: []Route{prefix("/", "suffix")}},
+		VirtualHost{Name: "longer-suffix", Domains: []string{"*.eu.example.com"}, Routes: []Route{prefix("/", "longer-suffix")}},
+		VirtualHost{Name: "prefix", Domains: []string{"web.*"}, Routes: []Route{prefix("/", "prefix")}},
+		VirtualHost{Name: "any", Domains: []string{"*"}, Routes: []Route{prefix("/", "any")}},
+	)
+	tests := []struct{ host, want string }{
+		{"api.example.com", "exact"},
+		{"API.Example.COM", "exact"},
+		{"api.example.com:8080", "exact"},
+		{"api.example.com:9999", "exact"},
+		{"x.example.com", "suffix"},
+		{"x.eu.example.com", "longer-suffix"},
+		{"web.internal", "prefix"},
+		{"example.com", "any"},
+		{"", "any"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.host, func(t *testing.T) {
+			r := tbl.Match(tt.host, "/")
+			if r == nil || r.Cluster != tt.want {
+				t.Errorf("Match(%q) = %+v, want cluster %q", tt.host, r, tt.want)
+			}
+		})
+	}
+}
+
+func TestRouteMatching(t *testing.T) {
+	re, err := NewRegexMatch(`/users/[0-9]+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tbl := mustTable(t, VirtualHost{Name: "vh", Domains: []string{"*"}, Routes: []Route{
+		{Match: Match{Kind: Path, Value: "/exact"}, Cluster: "path"},
+		{Match: Match{Kind: Prefix, Value: "/API/", CaseInsensitive: true}, Cluster: "ci-prefix"},
+		{Match: re, Cluster: "regex"},
+		prefix("/static/", "static"),
+	}})
+	tests := []struct{ path, want string }{
+		{"/exact", "path"},
+		{"/exact/more", ""},
+		{"/api/v1", "ci-prefix"},
+		{"/Api/v1", "ci-prefix"},
+		{"/users/42", "regex"},
+		{"/users/42/x", ""},
+		{"/static/a.css", "static"},
+		{"/Static/a.css", ""},
+		{"/", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			got := ""
+			if r := tbl.Match("h", tt.path); r != nil {
+				got = r.Cluster
+			}
+			if got != tt.want {
+				t.Errorf("Match(%q) cluster = %q, want %q", tt.path, got, tt.want)
+			}
+		})
+	}
+}
+
+func TestNoVirtualHost(t *testing.T) {
+	tbl := mustTable(t, VirtualHost{Name: "vh", Domains: []string{"a"}, Routes: []Route{prefix("/", "c")}})
+	if r := tbl.Match("b", "/"); r != nil {
+		t.Errorf("Match(b) = %+v, want nil", r)
+	}
+}
+
+func TestNewTableErrors(t *testing.T) {
+	tests := []struct {
+		name    string
+		vhosts  []VirtualHost
+		wantErr string
+	}{
+		{"duplicate domain", []VirtualHost{{Name: "a", Domains: []string{"x"}}, {Name: "b", Domains: []string{"X"}}},
+			`virtual host "b": domain "x" is also served by virtual host "a"`},
+		{"wildcard in the middle", []VirtualHost{{Name: "a", Domains: []string{"a.*.com"}}},
+			`virtual host "a": domain "a.*.com": a wildcard may only be the first or last character`},
+		{"empty domain", []VirtualHost{{Name: "a", Domains: []string{""}}}, `virtual host "a": empty domain`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := NewTable("t", tt.vhosts)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewTable error = %v, want %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestBadRegex(t *testing.T) {
+	if _, err := NewRegexMatch("(("); err == nil || !strings.Contains(err.Error(), `regex "(("`) {
+		t.Errorf("NewRegexMatch error = %v, want it to name the regex", err)
+	}
+}
+
+func BenchmarkMatch(b *testing.B) {
+	tbl, _ := NewTable("t", []VirtualHost{{Name: "vh", Domains: []string{"*"}, Routes: []Route{prefix("/api/", "api"), prefix("/", "root")}}})
+	b.ReportAllocs()
+	for b.Loop() {
+		tbl.Match("svc.local:8080", "/x/y")
+	}
+}
