@@ -56,7 +56,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("invalid proxy config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger, started: make(chan struct{})}
+	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{})}
 	p.clusters = cluster.NewManager()
 	p.listeners = listener.NewManager(listener.Options{
 		Clusters:     p.clusters,
@@ -73,7 +73,8 @@ func New(cfg Config) (*Proxy, error) {
 	return p, nil
 }
 
-// Started is closed once the admin API is listening.
+// Started is closed once the admin API is listening (never, if Run fails
+// to bind it).
 func (p *Proxy) Started() <-chan struct{} { return p.started }
 
 // AdminAddr returns the admin API's address once Started is closed, else nil.

@@ -71,6 +71,7 @@ func unsupportedClusterFields(c *clusterv3.Cluster) error {
 
 // upstreamHTTP2 reports whether the cluster asks for HTTP/2 upstream.
 func upstreamHTTP2(c *clusterv3.Cluster) (bool, error) {
+	//lint:ignore SA1019 older control planes still set the deprecated field.
 	if c.GetHttp2ProtocolOptions() != nil {
 		return true, nil
 	}

@@ -1,7 +1,6 @@
 package config
 
 import (
-	"strings"
 	"testing"
 	"time"
 
@@ -106,7 +105,7 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9192", Address: "127.0.0.1:9192", Mode: ModeHTTP,
-					HTTP: &HTTP{RouteConfigName: "api", Routes: mustTable(t, "api", apiRoutes)}}},
+					HTTP: limits(&HTTP{RouteConfigName: "api", Routes: mustTable(t, "api", apiRoutes)})}},
 				Clusters:      map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"api"}, Endpoints: []string{api}},
 			},
@@ -115,7 +114,7 @@ func TestCompileGood(t *testing.T) {
 			name: "RDS route config not arrived yet, cluster missing",
 			in:   state(xdstest.HTTPListenerRDS("l", "127.0.0.1:1", "api")),
 			want: &Runtime{
-				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:1", Mode: ModeHTTP, HTTP: &HTTP{RouteConfigName: "api"}}},
+				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:1", Mode: ModeHTTP, HTTP: limits(&HTTP{RouteConfigName: "api"})}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"api"}},
 			},
 		},
@@ -127,9 +126,9 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "public_listener", Address: "0.0.0.0:21000", Mode: ModeHTTP,
-					HTTP: &HTTP{Routes: mustTable(t, "local_app", route.VirtualHost{Name: "local_app", Domains: []string{"*"}, Routes: []route.Route{
+					HTTP: limits(&HTTP{Routes: mustTable(t, "local_app", route.VirtualHost{Name: "local_app", Domains: []string{"*"}, Routes: []route.Route{
 						{Match: route.Match{Kind: route.Prefix, Value: "/"}, Cluster: "local_app"},
-					}})}}},
+					}})})}},
 				Clusters: map[string]*Cluster{"local_app": {Name: "local_app", ConnectTimeout: 5 * time.Second, HTTP2: true,
 					Endpoints: []Endpoint{healthy("127.0.0.1:8080", 1)}}},
 			},
@@ -147,9 +146,22 @@ func TestCompileGood(t *testing.T) {
 				withServiceName(xdstest.EDSCluster("c"), "svc"),
 			),
 			want: &Runtime{
-				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:2", Mode: ModeHTTP, HTTP: &HTTP{RouteConfigName: "r"}}},
+				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:2", Mode: ModeHTTP, HTTP: limits(&HTTP{RouteConfigName: "r"})}},
 				Clusters:      map[string]*Cluster{"c": {Name: "c", ConnectTimeout: 5 * time.Second, EDSName: "svc"}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"r"}, Endpoints: []string{"svc"}},
+			},
+		},
+		{
+			name: "explicit header limits",
+			in: state(xdstest.Listener("l", "127.0.0.1:3", xdstest.HCM(&hcmv3.HttpConnectionManager{
+				RouteSpecifier:            &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: xdstest.ADS(), RouteConfigName: "r"}},
+				MaxRequestHeadersKb:       wrapperspb.UInt32(8),
+				CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(20)},
+			}))),
+			want: &Runtime{
+				Listeners: []*Listener{{Name: "l", Address: "127.0.0.1:3", Mode: ModeHTTP,
+					HTTP: &HTTP{RouteConfigName: "r", MaxRequestHeaderBytes: 8 << 10, MaxRequestHeaders: 20}}},
+				Subscriptions: xds.Subscriptions{Routes: []string{"r"}},
 			},
 		},
 		{
@@ -169,6 +181,12 @@ func TestCompileGood(t *testing.T) {
 			}
 		})
 	}
+}
+
+// limits sets Envoy's default HTTP limits.
+func limits(h *HTTP) *HTTP {
+	h.MaxRequestHeaderBytes, h.MaxRequestHeaders = DefaultMaxRequestHeaderBytes, DefaultMaxRequestHeaders
+	return h
 }
 
 func mustTable(t *testing.T, name string, vhosts ...route.VirtualHost) *route.Table {
@@ -198,222 +216,4 @@ func withHTTP2(c *clusterv3.Cluster) *clusterv3.Cluster {
 func withServiceName(c *clusterv3.Cluster, name string) *clusterv3.Cluster {
 	c.EdsClusterConfig.ServiceName = name
 	return c
-}
-
-func TestCompileRejectsNamingTheResource(t *testing.T) {
-	const l = "api:127.0.0.1:9191"
-	tests := []struct {
-		name    string
-		in      proto.Message
-		wantErr string
-	}{
-		{
-			name:    "unknown network filter",
-			in:      xdstest.Listener(l, "127.0.0.1:9191", &listenerv3.Filter{Name: "envoy.filters.network.foo", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: xdstest.Any(&wrapperspb.StringValue{})}}),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: unsupported network filter "envoy.filters.network.foo"`,
-		},
-		{
-			name:    "network filter before tcp_proxy",
-			in:      xdstest.Listener(l, "127.0.0.1:9191", &listenerv3.Filter{Name: "envoy.filters.network.rbac"}, xdstest.TCPProxy(api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: unsupported network filter "envoy.filters.network.rbac"`,
-		},
-		{
-			name:    "two filter chains",
-			in:      withChains(xdstest.TCPListener(l, "127.0.0.1:9191", api), 2),
-			wantErr: `listener "api:127.0.0.1:9191": has 2 filter chains; exactly one is supported`,
-		},
-		{
-			name:    "pipe address",
-			in:      withPipe(xdstest.TCPListener(l, "127.0.0.1:9191", api)),
-			wantErr: `listener "api:127.0.0.1:9191": address: pipe address "/tmp/sock" is not supported`,
-		},
-		{
-			name:    "hostname listener address",
-			in:      xdstest.TCPListener(l, "localhost:9191", api),
-			wantErr: `listener "api:127.0.0.1:9191": address: address "localhost" is not an IP address`,
-		},
-		{
-			name:    "filter chain match",
-			in:      withChainMatch(xdstest.TCPListener(l, "127.0.0.1:9191", api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: filter_chain_match is not supported`,
-		},
-		{
-			name:    "transport socket (mTLS comes later)",
-			in:      withTransportSocket(xdstest.TCPListener(l, "127.0.0.1:9191", api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: transport socket "envoy.transport_sockets.tls" is not supported yet`,
-		},
-		{
-			name:    "unknown http filter",
-			in:      httpListener(l, &hcmv3.HttpFilter{Name: "envoy.filters.http.foo", ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: xdstest.Any(&wrapperspb.StringValue{})}}, xdstest.Router()),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: http_connection_manager: unsupported http filter "envoy.filters.http.foo"`,
-		},
-		{
-			name:    "no router",
-			in:      httpListener(l, &hcmv3.HttpFilter{Name: "envoy.filters.http.foo", IsOptional: true}),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: http_connection_manager: http_filters must end with envoy.filters.http.router`,
-		},
-		{
-			name:    "weighted route",
-			in:      routeWith(&routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{Clusters: []*routev3.WeightedCluster_ClusterWeight{{Name: "a", Weight: wrapperspb.UInt32(1)}}}}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): weighted_clusters are not supported`,
-		},
-		{
-			name:    "cluster_header route",
-			in:      routeWith(&routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: "x-cluster"}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): cluster_header is not supported`,
-		},
-		{
-			name:    "redirect",
-			in:      routeAction(&routev3.Route_Redirect{Redirect: &routev3.RedirectAction{}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): redirect action is not supported`,
-		},
-		{
-			name:    "direct response",
-			in:      routeAction(&routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 200}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): direct_response action is not supported`,
-		},
-		{
-			name:    "header match",
-			in:      withHeaderMatch(xdstest.RouteConfig("api", api)),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): match: matching on headers is not supported`,
-		},
-		{
-			name:    "duplicate domain",
-			in:      withDuplicateVHost(xdstest.RouteConfig("api", api)),
-			wantErr: `route configuration "api": virtual host "api2": domain "*" is also served by virtual host "api"`,
-		},
-		{
-			name:    "lb policy",
-			in:      withLB(xdstest.EDSCluster(api), clusterv3.Cluster_LEAST_REQUEST),
-			wantErr: `cluster "api.default.dc1": lb_policy LEAST_REQUEST is not supported`,
-		},
-		{
-			name:    "discovery type",
-			in:      withType(xdstest.EDSCluster(api), clusterv3.Cluster_LOGICAL_DNS),
-			wantErr: `cluster "api.default.dc1": discovery type LOGICAL_DNS is not supported`,
-		},
-		{
-			name:    "static cluster without load assignment",
-			in:      withType(xdstest.EDSCluster(api), clusterv3.Cluster_STATIC),
-			wantErr: `cluster "api.default.dc1": STATIC cluster without load_assignment`,
-		},
-		{
-			name:    "static cluster with a hostname",
-			in:      xdstest.StaticCluster("local_app", xdstest.Endpoint("localhost:8080")),
-			wantErr: `cluster "local_app": load_assignment: locality 0: endpoint 0: address "localhost" is not an IP address`,
-		},
-		{
-			name:    "unknown protocol options",
-			in:      withProtocolOptions(xdstest.EDSCluster(api), "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions"),
-			wantErr: `cluster "api.default.dc1": typed_extension_protocol_options "envoy.extensions.upstreams.tcp.v3.TcpProtocolOptions" is not supported`,
-		},
-		{
-			name:    "pipe endpoint",
-			in:      withPipeEndpoint(xdstest.LoadAssignment(api, xdstest.Endpoint("10.0.0.1:1"))),
-			wantErr: `cluster load assignment "api.default.dc1": locality 0: endpoint 0: pipe address "/tmp/sock" is not supported`,
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			rt, err := Compile(state(tt.in))
-			if err == nil {
-				t.Fatalf("Compile succeeded with %+v, want error %q", rt, tt.wantErr)
-			}
-			if !strings.Contains(err.Error(), tt.wantErr) {
-				t.Errorf("Compile error:\n  %v\nwant it to contain:\n  %s", err, tt.wantErr)
-			}
-		})
-	}
-}
-
-func TestCompileReportsEveryBadResource(t *testing.T) {
-	_, err := Compile(state(
-		withLB(xdstest.EDSCluster("a"), clusterv3.Cluster_RING_HASH),
-		withLB(xdstest.EDSCluster("b"), clusterv3.Cluster_MAGLEV),
-		xdstest.TCPListener("x", "127.0.0.1:1", "a"),
-		xdstest.TCPListener("y", "127.0.0.1:1", "a"),
-	))
-	for _, want := range []string{`cluster "a": lb_policy RING_HASH`, `cluster "b": lb_policy MAGLEV`, `listener "y": address 127.0.0.1:1 is also used by listener "x"`} {
-		if err == nil || !strings.Contains(err.Error(), want) {
-			t.Errorf("Compile error = %v, want it to contain %q", err, want)
-		}
-	}
-}
-
-func withChains(l *listenerv3.Listener, n int) *listenerv3.Listener {
-	for len(l.FilterChains) < n {
-		l.FilterChains = append(l.FilterChains, l.FilterChains[0])
-	}
-	return l
-}
-
-func withPipe(l *listenerv3.Listener) *listenerv3.Listener {
-	l.Address = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: "/tmp/sock"}}}
-	return l
-}
-
-func withChainMatch(l *listenerv3.Listener) *listenerv3.Listener {
-	l.FilterChains[0].FilterChainMatch = &listenerv3.FilterChainMatch{ServerNames: []string{"a"}}
-	return l
-}
-
-func withTransportSocket(l *listenerv3.Listener) *listenerv3.Listener {
-	l.FilterChains[0].TransportSocket = &corev3.TransportSocket{Name: "envoy.transport_sockets.tls"}
-	return l
-}
-
-func httpListener(name string, filters ...*hcmv3.HttpFilter) *listenerv3.Listener {
-	return xdstest.Listener(name, "127.0.0.1:9191", xdstest.HCM(&hcmv3.HttpConnectionManager{
-		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: xdstest.ADS(), RouteConfigName: "api"}},
-		HttpFilters:    filters,
-	}))
-}
-
-func routeAction(action any) *routev3.RouteConfiguration {
-	rc := xdstest.RouteConfig("api", api)
-	switch a := action.(type) {
-	case *routev3.Route_Redirect:
-		rc.VirtualHosts[0].Routes[0].Action = a
-	case *routev3.Route_DirectResponse:
-		rc.VirtualHosts[0].Routes[0].Action = a
-	}
-	return rc
-}
-
-func routeWith(a *routev3.RouteAction) *routev3.RouteConfiguration {
-	rc := xdstest.RouteConfig("api", api)
-	rc.VirtualHosts[0].Routes[0].Action = &routev3.Route_Route{Route: a}
-	return rc
-}
-
-func withHeaderMatch(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
-	rc.VirtualHosts[0].Routes[0].Match.Headers = []*routev3.HeaderMatcher{{Name: "x"}}
-	return rc
-}
-
-func withDuplicateVHost(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
-	vh := proto.Clone(rc.VirtualHosts[0]).(*routev3.VirtualHost)
-	vh.Name = "api2"
-	rc.VirtualHosts = append(rc.VirtualHosts, vh)
-	return rc
-}
-
-func withLB(c *clusterv3.Cluster, p clusterv3.Cluster_LbPolicy) *clusterv3.Cluster {
-	c.LbPolicy = p
-	return c
-}
-
-func withType(c *clusterv3.Cluster, ty clusterv3.Cluster_DiscoveryType) *clusterv3.Cluster {
-	c.ClusterDiscoveryType = &clusterv3.Cluster_Type{Type: ty}
-	return c
-}
-
-func withProtocolOptions(c *clusterv3.Cluster, key string) *clusterv3.Cluster {
-	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{key: xdstest.Any(&wrapperspb.StringValue{})}
-	return c
-}
-
-func withPipeEndpoint(cla *endpointv3.ClusterLoadAssignment) *endpointv3.ClusterLoadAssignment {
-	cla.Endpoints[0].LbEndpoints[0].GetEndpoint().Address = &corev3.Address{Address: &corev3.Address_Pipe{Pipe: &corev3.Pipe{Path: "/tmp/sock"}}}
-	return cla
 }

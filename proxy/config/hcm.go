@@ -26,7 +26,13 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 	if err := checkHTTPFilters(hcm.GetHttpFilters()); err != nil {
 		return fmt.Errorf("http_connection_manager: %w", err)
 	}
-	h := &HTTP{}
+	h := &HTTP{MaxRequestHeaderBytes: DefaultMaxRequestHeaderBytes, MaxRequestHeaders: DefaultMaxRequestHeaders}
+	if kb := hcm.GetMaxRequestHeadersKb(); kb != nil {
+		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
+	}
+	if n := hcm.GetCommonHttpProtocolOptions().GetMaxHeadersCount(); n != nil {
+		h.MaxRequestHeaders = int(n.GetValue())
+	}
 	switch {
 	case hcm.GetRds() != nil:
 		rds := hcm.GetRds()

@@ -69,7 +69,19 @@ type HTTP struct {
 	// Routes is the route table: inline, or the RDS resource when it has
 	// arrived. Nil means requests fail with no_route until it arrives.
 	Routes *route.Table
+	// MaxRequestHeaderBytes bounds the request line and headers
+	// (max_request_headers_kb; default 60 KiB).
+	MaxRequestHeaderBytes int
+	// MaxRequestHeaders bounds the number of request header fields
+	// (common_http_protocol_options.max_headers_count; default 100).
+	MaxRequestHeaders int
 }
+
+// Defaults of HTTP limits, as Envoy's.
+const (
+	DefaultMaxRequestHeaderBytes = 60 << 10
+	DefaultMaxRequestHeaders     = 100
+)
 
 // Cluster is a compiled Cluster with its endpoints.
 type Cluster struct {

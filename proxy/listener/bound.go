@@ -14,9 +14,8 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
-// HTTP server limits.
+// HTTP server timeouts.
 const (
-	maxHeaderBytes    = 60 << 10
 	readHeaderTimeout = 10 * time.Second
 	idleTimeout       = 5 * time.Minute
 )
@@ -89,7 +88,7 @@ func (b *bound) dispatch(conn net.Conn) {
 		b.conns.Add(1)
 		go b.serveTCP(conn, l)
 	case config.ModeHTTP:
-		b.startHTTP()
+		b.startHTTP(l.HTTP)
 		if !b.httpQ.push(conn) {
 			conn.Close()
 		}
@@ -99,8 +98,9 @@ func (b *bound) dispatch(conn net.Conn) {
 }
 
 // startHTTP starts, once, the HTTP server fed with this socket's HTTP
-// connections. It reads the listener's config on every request.
-func (b *bound) startHTTP() {
+// connections. It reads the listener's config on every request, except the
+// header size limit, which is fixed by the first HTTP config.
+func (b *bound) startHTTP(cfg *config.HTTP) {
 	b.httpOnce.Do(func() {
 		protocols := new(http.Protocols)
 		protocols.SetHTTP1(true)
@@ -109,10 +109,12 @@ func (b *bound) startHTTP() {
 		b.httpSrv = &http.Server{
 			Handler:           &httpHandler{b: b},
 			Protocols:         protocols,
-			MaxHeaderBytes:    maxHeaderBytes,
+			MaxHeaderBytes:    cfg.MaxRequestHeaderBytes,
 			ReadHeaderTimeout: readHeaderTimeout,
 			IdleTimeout:       idleTimeout,
 			ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
+			// Requests (and upgraded connections) end when the drain times out.
+			BaseContext: func(net.Listener) context.Context { return b.force },
 		}
 		b.httpDone = make(chan struct{})
 		go func() {

@@ -88,7 +88,9 @@ func httpListener(t *testing.T, name, addr string, routes ...route.Route) *confi
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &config.Listener{Name: name, Address: addr, Mode: config.ModeHTTP, HTTP: &config.HTTP{Routes: tbl}}
+	return &config.Listener{Name: name, Address: addr, Mode: config.ModeHTTP, HTTP: &config.HTTP{
+		Routes: tbl, MaxRequestHeaderBytes: config.DefaultMaxRequestHeaderBytes, MaxRequestHeaders: config.DefaultMaxRequestHeaders,
+	}}
 }
 
 func prefixRoute(prefix, cluster string) route.Route {

@@ -19,9 +19,19 @@ type httpHandler struct {
 }
 
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Upgrade") != "" {
+		// Upgraded connections are hijacked: http.Server.Shutdown does not
+		// wait for them, the drain does.
+		h.b.conns.Add(1)
+		defer h.b.conns.Done()
+	}
 	l := h.b.active.Load()
 	if l.HTTP == nil || l.HTTP.Routes == nil {
 		writeProxyError(w, errNoRoute, "")
+		return
+	}
+	if headerCount(r.Header) > l.HTTP.MaxRequestHeaders {
+		writeProxyError(w, errTooManyHeaders, "")
 		return
 	}
 	rt := l.HTTP.Routes.Match(r.Host, r.URL.EscapedPath())
@@ -43,6 +53,14 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer res.Done()
 	}
 	h.b.m.forward.serve(w, r, c, res.Endpoint)
+}
+
+func headerCount(h http.Header) int {
+	n := 0
+	for _, v := range h {
+		n += len(v)
+	}
+	return n
 }
 
 // forwarder proxies requests to the endpoint chosen by the handler,

@@ -1,10 +1,12 @@
 package listener
 
 import (
+	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -101,10 +103,31 @@ func TestHTTPHeaderLimit(t *testing.T) {
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {})
 	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
 		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
-	resp, _ := get(t, "http://"+e.addr("l")+"/", http.Header{"X-Big": {strings.Repeat("a", 70<<10)}})
-	if resp.StatusCode != http.StatusRequestHeaderFieldsTooLarge {
-		t.Errorf("status %d for 70 KiB of headers, want 431", resp.StatusCode)
+	tests := []struct {
+		name     string
+		header   http.Header
+		wantCode int
+	}{
+		{"70 KiB of headers", http.Header{"X-Big": {strings.Repeat("a", 70<<10)}}, http.StatusRequestHeaderFieldsTooLarge},
+		{"101 headers", manyHeaders(101), http.StatusRequestHeaderFieldsTooLarge},
+		{"90 headers", manyHeaders(90), http.StatusOK},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, _ := get(t, "http://"+e.addr("l")+"/", tt.header)
+			if resp.StatusCode != tt.wantCode {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.wantCode)
+			}
+		})
+	}
+}
+
+func manyHeaders(n int) http.Header {
+	h := http.Header{}
+	for i := range n {
+		h.Add("X-H", strconv.Itoa(i))
+	}
+	return h
 }
 
 func TestHTTPInFlightRequestSurvivesRemoval(t *testing.T) {
@@ -166,5 +189,40 @@ func TestHTTPRouteSwap(t *testing.T) {
 	e.mustApply(runtime(clusters, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "b"))))
 	if got := fetch(); got != "b" {
 		t.Errorf("after swap got %q on the same connection, want b", got)
+	}
+}
+
+func TestUpgradedConnectionSurvivesRemoval(t *testing.T) {
+	e := newEnv(t, wait)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Upgrade") != "echo" {
+			http.Error(w, "want Upgrade: echo", http.StatusBadRequest)
+			return
+		}
+		w.Header().Set("Connection", "Upgrade")
+		w.Header().Set("Upgrade", "echo")
+		w.WriteHeader(http.StatusSwitchingProtocols)
+		conn, brw, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			return
+		}
+		defer conn.Close()
+		io.Copy(conn, brw)
+	})
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	c := dial(t, e.addr("l"))
+	io.WriteString(c, "GET /ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: echo\r\n\r\n")
+	br := bufio.NewReader(c)
+	resp, err := http.ReadResponse(br, nil)
+	if err != nil || resp.StatusCode != http.StatusSwitchingProtocols {
+		t.Fatalf("upgrade response %v, %v; want 101", resp, err)
+	}
+
+	e.mustApply(runtime(nil))
+	io.WriteString(c, "after removal")
+	got := make([]byte, len("after removal"))
+	if _, err := io.ReadFull(br, got); err != nil || string(got) != "after removal" {
+		t.Errorf("upgraded connection after removal read %q, %v", got, err)
 	}
 }

@@ -11,7 +11,13 @@ const (
 	errNoHealthyUpstream = "no_healthy_upstream"
 	errConnectFailure    = "connect_failure"
 	errUpstreamReset     = "upstream_reset"
+	errTooManyHeaders    = "too_many_headers"
 )
+
+// errorStatus is the status of each kind; the default is 503.
+var errorStatus = map[string]int{
+	errTooManyHeaders: http.StatusRequestHeaderFieldsTooLarge,
+}
 
 // ErrorHeader names the response header that marks proxy-generated errors.
 const ErrorHeader = "x-weft-error"
@@ -21,12 +27,17 @@ type errorBody struct {
 	Upstream string `json:"upstream"`
 }
 
-// writeProxyError answers a request the proxy could not forward: 503, the
-// x-weft-error header and a small JSON body naming the upstream cluster.
+// writeProxyError answers a request the proxy could not forward: 503 (431
+// for too many headers), the x-weft-error header and a small JSON body
+// naming the upstream cluster.
 func writeProxyError(w http.ResponseWriter, kind, upstream string) {
+	status, ok := errorStatus[kind]
+	if !ok {
+		status = http.StatusServiceUnavailable
+	}
 	h := w.Header()
 	h.Set(ErrorHeader, kind)
 	h.Set("Content-Type", "application/json")
-	w.WriteHeader(http.StatusServiceUnavailable)
+	w.WriteHeader(status)
 	json.NewEncoder(w).Encode(errorBody{Error: kind, Upstream: upstream})
 }

@@ -1,0 +1,74 @@
+package config
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"testing"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+// TestCompilesControlPlaneGoldens compiles every resource set in the
+// control plane's translation golden files: what Weft's control plane
+// emits, weft-proxy must accept (docs/xds.md).
+func TestCompilesControlPlaneGoldens(t *testing.T) {
+	files, _ := filepath.Glob("../../controlplane/translate/testdata/*.golden.json")
+	if len(files) == 0 {
+		t.Skip("no control plane golden files")
+	}
+	for _, file := range files {
+		t.Run(filepath.Base(file), func(t *testing.T) {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var byProxy map[string]json.RawMessage
+			if err := json.Unmarshal(raw, &byProxy); err != nil {
+				t.Fatal(err)
+			}
+			for id, doc := range byProxy {
+				if id == "problems" {
+					continue
+				}
+				s := goldenState(t, doc)
+				if _, err := Compile(s); err != nil {
+					t.Errorf("proxy %s: %v", id, err)
+				}
+			}
+		})
+	}
+}
+
+func goldenState(t *testing.T, doc json.RawMessage) xds.State {
+	t.Helper()
+	var byType map[string][]json.RawMessage
+	if err := json.Unmarshal(doc, &byType); err != nil {
+		t.Fatal(err)
+	}
+	var msgs []proto.Message
+	decode := func(kind string, newMsg func() proto.Message) {
+		for _, r := range byType[kind] {
+			m := newMsg()
+			if err := protojson.Unmarshal(r, m); err != nil {
+				t.Fatalf("%s: %v", kind, err)
+			}
+			if err := m.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
+				t.Errorf("%s: invalid: %v", kind, err)
+			}
+			msgs = append(msgs, m)
+		}
+	}
+	decode("listeners", func() proto.Message { return new(listenerv3.Listener) })
+	decode("clusters", func() proto.Message { return new(clusterv3.Cluster) })
+	decode("routes", func() proto.Message { return new(routev3.RouteConfiguration) })
+	decode("endpoints", func() proto.Message { return new(endpointv3.ClusterLoadAssignment) })
+	return state(msgs...)
+}
