@@ -39,6 +39,15 @@ type Snapshot struct {
 
 	// ProxyDefaults is the global proxy-defaults config entry, or nil.
 	ProxyDefaults *ProxyDefaults
+
+	// Intentions are the sources of every service-intentions config entry,
+	// by destination name ("*" for the wildcard entry), each list sorted by
+	// descending precedence.
+	Intentions map[string][]Intention
+
+	// ACLDefaultPolicy is Consul's acl.default_policy ("allow" or "deny"),
+	// or "" when unknown. With ACLs disabled Consul allows by default.
+	ACLDefaultPolicy string
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy").
