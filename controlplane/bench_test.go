@@ -52,7 +52,7 @@ func BenchmarkTranslate1000Services(b *testing.B) {
 	snap := largeCatalog(1000)
 	b.ReportAllocs()
 	for b.Loop() {
-		translate.Translate(snap)
+		translate.Translate(snap, benchMesh)
 	}
 }
 
@@ -63,7 +63,7 @@ func BenchmarkPublish1000Services(b *testing.B) {
 	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
 	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	ctx := context.Background()
-	if _, err := p.publish(ctx, translate.Translate(snap)); err != nil {
+	if _, err := p.publish(ctx, translate.Translate(snap, benchMesh)); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -74,8 +74,10 @@ func BenchmarkPublish1000Services(b *testing.B) {
 		eps := append([]catalog.Endpoint(nil), snap.Endpoints["svc-0"]...)
 		eps[0].Port = 30000 + i%1000
 		snap.Endpoints["svc-0"] = eps
-		if _, err := p.publish(ctx, translate.Translate(snap)); err != nil {
+		if _, err := p.publish(ctx, translate.Translate(snap, benchMesh)); err != nil {
 			b.Fatal(err)
 		}
 	}
 }
+
+var benchMesh = translate.Mesh{TrustDomain: "weft.local", RootsPEM: []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")}

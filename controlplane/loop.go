@@ -23,8 +23,13 @@ type publishedState struct {
 // publishLoop translates and publishes every snapshot from src, one at a
 // time; src is latest-wins, so a burst of changes that arrives while a
 // snapshot is being published is coalesced into the next one.
+// A change of the trust bundle republishes the last catalog.
 func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
 	ch := src.Snapshots()
+	var caChanges <-chan struct{}
+	if s.cfg.Authority != nil {
+		caChanges = s.cfg.Authority.Changes()
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -34,13 +39,17 @@ func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
 				return errors.New("catalog source stopped")
 			}
 			s.publishSnapshot(ctx, snap)
+		case <-caChanges:
+			if snap := s.state.catalog.Load(); snap != nil {
+				s.publishSnapshot(ctx, snap)
+			}
 		}
 	}
 }
 
 func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
 	start := time.Now()
-	res := translate.Translate(snap)
+	res := translate.Translate(snap, s.mesh())
 	changed, err := s.publisher.publish(ctx, res)
 	s.recordProblems(res.Problems)
 	s.state.catalog.Store(snap)

@@ -83,6 +83,7 @@ func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapsho
 		{types.Cluster, asValidatable(r.Clusters)},
 		{types.Endpoint, asValidatable(r.Endpoints)},
 		{types.Route, asValidatable(r.Routes)},
+		{types.Secret, asValidatable(r.Secrets)},
 	} {
 		version, items, err := memo.versionOf(set.items)
 		if err != nil {

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
+	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -38,6 +39,16 @@ type Config struct {
 	// ShutdownGrace bounds how long Run waits for streams to end on stop.
 	ShutdownGrace time.Duration
 	Logger        *slog.Logger
+
+	// Authority signs sidecars' certificates and holds the trust bundle.
+	// Nil turns mTLS and authorization off (tests of plain traffic only).
+	Authority CertAuthority
+	// Authorizer checks the ACL tokens of certificate requests; required
+	// with an Authority.
+	Authorizer Authorizer
+	// DefaultIntentionPolicy decides calls no intention matches: "allow",
+	// "deny", or "" to follow Consul's ACL default policy.
+	DefaultIntentionPolicy string
 }
 
 func (c *Config) setDefaults() {
@@ -65,6 +76,14 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("admin address %q: %w", c.AdminAddr, err)
 		}
 	}
+	switch c.DefaultIntentionPolicy {
+	case "", "allow", "deny":
+	default:
+		return fmt.Errorf("default intention policy %q: want allow, deny or empty", c.DefaultIntentionPolicy)
+	}
+	if c.Authority != nil && c.Authorizer == nil {
+		return errors.New("an Authorizer is required to issue certificates")
+	}
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("shutdown grace %v: must not be negative", c.ShutdownGrace)
 	}
@@ -79,6 +98,7 @@ type Server struct {
 	status    *statusTracker
 	publisher *publisher
 	state     *publishedState
+	certs     *certService
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -93,7 +113,7 @@ func New(cfg Config) (*Server, error) {
 	}
 	logger := cfg.Logger.With("component", "controlplane")
 	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")})
-	return &Server{
+	s := &Server{
 		cfg:       cfg,
 		logger:    logger,
 		cache:     cache,
@@ -101,7 +121,12 @@ func New(cfg Config) (*Server, error) {
 		publisher: newPublisher(cache, logger),
 		state:     &publishedState{},
 		ready:     make(chan struct{}),
-	}, nil
+	}
+	if cfg.Authority != nil {
+		s.certs = &certService{ca: cfg.Authority, authz: cfg.Authorizer, catalog: s.state.catalog.Load,
+			logger: cfg.Logger.With("component", "certs"), issued: map[string]string{}}
+	}
+	return s, nil
 }
 
 // Ready is closed once the xDS and admin listeners are bound; XDSAddr and
@@ -168,6 +193,9 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 	)
 	xds := serverv3.NewServer(ctx, s.cache, s.status.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	if s.certs != nil {
+		certsv1.RegisterCertificateServiceServer(g, s.certs)
+	}
 	return g
 }
 

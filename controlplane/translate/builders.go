@@ -48,26 +48,29 @@ func mustAny(m proto.Message) *anypb.Any {
 	return a
 }
 
+func typedFilter(name string, config proto.Message) *listenerv3.Filter {
+	return &listenerv3.Filter{Name: name, ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(config)}}
+}
+
+func typedHTTPFilter(name string, config proto.Message) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{Name: name, ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(config)}}
+}
+
 func tcpProxyFilterFor(statPrefix, cluster string) *listenerv3.Filter {
-	return &listenerv3.Filter{
-		Name: tcpProxyFilter,
-		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(&tcpproxyv3.TcpProxy{
-			StatPrefix:       statPrefix,
-			ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
-		})},
-	}
+	return typedFilter(tcpProxyFilter, &tcpproxyv3.TcpProxy{
+		StatPrefix:       statPrefix,
+		ClusterSpecifier: &tcpproxyv3.TcpProxy_Cluster{Cluster: cluster},
+	})
 }
 
 // httpFilter builds an http_connection_manager whose routes come either
-// inline (routes != nil) or over RDS (rdsName).
-func httpFilter(statPrefix string, routes *routev3.RouteConfiguration, rdsName string) *listenerv3.Filter {
+// inline (routes != nil) or over RDS (rdsName). The router runs after
+// the given HTTP filters.
+func httpFilter(statPrefix string, routes *routev3.RouteConfiguration, rdsName string, filters ...*hcmv3.HttpFilter) *listenerv3.Filter {
 	m := &hcmv3.HttpConnectionManager{
-		StatPrefix: statPrefix,
-		CodecType:  hcmv3.HttpConnectionManager_AUTO,
-		HttpFilters: []*hcmv3.HttpFilter{{
-			Name:       routerFilter,
-			ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: mustAny(&routerv3.Router{})},
-		}},
+		StatPrefix:                statPrefix,
+		CodecType:                 hcmv3.HttpConnectionManager_AUTO,
+		HttpFilters:               append(filters, typedHTTPFilter(routerFilter, &routerv3.Router{})),
 		MaxRequestHeadersKb:       wrapperspb.UInt32(maxRequestHeadersKB),
 		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(maxRequestHeaders)},
 	}
@@ -79,10 +82,7 @@ func httpFilter(statPrefix string, routes *routev3.RouteConfiguration, rdsName s
 			RouteConfigName: rdsName,
 		}}
 	}
-	return &listenerv3.Filter{
-		Name:       hcmFilter,
-		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: mustAny(m)},
-	}
+	return typedFilter(hcmFilter, m)
 }
 
 // catchAllRoute sends every request of a single virtual host to one cluster.
@@ -102,12 +102,13 @@ func catchAllRoute(name, vhost, cluster string) *routev3.RouteConfiguration {
 	}
 }
 
-func listenerWith(name string, addr *corev3.Address, dir corev3.TrafficDirection, f *listenerv3.Filter) *listenerv3.Listener {
+// listenerWith builds a listener of one filter chain; ts may be nil.
+func listenerWith(name string, addr *corev3.Address, dir corev3.TrafficDirection, ts *corev3.TransportSocket, fs ...*listenerv3.Filter) *listenerv3.Listener {
 	return &listenerv3.Listener{
 		Name:             name,
 		Address:          addr,
 		TrafficDirection: dir,
-		FilterChains:     []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{f}}},
+		FilterChains:     []*listenerv3.FilterChain{{Filters: fs, TransportSocket: ts}},
 	}
 }
 
@@ -145,3 +146,5 @@ func lbEndpoint(addr string, port int, health corev3.HealthStatus, weight int) *
 		LoadBalancingWeight: wrapperspb.UInt32(uint32(weight)),
 	}
 }
+
+func wrapBool(b bool) *wrapperspb.BoolValue { return wrapperspb.Bool(b) }

@@ -9,6 +9,8 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/weft-mesh/weft/catalog"
 )
@@ -20,6 +22,29 @@ type Resources struct {
 	Clusters  []*clusterv3.Cluster
 	Endpoints []*endpointv3.ClusterLoadAssignment
 	Routes    []*routev3.RouteConfiguration
+	Secrets   []*tlsv3.Secret
+}
+
+// Mesh is the mesh-wide security configuration translation needs beside
+// the catalog.
+type Mesh struct {
+	// TrustDomain of every SPIFFE ID. Empty disables mTLS and RBAC, which
+	// only tests of plain traffic do.
+	TrustDomain string
+	// RootsPEM is the trust bundle, the root signing leaves first.
+	RootsPEM []byte
+	// DefaultPolicy decides calls no intention matches: "allow" or "deny";
+	// empty follows Consul's ACL default policy, and allows when unknown.
+	DefaultPolicy string
+}
+
+// defaultAllow resolves the default intention policy as Consul does.
+func (m Mesh) defaultAllow(snap *catalog.Snapshot) bool {
+	policy := m.DefaultPolicy
+	if policy == "" {
+		policy = snap.ACLDefaultPolicy
+	}
+	return policy != catalog.ActionDeny
 }
 
 // Result is the outcome of translating one catalog snapshot.
@@ -32,14 +57,18 @@ type Result struct {
 }
 
 // Translate builds every proxy's resources from the catalog.
-func Translate(snap *catalog.Snapshot) *Result {
+func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	t := &translator{
 		snap:     snap,
+		mesh:     mesh,
 		services: map[string]*serviceResources{},
 		result: &Result{
 			Proxies:  make(map[string]*Resources, len(snap.Proxies)),
 			Problems: map[string][]error{},
 		},
+	}
+	if mesh.TrustDomain != "" {
+		t.roots = rootsSecret(mesh.RootsPEM)
 	}
 	for id, p := range snap.Proxies {
 		t.result.Proxies[id] = t.proxy(p)
@@ -50,6 +79,8 @@ func Translate(snap *catalog.Snapshot) *Result {
 // translator memoizes per-service resources within one Translate call.
 type translator struct {
 	snap     *catalog.Snapshot
+	mesh     Mesh
+	roots    *tlsv3.Secret                // shared by every proxy; nil without mTLS
 	services map[string]*serviceResources // by cluster name + protocol
 	result   *Result
 }
@@ -78,6 +109,9 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	for _, u := range p.Upstreams {
 		t.upstream(p, u, r, seen)
 	}
+	if t.roots != nil {
+		r.Secrets = []*tlsv3.Secret{t.roots}
+	}
 	sortResources(r)
 	return r
 }
@@ -91,13 +125,44 @@ func (t *translator) publicListener(p *catalog.Proxy) *listenerv3.Listener {
 	if protocol == "" {
 		protocol = t.snap.ProtocolOf(p.DestinationName)
 	}
-	var f *listenerv3.Filter
-	if isHTTP(protocol) {
-		f = httpFilter(PublicListenerName, catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster), "")
-	} else {
-		f = tcpProxyFilterFor(PublicListenerName, LocalAppCluster)
+	http := isHTTP(protocol)
+	var filters []*listenerv3.Filter
+	var httpFilters []*hcmv3.HttpFilter
+	var ts *corev3.TransportSocket
+	if t.mesh.TrustDomain != "" {
+		ts = downstreamTLS(t.mesh, http)
+		ins := intentionsFor(t.snap, p.DestinationName)
+		if !http && hasL7(ins) {
+			t.problem(p.ID, "service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
+			ins = l4Only(ins)
+		}
+		rules := rbacRules(ins, t.mesh.TrustDomain, t.mesh.defaultAllow(t.snap))
+		if http && hasL7(ins) {
+			// The whole decision is made per request, so a single L7 deny
+			// can never fail open into an L4 allow.
+			httpFilters = append(httpFilters, httpRBAC(rules))
+		} else {
+			filters = append(filters, networkRBAC(PublicListenerName, rules))
+		}
 	}
-	return listenerWith(PublicListenerName, socketAddress(addr, p.Port), corev3.TrafficDirection_INBOUND, f)
+	if http {
+		filters = append(filters, httpFilter(PublicListenerName, catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster), "", httpFilters...))
+	} else {
+		filters = append(filters, tcpProxyFilterFor(PublicListenerName, LocalAppCluster))
+	}
+	return listenerWith(PublicListenerName, socketAddress(addr, p.Port), corev3.TrafficDirection_INBOUND, ts, filters...)
+}
+
+// l4Only turns L7 intentions into L4 denies, failing closed.
+func l4Only(ins []catalog.Intention) []catalog.Intention {
+	out := make([]catalog.Intention, len(ins))
+	for i, in := range ins {
+		if len(in.Permissions) > 0 {
+			in = catalog.Intention{Source: in.Source, Destination: in.Destination, Action: catalog.ActionDeny, Precedence: in.Precedence}
+		}
+		out[i] = in
+	}
+	return out
 }
 
 func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, r *Resources, seen map[string]bool) {
@@ -121,7 +186,7 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, r *Resources
 	} else {
 		f = tcpProxyFilterFor(name, svc.cluster.Name)
 	}
-	r.Listeners = append(r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, f))
+	r.Listeners = append(r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, nil, f))
 	if seen[svc.cluster.Name] {
 		return
 	}
@@ -142,6 +207,9 @@ func (t *translator) service(name, dc, protocol string) *serviceResources {
 		return s
 	}
 	s := &serviceResources{cluster: edsCluster(cluster)}
+	if t.mesh.TrustDomain != "" {
+		s.cluster.TransportSocket = upstreamTLS(t.mesh, cluster, name, dc, isHTTP(protocol))
+	}
 	var eps []catalog.Endpoint
 	if dc == t.snap.Datacenter {
 		eps = t.snap.Endpoints[name]
@@ -165,4 +233,5 @@ func sortResources(r *Resources) {
 	sort.Slice(r.Clusters, func(i, j int) bool { return r.Clusters[i].Name < r.Clusters[j].Name })
 	sort.Slice(r.Endpoints, func(i, j int) bool { return r.Endpoints[i].ClusterName < r.Endpoints[j].ClusterName })
 	sort.Slice(r.Routes, func(i, j int) bool { return r.Routes[i].Name < r.Routes[j].Name })
+	sort.Slice(r.Secrets, func(i, j int) bool { return r.Secrets[i].Name < r.Secrets[j].Name })
 }

@@ -26,6 +26,8 @@ func webProxy(upstreams ...catalog.Upstream) *catalog.Proxy {
 	}
 }
 
+var testMesh = Mesh{TrustDomain: "weft.local", RootsPEM: []byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")}
+
 func apiUpstream(port int) catalog.Upstream {
 	return catalog.Upstream{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: port}
 }
@@ -43,6 +45,7 @@ func TestTranslateGolden(t *testing.T) {
 	tests := []struct {
 		name string
 		snap *catalog.Snapshot
+		mesh Mesh
 	}{
 		{
 			name: "tcp_upstream",
@@ -84,10 +87,53 @@ func TestTranslateGolden(t *testing.T) {
 				Endpoints: apiEndpoints(),
 			},
 		},
+		{
+			name: "mtls_default_deny_l4_intentions",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc1",
+				Proxies:    map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy(apiUpstream(9191))},
+				Endpoints:  apiEndpoints(),
+				Intentions: map[string][]catalog.Intention{
+					"web": {{Source: "lb", Destination: "web", Action: "allow"}, {Source: "batch", Destination: "web", Action: "deny"}},
+					"*":   {{Source: "*", Destination: "*", Action: "deny"}, {Source: "ops", Destination: "*", Action: "allow"}},
+				},
+				ACLDefaultPolicy: "deny",
+			},
+			mesh: testMesh,
+		},
+		{
+			name: "mtls_default_allow_l7_intentions",
+			snap: &catalog.Snapshot{
+				Datacenter:      "dc1",
+				Proxies:         map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy(apiUpstream(9191))},
+				Endpoints:       apiEndpoints(),
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{"web": {Name: "web", Protocol: "http"}, "api": {Name: "api", Protocol: "http"}},
+				Intentions: map[string][]catalog.Intention{"web": {
+					{Source: "lb", Destination: "web", Permissions: []catalog.IntentionPermission{
+						{Action: "deny", HTTP: &catalog.IntentionHTTPMatch{PathPrefix: "/admin"}},
+						{Action: "allow", HTTP: &catalog.IntentionHTTPMatch{PathPrefix: "/", Methods: []string{"GET", "head"},
+							Headers: []catalog.IntentionHTTPHeader{{Name: "X-Env", Exact: "prod"}, {Name: "x-debug", Present: true, Invert: true}}}},
+					}},
+					{Source: "*", Destination: "web", Action: "deny"},
+				}},
+			},
+			mesh: Mesh{TrustDomain: "weft.local", RootsPEM: testMesh.RootsPEM, DefaultPolicy: "allow"},
+		},
+		{
+			name: "mtls_l7_intentions_on_tcp_service_fail_closed",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc1",
+				Proxies:    map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy()},
+				Intentions: map[string][]catalog.Intention{"web": {
+					{Source: "lb", Destination: "web", Permissions: []catalog.IntentionPermission{{Action: "allow", HTTP: &catalog.IntentionHTTPMatch{PathPrefix: "/"}}}},
+				}},
+			},
+			mesh: testMesh,
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := render(t, Translate(tt.snap))
+			got := render(t, Translate(tt.snap, tt.mesh))
 			path := filepath.Join("testdata", tt.name+".golden.json")
 			if *update {
 				if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
@@ -116,6 +162,7 @@ func render(t *testing.T, res *Result) string {
 			"clusters":  protosJSON(t, r.Clusters),
 			"endpoints": protosJSON(t, r.Endpoints),
 			"routes":    protosJSON(t, r.Routes),
+			"secrets":   protosJSON(t, r.Secrets),
 		}
 	}
 	problems := map[string][]string{}
@@ -160,7 +207,7 @@ func TestTranslateValid(t *testing.T) {
 		Endpoints:       apiEndpoints(),
 		ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
 	}
-	for id, r := range Translate(snap).Proxies {
+	for id, r := range Translate(snap, testMesh).Proxies {
 		for _, m := range allResources(r) {
 			if err := m.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
 				t.Errorf("proxy %s: %v", id, err)
@@ -180,7 +227,7 @@ func TestTranslateSharesServiceResources(t *testing.T) {
 		Endpoints:       apiEndpoints(),
 		ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
 	}
-	res := Translate(snap)
+	res := Translate(snap, testMesh)
 	ra, rb := res.Proxies[a.ID], res.Proxies[b.ID]
 	if ra.Endpoints[0] != rb.Endpoints[0] || ra.Routes[0] != rb.Routes[0] {
 		t.Error("api's load assignment and routes were built twice; want one shared proto")
@@ -202,6 +249,9 @@ func allResources(r *Resources) []proto.Message {
 		out = append(out, m)
 	}
 	for _, m := range r.Routes {
+		out = append(out, m)
+	}
+	for _, m := range r.Secrets {
 		out = append(out, m)
 	}
 	return out

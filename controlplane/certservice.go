@@ -1,0 +1,118 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/x509"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/certs"
+)
+
+// CertAuthority signs leaves and holds the trust bundle (certs.Authority).
+type CertAuthority interface {
+	TrustDomain() spiffeid.TrustDomain
+	Sign(csrDER []byte, id spiffeid.ID) (leaf *x509.Certificate, chain []*x509.Certificate, err error)
+	// Bundle is the trusted roots, the one signing leaves first.
+	Bundle() []*x509.Certificate
+	// Changes receives a value whenever the bundle or signer changes.
+	Changes() <-chan struct{}
+}
+
+// Authorizer checks Consul ACL tokens.
+type Authorizer interface {
+	// CanWriteService reports whether token may service:write service. An
+	// unknown token is (false, nil); err means the check could not be made.
+	CanWriteService(ctx context.Context, token, service string) (bool, error)
+}
+
+// certService implements weft.certs.v1.CertificateService.
+type certService struct {
+	certsv1.UnimplementedCertificateServiceServer
+	ca      CertAuthority
+	authz   Authorizer
+	catalog func() *catalog.Snapshot
+	logger  *slog.Logger
+
+	mu     sync.Mutex
+	issued map[string]string // proxy ID → fingerprint of the root over its last leaf
+}
+
+func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*certsv1.SignResponse, error) {
+	snap := s.catalog()
+	if snap == nil {
+		return nil, status.Error(codes.Unavailable, "control plane has no catalog from Consul yet")
+	}
+	proxy := snap.Proxies[req.GetProxyId()]
+	if proxy == nil {
+		return nil, status.Errorf(codes.NotFound, "proxy %q is not a registered sidecar in Consul", req.GetProxyId())
+	}
+	ok, err := s.authz.CanWriteService(ctx, tokenFrom(ctx), proxy.DestinationName)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "check ACL token with Consul: %v", err)
+	}
+	if !ok {
+		return nil, status.Errorf(codes.PermissionDenied, "token may not service:write %q, which a certificate for proxy %q requires", proxy.DestinationName, proxy.ID)
+	}
+	ident := certs.ServiceIdentity{TrustDomain: s.ca.TrustDomain(), Namespace: "default", Datacenter: snap.Datacenter, Service: proxy.DestinationName}
+	id, err := ident.ID()
+	if err != nil {
+		return nil, status.Errorf(codes.FailedPrecondition, "identity of proxy %q: %v", proxy.ID, err)
+	}
+	leaf, chain, err := s.ca.Sign(req.GetCsr(), id)
+	if err != nil {
+		return nil, status.Errorf(codes.InvalidArgument, "sign for proxy %q: %v", proxy.ID, err)
+	}
+	s.recordIssue(proxy.ID, leaf, chain)
+	s.logger.Info("issued leaf certificate", "proxy", proxy.ID, "spiffe_id", id.String(), "not_after", leaf.NotAfter)
+	resp := &certsv1.SignResponse{Certificate: leaf.Raw, SpiffeId: id.String()}
+	for _, c := range chain {
+		resp.Intermediates = append(resp.Intermediates, c.Raw)
+	}
+	return resp, nil
+}
+
+// recordIssue remembers which root the proxy's newest leaf chains to: the
+// issuer of the top of its chain, found among the bundle.
+func (s *certService) recordIssue(proxyID string, leaf *x509.Certificate, chain []*x509.Certificate) {
+	top := leaf
+	if len(chain) > 0 {
+		top = chain[len(chain)-1]
+	}
+	for _, root := range s.ca.Bundle() {
+		if top.CheckSignatureFrom(root) == nil {
+			s.mu.Lock()
+			s.issued[proxyID] = certs.Fingerprint(root)
+			s.mu.Unlock()
+			return
+		}
+	}
+}
+
+// issuedRoot is the fingerprint of the root over the proxy's newest leaf.
+func (s *certService) issuedRoot(proxyID string) string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.issued[proxyID]
+}
+
+// tokenFrom reads the Consul ACL token from x-consul-token or a bearer
+// authorization header.
+func tokenFrom(ctx context.Context) string {
+	md, _ := metadata.FromIncomingContext(ctx)
+	if v := md.Get("x-consul-token"); len(v) > 0 {
+		return v[0]
+	}
+	if v := md.Get("authorization"); len(v) > 0 {
+		return strings.TrimPrefix(v[0], "Bearer ")
+	}
+	return ""
+}

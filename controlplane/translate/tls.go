@@ -1,0 +1,93 @@
+package translate
+
+import (
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+
+	"github.com/weft-mesh/weft/certs"
+)
+
+// Secret names of the mTLS contract (docs/xds.md).
+const (
+	// LeafSecret is the sidecar's own certificate. It is never sent over
+	// xDS: the sidecar holds its key and obtains the leaf from the
+	// certificate service, so it is referenced without an sds_config.
+	LeafSecret = "weft-leaf"
+	// RootsSecret is the trust bundle, served over ADS.
+	RootsSecret = "weft-roots"
+
+	tlsTransportSocket = "envoy.transport_sockets.tls"
+)
+
+var httpALPN = []string{"h2", "http/1.1"}
+
+// rootsSecret is the trust bundle as an SDS secret; the first root in the
+// PEM is the one currently signing leaves.
+func rootsSecret(rootsPEM []byte) *tlsv3.Secret {
+	return &tlsv3.Secret{
+		Name: RootsSecret,
+		Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: rootsPEM}},
+		}},
+	}
+}
+
+// commonTLS is the TLS context shared by both directions: the local leaf,
+// the bundle over ADS, and a SAN matcher on the peer's SPIFFE ID.
+func commonTLS(peerSAN *matcherv3.StringMatcher, alpn []string) *tlsv3.CommonTlsContext {
+	return &tlsv3.CommonTlsContext{
+		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext: &tlsv3.CertificateValidationContext{
+					MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
+						SanType: tlsv3.SubjectAltNameMatcher_URI,
+						Matcher: peerSAN,
+					}},
+				},
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: RootsSecret, SdsConfig: adsSource()},
+			},
+		},
+		AlpnProtocols: alpn,
+	}
+}
+
+// downstreamTLS is the public listener's transport socket: a client
+// certificate from the trust domain is required.
+func downstreamTLS(mesh Mesh, http bool) *corev3.TransportSocket {
+	ctx := &tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapBool(true),
+		CommonTlsContext: commonTLS(&matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + mesh.TrustDomain + "/"},
+		}, alpnFor(http)),
+	}
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+// upstreamTLS is a cluster's transport socket: the server must present the
+// destination service's SPIFFE ID.
+func upstreamTLS(mesh Mesh, sni, service, dc string, http bool) *corev3.TransportSocket {
+	id := certs.ServiceIdentity{Namespace: DefaultNamespace, Datacenter: dc, Service: service}
+	ctx := &tlsv3.UpstreamTlsContext{
+		Sni: sni,
+		CommonTlsContext: commonTLS(&matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(mesh.TrustDomain, id)},
+		}, alpnFor(http)),
+	}
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+// spiffeURI renders an identity without validating it, so that a service
+// name Consul accepted is never dropped here; sidecars validate on use.
+func spiffeURI(trustDomain string, id certs.ServiceIdentity) string {
+	return "spiffe://" + trustDomain + "/ns/" + id.Namespace + "/dc/" + id.Datacenter + "/svc/" + id.Service
+}
+
+func alpnFor(http bool) []string {
+	if http {
+		return httpALPN
+	}
+	return nil
+}
