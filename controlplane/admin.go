@@ -1,8 +1,13 @@
 package controlplane
 
 import (
+	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
+	"time"
+
+	"github.com/weft-mesh/weft/certs"
 )
 
 // adminHandler serves the control plane's operator endpoints:
@@ -10,8 +15,14 @@ import (
 //	GET /ready    200 once a catalog snapshot has been published, else 503
 //	GET /proxies  connected proxies with their ACKed versions and NACKs
 //	GET /catalog  the last published catalog snapshot and translation problems
+//	GET /ca       trust domain, rotation phase and the roots of the bundle
+//	POST /ca/rotate  rotates the root CA, streaming progress as text
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	if s.cfg.Authority != nil {
+		mux.HandleFunc("GET /ca", s.handleCA)
+		mux.HandleFunc("POST /ca/rotate", s.handleRotate)
+	}
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if s.state.catalog.Load() == nil {
 			http.Error(w, "waiting for the first catalog snapshot from Consul", http.StatusServiceUnavailable)
@@ -37,4 +48,60 @@ func writeJSON(w http.ResponseWriter, v any) {
 	enc := json.NewEncoder(w)
 	enc.SetIndent("", "  ")
 	enc.Encode(v)
+}
+
+// RootInfo describes one root of the trust bundle.
+type RootInfo struct {
+	Subject     string    `json:"subject"`
+	Fingerprint string    `json:"sha256_fingerprint"`
+	NotBefore   time.Time `json:"not_before"`
+	NotAfter    time.Time `json:"not_after"`
+	Signing     bool      `json:"signing"`
+}
+
+// CAInfo is the answer of GET /ca.
+type CAInfo struct {
+	TrustDomain string     `json:"trust_domain"`
+	Phase       string     `json:"rotation_phase,omitempty"`
+	Roots       []RootInfo `json:"roots"`
+}
+
+func (s *Server) handleCA(w http.ResponseWriter, _ *http.Request) {
+	info := CAInfo{TrustDomain: s.cfg.Authority.TrustDomain().Name()}
+	if rot, ok := s.cfg.Authority.(RootRotator); ok {
+		info.Phase = rot.Phase()
+	}
+	for i, c := range s.cfg.Authority.Bundle() {
+		info.Roots = append(info.Roots, RootInfo{Subject: c.Subject.String(), Fingerprint: certs.Fingerprint(c),
+			NotBefore: c.NotBefore, NotAfter: c.NotAfter, Signing: i == 0})
+	}
+	writeJSON(w, info)
+}
+
+// handleRotate runs a root rotation, streaming one line per step; the last
+// line starts with "error:" when it did not finish.
+func (s *Server) handleRotate(w http.ResponseWriter, r *http.Request) {
+	timeout := 5 * time.Minute
+	if v := r.URL.Query().Get("timeout"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			http.Error(w, fmt.Sprintf("timeout %q: want a positive duration like 2m", v), http.StatusBadRequest)
+			return
+		}
+		timeout = d
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	flusher, _ := w.(http.Flusher)
+	progress := func(line string) {
+		fmt.Fprintln(w, line)
+		if flusher != nil {
+			flusher.Flush()
+		}
+		s.logger.Info("root rotation", "step", line)
+	}
+	if err := s.rotateRoot(ctx, progress); err != nil {
+		progress("error: " + err.Error())
+	}
 }

@@ -7,9 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/controlplane/translate"
@@ -29,10 +31,15 @@ type publisher struct {
 	// versions remembers the combined version last published per proxy, so
 	// an unchanged proxy is not handed a new snapshot.
 	versions map[string]string
+
+	// secretVersions is the published Secret version per proxy, read by
+	// root rotation from other goroutines.
+	mu             sync.Mutex
+	secretVersions map[string]string
 }
 
 func newPublisher(cache cachev3.SnapshotCache, logger *slog.Logger) *publisher {
-	return &publisher{cache: cache, logger: logger, versions: map[string]string{}}
+	return &publisher{cache: cache, logger: logger, versions: map[string]string{}, secretVersions: map[string]string{}}
 }
 
 // publish sets a snapshot for every proxy whose resources changed and clears
@@ -55,18 +62,37 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result) (changed
 			continue
 		}
 		p.versions[id] = version
+		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
 		changed++
 	}
 	for id := range p.versions {
 		if _, ok := res.Proxies[id]; !ok {
 			p.cache.ClearSnapshot(id)
 			delete(p.versions, id)
+			p.setSecretVersion(id, "")
 		}
 	}
 	for _, e := range failed {
 		p.logger.Error("proxy configuration rejected before publishing", "error", e)
 	}
 	return changed, errors.Join(failed...)
+}
+
+func (p *publisher) setSecretVersion(id, v string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if v == "" {
+		delete(p.secretVersions, id)
+		return
+	}
+	p.secretVersions[id] = v
+}
+
+// secretVersion is the trust-bundle version last published to a proxy.
+func (p *publisher) secretVersion(id string) string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.secretVersions[id]
 }
 
 // buildSnapshot validates a proxy's resources and assembles a consistent

@@ -5,11 +5,15 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
 	"sync"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/cobra"
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
+	"github.com/weft-mesh/weft/certs"
 	"github.com/weft-mesh/weft/controlplane"
 	"github.com/weft-mesh/weft/discovery"
 	"github.com/weft-mesh/weft/internal/logging"
@@ -23,6 +27,14 @@ type controlPlaneFlags struct {
 	adminAddr   string
 	logLevel    string
 	logFormat   string
+
+	trustDomain   string
+	caDir         string
+	caCert        string
+	caKey         string
+	caChain       string
+	leafTTL       time.Duration
+	defaultPolicy string
 }
 
 func newControlPlaneCommand() *cobra.Command {
@@ -46,6 +58,15 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 	fl.StringVar(&f.xdsAddr, "xds-addr", "127.0.0.1:15010", "gRPC address serving ADS to proxies")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:15000",
 		`HTTP address of the admin API (/ready, /proxies, /catalog); "-" disables it`)
+	fl.StringVar(&f.trustDomain, "trust-domain", "weft.local", "SPIFFE trust domain of every identity in the mesh")
+	fl.StringVar(&f.caDir, "ca-dir", defaultCADir(),
+		"directory holding the root CA (tls.crt, tls.key; a mounted kubernetes.io/tls Secret works); created on first start")
+	fl.StringVar(&f.caCert, "ca-cert", "", "plugged-in CA: PEM certificate of an operator's intermediate (with --ca-key, --ca-chain)")
+	fl.StringVar(&f.caKey, "ca-key", "", "plugged-in CA: PEM private key of the intermediate")
+	fl.StringVar(&f.caChain, "ca-chain", "", "plugged-in CA: PEM certificates above the intermediate, ending with the root")
+	fl.DurationVar(&f.leafTTL, "leaf-ttl", certs.DefaultLeafTTL, "lifetime of sidecar leaf certificates (minimum 1m); sidecars renew at about 2/3 of it")
+	fl.StringVar(&f.defaultPolicy, "default-intention-policy", "",
+		`decision for calls no intention matches: "allow", "deny", or empty to follow Consul's ACL default policy (allow when ACLs are off)`)
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -56,7 +77,16 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
-	client, err := consulClient(f.consulAddr, f.consulToken)
+	consulCfg := consulConfig(f.consulAddr, f.consulToken)
+	client, err := api.NewClient(consulCfg)
+	if err != nil {
+		return fmt.Errorf("consul client for %q: %w", consulCfg.Address, err)
+	}
+	authority, err := openAuthority(f)
+	if err != nil {
+		return err
+	}
+	authz, err := discovery.NewACLAuthorizer(consulCfg)
 	if err != nil {
 		return err
 	}
@@ -64,7 +94,8 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
-	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger})
+	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger,
+		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy})
 	if err != nil {
 		return err
 	}
@@ -85,10 +116,10 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	return serveErr
 }
 
-// consulClient builds a Consul client the way every Consul tool does: the
-// environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, …) first,
-// then explicit flags.
-func consulClient(addr, token string) (*api.Client, error) {
+// consulConfig configures Consul's client the way every Consul tool does:
+// the environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, …)
+// first, then explicit flags.
+func consulConfig(addr, token string) *api.Config {
 	cfg := api.DefaultConfig()
 	if addr != "" {
 		cfg.Address = addr
@@ -96,11 +127,37 @@ func consulClient(addr, token string) (*api.Client, error) {
 	if token != "" {
 		cfg.Token = token
 	}
-	c, err := api.NewClient(cfg)
+	return cfg
+}
+
+// openAuthority opens the mesh CA: an operator's plugged intermediate when
+// --ca-cert is given, else the root persisted in --ca-dir.
+func openAuthority(f *controlPlaneFlags) (*certs.Authority, error) {
+	td, err := spiffeid.TrustDomainFromString(f.trustDomain)
 	if err != nil {
-		return nil, fmt.Errorf("consul client for %q: %w", cfg.Address, err)
+		return nil, fmt.Errorf("--trust-domain %q: %w", f.trustDomain, err)
 	}
-	return c, nil
+	cfg := certs.AuthorityConfig{TrustDomain: td, Dir: f.caDir, LeafTTL: f.leafTTL}
+	if f.caCert != "" || f.caKey != "" || f.caChain != "" {
+		if f.caCert == "" || f.caKey == "" || f.caChain == "" {
+			return nil, errors.New("a plugged-in CA needs all of --ca-cert, --ca-key and --ca-chain")
+		}
+		if cfg.Plugged, err = certs.LoadPluggedCA(f.caCert, f.caKey, f.caChain, td, time.Now()); err != nil {
+			return nil, err
+		}
+	}
+	a, err := certs.OpenAuthority(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("open CA: %w", err)
+	}
+	return a, nil
+}
+
+func defaultCADir() string {
+	if dir, err := os.UserConfigDir(); err == nil {
+		return filepath.Join(dir, "weft", "ca")
+	}
+	return "weft-ca"
 }
 
 func envOr(key, def string) string {

@@ -30,6 +30,6 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newControlPlaneCommand())
+	root.AddCommand(newControlPlaneCommand(), newCACommand())
 	return root
 }
