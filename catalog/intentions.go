@@ -38,14 +38,17 @@ type IntentionHTTPMatch struct {
 	Headers    []IntentionHTTPHeader
 }
 
-// IntentionHTTPHeader matches one request header. Exactly one of Present,
-// Exact, Prefix, Suffix or Regex is set; Invert negates the match.
+// IntentionHTTPHeader matches one request header. At most one of Exact,
+// Prefix, Suffix, Contains or Regex is set; none means "present". Invert
+// negates the match; IgnoreCase makes string matches case-insensitive.
 type IntentionHTTPHeader struct {
-	Name    string
-	Present bool
-	Exact   string
-	Prefix  string
-	Suffix  string
-	Regex   string
-	Invert  bool
+	Name       string
+	Present    bool
+	Exact      string
+	Prefix     string
+	Suffix     string
+	Contains   string
+	Regex      string
+	Invert     bool
+	IgnoreCase bool
 }

@@ -25,7 +25,6 @@ type coordinator struct {
 	watches map[string]*serviceWatch // running connect watches by service name
 	nextGen uint64
 
-	version    uint64            // of last
 	last       *catalog.Snapshot // last published, nil before the first
 	dirty      bool              // state changed since last was built
 	dirtySince time.Time         // first unpublished change
@@ -62,6 +61,7 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchServiceNames)
 	c.spawn(ctx, c.watchServiceDefaults)
 	c.spawn(ctx, c.watchProxyDefaults)
+	c.spawn(ctx, c.watchIntentions)
 	for {
 		select {
 		case <-ctx.Done():
@@ -162,8 +162,7 @@ func (c *coordinator) changed(now time.Time) {
 // The first snapshot waits until every watch has answered. Later ones wait
 // for newly started watches' first answers too, but only until DebounceMax
 // after the first unpublished change, so one failing watch cannot hold
-// back every other change. A snapshot equal to the last one is not
-// published.
+// back every other change.
 func (c *coordinator) flush(now time.Time) {
 	if pending := c.pending(); pending > 0 {
 		if c.last == nil {
@@ -177,14 +176,24 @@ func (c *coordinator) flush(now time.Time) {
 		c.env.logger.Debug("publishing while watches have not answered", "pending", pending)
 	}
 	c.dirty = false
-	snap := c.state.build(c.env.datacenter, c.version+1)
+	c.publishState()
+}
+
+// publishState publishes a snapshot of the state, unless it equals the
+// last one published.
+func (c *coordinator) publishState() {
+	version := uint64(1)
+	if c.last != nil {
+		version = c.last.Version + 1
+	}
+	snap := c.state.build(c.env.datacenter, version)
 	if sameContent(c.last, snap) {
 		return
 	}
 	if c.last == nil {
 		c.env.logger.Info("first catalog snapshot ready", "services", len(c.watches), "proxies", len(snap.Proxies))
 	}
-	c.version, c.last = snap.Version, snap
+	c.last = snap
 	c.publish(snap)
 	c.env.logger.Debug("published catalog snapshot", "version", snap.Version,
 		"proxies", len(snap.Proxies), "services", len(snap.Endpoints))

@@ -25,6 +25,10 @@ type state struct {
 
 	proxyDefaultsKnown bool
 	proxyDefaults      *catalog.ProxyDefaults
+
+	intentionsKnown  bool
+	intentions       map[string][]catalog.Intention
+	aclDefaultPolicy string
 }
 
 func newState() *state {
@@ -34,7 +38,7 @@ func newState() *state {
 // configKnown reports whether the catalog and both config-entry watches
 // have answered.
 func (s *state) configKnown() bool {
-	return s.catalogKnown && s.serviceDefaults != nil && s.proxyDefaultsKnown
+	return s.catalogKnown && s.serviceDefaults != nil && s.proxyDefaultsKnown && s.intentionsKnown
 }
 
 // build returns a new snapshot of the state. Its maps are new; the values
@@ -45,12 +49,14 @@ func (s *state) configKnown() bool {
 // destination service name, then node name (both remain in Endpoints).
 func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 	snap := &catalog.Snapshot{
-		Version:         version,
-		Datacenter:      datacenter,
-		Proxies:         make(map[string]*catalog.Proxy),
-		Endpoints:       make(map[string][]catalog.Endpoint, len(s.services)),
-		ServiceDefaults: maps.Clone(s.serviceDefaults),
-		ProxyDefaults:   s.proxyDefaults,
+		Version:          version,
+		Datacenter:       datacenter,
+		Proxies:          make(map[string]*catalog.Proxy),
+		Endpoints:        make(map[string][]catalog.Endpoint, len(s.services)),
+		ServiceDefaults:  maps.Clone(s.serviceDefaults),
+		ProxyDefaults:    s.proxyDefaults,
+		Intentions:       maps.Clone(s.intentions),
+		ACLDefaultPolicy: s.aclDefaultPolicy,
 	}
 	if snap.ServiceDefaults == nil {
 		snap.ServiceDefaults = make(map[string]*catalog.ServiceDefaults)

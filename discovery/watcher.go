@@ -69,7 +69,10 @@ func (w *Watcher) Run(ctx context.Context) error {
 	}
 	w.logger.Info("watching consul", "datacenter", dc)
 	env := &watchEnv{client: w.cfg.Client, cfg: w.cfg, datacenter: dc, logger: w.logger, stats: &w.stats}
-	newCoordinator(env, w.publish).run(ctx)
+	coord := newCoordinator(env, w.publish)
+	coord.state.aclDefaultPolicy = aclDefaultPolicy(ctx, w.cfg.Client)
+	w.logger.Info("intentions default", "acl_default_policy", coord.state.aclDefaultPolicy)
+	coord.run(ctx)
 	return nil
 }
 

@@ -205,11 +205,13 @@ func headerMatcher(h catalog.IntentionHTTPHeader) *routev3.HeaderMatcher {
 	}
 	switch {
 	case h.Exact != "":
-		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: h.Exact}})
+		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: h.Exact}, IgnoreCase: h.IgnoreCase})
 	case h.Prefix != "":
-		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: h.Prefix}})
+		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: h.Prefix}, IgnoreCase: h.IgnoreCase})
 	case h.Suffix != "":
-		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Suffix{Suffix: h.Suffix}})
+		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Suffix{Suffix: h.Suffix}, IgnoreCase: h.IgnoreCase})
+	case h.Contains != "":
+		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Contains{Contains: h.Contains}, IgnoreCase: h.IgnoreCase})
 	case h.Regex != "":
 		hm.HeaderMatchSpecifier = sm(&matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: h.Regex}}})
 	default:

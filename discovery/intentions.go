@@ -1,0 +1,95 @@
+package discovery
+
+import (
+	"context"
+	"fmt"
+	"sort"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// watchIntentions watches every service-intentions config entry.
+func (c *coordinator) watchIntentions(ctx context.Context) {
+	fetch := func(q *api.QueryOptions) (map[string][]catalog.Intention, uint64, error) {
+		entries, meta, err := c.env.client.ConfigEntries().List(api.ServiceIntentions, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch service-intentions: %w", err)
+		}
+		return translateIntentions(entries, c.env.logger), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "config/service-intentions", fetch, func(ctx context.Context, ins map[string][]catalog.Intention) bool {
+		return c.send(ctx, func(context.Context) {
+			c.state.intentions, c.state.intentionsKnown = ins, true
+		})
+	})
+}
+
+// translateIntentions returns the sources of every entry by destination,
+// highest precedence first. Sources in other partitions, peers or sameness
+// groups cannot hold an identity of this mesh's trust domain; they are
+// left out, and logged.
+func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(string, ...any) }) map[string][]catalog.Intention {
+	out := make(map[string][]catalog.Intention)
+	for _, e := range entries {
+		entry, ok := e.(*api.ServiceIntentionsConfigEntry)
+		if !ok {
+			continue
+		}
+		for _, src := range entry.Sources {
+			if src == nil {
+				continue
+			}
+			if src.Peer != "" || src.SamenessGroup != "" || (src.Partition != "" && src.Partition != "default") {
+				logger.Warn("intention source outside this mesh's trust domain is not enforced",
+					"destination", entry.Name, "source", src.Name, "peer", src.Peer, "sameness_group", src.SamenessGroup, "partition", src.Partition)
+				continue
+			}
+			out[entry.Name] = append(out[entry.Name], translateSource(entry.Name, src))
+		}
+	}
+	for _, ins := range out {
+		sort.SliceStable(ins, func(i, j int) bool { return ins[i].Precedence > ins[j].Precedence })
+	}
+	return out
+}
+
+func translateSource(dest string, src *api.SourceIntention) catalog.Intention {
+	in := catalog.Intention{Source: src.Name, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
+	for _, p := range src.Permissions {
+		if p == nil {
+			continue
+		}
+		perm := catalog.IntentionPermission{Action: string(p.Action)}
+		if h := p.HTTP; h != nil {
+			m := &catalog.IntentionHTTPMatch{PathExact: h.PathExact, PathPrefix: h.PathPrefix, PathRegex: h.PathRegex, Methods: h.Methods}
+			for _, hh := range h.Header {
+				m.Headers = append(m.Headers, catalog.IntentionHTTPHeader{Name: hh.Name, Present: hh.Present, Exact: hh.Exact,
+					Prefix: hh.Prefix, Suffix: hh.Suffix, Contains: hh.Contains, Regex: hh.Regex, Invert: hh.Invert, IgnoreCase: hh.IgnoreCase})
+			}
+			perm.HTTP = m
+		}
+		in.Permissions = append(in.Permissions, perm)
+	}
+	return in
+}
+
+// aclDefaultPolicy reads Consul's ACL default policy from the agent: its
+// configured policy with ACLs on, "allow" with ACLs off (Consul's behaviour),
+// "" when the agent does not say (e.g. the token may not read it).
+func aclDefaultPolicy(ctx context.Context, client *api.Client) string {
+	var self struct {
+		DebugConfig struct {
+			ACLsEnabled         bool
+			ACLResolverSettings struct{ ACLDefaultPolicy string }
+		}
+	}
+	if _, err := client.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
+		return ""
+	}
+	if !self.DebugConfig.ACLsEnabled {
+		return catalog.ActionAllow
+	}
+	return self.DebugConfig.ACLResolverSettings.ACLDefaultPolicy
+}
