@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,9 +29,19 @@ type mesh struct {
 	proxyAdmin   map[string]string   // by proxy ID
 	apiPort      int                 // web's upstream listener for api
 	echoPort     int                 // web's upstream listener for echo
+	publicPort   map[string]int      // each instance's sidecar public port, by instance ID
+	hits         map[string]*atomic.Int64
+	opts         meshOptions
+	caDir        string // the control plane's CA directory
 }
 
-func startMesh(t *testing.T) *mesh {
+// meshOptions vary the control plane of a mesh.
+type meshOptions struct {
+	defaultPolicy string // --default-intention-policy
+	leafTTL       string // --leaf-ttl
+}
+
+func startMesh(t *testing.T, opts ...meshOptions) *mesh {
 	t.Helper()
 	m := &mesh{
 		consul:     consultest.Start(t),
@@ -38,6 +49,11 @@ func startMesh(t *testing.T) *mesh {
 		proxyAdmin: map[string]string{},
 		apiPort:    freePort(t),
 		echoPort:   freePort(t),
+		publicPort: map[string]int{},
+		hits:       map[string]*atomic.Int64{},
+	}
+	if len(opts) > 0 {
+		m.opts = opts[0]
 	}
 	client := m.consul.Client()
 	if _, _, err := client.ConfigEntries().Set(&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"}, nil); err != nil {
@@ -46,9 +62,11 @@ func startMesh(t *testing.T) *mesh {
 	m.startControlPlane(t)
 
 	for _, id := range []string{"api-1", "api-2"} {
-		m.register(t, id, "api", startNameServer(t, id), nil)
+		m.hits[id] = &atomic.Int64{}
+		m.register(t, id, "api", startNameServer(t, id, m.hits[id]), nil)
 	}
-	m.register(t, "echo-1", "echo", startEchoServer(t), nil)
+	m.hits["echo-1"] = &atomic.Int64{}
+	m.register(t, "echo-1", "echo", startEchoServer(t, m.hits["echo-1"]), nil)
 	m.register(t, "web-1", "web", freePort(t), []api.Upstream{
 		{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: m.apiPort},
 		{DestinationName: "echo", LocalBindAddress: "127.0.0.1", LocalBindPort: m.echoPort},
@@ -62,9 +80,16 @@ func startMesh(t *testing.T) *mesh {
 }
 
 func (m *mesh) startControlPlane(t *testing.T) {
-	m.xdsAddr, m.cpAdmin = addr(freePort(t)), addr(freePort(t))
-	m.controlPlane = startProcess(t, "control-plane", "weft", "control-plane",
-		"--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr, "--admin-addr", m.cpAdmin, "--log-level", "debug")
+	m.xdsAddr, m.cpAdmin, m.caDir = addr(freePort(t)), addr(freePort(t)), t.TempDir()
+	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
+		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug"}
+	if m.opts.defaultPolicy != "" {
+		args = append(args, "--default-intention-policy", m.opts.defaultPolicy)
+	}
+	if m.opts.leafTTL != "" {
+		args = append(args, "--leaf-ttl", m.opts.leafTTL)
+	}
+	m.controlPlane = startProcess(t, "control-plane", "weft", args...)
 	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
 }
 
@@ -80,11 +105,12 @@ func (m *mesh) startProxy(t *testing.T, id string) {
 // sidecar, using the standard connect { sidecar_service { … } } stanza.
 func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []api.Upstream) {
 	t.Helper()
+	m.publicPort[id] = freePort(t)
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: name, Port: appPort, Address: "127.0.0.1",
 		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthPassing},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
-			Port:  freePort(t),
+			Port:  m.publicPort[id],
 			Proxy: &api.AgentServiceConnectProxyConfig{Upstreams: upstreams},
 		}},
 	}
@@ -108,14 +134,16 @@ func (m *mesh) setHealth(t *testing.T, id string, passing bool) {
 
 func ttlCheck(id string) string { return id + "-ttl" }
 
-// startNameServer serves HTTP answering every request with the instance name.
-func startNameServer(t *testing.T, name string) int {
+// startNameServer serves HTTP answering every request with the instance
+// name, counting requests in hits.
+func startNameServer(t *testing.T, name string, hits *atomic.Int64) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		hits.Add(1)
 		fmt.Fprintln(w, name)
 	}), ReadHeaderTimeout: 5 * time.Second}
 	go srv.Serve(l)
@@ -124,8 +152,8 @@ func startNameServer(t *testing.T, name string) int {
 }
 
 // startEchoServer serves raw TCP, echoing every byte back and half-closing
-// when the client does.
-func startEchoServer(t *testing.T) int {
+// when the client does; hits counts the bytes it received.
+func startEchoServer(t *testing.T, hits *atomic.Int64) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -140,7 +168,8 @@ func startEchoServer(t *testing.T) int {
 			}
 			go func() {
 				defer c.Close()
-				io.Copy(c, c)
+				n, _ := io.Copy(c, c)
+				hits.Add(n)
 				c.(*net.TCPConn).CloseWrite()
 			}()
 		}
