@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench clean
+.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench clean proto
 
 all: build
 
@@ -40,3 +40,6 @@ bench: ## Go benchmarks of the hot paths
 
 clean:
 	rm -rf $(BIN) .demo
+
+proto: ## regenerate api/ Go code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
+	protoc --go_out=. --go_opt=module=github.com/weft-mesh/weft --go-grpc_out=. --go-grpc_opt=module=github.com/weft-mesh/weft api/certs/v1/certs.proto

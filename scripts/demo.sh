@@ -56,7 +56,7 @@ start consul "$CONSUL" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -dns-port -1
 wait_for "Consul leader" 30 bash -c "curl -sf $CONSUL_HTTP_ADDR/v1/status/leader | grep -q :"
 
 step "starting the Weft control plane (xDS 127.0.0.1:15010, admin http://127.0.0.1:15000)"
-start control-plane "$WEFT" control-plane --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:15000
+start control-plane "$WEFT" control-plane --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:15000 --ca-dir "$state/ca"
 wait_for "control plane" 30 curl -sf http://127.0.0.1:15000/ready
 
 step "registering web and api ×2 in Consul with standard connect { sidecar_service } stanzas"
