@@ -120,7 +120,8 @@ type Endpoint struct {
 	Port    int
 	Health  Health
 
-	// Weights are Consul's service weights of the destination instance.
+	// Weights are the sidecar registration's Consul weights (Consul's
+	// own xDS uses them too); 1/1 when unset.
 	WeightPassing int
 	WeightWarning int
 }

@@ -136,13 +136,7 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult) {
 
 // pending counts the watches that have not answered yet.
 func (c *coordinator) pending() int {
-	n := len(c.watches) - len(c.state.services)
-	for _, known := range []bool{c.state.catalogKnown, c.state.serviceDefaults != nil, c.state.proxyDefaultsKnown} {
-		if !known {
-			n++
-		}
-	}
-	return n
+	return len(c.watches) - len(c.state.services) + c.state.unanswered()
 }
 
 // changed notes a state change at now and (re)arms the debounce timer: it

@@ -139,6 +139,8 @@ func (f *fakeConsul) body(path string) (any, bool) {
 		return orEmpty(d.serviceDefaults), true
 	case "/v1/config/proxy-defaults":
 		return orEmpty(d.proxyDefaults), true
+	case "/v1/config/service-intentions":
+		return []map[string]any{}, true
 	}
 	if name, ok := strings.CutPrefix(path, "/v1/health/connect/"); ok {
 		if entries := d.connect[name]; entries != nil {

@@ -35,10 +35,16 @@ func newState() *state {
 	return &state{services: make(map[string]serviceResult)}
 }
 
-// configKnown reports whether the catalog and both config-entry watches
-// have answered.
-func (s *state) configKnown() bool {
-	return s.catalogKnown && s.serviceDefaults != nil && s.proxyDefaultsKnown && s.intentionsKnown
+// unanswered counts the watches, other than the per-service ones, that
+// have not answered yet: the catalog and the config-entry watches.
+func (s *state) unanswered() int {
+	n := 0
+	for _, known := range []bool{s.catalogKnown, s.serviceDefaults != nil, s.proxyDefaultsKnown, s.intentionsKnown} {
+		if !known {
+			n++
+		}
+	}
+	return n
 }
 
 // build returns a new snapshot of the state. Its maps are new; the values

@@ -48,24 +48,36 @@ func endpointHealth(s *catalog.Snapshot, service, proxyID string) (catalog.Healt
 }
 
 func TestWatcherFirstSnapshotWaitsForEveryWatch(t *testing.T) {
-	consul := startFakeConsul(t, meshData())
-	consul.fail("/v1/health/connect/web", true)
-	w := startWatcher(t, fastConfig(Config{Client: consul.client}))
+	for _, path := range []string{
+		"/v1/catalog/services",
+		"/v1/health/connect/web",
+		"/v1/config/service-defaults",
+		"/v1/config/proxy-defaults",
+		"/v1/config/service-intentions",
+	} {
+		t.Run(path, func(t *testing.T) {
+			consul := startFakeConsul(t, meshData())
+			consul.fail(path, true)
+			w := startWatcher(t, fastConfig(Config{Client: consul.client}))
 
-	waitErrors(t, w, 3)
-	if cur := w.Current(); cur != nil {
-		t.Fatalf("Current() = %s before every watch answered, want nil", describe(cur))
-	}
-	expectNoSnapshot(t, w)
-	if st := w.Stats(); st.Pending != 1 || st.Version != 0 {
-		t.Errorf("Stats() = %+v, want 1 pending watch and no version", st)
-	}
+			// Every other watch has answered; this one has failed repeatedly.
+			waitUntil(t, "one watch pending", func() bool { return w.Stats().Pending == 1 })
+			waitErrors(t, w, 3)
+			if cur := w.Current(); cur != nil {
+				t.Fatalf("Current() = %s before every watch answered, want nil", describe(cur))
+			}
+			expectNoSnapshot(t, w)
+			if st := w.Stats(); st.Pending != 1 || st.Version != 0 || st.Watches == 0 {
+				t.Errorf("Stats() = %+v, want running watches, 1 pending and no version", st)
+			}
 
-	consul.fail("/v1/health/connect/web", false)
-	snap := waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
-	if snap.Version != 1 || snap.Datacenter != "dc-fake" || snap.ProtocolOf("api") != catalog.ProtocolHTTP {
-		t.Errorf("first snapshot = %s, datacenter %q, api protocol %q; want version 1 of dc-fake with api on http",
-			describe(snap), snap.Datacenter, snap.ProtocolOf("api"))
+			consul.fail(path, false)
+			snap := waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
+			if snap.Version != 1 || snap.Datacenter != "dc-fake" || snap.ProtocolOf("api") != catalog.ProtocolHTTP {
+				t.Errorf("first snapshot = %s, datacenter %q, api protocol %q; want version 1 of dc-fake with api on http",
+					describe(snap), snap.Datacenter, snap.ProtocolOf("api"))
+			}
+		})
 	}
 }
 

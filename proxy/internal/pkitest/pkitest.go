@@ -1,0 +1,155 @@
+// Package pkitest makes certificate authorities and leaf certificates for
+// weft-proxy's mTLS tests, including the malformed ones a mesh must
+// reject.
+package pkitest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"math/big"
+	"net/url"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// TrustDomain is the trust domain of test identities.
+const TrustDomain = "weft.local"
+
+// ID returns the Consul-form SPIFFE ID of service in dc1.
+func ID(service string) string {
+	return "spiffe://" + TrustDomain + "/ns/default/dc/dc1/svc/" + service
+}
+
+var serial atomic.Int64
+
+// CA is a self-signed root.
+type CA struct {
+	Cert *x509.Certificate
+	Key  *ecdsa.PrivateKey
+}
+
+// NewCA returns a new root valid from an hour ago for a day.
+func NewCA(t testing.TB, name string) *CA {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(serial.Add(1)),
+		Subject:               pkix.Name{CommonName: name},
+		NotBefore:             time.Now().Add(-time.Hour),
+		NotAfter:              time.Now().Add(24 * time.Hour),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &CA{Cert: cert, Key: key}
+}
+
+// PEM returns the root certificate in PEM.
+func (ca *CA) PEM() []byte {
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ca.Cert.Raw})
+}
+
+// Bundle concatenates the PEM of several roots, in order.
+func Bundle(cas ...*CA) []byte {
+	var out []byte
+	for _, ca := range cas {
+		out = append(out, ca.PEM()...)
+	}
+	return out
+}
+
+// LeafSpec describes a leaf certificate. Zero times default to a validity
+// from a minute ago for an hour.
+type LeafSpec struct {
+	URIs      []string
+	DNSNames  []string
+	NotBefore time.Time
+	NotAfter  time.Time
+}
+
+// Leaf issues a leaf certificate for id (a SPIFFE ID) valid for an hour.
+func (ca *CA) Leaf(t testing.TB, id string) tls.Certificate {
+	t.Helper()
+	return ca.Issue(t, LeafSpec{URIs: []string{id}})
+}
+
+// Issue issues a leaf certificate following spec.
+func (ca *CA) Issue(t testing.TB, spec LeafSpec) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	if spec.NotBefore.IsZero() {
+		spec.NotBefore = time.Now().Add(-time.Minute)
+	}
+	if spec.NotAfter.IsZero() {
+		spec.NotAfter = time.Now().Add(time.Hour)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(serial.Add(1)),
+		Subject:               pkix.Name{CommonName: "leaf"},
+		DNSNames:              spec.DNSNames,
+		NotBefore:             spec.NotBefore,
+		NotAfter:              spec.NotAfter,
+		KeyUsage:              x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth, x509.ExtKeyUsageClientAuth},
+		BasicConstraintsValid: true,
+	}
+	for _, u := range spec.URIs {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+func newKey(t testing.TB) *ecdsa.PrivateKey {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return key
+}
+
+// StaticLeaf serves one certificate as an mtls.Leaf.
+type StaticLeaf struct {
+	Cert atomic.Pointer[tls.Certificate]
+}
+
+// NewStaticLeaf returns a StaticLeaf holding cert.
+func NewStaticLeaf(cert tls.Certificate) *StaticLeaf {
+	l := &StaticLeaf{}
+	l.Cert.Store(&cert)
+	return l
+}
+
+func (l *StaticLeaf) GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return l.Cert.Load(), nil
+}
+
+func (l *StaticLeaf) GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return l.Cert.Load(), nil
+}

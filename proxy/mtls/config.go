@@ -1,0 +1,129 @@
+package mtls
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
+
+	"github.com/weft-mesh/weft/proxy/match"
+)
+
+// Leaf supplies the local certificate at handshake time. Both methods are
+// called concurrently from handshakes, must not block and fail when there
+// is no certificate yet.
+type Leaf interface {
+	GetCertificate(*tls.ClientHelloInfo) (*tls.Certificate, error)
+	GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error)
+}
+
+// Credentials are what handshakes read when they happen: the local leaf
+// and the trust bundles.
+type Credentials struct {
+	Leaf  Leaf
+	Trust *Trust
+}
+
+// ServerConfig returns the listener-side configuration for p. Handshakes
+// fail unless the client presents a certificate chaining to the current
+// bundle (when p requires one) whose single URI SAN is a SPIFFE ID
+// matching p.PeerURISANs.
+func (c Credentials) ServerConfig(p *Server) *tls.Config {
+	clientAuth := tls.RequestClientCert
+	if p.RequireClientCert {
+		clientAuth = tls.RequireAnyClientCert
+	}
+	return &tls.Config{
+		GetCertificate: c.Leaf.GetCertificate,
+		ClientAuth:     clientAuth,
+		MinVersion:     p.MinVersion,
+		MaxVersion:     p.MaxVersion,
+		NextProtos:     p.ALPN,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 && !p.RequireClientCert {
+				return nil
+			}
+			_, err := verifyPeer(cs, c.Trust.Bundle(p.TrustBundle), p.TrustBundle, p.PeerURISANs, x509.ExtKeyUsageClientAuth)
+			return err
+		},
+	}
+}
+
+// ClientConfig returns the cluster-side configuration for p. Handshakes
+// fail unless the server's certificate chains to the current bundle and
+// its single URI SAN is a SPIFFE ID matching p.PeerURISANs; its DNS names
+// are ignored.
+func (c Credentials) ClientConfig(p *Client) *tls.Config {
+	return &tls.Config{
+		ServerName:           p.SNI,
+		GetClientCertificate: c.Leaf.GetClientCertificate,
+		MinVersion:           p.MinVersion,
+		MaxVersion:           p.MaxVersion,
+		NextProtos:           p.ALPN,
+		// The standard verification checks DNS names against ServerName;
+		// the mesh checks SPIFFE IDs instead, in VerifyConnection.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			_, err := verifyPeer(cs, c.Trust.Bundle(p.TrustBundle), p.TrustBundle, p.PeerURISANs, x509.ExtKeyUsageServerAuth)
+			return err
+		},
+	}
+}
+
+// verifyPeer checks the peer's chain against b and its SPIFFE ID against
+// sans, returning the ID.
+func verifyPeer(cs tls.ConnectionState, b *Bundle, bundleName string, sans []match.String, usage x509.ExtKeyUsage) (spiffeid.ID, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return spiffeid.ID{}, errors.New("peer presented no certificate")
+	}
+	if b == nil {
+		return spiffeid.ID{}, fmt.Errorf("trust bundle %q has not been received", bundleName)
+	}
+	leaf := cs.PeerCertificates[0]
+	if leaf.IsCA {
+		return spiffeid.ID{}, errors.New("peer certificate is a CA certificate")
+	}
+	opts := x509.VerifyOptions{Roots: b.pool, KeyUsages: []x509.ExtKeyUsage{usage}}
+	if len(cs.PeerCertificates) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	if _, err := leaf.Verify(opts); err != nil {
+		return spiffeid.ID{}, fmt.Errorf("peer certificate: %w", err)
+	}
+	id, err := x509svid.IDFromCert(leaf)
+	if err != nil {
+		return spiffeid.ID{}, fmt.Errorf("peer certificate: %w", err)
+	}
+	if !matchesAny(sans, id.String()) {
+		return spiffeid.ID{}, fmt.Errorf("peer SPIFFE ID %s is not allowed", id)
+	}
+	return id, nil
+}
+
+func matchesAny(sans []match.String, id string) bool {
+	if len(sans) == 0 {
+		return true
+	}
+	for i := range sans {
+		if sans[i].Match(id) {
+			return true
+		}
+	}
+	return false
+}
+
+// PeerID returns the SPIFFE ID of a connection's verified peer, or false
+// when the peer presented no certificate.
+func PeerID(cs *tls.ConnectionState) (spiffeid.ID, bool) {
+	if len(cs.PeerCertificates) == 0 {
+		return spiffeid.ID{}, false
+	}
+	id, err := x509svid.IDFromCert(cs.PeerCertificates[0])
+	return id, err == nil
+}

@@ -1,0 +1,15 @@
+// Package mtls builds the TLS configurations of weft-proxy's mesh
+// connections: downstream (listeners) and upstream (clusters) mutual TLS
+// with SPIFFE identities.
+//
+// The pieces that change while connections are made are read at handshake
+// time through atomics, never captured: the local leaf certificate (a
+// Leaf, the identity manager) and the trust bundles received over SDS (a
+// Trust). So a renewed leaf or a rotated bundle applies to the very next
+// handshake, including resumed TLS sessions (VerifyConnection runs on
+// resumption too), while established connections are left alone.
+//
+// What does not change between configurations — ALPN, SNI, SAN matchers,
+// protocol versions — is compiled by proxy/config into Server and Client
+// parameters; this package knows nothing of xDS.
+package mtls
