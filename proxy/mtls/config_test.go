@@ -42,32 +42,45 @@ func clientParams(want string) *Client {
 		PeerURISANs: []match.String{match.MustString(match.Exact, want, false)}}
 }
 
-// handshake runs a handshake over a pipe; the server writes one byte after
-// its handshake so that the client receives TLS 1.3 session tickets.
+// handshake runs a handshake over loopback TCP; the server writes one
+// byte after its handshake so that the client receives TLS 1.3 session
+// tickets.
 func handshake(t *testing.T, server, client *tls.Config) (serverErr, clientErr error, cs tls.ConnectionState) {
 	t.Helper()
-	c1, c2 := net.Pipe()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
 	deadline := time.Now().Add(10 * time.Second)
-	c1.SetDeadline(deadline)
-	c2.SetDeadline(deadline)
 	done := make(chan error, 1)
 	go func() {
-		srv := tls.Server(c1, server)
+		c, err := ln.Accept()
+		if err != nil {
+			done <- err
+			return
+		}
+		c.SetDeadline(deadline)
+		srv := tls.Server(c, server)
 		defer srv.Close()
-		err := srv.Handshake()
+		err = srv.Handshake()
 		if err == nil {
 			_, err = srv.Write([]byte{1})
 		}
 		done <- err
 	}()
-	cli := tls.Client(c2, client)
+	raw, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw.SetDeadline(deadline)
+	cli := tls.Client(raw, client)
+	defer cli.Close()
 	clientErr = cli.Handshake()
 	if clientErr == nil {
 		_, clientErr = io.ReadFull(cli, make([]byte, 1))
 		cs = cli.ConnectionState()
 	}
-	cli.Close()
-	c2.Close()
 	return <-done, clientErr, cs
 }
 
