@@ -40,6 +40,12 @@ type Snapshot struct {
 	// ProxyDefaults is the global proxy-defaults config entry, or nil.
 	ProxyDefaults *ProxyDefaults
 
+	// ServiceResolvers, ServiceSplitters and ServiceRouters are the
+	// discovery-chain config entries by service name.
+	ServiceResolvers map[string]*ServiceResolver
+	ServiceSplitters map[string]*ServiceSplitter
+	ServiceRouters   map[string]*ServiceRouter
+
 	// Intentions are the sources of every service-intentions config entry,
 	// by destination name ("*" for the wildcard entry), each list sorted by
 	// descending precedence.
@@ -88,6 +94,16 @@ type Upstream struct {
 	// Protocol is the "protocol" key of the upstream's config, an override
 	// of the destination service's protocol; empty when unset.
 	Protocol string
+
+	// Config holds the other keys of the upstream's config map that Weft
+	// applies (connect_timeout_ms, limits, passive_health_check); nil when
+	// none is set. They take precedence over the service-defaults
+	// upstream_config of the sidecar's service.
+	Config *UpstreamConfig
+	// ConfigProblems name the keys of the config map that could not be
+	// read, e.g. `limits.max_connections: expected a number, got "ten"`.
+	// Those keys are ignored.
+	ConfigProblems []string
 }
 
 // Health is the aggregated state of an endpoint's checks.
@@ -124,12 +140,27 @@ type Endpoint struct {
 	// own xDS uses them too); 1/1 when unset.
 	WeightPassing int
 	WeightWarning int
+
+	// Tags and Meta are the sidecar registration's, which Consul copies
+	// from the service a sidecar_service belongs to unless the stanza sets
+	// its own. service-resolver subset filters match on them.
+	Tags []string
+	Meta map[string]string
 }
 
 // ServiceDefaults is the part of a service-defaults config entry Weft uses.
 type ServiceDefaults struct {
 	Name     string
 	Protocol string
+
+	// UpstreamConfig configures the upstreams of the service's sidecars;
+	// nil when unset.
+	UpstreamConfig *UpstreamConfiguration
+
+	// Unsupported lists the settings Weft cannot apply, each naming the
+	// field, e.g. `UpstreamConfig.Overrides[0].Peer = "other"`; those
+	// settings (here: that override) are left out.
+	Unsupported []string
 }
 
 // ProxyDefaults is the part of the global proxy-defaults entry Weft uses.

@@ -62,6 +62,9 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchServiceDefaults)
 	c.spawn(ctx, c.watchProxyDefaults)
 	c.spawn(ctx, c.watchIntentions)
+	c.spawn(ctx, c.watchServiceResolvers)
+	c.spawn(ctx, c.watchServiceSplitters)
+	c.spawn(ctx, c.watchServiceRouters)
 	for {
 		select {
 		case <-ctx.Done():

@@ -29,6 +29,9 @@ type state struct {
 	intentionsKnown  bool
 	intentions       map[string][]catalog.Intention
 	aclDefaultPolicy string
+
+	// chain holds the service-resolver, -splitter and -router entries.
+	chain chainEntries
 }
 
 func newState() *state {
@@ -39,8 +42,9 @@ func newState() *state {
 // have not answered yet: the catalog and the config-entry watches.
 func (s *state) unanswered() int {
 	n := 0
-	for _, known := range []bool{s.catalogKnown, s.serviceDefaults != nil, s.proxyDefaultsKnown, s.intentionsKnown} {
-		if !known {
+	answered := append([]bool{s.catalogKnown, s.serviceDefaults != nil, s.proxyDefaultsKnown, s.intentionsKnown}, s.chain.known()...)
+	for _, ok := range answered {
+		if !ok {
 			n++
 		}
 	}
@@ -59,13 +63,13 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		Datacenter:       datacenter,
 		Proxies:          make(map[string]*catalog.Proxy),
 		Endpoints:        make(map[string][]catalog.Endpoint, len(s.services)),
-		ServiceDefaults:  maps.Clone(s.serviceDefaults),
 		ProxyDefaults:    s.proxyDefaults,
 		Intentions:       maps.Clone(s.intentions),
 		ACLDefaultPolicy: s.aclDefaultPolicy,
-	}
-	if snap.ServiceDefaults == nil {
-		snap.ServiceDefaults = make(map[string]*catalog.ServiceDefaults)
+		ServiceDefaults:  cloneOrEmpty(s.serviceDefaults),
+		ServiceResolvers: cloneOrEmpty(s.chain.resolvers),
+		ServiceSplitters: cloneOrEmpty(s.chain.splitters),
+		ServiceRouters:   cloneOrEmpty(s.chain.routers),
 	}
 	for _, name := range slices.Sorted(maps.Keys(s.services)) {
 		r := s.services[name]
@@ -79,6 +83,14 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		}
 	}
 	return snap
+}
+
+// cloneOrEmpty returns a copy of m, never nil.
+func cloneOrEmpty[V any](m map[string]V) map[string]V {
+	if m == nil {
+		return make(map[string]V)
+	}
+	return maps.Clone(m)
 }
 
 // sameContent reports whether two snapshots describe the same mesh, that

@@ -71,12 +71,15 @@ func translateUpstreams(in []api.Upstream) []catalog.Upstream {
 		if u.DestinationType == api.UpstreamDestTypePreparedQuery || u.LocalBindSocketPath != "" {
 			continue
 		}
+		config, problems := parseUpstreamConfigMap(u.Config)
 		out = append(out, catalog.Upstream{
 			DestinationName:  u.DestinationName,
 			Datacenter:       u.Datacenter,
 			LocalBindAddress: cmp.Or(u.LocalBindAddress, defaultLocalAddress),
 			LocalBindPort:    u.LocalBindPort,
 			Protocol:         protocolOf(u.Config),
+			Config:           config,
+			ConfigProblems:   problems,
 		})
 	}
 	return out
@@ -102,7 +105,18 @@ func translateEndpoint(e *api.ServiceEntry) catalog.Endpoint {
 		Health:        aggregateHealth(e.Checks),
 		WeightPassing: w.Passing,
 		WeightWarning: w.Warning,
+		Tags:          nilIfNoTags(e.Service.Tags),
+		Meta:          nilIfEmpty(e.Service.Meta),
 	}
+}
+
+// nilIfNoTags keeps endpoints without tags equal whether Consul sent no
+// list or an empty one.
+func nilIfNoTags(tags []string) []string {
+	if len(tags) == 0 {
+		return nil
+	}
+	return slices.Clone(tags)
 }
 
 // translateServiceDefaults converts the list of service-defaults entries.
@@ -113,7 +127,13 @@ func translateServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Ser
 		if !ok || sd == nil {
 			continue
 		}
-		out[sd.Name] = &catalog.ServiceDefaults{Name: sd.Name, Protocol: normalizeProtocol(sd.Protocol)}
+		var u unsupported
+		out[sd.Name] = &catalog.ServiceDefaults{
+			Name:           sd.Name,
+			Protocol:       normalizeProtocol(sd.Protocol),
+			UpstreamConfig: translateUpstreamConfiguration(sd.UpstreamConfig, &u),
+			Unsupported:    u.list,
+		}
 	}
 	return out
 }

@@ -3,8 +3,9 @@
 //
 // A Watcher runs one Consul blocking query per thing it watches, never one
 // per proxy: the list of service names, one /v1/health/connect/<service>
-// per service (all sidecars fronting it, with their health), the
-// service-defaults entries and the proxy-defaults entries. Whenever a watch
+// per service (all sidecars fronting it, with their health), and one per
+// config-entry kind: service-defaults, proxy-defaults, service-intentions,
+// service-resolver, service-splitter and service-router. Whenever a watch
 // reports a change the Watcher rebuilds a whole snapshot from the latest
 // answer of every watch, coalescing bursts of changes, and publishes it
 // latest-wins.

@@ -102,7 +102,7 @@ func otlpRequest() *collectortrace.ExportTraceServiceRequest {
 			{TraceId: bytes.Repeat([]byte{1}, 16), SpanId: bytes.Repeat([]byte{2}, 8), ParentSpanId: bytes.Repeat([]byte{3}, 8),
 				Name: "GET /items", Kind: tracev1.Span_SPAN_KIND_SERVER,
 				StartTimeUnixNano: uint64(t0.UnixNano()), EndTimeUnixNano: uint64(t0.Add(time.Millisecond).UnixNano()),
-				Status: &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: "boom"},
+				Status:     &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: "boom"},
 				Attributes: []*commonv1.KeyValue{{Key: "http.response.status_code", Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: 503}}}}},
 			{TraceId: []byte{1}, SpanId: bytes.Repeat([]byte{2}, 8)}, // invalid trace ID: skipped
 		}}},

@@ -9,6 +9,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
 )
 
 func picks(t *testing.T, c *Cluster, n int) map[string]int {
@@ -64,7 +65,7 @@ func TestPickerHonoursHealthAndPriority(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints})
+			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints}, mtls.Credentials{})
 			if tt.want == nil {
 				if _, err := c.Pick(); !errors.Is(err, balancer.ErrNoEndpoint) {
 					t.Fatalf("Pick err = %v, want ErrNoEndpoint", err)
@@ -79,7 +80,7 @@ func TestPickerHonoursHealthAndPriority(t *testing.T) {
 }
 
 func TestManagerUpdate(t *testing.T) {
-	m := NewManager()
+	m := NewManager(Options{})
 	ep := func(addr string) []config.Endpoint {
 		return []config.Endpoint{{Address: addr, Healthy: true, Weight: 1}}
 	}
@@ -116,8 +117,8 @@ func TestManagerUpdate(t *testing.T) {
 }
 
 func TestTransportProtocols(t *testing.T) {
-	h1 := newCluster(&config.Cluster{Name: "h1"}).Transport()
-	h2 := newCluster(&config.Cluster{Name: "h2", HTTP2: true}).Transport()
+	h1 := newCluster(&config.Cluster{Name: "h1"}, mtls.Credentials{}).Transport()
+	h2 := newCluster(&config.Cluster{Name: "h2", HTTP2: true}, mtls.Credentials{}).Transport()
 	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
 		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
 	}

@@ -4,19 +4,27 @@ import (
 	"sync/atomic"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
 )
+
+// Options configure a Manager.
+type Options struct {
+	// Credentials serve the handshakes of clusters with a TLS context.
+	Credentials mtls.Credentials
+}
 
 // Manager holds the current set of clusters.
 //
 // Get is safe for concurrent use and lock-free. Update and Close must be
 // called from one goroutine at a time (the proxy's apply loop).
 type Manager struct {
+	opts     Options
 	clusters atomic.Pointer[map[string]*Cluster]
 }
 
 // NewManager returns an empty Manager.
-func NewManager() *Manager {
-	m := &Manager{}
+func NewManager(opts Options) *Manager {
+	m := &Manager{opts: opts}
 	m.clusters.Store(&map[string]*Cluster{})
 	return m
 }
@@ -35,7 +43,7 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 			c.update(cfg)
 			next[name] = c
 		} else {
-			next[name] = newCluster(cfg)
+			next[name] = newCluster(cfg, m.opts.Credentials)
 		}
 	}
 	m.clusters.Store(&next)

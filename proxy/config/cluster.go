@@ -26,6 +26,11 @@ func compileCluster(c *clusterv3.Cluster, loads map[string][]Endpoint) (*Cluster
 	if out.HTTP2, err = upstreamHTTP2(c); err != nil {
 		return nil, err
 	}
+	if ts := c.GetTransportSocket(); ts != nil {
+		if out.TLS, err = compileUpstreamTLS(ts); err != nil {
+			return nil, err
+		}
+	}
 	switch c.GetType() {
 	case clusterv3.Cluster_EDS:
 		if !fromADS(c.GetEdsClusterConfig().GetEdsConfig()) {
@@ -58,9 +63,6 @@ func unsupportedClusterFields(c *clusterv3.Cluster) error {
 		return fmt.Errorf("lb_policy %s is not supported", c.GetLbPolicy())
 	case c.GetLoadBalancingPolicy() != nil:
 		return fmt.Errorf("load_balancing_policy is not supported")
-	case c.GetTransportSocket() != nil:
-		// The mTLS step will compile this into an upstream *tls.Config.
-		return fmt.Errorf("transport socket %q is not supported yet", c.GetTransportSocket().GetName())
 	case len(c.GetTransportSocketMatches()) > 0:
 		return fmt.Errorf("transport_socket_matches are not supported")
 	case c.GetLbSubsetConfig() != nil:

@@ -9,8 +9,10 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -28,7 +30,10 @@ func Compile(s xds.State) (*Runtime, error) {
 	listeners := compileAll(s.Listeners, "listener", func(l *listenerv3.Listener) (*Listener, error) {
 		return compileListener(l, tables)
 	}, &errs)
-	rt := &Runtime{Clusters: clusters}
+	secrets := compileAll(s.Secrets, "secret", func(sec *tlsv3.Secret) (*mtls.Bundle, error) {
+		return compileSecret(sec)
+	}, &errs)
+	rt := &Runtime{Clusters: clusters, Secrets: secrets}
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		rt.Listeners = append(rt.Listeners, listeners[name])
 	}
@@ -39,7 +44,24 @@ func Compile(s xds.State) (*Runtime, error) {
 		return nil, errors.Join(errs...)
 	}
 	rt.Subscriptions = subscriptions(rt)
+	rt.UsesLeaf = usesLeaf(rt)
 	return rt, nil
+}
+
+// usesLeaf reports whether a TLS context presents weft-leaf (every
+// compiled one does).
+func usesLeaf(rt *Runtime) bool {
+	for _, l := range rt.Listeners {
+		if l.TLS != nil {
+			return true
+		}
+	}
+	for _, c := range rt.Clusters {
+		if c.TLS != nil {
+			return true
+		}
+	}
+	return false
 }
 
 // compileAll compiles every resource of one type in name order, collecting
@@ -78,20 +100,29 @@ func checkAddresses(listeners []*Listener) error {
 	return nil
 }
 
-// subscriptions lists the RDS names of listeners and EDS names of clusters.
+// subscriptions lists the RDS names of listeners, the EDS names of
+// clusters and the SDS names (trust bundles) of both.
 func subscriptions(rt *Runtime) xds.Subscriptions {
 	var s xds.Subscriptions
 	for _, l := range rt.Listeners {
 		if l.HTTP != nil && l.HTTP.RouteConfigName != "" {
 			s.Routes = append(s.Routes, l.HTTP.RouteConfigName)
 		}
+		if l.TLS != nil {
+			s.Secrets = append(s.Secrets, l.TLS.TrustBundle)
+		}
 	}
 	for _, c := range rt.Clusters {
 		if c.EDSName != "" {
 			s.Endpoints = append(s.Endpoints, c.EDSName)
 		}
+		if c.TLS != nil {
+			s.Secrets = append(s.Secrets, c.TLS.TrustBundle)
+		}
 	}
-	slices.Sort(s.Routes)
-	slices.Sort(s.Endpoints)
-	return xds.Subscriptions{Routes: slices.Compact(s.Routes), Endpoints: slices.Compact(s.Endpoints)}
+	for _, names := range []*[]string{&s.Routes, &s.Endpoints, &s.Secrets} {
+		slices.Sort(*names)
+		*names = slices.Compact(*names)
+	}
+	return s
 }

@@ -10,6 +10,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
@@ -41,6 +42,8 @@ func state(resources ...proto.Message) xds.State {
 			put(&s.Routes, m.GetName(), m)
 		case *endpointv3.ClusterLoadAssignment:
 			put(&s.Endpoints, m.GetClusterName(), m)
+		case *tlsv3.Secret:
+			put(&s.Secrets, m.GetName(), m)
 		}
 	}
 	return s

@@ -23,10 +23,10 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 	if hcm.GetCodecType() == hcmv3.HttpConnectionManager_HTTP3 {
 		return fmt.Errorf("http_connection_manager: codec_type HTTP3 is not supported")
 	}
-	if err := checkHTTPFilters(hcm.GetHttpFilters()); err != nil {
+	h := &HTTP{MaxRequestHeaderBytes: DefaultMaxRequestHeaderBytes, MaxRequestHeaders: DefaultMaxRequestHeaders}
+	if err := compileHTTPFilters(hcm.GetHttpFilters(), h); err != nil {
 		return fmt.Errorf("http_connection_manager: %w", err)
 	}
-	h := &HTTP{MaxRequestHeaderBytes: DefaultMaxRequestHeaderBytes, MaxRequestHeaders: DefaultMaxRequestHeaders}
 	if kb := hcm.GetMaxRequestHeadersKb(); kb != nil {
 		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
 	}
@@ -53,18 +53,35 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 	return nil
 }
 
-// checkHTTPFilters requires the router last and rejects any other filter
-// that is not optional or disabled.
-func checkHTTPFilters(filters []*hcmv3.HttpFilter) error {
+// compileHTTPFilters requires the router last, compiles RBAC filters and
+// rejects any other filter that is not optional or disabled. A disabled
+// RBAC filter is skipped: it could only be enabled per route, which is
+// rejected (checkPerFilterConfig).
+func compileHTTPFilters(filters []*hcmv3.HttpFilter, out *HTTP) error {
 	if len(filters) == 0 || !isRouter(filters[len(filters)-1]) {
 		return fmt.Errorf("http_filters must end with %s", routerName)
 	}
 	for _, f := range filters[:len(filters)-1] {
-		if !f.GetIsOptional() && !f.GetDisabled() {
+		switch {
+		case f.GetDisabled():
+		case isHTTPRBAC(f):
+			e, err := compileHTTPRBAC(f.GetTypedConfig())
+			if err != nil {
+				return err
+			}
+			if e != nil {
+				out.RBAC = append(out.RBAC, e)
+			}
+		case !f.GetIsOptional():
 			return fmt.Errorf("unsupported http filter %q", f.GetName())
 		}
 	}
 	return nil
+}
+
+func isHTTPRBAC(f *hcmv3.HttpFilter) bool {
+	t := extensionType(f.GetName(), f.GetTypedConfig())
+	return t == httpRBACType || t == httpRBACName
 }
 
 func isRouter(f *hcmv3.HttpFilter) bool {

@@ -66,15 +66,27 @@ func compileFilterChain(fc *listenerv3.FilterChain, tables map[string]*route.Tab
 		return fmt.Errorf("filter_chain_match is not supported")
 	}
 	if ts := fc.GetTransportSocket(); ts != nil {
-		// The mTLS step will compile this into Listener.TLS.
-		return fmt.Errorf("transport socket %q is not supported yet", ts.GetName())
+		t, err := compileDownstreamTLS(ts)
+		if err != nil {
+			return err
+		}
+		out.TLS = t
 	}
 	filters := fc.GetFilters()
 	if len(filters) == 0 {
 		return fmt.Errorf("no network filters")
 	}
-	if len(filters) > 1 {
-		return fmt.Errorf("unsupported network filter %q: only a single tcp_proxy or http_connection_manager is supported", filters[0].GetName())
+	for _, f := range filters[:len(filters)-1] {
+		if !isNetworkRBAC(f) {
+			return fmt.Errorf("unsupported network filter %q: only %s may come before tcp_proxy or http_connection_manager", f.GetName(), networkRBACName)
+		}
+		e, err := compileNetworkRBAC(f.GetTypedConfig())
+		if err != nil {
+			return err
+		}
+		if e != nil {
+			out.RBAC = append(out.RBAC, e)
+		}
 	}
 	last := filters[len(filters)-1]
 	switch extensionType(last.GetName(), last.GetTypedConfig()) {
@@ -84,6 +96,13 @@ func compileFilterChain(fc *listenerv3.FilterChain, tables map[string]*route.Tab
 		return compileHCM(last.GetTypedConfig(), tables, out)
 	}
 	return fmt.Errorf("unsupported network filter %q", last.GetName())
+}
+
+// isNetworkRBAC identifies a network RBAC filter by its typed_config, or
+// by name when it has none (so that the error is about the missing config).
+func isNetworkRBAC(f *listenerv3.Filter) bool {
+	t := extensionType(f.GetName(), f.GetTypedConfig())
+	return t == networkRBACType || t == networkRBACName
 }
 
 // extensionType identifies a filter by its typed_config type URL, as Envoy

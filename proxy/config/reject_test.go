@@ -31,8 +31,13 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 		},
 		{
 			name:    "network filter before tcp_proxy",
+			in:      xdstest.Listener(l, "127.0.0.1:9191", &listenerv3.Filter{Name: "envoy.filters.network.ext_authz"}, xdstest.TCPProxy(api)),
+			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: unsupported network filter "envoy.filters.network.ext_authz": only envoy.filters.network.rbac may come before tcp_proxy or http_connection_manager`,
+		},
+		{
+			name:    "network rbac without typed_config",
 			in:      xdstest.Listener(l, "127.0.0.1:9191", &listenerv3.Filter{Name: "envoy.filters.network.rbac"}, xdstest.TCPProxy(api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: unsupported network filter "envoy.filters.network.rbac"`,
+			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: filter "envoy.filters.network.rbac": missing typed_config`,
 		},
 		{
 			name:    "two filter chains",
@@ -55,9 +60,9 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: filter_chain_match is not supported`,
 		},
 		{
-			name:    "transport socket (mTLS comes later)",
+			name:    "transport socket without typed_config",
 			in:      withTransportSocket(xdstest.TCPListener(l, "127.0.0.1:9191", api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: transport socket "envoy.transport_sockets.tls" is not supported yet`,
+			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: transport socket "envoy.transport_sockets.tls" (envoy.transport_sockets.tls) is not supported`,
 		},
 		{
 			name:    "unknown http filter",

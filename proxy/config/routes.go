@@ -13,6 +13,9 @@ func compileRouteConfig(rc *routev3.RouteConfiguration) (*route.Table, error) {
 	if rc.GetVhds() != nil {
 		return nil, fmt.Errorf("vhds is not supported")
 	}
+	if err := checkPerFilterConfig(rc.GetTypedPerFilterConfig()); err != nil {
+		return nil, err
+	}
 	vhosts := make([]route.VirtualHost, 0, len(rc.GetVirtualHosts()))
 	for _, vh := range rc.GetVirtualHosts() {
 		v, err := compileVirtualHost(vh)
@@ -29,6 +32,9 @@ func compileVirtualHost(vh *routev3.VirtualHost) (route.VirtualHost, error) {
 	if vh.GetRequireTls() != routev3.VirtualHost_NONE {
 		return out, fmt.Errorf("require_tls is not supported")
 	}
+	if err := checkPerFilterConfig(vh.GetTypedPerFilterConfig()); err != nil {
+		return out, err
+	}
 	for i, r := range vh.GetRoutes() {
 		cr, err := compileRoute(r)
 		if err != nil {
@@ -40,6 +46,9 @@ func compileVirtualHost(vh *routev3.VirtualHost) (route.VirtualHost, error) {
 }
 
 func compileRoute(r *routev3.Route) (route.Route, error) {
+	if err := checkPerFilterConfig(r.GetTypedPerFilterConfig()); err != nil {
+		return route.Route{}, err
+	}
 	m, err := compileMatch(r.GetMatch())
 	if err != nil {
 		return route.Route{}, fmt.Errorf("match: %w", err)

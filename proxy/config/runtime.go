@@ -8,9 +8,10 @@
 package config
 
 import (
-	"crypto/tls"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
@@ -22,8 +23,13 @@ type Runtime struct {
 	Listeners []*Listener
 	// Clusters by name.
 	Clusters map[string]*Cluster
-	// Subscriptions are the RDS and EDS names this configuration uses.
+	// Subscriptions are the RDS, EDS and SDS names this configuration uses.
 	Subscriptions xds.Subscriptions
+	// Secrets are the received trust bundles by SDS secret name.
+	Secrets map[string]*mtls.Bundle
+	// UsesLeaf reports whether a listener or cluster presents the local
+	// leaf certificate (weft-leaf).
+	UsesLeaf bool
 }
 
 // Mode says how a listener handles its connections.
@@ -56,10 +62,11 @@ type Listener struct {
 	Cluster string
 	// HTTP holds the http_connection_manager settings (ModeHTTP).
 	HTTP *HTTP
-	// TLS, when not nil, terminates TLS on accepted connections. It is
-	// reserved for the transport-socket compile step (mTLS); Compile
-	// rejects transport sockets today, so it is always nil.
-	TLS *tls.Config
+	// TLS, when not nil, terminates (mutual) TLS on accepted connections.
+	TLS *mtls.Server
+	// RBAC are the network RBAC filters, in order; each must allow a
+	// connection (after its handshake) for it to be served.
+	RBAC []*rbac.Engine
 }
 
 // HTTP is a compiled http_connection_manager.
@@ -75,6 +82,9 @@ type HTTP struct {
 	// MaxRequestHeaders bounds the number of request header fields
 	// (common_http_protocol_options.max_headers_count; default 100).
 	MaxRequestHeaders int
+	// RBAC are the HTTP RBAC filters before the router, in order; each
+	// must allow a request for it to be routed.
+	RBAC []*rbac.Engine
 }
 
 // Defaults of HTTP limits, as Envoy's.
@@ -87,9 +97,11 @@ const (
 type Cluster struct {
 	Name           string
 	ConnectTimeout time.Duration
-	// HTTP2 makes HTTP requests use cleartext HTTP/2 (prior knowledge)
-	// upstream instead of HTTP/1.1.
+	// HTTP2 makes HTTP requests use HTTP/2 upstream instead of HTTP/1.1:
+	// cleartext with prior knowledge, or over TLS when ALPN agrees.
 	HTTP2 bool
+	// TLS, when not nil, makes connections to the endpoints mutual TLS.
+	TLS *mtls.Client
 	// EDSName is the load assignment name of an EDS cluster, else empty.
 	EDSName string
 	// Endpoints are all endpoints, healthy or not; nil while an EDS

@@ -22,10 +22,12 @@ const (
 
 // bound is one bound socket and the connections it accepted.
 type bound struct {
-	m      *Manager
-	ln     net.Listener
-	log    *slog.Logger
-	active atomic.Pointer[config.Listener]
+	m        *Manager
+	ln       net.Listener
+	log      *slog.Logger
+	active   atomic.Pointer[active]
+	tlsBase  *tls.Config
+	registry registry
 
 	closing    chan struct{} // closed when draining starts
 	acceptDone chan struct{} // closed when the accept loop has returned
@@ -41,7 +43,7 @@ type bound struct {
 
 func newBound(m *Manager, ln net.Listener) *bound {
 	force, kill := context.WithCancel(context.Background())
-	return &bound{
+	b := &bound{
 		m: m, ln: ln,
 		log:        m.log.With("address", ln.Addr().String()),
 		closing:    make(chan struct{}),
@@ -49,6 +51,16 @@ func newBound(m *Manager, ln net.Listener) *bound {
 		force:      force,
 		kill:       kill,
 	}
+	b.tlsBase = b.serverTLS()
+	return b
+}
+
+// swap makes l the configuration of new connections and requests, and
+// closes the open connections its network RBAC denies.
+func (b *bound) swap(l *config.Listener) {
+	a := newActive(l, b.active.Load(), b.m.opts.Credentials)
+	b.active.Store(a)
+	b.enforce(a)
 }
 
 func (b *bound) start() { go b.acceptLoop() }
@@ -73,37 +85,21 @@ func (b *bound) acceptLoop() {
 			}
 		}
 		delay = 0
-		b.dispatch(conn)
-	}
-}
-
-// dispatch hands a new connection to the handler of the current config.
-func (b *bound) dispatch(conn net.Conn) {
-	l := b.active.Load()
-	if l.TLS != nil {
-		conn = tls.Server(conn, l.TLS)
-	}
-	switch l.Mode {
-	case config.ModeTCP:
 		b.conns.Add(1)
-		go b.serveTCP(conn, l)
-	case config.ModeHTTP:
-		b.startHTTP(l.HTTP)
-		if !b.httpQ.push(conn) {
-			conn.Close()
-		}
-	default:
-		conn.Close()
+		go b.serveConn(conn)
 	}
 }
 
 // startHTTP starts, once, the HTTP server fed with this socket's HTTP
 // connections. It reads the listener's config on every request, except the
-// header size limit, which is fixed by the first HTTP config.
+// header size limit, which is fixed by the first HTTP config. It serves
+// HTTP/1.1 and cleartext HTTP/2 (h2c), and HTTP/2 over TLS connections
+// whose ALPN selected h2.
 func (b *bound) startHTTP(cfg *config.HTTP) {
 	b.httpOnce.Do(func() {
 		protocols := new(http.Protocols)
 		protocols.SetHTTP1(true)
+		protocols.SetHTTP2(true)
 		protocols.SetUnencryptedHTTP2(true)
 		b.httpQ = newConnQueue(b.ln.Addr())
 		b.httpSrv = &http.Server{
@@ -115,6 +111,8 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 			ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
 			// Requests (and upgraded connections) end when the drain times out.
 			BaseContext: func(net.Listener) context.Context { return b.force },
+			ConnContext: b.connContext,
+			ConnState:   b.connState,
 		}
 		b.httpDone = make(chan struct{})
 		go func() {

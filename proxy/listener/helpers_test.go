@@ -31,7 +31,7 @@ type env struct {
 
 func newEnv(t *testing.T, drain time.Duration) *env {
 	t.Helper()
-	clusters := cluster.NewManager()
+	clusters := cluster.NewManager(cluster.Options{})
 	m := NewManager(Options{
 		Clusters:     clusters,
 		DrainTimeout: drain,

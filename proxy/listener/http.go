@@ -10,6 +10,8 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/rbac"
 )
 
 // httpHandler routes the requests of one bound listener with the route
@@ -18,14 +20,24 @@ type httpHandler struct {
 	b *bound
 }
 
+// ServeHTTP runs the inbound edge (path normalization, mesh headers),
+// header limits and HTTP RBAC, then routes and forwards the request.
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := connOf(r)
 	if r.Header.Get("Upgrade") != "" {
 		// Upgraded connections are hijacked: http.Server.Shutdown does not
-		// wait for them, the drain does.
+		// wait for them, the drain does; they leave the registry when done.
 		h.b.conns.Add(1)
 		defer h.b.conns.Done()
+		defer h.forgetHijacked(c)
 	}
 	l := h.b.active.Load()
+	path, ok := normalizePath(r)
+	if !ok {
+		writeProxyError(w, errInvalidPath, "")
+		return
+	}
+	stripMeshHeaders(r.Header)
 	if l.HTTP == nil || l.HTTP.Routes == nil {
 		writeProxyError(w, errNoRoute, "")
 		return
@@ -34,17 +46,24 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeProxyError(w, errTooManyHeaders, "")
 		return
 	}
-	rt := l.HTTP.Routes.Match(r.Host, r.URL.EscapedPath())
+	if !h.authorized(l.HTTP, c, r, path) {
+		writeProxyError(w, errRBACDenied, "")
+		return
+	}
+	if c != nil && c.xfcc != nil {
+		r.Header[xfccHeader] = c.xfcc
+	}
+	rt := l.HTTP.Routes.Match(r.Host, path)
 	if rt == nil {
 		writeProxyError(w, errNoRoute, "")
 		return
 	}
-	c := h.b.m.opts.Clusters.Get(rt.Cluster)
-	if c == nil {
+	cl := h.b.m.opts.Clusters.Get(rt.Cluster)
+	if cl == nil {
 		writeProxyError(w, errNoHealthyUpstream, rt.Cluster)
 		return
 	}
-	res, err := c.Pick()
+	res, err := cl.Pick()
 	if err != nil {
 		writeProxyError(w, errNoHealthyUpstream, rt.Cluster)
 		return
@@ -52,7 +71,32 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if res.Done != nil {
 		defer res.Done()
 	}
-	h.b.m.forward.serve(w, r, c, res.Endpoint)
+	h.b.m.forward.serve(w, r, cl, res.Endpoint)
+}
+
+// authorized runs the HTTP RBAC filters on a request.
+func (h *httpHandler) authorized(cfg *config.HTTP, c *connInfo, r *http.Request, path string) bool {
+	if len(cfg.RBAC) == 0 {
+		return true
+	}
+	var req rbac.Request
+	if c != nil {
+		req = c.who
+	}
+	req.HTTP, req.Path = r, path
+	if ok := rbac.AllowedByAll(cfg.RBAC, &req); !ok {
+		h.b.log.Debug("request denied by RBAC", "peer", req.Peer, "method", r.Method, "path", path)
+		return false
+	}
+	return true
+}
+
+// forgetHijacked drops an upgraded connection from the registry once its
+// tunnel has ended (the HTTP server no longer reports on it).
+func (h *httpHandler) forgetHijacked(c *connInfo) {
+	if c != nil && c.hijacked.Load() {
+		h.b.registry.remove(c.conn)
+	}
 }
 
 func headerCount(h http.Header) int {
@@ -96,11 +140,13 @@ func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, c *cluster.Clu
 
 func targetOf(r *http.Request) *target { return r.Context().Value(targetKey{}).(*target) }
 
-// rewrite points the outbound request at the chosen endpoint. The Host
-// header is kept; ReverseProxy removes hop-by-hop headers.
+// rewrite points the outbound request at the chosen endpoint, over mTLS
+// for clusters with a TLS context. The Host header is kept; ReverseProxy
+// removes hop-by-hop headers.
 func rewrite(pr *httputil.ProxyRequest) {
-	pr.Out.URL.Scheme = "http"
-	pr.Out.URL.Host = targetOf(pr.In).endpoint.Address
+	t := targetOf(pr.In)
+	pr.Out.URL.Scheme = t.cluster.Scheme()
+	pr.Out.URL.Host = t.endpoint.Address
 }
 
 type roundTripper struct{}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
 )
 
 // Clusters resolves cluster names on the request path. Get must be safe
@@ -33,6 +34,11 @@ type Clusters interface {
 // Options configure a Manager.
 type Options struct {
 	Clusters Clusters
+	// Credentials serve the handshakes of TLS listeners.
+	Credentials mtls.Credentials
+	// LocalID returns the local SPIFFE ID, sent as By in
+	// x-forwarded-client-cert; nil or "" omits it.
+	LocalID func() string
 	// DrainTimeout bounds how long a removed listener (or every listener,
 	// on Close) waits for its connections before closing them.
 	DrainTimeout time.Duration
@@ -113,13 +119,13 @@ func (p *Plan) Commit() {
 		k := key(l)
 		wanted[k] = true
 		if b, ok := p.fresh[k]; ok {
-			b.active.Store(l)
+			b.swap(l)
 			m.bound[k] = b
 			b.start()
 			m.log.Info("listener started", "listener", l.Name, "address", b.ln.Addr().String(), "mode", l.Mode)
 			continue
 		}
-		m.bound[k].active.Store(l)
+		m.bound[k].swap(l)
 	}
 	for k, b := range m.bound {
 		if !wanted[k] {
@@ -167,6 +173,8 @@ type Info struct {
 	// when the configured port is 0).
 	BoundAddress string `json:"bound_address"`
 	Mode         string `json:"mode"`
+	// TLS reports whether the listener terminates mutual TLS.
+	TLS bool `json:"tls"`
 }
 
 // Listeners describes the running listeners, sorted by name.
@@ -176,7 +184,7 @@ func (m *Manager) Listeners() []Info {
 	out := make([]Info, 0, len(m.bound))
 	for _, b := range m.bound {
 		l := b.active.Load()
-		out = append(out, Info{Name: l.Name, Address: l.Address, BoundAddress: b.ln.Addr().String(), Mode: l.Mode.String()})
+		out = append(out, Info{Name: l.Name, Address: l.Address, BoundAddress: b.ln.Addr().String(), Mode: l.Mode.String(), TLS: l.TLS != nil})
 	}
 	slices.SortFunc(out, func(a, b Info) int { return cmp.Compare(a.Name, b.Name) })
 	return out

@@ -12,11 +12,15 @@ const (
 	errConnectFailure    = "connect_failure"
 	errUpstreamReset     = "upstream_reset"
 	errTooManyHeaders    = "too_many_headers"
+	errRBACDenied        = "rbac_denied"
+	errInvalidPath       = "invalid_path"
 )
 
 // errorStatus is the status of each kind; the default is 503.
 var errorStatus = map[string]int{
 	errTooManyHeaders: http.StatusRequestHeaderFieldsTooLarge,
+	errRBACDenied:     http.StatusForbidden,
+	errInvalidPath:    http.StatusBadRequest,
 }
 
 // ErrorHeader names the response header that marks proxy-generated errors.
@@ -28,8 +32,9 @@ type errorBody struct {
 }
 
 // writeProxyError answers a request the proxy could not forward: 503 (431
-// for too many headers), the x-weft-error header and a small JSON body
-// naming the upstream cluster.
+// for too many headers, 403 when RBAC denies it, 400 for a malformed
+// path), the x-weft-error header and a small JSON body naming the upstream
+// cluster.
 func writeProxyError(w http.ResponseWriter, kind, upstream string) {
 	status, ok := errorStatus[kind]
 	if !ok {

@@ -8,21 +8,22 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
-// serveTCP proxies one downstream connection to an endpoint of the
-// listener's cluster. Without a cluster, a healthy endpoint or a
-// successful connect, the downstream connection is closed.
-func (b *bound) serveTCP(down net.Conn, l *config.Listener) {
-	defer b.conns.Done()
+// serveTCP proxies one authorized downstream connection to an endpoint of
+// the listener's cluster. Without a cluster, a healthy endpoint or a
+// successful connect (and handshake, for TLS clusters), the downstream
+// connection is closed.
+func (b *bound) serveTCP(c *connInfo, l *config.Listener) {
+	down := c.conn
 	defer down.Close()
-	stopDown := context.AfterFunc(b.force, func() { down.Close() })
+	stopDown := context.AfterFunc(b.force, func() { c.raw.Close() })
 	defer stopDown()
 
-	c := b.m.opts.Clusters.Get(l.Cluster)
-	if c == nil {
+	cl := b.m.opts.Clusters.Get(l.Cluster)
+	if cl == nil {
 		b.log.Debug("tcp: unknown cluster; closing", "listener", l.Name, "cluster", l.Cluster)
 		return
 	}
-	res, err := c.Pick()
+	res, err := cl.Pick()
 	if err != nil {
 		b.log.Debug("tcp: no healthy upstream; closing", "listener", l.Name, "cluster", l.Cluster)
 		return
@@ -30,8 +31,7 @@ func (b *bound) serveTCP(down net.Conn, l *config.Listener) {
 	if res.Done != nil {
 		defer res.Done()
 	}
-	dialer := net.Dialer{Timeout: c.ConnectTimeout()}
-	up, err := dialer.DialContext(b.force, "tcp", res.Endpoint.Address)
+	up, err := cl.Dial(b.force, res.Endpoint.Address)
 	if err != nil {
 		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", l.Cluster, "endpoint", res.Endpoint.Address, "error", err)
 		return

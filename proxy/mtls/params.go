@@ -52,6 +52,16 @@ func (c *Client) Equal(o *Client) bool {
 		slices.EqualFunc(c.PeerURISANs, o.PeerURISANs, match.String.Equal)
 }
 
+// Equal reports whether s and o configure the same handshakes.
+func (s *Server) Equal(o *Server) bool {
+	if s == nil || o == nil {
+		return s == o
+	}
+	return s.MinVersion == o.MinVersion && s.MaxVersion == o.MaxVersion && slices.Equal(s.ALPN, o.ALPN) &&
+		s.RequireClientCert == o.RequireClientCert && s.TrustBundle == o.TrustBundle &&
+		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal)
+}
+
 // DefaultMinVersion is the lowest TLS version used when none is set, as in
 // Envoy.
 const DefaultMinVersion = tls.VersionTLS12

@@ -31,6 +31,8 @@ func (c *Client) setSubscriptions(typeURL string, names []string) {
 		c.subs.Routes = names
 	case EndpointType:
 		c.subs.Endpoints = names
+	case SecretType:
+		c.subs.Secrets = names
 	}
 	cur := c.State()
 	r := cur.Get(typeURL)

@@ -2,8 +2,8 @@
 // stream (Envoy v3) to a management server.
 //
 // The client subscribes to all listeners and clusters (wildcard), and to
-// the route configurations and load assignments that the applied
-// configuration names. Every response is decoded, validated and handed,
+// the route configurations, load assignments and secrets (SDS) that the
+// applied configuration names. Every response is decoded, validated and handed,
 // together with the accepted resources of the other types, to an Applier;
 // the response is ACKed when the Applier accepts it and NACKed, keeping the
 // previous configuration, when it does not. When the management server goes

@@ -15,6 +15,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/google/go-cmp/cmp"
 	statuspb "google.golang.org/genproto/googleapis/rpc/status"
@@ -284,6 +285,36 @@ func TestUnsubscribesRemovedNames(t *testing.T) {
 	st.send(t, clusters("c3", "n4"))
 	st.next(t) // ACK
 	wantRequest(t, st.next(t), &discoveryv3.DiscoveryRequest{TypeUrl: EndpointType, VersionInfo: "e1", ResponseNonce: "n2"})
+}
+
+// TestSubscribesToReferencedSecrets: SDS rides the same stream; secrets
+// are subscribed by name once the configuration references them, kept
+// across updates and resent with their version after a reconnect.
+func TestSubscribesToReferencedSecrets(t *testing.T) {
+	srv := startFakeADS(t)
+	a := &testApplier{subs: func(s State) Subscriptions {
+		if len(s.Clusters.Items) > 0 {
+			return Subscriptions{Secrets: []string{"weft-roots"}}
+		}
+		return Subscriptions{}
+	}}
+	c := startClient(t, a, srv.addr)
+	st := srv.nextStream(t)
+	st.next(t)
+	st.next(t)
+	st.send(t, clusters("c1", "n1", "a"))
+	st.next(t) // ACK
+	wantRequest(t, st.next(t), &discoveryv3.DiscoveryRequest{TypeUrl: SecretType, ResourceNames: []string{"weft-roots"}})
+	st.send(t, response(SecretType, "s1", "n2", &tlsv3.Secret{Name: "weft-roots"}, &tlsv3.Secret{Name: "unasked"}))
+	wantRequest(t, st.next(t), &discoveryv3.DiscoveryRequest{TypeUrl: SecretType, VersionInfo: "s1", ResponseNonce: "n2", ResourceNames: []string{"weft-roots"}})
+	if got := c.State().Secrets.Items; len(got) != 1 || got["weft-roots"] == nil {
+		t.Errorf("secrets = %v, want only the subscribed weft-roots", got)
+	}
+	close(st.kill)
+	st = srv.nextStream(t)
+	st.next(t) // CDS
+	st.next(t) // LDS
+	wantRequest(t, st.next(t), &discoveryv3.DiscoveryRequest{TypeUrl: SecretType, VersionInfo: "s1", ResourceNames: []string{"weft-roots"}})
 }
 
 func clusters(version, nonce string, names ...string) *discoveryv3.DiscoveryResponse {

@@ -7,6 +7,7 @@ import (
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
@@ -23,7 +24,8 @@ type resourceType struct {
 }
 
 // resourceTypes in the order Envoy subscribes on a new stream: clusters
-// before their endpoints, listeners before their routes.
+// before their endpoints, listeners before their routes, and the secrets
+// both reference last.
 var resourceTypes = []*resourceType{
 	{url: ClusterType, kind: "cluster", fullState: true, wildcard: true,
 		new:  func() proto.Message { return new(clusterv3.Cluster) },
@@ -37,6 +39,9 @@ var resourceTypes = []*resourceType{
 	{url: RouteType, kind: "route configuration",
 		new:  func() proto.Message { return new(routev3.RouteConfiguration) },
 		name: func(m proto.Message) string { return m.(*routev3.RouteConfiguration).GetName() }},
+	{url: SecretType, kind: "secret",
+		new:  func() proto.Message { return new(tlsv3.Secret) },
+		name: func(m proto.Message) string { return m.(*tlsv3.Secret).GetName() }},
 }
 
 func lookupType(url string) *resourceType {

@@ -13,6 +13,7 @@ const (
 	ClusterType  = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 	RouteType    = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 	EndpointType = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment"
+	SecretType   = "type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.Secret"
 )
 
 // Resources is the accepted state of one resource type.
@@ -26,7 +27,8 @@ type Resources struct {
 	Received bool
 	// Items maps resource names to decoded, validated resources:
 	// *listenerv3.Listener, *clusterv3.Cluster,
-	// *routev3.RouteConfiguration or *endpointv3.ClusterLoadAssignment.
+	// *routev3.RouteConfiguration, *endpointv3.ClusterLoadAssignment or
+	// *tlsv3.Secret.
 	Items map[string]proto.Message
 }
 
@@ -37,6 +39,7 @@ type State struct {
 	Clusters  Resources
 	Routes    Resources
 	Endpoints Resources
+	Secrets   Resources
 }
 
 // Get returns the resources of typeURL (zero Resources for unknown types).
@@ -57,6 +60,8 @@ func (s *State) ptr(typeURL string) *Resources {
 		return &s.Routes
 	case EndpointType:
 		return &s.Endpoints
+	case SecretType:
+		return &s.Secrets
 	}
 	return nil
 }
@@ -74,6 +79,9 @@ type Subscriptions struct {
 	Routes []string
 	// Endpoints are ClusterLoadAssignment names of EDS clusters.
 	Endpoints []string
+	// Secrets are SDS secret names (trust bundles) referenced over ADS by
+	// listeners' and clusters' TLS contexts.
+	Secrets []string
 }
 
 func (s Subscriptions) names(typeURL string) []string {
@@ -82,12 +90,14 @@ func (s Subscriptions) names(typeURL string) []string {
 		return s.Routes
 	case EndpointType:
 		return s.Endpoints
+	case SecretType:
+		return s.Secrets
 	}
 	return nil
 }
 
 func (s Subscriptions) normalize() Subscriptions {
-	return Subscriptions{Routes: sortedSet(s.Routes), Endpoints: sortedSet(s.Endpoints)}
+	return Subscriptions{Routes: sortedSet(s.Routes), Endpoints: sortedSet(s.Endpoints), Secrets: sortedSet(s.Secrets)}
 }
 
 func sortedSet(names []string) []string {

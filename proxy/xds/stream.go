@@ -188,7 +188,7 @@ func nackRequest(typeURL, version, nonce string, names []string, reason string) 
 // resubscribe sends new RDS/EDS subscriptions when the applied
 // configuration references different names.
 func (s *stream) resubscribe(subs Subscriptions) error {
-	for _, url := range []string{EndpointType, RouteType} {
+	for _, url := range []string{EndpointType, RouteType, SecretType} {
 		names := subs.names(url)
 		if slices.Equal(names, s.c.subs.names(url)) {
 			continue

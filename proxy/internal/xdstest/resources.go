@@ -11,10 +11,16 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	rbacnetv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/rbac/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -177,5 +183,135 @@ func LoadAssignment(name string, endpoints ...*endpointv3.LbEndpoint) *endpointv
 	return &endpointv3.ClusterLoadAssignment{
 		ClusterName: name,
 		Endpoints:   []*endpointv3.LocalityLbEndpoints{{LbEndpoints: endpoints}},
+	}
+}
+
+// Secret names of the mTLS contract.
+const (
+	LeafSecret  = "weft-leaf"
+	RootsSecret = "weft-roots"
+)
+
+// RootsSecretOf is the trust bundle secret holding rootsPEM.
+func RootsSecretOf(rootsPEM []byte) *tlsv3.Secret {
+	return &tlsv3.Secret{
+		Name: RootsSecret,
+		Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineBytes{InlineBytes: rootsPEM}},
+		}},
+	}
+}
+
+// CommonTLS is the TLS context of docs/xds.md: the local leaf, the bundle
+// over ADS and a URI SAN matcher on the peer.
+func CommonTLS(peer *matcherv3.StringMatcher, alpn ...string) *tlsv3.CommonTlsContext {
+	return &tlsv3.CommonTlsContext{
+		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
+		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
+			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
+				DefaultValidationContext: &tlsv3.CertificateValidationContext{
+					MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: peer}},
+				},
+				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: RootsSecret, SdsConfig: ADS()},
+			},
+		},
+		AlpnProtocols: alpn,
+	}
+}
+
+// TransportSocket wraps a TLS context.
+func TransportSocket(ctx proto.Message) *corev3.TransportSocket {
+	return &corev3.TransportSocket{Name: "envoy.transport_sockets.tls", ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: Any(ctx)}}
+}
+
+// DownstreamTLS is the public listener's transport socket: a client
+// certificate from trustDomain is required.
+func DownstreamTLS(trustDomain string, alpn ...string) *corev3.TransportSocket {
+	return TransportSocket(&tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapperspb.Bool(true),
+		CommonTlsContext: CommonTLS(&matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + trustDomain + "/"},
+		}, alpn...),
+	})
+}
+
+// UpstreamTLS is a cluster's transport socket: the server must present
+// spiffeID.
+func UpstreamTLS(sni, spiffeID string, alpn ...string) *corev3.TransportSocket {
+	return TransportSocket(&tlsv3.UpstreamTlsContext{
+		Sni: sni,
+		CommonTlsContext: CommonTLS(&matcherv3.StringMatcher{
+			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeID},
+		}, alpn...),
+	})
+}
+
+// WithListenerTLS puts ts on the listener's filter chain.
+func WithListenerTLS(l *listenerv3.Listener, ts *corev3.TransportSocket) *listenerv3.Listener {
+	l.FilterChains[0].TransportSocket = ts
+	return l
+}
+
+// WithClusterTLS puts ts on the cluster.
+func WithClusterTLS(c *clusterv3.Cluster, ts *corev3.TransportSocket) *clusterv3.Cluster {
+	c.TransportSocket = ts
+	return c
+}
+
+// WithHTTP2 makes a cluster's upstream protocol HTTP/2.
+func WithHTTP2(c *clusterv3.Cluster) *clusterv3.Cluster {
+	c.TypedExtensionProtocolOptions = map[string]*anypb.Any{
+		"envoy.extensions.upstreams.http.v3.HttpProtocolOptions": Any(&upstreamhttpv3.HttpProtocolOptions{
+			UpstreamProtocolOptions: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_{ExplicitHttpConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig{
+				ProtocolConfig: &upstreamhttpv3.HttpProtocolOptions_ExplicitHttpConfig_Http2ProtocolOptions{Http2ProtocolOptions: &corev3.Http2ProtocolOptions{}},
+			}},
+		}),
+	}
+	return c
+}
+
+// RBAC is an RBAC rule set.
+func RBAC(action rbacv3.RBAC_Action, policies map[string]*rbacv3.Policy) *rbacv3.RBAC {
+	return &rbacv3.RBAC{Action: action, Policies: policies}
+}
+
+// Policy is a policy of permissions and principals.
+func Policy(perms []*rbacv3.Permission, principals ...*rbacv3.Principal) *rbacv3.Policy {
+	return &rbacv3.Policy{Permissions: perms, Principals: principals}
+}
+
+// AnyPermission matches everything.
+func AnyPermission() []*rbacv3.Permission {
+	return []*rbacv3.Permission{{Rule: &rbacv3.Permission_Any{Any: true}}}
+}
+
+// PathPrefix is a url_path prefix permission.
+func PathPrefix(prefix string) *rbacv3.Permission {
+	return &rbacv3.Permission{Rule: &rbacv3.Permission_UrlPath{UrlPath: &matcherv3.PathMatcher{
+		Rule: &matcherv3.PathMatcher_Path{Path: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: prefix}}},
+	}}}
+}
+
+// Principal matches an authenticated peer's SPIFFE ID exactly.
+func Principal(spiffeID string) *rbacv3.Principal {
+	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{
+		PrincipalName: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeID}},
+	}}}
+}
+
+// NetworkRBAC is an envoy.filters.network.rbac filter.
+func NetworkRBAC(rules *rbacv3.RBAC) *listenerv3.Filter {
+	return &listenerv3.Filter{
+		Name:       "envoy.filters.network.rbac",
+		ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: Any(&rbacnetv3.RBAC{StatPrefix: "rbac", Rules: rules})},
+	}
+}
+
+// HTTPRBAC is an envoy.filters.http.rbac filter.
+func HTTPRBAC(rules *rbacv3.RBAC) *hcmv3.HttpFilter {
+	return &hcmv3.HttpFilter{
+		Name:       "envoy.filters.http.rbac",
+		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&rbachttpv3.RBAC{Rules: rules})},
 	}
 }
