@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/certs"
+	"github.com/weft-mesh/weft/traces"
 )
 
 // adminHandler serves the control plane's operator endpoints:
@@ -17,11 +18,19 @@ import (
 //	GET /catalog  the last published catalog snapshot and translation problems
 //	GET /ca       trust domain, rotation phase and the roots of the bundle
 //	POST /ca/rotate  rotates the root CA, streaming progress as text
+//	GET /traces   the trace viewer (and /api/traces for JSON); POST /v1/traces takes OTLP/HTTP
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
 	if s.cfg.Authority != nil {
 		mux.HandleFunc("GET /ca", s.handleCA)
 		mux.HandleFunc("POST /ca/rotate", s.handleRotate)
+	}
+	if s.cfg.Traces != nil {
+		viewer := traces.Viewer(s.cfg.Traces)
+		for _, p := range []string{"/traces", "/traces/", "/api/traces", "/api/traces/"} {
+			mux.Handle(p, viewer)
+		}
+		mux.Handle("POST /v1/traces", &traces.Receiver{Store: s.cfg.Traces})
 	}
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if s.state.catalog.Load() == nil {

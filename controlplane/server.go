@@ -15,11 +15,13 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/traces"
 )
 
 // CatalogSource yields catalog snapshots. The channel is latest-wins: a
@@ -49,6 +51,11 @@ type Config struct {
 	// DefaultIntentionPolicy decides calls no intention matches: "allow",
 	// "deny", or "" to follow Consul's ACL default policy.
 	DefaultIntentionPolicy string
+
+	// Traces, when set, makes the control plane the mesh's embedded trace
+	// backend: it receives OTLP on the xDS gRPC address and on the admin
+	// address (POST /v1/traces) and serves the trace viewer (/traces).
+	Traces *traces.Store
 }
 
 func (c *Config) setDefaults() {
@@ -195,6 +202,9 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
 	if s.certs != nil {
 		certsv1.RegisterCertificateServiceServer(g, s.certs)
+	}
+	if s.cfg.Traces != nil {
+		collectortrace.RegisterTraceServiceServer(g, &traces.Receiver{Store: s.cfg.Traces})
 	}
 	return g
 }

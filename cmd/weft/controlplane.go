@@ -17,6 +17,7 @@ import (
 	"github.com/weft-mesh/weft/controlplane"
 	"github.com/weft-mesh/weft/discovery"
 	"github.com/weft-mesh/weft/internal/logging"
+	"github.com/weft-mesh/weft/traces"
 )
 
 type controlPlaneFlags struct {
@@ -35,6 +36,7 @@ type controlPlaneFlags struct {
 	caChain       string
 	leafTTL       time.Duration
 	defaultPolicy string
+	traceStore    int
 }
 
 func newControlPlaneCommand() *cobra.Command {
@@ -67,6 +69,8 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 	fl.DurationVar(&f.leafTTL, "leaf-ttl", certs.DefaultLeafTTL, "lifetime of sidecar leaf certificates (minimum 1m); sidecars renew at about 2/3 of it")
 	fl.StringVar(&f.defaultPolicy, "default-intention-policy", "",
 		`decision for calls no intention matches: "allow", "deny", or empty to follow Consul's ACL default policy (allow when ACLs are off)`)
+	fl.IntVar(&f.traceStore, "trace-store-traces", 5000,
+		"recent traces the embedded trace backend keeps in memory (viewer at the admin address /traces); 0 disables it")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -95,7 +99,7 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		return fmt.Errorf("discovery: %w", err)
 	}
 	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger,
-		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy})
+		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: traceStore(f.traceStore)})
 	if err != nil {
 		return err
 	}
@@ -165,4 +169,11 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+func traceStore(max int) *traces.Store {
+	if max <= 0 {
+		return nil
+	}
+	return traces.NewStore(traces.Limits{MaxTraces: max})
 }

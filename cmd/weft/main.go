@@ -30,6 +30,6 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newControlPlaneCommand(), newCACommand())
+	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand())
 	return root
 }
