@@ -9,14 +9,16 @@ import (
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
 var _ admin.Source = (*Proxy)(nil)
 
-// apply is the xDS Applier: compile, bind new listeners, then install
-// clusters and listeners. A compile or bind error changes nothing and is
-// returned for the NACK. It runs on the xDS client's goroutine.
+// apply is the xDS Applier: compile, bind new listeners, then install the
+// trust bundles, clusters and listeners. A compile or bind error changes
+// nothing and is returned for the NACK. It runs on the xDS client's
+// goroutine.
 func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	rt, err := config.Compile(s)
 	if err != nil {
@@ -26,20 +28,45 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	if err != nil {
 		return xds.Subscriptions{}, err
 	}
+	p.trust.Set(rt.Secrets)
+	if b := rt.Secrets[config.RootsSecret]; b != nil {
+		p.identity.SetRoots(b.Roots)
+	}
+	if rt.UsesLeaf {
+		p.identity.Want()
+	}
 	p.clusters.Update(rt.Clusters)
 	plan.Commit()
-	if p.readiness.observe(s, rt, time.Now()) {
+	if p.readiness.observe(s, rt, time.Now(), p.identity.HasLeaf()) {
 		p.log.Info("ready: first configuration applied", "listeners", len(rt.Listeners), "clusters", len(rt.Clusters))
 	}
 	return rt.Subscriptions, nil
 }
 
 // Ready implements admin.Source: nil once the first configuration is
-// applied, its listeners bound and the routes and endpoints it names
-// received (or initialFetchTimeout passed), until shutdown starts.
+// applied, its listeners bound and the routes, endpoints and secrets it
+// names received (or initialFetchTimeout passed), and the leaf certificate
+// obtained if a listener or cluster presents it; until shutdown starts.
 func (p *Proxy) Ready() error {
 	state, status := p.xds.State(), p.xds.Status()
-	return p.readiness.check(time.Now(), func() error { return waitingForXDS(state, status) })
+	return p.readiness.check(time.Now(), func() error { return waitingForXDS(state, status) }, p.waitingForLeaf)
+}
+
+// waitingForLeaf is nil once the identity manager has a leaf, else why not.
+func (p *Proxy) waitingForLeaf() error {
+	if p.identity.HasLeaf() {
+		return nil
+	}
+	return fmt.Errorf("waiting for the leaf certificate from the certificate service (last error: %s)", orNone(p.identity.Status().LastError))
+}
+
+// Certs implements admin.Source.
+func (p *Proxy) Certs() admin.Certs {
+	out := admin.Certs{Identity: p.identity.Status(), TrustBundles: map[string][]mtls.RootInfo{}}
+	for name, b := range p.trust.All() {
+		out.TrustBundles[name] = b.Info()
+	}
+	return out
 }
 
 // waitingForXDS explains which of the first listeners and clusters are

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -32,8 +33,18 @@ type Config struct {
 	// starts or after their listener is removed (default 10s).
 	DrainTimeout time.Duration
 	// XDSBackoff paces reconnections to the management servers
-	// (default 250ms doubling up to 30s, with jitter).
+	// (default 250ms doubling up to 30s, with jitter), and retries of
+	// failed leaf certificate renewals.
 	XDSBackoff xds.Backoff
+	// Token is the Consul ACL token sent to the certificate service
+	// (metadata x-consul-token). At most one of Token and TokenFile.
+	Token string
+	// TokenFile is a file holding the token, read at every renewal.
+	TokenFile string
+	// LeafRenewFraction returns the fraction of a leaf certificate's
+	// lifetime after which it is renewed (default uniform in [0.6, 0.7)).
+	// Tests shorten it to force renewals.
+	LeafRenewFraction func() float64
 	// Logger receives the proxy's logs (default slog.Default()).
 	Logger *slog.Logger
 }
@@ -72,10 +83,21 @@ func (c Config) Validate() error {
 			errs = append(errs, fmt.Errorf("AdminAddr %q: %w", c.AdminAddr, err))
 		}
 	}
+	if c.Token != "" && c.TokenFile != "" {
+		errs = append(errs, fmt.Errorf("Token and TokenFile %q: set at most one", c.TokenFile))
+	}
 	if c.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("DrainTimeout %s: must not be negative", c.DrainTimeout))
 	}
 	return errors.Join(errs...)
+}
+
+// tokenSource returns how the certificate service token is read.
+func (c Config) tokenSource() func() (string, error) {
+	if c.TokenFile != "" {
+		return identity.FileToken(c.TokenFile)
+	}
+	return identity.StaticToken(c.Token)
 }
 
 func checkHostPort(addr string) error {

@@ -74,7 +74,9 @@ type controlPlane struct {
 	reqs []*discoveryv3.DiscoveryRequest // every request, as OnStreamRequest saw it
 }
 
-func startControlPlane(t *testing.T, tl *testLog, addr string) *controlPlane {
+// startControlPlane serves ADS on addr; register adds other services (the
+// certificate service) to the same gRPC server.
+func startControlPlane(t *testing.T, tl *testLog, addr string, register ...func(*grpc.Server)) *controlPlane {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -89,6 +91,9 @@ func startControlPlane(t *testing.T, tl *testLog, addr string) *controlPlane {
 	}}
 	cp.srv = grpc.NewServer(grpc.WaitForHandlers(true))
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(context.Background(), cp.cache, callbacks))
+	for _, r := range register {
+		r(cp.srv)
+	}
 	go cp.srv.Serve(ln)
 	t.Cleanup(cp.srv.Stop)
 	return cp
@@ -100,6 +105,12 @@ func (cp *controlPlane) stop() { cp.srv.Stop() }
 // set publishes a consistent snapshot for the proxy.
 func (cp *controlPlane) set(version string, resources map[resourcev3.Type][]types.Resource) {
 	cp.t.Helper()
+	cp.setFor(nodeID, version, resources)
+}
+
+// setFor publishes a consistent snapshot for the proxy with node ID node.
+func (cp *controlPlane) setFor(node, version string, resources map[resourcev3.Type][]types.Resource) {
+	cp.t.Helper()
 	snap, err := cachev3.NewSnapshot(version, resources)
 	if err != nil {
 		cp.t.Fatal(err)
@@ -107,7 +118,7 @@ func (cp *controlPlane) set(version string, resources map[resourcev3.Type][]type
 	if err := snap.Consistent(); err != nil {
 		cp.t.Fatalf("snapshot %s: %v", version, err)
 	}
-	if err := cp.cache.SetSnapshot(context.Background(), nodeID, snap); err != nil {
+	if err := cp.cache.SetSnapshot(context.Background(), node, snap); err != nil {
 		cp.t.Fatal(err)
 	}
 }
@@ -150,14 +161,23 @@ type runningProxy struct {
 
 func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
 	t.Helper()
-	p, err := proxy.New(proxy.Config{
-		ProxyID:      nodeID,
-		XDSAddrs:     xdsAddrs,
-		AdminAddr:    "127.0.0.1:0",
-		DrainTimeout: wait,
-		XDSBackoff:   xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond},
-		Logger:       tl.slog(),
-	})
+	return startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: xdsAddrs, Logger: tl.slog()})
+}
+
+// startProxyWith runs a proxy with cfg; the admin address, drain timeout
+// and backoff get test values when zero.
+func startProxyWith(t *testing.T, cfg proxy.Config) *runningProxy {
+	t.Helper()
+	if cfg.AdminAddr == "" {
+		cfg.AdminAddr = "127.0.0.1:0"
+	}
+	if cfg.DrainTimeout == 0 {
+		cfg.DrainTimeout = wait
+	}
+	if cfg.XDSBackoff == (xds.Backoff{}) {
+		cfg.XDSBackoff = xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	}
+	p, err := proxy.New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

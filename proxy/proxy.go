@@ -3,8 +3,12 @@
 // Run wires the parts: the xDS client (proxy/xds) receives resources, the
 // compile step (proxy/config) turns them into an immutable runtime
 // configuration, and the cluster (proxy/cluster) and listener
-// (proxy/listener) managers install it; the admin API (proxy/admin)
-// reports readiness and the accepted configuration.
+// (proxy/listener) managers install it; the identity manager
+// (proxy/identity) obtains and renews the leaf certificate that mTLS
+// listeners and clusters present, and the trust bundles received over SDS
+// are what they verify peers against (proxy/mtls); the admin API
+// (proxy/admin) reports readiness, the accepted configuration and the
+// certificates.
 package proxy
 
 import (
@@ -22,7 +26,9 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -33,6 +39,9 @@ type Proxy struct {
 	clusters  *cluster.Manager
 	listeners *listener.Manager
 	xds       *xds.Client
+	identity  *identity.Manager
+	signer    *identity.GRPCSigner
+	trust     *mtls.Trust
 
 	readiness readiness
 	adminAddr atomic.Pointer[net.Addr]
@@ -56,10 +65,20 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("invalid proxy config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{})}
-	p.clusters = cluster.NewManager()
+	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{}), trust: &mtls.Trust{}}
+	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: cfg.XDSAddrs, ProxyID: cfg.ProxyID, Token: cfg.tokenSource()})
+	p.identity = identity.New(identity.Options{
+		Signer:        p.signer,
+		Backoff:       cfg.XDSBackoff,
+		RenewFraction: cfg.LeafRenewFraction,
+		Logger:        cfg.Logger.With("component", "identity"),
+	})
+	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
+	p.clusters = cluster.NewManager(cluster.Options{Credentials: creds})
 	p.listeners = listener.NewManager(listener.Options{
 		Clusters:     p.clusters,
+		Credentials:  creds,
+		LocalID:      p.identity.SPIFFEID,
 		DrainTimeout: cfg.DrainTimeout,
 		Logger:       cfg.Logger,
 	})
@@ -115,6 +134,18 @@ func (p *Proxy) run(ctx context.Context) error {
 	}()
 	close(p.started)
 	p.log.Info("weft-proxy started", "proxy_id", p.cfg.ProxyID, "xds", p.cfg.XDSAddrs, "admin", addr.String())
+
+	idCtx, stopIdentity := context.WithCancel(context.Background())
+	idDone := make(chan struct{})
+	go func() {
+		defer close(idDone)
+		p.identity.Run(idCtx)
+	}()
+	defer func() {
+		stopIdentity()
+		<-idDone
+		p.signer.Close()
+	}()
 
 	xdsCtx, stopXDS := context.WithCancel(ctx)
 	xdsErr := make(chan error, 1)

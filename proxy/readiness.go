@@ -17,9 +17,10 @@ import (
 const initialFetchTimeout = 15 * time.Second
 
 // readiness latches once the proxy first serves a complete configuration:
-// listeners and clusters applied, and the route configurations and load
-// assignments they reference received (so that a ready proxy does not
-// refuse traffic for want of endpoints still in flight).
+// listeners and clusters applied, the route configurations, load
+// assignments and trust bundles they reference received (so that a ready
+// proxy does not refuse traffic for want of endpoints still in flight),
+// and the leaf certificate obtained when they present it.
 type readiness struct {
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -27,47 +28,58 @@ type readiness struct {
 }
 
 type warming struct {
-	since   time.Time
-	missing []string
+	since    time.Time
+	missing  []string
+	needLeaf bool
 }
 
-// observe records an applied configuration. It reports whether the proxy
-// just became ready. Called from the apply goroutine only.
-func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time) bool {
+// observe records an applied configuration; hasLeaf says whether the leaf
+// certificate is there. It reports whether the proxy just became ready.
+// Called from the apply goroutine only.
+func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time, hasLeaf bool) bool {
 	if r.ready.Load() || !s.Listeners.Received || !s.Clusters.Received {
 		return false
 	}
 	missing := missingReferences(s, rt.Subscriptions)
-	if len(missing) == 0 {
+	if len(missing) == 0 && (!rt.UsesLeaf || hasLeaf) {
 		return !r.ready.Swap(true)
 	}
 	since := now
 	if w := r.warming.Load(); w != nil {
 		since = w.since
 	}
-	r.warming.Store(&warming{since: since, missing: missing})
+	r.warming.Store(&warming{since: since, missing: missing, needLeaf: rt.UsesLeaf})
 	return false
 }
 
 // check returns nil when ready, else the reason; notApplied explains why
-// no configuration has been applied yet.
-func (r *readiness) check(now time.Time, notApplied func() error) error {
-	switch w := r.warming.Load(); {
+// no configuration has been applied yet and leaf why there is no leaf
+// certificate (nil when there is one). Missing references stop waiting
+// after initialFetchTimeout; a missing leaf does not: without it no mTLS
+// handshake can succeed.
+func (r *readiness) check(now time.Time, notApplied, leaf func() error) error {
+	w := r.warming.Load()
+	switch {
 	case r.draining.Load():
 		return errors.New("draining: shutting down")
 	case r.ready.Load():
 		return nil
 	case w == nil:
 		return notApplied()
-	case now.Sub(w.since) >= initialFetchTimeout:
-		r.ready.Store(true)
-		return nil
-	default:
+	case len(w.missing) > 0 && now.Sub(w.since) < initialFetchTimeout:
 		return fmt.Errorf("waiting for the first xDS %s", strings.Join(w.missing, ", "))
 	}
+	if w.needLeaf {
+		if err := leaf(); err != nil {
+			return err
+		}
+	}
+	r.ready.Store(true)
+	return nil
 }
 
-// missingReferences lists the subscribed routes and endpoints not received.
+// missingReferences lists the subscribed routes, endpoints and secrets not
+// received.
 func missingReferences(s xds.State, subs xds.Subscriptions) []string {
 	var missing []string
 	for _, name := range subs.Routes {
@@ -78,6 +90,11 @@ func missingReferences(s xds.State, subs xds.Subscriptions) []string {
 	for _, name := range subs.Endpoints {
 		if s.Endpoints.Items[name] == nil {
 			missing = append(missing, fmt.Sprintf("cluster load assignment %q", name))
+		}
+	}
+	for _, name := range subs.Secrets {
+		if s.Secrets.Items[name] == nil {
+			missing = append(missing, fmt.Sprintf("secret %q", name))
 		}
 	}
 	slices.Sort(missing)

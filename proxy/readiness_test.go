@@ -6,6 +6,7 @@ import (
 	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/proxy/config"
@@ -24,6 +25,7 @@ func TestReadiness(t *testing.T) {
 	}
 	needs := &config.Runtime{Subscriptions: xds.Subscriptions{Endpoints: []string{"api"}}}
 	notApplied := func() error { return errors.New("nothing applied") }
+	noLeafCheck := func() error { t.Error("leaf checked for a configuration without TLS"); return nil }
 	tests := []struct {
 		name    string
 		observe []xds.State
@@ -40,9 +42,9 @@ func TestReadiness(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var r readiness
 			for _, s := range tt.observe {
-				r.observe(s, needs, t0)
+				r.observe(s, needs, t0, false)
 			}
-			err := r.check(t0.Add(tt.at), notApplied)
+			err := r.check(t0.Add(tt.at), notApplied, noLeafCheck)
 			if got := errString(err); got != tt.want {
 				t.Errorf("check = %q, want %q", got, tt.want)
 			}
@@ -50,12 +52,46 @@ func TestReadiness(t *testing.T) {
 	}
 	t.Run("draining", func(t *testing.T) {
 		var r readiness
-		r.observe(applied("api"), needs, t0)
+		r.observe(applied("api"), needs, t0, false)
 		r.draining.Store(true)
-		if err := r.check(t0, notApplied); errString(err) != "draining: shutting down" {
+		if err := r.check(t0, notApplied, noLeafCheck); errString(err) != "draining: shutting down" {
 			t.Errorf("check while draining = %v", err)
 		}
 	})
+}
+
+// TestReadinessWaitsForLeaf: a configuration presenting weft-leaf is not
+// ready before the leaf is, even after the initial fetch timeout, nor
+// before its trust bundle arrives (until that timeout).
+func TestReadinessWaitsForLeaf(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := xds.State{Listeners: xds.Resources{Received: true}, Clusters: xds.Resources{Received: true}}
+	withRoots := s
+	withRoots.Secrets = xds.Resources{Received: true, Items: map[string]proto.Message{"weft-roots": &tlsv3.Secret{Name: "weft-roots"}}}
+	rt := &config.Runtime{UsesLeaf: true, Subscriptions: xds.Subscriptions{Secrets: []string{"weft-roots"}}}
+	noLeaf := func() error { return errors.New("no leaf") }
+	hasLeaf := func() error { return nil }
+	notApplied := func() error { return errors.New("nothing applied") }
+
+	var r readiness
+	if r.observe(s, rt, t0, true) {
+		t.Fatal("ready without the trust bundle")
+	}
+	if err := r.check(t0, notApplied, hasLeaf); errString(err) != `waiting for the first xDS secret "weft-roots"` {
+		t.Errorf("check without the bundle = %v", err)
+	}
+	if r.observe(withRoots, rt, t0, false) {
+		t.Fatal("ready without a leaf")
+	}
+	if err := r.check(t0.Add(initialFetchTimeout), notApplied, noLeaf); errString(err) != "no leaf" {
+		t.Errorf("check without a leaf after the fetch timeout = %v", err)
+	}
+	if err := r.check(t0.Add(time.Second), notApplied, hasLeaf); err != nil {
+		t.Errorf("check once the leaf arrived = %v", err)
+	}
+	if !r.ready.Load() {
+		t.Error("readiness did not latch")
+	}
 }
 
 func errString(err error) string {

@@ -30,7 +30,15 @@ type flags struct {
 	logLevel     string
 	logFormat    string
 	drainTimeout time.Duration
+	token        string
+	tokenFile    string
 }
+
+// Environment variables read as Consul's CLI reads them.
+const (
+	envToken     = "CONSUL_HTTP_TOKEN"
+	envTokenFile = "CONSUL_HTTP_TOKEN_FILE"
+)
 
 func newCommand() *cobra.Command {
 	var f flags
@@ -39,14 +47,23 @@ func newCommand() *cobra.Command {
 		Short: "Weft's sidecar proxy, configured over xDS",
 		Long: `weft-proxy is Weft's lightweight sidecar. It connects to the Weft control
 plane over xDS (Envoy v3 aggregated discovery), binds the listeners it is
-given and proxies TCP and HTTP/1.1 traffic to the clusters they name.
+given and proxies TCP and HTTP (HTTP/1.1 and HTTP/2) traffic to the clusters
+they name.
+
+Connections between sidecars are mutual TLS with SPIFFE identities and are
+authorized by the RBAC the control plane derives from Consul intentions.
+The sidecar's private key is generated in memory and never leaves it: its
+leaf certificate comes from the control plane's certificate service, which
+it authenticates to with a Consul ACL token (--token or --token-file), and
+is renewed before it expires. The trust bundle arrives over xDS (SDS).
 
 It keeps serving its last accepted configuration while the control plane is
 unreachable, and rejects (NACKs) configuration it does not understand.
 On SIGINT or SIGTERM it stops accepting connections and lets in-flight ones
 finish for up to --drain-timeout.
 
-Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners.`,
+Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners,
+/certs.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -61,6 +78,8 @@ Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners.`,
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "how long connections may finish after shutdown starts or their listener is removed")
+	fs.StringVar(&f.token, "token", "", "Consul ACL token for the certificate service (default $"+envToken+")")
+	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the Consul ACL token, re-read at every renewal (default $"+envTokenFile+", which wins over $"+envToken+")")
 	cmd.MarkFlagRequired("proxy-id")
 	cmd.MarkFlagRequired("xds-addr")
 	return cmd
@@ -68,6 +87,10 @@ Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners.`,
 
 func run(cmd *cobra.Command, f flags) error {
 	logger, err := newLogger(f.logLevel, f.logFormat)
+	if err != nil {
+		return err
+	}
+	token, tokenFile, err := resolveToken(cmd, f)
 	if err != nil {
 		return err
 	}
@@ -82,8 +105,27 @@ func run(cmd *cobra.Command, f flags) error {
 		XDSAddrs:     f.xdsAddrs,
 		AdminAddr:    f.adminAddr,
 		DrainTimeout: f.drainTimeout,
+		Token:        token,
+		TokenFile:    tokenFile,
 		Logger:       logger,
 	})
+}
+
+// resolveToken picks the ACL token source: a flag, else the environment
+// (where, as for Consul's CLI, the token file wins over the token).
+func resolveToken(cmd *cobra.Command, f flags) (token, file string, err error) {
+	fs := cmd.Flags()
+	switch {
+	case fs.Changed("token") && fs.Changed("token-file"):
+		return "", "", fmt.Errorf("--token and --token-file: give at most one")
+	case fs.Changed("token"):
+		return f.token, "", nil
+	case fs.Changed("token-file"):
+		return "", f.tokenFile, nil
+	case os.Getenv(envTokenFile) != "":
+		return "", os.Getenv(envTokenFile), nil
+	}
+	return os.Getenv(envToken), "", nil
 }
 
 func newLogger(level, format string) (*slog.Logger, error) {

@@ -7,6 +7,10 @@
 //	                  connection status with the last ACK/NACK per type,
 //	                  and the running listeners (JSON)
 //	GET /listeners    running listeners with their bound addresses (JSON)
+//	GET /certs        the leaf certificate (SPIFFE ID, serial, validity,
+//	                  seconds to expiry, renewal) and the trust bundles'
+//	                  roots (subject, SHA-256 fingerprint, validity) (JSON);
+//	                  also part of /config_dump
 package admin
 
 import (
@@ -14,7 +18,9 @@ import (
 	"log/slog"
 	"net/http"
 
+	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -27,6 +33,17 @@ type Source interface {
 	XDS() (xds.State, xds.Status)
 	// Listeners describes the running listeners.
 	Listeners() []listener.Info
+	// Certs describes the leaf certificate and the trust bundles.
+	Certs() Certs
+}
+
+// Certs is the document served at /certs. It holds no private key.
+type Certs struct {
+	// Identity is the leaf certificate and its renewal state.
+	Identity identity.Status `json:"identity"`
+	// TrustBundles are the roots of each SDS trust bundle, by secret
+	// name, the root signing leaves first.
+	TrustBundles map[string][]mtls.RootInfo `json:"trust_bundles"`
 }
 
 // Handler returns the admin API handler.
@@ -37,6 +54,7 @@ func Handler(src Source, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /config_dump", h.configDump)
 	mux.HandleFunc("GET /listeners", h.listeners)
+	mux.HandleFunc("GET /certs", h.certs)
 	return mux
 }
 
@@ -62,7 +80,11 @@ func (h *handler) healthz(w http.ResponseWriter, _ *http.Request) {
 
 func (h *handler) configDump(w http.ResponseWriter, _ *http.Request) {
 	state, status := h.src.XDS()
-	h.writeJSON(w, ConfigDump{XDS: status, Resources: dumpResources(state), Listeners: h.src.Listeners()})
+	h.writeJSON(w, ConfigDump{XDS: status, Resources: dumpResources(state), Listeners: h.src.Listeners(), Certs: h.src.Certs()})
+}
+
+func (h *handler) certs(w http.ResponseWriter, _ *http.Request) {
+	h.writeJSON(w, h.src.Certs())
 }
 
 func (h *handler) listeners(w http.ResponseWriter, _ *http.Request) {

@@ -13,7 +13,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
+	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -25,6 +27,13 @@ type fakeSource struct {
 
 func (f *fakeSource) Ready() error                 { return f.ready }
 func (f *fakeSource) XDS() (xds.State, xds.Status) { return f.state, f.status }
+func (f *fakeSource) Certs() Certs {
+	return Certs{
+		Identity:     identity.Status{Renewals: 2, Leaf: &identity.LeafInfo{SPIFFEID: "spiffe://weft.local/ns/default/dc/dc1/svc/web", Serial: "2a", SecondsToExpiry: 42}},
+		TrustBundles: map[string][]mtls.RootInfo{"weft-roots": {{Subject: "CN=root", SHA256: "ab12"}}},
+	}
+}
+
 func (f *fakeSource) Listeners() []listener.Info {
 	return []listener.Info{{Name: "l", Address: "127.0.0.1:0", BoundAddress: "127.0.0.1:4242", Mode: "tcp"}}
 }
@@ -99,12 +108,43 @@ func TestConfigDump(t *testing.T) {
 	if diff := cmp.Diff(map[string]map[string]any{"l": {"name": "l", "statPrefix": "p"}}, lds.Items); diff != "" || lds.Version != "v1" || lds.TypeURL != xds.ListenerType {
 		t.Errorf("listeners dump %+v (-want +got items):\n%s", lds, diff)
 	}
-	for _, k := range []string{"clusters", "routes", "endpoints"} {
+	for _, k := range []string{"clusters", "routes", "endpoints", "secrets"} {
 		if _, ok := got.Resources[k]; !ok {
 			t.Errorf("resources[%q] missing", k)
 		}
 	}
 	if len(got.Listeners) != 1 || got.Listeners[0].BoundAddress != "127.0.0.1:4242" {
 		t.Errorf("listeners = %+v", got.Listeners)
+	}
+}
+
+func TestCerts(t *testing.T) {
+	for _, path := range []string{"/certs", "/config_dump"} {
+		code, body := serve(t, &fakeSource{}, path)
+		if code != http.StatusOK {
+			t.Fatalf("GET %s = %d %s", path, code, body)
+		}
+		var got struct {
+			Identity     map[string]any
+			TrustBundles map[string][]map[string]any `json:"trust_bundles"`
+		}
+		var doc map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(body), &doc); err != nil {
+			t.Fatal(err)
+		}
+		raw := []byte(body)
+		if path == "/config_dump" {
+			raw = doc["certs"]
+		}
+		if err := json.Unmarshal(raw, &got); err != nil {
+			t.Fatalf("GET %s: %v", path, err)
+		}
+		leaf, _ := got.Identity["leaf"].(map[string]any)
+		if leaf["spiffe_id"] != "spiffe://weft.local/ns/default/dc/dc1/svc/web" || leaf["serial"] != "2a" || leaf["seconds_to_expiry"] != 42.0 {
+			t.Errorf("GET %s: leaf = %v", path, leaf)
+		}
+		if roots := got.TrustBundles["weft-roots"]; len(roots) != 1 || roots[0]["sha256_fingerprint"] != "ab12" || roots[0]["subject"] != "CN=root" {
+			t.Errorf("GET %s: trust bundles = %v", path, got.TrustBundles)
+		}
 	}
 }

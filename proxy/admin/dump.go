@@ -18,10 +18,13 @@ type ConfigDump struct {
 	// XDS is the connection status and the last ACK/NACK per type URL.
 	XDS xds.Status `json:"xds"`
 	// Resources are the accepted resources, keyed "listeners",
-	// "clusters", "routes" and "endpoints".
+	// "clusters", "routes", "endpoints" and "secrets" (trust bundles
+	// only: private keys never travel over xDS).
 	Resources map[string]ResourceDump `json:"resources"`
 	// Listeners are the running listeners.
 	Listeners []listener.Info `json:"listeners"`
+	// Certs are the leaf certificate and trust bundles, as /certs.
+	Certs Certs `json:"certs"`
 }
 
 // ResourceDump is the accepted state of one resource type.
@@ -38,6 +41,7 @@ func dumpResources(s xds.State) map[string]ResourceDump {
 		"clusters":  dumpType(xds.ClusterType, s.Clusters),
 		"routes":    dumpType(xds.RouteType, s.Routes),
 		"endpoints": dumpType(xds.EndpointType, s.Endpoints),
+		"secrets":   dumpType(xds.SecretType, s.Secrets),
 	}
 }
 

@@ -7,18 +7,24 @@ import (
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/proxy/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
 // TestCompilesControlPlaneGoldens compiles every resource set in the
 // control plane's translation golden files: what Weft's control plane
 // emits, weft-proxy must accept (docs/xds.md).
+//
+// The goldens' trust bundles hold a placeholder certificate; it is
+// replaced by a real root, so that the secrets' shape is what is checked.
 func TestCompilesControlPlaneGoldens(t *testing.T) {
 	files, _ := filepath.Glob("../../controlplane/translate/testdata/*.golden.json")
 	if len(files) == 0 {
@@ -39,8 +45,15 @@ func TestCompilesControlPlaneGoldens(t *testing.T) {
 					continue
 				}
 				s := goldenState(t, doc)
-				if _, err := Compile(s); err != nil {
+				rt, err := Compile(s)
+				if err != nil {
 					t.Errorf("proxy %s: %v", id, err)
+					continue
+				}
+				for _, name := range rt.Subscriptions.Secrets {
+					if rt.Secrets[name] == nil {
+						t.Errorf("proxy %s: references secret %q, which the golden does not hold", id, name)
+					}
 				}
 			}
 		})
@@ -70,5 +83,12 @@ func goldenState(t *testing.T, doc json.RawMessage) xds.State {
 	decode("clusters", func() proto.Message { return new(clusterv3.Cluster) })
 	decode("routes", func() proto.Message { return new(routev3.RouteConfiguration) })
 	decode("endpoints", func() proto.Message { return new(endpointv3.ClusterLoadAssignment) })
+	before := len(msgs)
+	decode("secrets", func() proto.Message { return new(tlsv3.Secret) })
+	for _, m := range msgs[before:] {
+		if ca := m.(*tlsv3.Secret).GetValidationContext().GetTrustedCa(); ca != nil {
+			ca.Specifier = &corev3.DataSource_InlineBytes{InlineBytes: pkitest.NewCA(t, "golden root").PEM()}
+		}
+	}
 	return state(msgs...)
 }

@@ -8,6 +8,14 @@
 // configuration they started with, new connections and requests use the
 // new one. Removed listeners stop accepting and drain; their connections
 // are closed only when the drain timeout expires.
+//
+// Listeners with a TLS context terminate mutual TLS (proxy/mtls) and run
+// their network RBAC once the handshake is done, before a byte is read
+// from the connection or an upstream is dialled; each socket keeps a
+// registry of its open connections so that a swap whose RBAC denies a
+// source closes that source's connections. HTTP listeners normalize
+// request paths, strip mesh headers clients may not set, run HTTP RBAC and
+// pass the verified peer to the app in x-forwarded-client-cert.
 package listener
 
 import (

@@ -1,0 +1,247 @@
+package config
+
+import (
+	"crypto/tls"
+	"errors"
+	"fmt"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/match"
+	"github.com/weft-mesh/weft/proxy/mtls"
+)
+
+// Secret names of the mTLS contract (docs/xds.md).
+const (
+	// LeafSecret names the sidecar's own certificate. It is referenced
+	// without sds_config and provided by the identity manager, never
+	// fetched over xDS.
+	LeafSecret = "weft-leaf"
+	// RootsSecret names the trust bundle served over ADS.
+	RootsSecret = "weft-roots"
+
+	tlsTransportSocket = "envoy.transport_sockets.tls"
+)
+
+var (
+	downstreamTLSType = typeURL(&tlsv3.DownstreamTlsContext{})
+	upstreamTLSType   = typeURL(&tlsv3.UpstreamTlsContext{})
+)
+
+// compileDownstreamTLS compiles a filter chain's transport socket.
+func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
+	var ctx tlsv3.DownstreamTlsContext
+	if err := unpackTransportSocket(ts, downstreamTLSType, &ctx); err != nil {
+		return nil, err
+	}
+	if err := onlyFields(&ctx, "common_tls_context", "require_client_certificate"); err != nil {
+		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
+	}
+	c, err := compileCommonTLS(ctx.GetCommonTlsContext())
+	if err != nil {
+		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
+	}
+	return &mtls.Server{
+		MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
+		RequireClientCert: ctx.GetRequireClientCertificate().GetValue(),
+		TrustBundle:       c.trustBundle, PeerURISANs: c.sans,
+	}, nil
+}
+
+// compileUpstreamTLS compiles a cluster's transport socket.
+func compileUpstreamTLS(ts *corev3.TransportSocket) (*mtls.Client, error) {
+	var ctx tlsv3.UpstreamTlsContext
+	if err := unpackTransportSocket(ts, upstreamTLSType, &ctx); err != nil {
+		return nil, err
+	}
+	// max_session_keys only sizes Envoy's session cache; it is harmless.
+	if err := onlyFields(&ctx, "common_tls_context", "sni", "max_session_keys"); err != nil {
+		return nil, fmt.Errorf("UpstreamTlsContext: %w", err)
+	}
+	c, err := compileCommonTLS(ctx.GetCommonTlsContext())
+	if err != nil {
+		return nil, fmt.Errorf("UpstreamTlsContext: %w", err)
+	}
+	return &mtls.Client{
+		SNI: ctx.GetSni(), MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
+		TrustBundle: c.trustBundle, PeerURISANs: c.sans,
+	}, nil
+}
+
+// unpackTransportSocket decodes a TLS transport socket of the expected
+// type; any other transport socket is rejected.
+func unpackTransportSocket(ts *corev3.TransportSocket, wantType string, m proto.Message) error {
+	typed := ts.GetTypedConfig()
+	if got := extensionType(ts.GetName(), typed); got != wantType {
+		return fmt.Errorf("transport socket %q (%s) is not supported; want %s with %s", ts.GetName(), got, tlsTransportSocket, wantType)
+	}
+	if err := typed.UnmarshalTo(m); err != nil {
+		return fmt.Errorf("transport socket %q: undecodable typed_config: %w", ts.GetName(), err)
+	}
+	if err := m.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
+		return fmt.Errorf("transport socket %q: invalid: %w", ts.GetName(), err)
+	}
+	return nil
+}
+
+// commonTLS is a compiled CommonTlsContext.
+type commonTLS struct {
+	minVersion, maxVersion uint16
+	alpn                   []string
+	trustBundle            string
+	sans                   []match.String
+}
+
+func compileCommonTLS(c *tlsv3.CommonTlsContext) (*commonTLS, error) {
+	if c == nil {
+		return nil, errors.New("missing common_tls_context")
+	}
+	if err := onlyFields(c, "tls_params", "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config",
+		"combined_validation_context", "alpn_protocols"); err != nil {
+		return nil, fmt.Errorf("common_tls_context: %w", err)
+	}
+	out := &commonTLS{alpn: c.GetAlpnProtocols()}
+	var err error
+	if out.minVersion, out.maxVersion, err = compileTLSParams(c.GetTlsParams()); err != nil {
+		return nil, fmt.Errorf("common_tls_context: tls_params: %w", err)
+	}
+	if err := checkLeafSecret(c.GetTlsCertificateSdsSecretConfigs()); err != nil {
+		return nil, fmt.Errorf("common_tls_context: %w", err)
+	}
+	if err := compileValidation(c, out); err != nil {
+		return nil, fmt.Errorf("common_tls_context: %w", err)
+	}
+	return out, nil
+}
+
+// checkLeafSecret requires the local certificate to be weft-leaf, which
+// the identity manager provides: private keys never travel over xDS.
+func checkLeafSecret(configs []*tlsv3.SdsSecretConfig) error {
+	if len(configs) != 1 {
+		return fmt.Errorf("tls_certificate_sds_secret_configs: want exactly one, the secret %q, have %d", LeafSecret, len(configs))
+	}
+	sc := configs[0]
+	switch {
+	case sc.GetName() != LeafSecret && sc.GetSdsConfig() == nil:
+		return fmt.Errorf("tls_certificate_sds_secret_configs: secret %q has no sds_config and is not %q, the only locally provided secret", sc.GetName(), LeafSecret)
+	case sc.GetSdsConfig() != nil:
+		return fmt.Errorf("tls_certificate_sds_secret_configs: secret %q: certificates with private keys over SDS are not supported; reference %q without sds_config", sc.GetName(), LeafSecret)
+	}
+	return nil
+}
+
+// compileValidation compiles the trust bundle reference and SAN matchers
+// of a validation_context_sds_secret_config or combined_validation_context.
+func compileValidation(c *tlsv3.CommonTlsContext, out *commonTLS) error {
+	sds := c.GetValidationContextSdsSecretConfig()
+	if combined := c.GetCombinedValidationContext(); combined != nil {
+		if err := onlyFields(combined, "default_validation_context", "validation_context_sds_secret_config"); err != nil {
+			return fmt.Errorf("combined_validation_context: %w", err)
+		}
+		sans, err := compileDefaultValidation(combined.GetDefaultValidationContext())
+		if err != nil {
+			return fmt.Errorf("combined_validation_context: default_validation_context: %w", err)
+		}
+		out.sans, sds = sans, combined.GetValidationContextSdsSecretConfig()
+	}
+	if sds == nil {
+		return errors.New("a validation context with a trust bundle over SDS is required")
+	}
+	if err := onlyFields(sds, "name", "sds_config"); err != nil {
+		return fmt.Errorf("validation secret %q: %w", sds.GetName(), err)
+	}
+	if sds.GetSdsConfig() == nil {
+		return fmt.Errorf("validation secret %q has no sds_config; trust bundles must come over ADS", sds.GetName())
+	}
+	if !fromADS(sds.GetSdsConfig()) {
+		return fmt.Errorf("validation secret %q: sds_config must be ads", sds.GetName())
+	}
+	out.trustBundle = sds.GetName()
+	return nil
+}
+
+// compileDefaultValidation compiles the SAN matchers; only URI SANs (SPIFFE
+// IDs) are matched.
+func compileDefaultValidation(v *tlsv3.CertificateValidationContext) ([]match.String, error) {
+	if v == nil {
+		return nil, nil
+	}
+	if err := onlyFields(v, "match_typed_subject_alt_names"); err != nil {
+		return nil, err
+	}
+	var out []match.String
+	for i, san := range v.GetMatchTypedSubjectAltNames() {
+		if err := onlyFields(san, "san_type", "matcher"); err != nil {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: %w", i, err)
+		}
+		if san.GetSanType() != tlsv3.SubjectAltNameMatcher_URI {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: san_type %s is not supported; peers are identified by their SPIFFE ID (URI)", i, san.GetSanType())
+		}
+		m, err := compileStringMatcher(san.GetMatcher())
+		if err != nil {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: %w", i, err)
+		}
+		out = append(out, m)
+	}
+	return out, nil
+}
+
+func compileTLSParams(p *tlsv3.TlsParameters) (minV, maxV uint16, err error) {
+	if p == nil {
+		return mtls.DefaultMinVersion, 0, nil
+	}
+	if err := onlyFields(p, "tls_minimum_protocol_version", "tls_maximum_protocol_version"); err != nil {
+		return 0, 0, err
+	}
+	minV, maxV = tlsVersion(p.GetTlsMinimumProtocolVersion()), tlsVersion(p.GetTlsMaximumProtocolVersion())
+	if minV == 0 {
+		minV = mtls.DefaultMinVersion
+	}
+	if maxV != 0 && maxV < minV {
+		return 0, 0, fmt.Errorf("maximum version %s is below the minimum %s", p.GetTlsMaximumProtocolVersion(), p.GetTlsMinimumProtocolVersion())
+	}
+	return minV, maxV, nil
+}
+
+// tlsVersion maps a protocol version; 0 for TLS_AUTO.
+func tlsVersion(v tlsv3.TlsParameters_TlsProtocol) uint16 {
+	switch v {
+	case tlsv3.TlsParameters_TLSv1_0:
+		return tls.VersionTLS10
+	case tlsv3.TlsParameters_TLSv1_1:
+		return tls.VersionTLS11
+	case tlsv3.TlsParameters_TLSv1_2:
+		return tls.VersionTLS12
+	case tlsv3.TlsParameters_TLSv1_3:
+		return tls.VersionTLS13
+	}
+	return 0
+}
+
+// compileSecret compiles an SDS secret: a trust bundle. Certificates with
+// private keys are never accepted over xDS.
+func compileSecret(s *tlsv3.Secret) (*mtls.Bundle, error) {
+	if s.GetValidationContext() == nil {
+		return nil, fmt.Errorf("only validation_context secrets (trust bundles) are supported")
+	}
+	vc := s.GetValidationContext()
+	if err := onlyFields(vc, "trusted_ca"); err != nil {
+		return nil, fmt.Errorf("validation_context: %w", err)
+	}
+	var pemBytes []byte
+	switch src := vc.GetTrustedCa().GetSpecifier().(type) {
+	case *corev3.DataSource_InlineBytes:
+		pemBytes = src.InlineBytes
+	case *corev3.DataSource_InlineString:
+		pemBytes = []byte(src.InlineString)
+	default:
+		return nil, fmt.Errorf("validation_context: trusted_ca must be inline_bytes or inline_string")
+	}
+	b, err := mtls.ParseBundle(pemBytes)
+	if err != nil {
+		return nil, fmt.Errorf("validation_context: trusted_ca: %w", err)
+	}
+	return b, nil
+}

@@ -1,0 +1,226 @@
+package listener
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/rbac"
+)
+
+// handshakeTimeout bounds a downstream TLS handshake.
+const handshakeTimeout = 10 * time.Second
+
+// active is the configuration a bound socket serves: the compiled
+// listener and the TLS configuration built from it. It is immutable.
+type active struct {
+	*config.Listener
+	tls *tls.Config // nil for plaintext listeners
+}
+
+// newActive builds the serving state of l, reusing prev's TLS
+// configuration when the TLS context did not change.
+func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active {
+	a := &active{Listener: l}
+	switch {
+	case l.TLS == nil:
+	case prev != nil && prev.tls != nil && prev.Listener.TLS.Equal(l.TLS):
+		a.tls = prev.tls
+	default:
+		a.tls = creds.ServerConfig(l.TLS)
+	}
+	return a
+}
+
+// allows runs the network RBAC filters on a connection.
+func (a *active) allows(c *connInfo) bool { return rbac.AllowedByAll(a.RBAC, &c.who) }
+
+// connInfo is what the proxy knows of a downstream connection once its
+// handshake is done. It is immutable except for hijacked.
+type connInfo struct {
+	raw  net.Conn // the accepted socket: closing it ends the connection at once
+	conn net.Conn // what is served: raw, or the *tls.Conn over it
+	// who is the principal and port for RBAC decisions.
+	who rbac.Request
+	// xfcc is the x-forwarded-client-cert value set on requests to the
+	// app; nil for connections without a verified peer.
+	xfcc     []string
+	hijacked atomic.Bool
+}
+
+func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
+	c := &connInfo{raw: raw, conn: conn}
+	if a, ok := raw.LocalAddr().(*net.TCPAddr); ok {
+		c.who.DestinationPort = uint32(a.Port)
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if id, ok := mtls.PeerID(&cs); ok {
+			c.who.Authenticated, c.who.Peer = true, id.String()
+			c.xfcc = []string{xfccValue(localID, c.who.Peer)}
+		}
+	}
+	return c
+}
+
+// xfccValue renders x-forwarded-client-cert as Envoy does for the fields
+// By and URI.
+func xfccValue(localID, peer string) string {
+	if localID == "" {
+		return "URI=" + peer
+	}
+	return "By=" + localID + ";URI=" + peer
+}
+
+// registry holds the open connections of a bound socket, so that an RBAC
+// change can close those it now denies. It is touched on accept, close and
+// configuration swap, never per request.
+type registry struct {
+	mu    sync.Mutex
+	conns map[net.Conn]*connInfo
+}
+
+func (r *registry) add(c *connInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.conns == nil {
+		r.conns = make(map[net.Conn]*connInfo)
+	}
+	r.conns[c.conn] = c
+}
+
+func (r *registry) remove(conn net.Conn) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.conns, conn)
+}
+
+func (r *registry) get(conn net.Conn) *connInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.conns[conn]
+}
+
+// denied returns the connections a no longer allows.
+func (r *registry) denied(a *active) []*connInfo {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var out []*connInfo
+	for _, c := range r.conns {
+		if !a.allows(c) {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// serveConn handshakes (for TLS listeners), authorizes and serves one
+// accepted connection. Nothing is read from a connection, let alone
+// forwarded, before its handshake and network RBAC have passed.
+func (b *bound) serveConn(raw net.Conn) {
+	defer b.conns.Done()
+	conn := raw
+	if b.active.Load().tls != nil {
+		tc := tls.Server(raw, b.tlsBase)
+		ctx, cancel := context.WithTimeout(b.force, handshakeTimeout)
+		err := tc.HandshakeContext(ctx)
+		cancel()
+		if err != nil {
+			b.log.Debug("TLS handshake failed; closing", "remote", raw.RemoteAddr().String(), "error", err)
+			raw.Close()
+			return
+		}
+		conn = tc
+	}
+	c := newConnInfo(raw, conn, b.localID())
+	// Register before deciding: a swap that lands between the two then
+	// either is seen here or sees this connection (enforce).
+	b.registry.add(c)
+	a := b.active.Load()
+	if !a.allows(c) {
+		b.log.Debug("connection denied by RBAC; closing", "listener", a.Name, "peer", c.who.Peer, "remote", raw.RemoteAddr().String())
+		b.registry.remove(conn)
+		raw.Close()
+		return
+	}
+	switch a.Mode {
+	case config.ModeTCP:
+		defer b.registry.remove(conn)
+		b.serveTCP(c, a.Listener)
+	case config.ModeHTTP:
+		b.startHTTP(a.HTTP)
+		if !b.httpQ.push(conn) {
+			b.registry.remove(conn)
+			raw.Close()
+		}
+	default:
+		b.registry.remove(conn)
+		raw.Close()
+	}
+}
+
+func (b *bound) localID() string {
+	if b.m.opts.LocalID == nil {
+		return ""
+	}
+	return b.m.opts.LocalID()
+}
+
+// enforce closes the open connections that a, newly swapped in, denies.
+func (b *bound) enforce(a *active) {
+	for _, c := range b.registry.denied(a) {
+		b.log.Info("closing connection now denied by RBAC", "listener", a.Name, "peer", c.who.Peer, "remote", c.raw.RemoteAddr().String())
+		c.raw.Close()
+	}
+}
+
+// serverTLS returns the socket's TLS configuration: it defers to the
+// active listener's per handshake, and keeps its session ticket keys for
+// the life of the socket so that sessions resume across configuration
+// swaps (and are re-verified by the active VerifyConnection).
+func (b *bound) serverTLS() *tls.Config {
+	return &tls.Config{GetConfigForClient: func(*tls.ClientHelloInfo) (*tls.Config, error) {
+		if a := b.active.Load(); a.tls != nil {
+			return a.tls, nil
+		}
+		return nil, errPlaintext
+	}}
+}
+
+var errPlaintext = errors.New("the listener no longer terminates TLS")
+
+// connContext puts the connection's info in the contexts of its requests.
+func (b *bound) connContext(ctx context.Context, conn net.Conn) context.Context {
+	if c := b.registry.get(conn); c != nil {
+		return context.WithValue(ctx, connKey{}, c)
+	}
+	return ctx
+}
+
+// connState forgets connections the HTTP server closed, and notes
+// hijacked ones (upgrades), which the upgrade handler forgets when done.
+func (b *bound) connState(conn net.Conn, s http.ConnState) {
+	switch s {
+	case http.StateClosed:
+		b.registry.remove(conn)
+	case http.StateHijacked:
+		if c := b.registry.get(conn); c != nil {
+			c.hijacked.Store(true)
+		}
+	}
+}
+
+type connKey struct{}
+
+// connOf returns the info of the connection a request arrived on.
+func connOf(r *http.Request) *connInfo {
+	c, _ := r.Context().Value(connKey{}).(*connInfo)
+	return c
+}
