@@ -86,7 +86,7 @@ send() {
     local body code took inst
     read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
     body=$(echo "$out" | head -1 | sed 's/ [0-9]* [0-9.]*s$//')
-    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "none")
+    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "refused")
     served[$inst]=$(( ${served[$inst]:-0} + 1 ))
     printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
   else
@@ -102,6 +102,24 @@ tally() {
 for _ in $(seq 1 10); do send; done
 tally
 
+step "mTLS: every hop between sidecars is mutual TLS with a SPIFFE identity"
+leaf=$(curl -sf http://127.0.0.1:19001/certs | grep -oE '"spiffe_id": *"[^"]*"' | head -1 | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
+echo "  api-1's sidecar holds a leaf for $leaf (key generated in the sidecar, never sent)"
+if curl -s -m 2 -o /dev/null http://127.0.0.1:21001/; then
+  echo "  WARNING: plaintext reached api-1's sidecar"
+else
+  echo "  a plaintext client calling api-1's sidecar (:21001) directly is refused at the handshake"
+fi
+"$WEFT" ca roots | sed 's/^/  /'
+
+step "intentions: deny web → api in Consul, and watch the sidecars enforce it"
+"$CONSUL" config write deploy/demo/intentions-deny.hcl
+echo "  api's sidecar now closes connections from web (an L4 intention); web's sidecar answers 503 upstream_reset"
+for _ in 1 2 3; do sleep 0.5; send; done
+"$CONSUL" config delete -kind service-intentions -name api
+echo "  intention deleted: the default (allow, as Consul's ACLs are off) applies again"
+for _ in 1 2 3; do sleep 0.5; send; done
+
 cat <<MSG
 
 $(bold "Weft is running. Where to look next:")
@@ -109,9 +127,12 @@ $(bold "Weft is running. Where to look next:")
   Control plane: connected proxies, ACK/NACK per type   curl -s http://127.0.0.1:15000/proxies
   Control plane: the catalog it translated              curl -s http://127.0.0.1:15000/catalog
   web's sidecar: its live xDS config                    curl -s http://127.0.0.1:19000/config_dump
+  api-1's sidecar: its certificate and trust bundle     $WEFT ca leaf --proxy-admin 127.0.0.1:19001
+  The mesh CA (roots, rotation)                         $WEFT ca roots   /   $WEFT ca rotate
+  Trace viewer (control plane)                          http://127.0.0.1:15000/traces
   Logs of every process                                 $logs/
   Try a failover: stop api-2's app and watch traffic move:  kill $api2_pid
-  Traces and metrics: not yet (they come with the observability work; see README "Roadmap")
+  Sidecar spans and metrics: not yet exported (observability work in progress; see README "Roadmap")
 
 MSG
 if [ "$DEMO_REQUESTS" -gt 0 ]; then
