@@ -9,6 +9,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
+	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"math/big"
@@ -329,4 +330,50 @@ func TestRootRotationUnderLoad(t *testing.T) {
 	if err != nil || strings.Count(string(roots), "root [") != 1 || !strings.Contains(string(roots), "stable") {
 		t.Fatalf("after rotation want one root, phase stable:\n%s (%v)", roots, err)
 	}
+}
+
+// leafSerial reads a sidecar's current leaf serial from its admin API.
+func leafSerial(t *testing.T, admin string) string {
+	t.Helper()
+	var doc struct {
+		Identity struct {
+			Leaf *struct {
+				Serial string `json:"serial"`
+			} `json:"leaf"`
+		} `json:"identity"`
+	}
+	resp, err := http.Get("http://" + admin + "/certs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.Identity.Leaf == nil {
+		t.Fatalf("read /certs of %s: %v", admin, err)
+	}
+	return doc.Identity.Leaf.Serial
+}
+
+// TestLeafRenewalUnderLoad runs one-minute leaves: both sidecars of a call
+// renew (at about 2/3 of the lifetime) while requests flow, none failing.
+func TestLeafRenewalUnderLoad(t *testing.T) {
+	m := startMesh(t, meshOptions{leafTTL: "1m"})
+	c := newCaller(t, m.apiPort)
+	c.waitServedBy(30*time.Second, 1, true, "api-1")
+	webAdmin, apiAdmin := m.proxyAdmin["web-1-sidecar-proxy"], m.proxyAdmin["api-1-sidecar-proxy"]
+	webFirst, apiFirst := leafSerial(t, webAdmin), leafSerial(t, apiAdmin)
+
+	requests := 0
+	deadline := time.Now().Add(75 * time.Second)
+	for leafSerial(t, webAdmin) == webFirst || leafSerial(t, apiAdmin) == apiFirst {
+		if time.Now().After(deadline) {
+			t.Fatal("sidecars did not renew one-minute leaves within 75s")
+		}
+		for range 20 {
+			if _, err := c.call(); err != nil {
+				t.Fatalf("request %d failed across leaf renewal: %v", requests, err)
+			}
+			requests++
+		}
+	}
+	t.Logf("%d requests across renewal of both leaves, none failed", requests)
 }
