@@ -7,12 +7,15 @@ import (
 	"net/http"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
 	"github.com/weft-mesh/weft/certs"
 	"github.com/weft-mesh/weft/traces"
 )
 
 // adminHandler serves the control plane's operator endpoints:
 //
+//	GET /metrics  Prometheus metrics
 //	GET /ready    200 once a catalog snapshot has been published, else 503
 //	GET /proxies  connected proxies with their ACKed versions and NACKs
 //	GET /catalog  the last published catalog snapshot and translation problems
@@ -21,6 +24,7 @@ import (
 //	GET /traces   the trace viewer (and /api/traces for JSON); POST /v1/traces takes OTLP/HTTP
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	if s.cfg.Authority != nil {
 		mux.HandleFunc("GET /ca", s.handleCA)
 		mux.HandleFunc("POST /ca/rotate", s.handleRotate)

@@ -6,6 +6,9 @@ import (
 	"io"
 	"log/slog"
 	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
 
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 
@@ -61,9 +64,9 @@ func BenchmarkTranslate1000Services(b *testing.B) {
 func BenchmarkPublish1000Services(b *testing.B) {
 	snap := largeCatalog(1000)
 	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
-	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	ctx := context.Background()
-	if _, err := p.publish(ctx, translate.Translate(snap, benchMesh)); err != nil {
+	if _, err := p.publish(ctx, translate.Translate(snap, benchMesh), time.Now()); err != nil {
 		b.Fatal(err)
 	}
 	b.ReportAllocs()
@@ -74,7 +77,7 @@ func BenchmarkPublish1000Services(b *testing.B) {
 		eps := append([]catalog.Endpoint(nil), snap.Endpoints["svc-0"]...)
 		eps[0].Port = 30000 + i%1000
 		snap.Endpoints["svc-0"] = eps
-		if _, err := p.publish(ctx, translate.Translate(snap, benchMesh)); err != nil {
+		if _, err := p.publish(ctx, translate.Translate(snap, benchMesh), time.Now()); err != nil {
 			b.Fatal(err)
 		}
 	}

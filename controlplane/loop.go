@@ -50,7 +50,10 @@ func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
 func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
 	start := time.Now()
 	res := translate.Translate(snap, s.mesh())
-	changed, err := s.publisher.publish(ctx, res)
+	changed, err := s.publisher.publish(ctx, res, start)
+	s.metrics.translate.Observe(time.Since(start).Seconds())
+	s.metrics.proxies.Set(float64(len(res.Proxies)))
+	s.metrics.catalogVer.Set(float64(snap.Version))
 	s.recordProblems(res.Problems)
 	s.state.catalog.Store(snap)
 	now := time.Now()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -26,8 +27,9 @@ type validatable interface {
 // publisher validates translated resources and hands each proxy's
 // snapshot to the go-control-plane cache. It is used from one goroutine.
 type publisher struct {
-	cache  cachev3.SnapshotCache
-	logger *slog.Logger
+	cache   cachev3.SnapshotCache
+	logger  *slog.Logger
+	metrics *metrics
 	// versions remembers the combined version last published per proxy, so
 	// an unchanged proxy is not handed a new snapshot.
 	versions map[string]string
@@ -38,14 +40,16 @@ type publisher struct {
 	secretVersions map[string]string
 }
 
-func newPublisher(cache cachev3.SnapshotCache, logger *slog.Logger) *publisher {
-	return &publisher{cache: cache, logger: logger, versions: map[string]string{}, secretVersions: map[string]string{}}
+func newPublisher(cache cachev3.SnapshotCache, logger *slog.Logger, m *metrics) *publisher {
+	return &publisher{cache: cache, logger: logger, metrics: m, versions: map[string]string{}, secretVersions: map[string]string{}}
 }
 
 // publish sets a snapshot for every proxy whose resources changed and clears
 // proxies that left the catalog. A proxy whose resources fail validation
 // keeps its previous snapshot; the error is logged and returned joined.
-func (p *publisher) publish(ctx context.Context, res *translate.Result) (changed int, err error) {
+// since is when the catalog change reached the control plane; ACKs of the
+// published versions are timed from it.
+func (p *publisher) publish(ctx context.Context, res *translate.Result, since time.Time) (changed int, err error) {
 	memo := newResourceMemo()
 	var failed []error
 	for id, r := range res.Proxies {
@@ -63,6 +67,9 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result) (changed
 		}
 		p.versions[id] = version
 		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
+		for _, typ := range publishedTypes {
+			p.metrics.published(id, typ, snap.GetVersion(typ), since)
+		}
 		changed++
 	}
 	for id := range p.versions {
@@ -94,6 +101,8 @@ func (p *publisher) secretVersion(id string) string {
 	defer p.mu.Unlock()
 	return p.secretVersions[id]
 }
+
+var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resource.EndpointType, resource.RouteType, resource.SecretType}
 
 // buildSnapshot validates a proxy's resources and assembles a consistent
 // snapshot whose per-type versions are content hashes, so identical catalog

@@ -15,6 +15,7 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"github.com/prometheus/client_golang/prometheus"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/keepalive"
@@ -52,6 +53,10 @@ type Config struct {
 	// "deny", or "" to follow Consul's ACL default policy.
 	DefaultIntentionPolicy string
 
+	// Registry holds the control plane's metrics, served at /metrics; a
+	// new one when nil. Callers may register more collectors on it.
+	Registry *prometheus.Registry
+
 	// Traces, when set, makes the control plane the mesh's embedded trace
 	// backend: it receives OTLP on the xDS gRPC address and on the admin
 	// address (POST /v1/traces) and serves the trace viewer (/traces).
@@ -70,6 +75,9 @@ func (c *Config) setDefaults() {
 	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
+	}
+	if c.Registry == nil {
+		c.Registry = prometheus.NewRegistry()
 	}
 }
 
@@ -106,6 +114,7 @@ type Server struct {
 	publisher *publisher
 	state     *publishedState
 	certs     *certService
+	metrics   *metrics
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -120,12 +129,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	logger := cfg.Logger.With("component", "controlplane")
 	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")})
+	m := newMetrics(cfg.Registry)
 	s := &Server{
+		metrics:   m,
 		cfg:       cfg,
 		logger:    logger,
 		cache:     cache,
-		status:    newStatusTracker(cfg.Logger.With("component", "xds")),
-		publisher: newPublisher(cache, logger),
+		status:    newStatusTracker(cfg.Logger.With("component", "xds"), m),
+		publisher: newPublisher(cache, logger, m),
 		state:     &publishedState{},
 		ready:     make(chan struct{}),
 	}

@@ -3,8 +3,10 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"log/slog"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -111,6 +113,13 @@ func TestServerServesAndRecordsNack(t *testing.T) {
 		}
 	}
 
+	metrics := getBody(t, "http://"+s.AdminAddr().String()+"/metrics")
+	for _, want := range []string{`weft_cp_xds_nacks_total{type="Listener"} 1`, "weft_cp_connected_proxies 1", `weft_cp_xds_pushes_total{type="Listener"} 1`} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
 	// The rejected version must not be re-sent: no response arrives until
 	// the catalog changes.
 	recv := make(chan *discoveryv3.DiscoveryResponse, 1)
@@ -169,4 +178,18 @@ func getJSON(t *testing.T, url string, v any) {
 	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
 		t.Fatal(err)
 	}
+}
+
+func getBody(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -31,7 +31,8 @@ type TypeSync struct {
 // statusTracker records stream and ACK/NACK state from go-control-plane's
 // callbacks, which run on the streams' goroutines.
 type statusTracker struct {
-	logger *slog.Logger
+	logger  *slog.Logger
+	metrics *metrics
 
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
@@ -46,8 +47,8 @@ type sentKey struct {
 
 type sentResponse struct{ nonce, version string }
 
-func newStatusTracker(logger *slog.Logger) *statusTracker {
-	return &statusTracker{logger: logger, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
+func newStatusTracker(logger *slog.Logger, m *metrics) *statusTracker {
+	return &statusTracker{logger: logger, metrics: m, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
 }
 
 func (s *statusTracker) callbacks() serverv3.Callbacks {
@@ -71,6 +72,7 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 			s.proxies[id] = p
 		}
 		p.Streams++
+		s.metrics.connected.Inc()
 		s.logger.Info("proxy connected", "proxy", id, "stream", streamID)
 	}
 	p := s.proxies[id]
@@ -96,9 +98,11 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 			req.VersionInfo = rejected
 		}
 		t.LastNack, t.NackVersion, t.NackAt = d.GetMessage(), rejected, time.Now()
+		s.metrics.nacks.WithLabelValues(shortType(req.GetTypeUrl())).Inc()
 		return nil
 	}
 	t.AckedVersion = req.GetVersionInfo()
+	s.metrics.acked(id, req.GetTypeUrl(), req.GetVersionInfo())
 	return nil
 }
 
@@ -106,6 +110,7 @@ func (s *statusTracker) response(_ context.Context, streamID int64, req *discove
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.sent[sentKey{streamID, req.GetTypeUrl()}] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
+	s.metrics.pushes.WithLabelValues(shortType(req.GetTypeUrl())).Inc()
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
@@ -121,10 +126,12 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 			delete(s.sent, k)
 		}
 	}
+	s.metrics.connected.Dec()
 	if p := s.proxies[id]; p != nil {
 		p.Streams--
 		if p.Streams <= 0 {
 			delete(s.proxies, id)
+			s.metrics.forget(id)
 		}
 	}
 	s.logger.Info("proxy disconnected", "proxy", id, "stream", streamID)

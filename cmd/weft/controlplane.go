@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/spf13/cobra"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
@@ -98,7 +100,10 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
-	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger,
+	registry := prometheus.NewRegistry()
+	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	registerDiscoveryMetrics(registry, watcher)
+	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger, Registry: registry,
 		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: traceStore(f.traceStore)})
 	if err != nil {
 		return err
@@ -176,4 +181,22 @@ func traceStore(max int) *traces.Store {
 		return nil
 	}
 	return traces.NewStore(traces.Limits{MaxTraces: max})
+}
+
+// registerDiscoveryMetrics exposes the Consul watcher's counters.
+func registerDiscoveryMetrics(reg prometheus.Registerer, w *discovery.Watcher) {
+	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_cp_consul_watch_errors_total",
+			Help: "Failed Consul blocking queries."}, func() float64 { return float64(w.Stats().WatchErrors) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_watches",
+			Help: "Consul blocking queries running."}, func() float64 { return float64(w.Stats().Watches) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_lag_seconds",
+			Help: "Seconds since a Consul query last succeeded (watch lag); -1 before the first."}, func() float64 {
+			last := w.Stats().LastSuccess
+			if last.IsZero() {
+				return -1
+			}
+			return time.Since(last).Seconds()
+		}),
+	)
 }

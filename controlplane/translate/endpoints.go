@@ -7,31 +7,52 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// loadAssignment lists every instance of a service with its health and
-// weight, following Consul's rules: passing instances get their passing
-// weight; warning instances their warning weight, or are unhealthy when it
-// is 0; critical instances are unhealthy.
-func loadAssignment(cluster string, eps []catalog.Endpoint) *endpointv3.ClusterLoadAssignment {
+// priorityGroup is the instances of one target of a load assignment.
+// onlyPassing makes instances with a warning check unhealthy.
+type priorityGroup struct {
+	endpoints   []catalog.Endpoint
+	onlyPassing bool
+}
+
+// loadAssignment lists the instances of each group at its own priority,
+// in order: 0 for the primary target, then one per failover target that
+// has instances, with no gaps. Health and weight follow Consul's rules:
+// passing instances get their passing weight; warning instances their
+// warning weight, or are unhealthy when it is 0 (or the group takes only
+// passing instances); critical instances are unhealthy.
+func loadAssignment(cluster string, groups ...priorityGroup) *endpointv3.ClusterLoadAssignment {
 	cla := &endpointv3.ClusterLoadAssignment{ClusterName: cluster}
-	if len(eps) == 0 {
-		return cla
+	for _, g := range groups {
+		if len(g.endpoints) == 0 {
+			continue
+		}
+		lbs := make([]*endpointv3.LbEndpoint, 0, len(g.endpoints))
+		for _, e := range g.endpoints {
+			health, weight := endpointHealth(e, g.onlyPassing)
+			lbs = append(lbs, lbEndpoint(e.Address, e.Port, health, weight))
+		}
+		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{LbEndpoints: lbs, Priority: uint32(len(cla.Endpoints))})
 	}
-	lbs := make([]*endpointv3.LbEndpoint, 0, len(eps))
-	for _, e := range eps {
-		health, weight := endpointHealth(e)
-		lbs = append(lbs, lbEndpoint(e.Address, e.Port, health, weight))
-	}
-	cla.Endpoints = []*endpointv3.LocalityLbEndpoints{{LbEndpoints: lbs}}
 	return cla
 }
 
-func endpointHealth(e catalog.Endpoint) (corev3.HealthStatus, int) {
+// resolutionLoadAssignment is the load assignment of a resolved target:
+// its instances, then those of each failover target.
+func (t *translator) resolutionLoadAssignment(r *resolution) *endpointv3.ClusterLoadAssignment {
+	groups := []priorityGroup{{t.endpointsOf(r), r.subset.OnlyPassing}}
+	for _, f := range r.failover {
+		groups = append(groups, priorityGroup{t.endpointsOf(f), f.subset.OnlyPassing})
+	}
+	return loadAssignment(r.target.clusterName(), groups...)
+}
+
+func endpointHealth(e catalog.Endpoint, onlyPassing bool) (corev3.HealthStatus, int) {
 	passing := atLeastOne(e.WeightPassing)
 	switch e.Health {
 	case catalog.HealthPassing:
 		return corev3.HealthStatus_HEALTHY, passing
 	case catalog.HealthWarning:
-		if e.WeightWarning > 0 {
+		if e.WeightWarning > 0 && !onlyPassing {
 			return corev3.HealthStatus_HEALTHY, e.WeightWarning
 		}
 		return corev3.HealthStatus_UNHEALTHY, passing

@@ -24,6 +24,16 @@ func ClusterName(service, datacenter string) string {
 	return service + "." + DefaultNamespace + "." + datacenter
 }
 
+// SubsetClusterName is the name of the cluster of a service-resolver
+// subset of a service, "<subset>.<service>.<namespace>.<datacenter>", as
+// Consul names it.
+func SubsetClusterName(subset, service, datacenter string) string {
+	if subset == "" {
+		return ClusterName(service, datacenter)
+	}
+	return subset + "." + ClusterName(service, datacenter)
+}
+
 // UpstreamListenerName is the name of the outbound listener of an upstream,
 // "<service>:<bind address>:<bind port>", as Consul names it for Envoy.
 func UpstreamListenerName(service, addr string, port int) string {
@@ -32,3 +42,13 @@ func UpstreamListenerName(service, addr string, port int) string {
 
 // RouteName is the name of the route configuration of a destination service.
 func RouteName(service string) string { return service }
+
+// routeNameIn is the name of the route configuration of a destination
+// service in a datacenter: RouteName in the local datacenter, else
+// "<service>?dc=<datacenter>" as Consul names upstreams.
+func routeNameIn(service, datacenter, localDatacenter string) string {
+	if datacenter == localDatacenter {
+		return RouteName(service)
+	}
+	return service + "?dc=" + datacenter
+}

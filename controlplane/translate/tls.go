@@ -5,6 +5,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
+	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/certs"
 )
 
@@ -20,7 +21,15 @@ const (
 	tlsTransportSocket = "envoy.transport_sockets.tls"
 )
 
-var httpALPN = []string{"h2", "http/1.1"}
+// ALPN protocols: a public listener of an HTTP service offers both; an
+// upstream cluster offers only the protocol its HttpProtocolOptions name,
+// so the two sidecars can never agree on a protocol the client will not
+// speak.
+var (
+	httpALPN  = []string{"h2", "http/1.1"}
+	http1ALPN = []string{"http/1.1"}
+	http2ALPN = []string{"h2"}
+)
 
 // rootsSecret is the trust bundle as an SDS secret; the first root in the
 // PEM is the one currently signing leaves.
@@ -34,18 +43,20 @@ func rootsSecret(rootsPEM []byte) *tlsv3.Secret {
 }
 
 // commonTLS is the TLS context shared by both directions: the local leaf,
-// the bundle over ADS, and a SAN matcher on the peer's SPIFFE ID.
-func commonTLS(peerSAN *matcherv3.StringMatcher, alpn []string) *tlsv3.CommonTlsContext {
+// the bundle over ADS, and SAN matchers on the peer's SPIFFE ID (any may
+// match).
+func commonTLS(peerSANs []*matcherv3.StringMatcher, alpn []string) *tlsv3.CommonTlsContext {
+	sans := make([]*tlsv3.SubjectAltNameMatcher, len(peerSANs))
+	for i, m := range peerSANs {
+		sans[i] = &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: m}
+	}
 	return &tlsv3.CommonTlsContext{
 		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
 				DefaultValidationContext: &tlsv3.CertificateValidationContext{
-					MatchTypedSubjectAltNames: []*tlsv3.SubjectAltNameMatcher{{
-						SanType: tlsv3.SubjectAltNameMatcher_URI,
-						Matcher: peerSAN,
-					}},
+					MatchTypedSubjectAltNames: sans,
 				},
 				ValidationContextSdsSecretConfig: &tlsv3.SdsSecretConfig{Name: RootsSecret, SdsConfig: adsSource()},
 			},
@@ -59,24 +70,34 @@ func commonTLS(peerSAN *matcherv3.StringMatcher, alpn []string) *tlsv3.CommonTls
 func downstreamTLS(mesh Mesh, http bool) *corev3.TransportSocket {
 	ctx := &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapBool(true),
-		CommonTlsContext: commonTLS(&matcherv3.StringMatcher{
+		CommonTlsContext: commonTLS([]*matcherv3.StringMatcher{{
 			MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + mesh.TrustDomain + "/"},
-		}, alpnFor(http)),
+		}}, alpnFor(http)),
 	}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }
 
-// upstreamTLS is a cluster's transport socket: the server must present the
-// destination service's SPIFFE ID.
-func upstreamTLS(mesh Mesh, sni, service, dc string, http bool) *corev3.TransportSocket {
-	id := certs.ServiceIdentity{Namespace: DefaultNamespace, Datacenter: dc, Service: service}
-	ctx := &tlsv3.UpstreamTlsContext{
-		Sni: sni,
-		CommonTlsContext: commonTLS(&matcherv3.StringMatcher{
-			MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(mesh.TrustDomain, id)},
-		}, alpnFor(http)),
+// upstreamTLS is a cluster's transport socket: the server must present
+// the SPIFFE ID of one of ids, the services whose instances the cluster's
+// load assignment lists (more than one with failover to another service).
+func upstreamTLS(mesh Mesh, sni string, ids []certs.ServiceIdentity, alpn []string) *corev3.TransportSocket {
+	sans := make([]*matcherv3.StringMatcher, len(ids))
+	for i, id := range ids {
+		sans[i] = &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(mesh.TrustDomain, id)}}
 	}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: commonTLS(sans, alpn)}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+// upstreamALPN is the ALPN list of an upstream cluster of protocol.
+func upstreamALPN(protocol string) []string {
+	switch protocol {
+	case catalog.ProtocolHTTP:
+		return http1ALPN
+	case catalog.ProtocolHTTP2, catalog.ProtocolGRPC:
+		return http2ALPN
+	}
+	return nil
 }
 
 // spiffeURI renders an identity without validating it, so that a service

@@ -1,8 +1,12 @@
 package translate
 
 import (
+	"cmp"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
+	"strings"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
@@ -11,6 +15,7 @@ import (
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/catalog"
 )
@@ -59,9 +64,14 @@ type Result struct {
 // Translate builds every proxy's resources from the catalog.
 func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	t := &translator{
-		snap:     snap,
-		mesh:     mesh,
-		services: map[string]*serviceResources{},
+		snap:        snap,
+		mesh:        mesh,
+		chains:      map[chainKey]*chainResources{},
+		resolutions: map[resolveKey]resolveResult{},
+		filters:     map[string]filterResult{},
+		clusters:    map[clusterKey]clusterResult{},
+		loads:       map[*resolution]*endpointv3.ClusterLoadAssignment{},
+		plain:       map[target]*resolution{},
 		result: &Result{
 			Proxies:  make(map[string]*Resources, len(snap.Proxies)),
 			Problems: map[string][]error{},
@@ -70,27 +80,30 @@ func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	if mesh.TrustDomain != "" {
 		t.roots = rootsSecret(mesh.RootsPEM)
 	}
-	for id, p := range snap.Proxies {
-		t.result.Proxies[id] = t.proxy(p)
+	for _, id := range slices.Sorted(maps.Keys(snap.Proxies)) {
+		t.result.Proxies[id] = t.proxy(snap.Proxies[id])
 	}
 	return t.result
 }
 
-// translator memoizes per-service resources within one Translate call.
+// translator memoizes, within one Translate call, everything that does not
+// depend on the proxy: compiled chains with their route configurations,
+// resolved targets with their load assignments, subset filters, and
+// clusters (by resolved target and upstream settings). Proxies share these
+// protos by pointer.
 type translator struct {
-	snap     *catalog.Snapshot
-	mesh     Mesh
-	roots    *tlsv3.Secret                // shared by every proxy; nil without mTLS
-	services map[string]*serviceResources // by cluster name + protocol
-	result   *Result
-}
+	snap  *catalog.Snapshot
+	mesh  Mesh
+	roots *tlsv3.Secret // shared by every proxy; nil without mTLS
 
-// serviceResources are the resources a destination service contributes to
-// every proxy with an upstream to it. Route is nil for L4 protocols.
-type serviceResources struct {
-	cluster   *clusterv3.Cluster
-	endpoints *endpointv3.ClusterLoadAssignment
-	route     *routev3.RouteConfiguration
+	chains      map[chainKey]*chainResources
+	resolutions map[resolveKey]resolveResult
+	filters     map[string]filterResult
+	clusters    map[clusterKey]clusterResult
+	loads       map[*resolution]*endpointv3.ClusterLoadAssignment
+	plain       map[target]*resolution
+
+	result *Result
 }
 
 func (t *translator) problem(proxyID string, format string, args ...any) {
@@ -98,32 +111,31 @@ func (t *translator) problem(proxyID string, format string, args ...any) {
 }
 
 func (t *translator) proxy(p *catalog.Proxy) *Resources {
-	r := &Resources{}
+	pr := newProxyResources()
+	if sd := t.snap.ServiceDefaults[p.DestinationName]; sd != nil && len(sd.Unsupported) > 0 {
+		t.problem(p.ID, "proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
+	}
+	protocol := cmp.Or(p.Protocol, t.snap.ProtocolOf(p.DestinationName))
 	if p.Port <= 0 || p.LocalPort <= 0 {
 		t.problem(p.ID, "proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
 	} else {
-		r.Listeners = append(r.Listeners, t.publicListener(p))
-		r.Clusters = append(r.Clusters, staticCluster(LocalAppCluster, p.LocalAddress, p.LocalPort))
+		pr.r.Listeners = append(pr.r.Listeners, t.publicListener(p, protocol))
+		pr.r.Clusters = append(pr.r.Clusters, localAppCluster(p, protocol))
 	}
-	seen := map[string]bool{}
 	for _, u := range p.Upstreams {
-		t.upstream(p, u, r, seen)
+		t.upstream(p, u, pr)
 	}
 	if t.roots != nil {
-		r.Secrets = []*tlsv3.Secret{t.roots}
+		pr.r.Secrets = []*tlsv3.Secret{t.roots}
 	}
-	sortResources(r)
-	return r
+	sortResources(pr.r)
+	return pr.r
 }
 
-func (t *translator) publicListener(p *catalog.Proxy) *listenerv3.Listener {
+func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listenerv3.Listener {
 	addr := p.Address
 	if addr == "" {
 		addr = "0.0.0.0"
-	}
-	protocol := p.Protocol
-	if protocol == "" {
-		protocol = t.snap.ProtocolOf(p.DestinationName)
 	}
 	http := isHTTP(protocol)
 	var filters []*listenerv3.Filter
@@ -165,67 +177,96 @@ func l4Only(ins []catalog.Intention) []catalog.Intention {
 	return out
 }
 
-func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, r *Resources, seen map[string]bool) {
+// upstream adds an upstream's listener and its chain's clusters, load
+// assignments and routes.
+func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyResources) {
 	if u.DestinationName == "" || u.LocalBindPort <= 0 {
 		t.problem(p.ID, "proxy %q: upstream %q: needs destination_name and local_bind_port, got local_bind_port=%d", p.ID, u.DestinationName, u.LocalBindPort)
 		return
 	}
-	dc := u.Datacenter
-	if dc == "" {
-		dc = t.snap.Datacenter
+	for _, msg := range u.ConfigProblems {
+		t.problem(p.ID, "proxy %q: upstream %q: config: %s; ignored", p.ID, u.DestinationName, msg)
 	}
-	protocol := u.Protocol
-	if protocol == "" {
-		protocol = t.snap.ProtocolOf(u.DestinationName)
+	settings, problems := t.upstreamSettingsFor(p, u)
+	for _, msg := range problems {
+		t.problem(p.ID, "proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
 	}
-	svc := t.service(u.DestinationName, dc, protocol)
+	ch := t.chainFor(u.DestinationName, cmp.Or(u.Datacenter, t.snap.Datacenter), isHTTP(settings.protocol))
+	for _, msg := range ch.problems {
+		t.problem(p.ID, "proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
+	}
 	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
 	var f *listenerv3.Filter
-	if svc.route != nil {
-		f = httpFilter(name, nil, svc.route.Name)
+	if ch.routes != nil {
+		f = httpFilter(name, nil, ch.routes.Name)
 	} else {
-		f = tcpProxyFilterFor(name, svc.cluster.Name)
+		f = tcpProxyFilterFor(name, ch.targets[0].target.clusterName())
 	}
-	r.Listeners = append(r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, nil, f))
-	if seen[svc.cluster.Name] {
-		return
+	pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, nil, f))
+	for i, res := range ch.targets {
+		c, err := t.cluster(res, settings)
+		if err != nil {
+			t.problem(p.ID, "proxy %q: upstream %q: %v", p.ID, u.DestinationName, err)
+		}
+		if conflict := pr.addCluster(c, ch.loads[i], u.DestinationName); conflict != "" {
+			t.problem(p.ID, "proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
+				p.ID, res.target.clusterName(), conflict, u.DestinationName, conflict)
+		}
 	}
-	seen[svc.cluster.Name] = true
-	r.Clusters = append(r.Clusters, svc.cluster)
-	r.Endpoints = append(r.Endpoints, svc.endpoints)
-	if svc.route != nil {
-		r.Routes = append(r.Routes, svc.route)
+	if ch.routes != nil {
+		pr.addRoute(ch.routes)
 	}
 }
 
-// service returns the shared resources of a destination service, building
-// them on first use.
-func (t *translator) service(name, dc, protocol string) *serviceResources {
-	cluster := ClusterName(name, dc)
-	key := cluster + "|" + protocol
-	if s, ok := t.services[key]; ok {
-		return s
-	}
-	s := &serviceResources{cluster: edsCluster(cluster)}
-	if t.mesh.TrustDomain != "" {
-		s.cluster.TransportSocket = upstreamTLS(t.mesh, cluster, name, dc, isHTTP(protocol))
-	}
-	var eps []catalog.Endpoint
-	if dc == t.snap.Datacenter {
-		eps = t.snap.Endpoints[name]
-	}
-	s.endpoints = loadAssignment(cluster, eps)
-	if isHTTP(protocol) {
-		s.route = catchAllRoute(RouteName(name), name, cluster)
-	}
-	t.services[key] = s
-	return s
-}
-
-// isHTTP reports whether a protocol is proxied at L7. HTTP/2 and gRPC are
-// proxied at L4 until the sidecar speaks HTTP/2 between sidecars.
+// isHTTP reports whether a protocol is proxied at L7.
 func isHTTP(protocol string) bool {
-	return protocol == catalog.ProtocolHTTP
+	switch protocol {
+	case catalog.ProtocolHTTP, catalog.ProtocolHTTP2, catalog.ProtocolGRPC:
+		return true
+	}
+	return false
+}
+
+// proxyResources collects one proxy's resources, each name once.
+type proxyResources struct {
+	r        *Resources
+	clusters map[string]clusterUse
+	routes   map[string]bool
+}
+
+// clusterUse is a cluster in a proxy's resources and the upstream that
+// added it first.
+type clusterUse struct {
+	cluster  *clusterv3.Cluster
+	upstream string
+}
+
+func newProxyResources() *proxyResources {
+	return &proxyResources{r: &Resources{}, clusters: map[string]clusterUse{}, routes: map[string]bool{}}
+}
+
+// addCluster adds a cluster and its load assignment unless the proxy has
+// it already. When the proxy has a different cluster of that name, added
+// for another upstream, the first stays and addCluster returns that
+// upstream's name.
+func (pr *proxyResources) addCluster(c *clusterv3.Cluster, cla *endpointv3.ClusterLoadAssignment, upstream string) string {
+	if prev, ok := pr.clusters[c.Name]; ok {
+		if prev.cluster != c && !proto.Equal(prev.cluster, c) {
+			return prev.upstream
+		}
+		return ""
+	}
+	pr.clusters[c.Name] = clusterUse{c, upstream}
+	pr.r.Clusters = append(pr.r.Clusters, c)
+	pr.r.Endpoints = append(pr.r.Endpoints, cla)
+	return ""
+}
+
+func (pr *proxyResources) addRoute(rc *routev3.RouteConfiguration) {
+	if !pr.routes[rc.Name] {
+		pr.routes[rc.Name] = true
+		pr.r.Routes = append(pr.r.Routes, rc)
+	}
 }
 
 func sortResources(r *Resources) {
