@@ -22,6 +22,8 @@ type instance struct {
 	sidecarPort int
 	upstreams   []api.Upstream
 	protocol    string // the sidecar's proxy config "protocol"
+	tags        []string
+	meta        map[string]string
 }
 
 // register registers the instance and its sidecar.
@@ -45,6 +47,8 @@ func (in instance) registration() *api.AgentServiceRegistration {
 		ID:    in.id,
 		Name:  in.service,
 		Port:  in.port,
+		Tags:  in.tags,
+		Meta:  in.meta,
 		Check: &api.AgentServiceCheck{CheckID: in.id + "-ttl", TTL: "1h", Status: api.HealthPassing},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
 			Port:   in.sidecarPort,

@@ -20,6 +20,8 @@ func TestStateBuild(t *testing.T) {
 	s.services["db"] = serviceResult{}
 	s.serviceDefaults = map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}}
 	s.proxyDefaults = &catalog.ProxyDefaults{Protocol: "tcp"}
+	s.chain.resolvers = map[string]*catalog.ServiceResolver{"api": {Name: "api", DefaultSubset: "v1"}}
+	s.chain.routers = map[string]*catalog.ServiceRouter{"api": {Name: "api"}}
 
 	got := s.build("dc1", 7)
 	want := &catalog.Snapshot{
@@ -30,6 +32,10 @@ func TestStateBuild(t *testing.T) {
 		Endpoints:       map[string][]catalog.Endpoint{"api": apiEndpoints, "web": webEndpoints},
 		ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
 		ProxyDefaults:   &catalog.ProxyDefaults{Protocol: "tcp"},
+		// Kinds whose watch has not answered are empty, never nil.
+		ServiceResolvers: map[string]*catalog.ServiceResolver{"api": {Name: "api", DefaultSubset: "v1"}},
+		ServiceSplitters: map[string]*catalog.ServiceSplitter{},
+		ServiceRouters:   map[string]*catalog.ServiceRouter{"api": {Name: "api"}},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("build (-want +got):\n%s", diff)
@@ -39,6 +45,7 @@ func TestStateBuild(t *testing.T) {
 	// change a published snapshot.
 	s.services["web"] = serviceResult{}
 	s.serviceDefaults["db"] = &catalog.ServiceDefaults{Name: "db"}
+	s.chain.resolvers["db"] = &catalog.ServiceResolver{Name: "db"}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("published snapshot changed with the state (-want +got):\n%s", diff)
 	}
@@ -46,7 +53,8 @@ func TestStateBuild(t *testing.T) {
 
 func TestStateBuildBeforeServiceDefaults(t *testing.T) {
 	got := newState().build("dc1", 1)
-	if got.ServiceDefaults == nil || got.Proxies == nil || got.Endpoints == nil {
+	if got.ServiceDefaults == nil || got.Proxies == nil || got.Endpoints == nil ||
+		got.ServiceResolvers == nil || got.ServiceSplitters == nil || got.ServiceRouters == nil {
 		t.Errorf("build of an empty state has nil maps: %+v", got)
 	}
 }

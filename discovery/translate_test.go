@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
@@ -72,11 +73,13 @@ func TestTranslateConnectEntries(t *testing.T) {
 				e.Service.Proxy.Upstreams = []api.Upstream{
 					{DestinationType: api.UpstreamDestTypeService, DestinationName: "db", LocalBindPort: 9192},
 					{DestinationName: "api", Datacenter: "dc2", LocalBindAddress: "127.0.0.2", LocalBindPort: 9191,
-						Config: map[string]any{"protocol": "grpc"}},
+						Config: map[string]any{"protocol": "grpc", "connect_timeout_ms": 500, "limits": map[string]any{"max_connections": "x"}}},
 					{DestinationType: api.UpstreamDestTypePreparedQuery, DestinationName: "q", LocalBindPort: 9193},
 					{DestinationName: "sock", LocalBindSocketPath: "/tmp/sock"},
 				}
 				e.Checks = append(e.Checks, &api.HealthCheck{Status: api.HealthWarning})
+				e.Service.Tags = []string{"canary"}
+				e.Service.Meta = map[string]string{"version": "v2"}
 			})},
 			wantProxies: []*catalog.Proxy{{
 				ID: "web-1-sidecar-proxy", Name: "web-sidecar-proxy", Node: "node-1",
@@ -85,12 +88,15 @@ func TestTranslateConnectEntries(t *testing.T) {
 				LocalAddress: "10.0.0.9", LocalPort: 8080, Protocol: "http",
 				Upstreams: []catalog.Upstream{
 					{DestinationName: "db", LocalBindAddress: "127.0.0.1", LocalBindPort: 9192},
-					{DestinationName: "api", Datacenter: "dc2", LocalBindAddress: "127.0.0.2", LocalBindPort: 9191, Protocol: "grpc"},
+					{DestinationName: "api", Datacenter: "dc2", LocalBindAddress: "127.0.0.2", LocalBindPort: 9191, Protocol: "grpc",
+						Config:         &catalog.UpstreamConfig{ConnectTimeout: 500 * time.Millisecond},
+						ConfigProblems: []string{`'limits.max_connections' cannot parse value as 'int': strconv.ParseInt: invalid syntax`}},
 				},
 			}},
 			wantEndpoints: []catalog.Endpoint{{
 				ProxyID: "web-1-sidecar-proxy", Node: "node-1", Address: "10.0.0.9", Port: 21001,
 				Health: catalog.HealthWarning, WeightPassing: 5, WeightWarning: 0,
+				Tags: []string{"canary"}, Meta: map[string]string{"version": "v2"},
 			}},
 		},
 		{

@@ -190,8 +190,8 @@ func registerDiscoveryMetrics(reg prometheus.Registerer, w *discovery.Watcher) {
 			Help: "Failed Consul blocking queries."}, func() float64 { return float64(w.Stats().WatchErrors) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_watches",
 			Help: "Consul blocking queries running."}, func() float64 { return float64(w.Stats().Watches) }),
-		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_lag_seconds",
-			Help: "Seconds since a Consul query last succeeded (watch lag); -1 before the first."}, func() float64 {
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_last_success_age_seconds",
+			Help: "Seconds since a Consul query last succeeded; -1 before the first. Idle blocking queries return every 5 minutes, so much more than that means Consul is unreachable."}, func() float64 {
 			last := w.Stats().LastSuccess
 			if last.IsZero() {
 				return -1
