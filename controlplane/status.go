@@ -23,6 +23,7 @@ type ProxyStatus struct {
 // TypeSync is the state of one resource type on one proxy.
 type TypeSync struct {
 	AckedVersion string    `json:"acked_version,omitempty"`
+	AckedAt      time.Time `json:"acked_at,omitzero"`
 	LastNack     string    `json:"last_nack,omitempty"`
 	NackVersion  string    `json:"nack_version,omitempty"`
 	NackAt       time.Time `json:"nack_at,omitzero"`
@@ -101,7 +102,7 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 		s.metrics.nacks.WithLabelValues(shortType(req.GetTypeUrl())).Inc()
 		return nil
 	}
-	t.AckedVersion = req.GetVersionInfo()
+	t.AckedVersion, t.AckedAt = req.GetVersionInfo(), time.Now()
 	s.metrics.acked(id, req.GetTypeUrl(), req.GetVersionInfo())
 	return nil
 }

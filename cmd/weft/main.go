@@ -30,6 +30,6 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand())
+	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newProxyStatusCommand())
 	return root
 }
