@@ -151,7 +151,7 @@ func (cc *chainCompiler) splits(service string, weight uint32, parent *catalog.S
 			return nil, fmt.Errorf("%s.%w", field, err)
 		}
 		merged := mergeSplit(parent, s)
-		w := uint32(math.Round(float64(s.Weight)*100) * float64(weight) / 10000)
+		w := uint32(math.Round(math.Round(float64(s.Weight)*100) * float64(weight) / 10000))
 		to := target{service: cmp.Or(s.Service, service), subset: s.ServiceSubset, dc: cc.c.dc}
 		if to.service != service && to.subset == "" && cc.splitter(to.service) != nil {
 			inner, err := cc.splits(to.service, w, &merged, stack)
