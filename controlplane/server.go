@@ -22,6 +22,7 @@ import (
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/controlplane/translate"
 	"github.com/weft-mesh/weft/traces"
 )
 
@@ -56,6 +57,10 @@ type Config struct {
 	// Registry holds the control plane's metrics, served at /metrics; a
 	// new one when nil. Callers may register more collectors on it.
 	Registry *prometheus.Registry
+
+	// Tracing, when set, has sidecars trace HTTP requests and export spans
+	// to its collector over OTLP/gRPC.
+	Tracing *translate.Tracing
 
 	// Traces, when set, makes the control plane the mesh's embedded trace
 	// backend: it receives OTLP on the xDS gRPC address and on the admin

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"time"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/weft-mesh/weft/certs"
 	"github.com/weft-mesh/weft/controlplane"
+	"github.com/weft-mesh/weft/controlplane/translate"
 	"github.com/weft-mesh/weft/discovery"
 	"github.com/weft-mesh/weft/internal/logging"
 	"github.com/weft-mesh/weft/traces"
@@ -39,6 +42,8 @@ type controlPlaneFlags struct {
 	leafTTL       time.Duration
 	defaultPolicy string
 	traceStore    int
+	otlpEndpoint  string
+	traceSampling float64
 }
 
 func newControlPlaneCommand() *cobra.Command {
@@ -73,6 +78,10 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 		`decision for calls no intention matches: "allow", "deny", or empty to follow Consul's ACL default policy (allow when ACLs are off)`)
 	fl.IntVar(&f.traceStore, "trace-store-traces", 5000,
 		"recent traces the embedded trace backend keeps in memory (viewer at the admin address /traces); 0 disables it")
+	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
+		"HOST:PORT of an OTLP/gRPC collector (Jaeger, an OpenTelemetry Collector) sidecars export spans to; default: this control plane's embedded trace backend on the xDS address")
+	fl.Float64Var(&f.traceSampling, "trace-sampling", 100,
+		"percent of requests without a trace context that start a trace (requests with a sampled context are always traced); 0 with no backend turns tracing off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd
@@ -100,11 +109,15 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
+	tracing, err := tracingConfig(f)
+	if err != nil {
+		return err
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerDiscoveryMetrics(registry, watcher)
 	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger, Registry: registry,
-		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: traceStore(f.traceStore)})
+		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: traceStore(f.traceStore), Tracing: tracing})
 	if err != nil {
 		return err
 	}
@@ -199,4 +212,31 @@ func registerDiscoveryMetrics(reg prometheus.Registerer, w *discovery.Watcher) {
 			return time.Since(last).Seconds()
 		}),
 	)
+}
+
+// tracingConfig says where sidecars send spans: --otlp-endpoint, else the
+// embedded backend on the xDS address (loopback when that is a wildcard).
+func tracingConfig(f *controlPlaneFlags) (*translate.Tracing, error) {
+	if f.traceSampling < 0 || f.traceSampling > 100 {
+		return nil, fmt.Errorf("--trace-sampling %v: want a percentage from 0 to 100", f.traceSampling)
+	}
+	endpoint := f.otlpEndpoint
+	if endpoint == "" {
+		if f.traceStore <= 0 {
+			return nil, nil
+		}
+		endpoint = f.xdsAddr
+	}
+	host, portStr, err := net.SplitHostPort(endpoint)
+	if err != nil {
+		return nil, fmt.Errorf("OTLP endpoint %q: %w", endpoint, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil || port <= 0 || port > 65535 {
+		return nil, fmt.Errorf("OTLP endpoint %q: bad port", endpoint)
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return &translate.Tracing{CollectorHost: host, CollectorPort: port, SamplingPercent: f.traceSampling}, nil
 }

@@ -66,20 +66,30 @@ func tcpProxyFilterFor(statPrefix, cluster string) *listenerv3.Filter {
 // httpFilter builds an http_connection_manager whose routes come either
 // inline (routes != nil) or over RDS (rdsName). The router runs after
 // the given HTTP filters.
-func httpFilter(statPrefix string, routes *routev3.RouteConfiguration, rdsName string, filters ...*hcmv3.HttpFilter) *listenerv3.Filter {
+// hcmConfig describes an http_connection_manager.
+type hcmConfig struct {
+	statPrefix string
+	routes     *routev3.RouteConfiguration // inline routes, or
+	rdsName    string                      // routes over RDS
+	filters    []*hcmv3.HttpFilter         // run before the router
+	tracing    *hcmv3.HttpConnectionManager_Tracing
+}
+
+func httpFilter(c hcmConfig) *listenerv3.Filter {
 	m := &hcmv3.HttpConnectionManager{
-		StatPrefix:                statPrefix,
+		StatPrefix:                c.statPrefix,
 		CodecType:                 hcmv3.HttpConnectionManager_AUTO,
-		HttpFilters:               append(filters, typedHTTPFilter(routerFilter, &routerv3.Router{})),
+		HttpFilters:               append(c.filters, typedHTTPFilter(routerFilter, &routerv3.Router{})),
 		MaxRequestHeadersKb:       wrapperspb.UInt32(maxRequestHeadersKB),
 		CommonHttpProtocolOptions: &corev3.HttpProtocolOptions{MaxHeadersCount: wrapperspb.UInt32(maxRequestHeaders)},
+		Tracing:                   c.tracing,
 	}
-	if routes != nil {
-		m.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: routes}
+	if c.routes != nil {
+		m.RouteSpecifier = &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: c.routes}
 	} else {
 		m.RouteSpecifier = &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{
 			ConfigSource:    adsSource(),
-			RouteConfigName: rdsName,
+			RouteConfigName: c.rdsName,
 		}}
 	}
 	return typedFilter(hcmFilter, m)

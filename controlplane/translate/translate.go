@@ -41,6 +41,9 @@ type Mesh struct {
 	// DefaultPolicy decides calls no intention matches: "allow" or "deny";
 	// empty follows Consul's ACL default policy, and allows when unknown.
 	DefaultPolicy string
+	// Tracing, when set, has every HTTP listener trace requests and export
+	// spans over OTLP/gRPC to the collector.
+	Tracing *Tracing
 }
 
 // defaultAllow resolves the default intention policy as Consul does.
@@ -80,6 +83,9 @@ func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	if mesh.TrustDomain != "" {
 		t.roots = rootsSecret(mesh.RootsPEM)
 	}
+	if mesh.Tracing != nil {
+		t.otlp = otlpCluster(*mesh.Tracing)
+	}
 	for _, id := range slices.Sorted(maps.Keys(snap.Proxies)) {
 		t.result.Proxies[id] = t.proxy(snap.Proxies[id])
 	}
@@ -94,7 +100,8 @@ func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 type translator struct {
 	snap  *catalog.Snapshot
 	mesh  Mesh
-	roots *tlsv3.Secret // shared by every proxy; nil without mTLS
+	roots *tlsv3.Secret      // shared by every proxy; nil without mTLS
+	otlp  *clusterv3.Cluster // the span collector; nil without tracing
 
 	chains      map[chainKey]*chainResources
 	resolutions map[resolveKey]resolveResult
@@ -128,6 +135,9 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	if t.roots != nil {
 		pr.r.Secrets = []*tlsv3.Secret{t.roots}
 	}
+	if t.otlp != nil {
+		pr.r.Clusters = append(pr.r.Clusters, t.otlp)
+	}
 	sortResources(pr.r)
 	return pr.r
 }
@@ -158,7 +168,9 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 		}
 	}
 	if http {
-		filters = append(filters, httpFilter(PublicListenerName, catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster), "", httpFilters...))
+		filters = append(filters, httpFilter(hcmConfig{statPrefix: PublicListenerName,
+			routes:  catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster),
+			filters: httpFilters, tracing: t.tracingFor(p.DestinationName)}))
 	} else {
 		filters = append(filters, tcpProxyFilterFor(PublicListenerName, LocalAppCluster))
 	}
@@ -198,7 +210,7 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
 	var f *listenerv3.Filter
 	if ch.routes != nil {
-		f = httpFilter(name, nil, ch.routes.Name)
+		f = httpFilter(hcmConfig{statPrefix: name, rdsName: ch.routes.Name, tracing: t.tracingFor(p.DestinationName)})
 	} else {
 		f = tcpProxyFilterFor(name, ch.targets[0].target.clusterName())
 	}

@@ -128,6 +128,17 @@ func baseCases() []goldenCase {
 			},
 			mesh: testMesh,
 		},
+		{
+			name: "tracing_to_collector",
+			snap: &catalog.Snapshot{
+				Datacenter:      "dc1",
+				Proxies:         map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy(apiUpstream(9191))},
+				Endpoints:       apiEndpoints(),
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{"web": {Name: "web", Protocol: "http"}, "api": {Name: "api", Protocol: "grpc"}},
+			},
+			mesh: Mesh{TrustDomain: "weft.local", RootsPEM: testMesh.RootsPEM,
+				Tracing: &Tracing{CollectorHost: "127.0.0.1", CollectorPort: 15010, SamplingPercent: 25}},
+		},
 	}
 }
 
