@@ -193,3 +193,50 @@ func getBody(t *testing.T, url string) string {
 	}
 	return string(b)
 }
+
+// TestServerDelta serves the same snapshot over incremental ADS on the
+// same port, and records the delta ACK's version.
+func TestServerDelta(t *testing.T) {
+	s, src := startServer(t)
+	src <- testCatalog()
+	conn, err := grpc.NewClient(s.XDSAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	node := &corev3.Node{Id: "web-1-sidecar-proxy"}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.Resources) != 2 {
+		t.Fatalf("delta response has %d listeners, want 2", len(resp.Resources))
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce}); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		var proxies []ProxyStatus
+		getJSON(t, "http://"+s.AdminAddr().String()+"/proxies", &proxies)
+		if len(proxies) == 1 {
+			if ts := proxies[0].Types[resourcev3.ListenerType]; ts != nil && ts.AckedVersion != "" {
+				if ts.AckedVersion != resp.SystemVersionInfo {
+					t.Fatalf("delta ACK recorded as %q, want %q", ts.AckedVersion, resp.SystemVersionInfo)
+				}
+				return
+			}
+		}
+		if ctx.Err() != nil {
+			t.Fatalf("delta ACK not recorded: %+v", proxies)
+		}
+	}
+}

@@ -54,18 +54,21 @@ func newStatusTracker(logger *slog.Logger, m *metrics) *statusTracker {
 
 func (s *statusTracker) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamClosedFunc:   s.streamClosed,
-		StreamRequestFunc:  s.request,
-		StreamResponseFunc: s.response,
+		StreamClosedFunc:        s.streamClosed,
+		StreamRequestFunc:       s.request,
+		StreamResponseFunc:      s.response,
+		DeltaStreamClosedFunc:   s.streamClosed,
+		StreamDeltaRequestFunc:  s.deltaRequest,
+		StreamDeltaResponseFunc: s.deltaResponse,
 	}
 }
 
-func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryRequest) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+// typeSync returns the status of typeURL on the proxy of a stream,
+// registering the stream on its first request. Callers hold s.mu.
+func (s *statusTracker) typeSync(streamID int64, node *corev3.Node, typeURL string) (string, *TypeSync) {
 	id, ok := s.streams[streamID]
 	if !ok {
-		id = req.GetNode().GetId()
+		id = node.GetId()
 		s.streams[streamID] = id
 		p := s.proxies[id]
 		if p == nil {
@@ -77,11 +80,20 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 		s.logger.Info("proxy connected", "proxy", id, "stream", streamID)
 	}
 	p := s.proxies[id]
-	t := p.Types[req.GetTypeUrl()]
+	t := p.Types[typeURL]
 	if t == nil {
 		t = &TypeSync{}
-		p.Types[req.GetTypeUrl()] = t
+		p.Types[typeURL] = t
 	}
+	return id, t
+}
+
+// request handles a state-of-the-world request: a subscription, an ACK or
+// a NACK.
+func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryRequest) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
 	if req.GetResponseNonce() == "" {
 		return nil // a subscription, not an answer to a response
 	}
@@ -94,24 +106,58 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 			// would loop. Acknowledging the rejected version to the cache
 			// makes it wait for the next change instead; the proxy keeps
 			// its last good config meanwhile.
-			s.logger.Warn("proxy rejected configuration", "proxy", id, "type", req.GetTypeUrl(),
-				"rejected_version", rejected, "kept_version", req.GetVersionInfo(), "error", d.GetMessage())
 			req.VersionInfo = rejected
 		}
-		t.LastNack, t.NackVersion, t.NackAt = d.GetMessage(), rejected, time.Now()
-		s.metrics.nacks.WithLabelValues(shortType(req.GetTypeUrl())).Inc()
+		s.nacked(id, t, req.GetTypeUrl(), rejected, d.GetMessage())
 		return nil
 	}
-	t.AckedVersion, t.AckedAt = req.GetVersionInfo(), time.Now()
-	s.metrics.acked(id, req.GetTypeUrl(), req.GetVersionInfo())
+	s.acked(id, t, req.GetTypeUrl(), req.GetVersionInfo())
 	return nil
 }
 
-func (s *statusTracker) response(_ context.Context, streamID int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+// deltaRequest handles an incremental request. Delta ACKs carry no version:
+// the version is that of the response whose nonce they answer.
+func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDiscoveryRequest) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.sent[sentKey{streamID, req.GetTypeUrl()}] = sentResponse{nonce: resp.GetNonce(), version: resp.GetVersionInfo()}
-	s.metrics.pushes.WithLabelValues(shortType(req.GetTypeUrl())).Inc()
+	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
+	r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]
+	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
+		return nil
+	}
+	if d := req.GetErrorDetail(); d != nil {
+		s.nacked(id, t, req.GetTypeUrl(), r.version, d.GetMessage())
+		return nil
+	}
+	s.acked(id, t, req.GetTypeUrl(), r.version)
+	return nil
+}
+
+func (s *statusTracker) acked(id string, t *TypeSync, typeURL, version string) {
+	t.AckedVersion, t.AckedAt = version, time.Now()
+	s.metrics.acked(id, typeURL, version)
+}
+
+func (s *statusTracker) nacked(id string, t *TypeSync, typeURL, version, msg string) {
+	s.logger.Warn("proxy rejected configuration", "proxy", id, "type", typeURL,
+		"rejected_version", version, "kept_version", t.AckedVersion, "error", msg)
+	t.LastNack, t.NackVersion, t.NackAt = msg, version, time.Now()
+	s.metrics.nacks.WithLabelValues(shortType(typeURL)).Inc()
+}
+
+func (s *statusTracker) response(_ context.Context, streamID int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+}
+
+func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
+}
+
+func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version}
+	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
