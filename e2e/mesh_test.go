@@ -41,7 +41,8 @@ type meshOptions struct {
 	leafTTL       string // --leaf-ttl
 }
 
-func startMesh(t *testing.T, opts ...meshOptions) *mesh {
+// newMesh starts Consul and the control plane, with no services yet.
+func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 	t.Helper()
 	m := &mesh{
 		consul:     consultest.Start(t),
@@ -55,11 +56,24 @@ func startMesh(t *testing.T, opts ...meshOptions) *mesh {
 	if len(opts) > 0 {
 		m.opts = opts[0]
 	}
-	client := m.consul.Client()
-	if _, _, err := client.ConfigEntries().Set(&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"}, nil); err != nil {
-		t.Fatalf("write service-defaults: %v", err)
-	}
 	m.startControlPlane(t)
+	return m
+}
+
+// setEntry writes a config entry to Consul.
+func (m *mesh) setEntry(t *testing.T, entry api.ConfigEntry) {
+	t.Helper()
+	if _, _, err := m.consul.Client().ConfigEntries().Set(entry, nil); err != nil {
+		t.Fatalf("write %s %s: %v", entry.GetKind(), entry.GetName(), err)
+	}
+}
+
+// startMesh runs the standard topology: web → api ×2 (http) and echo (tcp).
+func startMesh(t *testing.T, opts ...meshOptions) *mesh {
+	t.Helper()
+	m := newMesh(t, opts...)
+	client := m.consul.Client()
+	m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})
 
 	for _, id := range []string{"api-1", "api-2"} {
 		m.hits[id] = &atomic.Int64{}
@@ -105,9 +119,16 @@ func (m *mesh) startProxy(t *testing.T, id string) {
 // sidecar, using the standard connect { sidecar_service { … } } stanza.
 func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []api.Upstream) {
 	t.Helper()
+	m.registerWithMeta(t, id, name, appPort, nil, upstreams)
+}
+
+// registerWithMeta registers like register, with service metadata, which
+// the sidecar registration inherits (subsets filter on it).
+func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta map[string]string, upstreams []api.Upstream) {
+	t.Helper()
 	m.publicPort[id] = freePort(t)
 	reg := &api.AgentServiceRegistration{
-		ID: id, Name: name, Port: appPort, Address: "127.0.0.1",
+		ID: id, Name: name, Port: appPort, Address: "127.0.0.1", Meta: meta,
 		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthPassing},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
 			Port:  m.publicPort[id],
