@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench clean proto
+.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
 
 all: build
 
@@ -35,8 +35,17 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: ## Go benchmarks of the hot paths
+bench: bench-go bench-compare ## Go benchmarks, then the side-by-side comparison table
+
+bench-go: ## Go benchmarks of the hot paths (pickers, translation, publishing)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+bench-deps: ## Debian's nginx, haproxy and wrk, and fortio, for bench-compare
+	command -v nginx haproxy wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx haproxy wrk)
+	command -v fortio >/dev/null || test -x $$(go env GOPATH)/bin/fortio || $(GO) install fortio.org/fortio@v1.66.0
+
+bench-compare: build consul bench-deps ## Weft vs HAProxy vs Consul's proxy: latency, CPU per 1k rps, idle RSS
+	$(GO) run ./bench/compare
 
 clean:
 	rm -rf $(BIN) .demo
