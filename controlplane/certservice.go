@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"crypto/x509"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -51,33 +52,55 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 	if snap == nil {
 		return nil, status.Error(codes.Unavailable, "control plane has no catalog from Consul yet")
 	}
-	proxy := snap.Proxies[req.GetProxyId()]
-	if proxy == nil {
-		return nil, status.Errorf(codes.NotFound, "proxy %q is not a registered sidecar in Consul", req.GetProxyId())
+	service, subject, err := serviceToSign(snap, req)
+	if err != nil {
+		return nil, err
 	}
-	ok, err := s.authz.CanWriteService(ctx, tokenFrom(ctx), proxy.DestinationName)
+	ok, err := s.authz.CanWriteService(ctx, tokenFrom(ctx), service)
 	if err != nil {
 		return nil, status.Errorf(codes.Unavailable, "check ACL token with Consul: %v", err)
 	}
 	if !ok {
-		return nil, status.Errorf(codes.PermissionDenied, "token may not service:write %q, which a certificate for proxy %q requires", proxy.DestinationName, proxy.ID)
+		return nil, status.Errorf(codes.PermissionDenied, "token may not service:write %q, which a certificate for %s requires", service, subject)
 	}
-	ident := certs.ServiceIdentity{TrustDomain: s.ca.TrustDomain(), Namespace: "default", Datacenter: snap.Datacenter, Service: proxy.DestinationName}
+	ident := certs.ServiceIdentity{TrustDomain: s.ca.TrustDomain(), Namespace: "default", Datacenter: snap.Datacenter, Service: service}
 	id, err := ident.ID()
 	if err != nil {
-		return nil, status.Errorf(codes.FailedPrecondition, "identity of proxy %q: %v", proxy.ID, err)
+		return nil, status.Errorf(codes.FailedPrecondition, "identity of %s: %v", subject, err)
 	}
 	leaf, chain, err := s.ca.Sign(req.GetCsr(), id)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "sign for proxy %q: %v", proxy.ID, err)
+		return nil, status.Errorf(codes.InvalidArgument, "sign for %s: %v", subject, err)
 	}
-	s.recordIssue(proxy.ID, leaf, chain)
-	s.logger.Info("issued leaf certificate", "proxy", proxy.ID, "spiffe_id", id.String(), "not_after", leaf.NotAfter)
+	if req.GetProxyId() != "" {
+		s.recordIssue(req.GetProxyId(), leaf, chain)
+	}
+	s.logger.Info("issued leaf certificate", "for", subject, "spiffe_id", id.String(), "not_after", leaf.NotAfter)
 	resp := &certsv1.SignResponse{Certificate: leaf.Raw, SpiffeId: id.String()}
 	for _, c := range chain {
 		resp.Intermediates = append(resp.Intermediates, c.Raw)
 	}
+	for _, r := range s.ca.Bundle() {
+		resp.Roots = append(resp.Roots, r.Raw)
+	}
 	return resp, nil
+}
+
+// serviceToSign names the service a request asks a certificate for: the
+// destination of a registered sidecar, or a service named directly (a
+// proxyless client).
+func serviceToSign(snap *catalog.Snapshot, req *certsv1.SignRequest) (service, subject string, err error) {
+	if id := req.GetProxyId(); id != "" {
+		proxy := snap.Proxies[id]
+		if proxy == nil {
+			return "", "", status.Errorf(codes.NotFound, "proxy %q is not a registered sidecar in Consul", id)
+		}
+		return proxy.DestinationName, fmt.Sprintf("proxy %q", id), nil
+	}
+	if req.GetService() == "" {
+		return "", "", status.Error(codes.InvalidArgument, "name a proxy_id or a service")
+	}
+	return req.GetService(), fmt.Sprintf("service %q", req.GetService()), nil
 }
 
 // recordIssue remembers which root the proxy's newest leaf chains to: the

@@ -23,7 +23,8 @@ type publishedState struct {
 // publishLoop translates and publishes every snapshot from src, one at a
 // time; src is latest-wins, so a burst of changes that arrives while a
 // snapshot is being published is coalesced into the next one.
-// A change of the trust bundle republishes the last catalog.
+// A change of the trust bundle, or of the connected proxyless clients,
+// republishes the last catalog.
 func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
 	ch := src.Snapshots()
 	var caChanges <-chan struct{}
@@ -40,16 +41,24 @@ func (s *Server) publishLoop(ctx context.Context, src CatalogSource) error {
 			}
 			s.publishSnapshot(ctx, snap)
 		case <-caChanges:
-			if snap := s.state.catalog.Load(); snap != nil {
-				s.publishSnapshot(ctx, snap)
-			}
+			s.republish(ctx)
+		case <-s.proxyless.changed:
+			s.republish(ctx)
 		}
+	}
+}
+
+func (s *Server) republish(ctx context.Context) {
+	if snap := s.state.catalog.Load(); snap != nil {
+		s.publishSnapshot(ctx, snap)
 	}
 }
 
 func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
 	start := time.Now()
-	res := translate.Translate(snap, s.mesh())
+	mesh := s.mesh()
+	res := translate.Translate(snap, mesh)
+	s.addProxyless(res, snap, mesh)
 	changed, err := s.publisher.publish(ctx, res, start)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
 	s.metrics.proxies.Set(float64(len(res.Proxies)))
@@ -89,3 +98,20 @@ func (c cacheLogger) Debugf(format string, args ...any) { c.l.Debug(fmt.Sprintf(
 func (c cacheLogger) Infof(format string, args ...any)  { c.l.Debug(fmt.Sprintf(format, args...)) }
 func (c cacheLogger) Warnf(format string, args ...any)  { c.l.Warn(fmt.Sprintf(format, args...)) }
 func (c cacheLogger) Errorf(format string, args ...any) { c.l.Error(fmt.Sprintf(format, args...)) }
+
+// addProxyless gives every connected proxyless client the shared proxyless
+// resources. A node ID that is also a registered sidecar stays a sidecar.
+func (s *Server) addProxyless(res *translate.Result, snap *catalog.Snapshot, mesh translate.Mesh) {
+	ids := s.proxyless.ids()
+	if len(ids) == 0 {
+		return
+	}
+	shared := translate.Proxyless(snap, mesh)
+	for _, id := range ids {
+		if _, sidecar := res.Proxies[id]; sidecar {
+			s.logger.Warn("a proxyless client uses a sidecar's ID; serving it as the sidecar", "node", id)
+			continue
+		}
+		res.Proxies[id] = shared
+	}
+}

@@ -120,6 +120,7 @@ type Server struct {
 	state     *publishedState
 	certs     *certService
 	metrics   *metrics
+	proxyless *proxylessClients
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -135,12 +136,14 @@ func New(cfg Config) (*Server, error) {
 	logger := cfg.Logger.With("component", "controlplane")
 	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")})
 	m := newMetrics(cfg.Registry)
+	pl := newProxylessClients()
 	s := &Server{
 		metrics:   m,
+		proxyless: pl,
 		cfg:       cfg,
 		logger:    logger,
 		cache:     cache,
-		status:    newStatusTracker(cfg.Logger.With("component", "xds"), m),
+		status:    newStatusTracker(cfg.Logger.With("component", "xds"), m, pl),
 		publisher: newPublisher(cache, logger, m),
 		state:     &publishedState{},
 		ready:     make(chan struct{}),

@@ -15,6 +15,7 @@ import (
 // ProxyStatus is what the control plane knows of one connected proxy.
 type ProxyStatus struct {
 	ID        string               `json:"id"`
+	Proxyless bool                 `json:"proxyless,omitempty"`
 	Streams   int                  `json:"streams"`
 	Connected time.Time            `json:"connected_since"`
 	Types     map[string]*TypeSync `json:"types"`
@@ -32,8 +33,9 @@ type TypeSync struct {
 // statusTracker records stream and ACK/NACK state from go-control-plane's
 // callbacks, which run on the streams' goroutines.
 type statusTracker struct {
-	logger  *slog.Logger
-	metrics *metrics
+	logger    *slog.Logger
+	metrics   *metrics
+	proxyless *proxylessClients
 
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
@@ -48,8 +50,8 @@ type sentKey struct {
 
 type sentResponse struct{ nonce, version string }
 
-func newStatusTracker(logger *slog.Logger, m *metrics) *statusTracker {
-	return &statusTracker{logger: logger, metrics: m, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
+func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
+	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
 }
 
 func (s *statusTracker) callbacks() serverv3.Callbacks {
@@ -76,8 +78,12 @@ func (s *statusTracker) typeSync(streamID int64, node *corev3.Node, typeURL stri
 			s.proxies[id] = p
 		}
 		p.Streams++
+		if isProxyless(node) {
+			p.Proxyless = true
+			s.proxyless.add(id)
+		}
 		s.metrics.connected.Inc()
-		s.logger.Info("proxy connected", "proxy", id, "stream", streamID)
+		s.logger.Info("proxy connected", "proxy", id, "stream", streamID, "proxyless", p.Proxyless)
 	}
 	p := s.proxies[id]
 	t := p.Types[typeURL]
@@ -176,6 +182,9 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 	s.metrics.connected.Dec()
 	if p := s.proxies[id]; p != nil {
 		p.Streams--
+		if p.Proxyless {
+			s.proxyless.remove(id)
+		}
 		if p.Streams <= 0 {
 			delete(s.proxies, id)
 			s.metrics.forget(id)

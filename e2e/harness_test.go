@@ -23,6 +23,9 @@ import (
 var binDir string
 
 func TestMain(m *testing.M) {
+	if os.Getenv(proxylessClientEnv) != "" {
+		os.Exit(runProxylessClient())
+	}
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped with -short")

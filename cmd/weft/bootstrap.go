@@ -2,6 +2,8 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -37,5 +39,44 @@ secret) from --leaf-cert and --leaf-key files on its host.
 	fl.StringVar(&e.LeafCert, "leaf-cert", "", "PEM file of the sidecar's certificate chain")
 	fl.StringVar(&e.LeafKey, "leaf-key", "", "PEM file of the sidecar's private key")
 	cmd.MarkFlagRequired("proxy-id")
+	return cmd
+}
+
+func newGRPCBootstrapCommand() *cobra.Command {
+	var g bootstrap.GRPC
+	var xds string
+	cmd := &cobra.Command{
+		Use:   "grpc-bootstrap",
+		Short: "Print a gRPC xDS bootstrap for a proxyless gRPC client",
+		Long: `Print the bootstrap JSON a grpc-go (or grpc-java, grpc-c++) service reads from
+GRPC_XDS_BOOTSTRAP to use Weft's control plane: it can then dial
+xds:///<service> for any service in the mesh. With --cert-dir (filled by
+'weft cert --service <svc> --out DIR --watch') the client talks mTLS to the
+services' sidecars through gRPC's file_watcher certificate provider.
+
+  weft cert --service web --out /var/run/weft --watch &
+  weft grpc-bootstrap --service web --cert-dir /var/run/weft > bootstrap.json
+  GRPC_XDS_BOOTSTRAP=bootstrap.json ./web`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if g.NodeID == "" {
+				host, _ := os.Hostname()
+				g.NodeID = "proxyless/" + g.Service + "/" + host
+			}
+			g.XDSAddrs = strings.Split(xds, ",")
+			out, err := bootstrap.GRPCJSON(g)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintln(cmd.OutOrStdout(), string(out))
+			return nil
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringVar(&g.Service, "service", "", "the client's own service (required)")
+	fl.StringVar(&g.NodeID, "node-id", "", "xDS node ID, unique per process (default proxyless/<service>/<hostname>)")
+	fl.StringVar(&xds, "xds-addr", "127.0.0.1:15010", "control plane address(es), comma-separated")
+	fl.StringVar(&g.CertDir, "cert-dir", "", "directory of cert.pem, key.pem, ca.pem for mTLS (from weft cert)")
+	cmd.MarkFlagRequired("service")
 	return cmd
 }

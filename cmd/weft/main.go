@@ -30,6 +30,6 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newProxyStatusCommand(), newEnvoyBootstrapCommand())
+	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newProxyStatusCommand(), newEnvoyBootstrapCommand(), newGRPCBootstrapCommand(), newCertCommand())
 	return root
 }

@@ -118,4 +118,3 @@ func socket(hostport, what string) (*corev3.Address, error) {
 	return &corev3.Address{Address: &corev3.Address_SocketAddress{SocketAddress: &corev3.SocketAddress{
 		Address: host, PortSpecifier: &corev3.SocketAddress_PortValue{PortValue: uint32(port)}}}}, nil
 }
-

@@ -27,8 +27,13 @@ const (
 
 type SignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
-	// The sidecar's Consul service ID, its xDS node ID.
+	// The sidecar's Consul service ID, its xDS node ID. Leave it empty and
+	// set service instead for a proxyless gRPC client or another workload
+	// without a sidecar registration.
 	ProxyId string `protobuf:"bytes,1,opt,name=proxy_id,json=proxyId,proto3" json:"proxy_id,omitempty"`
+	// The service to issue for when proxy_id is empty. The token must be
+	// allowed service:write on it.
+	Service string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
 	// A PKCS#10 certificate request, DER-encoded. Its subject and SANs are
 	// ignored, except that a URI SAN, if present, must be the identity the
 	// proxy is entitled to.
@@ -74,6 +79,13 @@ func (x *SignRequest) GetProxyId() string {
 	return ""
 }
 
+func (x *SignRequest) GetService() string {
+	if x != nil {
+		return x.Service
+	}
+	return ""
+}
+
 func (x *SignRequest) GetCsr() []byte {
 	if x != nil {
 		return x.Csr
@@ -89,7 +101,9 @@ type SignResponse struct {
 	// root, DER-encoded, in order.
 	Intermediates [][]byte `protobuf:"bytes,2,rep,name=intermediates,proto3" json:"intermediates,omitempty"`
 	// The leaf's SPIFFE ID.
-	SpiffeId      string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3" json:"spiffe_id,omitempty"`
+	SpiffeId string `protobuf:"bytes,3,opt,name=spiffe_id,json=spiffeId,proto3" json:"spiffe_id,omitempty"`
+	// The trust bundle, DER-encoded, the root signing leaves first.
+	Roots         [][]byte `protobuf:"bytes,4,rep,name=roots,proto3" json:"roots,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -145,18 +159,27 @@ func (x *SignResponse) GetSpiffeId() string {
 	return ""
 }
 
+func (x *SignResponse) GetRoots() [][]byte {
+	if x != nil {
+		return x.Roots
+	}
+	return nil
+}
+
 var File_api_certs_v1_certs_proto protoreflect.FileDescriptor
 
 const file_api_certs_v1_certs_proto_rawDesc = "" +
 	"\n" +
-	"\x18api/certs/v1/certs.proto\x12\rweft.certs.v1\":\n" +
+	"\x18api/certs/v1/certs.proto\x12\rweft.certs.v1\"T\n" +
 	"\vSignRequest\x12\x19\n" +
-	"\bproxy_id\x18\x01 \x01(\tR\aproxyId\x12\x10\n" +
-	"\x03csr\x18\x02 \x01(\fR\x03csr\"s\n" +
+	"\bproxy_id\x18\x01 \x01(\tR\aproxyId\x12\x18\n" +
+	"\aservice\x18\x03 \x01(\tR\aservice\x12\x10\n" +
+	"\x03csr\x18\x02 \x01(\fR\x03csr\"\x89\x01\n" +
 	"\fSignResponse\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12$\n" +
 	"\rintermediates\x18\x02 \x03(\fR\rintermediates\x12\x1b\n" +
-	"\tspiffe_id\x18\x03 \x01(\tR\bspiffeId2U\n" +
+	"\tspiffe_id\x18\x03 \x01(\tR\bspiffeId\x12\x14\n" +
+	"\x05roots\x18\x04 \x03(\fR\x05roots2U\n" +
 	"\x12CertificateService\x12?\n" +
 	"\x04Sign\x12\x1a.weft.certs.v1.SignRequest\x1a\x1b.weft.certs.v1.SignResponseB0Z.github.com/weft-mesh/weft/api/certs/v1;certsv1b\x06proto3"
 
