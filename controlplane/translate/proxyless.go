@@ -7,6 +7,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -25,8 +26,8 @@ const proxylessPrefix = "proxyless/"
 
 // Proxyless builds the resources every proxyless gRPC client gets: for
 // each service with instances, an API listener named after the service (so
-// a client dials xds:///<service>), its route configuration, a cluster and
-// a load assignment. Clients reach the services' sidecars directly, over
+// a client dials xds:///<service>) with its routes inline, a cluster and a
+// load assignment. Clients reach the services' sidecars directly, over
 // mTLS with certificates from their bootstrap's certificate provider when
 // the mesh has a trust domain. gRPC's default policy balances across
 // localities by weight, so each instance is its own locality weighted by
@@ -35,9 +36,7 @@ func Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
 	r := &Resources{}
 	for _, svc := range slices.Sorted(maps.Keys(snap.Endpoints)) {
 		cluster := proxylessPrefix + ClusterName(svc, snap.Datacenter)
-		route := proxylessPrefix + svc
-		r.Listeners = append(r.Listeners, apiListener(svc, route))
-		r.Routes = append(r.Routes, catchAllRoute(route, svc, cluster))
+		r.Listeners = append(r.Listeners, apiListener(svc, catchAllRoute(proxylessPrefix+svc, svc, cluster)))
 		c := edsCluster(cluster)
 		if mesh.TrustDomain != "" {
 			c.TransportSocket = proxylessTLS(spiffeURI(mesh.TrustDomain, certs.ServiceIdentity{Namespace: DefaultNamespace, Datacenter: snap.Datacenter, Service: svc}))
@@ -48,10 +47,12 @@ func Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
 	return r
 }
 
-func apiListener(name, route string) *listenerv3.Listener {
+// apiListener carries its routes inline: go-control-plane's consistency
+// check does not follow RDS names out of API listeners.
+func apiListener(name string, routes *routev3.RouteConfiguration) *listenerv3.Listener {
 	hcm := &hcmv3.HttpConnectionManager{
 		StatPrefix:     name,
-		RouteSpecifier: &hcmv3.HttpConnectionManager_Rds{Rds: &hcmv3.Rds{ConfigSource: adsSource(), RouteConfigName: route}},
+		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: routes},
 		HttpFilters:    []*hcmv3.HttpFilter{typedHTTPFilter(routerFilter, &routerv3.Router{})},
 	}
 	return &listenerv3.Listener{Name: name, ApiListener: &listenerv3.ApiListener{ApiListener: mustAny(hcm)}}
