@@ -5,15 +5,20 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/weft-mesh/weft/proxy"
+	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 )
 
 func main() {
@@ -24,14 +29,16 @@ func main() {
 }
 
 type flags struct {
-	proxyID      string
-	xdsAddrs     []string
-	adminAddr    string
-	logLevel     string
-	logFormat    string
-	drainTimeout time.Duration
-	token        string
-	tokenFile    string
+	proxyID       string
+	xdsAddrs      []string
+	adminAddr     string
+	logLevel      string
+	logFormat     string
+	drainTimeout  time.Duration
+	token         string
+	tokenFile     string
+	accessLog     bool
+	accessLogPath string
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -63,7 +70,13 @@ On SIGINT or SIGTERM it stops accepting connections and lets in-flight ones
 finish for up to --drain-timeout.
 
 Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners,
-/certs.`,
+/certs, /metrics (Prometheus: weft_proxy_* metrics, Go and process
+metrics).
+
+Each request is logged as one JSON line on standard output (--access-log,
+--access-log-path); lines the output cannot take in time are dropped and
+counted, never waited for. Tracing is configured by the control plane over
+xDS.`,
 		Args:          cobra.NoArgs,
 		SilenceUsage:  true,
 		SilenceErrors: true,
@@ -80,6 +93,8 @@ Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners,
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "how long connections may finish after shutdown starts or their listener is removed")
 	fs.StringVar(&f.token, "token", "", "Consul ACL token for the certificate service (default $"+envToken+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the Consul ACL token, re-read at every renewal (default $"+envTokenFile+", which wins over $"+envToken+")")
+	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
+	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
 	cmd.MarkFlagRequired("proxy-id")
 	cmd.MarkFlagRequired("xds-addr")
 	return cmd
@@ -94,13 +109,12 @@ func run(cmd *cobra.Command, f flags) error {
 	if err != nil {
 		return err
 	}
-	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	go func() {
-		<-ctx.Done()
-		stop() // a second signal kills the process
-	}()
-	return proxy.Run(ctx, proxy.Config{
+	accessLog, closeAccessLog, err := openAccessLog(cmd, f, logger)
+	if err != nil {
+		return err
+	}
+	defer closeAccessLog()
+	p, err := proxy.New(proxy.Config{
 		ProxyID:      f.proxyID,
 		XDSAddrs:     f.xdsAddrs,
 		AdminAddr:    f.adminAddr,
@@ -109,6 +123,73 @@ func run(cmd *cobra.Command, f flags) error {
 		TokenFile:    tokenFile,
 		Logger:       logger,
 	})
+	if err != nil {
+		return err
+	}
+	m := sidecarMetrics()
+	m.SetStatus(statusOf(p, accessLog))
+	defer m.SetStatus(metrics.Status{})
+	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	go func() {
+		<-ctx.Done()
+		stop() // a second signal kills the process
+	}()
+	return p.Run(ctx)
+}
+
+// sidecarMetrics are the weft_proxy_* metrics, registered once per process
+// on Prometheus' default registry, next to its Go and process collectors;
+// the admin API serves that registry at /metrics.
+var sidecarMetrics = sync.OnceValue(func() *metrics.Metrics {
+	return metrics.New(prometheus.DefaultRegisterer)
+})
+
+// statusOf feeds the metrics read at scrape time from the proxy's state.
+func statusOf(p *proxy.Proxy, accessLog *accesslog.Logger) metrics.Status {
+	s := metrics.Status{
+		XDSConnected: func() bool {
+			_, st := p.XDS()
+			return st.Connected
+		},
+		CertExpiry: func() (time.Time, bool) {
+			if leaf := p.Certs().Identity.Leaf; leaf != nil {
+				return leaf.NotAfter, true
+			}
+			return time.Time{}, false
+		},
+	}
+	if accessLog != nil {
+		s.AccessLogDropped = accessLog.Dropped
+	}
+	return s
+}
+
+// openAccessLog starts the access log the flags ask for: nil when it is
+// off. The returned func flushes and closes it.
+func openAccessLog(cmd *cobra.Command, f flags, logger *slog.Logger) (*accesslog.Logger, func(), error) {
+	if !f.accessLog {
+		if f.accessLogPath != "" {
+			return nil, nil, fmt.Errorf("--access-log-path %q: the access log is off (--access-log=false)", f.accessLogPath)
+		}
+		return nil, func() {}, nil
+	}
+	var w io.Writer = cmd.OutOrStdout()
+	var file *os.File
+	if f.accessLogPath != "" {
+		var err error
+		if file, err = os.OpenFile(f.accessLogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644); err != nil {
+			return nil, nil, fmt.Errorf("--access-log-path: %w", err)
+		}
+		w = file
+	}
+	l := accesslog.New(w, accesslog.Options{Logger: logger})
+	return l, func() {
+		l.Close()
+		if file != nil {
+			file.Close()
+		}
+	}, nil
 }
 
 // resolveToken picks the ACL token source: a flag, else the environment

@@ -3,8 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 func execute(ctx context.Context, args ...string) (string, error) {
@@ -22,7 +28,7 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s"} {
+	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s", "--access-log", "--access-log-path", "/metrics"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not mention %s:\n%s", flag, out)
 		}
@@ -42,6 +48,8 @@ func TestFlagErrors(t *testing.T) {
 		{"bad xds address", []string{"--proxy-id", "web", "--xds-addr", "nowhere"}, `XDSAddrs[0] "nowhere"`},
 		{"stray argument", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "extra"}, `unknown command "extra"`},
 		{"token and token file", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--token", "t", "--token-file", "/f"}, `--token and --token-file: give at most one`},
+		{"access log path with the access log off", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log=false", "--access-log-path", "/tmp/a.log"}, `--access-log-path "/tmp/a.log": the access log is off`},
+		{"access log path not writable", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log-path", "/nonexistent/dir/a.log"}, `--access-log-path: open /nonexistent/dir/a.log`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,5 +98,76 @@ func TestResolveToken(t *testing.T) {
 				t.Errorf("resolveToken = %q, %q, %v; want %q, %q", token, file, err, tt.wantToken, tt.wantFile)
 			}
 		})
+	}
+}
+
+// TestAdminServesMetrics runs the sidecar (its control plane unreachable)
+// and scrapes its admin API: the weft_proxy_* metrics with their scrape-time
+// values, and the Go and process collectors.
+func TestAdminServesMetrics(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	admin := ln.Addr().String()
+	ln.Close()
+	logPath := filepath.Join(t.TempDir(), "access.log")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	var runErr error
+	go func() {
+		defer close(done)
+		_, runErr = execute(ctx, "--proxy-id", "web", "--xds-addr", "127.0.0.1:1", "--admin-addr", admin, "--access-log-path", logPath, "--log-level", "error")
+	}()
+	defer func() {
+		cancel()
+		<-done
+		if runErr != nil {
+			t.Errorf("run: %v", runErr)
+		}
+	}()
+
+	body := scrape(t, "http://"+admin+"/metrics", done)
+	for _, want := range []string{
+		"weft_proxy_xds_connected 0",
+		"weft_proxy_access_log_dropped_total 0",
+		`weft_proxy_xds_acks_total{type="Listener"} 0`,
+		"go_goroutines",
+		"process_resident_memory_bytes",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "weft_proxy_cert_expiry_seconds ") {
+		t.Error("/metrics reports a certificate expiry before there is a leaf")
+	}
+	if _, err := os.Stat(logPath); err != nil {
+		t.Errorf("access log file: %v", err)
+	}
+}
+
+// scrape probes url until the admin API answers (or run ends).
+func scrape(t *testing.T, url string, done <-chan struct{}) string {
+	t.Helper()
+	deadline := time.After(30 * time.Second)
+	for {
+		resp, err := http.Get(url)
+		if err == nil {
+			b, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+			}
+			return string(b)
+		}
+		select {
+		case <-done:
+			t.Fatal("run ended before its admin API answered")
+		case <-deadline:
+			t.Fatalf("GET %s: %v", url, err)
+		case <-time.After(20 * time.Millisecond): // probe again: the admin listener is not bound yet
+		}
 	}
 }

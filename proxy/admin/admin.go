@@ -11,12 +11,16 @@
 //	                  seconds to expiry, renewal) and the trust bundles'
 //	                  roots (subject, SHA-256 fingerprint, validity) (JSON);
 //	                  also part of /config_dump
+//	GET /metrics      Prometheus metrics (see MetricsSource)
 package admin
 
 import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
@@ -37,6 +41,15 @@ type Source interface {
 	Certs() Certs
 }
 
+// MetricsSource is implemented by a Source that has its own Prometheus
+// registry: /metrics serves its Gatherer. For a Source that does not
+// implement it, /metrics serves the process's default registry
+// (prometheus.DefaultGatherer: the Go and process collectors, and what
+// weft-proxy's main registers there, the sidecar's weft_proxy_* metrics).
+type MetricsSource interface {
+	Metrics() prometheus.Gatherer
+}
+
 // Certs is the document served at /certs. It holds no private key.
 type Certs struct {
 	// Identity is the leaf certificate and its renewal state.
@@ -55,12 +68,24 @@ func Handler(src Source, log *slog.Logger) http.Handler {
 	mux.HandleFunc("GET /config_dump", h.configDump)
 	mux.HandleFunc("GET /listeners", h.listeners)
 	mux.HandleFunc("GET /certs", h.certs)
+	mux.Handle("GET /metrics", metricsHandler(src, log))
 	return mux
 }
 
 type handler struct {
 	src Source
 	log *slog.Logger
+}
+
+func metricsHandler(src Source, log *slog.Logger) http.Handler {
+	g := prometheus.DefaultGatherer
+	if ms, ok := src.(MetricsSource); ok {
+		g = ms.Metrics()
+	}
+	return promhttp.HandlerFor(g, promhttp.HandlerOpts{
+		ErrorLog:      slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		ErrorHandling: promhttp.ContinueOnError, // a failing collector must not hide the others
+	})
 }
 
 func (h *handler) ready(w http.ResponseWriter, _ *http.Request) {

@@ -7,10 +7,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/proxy/identity"
@@ -146,5 +148,47 @@ func TestCerts(t *testing.T) {
 		if roots := got.TrustBundles["weft-roots"]; len(roots) != 1 || roots[0]["sha256_fingerprint"] != "ab12" || roots[0]["subject"] != "CN=root" {
 			t.Errorf("GET %s: trust bundles = %v", path, got.TrustBundles)
 		}
+	}
+}
+
+// metricsSource is a Source with its own registry.
+type metricsSource struct {
+	fakeSource
+	reg *prometheus.Registry
+}
+
+func (m *metricsSource) Metrics() prometheus.Gatherer { return m.reg }
+
+func TestMetrics(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	c := prometheus.NewCounter(prometheus.CounterOpts{Name: "weft_proxy_test_total", Help: "test"})
+	reg.MustRegister(c)
+	c.Add(3)
+	tests := []struct {
+		name string
+		src  Source
+		want []string
+		not  []string
+	}{
+		{"the source's registry", &metricsSource{reg: reg}, []string{"weft_proxy_test_total 3"}, []string{"go_goroutines"}},
+		{"else the default registry, with the Go and process collectors", &fakeSource{}, []string{"go_goroutines", "process_resident_memory_bytes"}, []string{"weft_proxy_test_total"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, body := serve(t, tt.src, "/metrics")
+			if code != http.StatusOK {
+				t.Fatalf("GET /metrics = %d %s", code, body)
+			}
+			for _, s := range tt.want {
+				if !strings.Contains(body, s) {
+					t.Errorf("GET /metrics lacks %q:\n%s", s, body)
+				}
+			}
+			for _, s := range tt.not {
+				if strings.Contains(body, s) {
+					t.Errorf("GET /metrics has %q", s)
+				}
+			}
+		})
 	}
 }

@@ -1,0 +1,65 @@
+package metrics
+
+import "github.com/prometheus/client_golang/prometheus"
+
+// Cluster is the resilience metrics of one upstream cluster: retries,
+// outlier ejections and per-host breaker states. A nil *Cluster records
+// nothing.
+type Cluster struct {
+	name               string
+	breaker            *prometheus.GaugeVec
+	retries, ejections prometheus.Counter
+}
+
+// Cluster returns the handle of a cluster, the same one for the same name.
+// Resolve it when the cluster is compiled.
+func (m *Metrics) Cluster(name string) *Cluster {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.clusters[name]
+	if c == nil {
+		c = &Cluster{
+			name:      name,
+			breaker:   m.breaker,
+			retries:   m.retries.WithLabelValues(name),
+			ejections: m.ejections.WithLabelValues(name),
+		}
+		m.clusters[name] = c
+	}
+	return c
+}
+
+// Retried counts one retried attempt (not the first attempt).
+func (c *Cluster) Retried() {
+	if c != nil {
+		c.retries.Inc()
+	}
+}
+
+// Ejected counts a host ejected by outlier detection (a breaker opening).
+func (c *Cluster) Ejected() {
+	if c != nil {
+		c.ejections.Inc()
+	}
+}
+
+// BreakerState sets host's breaker state. Call it from the breaker's
+// OnStateChange; hosts are "address:port".
+func (c *Cluster) BreakerState(host string, s BreakerState) {
+	if c != nil {
+		c.breaker.WithLabelValues(c.name, host).Set(float64(s))
+	}
+}
+
+// ForgetHost drops host's breaker state, when the host leaves the cluster.
+func (c *Cluster) ForgetHost(host string) {
+	if c != nil {
+		c.breaker.DeleteLabelValues(c.name, host)
+	}
+}
+
+// ForgetCluster drops the breaker states of a cluster that was removed.
+// Its counters stay, as counters do.
+func (m *Metrics) ForgetCluster(name string) {
+	m.breaker.DeletePartialMatch(prometheus.Labels{"cluster": name})
+}

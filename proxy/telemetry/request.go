@@ -1,0 +1,119 @@
+package telemetry
+
+import (
+	"context"
+	"io"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
+)
+
+// request is the telemetry state of one request. It is also the request's
+// context (it embeds the parent and answers for stateKey), which saves an
+// allocation per request.
+type request struct {
+	context.Context
+	start  time.Time
+	peer   *peerState
+	span   tracing.Span
+	writer recorder
+	body   countingBody
+
+	mu             sync.Mutex // guards the fields below, set by SetRoute and Transport
+	route          string
+	upstreamHost   string
+	upstreamReason string
+	attempts       int
+}
+
+type stateKey struct{}
+
+func (r *request) Value(key any) any {
+	if key == any(stateKey{}) {
+		return r
+	}
+	return r.Context.Value(key)
+}
+
+func stateFrom(ctx context.Context) *request {
+	st, _ := ctx.Value(stateKey{}).(*request)
+	return st
+}
+
+// SetRoute names the route a request matched, for its access-log line. The
+// listener calls it from the wrapped handler once routing is done. It does
+// nothing for a context without telemetry.
+func SetRoute(ctx context.Context, route string) {
+	if st := stateFrom(ctx); st != nil {
+		st.mu.Lock()
+		st.route = route
+		st.mu.Unlock()
+	}
+}
+
+// attempt records an upstream attempt to host and returns its number (1
+// for the first).
+func (r *request) attempt(host string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.attempts++
+	r.upstreamHost, r.upstreamReason = host, ""
+	return r.attempts
+}
+
+// answered records the x-weft-error of an upstream response.
+func (r *request) answered(reason string) {
+	r.mu.Lock()
+	r.upstreamReason = reason
+	r.mu.Unlock()
+}
+
+func (r *request) upstream() (route, host, reason string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.route, r.upstreamHost, r.upstreamReason
+}
+
+// countingBody counts the request body bytes read. Reads may come from the
+// transport's goroutine, hence the atomic.
+type countingBody struct {
+	rc io.ReadCloser
+	n  atomic.Int64
+}
+
+func (b *countingBody) Read(p []byte) (int, error) {
+	n, err := b.rc.Read(p)
+	b.n.Add(int64(n))
+	return n, err
+}
+
+func (b *countingBody) Close() error { return b.rc.Close() }
+
+// peerState is a downstream connection's identity, with the metric
+// handles last resolved for it, so requests on a connection resolve them
+// once.
+type peerState struct {
+	Peer
+	cache atomic.Pointer[peerRoutes]
+}
+
+type peerRoutes struct {
+	h      *Handler
+	routes routeSet
+}
+
+type peerKey struct{}
+
+// WithPeer returns ctx carrying the verified identity of a downstream
+// connection: the source of the requests on it. Call it from the
+// http.Server's ConnContext, once per connection, after the TLS handshake.
+func WithPeer(ctx context.Context, p Peer) context.Context {
+	return context.WithValue(ctx, peerKey{}, &peerState{Peer: p})
+}
+
+func peerFrom(ctx context.Context) *peerState {
+	p, _ := ctx.Value(peerKey{}).(*peerState)
+	return p
+}

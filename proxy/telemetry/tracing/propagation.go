@@ -1,0 +1,132 @@
+package tracing
+
+import (
+	"context"
+	"net/http"
+
+	"go.opentelemetry.io/contrib/propagators/b3"
+	"go.opentelemetry.io/otel/propagation"
+	"go.opentelemetry.io/otel/trace"
+)
+
+// Canonical names of the propagation headers.
+const (
+	headerTraceparent = "Traceparent"
+	headerB3          = "B3"
+	headerB3TraceID   = "X-B3-Traceid"
+)
+
+// b3Headers are every B3 header, which Inject replaces together.
+var b3Headers = []string{headerB3, headerB3TraceID, "X-B3-Spanid", "X-B3-Parentspanid", "X-B3-Sampled", "X-B3-Flags"}
+
+var (
+	w3c      = propagation.TraceContext{}
+	b3Single = b3.New(b3.WithInjectEncoding(b3.B3SingleHeader))
+	b3Multi  = b3.New(b3.WithInjectEncoding(b3.B3MultipleHeader))
+	b3Both   = b3.New(b3.WithInjectEncoding(b3.B3SingleHeader | b3.B3MultipleHeader))
+)
+
+// b3Key marks a context extracted from B3 headers; its value is the
+// propagator that writes the same encoding.
+type b3Key struct{}
+
+// Extract returns ctx with the remote trace context that h carries: W3C
+// traceparent (and tracestate) when valid, else B3, from the single b3
+// header or the X-B3-* headers. Without either, ctx is returned as is and
+// a span started from it begins a new trace.
+//
+// A context taken from B3 remembers its encodings (single, multiple or
+// both, as the request had them), so that Inject writes B3 headers too: a
+// caller that speaks only B3 keeps its trace.
+func Extract(ctx context.Context, h http.Header) context.Context {
+	carrier := headerCarrier(h)
+	if _, ok := h[headerTraceparent]; ok {
+		if out := w3c.Extract(ctx, carrier); remote(out) {
+			return out
+		}
+	}
+	_, single := h[headerB3]
+	_, multi := h[headerB3TraceID]
+	if !single && !multi {
+		return ctx
+	}
+	out := b3Single.Extract(ctx, carrier)
+	if !remote(out) {
+		return ctx
+	}
+	enc := b3Both
+	switch {
+	case !multi:
+		enc = b3Single
+	case !single:
+		enc = b3Multi
+	}
+	return context.WithValue(out, b3Key{}, enc)
+}
+
+func remote(ctx context.Context) bool {
+	sc := trace.SpanContextFromContext(ctx)
+	return sc.IsValid() && sc.IsRemote()
+}
+
+// Inject writes the span context of ctx into h as W3C traceparent and
+// tracestate, replacing what h held, and as B3 in the incoming encoding
+// when ctx was extracted from B3. It writes nothing for a context without
+// a valid span context.
+func Inject(ctx context.Context, h http.Header) {
+	if !trace.SpanContextFromContext(ctx).IsValid() {
+		return
+	}
+	carrier := headerCarrier(h)
+	w3c.Inject(ctx, carrier)
+	if enc, ok := ctx.Value(b3Key{}).(propagation.TextMapPropagator); ok {
+		for _, k := range b3Headers {
+			delete(h, k)
+		}
+		enc.Inject(ctx, carrier)
+	}
+}
+
+// headerCarrier is propagation.HeaderCarrier without its allocations on
+// the request path: the propagators' lower-case keys map to canonical
+// ones without building a string, and Set reuses a single-value slice.
+type headerCarrier http.Header
+
+var _ propagation.TextMapCarrier = headerCarrier(nil)
+
+var canonicalKeys = map[string]string{
+	"traceparent": headerTraceparent, "tracestate": "Tracestate",
+	"b3": headerB3, "x-b3-traceid": headerB3TraceID, "x-b3-spanid": "X-B3-Spanid",
+	"x-b3-parentspanid": "X-B3-Parentspanid", "x-b3-sampled": "X-B3-Sampled", "x-b3-flags": "X-B3-Flags",
+}
+
+func canonicalKey(key string) string {
+	if k, ok := canonicalKeys[key]; ok {
+		return k
+	}
+	return http.CanonicalHeaderKey(key)
+}
+
+func (c headerCarrier) Get(key string) string {
+	if v := c[canonicalKey(key)]; len(v) > 0 {
+		return v[0]
+	}
+	return ""
+}
+
+func (c headerCarrier) Set(key, value string) {
+	k := canonicalKey(key)
+	if v := c[k]; len(v) == 1 {
+		v[0] = value
+		return
+	}
+	c[k] = []string{value}
+}
+
+func (c headerCarrier) Keys() []string {
+	keys := make([]string, 0, len(c))
+	for k := range c {
+		keys = append(keys, k)
+	}
+	return keys
+}
