@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
+.PHONY: all build consul kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
 
 all: build
 
@@ -17,16 +17,33 @@ build: ## build weft, weft-proxy and the demo app into bin/
 consul: ## build the pinned Consul into bin/consul (once)
 	bash scripts/build-consul.sh
 
+jaeger: ## build the pinned Jaeger all-in-one into bin/jaeger (once), for the tracing end-to-end test
+	bash scripts/build-jaeger.sh
+
+kube: ## build the pinned kube-apiserver and etcd into bin/ (once) for the Kubernetes tests
+	bash scripts/build-kube-apiserver.sh
+	bash scripts/build-etcd.sh
+
+helm: ## build the pinned Helm into bin/helm (once)
+	bash scripts/build-helm.sh
+
+manifests: helm ## render deploy/manifests/weft.yaml from the Helm chart
+	bash scripts/render-manifests.sh > deploy/manifests/weft.yaml
+
+image: ## build the weft and weft-redirect images (needs docker)
+	docker build -t weft .
+	docker build --target weft-redirect -t weft-redirect .
+
 demo: build consul ## run Consul, the control plane, web → api ×2 with sidecars, and traffic
 	bash scripts/demo.sh
 
-test: consul vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul
+test: consul kube helm vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul and kube-apiserver
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-unit: ## tests that need no Consul
 	$(GO) test -race -count=1 -short ./...
 
-test-e2e: consul
+test-e2e: consul kube helm
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
 
 vet:

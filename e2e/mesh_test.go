@@ -39,6 +39,7 @@ type mesh struct {
 type meshOptions struct {
 	defaultPolicy string // --default-intention-policy
 	leafTTL       string // --leaf-ttl
+	otlpEndpoint  string // --otlp-endpoint
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -102,6 +103,9 @@ func (m *mesh) startControlPlane(t *testing.T) {
 	}
 	if m.opts.leafTTL != "" {
 		args = append(args, "--leaf-ttl", m.opts.leafTTL)
+	}
+	if m.opts.otlpEndpoint != "" {
+		args = append(args, "--otlp-endpoint", m.opts.otlpEndpoint)
 	}
 	m.controlPlane = startProcess(t, "control-plane", "weft", args...)
 	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)

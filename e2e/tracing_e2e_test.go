@@ -1,0 +1,236 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/consultest"
+)
+
+// traceHeaders are what an app forwards from its inbound request to its
+// outbound calls so a trace spans hops, as in every mesh.
+var traceHeaders = []string{"traceparent", "tracestate", "b3", "x-b3-traceid", "x-b3-spanid", "x-b3-parentspanid", "x-b3-sampled"}
+
+// relay answers by calling next (through its sidecar) with the trace
+// headers of the request it is serving.
+func relay(next string) http.Handler {
+	client := &http.Client{Timeout: 10 * time.Second}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		req, _ := http.NewRequestWithContext(r.Context(), http.MethodGet, next+r.URL.Path, nil)
+		for _, h := range traceHeaders {
+			if v := r.Header.Get(h); v != "" {
+				req.Header.Set(h, v)
+			}
+		}
+		resp, err := client.Do(req)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		defer resp.Body.Close()
+		w.WriteHeader(resp.StatusCode)
+		io.Copy(w, resp.Body)
+	})
+}
+
+// chainMesh runs web → api → db, each app behind its sidecar, and returns
+// the web app's URL (the test calls it as a user would).
+func chainMesh(t *testing.T, opts meshOptions) (*mesh, string) {
+	t.Helper()
+	m := newMesh(t, opts)
+	for _, svc := range []string{"web", "api", "db"} {
+		m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: svc, Protocol: "http"})
+	}
+	dbPort := freePort(t)
+	hops := []struct {
+		id, name, next string
+		upstream       *api.Upstream
+	}{
+		{"web-1", "web", fmt.Sprintf("http://127.0.0.1:%d", m.apiPort), &api.Upstream{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: m.apiPort}},
+		{"api-1", "api", fmt.Sprintf("http://127.0.0.1:%d", dbPort), &api.Upstream{DestinationName: "db", LocalBindAddress: "127.0.0.1", LocalBindPort: dbPort}},
+		{"db-1", "db", "", nil},
+	}
+	var webURL string
+	for _, h := range hops {
+		handler := named(h.id)
+		if h.next != "" {
+			handler = relay(h.next)
+		}
+		m.hits[h.id] = &atomic.Int64{}
+		port := startHandler(t, handler, m.hits[h.id])
+		var ups []api.Upstream
+		if h.upstream != nil {
+			ups = []api.Upstream{*h.upstream}
+		}
+		m.register(t, h.id, h.name, port, ups)
+		m.startProxy(t, h.id+"-sidecar-proxy")
+		if h.id == "web-1" {
+			webURL = fmt.Sprintf("http://127.0.0.1:%d/order", port)
+		}
+	}
+	for _, svc := range []string{"api", "db"} {
+		consultest.WaitForPassing(t, m.consul.Client(), svc, 1)
+	}
+	waitHTTP200(t, webURL, 30*time.Second)
+	return m, webURL
+}
+
+// TestTraceInEmbeddedViewer: with no collector configured, the control
+// plane holds the chain's trace, and `weft traces` shows every hop.
+func TestTraceInEmbeddedViewer(t *testing.T) {
+	m, webURL := chainMesh(t, meshOptions{})
+	for range 5 {
+		waitHTTP200(t, webURL, 10*time.Second)
+	}
+	weft := filepath.Join(binDir, "weft")
+	var out []byte
+	eventually(t, 20*time.Second, "a trace through web, api and db in the control plane", func() error {
+		var err error
+		out, err = exec.Command(weft, "traces", "--admin-addr", m.cpAdmin, "--service", "db").CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%v: %s", err, out)
+		}
+		if !strings.Contains(string(out), "api,db,web") {
+			return fmt.Errorf("no trace spans web, api and db yet:\n%s", out)
+		}
+		return nil
+	})
+	id := strings.Fields(strings.Split(string(out), "\n")[1])[0]
+	wf, err := exec.Command(weft, "traces", "--admin-addr", m.cpAdmin, id).CombinedOutput()
+	if err != nil {
+		t.Fatalf("weft traces %s: %v\n%s", id, err, wf)
+	}
+	t.Logf("weft traces %s:\n%s", id, wf)
+	for _, svc := range []string{"web", "api", "db"} {
+		if !strings.Contains(string(wf), svc) {
+			t.Errorf("waterfall lacks %s", svc)
+		}
+	}
+}
+
+// startJaeger runs Jaeger all-in-one on loopback and returns its OTLP/gRPC
+// address and query API base URL.
+func startJaeger(t *testing.T) (otlp, query string) {
+	t.Helper()
+	root, _ := filepath.Abs("..")
+	bin := filepath.Join(root, "bin", "jaeger")
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("Jaeger not built: run make jaeger (%v)", err)
+	}
+	otlp, query = addr(freePort(t)), addr(freePort(t))
+	args := []string{
+		"--collector.otlp.grpc.host-port=" + otlp, "--collector.otlp.http.host-port=" + addr(freePort(t)),
+		"--query.http-server.host-port=" + query, "--query.grpc-server.host-port=" + addr(freePort(t)),
+		"--admin.http.host-port=" + addr(freePort(t)), "--collector.grpc-server.host-port=" + addr(freePort(t)),
+		"--collector.http-server.host-port=" + addr(freePort(t)), "--collector.zipkin.host-port=" + addr(freePort(t)),
+		"--processor.jaeger-compact.server-host-port=" + addr(freePort(t)), "--processor.jaeger-binary.server-host-port=" + addr(freePort(t)),
+		"--processor.zipkin-compact.server-host-port=" + addr(freePort(t)),
+	}
+	p := &process{t: t, name: "jaeger", args: append([]string{bin}, args...), logPath: filepath.Join(t.TempDir(), "jaeger.log")}
+	p.Start()
+	t.Cleanup(p.Stop)
+	waitHTTP200(t, "http://"+query+"/api/services", 60*time.Second)
+	return otlp, "http://" + query
+}
+
+type jaegerTrace struct {
+	TraceID string `json:"traceID"`
+	Spans   []struct {
+		SpanID     string `json:"spanID"`
+		ProcessID  string `json:"processID"`
+		References []struct {
+			RefType string `json:"refType"`
+			SpanID  string `json:"spanID"`
+		} `json:"references"`
+		Tags []struct {
+			Key   string `json:"key"`
+			Value any    `json:"value"`
+		} `json:"tags"`
+	} `json:"spans"`
+	Processes map[string]struct {
+		ServiceName string `json:"serviceName"`
+	} `json:"processes"`
+}
+
+// TestTraceInJaeger points the mesh at a real Jaeger: the chain is one
+// trace with every hop's spans, linked parent to child, with status codes.
+func TestTraceInJaeger(t *testing.T) {
+	otlp, query := startJaeger(t)
+	_, webURL := chainMesh(t, meshOptions{otlpEndpoint: otlp})
+	waitHTTP200(t, webURL, 10*time.Second)
+	var trace jaegerTrace
+	eventually(t, 30*time.Second, "the chain's trace in Jaeger", func() error {
+		var resp struct{ Data []jaegerTrace }
+		if err := getJSONInto(query+"/api/traces?service=db&limit=20&lookback=1h", &resp); err != nil {
+			return err
+		}
+		for _, tr := range resp.Data {
+			services := map[string]bool{}
+			for _, p := range tr.Processes {
+				services[p.ServiceName] = true
+			}
+			if services["web"] && services["api"] && services["db"] {
+				trace = tr
+				return nil
+			}
+		}
+		return fmt.Errorf("%d traces, none through web, api and db yet", len(resp.Data))
+	})
+	ids := map[string]bool{}
+	for _, s := range trace.Spans {
+		ids[s.SpanID] = true
+	}
+	roots, withStatus := 0, 0
+	for _, s := range trace.Spans {
+		parent := ""
+		for _, r := range s.References {
+			if r.RefType == "CHILD_OF" {
+				parent = r.SpanID
+			}
+		}
+		switch {
+		case parent == "":
+			roots++
+		case !ids[parent]:
+			t.Errorf("span %s (%s) has parent %s outside the trace", s.SpanID, trace.Processes[s.ProcessID].ServiceName, parent)
+		}
+		for _, tag := range s.Tags {
+			if tag.Key == "http.response.status_code" {
+				withStatus++
+			}
+		}
+	}
+	if roots != 1 {
+		t.Errorf("trace has %d roots; want one trace rooted at the first sidecar", roots)
+	}
+	if len(trace.Spans) < 4 || withStatus < 4 {
+		t.Errorf("trace has %d spans, %d with a status code; want every hop (≥ 4) with its status", len(trace.Spans), withStatus)
+	}
+}
+
+func getJSONInto(url string, v any) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("GET %s: %s", url, resp.Status)
+	}
+	return json.NewDecoder(resp.Body).Decode(v)
+}
