@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
+.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
 
 all: build
 
@@ -37,13 +37,13 @@ image: ## build the weft and weft-redirect images (needs docker)
 demo: build consul ## run Consul, the control plane, web → api ×2 with sidecars, and traffic
 	bash scripts/demo.sh
 
-test: consul kube helm vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul and kube-apiserver
+test: consul jaeger kube helm vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul and kube-apiserver
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
 
 test-unit: ## tests that need no Consul
 	$(GO) test -race -count=1 -short ./...
 
-test-e2e: consul kube helm
+test-e2e: consul jaeger kube helm
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
 
 vet:
