@@ -74,6 +74,7 @@ func TestSplitterWeights(t *testing.T) {
 		&api.ServiceSplitterConfigEntry{Kind: api.ServiceSplitter, Name: "api", Splits: []api.ServiceSplit{
 			{Weight: 90, ServiceSubset: "v1"}, {Weight: 10, ServiceSubset: "v2"},
 		}})...)
+	m.waitServedOnly(t, nil, 1, "api-1")
 	m.waitServedOnly(t, nil, 1, "api-2")
 	seen := m.tallyL7(t, 1000, 4, nil)
 	if seen["api-1"]+seen["api-2"] != 1000 || seen["api-1"] < 860 || seen["api-1"] > 940 {
