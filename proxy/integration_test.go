@@ -51,7 +51,7 @@ func (m mesh) resources() map[resourcev3.Type][]types.Resource {
 	}
 	if m.badStuff {
 		bad := xdstest.StaticCluster("bad.default.dc1", xdstest.Endpoint("127.0.0.1:1"))
-		bad.LbPolicy = clusterv3.Cluster_MAGLEV
+		bad.LbPolicy = clusterv3.Cluster_CLUSTER_PROVIDED
 		r[resourcev3.ClusterType] = append(r[resourcev3.ClusterType], bad)
 		r[resourcev3.ListenerType] = append(r[resourcev3.ListenerType], xdstest.Listener("bad:127.0.0.1:0", "127.0.0.1:0",
 			&listenerv3.Filter{Name: "envoy.filters.network.foo", ConfigType: &listenerv3.Filter_TypedConfig{TypedConfig: xdstest.Any(&wrapperspb.StringValue{})}}))
@@ -108,7 +108,7 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 	t.Run("bad resources are NACKed and the previous config keeps serving", func(t *testing.T) {
 		cp.set("v3", mesh{echo: []string{echo}, api: []string{b3}, badStuff: true}.resources())
 		cds := cp.waitRequest("CDS NACK", nackOf(resourcev3.ClusterType))
-		if msg := cds.GetErrorDetail().GetMessage(); !strings.Contains(msg, `cluster "bad.default.dc1": lb_policy MAGLEV is not supported`) || cds.GetVersionInfo() != "v2" {
+		if msg := cds.GetErrorDetail().GetMessage(); !strings.Contains(msg, `cluster "bad.default.dc1": lb_policy CLUSTER_PROVIDED is not supported`) || cds.GetVersionInfo() != "v2" {
 			t.Errorf("CDS NACK version %q error %q, want version v2 and an error naming the cluster", cds.GetVersionInfo(), msg)
 		}
 		lds := cp.waitRequest("LDS NACK", nackOf(resourcev3.ListenerType))

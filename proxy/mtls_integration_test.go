@@ -217,7 +217,7 @@ func (m *meshTest) publishWeb() string {
 		},
 		resourcev3.RouteType: {xdstest.RouteConfig("api", apiHTTP)},
 		resourcev3.ClusterType: {
-			xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, apiID, "h2", "http/1.1")),
+			xdstest.WithHTTP2(xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, apiID, "h2"))),
 			xdstest.WithClusterTLS(xdstest.EDSCluster(apiTCP), xdstest.UpstreamTLS(apiTCP, apiID)),
 		},
 		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{httpEndpoint}), loadAssignment(apiTCP, []string{tcpEndpoint})},

@@ -2,8 +2,12 @@
 //
 // Run wires the parts: the xDS client (proxy/xds) receives resources, the
 // compile step (proxy/config) turns them into an immutable runtime
-// configuration, and the cluster (proxy/cluster) and listener
-// (proxy/listener) managers install it; the identity manager
+// configuration, and the cluster (proxy/cluster: load balancing in
+// proxy/balancer, circuit breakers, outlier detection in proxy/outlier)
+// and listener (proxy/listener) managers install it; HTTP listeners
+// route requests (proxy/route) and forward them through the router
+// (proxy/router: retries in proxy/retry, timeouts, local replies in
+// proxy/localreply); the identity manager
 // (proxy/identity) obtains and renews the leaf certificate that mTLS
 // listeners and clusters present, and the trust bundles received over SDS
 // are what they verify peers against (proxy/mtls); the admin API

@@ -1,45 +1,97 @@
 // Package cluster holds the data plane's upstream clusters: each an
-// immutable endpoint set behind a lock-free picker, plus a pooled HTTP
-// transport that survives configuration updates while the cluster exists.
+// immutable set of hosts behind a lock-free picker of its load-balancing
+// policy, its circuit breakers (atomic counters against the cluster's
+// thresholds), outlier detection (proto/outlier: a breaker per host;
+// ejected hosts leave the picker), and pooled HTTP/1.1 and HTTP/2
+// transports that survive configuration updates while the cluster exists.
 // Clusters with a TLS context dial mutual TLS, for TCP and HTTP alike.
+//
+// Every change — endpoints, health, an ejection, a readmission — builds
+// a new picker and publishes it with one atomic store; requests never
+// lock.
 package cluster
 
 import (
-	"context"
 	"crypto/tls"
-	"fmt"
-	"net"
-	"net/http"
-	"slices"
+	"errors"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/balancer"
+	"github.com/weft-mesh/weft/proxy/balancer/leastrequest"
+	"github.com/weft-mesh/weft/proxy/balancer/maglev"
+	"github.com/weft-mesh/weft/proxy/balancer/random"
+	"github.com/weft-mesh/weft/proxy/balancer/ringhash"
 	"github.com/weft-mesh/weft/proxy/balancer/roundrobin"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
-// Cluster is one upstream cluster. Its methods are safe for concurrent use
-// and do not lock: every update publishes a new immutable state.
+// Errors of Pick and of the limits, mapped to x-weft-error reasons by
+// the router.
+var (
+	// ErrNoHealthyUpstream: no host is HEALTHY or UNKNOWN.
+	ErrNoHealthyUpstream = errors.New("no healthy upstream")
+	// ErrCircuitOpen: healthy hosts exist but outlier detection ejected
+	// every one.
+	ErrCircuitOpen = errors.New("every healthy upstream host is ejected")
+	// ErrOverflow: a circuit breaker threshold is reached.
+	ErrOverflow = errors.New("circuit breaker threshold reached")
+)
+
+// Cluster is one upstream cluster. Its methods are safe for concurrent
+// use; the request path does not lock.
 type Cluster struct {
 	name  string
 	creds mtls.Credentials
+	clock outlier.Clock
 	state atomic.Pointer[state]
+	mu    sync.Mutex // serializes updates and picker rebuilds
+
+	// Circuit breaker counters; they outlive configuration updates.
+	requests, pending, retries atomic.Int64
 }
 
 type state struct {
-	cfg       *config.Cluster
-	picker    balancer.Picker
-	tls       *tls.Config // nil without a TLS context
-	transport *lazyTransport
+	cfg      *config.Cluster
+	hosts    []entry // every endpoint, in configuration order
+	build    balancer.Builder
+	picker   balancer.Picker
+	healthy  int // hosts HEALTHY or UNKNOWN
+	detector *outlier.Detector
+	tls      *tls.Config // nil without a TLS context
+	upstream *upstream
+	limits   config.Limits
+	slots    chan struct{} // one token per open connection (max_connections)
 }
 
-func newCluster(cfg *config.Cluster, creds mtls.Credentials) *Cluster {
-	c := &Cluster{name: cfg.Name, creds: creds}
-	tlsCfg := c.clientTLS(cfg)
-	c.state.Store(&state{cfg: cfg, picker: newPicker(cfg.Endpoints), tls: tlsCfg, transport: newLazyTransport(cfg, tlsCfg)})
+// limitsOf returns cfg's limits; a cluster built without any (zero
+// Limits, never the output of config.Compile) gets Envoy's defaults.
+func limitsOf(cfg *config.Cluster) config.Limits {
+	if cfg.Limits == (config.Limits{}) {
+		return config.DefaultLimits()
+	}
+	return cfg.Limits
+}
+
+// entry is an endpoint's configuration and its host.
+type entry struct {
+	ep   config.Endpoint
+	host *Host
+}
+
+func newCluster(cfg *config.Cluster, creds mtls.Credentials, clock outlier.Clock) *Cluster {
+	c := &Cluster{name: cfg.Name, creds: creds, clock: clock}
+	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
+	st.slots = make(chan struct{}, st.limits.MaxConnections)
+	st.tls = c.clientTLS(cfg)
+	st.upstream = newUpstream(c, cfg, st.tls)
+	st.detector = c.newDetector(cfg)
+	st.hosts = c.hostsFor(cfg.Endpoints, nil, st.detector)
+	st.picker, st.healthy = pickerFor(st.hosts, st.build)
+	c.state.Store(st)
 	return c
 }
 
@@ -50,159 +102,134 @@ func (c *Cluster) clientTLS(cfg *config.Cluster) *tls.Config {
 	return c.creds.ClientConfig(cfg.TLS)
 }
 
+func (c *Cluster) newDetector(cfg *config.Cluster) *outlier.Detector {
+	if cfg.Outlier == nil {
+		return nil
+	}
+	return outlier.New(*cfg.Outlier, outlier.Options{Name: cfg.Name, OnChange: c.rebuild, Clock: c.clock})
+}
+
+// builder returns the picker builder of a load-balancing policy.
+func builder(lb config.LB) balancer.Builder {
+	switch lb.Policy {
+	case config.LeastRequest:
+		return leastrequest.Builder(lb.ChoiceCount)
+	case config.Random:
+		return random.New
+	case config.RingHash:
+		return ringhash.Builder(lb.MinRingSize, lb.MaxRingSize)
+	case config.Maglev:
+		return maglev.Builder(lb.TableSize)
+	}
+	return roundrobin.New
+}
+
 // Name returns the cluster name.
 func (c *Cluster) Name() string { return c.name }
 
-// Pick chooses an endpoint, or fails with balancer.ErrNoEndpoint.
-func (c *Cluster) Pick() (balancer.PickResult, error) {
-	return c.state.Load().picker.Pick(balancer.PickInfo{})
-}
+// NeedsHash reports whether the cluster's policy picks by request hash.
+func (c *Cluster) NeedsHash() bool { return c.state.Load().cfg.LB.HashBased() }
 
 // ConnectTimeout bounds dials to the cluster's endpoints.
 func (c *Cluster) ConnectTimeout() time.Duration { return c.state.Load().cfg.ConnectTimeout }
 
-// Scheme is the URL scheme of requests to the cluster: "https" when it
-// has a TLS context (the transport then dials mutual TLS), else "http".
-func (c *Cluster) Scheme() string {
-	if c.state.Load().tls != nil {
-		return "https"
-	}
-	return "http"
-}
-
-// Dial connects to an endpoint of the cluster within the connect timeout,
-// completing the mTLS handshake when the cluster has a TLS context. A
-// failed handshake is reported as a dial error.
-func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
-	st := c.state.Load()
-	d := net.Dialer{Timeout: st.cfg.ConnectTimeout, KeepAlive: 30 * time.Second}
-	return dial(ctx, &d, st.tls, st.cfg.ConnectTimeout, addr)
-}
-
-func dial(ctx context.Context, d *net.Dialer, tlsCfg *tls.Config, timeout time.Duration, addr string) (net.Conn, error) {
-	raw, err := d.DialContext(ctx, "tcp", addr)
-	if err != nil || tlsCfg == nil {
-		return raw, err
-	}
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
-	conn := tls.Client(raw, tlsCfg)
-	if err := conn.HandshakeContext(ctx); err != nil {
-		raw.Close()
-		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raw.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
-	}
-	return conn, nil
-}
-
-// Transport returns the cluster's pooled keep-alive HTTP transport, built
-// on first use. It stays the same across updates unless the connect
-// timeout, upstream protocol or TLS context changes.
-func (c *Cluster) Transport() *http.Transport { return c.state.Load().transport.get() }
-
-// update publishes cfg, keeping the picker when the endpoints did not
-// change and the transport when its settings did not.
+// update publishes cfg, keeping hosts (their in-flight counts and
+// breakers) that stay, the picker when nothing it depends on changed,
+// and the transports when their settings did not change.
 func (c *Cluster) update(cfg *config.Cluster) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	old := c.state.Load()
-	next := &state{cfg: cfg, picker: old.picker, tls: old.tls, transport: old.transport}
-	if !slices.Equal(old.cfg.Endpoints, cfg.Endpoints) {
-		next.picker = newPicker(cfg.Endpoints)
-	}
+	next := *old
+	next.cfg = cfg
 	if !old.cfg.TLS.Equal(cfg.TLS) {
 		next.tls = c.clientTLS(cfg)
 	}
-	if !old.transport.sameSettings(cfg) {
-		next.transport = newLazyTransport(cfg, next.tls)
+	if !old.upstream.sameSettings(cfg) || next.tls != old.tls {
+		next.upstream = newUpstream(c, cfg, next.tls)
 	}
-	c.state.Store(next)
-	if next.transport != old.transport {
-		old.transport.closeIdle()
+	next.limits = limitsOf(cfg)
+	if old.limits.MaxConnections != next.limits.MaxConnections {
+		next.slots = make(chan struct{}, next.limits.MaxConnections)
+	}
+	rebuild := old.cfg.LB != cfg.LB || !endpointsEqual(old.cfg.Endpoints, cfg.Endpoints)
+	if !outlierEqual(old.cfg.Outlier, cfg.Outlier) {
+		next.detector = c.newDetector(cfg)
+		rebuild = true
+	}
+	if rebuild {
+		next.build = builder(cfg.LB)
+		next.hosts = c.hostsFor(cfg.Endpoints, old, next.detector)
+		next.picker, next.healthy = pickerFor(next.hosts, next.build)
+	}
+	c.state.Store(&next)
+	if next.detector != old.detector {
+		retire(old.hosts, old.detector)
+	} else if rebuild {
+		retireRemoved(old.hosts, next.hosts)
+	}
+	if next.upstream != old.upstream {
+		old.upstream.closeIdle()
 	}
 }
 
-func (c *Cluster) close() { c.state.Load().transport.closeIdle() }
+// rebuild publishes a new picker over the current hosts' availability.
+// Outlier detection calls it after every ejection and readmission.
+func (c *Cluster) rebuild() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	old := c.state.Load()
+	next := *old
+	next.picker, next.healthy = pickerFor(old.hosts, old.build)
+	c.state.Store(&next)
+}
 
-// newPicker builds a round-robin picker over the healthy endpoints of the
-// highest priority (lowest number) that has any.
-func newPicker(endpoints []config.Endpoint) balancer.Picker {
-	best, found := uint32(0), false
-	for _, e := range endpoints {
-		if e.Healthy && (!found || e.Priority < best) {
-			best, found = e.Priority, true
+func (c *Cluster) close() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	st := c.state.Load()
+	retire(st.hosts, st.detector)
+	st.upstream.closeIdle()
+}
+
+// pickerFor builds a picker over the available hosts of the best (lowest)
+// priority that has any: HEALTHY or UNKNOWN and not ejected. It also
+// returns how many hosts are healthy, ejected or not.
+func pickerFor(hosts []entry, build balancer.Builder) (balancer.Picker, int) {
+	best, found, healthy := uint32(0), false, 0
+	for _, e := range hosts {
+		if !e.ep.Healthy {
+			continue
 		}
+		healthy++
+		if e.host.outlier.Available() && (!found || e.ep.Priority < best) {
+			best, found = e.ep.Priority, true
+		}
+	}
+	if !found {
+		return balancer.Empty{}, healthy
 	}
 	var eps []balancer.Endpoint
-	for _, e := range endpoints {
-		if e.Healthy && e.Priority == best {
-			eps = append(eps, balancer.Endpoint{Address: e.Address, Weight: e.Weight})
+	for _, e := range hosts {
+		if e.ep.Healthy && e.ep.Priority == best && e.host.outlier.Available() {
+			eps = append(eps, balancer.Endpoint{Address: e.ep.Address, Weight: e.ep.Weight, Active: &e.host.active, Ref: e.host})
 		}
 	}
-	return roundrobin.New(eps)
+	return build(eps), healthy
 }
 
-// lazyTransport builds its http.Transport on first use, so that clusters
-// used only for TCP cost nothing.
-type lazyTransport struct {
-	connectTimeout time.Duration
-	http2          bool
-	tlsParams      *mtls.Client
-	tls            *tls.Config
-	once           sync.Once
-	t              atomic.Pointer[http.Transport]
-}
-
-func newLazyTransport(cfg *config.Cluster, tlsCfg *tls.Config) *lazyTransport {
-	return &lazyTransport{connectTimeout: cfg.ConnectTimeout, http2: cfg.HTTP2, tlsParams: cfg.TLS, tls: tlsCfg}
-}
-
-func (l *lazyTransport) sameSettings(cfg *config.Cluster) bool {
-	return l.connectTimeout == cfg.ConnectTimeout && l.http2 == cfg.HTTP2 && l.tlsParams.Equal(cfg.TLS)
-}
-
-func (l *lazyTransport) get() *http.Transport {
-	l.once.Do(func() { l.t.Store(newTransport(l.connectTimeout, l.http2, l.tls)) })
-	return l.t.Load()
-}
-
-func (l *lazyTransport) closeIdle() {
-	if t := l.t.Load(); t != nil {
-		t.CloseIdleConnections()
+func endpointsEqual(a, b []config.Endpoint) bool {
+	if len(a) != len(b) {
+		return false
 	}
-}
-
-// newTransport returns a keep-alive transport for proxying: no
-// environment proxy, no transparent compression, a deep idle pool. With
-// tlsCfg it dials mutual TLS and speaks HTTP/2 when ALPN selects h2,
-// HTTP/1.1 otherwise; without, HTTP/1.1 or cleartext HTTP/2 (prior
-// knowledge) as configured.
-func newTransport(connectTimeout time.Duration, http2 bool, tlsCfg *tls.Config) *http.Transport {
-	dialer := &net.Dialer{Timeout: connectTimeout, KeepAlive: 30 * time.Second}
-	protocols := new(http.Protocols)
-	t := &http.Transport{
-		DialContext:           dialer.DialContext,
-		Protocols:             protocols,
-		DisableCompression:    true,
-		MaxIdleConnsPerHost:   64,
-		IdleConnTimeout:       60 * time.Second,
-		ExpectContinueTimeout: time.Second,
-	}
-	switch {
-	case tlsCfg != nil:
-		tlsCfg = tlsCfg.Clone()
-		if len(tlsCfg.NextProtos) == 0 && http2 {
-			tlsCfg.NextProtos = []string{"h2", "http/1.1"}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
 		}
-		protocols.SetHTTP1(true)
-		protocols.SetHTTP2(true)
-		t.ForceAttemptHTTP2 = true
-		// http.Transport speaks h2 on a custom TLS dial when the returned
-		// *tls.Conn negotiated it.
-		t.DialTLSContext = func(ctx context.Context, _, addr string) (net.Conn, error) {
-			return dial(ctx, dialer, tlsCfg, connectTimeout, addr)
-		}
-	case http2:
-		protocols.SetUnencryptedHTTP2(true)
-	default:
-		protocols.SetHTTP1(true)
 	}
-	return t
+	return true
+}
+
+func outlierEqual(a, b *outlier.Settings) bool {
+	return a == nil && b == nil || a != nil && b != nil && *a == *b
 }

@@ -10,17 +10,19 @@ import (
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
 func picks(t *testing.T, c *Cluster, n int) map[string]int {
 	t.Helper()
 	got := make(map[string]int)
 	for range n {
-		res, err := c.Pick()
+		att, err := c.Pick(balancer.PickInfo{}, nil, 0)
 		if err != nil {
 			t.Fatalf("Pick: %v", err)
 		}
-		got[res.Endpoint.Address]++
+		att.Release()
+		got[att.Host.Address()]++
 	}
 	return got
 }
@@ -65,10 +67,10 @@ func TestPickerHonoursHealthAndPriority(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints}, mtls.Credentials{})
+			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints}, mtls.Credentials{}, outlier.SystemClock{})
 			if tt.want == nil {
-				if _, err := c.Pick(); !errors.Is(err, balancer.ErrNoEndpoint) {
-					t.Fatalf("Pick err = %v, want ErrNoEndpoint", err)
+				if _, err := c.Pick(balancer.PickInfo{}, nil, 0); !errors.Is(err, ErrNoHealthyUpstream) {
+					t.Fatalf("Pick err = %v, want ErrNoHealthyUpstream", err)
 				}
 				return
 			}
@@ -89,14 +91,14 @@ func TestManagerUpdate(t *testing.T) {
 		"b": {Name: "b", ConnectTimeout: time.Second, Endpoints: ep("b1:1")},
 	})
 	a := m.Get("a")
-	transport := a.Transport()
+	transport := a.Transport(false)
 
 	// Same settings, new endpoints: same Cluster and transport, new picker.
 	m.Update(map[string]*config.Cluster{"a": {Name: "a", ConnectTimeout: time.Second, Endpoints: ep("a2:1")}})
 	if m.Get("a") != a {
 		t.Error("cluster a was replaced; want it updated in place")
 	}
-	if got := a.Transport(); got != transport {
+	if got := a.Transport(false); got != transport {
 		t.Error("transport replaced although its settings did not change")
 	}
 	if diff := cmp.Diff(map[string]int{"a2:1": 3}, picks(t, a, 3)); diff != "" {
@@ -108,7 +110,7 @@ func TestManagerUpdate(t *testing.T) {
 
 	// A new connect timeout needs a new transport.
 	m.Update(map[string]*config.Cluster{"a": {Name: "a", ConnectTimeout: 2 * time.Second, Endpoints: ep("a2:1")}})
-	if a.Transport() == transport {
+	if a.Transport(false) == transport {
 		t.Error("transport kept although the connect timeout changed")
 	}
 	if got := a.ConnectTimeout(); got != 2*time.Second {
@@ -117,8 +119,8 @@ func TestManagerUpdate(t *testing.T) {
 }
 
 func TestTransportProtocols(t *testing.T) {
-	h1 := newCluster(&config.Cluster{Name: "h1"}, mtls.Credentials{}).Transport()
-	h2 := newCluster(&config.Cluster{Name: "h2", HTTP2: true}, mtls.Credentials{}).Transport()
+	h1 := newCluster(&config.Cluster{Name: "h1"}, mtls.Credentials{}, outlier.SystemClock{}).Transport(false)
+	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, mtls.Credentials{}, outlier.SystemClock{}).Transport(false)
 	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
 		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
 	}

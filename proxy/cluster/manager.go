@@ -5,12 +5,15 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
 // Options configure a Manager.
 type Options struct {
 	// Credentials serve the handshakes of clusters with a TLS context.
 	Credentials mtls.Credentials
+	// Clock times outlier ejections (default: the system clock).
+	Clock outlier.Clock
 }
 
 // Manager holds the current set of clusters.
@@ -24,6 +27,9 @@ type Manager struct {
 
 // NewManager returns an empty Manager.
 func NewManager(opts Options) *Manager {
+	if opts.Clock == nil {
+		opts.Clock = outlier.SystemClock{}
+	}
 	m := &Manager{opts: opts}
 	m.clusters.Store(&map[string]*Cluster{})
 	return m
@@ -33,8 +39,9 @@ func NewManager(opts Options) *Manager {
 func (m *Manager) Get(name string) *Cluster { return (*m.clusters.Load())[name] }
 
 // Update makes cfgs the current clusters. Existing clusters are updated in
-// place (keeping their connection pools); removed clusters finish their
-// in-flight requests and drop their idle connections.
+// place (keeping their connection pools, counters and breakers); removed
+// clusters finish their in-flight requests and drop their idle
+// connections.
 func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 	old := *m.clusters.Load()
 	next := make(map[string]*Cluster, len(cfgs))
@@ -43,7 +50,7 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 			c.update(cfg)
 			next[name] = c
 		} else {
-			next[name] = newCluster(cfg, m.opts.Credentials)
+			next[name] = newCluster(cfg, m.opts.Credentials, m.opts.Clock)
 		}
 	}
 	m.clusters.Store(&next)
@@ -54,7 +61,7 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 	}
 }
 
-// Close drops every cluster's idle connections.
+// Close drops every cluster's idle connections and stops their timers.
 func (m *Manager) Close() {
 	for _, c := range *m.clusters.Load() {
 		c.close()

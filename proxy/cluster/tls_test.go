@@ -16,6 +16,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/match"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
 // mesh is a CA with a trust store holding it, and the web workload's leaf.
@@ -58,10 +59,15 @@ func tlsCluster(addr, wantID string, alpn ...string) *config.Cluster {
 			PeerURISANs: []match.String{match.MustString(match.Exact, wantID, false)}}}
 }
 
+func withProtocol(c *config.Cluster, p config.Protocol) *config.Cluster {
+	c.Protocol = p
+	return c
+}
+
 func roundTrip(t *testing.T, c *Cluster, addr string) (string, error) {
 	t.Helper()
 	req, _ := http.NewRequest("GET", c.Scheme()+"://"+addr+"/", nil)
-	resp, err := c.Transport().RoundTrip(req)
+	resp, err := c.Transport(false).RoundTrip(req)
 	if err != nil {
 		return "", err
 	}
@@ -79,13 +85,13 @@ func TestHTTPOverMTLSNegotiatesH2(t *testing.T) {
 		cfg  *config.Cluster
 		want string
 	}{
-		{"ALPN h2 and http/1.1", tlsCluster(addr, api, "h2", "http/1.1"), "HTTP/2.0 " + pkitest.ID("web")},
-		{"ALPN http/1.1", tlsCluster(addr, api, "http/1.1"), "HTTP/1.1 " + pkitest.ID("web")},
-		{"no ALPN, HTTP/2 cluster", func() *config.Cluster { c := tlsCluster(addr, api); c.HTTP2 = true; return c }(), "HTTP/2.0 " + pkitest.ID("web")},
+		{"HTTP/1.1 cluster offers only http/1.1", tlsCluster(addr, api, "h2", "http/1.1"), "HTTP/1.1 " + pkitest.ID("web")},
+		{"HTTP/2 cluster", withProtocol(tlsCluster(addr, api, "http/1.1"), config.HTTP2), "HTTP/2.0 " + pkitest.ID("web")},
+		{"auto negotiates h2", withProtocol(tlsCluster(addr, api), config.Auto), "HTTP/2.0 " + pkitest.ID("web")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(tt.cfg, m.creds)
+			c := newCluster(tt.cfg, m.creds, outlier.SystemClock{})
 			if c.Scheme() != "https" {
 				t.Errorf("Scheme = %q", c.Scheme())
 			}
@@ -108,7 +114,7 @@ func TestRejectsWrongUpstreamIdentity(t *testing.T) {
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "https://")
 
-	c := newCluster(tlsCluster(addr, pkitest.ID("api"), "h2", "http/1.1"), m.creds)
+	c := newCluster(tlsCluster(addr, pkitest.ID("api"), "h2", "http/1.1"), m.creds, outlier.SystemClock{})
 	_, err := roundTrip(t, c, addr)
 	var op *net.OpError
 	if err == nil || !errors.As(err, &op) || op.Op != "dial" || !strings.Contains(err.Error(), "is not allowed") {
@@ -134,7 +140,7 @@ func TestDialTCPOverMTLS(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c)
 	}()
-	c := newCluster(tlsCluster(ln.Addr().String(), pkitest.ID("api")), m.creds)
+	c := newCluster(tlsCluster(ln.Addr().String(), pkitest.ID("api")), m.creds, outlier.SystemClock{})
 	conn, err := c.Dial(context.Background(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -149,14 +155,14 @@ func TestDialTCPOverMTLS(t *testing.T) {
 
 func TestTransportKeptWhileTLSUnchanged(t *testing.T) {
 	m := newMesh(t)
-	c := newCluster(tlsCluster("127.0.0.1:1", pkitest.ID("api"), "h2"), m.creds)
-	tr := c.Transport()
+	c := newCluster(tlsCluster("127.0.0.1:1", pkitest.ID("api"), "h2"), m.creds, outlier.SystemClock{})
+	tr := c.Transport(false)
 	c.update(tlsCluster("127.0.0.1:2", pkitest.ID("api"), "h2")) // equal TLS context, new pointers
-	if c.Transport() != tr {
+	if c.Transport(false) != tr {
 		t.Error("transport replaced although the TLS context is the same")
 	}
 	c.update(tlsCluster("127.0.0.1:2", pkitest.ID("other"), "h2"))
-	if c.Transport() == tr {
+	if c.Transport(false) == tr {
 		t.Error("transport kept although the expected SPIFFE ID changed")
 	}
 }

@@ -1,6 +1,7 @@
 package config
 
 import (
+	"regexp"
 	"testing"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
+	"github.com/weft-mesh/weft/proxy/match"
 	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
@@ -60,7 +62,10 @@ var cmpRuntime = cmp.Options{
 			VHosts []route.VirtualHost
 		}{t.Name, t.VirtualHosts()}
 	}),
-	cmpopts.IgnoreUnexported(route.Match{}),
+	cmpopts.IgnoreUnexported(route.PathMatch{}, route.Route{}, route.Action{}, match.String{}),
+	cmp.Comparer(func(a, b *regexp.Regexp) bool {
+		return a == nil && b == nil || a != nil && b != nil && a.String() == b.String()
+	}),
 	cmpopts.EquateEmpty(),
 }
 
@@ -72,7 +77,7 @@ func healthy(addr string, weight uint32) Endpoint {
 
 func TestCompileGood(t *testing.T) {
 	apiRoutes := route.VirtualHost{Name: "api", Domains: []string{"*"}, Routes: []route.Route{
-		{Match: route.Match{Kind: route.Prefix, Value: "/"}, Cluster: api},
+		{Match: prefixMatch("/"), Action: defaultAction(api)},
 	}}
 	tests := []struct {
 		name string
@@ -91,7 +96,7 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9191", Address: "127.0.0.1:9191", Mode: ModeTCP, Cluster: api}},
-				Clusters: map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Endpoints: []Endpoint{
+				Clusters: map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits(), Endpoints: []Endpoint{
 					healthy("10.0.0.1:20000", 3),
 					{Address: "10.0.0.2:20000", Weight: 1},
 					healthy("10.0.0.3:20000", 1),
@@ -109,7 +114,7 @@ func TestCompileGood(t *testing.T) {
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9192", Address: "127.0.0.1:9192", Mode: ModeHTTP,
 					HTTP: limits(&HTTP{RouteConfigName: "api", Routes: mustTable(t, "api", apiRoutes)})}},
-				Clusters:      map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api}},
+				Clusters:      map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits()}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"api"}, Endpoints: []string{api}},
 			},
 		},
@@ -130,9 +135,9 @@ func TestCompileGood(t *testing.T) {
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "public_listener", Address: "0.0.0.0:21000", Mode: ModeHTTP,
 					HTTP: limits(&HTTP{Routes: mustTable(t, "local_app", route.VirtualHost{Name: "local_app", Domains: []string{"*"}, Routes: []route.Route{
-						{Match: route.Match{Kind: route.Prefix, Value: "/"}, Cluster: "local_app"},
+						{Match: prefixMatch("/"), Action: defaultAction("local_app")},
 					}})})}},
-				Clusters: map[string]*Cluster{"local_app": {Name: "local_app", ConnectTimeout: 5 * time.Second, HTTP2: true,
+				Clusters: map[string]*Cluster{"local_app": {Name: "local_app", ConnectTimeout: 5 * time.Second, Protocol: HTTP2, Limits: DefaultLimits(),
 					Endpoints: []Endpoint{healthy("127.0.0.1:8080", 1)}}},
 			},
 		},
@@ -150,7 +155,7 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:2", Mode: ModeHTTP, HTTP: limits(&HTTP{RouteConfigName: "r"})}},
-				Clusters:      map[string]*Cluster{"c": {Name: "c", ConnectTimeout: 5 * time.Second, EDSName: "svc"}},
+				Clusters:      map[string]*Cluster{"c": {Name: "c", ConnectTimeout: 5 * time.Second, EDSName: "svc", Limits: DefaultLimits()}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"r"}, Endpoints: []string{"svc"}},
 			},
 		},
@@ -163,7 +168,8 @@ func TestCompileGood(t *testing.T) {
 			}))),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "l", Address: "127.0.0.1:3", Mode: ModeHTTP,
-					HTTP: &HTTP{RouteConfigName: "r", MaxRequestHeaderBytes: 8 << 10, MaxRequestHeaders: 20}}},
+					HTTP: &HTTP{RouteConfigName: "r", MaxRequestHeaderBytes: 8 << 10, MaxRequestHeaders: 20,
+						StreamIdleTimeout: DefaultStreamIdleTimeout, HTTP2: HTTP2Settings{MaxConcurrentStreams: DefaultMaxConcurrentStreams}}}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"r"}},
 			},
 		},
@@ -186,10 +192,20 @@ func TestCompileGood(t *testing.T) {
 	}
 }
 
-// limits sets Envoy's default HTTP limits.
+// limits sets the default HTTP limits and timeouts.
 func limits(h *HTTP) *HTTP {
 	h.MaxRequestHeaderBytes, h.MaxRequestHeaders = DefaultMaxRequestHeaderBytes, DefaultMaxRequestHeaders
+	h.StreamIdleTimeout, h.HTTP2.MaxConcurrentStreams = DefaultStreamIdleTimeout, DefaultMaxConcurrentStreams
 	return h
+}
+
+func prefixMatch(p string) route.Match {
+	return route.Match{Path: route.PathMatch{Kind: route.Prefix, Value: p}}
+}
+
+// defaultAction is a route to cluster with every default.
+func defaultAction(cluster string) route.Action {
+	return route.Action{Clusters: []route.WeightedCluster{{Name: cluster, Weight: 1}}, Timeout: route.DefaultTimeout, BufferLimit: route.DefaultBufferLimit}
 }
 
 func mustTable(t *testing.T, name string, vhosts ...route.VirtualHost) *route.Table {

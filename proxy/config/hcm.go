@@ -20,18 +20,16 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 	if err := unpack("envoy.filters.network.http_connection_manager", typed, &hcm); err != nil {
 		return err
 	}
-	if hcm.GetCodecType() == hcmv3.HttpConnectionManager_HTTP3 {
-		return fmt.Errorf("http_connection_manager: codec_type HTTP3 is not supported")
+	h := &HTTP{
+		MaxRequestHeaderBytes: DefaultMaxRequestHeaderBytes,
+		MaxRequestHeaders:     DefaultMaxRequestHeaders,
+		StreamIdleTimeout:     DefaultStreamIdleTimeout,
 	}
-	h := &HTTP{MaxRequestHeaderBytes: DefaultMaxRequestHeaderBytes, MaxRequestHeaders: DefaultMaxRequestHeaders}
 	if err := compileHTTPFilters(hcm.GetHttpFilters(), h); err != nil {
 		return fmt.Errorf("http_connection_manager: %w", err)
 	}
-	if kb := hcm.GetMaxRequestHeadersKb(); kb != nil {
-		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
-	}
-	if n := hcm.GetCommonHttpProtocolOptions().GetMaxHeadersCount(); n != nil {
-		h.MaxRequestHeaders = int(n.GetValue())
+	if err := compileHCMSettings(&hcm, h); err != nil {
+		return fmt.Errorf("http_connection_manager: %w", err)
 	}
 	switch {
 	case hcm.GetRds() != nil:
@@ -50,6 +48,69 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 		return fmt.Errorf("http_connection_manager: only rds and route_config are supported")
 	}
 	out.Mode, out.HTTP = ModeHTTP, h
+	return nil
+}
+
+// compileHCMSettings compiles the codec, limits and timeouts. Settings
+// that change how traffic flows and are not applied are rejected; those
+// that only concern Envoy's stats, tracing, logging or its own header
+// handling (weft-proxy normalizes paths and strips mesh headers itself)
+// are accepted.
+func compileHCMSettings(hcm *hcmv3.HttpConnectionManager, h *HTTP) error {
+	switch hcm.GetCodecType() {
+	case hcmv3.HttpConnectionManager_AUTO:
+	case hcmv3.HttpConnectionManager_HTTP1:
+		h.Codec = CodecHTTP1
+	case hcmv3.HttpConnectionManager_HTTP2:
+		h.Codec = CodecHTTP2
+	default:
+		return fmt.Errorf("codec_type %s is not supported", hcm.GetCodecType())
+	}
+	for _, f := range []struct {
+		name string
+		set  bool
+	}{
+		{"http3_protocol_options", hcm.GetHttp3ProtocolOptions() != nil},
+		{"scoped_routes", hcm.GetScopedRoutes() != nil},
+		{"request_timeout", hcm.GetRequestTimeout().AsDuration() != 0},
+		{"max_stream_duration", hcm.GetCommonHttpProtocolOptions().GetMaxStreamDuration() != nil},
+		{"max_connection_duration", hcm.GetCommonHttpProtocolOptions().GetMaxConnectionDuration() != nil},
+		{"max_requests_per_connection", hcm.GetCommonHttpProtocolOptions().GetMaxRequestsPerConnection() != nil},
+		{"headers_with_underscores_action", hcm.GetCommonHttpProtocolOptions().GetHeadersWithUnderscoresAction() != 0},
+		{"internal_address_config", hcm.GetInternalAddressConfig() != nil},
+		{"local_reply_config", hcm.GetLocalReplyConfig() != nil},
+		{"early_header_mutation_extensions", len(hcm.GetEarlyHeaderMutationExtensions()) > 0},
+		{"original_ip_detection_extensions", len(hcm.GetOriginalIpDetectionExtensions()) > 0},
+	} {
+		if f.set {
+			return fmt.Errorf("%s is not supported", f.name)
+		}
+	}
+	if kb := hcm.GetMaxRequestHeadersKb(); kb != nil {
+		h.MaxRequestHeaderBytes = int(kb.GetValue()) << 10
+	}
+	if n := hcm.GetCommonHttpProtocolOptions().GetMaxHeadersCount(); n != nil {
+		h.MaxRequestHeaders = int(n.GetValue())
+	}
+	if t := hcm.GetCommonHttpProtocolOptions().GetIdleTimeout(); t != nil {
+		h.IdleTimeout = t.AsDuration()
+	}
+	if t := hcm.GetStreamIdleTimeout(); t != nil {
+		h.StreamIdleTimeout = t.AsDuration()
+	}
+	h.RequestHeadersTimeout = hcm.GetRequestHeadersTimeout().AsDuration()
+	if o := hcm.GetHttpProtocolOptions(); o != nil {
+		if err := checkHTTP1Options(o); err != nil {
+			return fmt.Errorf("http_protocol_options: %w", err)
+		}
+	}
+	var err error
+	if h.HTTP2, err = compileHTTP2Settings(hcm.GetHttp2ProtocolOptions()); err != nil {
+		return fmt.Errorf("http2_protocol_options: %w", err)
+	}
+	if h.HTTP2.MaxConcurrentStreams == 0 {
+		h.HTTP2.MaxConcurrentStreams = DefaultMaxConcurrentStreams
+	}
 	return nil
 }
 

@@ -75,14 +75,9 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: http_connection_manager: http_filters must end with envoy.filters.http.router`,
 		},
 		{
-			name:    "weighted route",
-			in:      routeWith(&routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_WeightedClusters{WeightedClusters: &routev3.WeightedCluster{Clusters: []*routev3.WeightedCluster_ClusterWeight{{Name: "a", Weight: wrapperspb.UInt32(1)}}}}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): weighted_clusters are not supported`,
-		},
-		{
 			name:    "cluster_header route",
 			in:      routeWith(&routev3.RouteAction{ClusterSpecifier: &routev3.RouteAction_ClusterHeader{ClusterHeader: "x-cluster"}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): cluster_header is not supported`,
+			wantErr: `route configuration "api": virtual host "api": route 0 (""): route: cluster_header is not supported`,
 		},
 		{
 			name:    "redirect",
@@ -95,9 +90,9 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 			wantErr: `route configuration "api": virtual host "api": route 0 (""): direct_response action is not supported`,
 		},
 		{
-			name:    "header match",
-			in:      withHeaderMatch(xdstest.RouteConfig("api", api)),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): match: matching on headers is not supported`,
+			name:    "cookie match",
+			in:      withCookieMatch(xdstest.RouteConfig("api", api)),
+			wantErr: `route configuration "api": virtual host "api": route 0 (""): match: cookies is not supported`,
 		},
 		{
 			name:    "duplicate domain",
@@ -106,8 +101,8 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 		},
 		{
 			name:    "lb policy",
-			in:      withLB(xdstest.EDSCluster(api), clusterv3.Cluster_LEAST_REQUEST),
-			wantErr: `cluster "api.default.dc1": lb_policy LEAST_REQUEST is not supported`,
+			in:      withLB(xdstest.EDSCluster(api), clusterv3.Cluster_CLUSTER_PROVIDED),
+			wantErr: `cluster "api.default.dc1": lb_policy CLUSTER_PROVIDED is not supported`,
 		},
 		{
 			name:    "discovery type",
@@ -150,12 +145,12 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 
 func TestCompileReportsEveryBadResource(t *testing.T) {
 	_, err := Compile(state(
-		withLB(xdstest.EDSCluster("a"), clusterv3.Cluster_RING_HASH),
-		withLB(xdstest.EDSCluster("b"), clusterv3.Cluster_MAGLEV),
+		withLB(xdstest.EDSCluster("a"), clusterv3.Cluster_CLUSTER_PROVIDED),
+		withLB(xdstest.EDSCluster("b"), clusterv3.Cluster_LOAD_BALANCING_POLICY_CONFIG),
 		xdstest.TCPListener("x", "127.0.0.1:1", "a"),
 		xdstest.TCPListener("y", "127.0.0.1:1", "a"),
 	))
-	for _, want := range []string{`cluster "a": lb_policy RING_HASH`, `cluster "b": lb_policy MAGLEV`, `listener "y": address 127.0.0.1:1 is also used by listener "x"`} {
+	for _, want := range []string{`cluster "a": lb_policy CLUSTER_PROVIDED`, `cluster "b": lb_policy LOAD_BALANCING_POLICY_CONFIG`, `listener "y": address 127.0.0.1:1 is also used by listener "x"`} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Compile error = %v, want it to contain %q", err, want)
 		}
@@ -208,8 +203,8 @@ func routeWith(a *routev3.RouteAction) *routev3.RouteConfiguration {
 	return rc
 }
 
-func withHeaderMatch(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
-	rc.VirtualHosts[0].Routes[0].Match.Headers = []*routev3.HeaderMatcher{{Name: "x"}}
+func withCookieMatch(rc *routev3.RouteConfiguration) *routev3.RouteConfiguration {
+	rc.VirtualHosts[0].Routes[0].Match.Cookies = []*routev3.CookieMatcher{{Name: "x"}}
 	return rc
 }
 

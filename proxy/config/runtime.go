@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/outlier"
 	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/xds"
@@ -85,21 +86,67 @@ type HTTP struct {
 	// RBAC are the HTTP RBAC filters before the router, in order; each
 	// must allow a request for it to be routed.
 	RBAC []*rbac.Engine
+	// Codec says which protocols downstream clients may speak.
+	Codec Codec
+	// StreamIdleTimeout ends a stream silent in both directions for that
+	// long (stream_idle_timeout, default 5 min; 0 disables it). A route's
+	// idle_timeout overrides it.
+	StreamIdleTimeout time.Duration
+	// IdleTimeout closes downstream connections without streams
+	// (common_http_protocol_options.idle_timeout); 0: the listener's default.
+	IdleTimeout time.Duration
+	// RequestHeadersTimeout bounds reading a request's headers; 0: the
+	// listener's default.
+	RequestHeadersTimeout time.Duration
+	// HTTP2 are the downstream HTTP/2 settings.
+	HTTP2 HTTP2Settings
 }
 
-// Defaults of HTTP limits, as Envoy's.
+// Codec is the downstream protocol of an HTTP listener (codec_type).
+type Codec uint8
+
+const (
+	// CodecAuto serves HTTP/1.1 and HTTP/2 (h2c, or h2 by ALPN).
+	CodecAuto Codec = iota
+	// CodecHTTP1 serves HTTP/1.1 only.
+	CodecHTTP1
+	// CodecHTTP2 serves HTTP/2 only.
+	CodecHTTP2
+)
+
+// HTTP2Settings are compiled Http2ProtocolOptions; zero fields keep Go's
+// defaults.
+type HTTP2Settings struct {
+	// MaxConcurrentStreams per connection (default 100).
+	MaxConcurrentStreams uint32
+	// InitialStreamWindowSize and InitialConnectionWindowSize are the
+	// receive windows.
+	InitialStreamWindowSize, InitialConnectionWindowSize uint32
+	// HpackTableSize is the header compression table size.
+	HpackTableSize uint32
+	// KeepaliveInterval and KeepaliveTimeout send PINGs on idle
+	// connections and close those that do not answer.
+	KeepaliveInterval, KeepaliveTimeout time.Duration
+}
+
+// Defaults of HTTP listener settings, as Envoy's (MaxConcurrentStreams:
+// Weft's).
 const (
 	DefaultMaxRequestHeaderBytes = 60 << 10
 	DefaultMaxRequestHeaders     = 100
+	DefaultStreamIdleTimeout     = 5 * time.Minute
+	DefaultMaxConcurrentStreams  = 100
 )
 
 // Cluster is a compiled Cluster with its endpoints.
 type Cluster struct {
 	Name           string
 	ConnectTimeout time.Duration
-	// HTTP2 makes HTTP requests use HTTP/2 upstream instead of HTTP/1.1:
-	// cleartext with prior knowledge, or over TLS when ALPN agrees.
-	HTTP2 bool
+	// Protocol is the upstream HTTP protocol.
+	Protocol Protocol
+	// IdleTimeout closes pooled upstream connections idle that long
+	// (common_http_protocol_options.idle_timeout); 0: the default.
+	IdleTimeout time.Duration
 	// TLS, when not nil, makes connections to the endpoints mutual TLS.
 	TLS *mtls.Client
 	// EDSName is the load assignment name of an EDS cluster, else empty.
@@ -107,6 +154,81 @@ type Cluster struct {
 	// Endpoints are all endpoints, healthy or not; nil while an EDS
 	// cluster's load assignment has not arrived.
 	Endpoints []Endpoint
+	// LB is the load-balancing policy.
+	LB LB
+	// Limits are the DEFAULT-priority circuit breaker thresholds.
+	Limits Limits
+	// Outlier, when not nil, enables outlier detection.
+	Outlier *outlier.Settings
+}
+
+// Protocol is a cluster's upstream HTTP protocol.
+type Protocol uint8
+
+const (
+	// HTTP1 is HTTP/1.1 (the default).
+	HTTP1 Protocol = iota
+	// HTTP2 is HTTP/2: h2 over TLS, cleartext with prior knowledge (h2c)
+	// without.
+	HTTP2
+	// Downstream speaks the protocol the request arrived in
+	// (use_downstream_protocol_config).
+	Downstream
+	// Auto negotiates h2 or HTTP/1.1 with ALPN (auto_config; TLS only).
+	Auto
+)
+
+// LBPolicy is a cluster's load-balancing policy.
+type LBPolicy uint8
+
+// The supported lb_policy values.
+const (
+	RoundRobin LBPolicy = iota
+	LeastRequest
+	Random
+	RingHash
+	Maglev
+)
+
+// LB is a compiled load-balancing policy and its settings.
+type LB struct {
+	Policy LBPolicy
+	// ChoiceCount is least_request_lb_config.choice_count (0: default 2).
+	ChoiceCount uint32
+	// MinRingSize and MaxRingSize bound the ring (0: defaults).
+	MinRingSize, MaxRingSize uint64
+	// TableSize is the Maglev table size (0: default 65537).
+	TableSize uint64
+}
+
+// HashBased reports whether the policy picks by the request's hash.
+func (lb LB) HashBased() bool { return lb.Policy == RingHash || lb.Policy == Maglev }
+
+// Limits are circuit breaker thresholds, enforced with atomic counters.
+type Limits struct {
+	// MaxConnections to all of the cluster's hosts (default 1024).
+	MaxConnections uint32
+	// MaxPendingRequests waiting for a connection (default 1024).
+	MaxPendingRequests uint32
+	// MaxRequests in flight to the cluster (default 1024).
+	MaxRequests uint32
+	// MaxRetries in flight to the cluster (default 3), unless RetryBudget.
+	MaxRetries uint32
+	// RetryBudget, when not nil, replaces MaxRetries.
+	RetryBudget *RetryBudget
+}
+
+// RetryBudget limits retries in flight to a share of active requests.
+type RetryBudget struct {
+	// Percent of active and pending requests (default 20).
+	Percent float64
+	// MinConcurrency is always allowed (default 3).
+	MinConcurrency uint32
+}
+
+// DefaultLimits are Envoy's circuit breaker defaults.
+func DefaultLimits() Limits {
+	return Limits{MaxConnections: 1024, MaxPendingRequests: 1024, MaxRequests: 1024, MaxRetries: 3}
 }
 
 // Endpoint is one upstream host of a cluster.

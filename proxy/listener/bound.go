@@ -91,23 +91,29 @@ func (b *bound) acceptLoop() {
 }
 
 // startHTTP starts, once, the HTTP server fed with this socket's HTTP
-// connections. It reads the listener's config on every request, except the
-// header size limit, which is fixed by the first HTTP config. It serves
-// HTTP/1.1 and cleartext HTTP/2 (h2c), and HTTP/2 over TLS connections
-// whose ALPN selected h2.
+// connections. It reads the listener's config on every request, except
+// the server settings — header size limit, codec, connection timeouts
+// and HTTP/2 settings — which the first HTTP config fixes for the life of
+// the socket. It serves HTTP/1.1 and cleartext HTTP/2 (h2c), and HTTP/2
+// over TLS connections whose ALPN selected h2, as the codec allows.
+//
+// Go's HTTP/2 server bounds what RELIABILITY #11 asks for: streams beyond
+// MaxConcurrentStreams are refused, handlers never run for more than that
+// many streams per connection and a client that resets faster than
+// handlers finish gets GOAWAY (ENHANCE_YOUR_CALM, CVE-2023-44487), header
+// blocks split in CONTINUATION frames are bounded by MaxHeaderBytes
+// (CVE-2023-45288), and control frames (PING, SETTINGS) queued beyond
+// 10,000 close the connection.
 func (b *bound) startHTTP(cfg *config.HTTP) {
 	b.httpOnce.Do(func() {
-		protocols := new(http.Protocols)
-		protocols.SetHTTP1(true)
-		protocols.SetHTTP2(true)
-		protocols.SetUnencryptedHTTP2(true)
 		b.httpQ = newConnQueue(b.ln.Addr())
 		b.httpSrv = &http.Server{
 			Handler:           &httpHandler{b: b},
-			Protocols:         protocols,
+			Protocols:         protocols(cfg.Codec),
+			HTTP2:             http2Config(cfg.HTTP2),
 			MaxHeaderBytes:    cfg.MaxRequestHeaderBytes,
-			ReadHeaderTimeout: readHeaderTimeout,
-			IdleTimeout:       idleTimeout,
+			ReadHeaderTimeout: orDefault(cfg.RequestHeadersTimeout, readHeaderTimeout),
+			IdleTimeout:       orDefault(cfg.IdleTimeout, idleTimeout),
 			ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),
 			// Requests (and upgraded connections) end when the drain times out.
 			BaseContext: func(net.Listener) context.Context { return b.force },
@@ -120,6 +126,36 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 			b.httpSrv.Serve(b.httpQ)
 		}()
 	})
+}
+
+func protocols(codec config.Codec) *http.Protocols {
+	p := new(http.Protocols)
+	p.SetHTTP1(codec != config.CodecHTTP2)
+	p.SetHTTP2(codec != config.CodecHTTP1)
+	p.SetUnencryptedHTTP2(codec != config.CodecHTTP1)
+	return p
+}
+
+func http2Config(s config.HTTP2Settings) *http.HTTP2Config {
+	if s.MaxConcurrentStreams == 0 {
+		s.MaxConcurrentStreams = config.DefaultMaxConcurrentStreams
+	}
+	return &http.HTTP2Config{
+		MaxConcurrentStreams:          int(s.MaxConcurrentStreams),
+		MaxReceiveBufferPerStream:     int(s.InitialStreamWindowSize),
+		MaxReceiveBufferPerConnection: int(s.InitialConnectionWindowSize),
+		MaxDecoderHeaderTableSize:     int(s.HpackTableSize),
+		MaxEncoderHeaderTableSize:     int(s.HpackTableSize),
+		SendPingTimeout:               s.KeepaliveInterval,
+		PingTimeout:                   s.KeepaliveTimeout,
+	}
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d > 0 {
+		return d
+	}
+	return def
 }
 
 // stopAccepting closes the socket and waits for the accept loop to end.

@@ -25,6 +25,56 @@ func stripMeshHeaders(h http.Header) {
 	}
 }
 
+// closeAfterChunkedRequest closes an HTTP/1.1 connection after a chunked
+// request. Go's server follows RFC 9112 §6.3 for a request with both
+// Content-Length and Transfer-Encoding (the chunked framing wins, the
+// Content-Length is dropped) but cannot tell the handler that both were
+// there, and the RFC requires closing the connection after such a
+// request: bytes a Content-Length-framing client meant as body must
+// never be served as a pipelined request (RELIABILITY #12). The upstream
+// always receives requests framed by the proxy itself.
+func closeAfterChunkedRequest(w http.ResponseWriter, r *http.Request) {
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+		w.Header().Set("Connection", "close")
+	}
+}
+
+// stripH2CUpgrade removes an HTTP/1.1 upgrade to cleartext HTTP/2
+// (Upgrade: h2c with HTTP2-Settings), as Envoy does: forwarded, it would
+// turn the upstream connection into an HTTP/2 tunnel that no route, RBAC
+// rule or limit of this proxy sees (RELIABILITY #12). The request is
+// served as plain HTTP/1.1. Other upgrades (WebSocket) pass.
+func stripH2CUpgrade(r *http.Request) {
+	if r.ProtoMajor != 1 || !headerHasToken(r.Header, "Upgrade", "h2c") {
+		return
+	}
+	r.Header.Del("Upgrade")
+	r.Header.Del("Http2-Settings")
+	var keep []string
+	for _, v := range r.Header.Values("Connection") {
+		for _, tok := range strings.Split(v, ",") {
+			if tok = strings.TrimSpace(tok); tok != "" && !strings.EqualFold(tok, "upgrade") && !strings.EqualFold(tok, "http2-settings") {
+				keep = append(keep, tok)
+			}
+		}
+	}
+	r.Header.Del("Connection")
+	if len(keep) > 0 {
+		r.Header.Set("Connection", strings.Join(keep, ", "))
+	}
+}
+
+func headerHasToken(h http.Header, name, token string) bool {
+	for _, v := range h.Values(name) {
+		for _, tok := range strings.Split(v, ",") {
+			if strings.EqualFold(strings.TrimSpace(tok), token) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // normalizePath normalizes the request's path (urlpath.Normalize) in
 // place, so that RBAC, routing and the app all see the same path, and
 // drops a fragment that ended up in the query. It returns the normalized

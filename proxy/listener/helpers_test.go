@@ -94,7 +94,10 @@ func httpListener(t *testing.T, name, addr string, routes ...route.Route) *confi
 }
 
 func prefixRoute(prefix, cluster string) route.Route {
-	return route.Route{Match: route.Match{Kind: route.Prefix, Value: prefix}, Cluster: cluster}
+	return route.Route{
+		Match:  route.Match{Path: route.PathMatch{Kind: route.Prefix, Value: prefix}},
+		Action: route.Action{Clusters: []route.WeightedCluster{{Name: cluster, Weight: 1}}, Timeout: route.DefaultTimeout, BufferLimit: route.DefaultBufferLimit},
+	}
 }
 
 func staticCluster(name string, addrs ...string) *config.Cluster {

@@ -1,17 +1,13 @@
 package listener
 
 import (
-	"context"
-	"errors"
-	"log/slog"
 	"net"
 	"net/http"
-	"net/http/httputil"
 
-	"github.com/weft-mesh/weft/proxy/balancer"
-	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/rbac"
+	"github.com/weft-mesh/weft/proxy/router"
 )
 
 // httpHandler routes the requests of one bound listener with the route
@@ -20,10 +16,13 @@ type httpHandler struct {
 	b *bound
 }
 
-// ServeHTTP runs the inbound edge (path normalization, mesh headers),
-// header limits and HTTP RBAC, then routes and forwards the request.
+// ServeHTTP runs the inbound edge (path normalization, mesh headers,
+// h2c upgrades), header limits and HTTP RBAC, then routes the request and
+// hands it to the router.
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r)
+	stripH2CUpgrade(r)
+	closeAfterChunkedRequest(w, r)
 	if r.Header.Get("Upgrade") != "" {
 		// Upgraded connections are hijacked: http.Server.Shutdown does not
 		// wait for them, the drain does; they leave the registry when done.
@@ -34,44 +33,31 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	l := h.b.active.Load()
 	path, ok := normalizePath(r)
 	if !ok {
-		writeProxyError(w, errInvalidPath, "")
+		localreply.Write(w, r, localreply.InvalidPath, "")
 		return
 	}
 	stripMeshHeaders(r.Header)
 	if l.HTTP == nil || l.HTTP.Routes == nil {
-		writeProxyError(w, errNoRoute, "")
+		localreply.Write(w, r, localreply.NoRoute, "")
 		return
 	}
 	if headerCount(r.Header) > l.HTTP.MaxRequestHeaders {
-		writeProxyError(w, errTooManyHeaders, "")
+		localreply.Write(w, r, localreply.TooManyHeaders, "")
 		return
 	}
 	if !h.authorized(l.HTTP, c, r, path) {
-		writeProxyError(w, errRBACDenied, "")
+		localreply.Write(w, r, localreply.RBACDenied, "")
 		return
 	}
 	if c != nil && c.xfcc != nil {
 		r.Header[xfccHeader] = c.xfcc
 	}
-	rt := l.HTTP.Routes.Match(r.Host, path)
+	rt := l.HTTP.Routes.Match(r, path)
 	if rt == nil {
-		writeProxyError(w, errNoRoute, "")
+		localreply.Write(w, r, localreply.NoRoute, "")
 		return
 	}
-	cl := h.b.m.opts.Clusters.Get(rt.Cluster)
-	if cl == nil {
-		writeProxyError(w, errNoHealthyUpstream, rt.Cluster)
-		return
-	}
-	res, err := cl.Pick()
-	if err != nil {
-		writeProxyError(w, errNoHealthyUpstream, rt.Cluster)
-		return
-	}
-	if res.Done != nil {
-		defer res.Done()
-	}
-	h.b.m.forward.serve(w, r, cl, res.Endpoint)
+	h.b.m.router.Serve(w, r, router.Request{Route: rt, StreamIdleTimeout: l.HTTP.StreamIdleTimeout, SourceIP: sourceIP(r)})
 }
 
 // authorized runs the HTTP RBAC filters on a request.
@@ -107,62 +93,11 @@ func headerCount(h http.Header) int {
 	return n
 }
 
-// forwarder proxies requests to the endpoint chosen by the handler,
-// through the cluster's pooled transport. One forwarder serves every
-// listener; the target travels in the request context.
-type forwarder struct {
-	rp *httputil.ReverseProxy
-}
-
-type target struct {
-	cluster  *cluster.Cluster
-	endpoint *balancer.Endpoint
-}
-
-type targetKey struct{}
-
-func newForwarder(log *slog.Logger) *forwarder {
-	f := &forwarder{}
-	f.rp = &httputil.ReverseProxy{
-		Rewrite:      rewrite,
-		Transport:    roundTripper{},
-		BufferPool:   bufferPool{},
-		ErrorHandler: handleUpstreamError,
-		ErrorLog:     slog.NewLogLogger(log.Handler(), slog.LevelDebug),
+// sourceIP is the downstream peer's IP address.
+func sourceIP(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
 	}
-	return f
-}
-
-func (f *forwarder) serve(w http.ResponseWriter, r *http.Request, c *cluster.Cluster, e *balancer.Endpoint) {
-	ctx := context.WithValue(r.Context(), targetKey{}, &target{cluster: c, endpoint: e})
-	f.rp.ServeHTTP(w, r.WithContext(ctx))
-}
-
-func targetOf(r *http.Request) *target { return r.Context().Value(targetKey{}).(*target) }
-
-// rewrite points the outbound request at the chosen endpoint, over mTLS
-// for clusters with a TLS context. The Host header is kept; ReverseProxy
-// removes hop-by-hop headers.
-func rewrite(pr *httputil.ProxyRequest) {
-	t := targetOf(pr.In)
-	pr.Out.URL.Scheme = t.cluster.Scheme()
-	pr.Out.URL.Host = t.endpoint.Address
-}
-
-type roundTripper struct{}
-
-func (roundTripper) RoundTrip(r *http.Request) (*http.Response, error) {
-	return targetOf(r).cluster.Transport().RoundTrip(r)
-}
-
-func handleUpstreamError(w http.ResponseWriter, r *http.Request, err error) {
-	if r.Context().Err() != nil {
-		return // the downstream client went away
-	}
-	kind := errUpstreamReset
-	var op *net.OpError
-	if errors.As(err, &op) && op.Op == "dial" {
-		kind = errConnectFailure
-	}
-	writeProxyError(w, kind, targetOf(r).cluster.Name())
+	return host
 }

@@ -87,11 +87,11 @@ func TestHTTPProxyErrors(t *testing.T) {
 			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-weft-error") != tt.wantKind {
 				t.Errorf("got %d x-weft-error=%q, want 503 %q", resp.StatusCode, resp.Header.Get("x-weft-error"), tt.wantKind)
 			}
-			var got errorBody
+			var got struct{ Error, Upstream string }
 			if err := json.Unmarshal([]byte(body), &got); err != nil {
 				t.Fatalf("body %q: %v", body, err)
 			}
-			if diff := cmp.Diff(errorBody{Error: tt.wantKind, Upstream: tt.wantUp}, got); diff != "" {
+			if diff := cmp.Diff(struct{ Error, Upstream string }{tt.wantKind, tt.wantUp}, got); diff != "" {
 				t.Errorf("error body (-want +got):\n%s", diff)
 			}
 		})

@@ -14,8 +14,10 @@
 // from the connection or an upstream is dialled; each socket keeps a
 // registry of its open connections so that a swap whose RBAC denies a
 // source closes that source's connections. HTTP listeners normalize
-// request paths, strip mesh headers clients may not set, run HTTP RBAC and
-// pass the verified peer to the app in x-forwarded-client-cert.
+// request paths, strip mesh headers clients may not set and h2c upgrades,
+// run HTTP RBAC, pass the verified peer to the app in
+// x-forwarded-client-cert, match the route and hand the request to the
+// router (proxy/router).
 package listener
 
 import (
@@ -28,16 +30,14 @@ import (
 	"sync"
 	"time"
 
-	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/router"
 )
 
 // Clusters resolves cluster names on the request path. Get must be safe
 // for concurrent use, must not block, and returns nil for unknown names.
-type Clusters interface {
-	Get(name string) *cluster.Cluster
-}
+type Clusters = router.Clusters
 
 // Options configure a Manager.
 type Options struct {
@@ -47,6 +47,8 @@ type Options struct {
 	// LocalID returns the local SPIFFE ID, sent as By in
 	// x-forwarded-client-cert; nil or "" omits it.
 	LocalID func() string
+	// RouterHooks observe HTTP forwarding (telemetry); optional.
+	RouterHooks router.Hooks
 	// DrainTimeout bounds how long a removed listener (or every listener,
 	// on Close) waits for its connections before closing them.
 	DrainTimeout time.Duration
@@ -58,10 +60,10 @@ type Options struct {
 // Prepare, Commit and Close are called from one goroutine at a time.
 // Listeners may be called from any goroutine.
 type Manager struct {
-	opts    Options
-	log     *slog.Logger
-	forward *forwarder
-	drains  sync.WaitGroup
+	opts   Options
+	log    *slog.Logger
+	router *router.Router
+	drains sync.WaitGroup
 
 	mu    sync.Mutex // guards bound against Listeners
 	bound map[string]*bound
@@ -73,7 +75,7 @@ func NewManager(opts Options) *Manager {
 		opts.Logger = slog.Default()
 	}
 	log := opts.Logger.With("component", "listener")
-	return &Manager{opts: opts, log: log, forward: newForwarder(log), bound: make(map[string]*bound)}
+	return &Manager{opts: opts, log: log, router: router.New(opts.Clusters, opts.RouterHooks, log), bound: make(map[string]*bound)}
 }
 
 // Plan is a prepared reconciliation: every new address is bound, nothing

@@ -2,16 +2,21 @@ package listener
 
 import (
 	"context"
+	"errors"
 	"io"
 	"net"
 
+	"github.com/weft-mesh/weft/proxy/balancer"
+	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
-// serveTCP proxies one authorized downstream connection to an endpoint of
-// the listener's cluster. Without a cluster, a healthy endpoint or a
-// successful connect (and handshake, for TLS clusters), the downstream
-// connection is closed.
+// serveTCP proxies one authorized downstream connection to a host of the
+// listener's cluster. Without a cluster, an available host, a free
+// connection under max_connections or a successful connect (and
+// handshake, for TLS clusters), the downstream connection is closed.
+// Connect failures and successes feed the host's outlier detection.
 func (b *bound) serveTCP(c *connInfo, l *config.Listener) {
 	down := c.conn
 	defer down.Close()
@@ -23,19 +28,24 @@ func (b *bound) serveTCP(c *connInfo, l *config.Listener) {
 		b.log.Debug("tcp: unknown cluster; closing", "listener", l.Name, "cluster", l.Cluster)
 		return
 	}
-	res, err := cl.Pick()
+	att, err := cl.Pick(balancer.PickInfo{}, nil, 0)
 	if err != nil {
-		b.log.Debug("tcp: no healthy upstream; closing", "listener", l.Name, "cluster", l.Cluster)
+		b.log.Debug("tcp: no available upstream; closing", "listener", l.Name, "cluster", l.Cluster, "error", err)
 		return
 	}
-	if res.Done != nil {
-		defer res.Done()
-	}
-	up, err := cl.Dial(b.force, res.Endpoint.Address)
+	defer att.Release()
+	up, err := cl.Dial(b.force, att.Host.Address())
 	if err != nil {
-		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", l.Cluster, "endpoint", res.Endpoint.Address, "error", err)
+		if errors.Is(err, cluster.ErrOverflow) {
+			att.Report(outlier.Ignored)
+			b.log.Debug("tcp: max_connections reached; closing", "listener", l.Name, "cluster", l.Cluster)
+			return
+		}
+		att.Report(outlier.GatewayFailure)
+		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", l.Cluster, "endpoint", att.Host.Address(), "error", err)
 		return
 	}
+	att.Report(outlier.Success)
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()

@@ -1,6 +1,8 @@
 package route
 
 import (
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 )
@@ -14,8 +16,25 @@ func mustTable(t *testing.T, vhosts ...VirtualHost) *Table {
 	return tbl
 }
 
+func to(cluster string) Action {
+	return Action{Clusters: []WeightedCluster{{Name: cluster, Weight: 1}}}
+}
+
 func prefix(p, cluster string) Route {
-	return Route{Match: Match{Kind: Prefix, Value: p}, Cluster: cluster}
+	return Route{Match: Match{Path: PathMatch{Kind: Prefix, Value: p}}, Action: to(cluster)}
+}
+
+func req(host, target string) *http.Request {
+	r := httptest.NewRequest("GET", target, nil)
+	r.Host = host
+	return r
+}
+
+func clusterOf(r *Route) string {
+	if r == nil {
+		return ""
+	}
+	return r.Action.Clusters[0].Name
 }
 
 func TestVirtualHostSelection(t *testing.T) {
@@ -39,8 +58,8 @@ func TestVirtualHostSelection(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.host, func(t *testing.T) {
-			r := tbl.Match(tt.host, "/")
-			if r == nil || r.Cluster != tt.want {
+			r := tbl.Match(req(tt.host, "/"), "/")
+			if clusterOf(r) != tt.want {
 				t.Errorf("Match(%q) = %+v, want cluster %q", tt.host, r, tt.want)
 			}
 		})
@@ -53,9 +72,10 @@ func TestRouteMatching(t *testing.T) {
 		t.Fatal(err)
 	}
 	tbl := mustTable(t, VirtualHost{Name: "vh", Domains: []string{"*"}, Routes: []Route{
-		{Match: Match{Kind: Path, Value: "/exact"}, Cluster: "path"},
-		{Match: Match{Kind: Prefix, Value: "/API/", CaseInsensitive: true}, Cluster: "ci-prefix"},
-		{Match: re, Cluster: "regex"},
+		{Match: Match{Path: PathMatch{Kind: Path, Value: "/exact"}}, Action: to("path")},
+		{Match: Match{Path: PathMatch{Kind: Prefix, Value: "/API/", CaseInsensitive: true}}, Action: to("ci-prefix")},
+		{Match: Match{Path: re}, Action: to("regex")},
+		{Match: Match{Path: PathMatch{Kind: SeparatedPrefix, Value: "/sep"}}, Action: to("separated")},
 		prefix("/static/", "static"),
 	}})
 	tests := []struct{ path, want string }{
@@ -66,16 +86,15 @@ func TestRouteMatching(t *testing.T) {
 		{"/users/42", "regex"},
 		{"/users/42/x", ""},
 		{"/static/a.css", "static"},
+		{"/sep", "separated"},
+		{"/sep/x", "separated"},
+		{"/sepx", ""},
 		{"/Static/a.css", ""},
 		{"/", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.path, func(t *testing.T) {
-			got := ""
-			if r := tbl.Match("h", tt.path); r != nil {
-				got = r.Cluster
-			}
-			if got != tt.want {
+			if got := clusterOf(tbl.Match(req("h", tt.path), tt.path)); got != tt.want {
 				t.Errorf("Match(%q) cluster = %q, want %q", tt.path, got, tt.want)
 			}
 		})
@@ -84,7 +103,7 @@ func TestRouteMatching(t *testing.T) {
 
 func TestNoVirtualHost(t *testing.T) {
 	tbl := mustTable(t, VirtualHost{Name: "vh", Domains: []string{"a"}, Routes: []Route{prefix("/", "c")}})
-	if r := tbl.Match("b", "/"); r != nil {
+	if r := tbl.Match(req("b", "/"), "/"); r != nil {
 		t.Errorf("Match(b) = %+v, want nil", r)
 	}
 }
@@ -119,8 +138,9 @@ func TestBadRegex(t *testing.T) {
 
 func BenchmarkMatch(b *testing.B) {
 	tbl, _ := NewTable("t", []VirtualHost{{Name: "vh", Domains: []string{"*"}, Routes: []Route{prefix("/api/", "api"), prefix("/", "root")}}})
+	r := req("svc.local:8080", "/x/y")
 	b.ReportAllocs()
 	for b.Loop() {
-		tbl.Match("svc.local:8080", "/x/y")
+		tbl.Match(r, "/x/y")
 	}
 }

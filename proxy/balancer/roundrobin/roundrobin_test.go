@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weft-mesh/weft/proxy/balancer"
+	bt "github.com/weft-mesh/weft/proxy/balancer/balancertest"
 )
 
 func eps(weights ...uint32) []balancer.Endpoint {
@@ -119,3 +120,12 @@ func BenchmarkPick(b *testing.B) {
 		}
 	})
 }
+
+func TestLockFree(t *testing.T) {
+	p := New(bt.Endpoints(1, 2, 3))
+	bt.NoLocks(t, p)
+	bt.NoAllocs(t, p, balancer.PickInfo{})
+	bt.Concurrent(t, p, bt.NoHash)
+}
+
+func BenchmarkPickRoundRobin(b *testing.B) { bt.Benchmark(b, New, balancer.PickInfo{}) }

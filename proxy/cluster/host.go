@@ -1,0 +1,137 @@
+package cluster
+
+import (
+	"sync/atomic"
+
+	"github.com/weft-mesh/weft/proxy/balancer"
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/outlier"
+)
+
+// Host is one upstream endpoint of a cluster. It keeps its in-flight
+// request count and its breaker across configuration updates.
+type Host struct {
+	addr    string
+	active  atomic.Int64
+	outlier *outlier.Host // nil without outlier detection
+}
+
+// Address returns "host:port".
+func (h *Host) Address() string { return h.addr }
+
+// hostsFor pairs endpoints with hosts, reusing old's hosts by address
+// when the detector is the same.
+func (c *Cluster) hostsFor(eps []config.Endpoint, old *state, d *outlier.Detector) []entry {
+	reuse := map[string]*Host{}
+	if old != nil && old.detector == d {
+		for _, e := range old.hosts {
+			reuse[e.ep.Address] = e.host
+		}
+	}
+	out := make([]entry, 0, len(eps))
+	for _, ep := range eps {
+		h, ok := reuse[ep.Address]
+		if !ok {
+			h = &Host{addr: ep.Address}
+			if d != nil {
+				h.outlier = d.NewHost(ep.Address)
+			}
+			reuse[ep.Address] = h // an address listed twice shares its host
+		}
+		out = append(out, entry{ep: ep, host: h})
+	}
+	return out
+}
+
+// retire removes every host of a detector that is replaced.
+func retire(hosts []entry, d *outlier.Detector) {
+	for _, e := range hosts {
+		e.host.outlier.Remove()
+	}
+	if d != nil {
+		d.Close()
+	}
+}
+
+// retireRemoved removes the hosts of old that next no longer has.
+func retireRemoved(old, next []entry) {
+	kept := make(map[*Host]bool, len(next))
+	for _, e := range next {
+		kept[e.host] = true
+	}
+	for _, e := range old {
+		if !kept[e.host] {
+			e.host.outlier.Remove()
+		}
+	}
+}
+
+// Attempt is one request or connection to a host, from Pick to Release.
+type Attempt struct {
+	Host   *Host
+	ticket outlier.Ticket
+}
+
+// Report tells outlier detection how the attempt went; call it once, as
+// soon as that is known (response headers, or the failure).
+func (a Attempt) Report(r outlier.Result) { a.Host.outlier.Report(a.ticket, r) }
+
+// Release ends the attempt (its in-flight count); call it once, when the
+// exchange with the host is over.
+func (a Attempt) Release() { a.Host.active.Add(-1) }
+
+// maxPickTries bounds re-picks for a host that just left service or that
+// a retry should avoid.
+const maxPickTries = 4
+
+// Pick chooses a host for an attempt, preferring hosts not in avoid (the
+// hosts a request already tried) for up to avoidTries re-picks. It fails
+// with ErrNoHealthyUpstream or ErrCircuitOpen. The caller must Release
+// the attempt.
+func (c *Cluster) Pick(info balancer.PickInfo, avoid []*Host, avoidTries int) (Attempt, error) {
+	var fallback *Host
+	for try := 0; try < maxPickTries+avoidTries; try++ {
+		st := c.state.Load()
+		res, err := st.picker.Pick(info)
+		if err != nil {
+			if st.healthy > 0 {
+				return Attempt{}, ErrCircuitOpen
+			}
+			return Attempt{}, ErrNoHealthyUpstream
+		}
+		h := res.Endpoint.Ref.(*Host)
+		info.Attempt++
+		if avoidTries > 0 && contains(avoid, h) {
+			avoidTries--
+			fallback = h
+			continue
+		}
+		if a, ok := c.admit(h); ok {
+			return a, nil
+		}
+	}
+	if fallback != nil {
+		if a, ok := c.admit(fallback); ok {
+			return a, nil
+		}
+	}
+	return Attempt{}, ErrCircuitOpen
+}
+
+func (c *Cluster) admit(h *Host) (Attempt, bool) {
+	t, ok := h.outlier.Admit()
+	if !ok {
+		return Attempt{}, false
+	}
+	h.active.Add(1)
+	return Attempt{Host: h, ticket: t}, true
+}
+
+func contains(hosts []*Host, h *Host) bool {
+	for _, x := range hosts {
+		if x == h {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,179 @@
+package cluster
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
+)
+
+// Transport defaults.
+const (
+	defaultIdleTimeout  = 60 * time.Second
+	maxIdleConnsPerHost = 256
+)
+
+// Scheme is the URL scheme of requests to the cluster: "https" when it
+// has a TLS context (the transport then dials mutual TLS), else "http".
+func (c *Cluster) Scheme() string {
+	if c.state.Load().tls != nil {
+		return "https"
+	}
+	return "http"
+}
+
+// Dial connects to an endpoint of the cluster for TCP proxying within
+// the connect timeout and max_connections (ErrOverflow at the limit),
+// completing the mTLS handshake when the cluster has a TLS context. A
+// failed handshake is reported as a dial error.
+func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
+	st := c.state.Load()
+	raw, err := c.dialLimited(ctx, st, addr, false)
+	if err != nil || st.tls == nil {
+		return raw, err
+	}
+	return handshake(ctx, raw, st.tls, st.cfg.ConnectTimeout)
+}
+
+func handshake(ctx context.Context, raw net.Conn, tlsCfg *tls.Config, timeout time.Duration) (net.Conn, error) {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	conn := tls.Client(raw, tlsCfg)
+	if err := conn.HandshakeContext(ctx); err != nil {
+		raw.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raw.RemoteAddr(), Err: fmt.Errorf("TLS handshake: %w", err)}
+	}
+	return conn, nil
+}
+
+// Transport returns the cluster's pooled transport for a request that
+// arrived over HTTP/2 (downstreamH2) or not: the cluster's protocol
+// decides, and use_downstream_protocol_config follows the request. It
+// stays the same across updates unless the connect timeout, protocol,
+// idle timeout or TLS context changes.
+func (c *Cluster) Transport(downstreamH2 bool) *http.Transport {
+	return c.state.Load().upstream.transport(downstreamH2)
+}
+
+// upstream holds a cluster's transports, built on first use so that
+// clusters used only for TCP cost nothing.
+type upstream struct {
+	c              *Cluster
+	connectTimeout time.Duration
+	idleTimeout    time.Duration
+	protocol       config.Protocol
+	tlsParams      *mtls.Client
+	tls            *tls.Config
+	h1, h2         lazyTransport
+}
+
+func newUpstream(c *Cluster, cfg *config.Cluster, tlsCfg *tls.Config) *upstream {
+	u := &upstream{c: c, connectTimeout: cfg.ConnectTimeout, idleTimeout: cfg.IdleTimeout, protocol: cfg.Protocol, tlsParams: cfg.TLS, tls: tlsCfg}
+	if u.idleTimeout <= 0 {
+		u.idleTimeout = defaultIdleTimeout
+	}
+	return u
+}
+
+func (u *upstream) sameSettings(cfg *config.Cluster) bool {
+	idle := cfg.IdleTimeout
+	if idle <= 0 {
+		idle = defaultIdleTimeout
+	}
+	return u.connectTimeout == cfg.ConnectTimeout && u.idleTimeout == idle && u.protocol == cfg.Protocol && u.tlsParams.Equal(cfg.TLS)
+}
+
+func (u *upstream) transport(downstreamH2 bool) *http.Transport {
+	switch u.protocol {
+	case config.HTTP2:
+		return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
+	case config.Downstream:
+		if downstreamH2 {
+			return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
+		}
+	case config.Auto:
+		return u.h2.get(func() *http.Transport { return u.newTransport(true, true) })
+	}
+	return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
+}
+
+func (u *upstream) closeIdle() {
+	u.h1.closeIdle()
+	u.h2.closeIdle()
+}
+
+// newTransport returns a keep-alive transport for proxying: no
+// environment proxy, no transparent compression, a deep idle pool, dials
+// within the cluster's limits. HTTP/2 is h2 over TLS or cleartext with
+// prior knowledge (h2c); over TLS, ALPN offers only the protocol spoken,
+// or both when auto negotiates.
+func (u *upstream) newTransport(h2, auto bool) *http.Transport {
+	protocols := new(http.Protocols)
+	t := &http.Transport{
+		Protocols:             protocols,
+		DisableCompression:    true,
+		MaxIdleConnsPerHost:   maxIdleConnsPerHost,
+		IdleConnTimeout:       u.idleTimeout,
+		ExpectContinueTimeout: time.Second,
+		ForceAttemptHTTP2:     h2,
+	}
+	dialRaw := func(ctx context.Context, _, addr string) (net.Conn, error) {
+		return u.c.dialLimited(ctx, u.c.state.Load(), addr, true)
+	}
+	if u.tls == nil {
+		t.DialContext = dialRaw
+		protocols.SetHTTP1(!h2)
+		protocols.SetUnencryptedHTTP2(h2)
+		return t
+	}
+	tlsCfg := u.tls.Clone()
+	switch {
+	case auto:
+		tlsCfg.NextProtos = []string{"h2", "http/1.1"}
+		protocols.SetHTTP1(true)
+		protocols.SetHTTP2(true)
+	case h2:
+		tlsCfg.NextProtos = []string{"h2"}
+		protocols.SetHTTP2(true)
+	default:
+		tlsCfg.NextProtos = []string{"http/1.1"}
+		protocols.SetHTTP1(true)
+	}
+	// http.Transport speaks h2 on a custom TLS dial when the returned
+	// *tls.Conn negotiated it.
+	t.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+		raw, err := dialRaw(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return handshake(ctx, raw, tlsCfg, u.connectTimeout)
+	}
+	return t
+}
+
+// lazyTransport builds its http.Transport once, on first use.
+type lazyTransport struct {
+	once sync.Once
+	t    atomic.Pointer[http.Transport]
+}
+
+func (l *lazyTransport) get(build func() *http.Transport) *http.Transport {
+	if t := l.t.Load(); t != nil {
+		return t
+	}
+	l.once.Do(func() { l.t.Store(build()) })
+	return l.t.Load()
+}
+
+func (l *lazyTransport) closeIdle() {
+	if t := l.t.Load(); t != nil {
+		t.CloseIdleConnections()
+	}
+}

@@ -1,0 +1,115 @@
+// Package localreply writes the responses weft-proxy generates itself
+// (Envoy's "local replies"): a status, the x-weft-error header naming the
+// reason, and a small JSON body {"error": reason, "upstream": cluster}.
+// gRPC requests get a trailers-only gRPC response instead (HTTP 200,
+// grpc-status and grpc-message, the same x-weft-error), as Envoy sends,
+// so that gRPC clients see a status rather than a protocol error.
+package localreply
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+)
+
+// Reason names why the proxy answered a request itself.
+type Reason string
+
+// The reasons, sent in x-weft-error.
+const (
+	NoRoute           Reason = "no_route"
+	NoHealthyUpstream Reason = "no_healthy_upstream"
+	CircuitOpen       Reason = "circuit_open"
+	Overflow          Reason = "overflow"
+	UpstreamTimeout   Reason = "upstream_timeout"
+	UpstreamReset     Reason = "upstream_reset"
+	ConnectFailure    Reason = "connect_failure"
+	RBACDenied        Reason = "rbac_denied"
+	InvalidPath       Reason = "invalid_path"
+	TooManyHeaders    Reason = "too_many_headers"
+)
+
+// Status is the HTTP status of a reason: 503 unless listed.
+func (r Reason) Status() int {
+	switch r {
+	case UpstreamTimeout:
+		return http.StatusGatewayTimeout
+	case RBACDenied:
+		return http.StatusForbidden
+	case InvalidPath:
+		return http.StatusBadRequest
+	case TooManyHeaders:
+		return http.StatusRequestHeaderFieldsTooLarge
+	}
+	return http.StatusServiceUnavailable
+}
+
+// grpcStatus maps a reason to a gRPC status code, as Envoy maps local
+// reply statuses (gRPC's HTTP-to-status mapping, with timeouts as
+// DEADLINE_EXCEEDED).
+func (r Reason) grpcStatus() int {
+	switch r {
+	case UpstreamTimeout:
+		return 4 // DEADLINE_EXCEEDED
+	case RBACDenied:
+		return 7 // PERMISSION_DENIED
+	case InvalidPath, TooManyHeaders:
+		return 13 // INTERNAL
+	}
+	return 14 // UNAVAILABLE
+}
+
+// Header names the response header that marks proxy-generated responses.
+const Header = "x-weft-error"
+
+type body struct {
+	Error    Reason `json:"error"`
+	Upstream string `json:"upstream"`
+}
+
+// Write answers r with reason; upstream names the cluster, if any.
+// Headers already set on w (response header changes of the route) are
+// kept.
+func Write(w http.ResponseWriter, r *http.Request, reason Reason, upstream string) {
+	h := w.Header()
+	h.Set(Header, string(reason))
+	if r != nil && isGRPC(r) {
+		h.Set("Content-Type", "application/grpc")
+		h.Set("Grpc-Status", strconv.Itoa(reason.grpcStatus()))
+		h.Set("Grpc-Message", grpcMessage(reason, upstream))
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.Set("Content-Type", "application/json")
+	w.WriteHeader(reason.Status())
+	json.NewEncoder(w).Encode(body{Error: reason, Upstream: upstream})
+}
+
+func grpcMessage(reason Reason, upstream string) string {
+	msg := "weft-proxy: " + string(reason)
+	if upstream != "" {
+		msg += " (upstream " + upstream + ")"
+	}
+	return percentEncode(msg)
+}
+
+// percentEncode encodes grpc-message as the gRPC over HTTP/2 spec says:
+// bytes outside printable ASCII, and '%', as %XX.
+func percentEncode(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '%' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
+}
+
+func isGRPC(r *http.Request) bool {
+	ct := r.Header.Get("Content-Type")
+	return strings.HasPrefix(ct, "application/grpc") && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
+}

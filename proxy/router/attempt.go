@@ -1,0 +1,235 @@
+package router
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/localreply"
+	"github.com/weft-mesh/weft/proxy/outlier"
+	"github.com/weft-mesh/weft/proxy/retry"
+)
+
+// try sends one attempt to the picked host. The response it returns has
+// a body whose Close ends the attempt; an error ends it at once.
+func (ex *exchange) try(out *http.Request, att cluster.Attempt) result {
+	ex.attempts++
+	actx, cancel := context.WithCancelCause(out.Context())
+	done := &attemptDone{att: att, cancel: cancel}
+	if p := ex.action.Retry; p != nil && p.PerTryTimeout > 0 {
+		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
+	}
+	req := out.WithContext(actx)
+	u := *out.URL
+	u.Scheme, u.Host = ex.cluster.Scheme(), att.Host.Address()
+	req.URL = &u
+	ex.setAttemptHeaders(req, out)
+	if ex.body != nil {
+		req.Body = ex.body.reader()
+		req.GetBody = ex.body.getBody
+	}
+	var rtp http.RoundTripper = ex.cluster.Transport(ex.downH2)
+	if wrap := ex.rt.hooks.Attempt; wrap != nil {
+		rtp = wrap(rtp)
+	}
+	resp, err := rtp.RoundTrip(req)
+	if err != nil {
+		failure, reason, res := ex.classify(err, actx)
+		att.Report(res)
+		done.release()
+		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
+	}
+	grpc := grpcStatusOf(resp.Header)
+	att.Report(outlierResult(resp.StatusCode, grpc))
+	resp.Body = wrapBody(resp, done, ex.idle)
+	return result{resp: resp, outcome: retry.Outcome{Status: resp.StatusCode, GRPCStatus: grpc}}
+}
+
+// setAttemptHeaders sets the per-attempt headers: the remaining deadline
+// in grpc-timeout and x-envoy-attempt-count. The first attempt owns
+// out's headers; retries get a copy, as an earlier attempt's transport
+// may still hold them.
+func (ex *exchange) setAttemptHeaders(req, out *http.Request) {
+	grpcDeadline := ex.grpc && (!ex.deadline.IsZero() || ex.perTryTimeout() > 0)
+	if !grpcDeadline && !ex.action.AttemptCount {
+		return
+	}
+	if ex.attempts > 1 {
+		req.Header = out.Header.Clone()
+	}
+	if grpcDeadline {
+		remaining := ex.perTryTimeout()
+		if !ex.deadline.IsZero() {
+			if left := time.Until(ex.deadline); remaining == 0 || left < remaining {
+				remaining = left
+			}
+		}
+		req.Header.Set("Grpc-Timeout", encodeGRPCTimeout(remaining))
+	}
+	if ex.action.AttemptCount {
+		req.Header.Set("X-Envoy-Attempt-Count", strconv.Itoa(ex.attempts))
+	}
+}
+
+func (ex *exchange) perTryTimeout() time.Duration {
+	if p := ex.action.Retry; p != nil {
+		return p.PerTryTimeout
+	}
+	return 0
+}
+
+// classify maps an attempt's error to its retry outcome, the local reply
+// reason and what it says about the host.
+func (ex *exchange) classify(err error, actx context.Context) (retry.Failure, localreply.Reason, outlier.Result) {
+	if ex.downstreamGone() {
+		return retry.NoFailure, localreply.UpstreamReset, outlier.Ignored
+	}
+	switch cause := context.Cause(actx); {
+	case errors.Is(cause, errPerTryTimeout), errors.Is(cause, errRouteTimeout), errors.Is(cause, errIdleTimeout):
+		return retry.Timeout, localreply.UpstreamTimeout, outlier.GatewayFailure
+	}
+	if errors.Is(err, cluster.ErrOverflow) {
+		return retry.NoFailure, localreply.Overflow, outlier.Ignored
+	}
+	var op *net.OpError
+	if errors.As(err, &op) && op.Op == "dial" {
+		return retry.ConnectFailure, localreply.ConnectFailure, outlier.GatewayFailure
+	}
+	if strings.Contains(err.Error(), "REFUSED_STREAM") {
+		return retry.RefusedStream, localreply.UpstreamReset, outlier.GatewayFailure
+	}
+	return retry.Reset, localreply.UpstreamReset, outlier.GatewayFailure
+}
+
+// outlierResult classifies a response for outlier detection; a gRPC
+// status in the headers counts as its HTTP equivalent, as in Envoy.
+func outlierResult(status, grpc int) outlier.Result {
+	if grpc >= 0 {
+		status = grpcToHTTP(grpc)
+	}
+	switch {
+	case status == 502 || status == 503 || status == 504:
+		return outlier.GatewayFailure
+	case status >= 500:
+		return outlier.Failure
+	}
+	return outlier.Success
+}
+
+// grpcToHTTP maps gRPC status codes to HTTP statuses (Envoy's
+// Grpc::Utility::grpcToHttpStatus).
+func grpcToHTTP(code int) int {
+	switch code {
+	case 0:
+		return 200
+	case 1:
+		return 499
+	case 3, 9, 11:
+		return 400
+	case 4:
+		return 504
+	case 5:
+		return 404
+	case 6, 10:
+		return 409
+	case 7:
+		return 403
+	case 8:
+		return 429
+	case 12:
+		return 501
+	case 14:
+		return 503
+	case 16:
+		return 401
+	}
+	return 500
+}
+
+// grpcStatusOf returns the grpc-status response header, or -1.
+func grpcStatusOf(h http.Header) int {
+	v := h.Get("Grpc-Status")
+	if v == "" {
+		return -1
+	}
+	n, err := strconv.Atoi(v)
+	if err != nil {
+		return -1
+	}
+	return n
+}
+
+// attemptDone ends an attempt once: its per-try timer, its context and
+// its host's in-flight count.
+type attemptDone struct {
+	att    cluster.Attempt
+	cancel context.CancelCauseFunc
+	perTry *time.Timer
+	once   sync.Once
+}
+
+func (d *attemptDone) release() {
+	d.once.Do(func() {
+		if d.perTry != nil {
+			d.perTry.Stop()
+		}
+		d.cancel(nil)
+		d.att.Release()
+	})
+}
+
+// upstreamBody is a response body that ends its attempt when closed and
+// counts reads as stream activity.
+type upstreamBody struct {
+	io.ReadCloser
+	done *attemptDone
+	idle *idleTimer
+}
+
+func (b *upstreamBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if n > 0 {
+		b.idle.touch()
+	}
+	return n, err
+}
+
+// Close ends the attempt before closing the body: its context must be
+// cancelled first, because closing an HTTP/2 response body waits for
+// the request body to finish, and a stream's request body may still be
+// open (the upstream ended a bidirectional stream first): ReverseProxy
+// does not let the transport close the downstream body, so only the
+// cancellation ends that wait.
+func (b *upstreamBody) Close() error {
+	b.done.release()
+	return b.ReadCloser.Close()
+}
+
+// upgradeBody is the body of a 101 response: ReverseProxy writes to it.
+type upgradeBody struct {
+	upstreamBody
+	w io.Writer
+}
+
+func (b *upgradeBody) Write(p []byte) (int, error) {
+	n, err := b.w.Write(p)
+	if n > 0 {
+		b.idle.touch()
+	}
+	return n, err
+}
+
+func wrapBody(resp *http.Response, done *attemptDone, idle *idleTimer) io.ReadCloser {
+	ub := upstreamBody{ReadCloser: resp.Body, done: done, idle: idle}
+	if w, ok := resp.Body.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
+		return &upgradeBody{upstreamBody: ub, w: w}
+	}
+	return &ub
+}
