@@ -31,5 +31,6 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceErrors: true,
 	}
 	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newProxyStatusCommand(), newEnvoyBootstrapCommand(), newGRPCBootstrapCommand(), newCertCommand())
+	root.AddCommand(newInjectCommand(), newInjectorCommand(), newRegisterCommand(), newDeregisterCommand(), newRedirectCommand())
 	return root
 }

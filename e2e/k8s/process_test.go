@@ -88,6 +88,6 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not true within %v: %v", what, within, err)
 		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronization
+		<-time.After(100 * time.Millisecond) // the next poll
 	}
 }

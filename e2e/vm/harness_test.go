@@ -135,7 +135,7 @@ func eventually(t *testing.T, within time.Duration, what string, cond func() err
 		if time.Now().After(deadline) {
 			t.Fatalf("%s: not true within %v: %v", what, within, err)
 		}
-		time.Sleep(50 * time.Millisecond) // polling interval, not synchronization
+		<-time.After(50 * time.Millisecond) // the next poll
 	}
 }
 

@@ -1,0 +1,83 @@
+package membership
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/hashicorp/consul/api"
+)
+
+func TestAgentService(t *testing.T) {
+	reg := Registration{
+		Name: "web", ID: "web-1", Address: "10.0.0.7", Port: 8080, SidecarPort: 20000,
+		Upstreams: []Upstream{{"api", 9191}, {"db", 5432}}, Protocol: "http",
+		Meta:   map[string]string{"k8s-pod": "web-1"},
+		Checks: []Check{{TCP: "10.0.0.7:8080"}, {HTTP: "http://10.0.0.7:8080/healthz", Interval: 3 * time.Second}},
+	}
+	want := &api.AgentServiceRegistration{
+		ID: "web-1", Name: "web", Address: "10.0.0.7", Port: 8080, Meta: map[string]string{"k8s-pod": "web-1"},
+		Checks: api.AgentServiceChecks{
+			{CheckID: "web-1:check-1", Name: "TCP 10.0.0.7:8080", TCP: "10.0.0.7:8080", Interval: "10s"},
+			{CheckID: "web-1:check-2", Name: "HTTP http://10.0.0.7:8080/healthz", HTTP: "http://10.0.0.7:8080/healthz", Interval: "3s"},
+		},
+		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
+			Address: "10.0.0.7", Port: 20000,
+			Proxy: &api.AgentServiceConnectProxyConfig{
+				Config: map[string]any{"protocol": "http"},
+				Upstreams: []api.Upstream{
+					{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: 9191},
+					{DestinationName: "db", LocalBindAddress: "127.0.0.1", LocalBindPort: 5432},
+				},
+			},
+		}},
+	}
+	if diff := cmp.Diff(want, reg.agentService()); diff != "" {
+		t.Errorf("agentService() (-want +got):\n%s", diff)
+	}
+}
+
+func TestParseUpstreams(t *testing.T) {
+	tests := []struct {
+		in      string
+		want    []Upstream
+		wantErr string
+	}{
+		{in: "", want: nil},
+		{in: "api:9191, db:5432,", want: []Upstream{{"api", 9191}, {"db", 5432}}},
+		{in: "api", wantErr: `upstream "api": want SERVICE:PORT`},
+		{in: "api:0", wantErr: `upstream "api:0": want SERVICE:PORT`},
+		{in: ":80", wantErr: `upstream ":80": want SERVICE:PORT`},
+		{in: "api:80,db:80", wantErr: "upstreams api and db both bind port 80"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.in, func(t *testing.T) {
+			got, err := ParseUpstreams(tt.in)
+			if tt.wantErr != "" {
+				if err == nil || !strings.HasPrefix(err.Error(), tt.wantErr) {
+					t.Fatalf("error %v, want prefix %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if tt.want != nil && FormatUpstreams(got) != "api:9191,db:5432" {
+				t.Errorf("FormatUpstreams = %q", FormatUpstreams(got))
+			}
+		})
+	}
+}
+
+func TestValidate(t *testing.T) {
+	err := Registration{Port: -1, Protocol: "udp", Checks: []Check{{}}}.Validate()
+	for _, want := range []string{"service name: empty", "port -1", `protocol "udp"`, "exactly one of HTTP and TCP"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Validate() = %v, want it to mention %q", err, want)
+		}
+	}
+}
