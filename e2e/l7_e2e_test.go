@@ -124,6 +124,7 @@ func TestRingHashSticks(t *testing.T) {
 		&api.ServiceResolverConfigEntry{Kind: api.ServiceResolver, Name: "api", LoadBalancer: &api.LoadBalancer{
 			Policy: "ring_hash", HashPolicies: []api.HashPolicy{{Field: "header", FieldValue: "x-user"}},
 		}})...)
+	m.waitEndpoints(t, "web-1-sidecar-proxy", 2)
 	m.waitServedOnly(t, map[string]string{"x-user": "warmup"}, 1, "api-1", "api-2")
 	instances := map[string]bool{}
 	for _, user := range []string{"ada", "grace", "alan", "edsger", "barbara", "ken", "dennis", "margaret"} {

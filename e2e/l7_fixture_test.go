@@ -2,9 +2,11 @@ package e2e
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -182,6 +184,48 @@ func trimBody(b []byte) string {
 
 // waitServedOnly waits until `run` consecutive requests succeed, each
 // answered by an instance in want.
+// waitEndpoints waits until proxyID has accepted load assignments with n
+// healthy endpoints in all, so that pickers built from them (a hash ring, say)
+// no longer change under the test.
+func (m *mesh) waitEndpoints(t *testing.T, proxyID string, n int) {
+	t.Helper()
+	eventually(t, 30*time.Second, proxyID+" has "+strconv.Itoa(n)+" healthy endpoints", func() error {
+		resp, err := http.Get("http://" + m.proxyAdmin[proxyID] + "/config_dump")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		var dump struct {
+			Resources map[string]struct {
+				Items map[string]struct {
+					Endpoints []struct {
+						LBEndpoints []struct {
+							HealthStatus string `json:"healthStatus"`
+						} `json:"lbEndpoints"`
+					} `json:"endpoints"`
+				} `json:"items"`
+			} `json:"resources"`
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&dump); err != nil {
+			return err
+		}
+		got := 0
+		for _, cla := range dump.Resources["endpoints"].Items {
+			for _, loc := range cla.Endpoints {
+				for _, ep := range loc.LBEndpoints {
+					if ep.HealthStatus == "HEALTHY" {
+						got++
+					}
+				}
+			}
+		}
+		if got != n {
+			return fmt.Errorf("%d healthy endpoints", got)
+		}
+		return nil
+	})
+}
+
 func (m *mesh) waitServedOnly(t *testing.T, header map[string]string, run int, want ...string) {
 	t.Helper()
 	ok := map[string]bool{}
