@@ -81,11 +81,15 @@ func (t *translator) buildCluster(r *resolution, s upstreamSettings) *clusterv3.
 	return c
 }
 
+// defaultLocalAddress is where Consul assumes a sidecar's application
+// listens when its registration names no local_service_address.
+const defaultLocalAddress = "127.0.0.1"
+
 // localAppCluster is the cluster of the application beside the sidecar,
 // spoken to in the service's protocol: HTTP/2 without TLS (h2c) for
 // http2 and grpc.
 func localAppCluster(p *catalog.Proxy, protocol string) *clusterv3.Cluster {
-	c := staticCluster(LocalAppCluster, p.LocalAddress, p.LocalPort)
+	c := staticCluster(LocalAppCluster, cmp.Or(p.LocalAddress, defaultLocalAddress), p.LocalPort)
 	c.TypedExtensionProtocolOptions = httpProtocolOptions(protocol)
 	return c
 }

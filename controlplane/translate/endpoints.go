@@ -53,7 +53,7 @@ func endpointHealth(e catalog.Endpoint, onlyPassing bool) (corev3.HealthStatus, 
 		return corev3.HealthStatus_HEALTHY, passing
 	case catalog.HealthWarning:
 		if e.WeightWarning > 0 && !onlyPassing {
-			return corev3.HealthStatus_HEALTHY, e.WeightWarning
+			return corev3.HealthStatus_HEALTHY, atLeastOne(e.WeightWarning)
 		}
 		return corev3.HealthStatus_UNHEALTHY, passing
 	default:
@@ -61,10 +61,13 @@ func endpointHealth(e catalog.Endpoint, onlyPassing bool) (corev3.HealthStatus, 
 	}
 }
 
-// atLeastOne keeps weights valid for Envoy, which requires them to be ≥ 1.
+// maxWeight bounds an endpoint's weight so that the weights of a locality
+// cannot overflow the uint32 sum Envoy requires (4096 instances at most
+// weight each).
+const maxWeight = 1 << 20
+
+// atLeastOne keeps weights valid for Envoy, which requires them to be ≥ 1,
+// and at most maxWeight.
 func atLeastOne(w int) int {
-	if w < 1 {
-		return 1
-	}
-	return w
+	return min(max(w, 1), maxWeight)
 }

@@ -64,8 +64,16 @@ type Result struct {
 	Problems map[string][]error
 }
 
+// validPort reports whether port is a TCP port a listener or cluster can use.
+func validPort(port int) bool { return port > 0 && port <= 65535 }
+
 // Translate builds every proxy's resources from the catalog.
 func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
+	result := &Result{
+		Proxies:  make(map[string]*Resources, len(snap.Proxies)),
+		Problems: map[string][]error{},
+	}
+	snap = withoutUnusableEndpoints(snap, result.Problems)
 	t := &translator{
 		snap:        snap,
 		mesh:        mesh,
@@ -75,10 +83,7 @@ func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 		clusters:    map[clusterKey]clusterResult{},
 		loads:       map[*resolution]*endpointv3.ClusterLoadAssignment{},
 		plain:       map[target]*resolution{},
-		result: &Result{
-			Proxies:  make(map[string]*Resources, len(snap.Proxies)),
-			Problems: map[string][]error{},
-		},
+		result:      result,
 	}
 	if mesh.TrustDomain != "" {
 		t.roots = rootsSecret(mesh.RootsPEM)
@@ -90,6 +95,38 @@ func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 		t.result.Proxies[id] = t.proxy(snap.Proxies[id])
 	}
 	return t.result
+}
+
+// withoutUnusableEndpoints returns snap, or a copy of it without the
+// instances that have no address or no valid port, which no proxy could
+// dial. Each one left out is reported once, under its own proxy ID. The
+// snapshot itself is never modified.
+func withoutUnusableEndpoints(snap *catalog.Snapshot, problems map[string][]error) *catalog.Snapshot {
+	var cleaned map[string][]catalog.Endpoint
+	for _, svc := range slices.Sorted(maps.Keys(snap.Endpoints)) {
+		all := snap.Endpoints[svc]
+		usable := slices.DeleteFunc(slices.Clone(all), func(e catalog.Endpoint) bool {
+			if e.Address != "" && validPort(e.Port) {
+				return false
+			}
+			problems[e.ProxyID] = append(problems[e.ProxyID], fmt.Errorf(
+				"instance %q of service %q: address %q port %d cannot be dialed; left out of load assignments", e.ProxyID, svc, e.Address, e.Port))
+			return true
+		})
+		if len(usable) == len(all) {
+			continue
+		}
+		if cleaned == nil {
+			cleaned = maps.Clone(snap.Endpoints)
+		}
+		cleaned[svc] = usable
+	}
+	if cleaned == nil {
+		return snap
+	}
+	cp := *snap
+	cp.Endpoints = cleaned
+	return &cp
 }
 
 // translator memoizes, within one Translate call, everything that does not
@@ -123,7 +160,7 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 		t.problem(p.ID, "proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
 	}
 	protocol := cmp.Or(p.Protocol, t.snap.ProtocolOf(p.DestinationName))
-	if p.Port <= 0 || p.LocalPort <= 0 {
+	if !validPort(p.Port) || !validPort(p.LocalPort) {
 		t.problem(p.ID, "proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
 	} else {
 		pr.r.Listeners = append(pr.r.Listeners, t.publicListener(p, protocol))
@@ -192,7 +229,7 @@ func l4Only(ins []catalog.Intention) []catalog.Intention {
 // upstream adds an upstream's listener and its chain's clusters, load
 // assignments and routes.
 func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyResources) {
-	if u.DestinationName == "" || u.LocalBindPort <= 0 {
+	if u.DestinationName == "" || !validPort(u.LocalBindPort) {
 		t.problem(p.ID, "proxy %q: upstream %q: needs destination_name and local_bind_port, got local_bind_port=%d", p.ID, u.DestinationName, u.LocalBindPort)
 		return
 	}
@@ -207,6 +244,7 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 	for _, msg := range ch.problems {
 		t.problem(p.ID, "proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
 	}
+	u.LocalBindAddress = cmp.Or(u.LocalBindAddress, defaultLocalAddress)
 	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
 	var f *listenerv3.Filter
 	if ch.routes != nil {
