@@ -54,6 +54,9 @@ type Snapshot struct {
 	// ACLDefaultPolicy is Consul's acl.default_policy ("allow" or "deny"),
 	// or "" when unknown. With ACLs disabled Consul allows by default.
 	ACLDefaultPolicy string
+
+	// Mesh is the mesh config entry, or nil when there is none.
+	Mesh *Mesh
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy").
@@ -81,6 +84,31 @@ type Proxy struct {
 	Protocol string
 
 	Upstreams []Upstream
+
+	// Mode is the registration's proxy mode: ModeTransparent, or empty
+	// for Consul's default (direct: explicit upstreams only).
+	Mode string
+	// OutboundListenerPort is transparent_proxy.outbound_listener_port;
+	// 0 means Consul's default, 15001.
+	OutboundListenerPort int
+}
+
+// Proxy modes, as Consul names them.
+const (
+	ModeDirect      = "direct"
+	ModeTransparent = "transparent"
+)
+
+// DefaultOutboundListenerPort is where transparent proxies receive
+// redirected outbound traffic unless their registration says otherwise.
+const DefaultOutboundListenerPort = 15001
+
+// Mesh is the part of Consul's mesh config entry Weft applies.
+type Mesh struct {
+	// MeshDestinationsOnly (transparent_proxy.mesh_destinations_only)
+	// stops transparent proxies passing traffic for destinations outside
+	// the mesh through to where it was headed: it is dropped instead.
+	MeshDestinationsOnly bool
 }
 
 // Upstream is one upstream of a sidecar: a local listener that forwards to
@@ -146,6 +174,11 @@ type Endpoint struct {
 	// its own. service-resolver subset filters match on them.
 	Tags []string
 	Meta map[string]string
+
+	// VirtualIP is the virtual IP Consul assigned to the destination
+	// service (the registration's "consul-virtual" tagged address); empty
+	// when Consul has not assigned one. Transparent proxies route by it.
+	VirtualIP string
 }
 
 // ServiceDefaults is the part of a service-defaults config entry Weft uses.

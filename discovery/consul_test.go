@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"net/netip"
 	"sync"
 	"testing"
 
@@ -104,7 +105,7 @@ func TestConsulSnapshotFollowsCatalog(t *testing.T) {
 		"api": {endpoint("api-1-sidecar-proxy", 21001), endpoint("api-2-sidecar-proxy", 21002)},
 		"web": {endpoint("web-1-sidecar-proxy", 21000)},
 	}
-	if diff := cmp.Diff(wantEndpoints, snap.Endpoints); diff != "" {
+	if diff := cmp.Diff(wantEndpoints, withoutVirtualIPs(t, snap.Endpoints)); diff != "" {
 		t.Errorf("endpoints (-want +got):\n%s", diff)
 	}
 	if snap.Datacenter != consultest.Datacenter || snap.ProtocolOf("api") != catalog.ProtocolTCP {
@@ -222,4 +223,30 @@ func TestConsulBurstIsCoalesced(t *testing.T) {
 	if published >= n/2 {
 		t.Errorf("%d snapshots for a burst of %d registrations, want far fewer", published, n)
 	}
+}
+
+// withoutVirtualIPs checks that every endpoint of a service carries the
+// service's virtual IP, one per service from Consul's range 240.0.0.0/4,
+// and returns the endpoints with the virtual IPs cleared (Consul decides
+// which service gets which).
+func withoutVirtualIPs(t *testing.T, in map[string][]catalog.Endpoint) map[string][]catalog.Endpoint {
+	t.Helper()
+	vipRange := netip.MustParsePrefix("240.0.0.0/4")
+	owner := map[string]string{}
+	out := map[string][]catalog.Endpoint{}
+	for service, eps := range in {
+		for _, e := range eps {
+			ip, err := netip.ParseAddr(e.VirtualIP)
+			if err != nil || !vipRange.Contains(ip) {
+				t.Errorf("service %q, endpoint %q: virtual IP %q, want one in %s", service, e.ProxyID, e.VirtualIP, vipRange)
+			}
+			if prev, ok := owner[e.VirtualIP]; ok && prev != service {
+				t.Errorf("virtual IP %s is both %q's and %q's", e.VirtualIP, prev, service)
+			}
+			owner[e.VirtualIP] = service
+			e.VirtualIP = ""
+			out[service] = append(out[service], e)
+		}
+	}
+	return out
 }

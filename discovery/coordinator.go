@@ -61,6 +61,7 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchServiceNames)
 	c.spawn(ctx, c.watchServiceDefaults)
 	c.spawn(ctx, c.watchProxyDefaults)
+	c.spawn(ctx, c.watchMesh)
 	c.spawn(ctx, c.watchIntentions)
 	c.spawn(ctx, c.watchServiceResolvers)
 	c.spawn(ctx, c.watchServiceSplitters)

@@ -26,6 +26,9 @@ type state struct {
 	proxyDefaultsKnown bool
 	proxyDefaults      *catalog.ProxyDefaults
 
+	meshKnown bool
+	mesh      *catalog.Mesh
+
 	intentionsKnown  bool
 	intentions       map[string][]catalog.Intention
 	aclDefaultPolicy string
@@ -42,7 +45,7 @@ func newState() *state {
 // have not answered yet: the catalog and the config-entry watches.
 func (s *state) unanswered() int {
 	n := 0
-	answered := append([]bool{s.catalogKnown, s.serviceDefaults != nil, s.proxyDefaultsKnown, s.intentionsKnown}, s.chain.known()...)
+	answered := append([]bool{s.catalogKnown, s.serviceDefaults != nil, s.proxyDefaultsKnown, s.meshKnown, s.intentionsKnown}, s.chain.known()...)
 	for _, ok := range answered {
 		if !ok {
 			n++
@@ -64,6 +67,7 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		Proxies:          make(map[string]*catalog.Proxy),
 		Endpoints:        make(map[string][]catalog.Endpoint, len(s.services)),
 		ProxyDefaults:    s.proxyDefaults,
+		Mesh:             s.mesh,
 		Intentions:       maps.Clone(s.intentions),
 		ACLDefaultPolicy: s.aclDefaultPolicy,
 		ServiceDefaults:  cloneOrEmpty(s.serviceDefaults),

@@ -59,8 +59,24 @@ func translateProxy(e *api.ServiceEntry) *catalog.Proxy {
 		LocalPort:       p.LocalServicePort,
 		Protocol:        protocolOf(p.Config),
 		Upstreams:       translateUpstreams(p.Upstreams),
+		Mode:            string(p.Mode),
+		// Consul itself reads the port only in transparent mode.
+		OutboundListenerPort: outboundListenerPort(p),
 	}
 }
+
+// outboundListenerPort is transparent_proxy.outbound_listener_port, 0
+// when unset.
+func outboundListenerPort(p *api.AgentServiceConnectProxyConfig) int {
+	if p.TransparentProxy == nil {
+		return 0
+	}
+	return p.TransparentProxy.OutboundListenerPort
+}
+
+// virtualIPTag is the tagged address under which Consul stores the
+// virtual IP it assigned to a sidecar's destination service.
+const virtualIPTag = "consul-virtual"
 
 // translateUpstreams converts a sidecar's upstreams, keeping their order.
 // Upstreams the catalog cannot express are skipped: prepared-query
@@ -107,6 +123,7 @@ func translateEndpoint(e *api.ServiceEntry) catalog.Endpoint {
 		WeightWarning: w.Warning,
 		Tags:          nilIfNoTags(e.Service.Tags),
 		Meta:          nilIfEmpty(e.Service.Meta),
+		VirtualIP:     e.Service.TaggedAddresses[virtualIPTag].Address,
 	}
 }
 
@@ -147,6 +164,17 @@ func translateProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 			continue
 		}
 		return &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config)}
+	}
+	return nil
+}
+
+// translateMesh picks the mesh entry from the list of mesh entries; nil
+// when there is none.
+func translateMesh(entries []api.ConfigEntry) *catalog.Mesh {
+	for _, e := range entries {
+		if m, ok := e.(*api.MeshConfigEntry); ok && m != nil {
+			return &catalog.Mesh{MeshDestinationsOnly: m.TransparentProxy.MeshDestinationsOnly}
+		}
 	}
 	return nil
 }

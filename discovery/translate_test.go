@@ -100,6 +100,26 @@ func TestTranslateConnectEntries(t *testing.T) {
 			}},
 		},
 		{
+			name: "transparent mode, outbound port and virtual IP",
+			entries: []*api.ServiceEntry{sidecarEntry("web", "web-1", 21000, func(e *api.ServiceEntry) {
+				e.Service.Proxy.Mode = api.ProxyModeTransparent
+				e.Service.Proxy.TransparentProxy = &api.TransparentProxyConfig{OutboundListenerPort: 15011}
+				e.Service.TaggedAddresses = map[string]api.ServiceAddress{
+					"consul-virtual": {Address: "240.0.0.3", Port: 21000},
+					"lan_ipv4":       {Address: "10.0.0.1", Port: 21000},
+				}
+			})},
+			wantProxies: []*catalog.Proxy{{
+				ID: "web-1-sidecar-proxy", Name: "web-sidecar-proxy", Node: "node-1", Address: "10.0.0.1", Port: 21000,
+				DestinationName: "web", DestinationID: "web-1", LocalAddress: "127.0.0.1", LocalPort: 8080,
+				Mode: catalog.ModeTransparent, OutboundListenerPort: 15011,
+			}},
+			wantEndpoints: []catalog.Endpoint{{
+				ProxyID: "web-1-sidecar-proxy", Node: "node-1", Address: "10.0.0.1", Port: 21000,
+				Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1, VirtualIP: "240.0.0.3",
+			}},
+		},
+		{
 			name: "sorted by ID then node; non-proxies skipped",
 			entries: []*api.ServiceEntry{
 				sidecarEntry("api", "api-2", 21002),
@@ -188,6 +208,33 @@ func TestTranslateProxyDefaults(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			if diff := cmp.Diff(tt.want, translateProxyDefaults(tt.entries)); diff != "" {
 				t.Errorf("translateProxyDefaults (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTranslateMesh(t *testing.T) {
+	tests := []struct {
+		name    string
+		entries []api.ConfigEntry
+		want    *catalog.Mesh
+	}{
+		{name: "none"},
+		{
+			name:    "mesh destinations only",
+			entries: []api.ConfigEntry{&api.MeshConfigEntry{TransparentProxy: api.TransparentProxyMeshConfig{MeshDestinationsOnly: true}}},
+			want:    &catalog.Mesh{MeshDestinationsOnly: true},
+		},
+		{
+			name:    "defaults",
+			entries: []api.ConfigEntry{&api.MeshConfigEntry{}},
+			want:    &catalog.Mesh{},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, translateMesh(tt.entries)); diff != "" {
+				t.Errorf("translateMesh (-want +got):\n%s", diff)
 			}
 		})
 	}

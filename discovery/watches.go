@@ -101,6 +101,21 @@ func (c *coordinator) watchProxyDefaults(ctx context.Context) {
 	})
 }
 
+// watchMesh watches the mesh config entry, listing the kind for the
+// same reason as watchProxyDefaults.
+func (c *coordinator) watchMesh(ctx context.Context) {
+	fetch := func(q *api.QueryOptions) (*catalog.Mesh, uint64, error) {
+		entries, meta, err := c.env.client.ConfigEntries().List(api.MeshConfig, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch mesh: %w", err)
+		}
+		return translateMesh(entries), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "config/mesh", fetch, func(ctx context.Context, m *catalog.Mesh) bool {
+		return c.send(ctx, func(context.Context) { c.state.mesh, c.state.meshKnown = m, true })
+	})
+}
+
 // leader returns the address of the cluster's leader, empty if none.
 func (c *coordinator) leader(ctx context.Context) (string, error) {
 	var leader string

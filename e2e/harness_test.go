@@ -80,8 +80,14 @@ type process struct {
 
 func startProcess(t testing.TB, name string, bin string, args ...string) *process {
 	t.Helper()
-	p := &process{t: t, name: name, args: append([]string{filepath.Join(binDir, bin)}, args...),
-		logPath: filepath.Join(t.TempDir(), name+".log")}
+	return startCommand(t, name, append([]string{filepath.Join(binDir, bin)}, args...)...)
+}
+
+// startCommand runs argv (looked up in PATH) as startProcess runs a
+// binary under test.
+func startCommand(t testing.TB, name string, argv ...string) *process {
+	t.Helper()
+	p := &process{t: t, name: name, args: argv, logPath: filepath.Join(t.TempDir(), name+".log")}
 	p.Start()
 	t.Cleanup(func() {
 		p.Stop()

@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strconv"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -40,6 +41,7 @@ type meshOptions struct {
 	defaultPolicy string // --default-intention-policy
 	leafTTL       string // --leaf-ttl
 	otlpEndpoint  string // --otlp-endpoint
+	xdsHost       string // where the control plane serves xDS; default 127.0.0.1
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -96,6 +98,9 @@ func startMesh(t *testing.T, opts ...meshOptions) *mesh {
 
 func (m *mesh) startControlPlane(t *testing.T) {
 	m.xdsAddr, m.cpAdmin, m.caDir = addr(freePort(t)), addr(freePort(t)), t.TempDir()
+	if m.opts.xdsHost != "" {
+		m.xdsAddr = net.JoinHostPort(m.opts.xdsHost, strconv.Itoa(freePort(t)))
+	}
 	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
 		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug"}
 	if m.opts.defaultPolicy != "" {

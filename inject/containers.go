@@ -72,6 +72,9 @@ func membershipContainer(cfg Config, s settings) corev1.Container {
 	if len(s.upstreams) > 0 {
 		args = append(args, "--upstreams", membership.FormatUpstreams(s.upstreams))
 	}
+	if s.transparent {
+		args = append(args, "--transparent", "--outbound-port", strconv.Itoa(cfg.OutboundPort))
+	}
 	env := append(downwardEnv("POD_NAME", "POD_NAMESPACE", "POD_IP", "HOST_IP"),
 		corev1.EnvVar{Name: "CONSUL_HTTP_ADDR", Value: cfg.ConsulAddr})
 	return corev1.Container{

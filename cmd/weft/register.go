@@ -68,6 +68,8 @@ $CONSUL_HTTP_TOKEN or $CONSUL_HTTP_TOKEN_FILE.`,
 	fl.StringVar(&f.checkTCP, "check-tcp", "", "health check: HOST:PORT that accepts connections when the app is healthy")
 	fl.DurationVar(&f.checkInterval, "check-interval", 10*time.Second, "interval of the health check")
 	fl.BoolVar(&f.noCheck, "no-check", false, "register no agent health check")
+	fl.BoolVar(&f.reg.Transparent, "transparent", false, "register the sidecar in transparent proxy mode (pair with weft redirect)")
+	fl.IntVar(&f.reg.OutboundPort, "outbound-port", 0, "with --transparent: the sidecar's outbound listener port (default 15001)")
 	fl.BoolVar(&f.wait, "wait", false, "stay running: keep the registration alive and deregister on SIGTERM")
 	fl.StringVar(&f.keeper.AppAddr, "app-addr", "", "with --wait: HOST:PORT weft dials to check the app (default 127.0.0.1:PORT when --port is set)")
 	fl.DurationVar(&f.keeper.DeregisterAfter, "deregister-after", time.Minute, "with --wait: how long after weft dies the agent removes the instance (minimum 1m)")

@@ -5,6 +5,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -25,7 +26,7 @@ type goldenCase struct {
 }
 
 func allGoldenCases() []goldenCase {
-	return append(baseCases(), l7Cases()...)
+	return slices.Concat(baseCases(), l7Cases(), transparentCases())
 }
 
 func TestTranslateGolden(t *testing.T) {

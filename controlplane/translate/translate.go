@@ -169,6 +169,9 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	for _, u := range p.Upstreams {
 		t.upstream(p, u, pr)
 	}
+	if p.Mode == catalog.ModeTransparent {
+		t.transparent(p, pr)
+	}
 	if t.roots != nil {
 		pr.r.Secrets = []*tlsv3.Secret{t.roots}
 	}
@@ -253,14 +256,20 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 		f = tcpProxyFilterFor(name, ch.targets[0].target.clusterName())
 	}
 	pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, nil, f))
+	t.addChain(p, u.DestinationName, ch, settings, pr)
+}
+
+// addChain adds the clusters, load assignments and routes of an upstream's
+// chain to a proxy's resources.
+func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResources, settings upstreamSettings, pr *proxyResources) {
 	for i, res := range ch.targets {
 		c, err := t.cluster(res, settings)
 		if err != nil {
-			t.problem(p.ID, "proxy %q: upstream %q: %v", p.ID, u.DestinationName, err)
+			t.problem(p.ID, "proxy %q: upstream %q: %v", p.ID, upstream, err)
 		}
-		if conflict := pr.addCluster(c, ch.loads[i], u.DestinationName); conflict != "" {
+		if conflict := pr.addCluster(c, ch.loads[i], upstream); conflict != "" {
 			t.problem(p.ID, "proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
-				p.ID, res.target.clusterName(), conflict, u.DestinationName, conflict)
+				p.ID, res.target.clusterName(), conflict, upstream, conflict)
 		}
 	}
 	if ch.routes != nil {

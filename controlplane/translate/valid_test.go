@@ -4,6 +4,7 @@ import (
 	"slices"
 	"testing"
 
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -60,8 +61,15 @@ func checkConsistent(t *testing.T, what string, r *Resources) {
 // routes name.
 func referencedClusters(t *testing.T, r *Resources) []string {
 	var out []string
+	var chains []*listenerv3.FilterChain
 	for _, l := range r.Listeners {
-		for _, f := range l.FilterChains[0].Filters {
+		chains = append(chains, l.FilterChains...)
+		if l.DefaultFilterChain != nil {
+			chains = append(chains, l.DefaultFilterChain)
+		}
+	}
+	for _, fc := range chains {
+		for _, f := range fc.Filters {
 			if f.Name != tcpProxyFilter {
 				continue
 			}

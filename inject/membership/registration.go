@@ -38,6 +38,10 @@ type Registration struct {
 	Meta     map[string]string
 	// Checks are run by the Consul agent against the app.
 	Checks []Check
+	// Transparent registers the sidecar in Consul's transparent proxy
+	// mode, its outbound listener on OutboundPort (0: Consul's 15001).
+	Transparent  bool
+	OutboundPort int
 }
 
 // Check is one agent-run health check of the app: HTTP or TCP.
@@ -66,7 +70,7 @@ func (r Registration) Validate() error {
 	for _, p := range []struct {
 		name string
 		port int
-	}{{"port", r.Port}, {"sidecar port", r.SidecarPort}} {
+	}{{"port", r.Port}, {"sidecar port", r.SidecarPort}, {"outbound port", r.OutboundPort}} {
 		if p.port < 0 || p.port > 65535 {
 			errs = append(errs, fmt.Errorf("%s %d: want 0-65535", p.name, p.port))
 		}
@@ -96,6 +100,12 @@ func (r Registration) agentService(extra ...*api.AgentServiceCheck) *api.AgentSe
 	}
 	if r.Protocol != "" {
 		sidecar.Proxy.Config = map[string]any{"protocol": r.Protocol}
+	}
+	if r.Transparent {
+		sidecar.Proxy.Mode = api.ProxyModeTransparent
+		if r.OutboundPort != 0 {
+			sidecar.Proxy.TransparentProxy = &api.TransparentProxyConfig{OutboundListenerPort: r.OutboundPort}
+		}
 	}
 	reg := &api.AgentServiceRegistration{
 		ID:      r.ServiceID(),

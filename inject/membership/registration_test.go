@@ -81,3 +81,24 @@ func TestValidate(t *testing.T) {
 		}
 	}
 }
+
+func TestAgentServiceTransparent(t *testing.T) {
+	tests := []struct {
+		name string
+		reg  Registration
+		want *api.AgentServiceConnectProxyConfig
+	}{
+		{"direct", Registration{Name: "web"}, &api.AgentServiceConnectProxyConfig{}},
+		{"transparent, Consul's port", Registration{Name: "web", Transparent: true},
+			&api.AgentServiceConnectProxyConfig{Mode: api.ProxyModeTransparent}},
+		{"transparent, own port", Registration{Name: "web", Transparent: true, OutboundPort: 15011},
+			&api.AgentServiceConnectProxyConfig{Mode: api.ProxyModeTransparent, TransparentProxy: &api.TransparentProxyConfig{OutboundListenerPort: 15011}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, tt.reg.agentService().Connect.SidecarService.Proxy); diff != "" {
+				t.Errorf("sidecar proxy config (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

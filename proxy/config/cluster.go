@@ -16,6 +16,9 @@ const httpProtocolOptionsKey = "envoy.extensions.upstreams.http.v3.HttpProtocolO
 
 // compileCluster compiles a Cluster; loads are the compiled EDS resources.
 func compileCluster(c *clusterv3.Cluster, loads map[string][]Endpoint) (*Cluster, error) {
+	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
+		return compileOriginalDstCluster(c)
+	}
 	if err := unsupportedClusterFields(c); err != nil {
 		return nil, err
 	}

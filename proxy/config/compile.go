@@ -33,6 +33,11 @@ func Compile(s xds.State) (*Runtime, error) {
 	secrets := compileAll(s.Secrets, "secret", func(sec *tlsv3.Secret) (*mtls.Bundle, error) {
 		return compileSecret(sec)
 	}, &errs)
+	for _, name := range slices.Sorted(maps.Keys(listeners)) {
+		if err := resolveOriginalDst(listeners[name], clusters); err != nil {
+			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
+		}
+	}
 	rt := &Runtime{Clusters: clusters, Secrets: secrets}
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		rt.Listeners = append(rt.Listeners, listeners[name])
@@ -104,7 +109,7 @@ func checkAddresses(listeners []*Listener) error {
 // clusters and the SDS names (trust bundles) of both.
 func subscriptions(rt *Runtime) xds.Subscriptions {
 	var s xds.Subscriptions
-	for _, l := range rt.Listeners {
+	for _, l := range allChains(rt.Listeners) {
 		if l.HTTP != nil && l.HTTP.RouteConfigName != "" {
 			s.Routes = append(s.Routes, l.HTTP.RouteConfigName)
 		}

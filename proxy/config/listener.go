@@ -24,6 +24,9 @@ func typeURL(m proto.Message) string {
 // compileListener compiles a Listener; tables are the compiled RDS
 // resources by name.
 func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
+	if len(l.GetListenerFilters()) > 0 {
+		return compileTransparentListener(l, tables)
+	}
 	if err := unsupportedListenerFields(l); err != nil {
 		return nil, err
 	}
@@ -46,11 +49,11 @@ func unsupportedListenerFields(l *listenerv3.Listener) error {
 	case len(l.GetListenerFilters()) > 0:
 		return fmt.Errorf("listener filter %q is not supported", l.GetListenerFilters()[0].GetName())
 	case l.GetDefaultFilterChain() != nil:
-		return fmt.Errorf("default_filter_chain is not supported")
+		return fmt.Errorf("default_filter_chain is supported only with the %s listener filter", originalDstFilterName)
 	case l.GetFilterChainMatcher() != nil:
 		return fmt.Errorf("filter_chain_matcher is not supported")
 	case l.GetUseOriginalDst().GetValue():
-		return fmt.Errorf("use_original_dst is not supported")
+		return fmt.Errorf("use_original_dst is not supported; use the %s listener filter", originalDstFilterName)
 	case len(l.GetAdditionalAddresses()) > 0:
 		return fmt.Errorf("additional_addresses are not supported")
 	case l.GetListenerSpecifier() != nil:
@@ -63,7 +66,7 @@ func unsupportedListenerFields(l *listenerv3.Listener) error {
 
 func compileFilterChain(fc *listenerv3.FilterChain, tables map[string]*route.Table, out *Listener) error {
 	if m := fc.GetFilterChainMatch(); m != nil && !proto.Equal(m, &listenerv3.FilterChainMatch{}) {
-		return fmt.Errorf("filter_chain_match is not supported")
+		return fmt.Errorf("filter_chain_match is supported only with the %s listener filter", originalDstFilterName)
 	}
 	if ts := fc.GetTransportSocket(); ts != nil {
 		t, err := compileDownstreamTLS(ts)

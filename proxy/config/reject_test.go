@@ -57,7 +57,7 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 		{
 			name:    "filter chain match",
 			in:      withChainMatch(xdstest.TCPListener(l, "127.0.0.1:9191", api)),
-			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: filter_chain_match is not supported`,
+			wantErr: `listener "api:127.0.0.1:9191": filter chain 0: filter_chain_match is supported only with the envoy.filters.listener.original_dst listener filter`,
 		},
 		{
 			name:    "transport socket without typed_config",

@@ -41,6 +41,12 @@ const (
 	ModeTCP Mode = iota + 1
 	// ModeHTTP terminates HTTP and routes requests (http_connection_manager).
 	ModeHTTP
+	// ModeTransparent picks a filter chain per connection by its original
+	// destination (the original_dst listener filter); see Transparent.
+	ModeTransparent
+	// ModeOriginalDst proxies bytes to the connection's original
+	// destination (tcp_proxy to an ORIGINAL_DST cluster): passthrough.
+	ModeOriginalDst
 )
 
 func (m Mode) String() string {
@@ -49,6 +55,10 @@ func (m Mode) String() string {
 		return "tcp"
 	case ModeHTTP:
 		return "http"
+	case ModeTransparent:
+		return "transparent"
+	case ModeOriginalDst:
+		return "original_dst"
 	}
 	return "unknown"
 }
@@ -68,6 +78,11 @@ type Listener struct {
 	// RBAC are the network RBAC filters, in order; each must allow a
 	// connection (after its handshake) for it to be served.
 	RBAC []*rbac.Engine
+	// Transparent holds the filter chains of a ModeTransparent listener.
+	Transparent *Transparent
+	// ConnectTimeout bounds connecting to the original destination
+	// (ModeOriginalDst): the ORIGINAL_DST cluster's connect_timeout.
+	ConnectTimeout time.Duration
 }
 
 // HTTP is a compiled http_connection_manager.
@@ -160,6 +175,10 @@ type Cluster struct {
 	Limits Limits
 	// Outlier, when not nil, enables outlier detection.
 	Outlier *outlier.Settings
+	// OriginalDst marks an ORIGINAL_DST cluster: it has no endpoints, a
+	// connection goes to where it was headed before the redirect. Only a
+	// transparent listener's tcp_proxy may use it.
+	OriginalDst bool
 }
 
 // Protocol is a cluster's upstream HTTP protocol.

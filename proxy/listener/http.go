@@ -30,7 +30,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.b.conns.Done()
 		defer h.forgetHijacked(c)
 	}
-	l := h.b.active.Load()
+	l := h.b.httpChain(c)
 	path, ok := normalizePath(r)
 	if !ok {
 		localreply.Write(w, r, localreply.InvalidPath, "")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,10 @@ type connInfo struct {
 	// app; nil for connections without a verified peer.
 	xfcc     []string
 	hijacked atomic.Bool
+	// dst is the original destination of a connection accepted on a
+	// transparent listener; toSelf says it was this listener itself.
+	dst    netip.AddrPort
+	toSelf bool
 }
 
 func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
@@ -140,6 +145,9 @@ func (b *bound) serveConn(raw net.Conn) {
 		conn = tc
 	}
 	c := newConnInfo(raw, conn, b.localID())
+	if b.active.Load().Transparent != nil {
+		b.recordOriginalDst(c)
+	}
 	// Register before deciding: a swap that lands between the two then
 	// either is seen here or sees this connection (enforce).
 	b.registry.add(c)
@@ -150,12 +158,20 @@ func (b *bound) serveConn(raw net.Conn) {
 		raw.Close()
 		return
 	}
-	switch a.Mode {
+	l := chainOf(a, c)
+	if l == nil {
+		b.log.Debug("no filter chain matches the original destination; closing", "listener", a.Name, "destination", c.dst.String())
+		l = noChain
+	}
+	switch l.Mode {
 	case config.ModeTCP:
 		defer b.registry.remove(conn)
-		b.serveTCP(c, a.Listener)
+		b.serveTCP(c, l)
+	case config.ModeOriginalDst:
+		defer b.registry.remove(conn)
+		b.servePassthrough(c, l)
 	case config.ModeHTTP:
-		b.startHTTP(a.HTTP)
+		b.startHTTP(l.HTTP)
 		if !b.httpQ.push(conn) {
 			b.registry.remove(conn)
 			raw.Close()
