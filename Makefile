@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto
+.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto fuzz
 
 all: build
 
@@ -45,6 +45,12 @@ test-unit: ## tests that need no Consul
 
 test-e2e: consul jaeger kube helm
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+FUZZTIME ?= 30s
+FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \
+	./proxy/listener:FuzzHTTPEdge ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID
+fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
+	@for t in $(FUZZ_TARGETS); do echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 
 vet:
 	$(GO) vet ./...

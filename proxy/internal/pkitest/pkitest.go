@@ -90,7 +90,20 @@ func (ca *CA) Leaf(t testing.TB, id string) tls.Certificate {
 // Issue issues a leaf certificate following spec.
 func (ca *CA) Issue(t testing.TB, spec LeafSpec) tls.Certificate {
 	t.Helper()
-	key := newKey(t)
+	cert, err := ca.TryIssue(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cert
+}
+
+// TryIssue issues a leaf certificate following spec, or says why the
+// spec cannot be made into one (a SAN x509 cannot encode, say).
+func (ca *CA) TryIssue(spec LeafSpec) (tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return tls.Certificate{}, err
+	}
 	if spec.NotBefore.IsZero() {
 		spec.NotBefore = time.Now().Add(-time.Minute)
 	}
@@ -110,19 +123,19 @@ func (ca *CA) Issue(t testing.TB, spec LeafSpec) tls.Certificate {
 	for _, u := range spec.URIs {
 		parsed, err := url.Parse(u)
 		if err != nil {
-			t.Fatal(err)
+			return tls.Certificate{}, err
 		}
 		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, &key.PublicKey, ca.Key)
 	if err != nil {
-		t.Fatal(err)
+		return tls.Certificate{}, err
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		t.Fatal(err)
+		return tls.Certificate{}, err
 	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}, nil
 }
 
 // SignCSR issues a leaf for id (a SPIFFE ID) valid from now for ttl with
