@@ -24,10 +24,17 @@ type validatable interface {
 	ValidateAll() error
 }
 
+// snapshotSink is the cache the publisher writes to (a *nodeCache).
+type snapshotSink interface {
+	SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error
+	// Unpublish drops a node that left the catalog.
+	Unpublish(node string)
+}
+
 // publisher validates translated resources and hands each proxy's
 // snapshot to the go-control-plane cache. It is used from one goroutine.
 type publisher struct {
-	cache   cachev3.SnapshotCache
+	cache   snapshotSink
 	logger  *slog.Logger
 	metrics *metrics
 	// versions remembers the combined version last published per proxy, so
@@ -45,7 +52,7 @@ type publisher struct {
 	secretVersions map[string]string
 }
 
-func newPublisher(cache cachev3.SnapshotCache, logger *slog.Logger, m *metrics) *publisher {
+func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publisher {
 	return &publisher{cache: cache, logger: logger, metrics: m, versions: map[string]string{}, secretVersions: map[string]string{}}
 }
 
@@ -80,9 +87,10 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 	}
 	for id := range p.versions {
 		if _, ok := res.Proxies[id]; !ok {
-			p.cache.ClearSnapshot(id)
+			p.cache.Unpublish(id)
 			delete(p.versions, id)
 			p.setSecretVersion(id, "")
+			p.metrics.forget(id)
 		}
 	}
 	for _, e := range failed {
