@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare clean proto fuzz
+.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare bench-cp clean proto fuzz
 
 all: build
 
@@ -69,6 +69,9 @@ bench-deps: ## Debian's nginx, haproxy and wrk, and fortio, for bench-compare
 
 bench-compare: build consul bench-deps ## Weft vs HAProxy vs Consul's proxy: latency, CPU per 1k rps, idle RSS
 	$(GO) run ./bench/compare
+
+bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients, convergence p50/p99, RSS, CPU
+	$(GO) run ./bench/cp
 
 clean:
 	rm -rf $(BIN) .demo

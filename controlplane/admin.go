@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -22,8 +23,12 @@ import (
 //	GET /ca       trust domain, rotation phase and the roots of the bundle
 //	POST /ca/rotate  rotates the root CA, streaming progress as text
 //	GET /traces   the trace viewer (and /api/traces for JSON); POST /v1/traces takes OTLP/HTTP
+//	GET /debug/pprof/  Go runtime profiles (heap, CPU, goroutines)
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.cfg.Registry, promhttp.HandlerOpts{}))
 	if s.cfg.Authority != nil {
 		mux.HandleFunc("GET /ca", s.handleCA)

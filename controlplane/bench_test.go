@@ -63,7 +63,7 @@ func BenchmarkTranslate1000Services(b *testing.B) {
 // caching the snapshots of 2,000 sidecars after one endpoint changed.
 func BenchmarkPublish1000Services(b *testing.B) {
 	snap := largeCatalog(1000)
-	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil)
+	cache := newNodeCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil))
 	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	ctx := context.Background()
 	if _, err := p.publish(ctx, translate.Translate(snap, benchMesh), time.Now()); err != nil {

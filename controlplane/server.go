@@ -114,7 +114,7 @@ func (c *Config) Validate() error {
 type Server struct {
 	cfg       Config
 	logger    *slog.Logger
-	cache     cachev3.SnapshotCache
+	cache     *nodeCache
 	status    *statusTracker
 	publisher *publisher
 	state     *publishedState
@@ -134,7 +134,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	logger := cfg.Logger.With("component", "controlplane")
-	cache := cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")})
+	cache := newNodeCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")}))
 	m := newMetrics(cfg.Registry)
 	pl := newProxylessClients()
 	s := &Server{

@@ -54,16 +54,28 @@ func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *st
 	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
 }
 
+// callbacks hooks the tracker into go-control-plane's servers. The SotW
+// and delta servers number their streams independently, both from 1, so
+// the tracker keys delta streams by the negated ID to keep them apart.
 func (s *statusTracker) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
-		StreamClosedFunc:        s.streamClosed,
-		StreamRequestFunc:       s.request,
-		StreamResponseFunc:      s.response,
-		DeltaStreamClosedFunc:   s.streamClosed,
-		StreamDeltaRequestFunc:  s.deltaRequest,
-		StreamDeltaResponseFunc: s.deltaResponse,
+		StreamClosedFunc:   s.streamClosed,
+		StreamRequestFunc:  s.request,
+		StreamResponseFunc: s.response,
+		DeltaStreamClosedFunc: func(id int64, node *corev3.Node) {
+			s.streamClosed(deltaKey(id), node)
+		},
+		StreamDeltaRequestFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest) error {
+			return s.deltaRequest(deltaKey(id), req)
+		},
+		StreamDeltaResponseFunc: func(id int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
+			s.deltaResponse(deltaKey(id), req, resp)
+		},
 	}
 }
+
+// deltaKey is the tracker's key of delta stream id.
+func deltaKey(id int64) int64 { return -id }
 
 // typeSync returns the status of typeURL on the proxy of a stream,
 // registering the stream on its first request. Callers hold s.mu.

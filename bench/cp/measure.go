@@ -1,0 +1,106 @@
+package main
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Measurement windows: how long a change may take before it counts as
+// lost, and how long the ACKs must stay quiet before a change is done.
+const (
+	convergeTimeout = 15 * time.Second
+	quietPeriod     = 500 * time.Millisecond
+	ackPoll         = 20 * time.Millisecond
+)
+
+// result is what one change measured.
+type result struct {
+	change      change
+	converged   time.Duration   // write → last affected client's last ACK
+	perClient   []time.Duration // write → each affected client's last ACK
+	missing     []string        // affected clients that ACKed nothing
+	unaffected  int             // other clients that ACKed something
+	bytes       int64           // bytes the load generator received
+	consulWrite time.Duration
+}
+
+// measure applies one change and waits until every affected client has
+// ACKed a new version and the ACKs have stopped.
+func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
+	r := result{change: ch}
+	before, err := lg.status()
+	if err != nil {
+		return r, err
+	}
+	t0 := time.Now()
+	if err := ch.apply(c); err != nil {
+		return r, fmt.Errorf("%s: %w", ch.what, err)
+	}
+	r.consulWrite = time.Since(t0)
+
+	var acks map[string][]lgACK
+	deadline := t0.Add(convergeTimeout)
+	events, lastGrowth := 0, time.Now()
+	for {
+		if acks, err = lg.acksSince(t0); err != nil {
+			return r, err
+		}
+		n := countACKs(acks)
+		if n != events {
+			events, lastGrowth = n, time.Now()
+		}
+		allIn := !slices.ContainsFunc(ch.affected, func(id string) bool { return len(acks[id]) == 0 })
+		if allIn && time.Since(lastGrowth) >= quietPeriod || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(ackPoll) // polling interval, not synchronisation
+	}
+	after, err := lg.status()
+	if err != nil {
+		return r, err
+	}
+	r.bytes = after.Bytes - before.Bytes
+	affected := map[string]bool{}
+	for _, id := range ch.affected {
+		affected[id] = true
+		got := acks[id]
+		if len(got) == 0 {
+			r.missing = append(r.missing, id)
+			continue
+		}
+		d := time.Unix(0, got[len(got)-1].At).Sub(t0)
+		r.perClient = append(r.perClient, d)
+		r.converged = max(r.converged, d)
+	}
+	for id := range acks {
+		if !affected[id] {
+			r.unaffected++
+		}
+	}
+	if len(r.missing) > 0 {
+		r.converged = convergeTimeout
+	}
+	return r, nil
+}
+
+func countACKs(acks map[string][]lgACK) int {
+	n := 0
+	for _, a := range acks {
+		n += len(a)
+	}
+	return n
+}
+
+// percentile returns the p-th percentile (0–100) of ds, nearest rank.
+func percentile(ds []time.Duration, p float64) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	i := int(float64(len(s))*p/100+0.999999) - 1
+	return s[max(0, min(i, len(s)-1))]
+}
