@@ -23,6 +23,7 @@ const (
 // available and ignores reports.
 type Host struct {
 	d       *Detector
+	addr    string
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	state   atomic.Int32
 	failing atomic.Int32 // failures reported since the last success, lock-free path
@@ -35,7 +36,7 @@ type Host struct {
 
 // NewHost adds a host named addr to the detector's cluster.
 func (d *Detector) NewHost(addr string) *Host {
-	h := &Host{d: d}
+	h := &Host{d: d, addr: addr}
 	h.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        d.opts.Name + "/" + addr,
 		MaxRequests: 1,
@@ -61,6 +62,14 @@ func (h *Host) Available() bool {
 	}
 	s := h.state.Load()
 	return s == closed || s == awaitingProbe
+}
+
+// Breaker returns the host's breaker state; closed for a nil Host.
+func (h *Host) Breaker() gobreaker.State {
+	if h == nil {
+		return gobreaker.StateClosed
+	}
+	return h.cb.State()
 }
 
 // Ejected reports whether the host is out of service because of its
@@ -159,6 +168,9 @@ func (h *Host) readyToTrip(c gobreaker.Counts) bool {
 // authoritative: whatever the host's state, opening ejects it and
 // closing restores it.
 func (h *Host) onStateChange(_ string, from, to gobreaker.State) {
+	if f := h.d.opts.OnBreaker; f != nil {
+		f(h.addr, from, to)
+	}
 	switch to {
 	case gobreaker.StateOpen:
 		h.eject(from)

@@ -2,6 +2,8 @@ package outlier
 
 import (
 	"errors"
+
+	"github.com/sony/gobreaker/v2"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,11 @@ type Options struct {
 	// a breaker's lock held; the cluster rebuilds its picker. It may be
 	// called from any goroutine, concurrently.
 	OnChange func()
+	// OnBreaker, when set, is told every breaker state change of the host
+	// at addr (gobreaker's states: closed, half-open, open; every open is
+	// an ejection). It is called with the breaker's lock held, and must
+	// be quick and must not call back into the detector.
+	OnBreaker func(addr string, from, to gobreaker.State)
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Percent draws an integer in [0, 100) for the enforcing

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 const (
 	webID = "spiffe://weft.local/ns/default/dc/dc1/svc/web"
 	apiID = "spiffe://weft.local/ns/default/dc/dc1/svc/api"
+	dbID  = "spiffe://weft.local/ns/default/dc/dc1/svc/db"
 )
 
 func wait(t *testing.T, ch <-chan struct{}, what string) {
@@ -438,8 +440,7 @@ func TestWithoutTelemetryTraceHeadersPassThrough(t *testing.T) {
 func TestTCPHooks(t *testing.T) {
 	e := newEnv(t)
 	hooks := e.tel.TCP(metrics.Inbound, "db")
-	hooks.ConnOpened()
-	hooks.ConnClosed(100, 2000)
+	hooks.ConnOpened().Closed(100, 2000)
 	for name, want := range map[string]float64{
 		"weft_proxy_tcp_connections_opened_total": 1,
 		"weft_proxy_tcp_connections_closed_total": 1,
@@ -455,9 +456,29 @@ func TestTCPHooks(t *testing.T) {
 		t.Errorf("sent %v, want 2000", got)
 	}
 	var none TCPHooks
-	none.ConnOpened()
-	none.ConnClosed(1, 1)
-	(*Telemetry)(nil).TCP(metrics.Outbound, "x").ConnOpened()
+	none.ConnOpened().Closed(1, 1)
+	(*Telemetry)(nil).TCP(metrics.Outbound, "x").ConnOpened().Closed(1, 1)
+}
+
+// TestTCPHooksOwnService: an inbound listener's destination is the
+// sidecar's own service, known once the leaf certificate is.
+func TestTCPHooksOwnService(t *testing.T) {
+	e := newEnv(t)
+	var local atomic.Pointer[string]
+	empty := ""
+	local.Store(&empty)
+	e.tel.LocalID = func() string { return *local.Load() }
+	hooks := e.tel.TCP(metrics.Inbound, "")
+	hooks.ConnOpened().Closed(1, 1)
+	id := dbID
+	local.Store(&id)
+	hooks.ConnOpened().Closed(1, 1)
+	hooks.ConnOpened().Closed(1, 1)
+	for dest, want := range map[string]float64{"unknown": 1, "db": 2} {
+		if got := e.counter(t, "weft_proxy_tcp_connections_closed_total", map[string]string{"direction": "inbound", "destination": dest}); got != want {
+			t.Errorf("closed{destination=%q} = %v, want %v", dest, got, want)
+		}
+	}
 }
 
 func TestPeerFromSPIFFE(t *testing.T) {
