@@ -335,4 +335,3 @@ func field(body, key string) string {
 	}
 	return ""
 }
-
