@@ -54,7 +54,7 @@ func (p *Proxy) routerHooks() router.Hooks {
 }
 
 // onBreaker sets weft_proxy_breaker_state and counts ejections.
-func (p *Proxy) onBreaker(clusterName, addr string, _, to gobreaker.State) {
+func (p *Proxy) onBreaker(clusterName, addr string, to gobreaker.State) {
 	c := p.metrics.Cluster(clusterName)
 	c.BreakerState(addr, metrics.BreakerState(to))
 	if to == gobreaker.StateOpen {

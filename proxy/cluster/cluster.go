@@ -50,7 +50,7 @@ type Cluster struct {
 	creds mtls.Credentials
 	clock outlier.Clock
 	// onBreaker observes breaker changes; nil when nobody does.
-	onBreaker func(addr string, from, to gobreaker.State)
+	onBreaker func(addr string, to gobreaker.State)
 	state     atomic.Pointer[state]
 	mu        sync.Mutex // serializes updates and picker rebuilds
 
@@ -89,7 +89,7 @@ type entry struct {
 func newCluster(cfg *config.Cluster, opts Options) *Cluster {
 	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock}
 	if f := opts.OnBreaker; f != nil {
-		c.onBreaker = func(addr string, from, to gobreaker.State) { f(cfg.Name, addr, from, to) }
+		c.onBreaker = func(addr string, to gobreaker.State) { f(cfg.Name, addr, to) }
 	}
 	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
 	st.slots = make(chan struct{}, st.limits.MaxConnections)

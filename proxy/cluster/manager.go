@@ -18,7 +18,7 @@ type Options struct {
 	Clock outlier.Clock
 	// OnBreaker, when set, is told every breaker state change of a host
 	// of a cluster with outlier detection (see outlier.Options.OnBreaker).
-	OnBreaker func(cluster, addr string, from, to gobreaker.State)
+	OnBreaker func(cluster, addr string, to gobreaker.State)
 }
 
 // Manager holds the current set of clusters.

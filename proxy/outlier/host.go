@@ -64,12 +64,20 @@ func (h *Host) Available() bool {
 	return s == closed || s == awaitingProbe
 }
 
-// Breaker returns the host's breaker state; closed for a nil Host.
+// Breaker returns the host's breaker state as outlier detection applies
+// it: open while ejected, half-open once readmitted until its probe
+// succeeds, else closed (also for a nil Host).
 func (h *Host) Breaker() gobreaker.State {
 	if h == nil {
 		return gobreaker.StateClosed
 	}
-	return h.cb.State()
+	switch h.state.Load() {
+	case ejected:
+		return gobreaker.StateOpen
+	case awaitingProbe, probing:
+		return gobreaker.StateHalfOpen
+	}
+	return gobreaker.StateClosed
 }
 
 // Ejected reports whether the host is out of service because of its
@@ -168,9 +176,6 @@ func (h *Host) readyToTrip(c gobreaker.Counts) bool {
 // authoritative: whatever the host's state, opening ejects it and
 // closing restores it.
 func (h *Host) onStateChange(_ string, from, to gobreaker.State) {
-	if f := h.d.opts.OnBreaker; f != nil {
-		f(h.addr, from, to)
-	}
 	switch to {
 	case gobreaker.StateOpen:
 		h.eject(from)
@@ -208,11 +213,20 @@ func (h *Host) eject(from gobreaker.State) {
 	h.failing.Store(0)
 	d.changed.Store(true)
 	d.schedule(h, after)
+	h.observe(gobreaker.StateOpen)
+}
+
+// observe tells the OnBreaker observer the host's new state.
+func (h *Host) observe(s gobreaker.State) {
+	if f := h.d.opts.OnBreaker; f != nil {
+		f(h.addr, s)
+	}
 }
 
 // readmit ends an ejection: the next request probes the host.
 func (h *Host) readmit() {
 	if h.state.CompareAndSwap(ejected, awaitingProbe) {
+		h.observe(gobreaker.StateHalfOpen)
 		h.d.opts.OnChange()
 	}
 }
@@ -237,6 +251,7 @@ func (h *Host) restore() {
 	h.gateway.Store(0)
 	h.d.ejected.Add(-1)
 	h.d.changed.Store(true)
+	h.observe(gobreaker.StateClosed)
 }
 
 // Remove takes the host out of the cluster for good, releasing its

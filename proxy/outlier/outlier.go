@@ -48,11 +48,12 @@ type Options struct {
 	// a breaker's lock held; the cluster rebuilds its picker. It may be
 	// called from any goroutine, concurrently.
 	OnChange func()
-	// OnBreaker, when set, is told every breaker state change of the host
-	// at addr (gobreaker's states: closed, half-open, open; every open is
-	// an ejection). It is called with the breaker's lock held, and must
-	// be quick and must not call back into the detector.
-	OnBreaker func(addr string, from, to gobreaker.State)
+	// OnBreaker, when set, is told every state change of the host at
+	// addr as outlier detection applies it (see Host.Breaker): open on
+	// each ejection, half-open when readmitted for its probe, closed when
+	// restored. It may be called with the breaker's lock held, from any
+	// goroutine; it must be quick and must not call into the detector.
+	OnBreaker func(addr string, to gobreaker.State)
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Percent draws an integer in [0, 100) for the enforcing
