@@ -492,3 +492,35 @@ func TestPeerFromSPIFFE(t *testing.T) {
 		}
 	}
 }
+
+// TestOwnServiceFromLocalID: a listener without a Service of its own
+// labels requests with the local identity's service once it has one.
+func TestOwnServiceFromLocalID(t *testing.T) {
+	e := newEnv(t)
+	var local atomic.Pointer[string]
+	none := ""
+	local.Store(&none)
+	e.tel.LocalID = func() string { return *local.Load() }
+	app := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	h, finished := done(e.tel.Wrap(app, Listener{Direction: metrics.Outbound, Peer: "api"}))
+	srv := serve(t, h, nil)
+	get := func() {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		wait(t, finished, "request")
+	}
+	get()
+	id := webID
+	local.Store(&id)
+	get()
+	get()
+	for source, want := range map[string]float64{"unknown": 1, "web": 2} {
+		if got := e.counter(t, "weft_proxy_requests_total", map[string]string{"direction": "outbound", "source": source, "destination": "api"}); got != want {
+			t.Errorf("requests from %q = %v, want %v", source, got, want)
+		}
+	}
+}
