@@ -34,9 +34,11 @@ func newTelemetryEnv(t *testing.T) *telemetryEnv {
 	t.Helper()
 	te := &telemetryEnv{reg: prometheus.NewRegistry(), spans: tracetest.NewInMemoryExporter()}
 	te.tracers = tracing.NewProviders(tracing.Options{
-		Resolve:     func(string) (string, bool) { return "collector:4317", true },
-		NewExporter: func(context.Context, tracing.Endpoint) (sdktrace.SpanExporter, error) { return keepSpans{te.spans}, nil },
-		Logger:      slog.New(slog.DiscardHandler),
+		Resolve: func(string) (string, bool) { return "collector:4317", true },
+		NewExporter: func(context.Context, tracing.Endpoint) (sdktrace.SpanExporter, error) {
+			return keepSpans{te.spans}, nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	t.Cleanup(func() { te.tracers.Close(context.Background()) })
 	clusters := cluster.NewManager(cluster.Options{})
