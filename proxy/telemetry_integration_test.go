@@ -211,8 +211,8 @@ func TestMetricsCountEveryRequestUnderLoad(t *testing.T) {
 				if e.Source != "web" || e.Destination != "api" {
 					t.Errorf("%s: line from %q to %q, want web to api", node, e.Source, e.Destination)
 				}
-				if node == apiNode && e.SourceID != serviceID(t, "web") {
-					t.Errorf("%s: source_id %q, want web's SPIFFE ID", node, e.SourceID)
+				if e.SourceID != serviceID(t, "web") || e.DestinationID.ID != serviceID(t, "api") {
+					t.Errorf("%s: source_id %q, destination_id %q; want web's and api's SPIFFE IDs", node, e.SourceID, e.DestinationID.ID)
 				}
 				if node == webNode && e.UpstreamHost == "" {
 					t.Errorf("%s: line without upstream_host", node)

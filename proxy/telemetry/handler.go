@@ -193,24 +193,28 @@ type accessFields struct {
 }
 
 func (h *Handler) log(al *accesslog.Logger, st *request, r *http.Request, f accessFields) {
-	src, srcID, dst, _ := h.parties(st.peer)
+	src, srcID, dst, dstID := h.parties(st.peer)
 	e := accesslog.Entry{
-		Time:         st.start,
-		Direction:    string(h.l.Direction),
-		Source:       src,
-		SourceID:     srcID,
-		Destination:  dst,
-		Route:        f.route,
-		UpstreamHost: f.host,
-		Method:       r.Method,
-		Path:         r.URL.Path,
-		Protocol:     h.protocolLabel(f.proto),
-		Status:       f.status,
-		GRPCStatus:   f.grpc,
-		DurationMS:   float64(f.dur.Microseconds()) / 1000,
-		BytesIn:      st.body.n.Load(),
-		BytesOut:     st.writer.bytes,
-		WeftError:    f.reason,
+		Time:          st.start,
+		Direction:     string(h.l.Direction),
+		Source:        src,
+		SourceID:      srcID,
+		Destination:   dst,
+		DestinationID: accesslog.Identity{ID: dstID},
+		Route:         f.route,
+		UpstreamHost:  f.host,
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		Protocol:      h.protocolLabel(f.proto),
+		Status:        f.status,
+		GRPCStatus:    f.grpc,
+		DurationMS:    float64(f.dur.Microseconds()) / 1000,
+		BytesIn:       st.body.n.Load(),
+		BytesOut:      st.writer.bytes,
+		WeftError:     f.reason,
+	}
+	if h.l.Direction == metrics.Outbound && dstID == "" {
+		e.DestinationID.Cert = st.upstreamCert
 	}
 	// The sidecar's span; without one (no tracer), the trace the request
 	// came with, but not its caller's span ID.

@@ -2,6 +2,7 @@ package telemetry
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
 	"sync/atomic"
 	"time"
@@ -24,6 +25,7 @@ type request struct {
 	// ReverseProxy's RoundTrip all run on the request's goroutine, and
 	// finish reads them after the wrapped handler returned: no lock.
 	route          string
+	upstreamCert   *x509.Certificate // the last attempt's verified peer, if TLS
 	upstreamHost   string
 	upstreamReason string
 	attempts       int
@@ -56,7 +58,7 @@ func SetRoute(ctx context.Context, route string) {
 // for the first).
 func (r *request) attempt(host string) int {
 	r.attempts++
-	r.upstreamHost, r.upstreamReason = host, ""
+	r.upstreamHost, r.upstreamReason, r.upstreamCert = host, "", nil
 	return r.attempts
 }
 

@@ -109,13 +109,13 @@ func TestARequestThroughTwoSidecars(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(accesslog.Entry{}, "Time", "DurationMS")
 	wantWeb := accesslog.Entry{
 		TraceID: accesslog.TraceID(client.SpanContext.TraceID()), SpanID: accesslog.SpanID(client.SpanContext.SpanID()),
-		Direction: "outbound", Source: "web", SourceID: webID, Destination: "api", Route: "api",
+		Direction: "outbound", Source: "web", SourceID: webID, Destination: "api", DestinationID: accesslog.Identity{ID: apiID}, Route: "api",
 		UpstreamHost: strings.TrimPrefix(apiSidecar.URL, "http://"), Method: "POST", Path: "/items", Protocol: "http",
 		Status: 200, BytesIn: 4, BytesOut: 5,
 	}
 	wantAPI := accesslog.Entry{
 		TraceID: accesslog.TraceID(server.SpanContext.TraceID()), SpanID: accesslog.SpanID(server.SpanContext.SpanID()),
-		Direction: "inbound", Source: "web", SourceID: webID, Destination: "api", Route: "local_app",
+		Direction: "inbound", Source: "web", SourceID: webID, Destination: "api", DestinationID: accesslog.Identity{ID: apiID}, Route: "local_app",
 		UpstreamHost: strings.TrimPrefix(app.URL, "http://"), Method: "POST", Path: "/items", Protocol: "http",
 		Status: 200, BytesIn: 4, BytesOut: 5,
 	}
