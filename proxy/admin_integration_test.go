@@ -7,10 +7,13 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
@@ -139,4 +142,26 @@ func TestAdminLoggingAndQuit(t *testing.T) {
 		resp.Body.Close()
 		return false
 	})
+}
+
+// TestRetriesAreCounted: every retried attempt counts in
+// weft_proxy_retries_total of its cluster.
+func TestRetriesAreCounted(t *testing.T) {
+	var calls atomic.Int64
+	failing := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		calls.Add(1)
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	t.Cleanup(failing.Close)
+	x := startL7(t, retryRoute("5xx", 2), []*clusterv3.Cluster{eds("api")},
+		loadAssignment("api", []string{strings.TrimPrefix(failing.URL, "http://")}).(*endpointv3.ClusterLoadAssignment))
+	const n = 5
+	for range n {
+		if got := x.get("/"); got.code != http.StatusServiceUnavailable {
+			t.Fatalf("GET /: %d, want the backend's 503 after the retries", got.code)
+		}
+	}
+	if got, want := sum(x.p.metricsOf(), "weft_proxy_retries_total", map[string]string{"cluster": "api"}), float64(calls.Load()-n); got != want || want != 2*n {
+		t.Errorf("weft_proxy_retries_total{cluster=api} = %v; the backend saw %d attempts for %d requests, want %d retries", got, calls.Load(), n, 2*n)
+	}
 }
