@@ -20,6 +20,7 @@ import (
 //	GET /ready    200 once a catalog snapshot has been published, else 503
 //	GET /proxies  connected proxies with their ACKed versions and NACKs
 //	GET /catalog  the last published catalog snapshot and translation problems
+//	GET /config_dump/{proxy}  the xDS resources served to one proxy, by type, with versions
 //	GET /ca       trust domain, rotation phase and the roots of the bundle
 //	POST /ca/rotate  rotates the root CA, streaming progress as text
 //	GET /traces   the trace viewer (and /api/traces for JSON); POST /v1/traces takes OTLP/HTTP
@@ -51,6 +52,7 @@ func (s *Server) adminHandler() http.Handler {
 	mux.HandleFunc("GET /proxies", func(w http.ResponseWriter, _ *http.Request) {
 		writeJSON(w, s.status.snapshot())
 	})
+	mux.HandleFunc("GET /config_dump/{proxy}", s.handleConfigDump)
 	mux.HandleFunc("GET /catalog", func(w http.ResponseWriter, _ *http.Request) {
 		var problems map[string][]string
 		if p := s.state.problems.Load(); p != nil {

@@ -28,6 +28,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	if err != nil {
 		return xds.Subscriptions{}, err
 	}
+	p.runtime.Store(rt) // the collector's address, for the tracers the listeners acquire
 	p.trust.Set(rt.Secrets)
 	if b := rt.Secrets[config.RootsSecret]; b != nil {
 		p.identity.SetRoots(b.Roots)

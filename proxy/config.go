@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/identity"
+	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -47,6 +48,12 @@ type Config struct {
 	LeafRenewFraction func() float64
 	// Logger receives the proxy's logs (default slog.Default()).
 	Logger *slog.Logger
+	// LogLevel is Logger's level, which the admin API's /logging changes
+	// at runtime; nil disables that endpoint.
+	LogLevel *slog.LevelVar
+	// AccessLog receives one line per request; nil logs none. The caller
+	// closes it after Run returns.
+	AccessLog *accesslog.Logger
 }
 
 // withDefaults returns c with zero fields set to their defaults.

@@ -36,11 +36,11 @@ const (
 // testLog writes to t.Log until the test's cleanup has run; goroutines of
 // the servers under test may outlive it by a little.
 type testLog struct {
-	t    *testing.T
+	t    testing.TB
 	done atomic.Bool
 }
 
-func newTestLog(t *testing.T) *testLog {
+func newTestLog(t testing.TB) *testLog {
 	l := &testLog{t: t}
 	t.Cleanup(func() { l.done.Store(true) })
 	return l
@@ -64,7 +64,7 @@ func (l *testLog) cpLogger() log.Logger {
 
 // controlPlane is a real go-control-plane ADS server on loopback.
 type controlPlane struct {
-	t     *testing.T
+	t     testing.TB
 	log   *testLog
 	addr  string
 	cache cachev3.SnapshotCache
@@ -76,7 +76,7 @@ type controlPlane struct {
 
 // startControlPlane serves ADS on addr; register adds other services (the
 // certificate service) to the same gRPC server.
-func startControlPlane(t *testing.T, tl *testLog, addr string, register ...func(*grpc.Server)) *controlPlane {
+func startControlPlane(t testing.TB, tl *testLog, addr string, register ...func(*grpc.Server)) *controlPlane {
 	t.Helper()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -142,7 +142,7 @@ func (cp *controlPlane) waitRequest(what string, match func(*discoveryv3.Discove
 }
 
 // eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(wait)
 	for !cond() {
@@ -155,7 +155,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // runningProxy is a weft-proxy under test.
 type runningProxy struct {
-	t     *testing.T
+	t     testing.TB
 	admin string
 }
 
@@ -166,7 +166,7 @@ func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
 
 // startProxyWith runs a proxy with cfg; the admin address, drain timeout
 // and backoff get test values when zero.
-func startProxyWith(t *testing.T, cfg proxy.Config) *runningProxy {
+func startProxyWith(t testing.TB, cfg proxy.Config) *runningProxy {
 	t.Helper()
 	if cfg.AdminAddr == "" {
 		cfg.AdminAddr = "127.0.0.1:0"

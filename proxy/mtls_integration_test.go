@@ -35,18 +35,20 @@ import (
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/proxy/listener"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 )
 
 const (
-	webNode    = "web-1-sidecar-proxy"
-	apiNode    = "api-1-sidecar-proxy"
-	aclToken   = "s3cret-token"
-	apiHTTP    = "api.default.dc1"
-	apiTCP     = "apitcp.default.dc1"
-	webToAPI   = "api:127.0.0.1:0"
-	webToTCP   = "apitcp:127.0.0.1:0"
-	publicHTTP = "public_listener"
-	publicTCP  = "public_tcp"
+	webNode     = "web-1-sidecar-proxy"
+	apiNode     = "api-1-sidecar-proxy"
+	aclToken    = "s3cret-token"
+	apiHTTP     = "api.default.dc1"
+	apiTCP      = "apitcp.default.dc1"
+	webToAPI    = "api:127.0.0.1:0"
+	webToTCP    = "apitcp:127.0.0.1:0"
+	publicHTTP  = "public_listener"
+	publicTCP   = "public_tcp"
+	otlpCluster = "weft-otlp"
 
 	// leafTTL is the shortest leaf the CA signs.
 	leafTTL = certs.MinLeafTTL
@@ -129,6 +131,9 @@ type meshTest struct {
 	echo    string
 	relay   *relay
 	version atomic.Int32
+	// collector is the OTLP/gRPC address HTTP listeners trace to; "" for
+	// no tracing.
+	collector string
 
 	mu      sync.Mutex
 	roots   []byte
@@ -138,12 +143,17 @@ type meshTest struct {
 
 type meshOptions struct {
 	renew func() float64
+	// collector, when set, is an OTLP/gRPC address: every HTTP listener
+	// traces (all new traces sampled) to it through cluster weft-otlp.
+	collector string
+	// accessLogs are the sidecars' access logs by node ID; nil: none.
+	accessLogs map[string]*accesslog.Logger
 }
 
 func newMeshTest(t *testing.T, opts meshOptions) *meshTest {
 	t.Helper()
 	tl := newTestLog(t)
-	m := &meshTest{t: t, certs: &certService{}, app: startApp(t), echo: echoServer(t)}
+	m := &meshTest{t: t, certs: &certService{}, app: startApp(t), echo: echoServer(t), collector: opts.collector}
 	ca := newCA(t)
 	m.certs.ca.Store(ca)
 	m.roots = bundle(ca)
@@ -151,12 +161,12 @@ func newMeshTest(t *testing.T, opts meshOptions) *meshTest {
 	m.cp = startControlPlane(t, tl, "127.0.0.1:0", func(s *grpc.Server) { certsv1.RegisterCertificateServiceServer(s, m.certs) })
 
 	m.publishAPI()
-	m.api = startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api")})
+	m.api = startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api"), AccessLog: opts.accessLogs[apiNode]})
 	m.api.waitReady()
 	m.relay = startRelay(t, m.api.listenerAddr(publicHTTP))
 
 	m.publishWeb()
-	m.web = startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web")})
+	m.web = startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web"), AccessLog: opts.accessLogs[webNode]})
 	m.web.waitReady()
 	return m
 }
@@ -188,14 +198,15 @@ func (m *meshTest) publishAPI() string {
 	http := xdstest.WithListenerTLS(xdstest.Listener(publicHTTP, "127.0.0.1:0", xdstest.HCM(&hcmv3.HttpConnectionManager{
 		RouteSpecifier: &hcmv3.HttpConnectionManager_RouteConfig{RouteConfig: xdstest.RouteConfig("local_app", "local_app")},
 		HttpFilters:    filters,
+		Tracing:        m.tracing("api"),
 	})), xdstest.DownstreamTLS(trustDomain.String(), "h2", "http/1.1"))
 	v := m.nextVersion()
 	m.cp.setFor(apiNode, v, map[resourcev3.Type][]types.Resource{
 		resourcev3.ListenerType: {http, tcp},
-		resourcev3.ClusterType: {
+		resourcev3.ClusterType: m.withCollector(
 			xdstest.StaticCluster("local_app", xdstest.Endpoint(m.app.addr)),
 			xdstest.StaticCluster("local_tcp", xdstest.Endpoint(m.echo)),
-		},
+		),
 		resourcev3.SecretType: {xdstest.RootsSecretOf(m.roots)},
 	})
 	return v
@@ -212,18 +223,35 @@ func (m *meshTest) publishWeb() string {
 	v := m.nextVersion()
 	m.cp.setFor(webNode, v, map[resourcev3.Type][]types.Resource{
 		resourcev3.ListenerType: {
-			xdstest.HTTPListenerRDS(webToAPI, "127.0.0.1:0", "api"),
+			xdstest.WithHCM(xdstest.HTTPListenerRDS(webToAPI, "127.0.0.1:0", "api"), func(h *hcmv3.HttpConnectionManager) { h.Tracing = m.tracing("web") }),
 			xdstest.TCPListener(webToTCP, "127.0.0.1:0", apiTCP),
 		},
 		resourcev3.RouteType: {xdstest.RouteConfig("api", apiHTTP)},
-		resourcev3.ClusterType: {
+		resourcev3.ClusterType: m.withCollector(
 			xdstest.WithHTTP2(xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, apiID, "h2"))),
 			xdstest.WithClusterTLS(xdstest.EDSCluster(apiTCP), xdstest.UpstreamTLS(apiTCP, apiID)),
-		},
+		),
 		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{httpEndpoint}), loadAssignment(apiTCP, []string{tcpEndpoint})},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(m.roots)},
 	})
 	return v
+}
+
+// tracing is the HCM tracing config of service's listeners: nil without a
+// collector.
+func (m *meshTest) tracing(service string) *hcmv3.HttpConnectionManager_Tracing {
+	if m.collector == "" {
+		return nil
+	}
+	return xdstest.OpenTelemetryTracing(otlpCluster, service, 100)
+}
+
+// withCollector returns clusters and, with a collector, its cluster.
+func (m *meshTest) withCollector(clusters ...types.Resource) []types.Resource {
+	if m.collector != "" {
+		clusters = append(clusters, xdstest.WithHTTP2(xdstest.StaticCluster(otlpCluster, xdstest.Endpoint(m.collector))))
+	}
+	return clusters
 }
 
 // setRoots publishes a new trust bundle to both sidecars and waits until
@@ -287,6 +315,13 @@ func startApp(t *testing.T) *app {
 		switch r.URL.Path {
 		case "/stream":
 			a.serveStream(w)
+			return
+		case "/headers":
+			// The trace context the app received, for propagation tests.
+			fmt.Fprintf(w, "traceparent=%s b3=%s x-b3-traceid=%s", r.Header.Get("Traceparent"), r.Header.Get("B3"), r.Header.Get("X-B3-Traceid"))
+			return
+		case "/status/500":
+			http.Error(w, "failing on purpose", http.StatusInternalServerError)
 			return
 		case "/concurrent":
 			if a.arrived.Add(1) == concurrentN {

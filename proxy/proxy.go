@@ -11,8 +11,10 @@
 // (proxy/identity) obtains and renews the leaf certificate that mTLS
 // listeners and clusters present, and the trust bundles received over SDS
 // are what they verify peers against (proxy/mtls); the admin API
-// (proxy/admin) reports readiness, the accepted configuration and the
-// certificates.
+// (proxy/admin) reports readiness, the accepted configuration, the
+// clusters, the certificates and the metrics. Every HTTP request is
+// traced, counted and logged (proxy/telemetry), and TCP connections
+// counted.
 package proxy
 
 import (
@@ -27,12 +29,17 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/telemetry"
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
+	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -47,10 +54,19 @@ type Proxy struct {
 	signer    *identity.GRPCSigner
 	trust     *mtls.Trust
 
+	registry  *prometheus.Registry
+	metrics   *metrics.Metrics
+	telemetry *telemetry.Telemetry
+	tracers   *tracing.Providers
+	// runtime is the configuration being applied or last applied.
+	runtime atomic.Pointer[config.Runtime]
+
 	readiness readiness
 	adminAddr atomic.Pointer[net.Addr]
 	started   chan struct{}
 	runOnce   sync.Once
+	quit      chan struct{} // closed by Quit
+	quitOnce  sync.Once
 }
 
 // Run runs a proxy with cfg until ctx is cancelled, then shuts it down
@@ -69,7 +85,7 @@ func New(cfg Config) (*Proxy, error) {
 		return nil, fmt.Errorf("invalid proxy config: %w", err)
 	}
 	cfg = cfg.withDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{}), trust: &mtls.Trust{}}
+	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}), trust: &mtls.Trust{}}
 	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: cfg.XDSAddrs, ProxyID: cfg.ProxyID, Token: cfg.tokenSource()})
 	p.identity = identity.New(identity.Options{
 		Signer:        p.signer,
@@ -77,12 +93,16 @@ func New(cfg Config) (*Proxy, error) {
 		RenewFraction: cfg.LeafRenewFraction,
 		Logger:        cfg.Logger.With("component", "identity"),
 	})
+	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
-	p.clusters = cluster.NewManager(cluster.Options{Credentials: creds})
+	p.clusters = cluster.NewManager(cluster.Options{Credentials: creds, OnBreaker: p.onBreaker})
 	p.listeners = listener.NewManager(listener.Options{
 		Clusters:     p.clusters,
 		Credentials:  creds,
 		LocalID:      p.identity.SPIFFEID,
+		RouterHooks:  p.routerHooks(),
+		Telemetry:    p.telemetry,
+		Tracers:      p.tracers,
 		DrainTimeout: cfg.DrainTimeout,
 		Logger:       cfg.Logger,
 	})
@@ -92,9 +112,15 @@ func New(cfg Config) (*Proxy, error) {
 		Apply:   p.apply,
 		Backoff: cfg.XDSBackoff,
 		Logger:  cfg.Logger.With("component", "xds"),
+		OnAck:   p.metrics.XDSAck,
+		OnNack:  p.metrics.XDSNack,
 	})
 	return p, nil
 }
+
+// Quit starts a graceful shutdown, as cancelling Run's context does. It
+// does not wait and may be called more than once.
+func (p *Proxy) Quit() { p.quitOnce.Do(func() { close(p.quit) }) }
 
 // Started is closed once the admin API is listening (never, if Run fails
 // to bind it).
@@ -127,7 +153,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	p.adminAddr.Store(&addr)
 	adminLog := p.log.With("component", "admin")
 	adminSrv := &http.Server{
-		Handler:           admin.Handler(p, adminLog),
+		Handler:           admin.Handler(p, adminLog, admin.Controls{LogLevel: p.cfg.LogLevel, Quit: p.Quit}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(adminLog.Handler(), slog.LevelDebug),
 	}
@@ -156,6 +182,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	go func() { xdsErr <- p.xds.Run(xdsCtx) }()
 	select {
 	case <-ctx.Done():
+	case <-p.quit:
 	case err = <-xdsErr:
 	}
 	stopXDS()
@@ -172,6 +199,11 @@ func (p *Proxy) shutdown(adminSrv *http.Server, adminDone <-chan struct{}) {
 	p.log.Info("shutting down; draining connections", "drain_timeout", p.cfg.DrainTimeout)
 	p.listeners.Close()
 	p.clusters.Close()
+	flushCtx, cancelFlush := context.WithTimeout(context.Background(), tracing.DefaultShutdownTimeout)
+	if err := p.tracers.Close(flushCtx); err != nil {
+		p.log.Warn("spans not flushed at shutdown", "error", err)
+	}
+	cancelFlush()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	if adminSrv.Shutdown(ctx) != nil {

@@ -9,16 +9,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"sync"
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/spf13/cobra"
 
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
-	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 )
 
 func main() {
@@ -70,8 +67,9 @@ On SIGINT or SIGTERM it stops accepting connections and lets in-flight ones
 finish for up to --drain-timeout.
 
 Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners,
-/certs, /metrics (Prometheus: weft_proxy_* metrics, Go and process
-metrics).
+/clusters, /certs, /metrics (Prometheus: weft_proxy_* metrics, Go and
+process metrics), GET/POST /logging?level=debug|info|warn|error (the log
+level at runtime), POST /quitquitquit (graceful exit, as SIGTERM).
 
 Each request is logged as one JSON line on standard output (--access-log,
 --access-log-path); lines the output cannot take in time are dropped and
@@ -101,7 +99,7 @@ xDS.`,
 }
 
 func run(cmd *cobra.Command, f flags) error {
-	logger, err := newLogger(f.logLevel, f.logFormat)
+	logger, level, err := newLogger(f.logLevel, f.logFormat)
 	if err != nil {
 		return err
 	}
@@ -122,13 +120,12 @@ func run(cmd *cobra.Command, f flags) error {
 		Token:        token,
 		TokenFile:    tokenFile,
 		Logger:       logger,
+		LogLevel:     level,
+		AccessLog:    accessLog,
 	})
 	if err != nil {
 		return err
 	}
-	m := sidecarMetrics()
-	m.SetStatus(statusOf(p, accessLog))
-	defer m.SetStatus(metrics.Status{})
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	go func() {
@@ -136,33 +133,6 @@ func run(cmd *cobra.Command, f flags) error {
 		stop() // a second signal kills the process
 	}()
 	return p.Run(ctx)
-}
-
-// sidecarMetrics are the weft_proxy_* metrics, registered once per process
-// on Prometheus' default registry, next to its Go and process collectors;
-// the admin API serves that registry at /metrics.
-var sidecarMetrics = sync.OnceValue(func() *metrics.Metrics {
-	return metrics.New(prometheus.DefaultRegisterer)
-})
-
-// statusOf feeds the metrics read at scrape time from the proxy's state.
-func statusOf(p *proxy.Proxy, accessLog *accesslog.Logger) metrics.Status {
-	s := metrics.Status{
-		XDSConnected: func() bool {
-			_, st := p.XDS()
-			return st.Connected
-		},
-		CertExpiry: func() (time.Time, bool) {
-			if leaf := p.Certs().Identity.Leaf; leaf != nil {
-				return leaf.NotAfter, true
-			}
-			return time.Time{}, false
-		},
-	}
-	if accessLog != nil {
-		s.AccessLogDropped = accessLog.Dropped
-	}
-	return s
 }
 
 // openAccessLog starts the access log the flags ask for: nil when it is
@@ -209,17 +179,19 @@ func resolveToken(cmd *cobra.Command, f flags) (token, file string, err error) {
 	return os.Getenv(envToken), "", nil
 }
 
-func newLogger(level, format string) (*slog.Logger, error) {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
+// newLogger returns the process's logger and its level, which the admin
+// API's /logging changes at runtime.
+func newLogger(level, format string) (*slog.Logger, *slog.LevelVar, error) {
+	lv := new(slog.LevelVar)
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", level)
 	}
-	opts := &slog.HandlerOptions{Level: l}
+	opts := &slog.HandlerOptions{Level: lv}
 	switch format {
 	case "text":
-		return slog.New(slog.NewTextHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewTextHandler(os.Stderr, opts)), lv, nil
 	case "json":
-		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), nil
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts)), lv, nil
 	}
-	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+	return nil, nil, fmt.Errorf("--log-format %q: want text or json", format)
 }

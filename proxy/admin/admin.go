@@ -11,7 +11,14 @@
 //	                  seconds to expiry, renewal) and the trust bundles'
 //	                  roots (subject, SHA-256 fingerprint, validity) (JSON);
 //	                  also part of /config_dump
+//	GET /clusters     upstream clusters: every endpoint with its health,
+//	                  weight, priority, breaker state and ejection (JSON;
+//	                  see ClusterSource)
 //	GET /metrics      Prometheus metrics (see MetricsSource)
+//	GET /logging      the log level; POST /logging?level=debug|info|warn|error
+//	                  changes it at runtime
+//	POST /quitquitquit  graceful shutdown, as SIGTERM (so that a Job can end
+//	                  its sidecar)
 package admin
 
 import (
@@ -60,21 +67,26 @@ type Certs struct {
 }
 
 // Handler returns the admin API handler.
-func Handler(src Source, log *slog.Logger) http.Handler {
-	h := &handler{src: src, log: log}
+func Handler(src Source, log *slog.Logger, controls Controls) http.Handler {
+	h := &handler{src: src, log: log, controls: controls}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /ready", h.ready)
 	mux.HandleFunc("GET /healthz", h.healthz)
 	mux.HandleFunc("GET /config_dump", h.configDump)
 	mux.HandleFunc("GET /listeners", h.listeners)
 	mux.HandleFunc("GET /certs", h.certs)
+	mux.HandleFunc("GET /clusters", h.clusters)
 	mux.Handle("GET /metrics", metricsHandler(src, log))
+	mux.HandleFunc("GET /logging", h.logging)
+	mux.HandleFunc("POST /logging", h.logging)
+	mux.HandleFunc("POST /quitquitquit", h.quit)
 	return mux
 }
 
 type handler struct {
-	src Source
-	log *slog.Logger
+	src      Source
+	log      *slog.Logger
+	controls Controls
 }
 
 func metricsHandler(src Source, log *slog.Logger) http.Handler {

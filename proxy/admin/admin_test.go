@@ -43,7 +43,7 @@ func (f *fakeSource) Listeners() []listener.Info {
 func serve(t *testing.T, src Source, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
-	Handler(src, slog.Default()).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	Handler(src, slog.Default(), Controls{}).ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
 	body, _ := io.ReadAll(rec.Result().Body)
 	return rec.Code, string(body)
 }

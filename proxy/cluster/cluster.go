@@ -18,6 +18,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/balancer/leastrequest"
 	"github.com/weft-mesh/weft/proxy/balancer/maglev"
@@ -47,8 +49,10 @@ type Cluster struct {
 	name  string
 	creds mtls.Credentials
 	clock outlier.Clock
-	state atomic.Pointer[state]
-	mu    sync.Mutex // serializes updates and picker rebuilds
+	// onBreaker observes breaker changes; nil when nobody does.
+	onBreaker func(addr string, to gobreaker.State)
+	state     atomic.Pointer[state]
+	mu        sync.Mutex // serializes updates and picker rebuilds
 
 	// Circuit breaker counters; they outlive configuration updates.
 	requests, pending, retries atomic.Int64
@@ -82,8 +86,11 @@ type entry struct {
 	host *Host
 }
 
-func newCluster(cfg *config.Cluster, creds mtls.Credentials, clock outlier.Clock) *Cluster {
-	c := &Cluster{name: cfg.Name, creds: creds, clock: clock}
+func newCluster(cfg *config.Cluster, opts Options) *Cluster {
+	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock}
+	if f := opts.OnBreaker; f != nil {
+		c.onBreaker = func(addr string, to gobreaker.State) { f(cfg.Name, addr, to) }
+	}
 	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
 	st.slots = make(chan struct{}, st.limits.MaxConnections)
 	st.tls = c.clientTLS(cfg)
@@ -106,7 +113,7 @@ func (c *Cluster) newDetector(cfg *config.Cluster) *outlier.Detector {
 	if cfg.Outlier == nil {
 		return nil
 	}
-	return outlier.New(*cfg.Outlier, outlier.Options{Name: cfg.Name, OnChange: c.rebuild, Clock: c.clock})
+	return outlier.New(*cfg.Outlier, outlier.Options{Name: cfg.Name, OnChange: c.rebuild, OnBreaker: c.onBreaker, Clock: c.clock})
 }
 
 // builder returns the picker builder of a load-balancing policy.

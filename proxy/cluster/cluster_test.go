@@ -67,7 +67,7 @@ func TestPickerHonoursHealthAndPriority(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints}, mtls.Credentials{}, outlier.SystemClock{})
+			c := newCluster(&config.Cluster{Name: "c", Endpoints: tt.endpoints}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 			if tt.want == nil {
 				if _, err := c.Pick(balancer.PickInfo{}, nil, 0); !errors.Is(err, ErrNoHealthyUpstream) {
 					t.Fatalf("Pick err = %v, want ErrNoHealthyUpstream", err)
@@ -119,8 +119,8 @@ func TestManagerUpdate(t *testing.T) {
 }
 
 func TestTransportProtocols(t *testing.T) {
-	h1 := newCluster(&config.Cluster{Name: "h1"}, mtls.Credentials{}, outlier.SystemClock{}).Transport(false)
-	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, mtls.Credentials{}, outlier.SystemClock{}).Transport(false)
+	h1 := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)
+	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)
 	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
 		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
 	}

@@ -25,7 +25,7 @@ func withLimits(l config.Limits, eps ...string) *config.Cluster {
 func TestMaxRequests(t *testing.T) {
 	l := config.DefaultLimits()
 	l.MaxRequests = 2
-	c := newCluster(withLimits(l), mtls.Credentials{}, outlier.SystemClock{})
+	c := newCluster(withLimits(l), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 	for i := range 2 {
 		if !c.AcquireRequest() {
 			t.Fatalf("request %d refused", i+1)
@@ -53,7 +53,7 @@ func TestRetryLimits(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(withLimits(tt.limits), mtls.Credentials{}, outlier.SystemClock{})
+			c := newCluster(withLimits(tt.limits), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 			for range tt.requests {
 				c.AcquireRequest()
 			}
@@ -92,7 +92,7 @@ func TestMaxConnectionsTCP(t *testing.T) {
 	addr := listen(t)
 	l := config.DefaultLimits()
 	l.MaxConnections = 1
-	c := newCluster(withLimits(l, addr), mtls.Credentials{}, outlier.SystemClock{})
+	c := newCluster(withLimits(l, addr), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 	first, err := c.Dial(context.Background(), addr)
 	if err != nil {
 		t.Fatal(err)
@@ -112,7 +112,7 @@ func TestHTTPWaitsForAConnectionAsPending(t *testing.T) {
 	addr := listen(t)
 	l := config.DefaultLimits()
 	l.MaxConnections, l.MaxPendingRequests = 1, 1
-	c := newCluster(withLimits(l, addr), mtls.Credentials{}, outlier.SystemClock{})
+	c := newCluster(withLimits(l, addr), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 	st := c.state.Load()
 	held, err := c.dialLimited(context.Background(), st, addr, true)
 	if err != nil {
@@ -148,7 +148,7 @@ func TestEjectionRebuildsThePicker(t *testing.T) {
 	s := outlier.Defaults()
 	s.Consecutive5xx, s.MaxEjectionPercent, s.BaseEjectionTime = 1, 100, time.Minute
 	cfg.Outlier = &s
-	c := newCluster(cfg, mtls.Credentials{}, clock)
+	c := newCluster(cfg, Options{Credentials: mtls.Credentials{}, Clock: clock})
 	fail := func(addr string) {
 		for {
 			att, err := c.Pick(balancer.PickInfo{}, nil, 0)
@@ -182,7 +182,7 @@ func TestCircuitOpen(t *testing.T) {
 	s := outlier.Defaults()
 	s.Consecutive5xx, s.MaxEjectionPercent = 1, 100
 	cfg.Outlier = &s
-	c := newCluster(cfg, mtls.Credentials{}, &manualClock{})
+	c := newCluster(cfg, Options{Credentials: mtls.Credentials{}, Clock: &manualClock{}})
 	att, _ := c.Pick(balancer.PickInfo{}, nil, 0)
 	att.Report(outlier.GatewayFailure)
 	att.Release()
@@ -192,7 +192,7 @@ func TestCircuitOpen(t *testing.T) {
 }
 
 func TestPickAvoidsTriedHosts(t *testing.T) {
-	c := newCluster(withLimits(config.DefaultLimits(), "a:1", "b:1", "c:1"), mtls.Credentials{}, outlier.SystemClock{})
+	c := newCluster(withLimits(config.DefaultLimits(), "a:1", "b:1", "c:1"), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 	first, _ := c.Pick(balancer.PickInfo{}, nil, 0)
 	first.Release()
 	for range 30 {
@@ -205,7 +205,7 @@ func TestPickAvoidsTriedHosts(t *testing.T) {
 			t.Fatalf("retry picked %s again", att.Host.Address())
 		}
 	}
-	only := newCluster(withLimits(config.DefaultLimits(), "a:1"), mtls.Credentials{}, outlier.SystemClock{})
+	only := newCluster(withLimits(config.DefaultLimits(), "a:1"), Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
 	a, _ := only.Pick(balancer.PickInfo{}, nil, 0)
 	if again, err := only.Pick(balancer.PickInfo{}, []*Host{a.Host}, 2); err != nil || again.Host != a.Host {
 		t.Errorf("single host retry = %v, %v; want the same host", again.Host, err)

@@ -3,6 +3,8 @@ package cluster
 import (
 	"sync/atomic"
 
+	"github.com/sony/gobreaker/v2"
+
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/outlier"
@@ -14,6 +16,9 @@ type Options struct {
 	Credentials mtls.Credentials
 	// Clock times outlier ejections (default: the system clock).
 	Clock outlier.Clock
+	// OnBreaker, when set, is told every breaker state change of a host
+	// of a cluster with outlier detection (see outlier.Options.OnBreaker).
+	OnBreaker func(cluster, addr string, to gobreaker.State)
 }
 
 // Manager holds the current set of clusters.
@@ -50,7 +55,7 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 			c.update(cfg)
 			next[name] = c
 		} else {
-			next[name] = newCluster(cfg, m.opts.Credentials, m.opts.Clock)
+			next[name] = newCluster(cfg, m.opts)
 		}
 	}
 	m.clusters.Store(&next)

@@ -91,7 +91,7 @@ func TestHTTPOverMTLSNegotiatesH2(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			c := newCluster(tt.cfg, m.creds, outlier.SystemClock{})
+			c := newCluster(tt.cfg, Options{Credentials: m.creds, Clock: outlier.SystemClock{}})
 			if c.Scheme() != "https" {
 				t.Errorf("Scheme = %q", c.Scheme())
 			}
@@ -114,7 +114,7 @@ func TestRejectsWrongUpstreamIdentity(t *testing.T) {
 	t.Cleanup(srv.Close)
 	addr := strings.TrimPrefix(srv.URL, "https://")
 
-	c := newCluster(tlsCluster(addr, pkitest.ID("api"), "h2", "http/1.1"), m.creds, outlier.SystemClock{})
+	c := newCluster(tlsCluster(addr, pkitest.ID("api"), "h2", "http/1.1"), Options{Credentials: m.creds, Clock: outlier.SystemClock{}})
 	_, err := roundTrip(t, c, addr)
 	var op *net.OpError
 	if err == nil || !errors.As(err, &op) || op.Op != "dial" || !strings.Contains(err.Error(), "is not allowed") {
@@ -140,7 +140,7 @@ func TestDialTCPOverMTLS(t *testing.T) {
 		defer c.Close()
 		io.Copy(c, c)
 	}()
-	c := newCluster(tlsCluster(ln.Addr().String(), pkitest.ID("api")), m.creds, outlier.SystemClock{})
+	c := newCluster(tlsCluster(ln.Addr().String(), pkitest.ID("api")), Options{Credentials: m.creds, Clock: outlier.SystemClock{}})
 	conn, err := c.Dial(context.Background(), ln.Addr().String())
 	if err != nil {
 		t.Fatal(err)
@@ -155,7 +155,7 @@ func TestDialTCPOverMTLS(t *testing.T) {
 
 func TestTransportKeptWhileTLSUnchanged(t *testing.T) {
 	m := newMesh(t)
-	c := newCluster(tlsCluster("127.0.0.1:1", pkitest.ID("api"), "h2"), m.creds, outlier.SystemClock{})
+	c := newCluster(tlsCluster("127.0.0.1:1", pkitest.ID("api"), "h2"), Options{Credentials: m.creds, Clock: outlier.SystemClock{}})
 	tr := c.Transport(false)
 	c.update(tlsCluster("127.0.0.1:2", pkitest.ID("api"), "h2")) // equal TLS context, new pointers
 	if c.Transport(false) != tr {

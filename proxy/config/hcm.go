@@ -9,6 +9,7 @@ import (
 	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/proxy/route"
+	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )
 
 const routerName = "envoy.filters.http.router"
@@ -31,6 +32,11 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 	if err := compileHCMSettings(&hcm, h); err != nil {
 		return fmt.Errorf("http_connection_manager: %w", err)
 	}
+	tr, err := tracing.Compile(hcm.GetTracing())
+	if err != nil {
+		return fmt.Errorf("http_connection_manager: %w", err)
+	}
+	h.Tracing = tr
 	switch {
 	case hcm.GetRds() != nil:
 		rds := hcm.GetRds()
@@ -53,7 +59,7 @@ func compileHCM(typed *anypb.Any, tables map[string]*route.Table, out *Listener)
 
 // compileHCMSettings compiles the codec, limits and timeouts. Settings
 // that change how traffic flows and are not applied are rejected; those
-// that only concern Envoy's stats, tracing, logging or its own header
+// that only concern Envoy's stats, logging or its own header
 // handling (weft-proxy normalizes paths and strips mesh headers itself)
 // are accepted.
 func compileHCMSettings(hcm *hcmv3.HttpConnectionManager, h *HTTP) error {

@@ -3,6 +3,7 @@ package config
 import (
 	"fmt"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	tcpproxyv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/tcp_proxy/v3"
@@ -41,7 +42,20 @@ func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*L
 	if err := compileFilterChain(l.GetFilterChains()[0], tables, out); err != nil {
 		return nil, fmt.Errorf("filter chain 0: %w", err)
 	}
+	out.Direction = direction(l.GetTrafficDirection(), out.TLS != nil)
 	return out, nil
+}
+
+// direction maps traffic_direction; an unspecified one is inferred: a
+// listener that terminates mTLS serves other sidecars (inbound).
+func direction(d corev3.TrafficDirection, terminatesTLS bool) Direction {
+	switch {
+	case d == corev3.TrafficDirection_INBOUND:
+		return Inbound
+	case d == corev3.TrafficDirection_UNSPECIFIED && terminatesTLS:
+		return Inbound
+	}
+	return Outbound
 }
 
 func unsupportedListenerFields(l *listenerv3.Listener) error {

@@ -14,6 +14,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/outlier"
 	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/route"
+	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -69,6 +70,10 @@ type Listener struct {
 	// Address is the "ip:port" to bind.
 	Address string
 	Mode    Mode
+	// Direction is the listener's traffic_direction: Inbound for the
+	// public listener, Outbound for an upstream listener. Unspecified
+	// counts as Inbound for a listener that terminates TLS, else Outbound.
+	Direction Direction
 	// Cluster is the tcp_proxy target (ModeTCP).
 	Cluster string
 	// HTTP holds the http_connection_manager settings (ModeHTTP).
@@ -85,8 +90,28 @@ type Listener struct {
 	ConnectTimeout time.Duration
 }
 
+// Direction says which way a listener's traffic flows.
+type Direction uint8
+
+const (
+	// Outbound is traffic from the local app to an upstream service.
+	Outbound Direction = iota
+	// Inbound is traffic from other sidecars to the local app.
+	Inbound
+)
+
+func (d Direction) String() string {
+	if d == Inbound {
+		return "inbound"
+	}
+	return "outbound"
+}
+
 // HTTP is a compiled http_connection_manager.
 type HTTP struct {
+	// Tracing is the compiled tracing config; nil traces nothing (trace
+	// headers still pass through).
+	Tracing *tracing.Config
 	// RouteConfigName is the RDS resource name; empty for inline routes.
 	RouteConfigName string
 	// Routes is the route table: inline, or the RDS resource when it has

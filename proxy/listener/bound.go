@@ -58,9 +58,19 @@ func newBound(m *Manager, ln net.Listener) *bound {
 // swap makes l the configuration of new connections and requests, and
 // closes the open connections its network RBAC denies.
 func (b *bound) swap(l *config.Listener) {
-	a := newActive(l, b.active.Load(), b.m.opts.Credentials)
+	prev := b.active.Load()
+	a := newActive(l, prev, b.m.opts.Credentials)
+	a.observed = b.observe(a, &httpHandler{b: b, a: a})
 	b.active.Store(a)
+	if prev != nil {
+		prev.release()
+	}
 	b.enforce(a)
+}
+
+// serveHTTP hands a request to the handler of the configuration in force.
+func (b *bound) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	b.active.Load().http.ServeHTTP(w, r)
 }
 
 func (b *bound) start() { go b.acceptLoop() }
@@ -108,7 +118,7 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 	b.httpOnce.Do(func() {
 		b.httpQ = newConnQueue(b.ln.Addr())
 		b.httpSrv = &http.Server{
-			Handler:           &httpHandler{b: b},
+			Handler:           http.HandlerFunc(b.serveHTTP),
 			Protocols:         protocols(cfg.Codec),
 			HTTP2:             http2Config(cfg.HTTP2),
 			MaxHeaderBytes:    cfg.MaxRequestHeaderBytes,
@@ -187,4 +197,5 @@ func (b *bound) drain(timeout time.Duration) {
 		b.kill()
 		<-tcpDone
 	}
+	b.active.Load().release()
 }

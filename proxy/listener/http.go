@@ -8,12 +8,14 @@ import (
 	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/router"
+	"github.com/weft-mesh/weft/proxy/telemetry"
 )
 
 // httpHandler routes the requests of one bound listener with the route
-// table of its current config.
+// table of one of its configurations.
 type httpHandler struct {
 	b *bound
+	a *active
 }
 
 // ServeHTTP runs the inbound edge (path normalization, mesh headers,
@@ -30,7 +32,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.b.conns.Done()
 		defer h.forgetHijacked(c)
 	}
-	l := h.b.httpChain(c)
+	l := httpChain(h.a, c)
 	path, ok := normalizePath(r)
 	if !ok {
 		localreply.Write(w, r, localreply.InvalidPath, "")
@@ -56,6 +58,9 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if rt == nil {
 		localreply.Write(w, r, localreply.NoRoute, "")
 		return
+	}
+	if rt.Name != "" {
+		telemetry.SetRoute(r.Context(), rt.Name)
 	}
 	h.b.m.router.Serve(w, r, router.Request{Route: rt, StreamIdleTimeout: l.HTTP.StreamIdleTimeout, SourceIP: sourceIP(r)})
 }

@@ -33,6 +33,8 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/router"
+	"github.com/weft-mesh/weft/proxy/telemetry"
+	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )
 
 // Clusters resolves cluster names on the request path. Get must be safe
@@ -49,6 +51,12 @@ type Options struct {
 	LocalID func() string
 	// RouterHooks observe HTTP forwarding (telemetry); optional.
 	RouterHooks router.Hooks
+	// Telemetry counts and logs the listeners' requests and connections;
+	// nil records nothing.
+	Telemetry *telemetry.Telemetry
+	// Tracers provide the tracers of HTTP listeners with a tracing
+	// config; nil traces nothing (trace headers still pass through).
+	Tracers *tracing.Providers
 	// DrainTimeout bounds how long a removed listener (or every listener,
 	// on Close) waits for its connections before closing them.
 	DrainTimeout time.Duration

@@ -14,16 +14,19 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/rbac"
+	"github.com/weft-mesh/weft/proxy/telemetry"
 )
 
 // handshakeTimeout bounds a downstream TLS handshake.
 const handshakeTimeout = 10 * time.Second
 
 // active is the configuration a bound socket serves: the compiled
-// listener and the TLS configuration built from it. It is immutable.
+// listener, the TLS configuration built from it and its telemetry. It is
+// immutable once built.
 type active struct {
 	*config.Listener
 	tls *tls.Config // nil for plaintext listeners
+	observed
 }
 
 // newActive builds the serving state of l, reusing prev's TLS
@@ -166,10 +169,10 @@ func (b *bound) serveConn(raw net.Conn) {
 	switch l.Mode {
 	case config.ModeTCP:
 		defer b.registry.remove(conn)
-		b.serveTCP(c, l)
+		b.serveTCP(c, a, l)
 	case config.ModeOriginalDst:
 		defer b.registry.remove(conn)
-		b.servePassthrough(c, l)
+		b.servePassthrough(c, a, l)
 	case config.ModeHTTP:
 		b.startHTTP(l.HTTP)
 		if !b.httpQ.push(conn) {
@@ -214,10 +217,14 @@ var errPlaintext = errors.New("the listener no longer terminates TLS")
 
 // connContext puts the connection's info in the contexts of its requests.
 func (b *bound) connContext(ctx context.Context, conn net.Conn) context.Context {
-	if c := b.registry.get(conn); c != nil {
-		return context.WithValue(ctx, connKey{}, c)
+	c := b.registry.get(conn)
+	if c == nil {
+		return ctx
 	}
-	return ctx
+	if c.who.Authenticated {
+		ctx = telemetry.WithPeer(ctx, telemetry.PeerFromSPIFFE(c.who.Peer))
+	}
+	return context.WithValue(ctx, connKey{}, c)
 }
 
 // connState forgets connections the HTTP server closed, and notes

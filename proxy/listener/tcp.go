@@ -13,11 +13,16 @@ import (
 )
 
 // serveTCP proxies one authorized downstream connection to a host of the
-// listener's cluster. Without a cluster, an available host, a free
+// listener's cluster (l: a's listener, or the filter chain of a
+// transparent listener the connection matched). Without a cluster, an available host, a free
 // connection under max_connections or a successful connect (and
 // handshake, for TLS clusters), the downstream connection is closed.
 // Connect failures and successes feed the host's outlier detection.
-func (b *bound) serveTCP(c *connInfo, l *config.Listener) {
+// The connection is counted (opened, closed, bytes each way) from here on.
+func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
+	counted := a.tcp.ConnOpened()
+	var in, out int64
+	defer func() { counted.Closed(in, out) }()
 	down := c.conn
 	defer down.Close()
 	stopDown := context.AfterFunc(b.force, func() { c.raw.Close() })
@@ -49,33 +54,37 @@ func (b *bound) serveTCP(c *connInfo, l *config.Listener) {
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()
-	pipe(down, up)
+	in, out = pipe(down, up)
 }
 
-// pipe copies both ways until both directions are done. A clean EOF in one
+// pipe copies both ways until both directions are done and returns the
+// bytes read from down (sent up) and written to down. A clean EOF in one
 // direction half-closes the other side (so request/response protocols and
 // echo servers work); an error in either direction closes both.
-func pipe(down, up net.Conn) {
+func pipe(down, up net.Conn) (in, out int64) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		copyHalf(up, down)
+		in = copyHalf(up, down)
 	}()
-	copyHalf(down, up)
+	out = copyHalf(down, up)
 	<-done
+	return in, out
 }
 
-func copyHalf(dst, src net.Conn) {
+func copyHalf(dst, src net.Conn) int64 {
 	buf := getBuffer()
 	defer putBuffer(buf)
-	if _, err := io.CopyBuffer(dst, src, *buf); err != nil {
+	n, err := io.CopyBuffer(dst, src, *buf)
+	if err != nil {
 		dst.Close()
 		src.Close()
-		return
+		return n
 	}
 	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
 		cw.CloseWrite()
 	} else {
 		dst.Close()
 	}
+	return n
 }

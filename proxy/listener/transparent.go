@@ -24,9 +24,9 @@ func chainOf(a *active, c *connInfo) *config.Listener {
 	return a.Transparent.Match(c.dst)
 }
 
-// httpChain is chainOf for an HTTP request: never nil.
-func (b *bound) httpChain(c *connInfo) *config.Listener {
-	a := b.active.Load()
+// httpChain is chainOf for an HTTP request on the listener configuration
+// a: never nil.
+func httpChain(a *active, c *connInfo) *config.Listener {
 	if a.Transparent == nil || c == nil {
 		return a.Listener
 	}
@@ -54,7 +54,10 @@ func (b *bound) recordOriginalDst(c *connInfo) {
 // (ModeOriginalDst), as Envoy's ORIGINAL_DST cluster does. The proxy's
 // own connections are not redirected, so this cannot loop back, except
 // for a connection made to the listener itself, which is closed.
-func (b *bound) servePassthrough(c *connInfo, l *config.Listener) {
+func (b *bound) servePassthrough(c *connInfo, a *active, l *config.Listener) {
+	counted := a.tcp.ConnOpened()
+	var in, out int64
+	defer func() { counted.Closed(in, out) }()
 	down := c.conn
 	defer down.Close()
 	if c.toSelf {
@@ -73,7 +76,7 @@ func (b *bound) servePassthrough(c *connInfo, l *config.Listener) {
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()
-	pipe(down, up)
+	in, out = pipe(down, up)
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

@@ -23,6 +23,7 @@ const (
 // available and ignores reports.
 type Host struct {
 	d       *Detector
+	addr    string
 	cb      *gobreaker.TwoStepCircuitBreaker[struct{}]
 	state   atomic.Int32
 	failing atomic.Int32 // failures reported since the last success, lock-free path
@@ -35,7 +36,7 @@ type Host struct {
 
 // NewHost adds a host named addr to the detector's cluster.
 func (d *Detector) NewHost(addr string) *Host {
-	h := &Host{d: d}
+	h := &Host{d: d, addr: addr}
 	h.cb = gobreaker.NewTwoStepCircuitBreaker[struct{}](gobreaker.Settings{
 		Name:        d.opts.Name + "/" + addr,
 		MaxRequests: 1,
@@ -61,6 +62,22 @@ func (h *Host) Available() bool {
 	}
 	s := h.state.Load()
 	return s == closed || s == awaitingProbe
+}
+
+// Breaker returns the host's breaker state as outlier detection applies
+// it: open while ejected, half-open once readmitted until its probe
+// succeeds, else closed (also for a nil Host).
+func (h *Host) Breaker() gobreaker.State {
+	if h == nil {
+		return gobreaker.StateClosed
+	}
+	switch h.state.Load() {
+	case ejected:
+		return gobreaker.StateOpen
+	case awaitingProbe, probing:
+		return gobreaker.StateHalfOpen
+	}
+	return gobreaker.StateClosed
 }
 
 // Ejected reports whether the host is out of service because of its
@@ -196,11 +213,20 @@ func (h *Host) eject(from gobreaker.State) {
 	h.failing.Store(0)
 	d.changed.Store(true)
 	d.schedule(h, after)
+	h.observe(gobreaker.StateOpen)
+}
+
+// observe tells the OnBreaker observer the host's new state.
+func (h *Host) observe(s gobreaker.State) {
+	if f := h.d.opts.OnBreaker; f != nil {
+		f(h.addr, s)
+	}
 }
 
 // readmit ends an ejection: the next request probes the host.
 func (h *Host) readmit() {
 	if h.state.CompareAndSwap(ejected, awaitingProbe) {
+		h.observe(gobreaker.StateHalfOpen)
 		h.d.opts.OnChange()
 	}
 }
@@ -225,6 +251,7 @@ func (h *Host) restore() {
 	h.gateway.Store(0)
 	h.d.ejected.Add(-1)
 	h.d.changed.Store(true)
+	h.observe(gobreaker.StateClosed)
 }
 
 // Remove takes the host out of the cluster for good, releasing its

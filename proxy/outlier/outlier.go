@@ -2,6 +2,8 @@ package outlier
 
 import (
 	"errors"
+
+	"github.com/sony/gobreaker/v2"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -46,6 +48,12 @@ type Options struct {
 	// a breaker's lock held; the cluster rebuilds its picker. It may be
 	// called from any goroutine, concurrently.
 	OnChange func()
+	// OnBreaker, when set, is told every state change of the host at
+	// addr as outlier detection applies it (see Host.Breaker): open on
+	// each ejection, half-open when readmitted for its probe, closed when
+	// restored. It may be called with the breaker's lock held, from any
+	// goroutine; it must be quick and must not call into the detector.
+	OnBreaker func(addr string, to gobreaker.State)
 	// Clock defaults to SystemClock.
 	Clock Clock
 	// Percent draws an integer in [0, 100) for the enforcing

@@ -3,6 +3,7 @@ package telemetry
 import (
 	"context"
 	"net/http"
+	"sync/atomic"
 	"time"
 
 	"go.opentelemetry.io/otel/trace"
@@ -19,7 +20,15 @@ type Handler struct {
 	next     http.Handler
 	tel      *Telemetry
 	l        Listener
-	defaults routeSet // for requests without a Peer of their own
+	defaults atomic.Pointer[resolved] // for requests without a Peer of their own
+}
+
+// resolved are the metric handles of a handler, for the own service they
+// were resolved with.
+type resolved struct {
+	h      *Handler
+	self   string
+	routes routeSet
 }
 
 // routeSet holds a route's metric handles by protocol index.
@@ -45,16 +54,21 @@ var protocols = [...]string{protoHTTP: metrics.ProtocolHTTP, protoHTTP2: metrics
 // and http.ResponseController.
 func (t *Telemetry) Wrap(next http.Handler, l Listener) *Handler {
 	h := &Handler{next: next, tel: t, l: l}
-	src, _, dst, _ := h.parties(nil)
-	h.defaults = h.resolve(src, dst)
+	self, _ := t.self(&h.l)
+	h.defaults.Store(h.resolveFor(self, nil))
 	return h
 }
 
 // parties returns the source and destination of a request on a
 // connection with peer p (nil when unknown).
 func (h *Handler) parties(p *peerState) (src, srcID, dst, dstID string) {
+	self, selfID := h.tel.self(&h.l)
+	return h.partiesFor(self, selfID, p)
+}
+
+func (h *Handler) partiesFor(self, selfID string, p *peerState) (src, srcID, dst, dstID string) {
 	if h.l.Direction == metrics.Outbound {
-		return h.l.Service, h.l.ServiceID, h.l.Peer, h.l.PeerID
+		return self, selfID, h.l.Peer, h.l.PeerID
 	}
 	src, srcID = h.l.Peer, h.l.PeerID
 	if p != nil && p.Service != "" {
@@ -63,7 +77,12 @@ func (h *Handler) parties(p *peerState) (src, srcID, dst, dstID string) {
 	if src == "" {
 		src = unknownPeer
 	}
-	return src, srcID, h.l.Service, h.l.ServiceID
+	return src, srcID, self, selfID
+}
+
+func (h *Handler) resolveFor(self string, p *peerState) *resolved {
+	src, _, dst, _ := h.partiesFor(self, "", p)
+	return &resolved{h: h, self: self, routes: h.resolve(src, dst)}
 }
 
 func (h *Handler) resolve(src, dst string) routeSet {
@@ -82,18 +101,23 @@ func (h *Handler) resolve(src, dst string) routeSet {
 }
 
 // routesFor returns the handles of requests on a connection of peer p,
-// resolved once per connection and configuration.
+// resolved once per connection and configuration (and own service).
 func (h *Handler) routesFor(p *peerState) routeSet {
+	self, _ := h.tel.self(&h.l)
 	if p == nil || p.Service == "" || h.l.Direction == metrics.Outbound {
-		return h.defaults
+		if d := h.defaults.Load(); d.self == self {
+			return d.routes
+		}
+		d := h.resolveFor(self, nil)
+		h.defaults.Store(d)
+		return d.routes
 	}
-	if c := p.cache.Load(); c != nil && c.h == h {
+	if c := p.cache.Load(); c != nil && c.h == h && c.self == self {
 		return c.routes
 	}
-	src, _, dst, _ := h.parties(p)
-	rs := h.resolve(src, dst)
-	p.cache.Store(&peerRoutes{h: h, routes: rs})
-	return rs
+	c := h.resolveFor(self, p)
+	p.cache.Store(c)
+	return c.routes
 }
 
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -169,24 +193,28 @@ type accessFields struct {
 }
 
 func (h *Handler) log(al *accesslog.Logger, st *request, r *http.Request, f accessFields) {
-	src, srcID, dst, _ := h.parties(st.peer)
+	src, srcID, dst, dstID := h.parties(st.peer)
 	e := accesslog.Entry{
-		Time:         st.start,
-		Direction:    string(h.l.Direction),
-		Source:       src,
-		SourceID:     srcID,
-		Destination:  dst,
-		Route:        f.route,
-		UpstreamHost: f.host,
-		Method:       r.Method,
-		Path:         r.URL.Path,
-		Protocol:     h.protocolLabel(f.proto),
-		Status:       f.status,
-		GRPCStatus:   f.grpc,
-		DurationMS:   float64(f.dur.Microseconds()) / 1000,
-		BytesIn:      st.body.n.Load(),
-		BytesOut:     st.writer.bytes,
-		WeftError:    f.reason,
+		Time:          st.start,
+		Direction:     string(h.l.Direction),
+		Source:        src,
+		SourceID:      srcID,
+		Destination:   dst,
+		DestinationID: accesslog.Identity{ID: dstID},
+		Route:         f.route,
+		UpstreamHost:  f.host,
+		Method:        r.Method,
+		Path:          r.URL.Path,
+		Protocol:      h.protocolLabel(f.proto),
+		Status:        f.status,
+		GRPCStatus:    f.grpc,
+		DurationMS:    float64(f.dur.Microseconds()) / 1000,
+		BytesIn:       st.body.n.Load(),
+		BytesOut:      st.writer.bytes,
+		WeftError:     f.reason,
+	}
+	if h.l.Direction == metrics.Outbound && dstID == "" {
+		e.DestinationID.Cert = st.upstreamCert
 	}
 	// The sidecar's span; without one (no tracer), the trace the request
 	// came with, but not its caller's span ID.

@@ -2,8 +2,8 @@ package telemetry
 
 import (
 	"context"
+	"crypto/x509"
 	"io"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,8 +21,11 @@ type request struct {
 	writer recorder
 	body   countingBody
 
-	mu             sync.Mutex // guards the fields below, set by SetRoute and Transport
+	// Set by SetRoute and Transport. The handler, the router and the
+	// ReverseProxy's RoundTrip all run on the request's goroutine, and
+	// finish reads them after the wrapped handler returned: no lock.
 	route          string
+	upstreamCert   *x509.Certificate // the last attempt's verified peer, if TLS
 	upstreamHost   string
 	upstreamReason string
 	attempts       int
@@ -47,32 +50,22 @@ func stateFrom(ctx context.Context) *request {
 // nothing for a context without telemetry.
 func SetRoute(ctx context.Context, route string) {
 	if st := stateFrom(ctx); st != nil {
-		st.mu.Lock()
 		st.route = route
-		st.mu.Unlock()
 	}
 }
 
 // attempt records an upstream attempt to host and returns its number (1
 // for the first).
 func (r *request) attempt(host string) int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	r.attempts++
-	r.upstreamHost, r.upstreamReason = host, ""
+	r.upstreamHost, r.upstreamReason, r.upstreamCert = host, "", nil
 	return r.attempts
 }
 
 // answered records the x-weft-error of an upstream response.
-func (r *request) answered(reason string) {
-	r.mu.Lock()
-	r.upstreamReason = reason
-	r.mu.Unlock()
-}
+func (r *request) answered(reason string) { r.upstreamReason = reason }
 
 func (r *request) upstream() (route, host, reason string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	return r.route, r.upstreamHost, r.upstreamReason
 }
 
@@ -96,12 +89,7 @@ func (b *countingBody) Close() error { return b.rc.Close() }
 // once.
 type peerState struct {
 	Peer
-	cache atomic.Pointer[peerRoutes]
-}
-
-type peerRoutes struct {
-	h      *Handler
-	routes routeSet
+	cache atomic.Pointer[resolved]
 }
 
 type peerKey struct{}

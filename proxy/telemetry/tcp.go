@@ -1,28 +1,70 @@
 package telemetry
 
-import "github.com/weft-mesh/weft/proxy/telemetry/metrics"
+import (
+	"sync/atomic"
+
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
+)
 
 // TCPHooks are the telemetry of one TCP listener configuration's
-// connections. The zero value records nothing.
+// connections. A nil or zero *TCPHooks records nothing.
 type TCPHooks struct {
-	m *metrics.TCP
+	tel       *Telemetry
+	direction metrics.Direction
+	dest      string // "" for the sidecar's own service
+	handles   atomic.Pointer[tcpHandles]
 }
 
-// TCP returns the hooks of a TCP listener. Resolve them once per listener
-// configuration, not per connection.
-func (t *Telemetry) TCP(direction metrics.Direction, destination string) TCPHooks {
-	m := t.metrics()
-	if m == nil {
-		return TCPHooks{}
+type tcpHandles struct {
+	self string
+	m    *metrics.TCP
+}
+
+// TCP returns the hooks of a TCP listener whose connections go to
+// destination; an empty destination is the sidecar's own service (inbound
+// listeners), taken from LocalID when a connection opens. Resolve the
+// hooks once per listener configuration, not per connection.
+func (t *Telemetry) TCP(direction metrics.Direction, destination string) *TCPHooks {
+	if t.metrics() == nil {
+		return nil
 	}
-	return TCPHooks{m: m.TCP(direction, destination)}
+	return &TCPHooks{tel: t, direction: direction, dest: destination}
 }
 
 // ConnOpened counts a connection that passed its handshake and RBAC and is
-// about to be proxied.
-func (h TCPHooks) ConnOpened() { h.m.Opened() }
+// about to be proxied. Call Closed on what it returns when the connection
+// ends.
+func (h *TCPHooks) ConnOpened() TCPConn {
+	if h == nil || h.tel.metrics() == nil {
+		return TCPConn{}
+	}
+	m := h.metrics()
+	m.Opened()
+	return TCPConn{m}
+}
 
-// ConnClosed counts the connection's end and its bytes: bytesIn read from
-// the downstream connection (and sent upstream), bytesOut written back to
-// it. Call it once, when both copy directions are done.
-func (h TCPHooks) ConnClosed(bytesIn, bytesOut int64) { h.m.Closed(bytesIn, bytesOut) }
+// TCPConn is one counted connection. The zero value records nothing.
+type TCPConn struct{ m *metrics.TCP }
+
+func (h *TCPHooks) metrics() *metrics.TCP {
+	if h.dest != "" {
+		if c := h.handles.Load(); c != nil {
+			return c.m
+		}
+		c := &tcpHandles{m: h.tel.Metrics.TCP(h.direction, h.dest)}
+		h.handles.Store(c)
+		return c.m
+	}
+	self, _ := h.tel.self(&Listener{})
+	if c := h.handles.Load(); c != nil && c.self == self {
+		return c.m
+	}
+	c := &tcpHandles{self: self, m: h.tel.Metrics.TCP(h.direction, self)}
+	h.handles.Store(c)
+	return c.m
+}
+
+// Closed counts the connection's end and its bytes: bytesIn read from the
+// downstream connection (and sent upstream), bytesOut written back to it.
+// Call it once, when both copy directions are done.
+func (c TCPConn) Closed(bytesIn, bytesOut int64) { c.m.Closed(bytesIn, bytesOut) }

@@ -52,8 +52,8 @@
 // Cluster.BreakerState and Cluster.Ejected.
 //
 // Per TCP listener configuration: hooks := tel.TCP(direction, destination);
-// per connection, hooks.ConnOpened() once it passed RBAC and is about to be
-// proxied, and hooks.ConnClosed(in, out) when both copy directions are done,
+// per connection, c := hooks.ConnOpened() once it passed RBAC and is about
+// to be proxied, and c.Closed(in, out) when both copy directions are done,
 // with the bytes read from the downstream connection and written to it.
 //
 // Every method is safe for concurrent use and never blocks on a collector,
@@ -74,6 +74,25 @@ import (
 type Telemetry struct {
 	Metrics   *metrics.Metrics
 	AccessLog *accesslog.Logger
+	// LocalID returns the sidecar's own SPIFFE ID ("" before it has one).
+	// Listeners whose Service is empty take their own service from it, so
+	// requests are labelled correctly once the leaf certificate arrives.
+	// Optional; it is called per request and must be cheap and lock-free.
+	LocalID func() string
+}
+
+// self returns the sidecar's own service and SPIFFE ID: the listener's,
+// else the local identity's, else "unknown".
+func (t *Telemetry) self(l *Listener) (service, id string) {
+	if l.Service != "" {
+		return l.Service, l.ServiceID
+	}
+	if t != nil && t.LocalID != nil {
+		if p := PeerFromSPIFFE(t.LocalID()); p.Service != "" {
+			return p.Service, p.ID
+		}
+	}
+	return unknownPeer, ""
 }
 
 func (t *Telemetry) metrics() *metrics.Metrics {
@@ -96,7 +115,8 @@ type Listener struct {
 	// upstream listener.
 	Direction metrics.Direction
 	// Service and ServiceID are the sidecar's own service and SPIFFE ID:
-	// the destination inbound, the source outbound.
+	// the destination inbound, the source outbound. Empty: from
+	// Telemetry.LocalID, per request.
 	Service   string
 	ServiceID string
 	// Peer and PeerID are the other side. Outbound: the upstream service

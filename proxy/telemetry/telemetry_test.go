@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -25,6 +26,7 @@ import (
 const (
 	webID = "spiffe://weft.local/ns/default/dc/dc1/svc/web"
 	apiID = "spiffe://weft.local/ns/default/dc/dc1/svc/api"
+	dbID  = "spiffe://weft.local/ns/default/dc/dc1/svc/db"
 )
 
 func wait(t *testing.T, ch <-chan struct{}, what string) {
@@ -107,13 +109,13 @@ func TestARequestThroughTwoSidecars(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(accesslog.Entry{}, "Time", "DurationMS")
 	wantWeb := accesslog.Entry{
 		TraceID: accesslog.TraceID(client.SpanContext.TraceID()), SpanID: accesslog.SpanID(client.SpanContext.SpanID()),
-		Direction: "outbound", Source: "web", SourceID: webID, Destination: "api", Route: "api",
+		Direction: "outbound", Source: "web", SourceID: webID, Destination: "api", DestinationID: accesslog.Identity{ID: apiID}, Route: "api",
 		UpstreamHost: strings.TrimPrefix(apiSidecar.URL, "http://"), Method: "POST", Path: "/items", Protocol: "http",
 		Status: 200, BytesIn: 4, BytesOut: 5,
 	}
 	wantAPI := accesslog.Entry{
 		TraceID: accesslog.TraceID(server.SpanContext.TraceID()), SpanID: accesslog.SpanID(server.SpanContext.SpanID()),
-		Direction: "inbound", Source: "web", SourceID: webID, Destination: "api", Route: "local_app",
+		Direction: "inbound", Source: "web", SourceID: webID, Destination: "api", DestinationID: accesslog.Identity{ID: apiID}, Route: "local_app",
 		UpstreamHost: strings.TrimPrefix(app.URL, "http://"), Method: "POST", Path: "/items", Protocol: "http",
 		Status: 200, BytesIn: 4, BytesOut: 5,
 	}
@@ -438,8 +440,7 @@ func TestWithoutTelemetryTraceHeadersPassThrough(t *testing.T) {
 func TestTCPHooks(t *testing.T) {
 	e := newEnv(t)
 	hooks := e.tel.TCP(metrics.Inbound, "db")
-	hooks.ConnOpened()
-	hooks.ConnClosed(100, 2000)
+	hooks.ConnOpened().Closed(100, 2000)
 	for name, want := range map[string]float64{
 		"weft_proxy_tcp_connections_opened_total": 1,
 		"weft_proxy_tcp_connections_closed_total": 1,
@@ -455,9 +456,29 @@ func TestTCPHooks(t *testing.T) {
 		t.Errorf("sent %v, want 2000", got)
 	}
 	var none TCPHooks
-	none.ConnOpened()
-	none.ConnClosed(1, 1)
-	(*Telemetry)(nil).TCP(metrics.Outbound, "x").ConnOpened()
+	none.ConnOpened().Closed(1, 1)
+	(*Telemetry)(nil).TCP(metrics.Outbound, "x").ConnOpened().Closed(1, 1)
+}
+
+// TestTCPHooksOwnService: an inbound listener's destination is the
+// sidecar's own service, known once the leaf certificate is.
+func TestTCPHooksOwnService(t *testing.T) {
+	e := newEnv(t)
+	var local atomic.Pointer[string]
+	empty := ""
+	local.Store(&empty)
+	e.tel.LocalID = func() string { return *local.Load() }
+	hooks := e.tel.TCP(metrics.Inbound, "")
+	hooks.ConnOpened().Closed(1, 1)
+	id := dbID
+	local.Store(&id)
+	hooks.ConnOpened().Closed(1, 1)
+	hooks.ConnOpened().Closed(1, 1)
+	for dest, want := range map[string]float64{"unknown": 1, "db": 2} {
+		if got := e.counter(t, "weft_proxy_tcp_connections_closed_total", map[string]string{"direction": "inbound", "destination": dest}); got != want {
+			t.Errorf("closed{destination=%q} = %v, want %v", dest, got, want)
+		}
+	}
 }
 
 func TestPeerFromSPIFFE(t *testing.T) {
@@ -468,6 +489,38 @@ func TestPeerFromSPIFFE(t *testing.T) {
 	} {
 		if got := PeerFromSPIFFE(id); got.Service != want || got.ID != id {
 			t.Errorf("PeerFromSPIFFE(%q) = %+v, want service %q", id, got, want)
+		}
+	}
+}
+
+// TestOwnServiceFromLocalID: a listener without a Service of its own
+// labels requests with the local identity's service once it has one.
+func TestOwnServiceFromLocalID(t *testing.T) {
+	e := newEnv(t)
+	var local atomic.Pointer[string]
+	none := ""
+	local.Store(&none)
+	e.tel.LocalID = func() string { return *local.Load() }
+	app := http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	h, finished := done(e.tel.Wrap(app, Listener{Direction: metrics.Outbound, Peer: "api"}))
+	srv := serve(t, h, nil)
+	get := func() {
+		t.Helper()
+		resp, err := srv.Client().Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		wait(t, finished, "request")
+	}
+	get()
+	id := webID
+	local.Store(&id)
+	get()
+	get()
+	for source, want := range map[string]float64{"unknown": 1, "web": 2} {
+		if got := e.counter(t, "weft_proxy_requests_total", map[string]string{"direction": "outbound", "source": source, "destination": "api"}); got != want {
+			t.Errorf("requests from %q = %v, want %v", source, got, want)
 		}
 	}
 }

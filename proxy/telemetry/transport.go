@@ -32,9 +32,12 @@ func (t transport) RoundTrip(req *http.Request) (*http.Response, error) {
 	switch {
 	case err != nil:
 		st.span.AddEvent("upstream_error", attribute.String("upstream", req.URL.Host), attribute.String("error", err.Error()))
-	case resp.Header != nil:
+	default:
 		if v := resp.Header[errorHeader]; len(v) > 0 {
 			st.answered(v[0])
+		}
+		if resp.TLS != nil && len(resp.TLS.PeerCertificates) > 0 {
+			st.upstreamCert = resp.TLS.PeerCertificates[0]
 		}
 	}
 	return resp, err

@@ -51,6 +51,10 @@ type Options struct {
 	NackBackoff Backoff
 	// DialOptions replace the default plaintext transport credentials.
 	DialOptions []grpc.DialOption
+	// OnAck and OnNack, when set, are called with the type URL of each
+	// response accepted or rejected (metrics), on the stream's goroutine;
+	// they must not block.
+	OnAck, OnNack func(typeURL string)
 }
 
 // Client is an ADS client. Create it with New and start it with Run.

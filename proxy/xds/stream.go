@@ -138,6 +138,9 @@ func (s *stream) ack(t *resourceType, resp *discoveryv3.DiscoveryResponse) error
 	}
 	delete(s.nacks, t.url)
 	s.c.status.ack(t.url, resp.GetVersionInfo(), resp.GetNonce())
+	if f := s.c.opts.OnAck; f != nil {
+		f(t.url)
+	}
 	s.c.log.Debug("ACK", "type", t.url, "version", resp.GetVersionInfo(), "resources", len(resp.GetResources()))
 	return s.send(&discoveryv3.DiscoveryRequest{
 		TypeUrl:       t.url,
@@ -153,6 +156,9 @@ func (s *stream) ack(t *resourceType, resp *discoveryv3.DiscoveryResponse) error
 func (s *stream) nack(t *resourceType, resp *discoveryv3.DiscoveryResponse, cause error) error {
 	reason := cause.Error()
 	s.c.status.nack(t.url, resp.GetVersionInfo(), resp.GetNonce(), reason)
+	if f := s.c.opts.OnNack; f != nil {
+		f(t.url)
+	}
 	req := nackRequest(t.url, s.c.State().Get(t.url).Version, resp.GetNonce(), s.c.subs.names(t.url), reason)
 	rec := s.nacks[t.url]
 	if rec != nil && rec.timer != nil {

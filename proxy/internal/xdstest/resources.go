@@ -13,6 +13,7 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	rbacv3 "github.com/envoyproxy/go-control-plane/envoy/config/rbac/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
 	rbachttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/rbac/v3"
 	routerv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/http/router/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
@@ -21,6 +22,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	upstreamhttpv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/upstreams/http/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
+	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
@@ -314,4 +316,42 @@ func HTTPRBAC(rules *rbacv3.RBAC) *hcmv3.HttpFilter {
 		Name:       "envoy.filters.http.rbac",
 		ConfigType: &hcmv3.HttpFilter_TypedConfig{TypedConfig: Any(&rbachttpv3.RBAC{Rules: rules})},
 	}
+}
+
+// OpenTelemetryTracing is the HCM tracing config the control plane sends:
+// the OpenTelemetry tracer exporting over OTLP/gRPC to cluster, spans of
+// service, percent of new traces sampled.
+func OpenTelemetryTracing(cluster, service string, percent float64) *hcmv3.HttpConnectionManager_Tracing {
+	return &hcmv3.HttpConnectionManager_Tracing{
+		RandomSampling: &typev3.Percent{Value: percent},
+		Provider: &tracev3.Tracing_Http{
+			Name: "envoy.tracers.opentelemetry",
+			ConfigType: &tracev3.Tracing_Http_TypedConfig{TypedConfig: Any(&tracev3.OpenTelemetryConfig{
+				GrpcService: &corev3.GrpcService{TargetSpecifier: &corev3.GrpcService_EnvoyGrpc_{
+					EnvoyGrpc: &corev3.GrpcService_EnvoyGrpc{ClusterName: cluster},
+				}},
+				ServiceName: service,
+			})},
+		},
+	}
+}
+
+// WithHCM edits the http_connection_manager of l's first filter chain
+// (its last network filter) in place and returns l.
+func WithHCM(l *listenerv3.Listener, edit func(*hcmv3.HttpConnectionManager)) *listenerv3.Listener {
+	fs := l.GetFilterChains()[0].GetFilters()
+	f := fs[len(fs)-1]
+	var hcm hcmv3.HttpConnectionManager
+	if err := f.GetTypedConfig().UnmarshalTo(&hcm); err != nil {
+		panic(err)
+	}
+	edit(&hcm)
+	f.ConfigType = &listenerv3.Filter_TypedConfig{TypedConfig: Any(&hcm)}
+	return l
+}
+
+// WithDirection sets l's traffic_direction and returns l.
+func WithDirection(l *listenerv3.Listener, d corev3.TrafficDirection) *listenerv3.Listener {
+	l.TrafficDirection = d
+	return l
 }

@@ -27,8 +27,11 @@ type Entry struct {
 	// Source is the calling service; SourceID its SPIFFE ID when known.
 	Source   string `json:"source"`
 	SourceID string `json:"source_id"`
-	// Destination is the called service.
-	Destination string `json:"destination"`
+	// Destination is the called service; DestinationID its SPIFFE ID:
+	// the sidecar's own inbound, the upstream's verified certificate
+	// outbound (empty for plaintext upstreams).
+	Destination   string   `json:"destination"`
+	DestinationID Identity `json:"destination_id"`
 	// Route names what the request matched: the route configuration and
 	// cluster, as the listener reports it.
 	Route string `json:"route"`

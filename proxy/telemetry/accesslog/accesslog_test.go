@@ -3,10 +3,12 @@ package accesslog
 import (
 	"bufio"
 	"bytes"
+	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -51,10 +53,12 @@ func TestOneJSONLinePerEntry(t *testing.T) {
 	l.Log(&Entry{
 		Time: at, TraceID: mustTraceID(t, "4bf92f3577b34da6a3ce929d0e0e4736"), SpanID: SpanID{0, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7},
 		Direction: "inbound", Source: "web", SourceID: "spiffe://weft.local/ns/default/dc/dc1/svc/web", Destination: "api",
-		Route: "api", UpstreamHost: "127.0.0.1:9001", Method: "GET", Path: "/items", Protocol: "http",
+		DestinationID: Identity{ID: "spiffe://weft.local/ns/default/dc/dc1/svc/api"},
+		Route:         "api", UpstreamHost: "127.0.0.1:9001", Method: "GET", Path: "/items", Protocol: "http",
 		Status: 503, DurationMS: 1.5, BytesIn: 0, BytesOut: 61, WeftError: "no_healthy_upstream",
 	})
-	l.Log(&Entry{Time: at, Direction: "outbound", Method: "POST", Path: `/q"uote<`, Status: 200})
+	db, _ := url.Parse("spiffe://weft.local/ns/default/dc/dc1/svc/db")
+	l.Log(&Entry{Time: at, Direction: "outbound", Method: "POST", Path: `/q"uote<`, Status: 200, DestinationID: Identity{Cert: &x509.Certificate{URIs: []*url.URL{db}}}})
 	l.Close()
 
 	lines := out.lines(t)
@@ -64,7 +68,7 @@ func TestOneJSONLinePerEntry(t *testing.T) {
 	want := map[string]any{
 		"time": "2026-11-24T12:00:00.123Z", "trace_id": "4bf92f3577b34da6a3ce929d0e0e4736", "span_id": "00f067aa0ba902b7",
 		"direction": "inbound", "source": "web", "source_id": "spiffe://weft.local/ns/default/dc/dc1/svc/web", "destination": "api",
-		"route": "api", "upstream_host": "127.0.0.1:9001", "method": "GET", "path": "/items", "protocol": "http",
+		"destination_id": "spiffe://weft.local/ns/default/dc/dc1/svc/api", "route": "api", "upstream_host": "127.0.0.1:9001", "method": "GET", "path": "/items", "protocol": "http",
 		"status": 503.0, "grpc_status": "", "duration_ms": 1.5, "bytes_in": 0.0, "bytes_out": 61.0, "weft_error": "no_healthy_upstream",
 	}
 	if diff := cmp.Diff(want, lines[0]); diff != "" {
@@ -72,6 +76,9 @@ func TestOneJSONLinePerEntry(t *testing.T) {
 	}
 	if len(lines[1]) != len(want) || lines[1]["path"] != `/q"uote<` || lines[1]["trace_id"] != "" {
 		t.Errorf("second line %v: want every field, no trace ID, and the path as sent", lines[1])
+	}
+	if got := lines[1]["destination_id"]; got != db.String() {
+		t.Errorf("destination_id from the upstream's certificate = %v, want %s", got, db)
 	}
 }
 

@@ -12,21 +12,18 @@ type Cluster struct {
 }
 
 // Cluster returns the handle of a cluster, the same one for the same name.
-// Resolve it when the cluster is compiled.
+// Once a name has been seen, it takes no lock.
 func (m *Metrics) Cluster(name string) *Cluster {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	c := m.clusters[name]
-	if c == nil {
-		c = &Cluster{
-			name:      name,
-			breaker:   m.breaker,
-			retries:   m.retries.WithLabelValues(name),
-			ejections: m.ejections.WithLabelValues(name),
-		}
-		m.clusters[name] = c
+	if c, ok := m.clusters.Load(name); ok {
+		return c.(*Cluster)
 	}
-	return c
+	c, _ := m.clusters.LoadOrStore(name, &Cluster{
+		name:      name,
+		breaker:   m.breaker,
+		retries:   m.retries.WithLabelValues(name),
+		ejections: m.ejections.WithLabelValues(name),
+	})
+	return c.(*Cluster)
 }
 
 // Retried counts one retried attempt (not the first attempt).

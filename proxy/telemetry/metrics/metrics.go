@@ -68,10 +68,11 @@ type Metrics struct {
 	xdsNacks  *prometheus.CounterVec
 	status    *statusCollector
 
-	mu       sync.Mutex
-	routes   map[routeKey]*Route
-	tcp      map[tcpKey]*TCP
-	clusters map[string]*Cluster
+	mu     sync.Mutex // guards routes and tcp
+	routes map[routeKey]*Route
+	tcp    map[tcpKey]*TCP
+	// clusters holds *Cluster by name; read lock-free on the retry path.
+	clusters sync.Map
 }
 
 // New creates the metrics and registers them on reg. It panics if reg
@@ -100,10 +101,9 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "xDS responses accepted, by resource type."}, []string{"type"}),
 		xdsNacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_xds_nacks_total",
 			Help: "xDS responses rejected, by resource type."}, []string{"type"}),
-		status:   newStatusCollector(time.Now),
-		routes:   map[routeKey]*Route{},
-		tcp:      map[tcpKey]*TCP{},
-		clusters: map[string]*Cluster{},
+		status: newStatusCollector(time.Now),
+		routes: map[routeKey]*Route{},
+		tcp:    map[tcpKey]*TCP{},
 	}
 	for _, t := range xdsTypes {
 		m.xdsAcks.WithLabelValues(t)

@@ -35,33 +35,44 @@ type b3Key struct{}
 // header or the X-B3-* headers. Without either, ctx is returned as is and
 // a span started from it begins a new trace.
 //
-// A context taken from B3 remembers its encodings (single, multiple or
-// both, as the request had them), so that Inject writes B3 headers too: a
-// caller that speaks only B3 keeps its trace.
+// A request with B3 headers remembers their encodings (single, multiple
+// or both, as the request had them), so that Inject rewrites them too: a
+// caller that speaks only B3 keeps its trace, and a request that carries
+// both never leaves with B3 headers naming an older span.
 func Extract(ctx context.Context, h http.Header) context.Context {
 	carrier := headerCarrier(h)
+	enc := b3Encoding(h)
+	out := ctx
 	if _, ok := h[headerTraceparent]; ok {
-		if out := w3c.Extract(ctx, carrier); remote(out) {
-			return out
+		if x := w3c.Extract(ctx, carrier); remote(x) {
+			out = x
 		}
 	}
-	_, single := h[headerB3]
-	_, multi := h[headerB3TraceID]
-	if !single && !multi {
-		return ctx
+	if out == ctx && enc != nil {
+		if x := b3Single.Extract(ctx, carrier); remote(x) {
+			out = x
+		}
 	}
-	out := b3Single.Extract(ctx, carrier)
-	if !remote(out) {
-		return ctx
-	}
-	enc := b3Both
-	switch {
-	case !multi:
-		enc = b3Single
-	case !single:
-		enc = b3Multi
+	if out == ctx || enc == nil {
+		return out
 	}
 	return context.WithValue(out, b3Key{}, enc)
+}
+
+// b3Encoding returns the propagator that writes B3 as h has it, nil when
+// h has no B3 headers.
+func b3Encoding(h http.Header) propagation.TextMapPropagator {
+	_, single := h[headerB3]
+	_, multi := h[headerB3TraceID]
+	switch {
+	case single && multi:
+		return b3Both
+	case single:
+		return b3Single
+	case multi:
+		return b3Multi
+	}
+	return nil
 }
 
 func remote(ctx context.Context) bool {

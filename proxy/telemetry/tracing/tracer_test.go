@@ -138,9 +138,15 @@ func TestW3CWinsOverB3(t *testing.T) {
 		"Traceparent": {"00-" + traceID + "-" + parentID + "-01"},
 		"B3":          {"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa-bbbbbbbbbbbbbbbb-1"},
 	}
-	sc := trace.SpanContextFromContext(Extract(context.Background(), h))
+	ctx := Extract(context.Background(), h)
+	sc := trace.SpanContextFromContext(ctx)
 	if sc.TraceID().String() != traceID {
 		t.Errorf("extracted trace %s, want the W3C one %s", sc.TraceID(), traceID)
+	}
+	// The B3 header leaves rewritten, never naming the caller's older span.
+	Inject(ctx, h)
+	if got, want := h.Get("b3"), traceID+"-"+parentID+"-1"; got != want {
+		t.Errorf("b3 = %q after Inject, want %q (the W3C context it continues)", got, want)
 	}
 }
 
