@@ -46,6 +46,7 @@ type Proxy struct {
 	identity  *identity.Manager
 	signer    *identity.GRPCSigner
 	trust     *mtls.Trust
+	lkg       *lastKnownGood // nil without Config.StateDir; set by Run
 
 	readiness readiness
 	adminAddr atomic.Pointer[net.Addr]
@@ -76,6 +77,7 @@ func New(cfg Config) (*Proxy, error) {
 		Backoff:       cfg.XDSBackoff,
 		RenewFraction: cfg.LeafRenewFraction,
 		Logger:        cfg.Logger.With("component", "identity"),
+		OnIssue:       p.saveLeaf,
 	})
 	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
 	p.clusters = cluster.NewManager(cluster.Options{Credentials: creds})
@@ -119,6 +121,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 }
 
 func (p *Proxy) run(ctx context.Context) error {
+	if err := p.openState(); err != nil {
+		return err
+	}
+	defer p.closeState()
 	ln, err := net.Listen("tcp", p.cfg.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
@@ -139,6 +145,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	close(p.started)
 	p.log.Info("weft-proxy started", "proxy_id", p.cfg.ProxyID, "xds", p.cfg.XDSAddrs, "admin", addr.String())
 
+	p.restoreLastKnownGood()
 	idCtx, stopIdentity := context.WithCancel(context.Background())
 	idDone := make(chan struct{})
 	go func() {
