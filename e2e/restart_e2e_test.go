@@ -7,6 +7,10 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -154,4 +158,72 @@ func pollUntil(t *testing.T, deadline time.Time, what string, cond func() error)
 		}
 		<-tick.C
 	}
+}
+
+// gauge is nil when a sidecar's /metrics has the unlabelled metric at want.
+func (m *mesh) gauge(id, name string, want float64) error {
+	code, body, err := httpGet(context.Background(), http.DefaultClient, "http://"+m.proxyAdmin[id]+"/metrics")
+	if err != nil {
+		return err
+	}
+	if code != http.StatusOK {
+		return fmt.Errorf("/metrics: %d", code)
+	}
+	for _, line := range strings.Split(body, "\n") {
+		if v, ok := strings.CutPrefix(line, name+" "); ok {
+			got, err := strconv.ParseFloat(v, 64)
+			if err != nil || got != want {
+				return fmt.Errorf("%s = %q, want %v", name, v, want)
+			}
+			return nil
+		}
+	}
+	return fmt.Errorf("%s not in /metrics", name)
+}
+
+// steadyLoad sends requests to an upstream listener from workers, each
+// on its own keep-alive connection and without retries, until stopped.
+type steadyLoad struct {
+	ok, failed atomic.Int64
+	stopc      chan struct{}
+	wg         sync.WaitGroup
+}
+
+func startSteadyLoad(t *testing.T, port, workers int) *steadyLoad {
+	l := &steadyLoad{stopc: make(chan struct{})}
+	for range workers {
+		c := newCaller(t, port)
+		l.wg.Add(1)
+		go func() {
+			defer l.wg.Done()
+			tick := time.NewTicker(10 * time.Millisecond)
+			defer tick.Stop()
+			for {
+				select {
+				case <-l.stopc:
+					return
+				case <-tick.C:
+				}
+				if _, err := c.call(); err != nil {
+					l.failed.Add(1)
+					t.Logf("steady load: %v", err)
+					continue
+				}
+				l.ok.Add(1)
+			}
+		}()
+	}
+	t.Cleanup(func() { l.stop() })
+	return l
+}
+
+// stop ends the load and returns its counts; it may be called twice.
+func (l *steadyLoad) stop() (ok, failed int64) {
+	select {
+	case <-l.stopc:
+	default:
+		close(l.stopc)
+	}
+	l.wg.Wait()
+	return l.ok.Load(), l.failed.Load()
 }
