@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strconv"
 	"sync/atomic"
 	"testing"
@@ -28,6 +29,7 @@ type mesh struct {
 	cpAdmin      string
 	proxies      map[string]*process // by proxy ID
 	proxyAdmin   map[string]string   // by proxy ID
+	proxyState   map[string]string   // each sidecar's --state-dir, by proxy ID
 	apiPort      int                 // web's upstream listener for api
 	echoPort     int                 // web's upstream listener for echo
 	publicPort   map[string]int      // each instance's sidecar public port, by instance ID
@@ -51,6 +53,7 @@ func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 		consul:     consultest.Start(t),
 		proxies:    map[string]*process{},
 		proxyAdmin: map[string]string{},
+		proxyState: map[string]string{},
 		apiPort:    freePort(t),
 		echoPort:   freePort(t),
 		publicPort: map[string]int{},
@@ -119,8 +122,10 @@ func (m *mesh) startControlPlane(t *testing.T) {
 func (m *mesh) startProxy(t *testing.T, id string) {
 	admin := addr(freePort(t))
 	m.proxyAdmin[id] = admin
+	m.proxyState[id] = filepath.Join(t.TempDir(), "state")
 	m.proxies[id] = startProcess(t, id, "weft-proxy",
-		"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug")
+		"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug",
+		"--state-dir", m.proxyState[id])
 	waitHTTP200(t, "http://"+admin+"/ready", 30*time.Second)
 }
 

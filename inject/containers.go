@@ -31,6 +31,24 @@ const ProxyID = serviceID + "-sidecar-proxy"
 
 const serviceID = "$(POD_NAME).$(POD_NAMESPACE)"
 
+// StateVolume is the volume injection adds for weft-proxy's state
+// directory (--state-dir): its last accepted configuration and its leaf
+// certificate and key. It is a memory-backed emptyDir, so it survives
+// restarts of the proxy container (a sidecar restarted while the control
+// plane is down serves at once) but not the pod, and the private key never
+// touches the node's disk.
+const StateVolume = "weft-proxy-state"
+
+const stateMountPath = "/var/lib/weft-proxy"
+
+// stateVolume is the emptyDir behind StateVolume.
+func stateVolume() corev1.Volume {
+	limit := resource.MustParse("32Mi")
+	return corev1.Volume{Name: StateVolume, VolumeSource: corev1.VolumeSource{
+		EmptyDir: &corev1.EmptyDirVolumeSource{Medium: corev1.StorageMediumMemory, SizeLimit: &limit},
+	}}
+}
+
 // proxyContainer runs weft-proxy. Its startup probe on /ready holds the
 // app back (native mode) until the proxy has its configuration and
 // certificate.
@@ -41,8 +59,10 @@ func proxyContainer(cfg Config, s settings) corev1.Container {
 		Image:   cfg.ProxyImage,
 		Command: []string{"/weft-proxy"},
 		Args: []string{"--proxy-id", ProxyID, "--xds-addr", cfg.XDSAddr,
-			"--admin-addr", "0.0.0.0:" + strconv.Itoa(cfg.AdminPort)},
-		Env: downwardEnv("POD_NAME", "POD_NAMESPACE"),
+			"--admin-addr", "0.0.0.0:" + strconv.Itoa(cfg.AdminPort),
+			"--state-dir", stateMountPath},
+		Env:          downwardEnv("POD_NAME", "POD_NAMESPACE"),
+		VolumeMounts: []corev1.VolumeMount{{Name: StateVolume, MountPath: stateMountPath}},
 		Ports: []corev1.ContainerPort{
 			{Name: "weft-public", ContainerPort: int32(cfg.PublicPort)},
 			{Name: "weft-admin", ContainerPort: int32(cfg.AdminPort)},

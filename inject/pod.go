@@ -76,6 +76,7 @@ func Pod(meta *metav1.ObjectMeta, spec *corev1.PodSpec, cfg Config) (Result, err
 		spec.Containers = append(spec.Containers, sidecars...)
 	}
 	spec.InitContainers = append(front, spec.InitContainers...)
+	spec.Volumes = append(spec.Volumes, stateVolume())
 	setAnnotation(meta, Status, "injected")
 	if _, ok := meta.Annotations["kubectl.kubernetes.io/default-container"]; !ok {
 		setAnnotation(meta, "kubectl.kubernetes.io/default-container", defaultContainer)

@@ -38,6 +38,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	}
 	p.clusters.Update(rt.Clusters)
 	plan.Commit()
+	p.saveConfig(s)
 	if p.readiness.observe(s, rt, time.Now(), p.identity.HasLeaf()) {
 		p.log.Info("ready: first configuration applied", "listeners", len(rt.Listeners), "clusters", len(rt.Clusters))
 	}

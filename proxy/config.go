@@ -46,6 +46,12 @@ type Config struct {
 	// lifetime after which it is renewed (default uniform in [0.6, 0.7)).
 	// Tests shorten it to force renewals.
 	LeafRenewFraction func() float64
+	// StateDir, if set, is where the proxy keeps its last-known-good
+	// configuration and leaf certificate (with its private key, mode
+	// 0600) and restores them from at start, so that it serves at once
+	// when restarted while the control plane is unreachable (see package
+	// proxy/state). Empty turns persistence off.
+	StateDir string
 	// Logger receives the proxy's logs (default slog.Default()).
 	Logger *slog.Logger
 	// LogLevel is Logger's level, which the admin API's /logging changes

@@ -53,6 +53,7 @@ type Proxy struct {
 	identity  *identity.Manager
 	signer    *identity.GRPCSigner
 	trust     *mtls.Trust
+	lkg       *lastKnownGood // nil without Config.StateDir; set by Run
 
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
@@ -92,6 +93,7 @@ func New(cfg Config) (*Proxy, error) {
 		Backoff:       cfg.XDSBackoff,
 		RenewFraction: cfg.LeafRenewFraction,
 		Logger:        cfg.Logger.With("component", "identity"),
+		OnIssue:       p.saveLeaf,
 	})
 	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
@@ -145,6 +147,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 }
 
 func (p *Proxy) run(ctx context.Context) error {
+	if err := p.openState(); err != nil {
+		return err
+	}
+	defer p.closeState()
 	ln, err := net.Listen("tcp", p.cfg.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
@@ -165,6 +171,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	close(p.started)
 	p.log.Info("weft-proxy started", "proxy_id", p.cfg.ProxyID, "xds", p.cfg.XDSAddrs, "admin", addr.String())
 
+	p.restoreLastKnownGood()
 	idCtx, stopIdentity := context.WithCancel(context.Background())
 	idDone := make(chan struct{})
 	go func() {

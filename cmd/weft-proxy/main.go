@@ -36,6 +36,7 @@ type flags struct {
 	tokenFile     string
 	accessLog     bool
 	accessLogPath string
+	stateDir      string
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -63,6 +64,9 @@ is renewed before it expires. The trust bundle arrives over xDS (SDS).
 
 It keeps serving its last accepted configuration while the control plane is
 unreachable, and rejects (NACKs) configuration it does not understand.
+With --state-dir it also saves that configuration and its leaf certificate
+(private key included, mode 0600, never sent anywhere) to disk, and a
+restart serves from them at once, before the control plane answers.
 On SIGINT or SIGTERM it stops accepting connections and lets in-flight ones
 finish for up to --drain-timeout.
 
@@ -91,6 +95,7 @@ xDS.`,
 	fs.DurationVar(&f.drainTimeout, "drain-timeout", proxy.DefaultDrainTimeout, "how long connections may finish after shutdown starts or their listener is removed")
 	fs.StringVar(&f.token, "token", "", "Consul ACL token for the certificate service (default $"+envToken+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the Consul ACL token, re-read at every renewal (default $"+envTokenFile+", which wins over $"+envToken+")")
+	fs.StringVar(&f.stateDir, "state-dir", "", "directory (created 0700) where the last accepted configuration and the leaf certificate and key are kept, to serve from after a restart while the control plane is down; empty: nothing is saved")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
 	cmd.MarkFlagRequired("proxy-id")
@@ -119,6 +124,7 @@ func run(cmd *cobra.Command, f flags) error {
 		DrainTimeout: f.drainTimeout,
 		Token:        token,
 		TokenFile:    tokenFile,
+		StateDir:     f.stateDir,
 		Logger:       logger,
 		LogLevel:     level,
 		AccessLog:    accessLog,

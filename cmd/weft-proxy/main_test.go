@@ -28,7 +28,7 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s", "--access-log", "--access-log-path", "/metrics"} {
+	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s", "--access-log", "--access-log-path", "/metrics", "--state-dir"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not mention %s:\n%s", flag, out)
 		}

@@ -1,8 +1,9 @@
 // Package identity is weft-proxy's workload identity: it holds the
 // sidecar's leaf certificate and keeps it fresh.
 //
-// The Manager generates an ECDSA P-256 key in memory (never written,
-// never sent), sends a CSR to the control plane's certificate service and
+// The Manager generates an ECDSA P-256 key in memory (never sent; written
+// only to the sidecar's own state directory when one is configured, see
+// Restore), sends a CSR to the control plane's certificate service and
 // installs the signed leaf in an atomic pointer that TLS handshakes read
 // (GetCertificate, GetClientCertificate): new handshakes use a new leaf at
 // once, established connections keep theirs. It renews at a jittered
@@ -52,6 +53,9 @@ type Options struct {
 	Now func() time.Time
 	// Logger receives the manager's logs (default slog.Default()).
 	Logger *slog.Logger
+	// OnIssue, if set, is called from Run with every newly issued leaf,
+	// e.g. to persist it (see Restore). It must not block for long.
+	OnIssue func(*Leaf)
 }
 
 // ErrNoLeaf fails handshakes while there is no leaf certificate yet.
@@ -181,6 +185,9 @@ func (m *Manager) Run(ctx context.Context) error {
 			continue
 		}
 		m.install(leaf)
+		if m.opts.OnIssue != nil {
+			m.opts.OnIssue(leaf)
+		}
 		m.log.Info("leaf certificate issued", "reason", reason, "spiffe_id", leaf.ID.String(), "serial", leaf.Serial(),
 			"not_after", leaf.Cert.Leaf.NotAfter, "renew_at", leaf.RenewAt)
 		if m.staleRoot(leaf) {
