@@ -16,6 +16,7 @@ import (
 type ProxyStatus struct {
 	ID        string               `json:"id"`
 	Proxyless bool                 `json:"proxyless,omitempty"`
+	Protocol  string               `json:"protocol"` // of the latest stream: "delta" or "sotw"
 	Streams   int                  `json:"streams"`
 	Connected time.Time            `json:"connected_since"`
 	Types     map[string]*TypeSync `json:"types"`
@@ -90,12 +91,16 @@ func (s *statusTracker) typeSync(streamID int64, node *corev3.Node, typeURL stri
 			s.proxies[id] = p
 		}
 		p.Streams++
+		p.Protocol = "sotw"
+		if streamID < 0 {
+			p.Protocol = "delta"
+		}
 		if isProxyless(node) {
 			p.Proxyless = true
 			s.proxyless.add(id)
 		}
 		s.metrics.connected.Inc()
-		s.logger.Info("proxy connected", "proxy", id, "stream", streamID, "proxyless", p.Proxyless)
+		s.logger.Info("proxy connected", "proxy", id, "stream", streamID, "protocol", p.Protocol, "proxyless", p.Proxyless)
 	}
 	p := s.proxies[id]
 	t := p.Types[typeURL]

@@ -3,8 +3,10 @@ package e2e
 import (
 	"bytes"
 	"crypto/rand"
+	"encoding/json"
 	"io"
 	"net"
+	"net/http"
 	"testing"
 	"time"
 )
@@ -12,32 +14,38 @@ import (
 // TestHTTPBalancingAndFailover covers the spine: 100 requests from web to
 // api ×2 through two sidecars spread over both instances; failing one
 // instance's health moves all new requests to the other within 2 s, and
-// restoring it brings traffic back.
+// restoring it brings traffic back. It runs once with sidecars on delta ADS
+// (their default) and once on state-of-the-world ADS.
 func TestHTTPBalancingAndFailover(t *testing.T) {
-	m := startMesh(t)
-	c := newCaller(t, m.apiPort)
-	c.waitServedBy(30*time.Second, 1, true, "api-1")
-	c.waitServedBy(30*time.Second, 1, true, "api-2")
+	for _, protocol := range []string{"delta", "sotw"} {
+		t.Run(protocol, func(t *testing.T) {
+			m := startMesh(t, meshOptions{xdsProtocol: protocol})
+			c := newCaller(t, m.apiPort)
+			c.waitServedBy(30*time.Second, 1, true, "api-1")
+			c.waitServedBy(30*time.Second, 1, true, "api-2")
+			m.wantProtocol(t, protocol)
 
-	seen := c.tally(100)
-	if seen["api-1"] < 30 || seen["api-2"] < 30 || seen["api-1"]+seen["api-2"] != 100 {
-		t.Fatalf("100 requests spread as %v; want each api instance ≥ 30", seen)
-	}
+			seen := c.tally(100)
+			if seen["api-1"] < 30 || seen["api-2"] < 30 || seen["api-1"]+seen["api-2"] != 100 {
+				t.Fatalf("100 requests spread as %v; want each api instance ≥ 30", seen)
+			}
 
-	failed := time.Now()
-	m.setHealth(t, "api-2", false)
-	switched := c.waitServedBy(5*time.Second, 20, false, "api-1")
-	if took := switched.Sub(failed); took > 2*time.Second {
-		t.Errorf("traffic left the failed instance after %v; want ≤ 2s", took)
-	}
-	if seen := c.tally(100); seen["api-1"] != 100 {
-		t.Fatalf("after failing api-2, 100 requests went to %v; want all on api-1", seen)
-	}
+			failed := time.Now()
+			m.setHealth(t, "api-2", false)
+			switched := c.waitServedBy(5*time.Second, 20, false, "api-1")
+			if took := switched.Sub(failed); took > 2*time.Second {
+				t.Errorf("traffic left the failed instance after %v; want ≤ 2s", took)
+			}
+			if seen := c.tally(100); seen["api-1"] != 100 {
+				t.Fatalf("after failing api-2, 100 requests went to %v; want all on api-1", seen)
+			}
 
-	m.setHealth(t, "api-2", true)
-	c.waitServedBy(5*time.Second, 1, false, "api-2")
-	if seen := c.tally(100); seen["api-2"] < 30 {
-		t.Fatalf("after restoring api-2, 100 requests went to %v; want api-2 ≥ 30", seen)
+			m.setHealth(t, "api-2", true)
+			c.waitServedBy(5*time.Second, 1, false, "api-2")
+			if seen := c.tally(100); seen["api-2"] < 30 {
+				t.Fatalf("after restoring api-2, 100 requests went to %v; want api-2 ≥ 30", seen)
+			}
+		})
 	}
 }
 
@@ -131,4 +139,30 @@ func echo(address string, payload []byte) ([]byte, error) {
 		return got, io.ErrUnexpectedEOF
 	}
 	return got, nil
+}
+
+// wantProtocol checks, from the control plane's /proxies, that every
+// sidecar of the mesh holds an ADS stream of the given variant.
+func (m *mesh) wantProtocol(t *testing.T, protocol string) {
+	t.Helper()
+	resp, err := http.Get("http://" + m.cpAdmin + "/proxies")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var proxies []struct {
+		ID       string `json:"id"`
+		Protocol string `json:"protocol"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&proxies); err != nil {
+		t.Fatal(err)
+	}
+	if len(proxies) != len(m.proxies) {
+		t.Fatalf("control plane lists %d proxies, want %d: %+v", len(proxies), len(m.proxies), proxies)
+	}
+	for _, p := range proxies {
+		if p.Protocol != protocol {
+			t.Errorf("proxy %s streams over %q, want %q", p.ID, p.Protocol, protocol)
+		}
+	}
 }

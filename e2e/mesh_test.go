@@ -44,6 +44,7 @@ type meshOptions struct {
 	leafTTL       string // --leaf-ttl
 	otlpEndpoint  string // --otlp-endpoint
 	xdsHost       string // where the control plane serves xDS; default 127.0.0.1
+	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -123,9 +124,12 @@ func (m *mesh) startProxy(t *testing.T, id string) {
 	admin := addr(freePort(t))
 	m.proxyAdmin[id] = admin
 	m.proxyState[id] = filepath.Join(t.TempDir(), "state")
-	m.proxies[id] = startProcess(t, id, "weft-proxy",
-		"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug",
-		"--state-dir", m.proxyState[id])
+	args := []string{"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug",
+		"--state-dir", m.proxyState[id]}
+	if m.opts.xdsProtocol != "" {
+		args = append(args, "--xds-protocol", m.opts.xdsProtocol)
+	}
+	m.proxies[id] = startProcess(t, id, "weft-proxy", args...)
 	waitHTTP200(t, "http://"+admin+"/ready", 30*time.Second)
 }
 

@@ -27,6 +27,9 @@ type Config struct {
 	// XDSAddrs are the management servers ("host:port"); the proxy fails
 	// over to the next one when a connection fails. At least one.
 	XDSAddrs []string
+	// XDSProtocol is the ADS variant: XDSDelta (incremental, the default)
+	// or XDSStateOfTheWorld.
+	XDSProtocol string
 	// AdminAddr is where the admin API listens (default 127.0.0.1:19000;
 	// port 0 picks a free port, see Proxy.AdminAddr).
 	AdminAddr string
@@ -62,8 +65,17 @@ type Config struct {
 	AccessLog *accesslog.Logger
 }
 
+// ADS variants of Config.XDSProtocol.
+const (
+	XDSDelta           = "delta"
+	XDSStateOfTheWorld = "sotw"
+)
+
 // withDefaults returns c with zero fields set to their defaults.
 func (c Config) withDefaults() Config {
+	if c.XDSProtocol == "" {
+		c.XDSProtocol = XDSDelta
+	}
 	if c.AdminAddr == "" {
 		c.AdminAddr = DefaultAdminAddr
 	}
@@ -90,6 +102,11 @@ func (c Config) Validate() error {
 		if err := checkHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("XDSAddrs[%d] %q: %w", i, a, err))
 		}
+	}
+	switch c.XDSProtocol {
+	case "", XDSDelta, XDSStateOfTheWorld:
+	default:
+		errs = append(errs, fmt.Errorf("XDSProtocol %q: want %q or %q", c.XDSProtocol, XDSDelta, XDSStateOfTheWorld))
 	}
 	if c.AdminAddr != "" {
 		if err := checkHostPort(c.AdminAddr); err != nil {

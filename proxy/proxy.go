@@ -110,6 +110,7 @@ func New(cfg Config) (*Proxy, error) {
 	})
 	p.xds = xds.New(xds.Options{
 		Addrs:   cfg.XDSAddrs,
+		Delta:   cfg.XDSProtocol == XDSDelta,
 		Node:    &corev3.Node{Id: cfg.ProxyID, UserAgentName: "weft-proxy"},
 		Apply:   p.apply,
 		Backoff: cfg.XDSBackoff,

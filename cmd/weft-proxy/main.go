@@ -28,6 +28,7 @@ func main() {
 type flags struct {
 	proxyID       string
 	xdsAddrs      []string
+	xdsProtocol   string
 	adminAddr     string
 	logLevel      string
 	logFormat     string
@@ -89,6 +90,7 @@ xDS.`,
 	fs := cmd.Flags()
 	fs.StringVar(&f.proxyID, "proxy-id", "", "xDS node ID: the sidecar's Consul service ID, e.g. web-1-sidecar-proxy (required)")
 	fs.StringSliceVar(&f.xdsAddrs, "xds-addr", nil, "control plane xDS address(es) HOST:PORT, comma-separated; the next one is tried when a connection fails (required)")
+	fs.StringVar(&f.xdsProtocol, "xds-protocol", proxy.XDSDelta, "ADS variant: delta (incremental) or sotw (state of the world)")
 	fs.StringVar(&f.adminAddr, "admin-addr", proxy.DefaultAdminAddr, "admin API listen address HOST:PORT")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
@@ -120,6 +122,7 @@ func run(cmd *cobra.Command, f flags) error {
 	p, err := proxy.New(proxy.Config{
 		ProxyID:      f.proxyID,
 		XDSAddrs:     f.xdsAddrs,
+		XDSProtocol:  f.xdsProtocol,
 		AdminAddr:    f.adminAddr,
 		DrainTimeout: f.drainTimeout,
 		Token:        token,

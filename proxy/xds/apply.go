@@ -1,26 +1,62 @@
 package xds
 
 import (
+	"maps"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 )
 
-// apply decodes a response, merges it into the accepted state and hands
-// the candidate to the Applier. On success the candidate becomes the
-// accepted state.
+// apply decodes a state-of-the-world response, merges it into the
+// accepted state and installs the result.
 func (c *Client) apply(t *resourceType, resp *discoveryv3.DiscoveryResponse) (Subscriptions, error) {
 	got, err := decode(t, resp.GetResources())
 	if err != nil {
 		return Subscriptions{}, err
 	}
-	cur := c.State()
-	next := merge(t, cur.Get(t.url), got, resp.GetVersionInfo(), c.subs.names(t.url))
-	candidate := cur.with(t.url, next)
+	next := merge(t, c.State().Get(t.url), got, resp.GetVersionInfo(), c.subs.names(t.url))
+	return c.install(t, next)
+}
+
+// install hands the accepted state with t's resources replaced by next to
+// the Applier. On success the candidate becomes the accepted state.
+func (c *Client) install(t *resourceType, next Resources) (Subscriptions, error) {
+	candidate := c.State().with(t.url, next)
 	subs, err := c.opts.Apply(candidate)
 	if err != nil {
 		return Subscriptions{}, err
 	}
 	c.state.Store(&candidate)
 	return subs.normalize(), nil
+}
+
+// heldVersions returns the delta versions of the resources of typeURL the
+// client holds, for a new delta stream's initial_resource_versions.
+func (c *Client) heldVersions(typeURL string) map[string]string {
+	items := c.State().Get(typeURL).Items
+	out := make(map[string]string, len(items))
+	for name, v := range c.versions[typeURL] {
+		if _, ok := items[name]; ok {
+			out[name] = v
+		}
+	}
+	return out
+}
+
+// recordVersions notes the delta versions of resources just accepted and
+// forgets those removed.
+func (c *Client) recordVersions(typeURL string, set map[string]string, removed []string) {
+	if c.versions == nil {
+		c.versions = make(map[string]map[string]string)
+	}
+	v := c.versions[typeURL]
+	if v == nil {
+		v = make(map[string]string, len(set))
+		c.versions[typeURL] = v
+	}
+	maps.Copy(v, set)
+	for _, name := range removed {
+		delete(v, name)
+	}
 }
 
 // setSubscriptions records the names subscribed for a type and forgets

@@ -1,5 +1,5 @@
-// Package xds is weft-proxy's xDS client: one state-of-the-world ADS
-// stream (Envoy v3) to a management server.
+// Package xds is weft-proxy's xDS client: one ADS stream (Envoy v3) to a
+// management server, incremental (delta) or state of the world.
 //
 // The client subscribes to all listeners and clusters (wildcard), and to
 // the route configurations, load assignments and secrets (SDS) that the
@@ -49,6 +49,9 @@ type Options struct {
 	// server that re-sends a rejected version does not cause a hot loop
 	// (default 500ms up to 5s). The first NACK of a version is immediate.
 	NackBackoff Backoff
+	// Delta selects incremental (delta) ADS; otherwise the client speaks
+	// state-of-the-world ADS.
+	Delta bool
 	// DialOptions replace the default plaintext transport credentials.
 	DialOptions []grpc.DialOption
 	// OnAck and OnNack, when set, are called with the type URL of each
@@ -64,8 +67,9 @@ type Client struct {
 	status statusBoard
 
 	// Written only by the Run goroutine.
-	state atomic.Pointer[State]
-	subs  Subscriptions
+	state    atomic.Pointer[State]
+	subs     Subscriptions
+	versions map[string]map[string]string // delta: resource versions by type URL and name
 }
 
 // New returns a Client. It does not connect until Run.
@@ -125,8 +129,10 @@ func (c *Client) runStream(ctx context.Context, addr string) (gotResponse bool, 
 		return false, err
 	}
 	defer cc.Close()
-	s := newStream(c, addr)
-	return s.run(ctx, cc)
+	if c.opts.Delta {
+		return newDeltaStream(c, addr).run(ctx, cc)
+	}
+	return newStream(c, addr).run(ctx, cc)
 }
 
 // sleep waits for d or ctx; it reports whether d elapsed.

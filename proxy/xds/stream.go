@@ -26,13 +26,6 @@ type stream struct {
 	delayed chan *discoveryv3.DiscoveryRequest // repeated NACKs, after their delay
 }
 
-// nackRecord remembers the last NACK of a type to pace identical repeats.
-type nackRecord struct {
-	version, reason string
-	repeats         int
-	timer           *time.Timer
-}
-
 func newStream(c *Client, addr string) *stream {
 	return &stream{
 		c: c, addr: addr,
@@ -55,7 +48,7 @@ func (s *stream) run(ctx context.Context, cc *grpc.ClientConn) (gotResponse bool
 	}
 	responses, recvErr, done := make(chan *discoveryv3.DiscoveryResponse), make(chan error, 1), make(chan struct{})
 	go s.receive(responses, recvErr, done)
-	defer func() { cancel(); <-done; s.stopTimers() }()
+	defer func() { cancel(); <-done; stopNackTimers(s.nacks) }()
 
 	s.c.status.setConnected(s.addr, true, nil)
 	s.c.log.Info("xDS stream open", "server", s.addr)
@@ -133,10 +126,7 @@ func (s *stream) handle(resp *discoveryv3.DiscoveryResponse) error {
 }
 
 func (s *stream) ack(t *resourceType, resp *discoveryv3.DiscoveryResponse) error {
-	if rec := s.nacks[t.url]; rec != nil && rec.timer != nil {
-		rec.timer.Stop()
-	}
-	delete(s.nacks, t.url)
+	clearNack(s.nacks, t.url)
 	s.c.status.ack(t.url, resp.GetVersionInfo(), resp.GetNonce())
 	if f := s.c.opts.OnAck; f != nil {
 		f(t.url)
@@ -160,19 +150,13 @@ func (s *stream) nack(t *resourceType, resp *discoveryv3.DiscoveryResponse, caus
 		f(t.url)
 	}
 	req := nackRequest(t.url, s.c.State().Get(t.url).Version, resp.GetNonce(), s.c.subs.names(t.url), reason)
-	rec := s.nacks[t.url]
-	if rec != nil && rec.timer != nil {
-		rec.timer.Stop()
-	}
-	if rec == nil || rec.version != resp.GetVersionInfo() || rec.reason != reason {
-		s.nacks[t.url] = &nackRecord{version: resp.GetVersionInfo(), reason: reason}
+	delay, now := paceNack(s.nacks, t.url, resp.GetVersionInfo(), reason, s.c.opts.NackBackoff)
+	if now {
 		s.c.log.Warn("rejected xDS update (NACK)", "type", t.url, "version", resp.GetVersionInfo(), "error", reason)
 		return s.send(req)
 	}
-	delay := s.c.opts.NackBackoff.Delay(rec.repeats)
-	rec.repeats++
 	s.c.log.Debug("same xDS update rejected again; delaying NACK", "type", t.url, "version", resp.GetVersionInfo(), "delay", delay)
-	rec.timer = time.AfterFunc(delay, func() {
+	s.nacks[t.url].timer = time.AfterFunc(delay, func() {
 		select {
 		case s.delayed <- req:
 		case <-s.ctx.Done():
@@ -226,12 +210,4 @@ func (s *stream) send(req *discoveryv3.DiscoveryRequest) error {
 		return fmt.Errorf("send %s request: %w", req.GetTypeUrl(), err)
 	}
 	return nil
-}
-
-func (s *stream) stopTimers() {
-	for _, rec := range s.nacks {
-		if rec.timer != nil {
-			rec.timer.Stop()
-		}
-	}
 }
