@@ -159,9 +159,12 @@ type runningProxy struct {
 	admin string
 }
 
+// startProxy starts a proxy on state-of-the-world ADS, whose requests
+// (ACKs, NACKs with their versions) the tests using it inspect; delta ADS
+// is covered by proxy/xds and the end-to-end tests.
 func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
 	t.Helper()
-	return startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: xdsAddrs, Logger: tl.slog()})
+	return startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: xdsAddrs, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
 }
 
 // startProxyWith runs a proxy with cfg; the admin address, drain timeout
