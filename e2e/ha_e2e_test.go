@@ -22,7 +22,6 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/controlplane"
-	"github.com/weft-mesh/weft/internal/consultest"
 )
 
 // replica is one control-plane replica of an HA pair.
@@ -107,8 +106,7 @@ func adsVersions(xdsAddr, node string) (map[string]string, error) {
 //     survivor and serves mTLS traffic, trusted by sidecars whose bundle
 //     came from the killed replica.
 func TestHAReplicas(t *testing.T) {
-	m := &mesh{consul: consultest.Start(t), proxies: map[string]*process{}, proxyAdmin: map[string]string{},
-		apiPort: freePort(t), publicPort: map[string]int{}, hits: map[string]*atomic.Int64{}}
+	m := bareMesh(t, meshOptions{})
 	caDir := t.TempDir()
 	// The first replica creates the root; the second loads the same one.
 	otlp := addr(freePort(t))

@@ -50,7 +50,20 @@ type meshOptions struct {
 // newMesh starts Consul and the control plane, with no services yet.
 func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 	t.Helper()
-	m := &mesh{
+	var o meshOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
+	m := bareMesh(t, o)
+	m.startControlPlane(t)
+	return m
+}
+
+// bareMesh starts Consul only: tests that run their own control planes
+// start them.
+func bareMesh(t *testing.T, opts meshOptions) *mesh {
+	t.Helper()
+	return &mesh{
 		consul:     consultest.Start(t),
 		proxies:    map[string]*process{},
 		proxyAdmin: map[string]string{},
@@ -59,12 +72,8 @@ func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 		echoPort:   freePort(t),
 		publicPort: map[string]int{},
 		hits:       map[string]*atomic.Int64{},
+		opts:       opts,
 	}
-	if len(opts) > 0 {
-		m.opts = opts[0]
-	}
-	m.startControlPlane(t)
-	return m
 }
 
 // setEntry writes a config entry to Consul.

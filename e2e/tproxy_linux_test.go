@@ -42,8 +42,7 @@ func TestTransparentProxy(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	m := &mesh{consul: consultest.Start(t), proxies: map[string]*process{}, proxyAdmin: map[string]string{},
-		publicPort: map[string]int{}, opts: meshOptions{xdsHost: pods.hostIP}}
+	m := bareMesh(t, meshOptions{xdsHost: pods.hostIP})
 	client := m.consul.Client()
 	m.setEntry(t, &api.MeshConfigEntry{TransparentProxy: api.TransparentProxyMeshConfig{MeshDestinationsOnly: true}})
 	m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})

@@ -75,6 +75,9 @@ func TestViewerInBrowser(t *testing.T) {
 	all := run(t, ctx, chromedp.Nodes(chromedp.CSSAll("tr.trace-row")))
 	run(t, ctx, chromedp.Click(chromedp.ID("errors")))
 	run(t, ctx, chromedp.Submit(chromedp.ID("filters")))
+	// The checkbox is already checked on the old page: wait for the
+	// filtered page itself (its URL carries the filter) to be loaded.
+	waitForFilteredPage(t, ctx)
 	run(t, ctx, chromedp.WaitVisible(chromedp.CSS("input#errors:checked")))
 	errorsOnly := run(t, ctx, chromedp.Nodes(chromedp.CSSAll("tr.trace-row")))
 	run(t, ctx, chromedp.Click(chromedp.CSS("tr.trace-row a")))
@@ -109,6 +112,24 @@ func TestViewerInBrowser(t *testing.T) {
 }
 
 // run runs one browser action, failing the test on error.
+// waitForFilteredPage polls until the page loaded is the one the filter
+// form submitted (its query names the errors filter). Evaluations that
+// race with the navigation fail and are retried.
+func waitForFilteredPage(t *testing.T, ctx context.Context) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		search, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.search : ""`))
+		if err == nil && strings.Contains(search, "errors=") {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the filtered page did not load: search %q, %v", search, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)

@@ -315,8 +315,10 @@ func TestGRPCTimeout(t *testing.T) {
 	if got.code != 200 || got.header.Get("Grpc-Status") != "4" || got.header.Get("X-Weft-Error") != "upstream_timeout" {
 		t.Errorf("got %d %v, want a trailers-only DEADLINE_EXCEEDED", got.code, got.header)
 	}
-	if d := time.Since(start); d > 250*time.Millisecond {
-		t.Errorf("grpc-timeout 100m answered after %s", d)
+	// The route allows 10 s: answering well before shows the caller's
+	// shorter deadline was applied (the margin absorbs a loaded machine).
+	if d := time.Since(start); d > 5*time.Second {
+		t.Errorf("grpc-timeout 100m answered after %s, as if the route's 10 s timeout applied", d)
 	}
 	if v := <-seen; v == "" || v == "100m" {
 		t.Errorf("upstream grpc-timeout %q, want the remaining time", v)
