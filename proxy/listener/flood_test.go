@@ -67,12 +67,18 @@ func TestHTTP2Floods(t *testing.T) {
 		// wantGoAway: the server must say GOAWAY (the attacker reads);
 		// otherwise closing the connection is enough.
 		wantGoAway bool
+		// goAwayIfQueued: Go's HTTP/2 server answers GOAWAY
+		// (ENHANCE_YOUR_CALM) only when reset streams pile up faster than
+		// their handlers end, which depends on scheduling; without it
+		// the reset streams cost nothing (the bounds below are checked
+		// either way), so a GOAWAY is reported, not required.
+		goAwayIfQueued bool
 		// absorbed: the flood costs the server no memory, so the
 		// connection may stay open (Go's server coalesces the ACKs of
 		// SETTINGS frames received before it could answer into one).
 		absorbed bool
 	}{
-		{name: "rapid reset", flood: rapidReset, wantGoAway: true},
+		{name: "rapid reset", flood: rapidReset, goAwayIfQueued: true},
 		{name: "CONTINUATION", flood: continuationFlood, wantGoAway: true},
 		{name: "SETTINGS", flood: func(fr *http2.Framer) error {
 			return repeat(floodFrames/10, func() error { return fr.WriteSettings() })
@@ -128,11 +134,18 @@ func TestHTTP2Floods(t *testing.T) {
 
 			c, fr := h2Conn(t, addr)
 			read := make(chan goAwayResult, 1)
-			if tt.wantGoAway {
+			if tt.wantGoAway || tt.goAwayIfQueued {
 				go func() { read <- readUntilGoAway(fr) }()
 			}
 			floodErr := tt.flood(fr)
-			if tt.wantGoAway {
+			if tt.goAwayIfQueued {
+				select {
+				case r := <-read:
+					t.Logf("connection ended: GOAWAY %v, %v (flood write error: %v)", r.frame, r.err, floodErr)
+				case <-time.After(time.Second):
+					t.Logf("no GOAWAY: the server kept up with the resets (flood write error: %v)", floodErr)
+				}
+			} else if tt.wantGoAway {
 				select {
 				case r := <-read:
 					if r.frame == nil {
