@@ -120,6 +120,12 @@ for _ in 1 2 3; do sleep 0.5; send; done
 echo "  intention deleted: the default (allow, as Consul's ACLs are off) applies again"
 for _ in 1 2 3; do sleep 0.5; send; done
 
+step "observability: every request is traced by both sidecars and counted"
+echo "  recent traces (the control plane is the embedded OTLP backend; the viewer is at http://127.0.0.1:15000/traces):"
+"$WEFT" traces --admin-addr 127.0.0.1:15000 2>&1 | sed -n '1,6s/^/  /p'
+echo "  web's sidecar request counters:"
+curl -sf http://127.0.0.1:19000/metrics | grep '^weft_proxy_requests_total' | sed -n '1,4s/^/  /p'
+
 cat <<MSG
 
 $(bold "Weft is running. Where to look next:")
@@ -132,7 +138,8 @@ $(bold "Weft is running. Where to look next:")
   Trace viewer (control plane)                          http://127.0.0.1:15000/traces
   Logs of every process                                 $logs/
   Try a failover: stop api-2's app and watch traffic move:  kill $api2_pid
-  Sidecar spans and metrics: not yet exported (observability work in progress; see README "Roadmap")
+  Recent traces in the terminal                         $WEFT traces --admin-addr 127.0.0.1:15000
+  web's sidecar: Prometheus metrics                     curl -s http://127.0.0.1:19000/metrics | grep weft_proxy_requests_total
 
 MSG
 if [ "$DEMO_REQUESTS" -gt 0 ]; then

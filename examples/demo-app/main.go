@@ -33,7 +33,13 @@ func main() {
 			fmt.Fprintf(w, "%s\n", *name)
 			return
 		}
-		resp, err := client.Get(*upstream + r.URL.Path)
+		req, err := http.NewRequestWithContext(r.Context(), http.MethodGet, *upstream+r.URL.Path, nil)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		forwardTraceContext(r.Header, req.Header)
+		resp, err := client.Do(req)
 		if err != nil {
 			http.Error(w, fmt.Sprintf("%s → upstream error: %v", *name, err), http.StatusBadGateway)
 			return
@@ -55,5 +61,18 @@ func main() {
 	log.Printf("demo-app %s listening on %s", *name, *listen)
 	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		log.Fatal(err)
+	}
+}
+
+// traceHeaders are what an app forwards from the request it serves to the
+// calls it makes so that the sidecars' spans join one trace: W3C trace
+// context, and B3 for meshes that use it.
+var traceHeaders = []string{"Traceparent", "Tracestate", "B3", "X-B3-Traceid", "X-B3-Spanid", "X-B3-Parentspanid", "X-B3-Sampled", "X-B3-Flags"}
+
+func forwardTraceContext(from, to http.Header) {
+	for _, h := range traceHeaders {
+		if v := from.Values(h); len(v) > 0 {
+			to[h] = v
+		}
 	}
 }
