@@ -12,7 +12,7 @@ root="$(cd "$(dirname "$0")/.." && pwd)"
 bin="${root}/bin"
 out="${bin}/consul"
 
-if [ -x "$out" ] && "$out" version 2>/dev/null | head -1 | grep -q "Consul ${CONSUL_VERSION}"; then
+if [ -x "$out" ] && "$out" version 2>/dev/null | sed -n 1p | grep "Consul ${CONSUL_VERSION}" >/dev/null; then
   exit 0
 fi
 
@@ -50,4 +50,4 @@ go build -trimpath \
   -ldflags "-s -w -X github.com/hashicorp/consul/version.GitDescribe=v${ver} -X github.com/hashicorp/consul/version.Version=${ver} -X github.com/hashicorp/consul/version.VersionPrerelease=" \
   -o "$out.tmp" github.com/hashicorp/consul
 mv "$out.tmp" "$out"
-"$out" version | head -1 >&2
+"$out" version | sed -n 1p >&2

@@ -8,7 +8,7 @@ ETCD_VERSION="${ETCD_VERSION:-v3.6.5}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${root}/bin/etcd"
 
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -qx "etcd Version: ${ETCD_VERSION#v}"; then
+if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -x "etcd Version: ${ETCD_VERSION#v}" >/dev/null; then
   exit 0
 fi
 

@@ -13,7 +13,7 @@ KUBE_VERSION="${KUBE_VERSION:-v1.34.2}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 out="${root}/bin/kube-apiserver"
 
-if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -qx "Kubernetes ${KUBE_VERSION}"; then
+if [ -x "$out" ] && "$out" --version 2>/dev/null | grep -x "Kubernetes ${KUBE_VERSION}" >/dev/null; then
   exit 0
 fi
 

@@ -85,7 +85,7 @@ send() {
   if out=$(curl -s -m 5 -w ' %{http_code} %{time_total}s' http://127.0.0.1:8080/); then
     local body code took inst
     read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
-    body=$(echo "$out" | head -1 | sed 's/ [0-9]* [0-9.]*s$//')
+    body=$(echo "$out" | sed -n 1p | sed 's/ [0-9]* [0-9.]*s$//')
     inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "refused")
     served[$inst]=$(( ${served[$inst]:-0} + 1 ))
     printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
@@ -103,7 +103,7 @@ for _ in $(seq 1 10); do send; done
 tally
 
 step "mTLS: every hop between sidecars is mutual TLS with a SPIFFE identity"
-leaf=$(curl -sf http://127.0.0.1:19001/certs | grep -oE '"spiffe_id": *"[^"]*"' | head -1 | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
+leaf=$(curl -sf http://127.0.0.1:19001/certs | grep -oE '"spiffe_id": *"[^"]*"' | sed -n 1p | sed -E 's/.*"(spiffe:[^"]*)"/\1/')
 echo "  api-1's sidecar holds a leaf for $leaf (key generated in the sidecar, never sent)"
 if curl -s -m 2 -o /dev/null http://127.0.0.1:21001/; then
   echo "  WARNING: plaintext reached api-1's sidecar"
