@@ -67,7 +67,7 @@ bench-deps: ## Debian's nginx, haproxy and wrk, and fortio, for bench-compare
 	command -v nginx haproxy wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx haproxy wrk)
 	command -v fortio >/dev/null || test -x $$(go env GOPATH)/bin/fortio || $(GO) install fortio.org/fortio@v1.66.0
 
-bench-compare: build consul bench-deps ## Weft vs HAProxy vs Consul's proxy: latency, CPU per 1k rps, idle RSS
+bench-compare: consul bench-deps ## Weft vs HAProxy vs Consul's proxy: latency, CPU per 1k rps, idle RSS, anon and PSS (builds its own release binaries)
 	$(GO) run ./bench/compare
 
 bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients, convergence p50/p99, RSS, CPU

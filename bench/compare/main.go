@@ -23,25 +23,35 @@ func main() {
 	qps := flag.Int("qps", 1000, "requests per second of the fixed-rate load")
 	conns := flag.Int("c", 16, "concurrent connections")
 	dur := flag.Duration("t", 10*time.Second, "load duration per scenario")
+	idle := flag.Duration("idle", 5*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read")
+	sampling := flag.Float64("trace-sampling", 100, "the control plane's --trace-sampling: percent of requests without a trace context that start a trace, exported to its embedded trace backend")
 	strict := flag.Bool("strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
-	if err := run(*qps, *conns, *dur, *strict); err != nil {
+	o := options{qps: *qps, conns: *conns, dur: *dur, idle: *idle, sampling: *sampling}
+	if err := run(o, *strict); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(qps, conns int, dur time.Duration, strict bool) error {
-	bins, err := findBinaries()
-	if err != nil {
-		return err
-	}
+// options are the load and the settings every scenario runs with.
+type options struct {
+	qps, conns int
+	dur, idle  time.Duration
+	sampling   float64
+}
+
+func run(o options, strict bool) error {
 	dir, err := os.MkdirTemp("", "weft-bench")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("logs and fortio results in %s\n", dir)
-	e := &env{dir: dir, bin: bins}
+	bins, err := findBinaries(dir)
+	if err != nil {
+		return err
+	}
+	e := &env{dir: dir, bin: bins, sampling: o.sampling}
 	var all []*proc
 	defer func() {
 		for i := len(all) - 1; i >= 0; i-- {
@@ -78,16 +88,20 @@ func run(qps, conns int, dur time.Duration, strict bool) error {
 		if err := waitOK(url, 90*time.Second); err != nil {
 			return fmt.Errorf("%s: not serving: %w (logs in %s)", s.name, err, dir)
 		}
-		r := row{name: s.name, procs: len(ps), rss: rssOf(ps)}
+		time.Sleep(o.idle) // the idle interval being measured, not synchronisation
+		r := row{name: s.name, procs: len(ps), idle: memoryOfAll(ps)}
 		before := cpuOf(ps)
 		start := time.Now()
-		if r.load, err = runLoad(bins.fortio, dir, slug(s.name), url, qps, conns, dur); err != nil {
+		if r.load, err = runLoad(bins.fortio, dir, slug(s.name), url, o.qps, o.conns, o.dur); err != nil {
 			return err
 		}
 		r.cpu = (cpuOf(ps) - before) / time.Since(start).Seconds()
+		r.loaded = memoryOfAll(ps)
 		rows = append(rows, r)
 	}
-	ok := report(os.Stdout, rows, qps)
+	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %s per scenario; Weft trace sampling %g%%\n",
+		machine(), o.qps, o.conns, o.dur, o.sampling)
+	ok := report(os.Stdout, rows, o.qps)
 	if strict && !ok {
 		return fmt.Errorf("a Weft target was missed")
 	}
@@ -99,7 +113,7 @@ func startMesh(e *env) ([]*proc, error) {
 	httpPort := freePort()
 	e.consulA = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	c, err := start(e.dir, "consul", e.bin.consul, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1",
+		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()))
 	if err != nil {
 		return nil, err
@@ -116,7 +130,7 @@ func startMesh(e *env) ([]*proc, error) {
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort())
 	cp, err := start(e.dir, "control-plane", e.bin.weft, "control-plane", "--consul-addr", e.consulA,
 		"--xds-addr", e.xdsAddr, "--admin-addr", admin, "--ca-dir", filepath.Join(e.dir, "ca"),
-		"--trace-store-traces", "0", "--log-level", "warn")
+		"--trace-sampling", fmt.Sprint(e.sampling), "--log-level", "warn")
 	if err != nil {
 		return []*proc{c}, err
 	}
@@ -144,7 +158,10 @@ func waitOK(url string, within time.Duration) error {
 	return fmt.Errorf("no 200 within %v: %v", within, last)
 }
 
-func findBinaries() (binaries, error) {
+// findBinaries builds weft and weft-proxy into dir as releases are built
+// (see buildRelease) and finds Consul in bin/ and the other tools on the
+// PATH.
+func findBinaries(dir string) (binaries, error) {
 	root, err := os.Getwd()
 	if err != nil {
 		return binaries{}, err
@@ -152,12 +169,10 @@ func findBinaries() (binaries, error) {
 	for _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil && root != "/"; _, err = os.Stat(filepath.Join(root, "go.mod")) {
 		root = filepath.Dir(root)
 	}
-	b := binaries{consul: filepath.Join(root, "bin/consul"), weft: filepath.Join(root, "bin/weft"), proxy: filepath.Join(root, "bin/weft-proxy")}
+	b := binaries{consul: filepath.Join(root, "bin/consul"), weft: filepath.Join(dir, "weft"), proxy: filepath.Join(dir, "weft-proxy")}
 	var missing []string
-	for _, p := range []string{b.consul, b.weft, b.proxy} {
-		if _, err := os.Stat(p); err != nil {
-			missing = append(missing, p+" (make build consul)")
-		}
+	if _, err := os.Stat(b.consul); err != nil {
+		missing = append(missing, b.consul+" (make consul)")
 	}
 	look := func(name string, extra ...string) string {
 		if p, err := exec.LookPath(name); err == nil {
@@ -178,7 +193,25 @@ func findBinaries() (binaries, error) {
 	if len(missing) > 0 {
 		return b, fmt.Errorf("missing: %s (make bench-deps installs them)", strings.Join(missing, ", "))
 	}
+	for out, pkg := range map[string]string{b.weft: "./cmd/weft", b.proxy: "./cmd/weft-proxy"} {
+		if err := buildRelease(root, out, pkg); err != nil {
+			return b, err
+		}
+	}
 	return b, nil
+}
+
+// buildRelease builds pkg into out as `make build` and the Dockerfile
+// build releases: static (CGO_ENABLED=0), without build paths or the
+// symbol table and DWARF.
+func buildRelease(root, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 func slug(s string) string {

@@ -48,21 +48,6 @@ func (p *proc) stop() {
 	}
 }
 
-// rssBytes is the process's resident set size.
-func (p *proc) rssBytes() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
-}
-
 // cpuSeconds is the user+system CPU time the process has used.
 func (p *proc) cpuSeconds() float64 {
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
@@ -82,14 +67,6 @@ func cpuOf(ps []*proc) float64 {
 	var s float64
 	for _, p := range ps {
 		s += p.cpuSeconds()
-	}
-	return s
-}
-
-func rssOf(ps []*proc) int64 {
-	var s int64
-	for _, p := range ps {
-		s += p.rssBytes()
 	}
 	return s
 }

@@ -18,6 +18,8 @@ type env struct {
 	consul  *api.Client
 	consulA string
 	xdsAddr string
+	// sampling is the control plane's --trace-sampling (percent).
+	sampling float64
 }
 
 type binaries struct{ consul, weft, proxy, nginx, haproxy, fortio string }
