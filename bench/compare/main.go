@@ -25,9 +25,13 @@ func main() {
 	dur := flag.Duration("t", 10*time.Second, "load duration per scenario")
 	idle := flag.Duration("idle", 5*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read")
 	sampling := flag.Float64("trace-sampling", 100, "the control plane's --trace-sampling: percent of requests without a trace context that start a trace, exported to its embedded trace backend")
+	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings")
 	strict := flag.Bool("strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
 	o := options{qps: *qps, conns: *conns, dur: *dur, idle: *idle, sampling: *sampling}
+	if *proxyEnv != "" {
+		o.proxyEnv = strings.Split(*proxyEnv, ",")
+	}
 	if err := run(o, *strict); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -39,6 +43,7 @@ type options struct {
 	qps, conns int
 	dur, idle  time.Duration
 	sampling   float64
+	proxyEnv   []string
 }
 
 func run(o options, strict bool) error {
@@ -51,7 +56,7 @@ func run(o options, strict bool) error {
 	if err != nil {
 		return err
 	}
-	e := &env{dir: dir, bin: bins, sampling: o.sampling}
+	e := &env{dir: dir, bin: bins, sampling: o.sampling, proxyEnv: o.proxyEnv}
 	var all []*proc
 	defer func() {
 		for i := len(all) - 1; i >= 0; i-- {
@@ -99,8 +104,8 @@ func run(o options, strict bool) error {
 		r.loaded = memoryOfAll(ps)
 		rows = append(rows, r)
 	}
-	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %s per scenario; Weft trace sampling %g%%\n",
-		machine(), o.qps, o.conns, o.dur, o.sampling)
+	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %s per scenario; Weft trace sampling %g%%, sidecar environment %q\n",
+		machine(), o.qps, o.conns, o.dur, o.sampling, o.proxyEnv)
 	ok := report(os.Stdout, rows, o.qps)
 	if strict && !ok {
 		return fmt.Errorf("a Weft target was missed")

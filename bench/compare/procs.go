@@ -21,6 +21,11 @@ type proc struct {
 }
 
 func start(dir, name string, args ...string) (*proc, error) {
+	return startEnv(dir, name, nil, args...)
+}
+
+// startEnv starts a process with extra environment variables (KEY=VALUE).
+func startEnv(dir, name string, env []string, args ...string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -28,6 +33,9 @@ func start(dir, name string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()

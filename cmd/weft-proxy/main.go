@@ -110,6 +110,7 @@ func run(cmd *cobra.Command, f flags) error {
 	if err != nil {
 		return err
 	}
+	applySoftMemoryLimit(logger)
 	token, tokenFile, err := resolveToken(cmd, f)
 	if err != nil {
 		return err
