@@ -23,7 +23,7 @@ func main() {
 	qps := flag.Int("qps", 1000, "requests per second of the fixed-rate load")
 	conns := flag.Int("c", 16, "concurrent connections")
 	dur := flag.Duration("t", 10*time.Second, "load duration per scenario")
-	idle := flag.Duration("idle", 5*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read")
+	idle := flag.Duration("idle", 35*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read (weft-proxy releases its executable's pages after 15-30 s without traffic)")
 	sampling := flag.Float64("trace-sampling", 100, "the control plane's --trace-sampling: percent of requests without a trace context that start a trace, exported to its embedded trace backend")
 	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings")
 	strict := flag.Bool("strict", false, "exit 1 when a Weft target is missed")

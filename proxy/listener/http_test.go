@@ -226,3 +226,29 @@ func TestUpgradedConnectionSurvivesRemoval(t *testing.T) {
 		t.Errorf("upgraded connection after removal read %q, %v", got, err)
 	}
 }
+
+// TestActivityCountsConnectionsAndRequests: Activity moves with every
+// accepted connection and every request, and stays put while idle.
+func TestActivityCountsConnectionsAndRequests(t *testing.T) {
+	e := newEnv(t, time.Second)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	before := e.m.Activity()
+	client := &http.Client{Timeout: wait}
+	for range 3 { // one keep-alive connection, three requests
+		resp, err := client.Get("http://" + e.addr("l") + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	if got := e.m.Activity() - before; got != 4 {
+		t.Errorf("Activity grew by %d over 1 connection and 3 requests; want 4", got)
+	}
+	if a, b := e.m.Activity(), e.m.Activity(); a != b {
+		t.Errorf("Activity moved while idle: %d → %d", a, b)
+	}
+}

@@ -28,6 +28,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/config"
@@ -75,7 +76,13 @@ type Manager struct {
 
 	mu    sync.Mutex // guards bound against Listeners
 	bound map[string]*bound
+
+	activity atomic.Uint64 // connections accepted and HTTP requests served
 }
+
+// Activity counts the connections accepted and the HTTP requests served
+// by every listener so far: a change tells traffic from idleness.
+func (m *Manager) Activity() uint64 { return m.activity.Load() }
 
 // NewManager returns a Manager with no listeners.
 func NewManager(opts Options) *Manager {
