@@ -22,13 +22,14 @@ import (
 func main() {
 	qps := flag.Int("qps", 1000, "requests per second of the fixed-rate load")
 	conns := flag.Int("c", 16, "concurrent connections")
-	dur := flag.Duration("t", 10*time.Second, "load duration per scenario")
+	dur := flag.Duration("t", 10*time.Second, "load duration per scenario and round")
+	rounds := flag.Int("rounds", 3, "rounds of load; the scenarios take turns in each")
 	idle := flag.Duration("idle", 35*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read (weft-proxy releases its executable's pages after 15-30 s without traffic)")
 	sampling := flag.Float64("trace-sampling", 100, "the control plane's --trace-sampling: percent of requests without a trace context that start a trace, exported to its embedded trace backend")
 	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings")
 	strict := flag.Bool("strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
-	o := options{qps: *qps, conns: *conns, dur: *dur, idle: *idle, sampling: *sampling}
+	o := options{qps: *qps, conns: *conns, rounds: max(*rounds, 1), dur: *dur, idle: *idle, sampling: *sampling}
 	if *proxyEnv != "" {
 		o.proxyEnv = strings.Split(*proxyEnv, ",")
 	}
@@ -40,10 +41,10 @@ func main() {
 
 // options are the load and the settings every scenario runs with.
 type options struct {
-	qps, conns int
-	dur, idle  time.Duration
-	sampling   float64
-	proxyEnv   []string
+	qps, conns, rounds int
+	dur, idle          time.Duration
+	sampling           float64
+	proxyEnv           []string
 }
 
 func run(o options, strict bool) error {
@@ -83,8 +84,19 @@ func run(o options, strict bool) error {
 		{"Consul built-in proxy pair (L4, mTLS)", consulPair},
 		{"Weft sidecar pair (L7, mTLS)", weftPair},
 	}
-	var rows []row
-	for _, s := range scenarios {
+	// Every scenario is started and measured idle first; then the loads
+	// run in rounds, the scenarios taking turns, so that other work on
+	// the machine falls on all of them alike. p50 and p99 are the
+	// medians over the rounds; CPU is over all of them.
+	type running struct {
+		url  string
+		ps   []*proc
+		cpu  float64
+		secs float64
+	}
+	rows := make([]row, len(scenarios))
+	runs := make([]running, len(scenarios))
+	for i, s := range scenarios {
 		url, ps, err := s.setup(e)
 		all = append(all, ps...)
 		if err != nil {
@@ -93,19 +105,34 @@ func run(o options, strict bool) error {
 		if err := waitOK(url, 90*time.Second); err != nil {
 			return fmt.Errorf("%s: not serving: %w (logs in %s)", s.name, err, dir)
 		}
-		time.Sleep(o.idle) // the idle interval being measured, not synchronisation
-		r := row{name: s.name, procs: len(ps), idle: memoryOfAll(ps)}
-		before := cpuOf(ps)
-		start := time.Now()
-		if r.load, err = runLoad(bins.fortio, dir, slug(s.name), url, o.qps, o.conns, o.dur); err != nil {
-			return err
-		}
-		r.cpu = (cpuOf(ps) - before) / time.Since(start).Seconds()
-		r.loaded = memoryOfAll(ps)
-		rows = append(rows, r)
+		runs[i] = running{url: url, ps: ps}
+		rows[i] = row{name: s.name, procs: len(ps)}
 	}
-	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %s per scenario; Weft trace sampling %g%%, sidecar environment %q\n",
-		machine(), o.qps, o.conns, o.dur, o.sampling, o.proxyEnv)
+	time.Sleep(o.idle) // the idle interval being measured, not synchronisation
+	for i := range rows {
+		rows[i].idle = memoryOfAll(runs[i].ps)
+	}
+	loads := make([][]loadResult, len(scenarios))
+	for round := range o.rounds {
+		for i, s := range scenarios {
+			before := cpuOf(runs[i].ps)
+			start := time.Now()
+			res, err := runLoad(bins.fortio, dir, fmt.Sprintf("%s-%d", slug(s.name), round+1), runs[i].url, o.qps, o.conns, o.dur)
+			if err != nil {
+				return err
+			}
+			runs[i].cpu += cpuOf(runs[i].ps) - before
+			runs[i].secs += time.Since(start).Seconds()
+			loads[i] = append(loads[i], res)
+		}
+	}
+	for i := range rows {
+		rows[i].load = medianLoad(loads[i])
+		rows[i].cpu = runs[i].cpu / runs[i].secs
+		rows[i].loaded = memoryOfAll(runs[i].ps)
+	}
+	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %d rounds of %s per scenario (medians of p50 and p99); memory after %s idle; Weft trace sampling %g%%, sidecar environment %q\n",
+		machine(), o.qps, o.conns, o.rounds, o.dur, o.idle, o.sampling, o.proxyEnv)
 	ok := report(os.Stdout, rows, o.qps)
 	if strict && !ok {
 		return fmt.Errorf("a Weft target was missed")
