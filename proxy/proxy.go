@@ -130,8 +130,9 @@ func (p *Proxy) Quit() { p.quitOnce.Do(func() { close(p.quit) }) }
 // finds the initial fetch timeout passed. It stays closed while draining.
 func (p *Proxy) BecameReady() <-chan struct{} { return p.readiness.done() }
 
-// Activity counts the downstream connections accepted and HTTP requests
-// served so far; it does not change while the proxy is idle.
+// Activity counts the TCP connections proxied and HTTP requests served so
+// far; it does not change while the proxy is idle (health checks that only
+// connect do not count).
 func (p *Proxy) Activity() uint64 { return p.listeners.Activity() }
 
 // Started is closed once the admin API is listening (never, if Run fails

@@ -96,7 +96,6 @@ func (b *bound) acceptLoop() {
 			}
 		}
 		delay = 0
-		b.m.activity.Add(1)
 		b.conns.Add(1)
 		go b.serveConn(conn)
 	}
