@@ -7,6 +7,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"strings"
 	"testing"
 	"time"
 )
@@ -44,6 +46,17 @@ func TestHTTPBalancingAndFailover(t *testing.T) {
 			c.waitServedBy(5*time.Second, 1, false, "api-2")
 			if seen := c.tally(100); seen["api-2"] < 30 {
 				t.Fatalf("after restoring api-2, 100 requests went to %v; want api-2 ≥ 30", seen)
+			}
+			// Every sidecar gave back its start-up memory once ready
+			// (--release-startup-pages is on by default) and served on after it.
+			for id, p := range m.proxies {
+				b, err := os.ReadFile(p.logPath)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !strings.Contains(string(b), "released start-up memory") {
+					t.Errorf("sidecar %s did not log releasing its start-up memory", id)
+				}
 			}
 		})
 	}

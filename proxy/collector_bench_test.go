@@ -49,7 +49,7 @@ func tracedSidecar(b *testing.B, collector string) string {
 }
 
 // reachableCollector is a healthy OTLP/gRPC collector.
-func reachableCollector(b *testing.B) string {
+func reachableCollector(b testing.TB) string {
 	b.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -102,7 +102,16 @@ func (p *Proxy) saveConfig(s xds.State) {
 	p.lkg.xds.Save(func() ([]byte, error) { return xds.MarshalState(id, s, time.Now()) })
 }
 
-// saveLeaf persists a newly issued leaf; the identity manager's OnIssue.
+// onLeaf is the identity manager's OnIssue: it persists a newly issued
+// leaf and re-evaluates readiness, which may have been waiting for it.
+func (p *Proxy) onLeaf(l *identity.Leaf) {
+	p.saveLeaf(l)
+	if p.Ready() == nil {
+		p.log.Debug("ready: leaf certificate obtained")
+	}
+}
+
+// saveLeaf persists a newly issued leaf.
 func (p *Proxy) saveLeaf(l *identity.Leaf) {
 	if p.lkg == nil {
 		return

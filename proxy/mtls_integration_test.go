@@ -56,7 +56,7 @@ const (
 
 var trustDomain = spiffeid.RequireTrustDomainFromString("weft.local")
 
-func serviceID(t *testing.T, svc string) string {
+func serviceID(t testing.TB, svc string) string {
 	t.Helper()
 	id, err := certs.ServiceIdentity{TrustDomain: trustDomain, Namespace: "default", Datacenter: "dc1", Service: svc}.ID()
 	if err != nil {
@@ -101,7 +101,7 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 	return &certsv1.SignResponse{Certificate: leaf.Raw, SpiffeId: id.String()}, nil
 }
 
-func newCA(t *testing.T) *certs.CA {
+func newCA(t testing.TB) *certs.CA {
 	t.Helper()
 	ca, err := certs.NewRootCA(trustDomain, time.Now(), 24*time.Hour)
 	if err != nil {
@@ -363,7 +363,7 @@ type relay struct {
 	conns atomic.Int32
 }
 
-func startRelay(t *testing.T, target string) *relay {
+func startRelay(t testing.TB, target string) *relay {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -93,7 +93,7 @@ func New(cfg Config) (*Proxy, error) {
 		Backoff:       cfg.XDSBackoff,
 		RenewFraction: cfg.LeafRenewFraction,
 		Logger:        cfg.Logger.With("component", "identity"),
-		OnIssue:       p.saveLeaf,
+		OnIssue:       p.onLeaf,
 	})
 	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
@@ -124,6 +124,17 @@ func New(cfg Config) (*Proxy, error) {
 // Quit starts a graceful shutdown, as cancelling Run's context does. It
 // does not wait and may be called more than once.
 func (p *Proxy) Quit() { p.quitOnce.Do(func() { close(p.quit) }) }
+
+// BecameReady is closed when the proxy first becomes ready (see Ready):
+// when a configuration is applied with everything it references, when the
+// leaf certificate it was waiting for arrives, or when a readiness check
+// finds the initial fetch timeout passed. It stays closed while draining.
+func (p *Proxy) BecameReady() <-chan struct{} { return p.readiness.done() }
+
+// Activity counts the TCP connections proxied and HTTP requests served so
+// far; it does not change while the proxy is idle (health checks that only
+// connect do not count).
+func (p *Proxy) Activity() uint64 { return p.listeners.Activity() }
 
 // Started is closed once the admin API is listening (never, if Run fails
 // to bind it).

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -20,11 +21,32 @@ const initialFetchTimeout = 15 * time.Second
 // listeners and clusters applied, the route configurations, load
 // assignments and trust bundles they reference received (so that a ready
 // proxy does not refuse traffic for want of endpoints still in flight),
-// and the leaf certificate obtained when they present it.
+// and the leaf certificate obtained when they present it. The zero value
+// is ready for use.
 type readiness struct {
 	ready    atomic.Bool
 	draining atomic.Bool
 	warming  atomic.Pointer[warming] // set once listeners and clusters are applied
+
+	chOnce  sync.Once
+	latched chan struct{} // closed when ready is first set; see done
+}
+
+// done returns a channel closed once the latch is set.
+func (r *readiness) done() <-chan struct{} { return r.latchedCh() }
+
+func (r *readiness) latchedCh() chan struct{} {
+	r.chOnce.Do(func() { r.latched = make(chan struct{}) })
+	return r.latched
+}
+
+// latch sets ready and reports whether this call set it.
+func (r *readiness) latch() bool {
+	if r.ready.Swap(true) {
+		return false
+	}
+	close(r.latchedCh())
+	return true
 }
 
 type warming struct {
@@ -42,7 +64,7 @@ func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time, hasL
 	}
 	missing := missingReferences(s, rt.Subscriptions)
 	if len(missing) == 0 && (!rt.UsesLeaf || hasLeaf) {
-		return !r.ready.Swap(true)
+		return r.latch()
 	}
 	since := now
 	if w := r.warming.Load(); w != nil {
@@ -74,7 +96,7 @@ func (r *readiness) check(now time.Time, notApplied, leaf func() error) error {
 			return err
 		}
 	}
-	r.ready.Store(true)
+	r.latch()
 	return nil
 }
 

@@ -77,6 +77,7 @@ func TestReadinessWaitsForLeaf(t *testing.T) {
 	if r.observe(s, rt, t0, true) {
 		t.Fatal("ready without the trust bundle")
 	}
+	assertLatched(t, &r, false)
 	if err := r.check(t0, notApplied, hasLeaf); errString(err) != `waiting for the first xDS secret "weft-roots"` {
 		t.Errorf("check without the bundle = %v", err)
 	}
@@ -91,6 +92,39 @@ func TestReadinessWaitsForLeaf(t *testing.T) {
 	}
 	if !r.ready.Load() {
 		t.Error("readiness did not latch")
+	}
+	assertLatched(t, &r, true)
+	if r.observe(withRoots, rt, t0, true) {
+		t.Error("observe reported becoming ready a second time")
+	}
+}
+
+// TestReadinessDoneOnObserve: the channel closes when an applied
+// configuration is complete, once.
+func TestReadinessDoneOnObserve(t *testing.T) {
+	s := xds.State{Listeners: xds.Resources{Received: true}, Clusters: xds.Resources{Received: true}}
+	var r readiness
+	assertLatched(t, &r, false)
+	if !r.observe(s, &config.Runtime{}, time.Unix(1000, 0), false) {
+		t.Fatal("a complete configuration did not make the proxy ready")
+	}
+	assertLatched(t, &r, true)
+	if r.observe(s, &config.Runtime{}, time.Unix(1001, 0), false) {
+		t.Error("observe reported becoming ready a second time")
+	}
+}
+
+func assertLatched(t *testing.T, r *readiness, want bool) {
+	t.Helper()
+	select {
+	case <-r.done():
+		if !want {
+			t.Error("done() closed before the proxy was ready")
+		}
+	default:
+		if want {
+			t.Error("done() not closed once the proxy was ready")
+		}
 	}
 }
 

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"time"
 )
 
@@ -55,4 +57,30 @@ func runLoad(fortio, dir, name, url string, qps, conns int, d time.Duration) (lo
 		}
 	}
 	return r, nil
+}
+
+// medianLoad sums the requests of rs and takes the median of their QPS,
+// p50 and p99.
+func medianLoad(rs []loadResult) loadResult {
+	var out loadResult
+	var qps []float64
+	var p50, p99 []time.Duration
+	for _, r := range rs {
+		out.OK += r.OK
+		out.All += r.All
+		qps = append(qps, r.QPS)
+		p50 = append(p50, r.P50)
+		p99 = append(p99, r.P99)
+	}
+	out.QPS, out.P50, out.P99 = median(qps), median(p50), median(p99)
+	return out
+}
+
+func median[T cmp.Ordered](v []T) T {
+	var zero T
+	if len(v) == 0 {
+		return zero
+	}
+	slices.Sort(v)
+	return v[len(v)/2]
 }

@@ -22,26 +22,42 @@ import (
 func main() {
 	qps := flag.Int("qps", 1000, "requests per second of the fixed-rate load")
 	conns := flag.Int("c", 16, "concurrent connections")
-	dur := flag.Duration("t", 10*time.Second, "load duration per scenario")
+	dur := flag.Duration("t", 10*time.Second, "load duration per scenario and round")
+	rounds := flag.Int("rounds", 3, "rounds of load; the scenarios take turns in each")
+	idle := flag.Duration("idle", 35*time.Second, "how long each scenario's proxies sit idle, once serving, before their memory is read (weft-proxy releases its executable's pages after 15-30 s without traffic)")
+	sampling := flag.Float64("trace-sampling", 100, "the control plane's --trace-sampling: percent of requests without a trace context that start a trace, exported to its embedded trace backend")
+	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings")
 	strict := flag.Bool("strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
-	if err := run(*qps, *conns, *dur, *strict); err != nil {
+	o := options{qps: *qps, conns: *conns, rounds: max(*rounds, 1), dur: *dur, idle: *idle, sampling: *sampling}
+	if *proxyEnv != "" {
+		o.proxyEnv = strings.Split(*proxyEnv, ",")
+	}
+	if err := run(o, *strict); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(qps, conns int, dur time.Duration, strict bool) error {
-	bins, err := findBinaries()
-	if err != nil {
-		return err
-	}
+// options are the load and the settings every scenario runs with.
+type options struct {
+	qps, conns, rounds int
+	dur, idle          time.Duration
+	sampling           float64
+	proxyEnv           []string
+}
+
+func run(o options, strict bool) error {
 	dir, err := os.MkdirTemp("", "weft-bench")
 	if err != nil {
 		return err
 	}
 	fmt.Printf("logs and fortio results in %s\n", dir)
-	e := &env{dir: dir, bin: bins}
+	bins, err := findBinaries(dir)
+	if err != nil {
+		return err
+	}
+	e := &env{dir: dir, bin: bins, sampling: o.sampling, proxyEnv: o.proxyEnv}
 	var all []*proc
 	defer func() {
 		for i := len(all) - 1; i >= 0; i-- {
@@ -68,8 +84,19 @@ func run(qps, conns int, dur time.Duration, strict bool) error {
 		{"Consul built-in proxy pair (L4, mTLS)", consulPair},
 		{"Weft sidecar pair (L7, mTLS)", weftPair},
 	}
-	var rows []row
-	for _, s := range scenarios {
+	// Every scenario is started and measured idle first; then the loads
+	// run in rounds, the scenarios taking turns, so that other work on
+	// the machine falls on all of them alike. p50 and p99 are the
+	// medians over the rounds; CPU is over all of them.
+	type running struct {
+		url  string
+		ps   []*proc
+		cpu  float64
+		secs float64
+	}
+	rows := make([]row, len(scenarios))
+	runs := make([]running, len(scenarios))
+	for i, s := range scenarios {
 		url, ps, err := s.setup(e)
 		all = append(all, ps...)
 		if err != nil {
@@ -78,16 +105,35 @@ func run(qps, conns int, dur time.Duration, strict bool) error {
 		if err := waitOK(url, 90*time.Second); err != nil {
 			return fmt.Errorf("%s: not serving: %w (logs in %s)", s.name, err, dir)
 		}
-		r := row{name: s.name, procs: len(ps), rss: rssOf(ps)}
-		before := cpuOf(ps)
-		start := time.Now()
-		if r.load, err = runLoad(bins.fortio, dir, slug(s.name), url, qps, conns, dur); err != nil {
-			return err
-		}
-		r.cpu = (cpuOf(ps) - before) / time.Since(start).Seconds()
-		rows = append(rows, r)
+		runs[i] = running{url: url, ps: ps}
+		rows[i] = row{name: s.name, procs: len(ps)}
 	}
-	ok := report(os.Stdout, rows, qps)
+	time.Sleep(o.idle) // the idle interval being measured, not synchronisation
+	for i := range rows {
+		rows[i].idle = memoryOfAll(runs[i].ps)
+	}
+	loads := make([][]loadResult, len(scenarios))
+	for round := range o.rounds {
+		for i, s := range scenarios {
+			before := cpuOf(runs[i].ps)
+			start := time.Now()
+			res, err := runLoad(bins.fortio, dir, fmt.Sprintf("%s-%d", slug(s.name), round+1), runs[i].url, o.qps, o.conns, o.dur)
+			if err != nil {
+				return err
+			}
+			runs[i].cpu += cpuOf(runs[i].ps) - before
+			runs[i].secs += time.Since(start).Seconds()
+			loads[i] = append(loads[i], res)
+		}
+	}
+	for i := range rows {
+		rows[i].load = medianLoad(loads[i])
+		rows[i].cpu = runs[i].cpu / runs[i].secs
+		rows[i].loaded = memoryOfAll(runs[i].ps)
+	}
+	fmt.Printf("\n%s; load: fortio, %d qps fixed rate, %d connections, %d rounds of %s per scenario (medians of p50 and p99); memory after %s idle; Weft trace sampling %g%%, sidecar environment %q\n",
+		machine(), o.qps, o.conns, o.rounds, o.dur, o.idle, o.sampling, o.proxyEnv)
+	ok := report(os.Stdout, rows, o.qps)
 	if strict && !ok {
 		return fmt.Errorf("a Weft target was missed")
 	}
@@ -99,7 +145,7 @@ func startMesh(e *env) ([]*proc, error) {
 	httpPort := freePort()
 	e.consulA = fmt.Sprintf("127.0.0.1:%d", httpPort)
 	c, err := start(e.dir, "consul", e.bin.consul, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1",
+		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()))
 	if err != nil {
 		return nil, err
@@ -116,7 +162,7 @@ func startMesh(e *env) ([]*proc, error) {
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort())
 	cp, err := start(e.dir, "control-plane", e.bin.weft, "control-plane", "--consul-addr", e.consulA,
 		"--xds-addr", e.xdsAddr, "--admin-addr", admin, "--ca-dir", filepath.Join(e.dir, "ca"),
-		"--trace-store-traces", "0", "--log-level", "warn")
+		"--trace-sampling", fmt.Sprint(e.sampling), "--log-level", "warn")
 	if err != nil {
 		return []*proc{c}, err
 	}
@@ -144,7 +190,10 @@ func waitOK(url string, within time.Duration) error {
 	return fmt.Errorf("no 200 within %v: %v", within, last)
 }
 
-func findBinaries() (binaries, error) {
+// findBinaries builds weft and weft-proxy into dir as releases are built
+// (see buildRelease) and finds Consul in bin/ and the other tools on the
+// PATH.
+func findBinaries(dir string) (binaries, error) {
 	root, err := os.Getwd()
 	if err != nil {
 		return binaries{}, err
@@ -152,12 +201,10 @@ func findBinaries() (binaries, error) {
 	for _, err := os.Stat(filepath.Join(root, "go.mod")); err != nil && root != "/"; _, err = os.Stat(filepath.Join(root, "go.mod")) {
 		root = filepath.Dir(root)
 	}
-	b := binaries{consul: filepath.Join(root, "bin/consul"), weft: filepath.Join(root, "bin/weft"), proxy: filepath.Join(root, "bin/weft-proxy")}
+	b := binaries{consul: filepath.Join(root, "bin/consul"), weft: filepath.Join(dir, "weft"), proxy: filepath.Join(dir, "weft-proxy")}
 	var missing []string
-	for _, p := range []string{b.consul, b.weft, b.proxy} {
-		if _, err := os.Stat(p); err != nil {
-			missing = append(missing, p+" (make build consul)")
-		}
+	if _, err := os.Stat(b.consul); err != nil {
+		missing = append(missing, b.consul+" (make consul)")
 	}
 	look := func(name string, extra ...string) string {
 		if p, err := exec.LookPath(name); err == nil {
@@ -178,7 +225,25 @@ func findBinaries() (binaries, error) {
 	if len(missing) > 0 {
 		return b, fmt.Errorf("missing: %s (make bench-deps installs them)", strings.Join(missing, ", "))
 	}
+	for out, pkg := range map[string]string{b.weft: "./cmd/weft", b.proxy: "./cmd/weft-proxy"} {
+		if err := buildRelease(root, out, pkg); err != nil {
+			return b, err
+		}
+	}
 	return b, nil
+}
+
+// buildRelease builds pkg into out as `make build` and the Dockerfile
+// build releases: static (CGO_ENABLED=0), without build paths or the
+// symbol table and DWARF.
+func buildRelease(root, out, pkg string) error {
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags", "-s -w", "-o", out, pkg)
+	cmd.Dir = root
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if b, err := cmd.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return nil
 }
 
 func slug(s string) string {

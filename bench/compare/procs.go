@@ -21,6 +21,11 @@ type proc struct {
 }
 
 func start(dir, name string, args ...string) (*proc, error) {
+	return startEnv(dir, name, nil, args...)
+}
+
+// startEnv starts a process with extra environment variables (KEY=VALUE).
+func startEnv(dir, name string, env []string, args ...string) (*proc, error) {
 	logPath := filepath.Join(dir, name+".log")
 	f, err := os.Create(logPath)
 	if err != nil {
@@ -28,6 +33,9 @@ func start(dir, name string, args ...string) (*proc, error) {
 	}
 	cmd := exec.Command(args[0], args[1:]...)
 	cmd.Stdout, cmd.Stderr = f, f
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 	if err := cmd.Start(); err != nil {
 		f.Close()
@@ -46,21 +54,6 @@ func (p *proc) stop() {
 		p.cmd.Process.Kill()
 		<-p.done
 	}
-}
-
-// rssBytes is the process's resident set size.
-func (p *proc) rssBytes() int64 {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", p.cmd.Process.Pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "VmRSS:") {
-			kb, _ := strconv.ParseInt(strings.Fields(line)[1], 10, 64)
-			return kb * 1024
-		}
-	}
-	return 0
 }
 
 // cpuSeconds is the user+system CPU time the process has used.
@@ -82,14 +75,6 @@ func cpuOf(ps []*proc) float64 {
 	var s float64
 	for _, p := range ps {
 		s += p.cpuSeconds()
-	}
-	return s
-}
-
-func rssOf(ps []*proc) int64 {
-	var s int64
-	for _, p := range ps {
-		s += p.rssBytes()
 	}
 	return s
 }

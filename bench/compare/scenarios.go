@@ -18,6 +18,10 @@ type env struct {
 	consul  *api.Client
 	consulA string
 	xdsAddr string
+	// sampling is the control plane's --trace-sampling (percent).
+	sampling float64
+	// proxyEnv is extra environment of the Weft sidecars (KEY=VALUE).
+	proxyEnv []string
 }
 
 type binaries struct{ consul, weft, proxy, nginx, haproxy, fortio string }
@@ -129,8 +133,8 @@ func weftPair(e *env) (string, []*proc, error) {
 	}
 	var ps []*proc
 	for _, id := range []string{"web-1-sidecar-proxy", "api-1-sidecar-proxy"} {
-		p, err := start(e.dir, id, e.bin.proxy, "--proxy-id", id, "--xds-addr", e.xdsAddr,
-			"--admin-addr", "127.0.0.1:"+strconv.Itoa(freePort()), "--log-level", "warn")
+		p, err := startEnv(e.dir, id, e.proxyEnv, e.bin.proxy, "--proxy-id", id, "--xds-addr", e.xdsAddr,
+			"--admin-addr", "127.0.0.1:"+strconv.Itoa(freePort()), "--log-level", "info")
 		if err != nil {
 			return "", nil, err
 		}

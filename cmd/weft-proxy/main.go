@@ -38,6 +38,7 @@ type flags struct {
 	accessLog     bool
 	accessLogPath string
 	stateDir      string
+	releasePages  bool
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -98,6 +99,7 @@ xDS.`,
 	fs.StringVar(&f.token, "token", "", "Consul ACL token for the certificate service (default $"+envToken+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the Consul ACL token, re-read at every renewal (default $"+envTokenFile+", which wins over $"+envToken+")")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory (created 0700) where the last accepted configuration and the leaf certificate and key are kept, to serve from after a restart while the control plane is down; empty: nothing is saved")
+	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again whenever traffic stops for 15-30s; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
 	cmd.MarkFlagRequired("proxy-id")
@@ -110,6 +112,7 @@ func run(cmd *cobra.Command, f flags) error {
 	if err != nil {
 		return err
 	}
+	applySoftMemoryLimit(logger)
 	token, tokenFile, err := resolveToken(cmd, f)
 	if err != nil {
 		return err
@@ -141,6 +144,9 @@ func run(cmd *cobra.Command, f flags) error {
 		<-ctx.Done()
 		stop() // a second signal kills the process
 	}()
+	if f.releasePages {
+		go releaseStartupMemory(ctx, p, logger)
+	}
 	return p.Run(ctx)
 }
 

@@ -1,5 +1,7 @@
-// Package memtrim lets a long-running process give back the pages of its
-// own executable it touched while starting up.
+// Package memtrim keeps a long-running process's memory small: it gives
+// back the pages of its own executable it touched while starting up, and
+// finds the memory limit of its cgroup (CgroupMemoryLimit) for a soft
+// limit on the Go runtime.
 //
 // A Go binary that links the Envoy API, gRPC and TLS runs a lot of
 // package initialization once (protobuf descriptor registration, mostly),

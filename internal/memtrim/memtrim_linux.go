@@ -72,3 +72,29 @@ func readOnlyRegions(maps io.Reader, path string) ([]region, error) {
 	}
 	return out, nil
 }
+
+// Resident returns the process's resident anonymous memory (heap, stacks)
+// and resident file-backed memory (mostly its executable), in bytes, from
+// /proc/self/status.
+func Resident() (anon, file int64, err error) {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0, 0, fmt.Errorf("memtrim: %w", err)
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		k, v, ok := strings.Cut(line, ":")
+		if !ok || (k != "RssAnon" && k != "RssFile") {
+			continue
+		}
+		kb, perr := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+		if perr != nil {
+			return 0, 0, fmt.Errorf("memtrim: bad /proc/self/status line %q", line)
+		}
+		if k == "RssAnon" {
+			anon = kb * 1024
+		} else {
+			file = kb * 1024
+		}
+	}
+	return anon, file, nil
+}

@@ -64,3 +64,17 @@ func rssFileKB(t *testing.T) int {
 	t.Fatal("no RssFile in /proc/self/status")
 	return 0
 }
+
+func TestResident(t *testing.T) {
+	anon, file, err := Resident()
+	if err != nil {
+		t.Fatal(err)
+	}
+	// A Go test binary has a heap and its own code resident.
+	if anon <= 0 || file <= 0 {
+		t.Errorf("Resident() = anon %d, file %d; want both > 0", anon, file)
+	}
+	if got, want := file/1024, int64(rssFileKB(t)); got < want/2 || got > want*2 {
+		t.Errorf("file = %d kB, /proc/self/status RssFile %d kB", got, want)
+	}
+}

@@ -70,6 +70,7 @@ func (b *bound) swap(l *config.Listener) {
 
 // serveHTTP hands a request to the handler of the configuration in force.
 func (b *bound) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	b.m.activity.Add(1)
 	b.active.Load().http.ServeHTTP(w, r)
 }
 

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -224,5 +225,37 @@ func TestUpgradedConnectionSurvivesRemoval(t *testing.T) {
 	got := make([]byte, len("after removal"))
 	if _, err := io.ReadFull(br, got); err != nil || string(got) != "after removal" {
 		t.Errorf("upgraded connection after removal read %q, %v", got, err)
+	}
+}
+
+// TestActivityCountsRequests: Activity moves with every request, not with
+// connections that carry none (a health check's connect), and stays put
+// while idle.
+func TestActivityCountsRequests(t *testing.T) {
+	e := newEnv(t, time.Second)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	before := e.m.Activity()
+	probe, err := net.Dial("tcp", e.addr("l"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	probe.Close()
+	client := &http.Client{Timeout: wait}
+	for range 3 { // one keep-alive connection, three requests
+		resp, err := client.Get("http://" + e.addr("l") + "/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+	}
+	client.CloseIdleConnections()
+	if got := e.m.Activity() - before; got != 3 {
+		t.Errorf("Activity grew by %d over a bare connect and 3 requests; want 3", got)
+	}
+	if a, b := e.m.Activity(), e.m.Activity(); a != b {
+		t.Errorf("Activity moved while idle: %d → %d", a, b)
 	}
 }

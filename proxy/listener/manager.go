@@ -28,6 +28,7 @@ import (
 	"net"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/config"
@@ -75,7 +76,15 @@ type Manager struct {
 
 	mu    sync.Mutex // guards bound against Listeners
 	bound map[string]*bound
+
+	activity atomic.Uint64 // TCP connections proxied and HTTP requests served
 }
+
+// Activity counts the TCP connections proxied and the HTTP requests
+// served by every listener so far: a change tells traffic from idleness.
+// Connections that end before carrying traffic (a health check's TCP
+// connect, a failed handshake) do not count.
+func (m *Manager) Activity() uint64 { return m.activity.Load() }
 
 // NewManager returns a Manager with no listeners.
 func NewManager(opts Options) *Manager {

@@ -20,6 +20,7 @@ import (
 // Connect failures and successes feed the host's outlier detection.
 // The connection is counted (opened, closed, bytes each way) from here on.
 func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
+	b.m.activity.Add(1)
 	counted := a.tcp.ConnOpened()
 	var in, out int64
 	defer func() { counted.Closed(in, out) }()

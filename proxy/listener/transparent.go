@@ -55,6 +55,7 @@ func (b *bound) recordOriginalDst(c *connInfo) {
 // own connections are not redirected, so this cannot loop back, except
 // for a connection made to the listener itself, which is closed.
 func (b *bound) servePassthrough(c *connInfo, a *active, l *config.Listener) {
+	b.m.activity.Add(1)
 	counted := a.tcp.ConnOpened()
 	var in, out int64
 	defer func() { counted.Closed(in, out) }()

@@ -9,7 +9,7 @@
 // (proxy/localreply) that says why.
 //
 // Forwarding runs through one httputil.ReverseProxy (hop-by-hop headers,
-// trailers, 1xx, upgrades, immediate flushing for streams); its
+// trailers, 1xx, upgrades, immediate flushing of streams); its
 // Transport is the attempt loop, which picks a host per attempt and
 // decides on retries before any byte of a response reaches the client.
 package router
@@ -56,9 +56,16 @@ type Router struct {
 func New(clusters Clusters, hooks Hooks, log *slog.Logger) *Router {
 	rt := &Router{clusters: clusters, hooks: hooks, log: log}
 	rt.rp = &httputil.ReverseProxy{
-		Rewrite:        func(*httputil.ProxyRequest) {}, // the attempt loop sets the target
-		Transport:      transport{},
-		FlushInterval:  -1, // streams (gRPC, SSE) are flushed at once
+		Rewrite:   func(*httputil.ProxyRequest) {}, // the attempt loop sets the target
+		Transport: transport{},
+		// Streams — responses without a Content-Length (gRPC, chunked)
+		// and text/event-stream — are flushed after every write, which
+		// ReverseProxy does by itself. A response of known length is
+		// written as the handler returns or the buffer fills: one write
+		// for its headers and a small body. (-1 here would also flush the
+		// headers apart, from a timer goroutine: one more write syscall,
+		// goroutine and lock per request.)
+		FlushInterval:  0,
 		BufferPool:     bufferPool{},
 		ModifyResponse: modifyResponse,
 		ErrorHandler:   rt.handleError,

@@ -6,7 +6,6 @@ package accesslog
 
 import (
 	"bufio"
-	"encoding/json"
 	"io"
 	"log/slog"
 	"sync"
@@ -154,18 +153,31 @@ func (l *Logger) Close() {
 	}
 }
 
-// run is the writer goroutine. It flushes whenever the queue is empty, so
-// lines appear at once when idle and are batched under load.
+// flushDelay is how long a written line may wait in the buffer for more
+// to share its write: under load, lines go out in batches (or when the
+// buffer is full), one write per flushDelay instead of one per request.
+const flushDelay = 50 * time.Millisecond
+
+// run is the writer goroutine. Once the queue is empty it flushes within
+// flushDelay, so lines appear promptly when idle and are batched under
+// load.
 func (l *Logger) run(w io.Writer) {
 	defer close(l.done)
 	out := &lineWriter{w: w, bw: bufio.NewWriterSize(w, 32<<10), logger: l}
+	flush := time.NewTimer(flushDelay)
+	flush.Stop()
+	armed := false
 	for {
 		select {
 		case e := <-l.queue:
 			out.write(&e)
-			if len(l.queue) == 0 {
-				out.flush()
+			if !armed && len(l.queue) == 0 {
+				flush.Reset(flushDelay)
+				armed = true
 			}
+		case <-flush.C:
+			armed = false
+			out.flush()
 		case <-l.stop:
 			for {
 				select {
@@ -188,19 +200,16 @@ const warnEvery = time.Minute
 type lineWriter struct {
 	w        io.Writer
 	bw       *bufio.Writer
-	enc      *json.Encoder
+	line     []byte // reused for every entry
 	pending  uint64 // entries buffered since the last flush
 	logger   *Logger
 	lastWarn time.Time
 }
 
 func (w *lineWriter) write(e *Entry) {
-	if w.enc == nil {
-		w.enc = json.NewEncoder(w.bw)
-		w.enc.SetEscapeHTML(false)
-	}
 	w.pending++
-	if err := w.enc.Encode(e); err != nil {
+	w.line = e.AppendJSON(w.line[:0])
+	if _, err := w.bw.Write(w.line); err != nil {
 		w.failed(err)
 	}
 }

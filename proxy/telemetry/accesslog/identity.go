@@ -11,13 +11,16 @@ type Identity struct {
 	Cert *x509.Certificate
 }
 
-// MarshalText writes the ID, else the certificate's first URI SAN.
-func (i Identity) MarshalText() ([]byte, error) {
+// String returns the ID, else the certificate's first URI SAN, else "".
+func (i Identity) String() string {
 	if i.ID == "" && i.Cert != nil && len(i.Cert.URIs) > 0 {
-		return []byte(i.Cert.URIs[0].String()), nil
+		return i.Cert.URIs[0].String()
 	}
-	return []byte(i.ID), nil
+	return i.ID
 }
+
+// MarshalText writes String.
+func (i Identity) MarshalText() ([]byte, error) { return []byte(i.String()), nil }
 
 // UnmarshalText reads an ID.
 func (i *Identity) UnmarshalText(b []byte) error {

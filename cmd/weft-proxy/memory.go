@@ -1,0 +1,99 @@
+package main
+
+import (
+	"context"
+	"log/slog"
+	"runtime/debug"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/memtrim"
+	"github.com/weft-mesh/weft/proxy"
+)
+
+// idleTrimInterval is how long the sidecar must see no new connection
+// and no request before the executable's pages are released again.
+const idleTrimInterval = 15 * time.Second
+
+// releaseStartupMemory waits until the proxy first becomes ready, then
+// gives back what only start-up needed: the heap that decoding and
+// compiling the first configuration left behind (a forced GC that
+// returns free pages to the OS), and the pages of the executable that
+// package initialization touched (memtrim.ReleaseStartupPages). Pages the
+// request path needs fault back in from the page cache on first use.
+//
+// Afterwards, each time traffic stops for idleTrimInterval, it releases
+// the executable's pages again (once per idle period), so that an idle
+// sidecar's RSS is its heap and what it touches while idle, not every
+// page the last burst of traffic, a certificate renewal or a
+// configuration change mapped in (the kernel maps 64 KiB around every
+// page it faults in).
+func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logger) {
+	select {
+	case <-p.BecameReady():
+	case <-ctx.Done():
+		return
+	}
+	log := logger.With("component", "memory")
+	anon0, file0, _ := memtrim.Resident()
+	debug.FreeOSMemory()
+	if !releasePages(log) {
+		return
+	}
+	anon1, file1, _ := memtrim.Resident()
+	log.Info("released start-up memory", "rss_anon_before", anon0, "rss_anon_after", anon1, "rss_file_before", file0, "rss_file_after", file1)
+
+	t := time.NewTicker(idleTrimInterval)
+	defer t.Stop()
+	idle := idleTrimmer{activity: p.Activity, release: func() {
+		before, _ := residentFile()
+		releasePages(log)
+		after, _ := residentFile()
+		log.Debug("idle: released the executable's pages again", "rss_file_before", before, "rss_file_after", after)
+	}}
+	idle.last = p.Activity()
+	idle.trimmed = true
+	for {
+		select {
+		case <-t.C:
+			idle.tick()
+		case <-ctx.Done():
+			return
+		}
+	}
+}
+
+// releasePages releases the executable's read-only pages; false if it
+// could not.
+func releasePages(log *slog.Logger) bool {
+	if _, err := memtrim.ReleaseStartupPages(); err != nil {
+		log.Warn("could not release the executable's pages", "error", err)
+		return false
+	}
+	return true
+}
+
+func residentFile() (int64, error) {
+	_, file, err := memtrim.Resident()
+	return file, err
+}
+
+// idleTrimmer releases pages once per idle period: at the first tick
+// that sees no activity since the previous one.
+type idleTrimmer struct {
+	activity func() uint64
+	release  func()
+	last     uint64
+	trimmed  bool // released since the last activity
+}
+
+func (t *idleTrimmer) tick() {
+	now := t.activity()
+	switch {
+	case now != t.last:
+		t.trimmed = false
+	case !t.trimmed:
+		t.release()
+		t.trimmed = true
+	}
+	t.last = now
+}
