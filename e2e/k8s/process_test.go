@@ -9,6 +9,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/freeport"
 )
 
 // daemon is a long-running process under test, logging to a file whose
@@ -68,12 +70,7 @@ func (d *daemon) exited() bool {
 
 func freeAddr(t *testing.T) string {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return net.JoinHostPort("127.0.0.1", strconv.Itoa(l.Addr().(*net.TCPAddr).Port))
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Get(t)))
 }
 
 // eventually polls cond until it returns nil or the deadline passes.
