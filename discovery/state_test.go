@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"reflect"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -79,6 +80,32 @@ func TestSameContent(t *testing.T) {
 			s.Endpoints["api"] = []catalog.Endpoint{{ProxyID: "api-1-sidecar-proxy", Health: catalog.HealthCritical}}
 		}, false},
 		{"proxy defaults differ", func(s *catalog.Snapshot) { s.ProxyDefaults = &catalog.ProxyDefaults{} }, false},
+		{"an equal proxy re-registered", func(s *catalog.Snapshot) {
+			p := *s.Proxies["api-1-sidecar-proxy"]
+			s.Proxies["api-1-sidecar-proxy"] = &p
+		}, true},
+		{"an equal instance list re-read", func(s *catalog.Snapshot) {
+			s.Endpoints["api"] = []catalog.Endpoint{{ProxyID: "api-1-sidecar-proxy", Health: catalog.HealthPassing}}
+		}, true},
+		{"a proxy moved", func(s *catalog.Snapshot) {
+			p := *s.Proxies["api-1-sidecar-proxy"]
+			p.Port++
+			s.Proxies["api-1-sidecar-proxy"] = &p
+		}, false},
+		{"a proxy added", func(s *catalog.Snapshot) { s.Proxies["web-1"] = &catalog.Proxy{ID: "web-1"} }, false},
+		{"a service without instances listed", func(s *catalog.Snapshot) { s.Endpoints["web"] = nil }, false},
+		{"datacenter differs", func(s *catalog.Snapshot) { s.Datacenter = "dc2" }, false},
+		{"service-defaults differ", func(s *catalog.Snapshot) {
+			s.ServiceDefaults["api"] = &catalog.ServiceDefaults{Name: "api", Protocol: "http"}
+		}, false},
+		{"resolvers differ", func(s *catalog.Snapshot) { s.ServiceResolvers["api"] = &catalog.ServiceResolver{Name: "api"} }, false},
+		{"splitters differ", func(s *catalog.Snapshot) { s.ServiceSplitters["api"] = &catalog.ServiceSplitter{Name: "api"} }, false},
+		{"routers differ", func(s *catalog.Snapshot) { s.ServiceRouters["api"] = &catalog.ServiceRouter{Name: "api"} }, false},
+		{"intentions differ", func(s *catalog.Snapshot) {
+			s.Intentions = map[string][]catalog.Intention{"api": {{Source: "web", Destination: "api", Action: catalog.ActionDeny}}}
+		}, false},
+		{"mesh entry differs", func(s *catalog.Snapshot) { s.Mesh = &catalog.Mesh{MeshDestinationsOnly: true} }, false},
+		{"ACL default policy differs", func(s *catalog.Snapshot) { s.ACLDefaultPolicy = catalog.ActionDeny }, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -91,5 +118,19 @@ func TestSameContent(t *testing.T) {
 	}
 	if sameContent(nil, base()) || !sameContent(nil, nil) {
 		t.Error("sameContent mishandles nil")
+	}
+}
+
+// TestSameContentCoversEverySnapshotField fails when catalog.Snapshot
+// gains a field: sameContent compares field by field and must learn it.
+func TestSameContentCoversEverySnapshotField(t *testing.T) {
+	compared := []string{"Version", "Datacenter", "Proxies", "Endpoints", "ServiceDefaults", "ProxyDefaults",
+		"ServiceResolvers", "ServiceSplitters", "ServiceRouters", "Intentions", "ACLDefaultPolicy", "Mesh"}
+	var fields []string
+	for f := range reflect.TypeFor[catalog.Snapshot]().Fields() {
+		fields = append(fields, f.Name)
+	}
+	if diff := cmp.Diff(compared, fields); diff != "" {
+		t.Errorf("catalog.Snapshot fields changed; update sameContent (-known +now):\n%s", diff)
 	}
 }

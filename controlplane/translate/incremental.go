@@ -37,6 +37,11 @@ type Translator struct {
 	// unusable has the services with instances no proxy could dial.
 	unusable map[string]usableEndpoints
 	proxies  map[string]*proxyEntry
+	// readers are the IDs of the proxies whose last translation read an
+	// input, by input.
+	readers map[input]map[string]bool
+
+	proxyless proxylessCache
 }
 
 // proxyEntry is the last translation of one proxy.
@@ -49,7 +54,7 @@ type proxyEntry struct {
 
 // NewTranslator returns a Translator that has translated nothing yet.
 func NewTranslator() *Translator {
-	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{}}
+	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{}, readers: map[input]map[string]bool{}}
 }
 
 // Translate builds every proxy's resources from the catalog, reusing
@@ -60,9 +65,11 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	if full {
 		x.setMesh(mesh)
 		clear(x.proxies)
+		clear(x.readers)
 	} else {
 		changed = changedInputs(x.last, snap)
 	}
+	stale := x.readersOf(changed)
 	x.updateUsable(snap, changed, full)
 	x.last = snap
 
@@ -71,8 +78,10 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	result := &Result{Proxies: make(map[string]*Resources, len(snap.Proxies)), Problems: x.endpointProblems()}
 	for id, p := range snap.Proxies {
 		e := x.proxies[id]
-		if e == nil || !sameProxy(e.proxy, p) || readsAny(e.inputs, changed) {
-			e = t.translateProxy(p)
+		if e == nil || stale[id] || !sameProxy(e.proxy, p) {
+			next := t.translateProxy(p)
+			x.index(id, e, next)
+			e = next
 			x.proxies[id] = e
 		}
 		e.proxy = p // an equal registration may be a new pointer
@@ -81,8 +90,9 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 			result.Problems[id] = append(result.Problems[id], e.problems...)
 		}
 	}
-	for id := range x.proxies {
+	for id, e := range x.proxies {
 		if _, ok := snap.Proxies[id]; !ok {
+			x.index(id, e, nil)
 			delete(x.proxies, id)
 		}
 	}
@@ -98,20 +108,44 @@ func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 	return &proxyEntry{proxy: p, res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in))}
 }
 
-// readsAny reports whether any of inputs changed.
-func readsAny(inputs []input, changed map[input]bool) bool {
-	if len(changed) == 0 {
-		return false
+// readersOf returns the IDs of the proxies that read any of inputs.
+func (x *Translator) readersOf(inputs map[input]bool) map[string]bool {
+	stale := map[string]bool{}
+	for in := range inputs {
+		for id := range x.readers[in] {
+			stale[id] = true
+		}
 	}
-	return slices.ContainsFunc(inputs, func(in input) bool { return changed[in] })
+	return stale
+}
+
+// index replaces, in readers, the inputs of a proxy's previous
+// translation (nil if none) with those of its next (nil if it is gone).
+func (x *Translator) index(id string, prev, next *proxyEntry) {
+	if prev != nil {
+		for _, in := range prev.inputs {
+			if r := x.readers[in]; r != nil {
+				delete(r, id)
+				if len(r) == 0 {
+					delete(x.readers, in)
+				}
+			}
+		}
+	}
+	if next != nil {
+		for _, in := range next.inputs {
+			r := x.readers[in]
+			if r == nil {
+				r = map[string]bool{}
+				x.readers[in] = r
+			}
+			r[id] = true
+		}
+	}
 }
 
 func (x *Translator) setMesh(mesh Mesh) {
-	mesh.RootsPEM = bytes.Clone(mesh.RootsPEM)
-	if mesh.Tracing != nil {
-		tr := *mesh.Tracing
-		mesh.Tracing = &tr
-	}
+	mesh = cloneMesh(mesh)
 	x.mesh, x.roots, x.otlp = mesh, nil, nil
 	if mesh.TrustDomain != "" {
 		x.roots = rootsSecret(mesh.RootsPEM)
@@ -119,6 +153,16 @@ func (x *Translator) setMesh(mesh Mesh) {
 	if mesh.Tracing != nil {
 		x.otlp = otlpCluster(*mesh.Tracing)
 	}
+}
+
+// cloneMesh copies what a Mesh points to, which the caller may reuse.
+func cloneMesh(mesh Mesh) Mesh {
+	mesh.RootsPEM = bytes.Clone(mesh.RootsPEM)
+	if mesh.Tracing != nil {
+		tr := *mesh.Tracing
+		mesh.Tracing = &tr
+	}
+	return mesh
 }
 
 func sameMesh(a, b Mesh) bool {
