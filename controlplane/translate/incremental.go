@@ -77,6 +77,10 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	t.roots, t.otlp = x.roots, x.otlp
 	result := &Result{Proxies: make(map[string]*Resources, len(snap.Proxies)), Problems: x.endpointProblems()}
 	for id, p := range snap.Proxies {
+		if p == nil {
+			result.Problems[id] = append(result.Problems[id], fmt.Errorf("proxy %q: no registration; left out", id))
+			continue
+		}
 		e := x.proxies[id]
 		if e == nil || stale[id] || !sameProxy(e.proxy, p) {
 			next := t.translateProxy(p)
