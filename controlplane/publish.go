@@ -40,7 +40,7 @@ type publisher struct {
 	// published remembers, per proxy, what was last published, so an
 	// unchanged proxy costs a pointer comparison and a proxy whose new
 	// resources have the same content is not handed a new snapshot.
-	published map[string]*publishedProxy
+	published map[string]publishedProxy
 	// interned holds every resource published to some proxy, by type and
 	// content hash, with the number of proxies whose snapshot holds it. A
 	// later translation of the same content reuses the interned proto, so
@@ -70,7 +70,7 @@ type internedResource struct {
 }
 
 func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publisher {
-	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]*publishedProxy{},
+	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]publishedProxy{},
 		interned: map[internKey]*internedResource{}, secretVersions: map[string]string{}}
 }
 
@@ -87,9 +87,15 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 	memo := newResourceMemo(p.interned)
 	defer memo.dropUnreferenced()
 	var failed []error
+	// inRes counts the published proxies that are in res; any other
+	// published proxy has left the catalog.
+	inRes := 0
 	for id, r := range res.Proxies {
-		prev := p.published[id]
-		if prev != nil && prev.res == r {
+		prev, ok := p.published[id]
+		if ok {
+			inRes++
+		}
+		if ok && prev.res == r {
 			continue
 		}
 		snap, version, keys, verr := buildSnapshot(r, memo)
@@ -97,8 +103,9 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
 			continue
 		}
-		if prev != nil && prev.version == version {
+		if ok && prev.version == version {
 			prev.res = r
+			p.published[id] = prev
 			continue
 		}
 		if serr := p.cache.SetSnapshot(ctx, id, snap); serr != nil {
@@ -106,16 +113,29 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			continue
 		}
 		p.acquire(keys)
-		if prev != nil {
+		if ok {
 			p.release(prev.keys)
+		} else {
+			inRes++
 		}
-		p.published[id] = &publishedProxy{res: r, version: version, keys: keys}
+		p.published[id] = publishedProxy{res: r, version: version, keys: keys}
 		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
 		for _, typ := range publishedTypes {
 			p.metrics.published(id, typ, snap.GetVersion(typ), since)
 		}
 		changed++
 	}
+	if len(p.published) > inRes {
+		p.unpublishGone(res)
+	}
+	for _, e := range failed {
+		p.logger.Error("proxy configuration rejected before publishing", "error", e)
+	}
+	return changed, errors.Join(failed...)
+}
+
+// unpublishGone clears the proxies that are not in res any more.
+func (p *publisher) unpublishGone(res *translate.Result) {
 	for id, prev := range p.published {
 		if _, ok := res.Proxies[id]; !ok {
 			p.cache.Unpublish(id)
@@ -125,10 +145,6 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			p.metrics.forget(id)
 		}
 	}
-	for _, e := range failed {
-		p.logger.Error("proxy configuration rejected before publishing", "error", e)
-	}
-	return changed, errors.Join(failed...)
 }
 
 // acquire counts a new holder of each interned resource.

@@ -100,7 +100,7 @@ func TestPublishSetsOnlyChangedProxies(t *testing.T) {
 }
 
 // TestPublishInternsPublishedResources checks, after every change, that
-// the interned resources are exactly those the published snapshots hold,
+// exactly the catalog's proxies are published, that the interned resources are exactly those the published snapshots hold,
 // each counted once per snapshot holding it, and that every snapshot holds
 // the interned proto of its content.
 func TestPublishInternsPublishedResources(t *testing.T) {
@@ -110,6 +110,9 @@ func TestPublishInternsPublishedResources(t *testing.T) {
 	for i, snap := range catalogChanges(20) {
 		if _, err := p.publish(context.Background(), x.Translate(snap, benchMesh), time.Now()); err != nil {
 			t.Fatal(err)
+		}
+		if diff := cmp.Diff(slices.Sorted(maps.Keys(snap.Proxies)), slices.Sorted(maps.Keys(sink.snaps))); diff != "" {
+			t.Errorf("publish %d: published nodes (-catalog +published):\n%s", i, diff)
 		}
 		want := map[internKey]int{}
 		for node, s := range sink.snaps {

@@ -12,14 +12,17 @@ import (
 // are compared deeply and do not count as changed.
 func changedInputs(a, b *catalog.Snapshot) map[input]bool {
 	changed := map[input]bool{}
-	if diffMap(inEndpoints, a.Endpoints, b.Endpoints, sameSlice, changed) {
+	mark := func(kind inputKind) func(string) {
+		return func(name string) { changed[input{kind, name}] = true }
+	}
+	if diffMap(a.Endpoints, b.Endpoints, sameSlice, mark(inEndpoints)) {
 		changed[input{kind: inServiceNames}] = true
 	}
-	diffMap(inServiceDefaults, a.ServiceDefaults, b.ServiceDefaults, samePointee, changed)
-	diffMap(inResolver, a.ServiceResolvers, b.ServiceResolvers, samePointee, changed)
-	diffMap(inSplitter, a.ServiceSplitters, b.ServiceSplitters, samePointee, changed)
-	diffMap(inRouter, a.ServiceRouters, b.ServiceRouters, samePointee, changed)
-	diffMap(inIntentions, a.Intentions, b.Intentions, sameSlice, changed)
+	diffMap(a.ServiceDefaults, b.ServiceDefaults, samePointee, mark(inServiceDefaults))
+	diffMap(a.ServiceResolvers, b.ServiceResolvers, samePointee, mark(inResolver))
+	diffMap(a.ServiceSplitters, b.ServiceSplitters, samePointee, mark(inSplitter))
+	diffMap(a.ServiceRouters, b.ServiceRouters, samePointee, mark(inRouter))
+	diffMap(a.Intentions, b.Intentions, sameSlice, mark(inIntentions))
 	if !samePointee(a.ProxyDefaults, b.ProxyDefaults) {
 		changed[input{kind: inProxyDefaults}] = true
 	}
@@ -32,17 +35,17 @@ func changedInputs(a, b *catalog.Snapshot) map[input]bool {
 	return changed
 }
 
-// diffMap adds to changed an input of kind for every key whose value
-// differs between a and b, a missing key reading as the zero value. It
-// reports whether the set of keys differs.
-func diffMap[V any](kind inputKind, a, b map[string]V, same func(V, V) bool, changed map[input]bool) (keysDiffer bool) {
+// diffMap calls changed with every key whose value differs between a and
+// b, a key in only one of them included. It reports whether the set of
+// keys differs.
+func diffMap[V any](a, b map[string]V, same func(V, V) bool, changed func(key string)) (keysDiffer bool) {
 	for k, vb := range b {
 		va, ok := a[k]
 		if !ok {
 			keysDiffer = true
 		}
 		if !ok || !same(va, vb) {
-			changed[input{kind, k}] = true
+			changed(k)
 		}
 	}
 	if len(a) == len(b) && !keysDiffer {
@@ -51,7 +54,7 @@ func diffMap[V any](kind inputKind, a, b map[string]V, same func(V, V) bool, cha
 	for k := range a {
 		if _, ok := b[k]; !ok {
 			keysDiffer = true
-			changed[input{kind, k}] = true
+			changed(k)
 		}
 	}
 	return keysDiffer

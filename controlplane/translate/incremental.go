@@ -5,7 +5,6 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
-	"reflect"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -37,6 +36,10 @@ type Translator struct {
 	// unusable has the services with instances no proxy could dial.
 	unusable map[string]usableEndpoints
 	proxies  map[string]*proxyEntry
+	// resources and problems are those of proxies, as Result holds them:
+	// every proxy with a registration, every proxy with problems.
+	resources map[string]*Resources
+	problems  map[string][]error
 	// readers are the IDs of the proxies whose last translation read an
 	// input, by input.
 	readers map[input]map[string]bool
@@ -46,61 +49,89 @@ type Translator struct {
 
 // proxyEntry is the last translation of one proxy.
 type proxyEntry struct {
-	proxy    *catalog.Proxy
-	res      *Resources
+	res      *Resources // nil for a nil registration
 	problems []error
 	inputs   []input // sorted, each once
 }
 
 // NewTranslator returns a Translator that has translated nothing yet.
 func NewTranslator() *Translator {
-	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{}, readers: map[input]map[string]bool{}}
+	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{},
+		resources: map[string]*Resources{}, problems: map[string][]error{}, readers: map[input]map[string]bool{}}
 }
 
 // Translate builds every proxy's resources from the catalog, reusing
-// those of proxies whose inputs did not change since the last call.
+// those of proxies whose inputs did not change since the last call. Its
+// cost is that of comparing the two snapshots and translating the proxies
+// a change concerns; the Result's maps are copies of the Translator's.
 func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMesh(x.mesh, mesh)
 	var changed map[input]bool
 	if full {
 		x.setMesh(mesh)
 		clear(x.proxies)
+		clear(x.resources)
+		clear(x.problems)
 		clear(x.readers)
 	} else {
 		changed = changedInputs(x.last, snap)
 	}
-	stale := x.readersOf(changed)
 	x.updateUsable(snap, changed, full)
-	x.last = snap
-
 	t := newTranslator(snap, x.mesh, x.usableOverrides())
 	t.roots, t.otlp = x.roots, x.otlp
-	result := &Result{Proxies: make(map[string]*Resources, len(snap.Proxies)), Problems: x.endpointProblems()}
-	for id, p := range snap.Proxies {
-		if p == nil {
-			result.Problems[id] = append(result.Problems[id], fmt.Errorf("proxy %q: no registration; left out", id))
-			continue
+	if full {
+		for id, p := range snap.Proxies {
+			x.retranslate(t, id, p)
 		}
-		e := x.proxies[id]
-		if e == nil || stale[id] || !sameProxy(e.proxy, p) {
-			next := t.translateProxy(p)
-			x.index(id, e, next)
-			e = next
-			x.proxies[id] = e
-		}
-		e.proxy = p // an equal registration may be a new pointer
-		result.Proxies[id] = e.res
-		if len(e.problems) > 0 {
-			result.Problems[id] = append(result.Problems[id], e.problems...)
+	} else {
+		stale := x.readersOf(changed)
+		diffMap(x.last.Proxies, snap.Proxies, samePointee, func(id string) { stale[id] = true })
+		for id := range stale {
+			if p, ok := snap.Proxies[id]; ok {
+				x.retranslate(t, id, p)
+			} else {
+				x.remove(id)
+			}
 		}
 	}
-	for id, e := range x.proxies {
-		if _, ok := snap.Proxies[id]; !ok {
-			x.index(id, e, nil)
-			delete(x.proxies, id)
-		}
+	x.last = snap
+
+	result := &Result{Proxies: maps.Clone(x.resources), Problems: x.endpointProblems()}
+	for id, errs := range x.problems {
+		result.Problems[id] = append(result.Problems[id], errs...)
 	}
 	return result
+}
+
+// retranslate translates one proxy again and records what it read. A nil
+// registration is left out and reported.
+func (x *Translator) retranslate(t *translator, id string, p *catalog.Proxy) {
+	var next *proxyEntry
+	if p == nil {
+		next = &proxyEntry{problems: []error{fmt.Errorf("proxy %q: no registration; left out", id)}}
+	} else {
+		next = t.translateProxy(p)
+	}
+	x.index(id, x.proxies[id], next)
+	x.proxies[id] = next
+	if next.res != nil {
+		x.resources[id] = next.res
+	} else {
+		delete(x.resources, id)
+	}
+	if len(next.problems) > 0 {
+		x.problems[id] = next.problems
+	} else {
+		delete(x.problems, id)
+	}
+}
+
+// remove forgets a proxy that left the catalog.
+func (x *Translator) remove(id string) {
+	x.index(id, x.proxies[id], nil)
+	delete(x.proxies, id)
+	delete(x.resources, id)
+	delete(x.problems, id)
 }
 
 // translateProxy translates one proxy and records what it read.
@@ -109,7 +140,7 @@ func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 	res := t.proxy(p)
 	in := slices.Clone(t.inputs)
 	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
-	return &proxyEntry{proxy: p, res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in))}
+	return &proxyEntry{res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in))}
 }
 
 // readersOf returns the IDs of the proxies that read any of inputs.
@@ -173,10 +204,6 @@ func sameMesh(a, b Mesh) bool {
 	return a.TrustDomain == b.TrustDomain && a.DefaultPolicy == b.DefaultPolicy &&
 		bytes.Equal(a.RootsPEM, b.RootsPEM) &&
 		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing)
-}
-
-func sameProxy(a, b *catalog.Proxy) bool {
-	return a == b || reflect.DeepEqual(*a, *b)
 }
 
 // usableEndpoints are the instances of a service that a proxy can dial,
