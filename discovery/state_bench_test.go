@@ -23,7 +23,7 @@ func largeState(n int) *state {
 				Upstreams: []catalog.Upstream{{DestinationName: fmt.Sprintf("svc-%d", (i+1)%n), LocalBindPort: 9001}}})
 			r.endpoints = append(r.endpoints, catalog.Endpoint{ProxyID: id, Address: "10.0.0.1", Port: 20000 + j, WeightPassing: 1, WeightWarning: 1})
 		}
-		s.services[svc] = r
+		s.setService(svc, r)
 	}
 	return s
 }
@@ -39,7 +39,7 @@ func BenchmarkPublishState1000Services(b *testing.B) {
 		r := s.services["svc-0"]
 		eps := append([]catalog.Endpoint(nil), r.endpoints...)
 		eps[0].Health = (eps[0].Health + 1) % 3
-		s.services["svc-0"] = serviceResult{proxies: r.proxies, endpoints: eps}
+		s.setService("svc-0", serviceResult{proxies: r.proxies, endpoints: eps})
 		snap := s.build("dc1", last.Version+1)
 		if sameContent(last, snap) {
 			b.Fatal("a changed state built an equal snapshot")
