@@ -57,7 +57,7 @@ func (s *Server) republish(ctx context.Context) {
 func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
 	start := time.Now()
 	mesh := s.mesh()
-	res := translate.Translate(snap, mesh)
+	res := s.translator.Translate(snap, mesh)
 	s.addProxyless(res, snap, mesh)
 	changed, err := s.publisher.publish(ctx, res, start)
 	s.metrics.translate.Observe(time.Since(start).Seconds())
@@ -106,7 +106,7 @@ func (s *Server) addProxyless(res *translate.Result, snap *catalog.Snapshot, mes
 	if len(ids) == 0 {
 		return
 	}
-	shared := translate.Proxyless(snap, mesh)
+	shared := s.translator.Proxyless(snap, mesh)
 	for _, id := range ids {
 		if _, sidecar := res.Proxies[id]; sidecar {
 			s.logger.Warn("a proxyless client uses a sidecar's ID; serving it as the sidecar", "node", id)

@@ -37,14 +37,16 @@ type publisher struct {
 	cache   snapshotSink
 	logger  *slog.Logger
 	metrics *metrics
-	// versions remembers the combined version last published per proxy, so
-	// an unchanged proxy is not handed a new snapshot.
-	versions map[string]string
-	// interned holds every resource of the last publish by type and content
-	// hash. A later translation of the same content reuses the interned
-	// proto, so proxies updated in different publishes still share one
-	// copy of each distinct resource and memory does not grow with churn.
-	interned map[internKey]validatable
+	// published remembers, per proxy, what was last published, so an
+	// unchanged proxy costs a pointer comparison and a proxy whose new
+	// resources have the same content is not handed a new snapshot.
+	published map[string]publishedProxy
+	// interned holds every resource published to some proxy, by type and
+	// content hash, with the number of proxies whose snapshot holds it. A
+	// later translation of the same content reuses the interned proto, so
+	// proxies updated in different publishes still share one copy of each
+	// distinct resource, and memory does not grow with churn.
+	interned map[internKey]*internedResource
 
 	// secretVersions is the published Secret version per proxy, read by
 	// root rotation from other goroutines.
@@ -52,8 +54,24 @@ type publisher struct {
 	secretVersions map[string]string
 }
 
+// publishedProxy is the last snapshot published to one proxy.
+type publishedProxy struct {
+	// res is the translation it was built from; Translator hands an
+	// unchanged proxy the same pointer again.
+	res     *translate.Resources
+	version string      // the combined version of every type
+	keys    []internKey // the interned resources it holds
+}
+
+// internedResource is the canonical proto of one content hash.
+type internedResource struct {
+	res  validatable
+	refs int // proxies whose published snapshot holds it
+}
+
 func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publisher {
-	return &publisher{cache: cache, logger: logger, metrics: m, versions: map[string]string{}, secretVersions: map[string]string{}}
+	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]publishedProxy{},
+		interned: map[internKey]*internedResource{}, secretVersions: map[string]string{}}
 }
 
 // publish sets a snapshot for every proxy whose resources changed and clears
@@ -61,42 +79,91 @@ func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publishe
 // keeps its previous snapshot; the error is logged and returned joined.
 // since is when the catalog change reached the control plane; ACKs of the
 // published versions are timed from it.
+//
+// Resources are compared by pointer first: a proxy handed the *Resources
+// it was last published from is skipped without validating or hashing
+// anything, so a publish costs what changed, not the size of the mesh.
 func (p *publisher) publish(ctx context.Context, res *translate.Result, since time.Time) (changed int, err error) {
 	memo := newResourceMemo(p.interned)
-	defer func() { p.interned = memo.next }()
+	defer memo.dropUnreferenced()
 	var failed []error
+	// inRes counts the published proxies that are in res; any other
+	// published proxy has left the catalog.
+	inRes := 0
 	for id, r := range res.Proxies {
-		snap, version, verr := buildSnapshot(r, memo)
+		prev, ok := p.published[id]
+		if ok {
+			inRes++
+		}
+		if ok && prev.res == r {
+			continue
+		}
+		snap, version, keys, verr := buildSnapshot(r, memo)
 		if verr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
 			continue
 		}
-		if p.versions[id] == version {
+		if ok && prev.version == version {
+			prev.res = r
+			p.published[id] = prev
 			continue
 		}
 		if serr := p.cache.SetSnapshot(ctx, id, snap); serr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
 			continue
 		}
-		p.versions[id] = version
+		p.acquire(keys)
+		if ok {
+			p.release(prev.keys)
+		} else {
+			inRes++
+		}
+		p.published[id] = publishedProxy{res: r, version: version, keys: keys}
 		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
 		for _, typ := range publishedTypes {
 			p.metrics.published(id, typ, snap.GetVersion(typ), since)
 		}
 		changed++
 	}
-	for id := range p.versions {
-		if _, ok := res.Proxies[id]; !ok {
-			p.cache.Unpublish(id)
-			delete(p.versions, id)
-			p.setSecretVersion(id, "")
-			p.metrics.forget(id)
-		}
+	if len(p.published) > inRes {
+		p.unpublishGone(res)
 	}
 	for _, e := range failed {
 		p.logger.Error("proxy configuration rejected before publishing", "error", e)
 	}
 	return changed, errors.Join(failed...)
+}
+
+// unpublishGone clears the proxies that are not in res any more.
+func (p *publisher) unpublishGone(res *translate.Result) {
+	for id, prev := range p.published {
+		if _, ok := res.Proxies[id]; !ok {
+			p.cache.Unpublish(id)
+			p.release(prev.keys)
+			delete(p.published, id)
+			p.setSecretVersion(id, "")
+			p.metrics.forget(id)
+		}
+	}
+}
+
+// acquire counts a new holder of each interned resource.
+func (p *publisher) acquire(keys []internKey) {
+	for _, k := range keys {
+		p.interned[k].refs++
+	}
+}
+
+// release uncounts a holder of each interned resource, dropping those
+// no published snapshot holds any more.
+func (p *publisher) release(keys []internKey) {
+	for _, k := range keys {
+		e := p.interned[k]
+		e.refs--
+		if e.refs == 0 {
+			delete(p.interned, k)
+		}
+	}
 }
 
 func (p *publisher) setSecretVersion(id, v string) {
@@ -120,11 +187,13 @@ var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resou
 
 // buildSnapshot validates a proxy's resources and assembles a consistent
 // snapshot whose per-type versions are content hashes, so identical catalog
-// state yields identical versions on every control-plane replica.
-func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapshot, string, error) {
+// state yields identical versions on every control-plane replica. It also
+// returns the interned resources the snapshot holds.
+func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapshot, string, []internKey, error) {
 	snap := &cachev3.Snapshot{}
 	versionMap := make(map[string]map[string]string, 5)
 	combined := sha256.New()
+	keys := make([]internKey, 0, len(r.Listeners)+len(r.Clusters)+len(r.Endpoints)+len(r.Routes)+len(r.Secrets))
 	for _, set := range []struct {
 		typ   types.ResponseType
 		items []validatable
@@ -135,9 +204,9 @@ func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapsho
 		{types.Route, asValidatable(r.Routes)},
 		{types.Secret, asValidatable(r.Secrets)},
 	} {
-		version, items, hashes, err := memo.versionOf(set.items)
+		version, items, hashes, err := memo.versionOf(set.items, &keys)
 		if err != nil {
-			return nil, "", err
+			return nil, "", nil, err
 		}
 		snap.Resources[set.typ] = cachev3.NewResources(version, items)
 		typeURL, _ := cachev3.GetResponseTypeURL(set.typ)
@@ -148,9 +217,9 @@ func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapsho
 	// the cache marshaling every resource of every proxy again.
 	snap.VersionMap = versionMap
 	if err := snap.Consistent(); err != nil {
-		return nil, "", fmt.Errorf("inconsistent snapshot: %w", err)
+		return nil, "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, hex.EncodeToString(combined.Sum(nil)), nil
+	return snap, hex.EncodeToString(combined.Sum(nil)), keys, nil
 }
 
 func asValidatable[T validatable](in []T) []validatable {
@@ -163,15 +232,17 @@ func asValidatable[T validatable](in []T) []validatable {
 
 // resourceMemo validates and hashes each distinct resource once per
 // publish, however many proxies share it, and swaps in the interned proto
-// of the previous publish when the content is unchanged.
+// when the content was published before.
 type resourceMemo struct {
-	seen map[types.Resource]memoEntry
-	prev map[internKey]validatable
-	next map[internKey]validatable
+	seen     map[types.Resource]memoEntry
+	interned map[internKey]*internedResource
+	// added are the resources interned by this publish; those no proxy
+	// ended up holding are dropped at its end.
+	added []internKey
 }
 
 type memoEntry struct {
-	hash      string
+	key       internKey
 	canonical validatable
 }
 
@@ -181,12 +252,15 @@ type internKey struct {
 	hash string
 }
 
-func newResourceMemo(prev map[internKey]validatable) *resourceMemo {
-	return &resourceMemo{seen: map[types.Resource]memoEntry{}, prev: prev, next: make(map[internKey]validatable, len(prev))}
+func newResourceMemo(interned map[internKey]*internedResource) *resourceMemo {
+	return &resourceMemo{seen: map[types.Resource]memoEntry{}, interned: interned}
 }
 
 func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 	if e, ok := m.seen[r]; ok {
+		// A proxy published earlier in this publish may have released
+		// the last other holder.
+		m.intern(e)
 		return e, nil
 	}
 	if err := r.ValidateAll(); err != nil {
@@ -197,22 +271,39 @@ func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 		return memoEntry{}, fmt.Errorf("resource %q: marshal: %w", cachev3.GetResourceName(r), err)
 	}
 	sum := sha256.Sum256(b)
-	e := memoEntry{hash: hex.EncodeToString(sum[:]), canonical: r}
-	key := internKey{typ: string(r.ProtoReflect().Descriptor().FullName()), hash: e.hash}
-	if old, ok := m.next[key]; ok {
-		e.canonical = old
-	} else if old, ok := m.prev[key]; ok {
-		e.canonical = old
+	e := memoEntry{key: internKey{typ: string(r.ProtoReflect().Descriptor().FullName()), hash: hex.EncodeToString(sum[:])}, canonical: r}
+	if old, ok := m.interned[e.key]; ok {
+		e.canonical = old.res
 	}
-	m.next[key] = e.canonical
+	m.intern(e)
 	m.seen[r] = e
 	return e, nil
 }
 
+// intern makes e's canonical proto the interned one of its key, unless
+// that key is interned already.
+func (m *resourceMemo) intern(e memoEntry) {
+	if _, ok := m.interned[e.key]; !ok {
+		m.interned[e.key] = &internedResource{res: e.canonical}
+		m.added = append(m.added, e.key)
+	}
+}
+
+// dropUnreferenced forgets the resources this publish interned that no
+// published snapshot holds (their proxy failed, or kept its version).
+func (m *resourceMemo) dropUnreferenced() {
+	for _, k := range m.added {
+		if e := m.interned[k]; e != nil && e.refs == 0 {
+			delete(m.interned, k)
+		}
+	}
+}
+
 // versionOf validates resources (sorted by name) and returns the hash of
 // their names and contents as the type's version, the canonical protos, and
-// each resource's content hash by name.
-func (m *resourceMemo) versionOf(rs []validatable) (string, []types.Resource, map[string]string, error) {
+// each resource's content hash by name. It appends their intern keys to
+// keys.
+func (m *resourceMemo) versionOf(rs []validatable, keys *[]internKey) (string, []types.Resource, map[string]string, error) {
 	sum := sha256.New()
 	items := make([]types.Resource, len(rs))
 	hashes := make(map[string]string, len(rs))
@@ -224,9 +315,10 @@ func (m *resourceMemo) versionOf(rs []validatable) (string, []types.Resource, ma
 		name := cachev3.GetResourceName(r)
 		sum.Write([]byte(name))
 		sum.Write([]byte{0})
-		sum.Write([]byte(e.hash))
+		sum.Write([]byte(e.key.hash))
 		items[i] = e.canonical
-		hashes[name] = e.hash
+		hashes[name] = e.key.hash
+		*keys = append(*keys, e.key)
 	}
 	return hex.EncodeToString(sum.Sum(nil))[:16], items, hashes, nil
 }

@@ -117,10 +117,12 @@ type Server struct {
 	cache     *nodeCache
 	status    *statusTracker
 	publisher *publisher
-	state     *publishedState
-	certs     *certService
-	metrics   *metrics
-	proxyless *proxylessClients
+	// translator is used by the publish loop alone.
+	translator *translate.Translator
+	state      *publishedState
+	certs      *certService
+	metrics    *metrics
+	proxyless  *proxylessClients
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -138,15 +140,16 @@ func New(cfg Config) (*Server, error) {
 	m := newMetrics(cfg.Registry)
 	pl := newProxylessClients()
 	s := &Server{
-		metrics:   m,
-		proxyless: pl,
-		cfg:       cfg,
-		logger:    logger,
-		cache:     cache,
-		status:    newStatusTracker(cfg.Logger.With("component", "xds"), m, pl),
-		publisher: newPublisher(cache, logger, m),
-		state:     &publishedState{},
-		ready:     make(chan struct{}),
+		metrics:    m,
+		proxyless:  pl,
+		cfg:        cfg,
+		logger:     logger,
+		cache:      cache,
+		status:     newStatusTracker(cfg.Logger.With("component", "xds"), m, pl),
+		publisher:  newPublisher(cache, logger, m),
+		translator: translate.NewTranslator(),
+		state:      &publishedState{},
+		ready:      make(chan struct{}),
 	}
 	if cfg.Authority != nil {
 		s.certs = &certService{ca: cfg.Authority, authz: cfg.Authorizer, catalog: s.state.catalog.Load,

@@ -110,7 +110,7 @@ func (c *coordinator) setServiceNames(ctx context.Context, names []string) {
 		if !want[name] {
 			w.cancel()
 			delete(c.watches, name)
-			delete(c.state.services, name)
+			c.state.deleteService(name)
 		}
 	}
 	for _, name := range names {
@@ -135,7 +135,7 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult) {
 	if w := c.watches[name]; w == nil || w.gen != gen {
 		return
 	}
-	c.state.services[name] = r
+	c.state.setService(name, r)
 }
 
 // pending counts the watches that have not answered yet.

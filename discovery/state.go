@@ -17,8 +17,18 @@ type state struct {
 	catalogKnown bool
 
 	// services has the translated answer of each service's connect watch,
-	// by service name, once that watch has answered.
+	// by service name, once that watch has answered. It is changed only
+	// through setService and deleteService, which keep proxies, endpoints
+	// and owners in step.
 	services map[string]serviceResult
+	// proxies and endpoints are what a snapshot's Proxies and Endpoints
+	// hold, kept up to date as services change so that building a
+	// snapshot copies them instead of walking every service.
+	proxies   map[string]*catalog.Proxy
+	endpoints map[string][]catalog.Endpoint
+	// owners are, by proxy ID, the services with a sidecar of that ID,
+	// sorted: IDs are unique per Consul node only.
+	owners map[string][]string
 
 	// serviceDefaults is nil until the service-defaults watch answers.
 	serviceDefaults map[string]*catalog.ServiceDefaults
@@ -38,7 +48,8 @@ type state struct {
 }
 
 func newState() *state {
-	return &state{services: make(map[string]serviceResult)}
+	return &state{services: make(map[string]serviceResult), proxies: make(map[string]*catalog.Proxy),
+		endpoints: make(map[string][]catalog.Endpoint), owners: make(map[string][]string)}
 }
 
 // unanswered counts the watches, other than the per-service ones, that
@@ -61,11 +72,11 @@ func (s *state) unanswered() int {
 // nodes register sidecars with one ID, Proxies holds the first by
 // destination service name, then node name (both remain in Endpoints).
 func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
-	snap := &catalog.Snapshot{
+	return &catalog.Snapshot{
 		Version:          version,
 		Datacenter:       datacenter,
-		Proxies:          make(map[string]*catalog.Proxy),
-		Endpoints:        make(map[string][]catalog.Endpoint, len(s.services)),
+		Proxies:          maps.Clone(s.proxies),
+		Endpoints:        maps.Clone(s.endpoints),
 		ProxyDefaults:    s.proxyDefaults,
 		Mesh:             s.mesh,
 		Intentions:       maps.Clone(s.intentions),
@@ -75,18 +86,63 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		ServiceSplitters: cloneOrEmpty(s.chain.splitters),
 		ServiceRouters:   cloneOrEmpty(s.chain.routers),
 	}
-	for _, name := range slices.Sorted(maps.Keys(s.services)) {
-		r := s.services[name]
-		for _, p := range r.proxies {
-			if _, dup := snap.Proxies[p.ID]; !dup {
-				snap.Proxies[p.ID] = p
-			}
-		}
-		if len(r.endpoints) > 0 {
-			snap.Endpoints[name] = slices.Clip(r.endpoints)
+}
+
+// setService stores the answer of a service's connect watch.
+func (s *state) setService(name string, r serviceResult) {
+	old := s.services[name]
+	s.services[name] = r
+	s.serviceChanged(name, old, r)
+}
+
+// deleteService drops a service that left the catalog.
+func (s *state) deleteService(name string) {
+	old, ok := s.services[name]
+	if !ok {
+		return
+	}
+	delete(s.services, name)
+	s.serviceChanged(name, old, serviceResult{})
+}
+
+// serviceChanged brings endpoints, owners and proxies up to date with a
+// service's answer changing from old to next.
+func (s *state) serviceChanged(name string, old, next serviceResult) {
+	if len(next.endpoints) > 0 {
+		s.endpoints[name] = slices.Clip(next.endpoints)
+	} else {
+		delete(s.endpoints, name)
+	}
+	ids := map[string]bool{}
+	for _, p := range old.proxies {
+		ids[p.ID] = true
+		s.owners[p.ID] = slices.DeleteFunc(s.owners[p.ID], func(svc string) bool { return svc == name })
+	}
+	for _, p := range next.proxies {
+		ids[p.ID] = true
+		if o := s.owners[p.ID]; !slices.Contains(o, name) {
+			i, _ := slices.BinarySearch(o, name)
+			s.owners[p.ID] = slices.Insert(o, i, name)
 		}
 	}
-	return snap
+	for id := range ids {
+		s.electProxy(id)
+	}
+}
+
+// electProxy sets the proxy published under an ID: the first of its
+// owners' sidecars with that ID, by service name, then node name.
+func (s *state) electProxy(id string) {
+	for _, svc := range s.owners[id] {
+		for _, p := range s.services[svc].proxies {
+			if p.ID == id {
+				s.proxies[id] = p
+				return
+			}
+		}
+	}
+	delete(s.proxies, id)
+	delete(s.owners, id)
 }
 
 // cloneOrEmpty returns a copy of m, never nil.
@@ -98,12 +154,38 @@ func cloneOrEmpty[V any](m map[string]V) map[string]V {
 }
 
 // sameContent reports whether two snapshots describe the same mesh, that
-// is, are equal but for their versions.
+// is, are equal but for their versions. Values shared between the two (a
+// service whose watch did not answer since) compare by pointer, so the
+// cost is that of the values that were replaced.
 func sameContent(a, b *catalog.Snapshot) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	x, y := *a, *b
-	x.Version, y.Version = 0, 0
-	return reflect.DeepEqual(x, y)
+	return a.Datacenter == b.Datacenter && a.ACLDefaultPolicy == b.ACLDefaultPolicy &&
+		samePointee(a.ProxyDefaults, b.ProxyDefaults) && samePointee(a.Mesh, b.Mesh) &&
+		maps.EqualFunc(a.Proxies, b.Proxies, samePointee) &&
+		maps.EqualFunc(a.Endpoints, b.Endpoints, sameSlice) &&
+		maps.EqualFunc(a.ServiceDefaults, b.ServiceDefaults, samePointee) &&
+		maps.EqualFunc(a.ServiceResolvers, b.ServiceResolvers, samePointee) &&
+		maps.EqualFunc(a.ServiceSplitters, b.ServiceSplitters, samePointee) &&
+		maps.EqualFunc(a.ServiceRouters, b.ServiceRouters, samePointee) &&
+		maps.EqualFunc(a.Intentions, b.Intentions, sameSlice)
+}
+
+// samePointee reports whether two pointers are equal or point to equal
+// values.
+func samePointee[T any](a, b *T) bool {
+	if a == b {
+		return true
+	}
+	return a != nil && b != nil && reflect.DeepEqual(*a, *b)
+}
+
+// sameSlice reports whether two slices hold equal elements, comparing
+// their backing arrays first.
+func sameSlice[E any](a, b []E) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	return len(a) == 0 || &a[0] == &b[0] || reflect.DeepEqual(a, b)
 }

@@ -22,7 +22,7 @@ func startConsul(dir, bin string) (*proc, *api.Client, string, error) {
 	httpPort := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	p, err := start(dir, "consul", nil, bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
-		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1",
+		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()),
 		"-hcl", consulLimits, "-data-dir", filepath.Join(dir, "consul-data"))
 	if err != nil {

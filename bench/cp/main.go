@@ -139,8 +139,14 @@ func run(f flags) error {
 	if rep.syncMem, err = cp.memory(); err != nil {
 		return err
 	}
-	fmt.Printf("%d clients synced in %v; measuring %d changes\n", clients, rep.syncTook.Round(time.Millisecond), f.changes)
+	fmt.Printf("%d clients synced in %v; measuring idle CPU for %v\n", clients, rep.syncTook.Round(time.Millisecond), idleWindow)
+	if rep.idleCPU, err = idleCPURate(cp); err != nil {
+		return err
+	}
+	fmt.Printf("measuring %d changes\n", f.changes)
 
+	changesStart := time.Now()
+	cpuChanges, _ := cp.cpuSeconds()
 	for i, ch := range planChanges(f.topo, f.changes, f.seed) {
 		r, err := measure(client, lg, ch)
 		if err != nil {
@@ -154,7 +160,7 @@ func run(f flags) error {
 		rep.results = append(rep.results, r)
 	}
 	cpuEnd, _ := cp.cpuSeconds()
-	rep.changeCPU = cpuEnd - cpuSynced
+	rep.changeCPU, rep.changeWall = cpuEnd-cpuChanges, time.Since(changesStart)
 	if rep.endMem, err = cp.memory(); err != nil {
 		return err
 	}

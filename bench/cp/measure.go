@@ -94,6 +94,27 @@ func countACKs(acks map[string][]lgACK) int {
 	return n
 }
 
+// idleWindow is how long the control plane's CPU use is measured with
+// every client synced and nothing changing.
+const idleWindow = 5 * time.Second
+
+// idleCPURate measures the control plane's CPU use, in CPU seconds per
+// second, while nothing changes: the keepalives and blocking queries of a
+// synced mesh. The CPU of a change is what it uses above this rate.
+func idleCPURate(cp *proc) (float64, error) {
+	before, err := cp.cpuSeconds()
+	if err != nil {
+		return 0, err
+	}
+	start := time.Now()
+	time.Sleep(idleWindow) // the measurement window, not synchronisation
+	after, err := cp.cpuSeconds()
+	if err != nil {
+		return 0, err
+	}
+	return (after - before) / time.Since(start).Seconds(), nil
+}
+
 // percentile returns the p-th percentile (0–100) of ds, nearest rank.
 func percentile(ds []time.Duration, p float64) time.Duration {
 	if len(ds) == 0 {

@@ -19,7 +19,9 @@ type report struct {
 	registered   time.Duration
 	syncTook     time.Duration
 	syncCPU      float64
-	changeCPU    float64
+	changeCPU    float64       // CPU seconds over every change's window
+	changeWall   time.Duration // wall time of every change's window
+	idleCPU      float64       // CPU seconds per second with nothing changing
 	syncMem      memory
 	endMem       memory
 	streamErrors int64
@@ -51,7 +53,9 @@ func (r report) print(w io.Writer) bool {
 	fmt.Fprintf(w, "  unaffected clients pushed          %d over all changes; affected clients never updated: %d\n", unaffected, missing)
 	fmt.Fprintf(w, "  control plane RSS                  %d MiB after sync, %d MiB at end, peak (VmHWM) %d MiB\n",
 		r.syncMem.rss>>20, r.endMem.rss>>20, r.endMem.hwm>>20)
-	fmt.Fprintf(w, "  control plane CPU during changes   %.2f s (%.3f s per change)\n", r.changeCPU, r.changeCPU/float64(max(n, 1)))
+	aboveIdle := r.changeCPU - r.idleCPU*r.changeWall.Seconds()
+	fmt.Fprintf(w, "  control plane CPU during changes   %.2f s (%.3f s per change; idle rate %.3f CPU s/s; %.3f s per change above idle)\n",
+		r.changeCPU, r.changeCPU/float64(max(n, 1)), r.idleCPU, aboveIdle/float64(max(n, 1)))
 	fmt.Fprintf(w, "  load generator stream errors       %d\n", r.streamErrors)
 	ok := true
 	check := func(what string, pass bool) {

@@ -41,8 +41,11 @@ func socketAddress(addr string, port int) *corev3.Address {
 
 // mustAny packs a message whose type is compiled in; it cannot fail.
 func mustAny(m proto.Message) *anypb.Any {
-	a, err := anypb.New(m)
-	if err != nil {
+	// Deterministic: map fields (RBAC policies) must serialize alike on
+	// every translation, or a resource's content hash, hence its version,
+	// would differ between replicas and between equal catalogs.
+	a := &anypb.Any{}
+	if err := anypb.MarshalFrom(a, m, proto.MarshalOptions{Deterministic: true}); err != nil {
 		panic(err)
 	}
 	return a

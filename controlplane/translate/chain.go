@@ -59,7 +59,7 @@ type chainCompiler struct {
 func (t *translator) compileChain(service, dc string, l7 bool, level chainLevel) (*chain, error) {
 	cc := &chainCompiler{t: t, c: &chain{service: service, dc: dc, l7: l7}, level: level}
 	start := target{service: service, dc: dc}
-	if r := t.snap.ServiceRouters[service]; r != nil && l7 && level == fullChain {
+	if r := t.router(service); r != nil && l7 && level == fullChain {
 		if err := cc.router(r); err != nil {
 			return nil, err
 		}
@@ -125,7 +125,7 @@ func (cc *chainCompiler) splitter(service string) *catalog.ServiceSplitter {
 	if !cc.c.l7 || cc.level != fullChain {
 		return nil
 	}
-	return cc.t.snap.ServiceSplitters[service]
+	return cc.t.splitter(service)
 }
 
 // splits flattens the splitter of service, whose share of the traffic is
@@ -189,10 +189,10 @@ func (cc *chainCompiler) addRoute(r chainRoute) {
 // targets included, to have the protocol of its start service, as Consul
 // does: a cluster speaks one protocol to all its instances.
 func (cc *chainCompiler) checkProtocols() error {
-	want := cc.t.snap.ProtocolOf(cc.c.service)
+	want := cc.t.protocolOf(cc.c.service)
 	for _, r := range cc.c.targets {
 		for _, svc := range r.services() {
-			if got := cc.t.snap.ProtocolOf(svc.service); got != want {
+			if got := cc.t.protocolOf(svc.service); got != want {
 				return fmt.Errorf("service %q has protocol %q, but the chain of %q, which reaches it, has %q", svc.service, got, cc.c.service, want)
 			}
 		}

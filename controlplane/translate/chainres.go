@@ -26,6 +26,8 @@ type chainResources struct {
 	// problems say which config entries of the chain were not applied and
 	// why; they are reported for every proxy using the chain.
 	problems []string
+	// inputs are the parts of the snapshot the chain was built from.
+	inputs []input
 }
 
 // chainFor returns the chain of service in dc, compiling it and building
@@ -36,8 +38,10 @@ type chainResources struct {
 func (t *translator) chainFor(service, dc string, l7 bool) *chainResources {
 	key := chainKey{service, dc, l7}
 	if cr, ok := t.chains[key]; ok {
+		t.replay(cr.inputs)
 		return cr
 	}
+	mark := len(t.inputs)
 	var problems []string
 	levels := t.chainLevels(service, l7)
 	for i, level := range levels {
@@ -48,6 +52,7 @@ func (t *translator) chainFor(service, dc string, l7 bool) *chainResources {
 		}
 		if err == nil {
 			cr.problems = append(problems, t.chainNotes(c)...)
+			cr.inputs = t.inputsSince(mark)
 			t.chains[key] = cr
 			return cr
 		}
@@ -64,7 +69,7 @@ func (t *translator) chainFor(service, dc string, l7 bool) *chainResources {
 // chainLevels lists the levels to try, most complete first, skipping the
 // resolver-only level when the full chain would route nothing.
 func (t *translator) chainLevels(service string, l7 bool) []chainLevel {
-	routed := l7 && (t.snap.ServiceRouters[service] != nil || t.snap.ServiceSplitters[service] != nil)
+	routed := l7 && (t.router(service) != nil || t.splitter(service) != nil)
 	if routed {
 		return []chainLevel{fullChain, resolverOnly, plainChain}
 	}
@@ -84,10 +89,10 @@ func fallbackNote(level chainLevel, service string) string {
 // targets in other datacenters, which the catalog does not hold.
 func (t *translator) chainNotes(c *chain) []string {
 	var notes []string
-	if !c.l7 && t.snap.ServiceRouters[c.service] != nil {
+	if !c.l7 && t.router(c.service) != nil {
 		notes = append(notes, fmt.Sprintf("service-router %q is not applied: the upstream's protocol is not http, http2 or grpc", c.service))
 	}
-	if !c.l7 && t.snap.ServiceSplitters[c.service] != nil {
+	if !c.l7 && t.splitter(c.service) != nil {
 		notes = append(notes, fmt.Sprintf("service-splitter %q is not applied: the upstream's protocol is not http, http2 or grpc", c.service))
 	}
 	remote := func(tg target) {
@@ -129,12 +134,21 @@ func (t *translator) buildChain(c *chain) (*chainResources, error) {
 // loadAssignmentOf returns the load assignment of a resolved target,
 // built once per Translate.
 func (t *translator) loadAssignmentOf(r *resolution) *endpointv3.ClusterLoadAssignment {
-	if cla, ok := t.loads[r]; ok {
-		return cla
+	if l, ok := t.loads[r]; ok {
+		t.replay(l.inputs)
+		return l.cla
 	}
+	mark := len(t.inputs)
 	cla := t.resolutionLoadAssignment(r)
-	t.loads[r] = cla
+	t.loads[r] = loadResult{cla, t.inputsSince(mark)}
 	return cla
+}
+
+// loadResult is a memoized load assignment and the parts of the snapshot
+// it was built from.
+type loadResult struct {
+	cla    *endpointv3.ClusterLoadAssignment
+	inputs []input
 }
 
 // plainResolution is a target with no service-resolver applied, for

@@ -60,3 +60,31 @@ func resourcesOf(r *Resources) []validator {
 	}
 	return all
 }
+
+// FuzzTranslator feeds a Translator two catalog snapshots, decoded from
+// JSON, one after the other: its translation of the second must equal a
+// full translation of it, whatever changed in between. The seeds are
+// consecutive golden cases.
+func FuzzTranslator(f *testing.F) {
+	cases := allGoldenCases()
+	for i := range cases {
+		from, err := json.Marshal(cases[i].snap)
+		if err != nil {
+			f.Fatal(err)
+		}
+		to, err := json.Marshal(cases[(i+1)%len(cases)].snap)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(from, to)
+	}
+	f.Fuzz(func(t *testing.T, from, to []byte) {
+		var a, b catalog.Snapshot
+		if json.Unmarshal(from, &a) != nil || json.Unmarshal(to, &b) != nil {
+			t.Skip()
+		}
+		x := NewTranslator()
+		x.Translate(&a, testMesh)
+		assertSameTranslation(t, "second snapshot", x.Translate(&b, testMesh), &b, testMesh)
+	})
+}

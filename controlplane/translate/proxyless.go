@@ -4,6 +4,7 @@ import (
 	"maps"
 	"slices"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -35,16 +36,76 @@ const proxylessPrefix = "proxyless/"
 func Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
 	r := &Resources{}
 	for _, svc := range slices.Sorted(maps.Keys(snap.Endpoints)) {
-		cluster := proxylessPrefix + ClusterName(svc, snap.Datacenter)
-		r.Listeners = append(r.Listeners, apiListener(svc, catchAllRoute(proxylessPrefix+svc, svc, cluster)))
-		c := edsCluster(cluster)
-		if mesh.TrustDomain != "" {
-			c.TransportSocket = proxylessTLS(spiffeURI(mesh.TrustDomain, certs.ServiceIdentity{Namespace: DefaultNamespace, Datacenter: snap.Datacenter, Service: svc}))
-		}
-		r.Clusters = append(r.Clusters, c)
-		r.Endpoints = append(r.Endpoints, localityPerEndpoint(cluster, snap.Endpoints[svc]))
+		proxylessOf(svc, snap.Endpoints[svc], snap.Datacenter, mesh).addTo(r)
 	}
 	return r
+}
+
+// proxylessService holds the proxyless resources of one service and the
+// instances they were built from.
+type proxylessService struct {
+	endpoints []catalog.Endpoint
+	listener  *listenerv3.Listener
+	cluster   *clusterv3.Cluster
+	cla       *endpointv3.ClusterLoadAssignment
+}
+
+func proxylessOf(svc string, eps []catalog.Endpoint, dc string, mesh Mesh) proxylessService {
+	cluster := proxylessPrefix + ClusterName(svc, dc)
+	c := edsCluster(cluster)
+	if mesh.TrustDomain != "" {
+		c.TransportSocket = proxylessTLS(spiffeURI(mesh.TrustDomain, certs.ServiceIdentity{Namespace: DefaultNamespace, Datacenter: dc, Service: svc}))
+	}
+	return proxylessService{
+		endpoints: eps,
+		listener:  apiListener(svc, catchAllRoute(proxylessPrefix+svc, svc, cluster)),
+		cluster:   c,
+		cla:       localityPerEndpoint(cluster, eps),
+	}
+}
+
+func (s proxylessService) addTo(r *Resources) {
+	r.Listeners = append(r.Listeners, s.listener)
+	r.Clusters = append(r.Clusters, s.cluster)
+	r.Endpoints = append(r.Endpoints, s.cla)
+}
+
+// proxylessCache is what Translator.Proxyless built last.
+type proxylessCache struct {
+	dc       string
+	mesh     Mesh
+	services map[string]proxylessService
+	res      *Resources
+}
+
+// Proxyless returns what the function Proxyless returns, building again
+// only the resources of services whose instances changed since the last
+// call, and the very same *Resources when none did.
+func (x *Translator) Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
+	c := &x.proxyless
+	if c.services == nil || c.dc != snap.Datacenter || !sameMesh(c.mesh, mesh) {
+		*c = proxylessCache{dc: snap.Datacenter, mesh: cloneMesh(mesh), services: map[string]proxylessService{}}
+	}
+	changed := c.res == nil
+	for svc, eps := range snap.Endpoints {
+		if s, ok := c.services[svc]; !ok || !sameSlice(s.endpoints, eps) {
+			c.services[svc] = proxylessOf(svc, eps, snap.Datacenter, mesh)
+			changed = true
+		}
+	}
+	for svc := range c.services {
+		if _, ok := snap.Endpoints[svc]; !ok {
+			delete(c.services, svc)
+			changed = true
+		}
+	}
+	if changed {
+		c.res = &Resources{}
+		for _, svc := range slices.Sorted(maps.Keys(c.services)) {
+			c.services[svc].addTo(c.res)
+		}
+	}
+	return c.res
 }
 
 // apiListener carries its routes inline: go-control-plane's consistency

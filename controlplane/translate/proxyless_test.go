@@ -3,6 +3,9 @@ package translate
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+	"google.golang.org/protobuf/testing/protocmp"
+
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -24,6 +27,26 @@ func TestProxyless(t *testing.T) {
 	for _, m := range allResources(r) {
 		if err := m.(interface{ ValidateAll() error }).ValidateAll(); err != nil {
 			t.Error(err)
+		}
+	}
+}
+
+// TestTranslatorProxyless checks that the incremental proxyless resources
+// equal Proxyless's after every change, and are the same pointer when no
+// instance changed.
+func TestTranslatorProxyless(t *testing.T) {
+	base := ringCatalog(5)
+	x := NewTranslator()
+	first := x.Proxyless(base, testMesh)
+	if again := x.Proxyless(cloneSnapshot(base), testMesh); again != first {
+		t.Error("an unchanged catalog got new proxyless resources")
+	}
+	for _, v := range variants(base) {
+		for _, snap := range []*catalog.Snapshot{v.snap, base} {
+			got, want := x.Proxyless(snap, testMesh), Proxyless(snap, testMesh)
+			if diff := cmp.Diff(allResources(want), allResources(got), protocmp.Transform()); diff != "" {
+				t.Errorf("%s: proxyless resources differ (-full +incremental):\n%s", v.name, diff)
+			}
 		}
 	}
 }

@@ -55,8 +55,9 @@ type resolveKey struct {
 }
 
 type resolveResult struct {
-	res *resolution
-	err error
+	res    *resolution
+	err    error
+	inputs []input // the parts of the snapshot the result was built from
 }
 
 // resolve resolves t once per Translate. forFailover resolves a failover
@@ -64,10 +65,12 @@ type resolveResult struct {
 func (t *translator) resolve(tg target, forFailover bool) (*resolution, error) {
 	key := resolveKey{tg, forFailover}
 	if r, ok := t.resolutions[key]; ok {
+		t.replay(r.inputs)
 		return r.res, r.err
 	}
+	mark := len(t.inputs)
 	res, err := t.resolveUncached(tg, forFailover)
-	t.resolutions[key] = resolveResult{res, err}
+	t.resolutions[key] = resolveResult{res, err, t.inputsSince(mark)}
 	return res, err
 }
 
@@ -80,7 +83,7 @@ func (t *translator) resolveUncached(tg target, forFailover bool) (*resolution, 
 			return nil, fmt.Errorf("service-resolver redirects loop: %s", strings.Join(path, " -> "))
 		}
 		seen[tg] = true
-		r := t.snap.ServiceResolvers[tg.service]
+		r := t.resolver(tg.service)
 		if r == nil {
 			return t.resolution(tg, nil, forFailover)
 		}

@@ -87,7 +87,7 @@ func (t *translator) endpointsOf(r *resolution) []catalog.Endpoint {
 	if r.target.dc != t.snap.Datacenter {
 		return nil
 	}
-	all := t.snap.Endpoints[r.target.service]
+	all := t.endpoints(r.target.service)
 	if r.filter == nil {
 		return all
 	}

@@ -3,8 +3,6 @@ package translate
 import (
 	"cmp"
 	"fmt"
-	"maps"
-	"slices"
 	"sort"
 	"strings"
 
@@ -67,101 +65,68 @@ type Result struct {
 // validPort reports whether port is a TCP port a listener or cluster can use.
 func validPort(port int) bool { return port > 0 && port <= 65535 }
 
-// Translate builds every proxy's resources from the catalog.
+// Translate builds every proxy's resources from the catalog. It is a pure
+// function of its arguments; NewTranslator gives the same result for a
+// sequence of snapshots at the cost of what changed between them.
 func Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
-	result := &Result{
-		Proxies:  make(map[string]*Resources, len(snap.Proxies)),
-		Problems: map[string][]error{},
-	}
-	snap = withoutUnusableEndpoints(snap, result.Problems)
-	t := &translator{
-		snap:        snap,
-		mesh:        mesh,
-		chains:      map[chainKey]*chainResources{},
-		resolutions: map[resolveKey]resolveResult{},
-		filters:     map[string]filterResult{},
-		clusters:    map[clusterKey]clusterResult{},
-		loads:       map[*resolution]*endpointv3.ClusterLoadAssignment{},
-		plain:       map[target]*resolution{},
-		result:      result,
-	}
-	if mesh.TrustDomain != "" {
-		t.roots = rootsSecret(mesh.RootsPEM)
-	}
-	if mesh.Tracing != nil {
-		t.otlp = otlpCluster(*mesh.Tracing)
-	}
-	for _, id := range slices.Sorted(maps.Keys(snap.Proxies)) {
-		t.result.Proxies[id] = t.proxy(snap.Proxies[id])
-	}
-	return t.result
-}
-
-// withoutUnusableEndpoints returns snap, or a copy of it without the
-// instances that have no address or no valid port, which no proxy could
-// dial. Each one left out is reported once, under its own proxy ID. The
-// snapshot itself is never modified.
-func withoutUnusableEndpoints(snap *catalog.Snapshot, problems map[string][]error) *catalog.Snapshot {
-	var cleaned map[string][]catalog.Endpoint
-	for _, svc := range slices.Sorted(maps.Keys(snap.Endpoints)) {
-		all := snap.Endpoints[svc]
-		usable := slices.DeleteFunc(slices.Clone(all), func(e catalog.Endpoint) bool {
-			if e.Address != "" && validPort(e.Port) {
-				return false
-			}
-			problems[e.ProxyID] = append(problems[e.ProxyID], fmt.Errorf(
-				"instance %q of service %q: address %q port %d cannot be dialed; left out of load assignments", e.ProxyID, svc, e.Address, e.Port))
-			return true
-		})
-		if len(usable) == len(all) {
-			continue
-		}
-		if cleaned == nil {
-			cleaned = maps.Clone(snap.Endpoints)
-		}
-		cleaned[svc] = usable
-	}
-	if cleaned == nil {
-		return snap
-	}
-	cp := *snap
-	cp.Endpoints = cleaned
-	return &cp
+	return NewTranslator().Translate(snap, mesh)
 }
 
 // translator memoizes, within one Translate call, everything that does not
 // depend on the proxy: compiled chains with their route configurations,
 // resolved targets with their load assignments, subset filters, and
 // clusters (by resolved target and upstream settings). Proxies share these
-// protos by pointer.
+// protos by pointer. It reads the snapshot through the methods in
+// inputs.go, which record what each proxy's resources depend on.
 type translator struct {
-	snap  *catalog.Snapshot
-	mesh  Mesh
-	roots *tlsv3.Secret      // shared by every proxy; nil without mTLS
-	otlp  *clusterv3.Cluster // the span collector; nil without tracing
+	snap *catalog.Snapshot
+	mesh Mesh
+	// usable replaces the instances of services that have some no proxy
+	// could dial (usableEndpoints).
+	usable map[string][]catalog.Endpoint
+	roots  *tlsv3.Secret      // shared by every proxy; nil without mTLS
+	otlp   *clusterv3.Cluster // the span collector; nil without tracing
 
 	chains      map[chainKey]*chainResources
 	resolutions map[resolveKey]resolveResult
 	filters     map[string]filterResult
 	clusters    map[clusterKey]clusterResult
-	loads       map[*resolution]*endpointv3.ClusterLoadAssignment
+	loads       map[*resolution]loadResult
 	plain       map[target]*resolution
 
-	result *Result
+	// inputs are the parts of the snapshot read for the proxy being
+	// translated, and problems what could not be translated for it.
+	inputs   []input
+	problems []error
 }
 
-func (t *translator) problem(proxyID string, format string, args ...any) {
-	t.result.Problems[proxyID] = append(t.result.Problems[proxyID], fmt.Errorf(format, args...))
+func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalog.Endpoint) *translator {
+	return &translator{
+		snap:        snap,
+		mesh:        mesh,
+		usable:      usable,
+		chains:      map[chainKey]*chainResources{},
+		resolutions: map[resolveKey]resolveResult{},
+		filters:     map[string]filterResult{},
+		clusters:    map[clusterKey]clusterResult{},
+		loads:       map[*resolution]loadResult{},
+		plain:       map[target]*resolution{},
+	}
+}
+
+// problem records what could not be translated for the current proxy.
+func (t *translator) problem(format string, args ...any) {
+	t.problems = append(t.problems, fmt.Errorf(format, args...))
 }
 
 func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	pr := newProxyResources()
-	if sd := t.snap.ServiceDefaults[p.DestinationName]; sd != nil && len(sd.Unsupported) > 0 {
-		t.problem(p.ID, "proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
+	if sd := t.serviceDefaults(p.DestinationName); sd != nil && len(sd.Unsupported) > 0 {
+		t.problem("proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
 	}
-	protocol := cmp.Or(p.Protocol, t.snap.ProtocolOf(p.DestinationName))
+	protocol := cmp.Or(p.Protocol, t.protocolOf(p.DestinationName))
 	if !validPort(p.Port) || !validPort(p.LocalPort) {
-		t.problem(p.ID, "proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
+		t.problem("proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
 	} else {
 		pr.r.Listeners = append(pr.r.Listeners, t.publicListener(p, protocol))
 		pr.r.Clusters = append(pr.r.Clusters, localAppCluster(p, protocol))
@@ -193,12 +158,12 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 	var ts *corev3.TransportSocket
 	if t.mesh.TrustDomain != "" {
 		ts = downstreamTLS(t.mesh, http)
-		ins := intentionsFor(t.snap, p.DestinationName)
+		ins := t.intentionsFor(p.DestinationName)
 		if !http && hasL7(ins) {
-			t.problem(p.ID, "service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
+			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
 			ins = l4Only(ins)
 		}
-		rules := rbacRules(ins, t.mesh.TrustDomain, t.mesh.defaultAllow(t.snap))
+		rules := rbacRules(ins, t.mesh.TrustDomain, t.defaultAllow())
 		if http && hasL7(ins) {
 			// The whole decision is made per request, so a single L7 deny
 			// can never fail open into an L4 allow.
@@ -233,19 +198,19 @@ func l4Only(ins []catalog.Intention) []catalog.Intention {
 // assignments and routes.
 func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyResources) {
 	if u.DestinationName == "" || !validPort(u.LocalBindPort) {
-		t.problem(p.ID, "proxy %q: upstream %q: needs destination_name and local_bind_port, got local_bind_port=%d", p.ID, u.DestinationName, u.LocalBindPort)
+		t.problem("proxy %q: upstream %q: needs destination_name and local_bind_port, got local_bind_port=%d", p.ID, u.DestinationName, u.LocalBindPort)
 		return
 	}
 	for _, msg := range u.ConfigProblems {
-		t.problem(p.ID, "proxy %q: upstream %q: config: %s; ignored", p.ID, u.DestinationName, msg)
+		t.problem("proxy %q: upstream %q: config: %s; ignored", p.ID, u.DestinationName, msg)
 	}
 	settings, problems := t.upstreamSettingsFor(p, u)
 	for _, msg := range problems {
-		t.problem(p.ID, "proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
+		t.problem("proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
 	}
 	ch := t.chainFor(u.DestinationName, cmp.Or(u.Datacenter, t.snap.Datacenter), isHTTP(settings.protocol))
 	for _, msg := range ch.problems {
-		t.problem(p.ID, "proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
+		t.problem("proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
 	}
 	u.LocalBindAddress = cmp.Or(u.LocalBindAddress, defaultLocalAddress)
 	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
@@ -265,10 +230,10 @@ func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResour
 	for i, res := range ch.targets {
 		c, err := t.cluster(res, settings)
 		if err != nil {
-			t.problem(p.ID, "proxy %q: upstream %q: %v", p.ID, upstream, err)
+			t.problem("proxy %q: upstream %q: %v", p.ID, upstream, err)
 		}
 		if conflict := pr.addCluster(c, ch.loads[i], upstream); conflict != "" {
-			t.problem(p.ID, "proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
+			t.problem("proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
 				p.ID, res.target.clusterName(), conflict, upstream, conflict)
 		}
 	}

@@ -64,7 +64,7 @@ func (t *translator) transparent(p *catalog.Proxy, pr *proxyResources) {
 			l.FilterChains = append(l.FilterChains, fc)
 		}
 	}
-	if t.snap.Mesh == nil || !t.snap.Mesh.MeshDestinationsOnly {
+	if !t.meshDestinationsOnly() {
 		l.DefaultFilterChain = &listenerv3.FilterChain{
 			Name:    OriginalDestinationCluster,
 			Filters: []*listenerv3.Filter{tcpProxyFilterFor(OriginalDestinationCluster, OriginalDestinationCluster)},
@@ -80,18 +80,18 @@ func (t *translator) transparent(p *catalog.Proxy, pr *proxyResources) {
 // transparentChain is the outbound filter chain of one reachable service,
 // matching its virtual IPs; nil when Consul assigned it none.
 func (t *translator) transparentChain(p *catalog.Proxy, service string, pr *proxyResources) *listenerv3.FilterChain {
-	match := virtualIPMatch(t.snap.Endpoints[service])
+	match := virtualIPMatch(t.endpoints(service))
 	if match == nil {
 		return nil
 	}
 	u := catalog.Upstream{DestinationName: service, LocalBindAddress: outboundListenerAddress}
 	settings, problems := t.upstreamSettingsFor(p, u)
 	for _, msg := range problems {
-		t.problem(p.ID, "proxy %q: transparent upstream %q: %s", p.ID, service, msg)
+		t.problem("proxy %q: transparent upstream %q: %s", p.ID, service, msg)
 	}
 	ch := t.chainFor(service, t.snap.Datacenter, isHTTP(settings.protocol))
 	for _, msg := range ch.problems {
-		t.problem(p.ID, "proxy %q: transparent upstream %q: %s", p.ID, service, msg)
+		t.problem("proxy %q: transparent upstream %q: %s", p.ID, service, msg)
 	}
 	statPrefix := "upstream." + ClusterName(service, t.snap.Datacenter)
 	var f *listenerv3.Filter
@@ -130,10 +130,10 @@ func virtualIPMatch(eps []catalog.Endpoint) *listenerv3.FilterChainMatch {
 // reachable lists, sorted, the mesh services of the local datacenter other
 // than its own that a proxy's service may call by its intentions.
 func (t *translator) reachable(p *catalog.Proxy) []string {
-	defaultAllow := t.mesh.defaultAllow(t.snap)
+	defaultAllow := t.defaultAllow()
 	var out []string
-	for _, service := range slices.Sorted(maps.Keys(t.snap.Endpoints)) {
-		if service != p.DestinationName && intentionAllows(t.snap, p.DestinationName, service, defaultAllow) {
+	for _, service := range t.serviceNames() {
+		if service != p.DestinationName && intentionAllows(t.intentionsFor(service), p.DestinationName, defaultAllow) {
 			out = append(out, service)
 		}
 	}
@@ -145,8 +145,8 @@ func (t *translator) reachable(p *catalog.Proxy) []string {
 // intention counting as allowing (its permissions are checked per
 // request), and with none the default does. Consul decides a transparent
 // proxy's upstreams this way.
-func intentionAllows(snap *catalog.Snapshot, source, destination string, defaultAllow bool) bool {
-	for _, in := range intentionsFor(snap, destination) {
+func intentionAllows(ins []catalog.Intention, source string, defaultAllow bool) bool {
+	for _, in := range ins {
 		if in.Source != source && in.Source != catalog.Wildcard {
 			continue
 		}

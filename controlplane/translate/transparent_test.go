@@ -86,7 +86,7 @@ func TestIntentionAllows(t *testing.T) {
 			for _, in := range tt.intentions {
 				snap.Intentions[in.Destination] = append(snap.Intentions[in.Destination], in)
 			}
-			if got := intentionAllows(snap, "web", "api", tt.defaultAllow); got != tt.want {
+			if got := intentionAllows(intentionsFor(snap, "api"), "web", tt.defaultAllow); got != tt.want {
 				t.Errorf("intentionAllows(web → api) = %v, want %v", got, tt.want)
 			}
 		})

@@ -50,7 +50,7 @@ func (t *translator) upstreamSettingsFor(p *catalog.Proxy, u catalog.Upstream) (
 	if u.Config != nil {
 		sources = append(sources, namedConfig{"the upstream's config", u.Config})
 	}
-	if sd := t.snap.ServiceDefaults[p.DestinationName]; sd != nil && sd.UpstreamConfig != nil {
+	if sd := t.serviceDefaults(p.DestinationName); sd != nil && sd.UpstreamConfig != nil {
 		if o := sd.UpstreamConfig.Overrides[u.DestinationName]; o != nil {
 			sources = append(sources, namedConfig{fmt.Sprintf("service-defaults %q UpstreamConfig.Overrides[%q]", sd.Name, u.DestinationName), o})
 		}
@@ -66,7 +66,7 @@ func (t *translator) upstreamSettingsFor(p *catalog.Proxy, u catalog.Upstream) (
 		mergeUpstreamConfig(&merged, c)
 	}
 	s := upstreamSettings{
-		protocol:       cmp.Or(u.Protocol, merged.Protocol, t.snap.ProtocolOf(u.DestinationName)),
+		protocol:       cmp.Or(u.Protocol, merged.Protocol, t.protocolOf(u.DestinationName)),
 		connectTimeout: merged.ConnectTimeout,
 		limits:         limitsOf(merged.Limits),
 		outlier:        outlierOf(merged.PassiveHealthCheck),

@@ -1,0 +1,178 @@
+package controlplane
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
+	"log/slog"
+	"maps"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/controlplane/translate"
+)
+
+// recordingSink keeps the last snapshot of every node and counts sets.
+type recordingSink struct {
+	snaps map[string]cachev3.ResourceSnapshot
+	sets  map[string]int
+}
+
+func newRecordingSink() *recordingSink {
+	return &recordingSink{snaps: map[string]cachev3.ResourceSnapshot{}, sets: map[string]int{}}
+}
+
+func (s *recordingSink) SetSnapshot(_ context.Context, node string, snap cachev3.ResourceSnapshot) error {
+	s.snaps[node] = snap
+	s.sets[node]++
+	return nil
+}
+
+func (s *recordingSink) Unpublish(node string) { delete(s.snaps, node) }
+
+func newTestPublisher(sink snapshotSink) *publisher {
+	return newPublisher(sink, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+}
+
+// catalogChanges is a sequence of snapshots, each one change from the last
+// and sharing every unchanged value with it, as discovery publishes them.
+func catalogChanges(n int) []*catalog.Snapshot {
+	first := largeCatalog(n)
+	next := func(prev *catalog.Snapshot, change func(*catalog.Snapshot)) *catalog.Snapshot {
+		s := *prev
+		s.Version++
+		s.Proxies, s.Endpoints, s.ServiceDefaults = maps.Clone(prev.Proxies), maps.Clone(prev.Endpoints), maps.Clone(prev.ServiceDefaults)
+		change(&s)
+		return &s
+	}
+	critical := next(first, func(s *catalog.Snapshot) {
+		eps := slices.Clone(s.Endpoints["svc-5"])
+		eps[0].Health = catalog.HealthCritical
+		s.Endpoints["svc-5"] = eps
+	})
+	gone := next(critical, func(s *catalog.Snapshot) {
+		delete(s.Proxies, "svc-7-1-sidecar-proxy")
+		s.Endpoints["svc-7"] = s.Endpoints["svc-7"][:1]
+	})
+	tcp := next(gone, func(s *catalog.Snapshot) { delete(s.ServiceDefaults, "svc-2") })
+	passing := next(tcp, func(s *catalog.Snapshot) { s.Endpoints["svc-5"] = first.Endpoints["svc-5"] })
+	return []*catalog.Snapshot{first, critical, gone, tcp, passing}
+}
+
+// TestPublishSetsOnlyChangedProxies checks that a change hands new
+// snapshots only to the proxies it concerns.
+func TestPublishSetsOnlyChangedProxies(t *testing.T) {
+	snaps := catalogChanges(20)
+	sink := newRecordingSink()
+	p := newTestPublisher(sink)
+	x := translate.NewTranslator()
+	for i, snap := range snaps[:2] {
+		changed, err := p.publish(context.Background(), x.Translate(snap, benchMesh), time.Now())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if want := []int{40, 4}[i]; changed != want {
+			t.Errorf("publish %d: %d proxies changed, want %d", i, changed, want)
+		}
+	}
+	var setTwice []string
+	for node, n := range sink.sets {
+		if n > 1 {
+			setTwice = append(setTwice, node)
+		}
+	}
+	slices.Sort(setTwice)
+	// svc-3 and svc-4 have svc-5 as an upstream.
+	want := []string{"svc-3-0-sidecar-proxy", "svc-3-1-sidecar-proxy", "svc-4-0-sidecar-proxy", "svc-4-1-sidecar-proxy"}
+	if diff := cmp.Diff(want, setTwice); diff != "" {
+		t.Errorf("proxies given a second snapshot (-want +got):\n%s", diff)
+	}
+}
+
+// TestPublishInternsPublishedResources checks, after every change, that
+// exactly the catalog's proxies are published, that the interned resources are exactly those the published snapshots hold,
+// each counted once per snapshot holding it, and that every snapshot holds
+// the interned proto of its content.
+func TestPublishInternsPublishedResources(t *testing.T) {
+	sink := newRecordingSink()
+	p := newTestPublisher(sink)
+	x := translate.NewTranslator()
+	for i, snap := range catalogChanges(20) {
+		if _, err := p.publish(context.Background(), x.Translate(snap, benchMesh), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(slices.Sorted(maps.Keys(snap.Proxies)), slices.Sorted(maps.Keys(sink.snaps))); diff != "" {
+			t.Errorf("publish %d: published nodes (-catalog +published):\n%s", i, diff)
+		}
+		want := map[internKey]int{}
+		for node, s := range sink.snaps {
+			for _, typ := range publishedTypes {
+				for name, r := range s.GetResources(typ) {
+					k := contentKey(t, r)
+					want[k]++
+					if in := p.interned[k]; in == nil || types.Resource(in.res) != r {
+						t.Errorf("publish %d: node %s resource %s is not the interned proto", i, node, name)
+					}
+				}
+			}
+		}
+		got := map[internKey]int{}
+		for k, in := range p.interned {
+			got[k] = in.refs
+		}
+		if diff := cmp.Diff(want, got, cmp.AllowUnexported(internKey{})); diff != "" {
+			t.Errorf("publish %d: interned references (-held +counted):\n%s", i, diff)
+		}
+	}
+}
+
+func contentKey(t *testing.T, r types.Resource) internKey {
+	t.Helper()
+	b, err := proto.MarshalOptions{Deterministic: true}.Marshal(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := sha256.Sum256(b)
+	return internKey{typ: string(r.ProtoReflect().Descriptor().FullName()), hash: hex.EncodeToString(sum[:])}
+}
+
+// TestPublishVersionsIndependentOfHistory checks that a publisher that
+// followed every change publishes the same versions as one that sees only
+// the final catalog, as two control-plane replicas must.
+func TestPublishVersionsIndependentOfHistory(t *testing.T) {
+	snaps := catalogChanges(20)
+	followed, fresh := newRecordingSink(), newRecordingSink()
+	p, x := newTestPublisher(followed), translate.NewTranslator()
+	for _, snap := range snaps {
+		if _, err := p.publish(context.Background(), x.Translate(snap, benchMesh), time.Now()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	last := snaps[len(snaps)-1]
+	if _, err := newTestPublisher(fresh).publish(context.Background(), translate.Translate(last, benchMesh), time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(versionsOf(fresh), versionsOf(followed)); diff != "" {
+		t.Errorf("versions (-fresh +followed):\n%s", diff)
+	}
+}
+
+func versionsOf(s *recordingSink) map[string][]string {
+	out := map[string][]string{}
+	for node, snap := range s.snaps {
+		for _, typ := range publishedTypes {
+			out[node] = append(out[node], snap.GetVersion(typ))
+		}
+	}
+	return out
+}

@@ -1,0 +1,284 @@
+package translate
+
+import (
+	"bytes"
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// Translator translates a sequence of catalog snapshots, doing only the
+// work a change needs: a proxy is translated again only when its own
+// registration, or a part of the snapshot its last translation read (the
+// instances of its upstreams' services and their failover targets, the
+// config entries of their chains, its service's defaults and intentions,
+// …), differs from the previous snapshot. Every other proxy keeps its
+// previous *Resources, pointer and all, so a consumer can tell unchanged
+// proxies apart by pointer. A change of Mesh or of the datacenter
+// translates everything again.
+//
+// Translate returns what the pure function Translate returns for the same
+// arguments; only which equal protos are shared by pointer may differ.
+// A Translator is used from one goroutine; the Resources it returns are
+// shared with later results and must not be modified.
+type Translator struct {
+	last *catalog.Snapshot // nil before the first Translate
+	mesh Mesh
+	// roots and otlp are the shared resources built from mesh.
+	roots *tlsv3.Secret
+	otlp  *clusterv3.Cluster
+	// unusable has the services with instances no proxy could dial.
+	unusable map[string]usableEndpoints
+	proxies  map[string]*proxyEntry
+	// resources and problems are those of proxies, as Result holds them:
+	// every proxy with a registration, every proxy with problems.
+	resources map[string]*Resources
+	problems  map[string][]error
+	// readers are the IDs of the proxies whose last translation read an
+	// input, by input.
+	readers map[input]map[string]bool
+
+	proxyless proxylessCache
+}
+
+// proxyEntry is the last translation of one proxy.
+type proxyEntry struct {
+	res      *Resources // nil for a nil registration
+	problems []error
+	inputs   []input // sorted, each once
+}
+
+// NewTranslator returns a Translator that has translated nothing yet.
+func NewTranslator() *Translator {
+	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{},
+		resources: map[string]*Resources{}, problems: map[string][]error{}, readers: map[input]map[string]bool{}}
+}
+
+// Translate builds every proxy's resources from the catalog, reusing
+// those of proxies whose inputs did not change since the last call. Its
+// cost is that of comparing the two snapshots and translating the proxies
+// a change concerns; the Result's maps are copies of the Translator's.
+func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
+	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMesh(x.mesh, mesh)
+	var changed map[input]bool
+	if full {
+		x.setMesh(mesh)
+		clear(x.proxies)
+		clear(x.resources)
+		clear(x.problems)
+		clear(x.readers)
+	} else {
+		changed = changedInputs(x.last, snap)
+	}
+	x.updateUsable(snap, changed, full)
+	t := newTranslator(snap, x.mesh, x.usableOverrides())
+	t.roots, t.otlp = x.roots, x.otlp
+	if full {
+		for id, p := range snap.Proxies {
+			x.retranslate(t, id, p)
+		}
+	} else {
+		stale := x.readersOf(changed)
+		diffMap(x.last.Proxies, snap.Proxies, samePointee, func(id string) { stale[id] = true })
+		for id := range stale {
+			if p, ok := snap.Proxies[id]; ok {
+				x.retranslate(t, id, p)
+			} else {
+				x.remove(id)
+			}
+		}
+	}
+	x.last = snap
+
+	result := &Result{Proxies: maps.Clone(x.resources), Problems: x.endpointProblems()}
+	for id, errs := range x.problems {
+		result.Problems[id] = append(result.Problems[id], errs...)
+	}
+	return result
+}
+
+// retranslate translates one proxy again and records what it read. A nil
+// registration is left out and reported.
+func (x *Translator) retranslate(t *translator, id string, p *catalog.Proxy) {
+	var next *proxyEntry
+	if p == nil {
+		next = &proxyEntry{problems: []error{fmt.Errorf("proxy %q: no registration; left out", id)}}
+	} else {
+		next = t.translateProxy(p)
+	}
+	x.index(id, x.proxies[id], next)
+	x.proxies[id] = next
+	if next.res != nil {
+		x.resources[id] = next.res
+	} else {
+		delete(x.resources, id)
+	}
+	if len(next.problems) > 0 {
+		x.problems[id] = next.problems
+	} else {
+		delete(x.problems, id)
+	}
+}
+
+// remove forgets a proxy that left the catalog.
+func (x *Translator) remove(id string) {
+	x.index(id, x.proxies[id], nil)
+	delete(x.proxies, id)
+	delete(x.resources, id)
+	delete(x.problems, id)
+}
+
+// translateProxy translates one proxy and records what it read.
+func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
+	t.inputs, t.problems = t.inputs[:0], nil
+	res := t.proxy(p)
+	in := slices.Clone(t.inputs)
+	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
+	return &proxyEntry{res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in))}
+}
+
+// readersOf returns the IDs of the proxies that read any of inputs.
+func (x *Translator) readersOf(inputs map[input]bool) map[string]bool {
+	stale := map[string]bool{}
+	for in := range inputs {
+		for id := range x.readers[in] {
+			stale[id] = true
+		}
+	}
+	return stale
+}
+
+// index replaces, in readers, the inputs of a proxy's previous
+// translation (nil if none) with those of its next (nil if it is gone).
+func (x *Translator) index(id string, prev, next *proxyEntry) {
+	if prev != nil {
+		for _, in := range prev.inputs {
+			if r := x.readers[in]; r != nil {
+				delete(r, id)
+				if len(r) == 0 {
+					delete(x.readers, in)
+				}
+			}
+		}
+	}
+	if next != nil {
+		for _, in := range next.inputs {
+			r := x.readers[in]
+			if r == nil {
+				r = map[string]bool{}
+				x.readers[in] = r
+			}
+			r[id] = true
+		}
+	}
+}
+
+func (x *Translator) setMesh(mesh Mesh) {
+	mesh = cloneMesh(mesh)
+	x.mesh, x.roots, x.otlp = mesh, nil, nil
+	if mesh.TrustDomain != "" {
+		x.roots = rootsSecret(mesh.RootsPEM)
+	}
+	if mesh.Tracing != nil {
+		x.otlp = otlpCluster(*mesh.Tracing)
+	}
+}
+
+// cloneMesh copies what a Mesh points to, which the caller may reuse.
+func cloneMesh(mesh Mesh) Mesh {
+	mesh.RootsPEM = bytes.Clone(mesh.RootsPEM)
+	if mesh.Tracing != nil {
+		tr := *mesh.Tracing
+		mesh.Tracing = &tr
+	}
+	return mesh
+}
+
+func sameMesh(a, b Mesh) bool {
+	return a.TrustDomain == b.TrustDomain && a.DefaultPolicy == b.DefaultPolicy &&
+		bytes.Equal(a.RootsPEM, b.RootsPEM) &&
+		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing)
+}
+
+// usableEndpoints are the instances of a service that a proxy can dial,
+// and a problem for each one left out, by its proxy ID.
+type usableEndpoints struct {
+	endpoints []catalog.Endpoint
+	problems  []endpointProblem
+}
+
+type endpointProblem struct {
+	proxyID string
+	err     error
+}
+
+// usableOf returns the instances of a service that have an address and a
+// valid port, and whether any was left out.
+func usableOf(service string, all []catalog.Endpoint) (usableEndpoints, bool) {
+	var u usableEndpoints
+	for _, e := range all {
+		if e.Address != "" && validPort(e.Port) {
+			u.endpoints = append(u.endpoints, e)
+			continue
+		}
+		u.problems = append(u.problems, endpointProblem{e.ProxyID, fmt.Errorf(
+			"instance %q of service %q: address %q port %d cannot be dialed; left out of load assignments", e.ProxyID, service, e.Address, e.Port)})
+	}
+	return u, len(u.problems) > 0
+}
+
+// updateUsable finds the services with instances no proxy could dial:
+// among every service after a full change, else among those whose
+// instances changed.
+func (x *Translator) updateUsable(snap *catalog.Snapshot, changed map[input]bool, full bool) {
+	check := func(service string) {
+		if u, some := usableOf(service, snap.Endpoints[service]); some {
+			x.unusable[service] = u
+		} else {
+			delete(x.unusable, service)
+		}
+	}
+	if full {
+		clear(x.unusable)
+		for service := range snap.Endpoints {
+			check(service)
+		}
+		return
+	}
+	for in := range changed {
+		if in.kind == inEndpoints {
+			check(in.name)
+		}
+	}
+}
+
+// usableOverrides are the dialable instances of the services that have
+// others; nil when there are none.
+func (x *Translator) usableOverrides() map[string][]catalog.Endpoint {
+	if len(x.unusable) == 0 {
+		return nil
+	}
+	out := make(map[string][]catalog.Endpoint, len(x.unusable))
+	for service, u := range x.unusable {
+		out[service] = u.endpoints
+	}
+	return out
+}
+
+// endpointProblems reports each instance left out, under its own proxy ID,
+// in order of service name.
+func (x *Translator) endpointProblems() map[string][]error {
+	problems := map[string][]error{}
+	for _, service := range slices.Sorted(maps.Keys(x.unusable)) {
+		for _, p := range x.unusable[service].problems {
+			problems[p.proxyID] = append(problems[p.proxyID], p.err)
+		}
+	}
+	return problems
+}

@@ -1,0 +1,115 @@
+package translate
+
+import (
+	"maps"
+	"slices"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// input names one part of a catalog snapshot that translation reads: a
+// service's endpoints, one config entry, or a mesh-wide setting (name
+// empty). The translator reads the snapshot only through the methods
+// below, which record each input read, so a proxy's resources are known to
+// depend on those inputs alone (Translator re-translates a proxy only when
+// one of them changed).
+type input struct {
+	kind inputKind
+	name string
+}
+
+type inputKind uint8
+
+const (
+	inEndpoints       inputKind = iota // Endpoints[name]
+	inServiceDefaults                  // ServiceDefaults[name]
+	inResolver                         // ServiceResolvers[name]
+	inSplitter                         // ServiceSplitters[name]
+	inRouter                           // ServiceRouters[name]
+	inIntentions                       // Intentions[name]
+	inProxyDefaults                    // ProxyDefaults
+	inMeshEntry                        // Mesh
+	inACLPolicy                        // ACLDefaultPolicy
+	inServiceNames                     // the set of keys of Endpoints
+)
+
+// read records that the current translation read an input.
+func (t *translator) read(kind inputKind, name string) {
+	t.inputs = append(t.inputs, input{kind, name})
+}
+
+// inputsSince returns a copy of the inputs recorded since mark, for a
+// memoized result to replay when it is reused.
+func (t *translator) inputsSince(mark int) []input {
+	return slices.Clone(t.inputs[mark:])
+}
+
+// replay records the inputs of a memoized result as read again.
+func (t *translator) replay(in []input) {
+	t.inputs = append(t.inputs, in...)
+}
+
+// endpoints are the dialable instances of a service.
+func (t *translator) endpoints(service string) []catalog.Endpoint {
+	t.read(inEndpoints, service)
+	if eps, ok := t.usable[service]; ok {
+		return eps
+	}
+	return t.snap.Endpoints[service]
+}
+
+// serviceNames are the services with instances, sorted.
+func (t *translator) serviceNames() []string {
+	t.read(inServiceNames, "")
+	return slices.Sorted(maps.Keys(t.snap.Endpoints))
+}
+
+func (t *translator) serviceDefaults(service string) *catalog.ServiceDefaults {
+	t.read(inServiceDefaults, service)
+	return t.snap.ServiceDefaults[service]
+}
+
+// protocolOf is the protocol of a service as catalog.Snapshot.ProtocolOf
+// resolves it.
+func (t *translator) protocolOf(service string) string {
+	t.read(inServiceDefaults, service)
+	t.read(inProxyDefaults, "")
+	return t.snap.ProtocolOf(service)
+}
+
+func (t *translator) resolver(service string) *catalog.ServiceResolver {
+	t.read(inResolver, service)
+	return t.snap.ServiceResolvers[service]
+}
+
+func (t *translator) splitter(service string) *catalog.ServiceSplitter {
+	t.read(inSplitter, service)
+	return t.snap.ServiceSplitters[service]
+}
+
+func (t *translator) router(service string) *catalog.ServiceRouter {
+	t.read(inRouter, service)
+	return t.snap.ServiceRouters[service]
+}
+
+// intentionsFor returns the intentions deciding who may call a service,
+// highest precedence first.
+func (t *translator) intentionsFor(service string) []catalog.Intention {
+	t.read(inIntentions, service)
+	t.read(inIntentions, catalog.Wildcard)
+	return intentionsFor(t.snap, service)
+}
+
+// defaultAllow resolves the default intention policy.
+func (t *translator) defaultAllow() bool {
+	if t.mesh.DefaultPolicy == "" {
+		t.read(inACLPolicy, "")
+	}
+	return t.mesh.defaultAllow(t.snap)
+}
+
+// meshDestinationsOnly is the mesh config entry's setting.
+func (t *translator) meshDestinationsOnly() bool {
+	t.read(inMeshEntry, "")
+	return t.snap.Mesh != nil && t.snap.Mesh.MeshDestinationsOnly
+}
