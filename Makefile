@@ -52,7 +52,7 @@ test-e2e: consul jaeger kube helm
 	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
 
 FUZZTIME ?= 30s
-FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \
+FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./controlplane/translate:FuzzTranslator ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \
 	./proxy/listener:FuzzHTTPEdge ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID ./proxy/telemetry/accesslog:FuzzAppendJSON
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
 	@for t in $(FUZZ_TARGETS); do echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
