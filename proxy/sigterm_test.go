@@ -292,4 +292,3 @@ func openRawH2Stream(t *testing.T, addr, path string) *rawH2Stream {
 	}()
 	return s
 }
-
