@@ -1,6 +1,7 @@
 package proxy_test
 
 import (
+	"bufio"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -9,16 +10,22 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
+	"google.golang.org/grpc"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
 
@@ -219,4 +226,88 @@ func TestHeaderLimitsFromXDS(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestMissingSecretNeverFailsOpen (RELIABILITY #4): an mTLS listener whose
+// trust bundle (SDS secret) has not arrived is accepted and waits for it,
+// as Envoy warms such a listener; meanwhile it completes no handshake,
+// even for a valid leaf, and answers no plaintext request, so nothing
+// reaches the app. Once the secret arrives it serves.
+func TestMissingSecretNeverFailsOpen(t *testing.T) {
+	tl := newTestLog(t)
+	m := &meshTest{t: t, certs: &certService{}}
+	ca := newCA(t)
+	m.certs.ca.Store(ca)
+	var reached atomic.Int32
+	app := namedBackendFunc(t, func() { reached.Add(1) })
+	cp := startControlPlane(t, tl, "127.0.0.1:0", func(s *grpc.Server) { certsv1.RegisterCertificateServiceServer(s, m.certs) })
+	resources := func(withSecret bool) map[resourcev3.Type][]types.Resource {
+		r := map[resourcev3.Type][]types.Resource{
+			resourcev3.ListenerType: {xdstest.WithListenerTLS(xdstest.HTTPListenerInline(publicHTTP, "127.0.0.1:0", xdstest.RouteConfig("local_app", "local_app")),
+				xdstest.DownstreamTLS(trustDomain.String(), "h2", "http/1.1"))},
+			resourcev3.ClusterType: {xdstest.StaticCluster("local_app", xdstest.Endpoint(app))},
+		}
+		if withSecret {
+			r[resourcev3.SecretType] = []types.Resource{xdstest.RootsSecretOf(bundle(ca))}
+		}
+		return r
+	}
+	cp.setFor(apiNode, "v1", resources(false))
+	p := startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Token: aclToken, Logger: tl.slog()})
+	cp.waitRequest("LDS ACK of v1", ackOf(resourcev3.ListenerType, "v1"))
+	addr := p.listenerAddr(publicHTTP)
+	// The sidecar has its leaf: only the bundle is missing.
+	eventually(t, "the leaf", func() bool { return p.certs().Identity.Leaf != nil })
+	webLeaf := leafFor(t, m, "web")
+	url := "https://" + addr + "/"
+
+	for _, alpn := range []string{"http/1.1", "h2"} {
+		if resp, err := mtlsClient(webLeaf, alpn).Get(url); err == nil {
+			resp.Body.Close()
+			t.Errorf("%s over mTLS without the trust bundle: %s %d, want the handshake to fail", alpn, resp.Proto, resp.StatusCode)
+		}
+	}
+	if code, _, body := rawGetOrNothing(t, addr); code != 0 {
+		t.Errorf("plaintext request without the trust bundle answered %d %q, want no HTTP answer", code, body)
+	}
+	if n := reached.Load(); n != 0 {
+		t.Fatalf("%d requests reached the app before the trust bundle arrived", n)
+	}
+
+	cp.setFor(apiNode, "v2", resources(true))
+	eventually(t, "mTLS request served once the bundle arrived", func() bool {
+		resp, err := mtlsClient(webLeaf, "h2").Get(url)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == 200
+	})
+	if code, _, body := rawGetOrNothing(t, addr); code != 0 {
+		t.Errorf("plaintext request with the trust bundle answered %d %q, want no HTTP answer", code, body)
+	}
+}
+
+// rawGetOrNothing sends a plaintext HTTP/1.1 GET and returns the answer,
+// or code 0 when the server answers no HTTP response.
+func rawGetOrNothing(t *testing.T, addr string) (int, http.Header, string) {
+	t.Helper()
+	c := dialWithDeadline(t, addr)
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
+	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+	if err != nil {
+		return 0, nil, ""
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(b)
+}
+
+// namedBackendFunc is an app answering "ok" that calls hit on every
+// request.
+func namedBackendFunc(t *testing.T, hit func()) string {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hit(); io.WriteString(w, "ok") }))
+	t.Cleanup(srv.Close)
+	return strings.TrimPrefix(srv.URL, "http://")
 }
