@@ -503,3 +503,20 @@ func runLegitClient(t *testing.T, client *http.Client, url string, workers int) 
 	}
 	return lc
 }
+
+// TestHeaderLimitCheckDoesNotAllocate: the per-request limit check costs
+// no allocation.
+func TestHeaderLimitCheckDoesNotAllocate(t *testing.T) {
+	r := httptest.NewRequest("GET", "/api/v1/users?x=1", nil)
+	for i := range 20 {
+		r.Header.Add(fmt.Sprintf("X-H-%d", i), "value")
+	}
+	cfg := &config.HTTP{MaxRequestHeaderBytes: config.DefaultMaxRequestHeaderBytes, MaxRequestHeaders: config.DefaultMaxRequestHeaders}
+	if n := testing.AllocsPerRun(100, func() {
+		if headerLimitExceeded(r, cfg) != "" {
+			t.Fatal("over the limits")
+		}
+	}); n != 0 {
+		t.Errorf("the header limit check allocates %v times per request", n)
+	}
+}
