@@ -70,8 +70,22 @@ type controlPlane struct {
 	cache cachev3.SnapshotCache
 	srv   *grpc.Server
 
-	mu   sync.Mutex
-	reqs []*discoveryv3.DiscoveryRequest // every request, as OnStreamRequest saw it
+	mu     sync.Mutex
+	reqs   []*discoveryv3.DiscoveryRequest // every request, as OnStreamRequest saw it
+	reqsAt []streamEvent                   // when and on which stream each of reqs arrived
+	sent   []sentResponse                  // every response, as it was about to be sent
+}
+
+// streamEvent is when something happened on which ADS stream.
+type streamEvent struct {
+	stream int64
+	at     time.Time
+}
+
+// sentResponse is a response the control plane sent.
+type sentResponse struct {
+	streamEvent
+	typeURL, version, nonce string
 }
 
 // startControlPlane serves ADS on addr; register adds other services (the
@@ -83,12 +97,23 @@ func startControlPlane(t testing.TB, tl *testLog, addr string, register ...func(
 		t.Fatalf("control plane listen: %v", err)
 	}
 	cp := &controlPlane{t: t, log: tl, addr: ln.Addr().String(), cache: cachev3.NewSnapshotCache(true, cachev3.IDHash{}, tl.cpLogger())}
-	callbacks := serverv3.CallbackFuncs{StreamRequestFunc: func(_ int64, req *discoveryv3.DiscoveryRequest) error {
-		cp.mu.Lock()
-		defer cp.mu.Unlock()
-		cp.reqs = append(cp.reqs, proto.Clone(req).(*discoveryv3.DiscoveryRequest))
-		return nil
-	}}
+	callbacks := serverv3.CallbackFuncs{
+		StreamRequestFunc: func(stream int64, req *discoveryv3.DiscoveryRequest) error {
+			at := time.Now()
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			cp.reqs = append(cp.reqs, proto.Clone(req).(*discoveryv3.DiscoveryRequest))
+			cp.reqsAt = append(cp.reqsAt, streamEvent{stream, at})
+			return nil
+		},
+		// Called immediately before the response is sent.
+		StreamResponseFunc: func(_ context.Context, stream int64, _ *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
+			at := time.Now()
+			cp.mu.Lock()
+			defer cp.mu.Unlock()
+			cp.sent = append(cp.sent, sentResponse{streamEvent{stream, at}, resp.GetTypeUrl(), resp.GetVersionInfo(), resp.GetNonce()})
+		},
+	}
 	cp.srv = grpc.NewServer(grpc.WaitForHandlers(true))
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(cp.srv, serverv3.NewServer(context.Background(), cp.cache, callbacks))
 	for _, r := range register {
@@ -139,6 +164,27 @@ func (cp *controlPlane) waitRequest(what string, match func(*discoveryv3.Discove
 		return false
 	})
 	return found
+}
+
+// nackLatency is the time from the control plane sending the first
+// typeURL response of version to the proxy's NACK of it (the request
+// on the same stream carrying its nonce and an error) arriving; false if
+// there is no such pair yet.
+func (cp *controlPlane) nackLatency(typeURL, version string) (time.Duration, bool) {
+	cp.mu.Lock()
+	defer cp.mu.Unlock()
+	for _, r := range cp.sent {
+		if r.typeURL != typeURL || r.version != version {
+			continue
+		}
+		for i, req := range cp.reqs {
+			if cp.reqsAt[i].stream == r.stream && req.GetResponseNonce() == r.nonce && req.GetErrorDetail() != nil {
+				return cp.reqsAt[i].at.Sub(r.at), true
+			}
+		}
+		return 0, false
+	}
+	return 0, false
 }
 
 // eventually polls cond until it holds or the deadline passes.

@@ -115,6 +115,15 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 		if msg := lds.GetErrorDetail().GetMessage(); !strings.Contains(msg, `listener "bad:127.0.0.1:0": filter chain 0: unsupported network filter "envoy.filters.network.foo"`) || lds.GetVersionInfo() != "v2" {
 			t.Errorf("LDS NACK version %q error %q, want version v2 and an error naming the listener", lds.GetVersionInfo(), msg)
 		}
+		// RELIABILITY #4: the NACK is sent as soon as the response is
+		// compiled; nothing on that path waits on a timer.
+		for _, typeURL := range []string{resourcev3.ClusterType, resourcev3.ListenerType} {
+			if d, ok := cp.nackLatency(typeURL, "v3"); !ok || d >= time.Second {
+				t.Errorf("%s NACK of v3 arrived %v (found: %v) after the response was sent, want within 1s", typeURL, d, ok)
+			} else {
+				t.Logf("%s NACK of v3 arrived %v after the response was sent", typeURL, d)
+			}
+		}
 		if got := hits(t, apiAddr, 20); got["b3"] != 20 {
 			t.Errorf("hits after the NACK = %v, want all 20 on b3", got)
 		}

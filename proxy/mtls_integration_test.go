@@ -320,6 +320,10 @@ func startApp(t *testing.T) *app {
 			// The trace context the app received, for propagation tests.
 			fmt.Fprintf(w, "traceparent=%s b3=%s x-b3-traceid=%s", r.Header.Get("Traceparent"), r.Header.Get("B3"), r.Header.Get("X-B3-Traceid"))
 			return
+		case "/dump":
+			// Every header the app received, for the mesh header tests.
+			json.NewEncoder(w).Encode(r.Header)
+			return
 		case "/status/500":
 			http.Error(w, "failing on purpose", http.StatusInternalServerError)
 			return

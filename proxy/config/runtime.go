@@ -117,11 +117,13 @@ type HTTP struct {
 	// Routes is the route table: inline, or the RDS resource when it has
 	// arrived. Nil means requests fail with no_route until it arrives.
 	Routes *route.Table
-	// MaxRequestHeaderBytes bounds the request line and headers
-	// (max_request_headers_kb; default 60 KiB).
+	// MaxRequestHeaderBytes bounds the size of the request's headers:
+	// names and values, method, target and authority
+	// (max_request_headers_kb; default 60 KiB; 0: no limit).
 	MaxRequestHeaderBytes int
 	// MaxRequestHeaders bounds the number of request header fields
-	// (common_http_protocol_options.max_headers_count; default 100).
+	// (common_http_protocol_options.max_headers_count; default 100; 0: no
+	// limit).
 	MaxRequestHeaders int
 	// RBAC are the HTTP RBAC filters before the router, in order; each
 	// must allow a request for it to be routed.

@@ -103,7 +103,7 @@ func (b *bound) acceptLoop() {
 
 // startHTTP starts, once, the HTTP server fed with this socket's HTTP
 // connections. It reads the listener's config on every request, except
-// the server settings — header size limit, codec, connection timeouts
+// the server settings — header read bound (headerlimit.go), codec, connection timeouts
 // and HTTP/2 settings — which the first HTTP config fixes for the life of
 // the socket. It serves HTTP/1.1 and cleartext HTTP/2 (h2c), and HTTP/2
 // over TLS connections whose ALPN selected h2, as the codec allows.
@@ -122,7 +122,7 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 			Handler:           http.HandlerFunc(b.serveHTTP),
 			Protocols:         protocols(cfg.Codec),
 			HTTP2:             http2Config(cfg.HTTP2),
-			MaxHeaderBytes:    cfg.MaxRequestHeaderBytes,
+			MaxHeaderBytes:    headerReadBound(cfg.MaxRequestHeaderBytes),
 			ReadHeaderTimeout: orDefault(cfg.RequestHeadersTimeout, readHeaderTimeout),
 			IdleTimeout:       orDefault(cfg.IdleTimeout, idleTimeout),
 			ErrorLog:          slog.NewLogLogger(b.log.Handler(), slog.LevelDebug),

@@ -18,8 +18,8 @@ type httpHandler struct {
 	a *active
 }
 
-// ServeHTTP runs the inbound edge (path normalization, mesh headers,
-// h2c upgrades), header limits and HTTP RBAC, then routes the request and
+// ServeHTTP runs the header limits, the inbound edge (path normalization,
+// mesh headers, h2c upgrades) and HTTP RBAC, then routes the request and
 // hands it to the router.
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r)
@@ -33,6 +33,12 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer h.forgetHijacked(c)
 	}
 	l := httpChain(h.a, c)
+	if l.HTTP != nil {
+		if reason := headerLimitExceeded(r, l.HTTP); reason != "" {
+			localreply.Write(w, r, reason, "")
+			return
+		}
+	}
 	path, ok := normalizePath(r)
 	if !ok {
 		localreply.Write(w, r, localreply.InvalidPath, "")
@@ -41,10 +47,6 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	stripMeshHeaders(r.Header)
 	if l.HTTP == nil || l.HTTP.Routes == nil {
 		localreply.Write(w, r, localreply.NoRoute, "")
-		return
-	}
-	if headerCount(r.Header) > l.HTTP.MaxRequestHeaders {
-		localreply.Write(w, r, localreply.TooManyHeaders, "")
 		return
 	}
 	if !h.authorized(l.HTTP, c, r, path) {
@@ -88,14 +90,6 @@ func (h *httpHandler) forgetHijacked(c *connInfo) {
 	if c != nil && c.hijacked.Load() {
 		h.b.registry.remove(c.conn)
 	}
-}
-
-func headerCount(h http.Header) int {
-	n := 0
-	for _, v := range h {
-		n += len(v)
-	}
-	return n
 }
 
 // sourceIP is the downstream peer's IP address.

@@ -29,6 +29,7 @@ const (
 	RBACDenied        Reason = "rbac_denied"
 	InvalidPath       Reason = "invalid_path"
 	TooManyHeaders    Reason = "too_many_headers"
+	HeadersTooLarge   Reason = "headers_too_large"
 )
 
 // Status is the HTTP status of a reason: 503 unless listed.
@@ -40,7 +41,7 @@ func (r Reason) Status() int {
 		return http.StatusForbidden
 	case InvalidPath:
 		return http.StatusBadRequest
-	case TooManyHeaders:
+	case TooManyHeaders, HeadersTooLarge:
 		return http.StatusRequestHeaderFieldsTooLarge
 	}
 	return http.StatusServiceUnavailable
@@ -55,7 +56,7 @@ func (r Reason) grpcStatus() int {
 		return 4 // DEADLINE_EXCEEDED
 	case RBACDenied:
 		return 7 // PERMISSION_DENIED
-	case InvalidPath, TooManyHeaders:
+	case InvalidPath, TooManyHeaders, HeadersTooLarge:
 		return 13 // INTERNAL
 	}
 	return 14 // UNAVAILABLE

@@ -14,7 +14,7 @@ func TestWrite(t *testing.T) {
 	}{
 		{NoRoute, 503}, {NoHealthyUpstream, 503}, {CircuitOpen, 503}, {Overflow, 503},
 		{UpstreamTimeout, 504}, {UpstreamReset, 503}, {ConnectFailure, 503},
-		{RBACDenied, 403}, {InvalidPath, 400}, {TooManyHeaders, 431},
+		{RBACDenied, 403}, {InvalidPath, 400}, {TooManyHeaders, 431}, {HeadersTooLarge, 431},
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.reason), func(t *testing.T) {

@@ -104,6 +104,7 @@ const Other = "other"
 var Reasons = []string{
 	"no_route", "no_healthy_upstream", "circuit_open", "overflow", "upstream_timeout",
 	"upstream_reset", "connect_failure", "rbac_denied", "invalid_path", "too_many_headers",
+	"headers_too_large",
 }
 
 func boundReason(reason string) string {
