@@ -14,6 +14,7 @@ const (
 	DefaultQueryWait   = 5 * time.Minute
 	DefaultDebounce    = 15 * time.Millisecond
 	DefaultDebounceMax = 200 * time.Millisecond
+	DefaultResyncGrace = time.Minute
 	DefaultBackoffBase = 100 * time.Millisecond
 	DefaultBackoffMax  = 30 * time.Second
 )
@@ -42,6 +43,13 @@ type Config struct {
 	Debounce    time.Duration
 	DebounceMax time.Duration
 
+	// ResyncGrace is how long, after Consul comes back without its state
+	// (its catalog index went backwards), services and instances it no
+	// longer lists are kept, so that the mesh does not lose endpoints
+	// before Consul's agents have re-registered them (default 60s, about
+	// one anti-entropy round; negative turns the protection off).
+	ResyncGrace time.Duration
+
 	// BackoffBase and BackoffMax bound the jittered exponential delays
 	// between retries of a failing Consul request.
 	BackoffBase time.Duration
@@ -58,6 +66,7 @@ func (c Config) withDefaults() Config {
 	def(&c.QueryWait, DefaultQueryWait)
 	def(&c.Debounce, DefaultDebounce)
 	def(&c.DebounceMax, max(DefaultDebounceMax, c.Debounce))
+	def(&c.ResyncGrace, DefaultResyncGrace)
 	def(&c.BackoffBase, DefaultBackoffBase)
 	def(&c.BackoffMax, max(DefaultBackoffMax, c.BackoffBase))
 	if c.Logger == nil {

@@ -29,6 +29,9 @@ type coordinator struct {
 	dirty      bool              // state changed since last was built
 	dirtySince time.Time         // first unpublished change
 	timer      *time.Timer       // fires when the debounce window closes
+
+	hold      *resyncHold // set while Consul resyncs after losing its state
+	holdTimer *time.Timer // fires when the hold's grace ends
 }
 
 // serviceWatch is one running /v1/health/connect/<service> watch. gen tells
@@ -57,6 +60,9 @@ func (c *coordinator) run(ctx context.Context) {
 	c.timer = time.NewTimer(time.Hour)
 	c.timer.Stop()
 	defer c.timer.Stop()
+	c.holdTimer = time.NewTimer(time.Hour)
+	c.holdTimer.Stop()
+	defer c.holdTimer.Stop()
 
 	c.spawn(ctx, c.watchServiceNames)
 	c.spawn(ctx, c.watchServiceDefaults)
@@ -75,6 +81,9 @@ func (c *coordinator) run(ctx context.Context) {
 			c.changed(time.Now())
 		case now := <-c.timer.C:
 			c.flush(now)
+		case now := <-c.holdTimer.C:
+			c.endHold()
+			c.changed(now)
 		}
 	}
 }
@@ -100,8 +109,13 @@ func (c *coordinator) send(ctx context.Context, ev event) bool {
 }
 
 // setServiceNames starts a connect watch for every new service name and
-// stops those of names that are gone, dropping their data.
-func (c *coordinator) setServiceNames(ctx context.Context, names []string) {
+// stops those of names that are gone, dropping their data, unless a
+// resync hold keeps it. reset says Consul's catalog index went backwards.
+func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset bool) {
+	now := time.Now()
+	if reset {
+		c.startHold(now)
+	}
 	want := make(map[string]bool, len(names))
 	for _, name := range names {
 		want[name] = true
@@ -110,6 +124,9 @@ func (c *coordinator) setServiceNames(ctx context.Context, names []string) {
 		if !want[name] {
 			w.cancel()
 			delete(c.watches, name)
+			if _, held := c.hold.beforeOf(name); held && c.holding(now) {
+				continue
+			}
 			c.state.deleteService(name)
 		}
 	}
@@ -134,6 +151,9 @@ func (c *coordinator) startServiceWatch(ctx context.Context, name string) {
 func (c *coordinator) setService(name string, gen uint64, r serviceResult) {
 	if w := c.watches[name]; w == nil || w.gen != gen {
 		return
+	}
+	if c.holding(time.Now()) {
+		r = c.hold.heldResult(name, r)
 	}
 	c.state.setService(name, r)
 }

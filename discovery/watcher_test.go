@@ -144,20 +144,40 @@ func TestWatcherEmptyCatalogNeedsALeader(t *testing.T) {
 	waitSnapshot(t, w, "no proxies", hasProxies())
 }
 
-func TestWatcherFollowsIndexGoingBackwards(t *testing.T) {
-	consul := startFakeConsul(t, meshData())
-	cfg := fastConfig(Config{Client: consul.client})
-	cfg.QueryWait = 20 * time.Millisecond
-	w := startWatcher(t, cfg)
-	waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
+// TestWatcherHoldsThroughConsulResync (RELIABILITY #2): Consul comes back
+// without its state (lower indexes) and with only some services
+// re-registered. Until ResyncGrace has passed, instances it no longer
+// lists are kept and those it lists apply; then its catalog applies as is.
+// With the protection off, it applies at once.
+func TestWatcherHoldsThroughConsulResync(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		grace time.Duration
+	}{{"held for the grace", 500 * time.Millisecond}, {"protection off", -1}} {
+		t.Run(tt.name, func(t *testing.T) {
+			consul := startFakeConsul(t, meshData())
+			cfg := fastConfig(Config{Client: consul.client})
+			cfg.QueryWait = 20 * time.Millisecond
+			cfg.ResyncGrace = tt.grace
+			w := startWatcher(t, cfg)
+			waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
 
-	// Consul came back without its state and with lower indexes, and no
-	// request failed in between.
-	consul.restart(func(d *fakeData) {
-		d.names = []string{"consul", "api"}
-		d.connect = map[string][]*api.ServiceEntry{"api": {sidecarEntry("api", "api-2", 21005)}}
-	})
-	waitSnapshot(t, w, "api-2 only", hasProxies("api-2-sidecar-proxy"))
+			// Consul came back without its state and with lower indexes,
+			// and no request failed in between; api-2 registered first.
+			restarted := time.Now()
+			consul.restart(func(d *fakeData) {
+				d.names = []string{"consul", "api"}
+				d.connect = map[string][]*api.ServiceEntry{"api": {sidecarEntry("api", "api-2", 21005)}}
+			})
+			if tt.grace > 0 {
+				waitSnapshot(t, w, "api-2 added, api-1 and web kept", hasProxies("api-1-sidecar-proxy", "api-2-sidecar-proxy", "web-1-sidecar-proxy"))
+			}
+			waitSnapshot(t, w, "api-2 only", hasProxies("api-2-sidecar-proxy"))
+			if held := time.Since(restarted); tt.grace > 0 && held < tt.grace {
+				t.Errorf("api-1 and web dropped %v after Consul's reset, before the %v grace", held, tt.grace)
+			}
+		})
+	}
 }
 
 func TestWatcherRunTwice(t *testing.T) {

@@ -36,21 +36,32 @@ const consulService = "consul"
 // watch running per service name.
 func (c *coordinator) watchServiceNames(ctx context.Context) {
 	guard := &emptyCatalogGuard{leader: c.leader}
-	fetch := func(q *api.QueryOptions) ([]string, uint64, error) {
+	var prev uint64 // the catalog index of the previous answer
+	fetch := func(q *api.QueryOptions) (serviceNames, uint64, error) {
 		q.Filter = serviceNamesFilter
 		services, meta, err := c.env.client.Catalog().Services(q)
 		if err != nil {
-			return nil, 0, fmt.Errorf("watch service names: %w", err)
+			return serviceNames{}, 0, fmt.Errorf("watch service names: %w", err)
 		}
 		names := slices.Sorted(maps.Keys(services))
 		if err := guard.check(q.Context(), names); err != nil {
-			return nil, 0, fmt.Errorf("watch service names: %w", err)
+			return serviceNames{}, 0, fmt.Errorf("watch service names: %w", err)
 		}
-		return names, meta.LastIndex, nil
+		reset := meta.LastIndex < prev
+		prev = meta.LastIndex
+		return serviceNames{names: names, reset: reset}, meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "catalog/services", fetch, func(ctx context.Context, names []string) bool {
-		return c.send(ctx, func(ctx context.Context) { c.setServiceNames(ctx, names) })
+	runBlocking(ctx, c.env, "catalog/services", fetch, func(ctx context.Context, r serviceNames) bool {
+		return c.send(ctx, func(ctx context.Context) { c.setServiceNames(ctx, r.names, r.reset) })
 	})
+}
+
+// serviceNames is an answer of the service-name watch; reset says the
+// catalog's index went backwards since the previous answer: Consul lost
+// its state.
+type serviceNames struct {
+	names []string
+	reset bool
 }
 
 // watchService watches the sidecars fronting one service, all of them with

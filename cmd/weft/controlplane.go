@@ -29,6 +29,7 @@ type controlPlaneFlags struct {
 	consulAddr  string
 	consulToken string
 	datacenter  string
+	resyncGrace time.Duration
 	xdsAddr     string
 	adminAddr   string
 	logLevel    string
@@ -64,6 +65,7 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 	fl.StringVar(&f.consulToken, "consul-token", "",
 		"Consul ACL token used for watches (default: env CONSUL_HTTP_TOKEN)")
 	fl.StringVar(&f.datacenter, "datacenter", "", "Consul datacenter to serve (default: the agent's)")
+	fl.DurationVar(&f.resyncGrace, "consul-resync-grace", discovery.DefaultResyncGrace, "after Consul comes back without its state (its catalog index went backwards), keep services and instances it no longer lists for this long, while its agents re-register them; 0 applies its catalog at once")
 	fl.StringVar(&f.xdsAddr, "xds-addr", "127.0.0.1:15010", "gRPC address serving ADS to proxies")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:15000",
 		`HTTP address of the admin API (/ready, /proxies, /catalog); "-" disables it`)
@@ -105,7 +107,11 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
-	watcher, err := discovery.New(discovery.Config{Client: client, Datacenter: f.datacenter, Logger: logger})
+	resyncGrace := f.resyncGrace
+	if resyncGrace <= 0 {
+		resyncGrace = -1 // off
+	}
+	watcher, err := discovery.New(discovery.Config{Client: client, Datacenter: f.datacenter, ResyncGrace: resyncGrace, Logger: logger})
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
