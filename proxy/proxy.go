@@ -199,13 +199,15 @@ func (p *Proxy) run(ctx context.Context) error {
 	xdsCtx, stopXDS := context.WithCancel(ctx)
 	xdsErr := make(chan error, 1)
 	go func() { xdsErr <- p.xds.Run(xdsCtx) }()
+	xdsStopped := false
 	select {
 	case <-ctx.Done():
 	case <-p.quit:
 	case err = <-xdsErr:
+		xdsStopped = true
 	}
 	stopXDS()
-	if err == nil {
+	if !xdsStopped {
 		err = <-xdsErr
 	}
 	p.shutdown(adminSrv, adminDone)
