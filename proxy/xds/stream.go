@@ -40,54 +40,19 @@ func newStream(c *Client, addr string) *stream {
 // stream fails or ctx is cancelled.
 func (s *stream) run(ctx context.Context, cc *grpc.ClientConn) (gotResponse bool, err error) {
 	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
 	s.ctx = ctx
 	s.grpc, err = discoveryv3.NewAggregatedDiscoveryServiceClient(cc).StreamAggregatedResources(ctx)
 	if err != nil {
-		cancel()
 		return false, err
 	}
-	responses, recvErr, done := make(chan *discoveryv3.DiscoveryResponse), make(chan error, 1), make(chan struct{})
-	go s.receive(responses, recvErr, done)
-	defer func() { cancel(); <-done; stopNackTimers(s.nacks) }()
-
+	defer stopNackTimers(s.nacks)
 	s.c.status.setConnected(s.addr, true, nil)
 	s.c.log.Info("xDS stream open", "server", s.addr)
 	if err := s.subscribeAll(); err != nil {
 		return false, err
 	}
-	for {
-		select {
-		case <-ctx.Done():
-			return gotResponse, ctx.Err()
-		case err := <-recvErr:
-			return gotResponse, err
-		case resp := <-responses:
-			gotResponse = true
-			if err := s.handle(resp); err != nil {
-				return gotResponse, err
-			}
-		case req := <-s.delayed:
-			if err := s.send(req); err != nil {
-				return gotResponse, err
-			}
-		}
-	}
-}
-
-func (s *stream) receive(out chan<- *discoveryv3.DiscoveryResponse, errc chan<- error, done chan<- struct{}) {
-	defer close(done)
-	for {
-		resp, err := s.grpc.Recv()
-		if err != nil {
-			errc <- err
-			return
-		}
-		select {
-		case out <- resp:
-		case <-s.ctx.Done():
-			return
-		}
-	}
+	return loop(ctx, cancel, s.grpc.Recv, s.handle, s.delayed, s.send)
 }
 
 // subscribeAll sends the initial request of every type, carrying the last
