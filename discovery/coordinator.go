@@ -147,12 +147,16 @@ func (c *coordinator) startServiceWatch(ctx context.Context, name string) {
 }
 
 // setService stores the answer of a connect watch, unless that watch has
-// been stopped since.
-func (c *coordinator) setService(name string, gen uint64, r serviceResult) {
+// been stopped since; reset says Consul's index went backwards.
+func (c *coordinator) setService(name string, gen uint64, r serviceResult, reset bool) {
 	if w := c.watches[name]; w == nil || w.gen != gen {
 		return
 	}
-	if c.holding(time.Now()) {
+	now := time.Now()
+	if reset {
+		c.startHold(now)
+	}
+	if c.holding(now) {
 		r = c.hold.heldResult(name, r)
 	}
 	c.state.setService(name, r)

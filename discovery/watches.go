@@ -68,16 +68,28 @@ type serviceNames struct {
 // their health (passing=false): a sidecar needs its configuration before
 // its own checks can pass.
 func (c *coordinator) watchService(ctx context.Context, name string, gen uint64) {
-	fetch := func(q *api.QueryOptions) (serviceResult, uint64, error) {
+	var prev uint64 // the index of the previous answer
+	fetch := func(q *api.QueryOptions) (serviceAnswer, uint64, error) {
 		entries, meta, err := c.env.client.Health().Connect(name, "", false, q)
 		if err != nil {
-			return serviceResult{}, 0, fmt.Errorf("watch service %q: %w", name, err)
+			return serviceAnswer{}, 0, fmt.Errorf("watch service %q: %w", name, err)
 		}
-		return translateConnectEntries(entries), meta.LastIndex, nil
+		reset := meta.LastIndex < prev
+		prev = meta.LastIndex
+		return serviceAnswer{result: translateConnectEntries(entries), reset: reset}, meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, r serviceResult) bool {
-		return c.send(ctx, func(context.Context) { c.setService(name, gen, r) })
+	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, a serviceAnswer) bool {
+		return c.send(ctx, func(context.Context) { c.setService(name, gen, a.result, a.reset) })
 	})
+}
+
+// serviceAnswer is an answer of a service's connect watch; reset says
+// the index went backwards since the previous answer: Consul lost its
+// state. Every watch shares Consul's index, so whichever sees the reset
+// first starts the resync hold, before its own answer applies.
+type serviceAnswer struct {
+	result serviceResult
+	reset  bool
 }
 
 // watchServiceDefaults watches the list of service-defaults entries.
