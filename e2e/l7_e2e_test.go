@@ -127,16 +127,20 @@ func TestRingHashSticks(t *testing.T) {
 	m.waitEndpoints(t, "web-1-sidecar-proxy", 2)
 	m.waitServedOnly(t, map[string]string{"x-user": "warmup"}, 1, "api-1", "api-2")
 	instances := map[string]bool{}
-	for _, user := range []string{"ada", "grace", "alan", "edsger", "barbara", "ken", "dennis", "margaret"} {
-		seen := m.tallyL7(t, 100, 4, map[string]string{"x-user": user})
+	// 16 users × 64 requests: all users on one of two instances by
+	// chance is a 2⁻¹⁵ event, not a flake.
+	users := []string{"ada", "grace", "alan", "edsger", "barbara", "ken", "dennis", "margaret",
+		"donald", "frances", "john", "radia", "tony", "leslie", "niklaus", "sophie"}
+	for _, user := range users {
+		seen := m.tallyL7(t, 64, 4, map[string]string{"x-user": user})
 		if len(seen) != 1 {
-			t.Fatalf("user %s spread over %v; want one instance for all 100 requests", user, seen)
+			t.Fatalf("user %s spread over %v; want one instance for all 64 requests", user, seen)
 		}
 		for k := range seen {
 			instances[k] = true
 		}
 	}
 	if len(instances) != 2 {
-		t.Errorf("8 users all hashed to %v; want both instances used", instances)
+		t.Errorf("%d users all hashed to %v; want both instances used", len(users), instances)
 	}
 }
