@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
@@ -17,23 +18,28 @@ import (
 	"github.com/weft-mesh/weft/proxy/retry"
 )
 
-// try sends one attempt to the picked host. The response it returns has
-// a body whose Close ends the attempt; an error ends it at once.
-func (ex *exchange) try(out *http.Request, att cluster.Attempt) result {
+// try sends one attempt of r to the picked host: a shallow copy of r
+// with the exchange's outbound header and URL. The response it returns
+// has a body whose Close ends the attempt; an error ends it at once.
+func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	ex.attempts++
-	actx, cancel := context.WithCancelCause(out.Context())
+	actx, cancel := context.WithCancelCause(ex.ctx)
 	done := &attemptDone{att: att, cancel: cancel}
 	if p := ex.action.Retry; p != nil && p.PerTryTimeout > 0 {
 		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
 	}
-	req := out.WithContext(actx)
-	u := *out.URL
+	req := r.WithContext(actx)
+	u := ex.url
 	u.Scheme, u.Host = ex.cluster.Scheme(), att.Host.Address()
-	req.URL = &u
-	ex.setAttemptHeaders(req, out)
-	if ex.body != nil {
-		req.Body = ex.body.reader()
-		req.GetBody = ex.body.getBody
+	req.URL, req.Header, req.RequestURI, req.Close = &u, ex.header, "", false
+	ex.setAttemptHeaders(req)
+	switch {
+	case ex.body != nil:
+		req.Body, req.GetBody = ex.body.reader(), ex.body.getBody
+	case r.ContentLength == 0:
+		req.Body = nil // lets the transport retry a request on a stale connection
+	default:
+		req.Body = &noCloseBody{r: r.Body}
 	}
 	var rtp http.RoundTripper = ex.cluster.Transport(ex.downH2)
 	if wrap := ex.rt.hooks.Attempt; wrap != nil {
@@ -54,15 +60,15 @@ func (ex *exchange) try(out *http.Request, att cluster.Attempt) result {
 
 // setAttemptHeaders sets the per-attempt headers: the remaining deadline
 // in grpc-timeout and x-envoy-attempt-count. The first attempt owns
-// out's headers; retries get a copy, as an earlier attempt's transport
-// may still hold them.
-func (ex *exchange) setAttemptHeaders(req, out *http.Request) {
+// the exchange's outbound header; retries get a copy, as an earlier
+// attempt's transport may still hold it.
+func (ex *exchange) setAttemptHeaders(req *http.Request) {
 	grpcDeadline := ex.grpc && (!ex.deadline.IsZero() || ex.perTryTimeout() > 0)
 	if !grpcDeadline && !ex.action.AttemptCount {
 		return
 	}
 	if ex.attempts > 1 {
-		req.Header = out.Header.Clone()
+		req.Header = ex.header.Clone()
 	}
 	if grpcDeadline {
 		remaining := ex.perTryTimeout()
@@ -204,15 +210,16 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 // Close ends the attempt before closing the body: its context must be
 // cancelled first, because closing an HTTP/2 response body waits for
 // the request body to finish, and a stream's request body may still be
-// open (the upstream ended a bidirectional stream first): ReverseProxy
-// does not let the transport close the downstream body, so only the
+// open (the upstream ended a bidirectional stream first): the transport
+// may not close the downstream body (noCloseBody), so only the
 // cancellation ends that wait.
 func (b *upstreamBody) Close() error {
 	b.done.release()
 	return b.ReadCloser.Close()
 }
 
-// upgradeBody is the body of a 101 response: ReverseProxy writes to it.
+// upgradeBody is the body of a 101 response: the upgrade pipe writes to
+// it.
 type upgradeBody struct {
 	upstreamBody
 	w io.Writer
@@ -232,4 +239,27 @@ func wrapBody(resp *http.Response, done *attemptDone, idle *idleTimer) io.ReadCl
 		return &upgradeBody{upstreamBody: ub, w: w}
 	}
 	return &ub
+}
+
+// noCloseBody is the downstream request body as an attempt sends it:
+// the transport closes its request body when the attempt ends, which
+// must not close the downstream body (the server does, when the handler
+// returns) nor let a late read in a transport goroutine reach it.
+type noCloseBody struct {
+	r      io.ReadCloser
+	closed atomic.Bool
+}
+
+var errBodyClosed = errors.New("read of a request body after its attempt ended")
+
+func (b *noCloseBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyClosed
+	}
+	return b.r.Read(p)
+}
+
+func (b *noCloseBody) Close() error {
+	b.closed.Store(true)
+	return nil
 }

@@ -47,6 +47,9 @@ type exchange struct {
 	grpc     bool      // propagate the deadline in grpc-timeout
 	downH2   bool
 
+	header http.Header // what every attempt sends (retries clone it)
+	url    url.URL     // the request's URL, its query cleaned
+
 	hash      balancer.PickInfo
 	setCookie *http.Cookie
 	body      *replayBody // nil: no body, or no retries
@@ -201,13 +204,13 @@ type result struct {
 // roundTrip runs the attempts: pick a host, send, and retry what the
 // policy, the budget and the body allow, before any response byte goes
 // downstream.
-func (ex *exchange) roundTrip(out *http.Request) (*http.Response, error) {
+func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 	policy := ex.action.Retry
 	att, err := ex.pick(0)
 	if err != nil {
 		return nil, err
 	}
-	res := ex.try(out, att)
+	res := ex.try(r, att)
 	for retries := uint32(0); ; {
 		if !policy.Retriable(res.outcome) || retries >= policy.NumRetries || !ex.replayable() || ex.ctx.Err() != nil {
 			return res.resp, res.err
@@ -232,7 +235,7 @@ func (ex *exchange) roundTrip(out *http.Request) (*http.Response, error) {
 		}
 		ex.cluster.StartRetry()
 		ex.retrying = true
-		res = ex.try(out, next)
+		res = ex.try(r, next)
 	}
 }
 
