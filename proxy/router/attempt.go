@@ -23,15 +23,15 @@ import (
 // has a body whose Close ends the attempt; an error ends it at once.
 func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	ex.attempts++
-	actx, cancel := context.WithCancelCause(ex.ctx)
-	done := &attemptDone{att: att, cancel: cancel}
-	if p := ex.action.Retry; p != nil && p.PerTryTimeout > 0 {
-		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
+	done := ex.newAttempt(att)
+	req := r.WithContext(done.ctx)
+	u := &ex.url // the first attempt's; later ones copy it, as an earlier one may still read it
+	if ex.attempts > 1 {
+		c := ex.url
+		u = &c
 	}
-	req := r.WithContext(actx)
-	u := ex.url
 	u.Scheme, u.Host = ex.cluster.Scheme(), att.Host.Address()
-	req.URL, req.Header, req.RequestURI, req.Close = &u, ex.header, "", false
+	req.URL, req.Header, req.RequestURI, req.Close = u, ex.header, "", false
 	ex.setAttemptHeaders(req)
 	switch {
 	case ex.body != nil:
@@ -47,14 +47,14 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	}
 	resp, err := rtp.RoundTrip(req)
 	if err != nil {
-		failure, reason, res := ex.classify(err, actx)
+		failure, reason, res := ex.classify(err, done.ctx)
 		att.Report(res)
 		done.release()
 		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
 	}
 	grpc := grpcStatusOf(resp.Header)
 	att.Report(outlierResult(resp.StatusCode, grpc))
-	resp.Body = wrapBody(resp, done, ex.idle)
+	resp.Body = done.wrapBody(resp, ex.idle)
 	return result{resp: resp, outcome: retry.Outcome{Status: resp.StatusCode, GRPCStatus: grpc}}
 }
 
@@ -173,12 +173,37 @@ func grpcStatusOf(h http.Header) int {
 }
 
 // attemptDone ends an attempt once: its per-try timer, its context and
-// its host's in-flight count.
+// its host's in-flight count. It holds the attempt's response body.
 type attemptDone struct {
 	att    cluster.Attempt
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	perTry *time.Timer
 	once   sync.Once
+	body   upstreamBody
+}
+
+// newAttempt starts an attempt on att. An attempt that may be followed
+// by another — the route retries, or has a per-try timeout — gets a
+// context of its own; the only attempt of an exchange uses the
+// exchange's, which it ends.
+func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
+	done := &ex.first
+	if ex.attempts > 1 {
+		done = &attemptDone{}
+	}
+	done.att = att
+	p := ex.action.Retry
+	if p == nil || p.NumRetries == 0 && p.PerTryTimeout <= 0 {
+		done.ctx, done.cancel = ex.ctx, ex.cancel
+		return done
+	}
+	done.ctx, done.cancel = context.WithCancelCause(ex.ctx)
+	if p.PerTryTimeout > 0 {
+		cancel := done.cancel
+		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
+	}
+	return done
 }
 
 func (d *attemptDone) release() {
@@ -233,12 +258,14 @@ func (b *upgradeBody) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func wrapBody(resp *http.Response, done *attemptDone, idle *idleTimer) io.ReadCloser {
-	ub := upstreamBody{ReadCloser: resp.Body, done: done, idle: idle}
+// wrapBody wraps resp's body: closing it ends the attempt, reading it
+// (or, for a 101, writing to it) is stream activity.
+func (d *attemptDone) wrapBody(resp *http.Response, idle *idleTimer) io.ReadCloser {
+	d.body = upstreamBody{ReadCloser: resp.Body, done: d, idle: idle}
 	if w, ok := resp.Body.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		return &upgradeBody{upstreamBody: ub, w: w}
+		return &upgradeBody{upstreamBody: d.body, w: w}
 	}
-	return &ub
+	return &d.body
 }
 
 // noCloseBody is the downstream request body as an attempt sends it:
