@@ -61,6 +61,7 @@ type exchange struct {
 	ntried    int
 	first     attemptDone // the first attempt's, saving an allocation
 	retrying  bool        // a retry in flight counts against the cluster's retry budget
+	info      informational
 }
 
 // Host is an alias kept short for the tried list.

@@ -15,14 +15,17 @@ import (
 // or a local reply to w. It replaces httputil.ReverseProxy with what a
 // mesh hop needs and nothing that costs a request copy or a goroutine:
 // the outbound header is built once, without hop-by-hop and client
-// forwarding headers; each attempt is one shallow copy of r.
+// forwarding headers; each attempt is one shallow copy of r; 1xx
+// responses are relayed while the attempts run.
 func (ex *exchange) forward(w http.ResponseWriter, r *http.Request) {
 	upType, err := ex.outbound(r)
 	if err != nil {
 		ex.fail(w, r, err)
 		return
 	}
+	ex.ctx = ex.info.watch(ex.ctx, w)
 	resp, err := ex.roundTrip(r)
+	ex.info.stop()
 	if err != nil {
 		ex.fail(w, r, err)
 		return

@@ -2,9 +2,13 @@ package router
 
 import (
 	"bufio"
+	"context"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +193,31 @@ func TestUpgradePiped(t *testing.T) {
 	io.WriteString(c, "hello\n")
 	if line, err := br.ReadString('\n'); line != "echo: hello\n" {
 		t.Errorf("piped %q, %v; want the upstream's echo", line, err)
+	}
+}
+
+// TestEarlyHintsRelayed checks that a 1xx response reaches the client,
+// with its own headers only, before the final response.
+func TestEarlyHintsRelayed(t *testing.T) {
+	e := newEnv(t)
+	e.setClusters(staticCluster("c", backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final")
+	})))
+	e.routes(to("c"))
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, fmt.Sprintf("%d %s", code, h.Get("Link")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", "http://"+e.addr+"/", nil)
+	got := e.do(req)
+	if len(hints) != 1 || hints[0] != "103 </style.css>; rel=preload" {
+		t.Errorf("client saw 1xx %q, want one 103 with the Link", hints)
+	}
+	if got.code != 200 || got.body != "final" || got.header.Get("Link") != "" {
+		t.Errorf("final response %d %q %v, want 200 final without the hint's Link", got.code, got.body, got.header)
 	}
 }
