@@ -39,7 +39,8 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	case r.ContentLength == 0:
 		req.Body = nil // lets the transport retry a request on a stale connection
 	default:
-		req.Body = &noCloseBody{r: r.Body}
+		ex.sent = &noCloseBody{r: r.Body}
+		req.Body = ex.sent
 	}
 	var rtp http.RoundTripper = ex.cluster.Transport(ex.downH2)
 	if wrap := ex.rt.hooks.Attempt; wrap != nil {

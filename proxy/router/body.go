@@ -110,3 +110,15 @@ func (b *touchBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// endBody stops transport goroutines that outlive the exchange from
+// reading the downstream request body, which the server recycles once
+// the handler returns.
+func (ex *exchange) endBody() {
+	if ex.sent != nil {
+		ex.sent.Close()
+	}
+	if ex.body != nil {
+		ex.body.current.Store(nil) // supersedes every attempt's reader
+	}
+}

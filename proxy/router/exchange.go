@@ -55,7 +55,8 @@ type exchange struct {
 
 	hash      balancer.PickInfo
 	setCookie *http.Cookie
-	body      *replayBody // nil: no body, or no retries
+	body      *replayBody  // nil: no body, or no retries
+	sent      *noCloseBody // the request body as sent, when not replayable
 	attempts  int
 	tried     [maxTried]*Host
 	ntried    int
@@ -140,6 +141,7 @@ func (ex *exchange) prepare(r *http.Request) {
 func (ex *exchange) finish() {
 	ex.stopTimers()
 	ex.cancel(nil)
+	ex.endBody()
 	ex.releaseRetry()
 }
 
