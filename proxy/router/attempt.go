@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
@@ -17,23 +18,29 @@ import (
 	"github.com/weft-mesh/weft/proxy/retry"
 )
 
-// try sends one attempt to the picked host. The response it returns has
-// a body whose Close ends the attempt; an error ends it at once.
-func (ex *exchange) try(out *http.Request, att cluster.Attempt) result {
+// try sends one attempt of r to the picked host: a shallow copy of r
+// with the exchange's outbound header and URL. The response it returns
+// has a body whose Close ends the attempt; an error ends it at once.
+func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	ex.attempts++
-	actx, cancel := context.WithCancelCause(out.Context())
-	done := &attemptDone{att: att, cancel: cancel}
-	if p := ex.action.Retry; p != nil && p.PerTryTimeout > 0 {
-		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
+	done := ex.newAttempt(att)
+	req := r.WithContext(done.ctx)
+	u := &ex.url // the first attempt's; later ones copy it, as an earlier one may still read it
+	if ex.attempts > 1 {
+		c := ex.url
+		u = &c
 	}
-	req := out.WithContext(actx)
-	u := *out.URL
 	u.Scheme, u.Host = ex.cluster.Scheme(), att.Host.Address()
-	req.URL = &u
-	ex.setAttemptHeaders(req, out)
-	if ex.body != nil {
-		req.Body = ex.body.reader()
-		req.GetBody = ex.body.getBody
+	req.URL, req.Header, req.RequestURI, req.Close = u, ex.header, "", false
+	ex.setAttemptHeaders(req)
+	switch {
+	case ex.body != nil:
+		req.Body, req.GetBody = ex.body.reader(), ex.body.getBody
+	case r.ContentLength == 0:
+		req.Body = nil // lets the transport retry a request on a stale connection
+	default:
+		ex.sent = &noCloseBody{r: r.Body}
+		req.Body = ex.sent
 	}
 	var rtp http.RoundTripper = ex.cluster.Transport(ex.downH2)
 	if wrap := ex.rt.hooks.Attempt; wrap != nil {
@@ -41,28 +48,28 @@ func (ex *exchange) try(out *http.Request, att cluster.Attempt) result {
 	}
 	resp, err := rtp.RoundTrip(req)
 	if err != nil {
-		failure, reason, res := ex.classify(err, actx)
+		failure, reason, res := ex.classify(err, done.ctx)
 		att.Report(res)
 		done.release()
 		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
 	}
 	grpc := grpcStatusOf(resp.Header)
 	att.Report(outlierResult(resp.StatusCode, grpc))
-	resp.Body = wrapBody(resp, done, ex.idle)
+	resp.Body = done.wrapBody(resp, ex.idle)
 	return result{resp: resp, outcome: retry.Outcome{Status: resp.StatusCode, GRPCStatus: grpc}}
 }
 
 // setAttemptHeaders sets the per-attempt headers: the remaining deadline
 // in grpc-timeout and x-envoy-attempt-count. The first attempt owns
-// out's headers; retries get a copy, as an earlier attempt's transport
-// may still hold them.
-func (ex *exchange) setAttemptHeaders(req, out *http.Request) {
+// the exchange's outbound header; retries get a copy, as an earlier
+// attempt's transport may still hold it.
+func (ex *exchange) setAttemptHeaders(req *http.Request) {
 	grpcDeadline := ex.grpc && (!ex.deadline.IsZero() || ex.perTryTimeout() > 0)
 	if !grpcDeadline && !ex.action.AttemptCount {
 		return
 	}
 	if ex.attempts > 1 {
-		req.Header = out.Header.Clone()
+		req.Header = ex.header.Clone()
 	}
 	if grpcDeadline {
 		remaining := ex.perTryTimeout()
@@ -167,12 +174,37 @@ func grpcStatusOf(h http.Header) int {
 }
 
 // attemptDone ends an attempt once: its per-try timer, its context and
-// its host's in-flight count.
+// its host's in-flight count. It holds the attempt's response body.
 type attemptDone struct {
 	att    cluster.Attempt
+	ctx    context.Context
 	cancel context.CancelCauseFunc
 	perTry *time.Timer
 	once   sync.Once
+	body   upstreamBody
+}
+
+// newAttempt starts an attempt on att. An attempt that may be followed
+// by another — the route retries, or has a per-try timeout — gets a
+// context of its own; the only attempt of an exchange uses the
+// exchange's, which it ends.
+func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
+	done := &ex.first
+	if ex.attempts > 1 {
+		done = &attemptDone{}
+	}
+	done.att = att
+	p := ex.action.Retry
+	if p == nil || p.NumRetries == 0 && p.PerTryTimeout <= 0 {
+		done.ctx, done.cancel = ex.ctx, ex.cancel
+		return done
+	}
+	done.ctx, done.cancel = context.WithCancelCause(ex.ctx)
+	if p.PerTryTimeout > 0 {
+		cancel := done.cancel
+		done.perTry = time.AfterFunc(p.PerTryTimeout, func() { cancel(errPerTryTimeout) })
+	}
+	return done
 }
 
 func (d *attemptDone) release() {
@@ -204,15 +236,16 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 // Close ends the attempt before closing the body: its context must be
 // cancelled first, because closing an HTTP/2 response body waits for
 // the request body to finish, and a stream's request body may still be
-// open (the upstream ended a bidirectional stream first): ReverseProxy
-// does not let the transport close the downstream body, so only the
+// open (the upstream ended a bidirectional stream first): the transport
+// may not close the downstream body (noCloseBody), so only the
 // cancellation ends that wait.
 func (b *upstreamBody) Close() error {
 	b.done.release()
 	return b.ReadCloser.Close()
 }
 
-// upgradeBody is the body of a 101 response: ReverseProxy writes to it.
+// upgradeBody is the body of a 101 response: the upgrade pipe writes to
+// it.
 type upgradeBody struct {
 	upstreamBody
 	w io.Writer
@@ -226,10 +259,35 @@ func (b *upgradeBody) Write(p []byte) (int, error) {
 	return n, err
 }
 
-func wrapBody(resp *http.Response, done *attemptDone, idle *idleTimer) io.ReadCloser {
-	ub := upstreamBody{ReadCloser: resp.Body, done: done, idle: idle}
+// wrapBody wraps resp's body: closing it ends the attempt, reading it
+// (or, for a 101, writing to it) is stream activity.
+func (d *attemptDone) wrapBody(resp *http.Response, idle *idleTimer) io.ReadCloser {
+	d.body = upstreamBody{ReadCloser: resp.Body, done: d, idle: idle}
 	if w, ok := resp.Body.(io.Writer); ok && resp.StatusCode == http.StatusSwitchingProtocols {
-		return &upgradeBody{upstreamBody: ub, w: w}
+		return &upgradeBody{upstreamBody: d.body, w: w}
 	}
-	return &ub
+	return &d.body
+}
+
+// noCloseBody is the downstream request body as an attempt sends it:
+// the transport closes its request body when the attempt ends, which
+// must not close the downstream body (the server does, when the handler
+// returns) nor let a late read in a transport goroutine reach it.
+type noCloseBody struct {
+	r      io.ReadCloser
+	closed atomic.Bool
+}
+
+var errBodyClosed = errors.New("read of a request body after its attempt ended")
+
+func (b *noCloseBody) Read(p []byte) (int, error) {
+	if b.closed.Load() {
+		return 0, errBodyClosed
+	}
+	return b.r.Read(p)
+}
+
+func (b *noCloseBody) Close() error {
+	b.closed.Store(true)
+	return nil
 }

@@ -5,7 +5,6 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 var errNotReplayable = errors.New("request body exceeded the retry buffer and cannot be replayed")
@@ -112,43 +111,14 @@ func (b *touchBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
-// idleTimer fires when no activity was recorded for its timeout. Activity
-// is an atomic store; the timer re-arms itself for the time left.
-type idleTimer struct {
-	timeout time.Duration
-	last    atomic.Int64 // UnixNano of the last activity
-	timer   *time.Timer
-	stopped atomic.Bool
-}
-
-func newIdleTimer(timeout time.Duration, fire func()) *idleTimer {
-	t := &idleTimer{timeout: timeout}
-	t.touch()
-	t.timer = time.AfterFunc(timeout, func() { t.check(fire) })
-	return t
-}
-
-func (t *idleTimer) check(fire func()) {
-	if t.stopped.Load() {
-		return
+// endBody stops transport goroutines that outlive the exchange from
+// reading the downstream request body, which the server recycles once
+// the handler returns.
+func (ex *exchange) endBody() {
+	if ex.sent != nil {
+		ex.sent.Close()
 	}
-	idle := time.Duration(time.Now().UnixNano() - t.last.Load())
-	if idle >= t.timeout {
-		fire()
-		return
-	}
-	t.timer.Reset(t.timeout - idle)
-}
-
-func (t *idleTimer) touch() {
-	if t != nil {
-		t.last.Store(time.Now().UnixNano())
-	}
-}
-
-func (t *idleTimer) stop() {
-	if t != nil {
-		t.stopped.Store(true)
-		t.timer.Stop()
+	if ex.body != nil {
+		ex.body.current.Store(nil) // supersedes every attempt's reader
 	}
 }

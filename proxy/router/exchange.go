@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/balancer"
@@ -38,21 +39,30 @@ type exchange struct {
 	clusterName string
 	respHeaders route.Mutations
 
-	down     context.Context // the server's request context: the client
-	ctx      context.Context // down, plus the route and idle timeouts
-	cancel   context.CancelCauseFunc
-	timer    *time.Timer
-	idle     *idleTimer
-	deadline time.Time // zero: none
-	grpc     bool      // propagate the deadline in grpc-timeout
-	downH2   bool
+	down      context.Context // the server's request context: the client
+	ctx       context.Context // down, plus the route and idle timeouts
+	cancel    context.CancelCauseFunc
+	timer     *time.Timer // the route and idle timeouts (nil: neither)
+	finished  atomic.Bool // the timer must not re-arm
+	idle      *idleTimer  // &idleState, or nil: no idle timeout
+	idleState idleTimer
+	deadline  time.Time // zero: none
+	grpc      bool      // propagate the deadline in grpc-timeout
+	downH2    bool
+
+	header http.Header // what every attempt sends (retries clone it)
+	url    url.URL     // the request's URL, its query cleaned
 
 	hash      balancer.PickInfo
 	setCookie *http.Cookie
-	body      *replayBody // nil: no body, or no retries
+	body      *replayBody  // nil: no body, or no retries
+	sent      *noCloseBody // the request body as sent, when not replayable
 	attempts  int
-	tried     []*Host
-	retrying  bool // a retry in flight counts against the cluster's retry budget
+	tried     [maxTried]*Host
+	ntried    int
+	first     attemptDone // the first attempt's, saving an allocation
+	retrying  bool        // a retry in flight counts against the cluster's retry budget
+	info      informational
 }
 
 // Host is an alias kept short for the tried list.
@@ -72,24 +82,6 @@ func newExchange(rt *Router, r *http.Request, req Request) *exchange {
 		ex.setCookie = h.SetCookie
 	}
 	return ex
-}
-
-// startTimers arms the route timeout and the stream idle timeout.
-func (ex *exchange) startTimers(r *http.Request, req Request) {
-	a := ex.action
-	var timeout time.Duration
-	timeout, ex.grpc = effectiveTimeout(a, r)
-	if timeout > 0 {
-		ex.deadline = time.Now().Add(timeout)
-		ex.timer = time.AfterFunc(timeout, func() { ex.cancel(errRouteTimeout) })
-	}
-	idle := req.StreamIdleTimeout
-	if a.HasIdleTimeout {
-		idle = a.IdleTimeout
-	}
-	if idle > 0 {
-		ex.idle = newIdleTimer(idle, func() { ex.cancel(errIdleTimeout) })
-	}
 }
 
 // effectiveTimeout is the route timeout of r, capped by its grpc-timeout
@@ -147,11 +139,9 @@ func (ex *exchange) prepare(r *http.Request) {
 
 // finish stops the exchange's timers and gives back its retry budget.
 func (ex *exchange) finish() {
-	if ex.timer != nil {
-		ex.timer.Stop()
-	}
-	ex.idle.stop()
+	ex.stopTimers()
 	ex.cancel(nil)
+	ex.endBody()
 	ex.releaseRetry()
 }
 
@@ -201,13 +191,13 @@ type result struct {
 // roundTrip runs the attempts: pick a host, send, and retry what the
 // policy, the budget and the body allow, before any response byte goes
 // downstream.
-func (ex *exchange) roundTrip(out *http.Request) (*http.Response, error) {
+func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 	policy := ex.action.Retry
 	att, err := ex.pick(0)
 	if err != nil {
 		return nil, err
 	}
-	res := ex.try(out, att)
+	res := ex.try(r, att)
 	for retries := uint32(0); ; {
 		if !policy.Retriable(res.outcome) || retries >= policy.NumRetries || !ex.replayable() || ex.ctx.Err() != nil {
 			return res.resp, res.err
@@ -232,7 +222,7 @@ func (ex *exchange) roundTrip(out *http.Request) (*http.Response, error) {
 		}
 		ex.cluster.StartRetry()
 		ex.retrying = true
-		res = ex.try(out, next)
+		res = ex.try(r, next)
 	}
 }
 
@@ -245,7 +235,7 @@ func (ex *exchange) pick(retries uint32) (cluster.Attempt, error) {
 	if p := ex.action.Retry; p != nil && retries > 0 {
 		avoid = int(p.HostSelectionAttempts)
 	}
-	att, err := ex.cluster.Pick(info, ex.tried, avoid)
+	att, err := ex.cluster.Pick(info, ex.tried[:ex.ntried], avoid)
 	if err != nil {
 		reason := localreply.NoHealthyUpstream
 		if errors.Is(err, cluster.ErrCircuitOpen) {
@@ -253,8 +243,9 @@ func (ex *exchange) pick(retries uint32) (cluster.Attempt, error) {
 		}
 		return att, &localError{reason: reason, err: err}
 	}
-	if len(ex.tried) < maxTried {
-		ex.tried = append(ex.tried, att.Host)
+	if ex.ntried < maxTried {
+		ex.tried[ex.ntried] = att.Host
+		ex.ntried++
 	}
 	return att, nil
 }

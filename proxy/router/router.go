@@ -8,18 +8,17 @@
 // outlier detection. Requests it cannot forward get a local reply
 // (proxy/localreply) that says why.
 //
-// Forwarding runs through one httputil.ReverseProxy (hop-by-hop headers,
-// trailers, 1xx, upgrades, immediate flushing of streams); its
-// Transport is the attempt loop, which picks a host per attempt and
-// decides on retries before any byte of a response reaches the client.
+// Forwarding (forward.go) builds the outbound header once, without
+// hop-by-hop headers, and runs the attempt loop, which picks a host per
+// attempt and decides on retries before any byte of a response reaches
+// the client; the response's headers are copied once, its body through
+// a pooled buffer (streams flushed after every write), then its
+// trailers. Upgrades (101) are hijacked and piped both ways.
 package router
 
 import (
-	"context"
-	"errors"
 	"log/slog"
 	"net/http"
-	"net/http/httputil"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
@@ -48,30 +47,12 @@ type Hooks struct {
 type Router struct {
 	clusters Clusters
 	hooks    Hooks
-	rp       *httputil.ReverseProxy
 	log      *slog.Logger
 }
 
 // New returns a Router over clusters.
 func New(clusters Clusters, hooks Hooks, log *slog.Logger) *Router {
-	rt := &Router{clusters: clusters, hooks: hooks, log: log}
-	rt.rp = &httputil.ReverseProxy{
-		Rewrite:   func(*httputil.ProxyRequest) {}, // the attempt loop sets the target
-		Transport: transport{},
-		// Streams — responses without a Content-Length (gRPC, chunked)
-		// and text/event-stream — are flushed after every write, which
-		// ReverseProxy does by itself. A response of known length is
-		// written as the handler returns or the buffer fills: one write
-		// for its headers and a small body. (-1 here would also flush the
-		// headers apart, from a timer goroutine: one more write syscall,
-		// goroutine and lock per request.)
-		FlushInterval:  0,
-		BufferPool:     bufferPool{},
-		ModifyResponse: modifyResponse,
-		ErrorHandler:   rt.handleError,
-		ErrorLog:       slog.NewLogLogger(log.Handler(), slog.LevelDebug),
-	}
-	return rt
+	return &Router{clusters: clusters, hooks: hooks, log: log}
 }
 
 // Request is a request the listener has routed.
@@ -99,41 +80,5 @@ func (rt *Router) Serve(w http.ResponseWriter, r *http.Request, req Request) {
 	}
 	defer ex.cluster.ReleaseRequest()
 	ex.prepare(r)
-	rt.rp.ServeHTTP(w, r.WithContext(context.WithValue(ex.ctx, exchangeKey{}, ex)))
-}
-
-type exchangeKey struct{}
-
-func exchangeOf(r *http.Request) *exchange {
-	ex, _ := r.Context().Value(exchangeKey{}).(*exchange)
-	return ex
-}
-
-// transport is the ReverseProxy's RoundTripper: the attempt loop of the
-// request's exchange.
-type transport struct{}
-
-func (transport) RoundTrip(out *http.Request) (*http.Response, error) {
-	return exchangeOf(out).roundTrip(out)
-}
-
-// modifyResponse applies the route's response header changes.
-func modifyResponse(resp *http.Response) error {
-	exchangeOf(resp.Request).decorate(resp.Header)
-	return nil
-}
-
-// handleError answers a request no attempt could complete.
-func (rt *Router) handleError(w http.ResponseWriter, r *http.Request, err error) {
-	ex := exchangeOf(r)
-	if ex.downstreamGone() {
-		return
-	}
-	var le *localError
-	reason := localreply.UpstreamReset
-	if errors.As(err, &le) {
-		reason = le.reason
-	}
-	rt.log.Debug("upstream request failed", "cluster", ex.clusterName, "reason", reason, "attempts", ex.attempts, "error", err)
-	ex.reply(w, r, reason)
+	ex.forward(w, r)
 }

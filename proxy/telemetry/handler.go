@@ -136,7 +136,7 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		p := recover()
 		h.finish(st, r, p != nil)
 		if p != nil {
-			panic(p) // http.ErrAbortHandler from ReverseProxy, or a bug: the server handles it
+			panic(p) // http.ErrAbortHandler from the router, or a bug: the server handles it
 		}
 	}()
 	h.next.ServeHTTP(&st.writer, r2)

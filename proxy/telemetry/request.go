@@ -21,8 +21,8 @@ type request struct {
 	writer recorder
 	body   countingBody
 
-	// Set by SetRoute and Transport. The handler, the router and the
-	// ReverseProxy's RoundTrip all run on the request's goroutine, and
+	// Set by SetRoute and Transport. The handler, the router and its
+	// attempts' RoundTrip all run on the request's goroutine, and
 	// finish reads them after the wrapped handler returned: no lock.
 	route          string
 	upstreamCert   *x509.Certificate // the last attempt's verified peer, if TLS

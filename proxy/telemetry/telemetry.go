@@ -46,8 +46,8 @@
 //	telemetry.SetRoute(r.Context(), routeName)
 //
 // The forwarder's transport, so each upstream attempt reports its host and
-// the upstream's own x-weft-error: httputil.ReverseProxy{Transport:
-// telemetry.Transport(rt)}. The retry loop counts retries with
+// the upstream's own x-weft-error: wrap each attempt's RoundTripper,
+// telemetry.Transport(rt) (router.Hooks.Attempt). The retry loop counts retries with
 // Metrics.Cluster(name).Retried(), and breakers report with
 // Cluster.BreakerState and Cluster.Ejected.
 //

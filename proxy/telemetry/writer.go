@@ -53,7 +53,7 @@ func (w *recorder) FlushError() error {
 // Flush implements http.Flusher for handlers that assert it.
 func (w *recorder) Flush() { w.FlushError() }
 
-// Hijack lets upgrades through (ReverseProxy hijacks via
+// Hijack lets upgrades through (the router hijacks via
 // http.ResponseController) and notes them.
 func (w *recorder) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	c, brw, err := http.NewResponseController(w.w).Hijack()
