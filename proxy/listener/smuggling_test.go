@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -16,18 +17,6 @@ import (
 // normalized at the edge, so that the upstream never sees two requests
 // where the proxy saw one.
 func TestRequestSmuggling(t *testing.T) {
-	e := newEnv(t, time.Second)
-	var mu sync.Mutex
-	var seen []string
-	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		mu.Lock()
-		seen = append(seen, r.Method+" "+r.URL.Path+" "+string(b)+" upgrade="+r.Header.Get("Upgrade"))
-		mu.Unlock()
-		io.WriteString(w, "ok")
-	})
-	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
-		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
 	tests := []struct {
 		name string
 		raw  string
@@ -43,10 +32,8 @@ func TestRequestSmuggling(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			mu.Lock()
-			seen = nil
-			mu.Unlock()
-			c := dial(t, e.addr("l"))
+			addr, upstreamSaw := smugglingEdge(t)
+			c := dial(t, addr)
 			io.WriteString(c, tt.raw)
 			br := bufio.NewReader(c)
 			resp, err := http.ReadResponse(br, nil)
@@ -63,30 +50,47 @@ func TestRequestSmuggling(t *testing.T) {
 				t.Errorf("after the first response the proxy sent %q", rest)
 			}
 			c.Close()
-			mu.Lock()
-			defer mu.Unlock()
-			if len(seen) > 1 || len(seen) == 1 && strings.Contains(seen[0], "smuggled") {
+			if seen := upstreamSaw(); len(seen) > 1 || len(seen) == 1 && strings.Contains(seen[0], "smuggled") {
 				t.Errorf("upstream saw %q", seen)
 			}
 		})
 	}
 	t.Run("h2c upgrade is not forwarded", func(t *testing.T) {
-		mu.Lock()
-		seen = nil
-		mu.Unlock()
-		c := dial(t, e.addr("l"))
+		addr, upstreamSaw := smugglingEdge(t)
+		c := dial(t, addr)
 		io.WriteString(c, "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil || resp.StatusCode != 200 {
 			t.Fatalf("response %v, %v; want 200 over HTTP/1.1", resp, err)
 		}
 		resp.Body.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		if len(seen) != 1 || seen[0] != "GET /u  upgrade=" {
+		if seen := upstreamSaw(); len(seen) != 1 || seen[0] != "GET /u  upgrade=" {
 			t.Errorf("upstream saw %q, want one plain request without Upgrade", seen)
 		}
 	})
+}
+
+// smugglingEdge starts an HTTP listener in front of an upstream of its
+// own, so a request a previous case left in flight cannot be counted
+// here, and returns the listener's address and what the upstream saw.
+func smugglingEdge(t *testing.T) (string, func() []string) {
+	e := newEnv(t, time.Second)
+	var mu sync.Mutex
+	var seen []string
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		seen = append(seen, r.Method+" "+r.URL.Path+" "+string(b)+" upgrade="+r.Header.Get("Upgrade"))
+		mu.Unlock()
+		io.WriteString(w, "ok")
+	})
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	return e.addr("l"), func() []string {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(seen)
+	}
 }
 
 func TestTCPMaxConnections(t *testing.T) {
