@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"net"
 	"os"
@@ -92,7 +93,17 @@ func (n *podNet) addPod(t *testing.T, name string) (ns, ip string) {
 func inNetns(ns string, fn func() error) error {
 	errc := make(chan error, 1)
 	go func() {
+		// The thread enters ns for fn and goes back to the process's own
+		// namespace before it is unlocked, so that no other goroutine
+		// ever runs in ns on it.
 		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		own, err := os.Open(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()))
+		if err != nil {
+			errc <- err
+			return
+		}
+		defer own.Close()
 		f, err := os.Open("/run/netns/" + ns)
 		if err != nil {
 			errc <- err
@@ -103,7 +114,13 @@ func inNetns(ns string, fn func() error) error {
 			errc <- fmt.Errorf("setns %s: %w", ns, err)
 			return
 		}
-		errc <- fn()
+		err = fn()
+		if back := unix.Setns(int(own.Fd()), unix.CLONE_NEWNET); back != nil {
+			// The thread cannot be trusted: exit it still locked.
+			runtime.LockOSThread()
+			err = errors.Join(err, fmt.Errorf("setns back from %s: %w", ns, back))
+		}
+		errc <- err
 	}()
 	return <-errc
 }
