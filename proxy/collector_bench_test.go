@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,6 +17,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/traces"
@@ -62,37 +62,6 @@ func reachableCollector(b testing.TB) string {
 	return ln.Addr().String()
 }
 
-// blackHoledCollector accepts connections and never answers.
-func blackHoledCollector(b *testing.B) string {
-	b.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 // refusedCollector is an address where nothing listens.
 func refusedCollector(b *testing.B) string {
 	b.Helper()
@@ -119,7 +88,7 @@ func BenchmarkCollectorDown(b *testing.B) {
 		lat  []time.Duration
 	}{
 		{name: "reachable", url: tracedSidecar(b, reachableCollector(b))},
-		{name: "blackhole", url: tracedSidecar(b, blackHoledCollector(b))},
+		{name: "blackhole", url: tracedSidecar(b, testnet.BlackHole(b))},
 		{name: "refused", url: tracedSidecar(b, refusedCollector(b))},
 	}
 	client := &http.Client{Timeout: wait, Transport: &http.Transport{MaxIdleConnsPerHost: 4}}

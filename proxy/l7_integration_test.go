@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
 
@@ -325,43 +326,12 @@ func TestRetriesAndEjectionHideAFlakyBackend(t *testing.T) {
 	}
 }
 
-// blackHole accepts connections and never answers.
-func blackHole(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
-
 func TestBlackHoledBackendTimesOutThenIsEjected(t *testing.T) {
 	a := xdstest.ToCluster("api")
 	a.Timeout = durationpb.New(200 * time.Millisecond)
 	x := startL7(t, xdstest.Routes("api", xdstest.Route(xdstest.Prefix("/"), a)),
 		[]*clusterv3.Cluster{xdstest.WithOutlierDetection(eds("api"), 2, 50, 30*time.Second)},
-		loadAssignment("api", []string{blackHole(t), namedBackend(t, "alive")}).(*endpointv3.ClusterLoadAssignment))
+		loadAssignment("api", []string{testnet.BlackHole(t), namedBackend(t, "alive")}).(*endpointv3.ClusterLoadAssignment))
 	timeouts := 0
 	for range 8 {
 		switch got := x.get("/"); {

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/outlier"
 	"github.com/weft-mesh/weft/proxy/retry"
@@ -46,7 +47,7 @@ func TestLocalReplies(t *testing.T) {
 		{"unknown cluster", nil, to("missing"), 503, "no_healthy_upstream"},
 		{"no healthy host", &config.Cluster{Name: "c", ConnectTimeout: time.Second, Endpoints: []config.Endpoint{{Address: "127.0.0.1:1", Weight: 1}}}, to("c"), 503, "no_healthy_upstream"},
 		{"connect failure", staticCluster("c", closedPort(t)), to("c"), 503, "connect_failure"},
-		{"timeout", staticCluster("c", blackHole(t)), to("c", withTimeout(50*time.Millisecond)), 504, "upstream_timeout"},
+		{"timeout", staticCluster("c", testnet.BlackHole(t)), to("c", withTimeout(50*time.Millisecond)), 504, "upstream_timeout"},
 		{"reset", staticCluster("c", resetter(t)), to("c"), 503, "upstream_reset"},
 	}
 	for _, tt := range tests {
@@ -133,14 +134,14 @@ func TestConnectFailureRetried(t *testing.T) {
 
 func TestPerTryTimeout(t *testing.T) {
 	e := newEnv(t)
-	e.setClusters(staticCluster("c", blackHole(t), named(t, "fast")))
+	e.setClusters(staticCluster("c", testnet.BlackHole(t), named(t, "fast")))
 	e.routes(to("c", withRetry(&retry.Policy{On: retry.On5xx, NumRetries: 1, PerTryTimeout: 100 * time.Millisecond, HostSelectionAttempts: 1})))
 	for range 6 {
 		if got := e.get("/"); got.code != 200 || got.body != "fast" {
 			t.Fatalf("got %d %q, want the fast host after a per-try timeout", got.code, got.body)
 		}
 	}
-	e.setClusters(staticCluster("c", blackHole(t)))
+	e.setClusters(staticCluster("c", testnet.BlackHole(t)))
 	start := time.Now()
 	wantLocalReply(t, e.get("/"), 504, "upstream_timeout", "c")
 	if d := time.Since(start); d > 2*time.Second {
@@ -297,7 +298,7 @@ func TestLocalReplyCarriesResponseHeaderChanges(t *testing.T) {
 
 func TestIdleTimeout(t *testing.T) {
 	e := newEnv(t)
-	e.setClusters(staticCluster("c", blackHole(t)))
+	e.setClusters(staticCluster("c", testnet.BlackHole(t)))
 	e.routes(to("c", withTimeout(0), func(r *route.Route) { r.Action.IdleTimeout, r.Action.HasIdleTimeout = 100*time.Millisecond, true }))
 	wantLocalReply(t, e.get("/"), 504, "upstream_timeout", "c")
 }

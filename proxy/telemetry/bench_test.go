@@ -3,51 +3,19 @@ package telemetry
 import (
 	"context"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )
-
-// blackHole accepts TCP connections and never answers.
-func blackHole(tb testing.TB) string {
-	tb.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // otlpTracer is a real OTLP/gRPC tracer exporting to addr, sampling all.
 func otlpTracer(tb testing.TB, addr string) *tracing.Tracer {
@@ -73,7 +41,7 @@ func TestCollectorBlackHoledRequestsSucceed(t *testing.T) {
 	e := newEnv(t)
 	h, finished := done(e.tel.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "ok")
-	}), Listener{Direction: metrics.Inbound, Service: "api", Tracer: otlpTracer(t, blackHole(t))}))
+	}), Listener{Direction: metrics.Inbound, Service: "api", Tracer: otlpTracer(t, testnet.BlackHole(t))}))
 	srv := serve(t, h, &Peer{Service: "web"})
 	const n = 300
 	for range n {
@@ -122,7 +90,7 @@ func BenchmarkMiddleware(b *testing.B) {
 			return newTel(b).Wrap(app, Listener{Direction: metrics.Inbound, Service: "api", Tracer: discardTracer(b, 1)})
 		}},
 		{"metrics+accesslog+tracing/sampled/collector=blackhole", func(b *testing.B) http.Handler {
-			return newTel(b).Wrap(app, Listener{Direction: metrics.Inbound, Service: "api", Tracer: otlpTracer(b, blackHole(b))})
+			return newTel(b).Wrap(app, Listener{Direction: metrics.Inbound, Service: "api", Tracer: otlpTracer(b, testnet.BlackHole(b))})
 		}},
 	}
 	for _, c := range cases {

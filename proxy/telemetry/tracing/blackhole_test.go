@@ -9,6 +9,8 @@ import (
 	"time"
 
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/weft-mesh/weft/internal/testnet"
 )
 
 // stuckExporter never finishes an export until released: a collector that
@@ -29,38 +31,6 @@ func (s *stuckExporter) ExportSpans(ctx context.Context, _ []sdktrace.ReadOnlySp
 }
 
 func (s *stuckExporter) Shutdown(context.Context) error { return nil }
-
-// blackHole accepts TCP connections and never answers, like a collector
-// behind a firewall that drops replies.
-func blackHole(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var mu sync.Mutex
-	var conns []net.Conn
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		defer mu.Unlock()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return ln.Addr().String()
-}
 
 // refused returns an address where nothing listens.
 func refused(t testing.TB) string {
@@ -133,7 +103,7 @@ func TestCollectorDownOrBlackHoled(t *testing.T) {
 		addr func(testing.TB) string
 	}{
 		{"connection refused", refused},
-		{"black hole", blackHole},
+		{"black hole", testnet.BlackHole},
 	}
 	for _, tt := range tests {
 		for _, proto := range []Protocol{GRPC, HTTP} {
@@ -174,7 +144,7 @@ func BenchmarkSpan(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			ps := NewProviders(Options{NewExporter: bc.exp(b), ShutdownTimeout: 100 * time.Millisecond, ExportTimeout: time.Second})
 			defer ps.Close(context.Background())
-			tr, err := ps.Acquire(&Config{Collector: Collector{Address: blackHole(b)}, SamplingRatio: 1})
+			tr, err := ps.Acquire(&Config{Collector: Collector{Address: testnet.BlackHole(b)}, SamplingRatio: 1})
 			if err != nil {
 				b.Fatal(err)
 			}
