@@ -195,6 +195,11 @@ func (s *Server) args() []string {
 		"-grpc-tls-port=-1",
 		"-dns-port=" + strconv.Itoa(p.dns),
 		"-log-level=info",
+		// Consul 1.14 panics ("unknown kind" in convert_pbstruct.go) when a
+		// blocking health query goes through its streaming backend for a
+		// service whose merged upstream config holds unset fields; later
+		// releases fixed it. Weft's watches use plain blocking queries.
+		"-hcl=use_streaming_backend = false",
 	}
 	return append(args, s.opts.args...)
 }
