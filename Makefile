@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare bench-cp clean proto fuzz
+.PHONY: all build consul gotestsum jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare bench-cp clean proto fuzz
 
 all: build
 
@@ -19,7 +19,7 @@ build: ## build weft, weft-proxy and the demo app into bin/ (static, stripped)
 	$(GO_RELEASE_BUILD) -o $(BIN)/weft-proxy ./cmd/weft-proxy
 	$(GO_RELEASE_BUILD) -o $(BIN)/demo-app ./examples/demo-app
 
-consul: ## build the pinned Consul into bin/consul (once)
+consul: ## build the pinned Consul (v1.14.11, MPL-2.0) into bin/consul (once)
 	bash scripts/build-consul.sh
 
 jaeger: ## build the pinned Jaeger all-in-one into bin/jaeger (once), for the tracing end-to-end test
@@ -42,14 +42,26 @@ image: ## build the weft and weft-redirect images (needs docker)
 demo: build consul ## run Consul, the control plane, web → api ×2 with sidecars, and traffic
 	bash scripts/demo.sh
 
-test: consul jaeger kube helm vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul and kube-apiserver
-	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) ./...
+# WEFT_CONSUL_BIN=/path/to/consul make test runs the suite against that
+# Consul instead of the pinned build (README, "Consul versions").
+WEFT_CONSUL_BIN ?= $(BIN)/consul
+override WEFT_CONSUL_BIN := $(abspath $(WEFT_CONSUL_BIN))
+# The pinned Consul is built only when the suite is to use it.
+CONSUL_DEP := $(if $(filter $(BIN)/consul,$(WEFT_CONSUL_BIN)),consul,)
+GOTESTSUM_VERSION := v1.13.0
+
+test: $(CONSUL_DEP) gotestsum jaeger kube helm vet fmt-check ## the whole suite: unit and end-to-end tests with -race, real Consul and kube-apiserver
+	WEFT_CONSUL_BIN=$(WEFT_CONSUL_BIN) $(BIN)/gotestsum --format pkgname-and-test-fails --format-hide-empty-pkg -- \
+		-race -count=1 -timeout $(TEST_TIMEOUT) ./...
+
+gotestsum: ## build gotestsum into bin/ (once): make test lists every skipped test with its reason
+	@test -x $(BIN)/gotestsum || GOBIN=$(BIN) $(GO) install gotest.tools/gotestsum@$(GOTESTSUM_VERSION)
 
 test-unit: ## tests that need no Consul
 	$(GO) test -race -count=1 -short ./...
 
-test-e2e: consul jaeger kube helm
-	WEFT_CONSUL_BIN=$(BIN)/consul $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+test-e2e: $(CONSUL_DEP) jaeger kube helm
+	WEFT_CONSUL_BIN=$(WEFT_CONSUL_BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./controlplane/translate:FuzzTranslator ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \

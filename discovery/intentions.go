@@ -46,7 +46,12 @@ func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(strin
 					"destination", entry.Name, "source", src.Name, "peer", src.Peer, "sameness_group", src.SamenessGroup, "partition", src.Partition)
 				continue
 			}
-			out[entry.Name] = append(out[entry.Name], translateSource(entry.Name, src))
+			in, jwt := translateSource(entry.Name, src, entry.JWT != nil)
+			if jwt {
+				logger.Warn("intention requires a JWT, which weft-proxy cannot verify: its allows are enforced as denies",
+					"destination", entry.Name, "source", src.Name)
+			}
+			out[entry.Name] = append(out[entry.Name], in)
 		}
 	}
 	for _, ins := range out {
@@ -55,13 +60,24 @@ func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(strin
 	return out
 }
 
-func translateSource(dest string, src *api.SourceIntention) catalog.Intention {
-	in := catalog.Intention{Source: src.Name, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
+// translateSource converts one source of dest's intentions. Consul can make
+// an allow conditional on a JWT (the entry's, entryJWT, or a permission's); Weft
+// cannot verify JWTs, and dropping the condition would allow more than the
+// intention does, so such an allow becomes a deny (jwt reports it). A deny
+// with a JWT condition stays a plain deny, which denies more, never less.
+func translateSource(dest string, src *api.SourceIntention, entryJWT bool) (in catalog.Intention, jwt bool) {
+	in = catalog.Intention{Source: src.Name, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
+	if entryJWT && in.Action == catalog.ActionAllow {
+		in.Action, jwt = catalog.ActionDeny, true
+	}
 	for _, p := range src.Permissions {
 		if p == nil {
 			continue
 		}
 		perm := catalog.IntentionPermission{Action: string(p.Action)}
+		if (entryJWT || p.JWT != nil) && perm.Action == catalog.ActionAllow {
+			perm.Action, jwt = catalog.ActionDeny, true
+		}
 		if h := p.HTTP; h != nil {
 			m := &catalog.IntentionHTTPMatch{PathExact: h.PathExact, PathPrefix: h.PathPrefix, PathRegex: h.PathRegex, Methods: h.Methods}
 			for _, hh := range h.Header {
@@ -72,7 +88,7 @@ func translateSource(dest string, src *api.SourceIntention) catalog.Intention {
 		}
 		in.Permissions = append(in.Permissions, perm)
 	}
-	return in
+	return in, jwt
 }
 
 // aclDefaultPolicy reads Consul's ACL default policy from the agent: its

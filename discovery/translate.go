@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"cmp"
+	"fmt"
 	"slices"
 	"strings"
 
@@ -149,10 +150,33 @@ func translateServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Ser
 			Name:           sd.Name,
 			Protocol:       normalizeProtocol(sd.Protocol),
 			UpstreamConfig: translateUpstreamConfiguration(sd.UpstreamConfig, &u),
-			Unsupported:    u.list,
 		}
+		unsupportedServiceDefaults(sd, &u)
+		out[sd.Name].Unsupported = u.list
 	}
 	return out
+}
+
+// unsupportedServiceDefaults notes the settings of a service-defaults entry
+// (Consul 1.15 and later) that weft-proxy does not apply: permissive mTLS
+// (Weft's inbound listeners always require mTLS, which is "strict"), rate
+// limits and Envoy extensions.
+func unsupportedServiceDefaults(sd *api.ServiceConfigEntry, u *unsupported) {
+	if sd.MutualTLSMode != api.MutualTLSModeStrict {
+		u.set("MutualTLSMode", string(sd.MutualTLSMode))
+	}
+	if rl := sd.RateLimits; rl != nil {
+		if rl.InstanceLevel.RequestsPerSecond != 0 || rl.InstanceLevel.RequestsMaxBurst != 0 {
+			u.set("RateLimits.InstanceLevel", fmt.Sprintf("requests_per_second=%d requests_max_burst=%d",
+				rl.InstanceLevel.RequestsPerSecond, rl.InstanceLevel.RequestsMaxBurst))
+		}
+		for i, r := range rl.InstanceLevel.Routes {
+			u.set(fmt.Sprintf("RateLimits.InstanceLevel.Routes[%d]", i), fmt.Sprintf("requests_per_second=%d", r.RequestsPerSecond))
+		}
+	}
+	for i, e := range sd.EnvoyExtensions {
+		u.set(fmt.Sprintf("EnvoyExtensions[%d].Name", i), e.Name)
+	}
 }
 
 // translateProxyDefaults picks the global entry from the list of

@@ -44,7 +44,7 @@ wait_for() { # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
   done
 }
 
-for port in 8500 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002; do
+for port in 8500 8300 8301 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002; do
   if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
     die "port $port on 127.0.0.1 is in use; stop what uses it (an earlier demo?) and retry"
   fi
@@ -52,7 +52,12 @@ done
 rm -rf "$state"; mkdir -p "$logs"
 
 step "starting Consul (dev agent, http://127.0.0.1:8500)"
-start consul "$CONSUL" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -dns-port -1 -grpc-port -1 -node demo
+# Every port the agent opens is set (or -1, off), so the demo never collides
+# with another agent on this machine. use_streaming_backend = false works
+# around a Consul 1.14 panic (README, "Consul versions").
+start consul "$CONSUL" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -node demo \
+  -http-port 8500 -server-port 8300 -serf-lan-port 8301 -serf-wan-port -1 \
+  -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -hcl 'use_streaming_backend = false'
 wait_for "Consul leader" 30 bash -c "curl -sf $CONSUL_HTTP_ADDR/v1/status/leader | grep -q :"
 
 step "starting the Weft control plane (xDS 127.0.0.1:15010, admin http://127.0.0.1:15000)"

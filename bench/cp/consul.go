@@ -14,8 +14,10 @@ import (
 
 // consulLimits raises the agent's per-client HTTP connection limit (200 by
 // default): the control plane keeps one blocking query, so one
-// connection, open per watched service.
-const consulLimits = `limits { http_max_conns_per_client = 8192 }`
+// connection, open per watched service. use_streaming_backend = false
+// avoids a Consul 1.14 panic (README, "Consul versions").
+const consulLimits = `limits { http_max_conns_per_client = 8192 }
+use_streaming_backend = false`
 
 // startConsul runs a Consul dev agent on free loopback ports.
 func startConsul(dir, bin string) (*proc, *api.Client, string, error) {
