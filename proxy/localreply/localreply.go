@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 )
 
 // Reason names why the proxy answered a request itself.
@@ -76,8 +78,8 @@ type body struct {
 func Write(w http.ResponseWriter, r *http.Request, reason Reason, upstream string) {
 	h := w.Header()
 	h.Set(Header, string(reason))
-	if r != nil && isGRPC(r) {
-		h.Set("Content-Type", "application/grpc")
+	if r != nil && grpcwire.IsRequest(r) {
+		h.Set("Content-Type", grpcwire.ContentType)
 		h.Set("Grpc-Status", strconv.Itoa(reason.grpcStatus()))
 		h.Set("Grpc-Message", grpcMessage(reason, upstream))
 		w.WriteHeader(http.StatusOK)
@@ -108,9 +110,4 @@ func percentEncode(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	return strings.HasPrefix(ct, "application/grpc") && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
 }
