@@ -34,6 +34,23 @@ const (
 	HeadersTooLarge   Reason = "headers_too_large"
 )
 
+// reasons are all of the above. Add a reason to both.
+var reasons = [...]Reason{
+	NoRoute, NoHealthyUpstream, CircuitOpen, Overflow, UpstreamTimeout, UpstreamReset,
+	ConnectFailure, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge,
+}
+
+// Known returns the Reason that s names, and false when s names none (an
+// x-weft-error value an upstream made up). It does not allocate.
+func Known(s string) (Reason, bool) {
+	for _, r := range reasons {
+		if string(r) == s {
+			return r, true
+		}
+	}
+	return "", false
+}
+
 // Status is the HTTP status of a reason: 503 unless listed.
 func (r Reason) Status() int {
 	switch r {
