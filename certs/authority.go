@@ -126,9 +126,6 @@ func (a *Authority) Bundle() []*x509.Certificate {
 	return append(out, a.old...)
 }
 
-// BundlePEM is Bundle PEM-encoded.
-func (a *Authority) BundlePEM() []byte { return EncodeCerts(a.Bundle()...) }
-
 // Phase reports where a root rotation stands.
 func (a *Authority) Phase() string {
 	a.mu.Lock()

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
 // fetchFunc performs one Consul request with q and returns its decoded
@@ -29,7 +31,7 @@ type deliverFunc[T any] func(ctx context.Context, result T) bool
 // consumer keeps the last good result.
 func runBlocking[T any](ctx context.Context, env *watchEnv, name string, fetch fetchFunc[T], deliver deliverFunc[T]) {
 	logger := env.logger.With("query", name)
-	retry := newBackoff(env.cfg.BackoffBase, env.cfg.BackoffMax)
+	retry := env.cfg.retryPolicy()
 	failures := 0
 	var index uint64
 	for ctx.Err() == nil {
@@ -40,11 +42,11 @@ func runBlocking[T any](ctx context.Context, env *watchEnv, name string, fetch f
 		}
 		if err != nil {
 			env.stats.recordError()
+			delay := retry.Delay(failures)
 			failures++
-			delay := retry.next()
 			logFailure(logger, failures, delay, err)
 			index = 0
-			if !sleepCtx(ctx, delay) {
+			if !backoff.Sleep(ctx, delay) {
 				return
 			}
 			continue
@@ -54,7 +56,6 @@ func runBlocking[T any](ctx context.Context, env *watchEnv, name string, fetch f
 			logger.Info("consul query recovered", "failures", failures)
 			failures = 0
 		}
-		retry.reset()
 		if index != 0 && last == index {
 			continue // the wait timed out without a change
 		}

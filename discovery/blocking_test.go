@@ -103,40 +103,58 @@ func TestRunBlockingStopsWhenDeliveryRefused(t *testing.T) {
 	}
 }
 
-func TestBackoff(t *testing.T) {
-	tests := []struct {
-		name   string
-		jitter float64
-		want   []time.Duration
-	}{
-		{
-			name:   "no jitter: half the exponential delay",
-			jitter: 0,
-			want:   []time.Duration{50, 100, 200, 400, 500, 500},
-		},
-		{
-			name:   "full jitter: the exponential delay",
-			jitter: 0.999999999,
-			want:   []time.Duration{99, 199, 399, 799, 999, 999},
-		},
+// TestRunBlockingBackoff: failed requests are retried after growing,
+// equal-jittered delays within BackoffBase and BackoffMax, and the delays
+// start over after a success.
+func TestRunBlockingBackoff(t *testing.T) {
+	const base = time.Microsecond
+	errConsul := errors.New("connection refused")
+	script := []error{errConsul, errConsul, errConsul, nil, errConsul}
+	env := testEnv(Config{QueryWait: time.Minute, BackoffBase: base, BackoffMax: 3 * base})
+	failures := &failureLog{}
+	env.logger = slog.New(failures)
+	ctx, cancel := context.WithCancel(t.Context())
+	defer cancel()
+	calls := 0
+	fetch := func(*api.QueryOptions) (int, uint64, error) {
+		if calls == len(script) {
+			cancel()
+			return 0, 0, ctx.Err()
+		}
+		calls++
+		return calls, uint64(calls), script[calls-1]
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			b := newBackoff(100*time.Millisecond, time.Second)
-			b.jitter = func() float64 { return tt.jitter }
-			var got []time.Duration
-			for range tt.want {
-				got = append(got, b.next()/time.Millisecond)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("delays in ms (-want +got):\n%s", diff)
-			}
-			b.reset()
-			if d := b.next() / time.Millisecond; d != tt.want[0] {
-				t.Errorf("delay after reset = %vms, want %vms", d, tt.want[0])
-			}
-		})
+	runBlocking(ctx, env, "test", fetch, func(context.Context, int) bool { return true })
+
+	// The exponential delay before each retry: base·2ⁿ capped at 3·base,
+	// back to base after the success.
+	caps := []time.Duration{base, 2 * base, 3 * base, base}
+	if len(failures.delays) != len(caps) {
+		t.Fatalf("logged %d failures, want %d", len(failures.delays), len(caps))
 	}
+	for i, d := range failures.delays {
+		if d < caps[i]/2 || d > caps[i] {
+			t.Errorf("retry %d waited %v, want within [%v, %v]", i+1, d, caps[i]/2, caps[i])
+		}
+	}
+}
+
+// failureLog records the retry_in of every "consul query failed" record.
+type failureLog struct {
+	delays []time.Duration
+}
+
+func (*failureLog) Enabled(context.Context, slog.Level) bool { return true }
+func (f *failureLog) WithAttrs([]slog.Attr) slog.Handler     { return f }
+func (f *failureLog) WithGroup(string) slog.Handler          { return f }
+func (f *failureLog) Handle(_ context.Context, r slog.Record) error {
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "retry_in" {
+			f.delays = append(f.delays, a.Value.Duration())
+		}
+		return true
+	})
+	return nil
 }
 
 // testEnv is a watch environment for unit tests that never reach Consul.

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
 // Defaults of the Config fields left zero.
@@ -73,6 +75,14 @@ func (c Config) withDefaults() Config {
 		c.Logger = slog.New(slog.DiscardHandler)
 	}
 	return c
+}
+
+// retryPolicy paces the retries of a failing Consul request: delays from
+// BackoffBase doubling up to BackoffMax, the upper half of each random
+// ("equal jitter"), so that delays keep growing while the retries of
+// many watches spread out.
+func (c Config) retryPolicy() backoff.Policy {
+	return backoff.Policy{Base: c.BackoffBase, Max: c.BackoffMax, Jitter: 0.5}
 }
 
 // Validate reports the first invalid field of c, after defaults.

@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"maps"
-	"reflect"
 	"slices"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -154,38 +153,10 @@ func cloneOrEmpty[V any](m map[string]V) map[string]V {
 }
 
 // sameContent reports whether two snapshots describe the same mesh, that
-// is, are equal but for their versions. Values shared between the two (a
-// service whose watch did not answer since) compare by pointer, so the
-// cost is that of the values that were replaced.
+// is, are equal but for their versions (see catalog.Compare).
 func sameContent(a, b *catalog.Snapshot) bool {
 	if a == nil || b == nil {
 		return a == b
 	}
-	return a.Datacenter == b.Datacenter && a.ACLDefaultPolicy == b.ACLDefaultPolicy &&
-		samePointee(a.ProxyDefaults, b.ProxyDefaults) && samePointee(a.Mesh, b.Mesh) &&
-		maps.EqualFunc(a.Proxies, b.Proxies, samePointee) &&
-		maps.EqualFunc(a.Endpoints, b.Endpoints, sameSlice) &&
-		maps.EqualFunc(a.ServiceDefaults, b.ServiceDefaults, samePointee) &&
-		maps.EqualFunc(a.ServiceResolvers, b.ServiceResolvers, samePointee) &&
-		maps.EqualFunc(a.ServiceSplitters, b.ServiceSplitters, samePointee) &&
-		maps.EqualFunc(a.ServiceRouters, b.ServiceRouters, samePointee) &&
-		maps.EqualFunc(a.Intentions, b.Intentions, sameSlice)
-}
-
-// samePointee reports whether two pointers are equal or point to equal
-// values.
-func samePointee[T any](a, b *T) bool {
-	if a == b {
-		return true
-	}
-	return a != nil && b != nil && reflect.DeepEqual(*a, *b)
-}
-
-// sameSlice reports whether two slices hold equal elements, comparing
-// their backing arrays first.
-func sameSlice[E any](a, b []E) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	return len(a) == 0 || &a[0] == &b[0] || reflect.DeepEqual(a, b)
+	return catalog.Compare(a, b).SameMesh()
 }

@@ -25,6 +25,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
 // Watcher watches Consul and publishes catalog snapshots. Make one with
@@ -114,7 +115,7 @@ func (w *Watcher) resolveDatacenter(ctx context.Context) (string, bool) {
 	if w.cfg.Datacenter != "" {
 		return w.cfg.Datacenter, true
 	}
-	retry := newBackoff(w.cfg.BackoffBase, w.cfg.BackoffMax)
+	retry := w.cfg.retryPolicy()
 	for failures := 1; ; failures++ {
 		dc, err := agentDatacenter(ctx, w.cfg.Client)
 		if err == nil {
@@ -125,9 +126,9 @@ func (w *Watcher) resolveDatacenter(ctx context.Context) (string, bool) {
 			return "", false
 		}
 		w.stats.recordError()
-		delay := retry.next()
+		delay := retry.Delay(failures - 1)
 		logFailure(w.logger.With("query", "agent/self"), failures, delay, err)
-		if !sleepCtx(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return "", false
 		}
 	}

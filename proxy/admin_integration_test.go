@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +18,7 @@ import (
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/cluster"
@@ -96,6 +98,110 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 	if got := sum(mfs, "weft_proxy_outlier_ejections_total", map[string]string{"cluster": "api"}); got != 1 {
 		t.Errorf("weft_proxy_outlier_ejections_total = %v, want 1", got)
 	}
+}
+
+// TestRemovedHostsAndClustersLeaveMetrics: once a configuration without
+// them is applied, an ejected host that left its cluster and a removed
+// cluster no longer have series in /metrics (a removed host would
+// otherwise report its breaker open forever), while the host that stays
+// keeps its breaker state and its cluster its ejection count.
+func TestRemovedHostsAndClustersLeaveMetrics(t *testing.T) {
+	broken := func() string {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "broken", http.StatusInternalServerError)
+		}))
+		t.Cleanup(srv.Close)
+		return srv.Listener.Addr().String()
+	}
+	leaving, staying, dbHost := broken(), broken(), broken()
+	tl := newTestLog(t)
+	cp := startControlPlane(t, tl, "127.0.0.1:0")
+	const apiName, dbName = "api:127.0.0.1:0", "db:127.0.0.1:0"
+	ejecting := func(c *clusterv3.Cluster) *clusterv3.Cluster {
+		return xdstest.WithOutlierDetection(c, 2, 100, time.Minute)
+	}
+	cp.set("v1", map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: {xdstest.HTTPListenerRDS(apiName, "127.0.0.1:0", "api"), xdstest.HTTPListenerRDS(dbName, "127.0.0.1:0", "db")},
+		resourcev3.RouteType:    {xdstest.RouteConfig("api", "api"), xdstest.RouteConfig("db", "db")},
+		resourcev3.ClusterType: {
+			ejecting(xdstest.StaticCluster("api", xdstest.Endpoint(leaving), xdstest.Endpoint(staying))),
+			ejecting(xdstest.StaticCluster("db", xdstest.Endpoint(dbHost))),
+		},
+	})
+	p := startProxy(t, tl, cp.addr)
+	p.waitReady()
+
+	// Eject every host: request each cluster until /clusters shows it.
+	ejected := func(name string) bool {
+		_, body := p.adminGet("/clusters")
+		var cs []cluster.Info
+		if err := json.Unmarshal(body, &cs); err != nil {
+			t.Fatalf("/clusters: %v: %s", err, body)
+		}
+		for _, c := range cs {
+			if c.Name == name {
+				return !slices.ContainsFunc(c.Hosts, func(h cluster.HostInfo) bool { return !h.Ejected })
+			}
+		}
+		return false
+	}
+	for _, l := range []struct{ listener, cluster string }{{apiName, "api"}, {dbName, "db"}} {
+		url := "http://" + p.listenerAddr(l.listener) + "/"
+		eventually(t, "every host of "+l.cluster+" ejected", func() bool {
+			if resp, err := http.Get(url); err == nil {
+				resp.Body.Close()
+			}
+			return ejected(l.cluster)
+		})
+	}
+	mfs := p.metricsOf()
+	for _, h := range []struct{ cluster, host string }{{"api", leaving}, {"api", staying}, {"db", dbHost}} {
+		if got := sum(mfs, "weft_proxy_breaker_state", map[string]string{"cluster": h.cluster, "host": h.host}); got != 2 {
+			t.Fatalf("before the update: weft_proxy_breaker_state{cluster=%q,host=%q} = %v, want 2 (open)", h.cluster, h.host, got)
+		}
+	}
+
+	cp.set("v2", map[resourcev3.Type][]types.Resource{
+		resourcev3.ListenerType: {xdstest.HTTPListenerRDS(apiName, "127.0.0.1:0", "api")},
+		resourcev3.RouteType:    {xdstest.RouteConfig("api", "api")},
+		resourcev3.ClusterType:  {ejecting(xdstest.StaticCluster("api", xdstest.Endpoint(staying)))},
+	})
+	cp.waitRequest("CDS ACK of v2", ackOf(resourcev3.ClusterType, "v2")) // sent once applied
+
+	mfs = p.metricsOf()
+	for _, tc := range []struct {
+		family string
+		labels map[string]string
+		want   int // series
+	}{
+		{"weft_proxy_breaker_state", map[string]string{"cluster": "api", "host": leaving}, 0},
+		{"weft_proxy_breaker_state", map[string]string{"cluster": "db"}, 0},
+		{"weft_proxy_outlier_ejections_total", map[string]string{"cluster": "db"}, 0},
+		{"weft_proxy_retries_total", map[string]string{"cluster": "db"}, 0},
+		{"weft_proxy_breaker_state", map[string]string{"cluster": "api", "host": staying}, 1},
+		{"weft_proxy_outlier_ejections_total", map[string]string{"cluster": "api"}, 1},
+	} {
+		if got := seriesOf(mfs, tc.family, tc.labels); got != tc.want {
+			t.Errorf("after the update: %d series of %s%v, want %d", got, tc.family, tc.labels, tc.want)
+		}
+	}
+	if got := sum(mfs, "weft_proxy_breaker_state", map[string]string{"cluster": "api", "host": staying}); got != 2 {
+		t.Errorf("after the update: the staying host's breaker state = %v, want 2 (still open)", got)
+	}
+	if got := sum(mfs, "weft_proxy_outlier_ejections_total", map[string]string{"cluster": "api"}); got != 2 {
+		t.Errorf("after the update: weft_proxy_outlier_ejections_total{cluster=\"api\"} = %v, want 2", got)
+	}
+}
+
+// seriesOf counts family's series whose labels include want.
+func seriesOf(mfs map[string]*dto.MetricFamily, family string, want map[string]string) int {
+	n := 0
+	for _, m := range mfs[family].GetMetric() {
+		if hasLabels(m, want) {
+			n++
+		}
+	}
+	return n
 }
 
 // TestAdminLoggingAndQuit: /logging changes the log level at runtime and

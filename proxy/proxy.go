@@ -97,7 +97,12 @@ func New(cfg Config) (*Proxy, error) {
 	})
 	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
-	p.clusters = cluster.NewManager(cluster.Options{Credentials: creds, OnBreaker: p.onBreaker})
+	p.clusters = cluster.NewManager(cluster.Options{
+		Credentials:      creds,
+		OnBreaker:        p.onBreaker,
+		OnHostRemoved:    p.metrics.ForgetHost,
+		OnClusterRemoved: p.metrics.ForgetCluster,
+	})
 	p.listeners = listener.NewManager(listener.Options{
 		Clusters:     p.clusters,
 		Credentials:  creds,

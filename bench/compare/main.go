@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 func main() {
@@ -58,10 +60,10 @@ func run(o options, strict bool) error {
 		return err
 	}
 	e := &env{dir: dir, bin: bins, sampling: o.sampling, proxyEnv: o.proxyEnv}
-	var all []*proc
+	var all []*procs.Proc
 	defer func() {
 		for i := len(all) - 1; i >= 0; i-- {
-			all[i].stop()
+			all[i].Stop()
 		}
 	}()
 	nginx, err := startNginx(e)
@@ -90,7 +92,7 @@ func run(o options, strict bool) error {
 	// medians over the rounds; CPU is over all of them.
 	type running struct {
 		url  string
-		ps   []*proc
+		ps   []*procs.Proc
 		cpu  float64
 		secs float64
 	}
@@ -141,33 +143,33 @@ func run(o options, strict bool) error {
 }
 
 // startMesh runs a Consul dev agent and Weft's control plane.
-func startMesh(e *env) ([]*proc, error) {
+func startMesh(e *env) ([]*procs.Proc, error) {
 	httpPort := freePort()
 	e.consulA = fmt.Sprintf("127.0.0.1:%d", httpPort)
-	c, err := start(e.dir, "consul", e.bin.consul, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+	c, err := procs.Start(procs.Spec{Dir: e.dir, Name: "consul", Args: []string{e.bin.consul, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()),
-		"-hcl", "use_streaming_backend = false") // a Consul 1.14 panic: README, "Consul versions"
+		"-hcl", "use_streaming_backend = false"}}) // a Consul 1.14 panic: README, "Consul versions"
 	if err != nil {
 		return nil, err
 	}
 	cfg := api.DefaultConfig()
 	cfg.Address = e.consulA
 	if e.consul, err = api.NewClient(cfg); err != nil {
-		return []*proc{c}, err
+		return []*procs.Proc{c}, err
 	}
 	if err := waitOK("http://"+e.consulA+"/v1/status/leader", 30*time.Second); err != nil {
-		return []*proc{c}, fmt.Errorf("consul: %w", err)
+		return []*procs.Proc{c}, fmt.Errorf("consul: %w", err)
 	}
 	e.xdsAddr = fmt.Sprintf("127.0.0.1:%d", freePort())
 	admin := fmt.Sprintf("127.0.0.1:%d", freePort())
-	cp, err := start(e.dir, "control-plane", e.bin.weft, "control-plane", "--consul-addr", e.consulA,
+	cp, err := procs.Start(procs.Spec{Dir: e.dir, Name: "control-plane", Args: []string{e.bin.weft, "control-plane", "--consul-addr", e.consulA,
 		"--xds-addr", e.xdsAddr, "--admin-addr", admin, "--ca-dir", filepath.Join(e.dir, "ca"),
-		"--trace-sampling", fmt.Sprint(e.sampling), "--log-level", "warn")
+		"--trace-sampling", fmt.Sprint(e.sampling), "--log-level", "warn"}})
 	if err != nil {
-		return []*proc{c}, err
+		return []*procs.Proc{c}, err
 	}
-	return []*proc{c, cp}, waitOK("http://"+admin+"/ready", 30*time.Second)
+	return []*procs.Proc{c, cp}, waitOK("http://"+admin+"/ready", 30*time.Second)
 }
 
 // waitOK polls url until it answers 200.

@@ -5,14 +5,16 @@ import (
 	"io"
 	"text/tabwriter"
 	"time"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 type row struct {
 	name   string
 	procs  int
-	idle   memory  // the proxy processes' memory after sitting idle, once serving
-	loaded memory  // the same right after the load
-	cpu    float64 // cores used by the proxy processes during the load
+	idle   procs.Memory // the proxy processes' memory after sitting idle, once serving
+	loaded procs.Memory // the same right after the load
+	cpu    float64      // cores used by the proxy processes during the load
 	load   loadResult
 }
 

@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 // env is what every scenario shares.
@@ -28,7 +30,7 @@ type binaries struct{ consul, weft, proxy, nginx, haproxy, fortio string }
 
 // setup starts a scenario's proxies and returns the URL to load, the
 // processes whose RSS and CPU count as "the proxy", and what to stop.
-type setup func(e *env) (url string, proxies []*proc, err error)
+type setup func(e *env) (url string, proxies []*procs.Proc, err error)
 
 func freePort() int {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
@@ -39,7 +41,7 @@ func freePort() int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-func startNginx(e *env) (*proc, error) {
+func startNginx(e *env) (*procs.Proc, error) {
 	e.backend = freePort()
 	conf := fmt.Sprintf(`daemon off;
 worker_processes 1;
@@ -57,16 +59,16 @@ http {
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
-	return start(e.dir, "nginx", e.bin.nginx, "-c", path, "-e", filepath.Join(e.dir, "nginx-error.log"))
+	return procs.Start(procs.Spec{Dir: e.dir, Name: "nginx", Args: []string{e.bin.nginx, "-c", path, "-e", filepath.Join(e.dir, "nginx-error.log")}})
 }
 
-func direct(e *env) (string, []*proc, error) {
+func direct(e *env) (string, []*procs.Proc, error) {
 	return fmt.Sprintf("http://127.0.0.1:%d/", e.backend), nil, nil
 }
 
 // haproxyPair is two HAProxy hops with TLS between them, as a client-side
 // and a server-side sidecar would be, in one process.
-func haproxyPair(e *env) (string, []*proc, error) {
+func haproxyPair(e *env) (string, []*procs.Proc, error) {
 	ca, leaf, err := haproxyCerts(e.dir)
 	if err != nil {
 		return "", nil, err
@@ -96,11 +98,11 @@ backend app
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return "", nil, err
 	}
-	p, err := start(e.dir, "haproxy", e.bin.haproxy, "-f", path)
+	p, err := procs.Start(procs.Spec{Dir: e.dir, Name: "haproxy", Args: []string{e.bin.haproxy, "-f", path}})
 	if err != nil {
 		return "", nil, err
 	}
-	return fmt.Sprintf("http://127.0.0.1:%d/", front), []*proc{p}, nil
+	return fmt.Sprintf("http://127.0.0.1:%d/", front), []*procs.Proc{p}, nil
 }
 
 // register registers web (with an upstream to api) and api (the nginx
@@ -126,15 +128,15 @@ func register(e *env, suffix, protocol string) (upstreamPort int, err error) {
 	return upstreamPort, nil
 }
 
-func weftPair(e *env) (string, []*proc, error) {
+func weftPair(e *env) (string, []*procs.Proc, error) {
 	port, err := register(e, "", "http")
 	if err != nil {
 		return "", nil, err
 	}
-	var ps []*proc
+	var ps []*procs.Proc
 	for _, id := range []string{"web-1-sidecar-proxy", "api-1-sidecar-proxy"} {
-		p, err := startEnv(e.dir, id, e.proxyEnv, e.bin.proxy, "--proxy-id", id, "--xds-addr", e.xdsAddr,
-			"--admin-addr", "127.0.0.1:"+strconv.Itoa(freePort()), "--log-level", "info")
+		p, err := procs.Start(procs.Spec{Dir: e.dir, Name: id, Env: e.proxyEnv, Args: []string{e.bin.proxy, "--proxy-id", id, "--xds-addr", e.xdsAddr,
+			"--admin-addr", "127.0.0.1:" + strconv.Itoa(freePort()), "--log-level", "info"}})
 		if err != nil {
 			return "", nil, err
 		}
@@ -144,14 +146,14 @@ func weftPair(e *env) (string, []*proc, error) {
 }
 
 // consulPair is Consul's built-in proxy on both sides (L4, mTLS).
-func consulPair(e *env) (string, []*proc, error) {
+func consulPair(e *env) (string, []*procs.Proc, error) {
 	port, err := register(e, "-c", "tcp")
 	if err != nil {
 		return "", nil, err
 	}
-	var ps []*proc
+	var ps []*procs.Proc
 	for _, id := range []string{"web-c-1", "api-c-1"} {
-		p, err := start(e.dir, "consul-proxy-"+id, e.bin.consul, "connect", "proxy", "-sidecar-for", id, "-http-addr", e.consulA, "-log-level", "warn")
+		p, err := procs.Start(procs.Spec{Dir: e.dir, Name: "consul-proxy-" + id, Args: []string{e.bin.consul, "connect", "proxy", "-sidecar-for", id, "-http-addr", e.consulA, "-log-level", "warn"}})
 		if err != nil {
 			return "", nil, err
 		}

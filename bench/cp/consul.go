@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 // consulLimits raises the agent's per-client HTTP connection limit (200 by
@@ -20,13 +22,13 @@ const consulLimits = `limits { http_max_conns_per_client = 8192 }
 use_streaming_backend = false`
 
 // startConsul runs a Consul dev agent on free loopback ports.
-func startConsul(dir, bin string) (*proc, *api.Client, string, error) {
+func startConsul(dir, bin string) (*procs.Proc, *api.Client, string, error) {
 	httpPort := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
-	p, err := start(dir, "consul", nil, bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
+	p, err := procs.Start(procs.Spec{Dir: dir, Name: "consul", Args: []string{bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()),
-		"-hcl", consulLimits, "-data-dir", filepath.Join(dir, "consul-data"))
+		"-hcl", consulLimits, "-data-dir", filepath.Join(dir, "consul-data")}})
 	if err != nil {
 		return nil, nil, "", err
 	}

@@ -20,6 +20,8 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 type flags struct {
@@ -73,15 +75,15 @@ func run(f flags) error {
 		return err
 	}
 
-	var procs []*proc
+	var started []*procs.Proc
 	defer func() {
-		for i := len(procs) - 1; i >= 0; i-- {
-			procs[i].stop()
+		for i := len(started) - 1; i >= 0; i-- {
+			started[i].Stop()
 		}
 	}()
 	consul, client, consulAddr, err := startConsul(dir, filepath.Join(root, "bin/consul"))
 	if consul != nil {
-		procs = append(procs, consul)
+		started = append(started, consul)
 	}
 	if err != nil {
 		return err
@@ -94,15 +96,15 @@ func run(f flags) error {
 	fmt.Printf("registered %d services × %d instances in Consul in %v\n", f.topo.services, f.topo.instances, registered.Round(time.Millisecond))
 
 	xdsAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
-	cp, err := start(dir, "control-plane", nil, bins.weft, "control-plane", "--consul-addr", consulAddr,
+	cp, err := procs.Start(procs.Spec{Dir: dir, Name: "control-plane", Args: []string{bins.weft, "control-plane", "--consul-addr", consulAddr,
 		"--xds-addr", xdsAddr, "--admin-addr", adminAddr, "--ca-dir", filepath.Join(dir, "ca"),
-		"--trace-store-traces", "0", "--log-level", "warn")
+		"--trace-store-traces", "0", "--log-level", "warn"}})
 	if err != nil {
 		return err
 	}
-	procs = append(procs, cp)
+	started = append(started, cp)
 	if err := poll(2*time.Minute, "control plane ready", func() error { return httpOK("http://" + adminAddr + "/ready") }); err != nil {
-		return fmt.Errorf("%w (log: %s)", err, cp.log)
+		return fmt.Errorf("%w (log: %s)", err, cp.Log)
 	}
 
 	nodesFile := filepath.Join(dir, "nodes.txt")
@@ -110,17 +112,17 @@ func run(f flags) error {
 		return err
 	}
 	lgOut, lgAddr := io.Pipe()
-	lgp, err := start(dir, "loadgen", lgAddr, bins.loadgen, "-xds-addr", xdsAddr, "-nodes", nodesFile, "-mode", f.mode)
+	lgp, err := procs.Start(procs.Spec{Dir: dir, Name: "loadgen", Stdout: lgAddr, Args: []string{bins.loadgen, "-xds-addr", xdsAddr, "-nodes", nodesFile, "-mode", f.mode}})
 	if err != nil {
 		return err
 	}
-	procs = append(procs, lgp)
+	started = append(started, lgp)
 	lg, err := loadgenFrom(lgOut)
 	if err != nil {
-		return fmt.Errorf("%w (log: %s)", err, lgp.log)
+		return fmt.Errorf("%w (log: %s)", err, lgp.Log)
 	}
 
-	cpuStart, _ := cp.cpuSeconds()
+	cpuStart, _ := cp.CPUSeconds()
 	syncStart := time.Now()
 	clients := len(f.topo.proxyIDs())
 	err = poll(3*time.Minute, "every client synced", func() error {
@@ -134,9 +136,9 @@ func run(f flags) error {
 		return err
 	}
 	rep := report{flags: f, registered: registered, syncTook: time.Since(syncStart), clients: clients}
-	cpuSynced, _ := cp.cpuSeconds()
+	cpuSynced, _ := cp.CPUSeconds()
 	rep.syncCPU = cpuSynced - cpuStart
-	if rep.syncMem, err = cp.memory(); err != nil {
+	if rep.syncMem, err = cp.Memory(); err != nil {
 		return err
 	}
 	fmt.Printf("%d clients synced in %v; measuring idle CPU for %v\n", clients, rep.syncTook.Round(time.Millisecond), idleWindow)
@@ -146,22 +148,22 @@ func run(f flags) error {
 	fmt.Printf("measuring %d changes\n", f.changes)
 
 	changesStart := time.Now()
-	cpuChanges, _ := cp.cpuSeconds()
+	cpuChanges, _ := cp.CPUSeconds()
 	for i, ch := range planChanges(f.topo, f.changes, f.seed) {
 		r, err := measure(client, lg, ch)
 		if err != nil {
 			return err
 		}
-		if cp.exited() {
-			return fmt.Errorf("the control plane exited (log: %s)", cp.log)
+		if cp.Exited() {
+			return fmt.Errorf("the control plane exited (log: %s)", cp.Log)
 		}
 		fmt.Printf("  %2d  %-32s %3d affected  converged %6.1f ms  %7d bytes  %d unaffected clients pushed\n",
 			i+1, ch.what, len(ch.affected), float64(r.converged.Microseconds())/1000, r.bytes, r.unaffected)
 		rep.results = append(rep.results, r)
 	}
-	cpuEnd, _ := cp.cpuSeconds()
+	cpuEnd, _ := cp.CPUSeconds()
 	rep.changeCPU, rep.changeWall = cpuEnd-cpuChanges, time.Since(changesStart)
-	if rep.endMem, err = cp.memory(); err != nil {
+	if rep.endMem, err = cp.Memory(); err != nil {
 		return err
 	}
 	if s, err := lg.status(); err == nil {

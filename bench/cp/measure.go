@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 // Measurement windows: how long a change may take before it counts as
@@ -101,14 +103,14 @@ const idleWindow = 5 * time.Second
 // idleCPURate measures the control plane's CPU use, in CPU seconds per
 // second, while nothing changes: the keepalives and blocking queries of a
 // synced mesh. The CPU of a change is what it uses above this rate.
-func idleCPURate(cp *proc) (float64, error) {
-	before, err := cp.cpuSeconds()
+func idleCPURate(cp *procs.Proc) (float64, error) {
+	before, err := cp.CPUSeconds()
 	if err != nil {
 		return 0, err
 	}
 	start := time.Now()
 	time.Sleep(idleWindow) // the measurement window, not synchronisation
-	after, err := cp.cpuSeconds()
+	after, err := cp.CPUSeconds()
 	if err != nil {
 		return 0, err
 	}

@@ -5,6 +5,8 @@ import (
 	"io"
 	"runtime"
 	"time"
+
+	"github.com/weft-mesh/weft/bench/internal/procs"
 )
 
 // Targets of the benchmark on a 2-core machine.
@@ -22,8 +24,8 @@ type report struct {
 	changeCPU    float64       // CPU seconds over every change's window
 	changeWall   time.Duration // wall time of every change's window
 	idleCPU      float64       // CPU seconds per second with nothing changing
-	syncMem      memory
-	endMem       memory
+	syncMem      procs.Memory
+	endMem       procs.Memory
 	streamErrors int64
 	results      []result
 }
@@ -52,7 +54,7 @@ func (r report) print(w io.Writer) bool {
 	fmt.Fprintf(w, "  bytes received per change          %d (mean)\n", bytes/int64(max(n, 1)))
 	fmt.Fprintf(w, "  unaffected clients pushed          %d over all changes; affected clients never updated: %d\n", unaffected, missing)
 	fmt.Fprintf(w, "  control plane RSS                  %d MiB after sync, %d MiB at end, peak (VmHWM) %d MiB\n",
-		r.syncMem.rss>>20, r.endMem.rss>>20, r.endMem.hwm>>20)
+		r.syncMem.RSS>>20, r.endMem.RSS>>20, r.endMem.HWM>>20)
 	aboveIdle := r.changeCPU - r.idleCPU*r.changeWall.Seconds()
 	fmt.Fprintf(w, "  control plane CPU during changes   %.2f s (%.3f s per change; idle rate %.3f CPU s/s; %.3f s per change above idle)\n",
 		r.changeCPU, r.changeCPU/float64(max(n, 1)), r.idleCPU, aboveIdle/float64(max(n, 1)))
@@ -66,7 +68,7 @@ func (r report) print(w io.Writer) bool {
 		fmt.Fprintf(w, "  target %-40s %s\n", what, mark)
 	}
 	check("p99 convergence ≤ 1 s", p99 <= targetP99 && missing == 0)
-	check("control-plane peak RSS ≤ 500 MB", r.endMem.hwm <= targetRSS)
+	check("control-plane peak RSS ≤ 500 MB", r.endMem.HWM <= targetRSS)
 	check("no stream errors", r.streamErrors == 0)
 	return ok
 }

@@ -66,6 +66,7 @@ func NewTranslator() *Translator {
 // a change concerns; the Result's maps are copies of the Translator's.
 func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMesh(x.mesh, mesh)
+	var diff catalog.Diff
 	var changed map[input]bool
 	if full {
 		x.setMesh(mesh)
@@ -74,7 +75,8 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 		clear(x.problems)
 		clear(x.readers)
 	} else {
-		changed = changedInputs(x.last, snap)
+		diff = catalog.Compare(x.last, snap)
+		changed = changedInputs(diff)
 	}
 	x.updateUsable(snap, changed, full)
 	t := newTranslator(snap, x.mesh, x.usableOverrides())
@@ -85,7 +87,9 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 		}
 	} else {
 		stale := x.readersOf(changed)
-		diffMap(x.last.Proxies, snap.Proxies, samePointee, func(id string) { stale[id] = true })
+		for _, id := range diff.Proxies.Changed {
+			stale[id] = true
+		}
 		for id := range stale {
 			if p, ok := snap.Proxies[id]; ok {
 				x.retranslate(t, id, p)

@@ -88,7 +88,7 @@ func (x *Translator) Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
 	}
 	changed := c.res == nil
 	for svc, eps := range snap.Endpoints {
-		if s, ok := c.services[svc]; !ok || !sameSlice(s.endpoints, eps) {
+		if s, ok := c.services[svc]; !ok || !catalog.SameEndpoints(s.endpoints, eps) {
 			c.services[svc] = proxylessOf(svc, eps, snap.Datacenter, mesh)
 			changed = true
 		}

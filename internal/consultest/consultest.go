@@ -34,16 +34,8 @@ const (
 type Option func(*options)
 
 type options struct {
-	grpc bool
-	dns  bool
 	args []string
 }
-
-// WithGRPC enables the agent's plaintext gRPC port (Server.GRPCAddr).
-func WithGRPC() Option { return func(o *options) { o.grpc = true } }
-
-// WithDNS enables the agent's DNS port (Server.DNSAddr).
-func WithDNS() Option { return func(o *options) { o.dns = true } }
 
 // WithArgs appends arguments to the `consul agent` command line, for
 // example "-hcl=acl { enabled = true }".
@@ -56,9 +48,6 @@ func WithArgs(args ...string) Option {
 type Server struct {
 	// HTTPAddr is the agent's HTTP API address, host:port.
 	HTTPAddr string
-	// GRPCAddr and DNSAddr are set only when enabled by an Option.
-	GRPCAddr string
-	DNSAddr  string
 	// NodeName is the agent's node name, unique per Server.
 	NodeName string
 
@@ -91,7 +80,7 @@ func Start(t testing.TB, opts ...Option) *Server {
 
 	var lastErr error
 	for range startAttempts {
-		if s.ports, lastErr = freePorts(s.opts); lastErr != nil {
+		if s.ports, lastErr = freePorts(); lastErr != nil {
 			t.Fatalf("consultest: %v", lastErr)
 		}
 		s.setAddrs()
@@ -141,13 +130,6 @@ func (s *Server) Restart() {
 
 func (s *Server) setAddrs() {
 	s.HTTPAddr = hostPort(s.ports.http)
-	s.GRPCAddr, s.DNSAddr = "", ""
-	if s.opts.grpc {
-		s.GRPCAddr = hostPort(s.ports.grpc)
-	}
-	if s.opts.dns {
-		s.DNSAddr = hostPort(s.ports.dns)
-	}
 	cfg := api.DefaultConfig()
 	cfg.Address = s.HTTPAddr
 	cfg.Scheme = "http"
@@ -191,9 +173,9 @@ func (s *Server) args() []string {
 		"-serf-lan-port=" + strconv.Itoa(p.serfLAN),
 		"-serf-wan-port=" + strconv.Itoa(p.serfWAN),
 		"-server-port=" + strconv.Itoa(p.server),
-		"-grpc-port=" + strconv.Itoa(p.grpc),
+		"-grpc-port=-1",
 		"-grpc-tls-port=-1",
-		"-dns-port=" + strconv.Itoa(p.dns),
+		"-dns-port=-1",
 		"-log-level=info",
 		// Consul 1.14 panics ("unknown kind" in convert_pbstruct.go) when a
 		// blocking health query goes through its streaming backend for a

@@ -128,34 +128,19 @@ func withLog(err error, logPath string) error {
 	return fmt.Errorf("%w\n--- %s (tail) ---\n%s", err, logPath, out)
 }
 
-// ports are the agent's listening ports; -1 disables one.
+// ports are the agent's listening ports.
 type ports struct {
-	http, serfLAN, serfWAN, server, grpc, dns int
+	http, serfLAN, serfWAN, server int
 }
 
 // freePorts picks free loopback ports. They are free when chosen; the agent
 // may still lose a race for one, which Start handles by retrying.
-func freePorts(o options) (ports, error) {
-	n := 4
-	if o.grpc {
-		n++
-	}
-	if o.dns {
-		n++
-	}
-	got, err := pickPorts(n)
+func freePorts() (ports, error) {
+	got, err := pickPorts(4)
 	if err != nil {
 		return ports{}, err
 	}
-	p := ports{http: got[0], serfLAN: got[1], serfWAN: got[2], server: got[3], grpc: -1, dns: -1}
-	got = got[4:]
-	if o.grpc {
-		p.grpc, got = got[0], got[1:]
-	}
-	if o.dns {
-		p.dns = got[0]
-	}
-	return p, nil
+	return ports{http: got[0], serfLAN: got[1], serfWAN: got[2], server: got[3]}, nil
 }
 
 // pickPorts returns n distinct ports free for both TCP and UDP (serf and

@@ -51,8 +51,10 @@ type Cluster struct {
 	clock outlier.Clock
 	// onBreaker observes breaker changes; nil when nobody does.
 	onBreaker func(addr string, to gobreaker.State)
-	state     atomic.Pointer[state]
-	mu        sync.Mutex // serializes updates and picker rebuilds
+	// onHostRemoved is told hosts that leave; nil when nobody is.
+	onHostRemoved func(addr string)
+	state         atomic.Pointer[state]
+	mu            sync.Mutex // serializes updates and picker rebuilds
 
 	// Circuit breaker counters; they outlive configuration updates.
 	requests, pending, retries atomic.Int64
@@ -90,6 +92,9 @@ func newCluster(cfg *config.Cluster, opts Options) *Cluster {
 	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock}
 	if f := opts.OnBreaker; f != nil {
 		c.onBreaker = func(addr string, to gobreaker.State) { f(cfg.Name, addr, to) }
+	}
+	if f := opts.OnHostRemoved; f != nil {
+		c.onHostRemoved = func(addr string) { f(cfg.Name, addr) }
 	}
 	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
 	st.slots = make(chan struct{}, st.limits.MaxConnections)
@@ -171,9 +176,9 @@ func (c *Cluster) update(cfg *config.Cluster) {
 	}
 	c.state.Store(&next)
 	if next.detector != old.detector {
-		retire(old.hosts, old.detector)
+		c.retire(old.hosts, old.detector)
 	} else if rebuild {
-		retireRemoved(old.hosts, next.hosts)
+		c.retireRemoved(old.hosts, next.hosts)
 	}
 	if next.upstream != old.upstream {
 		old.upstream.closeIdle()
@@ -195,7 +200,7 @@ func (c *Cluster) close() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	st := c.state.Load()
-	retire(st.hosts, st.detector)
+	c.retire(st.hosts, st.detector)
 	st.upstream.closeIdle()
 }
 

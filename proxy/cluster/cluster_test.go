@@ -118,6 +118,56 @@ func TestManagerUpdate(t *testing.T) {
 	}
 }
 
+// TestManagerReportsRemovals: OnHostRemoved hears of every host that
+// leaves (endpoint removed, outlier settings replaced, cluster removed),
+// OnClusterRemoved of every removed cluster, and neither of what stays.
+func TestManagerReportsRemovals(t *testing.T) {
+	var removed []string
+	m := NewManager(Options{
+		OnHostRemoved:    func(cluster, addr string) { removed = append(removed, "host "+cluster+"/"+addr) },
+		OnClusterRemoved: func(cluster string) { removed = append(removed, "cluster "+cluster) },
+	})
+	eps := func(addrs ...string) []config.Endpoint {
+		var out []config.Endpoint
+		for _, a := range addrs {
+			out = append(out, config.Endpoint{Address: a, Healthy: true, Weight: 1})
+		}
+		return out
+	}
+	od := outlier.Defaults()
+	steps := []struct {
+		name     string
+		clusters map[string]*config.Cluster
+		want     []string
+	}{
+		{"first configuration", map[string]*config.Cluster{
+			"a": {Name: "a", Endpoints: eps("a1:1", "a2:1"), Outlier: &od},
+			"b": {Name: "b", Endpoints: eps("b1:1")},
+		}, nil},
+		{"an endpoint removed", map[string]*config.Cluster{
+			"a": {Name: "a", Endpoints: eps("a1:1"), Outlier: &od},
+			"b": {Name: "b", Endpoints: eps("b1:1")},
+		}, []string{"host a/a2:1"}},
+		{"outlier settings changed: new hosts", map[string]*config.Cluster{
+			"a": {Name: "a", Endpoints: eps("a1:1"), Outlier: &outlier.Settings{Consecutive5xx: 1}},
+			"b": {Name: "b", Endpoints: eps("b1:1")},
+		}, []string{"host a/a1:1"}},
+		{"a cluster removed", map[string]*config.Cluster{
+			"a": {Name: "a", Endpoints: eps("a1:1"), Outlier: &outlier.Settings{Consecutive5xx: 1}},
+		}, []string{"host b/b1:1", "cluster b"}},
+		{"nothing removed", map[string]*config.Cluster{
+			"a": {Name: "a", Endpoints: eps("a1:1", "a3:1"), Outlier: &outlier.Settings{Consecutive5xx: 1}},
+		}, nil},
+	}
+	for _, step := range steps {
+		removed = nil
+		m.Update(step.clusters)
+		if diff := cmp.Diff(step.want, removed); diff != "" {
+			t.Errorf("%s: removals reported (-want +got):\n%s", step.name, diff)
+		}
+	}
+}
+
 func TestTransportProtocols(t *testing.T) {
 	h1 := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)
 	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)

@@ -44,9 +44,9 @@ func (c *Cluster) hostsFor(eps []config.Endpoint, old *state, d *outlier.Detecto
 }
 
 // retire removes every host of a detector that is replaced.
-func retire(hosts []entry, d *outlier.Detector) {
+func (c *Cluster) retire(hosts []entry, d *outlier.Detector) {
 	for _, e := range hosts {
-		e.host.outlier.Remove()
+		c.removeHost(e.host)
 	}
 	if d != nil {
 		d.Close()
@@ -54,15 +54,23 @@ func retire(hosts []entry, d *outlier.Detector) {
 }
 
 // retireRemoved removes the hosts of old that next no longer has.
-func retireRemoved(old, next []entry) {
+func (c *Cluster) retireRemoved(old, next []entry) {
 	kept := make(map[*Host]bool, len(next))
 	for _, e := range next {
 		kept[e.host] = true
 	}
 	for _, e := range old {
 		if !kept[e.host] {
-			e.host.outlier.Remove()
+			c.removeHost(e.host)
 		}
+	}
+}
+
+// removeHost takes h out of outlier detection and tells onHostRemoved.
+func (c *Cluster) removeHost(h *Host) {
+	h.outlier.Remove()
+	if c.onHostRemoved != nil {
+		c.onHostRemoved(h.addr)
 	}
 }
 

@@ -43,11 +43,6 @@ func (c *Cluster) StartRetry() { c.retries.Add(1) }
 // EndRetry ends a retry counted by StartRetry.
 func (c *Cluster) EndRetry() { c.retries.Add(-1) }
 
-// InFlight returns the requests, pending requests and retries in flight.
-func (c *Cluster) InFlight() (requests, pending, retries int64) {
-	return c.requests.Load(), c.pending.Load(), c.retries.Load()
-}
-
 // dialLimited dials a raw connection within max_connections. wait says
 // what to do at the limit: HTTP requests wait as pending (at most
 // max_pending_requests of them, each at most the connect timeout);

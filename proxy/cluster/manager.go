@@ -19,6 +19,16 @@ type Options struct {
 	// OnBreaker, when set, is told every breaker state change of a host
 	// of a cluster with outlier detection (see outlier.Options.OnBreaker).
 	OnBreaker func(cluster, addr string, to gobreaker.State)
+	// OnHostRemoved, when set, is told every host that leaves a cluster,
+	// after its breaker stopped: its endpoint was removed, its cluster
+	// was, or the cluster's outlier settings changed, which gives every
+	// endpoint a new host (the same address may then be in the cluster
+	// again, with a closed breaker). It is called from Update's
+	// goroutine.
+	OnHostRemoved func(cluster, addr string)
+	// OnClusterRemoved, when set, is told every cluster Update removes,
+	// after its hosts were.
+	OnClusterRemoved func(cluster string)
 }
 
 // Manager holds the current set of clusters.
@@ -62,6 +72,9 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 	for name, c := range old {
 		if _, kept := next[name]; !kept {
 			c.close()
+			if f := m.opts.OnClusterRemoved; f != nil {
+				f(name)
+			}
 		}
 	}
 }

@@ -26,6 +26,7 @@ import (
 	"time"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
 // Signer has a CSR signed. It is called from the Manager's Run goroutine
@@ -44,7 +45,7 @@ type Options struct {
 	// Signer signs CSRs. Required.
 	Signer Signer
 	// Backoff paces retries after a failed renewal (default 250ms
-	// doubling up to 30s).
+	// doubling up to 30s, the last fifth of each delay random).
 	Backoff Backoff
 	// RenewFraction returns the fraction of a leaf's lifetime after which
 	// it is renewed (default uniform in [0.6, 0.7)).
@@ -86,7 +87,7 @@ type Manager struct {
 // New returns a Manager. It has no side effects.
 func New(opts Options) *Manager {
 	if opts.Backoff == nil {
-		opts.Backoff = defaultBackoff{}
+		opts.Backoff = backoff.Policy{Base: 250 * time.Millisecond, Max: 30 * time.Second, Jitter: 0.2}
 	}
 	if opts.RenewFraction == nil {
 		opts.RenewFraction = func() float64 { return 0.6 + 0.1*rand.Float64() }
@@ -268,15 +269,4 @@ func (m *Manager) staleRoot(l *Leaf) bool {
 		return false
 	}
 	return !l.chainsTo((*roots)[0], m.opts.Now())
-}
-
-type defaultBackoff struct{}
-
-func (defaultBackoff) Delay(n int) time.Duration {
-	d := 250 * time.Millisecond
-	for i := 0; i < n && d < 30*time.Second; i++ {
-		d *= 2
-	}
-	d = min(d, 30*time.Second)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }

@@ -3,12 +3,11 @@ package listener
 import (
 	"context"
 	"errors"
-	"io"
-	"net"
 
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/outlier"
 )
 
@@ -55,37 +54,5 @@ func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()
-	in, out = pipe(down, up)
-}
-
-// pipe copies both ways until both directions are done and returns the
-// bytes read from down (sent up) and written to down. A clean EOF in one
-// direction half-closes the other side (so request/response protocols and
-// echo servers work); an error in either direction closes both.
-func pipe(down, up net.Conn) (in, out int64) {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		in = copyHalf(up, down)
-	}()
-	out = copyHalf(down, up)
-	<-done
-	return in, out
-}
-
-func copyHalf(dst, src net.Conn) int64 {
-	buf := getBuffer()
-	defer putBuffer(buf)
-	n, err := io.CopyBuffer(dst, src, *buf)
-	if err != nil {
-		dst.Close()
-		src.Close()
-		return n
-	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		cw.CloseWrite()
-	} else {
-		dst.Close()
-	}
-	return n
+	in, out = relay.Pipe(down, up)
 }

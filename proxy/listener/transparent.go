@@ -6,6 +6,7 @@ import (
 	"net/netip"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 )
 
 // noChain serves requests of connections no filter chain takes: with no
@@ -77,7 +78,7 @@ func (b *bound) servePassthrough(c *connInfo, a *active, l *config.Listener) {
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()
-	in, out = pipe(down, up)
+	in, out = relay.Pipe(down, up)
 }
 
 func addrPortOf(a net.Addr) netip.AddrPort {

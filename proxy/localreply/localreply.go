@@ -12,6 +12,8 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 )
 
 // Reason names why the proxy answered a request itself.
@@ -31,6 +33,23 @@ const (
 	TooManyHeaders    Reason = "too_many_headers"
 	HeadersTooLarge   Reason = "headers_too_large"
 )
+
+// reasons are all of the above. Add a reason to both.
+var reasons = [...]Reason{
+	NoRoute, NoHealthyUpstream, CircuitOpen, Overflow, UpstreamTimeout, UpstreamReset,
+	ConnectFailure, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge,
+}
+
+// Known returns the Reason that s names, and false when s names none (an
+// x-weft-error value an upstream made up). It does not allocate.
+func Known(s string) (Reason, bool) {
+	for _, r := range reasons {
+		if string(r) == s {
+			return r, true
+		}
+	}
+	return "", false
+}
 
 // Status is the HTTP status of a reason: 503 unless listed.
 func (r Reason) Status() int {
@@ -76,8 +95,8 @@ type body struct {
 func Write(w http.ResponseWriter, r *http.Request, reason Reason, upstream string) {
 	h := w.Header()
 	h.Set(Header, string(reason))
-	if r != nil && isGRPC(r) {
-		h.Set("Content-Type", "application/grpc")
+	if r != nil && grpcwire.IsRequest(r) {
+		h.Set("Content-Type", grpcwire.ContentType)
 		h.Set("Grpc-Status", strconv.Itoa(reason.grpcStatus()))
 		h.Set("Grpc-Message", grpcMessage(reason, upstream))
 		w.WriteHeader(http.StatusOK)
@@ -108,9 +127,4 @@ func percentEncode(s string) string {
 		}
 	}
 	return b.String()
-}
-
-func isGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	return strings.HasPrefix(ct, "application/grpc") && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
 }

@@ -2,9 +2,16 @@ package localreply
 
 import (
 	"encoding/json"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/http/httptest"
+	"slices"
+	"strconv"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestWrite(t *testing.T) {
@@ -40,5 +47,38 @@ func TestWriteGRPC(t *testing.T) {
 	if w.Code != http.StatusOK || h.Get("Grpc-Status") != "4" || h.Get(Header) != "upstream_timeout" ||
 		h.Get("Grpc-Message") != "weft-proxy: upstream_timeout (upstream api)" || w.Body.Len() != 0 {
 		t.Errorf("gRPC local reply: %d %v body %q", w.Code, h, w.Body.String())
+	}
+}
+
+// TestKnownListsEveryReason: Known (metrics' bound on the reason label)
+// knows every Reason constant of this package, read from its source, and
+// nothing else.
+func TestKnownListsEveryReason(t *testing.T) {
+	f, err := parser.ParseFile(token.NewFileSet(), "localreply.go", nil, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var declared []Reason
+	for _, d := range f.Decls {
+		if gd, ok := d.(*ast.GenDecl); ok && gd.Tok == token.CONST {
+			for _, spec := range gd.Specs {
+				vs := spec.(*ast.ValueSpec)
+				if id, ok := vs.Type.(*ast.Ident); ok && id.Name == "Reason" {
+					v, _ := strconv.Unquote(vs.Values[0].(*ast.BasicLit).Value)
+					declared = append(declared, Reason(v))
+				}
+			}
+		}
+	}
+	if diff := cmp.Diff(declared, reasons[:]); diff != "" {
+		t.Errorf("reasons is not the Reason constants (-constants +reasons):\n%s", diff)
+	}
+	for _, r := range declared {
+		if got, ok := Known(string(r)); !ok || got != r {
+			t.Errorf("Known(%q) = %q, %v; want it known", r, got, ok)
+		}
+	}
+	if slices.ContainsFunc([]string{"", "other", "No_Route", "no_route "}, func(s string) bool { _, ok := Known(s); return ok }) {
+		t.Error("Known knows a reason the sidecar never generates")
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/match"
 )
 
@@ -80,7 +81,7 @@ func (m *Match) matches(r *http.Request, path string) bool {
 	if !m.Path.matches(path) {
 		return false
 	}
-	if m.GRPC && !IsGRPC(r) {
+	if m.GRPC && !grpcwire.IsRequest(r) {
 		return false
 	}
 	for i := range m.Headers {
@@ -94,12 +95,6 @@ func (m *Match) matches(r *http.Request, path string) bool {
 		}
 	}
 	return true
-}
-
-// IsGRPC reports whether r is a gRPC request.
-func IsGRPC(r *http.Request) bool {
-	ct := r.Header.Get("Content-Type")
-	return strings.HasPrefix(ct, "application/grpc") && (len(ct) == 16 || ct[16] == '+' || ct[16] == ';')
 }
 
 // HeaderKind says how a HeaderMatcher tests a header.

@@ -12,6 +12,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/outlier"
 	"github.com/weft-mesh/weft/proxy/retry"
@@ -91,7 +92,7 @@ func effectiveTimeout(a *route.Action, r *http.Request) (timeout time.Duration, 
 	timeout = a.Timeout
 	g, hasGRPCTimeout := grpcTimeout(r)
 	switch {
-	case a.HasMaxGRPCTimeout && route.IsGRPC(r):
+	case a.HasMaxGRPCTimeout && grpcwire.IsRequest(r):
 		// Envoy's max_grpc_timeout: the request's grpc-timeout (none:
 		// infinite) replaces the route timeout, capped and offset.
 		timeout = g

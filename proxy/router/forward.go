@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/localreply"
 )
 
@@ -113,8 +114,8 @@ func (ex *exchange) writeResponse(w http.ResponseWriter, r *http.Request, resp *
 // not nil) after every write. A read error other than io.EOF, or a write
 // error, is returned.
 func (ex *exchange) copyBody(dst io.Writer, src io.Reader, flush func() error) error {
-	bp := buffers.Get().(*[]byte)
-	defer buffers.Put(bp)
+	bp := relay.GetBuffer()
+	defer relay.PutBuffer(bp)
 	buf := *bp
 	for {
 		n, rerr := src.Read(buf)

@@ -5,7 +5,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/weft-mesh/weft/proxy/route"
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 )
 
 // grpcTimeout returns a gRPC request's grpc-timeout (gRPC over HTTP/2:
@@ -13,7 +13,7 @@ import (
 // other requests and for malformed values.
 func grpcTimeout(r *http.Request) (time.Duration, bool) {
 	v := r.Header.Get("Grpc-Timeout")
-	if v == "" || len(v) < 2 || len(v) > 9 || !route.IsGRPC(r) {
+	if v == "" || len(v) < 2 || len(v) > 9 || !grpcwire.IsRequest(r) {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(v[:len(v)-1], 10, 64)

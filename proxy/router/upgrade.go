@@ -7,12 +7,14 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/localreply"
 )
 
 // upgrade completes a protocol switch the upstream accepted (101): it
 // hijacks the downstream connection, writes the 101 and copies bytes
-// both ways until either side ends, or the exchange is cancelled.
+// both ways (relay.Pipe) until both directions end, either fails, or the
+// exchange is cancelled.
 func (ex *exchange) upgrade(w http.ResponseWriter, r *http.Request, resp *http.Response, reqType string) {
 	defer resp.Body.Close()
 	resType := upgradeType(resp.Header)
@@ -57,26 +59,5 @@ func (ex *exchange) upgrade(w http.ResponseWriter, r *http.Request, resp *http.R
 		ex.rt.log.Debug("protocol switch: flush response", "cluster", ex.clusterName, "error", err)
 		return
 	}
-	errc := make(chan error, 2)
-	go pipe(back, conn, errc)
-	go pipe(conn, back, errc)
-	if err := <-errc; err == nil {
-		<-errc
-	}
+	relay.Pipe(conn, back)
 }
-
-// pipe copies src to dst, then half-closes dst when it can. It sends
-// the copy's error, nil after a clean end that was passed on.
-func pipe(dst io.Writer, src io.Reader, errc chan<- error) {
-	if _, err := io.Copy(dst, src); err != nil {
-		errc <- err
-		return
-	}
-	if cw, ok := dst.(interface{ CloseWrite() error }); ok {
-		errc <- cw.CloseWrite()
-		return
-	}
-	errc <- errPipeDone
-}
-
-var errPipeDone = errors.New("upgraded connection copy complete")

@@ -8,6 +8,7 @@ import (
 
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -236,7 +237,7 @@ func (h *Handler) protocolLabel(i int) string {
 // protocolOf classifies a request: gRPC, else HTTP/2, else HTTP/1.x.
 func protocolOf(r *http.Request) int {
 	switch {
-	case tracing.IsGRPC(r):
+	case grpcwire.IsRequest(r):
 		return protoGRPC
 	case r.ProtoMajor == 2:
 		return protoHTTP2

@@ -281,6 +281,48 @@ func TestGRPCStatus(t *testing.T) {
 	}
 }
 
+// TestGRPCOverHTTP1IsGRPC: a gRPC request is gRPC whatever its HTTP
+// version: one over HTTP/1.1 is labelled grpc in metrics and the access
+// log, and its span is an RPC span, as the sidecar's local replies treat
+// it (proxy/grpcwire).
+func TestGRPCOverHTTP1IsGRPC(t *testing.T) {
+	e := newEnv(t)
+	tr := e.tracer(t, "api")
+	h, finished := done(e.tel.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/grpc")
+		w.Header().Set("Grpc-Status", "0")
+	}), Listener{Direction: metrics.Inbound, Service: "api", Tracer: tr}))
+	srv := serve(t, h, nil) // HTTP/1.1 only: httptest does not offer h2c
+	resp, err := http.Post(srv.URL+"/shop.Cart/Add", "application/grpc+proto", strings.NewReader("\x00\x00\x00\x00\x00"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	wait(t, finished, "sidecar")
+	if resp.ProtoMajor != 1 {
+		t.Fatalf("the request went over HTTP/%d, want HTTP/1.1", resp.ProtoMajor)
+	}
+
+	labels := map[string]string{"protocol": "grpc", "grpc_status": "0", "code": "200"}
+	if got := e.counter(t, "weft_proxy_requests_total", labels); got != 1 {
+		t.Errorf("weft_proxy_requests_total%v = %v, want 1", labels, got)
+	}
+	if l := e.lines(t)[0]; l.Protocol != "grpc" || l.GRPCStatus != "0" {
+		t.Errorf("access log protocol %q grpc_status %q, want grpc 0", l.Protocol, l.GRPCStatus)
+	}
+	spans := e.flushedSpans(t, tr)
+	if len(spans) != 1 {
+		t.Fatalf("%d spans, want 1", len(spans))
+	}
+	attrs := map[string]string{}
+	for _, kv := range spans[0].Attributes {
+		attrs[string(kv.Key)] = kv.Value.Emit()
+	}
+	if spans[0].Name != "shop.Cart/Add" || attrs["rpc.system"] != "grpc" || attrs["rpc.service"] != "shop.Cart" || attrs["rpc.method"] != "Add" {
+		t.Errorf("span %q with attributes %v, want the RPC span shop.Cart/Add (rpc.system grpc, rpc.service shop.Cart, rpc.method Add)", spans[0].Name, attrs)
+	}
+}
+
 func TestUpgradeIsRecordedAs101(t *testing.T) {
 	app := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		conn, brw, err := http.NewResponseController(w).Hijack()

@@ -1,11 +1,14 @@
 package xds
 
 import (
-	"math/rand/v2"
+	"cmp"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
-// Backoff is an exponential backoff with ±20% jitter.
+// Backoff paces retries: exponential delays, the last fifth of each
+// random (see internal/backoff).
 type Backoff struct {
 	// Base is the first delay (default 250ms).
 	Base time.Duration
@@ -13,23 +16,11 @@ type Backoff struct {
 	Max time.Duration
 }
 
-func (b Backoff) withDefaults() Backoff {
-	if b.Base <= 0 {
-		b.Base = 250 * time.Millisecond
-	}
-	if b.Max <= 0 {
-		b.Max = 30 * time.Second
-	}
-	return b
-}
-
 // Delay returns the wait before retry number n (0 for the first retry).
 func (b Backoff) Delay(n int) time.Duration {
-	b = b.withDefaults()
-	d := b.Base
-	for i := 0; i < n && d < b.Max; i++ {
-		d *= 2
-	}
-	d = min(d, b.Max)
-	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+	return backoff.Policy{
+		Base:   cmp.Or(b.Base, 250*time.Millisecond),
+		Max:    cmp.Or(b.Max, 30*time.Second),
+		Jitter: 0.2,
+	}.Delay(n)
 }

@@ -22,6 +22,8 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weft-mesh/weft/internal/backoff"
 )
 
 // Applier validates and installs a candidate State. It returns the route
@@ -115,7 +117,7 @@ func (c *Client) Run(ctx context.Context) error {
 		delay := c.opts.Backoff.Delay(failures)
 		failures++
 		c.log.Warn("xDS stream ended; retrying", "server", addr, "error", err, "retry_in", delay)
-		if !sleep(ctx, delay) {
+		if !backoff.Sleep(ctx, delay) {
 			return nil
 		}
 	}
@@ -133,16 +135,4 @@ func (c *Client) runStream(ctx context.Context, addr string) (gotResponse bool, 
 		return newDeltaStream(c, addr).run(ctx, cc)
 	}
 	return newStream(c, addr).run(ctx, cc)
-}
-
-// sleep waits for d or ctx; it reports whether d elapsed.
-func sleep(ctx context.Context, d time.Duration) bool {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return false
-	case <-t.C:
-		return true
-	}
 }

@@ -48,15 +48,19 @@ func (c *Cluster) BreakerState(host string, s BreakerState) {
 	}
 }
 
-// ForgetHost drops host's breaker state, when the host leaves the cluster.
-func (c *Cluster) ForgetHost(host string) {
-	if c != nil {
-		c.breaker.DeleteLabelValues(c.name, host)
-	}
+// ForgetHost drops the breaker state of a host that left cluster, so
+// that a removed host does not report its last state forever.
+func (m *Metrics) ForgetHost(cluster, host string) {
+	m.breaker.DeleteLabelValues(cluster, host)
 }
 
-// ForgetCluster drops the breaker states of a cluster that was removed.
-// Its counters stay, as counters do.
+// ForgetCluster drops every series of a cluster that was removed (its
+// breaker states, retries and ejections) and its handle: a cluster of the
+// same name added later starts from zero, as Envoy's stats of a new
+// cluster do. A handle still held counts into series no longer exported.
 func (m *Metrics) ForgetCluster(name string) {
+	m.clusters.Delete(name)
 	m.breaker.DeletePartialMatch(prometheus.Labels{"cluster": name})
+	m.retries.DeleteLabelValues(name)
+	m.ejections.DeleteLabelValues(name)
 }

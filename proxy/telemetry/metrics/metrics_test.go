@@ -183,7 +183,6 @@ func TestNilHandlesRecordNothing(t *testing.T) {
 	c.Retried()
 	c.Ejected()
 	c.BreakerState("h", BreakerOpen)
-	c.ForgetHost("h")
 }
 
 func TestTCP(t *testing.T) {
@@ -219,16 +218,30 @@ func TestClusterBreakerStates(t *testing.T) {
 	c.BreakerState("10.0.0.1:21000", BreakerOpen)
 	c.BreakerState("10.0.0.2:21000", BreakerHalfOpen)
 	c.BreakerState("10.0.0.2:21000", BreakerClosed)
-	m.Cluster("db").BreakerState("10.0.0.3:21000", BreakerOpen)
-	c.ForgetHost("10.0.0.1:21000")
+	db := m.Cluster("db")
+	db.BreakerState("10.0.0.3:21000", BreakerOpen)
+	db.Ejected()
+	db.Retried()
+	c.Ejected()
+	m.ForgetHost("api", "10.0.0.1:21000")
 	m.ForgetCluster("db")
 	want := `
 # HELP weft_proxy_breaker_state Per-host circuit breaker state: 0 closed, 1 half-open, 2 open.
 # TYPE weft_proxy_breaker_state gauge
 weft_proxy_breaker_state{cluster="api",host="10.0.0.2:21000"} 0
+# HELP weft_proxy_outlier_ejections_total Hosts ejected by outlier detection.
+# TYPE weft_proxy_outlier_ejections_total counter
+weft_proxy_outlier_ejections_total{cluster="api"} 1
+# HELP weft_proxy_retries_total Retried request attempts.
+# TYPE weft_proxy_retries_total counter
+weft_proxy_retries_total{cluster="api"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "weft_proxy_breaker_state"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"weft_proxy_breaker_state", "weft_proxy_outlier_ejections_total", "weft_proxy_retries_total"); err != nil {
 		t.Error(err)
+	}
+	if m.Cluster("db") == db {
+		t.Error("a forgotten cluster's handle is reused; want a new one counting into exported series")
 	}
 }
 

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/weft-mesh/weft/proxy/localreply"
 )
 
 type routeKey struct {
@@ -61,7 +63,7 @@ func (m *Metrics) Route(direction Direction, source, destination, protocol strin
 // same result before.
 //
 // Label values that a peer could make up are bounded: a grpcStatus other
-// than "0" to "16" and a reason not in Reasons count as "other".
+// than "0" to "16" and a reason the sidecar does not generate (see localreply) count as "other".
 func (r *Route) Observe(code int, grpcStatus, reason string, d time.Duration) {
 	if r == nil {
 		return
@@ -99,22 +101,14 @@ func find(rs []result, code int, grpcStatus, reason string) prometheus.Counter {
 // Other replaces label values outside the known set.
 const Other = "other"
 
-// Reasons are the x-weft-error reasons the sidecar generates (docs/xds.md);
-// others count as "other". Add a reason here when the sidecar learns one.
-var Reasons = []string{
-	"no_route", "no_healthy_upstream", "circuit_open", "overflow", "upstream_timeout",
-	"upstream_reset", "connect_failure", "rbac_denied", "invalid_path", "too_many_headers",
-	"headers_too_large",
-}
-
+// boundReason keeps "" and the x-weft-error reasons the sidecar
+// generates (localreply.Known); others count as "other".
 func boundReason(reason string) string {
 	if reason == "" {
 		return ""
 	}
-	for _, r := range Reasons {
-		if r == reason {
-			return r
-		}
+	if r, ok := localreply.Known(reason); ok {
+		return string(r)
 	}
 	return Other
 }

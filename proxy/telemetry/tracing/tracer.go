@@ -10,6 +10,8 @@ import (
 	"go.opentelemetry.io/otel/attribute"
 	semconv "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 )
 
 // Tracer starts the spans of one listener configuration. It is safe for
@@ -138,15 +140,9 @@ func protocolVersion(r *http.Request) string {
 // grpcMethod reports whether r is a gRPC call and splits its path
 // "/package.Service/Method".
 func grpcMethod(r *http.Request) (service, method string, ok bool) {
-	if !IsGRPC(r) {
+	if !grpcwire.IsRequest(r) {
 		return "", "", false
 	}
 	service, method, _ = strings.Cut(strings.TrimPrefix(r.URL.Path, "/"), "/")
 	return service, method, true
-}
-
-// IsGRPC reports whether r is a gRPC call: HTTP/2 with an application/grpc
-// content type.
-func IsGRPC(r *http.Request) bool {
-	return r.ProtoMajor == 2 && strings.HasPrefix(r.Header.Get("Content-Type"), "application/grpc")
 }
