@@ -29,6 +29,16 @@ type TypeSync struct {
 	LastNack     string    `json:"last_nack,omitempty"`
 	NackVersion  string    `json:"nack_version,omitempty"`
 	NackAt       time.Time `json:"nack_at,omitzero"`
+
+	// A proxyless client subscribes by name. Subscribed are the names it
+	// asked for, Sent those it was sent (and holds), Missing those it
+	// asked for and was not sent: the mesh has no such resource, or the
+	// answer is on its way. All are sorted; none is kept for sidecars.
+	Subscribed  []string  `json:"subscribed,omitempty"`
+	Sent        []string  `json:"sent,omitempty"`
+	Missing     []string  `json:"missing,omitempty"`
+	SentVersion string    `json:"sent_version,omitempty"`
+	SentAt      time.Time `json:"sent_at,omitzero"`
 }
 
 // statusTracker records stream and ACK/NACK state from go-control-plane's
@@ -41,7 +51,8 @@ type statusTracker struct {
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
 	proxies map[string]*ProxyStatus
-	sent    map[sentKey]sentResponse // last response per stream and type
+	sent    map[sentKey]sentResponse       // last response per stream and type
+	named   map[sentKey]*namedSubscription // proxyless clients' subscriptions, per stream and type
 }
 
 type sentKey struct {
@@ -52,7 +63,8 @@ type sentKey struct {
 type sentResponse struct{ nonce, version string }
 
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
-	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
+	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{},
+		sent: map[sentKey]sentResponse{}, named: map[sentKey]*namedSubscription{}}
 }
 
 // callbacks hooks the tracker into go-control-plane's servers. The SotW
@@ -117,6 +129,10 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
+	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
+		n.sotwRequest(req.GetResourceNames())
+		n.report(t)
+	}
 	if req.GetResponseNonce() == "" {
 		return nil // a subscription, not an answer to a response
 	}
@@ -144,6 +160,10 @@ func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDisco
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
+	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
+		n.deltaRequest(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+		n.report(t)
+	}
 	r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]
 	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
 		return nil
@@ -169,18 +189,71 @@ func (s *statusTracker) nacked(id string, t *TypeSync, typeURL, version, msg str
 }
 
 func (s *statusTracker) response(_ context.Context, streamID int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	var names []string
+	if s.isProxyless(streamID) {
+		names = resourceNames(resp) // decoded outside the lock
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	typeURL := req.GetTypeUrl()
+	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetVersionInfo())
+	if n := s.namedSub(streamID, typeURL); n != nil {
+		n.sotwResponse(names)
+		s.reportSent(streamID, typeURL, n, resp.GetVersionInfo())
+	}
 }
 
 func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
-}
-
-func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	typeURL := req.GetTypeUrl()
+	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetSystemVersionInfo())
+	if n := s.namedSub(streamID, typeURL); n != nil {
+		n.deltaResponse(resp)
+		s.reportSent(streamID, typeURL, n, resp.GetSystemVersionInfo())
+	}
+}
+
+// sentResponse records a response. Callers hold s.mu.
+func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
 	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version}
 	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
+}
+
+// isProxyless reports whether a stream is a proxyless client's.
+func (s *statusTracker) isProxyless(streamID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proxies[s.streams[streamID]]
+	return p != nil && p.Proxyless
+}
+
+// namedSub returns the subscription to typeURL of a proxyless client's
+// stream, nil for a sidecar's. Callers hold s.mu.
+func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscription {
+	if p := s.proxies[s.streams[streamID]]; p == nil || !p.Proxyless {
+		return nil
+	}
+	k := sentKey{streamID, typeURL}
+	n := s.named[k]
+	if n == nil {
+		n = &namedSubscription{}
+		s.named[k] = n
+	}
+	return n
+}
+
+// reportSent copies what a proxyless client was sent into its status.
+// Callers hold s.mu.
+func (s *statusTracker) reportSent(streamID int64, typeURL string, n *namedSubscription, version string) {
+	p := s.proxies[s.streams[streamID]]
+	t := p.Types[typeURL]
+	if t == nil {
+		t = &TypeSync{}
+		p.Types[typeURL] = t
+	}
+	n.report(t)
+	t.SentVersion, t.SentAt = version, time.Now()
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
@@ -194,6 +267,11 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 	for k := range s.sent {
 		if k.stream == streamID {
 			delete(s.sent, k)
+		}
+	}
+	for k := range s.named {
+		if k.stream == streamID {
+			delete(s.named, k)
 		}
 	}
 	s.metrics.connected.Dec()

@@ -1,11 +1,86 @@
 package controlplane
 
 import (
+	"maps"
+	"slices"
+
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 )
+
+// namedSubscription is what one stream of a proxyless client subscribed
+// to of one type, and which of those names the control plane has sent it,
+// for operators (weft proxy-status). The status tracker keeps one per
+// stream and type, under its lock.
+type namedSubscription struct {
+	subscribed map[string]bool
+	// held are the names of the last response (SotW, where every response
+	// holds every subscribed resource there is) or those sent and neither
+	// removed nor unsubscribed since (delta).
+	held map[string]bool
+}
+
+// sotwRequest records the names a state-of-the-world request asks for:
+// all of them, each time.
+func (n *namedSubscription) sotwRequest(names []string) {
+	n.subscribed = setOf(names)
+}
+
+// deltaRequest applies an incremental request's changes.
+func (n *namedSubscription) deltaRequest(subscribe, unsubscribe []string) {
+	if n.subscribed == nil {
+		n.subscribed = map[string]bool{}
+	}
+	for _, name := range subscribe {
+		n.subscribed[name] = true
+	}
+	for _, name := range unsubscribe {
+		delete(n.subscribed, name)
+		delete(n.held, name)
+	}
+}
+
+// sotwResponse records the names a state-of-the-world response carried.
+func (n *namedSubscription) sotwResponse(names []string) {
+	n.held = setOf(names)
+}
+
+// deltaResponse applies an incremental response's resources and removals.
+func (n *namedSubscription) deltaResponse(resp *discoveryv3.DeltaDiscoveryResponse) {
+	if n.held == nil {
+		n.held = map[string]bool{}
+	}
+	for _, r := range resp.GetResources() {
+		n.held[r.GetName()] = true
+	}
+	for _, name := range resp.GetRemovedResources() {
+		delete(n.held, name)
+	}
+}
+
+// report copies the subscription into t as sorted names: subscribed, sent,
+// and subscribed but not sent — names the mesh has no resource for, or
+// whose answer is on its way.
+func (n *namedSubscription) report(t *TypeSync) {
+	t.Subscribed = slices.Sorted(maps.Keys(n.subscribed))
+	t.Sent = slices.Sorted(maps.Keys(n.held))
+	t.Missing = nil
+	for _, name := range t.Subscribed {
+		if !n.held[name] && name != "*" {
+			t.Missing = append(t.Missing, name)
+		}
+	}
+}
+
+func setOf(names []string) map[string]bool {
+	set := make(map[string]bool, len(names))
+	for _, name := range names {
+		set[name] = true
+	}
+	return set
+}
 
 // resourceNames are the names of the resources in a state-of-the-world
 // response; one that cannot be decoded is left out.
