@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"github.com/google/go-cmp/cmp"
@@ -43,7 +44,7 @@ func adsClient(t *testing.T, s *Server) (discoveryv3.AggregatedDiscoveryServiceC
 
 // TestProxylessNamedSubscriptions runs proxyless clients against a mesh
 // of four services: a SotW client (what grpc-go speaks) gets exactly the
-// listeners it names, as it adds them; a delta client is told at once
+// listeners it names, as it adds them, on each of its streams; a delta client is told at once
 // that a name it subscribes to does not exist; both receive a service
 // registered after they subscribed to it, on the same stream; and
 // /proxies shows what each subscribed to and was sent.
@@ -53,38 +54,16 @@ func TestProxylessNamedSubscriptions(t *testing.T) {
 	waitPublished(t, s, 1)
 	client, ctx := adsClient(t, s)
 
-	sotw, err := client.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// grpc-go opens an ADS stream per target it dials, all with the
+	// client's node ID. One stream here also adds names in its ACK: one
+	// that exists is sent at once; one that does not gets no answer, as
+	// SotW has no "does not exist" (the client times out).
 	sotwNode := proxylessNode("proxyless/web/sotw")
-	recvSotw := func(want ...string) *discoveryv3.DiscoveryResponse {
-		t.Helper()
-		r, err := sotw.Recv()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if diff := cmp.Diff(want, sortedOrNil(resourceNames(r))); diff != "" {
-			t.Fatalf("SotW listeners (-want +got):\n%s", diff)
-		}
-		return r
-	}
-	if err := sotw.Send(&discoveryv3.DiscoveryRequest{Node: sotwNode, TypeUrl: resourcev3.ListenerType,
-		ResourceNames: []string{"grpcsvc"}}); err != nil {
-		t.Fatal(err)
-	}
-	r := recvSotw("grpcsvc")
-	// The ACK also dials a second service and one not in the mesh yet.
-	sotwNames := []string{"grpcsvc", "h2svc", "later"}
-	if err := sotw.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResourceNames: sotwNames,
-		VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()}); err != nil {
-		t.Fatal(err)
-	}
-	r = recvSotw("grpcsvc", "h2svc")
-	if err := sotw.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResourceNames: sotwNames,
-		VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()}); err != nil {
-		t.Fatal(err)
-	}
+	sotw := openSotw(t, client, ctx, sotwNode, "grpcsvc")
+	sotw.send(sotw.recv("grpcsvc"), "grpcsvc", "echo")
+	sotw.send(sotw.recv("echo", "grpcsvc"), "grpcsvc", "later")
+	second := openSotw(t, client, ctx, sotwNode, "h2svc")
+	second.send(second.recv("h2svc"), "h2svc")
 
 	delta, err := client.DeltaAggregatedResources(ctx)
 	if err != nil {
@@ -122,14 +101,55 @@ func TestProxylessNamedSubscriptions(t *testing.T) {
 	waitFor(t, "subscriptions in /proxies", func() error {
 		want := map[string]TypeSync{
 			"proxyless/web/delta": {Subscribed: []string{"grpcsvc", "later", "nosuch"}, Sent: []string{"grpcsvc"}, Missing: []string{"later", "nosuch"}},
-			"proxyless/web/sotw":  {Subscribed: sotwNames, Sent: []string{"grpcsvc", "h2svc"}, Missing: []string{"later"}},
+			"proxyless/web/sotw":  {Subscribed: []string{"grpcsvc", "h2svc", "later"}, Sent: []string{"grpcsvc", "h2svc"}, Missing: []string{"later"}},
 		}
 		return checkSubscriptions(t, s, want)
 	})
 
 	src <- meshCatalog(2, "api", "echo", "grpcsvc", "h2svc", "later")
-	recvSotw("grpcsvc", "h2svc", "later")
+	sotw.recv("grpcsvc", "later")
 	recvDelta(answer{Resources: []string{"later"}})
+}
+
+// sotwStream is a raw state-of-the-world ADS stream subscribed to
+// listeners.
+type sotwStream struct {
+	t *testing.T
+	discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+}
+
+func openSotw(t *testing.T, client discoveryv3.AggregatedDiscoveryServiceClient, ctx context.Context, node *corev3.Node, names ...string) sotwStream {
+	t.Helper()
+	st, err := client.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Send(&discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNames: names}); err != nil {
+		t.Fatal(err)
+	}
+	return sotwStream{t, st}
+}
+
+// recv receives a response and checks it holds the listeners want.
+func (s sotwStream) recv(want ...string) *discoveryv3.DiscoveryResponse {
+	s.t.Helper()
+	r, err := s.Recv()
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, sortedOrNil(resourceNames(r))); diff != "" {
+		s.t.Fatalf("SotW listeners (-want +got):\n%s", diff)
+	}
+	return r
+}
+
+// send ACKs r, subscribing to names.
+func (s sotwStream) send(r *discoveryv3.DiscoveryResponse, names ...string) {
+	s.t.Helper()
+	if err := s.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResourceNames: names,
+		VersionInfo: r.GetVersionInfo(), ResponseNonce: r.GetNonce()}); err != nil {
+		s.t.Fatal(err)
+	}
 }
 
 // checkSubscriptions compares the proxyless clients' listener

@@ -131,7 +131,7 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
 	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
 		n.sotwRequest(req.GetResourceNames())
-		n.report(t)
+		s.reportNamed(id, req.GetTypeUrl())
 	}
 	if req.GetResponseNonce() == "" {
 		return nil // a subscription, not an answer to a response
@@ -162,7 +162,7 @@ func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDisco
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
 	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
 		n.deltaRequest(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
-		n.report(t)
+		s.reportNamed(id, req.GetTypeUrl())
 	}
 	r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]
 	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
@@ -199,7 +199,7 @@ func (s *statusTracker) response(_ context.Context, streamID int64, req *discove
 	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetVersionInfo())
 	if n := s.namedSub(streamID, typeURL); n != nil {
 		n.sotwResponse(names)
-		s.reportSent(streamID, typeURL, n, resp.GetVersionInfo())
+		s.reportSent(streamID, typeURL, resp.GetVersionInfo())
 	}
 }
 
@@ -210,7 +210,7 @@ func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDisc
 	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetSystemVersionInfo())
 	if n := s.namedSub(streamID, typeURL); n != nil {
 		n.deltaResponse(resp)
-		s.reportSent(streamID, typeURL, n, resp.GetSystemVersionInfo())
+		s.reportSent(streamID, typeURL, resp.GetSystemVersionInfo())
 	}
 }
 
@@ -243,17 +243,32 @@ func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscript
 	return n
 }
 
-// reportSent copies what a proxyless client was sent into its status.
+// reportSent records a response to a proxyless client in its status.
 // Callers hold s.mu.
-func (s *statusTracker) reportSent(streamID int64, typeURL string, n *namedSubscription, version string) {
-	p := s.proxies[s.streams[streamID]]
+func (s *statusTracker) reportSent(streamID int64, typeURL string, version string) {
+	id := s.streams[streamID]
+	t := s.reportNamed(id, typeURL)
+	t.SentVersion, t.SentAt = version, time.Now()
+}
+
+// reportNamed copies into a proxyless client's status of typeURL what its
+// streams subscribed to and were sent, and returns that status. Callers
+// hold s.mu; the client is connected.
+func (s *statusTracker) reportNamed(id, typeURL string) *TypeSync {
+	var subs namedSubscriptions
+	for k, n := range s.named {
+		if k.typeURL == typeURL && s.streams[k.stream] == id {
+			subs = append(subs, n)
+		}
+	}
+	p := s.proxies[id]
 	t := p.Types[typeURL]
 	if t == nil {
 		t = &TypeSync{}
 		p.Types[typeURL] = t
 	}
-	n.report(t)
-	t.SentVersion, t.SentAt = version, time.Now()
+	subs.report(t)
+	return t
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
@@ -269,9 +284,11 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 			delete(s.sent, k)
 		}
 	}
+	var namedTypes []string
 	for k := range s.named {
 		if k.stream == streamID {
 			delete(s.named, k)
+			namedTypes = append(namedTypes, k.typeURL)
 		}
 	}
 	s.metrics.connected.Dec()
@@ -283,6 +300,10 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		if p.Streams <= 0 {
 			delete(s.proxies, id)
 			s.metrics.forget(id)
+		} else {
+			for _, typ := range namedTypes {
+				s.reportNamed(id, typ)
+			}
 		}
 	}
 	s.logger.Info("proxy disconnected", "proxy", id, "stream", streamID)

@@ -13,7 +13,7 @@ import (
 // namedSubscription is what one stream of a proxyless client subscribed
 // to of one type, and which of those names the control plane has sent it,
 // for operators (weft proxy-status). The status tracker keeps one per
-// stream and type, under its lock.
+// stream and type, under its lock, and reports their union per client.
 type namedSubscription struct {
 	subscribed map[string]bool
 	// held are the names of the last response (SotW, where every response
@@ -23,9 +23,10 @@ type namedSubscription struct {
 }
 
 // sotwRequest records the names a state-of-the-world request asks for:
-// all of them, each time.
+// all of them, each time. The client drops those it no longer asks for.
 func (n *namedSubscription) sotwRequest(names []string) {
 	n.subscribed = setOf(names)
+	maps.DeleteFunc(n.held, func(name string, _ bool) bool { return !n.subscribed[name] })
 }
 
 // deltaRequest applies an incremental request's changes.
@@ -60,15 +61,24 @@ func (n *namedSubscription) deltaResponse(resp *discoveryv3.DeltaDiscoveryRespon
 	}
 }
 
-// report copies the subscription into t as sorted names: subscribed, sent,
-// and subscribed but not sent — names the mesh has no resource for, or
-// whose answer is on its way.
-func (n *namedSubscription) report(t *TypeSync) {
-	t.Subscribed = slices.Sorted(maps.Keys(n.subscribed))
-	t.Sent = slices.Sorted(maps.Keys(n.held))
+// namedSubscriptions are the subscriptions of one proxyless client to one
+// type, one per stream: grpc-go opens an ADS stream per target it dials.
+type namedSubscriptions []*namedSubscription
+
+// report copies into t the union of the subscriptions as sorted names:
+// subscribed, sent, and subscribed but not sent — names the mesh has no
+// resource for, or whose answer is on its way.
+func (subs namedSubscriptions) report(t *TypeSync) {
+	subscribed, held := map[string]bool{}, map[string]bool{}
+	for _, n := range subs {
+		maps.Copy(subscribed, n.subscribed)
+		maps.Copy(held, n.held)
+	}
+	t.Subscribed = slices.Sorted(maps.Keys(subscribed))
+	t.Sent = slices.Sorted(maps.Keys(held))
 	t.Missing = nil
 	for _, name := range t.Subscribed {
-		if !n.held[name] && name != "*" {
+		if !held[name] && name != "*" {
 			t.Missing = append(t.Missing, name)
 		}
 	}
