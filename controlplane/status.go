@@ -51,8 +51,10 @@ type statusTracker struct {
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
 	proxies map[string]*ProxyStatus
-	sent    map[sentKey]sentResponse       // last response per stream and type
-	named   map[sentKey]*namedSubscription // proxyless clients' subscriptions, per stream and type
+	sent    map[sentKey]sentResponse // last response per stream and type
+	// named are proxyless clients' subscriptions by proxy ID, then by
+	// stream and type.
+	named map[string]map[sentKey]*namedSubscription
 }
 
 type sentKey struct {
@@ -64,7 +66,7 @@ type sentResponse struct{ nonce, version string }
 
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
 	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{},
-		sent: map[sentKey]sentResponse{}, named: map[sentKey]*namedSubscription{}}
+		sent: map[sentKey]sentResponse{}, named: map[string]map[sentKey]*namedSubscription{}}
 }
 
 // callbacks hooks the tracker into go-control-plane's servers. The SotW
@@ -231,14 +233,20 @@ func (s *statusTracker) isProxyless(streamID int64) bool {
 // namedSub returns the subscription to typeURL of a proxyless client's
 // stream, nil for a sidecar's. Callers hold s.mu.
 func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscription {
-	if p := s.proxies[s.streams[streamID]]; p == nil || !p.Proxyless {
+	id := s.streams[streamID]
+	if p := s.proxies[id]; p == nil || !p.Proxyless {
 		return nil
 	}
+	subs := s.named[id]
+	if subs == nil {
+		subs = map[sentKey]*namedSubscription{}
+		s.named[id] = subs
+	}
 	k := sentKey{streamID, typeURL}
-	n := s.named[k]
+	n := subs[k]
 	if n == nil {
 		n = &namedSubscription{}
-		s.named[k] = n
+		subs[k] = n
 	}
 	return n
 }
@@ -256,8 +264,8 @@ func (s *statusTracker) reportSent(streamID int64, typeURL string, version strin
 // hold s.mu; the client is connected.
 func (s *statusTracker) reportNamed(id, typeURL string) *TypeSync {
 	var subs namedSubscriptions
-	for k, n := range s.named {
-		if k.typeURL == typeURL && s.streams[k.stream] == id {
+	for k, n := range s.named[id] {
+		if k.typeURL == typeURL {
 			subs = append(subs, n)
 		}
 	}
@@ -285,11 +293,14 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		}
 	}
 	var namedTypes []string
-	for k := range s.named {
+	for k := range s.named[id] {
 		if k.stream == streamID {
-			delete(s.named, k)
+			delete(s.named[id], k)
 			namedTypes = append(namedTypes, k.typeURL)
 		}
+	}
+	if len(s.named[id]) == 0 {
+		delete(s.named, id)
 	}
 	s.metrics.connected.Dec()
 	if p := s.proxies[id]; p != nil {
