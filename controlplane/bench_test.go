@@ -12,8 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
-
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/controlplane/translate"
 )
@@ -66,7 +64,7 @@ func BenchmarkTranslate1000Services(b *testing.B) {
 // after one endpoint changed: what every change cost before Translator.
 func BenchmarkPublish1000Services(b *testing.B) {
 	snap := largeCatalog(1000)
-	cache := newNodeCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil))
+	cache := newNodeCache(nil)
 	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	ctx := context.Background()
 	if _, err := p.publish(ctx, translate.Translate(snap, benchMesh), time.Now()); err != nil {
@@ -101,7 +99,7 @@ func BenchmarkOneServiceChange1000Services(b *testing.B) {
 	critical.Endpoints["svc-0"] = eps
 	snaps := []*catalog.Snapshot{healthy, &critical}
 
-	cache := newNodeCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, nil))
+	cache := newNodeCache(nil)
 	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	x := translate.NewTranslator()
 	ctx := context.Background()

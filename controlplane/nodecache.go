@@ -2,27 +2,43 @@ package controlplane
 
 import (
 	"context"
+	"slices"
 	"sync"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/log"
 )
 
-// nodeCache wraps go-control-plane's snapshot cache so that per-node state
-// lives exactly as long as it is needed. The cache keeps a status entry
-// for every node that ever opened a watch and frees it only on
-// ClearSnapshot (go-control-plane issue 597), and ClearSnapshot on a node
-// with open watches orphans them: the node would miss every later update.
+// nodeCache serves every node from go-control-plane snapshot caches, one
+// per kind of client, and keeps per-node state exactly as long as needed.
 //
-// nodeCache therefore counts each node's open watches and clears a node
-// once it is neither published (in the catalog) nor watched: when the last
-// watch of an unpublished node is cancelled, or when a node with no open
-// watch is unpublished. A node that leaves the catalog while connected keeps
-// its last snapshot until its streams end.
+// Sidecars subscribe to every resource (wildcard) and are served from a
+// cache in ADS mode, which holds a response back until the request names
+// every resource of its type in the snapshot: a sidecar's configuration
+// stays consistent across types. A proxyless gRPC client subscribes to
+// the names it dials; in ADS mode the cache would never answer it, so it
+// is served from a cache that answers each request with the named
+// resources the snapshot has. A watch goes to the cache of its node's
+// kind, read from the node metadata on the request (isProxyless). Every
+// snapshot is set in both caches — a cache with no watch of a node only
+// stores it — so the publisher need not know a node's kind and a node's
+// watches always find its snapshot.
+//
+// The caches keep a status entry for every node that ever opened a watch
+// and free it only on ClearSnapshot (go-control-plane issue 597), and
+// ClearSnapshot on a node with open watches orphans them: the node would
+// miss every later update. nodeCache therefore counts each node's open
+// watches and clears a node once it is neither published (in the catalog)
+// nor watched: when the last watch of an unpublished node is cancelled, or
+// when a node with no open watch is unpublished. A node that leaves the
+// catalog while connected keeps its last snapshot until its streams end.
 //
 // SetSnapshot and Unpublish are called from the publish goroutine; the
 // watch methods from stream goroutines.
 type nodeCache struct {
-	cachev3.SnapshotCache
+	sidecars  cachev3.SnapshotCache // ADS mode
+	proxyless cachev3.SnapshotCache // answers named subscriptions
 
 	mu        sync.Mutex
 	watches   map[string]int  // open watches by node ID
@@ -31,26 +47,48 @@ type nodeCache struct {
 
 var _ cachev3.Cache = (*nodeCache)(nil)
 
-func newNodeCache(c cachev3.SnapshotCache) *nodeCache {
-	return &nodeCache{SnapshotCache: c, watches: map[string]int{}, published: map[string]bool{}}
+// newNodeCache builds the two caches; logger may be nil.
+func newNodeCache(logger log.Logger) *nodeCache {
+	return &nodeCache{
+		sidecars:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger),
+		proxyless: cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger),
+		watches:   map[string]int{},
+		published: map[string]bool{},
+	}
 }
 
-// SetSnapshot publishes a node's snapshot.
+// cacheFor is the cache that serves node's watches.
+func (n *nodeCache) cacheFor(node *corev3.Node) cachev3.SnapshotCache {
+	if isProxyless(node) {
+		return n.proxyless
+	}
+	return n.sidecars
+}
+
+// SetSnapshot publishes a node's snapshot to both caches.
 func (n *nodeCache) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error {
 	n.mu.Lock()
 	n.published[node] = true
 	n.mu.Unlock()
-	return n.SnapshotCache.SetSnapshot(ctx, node, snap)
+	if err := n.sidecars.SetSnapshot(ctx, node, snap); err != nil {
+		return err
+	}
+	return n.proxyless.SetSnapshot(ctx, node, snap)
+}
+
+// GetSnapshot returns the node's published snapshot.
+func (n *nodeCache) GetSnapshot(node string) (cachev3.ResourceSnapshot, error) {
+	return n.sidecars.GetSnapshot(node)
 }
 
 // Unpublish marks a node as gone from the catalog and clears it from the
-// cache unless it still has open watches.
+// caches unless it still has open watches.
 func (n *nodeCache) Unpublish(node string) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	delete(n.published, node)
 	if n.watches[node] == 0 {
-		n.SnapshotCache.ClearSnapshot(node)
+		n.clear(node)
 	}
 }
 
@@ -58,16 +96,28 @@ func (n *nodeCache) Unpublish(node string) {
 func (n *nodeCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
 	node := req.GetNode().GetId()
 	n.opened(node)
-	cancel, err := n.SnapshotCache.CreateWatch(req, sub, ch)
+	cancel, err := n.cacheFor(req.GetNode()).CreateWatch(req, sub, ch)
 	return n.tracked(node, cancel), err
 }
 
-// CreateDeltaWatch counts the watch while it is open.
+// CreateDeltaWatch counts the watch while it is open. A proxyless client
+// is told at once which of the names it subscribes to do not exist
+// (announceAbsent).
 func (n *nodeCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
 	node := req.GetNode().GetId()
 	n.opened(node)
-	cancel, err := n.SnapshotCache.CreateDeltaWatch(req, sub, ch)
+	c := n.cacheFor(req.GetNode())
+	if c == n.proxyless {
+		_, err := c.GetSnapshot(node)
+		sub = announceAbsent(req, sub, err == nil)
+	}
+	cancel, err := c.CreateDeltaWatch(req, sub, ch)
 	return n.tracked(node, cancel), err
+}
+
+// Fetch answers a REST request from the cache of the node's kind.
+func (n *nodeCache) Fetch(ctx context.Context, req *cachev3.Request) (cachev3.Response, error) {
+	return n.cacheFor(req.GetNode()).Fetch(ctx, req)
 }
 
 // opened counts a watch before it is created, so that the node cannot be
@@ -101,8 +151,36 @@ func (n *nodeCache) closed(node string, cancel func()) {
 	}
 	delete(n.watches, node)
 	if !n.published[node] {
-		n.SnapshotCache.ClearSnapshot(node)
+		n.clear(node)
 	}
+}
+
+// clear drops a node from both caches. Callers hold n.mu.
+func (n *nodeCache) clear(node string) {
+	n.sidecars.ClearSnapshot(node)
+	n.proxyless.ClearSnapshot(node)
+}
+
+// GetStatusInfo is the node's watch status in the cache serving it, nil
+// if neither has one; for tests.
+func (n *nodeCache) GetStatusInfo(node string) cachev3.StatusInfo {
+	for _, c := range []cachev3.SnapshotCache{n.sidecars, n.proxyless} {
+		if slices.Contains(c.GetStatusKeys(), node) {
+			return c.GetStatusInfo(node)
+		}
+	}
+	return nil
+}
+
+// GetStatusKeys are the nodes either cache holds a status entry for.
+func (n *nodeCache) GetStatusKeys() []string {
+	keys := n.sidecars.GetStatusKeys()
+	for _, k := range n.proxyless.GetStatusKeys() {
+		if !slices.Contains(keys, k) {
+			keys = append(keys, k)
+		}
+	}
+	return keys
 }
 
 // counts returns how many nodes have open watches and how many are

@@ -8,10 +8,16 @@ import (
 	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
+	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/weft-mesh/weft/catalog"
 )
@@ -213,4 +219,225 @@ func TestProxyLeavingCatalogWhileConnectedKeepsItsWatch(t *testing.T) {
 			}
 		})
 	}
+}
+
+// proxylessNode is a node whose metadata marks a proxyless gRPC client.
+func proxylessNode(id string) *corev3.Node {
+	return &corev3.Node{Id: id, Metadata: &structpb.Struct{Fields: map[string]*structpb.Value{
+		ProxylessMetadataKey: structpb.NewBoolValue(true)}}}
+}
+
+// listenerSnapshot holds listeners of the given names, at version "v1".
+func listenerSnapshot(t *testing.T, names ...string) *cachev3.Snapshot {
+	t.Helper()
+	var ls []types.Resource
+	for _, n := range names {
+		ls = append(ls, &listenerv3.Listener{Name: n})
+	}
+	snap, err := cachev3.NewSnapshot("v1", map[resourcev3.Type][]types.Resource{resourcev3.ListenerType: ls})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := snap.ConstructVersionMap(); err != nil {
+		t.Fatal(err)
+	}
+	return snap
+}
+
+// answer is what a watch was answered: the resources sent and, over
+// delta, the names removed.
+type answer struct {
+	Resources []string
+	Removed   []string
+}
+
+// TestNodeCacheAnswersByKind opens one watch per case on a nodeCache
+// whose node has listeners a, b and c, and checks how it is answered: a
+// sidecar's from the ADS-mode cache (a named SotW request that leaves out
+// resources the snapshot holds waits, which is what kept proxyless
+// clients unanswered), a proxyless client's with exactly the names it
+// subscribes to, and over delta with a removal for each newly subscribed
+// name that does not exist. A nil answer means the watch stays open.
+func TestNodeCacheAnswersByKind(t *testing.T) {
+	held := func(t *testing.T, names ...string) map[string]string {
+		versions := listenerSnapshot(t, "a", "b", "c").GetVersionMap(resourcev3.ListenerType)
+		out := map[string]string{}
+		for _, n := range names {
+			out[n] = versions[n]
+		}
+		return out
+	}
+	tests := []struct {
+		name       string
+		proxyless  bool
+		delta      bool
+		names      []string // SotW resource_names; delta resource_names_subscribe
+		before     []string // delta: names subscribed by earlier requests
+		held       []string // names the client holds at the current version
+		version    string   // SotW version_info
+		noSnapshot bool     // the watch opens before the node's first snapshot
+		initial    bool     // delta: the request lists held in initial_resource_versions
+		want       *answer
+	}{
+		{name: "sidecar sotw wildcard", want: &answer{Resources: []string{"a", "b", "c"}}},
+		{name: "sidecar sotw named subset waits (ADS mode)", names: []string{"a"}},
+		{name: "proxyless sotw named", proxyless: true, names: []string{"a"}, want: &answer{Resources: []string{"a"}}},
+		{name: "proxyless sotw two names", proxyless: true, names: []string{"c", "a"}, want: &answer{Resources: []string{"a", "c"}}},
+		{name: "proxyless sotw with a missing name", proxyless: true, names: []string{"a", "nope"}, want: &answer{Resources: []string{"a"}}},
+		{name: "proxyless sotw only missing names: empty answer", proxyless: true, names: []string{"nope"}, want: &answer{}},
+		{name: "proxyless sotw adds a name", proxyless: true, names: []string{"a", "b"}, held: []string{"a"}, version: "v1",
+			want: &answer{Resources: []string{"a", "b"}}},
+		// SotW has no "does not exist": a missing name added at the
+		// current version gets no answer (clients time out, 15 s).
+		{name: "proxyless sotw adds a missing name", proxyless: true, names: []string{"a", "nope"}, held: []string{"a"}, version: "v1"},
+		{name: "proxyless sotw ACK", proxyless: true, names: []string{"a"}, held: []string{"a"}, version: "v1"},
+		{name: "proxyless sotw before its snapshot", proxyless: true, names: []string{"b", "nope"}, noSnapshot: true,
+			want: &answer{Resources: []string{"b"}}},
+
+		{name: "sidecar delta wildcard", delta: true, want: &answer{Resources: []string{"a", "b", "c"}}},
+		{name: "sidecar delta named: no removals", delta: true, names: []string{"a", "nope"}, want: &answer{Resources: []string{"a"}}},
+		{name: "proxyless delta named", proxyless: true, delta: true, names: []string{"a"}, want: &answer{Resources: []string{"a"}}},
+		{name: "proxyless delta missing name removed", proxyless: true, delta: true, names: []string{"a", "nope"},
+			want: &answer{Resources: []string{"a"}, Removed: []string{"nope"}}},
+		{name: "proxyless delta only a missing name", proxyless: true, delta: true, names: []string{"nope"},
+			want: &answer{Removed: []string{"nope"}}},
+		{name: "proxyless delta adds a missing name", proxyless: true, delta: true, before: []string{"a"}, held: []string{"a"},
+			names: []string{"nope"}, want: &answer{Removed: []string{"nope"}}},
+		{name: "proxyless delta adds a name", proxyless: true, delta: true, before: []string{"a", "nope"}, held: []string{"a"},
+			names: []string{"b"}, want: &answer{Resources: []string{"b"}}},
+		{name: "proxyless delta ACK after a removal", proxyless: true, delta: true, before: []string{"a", "nope"}, held: []string{"a"}},
+		{name: "proxyless delta resubscribes a held name: sent again", proxyless: true, delta: true, before: []string{"a"}, held: []string{"a"},
+			names: []string{"a"}, want: &answer{Resources: []string{"a"}}},
+		{name: "proxyless delta reconnects holding a", proxyless: true, delta: true, held: []string{"a"}, names: []string{"a"}, initial: true},
+		{name: "proxyless delta reconnects holding a removed name", proxyless: true, delta: true, held: []string{"a", "gone"},
+			names: []string{"a", "gone"}, initial: true, want: &answer{Removed: []string{"gone"}}},
+		{name: "proxyless delta wildcard", proxyless: true, delta: true, names: []string{"*"},
+			want: &answer{Resources: []string{"a", "b", "c"}}},
+		{name: "proxyless delta before its snapshot", proxyless: true, delta: true, names: []string{"b", "nope"}, noSnapshot: true,
+			want: &answer{Resources: []string{"b"}, Removed: []string{"nope"}}},
+		{name: "proxyless delta two requests before its snapshot", proxyless: true, delta: true, before: []string{"nope"},
+			names: []string{"b"}, noSnapshot: true, want: &answer{Resources: []string{"b"}, Removed: []string{"nope"}}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			c := newNodeCache(nil)
+			node := &corev3.Node{Id: "n"}
+			if tc.proxyless {
+				node = proxylessNode("n")
+			}
+			publish := func() {
+				if err := c.SetSnapshot(context.Background(), "n", listenerSnapshot(t, "a", "b", "c")); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if !tc.noSnapshot {
+				publish()
+			}
+			var got func() *answer
+			if tc.delta {
+				got = openDeltaWatch(t, c, node, tc.before, tc.names, held(t, tc.held...), tc.initial)
+			} else {
+				got = openSotwWatch(t, c, node, tc.names, tc.version, held(t, tc.held...))
+			}
+			if tc.noSnapshot {
+				if a := got(); a != nil {
+					t.Fatalf("answered %+v before the node had a snapshot", a)
+				}
+				publish()
+			}
+			if diff := cmp.Diff(tc.want, got()); diff != "" {
+				t.Errorf("answer (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// openSotwWatch opens a state-of-the-world watch as go-control-plane's
+// server does for a request naming names at version, from a client that
+// holds held, and returns a func that reports its answer so far.
+func openSotwWatch(t *testing.T, c *nodeCache, node *corev3.Node, names []string, version string, held map[string]string) func() *answer {
+	t.Helper()
+	sub := stream.NewSotwSubscription(names, true)
+	sub.SetReturnedResources(held)
+	ch := make(chan cachev3.Response, 1)
+	req := &discoveryv3.DiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNames: names, VersionInfo: version}
+	if version != "" {
+		req.ResponseNonce = "1"
+	}
+	cancel, err := c.CreateWatch(req, &sub, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cancel != nil {
+			cancel()
+		}
+	})
+	return func() *answer {
+		select {
+		case r := <-ch:
+			resp, err := r.GetDiscoveryResponse()
+			if err != nil {
+				t.Fatal(err)
+			}
+			return &answer{Resources: sortedOrNil(resourceNames(resp))}
+		default:
+			return nil
+		}
+	}
+}
+
+// openDeltaWatch opens an incremental watch as go-control-plane's server
+// does for a request subscribing to names after earlier requests
+// subscribed to before, from a client that holds held (and says so in
+// initial_resource_versions when initial).
+func openDeltaWatch(t *testing.T, c *nodeCache, node *corev3.Node, before, names []string, held map[string]string, initial bool) func() *answer {
+	t.Helper()
+	sub := stream.NewDeltaSubscription(before, nil, held, true)
+	if len(before) > 0 {
+		sub.UpdateResourceSubscriptions(names, nil)
+	} else {
+		sub = stream.NewDeltaSubscription(names, nil, held, true)
+	}
+	ch := make(chan cachev3.DeltaResponse, 1)
+	req := &discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNamesSubscribe: names}
+	if len(before) > 0 {
+		req.ResponseNonce = "1"
+	}
+	if initial {
+		req.InitialResourceVersions = held
+	}
+	cancel, err := c.CreateDeltaWatch(req, &sub, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if cancel != nil {
+			cancel()
+		}
+	})
+	return func() *answer {
+		select {
+		case r := <-ch:
+			resp, err := r.GetDeltaDiscoveryResponse()
+			if err != nil {
+				t.Fatal(err)
+			}
+			a := &answer{Removed: sortedOrNil(resp.GetRemovedResources())}
+			for _, res := range resp.GetResources() {
+				a.Resources = append(a.Resources, res.GetName())
+			}
+			a.Resources = sortedOrNil(a.Resources)
+			return a
+		default:
+			return nil
+		}
+	}
+}
+
+func sortedOrNil(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Sorted(slices.Values(s))
 }

@@ -13,7 +13,6 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
-	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"github.com/prometheus/client_golang/prometheus"
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
@@ -136,7 +135,7 @@ func New(cfg Config) (*Server, error) {
 		return nil, err
 	}
 	logger := cfg.Logger.With("component", "controlplane")
-	cache := newNodeCache(cachev3.NewSnapshotCache(true, cachev3.IDHash{}, cacheLogger{cfg.Logger.With("component", "xds-cache")}))
+	cache := newNodeCache(cacheLogger{cfg.Logger.With("component", "xds-cache")})
 	m := newMetrics(cfg.Registry)
 	pl := newProxylessClients()
 	s := &Server{

@@ -29,6 +29,16 @@ type TypeSync struct {
 	LastNack     string    `json:"last_nack,omitempty"`
 	NackVersion  string    `json:"nack_version,omitempty"`
 	NackAt       time.Time `json:"nack_at,omitzero"`
+
+	// A proxyless client subscribes by name. Subscribed are the names it
+	// asked for, Sent those it was sent (and holds), Missing those it
+	// asked for and was not sent: the mesh has no such resource, or the
+	// answer is on its way. All are sorted; none is kept for sidecars.
+	Subscribed  []string  `json:"subscribed,omitempty"`
+	Sent        []string  `json:"sent,omitempty"`
+	Missing     []string  `json:"missing,omitempty"`
+	SentVersion string    `json:"sent_version,omitempty"`
+	SentAt      time.Time `json:"sent_at,omitzero"`
 }
 
 // statusTracker records stream and ACK/NACK state from go-control-plane's
@@ -42,6 +52,9 @@ type statusTracker struct {
 	streams map[int64]string // stream ID → proxy ID
 	proxies map[string]*ProxyStatus
 	sent    map[sentKey]sentResponse // last response per stream and type
+	// named are proxyless clients' subscriptions by proxy ID, then by
+	// stream and type.
+	named map[string]map[sentKey]*namedSubscription
 }
 
 type sentKey struct {
@@ -52,7 +65,8 @@ type sentKey struct {
 type sentResponse struct{ nonce, version string }
 
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
-	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{}, sent: map[sentKey]sentResponse{}}
+	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{},
+		sent: map[sentKey]sentResponse{}, named: map[string]map[sentKey]*namedSubscription{}}
 }
 
 // callbacks hooks the tracker into go-control-plane's servers. The SotW
@@ -117,6 +131,10 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
+	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
+		n.sotwRequest(req.GetResourceNames())
+		s.reportNamed(id, req.GetTypeUrl())
+	}
 	if req.GetResponseNonce() == "" {
 		return nil // a subscription, not an answer to a response
 	}
@@ -144,6 +162,10 @@ func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDisco
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	id, t := s.typeSync(streamID, req.GetNode(), req.GetTypeUrl())
+	if n := s.namedSub(streamID, req.GetTypeUrl()); n != nil {
+		n.deltaRequest(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+		s.reportNamed(id, req.GetTypeUrl())
+	}
 	r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]
 	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
 		return nil
@@ -169,18 +191,92 @@ func (s *statusTracker) nacked(id string, t *TypeSync, typeURL, version, msg str
 }
 
 func (s *statusTracker) response(_ context.Context, streamID int64, req *discoveryv3.DiscoveryRequest, resp *discoveryv3.DiscoveryResponse) {
-	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetVersionInfo())
+	var names []string
+	if s.isProxyless(streamID) {
+		names = resourceNames(resp) // decoded outside the lock
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	typeURL := req.GetTypeUrl()
+	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetVersionInfo())
+	if n := s.namedSub(streamID, typeURL); n != nil {
+		n.sotwResponse(names)
+		s.reportSent(streamID, typeURL, resp.GetVersionInfo())
+	}
 }
 
 func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDiscoveryRequest, resp *discoveryv3.DeltaDiscoveryResponse) {
-	s.sentResponse(streamID, req.GetTypeUrl(), resp.GetNonce(), resp.GetSystemVersionInfo())
-}
-
-func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	typeURL := req.GetTypeUrl()
+	s.sentResponse(streamID, typeURL, resp.GetNonce(), resp.GetSystemVersionInfo())
+	if n := s.namedSub(streamID, typeURL); n != nil {
+		n.deltaResponse(resp)
+		s.reportSent(streamID, typeURL, resp.GetSystemVersionInfo())
+	}
+}
+
+// sentResponse records a response. Callers hold s.mu.
+func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
 	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version}
 	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
+}
+
+// isProxyless reports whether a stream is a proxyless client's.
+func (s *statusTracker) isProxyless(streamID int64) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p := s.proxies[s.streams[streamID]]
+	return p != nil && p.Proxyless
+}
+
+// namedSub returns the subscription to typeURL of a proxyless client's
+// stream, nil for a sidecar's. Callers hold s.mu.
+func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscription {
+	id := s.streams[streamID]
+	if p := s.proxies[id]; p == nil || !p.Proxyless {
+		return nil
+	}
+	subs := s.named[id]
+	if subs == nil {
+		subs = map[sentKey]*namedSubscription{}
+		s.named[id] = subs
+	}
+	k := sentKey{streamID, typeURL}
+	n := subs[k]
+	if n == nil {
+		n = &namedSubscription{}
+		subs[k] = n
+	}
+	return n
+}
+
+// reportSent records a response to a proxyless client in its status.
+// Callers hold s.mu.
+func (s *statusTracker) reportSent(streamID int64, typeURL string, version string) {
+	id := s.streams[streamID]
+	t := s.reportNamed(id, typeURL)
+	t.SentVersion, t.SentAt = version, time.Now()
+}
+
+// reportNamed copies into a proxyless client's status of typeURL what its
+// streams subscribed to and were sent, and returns that status. Callers
+// hold s.mu; the client is connected.
+func (s *statusTracker) reportNamed(id, typeURL string) *TypeSync {
+	var subs namedSubscriptions
+	for k, n := range s.named[id] {
+		if k.typeURL == typeURL {
+			subs = append(subs, n)
+		}
+	}
+	p := s.proxies[id]
+	t := p.Types[typeURL]
+	if t == nil {
+		t = &TypeSync{}
+		p.Types[typeURL] = t
+	}
+	subs.report(t)
+	return t
 }
 
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
@@ -196,6 +292,16 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 			delete(s.sent, k)
 		}
 	}
+	var namedTypes []string
+	for k := range s.named[id] {
+		if k.stream == streamID {
+			delete(s.named[id], k)
+			namedTypes = append(namedTypes, k.typeURL)
+		}
+	}
+	if len(s.named[id]) == 0 {
+		delete(s.named, id)
+	}
 	s.metrics.connected.Dec()
 	if p := s.proxies[id]; p != nil {
 		p.Streams--
@@ -205,6 +311,10 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		if p.Streams <= 0 {
 			delete(s.proxies, id)
 			s.metrics.forget(id)
+		} else {
+			for _, typ := range namedTypes {
+				s.reportNamed(id, typ)
+			}
 		}
 	}
 	s.logger.Info("proxy disconnected", "proxy", id, "stream", streamID)

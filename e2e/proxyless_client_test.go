@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"os"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	xdscreds "google.golang.org/grpc/credentials/xds"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
@@ -17,13 +20,14 @@ import (
 
 // proxylessClientEnv makes the test binary act as a proxyless gRPC client:
 // a separate process that reads GRPC_XDS_BOOTSTRAP at start, as any
-// grpc-go service does. It dials xds:///<target> and, for the duration in
-// WEFT_PROXYLESS_DURATION, calls UnaryCall in a loop, printing one line per
-// call: "<unix nanos> <instance>" or "<unix nanos> error <message>".
-const proxylessClientEnv = "WEFT_PROXYLESS_TARGET"
+// grpc-go service does. It reads service names from stdin, one a line,
+// and for each dials xds:///<service> and calls UnaryCall in a loop, until
+// stdin closes or WEFT_PROXYLESS_DURATION passes. It prints one line per
+// call: "<unix nanos> <service> <instance>" or
+// "<unix nanos> <service> error <message>".
+const proxylessClientEnv = "WEFT_PROXYLESS_CLIENT"
 
 func runProxylessClient() int {
-	target := os.Getenv(proxylessClientEnv)
 	d, err := time.ParseDuration(os.Getenv("WEFT_PROXYLESS_DURATION"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "WEFT_PROXYLESS_DURATION:", err)
@@ -34,25 +38,51 @@ func runProxylessClient() int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	out := &lineWriter{}
+	var wg sync.WaitGroup
+	stdin := bufio.NewScanner(os.Stdin)
+	for stdin.Scan() {
+		target := strings.TrimSpace(stdin.Text())
+		wg.Go(func() { callLoop(ctx, target, creds, out) })
+	}
+	cancel()
+	wg.Wait()
+	return 0
+}
+
+// callLoop dials xds:///<target> and calls it until ctx ends.
+func callLoop(ctx context.Context, target string, creds credentials.TransportCredentials, out *lineWriter) {
 	conn, err := grpc.NewClient("xds:///"+target, grpc.WithTransportCredentials(creds))
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+		out.print(target, "error "+err.Error())
+		return
 	}
 	defer conn.Close()
 	client := testpb.NewTestServiceClient(conn)
-	out := bufio.NewWriter(os.Stdout)
-	defer out.Flush()
-	for end := time.Now().Add(d); time.Now().Before(end); {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		resp, err := client.UnaryCall(ctx, &testpb.SimpleRequest{}, grpc.WaitForReady(true))
+	for ctx.Err() == nil {
+		callCtx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		resp, err := client.UnaryCall(callCtx, &testpb.SimpleRequest{}, grpc.WaitForReady(true))
 		cancel()
-		now := strconv.FormatInt(time.Now().UnixNano(), 10)
 		if err != nil {
-			fmt.Fprintln(out, now, "error", err)
+			out.print(target, "error "+err.Error())
+			// A channel whose listener does not exist fails calls at
+			// once; try again when its state changes, or in 100 ms.
+			waitCtx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+			conn.WaitForStateChange(waitCtx, conn.GetState())
+			cancel()
 			continue
 		}
-		fmt.Fprintln(out, now, string(resp.GetPayload().GetBody()))
+		out.print(target, string(resp.GetPayload().GetBody()))
 	}
-	return 0
+}
+
+// lineWriter prints whole lines to stdout from many goroutines.
+type lineWriter struct{ mu sync.Mutex }
+
+func (w *lineWriter) print(target, what string) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	fmt.Fprintln(os.Stdout, strconv.FormatInt(time.Now().UnixNano(), 10), target, strings.ReplaceAll(what, "\n", " "))
 }

@@ -21,7 +21,9 @@ func newProxyStatusCommand() *cobra.Command {
 		Long: `Show the proxies connected to the control plane, the version each has
 ACKed per resource type, and the last configuration each rejected (NACK) with
 its error, like istioctl proxy-status. Given a proxy ID, show only that one,
-with full NACK messages.`,
+with full NACK messages and, for a proxyless gRPC client, the resources it
+subscribed to per type, those it was sent, and those it was not (the mesh
+has no such service, or the answer is on its way).`,
 		Args: cobra.MaximumNArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var proxies []controlplane.ProxyStatus
@@ -53,9 +55,9 @@ func printProxyTable(out io.Writer, proxies []controlplane.ProxyStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROXY\tCONNECTED\tLDS\tCDS\tEDS\tRDS\tSDS\tNACKS")
+	fmt.Fprintln(tw, "PROXY\tKIND\tCONNECTED\tLDS\tCDS\tEDS\tRDS\tSDS\tNACKS")
 	for _, p := range proxies {
-		row := []string{p.ID, time.Since(p.Connected).Round(time.Second).String()}
+		row := []string{p.ID, kind(p), time.Since(p.Connected).Round(time.Second).String()}
 		var nacked []string
 		for _, typ := range statusTypes {
 			ts := typeSync(p, typ)
@@ -83,7 +85,38 @@ func printProxyDetail(out io.Writer, p controlplane.ProxyStatus) {
 		if ts.LastNack != "" {
 			fmt.Fprintf(out, "    last NACK of version %s at %s:\n      %s\n", ts.NackVersion, ts.NackAt.Format(time.RFC3339), ts.LastNack)
 		}
+		if p.Proxyless {
+			printSubscription(out, ts)
+		}
 	}
+}
+
+// printSubscription shows what a proxyless client subscribed to of one
+// type and what it was sent.
+func printSubscription(out io.Writer, ts *controlplane.TypeSync) {
+	fmt.Fprintf(out, "    subscribed: %s\n", names(ts.Subscribed))
+	if ts.SentVersion != "" {
+		fmt.Fprintf(out, "    sent (version %s at %s): %s\n", ts.SentVersion, ts.SentAt.Format(time.RFC3339), names(ts.Sent))
+	} else {
+		fmt.Fprintln(out, "    sent: -")
+	}
+	if len(ts.Missing) > 0 {
+		fmt.Fprintf(out, "    not sent (no such resource, or not answered yet): %s\n", names(ts.Missing))
+	}
+}
+
+func names(n []string) string {
+	if len(n) == 0 {
+		return "-"
+	}
+	return strings.Join(n, ", ")
+}
+
+func kind(p controlplane.ProxyStatus) string {
+	if p.Proxyless {
+		return "proxyless"
+	}
+	return "sidecar"
 }
 
 func typeSync(p controlplane.ProxyStatus, short string) *controlplane.TypeSync {
