@@ -181,7 +181,7 @@ func (c *Cluster) update(cfg *config.Cluster) {
 		c.retireRemoved(old.hosts, next.hosts)
 	}
 	if next.upstream != old.upstream {
-		old.upstream.closeIdle()
+		old.upstream.closeIdle(true)
 	}
 }
 
@@ -201,7 +201,7 @@ func (c *Cluster) close() {
 	defer c.mu.Unlock()
 	st := c.state.Load()
 	c.retire(st.hosts, st.detector)
-	st.upstream.closeIdle()
+	st.upstream.closeIdle(true)
 }
 
 // pickerFor builds a picker over the available hosts of the best (lowest)

@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"errors"
+	"net/http"
 	"testing"
 	"time"
 
@@ -169,8 +170,12 @@ func TestManagerReportsRemovals(t *testing.T) {
 }
 
 func TestTransportProtocols(t *testing.T) {
-	h1 := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)
-	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false)
+	lean, ok := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http1Client)
+	if !ok {
+		t.Fatal("an HTTP/1 cluster's transport is not the lean HTTP/1.1 client")
+	}
+	h1 := lean.fallback() // what the lean client hands requests it does not take
+	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http.Transport)
 	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
 		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
 	}

@@ -76,7 +76,7 @@ func (c *Cluster) waitForSlot(ctx context.Context, st *state) error {
 	}
 	defer c.pending.Add(-1)
 	// Idle pooled connections hold slots too: free them for this host.
-	st.upstream.closeIdle()
+	st.upstream.closeIdle(false)
 	timer := time.NewTimer(st.cfg.ConnectTimeout)
 	defer timer.Stop()
 	select {

@@ -58,7 +58,7 @@ func handshake(ctx context.Context, raw net.Conn, tlsCfg *tls.Config, timeout ti
 // decides, and use_downstream_protocol_config follows the request. It
 // stays the same across updates unless the connect timeout, protocol,
 // idle timeout or TLS context changes.
-func (c *Cluster) Transport(downstreamH2 bool) *http.Transport {
+func (c *Cluster) Transport(downstreamH2 bool) http.RoundTripper {
 	return c.state.Load().upstream.transport(downstreamH2)
 }
 
@@ -71,7 +71,11 @@ type upstream struct {
 	protocol       config.Protocol
 	tlsParams      *mtls.Client
 	tls            *tls.Config
-	h1, h2         lazyTransport
+	// http1 serves HTTP/1.1; h1 is its fallback for requests it does not
+	// take (see http1Client), h2 serves HTTP/2.
+	http1  *http1Client
+	h1tls  atomic.Pointer[tls.Config]
+	h1, h2 lazyTransport
 }
 
 func newUpstream(c *Cluster, cfg *config.Cluster, tlsCfg *tls.Config) *upstream {
@@ -79,7 +83,32 @@ func newUpstream(c *Cluster, cfg *config.Cluster, tlsCfg *tls.Config) *upstream 
 	if u.idleTimeout <= 0 {
 		u.idleTimeout = defaultIdleTimeout
 	}
+	u.http1 = newHTTP1Client(u.dialHTTP1, u.idleTimeout, func() *http.Transport {
+		return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
+	})
 	return u
+}
+
+// dialHTTP1 connects to an endpoint for HTTP/1.1 within the cluster's
+// limits (waiting as a pending request at max_connections), with mutual
+// TLS offering only http/1.1 when the cluster has a TLS context.
+func (u *upstream) dialHTTP1(ctx context.Context, addr string) (net.Conn, error) {
+	raw, err := u.c.dialLimited(ctx, u.c.state.Load(), addr, true)
+	if err != nil || u.tls == nil {
+		return raw, err
+	}
+	return handshake(ctx, raw, u.h1TLS(), u.connectTimeout)
+}
+
+// h1TLS is the cluster's TLS configuration offering only http/1.1.
+func (u *upstream) h1TLS() *tls.Config {
+	if t := u.h1tls.Load(); t != nil {
+		return t
+	}
+	t := u.tls.Clone()
+	t.NextProtos = []string{"http/1.1"}
+	u.h1tls.Store(t)
+	return t
 }
 
 func (u *upstream) sameSettings(cfg *config.Cluster) bool {
@@ -90,7 +119,7 @@ func (u *upstream) sameSettings(cfg *config.Cluster) bool {
 	return u.connectTimeout == cfg.ConnectTimeout && u.idleTimeout == idle && u.protocol == cfg.Protocol && u.tlsParams.Equal(cfg.TLS)
 }
 
-func (u *upstream) transport(downstreamH2 bool) *http.Transport {
+func (u *upstream) transport(downstreamH2 bool) http.RoundTripper {
 	switch u.protocol {
 	case config.HTTP2:
 		return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
@@ -101,10 +130,13 @@ func (u *upstream) transport(downstreamH2 bool) *http.Transport {
 	case config.Auto:
 		return u.h2.get(func() *http.Transport { return u.newTransport(true, true) })
 	}
-	return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
+	return u.http1
 }
 
-func (u *upstream) closeIdle() {
+// closeIdle closes the idle pooled connections. With retire, the
+// upstream is being replaced: its HTTP/1.1 client also stops pooling.
+func (u *upstream) closeIdle(retire bool) {
+	u.http1.closeIdle(retire)
 	u.h1.closeIdle()
 	u.h2.closeIdle()
 }

@@ -1,0 +1,398 @@
+package cluster
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"net/textproto"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// http1Client is the HTTP/1.1 upstream client of a cluster: one exchange
+// runs end to end on the caller's goroutine. It takes an idle connection
+// of the host (or dials one), writes the request, reads the response
+// header and hands back a body that reads straight from the connection
+// and returns it to the pool at its end. http.Transport instead hands
+// every request and response between the caller and two goroutines per
+// connection (its read and write loops), with channels, contexts and
+// locks on the way; on the sidecar's hot path that hand-off cost more than
+// the parsing.
+//
+// The wire format is net/http's own: the request is written by
+// http.Request.Write and the response read by http.ReadResponse, the
+// calls http.Transport makes, so what the upstream sees is byte for byte
+// what http.Transport sends (http1_test.go checks it).
+//
+// Requests that need a concurrent writer go to fallback, the cluster's
+// http.Transport: bodies of unknown or large size (the upstream may answer
+// before reading them), Expect: 100-continue and protocol upgrades.
+type http1Client struct {
+	dial        func(ctx context.Context, addr string) (net.Conn, error)
+	idleTimeout time.Duration
+	fallback    func() *http.Transport
+
+	pools  sync.Map // host address → *hostPool
+	closed atomic.Bool
+}
+
+var _ http.RoundTripper = (*http1Client)(nil)
+
+const (
+	// maxInlineBody is the largest request body written before the
+	// response is read; larger ones go to the fallback transport.
+	maxInlineBody = 64 << 10
+	// maxResponseHeaderBytes bounds a response's header block, as
+	// http.Transport's default MaxResponseHeaderBytes does.
+	maxResponseHeaderBytes = 1 << 20
+	// max1xxResponses bounds the informational responses before the
+	// final one, as http.Transport does.
+	max1xxResponses = 5
+)
+
+// errClientClosed is returned for requests after closeIdle retired a
+// client for good (the cluster's transport settings changed).
+var errClientClosed = errors.New("http1: client closed")
+
+func newHTTP1Client(dial func(ctx context.Context, addr string) (net.Conn, error), idleTimeout time.Duration, fallback func() *http.Transport) *http1Client {
+	return &http1Client{dial: dial, idleTimeout: idleTimeout, fallback: fallback}
+}
+
+// RoundTrip sends req to req.URL.Host and returns the response. The
+// response body must be read to its end or closed; its end returns the
+// connection to the pool.
+func (c *http1Client) RoundTrip(req *http.Request) (*http.Response, error) {
+	if !inlineable(req) {
+		return c.fallback().RoundTrip(req)
+	}
+	pool := c.pool(req.URL.Host)
+	for {
+		pc, reused, err := pool.get(req.Context(), c)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := pc.roundTrip(req)
+		if err == nil {
+			return resp, nil
+		}
+		// A pooled connection the upstream closed while idle fails
+		// before a byte of response arrives; send again on a fresh
+		// connection when the request can be sent twice, as
+		// http.Transport does.
+		if !reused || pc.gotResponseBytes() || !replayable(req) || req.Context().Err() != nil {
+			return nil, err
+		}
+	}
+}
+
+// inlineable reports whether req can be written before its response is
+// read, without a concurrent writer.
+func inlineable(req *http.Request) bool {
+	if req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > maxInlineBody) {
+		return false
+	}
+	if req.Header.Get("Expect") != "" || req.Header.Get("Upgrade") != "" {
+		return false
+	}
+	return req.Method != http.MethodConnect
+}
+
+// replayable reports whether req may be sent again after a failure that
+// left no trace of a response: without a body, or with one GetBody can
+// produce again.
+func replayable(req *http.Request) bool {
+	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+}
+
+func (c *http1Client) pool(addr string) *hostPool {
+	if p, ok := c.pools.Load(addr); ok {
+		return p.(*hostPool)
+	}
+	p, _ := c.pools.LoadOrStore(addr, &hostPool{addr: addr, idle: make(chan *http1Conn, maxIdleConnsPerHost)})
+	return p.(*hostPool)
+}
+
+// closeIdle closes every idle connection. With retire, the client also
+// stops pooling: connections in use close when their exchange ends.
+func (c *http1Client) closeIdle(retire bool) {
+	if retire {
+		c.closed.Store(true)
+	}
+	c.pools.Range(func(_, v any) bool {
+		v.(*hostPool).closeIdle(0)
+		return true
+	})
+}
+
+// hostPool holds the idle connections to one host address, most recently
+// used last out first. The buffered channel is the pool: getting and
+// putting never block and take no lock of ours.
+type hostPool struct {
+	addr string
+	idle chan *http1Conn
+	// sweeping is set while a timer is armed to close connections idle
+	// for longer than the idle timeout.
+	sweeping atomic.Bool
+}
+
+// get returns an idle connection that has not been idle for too long, or
+// dials a new one.
+func (p *hostPool) get(ctx context.Context, c *http1Client) (pc *http1Conn, reused bool, err error) {
+	for {
+		select {
+		case pc = <-p.idle:
+			if time.Since(pc.idleSince) < c.idleTimeout {
+				return pc, true, nil
+			}
+			pc.close()
+			continue
+		default:
+		}
+		break
+	}
+	if c.closed.Load() {
+		return nil, false, errClientClosed
+	}
+	conn, err := c.dial(ctx, p.addr)
+	if err != nil {
+		return nil, false, err
+	}
+	return newHTTP1Conn(conn, p, c), false, nil
+}
+
+// put returns pc to the pool, or closes it when the pool is full or the
+// client retired.
+func (p *hostPool) put(pc *http1Conn) {
+	if pc.client.closed.Load() {
+		pc.close()
+		return
+	}
+	pc.idleSince = time.Now()
+	select {
+	case p.idle <- pc:
+		p.sweepLater(pc.client.idleTimeout)
+	default:
+		pc.close()
+	}
+}
+
+// sweepLater arms a timer, unless one is armed, that closes connections
+// idle for longer than timeout, so that upstreams' closed connections
+// do not linger in the pool of a host that gets no more requests.
+func (p *hostPool) sweepLater(timeout time.Duration) {
+	if !p.sweeping.CompareAndSwap(false, true) {
+		return
+	}
+	time.AfterFunc(timeout, func() {
+		p.sweeping.Store(false)
+		if p.closeIdle(timeout) > 0 {
+			p.sweepLater(timeout)
+		}
+	})
+}
+
+// closeIdle closes the pooled connections idle for at least minIdle and
+// puts the others back; it returns how many it kept.
+func (p *hostPool) closeIdle(minIdle time.Duration) int {
+	var keep []*http1Conn
+	for {
+		select {
+		case pc := <-p.idle:
+			if minIdle > 0 && time.Since(pc.idleSince) < minIdle {
+				keep = append(keep, pc)
+			} else {
+				pc.close()
+			}
+			continue
+		default:
+		}
+		break
+	}
+	for _, pc := range keep {
+		select {
+		case p.idle <- pc:
+		default:
+			pc.close()
+		}
+	}
+	return len(keep)
+}
+
+// http1Conn is one upstream connection. One exchange uses it at a time:
+// from get until its response body ends.
+type http1Conn struct {
+	conn      net.Conn
+	lr        limitedConn
+	br        *bufio.Reader
+	bw        *bufio.Writer
+	pool      *hostPool
+	client    *http1Client
+	idleSince time.Time
+}
+
+func newHTTP1Conn(conn net.Conn, pool *hostPool, client *http1Client) *http1Conn {
+	pc := &http1Conn{conn: conn, pool: pool, client: client}
+	pc.lr.conn = conn
+	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
+	pc.bw = bufio.NewWriterSize(conn, 4<<10)
+	return pc
+}
+
+func (pc *http1Conn) close() { pc.conn.Close() }
+
+func (pc *http1Conn) gotResponseBytes() bool { return pc.lr.read > 0 }
+
+// aLongTimeAgo is a deadline in the past: setting it interrupts every
+// blocked read and write on the connection.
+var aLongTimeAgo = time.Unix(1, 0)
+
+// roundTrip writes req and reads its response header. The request's
+// context interrupts it at any point, through the connection's deadline;
+// once it has interrupted, the connection is not reused.
+func (pc *http1Conn) roundTrip(req *http.Request) (*http.Response, error) {
+	ctx := req.Context()
+	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
+	pc.lr.read = 0
+	resp, err := pc.exchange(req)
+	if err != nil {
+		stop()
+		pc.close()
+		if ctxErr := ctx.Err(); ctxErr != nil {
+			return nil, ctxErr
+		}
+		return nil, err
+	}
+	if !bodyless(req, resp) {
+		resp.Body = &http1Body{pc: pc, body: resp.Body, ctx: ctx, stop: stop, reusable: !resp.Close && !req.Close}
+		return resp, nil
+	}
+	// Nothing more to read: the connection is free now.
+	resp.Body = http.NoBody
+	if stop() && !resp.Close && !req.Close {
+		pc.pool.put(pc)
+	} else {
+		pc.close()
+	}
+	return resp, nil
+}
+
+// exchange writes req and reads responses until a final one, relaying
+// informational ones to the request's client trace.
+func (pc *http1Conn) exchange(req *http.Request) (*http.Response, error) {
+	if err := req.Write(pc.bw); err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	if err := pc.bw.Flush(); err != nil {
+		return nil, fmt.Errorf("write request: %w", err)
+	}
+	trace := httptrace.ContextClientTrace(req.Context())
+	for n := 0; ; n++ {
+		pc.lr.limit = maxResponseHeaderBytes
+		resp, err := http.ReadResponse(pc.br, req)
+		pc.lr.limit = -1
+		if err != nil {
+			if errors.Is(err, errHeaderTooLarge) {
+				return nil, fmt.Errorf("read response: header larger than %d bytes", maxResponseHeaderBytes)
+			}
+			if errors.Is(err, io.EOF) {
+				err = io.ErrUnexpectedEOF
+			}
+			return nil, fmt.Errorf("read response: %w", err)
+		}
+		code := resp.StatusCode
+		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+		if n == max1xxResponses {
+			return nil, fmt.Errorf("read response: more than %d informational responses", max1xxResponses)
+		}
+		if trace != nil && trace.Got1xxResponse != nil {
+			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {
+				return nil, err
+			}
+		}
+	}
+}
+
+// bodyless reports whether resp has no body to read: HEAD, 1xx, 204 and
+// 304 responses, and an empty fixed-length body.
+func bodyless(req *http.Request, resp *http.Response) bool {
+	return req.Method == http.MethodHead || resp.StatusCode == http.StatusNoContent ||
+		resp.StatusCode == http.StatusNotModified || resp.ContentLength == 0
+}
+
+// http1Body is a response body read from its connection. At its end the
+// connection goes back to the pool; closed before its end, the
+// connection is closed, as the rest of the response cannot be skipped
+// cheaply.
+type http1Body struct {
+	pc       *http1Conn
+	body     io.ReadCloser
+	ctx      context.Context // the request's: its end interrupts reads
+	stop     func() bool
+	reusable bool
+	done     bool
+}
+
+func (b *http1Body) Read(p []byte) (int, error) {
+	if b.done {
+		return 0, io.EOF
+	}
+	n, err := b.body.Read(p)
+	if err == io.EOF {
+		b.finish(true)
+	} else if err != nil {
+		b.finish(false)
+		if ctxErr := b.ctx.Err(); ctxErr != nil {
+			err = ctxErr // the read failed on the deadline the context's end set
+		}
+	}
+	return n, err
+}
+
+func (b *http1Body) Close() error {
+	if !b.done {
+		b.finish(false)
+	}
+	return nil
+}
+
+func (b *http1Body) finish(complete bool) {
+	b.done = true
+	if b.stop() && complete && b.reusable && b.pc.br.Buffered() == 0 {
+		b.pc.pool.put(b.pc)
+		return
+	}
+	b.pc.close()
+}
+
+// limitedConn counts the bytes read from conn and, while limit is not
+// negative, fails a read once limit bytes were read.
+type limitedConn struct {
+	conn  net.Conn
+	limit int64
+	read  int64
+}
+
+var errHeaderTooLarge = errors.New("response header too large")
+
+func (l *limitedConn) Read(p []byte) (int, error) {
+	if l.limit == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if l.limit > 0 && int64(len(p)) > l.limit {
+		p = p[:l.limit]
+	}
+	n, err := l.conn.Read(p)
+	l.read += int64(n)
+	if l.limit > 0 {
+		l.limit -= int64(n)
+	}
+	return n, err
+}
