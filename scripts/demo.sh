@@ -91,7 +91,7 @@ send() {
     local body code took inst
     read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
     body=$(echo "$out" | sed -n 1p | sed 's/ [0-9]* [0-9.]*s$//')
-    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "refused")
+    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "$body" | grep -o 'rbac_denied' || echo "refused")
     served[$inst]=$(( ${served[$inst]:-0} + 1 ))
     printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
   else
@@ -119,7 +119,7 @@ fi
 
 step "intentions: deny web → api in Consul, and watch the sidecars enforce it"
 "$CONSUL" config write deploy/demo/intentions-deny.hcl
-echo "  api's sidecar now closes connections from web (an L4 intention); web's sidecar answers 503 upstream_reset"
+echo "  api (protocol http) enforces intentions per request, as Consul does: web gets 403 with x-weft-error: rbac_denied"
 for _ in 1 2 3; do sleep 0.5; send; done
 "$CONSUL" config delete -kind service-intentions -name api
 echo "  intention deleted: the default (allow, as Consul's ACLs are off) applies again"

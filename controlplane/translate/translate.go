@@ -164,9 +164,11 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 			ins = l4Only(ins)
 		}
 		rules := rbacRules(ins, t.mesh.TrustDomain, t.defaultAllow())
-		if http && hasL7(ins) {
-			// The whole decision is made per request, so a single L7 deny
-			// can never fail open into an L4 allow.
+		if http {
+			// As in Consul, every intention of an HTTP service is enforced
+			// per request: a denied caller gets a 403 that says why
+			// (rbac_denied) rather than a reset connection, and a single
+			// L7 deny can never fail open into an L4 allow.
 			httpFilters = append(httpFilters, httpRBAC(rules))
 		} else {
 			filters = append(filters, networkRBAC(PublicListenerName, rules))
