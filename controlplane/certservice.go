@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 
@@ -84,6 +85,52 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 		resp.Roots = append(resp.Roots, r.Raw)
 	}
 	return resp, nil
+}
+
+// ResolveSidecar names the one sidecar registered for a service instance.
+func (s *certService) ResolveSidecar(ctx context.Context, req *certsv1.ResolveSidecarRequest) (*certsv1.ResolveSidecarResponse, error) {
+	snap := s.catalog()
+	if snap == nil {
+		return nil, status.Error(codes.Unavailable, "control plane has no catalog from Consul yet")
+	}
+	proxy, err := sidecarFor(snap, req.GetServiceId())
+	if err != nil {
+		return nil, err
+	}
+	ok, err := s.authz.CanWriteService(ctx, tokenFrom(ctx), proxy.DestinationName)
+	if err != nil {
+		return nil, status.Errorf(codes.Unavailable, "check ACL token with Consul: %v", err)
+	}
+	if !ok {
+		return nil, status.Errorf(codes.PermissionDenied, "token may not service:write %q, which running its sidecar requires", proxy.DestinationName)
+	}
+	return &certsv1.ResolveSidecarResponse{ProxyId: proxy.ID}, nil
+}
+
+// sidecarFor finds the sidecar whose destination is the service instance
+// serviceID: exactly one, or an error saying why not.
+func sidecarFor(snap *catalog.Snapshot, serviceID string) (*catalog.Proxy, error) {
+	if serviceID == "" {
+		return nil, status.Error(codes.InvalidArgument, "name a service_id")
+	}
+	var found []*catalog.Proxy
+	for _, p := range snap.Proxies {
+		if p.DestinationID == serviceID {
+			found = append(found, p)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return nil, status.Errorf(codes.NotFound, "no sidecar proxy is registered in Consul for service instance %q", serviceID)
+	case 1:
+		return found[0], nil
+	}
+	ids := make([]string, len(found))
+	for i, p := range found {
+		ids[i] = p.ID
+	}
+	slices.Sort(ids)
+	return nil, status.Errorf(codes.FailedPrecondition, "service instance %q has %d sidecar proxies registered (%s): name one with --proxy-id", serviceID, len(ids), strings.Join(ids, ", "))
 }
 
 // serviceToSign names the service a request asks a certificate for: the

@@ -27,6 +27,7 @@ func main() {
 
 type flags struct {
 	proxyID       string
+	sidecarFor    string
 	xdsAddrs      []string
 	xdsProtocol   string
 	adminAddr     string
@@ -50,7 +51,7 @@ const (
 func newCommand() *cobra.Command {
 	var f flags
 	cmd := &cobra.Command{
-		Use:   "weft-proxy --proxy-id ID --xds-addr HOST:PORT[,HOST:PORT]",
+		Use:   "weft-proxy (--proxy-id ID | --sidecar-for SERVICE_ID) --xds-addr HOST:PORT[,HOST:PORT]",
 		Short: "Weft's sidecar proxy, configured over xDS",
 		Long: `weft-proxy is Weft's lightweight sidecar. It connects to the Weft control
 plane over xDS (Envoy v3 aggregated discovery), binds the listeners it is
@@ -89,7 +90,8 @@ xDS.`,
 		},
 	}
 	fs := cmd.Flags()
-	fs.StringVar(&f.proxyID, "proxy-id", "", "xDS node ID: the sidecar's Consul service ID, e.g. web-1-sidecar-proxy (required)")
+	fs.StringVar(&f.proxyID, "proxy-id", "", "xDS node ID: the sidecar's Consul service ID, e.g. web-1-sidecar-proxy (this or --sidecar-for)")
+	fs.StringVar(&f.sidecarFor, "sidecar-for", "", "the Consul service ID of the instance to front, e.g. web-1, as consul connect envoy -sidecar-for: the control plane names its one registered sidecar, which becomes --proxy-id (this or --proxy-id)")
 	fs.StringSliceVar(&f.xdsAddrs, "xds-addr", nil, "control plane xDS address(es) HOST:PORT, comma-separated; the next one is tried when a connection fails (required)")
 	fs.StringVar(&f.xdsProtocol, "xds-protocol", proxy.XDSDelta, "ADS variant: delta (incremental) or sotw (state of the world)")
 	fs.StringVar(&f.adminAddr, "admin-addr", proxy.DefaultAdminAddr, "admin API listen address HOST:PORT")
@@ -102,7 +104,8 @@ xDS.`,
 	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again whenever traffic stops for 15-30s; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
-	cmd.MarkFlagRequired("proxy-id")
+	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
+	cmd.MarkFlagsMutuallyExclusive("proxy-id", "sidecar-for")
 	cmd.MarkFlagRequired("xds-addr")
 	return cmd
 }
@@ -116,6 +119,11 @@ func run(cmd *cobra.Command, f flags) error {
 	token, tokenFile, err := resolveToken(cmd, f)
 	if err != nil {
 		return err
+	}
+	if f.sidecarFor != "" {
+		if f.proxyID, err = resolveSidecarFor(cmd.Context(), f.xdsAddrs, token, tokenFile, f.sidecarFor, logger); err != nil {
+			return err
+		}
 	}
 	accessLog, closeAccessLog, err := openAccessLog(cmd, f, logger)
 	if err != nil {

@@ -25,6 +25,97 @@ const (
 	_ = protoimpl.EnforceVersion(protoimpl.MaxVersion - 20)
 )
 
+type ResolveSidecarRequest struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The Consul service ID of the instance, e.g. "web-1".
+	ServiceId     string `protobuf:"bytes,1,opt,name=service_id,json=serviceId,proto3" json:"service_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSidecarRequest) Reset() {
+	*x = ResolveSidecarRequest{}
+	mi := &file_api_certs_v1_certs_proto_msgTypes[0]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSidecarRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSidecarRequest) ProtoMessage() {}
+
+func (x *ResolveSidecarRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_api_certs_v1_certs_proto_msgTypes[0]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSidecarRequest.ProtoReflect.Descriptor instead.
+func (*ResolveSidecarRequest) Descriptor() ([]byte, []int) {
+	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{0}
+}
+
+func (x *ResolveSidecarRequest) GetServiceId() string {
+	if x != nil {
+		return x.ServiceId
+	}
+	return ""
+}
+
+type ResolveSidecarResponse struct {
+	state protoimpl.MessageState `protogen:"open.v1"`
+	// The sidecar's Consul service ID, its xDS node ID, e.g.
+	// "web-1-sidecar-proxy".
+	ProxyId       string `protobuf:"bytes,1,opt,name=proxy_id,json=proxyId,proto3" json:"proxy_id,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ResolveSidecarResponse) Reset() {
+	*x = ResolveSidecarResponse{}
+	mi := &file_api_certs_v1_certs_proto_msgTypes[1]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ResolveSidecarResponse) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ResolveSidecarResponse) ProtoMessage() {}
+
+func (x *ResolveSidecarResponse) ProtoReflect() protoreflect.Message {
+	mi := &file_api_certs_v1_certs_proto_msgTypes[1]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ResolveSidecarResponse.ProtoReflect.Descriptor instead.
+func (*ResolveSidecarResponse) Descriptor() ([]byte, []int) {
+	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{1}
+}
+
+func (x *ResolveSidecarResponse) GetProxyId() string {
+	if x != nil {
+		return x.ProxyId
+	}
+	return ""
+}
+
 type SignRequest struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// The sidecar's Consul service ID, its xDS node ID. Leave it empty and
@@ -44,7 +135,7 @@ type SignRequest struct {
 
 func (x *SignRequest) Reset() {
 	*x = SignRequest{}
-	mi := &file_api_certs_v1_certs_proto_msgTypes[0]
+	mi := &file_api_certs_v1_certs_proto_msgTypes[2]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -56,7 +147,7 @@ func (x *SignRequest) String() string {
 func (*SignRequest) ProtoMessage() {}
 
 func (x *SignRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_api_certs_v1_certs_proto_msgTypes[0]
+	mi := &file_api_certs_v1_certs_proto_msgTypes[2]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -69,7 +160,7 @@ func (x *SignRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignRequest.ProtoReflect.Descriptor instead.
 func (*SignRequest) Descriptor() ([]byte, []int) {
-	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{0}
+	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{2}
 }
 
 func (x *SignRequest) GetProxyId() string {
@@ -110,7 +201,7 @@ type SignResponse struct {
 
 func (x *SignResponse) Reset() {
 	*x = SignResponse{}
-	mi := &file_api_certs_v1_certs_proto_msgTypes[1]
+	mi := &file_api_certs_v1_certs_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -122,7 +213,7 @@ func (x *SignResponse) String() string {
 func (*SignResponse) ProtoMessage() {}
 
 func (x *SignResponse) ProtoReflect() protoreflect.Message {
-	mi := &file_api_certs_v1_certs_proto_msgTypes[1]
+	mi := &file_api_certs_v1_certs_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -135,7 +226,7 @@ func (x *SignResponse) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SignResponse.ProtoReflect.Descriptor instead.
 func (*SignResponse) Descriptor() ([]byte, []int) {
-	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{1}
+	return file_api_certs_v1_certs_proto_rawDescGZIP(), []int{3}
 }
 
 func (x *SignResponse) GetCertificate() []byte {
@@ -170,7 +261,12 @@ var File_api_certs_v1_certs_proto protoreflect.FileDescriptor
 
 const file_api_certs_v1_certs_proto_rawDesc = "" +
 	"\n" +
-	"\x18api/certs/v1/certs.proto\x12\rweft.certs.v1\"T\n" +
+	"\x18api/certs/v1/certs.proto\x12\rweft.certs.v1\"6\n" +
+	"\x15ResolveSidecarRequest\x12\x1d\n" +
+	"\n" +
+	"service_id\x18\x01 \x01(\tR\tserviceId\"3\n" +
+	"\x16ResolveSidecarResponse\x12\x19\n" +
+	"\bproxy_id\x18\x01 \x01(\tR\aproxyId\"T\n" +
 	"\vSignRequest\x12\x19\n" +
 	"\bproxy_id\x18\x01 \x01(\tR\aproxyId\x12\x18\n" +
 	"\aservice\x18\x03 \x01(\tR\aservice\x12\x10\n" +
@@ -179,9 +275,10 @@ const file_api_certs_v1_certs_proto_rawDesc = "" +
 	"\vcertificate\x18\x01 \x01(\fR\vcertificate\x12$\n" +
 	"\rintermediates\x18\x02 \x03(\fR\rintermediates\x12\x1b\n" +
 	"\tspiffe_id\x18\x03 \x01(\tR\bspiffeId\x12\x14\n" +
-	"\x05roots\x18\x04 \x03(\fR\x05roots2U\n" +
+	"\x05roots\x18\x04 \x03(\fR\x05roots2\xb4\x01\n" +
 	"\x12CertificateService\x12?\n" +
-	"\x04Sign\x12\x1a.weft.certs.v1.SignRequest\x1a\x1b.weft.certs.v1.SignResponseB0Z.github.com/weft-mesh/weft/api/certs/v1;certsv1b\x06proto3"
+	"\x04Sign\x12\x1a.weft.certs.v1.SignRequest\x1a\x1b.weft.certs.v1.SignResponse\x12]\n" +
+	"\x0eResolveSidecar\x12$.weft.certs.v1.ResolveSidecarRequest\x1a%.weft.certs.v1.ResolveSidecarResponseB0Z.github.com/weft-mesh/weft/api/certs/v1;certsv1b\x06proto3"
 
 var (
 	file_api_certs_v1_certs_proto_rawDescOnce sync.Once
@@ -195,16 +292,20 @@ func file_api_certs_v1_certs_proto_rawDescGZIP() []byte {
 	return file_api_certs_v1_certs_proto_rawDescData
 }
 
-var file_api_certs_v1_certs_proto_msgTypes = make([]protoimpl.MessageInfo, 2)
+var file_api_certs_v1_certs_proto_msgTypes = make([]protoimpl.MessageInfo, 4)
 var file_api_certs_v1_certs_proto_goTypes = []any{
-	(*SignRequest)(nil),  // 0: weft.certs.v1.SignRequest
-	(*SignResponse)(nil), // 1: weft.certs.v1.SignResponse
+	(*ResolveSidecarRequest)(nil),  // 0: weft.certs.v1.ResolveSidecarRequest
+	(*ResolveSidecarResponse)(nil), // 1: weft.certs.v1.ResolveSidecarResponse
+	(*SignRequest)(nil),            // 2: weft.certs.v1.SignRequest
+	(*SignResponse)(nil),           // 3: weft.certs.v1.SignResponse
 }
 var file_api_certs_v1_certs_proto_depIdxs = []int32{
-	0, // 0: weft.certs.v1.CertificateService.Sign:input_type -> weft.certs.v1.SignRequest
-	1, // 1: weft.certs.v1.CertificateService.Sign:output_type -> weft.certs.v1.SignResponse
-	1, // [1:2] is the sub-list for method output_type
-	0, // [0:1] is the sub-list for method input_type
+	2, // 0: weft.certs.v1.CertificateService.Sign:input_type -> weft.certs.v1.SignRequest
+	0, // 1: weft.certs.v1.CertificateService.ResolveSidecar:input_type -> weft.certs.v1.ResolveSidecarRequest
+	3, // 2: weft.certs.v1.CertificateService.Sign:output_type -> weft.certs.v1.SignResponse
+	1, // 3: weft.certs.v1.CertificateService.ResolveSidecar:output_type -> weft.certs.v1.ResolveSidecarResponse
+	2, // [2:4] is the sub-list for method output_type
+	0, // [0:2] is the sub-list for method input_type
 	0, // [0:0] is the sub-list for extension type_name
 	0, // [0:0] is the sub-list for extension extendee
 	0, // [0:0] is the sub-list for field type_name
@@ -221,7 +322,7 @@ func file_api_certs_v1_certs_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_api_certs_v1_certs_proto_rawDesc), len(file_api_certs_v1_certs_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   2,
+			NumMessages:   4,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -23,7 +23,8 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	CertificateService_Sign_FullMethodName = "/weft.certs.v1.CertificateService/Sign"
+	CertificateService_Sign_FullMethodName           = "/weft.certs.v1.CertificateService/Sign"
+	CertificateService_ResolveSidecar_FullMethodName = "/weft.certs.v1.CertificateService/ResolveSidecar"
 )
 
 // CertificateServiceClient is the client API for CertificateService service.
@@ -40,6 +41,15 @@ type CertificateServiceClient interface {
 	// (token may not write the service), NOT_FOUND (no such proxy registered),
 	// INVALID_ARGUMENT (bad CSR), UNAVAILABLE (Consul unreachable).
 	Sign(ctx context.Context, in *SignRequest, opts ...grpc.CallOption) (*SignResponse, error)
+	// ResolveSidecar names the sidecar proxy registered in Consul for a
+	// service instance, as `consul connect envoy -sidecar-for` does; it is
+	// what `weft-proxy --sidecar-for` calls, since the sidecar does not talk
+	// to Consul. The token is checked as for Sign, on the instance's
+	// service. Errors: NOT_FOUND (no sidecar is registered for the
+	// instance), FAILED_PRECONDITION (more than one is: the message names
+	// them), INVALID_ARGUMENT (no service_id), UNAUTHENTICATED,
+	// PERMISSION_DENIED, UNAVAILABLE (no catalog from Consul yet).
+	ResolveSidecar(ctx context.Context, in *ResolveSidecarRequest, opts ...grpc.CallOption) (*ResolveSidecarResponse, error)
 }
 
 type certificateServiceClient struct {
@@ -60,6 +70,16 @@ func (c *certificateServiceClient) Sign(ctx context.Context, in *SignRequest, op
 	return out, nil
 }
 
+func (c *certificateServiceClient) ResolveSidecar(ctx context.Context, in *ResolveSidecarRequest, opts ...grpc.CallOption) (*ResolveSidecarResponse, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ResolveSidecarResponse)
+	err := c.cc.Invoke(ctx, CertificateService_ResolveSidecar_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // CertificateServiceServer is the server API for CertificateService service.
 // All implementations must embed UnimplementedCertificateServiceServer
 // for forward compatibility.
@@ -74,6 +94,15 @@ type CertificateServiceServer interface {
 	// (token may not write the service), NOT_FOUND (no such proxy registered),
 	// INVALID_ARGUMENT (bad CSR), UNAVAILABLE (Consul unreachable).
 	Sign(context.Context, *SignRequest) (*SignResponse, error)
+	// ResolveSidecar names the sidecar proxy registered in Consul for a
+	// service instance, as `consul connect envoy -sidecar-for` does; it is
+	// what `weft-proxy --sidecar-for` calls, since the sidecar does not talk
+	// to Consul. The token is checked as for Sign, on the instance's
+	// service. Errors: NOT_FOUND (no sidecar is registered for the
+	// instance), FAILED_PRECONDITION (more than one is: the message names
+	// them), INVALID_ARGUMENT (no service_id), UNAUTHENTICATED,
+	// PERMISSION_DENIED, UNAVAILABLE (no catalog from Consul yet).
+	ResolveSidecar(context.Context, *ResolveSidecarRequest) (*ResolveSidecarResponse, error)
 	mustEmbedUnimplementedCertificateServiceServer()
 }
 
@@ -86,6 +115,9 @@ type UnimplementedCertificateServiceServer struct{}
 
 func (UnimplementedCertificateServiceServer) Sign(context.Context, *SignRequest) (*SignResponse, error) {
 	return nil, status.Error(codes.Unimplemented, "method Sign not implemented")
+}
+func (UnimplementedCertificateServiceServer) ResolveSidecar(context.Context, *ResolveSidecarRequest) (*ResolveSidecarResponse, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResolveSidecar not implemented")
 }
 func (UnimplementedCertificateServiceServer) mustEmbedUnimplementedCertificateServiceServer() {}
 func (UnimplementedCertificateServiceServer) testEmbeddedByValue()                            {}
@@ -126,6 +158,24 @@ func _CertificateService_Sign_Handler(srv interface{}, ctx context.Context, dec 
 	return interceptor(ctx, in, info, handler)
 }
 
+func _CertificateService_ResolveSidecar_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ResolveSidecarRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(CertificateServiceServer).ResolveSidecar(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: CertificateService_ResolveSidecar_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(CertificateServiceServer).ResolveSidecar(ctx, req.(*ResolveSidecarRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // CertificateService_ServiceDesc is the grpc.ServiceDesc for CertificateService service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -136,6 +186,10 @@ var CertificateService_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Sign",
 			Handler:    _CertificateService_Sign_Handler,
+		},
+		{
+			MethodName: "ResolveSidecar",
+			Handler:    _CertificateService_ResolveSidecar_Handler,
 		},
 	},
 	Streams:  []grpc.StreamDesc{},
