@@ -56,7 +56,7 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 			xdstest.WeightedEndpoint(brokenAddr, corev3.HealthStatus_HEALTHY, 3),
 			xdstest.Unhealthy(downAddr)), 2, 100, time.Minute)},
 	})
-	p := startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog()})
+	p := startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog()})
 	p.waitReady()
 
 	clusters := func() []cluster.Info {
@@ -215,7 +215,7 @@ func TestAdminLoggingAndQuit(t *testing.T) {
 	})
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelInfo)
-	p := startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog(), LogLevel: level})
+	p := startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog(), LogLevel: level})
 	p.waitReady()
 
 	for _, tc := range []struct {

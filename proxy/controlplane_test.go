@@ -210,23 +210,23 @@ type runningProxy struct {
 // is covered by proxy/xds and the end-to-end tests.
 func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
 	t.Helper()
-	return startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: xdsAddrs, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
+	return startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: xdsAddrs, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
 }
 
-// startProxyWith runs a proxy with cfg; the admin address, drain timeout
+// startProxyWith runs a proxy with opts; the admin address, drain timeout
 // and backoff get test values when zero.
-func startProxyWith(t testing.TB, cfg proxy.Config) *runningProxy {
+func startProxyWith(t testing.TB, opts proxy.Options) *runningProxy {
 	t.Helper()
-	if cfg.AdminAddr == "" {
-		cfg.AdminAddr = "127.0.0.1:0"
+	if opts.AdminAddr == "" {
+		opts.AdminAddr = "127.0.0.1:0"
 	}
-	if cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = wait
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = wait
 	}
-	if cfg.XDSBackoff == (xds.Backoff{}) {
-		cfg.XDSBackoff = xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	if opts.XDSBackoff == (xds.Backoff{}) {
+		opts.XDSBackoff = xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
-	p, err := proxy.New(cfg)
+	p, err := proxy.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

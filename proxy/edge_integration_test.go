@@ -253,7 +253,7 @@ func TestMissingSecretNeverFailsOpen(t *testing.T) {
 		return r
 	}
 	cp.setFor(apiNode, "v1", resources(false))
-	p := startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Token: aclToken, Logger: tl.slog()})
+	p := startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Token: aclToken, Logger: tl.slog()})
 	cp.waitRequest("LDS ACK of v1", ackOf(resourcev3.ListenerType, "v1"))
 	addr := p.listenerAddr(publicHTTP)
 	// The sidecar has its leaf: only the bundle is missing.

@@ -10,7 +10,7 @@ import (
 )
 
 // lastKnownGood persists the accepted configuration and the leaf
-// certificate to Config.StateDir, and restores them at start. See package
+// certificate to Options.StateDir, and restores them at start. See package
 // state for the files and their permissions.
 type lastKnownGood struct {
 	dir       *state.Dir
@@ -20,14 +20,14 @@ type lastKnownGood struct {
 // openState opens the state directory, if one is configured. It runs at
 // the start of Run, before anything is applied or issued.
 func (p *Proxy) openState() error {
-	if p.cfg.StateDir == "" {
+	if p.opts.StateDir == "" {
 		return nil
 	}
-	dir, err := state.Open(p.cfg.StateDir)
+	dir, err := state.Open(p.opts.StateDir)
 	if err != nil {
 		return err
 	}
-	log := p.cfg.Logger.With("component", "state")
+	log := p.opts.Logger.With("component", "state")
 	p.lkg = &lastKnownGood{
 		dir:  dir,
 		xds:  state.NewWriter(dir, state.XDSFile, log),
@@ -78,7 +78,7 @@ func (p *Proxy) restoreLastKnownGood() {
 }
 
 func (p *Proxy) applySaved(b []byte) error {
-	s, savedAt, err := xds.UnmarshalState(p.cfg.ProxyID, b)
+	s, savedAt, err := xds.UnmarshalState(p.opts.ProxyID, b)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (p *Proxy) saveConfig(s xds.State) {
 	if p.lkg == nil {
 		return
 	}
-	id := p.cfg.ProxyID
+	id := p.opts.ProxyID
 	p.lkg.xds.Save(func() ([]byte, error) { return xds.MarshalState(id, s, time.Now()) })
 }
 

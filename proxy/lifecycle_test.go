@@ -63,7 +63,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	cp := startControlPlane(t, tl, "127.0.0.1:0")
 	cp.set("v1", mesh{api: []string{strings.TrimPrefix(slow.URL, "http://")}}.resources())
 
-	p, err := proxy.New(proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, AdminAddr: "127.0.0.1:0", DrainTimeout: wait, Logger: tl.slog()})
+	p, err := proxy.New(proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, AdminAddr: "127.0.0.1:0", DrainTimeout: wait, Logger: tl.slog()})
 	if err != nil {
 		t.Fatal(err)
 	}

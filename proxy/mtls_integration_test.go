@@ -161,12 +161,12 @@ func newMeshTest(t *testing.T, opts meshOptions) *meshTest {
 	m.cp = startControlPlane(t, tl, "127.0.0.1:0", func(s *grpc.Server) { certsv1.RegisterCertificateServiceServer(s, m.certs) })
 
 	m.publishAPI()
-	m.api = startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api"), AccessLog: opts.accessLogs[apiNode]})
+	m.api = startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api"), AccessLog: opts.accessLogs[apiNode]})
 	m.api.waitReady()
 	m.relay = startRelay(t, m.api.listenerAddr(publicHTTP))
 
 	m.publishWeb()
-	m.web = startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web"), AccessLog: opts.accessLogs[webNode]})
+	m.web = startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web"), AccessLog: opts.accessLogs[webNode]})
 	m.web.waitReady()
 	return m
 }
@@ -790,7 +790,7 @@ func TestNotReadyWithoutLeaf(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("wrong\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{cp.addr}, TokenFile: tokenFile, Logger: tl.slog()})
+	p := startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, TokenFile: tokenFile, Logger: tl.slog()})
 	eventually(t, "a refused certificate request", func() bool {
 		_, body := p.adminGet("/ready")
 		return strings.Contains(string(body), "waiting for the leaf certificate") && strings.Contains(string(body), "ACL token not found")
