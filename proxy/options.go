@@ -53,7 +53,7 @@ type Options struct {
 	// configuration and leaf certificate (with its private key, mode
 	// 0600) and restores them from at start, so that it serves at once
 	// when restarted while the control plane is unreachable (see package
-	// proxy/state). Empty turns persistence off.
+	// proxy/statedir). Empty turns persistence off.
 	StateDir string
 	// Logger receives the proxy's logs (default slog.Default()).
 	Logger *slog.Logger

@@ -164,10 +164,10 @@ func (p *Proxy) Run(ctx context.Context) error {
 }
 
 func (p *Proxy) run(ctx context.Context) error {
-	if err := p.openState(); err != nil {
+	if err := p.openStateDir(); err != nil {
 		return err
 	}
-	defer p.closeState()
+	defer p.closeStateDir()
 	ln, err := net.Listen("tcp", p.opts.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
