@@ -25,19 +25,19 @@ func (e *chainEntries) known() []bool {
 // watchServiceResolvers, watchServiceSplitters and watchServiceRouters
 // each hold one blocking query on the list of their kind's entries.
 func (c *coordinator) watchServiceResolvers(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceResolver, translateServiceResolvers, func(s *state, v map[string]*catalog.ServiceResolver) {
+	watchEntries(ctx, c, api.ServiceResolver, convertServiceResolvers, func(s *state, v map[string]*catalog.ServiceResolver) {
 		s.chain.resolvers = v
 	})
 }
 
 func (c *coordinator) watchServiceSplitters(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceSplitter, translateServiceSplitters, func(s *state, v map[string]*catalog.ServiceSplitter) {
+	watchEntries(ctx, c, api.ServiceSplitter, convertServiceSplitters, func(s *state, v map[string]*catalog.ServiceSplitter) {
 		s.chain.splitters = v
 	})
 }
 
 func (c *coordinator) watchServiceRouters(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceRouter, translateServiceRouters, func(s *state, v map[string]*catalog.ServiceRouter) {
+	watchEntries(ctx, c, api.ServiceRouter, convertServiceRouters, func(s *state, v map[string]*catalog.ServiceRouter) {
 		s.chain.routers = v
 	})
 }

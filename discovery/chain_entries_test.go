@@ -10,7 +10,7 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-func TestTranslateServiceResolvers(t *testing.T) {
+func TestConvertServiceResolvers(t *testing.T) {
 	tests := []struct {
 		name  string
 		entry *api.ServiceResolverConfigEntry
@@ -86,7 +86,7 @@ func TestTranslateServiceResolvers(t *testing.T) {
 	}}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := translateServiceResolvers([]api.ConfigEntry{tt.entry, &api.ServiceSplitterConfigEntry{Name: "other-kind"}})
+			got := convertServiceResolvers([]api.ConfigEntry{tt.entry, &api.ServiceSplitterConfigEntry{Name: "other-kind"}})
 			if diff := cmp.Diff(map[string]*catalog.ServiceResolver{tt.want.Name: tt.want}, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
@@ -94,8 +94,8 @@ func TestTranslateServiceResolvers(t *testing.T) {
 	}
 }
 
-func TestTranslateServiceSplitters(t *testing.T) {
-	got := translateServiceSplitters([]api.ConfigEntry{&api.ServiceSplitterConfigEntry{Name: "api", Splits: []api.ServiceSplit{
+func TestConvertServiceSplitters(t *testing.T) {
+	got := convertServiceSplitters([]api.ConfigEntry{&api.ServiceSplitterConfigEntry{Name: "api", Splits: []api.ServiceSplit{
 		{Weight: 90, ServiceSubset: "v1", RequestHeaders: &api.HTTPHeaderModifiers{Set: map[string]string{"x-v": "1"}}},
 		{Weight: 10, Service: "api-next", ResponseHeaders: &api.HTTPHeaderModifiers{Remove: []string{"server"}}, RequestHeaders: &api.HTTPHeaderModifiers{}},
 		{Weight: 0, Service: "api-east", Partition: "east"},
@@ -110,8 +110,8 @@ func TestTranslateServiceSplitters(t *testing.T) {
 	}
 }
 
-func TestTranslateServiceRouters(t *testing.T) {
-	got := translateServiceRouters([]api.ConfigEntry{&api.ServiceRouterConfigEntry{Name: "api", Routes: []api.ServiceRoute{
+func TestConvertServiceRouters(t *testing.T) {
+	got := convertServiceRouters([]api.ConfigEntry{&api.ServiceRouterConfigEntry{Name: "api", Routes: []api.ServiceRoute{
 		{
 			Match: &api.ServiceRouteMatch{HTTP: &api.ServiceRouteHTTPMatch{PathPrefix: "/admin", CaseInsensitive: true, Methods: []string{"GET"},
 				Header:     []api.ServiceRouteHTTPMatchHeader{{Name: "x-debug", Present: true}, {Name: "x-user", Regex: "^a", Invert: true}},

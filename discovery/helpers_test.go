@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // waitTimeout bounds every wait of these tests.
@@ -103,27 +104,11 @@ func expectNoSnapshot(t *testing.T, w *Watcher) {
 	}
 }
 
-// waitUntil polls cond until it holds, failing the test after waitTimeout.
-func waitUntil(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	timeout := time.NewTimer(waitTimeout)
-	defer timeout.Stop()
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for !cond() {
-		select {
-		case <-tick.C:
-		case <-timeout.C:
-			t.Fatalf("timed out after %v waiting for %s", waitTimeout, what)
-		}
-	}
-}
-
 // waitErrors waits until the watcher has counted n more failed requests.
 func waitErrors(t *testing.T, w *Watcher, n uint64) {
 	t.Helper()
 	want := w.Stats().WatchErrors + n
-	waitUntil(t, "watch errors", func() bool { return w.Stats().WatchErrors >= want })
+	poll.UntilTrue(t, waitTimeout, "watch errors", func() bool { return w.Stats().WatchErrors >= want })
 }
 
 func describe(s *catalog.Snapshot) string {

@@ -17,7 +17,7 @@ func (c *coordinator) watchIntentions(ctx context.Context) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch service-intentions: %w", err)
 		}
-		return translateIntentions(entries, c.env.logger), meta.LastIndex, nil
+		return convertIntentions(entries, c.env.logger), meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "config/service-intentions", fetch, func(ctx context.Context, ins map[string][]catalog.Intention) bool {
 		return c.send(ctx, func(context.Context) {
@@ -26,11 +26,11 @@ func (c *coordinator) watchIntentions(ctx context.Context) {
 	})
 }
 
-// translateIntentions returns the sources of every entry by destination,
+// convertIntentions returns the sources of every entry by destination,
 // highest precedence first. Sources in other partitions, peers or sameness
 // groups cannot hold an identity of this mesh's trust domain; they are
 // left out, and logged.
-func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(string, ...any) }) map[string][]catalog.Intention {
+func convertIntentions(entries []api.ConfigEntry, logger interface{ Warn(string, ...any) }) map[string][]catalog.Intention {
 	out := make(map[string][]catalog.Intention)
 	for _, e := range entries {
 		entry, ok := e.(*api.ServiceIntentionsConfigEntry)
@@ -46,7 +46,7 @@ func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(strin
 					"destination", entry.Name, "source", src.Name, "peer", src.Peer, "sameness_group", src.SamenessGroup, "partition", src.Partition)
 				continue
 			}
-			in, jwt := translateSource(entry.Name, src, entry.JWT != nil)
+			in, jwt := convertSource(entry.Name, src, entry.JWT != nil)
 			if jwt {
 				logger.Warn("intention requires a JWT, which weft-proxy cannot verify: its allows are enforced as denies",
 					"destination", entry.Name, "source", src.Name)
@@ -60,12 +60,12 @@ func translateIntentions(entries []api.ConfigEntry, logger interface{ Warn(strin
 	return out
 }
 
-// translateSource converts one source of dest's intentions. Consul can make
+// convertSource converts one source of dest's intentions. Consul can make
 // an allow conditional on a JWT (the entry's, entryJWT, or a permission's); Weft
 // cannot verify JWTs, and dropping the condition would allow more than the
 // intention does, so such an allow becomes a deny (jwt reports it). A deny
 // with a JWT condition stays a plain deny, which denies more, never less.
-func translateSource(dest string, src *api.SourceIntention, entryJWT bool) (in catalog.Intention, jwt bool) {
+func convertSource(dest string, src *api.SourceIntention, entryJWT bool) (in catalog.Intention, jwt bool) {
 	in = catalog.Intention{Source: src.Name, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
 	if entryJWT && in.Action == catalog.ActionAllow {
 		in.Action, jwt = catalog.ActionDeny, true

@@ -20,7 +20,7 @@ import (
 func TestNewerConsulFields(t *testing.T) {
 	tests := []struct {
 		file string
-		want any // what the entry translates to
+		want any // what the entry converts to
 	}{
 		{"router-case-insensitive.json", map[string]*catalog.ServiceRouter{"api": {Name: "api", Routes: []catalog.ServiceRoute{{
 			Match:       &catalog.RouteHTTPMatch{PathPrefix: "/Admin", CaseInsensitive: true},
@@ -73,15 +73,15 @@ func TestNewerConsulFields(t *testing.T) {
 			var got any
 			switch entry.GetKind() {
 			case api.ServiceRouter:
-				got = translateServiceRouters([]api.ConfigEntry{entry})
+				got = convertServiceRouters([]api.ConfigEntry{entry})
 			case api.ServiceIntentions:
-				got = translateIntentions([]api.ConfigEntry{entry}, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+				got = convertIntentions([]api.ConfigEntry{entry}, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
 			case api.ServiceResolver:
-				got = translateServiceResolvers([]api.ConfigEntry{entry})
+				got = convertServiceResolvers([]api.ConfigEntry{entry})
 			case api.ServiceDefaults:
-				got = translateServiceDefaults([]api.ConfigEntry{entry})
+				got = convertServiceDefaults([]api.ConfigEntry{entry})
 			default:
-				t.Fatalf("no translation for kind %q", entry.GetKind())
+				t.Fatalf("no conversion for kind %q", entry.GetKind())
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("%s (-want +got):\n%s", tt.file, diff)

@@ -10,25 +10,25 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// translateServiceResolvers converts the list of service-resolver entries.
-func translateServiceResolvers(entries []api.ConfigEntry) map[string]*catalog.ServiceResolver {
+// convertServiceResolvers converts the list of service-resolver entries.
+func convertServiceResolvers(entries []api.ConfigEntry) map[string]*catalog.ServiceResolver {
 	out := make(map[string]*catalog.ServiceResolver, len(entries))
 	for _, e := range entries {
 		if r, ok := e.(*api.ServiceResolverConfigEntry); ok && r != nil {
-			out[r.Name] = translateResolver(r)
+			out[r.Name] = convertResolver(r)
 		}
 	}
 	return out
 }
 
-func translateResolver(r *api.ServiceResolverConfigEntry) *catalog.ServiceResolver {
+func convertResolver(r *api.ServiceResolverConfigEntry) *catalog.ServiceResolver {
 	var u unsupported
 	out := &catalog.ServiceResolver{
 		Name:           r.Name,
 		DefaultSubset:  r.DefaultSubset,
 		ConnectTimeout: r.ConnectTimeout,
 		RequestTimeout: r.RequestTimeout,
-		LoadBalancer:   translateLoadBalancer(r.LoadBalancer),
+		LoadBalancer:   convertLoadBalancer(r.LoadBalancer),
 	}
 	if len(r.Subsets) > 0 {
 		out.Subsets = make(map[string]catalog.ResolverSubset, len(r.Subsets))
@@ -44,7 +44,7 @@ func translateResolver(r *api.ServiceResolverConfigEntry) *catalog.ServiceResolv
 	if len(r.Failover) > 0 {
 		out.Failover = make(map[string]catalog.ResolverFailover, len(r.Failover))
 		for _, key := range slices.Sorted(maps.Keys(r.Failover)) {
-			out.Failover[key] = translateFailover(fmt.Sprintf("Failover[%q]", key), r.Failover[key], &u)
+			out.Failover[key] = convertFailover(fmt.Sprintf("Failover[%q]", key), r.Failover[key], &u)
 		}
 	}
 	if p := r.PrioritizeByLocality; p != nil && p.Mode != "" && p.Mode != "none" {
@@ -54,10 +54,10 @@ func translateResolver(r *api.ServiceResolverConfigEntry) *catalog.ServiceResolv
 	return out
 }
 
-// translateFailover expresses Consul's three failover forms as targets:
+// convertFailover expresses Consul's three failover forms as targets:
 // Datacenters (the service, or Service/ServiceSubset, in each), Targets,
 // or a single Service/ServiceSubset.
-func translateFailover(field string, f api.ServiceResolverFailover, u *unsupported) catalog.ResolverFailover {
+func convertFailover(field string, f api.ServiceResolverFailover, u *unsupported) catalog.ResolverFailover {
 	u.tenancy(field, f.Namespace, "", "")
 	u.set(field+".SamenessGroup", f.SamenessGroup)
 	if p := f.Policy; p != nil && (p.Mode != "" && p.Mode != "sequential" || len(p.Regions) > 0) {
@@ -80,7 +80,7 @@ func translateFailover(field string, f api.ServiceResolverFailover, u *unsupport
 	return out
 }
 
-func translateLoadBalancer(lb *api.LoadBalancer) *catalog.LoadBalancer {
+func convertLoadBalancer(lb *api.LoadBalancer) *catalog.LoadBalancer {
 	if lb == nil {
 		return nil
 	}

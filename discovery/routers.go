@@ -9,8 +9,8 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// translateServiceSplitters converts the list of service-splitter entries.
-func translateServiceSplitters(entries []api.ConfigEntry) map[string]*catalog.ServiceSplitter {
+// convertServiceSplitters converts the list of service-splitter entries.
+func convertServiceSplitters(entries []api.ConfigEntry) map[string]*catalog.ServiceSplitter {
 	out := make(map[string]*catalog.ServiceSplitter, len(entries))
 	for _, e := range entries {
 		sp, ok := e.(*api.ServiceSplitterConfigEntry)
@@ -25,8 +25,8 @@ func translateServiceSplitters(entries []api.ConfigEntry) map[string]*catalog.Se
 				Weight:          split.Weight,
 				Service:         split.Service,
 				ServiceSubset:   split.ServiceSubset,
-				RequestHeaders:  translateHeaderModifiers(split.RequestHeaders),
-				ResponseHeaders: translateHeaderModifiers(split.ResponseHeaders),
+				RequestHeaders:  convertHeaderModifiers(split.RequestHeaders),
+				ResponseHeaders: convertHeaderModifiers(split.ResponseHeaders),
 			})
 		}
 		s.Unsupported = u.list
@@ -35,8 +35,8 @@ func translateServiceSplitters(entries []api.ConfigEntry) map[string]*catalog.Se
 	return out
 }
 
-// translateServiceRouters converts the list of service-router entries.
-func translateServiceRouters(entries []api.ConfigEntry) map[string]*catalog.ServiceRouter {
+// convertServiceRouters converts the list of service-router entries.
+func convertServiceRouters(entries []api.ConfigEntry) map[string]*catalog.ServiceRouter {
 	out := make(map[string]*catalog.ServiceRouter, len(entries))
 	for _, e := range entries {
 		r, ok := e.(*api.ServiceRouterConfigEntry)
@@ -47,8 +47,8 @@ func translateServiceRouters(entries []api.ConfigEntry) map[string]*catalog.Serv
 		router := &catalog.ServiceRouter{Name: r.Name}
 		for i, route := range r.Routes {
 			router.Routes = append(router.Routes, catalog.ServiceRoute{
-				Match:       translateRouteMatch(route.Match),
-				Destination: translateDestination(fmt.Sprintf("Routes[%d].Destination", i), route.Destination, &u),
+				Match:       convertRouteMatch(route.Match),
+				Destination: convertDestination(fmt.Sprintf("Routes[%d].Destination", i), route.Destination, &u),
 			})
 		}
 		router.Unsupported = u.list
@@ -57,7 +57,7 @@ func translateServiceRouters(entries []api.ConfigEntry) map[string]*catalog.Serv
 	return out
 }
 
-func translateRouteMatch(m *api.ServiceRouteMatch) *catalog.RouteHTTPMatch {
+func convertRouteMatch(m *api.ServiceRouteMatch) *catalog.RouteHTTPMatch {
 	if m == nil || m.HTTP == nil {
 		return nil
 	}
@@ -76,7 +76,7 @@ func translateRouteMatch(m *api.ServiceRouteMatch) *catalog.RouteHTTPMatch {
 	return out
 }
 
-func translateDestination(field string, d *api.ServiceRouteDestination, u *unsupported) *catalog.RouteDestination {
+func convertDestination(field string, d *api.ServiceRouteDestination, u *unsupported) *catalog.RouteDestination {
 	if d == nil {
 		return nil
 	}
@@ -91,13 +91,13 @@ func translateDestination(field string, d *api.ServiceRouteDestination, u *unsup
 		RetryOnConnectFailure: d.RetryOnConnectFailure,
 		RetryOn:               d.RetryOn,
 		RetryOnStatusCodes:    d.RetryOnStatusCodes,
-		RequestHeaders:        translateHeaderModifiers(d.RequestHeaders),
-		ResponseHeaders:       translateHeaderModifiers(d.ResponseHeaders),
+		RequestHeaders:        convertHeaderModifiers(d.RequestHeaders),
+		ResponseHeaders:       convertHeaderModifiers(d.ResponseHeaders),
 	}
 }
 
-// translateHeaderModifiers returns nil for modifiers that change nothing.
-func translateHeaderModifiers(h *api.HTTPHeaderModifiers) *catalog.HeaderModifiers {
+// convertHeaderModifiers returns nil for modifiers that change nothing.
+func convertHeaderModifiers(h *api.HTTPHeaderModifiers) *catalog.HeaderModifiers {
 	if h == nil || len(h.Add) == 0 && len(h.Set) == 0 && len(h.Remove) == 0 {
 		return nil
 	}

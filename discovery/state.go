@@ -15,7 +15,7 @@ type state struct {
 	// catalogKnown is set once the service-name watch has answered.
 	catalogKnown bool
 
-	// services has the translated answer of each service's connect watch,
+	// services has the converted answer of each service's connect watch,
 	// by service name, once that watch has answered. It is changed only
 	// through setService and deleteService, which keep proxies, endpoints
 	// and owners in step.

@@ -14,14 +14,14 @@ import (
 	"github.com/weft-mesh/weft/catalog"
 )
 
-// translateUpstreamConfiguration converts a service-defaults entry's
+// convertUpstreamConfiguration converts a service-defaults entry's
 // upstream_config. Overrides that name a peer, partition or namespace, or
 // no service at all, are left out and listed as unsupported.
-func translateUpstreamConfiguration(c *api.UpstreamConfiguration, u *unsupported) *catalog.UpstreamConfiguration {
+func convertUpstreamConfiguration(c *api.UpstreamConfiguration, u *unsupported) *catalog.UpstreamConfiguration {
 	if c == nil || c.Defaults == nil && len(c.Overrides) == 0 {
 		return nil
 	}
-	out := &catalog.UpstreamConfiguration{Defaults: translateUpstreamConfig(c.Defaults)}
+	out := &catalog.UpstreamConfiguration{Defaults: convertUpstreamConfig(c.Defaults)}
 	for i, o := range c.Overrides {
 		if o == nil {
 			continue
@@ -38,12 +38,12 @@ func translateUpstreamConfiguration(c *api.UpstreamConfiguration, u *unsupported
 		if out.Overrides == nil {
 			out.Overrides = map[string]*catalog.UpstreamConfig{}
 		}
-		out.Overrides[o.Name] = translateUpstreamConfig(o)
+		out.Overrides[o.Name] = convertUpstreamConfig(o)
 	}
 	return out
 }
 
-func translateUpstreamConfig(c *api.UpstreamConfig) *catalog.UpstreamConfig {
+func convertUpstreamConfig(c *api.UpstreamConfig) *catalog.UpstreamConfig {
 	if c == nil {
 		return nil
 	}

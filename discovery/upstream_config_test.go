@@ -77,8 +77,8 @@ func TestParseUpstreamConfigMap(t *testing.T) {
 	}
 }
 
-func TestTranslateServiceDefaultsUpstreamConfig(t *testing.T) {
-	got := translateServiceDefaults([]api.ConfigEntry{&api.ServiceConfigEntry{Name: "web", Protocol: "HTTP", UpstreamConfig: &api.UpstreamConfiguration{
+func TestConvertServiceDefaultsUpstreamConfig(t *testing.T) {
+	got := convertServiceDefaults([]api.ConfigEntry{&api.ServiceConfigEntry{Name: "web", Protocol: "HTTP", UpstreamConfig: &api.UpstreamConfiguration{
 		Defaults: &api.UpstreamConfig{ConnectTimeoutMs: 2000, Limits: &api.UpstreamLimits{MaxConnections: ptr(100)}},
 		Overrides: []*api.UpstreamConfig{
 			{Name: "api", Protocol: "GRPC", PassiveHealthCheck: &api.PassiveHealthCheck{Interval: time.Second, MaxFailures: 5, BaseEjectionTime: ptr(time.Minute)}},

@@ -8,6 +8,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // meshData is a fake Consul with services api and web, one sidecar each.
@@ -61,7 +62,7 @@ func TestWatcherFirstSnapshotWaitsForEveryWatch(t *testing.T) {
 			w := startWatcher(t, fastConfig(Config{Client: consul.client}))
 
 			// Every other watch has answered; this one has failed repeatedly.
-			waitUntil(t, "one watch pending", func() bool { return w.Stats().Pending == 1 })
+			poll.UntilTrue(t, waitTimeout, "one watch pending", func() bool { return w.Stats().Pending == 1 })
 			waitErrors(t, w, 3)
 			if cur := w.Current(); cur != nil {
 				t.Fatalf("Current() = %s before every watch answered, want nil", describe(cur))

@@ -76,7 +76,7 @@ func (c *coordinator) watchService(ctx context.Context, name string, gen uint64)
 		}
 		reset := meta.LastIndex < prev
 		prev = meta.LastIndex
-		return serviceAnswer{result: translateConnectEntries(entries), reset: reset}, meta.LastIndex, nil
+		return serviceAnswer{result: convertConnectEntries(entries), reset: reset}, meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, a serviceAnswer) bool {
 		return c.send(ctx, func(context.Context) { c.setService(name, gen, a.result, a.reset) })
@@ -99,7 +99,7 @@ func (c *coordinator) watchServiceDefaults(ctx context.Context) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch service-defaults: %w", err)
 		}
-		return translateServiceDefaults(entries), meta.LastIndex, nil
+		return convertServiceDefaults(entries), meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "config/service-defaults", fetch, func(ctx context.Context, sd map[string]*catalog.ServiceDefaults) bool {
 		return c.send(ctx, func(context.Context) { c.state.serviceDefaults = sd })
@@ -115,7 +115,7 @@ func (c *coordinator) watchProxyDefaults(ctx context.Context) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch proxy-defaults: %w", err)
 		}
-		return translateProxyDefaults(entries), meta.LastIndex, nil
+		return convertProxyDefaults(entries), meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "config/proxy-defaults", fetch, func(ctx context.Context, pd *catalog.ProxyDefaults) bool {
 		return c.send(ctx, func(context.Context) {
@@ -132,7 +132,7 @@ func (c *coordinator) watchMesh(ctx context.Context) {
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch mesh: %w", err)
 		}
-		return translateMesh(entries), meta.LastIndex, nil
+		return convertMesh(entries), meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "config/mesh", fetch, func(ctx context.Context, m *catalog.Mesh) bool {
 		return c.send(ctx, func(context.Context) { c.state.mesh, c.state.meshKnown = m, true })

@@ -20,6 +20,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	dto "github.com/prometheus/client_model/go"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
@@ -56,7 +57,7 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 			xdstest.WeightedEndpoint(brokenAddr, corev3.HealthStatus_HEALTHY, 3),
 			xdstest.Unhealthy(downAddr)), 2, 100, time.Minute)},
 	})
-	p := startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog()})
+	p := startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog()})
 	p.waitReady()
 
 	clusters := func() []cluster.Info {
@@ -84,7 +85,7 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 		resp.Body.Close()
 	}
 	want[0].Hosts[0].Breaker, want[0].Hosts[0].Ejected = "open", true
-	eventually(t, "the ejection in /clusters, the requests ended", func() bool {
+	poll.UntilTrue(t, wait, "the ejection in /clusters, the requests ended", func() bool {
 		diff := cmp.Diff(want, clusters())
 		if diff != "" {
 			t.Logf("/clusters (-want +got):\n%s", diff)
@@ -147,7 +148,7 @@ func TestRemovedHostsAndClustersLeaveMetrics(t *testing.T) {
 	}
 	for _, l := range []struct{ listener, cluster string }{{apiName, "api"}, {dbName, "db"}} {
 		url := "http://" + p.listenerAddr(l.listener) + "/"
-		eventually(t, "every host of "+l.cluster+" ejected", func() bool {
+		poll.UntilTrue(t, wait, "every host of "+l.cluster+" ejected", func() bool {
 			if resp, err := http.Get(url); err == nil {
 				resp.Body.Close()
 			}
@@ -215,7 +216,7 @@ func TestAdminLoggingAndQuit(t *testing.T) {
 	})
 	level := new(slog.LevelVar)
 	level.Set(slog.LevelInfo)
-	p := startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog(), LogLevel: level})
+	p := startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: tl.slog(), LogLevel: level})
 	p.waitReady()
 
 	for _, tc := range []struct {
@@ -240,7 +241,7 @@ func TestAdminLoggingAndQuit(t *testing.T) {
 	if code, body := p.post("/quitquitquit"); code != http.StatusOK {
 		t.Fatalf("POST /quitquitquit: %d %q", code, body)
 	}
-	eventually(t, "the admin API to stop after /quitquitquit", func() bool {
+	poll.UntilTrue(t, wait, "the admin API to stop after /quitquitquit", func() bool {
 		resp, err := http.Get("http://" + p.admin + "/healthz")
 		if err != nil {
 			return true

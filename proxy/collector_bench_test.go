@@ -43,7 +43,7 @@ func tracedSidecar(b *testing.B, collector string) string {
 			xdstest.WithHTTP2(xdstest.StaticCluster(otlpCluster, xdstest.Endpoint(collector))),
 		},
 	})
-	p := startProxyWith(b, proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: slog.New(slog.DiscardHandler)})
+	p := startProxyWith(b, proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, Logger: slog.New(slog.DiscardHandler)})
 	p.waitReady()
 	return "http://" + p.listenerAddr(listenerName) + "/items"
 }

@@ -23,6 +23,7 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/listener"
 	"github.com/weft-mesh/weft/proxy/xds"
@@ -152,7 +153,7 @@ func (cp *controlPlane) setFor(node, version string, resources map[resourcev3.Ty
 func (cp *controlPlane) waitRequest(what string, match func(*discoveryv3.DiscoveryRequest) bool) *discoveryv3.DiscoveryRequest {
 	cp.t.Helper()
 	var found *discoveryv3.DiscoveryRequest
-	eventually(cp.t, what, func() bool {
+	poll.UntilTrue(cp.t, wait, what, func() bool {
 		cp.mu.Lock()
 		defer cp.mu.Unlock()
 		for _, r := range cp.reqs {
@@ -187,18 +188,6 @@ func (cp *controlPlane) nackLatency(typeURL, version string) (time.Duration, boo
 	return 0, false
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond) // polling interval, not synchronization
-	}
-}
-
 // runningProxy is a weft-proxy under test.
 type runningProxy struct {
 	t     testing.TB
@@ -210,23 +199,23 @@ type runningProxy struct {
 // is covered by proxy/xds and the end-to-end tests.
 func startProxy(t *testing.T, tl *testLog, xdsAddrs ...string) *runningProxy {
 	t.Helper()
-	return startProxyWith(t, proxy.Config{ProxyID: nodeID, XDSAddrs: xdsAddrs, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
+	return startProxyWith(t, proxy.Options{ProxyID: nodeID, XDSAddrs: xdsAddrs, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
 }
 
-// startProxyWith runs a proxy with cfg; the admin address, drain timeout
+// startProxyWith runs a proxy with opts; the admin address, drain timeout
 // and backoff get test values when zero.
-func startProxyWith(t testing.TB, cfg proxy.Config) *runningProxy {
+func startProxyWith(t testing.TB, opts proxy.Options) *runningProxy {
 	t.Helper()
-	if cfg.AdminAddr == "" {
-		cfg.AdminAddr = "127.0.0.1:0"
+	if opts.AdminAddr == "" {
+		opts.AdminAddr = "127.0.0.1:0"
 	}
-	if cfg.DrainTimeout == 0 {
-		cfg.DrainTimeout = wait
+	if opts.DrainTimeout == 0 {
+		opts.DrainTimeout = wait
 	}
-	if cfg.XDSBackoff == (xds.Backoff{}) {
-		cfg.XDSBackoff = xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
+	if opts.XDSBackoff == (xds.Backoff{}) {
+		opts.XDSBackoff = xds.Backoff{Base: 20 * time.Millisecond, Max: 200 * time.Millisecond}
 	}
-	p, err := proxy.New(cfg)
+	p, err := proxy.New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,14 +249,14 @@ func (p *runningProxy) adminGet(path string) (int, []byte) {
 
 func (p *runningProxy) waitReady() {
 	p.t.Helper()
-	eventually(p.t, "/ready", func() bool { code, _ := p.adminGet("/ready"); return code == http.StatusOK })
+	poll.UntilTrue(p.t, wait, "/ready", func() bool { code, _ := p.adminGet("/ready"); return code == http.StatusOK })
 }
 
 // listenerAddr waits for the named listener and returns its bound address.
 func (p *runningProxy) listenerAddr(name string) string {
 	p.t.Helper()
 	var addr string
-	eventually(p.t, "listener "+name, func() bool {
+	poll.UntilTrue(p.t, wait, "listener "+name, func() bool {
 		_, body := p.adminGet("/listeners")
 		var ls []listener.Info
 		json.Unmarshal(body, &ls)

@@ -25,6 +25,7 @@ import (
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
@@ -253,11 +254,11 @@ func TestMissingSecretNeverFailsOpen(t *testing.T) {
 		return r
 	}
 	cp.setFor(apiNode, "v1", resources(false))
-	p := startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Token: aclToken, Logger: tl.slog()})
+	p := startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Token: aclToken, Logger: tl.slog()})
 	cp.waitRequest("LDS ACK of v1", ackOf(resourcev3.ListenerType, "v1"))
 	addr := p.listenerAddr(publicHTTP)
 	// The sidecar has its leaf: only the bundle is missing.
-	eventually(t, "the leaf", func() bool { return p.certs().Identity.Leaf != nil })
+	poll.UntilTrue(t, wait, "the leaf", func() bool { return p.certs().Identity.Leaf != nil })
 	webLeaf := leafFor(t, m, "web")
 	url := "https://" + addr + "/"
 
@@ -275,7 +276,7 @@ func TestMissingSecretNeverFailsOpen(t *testing.T) {
 	}
 
 	cp.setFor(apiNode, "v2", resources(true))
-	eventually(t, "mTLS request served once the bundle arrived", func() bool {
+	poll.UntilTrue(t, wait, "mTLS request served once the bundle arrived", func() bool {
 		resp, err := mtlsClient(webLeaf, "h2").Get(url)
 		if err != nil {
 			return false

@@ -132,7 +132,7 @@ func grpcMesh(t *testing.T) testpb.TestServiceClient {
 		resourcev3.ClusterType:  {xdstest.WithHTTP2(xdstest.StaticCluster("local_app", xdstest.Endpoint(ln.Addr().String())))},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
-	api := startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: tl.slog().With("proxy", "api")})
+	api := startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: tl.slog().With("proxy", "api")})
 	api.waitReady()
 
 	upstream := xdstest.WithHTTP2(xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, serviceID(t, "api"), "h2")))
@@ -143,7 +143,7 @@ func grpcMesh(t *testing.T) testpb.TestServiceClient {
 		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{api.listenerAddr(publicHTTP)})},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
-	web := startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: tl.slog().With("proxy", "web")})
+	web := startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: tl.slog().With("proxy", "web")})
 	web.waitReady()
 
 	conn, err := grpc.NewClient("passthrough:///"+web.listenerAddr(webToAPI), grpc.WithTransportCredentials(insecure.NewCredentials()))

@@ -20,6 +20,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
 
@@ -100,7 +101,7 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 	})
 	t.Run("endpoint update moves traffic", func(t *testing.T) {
 		cp.set("v2", mesh{echo: []string{echo}, api: []string{b3}}.resources())
-		eventually(t, "traffic on b3", func() bool { return hits(t, apiAddr, 1)["b3"] == 1 })
+		poll.UntilTrue(t, wait, "traffic on b3", func() bool { return hits(t, apiAddr, 1)["b3"] == 1 })
 		if got := hits(t, apiAddr, 20); got["b3"] != 20 {
 			t.Errorf("hits after the update = %v, want all 20 on b3", got)
 		}
@@ -141,7 +142,7 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 	})
 	t.Run("control plane down: traffic continues", func(t *testing.T) {
 		cp.stop()
-		eventually(t, "xDS disconnected", func() bool { return !p.xdsStatus().Connected })
+		poll.UntilTrue(t, wait, "xDS disconnected", func() bool { return !p.xdsStatus().Connected })
 		if got := hits(t, apiAddr, 20); got["b3"] != 20 {
 			t.Errorf("hits without a control plane = %v, want all 20 on b3", got)
 		}
@@ -159,7 +160,7 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 		if first.GetVersionInfo() != "v4" || first.GetNode().GetId() != nodeID {
 			t.Errorf("first CDS request after reconnect: version %q node %q, want v4 and %s", first.GetVersionInfo(), first.GetNode().GetId(), nodeID)
 		}
-		eventually(t, "traffic on b1", func() bool { return hits(t, apiAddr, 1)["b1"] == 1 })
+		poll.UntilTrue(t, wait, "traffic on b1", func() bool { return hits(t, apiAddr, 1)["b1"] == 1 })
 		if got := hits(t, apiAddr, 20); got["b1"] != 20 {
 			t.Errorf("hits after reconnect = %v, want all 20 on b1", got)
 		}
@@ -174,7 +175,7 @@ func TestProxyAgainstGoControlPlane(t *testing.T) {
 			t.Fatalf("echo before removal: %v", err)
 		}
 		cp.set("v6", mesh{api: []string{b1}}.resources())
-		eventually(t, "echo listener closed", func() bool {
+		poll.UntilTrue(t, wait, "echo listener closed", func() bool {
 			c, err := net.Dial("tcp", echoAddr)
 			if err == nil {
 				c.Close()

@@ -24,6 +24,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
@@ -364,7 +365,7 @@ func TestPriorityFailover(t *testing.T) {
 	x.set(rc, clusters, xdstest.PriorityLoadAssignment("api",
 		[]*endpointv3.LbEndpoint{xdstest.Unhealthy(primary1), xdstest.Unhealthy(primary2)},
 		[]*endpointv3.LbEndpoint{xdstest.Endpoint(backup)}))
-	eventually(t, "failover to priority 1", func() bool { return x.get("/").body == "backup" })
+	poll.UntilTrue(t, wait, "failover to priority 1", func() bool { return x.get("/").body == "backup" })
 	if got := x.parallel(40, 2, "/"); got["backup"] != 40 {
 		t.Errorf("with every primary unhealthy: %v, want all on the backup", got)
 	}

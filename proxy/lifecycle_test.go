@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy"
 )
 
@@ -22,7 +23,7 @@ func TestNotReadyBeforeFirstConfig(t *testing.T) {
 	dead := ln.Addr().String()
 	ln.Close()
 	p := startProxy(t, tl, dead)
-	eventually(t, "a connection failure", func() bool { return p.xdsStatus().LastError != "" })
+	poll.UntilTrue(t, wait, "a connection failure", func() bool { return p.xdsStatus().LastError != "" })
 	code, body := p.adminGet("/ready")
 	if code != http.StatusServiceUnavailable || !strings.Contains(string(body), "waiting for the first xDS listeners and clusters; not connected") {
 		t.Errorf("/ready = %d %q, want 503 explaining what is missing", code, body)
@@ -63,7 +64,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	cp := startControlPlane(t, tl, "127.0.0.1:0")
 	cp.set("v1", mesh{api: []string{strings.TrimPrefix(slow.URL, "http://")}}.resources())
 
-	p, err := proxy.New(proxy.Config{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, AdminAddr: "127.0.0.1:0", DrainTimeout: wait, Logger: tl.slog()})
+	p, err := proxy.New(proxy.Options{ProxyID: nodeID, XDSAddrs: []string{cp.addr}, AdminAddr: "127.0.0.1:0", DrainTimeout: wait, Logger: tl.slog()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -94,7 +95,7 @@ func TestShutdownDrainsInFlightRequests(t *testing.T) {
 	}()
 	<-entered
 	cancel()
-	eventually(t, "listener closed", func() bool {
+	poll.UntilTrue(t, wait, "listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()

@@ -30,6 +30,7 @@ import (
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/certs"
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/admin"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
@@ -161,12 +162,12 @@ func newMeshTest(t *testing.T, opts meshOptions) *meshTest {
 	m.cp = startControlPlane(t, tl, "127.0.0.1:0", func(s *grpc.Server) { certsv1.RegisterCertificateServiceServer(s, m.certs) })
 
 	m.publishAPI()
-	m.api = startProxyWith(t, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api"), AccessLog: opts.accessLogs[apiNode]})
+	m.api = startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "api"), AccessLog: opts.accessLogs[apiNode]})
 	m.api.waitReady()
 	m.relay = startRelay(t, m.api.listenerAddr(publicHTTP))
 
 	m.publishWeb()
-	m.web = startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web"), AccessLog: opts.accessLogs[webNode]})
+	m.web = startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{m.cp.addr}, Token: aclToken, LeafRenewFraction: opts.renew, Logger: tl.slog().With("proxy", "web"), AccessLog: opts.accessLogs[webNode]})
 	m.web.waitReady()
 	return m
 }
@@ -266,7 +267,7 @@ func (m *meshTest) setRoots(cas ...*certs.CA) {
 		p *runningProxy
 		v string
 	}{{m.api, apiV}, {m.web, webV}} {
-		eventually(m.t, "secret version "+w.v, func() bool {
+		poll.UntilTrue(m.t, wait, "secret version "+w.v, func() bool {
 			return w.p.xdsStatus().Types[resourcev3.SecretType].Version == w.v
 		})
 	}
@@ -596,7 +597,7 @@ func TestLeafRenewalUnderLoad(t *testing.T) {
 	stream := m.openStream(t)
 	httpLoad := startLoad(4, m.httpLoad(newClient()))
 	tcpLoad := startLoad(2, m.tcpLoad())
-	eventually(t, "four renewals on each sidecar", func() bool {
+	poll.UntilTrue(t, wait, "four renewals on each sidecar", func() bool {
 		return m.web.certs().Identity.Renewals >= 4 && m.api.certs().Identity.Renewals >= 4
 	})
 	httpLoad.finish(t, "HTTP during renewals")
@@ -669,7 +670,7 @@ func TestRootRotation(t *testing.T) {
 	}
 	m.certs.ca.Store(next) // the control plane signs with the new root...
 	m.setRoots(next, old)  // ...and puts it first: leaves are re-issued at once
-	eventually(t, "leaves from the new root", func() bool { return issuedBy(m.web, next) && issuedBy(m.api, next) })
+	poll.UntilTrue(t, wait, "leaves from the new root", func() bool { return issuedBy(m.web, next) && issuedBy(m.api, next) })
 	m.setRoots(next)
 
 	// New handshakes with the new leaves and bundle only.
@@ -715,7 +716,7 @@ func TestL7PathDeny(t *testing.T) {
 	m.l7Deny = xdstest.Policy([]*rbacv3.Permission{xdstest.PathPrefix("/admin")}, xdstest.Principal(serviceID(t, "web")))
 	m.mu.Unlock()
 	v := m.publishAPI()
-	eventually(t, "the L7 deny", func() bool { return m.api.xdsStatus().Types[resourcev3.ListenerType].Version == v })
+	poll.UntilTrue(t, wait, "the L7 deny", func() bool { return m.api.xdsStatus().Types[resourcev3.ListenerType].Version == v })
 
 	addr := m.webAddr(webToAPI)
 	tests := []struct {
@@ -790,8 +791,8 @@ func TestNotReadyWithoutLeaf(t *testing.T) {
 	if err := os.WriteFile(tokenFile, []byte("wrong\n"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	p := startProxyWith(t, proxy.Config{ProxyID: webNode, XDSAddrs: []string{cp.addr}, TokenFile: tokenFile, Logger: tl.slog()})
-	eventually(t, "a refused certificate request", func() bool {
+	p := startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, TokenFile: tokenFile, Logger: tl.slog()})
+	poll.UntilTrue(t, wait, "a refused certificate request", func() bool {
 		_, body := p.adminGet("/ready")
 		return strings.Contains(string(body), "waiting for the leaf certificate") && strings.Contains(string(body), "ACL token not found")
 	})

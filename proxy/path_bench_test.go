@@ -71,7 +71,7 @@ func startTwoSidecars(b *testing.B, tel pathTelemetry) *twoSidecars {
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
 	quiet := slog.New(slog.DiscardHandler)
-	api := startProxyWith(b, proxy.Config{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: quiet, AccessLog: accessLog()})
+	api := startProxyWith(b, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: quiet, AccessLog: accessLog()})
 	api.waitReady()
 	rl := startRelay(b, api.listenerAddr(publicHTTP))
 
@@ -83,7 +83,7 @@ func startTwoSidecars(b *testing.B, tel pathTelemetry) *twoSidecars {
 		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{rl.addr})},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
-	web := startProxyWith(b, proxy.Config{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: quiet, AccessLog: accessLog()})
+	web := startProxyWith(b, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, Logger: quiet, AccessLog: accessLog()})
 	web.waitReady()
 	return &twoSidecars{url: "http://" + web.listenerAddr(webToAPI) + "/items", relay: rl}
 }

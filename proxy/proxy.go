@@ -45,7 +45,7 @@ import (
 
 // Proxy is one weft-proxy instance. Create it with New, start it with Run.
 type Proxy struct {
-	cfg       Config
+	opts      Options
 	log       *slog.Logger
 	clusters  *cluster.Manager
 	listeners *listener.Manager
@@ -53,7 +53,7 @@ type Proxy struct {
 	identity  *identity.Manager
 	signer    *identity.GRPCSigner
 	trust     *mtls.Trust
-	lkg       *lastKnownGood // nil without Config.StateDir; set by Run
+	lkg       *lastKnownGood // nil without Options.StateDir; set by Run
 
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
@@ -70,29 +70,29 @@ type Proxy struct {
 	quitOnce  sync.Once
 }
 
-// Run runs a proxy with cfg until ctx is cancelled, then shuts it down
+// Run runs a proxy with opts until ctx is cancelled, then shuts it down
 // gracefully. See Proxy.Run.
-func Run(ctx context.Context, cfg Config) error {
-	p, err := New(cfg)
+func Run(ctx context.Context, opts Options) error {
+	p, err := New(opts)
 	if err != nil {
 		return err
 	}
 	return p.Run(ctx)
 }
 
-// New validates cfg and returns a Proxy. It has no side effects.
-func New(cfg Config) (*Proxy, error) {
-	if err := cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("invalid proxy config: %w", err)
+// New validates opts and returns a Proxy. It has no side effects.
+func New(opts Options) (*Proxy, error) {
+	if err := opts.Validate(); err != nil {
+		return nil, fmt.Errorf("invalid proxy options: %w", err)
 	}
-	cfg = cfg.withDefaults()
-	p := &Proxy{cfg: cfg, log: cfg.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}), trust: &mtls.Trust{}}
-	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: cfg.XDSAddrs, ProxyID: cfg.ProxyID, Token: cfg.tokenSource()})
+	opts = opts.withDefaults()
+	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}), trust: &mtls.Trust{}}
+	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: opts.XDSAddrs, ProxyID: opts.ProxyID, Token: opts.tokenSource()})
 	p.identity = identity.New(identity.Options{
 		Signer:        p.signer,
-		Backoff:       cfg.XDSBackoff,
-		RenewFraction: cfg.LeafRenewFraction,
-		Logger:        cfg.Logger.With("component", "identity"),
+		Backoff:       opts.XDSBackoff,
+		RenewFraction: opts.LeafRenewFraction,
+		Logger:        opts.Logger.With("component", "identity"),
 		OnIssue:       p.onLeaf,
 	})
 	p.newObservability()
@@ -110,16 +110,16 @@ func New(cfg Config) (*Proxy, error) {
 		RouterHooks:  p.routerHooks(),
 		Telemetry:    p.telemetry,
 		Tracers:      p.tracers,
-		DrainTimeout: cfg.DrainTimeout,
-		Logger:       cfg.Logger,
+		DrainTimeout: opts.DrainTimeout,
+		Logger:       opts.Logger,
 	})
 	p.xds = xds.New(xds.Options{
-		Addrs:   cfg.XDSAddrs,
-		Delta:   cfg.XDSProtocol == XDSDelta,
-		Node:    &corev3.Node{Id: cfg.ProxyID, UserAgentName: "weft-proxy"},
+		Addrs:   opts.XDSAddrs,
+		Delta:   opts.XDSProtocol == XDSDelta,
+		Node:    &corev3.Node{Id: opts.ProxyID, UserAgentName: "weft-proxy"},
 		Apply:   p.apply,
-		Backoff: cfg.XDSBackoff,
-		Logger:  cfg.Logger.With("component", "xds"),
+		Backoff: opts.XDSBackoff,
+		Logger:  opts.Logger.With("component", "xds"),
 		OnAck:   p.metrics.XDSAck,
 		OnNack:  p.metrics.XDSNack,
 	})
@@ -164,11 +164,11 @@ func (p *Proxy) Run(ctx context.Context) error {
 }
 
 func (p *Proxy) run(ctx context.Context) error {
-	if err := p.openState(); err != nil {
+	if err := p.openStateDir(); err != nil {
 		return err
 	}
-	defer p.closeState()
-	ln, err := net.Listen("tcp", p.cfg.AdminAddr)
+	defer p.closeStateDir()
+	ln, err := net.Listen("tcp", p.opts.AdminAddr)
 	if err != nil {
 		return fmt.Errorf("admin listener: %w", err)
 	}
@@ -176,7 +176,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	p.adminAddr.Store(&addr)
 	adminLog := p.log.With("component", "admin")
 	adminSrv := &http.Server{
-		Handler:           admin.Handler(p, adminLog, admin.Controls{LogLevel: p.cfg.LogLevel, Quit: p.Quit}),
+		Handler:           admin.Handler(p, adminLog, admin.Controls{LogLevel: p.opts.LogLevel, Quit: p.Quit}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(adminLog.Handler(), slog.LevelDebug),
 	}
@@ -186,7 +186,7 @@ func (p *Proxy) run(ctx context.Context) error {
 		adminSrv.Serve(ln)
 	}()
 	close(p.started)
-	p.log.Info("weft-proxy started", "proxy_id", p.cfg.ProxyID, "xds", p.cfg.XDSAddrs, "admin", addr.String())
+	p.log.Info("weft-proxy started", "proxy_id", p.opts.ProxyID, "xds", p.opts.XDSAddrs, "admin", addr.String())
 
 	p.restoreLastKnownGood()
 	idCtx, stopIdentity := context.WithCancel(context.Background())
@@ -222,7 +222,7 @@ func (p *Proxy) run(ctx context.Context) error {
 // shutdown runs once the xDS client has stopped, so no apply races it.
 func (p *Proxy) shutdown(adminSrv *http.Server, adminDone <-chan struct{}) {
 	p.readiness.draining.Store(true)
-	p.log.Info("shutting down; draining connections", "drain_timeout", p.cfg.DrainTimeout)
+	p.log.Info("shutting down; draining connections", "drain_timeout", p.opts.DrainTimeout)
 	p.listeners.Close()
 	p.clusters.Close()
 	flushCtx, cancelFlush := context.WithTimeout(context.Background(), tracing.DefaultShutdownTimeout)

@@ -20,6 +20,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // buildWeftProxy builds cmd/weft-proxy into a temporary directory.
@@ -93,7 +95,7 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 		cmd.Process.Kill()
 		<-exited
 	})
-	eventually(t, "admin API up", func() bool {
+	poll.UntilTrue(t, wait, "admin API up", func() bool {
 		c, err := net.DialTimeout("tcp", admin, time.Second)
 		if err == nil {
 			c.Close()
@@ -155,8 +157,8 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 		}()
 	}
 	h2 := openRawH2Stream(t, addr, "/long")
-	eventually(t, "3 long requests at the app", func() bool { return held.Load() == 3 })
-	eventually(t, "short requests served", func() bool { return ok.Load() > 10 })
+	poll.UntilTrue(t, wait, "3 long requests at the app", func() bool { return held.Load() == 3 })
+	poll.UntilTrue(t, wait, "short requests served", func() bool { return ok.Load() > 10 })
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
@@ -172,7 +174,7 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 	case <-time.After(wait):
 		t.Fatal("no GOAWAY on the HTTP/2 connection after SIGTERM")
 	}
-	eventually(t, "listener closed", func() bool {
+	poll.UntilTrue(t, wait, "listener closed", func() bool {
 		c, err := net.DialTimeout("tcp", addr, time.Second)
 		if err == nil {
 			c.Close()

@@ -23,11 +23,11 @@ func (p *Proxy) newObservability() {
 	p.registry = prometheus.NewRegistry()
 	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.metrics = metrics.New(p.registry)
-	p.telemetry = &telemetry.Telemetry{Metrics: p.metrics, AccessLog: p.cfg.AccessLog, LocalID: p.identity.SPIFFEID}
+	p.telemetry = &telemetry.Telemetry{Metrics: p.metrics, AccessLog: p.opts.AccessLog, LocalID: p.identity.SPIFFEID}
 	p.tracers = tracing.NewProviders(tracing.Options{
 		Resolve:  p.resolveCollector,
-		Resource: []attribute.KeyValue{semconv.ServiceInstanceID(p.cfg.ProxyID)},
-		Logger:   p.cfg.Logger,
+		Resource: []attribute.KeyValue{semconv.ServiceInstanceID(p.opts.ProxyID)},
+		Logger:   p.opts.Logger,
 	})
 	s := metrics.Status{
 		XDSConnected: func() bool { return p.xds.Status().Connected },
@@ -38,7 +38,7 @@ func (p *Proxy) newObservability() {
 			return time.Time{}, false
 		},
 	}
-	if al := p.cfg.AccessLog; al != nil {
+	if al := p.opts.AccessLog; al != nil {
 		s.AccessLogDropped = al.Dropped
 	}
 	p.metrics.SetStatus(s)

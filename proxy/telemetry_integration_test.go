@@ -17,6 +17,7 @@ import (
 	collectortrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
 	"google.golang.org/grpc"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/traces"
 )
@@ -294,7 +295,7 @@ func TestTraceContextPropagation(t *testing.T) {
 			wantTrace := traceIDOf(tt.headers)
 
 			var spans []traces.Span
-			eventually(t, "web's and api's spans at the collector", func() bool {
+			poll.UntilTrue(t, wait, "web's and api's spans at the collector", func() bool {
 				spans, _ = store.Trace(wantTrace)
 				return len(spans) >= 2
 			})

@@ -2,6 +2,7 @@ package traces
 
 import (
 	"context"
+	"fmt"
 	"net/http/httptest"
 	"os"
 	"os/exec"
@@ -11,6 +12,8 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // chromium finds Debian's Chromium. Outside CI a machine without it skips
@@ -111,25 +114,21 @@ func TestViewerInBrowser(t *testing.T) {
 	}
 }
 
-// run runs one browser action, failing the test on error.
 // waitForFilteredPage polls until the page loaded is the one the filter
 // form submitted (its query names the errors filter). Evaluations that
 // race with the navigation fail and are retried.
 func waitForFilteredPage(t *testing.T, ctx context.Context) {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	poll.Until(t, 30*time.Second, "the filtered page loaded", func() error {
 		search, err := chromedp.Run(ctx, chromedp.Evaluate[string](`document.readyState === "complete" ? location.search : ""`))
-		if err == nil && strings.Contains(search, "errors=") {
-			return
+		if err == nil && !strings.Contains(search, "errors=") {
+			err = fmt.Errorf("search %q", search)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("the filtered page did not load: search %q, %v", search, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return err
+	})
 }
 
+// run runs one browser action, failing the test on error.
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
 	v, err := chromedp.Run(ctx, a)

@@ -19,6 +19,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/bench/internal/procs"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 func main() {
@@ -174,23 +175,19 @@ func startMesh(e *env) ([]*procs.Proc, error) {
 
 // waitOK polls url until it answers 200.
 func waitOK(url string, within time.Duration) error {
-	deadline := time.Now().Add(within)
 	client := &http.Client{Timeout: 2 * time.Second}
-	var last error
-	for time.Now().Before(deadline) {
+	return poll.Wait(within, "200 from "+url, func() error {
 		resp, err := client.Get(url)
-		if err == nil {
-			io.Copy(io.Discard, resp.Body)
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
-			err = fmt.Errorf("HTTP %d", resp.StatusCode)
+		if err != nil {
+			return err
 		}
-		last = err
-		time.Sleep(200 * time.Millisecond) // polling interval, not synchronisation
-	}
-	return fmt.Errorf("no 200 within %v: %v", within, last)
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("HTTP %d", resp.StatusCode)
+		}
+		return nil
+	})
 }
 
 // findBinaries builds weft and weft-proxy into dir as releases are built

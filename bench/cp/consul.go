@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/bench/internal/procs"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // consulLimits raises the agent's per-client HTTP connection limit (200 by
@@ -38,7 +39,7 @@ func startConsul(dir, bin string) (*procs.Proc, *api.Client, string, error) {
 	if err != nil {
 		return p, nil, "", err
 	}
-	err = poll(60*time.Second, "consul leader", func() error {
+	err = poll.Wait(60*time.Second, "consul leader", func() error {
 		leader, err := client.Status().Leader()
 		if err == nil && leader == "" {
 			err = fmt.Errorf("no leader yet")
@@ -139,19 +140,4 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
-}
-
-// poll calls cond every 100 ms until it returns nil or within passes.
-func poll(within time.Duration, what string, cond func() error) error {
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return nil
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("%s: not true within %v: %w", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond) // polling interval, not synchronisation
-	}
 }

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/bench/internal/procs"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 type flags struct {
@@ -103,7 +104,7 @@ func run(f flags) error {
 		return err
 	}
 	started = append(started, cp)
-	if err := poll(2*time.Minute, "control plane ready", func() error { return httpOK("http://" + adminAddr + "/ready") }); err != nil {
+	if err := poll.Wait(2*time.Minute, "control plane ready", func() error { return httpOK("http://" + adminAddr + "/ready") }); err != nil {
 		return fmt.Errorf("%w (log: %s)", err, cp.Log)
 	}
 
@@ -125,7 +126,7 @@ func run(f flags) error {
 	cpuStart, _ := cp.CPUSeconds()
 	syncStart := time.Now()
 	clients := len(f.topo.proxyIDs())
-	err = poll(3*time.Minute, "every client synced", func() error {
+	err = poll.Wait(3*time.Minute, "every client synced", func() error {
 		s, err := lg.status()
 		if err == nil && s.Synced < clients {
 			err = fmt.Errorf("%d of %d synced", s.Synced, clients)

@@ -130,7 +130,7 @@ func run(cmd *cobra.Command, f flags) error {
 		return err
 	}
 	defer closeAccessLog()
-	p, err := proxy.New(proxy.Config{
+	p, err := proxy.New(proxy.Options{
 		ProxyID:      f.proxyID,
 		XDSAddrs:     f.xdsAddrs,
 		XDSProtocol:  f.xdsProtocol,

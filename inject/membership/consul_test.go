@@ -13,6 +13,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 func startConsul(t *testing.T) *api.Client {
@@ -87,7 +88,7 @@ func TestKeeperCrashIsReaped(t *testing.T) {
 	if _, _, err := client.Agent().Service("web-1", nil); err != nil {
 		t.Fatalf("the crashed keeper's registration should still be there at first: %v", err)
 	}
-	eventually(t, 3*time.Minute, "crashed instance reaped", func() error {
+	poll.Until(t, 3*time.Minute, "crashed instance reaped", func() error {
 		return gone(client, "web-1")
 	})
 }
@@ -125,7 +126,7 @@ func runKeeper(t *testing.T, agent Agent, appAddr string) (stop func()) {
 
 func waitChecks(t *testing.T, client *api.Client, serviceID string, want map[string]string) {
 	t.Helper()
-	eventually(t, 20*time.Second, fmt.Sprintf("checks of %s %v", serviceID, want), func() error {
+	poll.Until(t, 20*time.Second, fmt.Sprintf("checks of %s %v", serviceID, want), func() error {
 		checks, err := client.Agent().Checks()
 		if err != nil {
 			return err
@@ -156,21 +157,6 @@ func assertGone(t *testing.T, client *api.Client, serviceID string) {
 	t.Helper()
 	if err := gone(client, serviceID); err != nil {
 		t.Error(err)
-	}
-}
-
-func eventually(t *testing.T, within time.Duration, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not true within %v: %v", what, within, err)
-		}
-		<-time.After(100 * time.Millisecond) // the next poll
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
@@ -128,9 +129,7 @@ func TestHTTPWaitsForAConnectionAsPending(t *testing.T) {
 		waiting <- err
 	})
 	// Wait until the second dial is pending, then overflow the queue.
-	for c.pending.Load() != 1 {
-		time.Sleep(time.Millisecond) // polling, not synchronization
-	}
+	poll.UntilTrue(t, 10*time.Second, "the second dial pending", func() bool { return c.pending.Load() == 1 })
 	if _, err := c.dialLimited(context.Background(), st, addr, true); !errors.Is(err, ErrOverflow) {
 		t.Errorf("third dial: %v, want ErrOverflow (max_pending_requests 1)", err)
 	}

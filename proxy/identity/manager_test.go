@@ -15,6 +15,7 @@ import (
 	"time"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/internal/pkitest"
 )
 
@@ -92,18 +93,6 @@ func (s *fakeSigner) nextCSR(t *testing.T) *x509.CertificateRequest {
 	}
 }
 
-// waitFor polls until cond holds (polling interval, not synchronization).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
 func TestFirstLeafOnlyWhenWanted(t *testing.T) {
 	signer := newFakeSigner(pkitest.NewCA(t, "root"), time.Hour)
 	m := start(t, Options{Signer: signer})
@@ -117,7 +106,7 @@ func TestFirstLeafOnlyWhenWanted(t *testing.T) {
 	if !ok || key.Curve != elliptic.P256() {
 		t.Errorf("CSR key %T, want ECDSA P-256", csr.PublicKey)
 	}
-	waitFor(t, "leaf", m.HasLeaf)
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
 	cert, err := m.GetCertificate(nil)
 	if err != nil || cert.Leaf.URIs[0].String() != web {
 		t.Fatalf("GetCertificate = %v, %v", cert, err)
@@ -140,7 +129,7 @@ func TestRenewsAtFractionOfLifetimeWithNewKey(t *testing.T) {
 	m := start(t, Options{Signer: signer, RenewFraction: func() float64 { return 0.002 }})
 	m.Want()
 	first := signer.nextCSR(t)
-	waitFor(t, "first leaf", m.HasLeaf)
+	poll.UntilTrue(t, wait, "first leaf", m.HasLeaf)
 	leaf := m.Current()
 	if d := time.Until(leaf.RenewAt); d > 120*time.Millisecond {
 		t.Errorf("RenewAt in %v, want within 0.002 of a minute", d)
@@ -149,7 +138,7 @@ func TestRenewsAtFractionOfLifetimeWithNewKey(t *testing.T) {
 	if first.PublicKey.(*ecdsa.PublicKey).Equal(second.PublicKey) {
 		t.Error("renewal reused the key")
 	}
-	waitFor(t, "renewed leaf", func() bool { return m.Current() != leaf })
+	poll.UntilTrue(t, wait, "renewed leaf", func() bool { return m.Current() != leaf })
 	if m.Current().Serial() == leaf.Serial() {
 		t.Error("renewal kept the serial")
 	}
@@ -193,12 +182,12 @@ func TestFailedRenewalKeepsLeafAndRetries(t *testing.T) {
 	signer := newFakeSigner(pkitest.NewCA(t, "root"), time.Hour)
 	m := start(t, Options{Signer: signer, Backoff: fixedBackoff(10 * time.Millisecond)})
 	m.Want()
-	waitFor(t, "leaf", m.HasLeaf)
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
 	leaf := m.Current()
 	signer.fail.Store(true)
 	calls := signer.calls.Load()
 	m.Renew()
-	waitFor(t, "three failed attempts", func() bool { return signer.calls.Load() >= calls+3 })
+	poll.UntilTrue(t, wait, "three failed attempts", func() bool { return signer.calls.Load() >= calls+3 })
 	if m.Current() != leaf {
 		t.Fatal("a failed renewal replaced the leaf")
 	}
@@ -206,7 +195,7 @@ func TestFailedRenewalKeepsLeafAndRetries(t *testing.T) {
 		t.Errorf("Status.LastError = %q", st.LastError)
 	}
 	signer.fail.Store(false)
-	waitFor(t, "renewed leaf", func() bool { return m.Current() != leaf })
+	poll.UntilTrue(t, wait, "renewed leaf", func() bool { return m.Current() != leaf })
 	if st := m.Status(); st.LastError != "" || st.Renewals != 2 {
 		t.Errorf("after recovery Status = %+v", st)
 	}
@@ -220,7 +209,7 @@ func TestRootRotation(t *testing.T) {
 	m := start(t, Options{Signer: signer, Backoff: fixedBackoff(10 * time.Millisecond)})
 	m.SetRoots([]*x509.Certificate{old.Cert})
 	m.Want()
-	waitFor(t, "leaf", m.HasLeaf)
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
 	first := m.Current()
 
 	m.SetRoots([]*x509.Certificate{old.Cert, next.Cert})
@@ -230,7 +219,7 @@ func TestRootRotation(t *testing.T) {
 
 	signer.ca.Store(next)
 	m.SetRoots([]*x509.Certificate{next.Cert, old.Cert})
-	waitFor(t, "leaf from the new root", func() bool { return m.Current().chainsTo(next.Cert, time.Now()) })
+	poll.UntilTrue(t, wait, "leaf from the new root", func() bool { return m.Current().chainsTo(next.Cert, time.Now()) })
 	second := m.Current()
 	if due := m.due(&retry{}); !due.Equal(second.RenewAt) {
 		t.Errorf("after re-issue: renewal due %v, want the scheduled %v", due, second.RenewAt)
@@ -250,7 +239,7 @@ func TestSignerLaggingRootRetriesWithBackoff(t *testing.T) {
 	m := start(t, Options{Signer: signer, Backoff: backoff})
 	m.Want()
 	signer.nextCSR(t) // first leaf
-	waitFor(t, "leaf", m.HasLeaf)
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
 	m.SetRoots([]*x509.Certificate{next.Cert, old.Cert})
 	signer.nextCSR(t) // re-issued, still from the old root
 	signer.nextCSR(t) // retried
@@ -258,7 +247,7 @@ func TestSignerLaggingRootRetriesWithBackoff(t *testing.T) {
 		t.Errorf("retried a stale leaf after %d backoff delays, want at least one", n)
 	}
 	signer.ca.Store(next)
-	waitFor(t, "leaf from the new root", func() bool { return m.Current().chainsTo(next.Cert, time.Now()) })
+	poll.UntilTrue(t, wait, "leaf from the new root", func() bool { return m.Current().chainsTo(next.Cert, time.Now()) })
 }
 
 type countingBackoff struct {

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
@@ -38,13 +39,12 @@ func startHeldApp(t *testing.T) (*heldApp, string) {
 
 func (a *heldApp) waitHeld(t *testing.T, n int64) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for a.held.Load() < n {
-		if time.Now().After(deadline) {
-			t.Fatalf("%d of %d requests reached the app", a.held.Load(), n)
+	poll.Until(t, wait, fmt.Sprintf("%d requests at the app", n), func() error {
+		if got := a.held.Load(); got < n {
+			return fmt.Errorf("%d reached it", got)
 		}
-		time.Sleep(time.Millisecond) // polling interval, not synchronization
-	}
+		return nil
+	})
 }
 
 // h1Result is the answer to one HTTP/1.1 request.

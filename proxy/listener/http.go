@@ -4,9 +4,7 @@ import (
 	"net"
 	"net/http"
 
-	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/localreply"
-	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/router"
 	"github.com/weft-mesh/weft/proxy/telemetry"
 )
@@ -18,9 +16,10 @@ type httpHandler struct {
 	a *active
 }
 
-// ServeHTTP runs the header limits, the inbound edge (path normalization,
-// mesh headers, h2c upgrades) and HTTP RBAC, then routes the request and
-// hands it to the router.
+// ServeHTTP runs on every HTTP listener, inbound and outbound: the header
+// limits (headerlimit.go), the edge (edge.go: h2c upgrades, path
+// normalization, mesh headers), the HTTP RBAC and x-forwarded-client-cert
+// (inbound_authz.go), then routes the request and hands it to the router.
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r)
 	stripH2CUpgrade(r)
@@ -53,9 +52,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localreply.Write(w, r, localreply.RBACDenied, "")
 		return
 	}
-	if c != nil && c.xfcc != nil {
-		r.Header[xfccHeader] = c.xfcc
-	}
+	setXFCC(r, c)
 	rt := l.HTTP.Routes.Match(r, path)
 	if rt == nil {
 		localreply.Write(w, r, localreply.NoRoute, "")
@@ -65,23 +62,6 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		telemetry.SetRoute(r.Context(), rt.Name)
 	}
 	h.b.m.router.Serve(w, r, router.Request{Route: rt, StreamIdleTimeout: l.HTTP.StreamIdleTimeout, SourceIP: sourceIP(r)})
-}
-
-// authorized runs the HTTP RBAC filters on a request.
-func (h *httpHandler) authorized(cfg *config.HTTP, c *connInfo, r *http.Request, path string) bool {
-	if len(cfg.RBAC) == 0 {
-		return true
-	}
-	var req rbac.Request
-	if c != nil {
-		req = c.who
-	}
-	req.HTTP, req.Path = r, path
-	if ok := rbac.AllowedByAll(cfg.RBAC, &req); !ok {
-		h.b.log.Debug("request denied by RBAC", "peer", req.Peer, "method", r.Method, "path", path)
-		return false
-	}
-	return true
 }
 
 // forgetHijacked drops an upgraded connection from the registry once its

@@ -18,6 +18,14 @@
 // run HTTP RBAC, pass the verified peer to the app in
 // x-forwarded-client-cert, match the route and hand the request to the
 // router (proxy/router).
+//
+// Where to look: conn.go takes an accepted connection from handshake to
+// its serving mode; inbound_authz.go holds every authorization decision
+// (network and HTTP RBAC, closing connections a new RBAC denies,
+// x-forwarded-client-cert); http.go is the HTTP request path and edge.go
+// its request hygiene; tcp.go proxies TCP; outbound_transparent.go is
+// the transparent proxy's outbound listener (original destination,
+// passthrough).
 package listener
 
 import (

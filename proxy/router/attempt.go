@@ -19,7 +19,7 @@ import (
 )
 
 // try sends one attempt of r to the picked host: a shallow copy of r
-// with the exchange's outbound header and URL. The response it returns
+// with the exchange's upstream header and URL. The response it returns
 // has a body whose Close ends the attempt; an error ends it at once.
 func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	ex.attempts++
@@ -61,7 +61,7 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 
 // setAttemptHeaders sets the per-attempt headers: the remaining deadline
 // in grpc-timeout and x-envoy-attempt-count. The first attempt owns
-// the exchange's outbound header; retries get a copy, as an earlier
+// the exchange's upstream header; retries get a copy, as an earlier
 // attempt's transport may still hold it.
 func (ex *exchange) setAttemptHeaders(req *http.Request) {
 	grpcDeadline := ex.grpc && (!ex.deadline.IsZero() || ex.perTryTimeout() > 0)

@@ -15,11 +15,11 @@ import (
 // response — headers once, the body through a pooled buffer, trailers —
 // or a local reply to w. It replaces httputil.ReverseProxy with what a
 // mesh hop needs and nothing that costs a request copy or a goroutine:
-// the outbound header is built once, without hop-by-hop and client
+// the upstream header is built once, without hop-by-hop and client
 // forwarding headers; each attempt is one shallow copy of r; 1xx
 // responses are relayed while the attempts run.
 func (ex *exchange) forward(w http.ResponseWriter, r *http.Request) {
-	upType, err := ex.outbound(r)
+	upType, err := ex.prepareUpstream(r)
 	if err != nil {
 		ex.fail(w, r, err)
 		return
@@ -41,16 +41,16 @@ func (ex *exchange) forward(w http.ResponseWriter, r *http.Request) {
 	ex.writeResponse(w, r, resp)
 }
 
-// outbound prepares what every attempt sends: the header without
+// prepareUpstream prepares what every attempt sends: the header without
 // hop-by-hop and client forwarding headers (plus Te: trailers and the
 // upgrade, when asked for) and the URL with unparsable query parameters
 // re-encoded. It returns the requested upgrade protocol, if any.
-func (ex *exchange) outbound(r *http.Request) (string, error) {
+func (ex *exchange) prepareUpstream(r *http.Request) (string, error) {
 	upType := upgradeType(r.Header)
 	if !isPrint(upType) {
 		return "", &localError{reason: localreply.UpstreamReset, err: fmt.Errorf("client tried to switch to invalid protocol %q", upType)}
 	}
-	ex.header = outboundHeader(r.Header, upType)
+	ex.header = upstreamHeader(r.Header, upType)
 	ex.url = *r.URL
 	ex.url.RawQuery = cleanQuery(r.URL.RawQuery)
 	return upType, nil

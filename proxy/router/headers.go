@@ -19,32 +19,32 @@ var clientForwarding = []string{"Forwarded", "X-Forwarded-For", "X-Forwarded-Hos
 // in place.
 var emptyUserAgent = []string{""}
 
-// outboundHeader returns the header every attempt sends. The usual
+// upstreamHeader returns the header every attempt sends. The usual
 // request has nothing to drop and a User-Agent: it is sent as it is,
 // since the router already owns the request's header (route mutations
-// were applied to it). Otherwise it is a copy (see copyOutbound), as the
+// were applied to it). Otherwise it is a copy (see copyUpstreamHeader), as the
 // server still reads the request's own Connection header.
-func outboundHeader(in http.Header, upType string) http.Header {
+func upstreamHeader(in http.Header, upType string) http.Header {
 	if upType != "" {
-		return copyOutbound(in, upType)
+		return copyUpstreamHeader(in, upType)
 	}
 	if _, ok := in["User-Agent"]; !ok {
-		return copyOutbound(in, upType)
+		return copyUpstreamHeader(in, upType)
 	}
 	for k := range in {
-		if skipOutbound(k, nil) {
-			return copyOutbound(in, upType)
+		if skipUpstream(k, nil) {
+			return copyUpstreamHeader(in, upType)
 		}
 	}
 	return in
 }
 
-// copyOutbound copies in, which the caller keeps, without hop-by-hop
+// copyUpstreamHeader copies in, which the caller keeps, without hop-by-hop
 // headers (those listed in Connection too) and client forwarding
 // headers, in one map and one backing array of values. Te: trailers is
 // kept when the client sent it, and upType, when not empty, is asked for
 // again with Connection: Upgrade.
-func copyOutbound(in http.Header, upType string) http.Header {
+func copyUpstreamHeader(in http.Header, upType string) http.Header {
 	conn := in["Connection"]
 	nv := 0
 	for _, vv := range in {
@@ -53,7 +53,7 @@ func copyOutbound(in http.Header, upType string) http.Header {
 	out := make(http.Header, len(in)+1)
 	sv := make([]string, nv)
 	for k, vv := range in {
-		if skipOutbound(k, conn) {
+		if skipUpstream(k, conn) {
 			continue
 		}
 		if vv == nil {
@@ -76,7 +76,7 @@ func copyOutbound(in http.Header, upType string) http.Header {
 	return out
 }
 
-func skipOutbound(k string, conn []string) bool {
+func skipUpstream(k string, conn []string) bool {
 	for _, h := range hopByHop {
 		if k == h {
 			return true

@@ -8,7 +8,7 @@
 // outlier detection. Requests it cannot forward get a local reply
 // (proxy/localreply) that says why.
 //
-// Forwarding (forward.go) builds the outbound header once, without
+// Forwarding (forward.go) builds the upstream header once, without
 // hop-by-hop headers, and runs the attempt loop, which picks a host per
 // attempt and decides on retries before any byte of a response reaches
 // the client; the response's headers are copied once, its body through

@@ -3,6 +3,7 @@ package xds
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"slices"
 	"testing"
@@ -17,6 +18,8 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // deltaServer is go-control-plane's ADS server (delta and SotW) over a
@@ -92,15 +95,12 @@ func names[T any](m map[string]T) []string {
 // waitState polls the client's accepted state until ok holds.
 func waitState(t *testing.T, c *Client, what string, ok func(State) bool) {
 	t.Helper()
-	deadline := time.Now().Add(wait)
-	for !ok(c.State()) {
-		if time.Now().After(deadline) {
-			s := c.State()
-			t.Fatalf("%s: not reached; listeners %v clusters %v endpoints %v", what,
-				names(s.Listeners.Items), names(s.Clusters.Items), names(s.Endpoints.Items))
+	poll.Until(t, wait, what, func() error {
+		if s := c.State(); !ok(s) {
+			return fmt.Errorf("listeners %v clusters %v endpoints %v", names(s.Listeners.Items), names(s.Clusters.Items), names(s.Endpoints.Items))
 		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 func startDeltaClient(t *testing.T, a *testApplier, addr string) *Client {
@@ -162,13 +162,7 @@ func TestDeltaFollowsGoControlPlane(t *testing.T) {
 
 	// A cluster the applier rejects: NACKed, the previous clusters stay.
 	ds.set(t, "v3", []string{"api", "bad"}, "in")
-	deadline := time.Now().Add(wait)
-	for c.Status().Types[ClusterType].LastNack == nil {
-		if time.Now().After(deadline) {
-			t.Fatal("the rejected cluster update was not NACKed")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.UntilTrue(t, wait, "the rejected cluster update NACKed", func() bool { return c.Status().Types[ClusterType].LastNack != nil })
 	if nack := c.Status().Types[ClusterType].LastNack; nack.Error == "" {
 		t.Errorf("NACK without error detail: %+v", nack)
 	}

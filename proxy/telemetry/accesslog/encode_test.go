@@ -7,6 +7,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // jsonLine is the reference encoding: encoding/json without HTML escaping.
@@ -84,19 +86,11 @@ func TestLinesAppearWhenIdle(t *testing.T) {
 	l := New(&out, Options{Logger: quiet})
 	defer l.Close()
 	l.Log(&Entry{Status: 200})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	poll.UntilTrue(t, 10*time.Second, "the line written while the logger stays open", func() bool {
 		out.mu.Lock()
-		n := out.buf.Len()
-		out.mu.Unlock()
-		if n > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("the line was not written while the logger stayed open")
-		}
-		time.Sleep(5 * time.Millisecond) // polling interval
-	}
+		defer out.mu.Unlock()
+		return out.buf.Len() > 0
+	})
 	if got := len(out.lines(t)); got != 1 {
 		t.Errorf("%d lines, want 1", got)
 	}

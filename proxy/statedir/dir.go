@@ -1,4 +1,4 @@
-// Package state is weft-proxy's state directory: where it keeps its
+// Package statedir is weft-proxy's state directory: where it keeps its
 // last-known-good configuration so that a sidecar restarted while the
 // control plane is unreachable serves at once instead of waiting for it.
 //
@@ -13,7 +13,7 @@
 // Both are created with mode 0600 in a directory of mode 0700: leaf.pem
 // holds the sidecar's private key. The key never leaves the sidecar's own
 // disk; it is never sent anywhere.
-package state
+package statedir
 
 import (
 	"errors"

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
-	"sync"
 	"sync/atomic"
 	"time"
 
@@ -43,9 +42,6 @@ func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active
 	return a
 }
 
-// allows runs the network RBAC filters on a connection.
-func (a *active) allows(c *connInfo) bool { return rbac.AllowedByAll(a.RBAC, &c.who) }
-
 // connInfo is what the proxy knows of a downstream connection once its
 // handshake is done. It is immutable except for hijacked.
 type connInfo struct {
@@ -78,57 +74,6 @@ func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
 	return c
 }
 
-// xfccValue renders x-forwarded-client-cert as Envoy does for the fields
-// By and URI.
-func xfccValue(localID, peer string) string {
-	if localID == "" {
-		return "URI=" + peer
-	}
-	return "By=" + localID + ";URI=" + peer
-}
-
-// registry holds the open connections of a bound socket, so that an RBAC
-// change can close those it now denies. It is touched on accept, close and
-// configuration swap, never per request.
-type registry struct {
-	mu    sync.Mutex
-	conns map[net.Conn]*connInfo
-}
-
-func (r *registry) add(c *connInfo) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.conns == nil {
-		r.conns = make(map[net.Conn]*connInfo)
-	}
-	r.conns[c.conn] = c
-}
-
-func (r *registry) remove(conn net.Conn) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.conns, conn)
-}
-
-func (r *registry) get(conn net.Conn) *connInfo {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.conns[conn]
-}
-
-// denied returns the connections a no longer allows.
-func (r *registry) denied(a *active) []*connInfo {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	var out []*connInfo
-	for _, c := range r.conns {
-		if !a.allows(c) {
-			out = append(out, c)
-		}
-	}
-	return out
-}
-
 // serveConn handshakes (for TLS listeners), authorizes and serves one
 // accepted connection. Nothing is read from a connection, let alone
 // forwarded, before its handshake and network RBAC have passed.
@@ -155,10 +100,7 @@ func (b *bound) serveConn(raw net.Conn) {
 	// either is seen here or sees this connection (enforce).
 	b.registry.add(c)
 	a := b.active.Load()
-	if !a.allows(c) {
-		b.log.Debug("connection denied by RBAC; closing", "listener", a.Name, "peer", c.who.Peer, "remote", raw.RemoteAddr().String())
-		b.registry.remove(conn)
-		raw.Close()
+	if !b.admit(a, c) {
 		return
 	}
 	l := chainOf(a, c)
@@ -190,14 +132,6 @@ func (b *bound) localID() string {
 		return ""
 	}
 	return b.m.opts.LocalID()
-}
-
-// enforce closes the open connections that a, newly swapped in, denies.
-func (b *bound) enforce(a *active) {
-	for _, c := range b.registry.denied(a) {
-		b.log.Info("closing connection now denied by RBAC", "listener", a.Name, "peer", c.who.Peer, "remote", c.raw.RemoteAddr().String())
-		c.raw.Close()
-	}
 }
 
 // serverTLS returns the socket's TLS configuration: it defers to the

@@ -23,17 +23,17 @@ type serviceResult struct {
 	endpoints []catalog.Endpoint // sorted by ProxyID, then Node
 }
 
-// translateConnectEntries converts the answer of /v1/health/connect/<name>
+// convertConnectEntries converts the answer of /v1/health/connect/<name>
 // (with passing=false). Entries that are not connect-proxy registrations
 // (connect-native services) are skipped: Weft only configures sidecars.
-func translateConnectEntries(entries []*api.ServiceEntry) serviceResult {
+func convertConnectEntries(entries []*api.ServiceEntry) serviceResult {
 	var r serviceResult
 	for _, e := range entries {
 		if e == nil || e.Service == nil || e.Service.Kind != api.ServiceKindConnectProxy || e.Service.Proxy == nil {
 			continue
 		}
-		r.proxies = append(r.proxies, translateProxy(e))
-		r.endpoints = append(r.endpoints, translateEndpoint(e))
+		r.proxies = append(r.proxies, convertProxy(e))
+		r.endpoints = append(r.endpoints, convertEndpoint(e))
 	}
 	slices.SortFunc(r.proxies, func(a, b *catalog.Proxy) int {
 		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Node, b.Node))
@@ -44,9 +44,9 @@ func translateConnectEntries(entries []*api.ServiceEntry) serviceResult {
 	return r
 }
 
-// translateProxy converts one connect-proxy entry; e.Service.Proxy must be
+// convertProxy converts one connect-proxy entry; e.Service.Proxy must be
 // set.
-func translateProxy(e *api.ServiceEntry) *catalog.Proxy {
+func convertProxy(e *api.ServiceEntry) *catalog.Proxy {
 	s, p := e.Service, e.Service.Proxy
 	return &catalog.Proxy{
 		ID:              s.ID,
@@ -59,7 +59,7 @@ func translateProxy(e *api.ServiceEntry) *catalog.Proxy {
 		LocalAddress:    cmp.Or(p.LocalServiceAddress, defaultLocalAddress),
 		LocalPort:       p.LocalServicePort,
 		Protocol:        protocolOf(p.Config),
-		Upstreams:       translateUpstreams(p.Upstreams),
+		Upstreams:       convertUpstreams(p.Upstreams),
 		Mode:            string(p.Mode),
 		// Consul itself reads the port only in transparent mode.
 		OutboundListenerPort: outboundListenerPort(p),
@@ -79,10 +79,10 @@ func outboundListenerPort(p *api.AgentServiceConnectProxyConfig) int {
 // virtual IP it assigned to a sidecar's destination service.
 const virtualIPTag = "consul-virtual"
 
-// translateUpstreams converts a sidecar's upstreams, keeping their order.
+// convertUpstreams converts a sidecar's upstreams, keeping their order.
 // Upstreams the catalog cannot express are skipped: prepared-query
 // destinations and listeners on a unix socket instead of a port.
-func translateUpstreams(in []api.Upstream) []catalog.Upstream {
+func convertUpstreams(in []api.Upstream) []catalog.Upstream {
 	var out []catalog.Upstream
 	for _, u := range in {
 		if u.DestinationType == api.UpstreamDestTypePreparedQuery || u.LocalBindSocketPath != "" {
@@ -102,14 +102,14 @@ func translateUpstreams(in []api.Upstream) []catalog.Upstream {
 	return out
 }
 
-// translateEndpoint converts one connect-proxy entry into the endpoint it
+// convertEndpoint converts one connect-proxy entry into the endpoint it
 // offers for its destination service.
 //
 // The weights are the sidecar registration's, which is what Consul's own
 // xDS server uses: a sidecar_service does not inherit the application's
 // weights (set them in the sidecar_service stanza). A registration without
 // weights gets Consul's default of 1 and 1.
-func translateEndpoint(e *api.ServiceEntry) catalog.Endpoint {
+func convertEndpoint(e *api.ServiceEntry) catalog.Endpoint {
 	w := e.Service.Weights
 	if w.Passing == 0 && w.Warning == 0 {
 		w = api.AgentWeights{Passing: 1, Warning: 1}
@@ -137,8 +137,8 @@ func nilIfNoTags(tags []string) []string {
 	return slices.Clone(tags)
 }
 
-// translateServiceDefaults converts the list of service-defaults entries.
-func translateServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.ServiceDefaults {
+// convertServiceDefaults converts the list of service-defaults entries.
+func convertServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.ServiceDefaults {
 	out := make(map[string]*catalog.ServiceDefaults, len(entries))
 	for _, e := range entries {
 		sd, ok := e.(*api.ServiceConfigEntry)
@@ -149,7 +149,7 @@ func translateServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Ser
 		out[sd.Name] = &catalog.ServiceDefaults{
 			Name:           sd.Name,
 			Protocol:       normalizeProtocol(sd.Protocol),
-			UpstreamConfig: translateUpstreamConfiguration(sd.UpstreamConfig, &u),
+			UpstreamConfig: convertUpstreamConfiguration(sd.UpstreamConfig, &u),
 		}
 		unsupportedServiceDefaults(sd, &u)
 		out[sd.Name].Unsupported = u.list
@@ -179,9 +179,9 @@ func unsupportedServiceDefaults(sd *api.ServiceConfigEntry, u *unsupported) {
 	}
 }
 
-// translateProxyDefaults picks the global entry from the list of
+// convertProxyDefaults picks the global entry from the list of
 // proxy-defaults entries; nil when there is none.
-func translateProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
+func convertProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 	for _, e := range entries {
 		pd, ok := e.(*api.ProxyConfigEntry)
 		if !ok || pd == nil || pd.Name != api.ProxyConfigGlobal {
@@ -192,9 +192,9 @@ func translateProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 	return nil
 }
 
-// translateMesh picks the mesh entry from the list of mesh entries; nil
+// convertMesh picks the mesh entry from the list of mesh entries; nil
 // when there is none.
-func translateMesh(entries []api.ConfigEntry) *catalog.Mesh {
+func convertMesh(entries []api.ConfigEntry) *catalog.Mesh {
 	for _, e := range entries {
 		if m, ok := e.(*api.MeshConfigEntry); ok && m != nil {
 			return &catalog.Mesh{MeshDestinationsOnly: m.TransparentProxy.MeshDestinationsOnly}

@@ -5,40 +5,40 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/identity"
-	"github.com/weft-mesh/weft/proxy/state"
+	"github.com/weft-mesh/weft/proxy/statedir"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
 // lastKnownGood persists the accepted configuration and the leaf
-// certificate to Config.StateDir, and restores them at start. See package
-// state for the files and their permissions.
+// certificate to Options.StateDir, and restores them at start. See package
+// statedir for the files and their permissions.
 type lastKnownGood struct {
-	dir       *state.Dir
-	xds, leaf *state.Writer
+	dir       *statedir.Dir
+	xds, leaf *statedir.Writer
 }
 
-// openState opens the state directory, if one is configured. It runs at
+// openStateDir opens the state directory, if one is configured. It runs at
 // the start of Run, before anything is applied or issued.
-func (p *Proxy) openState() error {
-	if p.cfg.StateDir == "" {
+func (p *Proxy) openStateDir() error {
+	if p.opts.StateDir == "" {
 		return nil
 	}
-	dir, err := state.Open(p.cfg.StateDir)
+	dir, err := statedir.Open(p.opts.StateDir)
 	if err != nil {
 		return err
 	}
-	log := p.cfg.Logger.With("component", "state")
+	log := p.opts.Logger.With("component", "state")
 	p.lkg = &lastKnownGood{
 		dir:  dir,
-		xds:  state.NewWriter(dir, state.XDSFile, log),
-		leaf: state.NewWriter(dir, state.LeafFile, log),
+		xds:  statedir.NewWriter(dir, statedir.XDSFile, log),
+		leaf: statedir.NewWriter(dir, statedir.LeafFile, log),
 	}
 	return nil
 }
 
-// closeState writes what is pending. Called once nothing applies or
+// closeStateDir writes what is pending. Called once nothing applies or
 // issues any more.
-func (p *Proxy) closeState() {
+func (p *Proxy) closeStateDir() {
 	if p.lkg != nil {
 		p.lkg.xds.Close()
 		p.lkg.leaf.Close()
@@ -58,17 +58,17 @@ func (p *Proxy) restoreLastKnownGood() {
 		return
 	}
 	log := p.log.With("state_dir", p.lkg.dir.Path())
-	if b, err := p.lkg.dir.Read(state.LeafFile); err == nil {
+	if b, err := p.lkg.dir.Read(statedir.LeafFile); err == nil {
 		if l, err := p.identity.Restore(b); err != nil {
 			log.Error("ignoring the saved leaf certificate", "error", err)
 		} else {
 			log.Info("restored the saved leaf certificate", "spiffe_id", l.ID.String(), "not_after", l.Cert.Leaf.NotAfter)
 		}
-	} else if !state.NotSaved(err) {
+	} else if !statedir.NotSaved(err) {
 		log.Error("ignoring the saved leaf certificate", "error", err)
 	}
-	b, err := p.lkg.dir.Read(state.XDSFile)
-	if state.NotSaved(err) {
+	b, err := p.lkg.dir.Read(statedir.XDSFile)
+	if statedir.NotSaved(err) {
 		log.Info("no saved configuration; waiting for the control plane")
 		return
 	}
@@ -78,7 +78,7 @@ func (p *Proxy) restoreLastKnownGood() {
 }
 
 func (p *Proxy) applySaved(b []byte) error {
-	s, savedAt, err := xds.UnmarshalState(p.cfg.ProxyID, b)
+	s, savedAt, err := xds.UnmarshalState(p.opts.ProxyID, b)
 	if err != nil {
 		return err
 	}
@@ -98,7 +98,7 @@ func (p *Proxy) saveConfig(s xds.State) {
 	if p.lkg == nil {
 		return
 	}
-	id := p.cfg.ProxyID
+	id := p.opts.ProxyID
 	p.lkg.xds.Save(func() ([]byte, error) { return xds.MarshalState(id, s, time.Now()) })
 }
 

@@ -13,14 +13,14 @@ import (
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
-// Defaults for Config fields left zero.
+// Defaults for Options fields left zero.
 const (
 	DefaultAdminAddr    = "127.0.0.1:19000"
 	DefaultDrainTimeout = 10 * time.Second
 )
 
-// Config configures a weft-proxy.
-type Config struct {
+// Options configure a weft-proxy.
+type Options struct {
 	// ProxyID is the xDS node ID: the sidecar's Consul service ID, e.g.
 	// "web-1-sidecar-proxy". Required.
 	ProxyID string
@@ -53,7 +53,7 @@ type Config struct {
 	// configuration and leaf certificate (with its private key, mode
 	// 0600) and restores them from at start, so that it serves at once
 	// when restarted while the control plane is unreachable (see package
-	// proxy/state). Empty turns persistence off.
+	// proxy/statedir). Empty turns persistence off.
 	StateDir string
 	// Logger receives the proxy's logs (default slog.Default()).
 	Logger *slog.Logger
@@ -65,69 +65,69 @@ type Config struct {
 	AccessLog *accesslog.Logger
 }
 
-// ADS variants of Config.XDSProtocol.
+// ADS variants of Options.XDSProtocol.
 const (
 	XDSDelta           = "delta"
 	XDSStateOfTheWorld = "sotw"
 )
 
-// withDefaults returns c with zero fields set to their defaults.
-func (c Config) withDefaults() Config {
-	if c.XDSProtocol == "" {
-		c.XDSProtocol = XDSDelta
+// withDefaults returns o with zero fields set to their defaults.
+func (o Options) withDefaults() Options {
+	if o.XDSProtocol == "" {
+		o.XDSProtocol = XDSDelta
 	}
-	if c.AdminAddr == "" {
-		c.AdminAddr = DefaultAdminAddr
+	if o.AdminAddr == "" {
+		o.AdminAddr = DefaultAdminAddr
 	}
-	if c.DrainTimeout == 0 {
-		c.DrainTimeout = DefaultDrainTimeout
+	if o.DrainTimeout == 0 {
+		o.DrainTimeout = DefaultDrainTimeout
 	}
-	if c.Logger == nil {
-		c.Logger = slog.Default()
+	if o.Logger == nil {
+		o.Logger = slog.Default()
 	}
-	return c
+	return o
 }
 
 // Validate reports every invalid field, naming it and its value. Zero
 // fields that have defaults are valid.
-func (c Config) Validate() error {
+func (o Options) Validate() error {
 	var errs []error
-	if c.ProxyID == "" {
+	if o.ProxyID == "" {
 		errs = append(errs, errors.New("ProxyID: required"))
 	}
-	if len(c.XDSAddrs) == 0 {
+	if len(o.XDSAddrs) == 0 {
 		errs = append(errs, errors.New("XDSAddrs: at least one address is required"))
 	}
-	for i, a := range c.XDSAddrs {
+	for i, a := range o.XDSAddrs {
 		if err := checkHostPort(a); err != nil {
 			errs = append(errs, fmt.Errorf("XDSAddrs[%d] %q: %w", i, a, err))
 		}
 	}
-	switch c.XDSProtocol {
+	switch o.XDSProtocol {
 	case "", XDSDelta, XDSStateOfTheWorld:
 	default:
-		errs = append(errs, fmt.Errorf("XDSProtocol %q: want %q or %q", c.XDSProtocol, XDSDelta, XDSStateOfTheWorld))
+		errs = append(errs, fmt.Errorf("XDSProtocol %q: want %q or %q", o.XDSProtocol, XDSDelta, XDSStateOfTheWorld))
 	}
-	if c.AdminAddr != "" {
-		if err := checkHostPort(c.AdminAddr); err != nil {
-			errs = append(errs, fmt.Errorf("AdminAddr %q: %w", c.AdminAddr, err))
+	if o.AdminAddr != "" {
+		if err := checkHostPort(o.AdminAddr); err != nil {
+			errs = append(errs, fmt.Errorf("AdminAddr %q: %w", o.AdminAddr, err))
 		}
 	}
-	if c.Token != "" && c.TokenFile != "" {
-		errs = append(errs, fmt.Errorf("Token and TokenFile %q: set at most one", c.TokenFile))
+	if o.Token != "" && o.TokenFile != "" {
+		errs = append(errs, fmt.Errorf("Token and TokenFile %q: set at most one", o.TokenFile))
 	}
-	if c.DrainTimeout < 0 {
-		errs = append(errs, fmt.Errorf("DrainTimeout %s: must not be negative", c.DrainTimeout))
+	if o.DrainTimeout < 0 {
+		errs = append(errs, fmt.Errorf("DrainTimeout %s: must not be negative", o.DrainTimeout))
 	}
 	return errors.Join(errs...)
 }
 
 // tokenSource returns how the certificate service token is read.
-func (c Config) tokenSource() func() (string, error) {
-	if c.TokenFile != "" {
-		return identity.FileToken(c.TokenFile)
+func (o Options) tokenSource() func() (string, error) {
+	if o.TokenFile != "" {
+		return identity.FileToken(o.TokenFile)
 	}
-	return identity.StaticToken(c.Token)
+	return identity.StaticToken(o.Token)
 }
 
 func checkHostPort(addr string) error {

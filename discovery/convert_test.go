@@ -36,7 +36,7 @@ func sidecarEntry(dest, id string, port int, modify ...func(*api.ServiceEntry)) 
 	return e
 }
 
-func TestTranslateConnectEntries(t *testing.T) {
+func TestConvertConnectEntries(t *testing.T) {
 	tests := []struct {
 		name          string
 		entries       []*api.ServiceEntry
@@ -146,7 +146,7 @@ func TestTranslateConnectEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := translateConnectEntries(tt.entries)
+			got := convertConnectEntries(tt.entries)
 			if diff := cmp.Diff(tt.wantProxies, got.proxies); diff != "" {
 				t.Errorf("proxies (-want +got):\n%s", diff)
 			}
@@ -157,7 +157,7 @@ func TestTranslateConnectEntries(t *testing.T) {
 	}
 }
 
-func TestTranslateServiceDefaults(t *testing.T) {
+func TestConvertServiceDefaults(t *testing.T) {
 	entries := []api.ConfigEntry{
 		&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "HTTP"},
 		&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "db"},
@@ -167,15 +167,15 @@ func TestTranslateServiceDefaults(t *testing.T) {
 		"api": {Name: "api", Protocol: "http"},
 		"db":  {Name: "db"},
 	}
-	if diff := cmp.Diff(want, translateServiceDefaults(entries)); diff != "" {
-		t.Errorf("translateServiceDefaults (-want +got):\n%s", diff)
+	if diff := cmp.Diff(want, convertServiceDefaults(entries)); diff != "" {
+		t.Errorf("convertServiceDefaults (-want +got):\n%s", diff)
 	}
-	if got := translateServiceDefaults(nil); got == nil || len(got) != 0 {
-		t.Errorf("translateServiceDefaults(nil) = %#v, want an empty non-nil map", got)
+	if got := convertServiceDefaults(nil); got == nil || len(got) != 0 {
+		t.Errorf("convertServiceDefaults(nil) = %#v, want an empty non-nil map", got)
 	}
 }
 
-func TestTranslateProxyDefaults(t *testing.T) {
+func TestConvertProxyDefaults(t *testing.T) {
 	tests := []struct {
 		name    string
 		entries []api.ConfigEntry
@@ -206,14 +206,14 @@ func TestTranslateProxyDefaults(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, translateProxyDefaults(tt.entries)); diff != "" {
-				t.Errorf("translateProxyDefaults (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, convertProxyDefaults(tt.entries)); diff != "" {
+				t.Errorf("convertProxyDefaults (-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestTranslateMesh(t *testing.T) {
+func TestConvertMesh(t *testing.T) {
 	tests := []struct {
 		name    string
 		entries []api.ConfigEntry
@@ -233,8 +233,8 @@ func TestTranslateMesh(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, translateMesh(tt.entries)); diff != "" {
-				t.Errorf("translateMesh (-want +got):\n%s", diff)
+			if diff := cmp.Diff(tt.want, convertMesh(tt.entries)); diff != "" {
+				t.Errorf("convertMesh (-want +got):\n%s", diff)
 			}
 		})
 	}
