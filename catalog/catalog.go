@@ -7,6 +7,8 @@
 // read it from any goroutine but must never mutate it.
 package catalog
 
+import "cmp"
+
 // Protocols understood by the mesh, as named by Consul's service-defaults
 // "Protocol" field.
 const (
@@ -186,6 +188,11 @@ type ServiceDefaults struct {
 	Name     string
 	Protocol string
 
+	// Mode and TransparentProxy are the entry's proxy mode settings for
+	// the service's sidecars (see Snapshot.ProxyModeOf).
+	Mode             string
+	TransparentProxy TransparentProxy
+
 	// UpstreamConfig configures the upstreams of the service's sidecars;
 	// nil when unset.
 	UpstreamConfig *UpstreamConfiguration
@@ -199,6 +206,41 @@ type ServiceDefaults struct {
 // ProxyDefaults is the part of the global proxy-defaults entry Weft uses.
 type ProxyDefaults struct {
 	Protocol string // the "protocol" key of its Config
+
+	// Mode and TransparentProxy are the mesh-wide proxy mode settings
+	// (see Snapshot.ProxyModeOf).
+	Mode             string
+	TransparentProxy TransparentProxy
+
+	// Unsupported lists the settings Weft cannot apply, as in
+	// ServiceDefaults.
+	Unsupported []string
+}
+
+// TransparentProxy is the transparent_proxy block of a registration,
+// service-defaults or proxy-defaults: zero values are unset.
+type TransparentProxy struct {
+	OutboundListenerPort int
+}
+
+// ProxyModeOf resolves a sidecar's proxy mode and transparent outbound
+// port as Consul does: each setting from the registration when it sets it
+// (a mode other than the default ""), else from the service-defaults of
+// the service it fronts, else from proxy-defaults. A Consul agent merges
+// the same way before it syncs a registration to the catalog; resolving
+// again here covers proxies registered in the catalog directly, and
+// config entries that change after a registration was made.
+func (s *Snapshot) ProxyModeOf(p *Proxy) (mode string, outboundPort int) {
+	mode, outboundPort = p.Mode, p.OutboundListenerPort
+	if sd := s.ServiceDefaults[p.DestinationName]; sd != nil {
+		mode = cmp.Or(mode, sd.Mode)
+		outboundPort = cmp.Or(outboundPort, sd.TransparentProxy.OutboundListenerPort)
+	}
+	if pd := s.ProxyDefaults; pd != nil {
+		mode = cmp.Or(mode, pd.Mode)
+		outboundPort = cmp.Or(outboundPort, pd.TransparentProxy.OutboundListenerPort)
+	}
+	return mode, outboundPort
 }
 
 // ProtocolOf returns the protocol of a service: its service-defaults

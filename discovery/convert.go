@@ -147,9 +147,11 @@ func convertServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Servi
 		}
 		var u unsupported
 		out[sd.Name] = &catalog.ServiceDefaults{
-			Name:           sd.Name,
-			Protocol:       normalizeProtocol(sd.Protocol),
-			UpstreamConfig: convertUpstreamConfiguration(sd.UpstreamConfig, &u),
+			Name:             sd.Name,
+			Protocol:         normalizeProtocol(sd.Protocol),
+			UpstreamConfig:   convertUpstreamConfiguration(sd.UpstreamConfig, &u),
+			Mode:             string(sd.Mode),
+			TransparentProxy: convertTransparentProxy(sd.TransparentProxy, &u),
 		}
 		unsupportedServiceDefaults(sd, &u)
 		out[sd.Name].Unsupported = u.list
@@ -187,9 +189,24 @@ func convertProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 		if !ok || pd == nil || pd.Name != api.ProxyConfigGlobal {
 			continue
 		}
-		return &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config)}
+		var u unsupported
+		return &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config), Mode: string(pd.Mode),
+			TransparentProxy: convertTransparentProxy(pd.TransparentProxy, &u), Unsupported: u.list}
 	}
 	return nil
+}
+
+// convertTransparentProxy reads a transparent_proxy block of a config
+// entry. DialedDirectly (instances dialled at their own addresses through
+// the transparent proxy) is not applied and noted.
+func convertTransparentProxy(tp *api.TransparentProxyConfig, u *unsupported) catalog.TransparentProxy {
+	if tp == nil {
+		return catalog.TransparentProxy{}
+	}
+	if tp.DialedDirectly {
+		u.set("TransparentProxy.DialedDirectly", "true")
+	}
+	return catalog.TransparentProxy{OutboundListenerPort: tp.OutboundListenerPort}
 }
 
 // convertMesh picks the mesh entry from the list of mesh entries; nil

@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weft-mesh/weft/internal/citest"
 )
 
 // podNet is a bridge in the root network namespace with network
@@ -34,11 +36,11 @@ type podNet struct {
 func requireNetns(t *testing.T) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("transparent proxying needs root: network namespaces and iptables")
+		citest.Missing(t, "transparent proxying needs root: network namespaces and iptables")
 	}
 	for _, tool := range []string{"ip", "iptables", "iptables-restore", "setpriv"} {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("transparent proxying needs %s: %v", tool, err)
+			citest.Missing(t, fmt.Sprintf("transparent proxying needs %s: %v", tool, err))
 		}
 	}
 }
@@ -53,7 +55,7 @@ func newPodNet(t *testing.T) *podNet {
 	n := &podNet{id: id, bridge: "wbr" + id, prefix: fmt.Sprintf("10.249.%d.", b[0]), pods: map[string]string{}, ips: map[string]string{}}
 	n.hostIP = n.prefix + "1"
 	if out, err := exec.Command("ip", "link", "add", n.bridge, "type", "bridge").CombinedOutput(); err != nil {
-		t.Skipf("cannot create a bridge here: %v: %s", err, out)
+		citest.Missing(t, fmt.Sprintf("cannot create a bridge here: %v: %s", err, out))
 	}
 	t.Cleanup(func() { exec.Command("ip", "link", "del", n.bridge).Run() })
 	mustRun(t, "ip", "addr", "add", n.hostIP+"/24", "dev", n.bridge)

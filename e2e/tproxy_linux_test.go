@@ -53,10 +53,15 @@ func TestTransparentProxy(t *testing.T) {
 	// Pod B: api and secret, their apps on every address of the pod.
 	apiApp := startRecordingApp(t, nsB, "api-1", 8080)
 	startRecordingApp(t, nsB, "secret-1", 8081)
-	registerPod(t, client, "api-1", "api", ipB, 8080, freePort(t), nil)
-	registerPod(t, client, "secret-1", "secret", ipB, 8081, freePort(t), nil)
-	registerPod(t, client, "web-1", "web", ipA, 9090, freePort(t), &api.AgentServiceConnectProxyConfig{
+	// Transparent mode comes from proxy-defaults alone, as Consul teams set
+	// it mesh-wide; pod B's sidecars opt out in their registrations (a
+	// registration's mode wins), since pod B has no outbound redirect.
+	m.setEntry(t, &api.ProxyConfigEntry{Kind: api.ProxyDefaults, Name: api.ProxyConfigGlobal,
 		Mode: api.ProxyModeTransparent, TransparentProxy: &api.TransparentProxyConfig{OutboundListenerPort: 15001}})
+	direct := &api.AgentServiceConnectProxyConfig{Mode: api.ProxyModeDirect}
+	registerPod(t, client, "api-1", "api", ipB, 8080, freePort(t), direct)
+	registerPod(t, client, "secret-1", "secret", ipB, 8081, freePort(t), direct)
+	registerPod(t, client, "web-1", "web", ipA, 9090, freePort(t), nil)
 
 	// B's inbound redirect sends api's app port to api's sidecar: nothing
 	// reaches the app from outside the pod but through mTLS.

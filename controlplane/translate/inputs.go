@@ -77,6 +77,19 @@ func (t *translator) protocolOf(service string) string {
 	return t.snap.ProtocolOf(service)
 }
 
+func (t *translator) proxyDefaults() *catalog.ProxyDefaults {
+	t.read(inProxyDefaults, "")
+	return t.snap.ProxyDefaults
+}
+
+// proxyModeOf is a sidecar's proxy mode and transparent outbound port as
+// catalog.Snapshot.ProxyModeOf resolves them.
+func (t *translator) proxyModeOf(p *catalog.Proxy) (string, int) {
+	t.read(inServiceDefaults, p.DestinationName)
+	t.read(inProxyDefaults, "")
+	return t.snap.ProxyModeOf(p)
+}
+
 func (t *translator) resolver(service string) *catalog.ServiceResolver {
 	t.read(inResolver, service)
 	return t.snap.ServiceResolvers[service]

@@ -124,6 +124,9 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	if sd := t.serviceDefaults(p.DestinationName); sd != nil && len(sd.Unsupported) > 0 {
 		t.problem("proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
 	}
+	if pd := t.proxyDefaults(); pd != nil && len(pd.Unsupported) > 0 {
+		t.problem("proxy %q: proxy-defaults: not supported and left out: %s", p.ID, strings.Join(pd.Unsupported, ", "))
+	}
 	protocol := cmp.Or(p.Protocol, t.protocolOf(p.DestinationName))
 	if !validPort(p.Port) || !validPort(p.LocalPort) {
 		t.problem("proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
@@ -134,8 +137,8 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	for _, u := range p.Upstreams {
 		t.upstream(p, u, pr)
 	}
-	if p.Mode == catalog.ModeTransparent {
-		t.transparent(p, pr)
+	if mode, port := t.proxyModeOf(p); mode == catalog.ModeTransparent {
+		t.transparent(p, port, pr)
 	}
 	if t.roots != nil {
 		pr.r.Secrets = []*tlsv3.Secret{t.roots}

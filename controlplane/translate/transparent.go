@@ -47,8 +47,8 @@ func OutboundListenerName(port int) string {
 // chain, which passes them through to their original destination, unless
 // the mesh config entry sets MeshDestinationsOnly: then there is no default
 // chain and they are closed. This is the shape Consul gives Envoy.
-func (t *translator) transparent(p *catalog.Proxy, pr *proxyResources) {
-	port := cmp.Or(p.OutboundListenerPort, catalog.DefaultOutboundListenerPort)
+func (t *translator) transparent(p *catalog.Proxy, outboundPort int, pr *proxyResources) {
+	port := cmp.Or(outboundPort, catalog.DefaultOutboundListenerPort)
 	name := OutboundListenerName(port)
 	l := &listenerv3.Listener{
 		Name:             name,

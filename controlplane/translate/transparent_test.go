@@ -60,6 +60,21 @@ func transparentCases() []goldenCase {
 			},
 			mesh: testMesh,
 		},
+		{
+			// The registration names no mode: proxy-defaults makes the
+			// sidecar transparent on its outbound port, as Consul resolves
+			// the mode (catalog.Snapshot.ProxyModeOf).
+			name: "transparent_from_proxy_defaults",
+			snap: &catalog.Snapshot{
+				Datacenter:      "dc1",
+				Proxies:         map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy()},
+				Endpoints:       meshEndpoints(),
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
+				ProxyDefaults: &catalog.ProxyDefaults{Mode: catalog.ModeTransparent,
+					TransparentProxy: catalog.TransparentProxy{OutboundListenerPort: 15021}},
+			},
+			mesh: testMesh,
+		},
 	}
 }
 

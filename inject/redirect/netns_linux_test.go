@@ -17,6 +17,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/weft-mesh/weft/internal/citest"
 )
 
 // netPair is two network namespaces joined by a veth pair: a "pod", where
@@ -31,12 +33,12 @@ type netPair struct {
 func newNetPair(t *testing.T) *netPair {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		t.Skip("needs root to create network namespaces")
+		citest.Missing(t, "needs root to create network namespaces")
 	}
 	id := randomID(t)
 	n := &netPair{pod: "weft-" + id + "-pod", peer: "weft-" + id + "-peer", podIP: "10.248.0.2", peerIP: "10.248.0.1"}
 	if out, err := exec.Command("ip", "netns", "add", n.pod).CombinedOutput(); err != nil {
-		t.Skipf("no network namespaces here: ip netns add: %v: %s", err, out)
+		citest.Missing(t, fmt.Sprintf("no network namespaces here: ip netns add: %v: %s", err, out))
 	}
 	t.Cleanup(func() { exec.Command("ip", "netns", "del", n.pod).Run() })
 	mustRun(t, "ip", "netns", "add", n.peer)
