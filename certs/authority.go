@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"crypto/x509"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -144,6 +145,38 @@ func (a *Authority) ActiveRoot() *x509.Certificate {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	return a.active.Root()
+}
+
+// SignerPEM returns the PEM certificate and private key of the CA that
+// signs leaves or, with next, of the root a rotation added: what an
+// operator hands to another CA that must sign with the same key (Consul's
+// built-in Connect CA in the shared mode, certs/consulca). The key then
+// lives there too; callers document it.
+func (a *Authority) SignerPEM(next bool) (certPEM, keyPEM []byte, err error) {
+	a.mu.Lock()
+	ca := a.active
+	if next {
+		ca = a.next
+	}
+	a.mu.Unlock()
+	if ca == nil {
+		return nil, nil, errors.New("no new root: run AddRoot first")
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(ca.key)
+	if err != nil {
+		return nil, nil, fmt.Errorf("marshal CA key: %w", err)
+	}
+	return EncodeCerts(ca.cert), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// NextRoot is the root a rotation added, nil in other phases.
+func (a *Authority) NextRoot() *x509.Certificate {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.next == nil {
+		return nil
+	}
+	return a.next.Root()
 }
 
 // AddRoot starts a rotation: a new root joins the bundle without signing.

@@ -151,18 +151,21 @@ func serviceToSign(snap *catalog.Snapshot, req *certsv1.SignRequest) (service, s
 }
 
 // recordIssue remembers which root the proxy's newest leaf chains to: the
-// issuer of the top of its chain, found among the bundle.
+// first root of the bundle that signed the leaf or, going up its chain, an
+// intermediate. Starting from the leaf matters when the chain also holds
+// a cross-signed certificate of the leaf's own root (Consul adds one after
+// a rotation, so that peers still trusting the previous root verify it):
+// the leaf is under the new root, not the one that cross-signed it.
 func (s *certService) recordIssue(proxyID string, leaf *x509.Certificate, chain []*x509.Certificate) {
-	top := leaf
-	if len(chain) > 0 {
-		top = chain[len(chain)-1]
-	}
-	for _, root := range s.ca.Bundle() {
-		if top.CheckSignatureFrom(root) == nil {
-			s.mu.Lock()
-			s.issued[proxyID] = certs.Fingerprint(root)
-			s.mu.Unlock()
-			return
+	roots := s.ca.Bundle()
+	for _, c := range append([]*x509.Certificate{leaf}, chain...) {
+		for _, root := range roots {
+			if c.CheckSignatureFrom(root) == nil {
+				s.mu.Lock()
+				s.issued[proxyID] = certs.Fingerprint(root)
+				s.mu.Unlock()
+				return
+			}
 		}
 	}
 }

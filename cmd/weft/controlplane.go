@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 	"path/filepath"
@@ -18,6 +19,7 @@ import (
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 
 	"github.com/weft-mesh/weft/certs"
+	"github.com/weft-mesh/weft/certs/consulca"
 	"github.com/weft-mesh/weft/controlplane"
 	"github.com/weft-mesh/weft/controlplane/translate"
 	"github.com/weft-mesh/weft/discovery"
@@ -36,6 +38,7 @@ type controlPlaneFlags struct {
 	logFormat   string
 
 	trustDomain   string
+	caProvider    string
 	caDir         string
 	caCert        string
 	caKey         string
@@ -69,7 +72,9 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 	fl.StringVar(&f.xdsAddr, "xds-addr", "127.0.0.1:15010", "gRPC address serving ADS to proxies")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:15000",
 		`HTTP address of the admin API (/ready, /proxies, /catalog); "-" disables it`)
-	fl.StringVar(&f.trustDomain, "trust-domain", "weft.local", "SPIFFE trust domain of every identity in the mesh")
+	fl.StringVar(&f.trustDomain, "trust-domain", "weft.local", "SPIFFE trust domain of every identity in the mesh (with --ca-provider weft)")
+	fl.StringVar(&f.caProvider, "ca-provider", caProviderWeft,
+		`"weft": Weft's own CA and trust domain; "consul": share one CA with Consul's Connect CA (Weft's root becomes the root of Consul's built-in provider; needs a token with operator:write; the trust domain is Consul's) so that Weft sidecars and Consul-configured proxies trust each other`)
 	fl.StringVar(&f.caDir, "ca-dir", defaultCADir(),
 		"directory holding the root CA (tls.crt, tls.key; a mounted kubernetes.io/tls Secret works); created on first start")
 	fl.StringVar(&f.caCert, "ca-cert", "", "plugged-in CA: PEM certificate of an operator's intermediate (with --ca-key, --ca-chain)")
@@ -99,7 +104,9 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return fmt.Errorf("consul client for %q: %w", consulCfg.Address, err)
 	}
-	authority, err := openAuthority(f)
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	authority, runAuthority, err := openCA(ctx, f, client, logger)
 	if err != nil {
 		return err
 	}
@@ -127,10 +134,11 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
 	var wg sync.WaitGroup
 	var watchErr error
+	if runAuthority != nil {
+		wg.Go(func() { runAuthority(ctx) })
+	}
 	wg.Go(func() {
 		watchErr = watcher.Run(ctx)
 		cancel()
@@ -156,6 +164,33 @@ func consulConfig(addr, token string) *api.Config {
 		cfg.Token = token
 	}
 	return cfg
+}
+
+// CA providers of --ca-provider.
+const (
+	caProviderWeft   = "weft"
+	caProviderConsul = "consul"
+)
+
+// openCA opens the CA --ca-provider names; run, when not nil, keeps it up
+// to date until ctx ends.
+func openCA(ctx context.Context, f *controlPlaneFlags, client *api.Client, logger *slog.Logger) (controlplane.CertAuthority, func(context.Context), error) {
+	switch f.caProvider {
+	case caProviderWeft:
+		a, err := openAuthority(f)
+		return a, nil, err
+	case caProviderConsul:
+		if f.caCert != "" || f.caKey != "" || f.caChain != "" {
+			return nil, nil, errors.New("--ca-provider consul shares Consul's CA: it takes no --ca-cert, --ca-key or --ca-chain")
+		}
+		shared, err := consulca.Open(ctx, consulca.Config{Client: client, Dir: f.caDir, LeafTTL: f.leafTTL, Logger: logger})
+		if err != nil {
+			return nil, nil, fmt.Errorf("--ca-provider consul: %w", err)
+		}
+		logger.Info("sharing Consul's Connect CA", "trust_domain", shared.TrustDomain().String())
+		return shared, func(ctx context.Context) { shared.Run(ctx) }, nil
+	}
+	return nil, nil, fmt.Errorf("--ca-provider %q: want %q or %q", f.caProvider, caProviderWeft, caProviderConsul)
 }
 
 // openAuthority opens the mesh CA: an operator's plugged intermediate when
