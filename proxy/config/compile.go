@@ -9,10 +9,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -20,25 +18,40 @@ import (
 // each error naming the resource, joined with errors.Join.
 //
 // Compile is pure: it reads s, never modifies it, and has no side effects.
-func Compile(s xds.State) (*Runtime, error) {
+func Compile(s xds.State) (*Runtime, error) { return Recompile(nil, s) }
+
+// Recompile compiles s as Compile does, taking from prev, the Runtime
+// compiled before (nil for none), every compiled resource whose inputs are
+// the very messages it was compiled from (the xDS client keeps the message
+// of a resource that did not change): a route table whose
+// RouteConfiguration is the same, a cluster whose Cluster and load
+// assignment are, a listener whose Listener and the route tables and
+// ORIGINAL_DST clusters it refers to are, and a trust bundle whose Secret
+// is. Such resources are the same pointers in the result as in prev, so
+// that whoever installs the result can tell what changed by pointer. The
+// checks across resources (original destination, addresses) run on the
+// whole result every time.
+//
+// The result is equal to Compile(s). Recompile is pure as Compile is; it
+// reads prev and never modifies it, nor what prev points to.
+func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	var errs []error
-	tables := compileAll(s.Routes, "route configuration", compileRouteConfig, &errs)
-	loads := compileAll(s.Endpoints, "cluster load assignment", compileLoadAssignment, &errs)
+	was, next := prev.sourcesOrNone(), newSources()
+	tables := compileAll(s.Routes, "route configuration", memoized(was.routes, next.routes, compileRouteConfig), &errs)
+	loads := compileAll(s.Endpoints, "cluster load assignment", memoized(was.loads, next.loads, compileLoadAssignment), &errs)
 	clusters := compileAll(s.Clusters, "cluster", func(c *clusterv3.Cluster) (*Cluster, error) {
-		return compileCluster(c, loads)
+		return next.cluster(was, c, s.Endpoints, loads)
 	}, &errs)
 	listeners := compileAll(s.Listeners, "listener", func(l *listenerv3.Listener) (*Listener, error) {
-		return compileListener(l, tables)
+		return next.listener(was, l, tables, clusters)
 	}, &errs)
-	secrets := compileAll(s.Secrets, "secret", func(sec *tlsv3.Secret) (*mtls.Bundle, error) {
-		return compileSecret(sec)
-	}, &errs)
+	secrets := compileAll(s.Secrets, "secret", memoized(was.secrets, next.secrets, compileSecret), &errs)
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
-		if err := resolveOriginalDst(listeners[name], clusters); err != nil {
+		if err := checkOriginalDst(listeners[name], clusters); err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
 		}
 	}
-	rt := &Runtime{Clusters: clusters, Secrets: secrets}
+	rt := &Runtime{Clusters: clusters, Secrets: secrets, sources: next}
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		rt.Listeners = append(rt.Listeners, listeners[name])
 	}
