@@ -36,7 +36,7 @@ func Compile(s xds.State) (*Runtime, error) { return Recompile(nil, s) }
 // reads prev and never modifies it, nor what prev points to.
 func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	var errs []error
-	was, next := prev.sourcesOrNone(), newSources()
+	was, next := prev.sourcesOrNone(), newSources(s)
 	tables := compileAll(s.Routes, "route configuration", memoized(was.routes, next.routes, compileRouteConfig), &errs)
 	loads := compileAll(s.Endpoints, "cluster load assignment", memoized(was.loads, next.loads, compileLoadAssignment), &errs)
 	clusters := compileAll(s.Clusters, "cluster", func(c *clusterv3.Cluster) (*Cluster, error) {
@@ -61,7 +61,7 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	rt.Subscriptions = subscriptions(rt)
+	rt.Subscriptions = subscriptionsFrom(prev, rt)
 	rt.UsesLeaf = usesLeaf(rt)
 	return rt, nil
 }
@@ -82,22 +82,28 @@ func usesLeaf(rt *Runtime) bool {
 	return false
 }
 
-// compileAll compiles every resource of one type in name order, collecting
-// errors prefixed with the resource's kind and name.
+// compileAll compiles every resource of one type, collecting errors
+// prefixed with the resource's kind and name, in name order.
 func compileAll[M proto.Message, T any](r xds.Resources, kind string, compile func(M) (T, error), errs *[]error) map[string]T {
 	out := make(map[string]T, len(r.Items))
-	for _, name := range slices.Sorted(maps.Keys(r.Items)) {
-		m, ok := r.Items[name].(M)
+	var bad []string
+	failed := map[string]error{}
+	for name, item := range r.Items {
+		m, ok := item.(M)
 		if !ok {
-			*errs = append(*errs, fmt.Errorf("%s %q: unexpected type %T", kind, name, r.Items[name]))
+			bad, failed[name] = append(bad, name), fmt.Errorf("%s %q: unexpected type %T", kind, name, item)
 			continue
 		}
 		v, err := compile(m)
 		if err != nil {
-			*errs = append(*errs, fmt.Errorf("%s %q: %w", kind, name, err))
+			bad, failed[name] = append(bad, name), fmt.Errorf("%s %q: %w", kind, name, err)
 			continue
 		}
 		out[name] = v
+	}
+	slices.Sort(bad)
+	for _, name := range bad {
+		*errs = append(*errs, failed[name])
 	}
 	return out
 }
@@ -116,6 +122,30 @@ func checkAddresses(listeners []*Listener) error {
 		owner[l.Address] = l.Name
 	}
 	return nil
+}
+
+// subscriptionsFrom returns prev's subscriptions when rt has the same
+// listeners as prev and clusters of the same names that name the same
+// load assignments and trust bundles, as after an endpoint change; else
+// it lists them anew.
+func subscriptionsFrom(prev, rt *Runtime) xds.Subscriptions {
+	if prev == nil || !slices.Equal(prev.Listeners, rt.Listeners) || len(prev.Clusters) != len(rt.Clusters) {
+		return subscriptions(rt)
+	}
+	for name, c := range rt.Clusters {
+		p := prev.Clusters[name]
+		if p == nil || p != c && (p.EDSName != c.EDSName || trustBundleOf(p) != trustBundleOf(c)) {
+			return subscriptions(rt)
+		}
+	}
+	return prev.Subscriptions
+}
+
+func trustBundleOf(c *Cluster) string {
+	if c.TLS == nil {
+		return ""
+	}
+	return c.TLS.TrustBundle
 }
 
 // subscriptions lists the RDS names of listeners, the EDS names of

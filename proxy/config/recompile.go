@@ -32,13 +32,14 @@ type builtCluster struct {
 	load proto.Message
 }
 
-func newSources() *sources {
+// newSources returns empty sources sized for s.
+func newSources(s xds.State) *sources {
 	return &sources{
-		routes:    map[*routev3.RouteConfiguration]*route.Table{},
-		loads:     map[*endpointv3.ClusterLoadAssignment][]Endpoint{},
-		clusters:  map[*clusterv3.Cluster]builtCluster{},
-		listeners: map[*listenerv3.Listener]*Listener{},
-		secrets:   map[*tlsv3.Secret]*mtls.Bundle{},
+		routes:    make(map[*routev3.RouteConfiguration]*route.Table, len(s.Routes.Items)),
+		loads:     make(map[*endpointv3.ClusterLoadAssignment][]Endpoint, len(s.Endpoints.Items)),
+		clusters:  make(map[*clusterv3.Cluster]builtCluster, len(s.Clusters.Items)),
+		listeners: make(map[*listenerv3.Listener]*Listener, len(s.Listeners.Items)),
+		secrets:   make(map[*tlsv3.Secret]*mtls.Bundle, len(s.Secrets.Items)),
 	}
 }
 
