@@ -274,6 +274,16 @@ func randomChange(rng *rand.Rand, s xds.State) (string, xds.State) {
 		if s.Clusters.Items[target] == nil {
 			return "cluster " + target + " back", with(s, xdstest.EDSCluster(target))
 		}
+		switch rng.IntN(3) {
+		case 0:
+			return "cluster " + target + " removed", without(s, &clusterv3.Cluster{Name: target})
+		case 1:
+			if c := s.Clusters.Items[target].(*clusterv3.Cluster); c.GetType() == clusterv3.Cluster_EDS {
+				return "EDS service name of " + target, with(s, edit(s, cluster, target, func(c *clusterv3.Cluster) {
+					c.EdsClusterConfig.ServiceName = []string{"", "a", "b"}[rng.IntN(3)]
+				}))
+			}
+		}
 		return "connect timeout of " + target, with(s, edit(s, cluster, target, func(c *clusterv3.Cluster) {
 			c.ConnectTimeout = durationpb.New(time.Duration(rng.IntN(5)+1) * time.Second)
 		}))
@@ -281,7 +291,7 @@ func randomChange(rng *rand.Rand, s xds.State) (string, xds.State) {
 		// d is a transparent chain's cluster; c the TCP listener's, which
 		// must not be ORIGINAL_DST: the check across resources rejects it.
 		target := []string{"c", "d"}[rng.IntN(2)]
-		if s.Clusters.Items[target].(*clusterv3.Cluster).GetType() == clusterv3.Cluster_ORIGINAL_DST {
+		if c, _ := s.Clusters.Items[target].(*clusterv3.Cluster); c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
 			return target + " EDS", with(s, xdstest.EDSCluster(target))
 		}
 		return target + " ORIGINAL_DST", with(s, withName(originalDstCluster(), target))
