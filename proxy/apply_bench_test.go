@@ -2,7 +2,6 @@ package proxy
 
 import (
 	"fmt"
-	"log/slog"
 	"maps"
 	"testing"
 
@@ -30,7 +29,7 @@ func BenchmarkApplyEndpointFlip(b *testing.B) {
 }
 
 func benchmarkEndpointFlip(b *testing.B, sc xdstest.Scale) {
-	p := newBenchProxy(b)
+	p := newUnstartedProxy(b)
 	side := xdstest.ScaledSidecar(sc)
 	s := scaledState(side)
 	if _, err := p.apply(s); err != nil {
@@ -47,21 +46,6 @@ func benchmarkEndpointFlip(b *testing.B, sc xdstest.Scale) {
 		}
 		s = next
 	}
-}
-
-// newBenchProxy returns a proxy that is not running: apply can be called
-// directly. Its listeners and clusters close with the benchmark.
-func newBenchProxy(b *testing.B) *Proxy {
-	b.Helper()
-	p, err := New(Config{ProxyID: "bench-sidecar-proxy", XDSAddrs: []string{"127.0.0.1:1"}, Logger: slog.New(slog.DiscardHandler)})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() {
-		p.listeners.Close()
-		p.clusters.Close()
-	})
-	return p
 }
 
 // scaledState is the accepted xDS state holding sc.
