@@ -112,21 +112,19 @@ func sortedSet(names []string) []string {
 	return slices.Compact(out)
 }
 
-// keepOnly returns the items whose name is in names (sorted).
-func keepOnly[V any](items map[string]V, names []string) map[string]V {
-	out := make(map[string]V, len(names))
-	for name, m := range items {
-		if _, ok := slices.BinarySearch(names, name); ok {
-			out[name] = m
-		}
-	}
-	return out
-}
-
 // keepOnly returns r with only the resources named in names (sorted), in
 // new maps.
 func (r Resources) keepOnly(names []string) Resources {
-	r.Items, r.digests = keepOnly(r.Items, names), keepOnly(r.digests, names)
+	items, digests := make(map[string]proto.Message, len(names)), make(map[string]digest, len(names))
+	for name, m := range r.Items {
+		if _, ok := slices.BinarySearch(names, name); ok {
+			items[name] = m
+			if sum, ok := r.digests[name]; ok {
+				digests[name] = sum
+			}
+		}
+	}
+	r.Items, r.digests = items, digests
 	return r
 }
 
