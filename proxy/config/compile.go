@@ -86,24 +86,27 @@ func usesLeaf(rt *Runtime) bool {
 // prefixed with the resource's kind and name, in name order.
 func compileAll[M proto.Message, T any](r xds.Resources, kind string, compile func(M) (T, error), errs *[]error) map[string]T {
 	out := make(map[string]T, len(r.Items))
-	var bad []string
-	failed := map[string]error{}
+	type failure struct {
+		name string
+		err  error
+	}
+	var failed []failure
 	for name, item := range r.Items {
 		m, ok := item.(M)
 		if !ok {
-			bad, failed[name] = append(bad, name), fmt.Errorf("%s %q: unexpected type %T", kind, name, item)
+			failed = append(failed, failure{name, fmt.Errorf("%s %q: unexpected type %T", kind, name, item)})
 			continue
 		}
 		v, err := compile(m)
 		if err != nil {
-			bad, failed[name] = append(bad, name), fmt.Errorf("%s %q: %w", kind, name, err)
+			failed = append(failed, failure{name, fmt.Errorf("%s %q: %w", kind, name, err)})
 			continue
 		}
 		out[name] = v
 	}
-	slices.Sort(bad)
-	for _, name := range bad {
-		*errs = append(*errs, failed[name])
+	slices.SortFunc(failed, func(a, b failure) int { return strings.Compare(a.name, b.name) })
+	for _, f := range failed {
+		*errs = append(*errs, f.err)
 	}
 	return out
 }
