@@ -16,11 +16,13 @@ import (
 var _ admin.Source = (*Proxy)(nil)
 
 // apply is the xDS Applier: compile, bind new listeners, then install the
-// trust bundles, clusters and listeners. A compile or bind error changes
-// nothing and is returned for the NACK. It runs on the xDS client's
-// goroutine.
+// trust bundles, clusters and listeners. Compiling starts from the
+// runtime last applied, whose listeners and clusters it reuses when their
+// resources did not change; the managers leave those as they are. A
+// compile or bind error changes nothing and is returned for the NACK. It
+// runs on the xDS client's goroutine.
 func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
-	rt, err := config.Compile(s)
+	rt, err := config.Recompile(p.runtime.Load(), s)
 	if err != nil {
 		return xds.Subscriptions{}, err
 	}

@@ -119,6 +119,40 @@ func TestManagerUpdate(t *testing.T) {
 	}
 }
 
+// TestManagerLeavesUnchangedClusters: a cluster given the *config.Cluster
+// it already has is not updated (its state, picker and hosts stay as they
+// are); one given a new one is, and the cluster set is replaced only when
+// names come or go.
+func TestManagerLeavesUnchangedClusters(t *testing.T) {
+	m := NewManager(Options{})
+	ep := func(addr string, healthy bool) []config.Endpoint {
+		return []config.Endpoint{{Address: "x:1", Healthy: true, Weight: 1}, {Address: addr, Healthy: healthy, Weight: 1}}
+	}
+	a := &config.Cluster{Name: "a", ConnectTimeout: time.Second, Endpoints: ep("a1:1", true)}
+	b := &config.Cluster{Name: "b", ConnectTimeout: time.Second, Endpoints: ep("b1:1", true)}
+	m.Update(map[string]*config.Cluster{"a": a, "b": b})
+	set, stateA, stateB := m.clusters.Load(), m.Get("a").state.Load(), m.Get("b").state.Load()
+
+	flipped := &config.Cluster{Name: "b", ConnectTimeout: time.Second, Endpoints: ep("b1:1", false)}
+	m.Update(map[string]*config.Cluster{"a": a, "b": flipped})
+	if m.Get("a").state.Load() != stateA {
+		t.Error("cluster a was updated although its configuration is the same pointer")
+	}
+	if st := m.Get("b").state.Load(); st == stateB || st.cfg != flipped {
+		t.Error("cluster b was not updated to its new configuration")
+	}
+	if diff := cmp.Diff(map[string]int{"x:1": 3}, picks(t, m.Get("b"), 3)); diff != "" {
+		t.Errorf("picks of b after its endpoint turned unhealthy (-want +got):\n%s", diff)
+	}
+	if m.clusters.Load() != set {
+		t.Error("the cluster set was replaced although no cluster came or went")
+	}
+	m.Update(map[string]*config.Cluster{"a": a})
+	if m.Get("b") != nil || m.Get("a").state.Load() != stateA {
+		t.Error("removing b: b still returned, or a updated")
+	}
+}
+
 // TestManagerReportsRemovals: OnHostRemoved hears of every host that
 // leaves (endpoint removed, outlier settings replaced, cluster removed),
 // OnClusterRemoved of every removed cluster, and neither of what stays.

@@ -54,15 +54,24 @@ func NewManager(opts Options) *Manager {
 func (m *Manager) Get(name string) *Cluster { return (*m.clusters.Load())[name] }
 
 // Update makes cfgs the current clusters. Existing clusters are updated in
-// place (keeping their connection pools, counters and breakers); removed
+// place (keeping their connection pools, counters and breakers); one given
+// the *config.Cluster it already has is left as it is (config.Recompile
+// keeps the pointer of a cluster whose resources did not change). Removed
 // clusters finish their in-flight requests and drop their idle
 // connections.
 func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 	old := *m.clusters.Load()
+	for name, cfg := range cfgs {
+		if c, ok := old[name]; ok && c.state.Load().cfg != cfg {
+			c.update(cfg)
+		}
+	}
+	if sameNames(old, cfgs) {
+		return
+	}
 	next := make(map[string]*Cluster, len(cfgs))
 	for name, cfg := range cfgs {
 		if c, ok := old[name]; ok {
-			c.update(cfg)
 			next[name] = c
 		} else {
 			next[name] = newCluster(cfg, m.opts)
@@ -77,6 +86,19 @@ func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 			}
 		}
 	}
+}
+
+// sameNames reports whether cfgs names exactly the clusters of have.
+func sameNames(have map[string]*Cluster, cfgs map[string]*config.Cluster) bool {
+	if len(have) != len(cfgs) {
+		return false
+	}
+	for name := range cfgs {
+		if _, ok := have[name]; !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // Close drops every cluster's idle connections and stops their timers.

@@ -9,10 +9,8 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
 
@@ -20,25 +18,40 @@ import (
 // each error naming the resource, joined with errors.Join.
 //
 // Compile is pure: it reads s, never modifies it, and has no side effects.
-func Compile(s xds.State) (*Runtime, error) {
+func Compile(s xds.State) (*Runtime, error) { return Recompile(nil, s) }
+
+// Recompile compiles s as Compile does, taking from prev, the Runtime
+// compiled before (nil for none), every compiled resource whose inputs are
+// the very messages it was compiled from (the xDS client keeps the message
+// of a resource that did not change): a route table whose
+// RouteConfiguration is the same, a cluster whose Cluster and load
+// assignment are, a listener whose Listener and the route tables and
+// ORIGINAL_DST clusters it refers to are, and a trust bundle whose Secret
+// is. Such resources are the same pointers in the result as in prev, so
+// that whoever installs the result can tell what changed by pointer. The
+// checks across resources (original destination, addresses) run on the
+// whole result every time.
+//
+// The result is equal to Compile(s). Recompile is pure as Compile is; it
+// reads prev and never modifies it, nor what prev points to.
+func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	var errs []error
-	tables := compileAll(s.Routes, "route configuration", compileRouteConfig, &errs)
-	loads := compileAll(s.Endpoints, "cluster load assignment", compileLoadAssignment, &errs)
+	was, next := prev.sourcesOrNone(), newSources(s)
+	tables := compileAll(s.Routes, "route configuration", memoized(was.routes, next.routes, compileRouteConfig), &errs)
+	loads := compileAll(s.Endpoints, "cluster load assignment", memoized(was.loads, next.loads, compileLoadAssignment), &errs)
 	clusters := compileAll(s.Clusters, "cluster", func(c *clusterv3.Cluster) (*Cluster, error) {
-		return compileCluster(c, loads)
+		return next.cluster(was, c, s.Endpoints, loads)
 	}, &errs)
 	listeners := compileAll(s.Listeners, "listener", func(l *listenerv3.Listener) (*Listener, error) {
-		return compileListener(l, tables)
+		return next.listener(was, l, tables, clusters)
 	}, &errs)
-	secrets := compileAll(s.Secrets, "secret", func(sec *tlsv3.Secret) (*mtls.Bundle, error) {
-		return compileSecret(sec)
-	}, &errs)
+	secrets := compileAll(s.Secrets, "secret", memoized(was.secrets, next.secrets, compileSecret), &errs)
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
-		if err := resolveOriginalDst(listeners[name], clusters); err != nil {
+		if err := checkOriginalDst(listeners[name], clusters); err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
 		}
 	}
-	rt := &Runtime{Clusters: clusters, Secrets: secrets}
+	rt := &Runtime{Clusters: clusters, Secrets: secrets, sources: next}
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		rt.Listeners = append(rt.Listeners, listeners[name])
 	}
@@ -48,7 +61,7 @@ func Compile(s xds.State) (*Runtime, error) {
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
-	rt.Subscriptions = subscriptions(rt)
+	rt.Subscriptions = subscriptionsFrom(prev, rt)
 	rt.UsesLeaf = usesLeaf(rt)
 	return rt, nil
 }
@@ -69,22 +82,31 @@ func usesLeaf(rt *Runtime) bool {
 	return false
 }
 
-// compileAll compiles every resource of one type in name order, collecting
-// errors prefixed with the resource's kind and name.
+// compileAll compiles every resource of one type, collecting errors
+// prefixed with the resource's kind and name, in name order.
 func compileAll[M proto.Message, T any](r xds.Resources, kind string, compile func(M) (T, error), errs *[]error) map[string]T {
 	out := make(map[string]T, len(r.Items))
-	for _, name := range slices.Sorted(maps.Keys(r.Items)) {
-		m, ok := r.Items[name].(M)
+	type failure struct {
+		name string
+		err  error
+	}
+	var failed []failure
+	for name, item := range r.Items {
+		m, ok := item.(M)
 		if !ok {
-			*errs = append(*errs, fmt.Errorf("%s %q: unexpected type %T", kind, name, r.Items[name]))
+			failed = append(failed, failure{name, fmt.Errorf("%s %q: unexpected type %T", kind, name, item)})
 			continue
 		}
 		v, err := compile(m)
 		if err != nil {
-			*errs = append(*errs, fmt.Errorf("%s %q: %w", kind, name, err))
+			failed = append(failed, failure{name, fmt.Errorf("%s %q: %w", kind, name, err)})
 			continue
 		}
 		out[name] = v
+	}
+	slices.SortFunc(failed, func(a, b failure) int { return strings.Compare(a.name, b.name) })
+	for _, f := range failed {
+		*errs = append(*errs, f.err)
 	}
 	return out
 }
@@ -103,6 +125,30 @@ func checkAddresses(listeners []*Listener) error {
 		owner[l.Address] = l.Name
 	}
 	return nil
+}
+
+// subscriptionsFrom returns prev's subscriptions when rt has the same
+// listeners as prev and clusters of the same names that name the same
+// load assignments and trust bundles, as after an endpoint change; else
+// it lists them anew.
+func subscriptionsFrom(prev, rt *Runtime) xds.Subscriptions {
+	if prev == nil || !slices.Equal(prev.Listeners, rt.Listeners) || len(prev.Clusters) != len(rt.Clusters) {
+		return subscriptions(rt)
+	}
+	for name, c := range rt.Clusters {
+		p := prev.Clusters[name]
+		if p == nil || p != c && (p.EDSName != c.EDSName || trustBundleOf(p) != trustBundleOf(c)) {
+			return subscriptions(rt)
+		}
+	}
+	return prev.Subscriptions
+}
+
+func trustBundleOf(c *Cluster) string {
+	if c.TLS == nil {
+		return ""
+	}
+	return c.TLS.TrustBundle
 }
 
 // subscriptions lists the RDS names of listeners, the EDS names of

@@ -62,7 +62,7 @@ var cmpRuntime = cmp.Options{
 			VHosts []route.VirtualHost
 		}{t.Name, t.VirtualHosts()}
 	}),
-	cmpopts.IgnoreUnexported(route.PathMatch{}, route.Route{}, route.Action{}, match.String{}),
+	cmpopts.IgnoreUnexported(Runtime{}, route.PathMatch{}, route.Route{}, route.Action{}, match.String{}),
 	cmp.Comparer(func(a, b *regexp.Regexp) bool {
 		return a == nil && b == nil || a != nil && b != nil && a.String() == b.String()
 	}),

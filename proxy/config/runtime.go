@@ -32,6 +32,10 @@ type Runtime struct {
 	// UsesLeaf reports whether a listener or cluster presents the local
 	// leaf certificate (weft-leaf).
 	UsesLeaf bool
+
+	// sources are the messages each resource was compiled from, for
+	// Recompile; nil in a Runtime built by hand.
+	sources *sources
 }
 
 // Mode says how a listener handles its connections.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"time"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -245,23 +246,54 @@ func compileOriginalDstCluster(c *clusterv3.Cluster) (*Cluster, error) {
 	return out, nil
 }
 
-// resolveOriginalDst turns the tcp_proxy chains of a transparent listener
-// that name an ORIGINAL_DST cluster into passthrough chains, and rejects
-// any other listener using such a cluster. Unknown clusters are left to
-// fail at connection time, as for every tcp_proxy.
-func resolveOriginalDst(l *Listener, clusters map[string]*Cluster) error {
-	if l.Transparent == nil {
-		if c := clusters[l.Cluster]; l.Mode == ModeTCP && c != nil && c.OriginalDst {
-			return fmt.Errorf("tcp_proxy: ORIGINAL_DST cluster %q needs the %s listener filter", c.Name, originalDstFilterName)
-		}
-		return nil
-	}
-	for _, chain := range l.Transparent.Chains {
-		if c := clusters[chain.Cluster]; chain.Mode == ModeTCP && c != nil && c.OriginalDst {
-			chain.Mode, chain.ConnectTimeout = ModeOriginalDst, c.ConnectTimeout
-		}
+// checkOriginalDst rejects a listener without the original_dst listener
+// filter whose tcp_proxy uses an ORIGINAL_DST cluster. Unknown clusters
+// are left to fail at connection time, as for every tcp_proxy.
+func checkOriginalDst(l *Listener, clusters map[string]*Cluster) error {
+	if c := clusters[l.Cluster]; l.Transparent == nil && l.Mode == ModeTCP && c != nil && c.OriginalDst {
+		return fmt.Errorf("tcp_proxy: ORIGINAL_DST cluster %q needs the %s listener filter", c.Name, originalDstFilterName)
 	}
 	return nil
+}
+
+// resolveOriginalDst turns the tcp_proxy chains of a newly compiled
+// transparent listener that name an ORIGINAL_DST cluster into passthrough
+// chains.
+func resolveOriginalDst(l *Listener, clusters map[string]*Cluster) {
+	if l.Transparent == nil {
+		return
+	}
+	for _, chain := range l.Transparent.Chains {
+		chain.Mode, chain.ConnectTimeout = passthrough(chain, clusters)
+	}
+}
+
+// originalDstResolved reports whether l's chains are as resolveOriginalDst
+// makes them with clusters, so that l, resolved against the clusters of
+// an earlier configuration, may serve with these.
+func originalDstResolved(l *Listener, clusters map[string]*Cluster) bool {
+	if l.Transparent == nil {
+		return true
+	}
+	for _, chain := range l.Transparent.Chains {
+		if mode, timeout := passthrough(chain, clusters); mode != chain.Mode || timeout != chain.ConnectTimeout {
+			return false
+		}
+	}
+	return true
+}
+
+// passthrough returns the mode and connect timeout of a transparent
+// listener's chain: a tcp_proxy to an ORIGINAL_DST cluster passes through
+// to the original destination within the cluster's connect_timeout.
+func passthrough(chain *Listener, clusters map[string]*Cluster) (Mode, time.Duration) {
+	if chain.Mode != ModeTCP && chain.Mode != ModeOriginalDst {
+		return chain.Mode, chain.ConnectTimeout
+	}
+	if c := clusters[chain.Cluster]; c != nil && c.OriginalDst {
+		return ModeOriginalDst, c.ConnectTimeout
+	}
+	return ModeTCP, 0
 }
 
 // allChains lists every listener and every filter chain of transparent

@@ -68,6 +68,21 @@ func (b *bound) swap(l *config.Listener) {
 	b.enforce(a)
 }
 
+// serves reports whether b already serves l as swap(l) would make it: the
+// same compiled listener (config.Recompile keeps the pointer of a
+// listener whose resources did not change) with the tracer its tracing
+// config would get now. Such a listener need not be swapped: its
+// telemetry would be rebuilt alike and its open connections checked
+// against the same RBAC.
+func (b *bound) serves(l *config.Listener) bool {
+	a := b.active.Load()
+	if a == nil || a.Listener != l {
+		return false
+	}
+	ps := b.m.opts.Tracers
+	return ps == nil || ps.Current(a.tracer, tracingOf(l))
+}
+
 // serveHTTP hands a request to the handler of the configuration in force.
 func (b *bound) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	b.m.activity.Add(1)

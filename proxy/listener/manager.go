@@ -144,7 +144,9 @@ func (p *Plan) Abort() {
 }
 
 // Commit swaps configurations into running listeners, starts the new ones
-// and drains the removed ones. It does not block on draining.
+// and drains the removed ones. A running listener given the
+// *config.Listener it already serves is left as it is (see bound.serves).
+// It does not block on draining.
 func (p *Plan) Commit() {
 	m := p.m
 	m.mu.Lock()
@@ -160,7 +162,9 @@ func (p *Plan) Commit() {
 			m.log.Info("listener started", "listener", l.Name, "address", b.ln.Addr().String(), "mode", l.Mode)
 			continue
 		}
-		m.bound[k].swap(l)
+		if b := m.bound[k]; !b.serves(l) {
+			b.swap(l)
+		}
 	}
 	for k, b := range m.bound {
 		if !wanted[k] {

@@ -32,10 +32,7 @@ func (b *bound) observe(a *active, inner http.Handler) observed {
 		dir = metrics.Inbound
 	}
 	o := observed{tcp: tel.TCP(dir, destinationOf(l))}
-	var tcfg *tracing.Config
-	if l.HTTP != nil {
-		tcfg = l.HTTP.Tracing
-	}
+	tcfg := tracingOf(l)
 	if ps := b.m.opts.Tracers; ps != nil && tcfg != nil {
 		tr, err := ps.Acquire(tcfg)
 		if err != nil {
@@ -55,6 +52,14 @@ func (b *bound) observe(a *active, inner http.Handler) observed {
 }
 
 func (o observed) release() { o.tracer.Release() }
+
+// tracingOf is l's tracing config; nil traces nothing.
+func tracingOf(l *config.Listener) *tracing.Config {
+	if l.HTTP == nil {
+		return nil
+	}
+	return l.HTTP.Tracing
+}
 
 // destinationOf names the service an outbound listener leads to: its
 // route configuration without a "?dc=" suffix, else the upstream name

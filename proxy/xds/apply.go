@@ -9,11 +9,12 @@ import (
 // apply decodes a state-of-the-world response, merges it into the
 // accepted state and installs the result.
 func (c *Client) apply(t *resourceType, resp *discoveryv3.DiscoveryResponse) (Subscriptions, error) {
-	got, err := decode(t, resp.GetResources())
+	prev := c.State().Get(t.url)
+	got, err := decode(t, resp.GetResources(), prev)
 	if err != nil {
 		return Subscriptions{}, err
 	}
-	next := merge(t, c.State().Get(t.url), got, resp.GetVersionInfo(), c.subs.names(t.url))
+	next := merge(t, prev, got, resp.GetVersionInfo(), c.subs.names(t.url))
 	return c.install(t, next)
 }
 
@@ -71,9 +72,7 @@ func (c *Client) setSubscriptions(typeURL string, names []string) {
 		c.subs.Secrets = names
 	}
 	cur := c.State()
-	r := cur.Get(typeURL)
-	r.Items = keepOnly(r.Items, names)
-	next := cur.with(typeURL, r)
+	next := cur.with(typeURL, cur.Get(typeURL).keepOnly(names))
 	c.state.Store(&next)
 	c.status.subscribed(typeURL, names)
 }

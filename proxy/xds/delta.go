@@ -3,7 +3,6 @@ package xds
 import (
 	"context"
 	"fmt"
-	"maps"
 	"slices"
 	"time"
 
@@ -85,21 +84,17 @@ func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 		reason := fmt.Sprintf("resource type %q was not subscribed to", resp.GetTypeUrl())
 		return s.send(deltaNack(resp.GetTypeUrl(), resp.GetNonce(), reason))
 	}
-	got, versions, err := decodeDelta(t, resp)
+	cur := s.c.State().Get(t.url)
+	got, versions, err := decodeDelta(t, resp, cur)
 	if err != nil {
 		return s.nack(t, resp, err)
 	}
-	cur := s.c.State().Get(t.url)
-	next := Resources{Version: resp.GetSystemVersionInfo(), Received: true, Items: maps.Clone(cur.Items)}
-	if next.Items == nil {
-		next.Items = make(map[string]proto.Message, len(got))
-	}
-	for _, name := range resp.GetRemovedResources() {
-		delete(next.Items, name)
-	}
-	maps.Copy(next.Items, got)
+	next := cur.clone()
+	next.Version, next.Received = resp.GetSystemVersionInfo(), true
+	next.remove(resp.GetRemovedResources())
+	next.add(got)
 	if !t.wildcard {
-		next.Items = keepOnly(next.Items, s.c.subs.names(t.url))
+		next = next.keepOnly(s.c.subs.names(t.url))
 	}
 	subs, err := s.c.install(t, next)
 	if err != nil {
@@ -113,35 +108,35 @@ func (s *deltaStream) handle(resp *discoveryv3.DeltaDiscoveryResponse) error {
 }
 
 // decodeDelta unpacks and validates the resources of one delta response,
-// returning them and their versions by name.
-func decodeDelta(t *resourceType, resp *discoveryv3.DeltaDiscoveryResponse) (map[string]proto.Message, map[string]string, error) {
-	got := make(map[string]proto.Message, len(resp.GetResources()))
+// returning them and their versions by name. As decode, it keeps the
+// message of prev (the accepted resources of the type) for a resource
+// sent again with the same bytes.
+func decodeDelta(t *resourceType, resp *discoveryv3.DeltaDiscoveryResponse, prev Resources) (Resources, map[string]string, error) {
+	got := Resources{Items: make(map[string]proto.Message, len(resp.GetResources())), digests: make(map[string]digest, len(resp.GetResources()))}
 	versions := make(map[string]string, len(resp.GetResources()))
 	for i, r := range resp.GetResources() {
-		m, err := decodeOne(t, r.GetResource())
+		u, err := decodeOne(t, r.GetResource(), prev.named(r.GetName()))
 		if err != nil {
-			return nil, nil, fmt.Errorf("resource %d (%q): %w", i, r.GetName(), err)
+			return Resources{}, nil, fmt.Errorf("resource %d (%q): %w", i, r.GetName(), err)
 		}
-		name := t.name(m)
+		name := t.name(u.msg)
 		switch {
 		case name == "":
-			return nil, nil, fmt.Errorf("resource %d: %s without a name", i, t.kind)
+			return Resources{}, nil, fmt.Errorf("resource %d: %s without a name", i, t.kind)
 		case r.GetName() != "" && r.GetName() != name:
-			return nil, nil, fmt.Errorf("%s %q: sent under the name %q", t.kind, name, r.GetName())
+			return Resources{}, nil, fmt.Errorf("%s %q: sent under the name %q", t.kind, name, r.GetName())
 		}
-		if _, dup := got[name]; dup {
-			return nil, nil, fmt.Errorf("%s %q: sent twice in one response", t.kind, name)
+		if _, dup := got.Items[name]; dup {
+			return Resources{}, nil, fmt.Errorf("%s %q: sent twice in one response", t.kind, name)
 		}
-		if v, ok := m.(interface{ ValidateAll() error }); ok {
-			if err := v.ValidateAll(); err != nil {
-				return nil, nil, fmt.Errorf("%s %q: invalid: %w", t.kind, name, err)
-			}
+		if err := u.validate(t, name); err != nil {
+			return Resources{}, nil, err
 		}
-		got[name], versions[name] = m, r.GetVersion()
+		got.Items[name], got.digests[name], versions[name] = u.msg, u.sum, r.GetVersion()
 	}
 	for _, name := range resp.GetRemovedResources() {
-		if _, both := got[name]; both {
-			return nil, nil, fmt.Errorf("%s %q: both sent and removed in one response", t.kind, name)
+		if _, both := got.Items[name]; both {
+			return Resources{}, nil, fmt.Errorf("%s %q: both sent and removed in one response", t.kind, name)
 		}
 	}
 	return got, versions, nil

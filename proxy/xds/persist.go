@@ -88,11 +88,12 @@ func UnmarshalState(proxyID string, b []byte) (State, time.Time, error) {
 				return State{}, time.Time{}, fmt.Errorf("saved %s resource %d: %w", t.kind, i, err)
 			}
 		}
-		items, err := decode(t, anys)
+		r, err := decode(t, anys, Resources{})
 		if err != nil {
 			return State{}, time.Time{}, fmt.Errorf("saved %s resources: %w", t.kind, err)
 		}
-		s = s.with(t.url, Resources{Version: st.Version, Received: true, Items: items})
+		r.Version, r.Received = st.Version, true
+		s = s.with(t.url, r)
 	}
 	if !s.Listeners.Received || !s.Clusters.Received {
 		return State{}, time.Time{}, errors.New("saved xDS state has no listeners or no clusters")
@@ -107,9 +108,7 @@ func UnmarshalState(proxyID string, b []byte) (State, time.Time, error) {
 func (c *Client) Restore(s State, subs Subscriptions) {
 	subs = subs.normalize()
 	for _, url := range []string{RouteType, EndpointType, SecretType} {
-		r := s.Get(url)
-		r.Items = keepOnly(r.Items, subs.names(url))
-		s = s.with(url, r)
+		s = s.with(url, s.Get(url).keepOnly(subs.names(url)))
 	}
 	c.state.Store(&s)
 	c.subs = subs

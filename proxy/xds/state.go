@@ -28,8 +28,14 @@ type Resources struct {
 	// Items maps resource names to decoded, validated resources:
 	// *listenerv3.Listener, *clusterv3.Cluster,
 	// *routev3.RouteConfiguration, *endpointv3.ClusterLoadAssignment or
-	// *tlsv3.Secret.
+	// *tlsv3.Secret. A resource sent again with the same bytes keeps its
+	// message, on delta and state-of-the-world streams alike: the same
+	// pointer in two successive states means the same content.
 	Items map[string]proto.Message
+	// digests identify the serialized form each item was decoded from, by
+	// name; decode reuses an item whose form comes again. Nil in a
+	// Resources built by hand, which then reuses nothing.
+	digests map[string]digest
 }
 
 // State is one candidate or accepted configuration: the resources of every
@@ -106,28 +112,59 @@ func sortedSet(names []string) []string {
 	return slices.Compact(out)
 }
 
-// keepOnly returns the items whose name is in names (sorted).
-func keepOnly(items map[string]proto.Message, names []string) map[string]proto.Message {
-	out := make(map[string]proto.Message, len(names))
-	for name, m := range items {
+// keepOnly returns r with only the resources named in names (sorted), in
+// new maps.
+func (r Resources) keepOnly(names []string) Resources {
+	items, digests := make(map[string]proto.Message, len(names)), make(map[string]digest, len(names))
+	for name, m := range r.Items {
 		if _, ok := slices.BinarySearch(names, name); ok {
-			out[name] = m
+			items[name] = m
+			if sum, ok := r.digests[name]; ok {
+				digests[name] = sum
+			}
 		}
 	}
+	r.Items, r.digests = items, digests
+	return r
+}
+
+// clone returns r with copies of its maps, which may then be changed.
+func (r Resources) clone() Resources {
+	r.Items, r.digests = cloneMap(r.Items), cloneMap(r.digests)
+	return r
+}
+
+func cloneMap[V any](m map[string]V) map[string]V {
+	out := make(map[string]V, len(m))
+	maps.Copy(out, m)
 	return out
 }
 
-// merge builds the candidate resources of one type from a response.
-// Listener and Cluster responses carry the whole state of the world; route
-// and endpoint responses update the named resources and keep the others
-// still subscribed.
-func merge(t *resourceType, prev Resources, got map[string]proto.Message, version string, subscribed []string) Resources {
-	next := Resources{Version: version, Received: true}
-	if t.fullState {
-		next.Items = got
-		return next
+// add puts got's resources into r, replacing those of the same name. r's
+// maps must be its own (see clone).
+func (r *Resources) add(got Resources) {
+	maps.Copy(r.Items, got.Items)
+	maps.Copy(r.digests, got.digests)
+}
+
+// remove deletes the named resources from r, whose maps must be its own.
+func (r *Resources) remove(names []string) {
+	for _, name := range names {
+		delete(r.Items, name)
+		delete(r.digests, name)
 	}
-	next.Items = keepOnly(prev.Items, subscribed)
-	maps.Copy(next.Items, keepOnly(got, subscribed))
+}
+
+// merge builds the candidate resources of one type from a response's
+// decoded resources got. Listener and Cluster responses carry the whole
+// state of the world; route and endpoint responses update the named
+// resources and keep the others still subscribed.
+func merge(t *resourceType, prev, got Resources, version string, subscribed []string) Resources {
+	next := got
+	if !t.fullState {
+		next = prev.keepOnly(subscribed)
+		next.add(got.keepOnly(subscribed))
+	}
+	next.Version, next.Received = version, true
 	return next
 }

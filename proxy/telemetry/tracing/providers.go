@@ -146,13 +146,9 @@ func (ps *Providers) Acquire(cfg *Config) (*Tracer, error) {
 	if cfg == nil {
 		return nil, nil
 	}
-	ep, err := ps.resolve(cfg.Collector)
+	key, err := ps.keyOf(cfg)
 	if err != nil {
 		return nil, err
-	}
-	key := providerKey{endpoint: ep, service: cfg.ServiceName}
-	if key.service == "" {
-		key.service = ps.opts.DefaultServiceName
 	}
 	ps.mu.Lock()
 	defer ps.mu.Unlock()
@@ -169,6 +165,35 @@ func (ps *Providers) Acquire(cfg *Config) (*Tracer, error) {
 	p.refs++
 	p.root.set(cfg.SamplingRatio)
 	return newTracer(ps, p), nil
+}
+
+// Current reports whether t is the Tracer Acquire(cfg) would give now:
+// nil when cfg is nil or its collector does not resolve, else a Tracer of
+// the provider of the endpoint cfg's collector resolves to and of cfg's
+// service name. A holder whose cfg did not change keeps t while it is
+// current, and acquires again when the collector's address changed.
+func (ps *Providers) Current(t *Tracer, cfg *Config) bool {
+	if cfg == nil {
+		return t == nil
+	}
+	key, err := ps.keyOf(cfg)
+	if err != nil {
+		return t == nil
+	}
+	return t != nil && t.p.key == key
+}
+
+// keyOf resolves cfg's collector into the key of its provider.
+func (ps *Providers) keyOf(cfg *Config) (providerKey, error) {
+	ep, err := ps.resolve(cfg.Collector)
+	if err != nil {
+		return providerKey{}, err
+	}
+	key := providerKey{endpoint: ep, service: cfg.ServiceName}
+	if key.service == "" {
+		key.service = ps.opts.DefaultServiceName
+	}
+	return key, nil
 }
 
 func (ps *Providers) resolve(c Collector) (Endpoint, error) {

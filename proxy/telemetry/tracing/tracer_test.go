@@ -325,6 +325,35 @@ func TestSamplingRatioChangesInPlace(t *testing.T) {
 	span.End(Result{Status: 200})
 }
 
+// TestCurrent: a Tracer is current for a config while the config's
+// collector resolves to its provider's endpoint and the service name is
+// its provider's; no Tracer is current for no config or a collector that
+// does not resolve.
+func TestCurrent(t *testing.T) {
+	mp := newMemProviders(t)
+	web := mp.acquire(t, "web", 1)
+	tests := []struct {
+		name string
+		t    *Tracer
+		cfg  *Config
+		want bool
+	}{
+		{"same collector and service", web, &Config{Collector: Collector{Cluster: "otel"}, ServiceName: "web", SamplingRatio: 0.5}, true},
+		{"another service", web, &Config{Collector: Collector{Cluster: "otel"}, ServiceName: "api"}, false},
+		{"another address", web, &Config{Collector: Collector{Address: "127.0.0.2:4317"}, ServiceName: "web"}, false},
+		{"a collector that does not resolve", web, &Config{Collector: Collector{Cluster: "missing"}}, false},
+		{"no tracer, a collector that does not resolve", nil, &Config{Collector: Collector{Cluster: "missing"}}, true},
+		{"no tracer, a collector that resolves", nil, &Config{Collector: Collector{Cluster: "otel"}}, false},
+		{"no tracer, no config", nil, nil, true},
+		{"a tracer, no config", web, nil, false},
+	}
+	for _, tt := range tests {
+		if got := mp.Current(tt.t, tt.cfg); got != tt.want {
+			t.Errorf("%s: Current = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 func TestAcquireErrors(t *testing.T) {
 	mp := newMemProviders(t)
 	if tr, err := mp.Acquire(nil); tr != nil || err != nil {

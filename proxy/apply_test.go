@@ -1,0 +1,79 @@
+package proxy
+
+import (
+	"log/slog"
+	"maps"
+	"testing"
+
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/xdstest"
+	"github.com/weft-mesh/weft/proxy/xds"
+)
+
+// newUnstartedProxy returns a proxy that is not running: apply can be
+// called directly. Its listeners and clusters close with the test.
+func newUnstartedProxy(tb testing.TB) *Proxy {
+	tb.Helper()
+	p, err := New(Config{ProxyID: "web-sidecar-proxy", XDSAddrs: []string{"127.0.0.1:1"}, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() {
+		p.listeners.Close()
+		p.clusters.Close()
+	})
+	return p
+}
+
+// TestApplyRecompilesWhatChanged: after an endpoint flip the applied
+// runtime holds the same listeners and clusters but the flipped one, which
+// the cluster manager installed; after a route change, the same clusters
+// and listeners but the one of that route configuration.
+func TestApplyRecompilesWhatChanged(t *testing.T) {
+	p := newUnstartedProxy(t)
+	side := xdstest.ScaledSidecar(xdstest.Scale{Clusters: 5, EndpointsPerCluster: 2, Listeners: 3, RegexRoutesPerListener: 2})
+	s := scaledState(side)
+	apply := func(s xds.State) *config.Runtime {
+		t.Helper()
+		if _, err := p.apply(s); err != nil {
+			t.Fatal(err)
+		}
+		return p.runtime.Load()
+	}
+	first := apply(s)
+
+	s.Endpoints.Items = maps.Clone(s.Endpoints.Items)
+	s.Endpoints.Items["svc-2"] = xdstest.FlipHealth(side.Loads[2], 1)
+	flipped := apply(s)
+	wantReused(t, "after svc-2's endpoint flip", first, flipped, "", "svc-2")
+	for _, c := range p.clusters.Info() {
+		if c.Name == "svc-2" && c.Hosts[1].Healthy {
+			t.Errorf("svc-2 hosts %+v: want the second unhealthy", c.Hosts)
+		}
+	}
+
+	rc := proto.Clone(side.Routes[1]).(*routev3.RouteConfiguration)
+	rc.VirtualHosts[0].Domains = []string{"api.example"}
+	s.Routes.Items = maps.Clone(s.Routes.Items)
+	s.Routes.Items[rc.GetName()] = rc
+	wantReused(t, "after routes-1 changed", flipped, apply(s), "listener-1", "")
+}
+
+// wantReused fails unless next holds the listeners and clusters of prev
+// but for those named newListener and newCluster.
+func wantReused(t *testing.T, when string, prev, next *config.Runtime, newListener, newCluster string) {
+	t.Helper()
+	for i, l := range next.Listeners {
+		if reused := l == prev.Listeners[i]; reused == (l.Name == newListener) {
+			t.Errorf("%s: listener %s reused: %v", when, l.Name, reused)
+		}
+	}
+	for name, c := range next.Clusters {
+		if reused := c == prev.Clusters[name]; reused == (name == newCluster) {
+			t.Errorf("%s: cluster %s reused: %v", when, name, reused)
+		}
+	}
+}
