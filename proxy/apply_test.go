@@ -17,7 +17,7 @@ import (
 // called directly. Its listeners and clusters close with the test.
 func newUnstartedProxy(tb testing.TB) *Proxy {
 	tb.Helper()
-	p, err := New(Config{ProxyID: "web-sidecar-proxy", XDSAddrs: []string{"127.0.0.1:1"}, Logger: slog.New(slog.DiscardHandler)})
+	p, err := New(Options{ProxyID: "web-sidecar-proxy", XDSAddrs: []string{"127.0.0.1:1"}, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		tb.Fatal(err)
 	}
