@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -47,7 +48,17 @@ func (s *Server) rotateRoot(ctx context.Context, progress func(string)) error {
 				return err
 			}
 		case certs.PhaseSwitched:
-			if err := s.rotationStep(ctx, progress, "retiring the old root from every trust bundle", rot.RetireOld, s.bundlesAcked); err != nil {
+			// A CA shared with Consul keeps the old root in the bundle while
+			// Consul still lists it (certs/consulca): then there is nothing
+			// new to send, and nothing to wait for.
+			bundle := bundleKey(s.cfg.Authority.Bundle())
+			lagging := func(before map[string]string) []string {
+				if bundleKey(s.cfg.Authority.Bundle()) == bundle {
+					return nil
+				}
+				return s.bundlesAcked(before)
+			}
+			if err := s.rotationStep(ctx, progress, "retiring the old root from every trust bundle", rot.RetireOld, lagging); err != nil {
 				return err
 			}
 			progress(fmt.Sprintf("done: root %s signs every leaf", certs.Fingerprint(rot.ActiveRoot())[:16]))
@@ -83,6 +94,15 @@ func (s *Server) rotationStep(ctx context.Context, progress func(string), what s
 		case <-tick.C:
 		}
 	}
+}
+
+// bundleKey identifies a trust bundle by its roots' fingerprints.
+func bundleKey(roots []*x509.Certificate) string {
+	var b strings.Builder
+	for _, r := range roots {
+		b.WriteString(certs.Fingerprint(r))
+	}
+	return b.String()
 }
 
 // bundlesAcked lists connected proxies that have not yet ACKed a trust

@@ -45,6 +45,7 @@ type meshOptions struct {
 	otlpEndpoint  string // --otlp-endpoint
 	xdsHost       string // where the control plane serves xDS; default 127.0.0.1
 	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
+	caProvider    string // --ca-provider; default the control plane's (weft)
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -124,6 +125,9 @@ func (m *mesh) startControlPlane(t *testing.T) {
 	}
 	if m.opts.otlpEndpoint != "" {
 		args = append(args, "--otlp-endpoint", m.opts.otlpEndpoint)
+	}
+	if m.opts.caProvider != "" {
+		args = append(args, "--ca-provider", m.opts.caProvider)
 	}
 	m.controlPlane = startProcess(t, "control-plane", "weft", args...)
 	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)

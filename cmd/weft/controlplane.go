@@ -183,7 +183,10 @@ func openCA(ctx context.Context, f *controlPlaneFlags, client *api.Client, logge
 		if f.caCert != "" || f.caKey != "" || f.caChain != "" {
 			return nil, nil, errors.New("--ca-provider consul shares Consul's CA: it takes no --ca-cert, --ca-key or --ca-chain")
 		}
-		shared, err := consulca.Open(ctx, consulca.Config{Client: client, Dir: f.caDir, LeafTTL: f.leafTTL, Logger: logger})
+		// Its own subdirectory: the roots are for Consul's trust domain,
+		// not --trust-domain's.
+		dir := filepath.Join(f.caDir, "consul")
+		shared, err := consulca.Open(ctx, consulca.Config{Client: client, Dir: dir, LeafTTL: f.leafTTL, Logger: logger})
 		if err != nil {
 			return nil, nil, fmt.Errorf("--ca-provider consul: %w", err)
 		}
