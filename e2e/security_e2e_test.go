@@ -26,6 +26,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // meshCA reads the control plane's root CA from its directory, as an
@@ -191,7 +193,7 @@ func TestIntentions(t *testing.T) {
 		{Action: api.IntentionActionDeny, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/admin"}},
 		{Action: api.IntentionActionAllow, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/"}},
 	}})
-	eventually(t, 10*time.Second, "L7 deny on /admin", func() error {
+	poll.Until(t, 10*time.Second, "L7 deny on /admin", func() error {
 		code, _, err := rawGet(addr(m.apiPort), "/admin")
 		if err != nil || code != http.StatusForbidden {
 			return fmt.Errorf("GET /admin = %d, %v; want 403", code, err)
@@ -219,7 +221,7 @@ func TestIntentions(t *testing.T) {
 	// A deny added while a TCP connection is open closes it.
 	setIntentions(t, m, "echo", &api.SourceIntention{Name: "web", Action: api.IntentionActionAllow})
 	var conn net.Conn
-	eventually(t, 10*time.Second, "echo allowed", func() error {
+	poll.Until(t, 10*time.Second, "echo allowed", func() error {
 		var err error
 		if conn, err = openEcho(addr(m.echoPort)); err != nil {
 			return err
@@ -308,7 +310,7 @@ func TestRootRotationUnderLoad(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "weft"), "ca", "rotate", "--admin-addr", m.cpAdmin, "--timeout", "2m").CombinedOutput()
 	// Keep the load on a moment past the end, through the old root's retirement.
 	more := ok.Load() + 50
-	eventually(t, 10*time.Second, "50 more requests after rotation", func() error {
+	poll.Until(t, 10*time.Second, "50 more requests after rotation", func() error {
 		if ok.Load() < more {
 			return fmt.Errorf("%d of %d", ok.Load(), more)
 		}

@@ -22,6 +22,8 @@ import (
 	"k8s.io/client-go/restmapper"
 
 	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // cluster is a control plane of one etcd and one kube-apiserver on
@@ -82,8 +84,8 @@ func startEtcd(t *testing.T, dir string) string {
 	client, peer := freeAddr(t), freeAddr(t)
 	d := startDaemon(t, "etcd", tool(t, "WEFT_ETCD_BIN", "etcd"), "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-url", "http://"+client, "--listen-peer-url", "http://"+peer)
-	eventually(t, 60*time.Second, "etcd healthy", func() error {
-		if d.exited() {
+	poll.Until(t, 60*time.Second, "etcd healthy", func() error {
+		if d.Exited() {
 			t.Fatal("etcd exited")
 		}
 		return httpOK(http.DefaultClient, "http://"+client+"/health")
@@ -92,15 +94,15 @@ func startEtcd(t *testing.T, dir string) string {
 }
 
 // waitReady waits for the API server's /readyz.
-func waitReady(t *testing.T, cfg *rest.Config, d *daemon) {
+func waitReady(t *testing.T, cfg *rest.Config, d *testproc.Process) {
 	t.Helper()
 	transport, err := rest.TransportFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Transport: transport, Timeout: 5 * time.Second}
-	eventually(t, 120*time.Second, "kube-apiserver ready", func() error {
-		if d.exited() {
+	poll.Until(t, 120*time.Second, "kube-apiserver ready", func() error {
+		if d.Exited() {
 			t.Fatal("kube-apiserver exited")
 		}
 		return httpOK(c, cfg.Host+"/readyz")
