@@ -4,18 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -27,12 +22,13 @@ import (
 
 	"github.com/hashicorp/consul/api"
 
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // meshCA reads the control plane's root CA from its directory, as an
 // attacker holding a stolen root could: tests use it to mint bad leaves.
-func meshCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func meshCA(t *testing.T, dir string) *pkitest.CA {
 	t.Helper()
 	certPEM, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
 	if err != nil {
@@ -52,46 +48,7 @@ func meshCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, key.(*ecdsa.PrivateKey)
-}
-
-// leafSpec describes a client certificate to mint.
-type leafSpec struct {
-	uris      []string
-	dnsNames  []string
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-func mintLeaf(t *testing.T, caCert *x509.Certificate, caKey *ecdsa.PrivateKey, spec leafSpec) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: spec.notBefore, NotAfter: spec.notAfter, DNSNames: spec.dnsNames,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	for _, u := range spec.uris {
-		p, _ := url.Parse(u)
-		tmpl.URIs = append(tmpl.URIs, p)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func selfSignedCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "foreign CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		URIs: []*url.URL{{Scheme: "spiffe", Host: "weft.local"}}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
+	return &pkitest.CA{Cert: cert, Key: key.(*ecdsa.PrivateKey)}
 }
 
 // TestMTLSRejections dials api-1's sidecar directly with clients that must
@@ -100,34 +57,29 @@ func selfSignedCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 func TestMTLSRejections(t *testing.T) {
 	m := startMesh(t)
 	newCaller(t, m.apiPort).waitServedBy(30*time.Second, 1, true, "api-1")
-	caCert, caKey := meshCA(t, m.caDir)
-	foreignCert, foreignKey := selfSignedCA(t)
+	mesh := meshCA(t, m.caDir)
+	foreign := pkitest.NewCA(t, "foreign CA", "spiffe://weft.local")
 	now := time.Now()
 	webID := "spiffe://weft.local/ns/default/dc/dc1/svc/web"
-	valid := leafSpec{uris: []string{webID}, notBefore: now.Add(-time.Minute), notAfter: now.Add(time.Hour)}
+	valid := pkitest.LeafSpec{URIs: []string{webID}} // from a minute ago for an hour
 	target := addr(m.publicPort["api-1"])
+	client := func(ca *pkitest.CA, spec pkitest.LeafSpec) func(*testing.T) *http.Client {
+		return func(t *testing.T) *http.Client { return tlsClient(ptr(ca.Issue(t, spec))) }
+	}
 
 	tests := []struct {
 		name   string
-		client func() *http.Client
+		client func(*testing.T) *http.Client
 		wantOK bool
 	}{
-		{"plaintext", func() *http.Client { return &http.Client{} }, false},
-		{"no client certificate", func() *http.Client { return tlsClient(nil) }, false},
-		{"foreign CA", func() *http.Client { return tlsClient(ptr(mintLeaf(t, foreignCert, foreignKey, valid))) }, false},
-		{"expired", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{webID}, notBefore: now.Add(-2 * time.Hour), notAfter: now.Add(-time.Hour)})))
-		}, false},
-		{"other trust domain", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{"spiffe://evil.local/ns/default/dc/dc1/svc/web"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"DNS SAN instead of URI SAN", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{dnsNames: []string{"web.service.consul"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"two URI SANs", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{webID, "spiffe://weft.local/ns/default/dc/dc1/svc/db"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"valid mesh identity (control)", func() *http.Client { return tlsClient(ptr(mintLeaf(t, caCert, caKey, valid))) }, true},
+		{"plaintext", func(*testing.T) *http.Client { return &http.Client{} }, false},
+		{"no client certificate", func(*testing.T) *http.Client { return tlsClient(nil) }, false},
+		{"foreign CA", client(foreign, valid), false},
+		{"expired", client(mesh, pkitest.LeafSpec{URIs: []string{webID}, NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(-time.Hour)}), false},
+		{"other trust domain", client(mesh, pkitest.LeafSpec{URIs: []string{"spiffe://evil.local/ns/default/dc/dc1/svc/web"}}), false},
+		{"DNS SAN instead of URI SAN", client(mesh, pkitest.LeafSpec{DNSNames: []string{"web.service.consul"}}), false},
+		{"two URI SANs", client(mesh, pkitest.LeafSpec{URIs: []string{webID, "spiffe://weft.local/ns/default/dc/dc1/svc/db"}}), false},
+		{"valid mesh identity (control)", client(mesh, valid), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -136,7 +88,7 @@ func TestMTLSRejections(t *testing.T) {
 				scheme = "http"
 			}
 			before := m.hits["api-1"].Load()
-			code, body, err := httpGet(context.Background(), tt.client(), scheme+"://"+target+"/")
+			code, body, err := httpGet(context.Background(), tt.client(t), scheme+"://"+target+"/")
 			reached := m.hits["api-1"].Load() - before
 			if tt.wantOK {
 				if err != nil || code != http.StatusOK || reached != 1 {

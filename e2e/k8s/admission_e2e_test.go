@@ -18,7 +18,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weft-mesh/weft/inject"
-	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/internal/testproc"
 )
@@ -76,8 +76,8 @@ func TestAdmissionWithRealAPIServer(t *testing.T) {
 // 127.0.0.1 and returns its /mutate URL and the CA bundle that trusts it.
 func startInjector(t *testing.T) (*testproc.Process, string, []byte) {
 	t.Helper()
-	ca := webhooktest.NewCA(t, "injector CA")
-	pair := ca.Issue(t, t.TempDir(), "injector", []net.IP{net.IPv4(127, 0, 0, 1)})
+	ca := pkitest.NewCA(t, "injector CA")
+	pair := ca.IssueFiles(t, t.TempDir(), "injector", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	addr := freeAddr(t)
 	d := startDaemon(t, "injector", filepath.Join(binDir, "weft"), "injector", "--addr", addr, "--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile,
 		"--proxy-image", injectorConfig.ProxyImage, "--redirect-image", injectorConfig.RedirectImage, "--log-level", "debug")
@@ -85,9 +85,9 @@ func startInjector(t *testing.T) (*testproc.Process, string, []byte) {
 		if d.Exited() {
 			t.Fatal("injector exited")
 		}
-		return tlsDial(addr, ca.CertPEM)
+		return tlsDial(addr, ca.PEM())
 	})
-	return d, "https://" + addr + "/mutate", ca.CertPEM
+	return d, "https://" + addr + "/mutate", ca.PEM()
 }
 
 // chartWebhooks is the chart's MutatingWebhookConfiguration (default

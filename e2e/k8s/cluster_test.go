@@ -21,7 +21,7 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/internal/testproc"
 )
@@ -40,16 +40,16 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	etcd := startEtcd(t, dir)
-	ca := webhooktest.NewCA(t, "kube-apiserver CA")
-	serving := ca.Issue(t, dir, "apiserver", []net.IP{net.IPv4(127, 0, 0, 1)}, "localhost")
+	ca := pkitest.NewCA(t, "kube-apiserver CA")
+	serving := ca.IssueFiles(t, dir, "apiserver", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}})
 	token := randomToken(t)
 	writeFile(t, filepath.Join(dir, "tokens.csv"), token+`,admin,admin,"system:masters"`+"\n")
-	saKey := webhooktest.NewKey(t)
+	saKey := pkitest.NewKey(t)
 	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "sa.key"), string(webhooktest.KeyPEM(t, saKey)))
+	writeFile(t, filepath.Join(dir, "sa.key"), string(pkitest.KeyPEM(t, saKey)))
 	writeFile(t, filepath.Join(dir, "sa.pub"), string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
 
 	addr := freeAddr(t)
@@ -69,7 +69,7 @@ func startCluster(t *testing.T) *cluster {
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"), "--profiling=false", "--v=1")
 
 	cfg := &rest.Config{Host: "https://" + addr, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM}, QPS: 100, Burst: 200}
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.PEM()}, QPS: 100, Burst: 200}
 	waitReady(t, cfg, apiserver)
 	c := &cluster{}
 	c.client = kubernetes.NewForConfigOrDie(cfg)
