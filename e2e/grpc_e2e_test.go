@@ -17,6 +17,8 @@ import (
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // testService implements grpc.testing.TestService: the four call shapes,
@@ -94,7 +96,7 @@ func TestGRPCThroughTwoSidecars(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 
-	eventually(t, 30*time.Second, "first unary call", func() error {
+	poll.Until(t, 30*time.Second, "first unary call", func() error {
 		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
 		return err
 	})

@@ -22,11 +22,13 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/controlplane"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // replica is one control-plane replica of an HA pair.
 type replica struct {
-	proc       *process
+	proc       *testproc.Process
 	xds, admin string
 }
 
@@ -127,7 +129,7 @@ func TestHAReplicas(t *testing.T) {
 	c.waitServedBy(30*time.Second, 5, true, "api-1")
 
 	sidecars := []string{"web-1-sidecar-proxy", "api-1-sidecar-proxy"}
-	eventually(t, 20*time.Second, "identical versions from both replicas", func() error {
+	poll.Until(t, 20*time.Second, "identical versions from both replicas", func() error {
 		for _, id := range sidecars {
 			va, err := adsVersions(a.xds, id)
 			if err != nil {
@@ -146,7 +148,7 @@ func TestHAReplicas(t *testing.T) {
 
 	// Both sidecars are attached to the first address.
 	var before map[string]controlplane.ProxyStatus
-	eventually(t, 20*time.Second, "sidecars attached to replica a", func() (err error) {
+	poll.Until(t, 20*time.Second, "sidecars attached to replica a", func() (err error) {
 		if before, err = a.proxies(); err != nil {
 			return err
 		}
@@ -161,7 +163,7 @@ func TestHAReplicas(t *testing.T) {
 	load := startLoad(c)
 	a.proc.Kill()
 
-	eventually(t, 30*time.Second, "sidecars re-attached to replica b", func() error {
+	poll.Until(t, 30*time.Second, "sidecars re-attached to replica b", func() error {
 		after, err := b.proxies()
 		if err != nil {
 			return err
@@ -182,7 +184,7 @@ func TestHAReplicas(t *testing.T) {
 	// A new instance, started with replica a down, gets its leaf from b.
 	m.register(t, "api-2", "api", startNameServer(t, "api-2", m.hits["api-2"]), nil)
 	m.startProxy(t, "api-2-sidecar-proxy")
-	eventually(t, 30*time.Second, "traffic reaches api-2", func() error {
+	poll.Until(t, 30*time.Second, "traffic reaches api-2", func() error {
 		if m.hits["api-2"].Load() == 0 {
 			return fmt.Errorf("api-2 served nothing yet")
 		}

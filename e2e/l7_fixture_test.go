@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // instance is one service instance of an L7 test: an HTTP handler (or a
@@ -189,7 +190,7 @@ func trimBody(b []byte) string {
 // no longer change under the test.
 func (m *mesh) waitEndpoints(t *testing.T, proxyID string, n int) {
 	t.Helper()
-	eventually(t, 30*time.Second, proxyID+" has "+strconv.Itoa(n)+" healthy endpoints", func() error {
+	poll.Until(t, 30*time.Second, proxyID+" has "+strconv.Itoa(n)+" healthy endpoints", func() error {
 		resp, err := http.Get("http://" + m.proxyAdmin[proxyID] + "/config_dump")
 		if err != nil {
 			return err

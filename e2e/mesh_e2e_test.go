@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // TestHTTPBalancingAndFailover covers the spine: 100 requests from web to
@@ -50,7 +52,7 @@ func TestHTTPBalancingAndFailover(t *testing.T) {
 			// Every sidecar gave back its start-up memory once ready
 			// (--release-startup-pages is on by default) and served on after it.
 			for id, p := range m.proxies {
-				b, err := os.ReadFile(p.logPath)
+				b, err := os.ReadFile(p.LogPath())
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -74,11 +76,11 @@ func TestControlPlaneOutage(t *testing.T) {
 	c := newCaller(t, m.apiPort)
 	c.waitServedBy(30*time.Second, 1, true, "api-2")
 	const web = "web-1-sidecar-proxy"
-	eventually(t, 10*time.Second, "web connected gauge 1", func() error { return m.gauge(web, "weft_proxy_xds_connected", 1) })
+	poll.Until(t, 10*time.Second, "web connected gauge 1", func() error { return m.gauge(web, "weft_proxy_xds_connected", 1) })
 
 	load := startSteadyLoad(t, m.apiPort, 2)
 	m.controlPlane.Kill()
-	eventually(t, 10*time.Second, "web connected gauge 0", func() error { return m.gauge(web, "weft_proxy_xds_connected", 0) })
+	poll.Until(t, 10*time.Second, "web connected gauge 0", func() error { return m.gauge(web, "weft_proxy_xds_connected", 0) })
 	if seen := c.tally(50); seen["api-1"]+seen["api-2"] != 50 {
 		t.Fatalf("with the control plane down, 50 requests answered as %v", seen)
 	}
@@ -87,10 +89,12 @@ func TestControlPlaneOutage(t *testing.T) {
 		t.Fatalf("with the control plane down, 50 requests answered as %v", seen)
 	}
 
-	m.controlPlane.Start()
+	if err := m.controlPlane.Restart(); err != nil {
+		t.Fatal(err)
+	}
 	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
 	c.waitServedBy(45*time.Second, 20, false, "api-1")
-	eventually(t, 10*time.Second, "web connected gauge 1", func() error { return m.gauge(web, "weft_proxy_xds_connected", 1) })
+	poll.Until(t, 10*time.Second, "web connected gauge 1", func() error { return m.gauge(web, "weft_proxy_xds_connected", 1) })
 	if ok, failed := load.stop(); failed > 0 || ok < 50 {
 		t.Errorf("steady load across the outage: %d ok, %d failed; want 0 failed (and ≥ 50 sent)", ok, failed)
 	}
@@ -113,7 +117,7 @@ func TestTCPEcho(t *testing.T) {
 			want := make([]byte, tt.size)
 			rand.Read(want)
 			var got []byte
-			eventually(t, 30*time.Second, "echo through the mesh", func() error {
+			poll.Until(t, 30*time.Second, "echo through the mesh", func() error {
 				var err error
 				got, err = echo(addr(m.echoPort), want)
 				return err

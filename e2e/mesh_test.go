@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // mesh is a running Weft mesh: Consul, the control plane, and
@@ -24,15 +25,15 @@ import (
 // application and calls the upstream bind ports.
 type mesh struct {
 	consul       *consultest.Server
-	controlPlane *process
+	controlPlane *testproc.Process
 	xdsAddr      string
 	cpAdmin      string
-	proxies      map[string]*process // by proxy ID
-	proxyAdmin   map[string]string   // by proxy ID
-	proxyState   map[string]string   // each sidecar's --state-dir, by proxy ID
-	apiPort      int                 // web's upstream listener for api
-	echoPort     int                 // web's upstream listener for echo
-	publicPort   map[string]int      // each instance's sidecar public port, by instance ID
+	proxies      map[string]*testproc.Process // by proxy ID
+	proxyAdmin   map[string]string            // by proxy ID
+	proxyState   map[string]string            // each sidecar's --state-dir, by proxy ID
+	apiPort      int                          // web's upstream listener for api
+	echoPort     int                          // web's upstream listener for echo
+	publicPort   map[string]int               // each instance's sidecar public port, by instance ID
 	hits         map[string]*atomic.Int64
 	opts         meshOptions
 	caDir        string // the control plane's CA directory
@@ -66,7 +67,7 @@ func bareMesh(t *testing.T, opts meshOptions) *mesh {
 	t.Helper()
 	return &mesh{
 		consul:     consultest.Start(t),
-		proxies:    map[string]*process{},
+		proxies:    map[string]*testproc.Process{},
 		proxyAdmin: map[string]string{},
 		proxyState: map[string]string{},
 		apiPort:    freePort(t),

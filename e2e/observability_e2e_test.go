@@ -17,6 +17,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // TestProxyStatusShowsNACK: a listener the sidecar cannot bind (its port
@@ -49,7 +50,7 @@ func TestProxyStatusShowsNACK(t *testing.T) {
 
 	weft := filepath.Join(binDir, "weft")
 	const id = "web-1-sidecar-proxy"
-	eventually(t, 30*time.Second, "the NACK in weft proxy-status", func() error {
+	poll.Until(t, 30*time.Second, "the NACK in weft proxy-status", func() error {
 		out, err := exec.Command(weft, "proxy-status", "--admin-addr", m.cpAdmin, id).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)

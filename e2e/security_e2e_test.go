@@ -4,18 +4,13 @@ import (
 	"bufio"
 	"context"
 	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -26,11 +21,14 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // meshCA reads the control plane's root CA from its directory, as an
 // attacker holding a stolen root could: tests use it to mint bad leaves.
-func meshCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
+func meshCA(t *testing.T, dir string) *pkitest.CA {
 	t.Helper()
 	certPEM, err := os.ReadFile(filepath.Join(dir, "tls.crt"))
 	if err != nil {
@@ -50,46 +48,7 @@ func meshCA(t *testing.T, dir string) (*x509.Certificate, *ecdsa.PrivateKey) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return cert, key.(*ecdsa.PrivateKey)
-}
-
-// leafSpec describes a client certificate to mint.
-type leafSpec struct {
-	uris      []string
-	dnsNames  []string
-	notBefore time.Time
-	notAfter  time.Time
-}
-
-func mintLeaf(t *testing.T, caCert *x509.Certificate, caKey *ecdsa.PrivateKey, spec leafSpec) tls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: "test"},
-		NotBefore: spec.notBefore, NotAfter: spec.notAfter, DNSNames: spec.dnsNames,
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth, x509.ExtKeyUsageServerAuth}}
-	for _, u := range spec.uris {
-		p, _ := url.Parse(u)
-		tmpl.URIs = append(tmpl.URIs, p)
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
-
-func selfSignedCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "foreign CA"}, IsCA: true,
-		BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign, NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		URIs: []*url.URL{{Scheme: "spiffe", Host: "weft.local"}}}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	c, _ := x509.ParseCertificate(der)
-	return c, key
+	return &pkitest.CA{Cert: cert, Key: key.(*ecdsa.PrivateKey)}
 }
 
 // TestMTLSRejections dials api-1's sidecar directly with clients that must
@@ -98,34 +57,29 @@ func selfSignedCA(t *testing.T) (*x509.Certificate, *ecdsa.PrivateKey) {
 func TestMTLSRejections(t *testing.T) {
 	m := startMesh(t)
 	newCaller(t, m.apiPort).waitServedBy(30*time.Second, 1, true, "api-1")
-	caCert, caKey := meshCA(t, m.caDir)
-	foreignCert, foreignKey := selfSignedCA(t)
+	mesh := meshCA(t, m.caDir)
+	foreign := pkitest.NewCA(t, "foreign CA", "spiffe://weft.local")
 	now := time.Now()
 	webID := "spiffe://weft.local/ns/default/dc/dc1/svc/web"
-	valid := leafSpec{uris: []string{webID}, notBefore: now.Add(-time.Minute), notAfter: now.Add(time.Hour)}
+	valid := pkitest.LeafSpec{URIs: []string{webID}} // from a minute ago for an hour
 	target := addr(m.publicPort["api-1"])
+	client := func(ca *pkitest.CA, spec pkitest.LeafSpec) func(*testing.T) *http.Client {
+		return func(t *testing.T) *http.Client { return tlsClient(ptr(ca.Issue(t, spec))) }
+	}
 
 	tests := []struct {
 		name   string
-		client func() *http.Client
+		client func(*testing.T) *http.Client
 		wantOK bool
 	}{
-		{"plaintext", func() *http.Client { return &http.Client{} }, false},
-		{"no client certificate", func() *http.Client { return tlsClient(nil) }, false},
-		{"foreign CA", func() *http.Client { return tlsClient(ptr(mintLeaf(t, foreignCert, foreignKey, valid))) }, false},
-		{"expired", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{webID}, notBefore: now.Add(-2 * time.Hour), notAfter: now.Add(-time.Hour)})))
-		}, false},
-		{"other trust domain", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{"spiffe://evil.local/ns/default/dc/dc1/svc/web"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"DNS SAN instead of URI SAN", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{dnsNames: []string{"web.service.consul"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"two URI SANs", func() *http.Client {
-			return tlsClient(ptr(mintLeaf(t, caCert, caKey, leafSpec{uris: []string{webID, "spiffe://weft.local/ns/default/dc/dc1/svc/db"}, notBefore: valid.notBefore, notAfter: valid.notAfter})))
-		}, false},
-		{"valid mesh identity (control)", func() *http.Client { return tlsClient(ptr(mintLeaf(t, caCert, caKey, valid))) }, true},
+		{"plaintext", func(*testing.T) *http.Client { return &http.Client{} }, false},
+		{"no client certificate", func(*testing.T) *http.Client { return tlsClient(nil) }, false},
+		{"foreign CA", client(foreign, valid), false},
+		{"expired", client(mesh, pkitest.LeafSpec{URIs: []string{webID}, NotBefore: now.Add(-2 * time.Hour), NotAfter: now.Add(-time.Hour)}), false},
+		{"other trust domain", client(mesh, pkitest.LeafSpec{URIs: []string{"spiffe://evil.local/ns/default/dc/dc1/svc/web"}}), false},
+		{"DNS SAN instead of URI SAN", client(mesh, pkitest.LeafSpec{DNSNames: []string{"web.service.consul"}}), false},
+		{"two URI SANs", client(mesh, pkitest.LeafSpec{URIs: []string{webID, "spiffe://weft.local/ns/default/dc/dc1/svc/db"}}), false},
+		{"valid mesh identity (control)", client(mesh, valid), true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -134,7 +88,7 @@ func TestMTLSRejections(t *testing.T) {
 				scheme = "http"
 			}
 			before := m.hits["api-1"].Load()
-			code, body, err := httpGet(context.Background(), tt.client(), scheme+"://"+target+"/")
+			code, body, err := httpGet(context.Background(), tt.client(t), scheme+"://"+target+"/")
 			reached := m.hits["api-1"].Load() - before
 			if tt.wantOK {
 				if err != nil || code != http.StatusOK || reached != 1 {
@@ -191,7 +145,7 @@ func TestIntentions(t *testing.T) {
 		{Action: api.IntentionActionDeny, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/admin"}},
 		{Action: api.IntentionActionAllow, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/"}},
 	}})
-	eventually(t, 10*time.Second, "L7 deny on /admin", func() error {
+	poll.Until(t, 10*time.Second, "L7 deny on /admin", func() error {
 		code, _, err := rawGet(addr(m.apiPort), "/admin")
 		if err != nil || code != http.StatusForbidden {
 			return fmt.Errorf("GET /admin = %d, %v; want 403", code, err)
@@ -219,7 +173,7 @@ func TestIntentions(t *testing.T) {
 	// A deny added while a TCP connection is open closes it.
 	setIntentions(t, m, "echo", &api.SourceIntention{Name: "web", Action: api.IntentionActionAllow})
 	var conn net.Conn
-	eventually(t, 10*time.Second, "echo allowed", func() error {
+	poll.Until(t, 10*time.Second, "echo allowed", func() error {
 		var err error
 		if conn, err = openEcho(addr(m.echoPort)); err != nil {
 			return err
@@ -308,7 +262,7 @@ func TestRootRotationUnderLoad(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "weft"), "ca", "rotate", "--admin-addr", m.cpAdmin, "--timeout", "2m").CombinedOutput()
 	// Keep the load on a moment past the end, through the old root's retirement.
 	more := ok.Load() + 50
-	eventually(t, 10*time.Second, "50 more requests after rotation", func() error {
+	poll.Until(t, 10*time.Second, "50 more requests after rotation", func() error {
 		if ok.Load() < more {
 			return fmt.Errorf("%d of %d", ok.Load(), more)
 		}

@@ -18,6 +18,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // proxyUID is the user web's sidecar runs as in its pod, exempt from the
@@ -82,7 +84,7 @@ func TestTransparentProxy(t *testing.T) {
 
 	t.Run("client in A reaches api by its virtual IP over mTLS", func(t *testing.T) {
 		url := "http://" + net.JoinHostPort(apiVIP, "8080") + "/hello"
-		eventually(t, 30*time.Second, "GET "+url+" from pod A", func() error {
+		poll.Until(t, 30*time.Second, "GET "+url+" from pod A", func() error {
 			code, body, err := httpGet(context.Background(), inA, url)
 			if err == nil && (code != http.StatusOK || body != "api-1 /hello") {
 				err = fmt.Errorf("%d %q, want 200 \"api-1 /hello\"", code, body)
@@ -134,7 +136,7 @@ func TestTransparentProxy(t *testing.T) {
 			t.Fatal("GET outside the mesh succeeded with MeshDestinationsOnly; want the connection closed by web's sidecar")
 		}
 		m.setEntry(t, &api.MeshConfigEntry{TransparentProxy: api.TransparentProxyMeshConfig{MeshDestinationsOnly: false}})
-		eventually(t, 30*time.Second, "GET "+url+" passed through", func() error {
+		poll.Until(t, 30*time.Second, "GET "+url+" passed through", func() error {
 			code, body, err := httpGet(context.Background(), inA, url)
 			if err == nil && (code != http.StatusOK || body != "outside") {
 				err = fmt.Errorf("%d %q", code, body)
@@ -219,7 +221,7 @@ func startPodProxy(t *testing.T, m *mesh, ns, ip, id string, wrapper ...string) 
 	admin := net.JoinHostPort(ip, strconv.Itoa(freePort(t)))
 	argv := append(append([]string{"ip", "netns", "exec", ns}, wrapper...), binDir+"/weft-proxy",
 		"--proxy-id", id, "--xds-addr", m.xdsAddr, "--admin-addr", admin, "--log-level", "debug")
-	m.proxies[id], m.proxyAdmin[id] = startCommand(t, id, argv...), admin
+	m.proxies[id], m.proxyAdmin[id] = testproc.Run(t, testproc.Spec{Name: id, Args: argv}), admin
 	waitHTTP200(t, "http://"+admin+"/ready", 30*time.Second)
 }
 
@@ -237,7 +239,7 @@ func sidecarPort(t *testing.T, client *api.Client, service string) int {
 func virtualIP(t *testing.T, client *api.Client, service string) string {
 	t.Helper()
 	var vip string
-	eventually(t, 10*time.Second, "virtual IP of "+service, func() error {
+	poll.Until(t, 10*time.Second, "virtual IP of "+service, func() error {
 		entries, _, err := client.Health().Connect(service, "", false, nil)
 		if err != nil {
 			return err

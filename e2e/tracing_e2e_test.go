@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // traceHeaders are what an app forwards from its inbound request to its
@@ -111,7 +113,7 @@ func TestTraceInEmbeddedViewer(t *testing.T) {
 	}
 	weft := filepath.Join(binDir, "weft")
 	var out []byte
-	eventually(t, 20*time.Second, "a trace through web, api and db in the control plane", func() error {
+	poll.Until(t, 20*time.Second, "a trace through web, api and db in the control plane", func() error {
 		var err error
 		out, err = exec.Command(weft, "traces", "--admin-addr", m.cpAdmin, "--service", "db").CombinedOutput()
 		if err != nil {
@@ -139,7 +141,7 @@ func TestTraceInEmbeddedViewer(t *testing.T) {
 	if code := get(t, failURL); code != http.StatusInternalServerError {
 		t.Fatalf("GET %s: %d, want 500 from db through the chain", failURL, code)
 	}
-	eventually(t, 20*time.Second, "the failed chain among the error traces", func() error {
+	poll.Until(t, 20*time.Second, "the failed chain among the error traces", func() error {
 		out, err := exec.Command(weft, "traces", "--admin-addr", m.cpAdmin, "--service", "db", "--errors").CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
@@ -181,9 +183,7 @@ func startJaeger(t *testing.T) (otlp, query string) {
 		"--processor.jaeger-compact.server-host-port=" + addr(freePort(t)), "--processor.jaeger-binary.server-host-port=" + addr(freePort(t)),
 		"--processor.zipkin-compact.server-host-port=" + addr(freePort(t)),
 	}
-	p := &process{t: t, name: "jaeger", args: append([]string{bin}, args...), logPath: filepath.Join(t.TempDir(), "jaeger.log")}
-	p.Start()
-	t.Cleanup(p.Stop)
+	testproc.Run(t, testproc.Spec{Name: "jaeger", Args: append([]string{bin}, args...)})
 	waitHTTP200(t, "http://"+query+"/api/services", 60*time.Second)
 	return otlp, "http://" + query
 }
@@ -257,7 +257,7 @@ func TestTraceInJaeger(t *testing.T) {
 func jaegerChainTrace(t *testing.T, query, path string) jaegerTrace {
 	t.Helper()
 	var trace jaegerTrace
-	eventually(t, 30*time.Second, "the chain's trace of "+path+" in Jaeger", func() error {
+	poll.Until(t, 30*time.Second, "the chain's trace of "+path+" in Jaeger", func() error {
 		var resp struct{ Data []jaegerTrace }
 		if err := getJSONInto(query+"/api/traces?service=db&limit=50&lookback=1h", &resp); err != nil {
 			return err

@@ -9,8 +9,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -21,29 +21,25 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/weft-mesh/weft/internal/freeport"
 	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // buildWeftProxy builds cmd/weft-proxy into a temporary directory.
 func buildWeftProxy(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "weft-proxy")
-	out, err := exec.Command("go", "build", "-o", bin, "github.com/weft-mesh/weft/cmd/weft-proxy").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build cmd/weft-proxy: %v\n%s", err, out)
-	}
-	return bin
-}
-
-// freeAddr returns a loopback address that was free a moment ago.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
+	dir := t.TempDir()
+	if err := testproc.Build(dir, "github.com/weft-mesh/weft/cmd/weft-proxy"); err != nil {
 		t.Fatal(err)
 	}
-	defer ln.Close()
-	return ln.Addr().String()
+	return filepath.Join(dir, "weft-proxy")
+}
+
+// freeAddr returns a loopback address for a child process to bind.
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	return net.JoinHostPort("127.0.0.1", strconv.Itoa(freeport.Get(t)))
 }
 
 // TestSIGTERMDrainsTheRealBinary (RELIABILITY #13) runs the weft-proxy
@@ -82,19 +78,8 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 
 	const drainTimeout = 20 * time.Second
 	admin := freeAddr(t)
-	cmd := exec.Command(bin, "--proxy-id", nodeID, "--xds-addr", cp.addr, "--admin-addr", admin,
-		"--drain-timeout", drainTimeout.String(), "--access-log=false", "--log-level", "debug")
-	cmd.Stdout, cmd.Stderr = tl, tl
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	var exitErr error
-	exited := make(chan struct{}) // closed when the process has exited
-	go func() { exitErr = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-exited
-	})
+	proc := testproc.Run(t, testproc.Spec{Name: "weft-proxy", Args: []string{bin, "--proxy-id", nodeID, "--xds-addr", cp.addr, "--admin-addr", admin,
+		"--drain-timeout", drainTimeout.String(), "--access-log=false", "--log-level", "debug"}})
 	poll.UntilTrue(t, wait, "admin API up", func() bool {
 		c, err := net.DialTimeout("tcp", admin, time.Second)
 		if err == nil {
@@ -160,7 +145,7 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 	poll.UntilTrue(t, wait, "3 long requests at the app", func() bool { return held.Load() == 3 })
 	poll.UntilTrue(t, wait, "short requests served", func() bool { return ok.Load() > 10 })
 
-	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+	if err := proc.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
 	signalled := time.Now()
@@ -181,10 +166,8 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 		}
 		return errors.Is(err, syscall.ECONNREFUSED)
 	})
-	select {
-	case <-exited:
-		t.Fatalf("weft-proxy exited (%v) with requests in flight", exitErr)
-	default:
+	if proc.Exited() {
+		t.Fatalf("weft-proxy exited (%v) with requests in flight", proc.Wait())
 	}
 
 	close(release)
@@ -197,9 +180,9 @@ func TestSIGTERMDrainsTheRealBinary(t *testing.T) {
 		t.Errorf("HTTP/2 stream in flight at SIGTERM = %+v, want 200 \"done\"", a)
 	}
 	select {
-	case <-exited:
-		if exitErr != nil {
-			t.Errorf("weft-proxy exit: %v, want status 0", exitErr)
+	case <-proc.Done():
+		if err := proc.Wait(); err != nil {
+			t.Errorf("weft-proxy exit: %v, want status 0", err)
 		}
 		if took := time.Since(signalled); took >= drainTimeout {
 			t.Errorf("exited %v after SIGTERM, want within the %v drain timeout", took, drainTimeout)

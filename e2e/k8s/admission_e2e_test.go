@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"fmt"
 	"net"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,7 +18,9 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/weft-mesh/weft/inject"
-	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // Test namespaces: opted in, not labelled, opted out.
@@ -55,7 +58,7 @@ func TestAdmissionWithRealAPIServer(t *testing.T) {
 	if _, err := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations().Create(ctx, mwc, metav1.CreateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "the API server calls the webhook", func() error {
+	poll.Until(t, 30*time.Second, "the API server calls the webhook", func() error {
 		pod, err := createPod(ctx, c, nsMeshed, testPod("probe", nil, nil), true)
 		if err == nil && !isInjected(pod) {
 			err = fmt.Errorf("not injected yet")
@@ -71,20 +74,20 @@ func TestAdmissionWithRealAPIServer(t *testing.T) {
 
 // startInjector runs weft injector on loopback with a certificate for
 // 127.0.0.1 and returns its /mutate URL and the CA bundle that trusts it.
-func startInjector(t *testing.T) (*daemon, string, []byte) {
+func startInjector(t *testing.T) (*testproc.Process, string, []byte) {
 	t.Helper()
-	ca := webhooktest.NewCA(t, "injector CA")
-	pair := ca.Issue(t, t.TempDir(), "injector", []net.IP{net.IPv4(127, 0, 0, 1)})
+	ca := pkitest.NewCA(t, "injector CA")
+	pair := ca.IssueFiles(t, t.TempDir(), "injector", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	addr := freeAddr(t)
-	d := startDaemon(t, "injector", weftBin, "injector", "--addr", addr, "--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile,
+	d := startDaemon(t, "injector", filepath.Join(binDir, "weft"), "injector", "--addr", addr, "--tls-cert", pair.CertFile, "--tls-key", pair.KeyFile,
 		"--proxy-image", injectorConfig.ProxyImage, "--redirect-image", injectorConfig.RedirectImage, "--log-level", "debug")
-	eventually(t, 30*time.Second, "injector serving", func() error {
-		if d.exited() {
+	poll.Until(t, 30*time.Second, "injector serving", func() error {
+		if d.Exited() {
 			t.Fatal("injector exited")
 		}
-		return tlsDial(addr, ca.CertPEM)
+		return tlsDial(addr, ca.PEM())
 	})
-	return d, "https://" + addr + "/mutate", ca.CertPEM
+	return d, "https://" + addr + "/mutate", ca.PEM()
 }
 
 // chartWebhooks is the chart's MutatingWebhookConfiguration (default

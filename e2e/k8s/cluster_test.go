@@ -21,7 +21,9 @@ import (
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/restmapper"
 
-	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // cluster is a control plane of one etcd and one kube-apiserver on
@@ -38,16 +40,16 @@ func startCluster(t *testing.T) *cluster {
 	t.Helper()
 	dir := t.TempDir()
 	etcd := startEtcd(t, dir)
-	ca := webhooktest.NewCA(t, "kube-apiserver CA")
-	serving := ca.Issue(t, dir, "apiserver", []net.IP{net.IPv4(127, 0, 0, 1)}, "localhost")
+	ca := pkitest.NewCA(t, "kube-apiserver CA")
+	serving := ca.IssueFiles(t, dir, "apiserver", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, DNSNames: []string{"localhost"}})
 	token := randomToken(t)
 	writeFile(t, filepath.Join(dir, "tokens.csv"), token+`,admin,admin,"system:masters"`+"\n")
-	saKey := webhooktest.NewKey(t)
+	saKey := pkitest.NewKey(t)
 	pub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
 	if err != nil {
 		t.Fatal(err)
 	}
-	writeFile(t, filepath.Join(dir, "sa.key"), string(webhooktest.KeyPEM(t, saKey)))
+	writeFile(t, filepath.Join(dir, "sa.key"), string(pkitest.KeyPEM(t, saKey)))
 	writeFile(t, filepath.Join(dir, "sa.pub"), string(pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: pub})))
 
 	addr := freeAddr(t)
@@ -67,7 +69,7 @@ func startCluster(t *testing.T) *cluster {
 		"--cert-dir="+filepath.Join(dir, "apiserver-certs"), "--profiling=false", "--v=1")
 
 	cfg := &rest.Config{Host: "https://" + addr, BearerToken: token,
-		TLSClientConfig: rest.TLSClientConfig{CAData: ca.CertPEM}, QPS: 100, Burst: 200}
+		TLSClientConfig: rest.TLSClientConfig{CAData: ca.PEM()}, QPS: 100, Burst: 200}
 	waitReady(t, cfg, apiserver)
 	c := &cluster{}
 	c.client = kubernetes.NewForConfigOrDie(cfg)
@@ -82,8 +84,8 @@ func startEtcd(t *testing.T, dir string) string {
 	client, peer := freeAddr(t), freeAddr(t)
 	d := startDaemon(t, "etcd", tool(t, "WEFT_ETCD_BIN", "etcd"), "--data-dir", filepath.Join(dir, "etcd"),
 		"--listen-client-url", "http://"+client, "--listen-peer-url", "http://"+peer)
-	eventually(t, 60*time.Second, "etcd healthy", func() error {
-		if d.exited() {
+	poll.Until(t, 60*time.Second, "etcd healthy", func() error {
+		if d.Exited() {
 			t.Fatal("etcd exited")
 		}
 		return httpOK(http.DefaultClient, "http://"+client+"/health")
@@ -92,15 +94,15 @@ func startEtcd(t *testing.T, dir string) string {
 }
 
 // waitReady waits for the API server's /readyz.
-func waitReady(t *testing.T, cfg *rest.Config, d *daemon) {
+func waitReady(t *testing.T, cfg *rest.Config, d *testproc.Process) {
 	t.Helper()
 	transport, err := rest.TransportFor(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := &http.Client{Transport: transport, Timeout: 5 * time.Second}
-	eventually(t, 120*time.Second, "kube-apiserver ready", func() error {
-		if d.exited() {
+	poll.Until(t, 120*time.Second, "kube-apiserver ready", func() error {
+		if d.Exited() {
 			t.Fatal("kube-apiserver exited")
 		}
 		return httpOK(c, cfg.Host+"/readyz")

@@ -4,13 +4,14 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
+
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
-// weftBin is the weft binary built for this run.
-var weftBin string
+// binDir holds the weft binary built for this run.
+var binDir string
 
 func TestMain(m *testing.M) {
 	flag.Parse()
@@ -18,26 +19,7 @@ func TestMain(m *testing.M) {
 		fmt.Println("e2e/k8s: skipped with -short")
 		os.Exit(0)
 	}
-	dir, err := os.MkdirTemp("", "weft-k8s-bin")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
-	}
-	weftBin = filepath.Join(dir, "weft")
-	args := []string{"build", "-o", weftBin}
-	if raceEnabled {
-		args = append(args, "-race")
-	}
-	build := exec.Command("go", append(args, "../../cmd/weft")...)
-	build.Stdout, build.Stderr = os.Stderr, os.Stderr
-	code := 1
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "e2e/k8s: build weft:", err)
-	} else {
-		code = m.Run()
-	}
-	os.RemoveAll(dir)
-	os.Exit(code)
+	testproc.Main(m, &binDir, "github.com/weft-mesh/weft/cmd/weft")
 }
 
 // tool returns the pinned binary name: $env when set, else bin/name in

@@ -17,6 +17,8 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/weft-mesh/weft/inject"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // wantInjection is what an injected pod must hold.
@@ -99,9 +101,9 @@ func testPodsLeftAlone(t *testing.T, c *cluster) {
 // testWebhookDown stops the injector: with the chart's default
 // failurePolicy, Ignore, pods are created without a sidecar; with Fail,
 // they are refused.
-func testWebhookDown(t *testing.T, c *cluster, injector *daemon, mwcName string) {
+func testWebhookDown(t *testing.T, c *cluster, injector *testproc.Process, mwcName string) {
 	ctx := context.Background()
-	injector.stop()
+	injector.Stop()
 	checkNotInjected(t, createAndGet(t, c, nsMeshed, testPod("while-down", nil, nil)))
 
 	mwcs := c.client.AdmissionregistrationV1().MutatingWebhookConfigurations()
@@ -115,7 +117,7 @@ func testWebhookDown(t *testing.T, c *cluster, injector *daemon, mwcName string)
 	if _, err := mwcs.Update(ctx, mwc, metav1.UpdateOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "pods refused while the webhook is down", func() error {
+	poll.Until(t, 30*time.Second, "pods refused while the webhook is down", func() error {
 		_, err := createPod(ctx, c, nsMeshed, testPod("refused", nil, nil), true)
 		if err == nil || !strings.Contains(err.Error(), "failed calling webhook") {
 			return fmt.Errorf("create: %v", err)

@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // TestVM walks docs/vm.md with a real Consul agent: the control plane runs;
@@ -46,7 +47,7 @@ func TestVM(t *testing.T) {
 	consultest.WaitForPassing(t, client, "api", 1)
 
 	upstream := "http://" + addr(upstreamPort) + "/"
-	eventually(t, 30*time.Second, "web → api through both sidecars", func() error { return wantBody(upstream, "api-1") })
+	poll.Until(t, 30*time.Second, "web → api through both sidecars", func() error { return wantBody(upstream, "api-1") })
 
 	t.Run("a second instance with register --wait joins and leaves", func(t *testing.T) {
 		keeper := startDaemon(t, "register-api-2", env, "weft", "register", "--wait", "--refresh-interval", "500ms",
@@ -54,9 +55,9 @@ func TestVM(t *testing.T) {
 			"--sidecar-port", strconv.Itoa(freePort(t)), "--protocol", "http")
 		startProxy(t, "api-2-sidecar-proxy", xds)
 		consultest.WaitForPassing(t, client, "api", 2)
-		eventually(t, 30*time.Second, "api-2 serves through the mesh", func() error { return wantBody(upstream, "api-2") })
-		keeper.stop()
-		eventually(t, 10*time.Second, "api-2 deregistered on SIGTERM", func() error { return gone(client, "api-2") })
+		poll.Until(t, 30*time.Second, "api-2 serves through the mesh", func() error { return wantBody(upstream, "api-2") })
+		keeper.Stop()
+		poll.Until(t, 10*time.Second, "api-2 deregistered on SIGTERM", func() error { return gone(client, "api-2") })
 	})
 
 	out = weft(t, env, "deregister", "api-1")
@@ -70,7 +71,7 @@ func TestVM(t *testing.T) {
 	if err != nil || len(entries) != 0 {
 		t.Errorf("catalog still has api: %d entries, %v", len(entries), err)
 	}
-	eventually(t, 10*time.Second, "web's upstream api has no endpoint", func() error {
+	poll.Until(t, 10*time.Second, "web's upstream api has no endpoint", func() error {
 		code, body, err := get(upstream)
 		if err != nil || code != http.StatusServiceUnavailable {
 			return fmt.Errorf("%d %q %v, want 503", code, body, err)
@@ -102,7 +103,7 @@ func gone(client *api.Client, id string) error {
 
 func waitOK(t *testing.T, url string) {
 	t.Helper()
-	eventually(t, 30*time.Second, "GET "+url, func() error {
+	poll.Until(t, 30*time.Second, "GET "+url, func() error {
 		code, body, err := get(url)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("%d %s", code, body)

@@ -13,15 +13,15 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/inject"
-	"github.com/weft-mesh/weft/inject/webhook/webhooktest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 )
 
 // TestServerReloadsCertificate serves with one certificate, replaces the
 // files with another, and sees the next handshake use the new one.
 func TestServerReloadsCertificate(t *testing.T) {
 	dir := t.TempDir()
-	ca := webhooktest.NewCA(t, "test CA")
-	first := ca.Issue(t, dir, "injector", []net.IP{net.IPv4(127, 0, 0, 1)})
+	ca := pkitest.NewCA(t, "test CA")
+	first := ca.IssueFiles(t, dir, "injector", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -40,9 +40,9 @@ func TestServerReloadsCertificate(t *testing.T) {
 	if got := servedSerial(t, ca, url); got != serialOf(t, first.CertPEM) {
 		t.Fatalf("served serial %s, want the first certificate's", got)
 	}
-	second := ca.Issue(t, t.TempDir(), "next", []net.IP{net.IPv4(127, 0, 0, 1)})
-	webhooktest.WriteFile(t, first.KeyFile, second.KeyPEM)
-	webhooktest.WriteFile(t, first.CertFile, second.CertPEM)
+	second := ca.IssueFiles(t, t.TempDir(), "next", pkitest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}})
+	pkitest.WriteFile(t, first.KeyFile, second.KeyPEM)
+	pkitest.WriteFile(t, first.CertFile, second.CertPEM)
 	if got := servedSerial(t, ca, url); got != serialOf(t, second.CertPEM) {
 		t.Fatalf("served serial %s after the files changed, want the second certificate's", got)
 	}
@@ -61,7 +61,7 @@ func TestServerNeedsItsCertificate(t *testing.T) {
 
 // servedSerial fetches url with a fresh connection and returns the serial
 // of the certificate the server presented.
-func servedSerial(t *testing.T, ca *webhooktest.CA, url string) string {
+func servedSerial(t *testing.T, ca *pkitest.CA, url string) string {
 	t.Helper()
 	pool := x509.NewCertPool()
 	pool.AddCert(ca.Cert)

@@ -6,9 +6,20 @@ import (
 	"testing"
 )
 
+// testSupport are the packages that exist for tests (and benchmark
+// harnesses) only.
+var testSupport = []string{
+	"github.com/weft-mesh/weft/internal/consultest",
+	"github.com/weft-mesh/weft/internal/freeport",
+	"github.com/weft-mesh/weft/internal/pkitest",
+	"github.com/weft-mesh/weft/internal/poll",
+	"github.com/weft-mesh/weft/internal/testnet",
+	"github.com/weft-mesh/weft/internal/testproc",
+}
+
 // TestDependencyRules keeps the seams of DESIGN.md true: the sidecar speaks
-// only xDS, discovery knows nothing of xDS, and the control plane's
-// translation never calls Consul.
+// only xDS, discovery knows nothing of xDS, the control plane's
+// translation never calls Consul, and no command links test support.
 func TestDependencyRules(t *testing.T) {
 	tests := []struct {
 		pkg       string
@@ -21,6 +32,8 @@ func TestDependencyRules(t *testing.T) {
 			"discovery yields catalog snapshots and must not know xDS"},
 		{"github.com/weft-mesh/weft/controlplane/...", []string{"github.com/hashicorp/consul"},
 			"the control plane translates catalog snapshots and must not call Consul"},
+		{"github.com/weft-mesh/weft/cmd/...", testSupport,
+			"test support (it imports package testing, starts processes, makes throw-away CAs) stays out of the shipped binaries"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.pkg, func(t *testing.T) {

@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // Datacenter is the datacenter of every agent Start runs.
@@ -59,9 +61,9 @@ type Server struct {
 	client *api.Client
 
 	mu     sync.Mutex
-	proc   *process // nil while stopped
-	starts int      // number of processes started, names log files
-	logs   []string // log file of every process started
+	proc   *testproc.Process // nil while stopped
+	starts int               // number of processes started, names log files
+	logs   []string          // log file of every process started
 }
 
 // Start runs a Consul dev agent for the test and waits until it is ready.
@@ -111,7 +113,7 @@ func (s *Server) Stop() {
 	if s.proc == nil {
 		return
 	}
-	if err := s.proc.stop(stopGracePeriod); err != nil {
+	if err := s.proc.Stop(); err != nil {
 		s.t.Logf("consultest: stop consul: %v", err)
 	}
 	s.proc = nil
@@ -149,12 +151,12 @@ func (s *Server) start() error {
 	s.starts++
 	logPath := filepath.Join(s.dir, fmt.Sprintf("consul-%d.log", s.starts))
 	s.logs = append(s.logs, logPath)
-	proc, err := startProcess(s.bin, s.args(), logPath)
+	proc, err := testproc.Start(testproc.Spec{Name: "consul", Args: append([]string{s.bin}, s.args()...), Log: logPath, StopGrace: stopGracePeriod})
 	if err != nil {
 		return err
 	}
 	if err := waitReady(s.client, s.NodeName, proc, startTimeout); err != nil {
-		_ = proc.stop(stopGracePeriod)
+		_ = proc.Stop()
 		return withLog(err, logPath)
 	}
 	s.proc = proc

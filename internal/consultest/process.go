@@ -7,71 +7,17 @@ import (
 	"fmt"
 	"net"
 	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/testproc"
 )
-
-// process is one running consul agent.
-type process struct {
-	cmd     *exec.Cmd
-	logFile *os.File
-	exited  chan struct{} // closed when the process has exited
-	waitErr error         // valid once exited is closed
-}
-
-func startProcess(bin string, args []string, logPath string) (*process, error) {
-	logFile, err := os.Create(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("create log file: %w", err)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Stdout = logFile
-	cmd.Stderr = logFile
-	dieWithParent(cmd)
-	if err := cmd.Start(); err != nil {
-		logFile.Close()
-		return nil, fmt.Errorf("run %s: %w", bin, err)
-	}
-	p := &process{cmd: cmd, logFile: logFile, exited: make(chan struct{})}
-	go func() {
-		p.waitErr = cmd.Wait()
-		logFile.Close()
-		close(p.exited)
-	}()
-	return p, nil
-}
-
-// stop sends SIGTERM, then SIGKILL after grace, and waits for the exit.
-func (p *process) stop(grace time.Duration) error {
-	select {
-	case <-p.exited:
-		return nil
-	default:
-	}
-	if err := p.cmd.Process.Signal(syscall.SIGTERM); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("sigterm: %w", err)
-	}
-	timer := time.NewTimer(grace)
-	defer timer.Stop()
-	select {
-	case <-p.exited:
-		return nil
-	case <-timer.C:
-	}
-	if err := p.cmd.Process.Kill(); err != nil && !errors.Is(err, os.ErrProcessDone) {
-		return fmt.Errorf("kill: %w", err)
-	}
-	<-p.exited
-	return fmt.Errorf("consul did not exit within %v of SIGTERM; killed", grace)
-}
 
 // waitReady polls until the agent has a leader and its node is in the
 // catalog, the process exits, or the timeout passes.
-func waitReady(client *api.Client, node string, p *process, timeout time.Duration) error {
+func waitReady(client *api.Client, node string, p *testproc.Process, timeout time.Duration) error {
 	deadline := time.NewTimer(timeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -82,8 +28,8 @@ func waitReady(client *api.Client, node string, p *process, timeout time.Duratio
 			return nil
 		}
 		select {
-		case <-p.exited:
-			return fmt.Errorf("consul exited before it was ready: %v", p.waitErr)
+		case <-p.Done():
+			return fmt.Errorf("consul exited before it was ready: %v", p.Wait())
 		case <-deadline.C:
 			return fmt.Errorf("consul not ready after %v: %w", timeout, lastErr)
 		case <-tick.C:

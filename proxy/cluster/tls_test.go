@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/config"
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/match"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/outlier"

@@ -9,7 +9,7 @@ import (
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )

@@ -15,7 +15,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/proxy/match"
 	"github.com/weft-mesh/weft/proxy/mtls"

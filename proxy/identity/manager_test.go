@@ -15,8 +15,8 @@ import (
 	"time"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/poll"
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
 )
 
 const wait = 10 * time.Second

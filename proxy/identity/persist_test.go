@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 )
 
 // issued runs a manager until it has issued a leaf, and returns the leaf

@@ -20,7 +20,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 )
 
 // certService is a CertificateService that signs for tokens it knows.

@@ -17,6 +17,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
@@ -115,10 +116,7 @@ func TestHTTP2Floods(t *testing.T) {
 				}
 			}
 		}
-		deadline := time.Now().Add(wait)
-		for held.Load() < floodMaxStreams && time.Now().Before(deadline) {
-			goruntime.Gosched()
-		}
+		poll.UntilTrue(t, wait, "the allowed streams at the upstream", func() bool { return held.Load() >= floodMaxStreams })
 		if n := held.Load(); n != floodMaxStreams {
 			t.Errorf("%d requests reached the upstream, want exactly the %d streams allowed", n, floodMaxStreams)
 		}
@@ -303,10 +301,7 @@ func startLegitClient(t *testing.T, addr string) *legitClient {
 		}()
 	}
 	// Wait for the first success so that the client is really running.
-	deadline := time.Now().Add(wait)
-	for lc.ok.Load() == 0 && time.Now().Before(deadline) {
-		goruntime.Gosched()
-	}
+	poll.UntilTrue(t, wait, "a first legitimate request served", func() bool { return lc.ok.Load() > 0 })
 	return lc
 }
 

@@ -10,7 +10,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	goruntime "runtime"
 	"slices"
 	"strings"
 	"sync"
@@ -20,6 +19,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/route"
@@ -497,10 +497,7 @@ func runLegitClient(t *testing.T, client *http.Client, url string, workers int) 
 			}
 		}()
 	}
-	deadline := time.Now().Add(wait)
-	for lc.ok.Load() == 0 && time.Now().Before(deadline) {
-		goruntime.Gosched()
-	}
+	poll.UntilTrue(t, wait, "a first well-behaved request served", func() bool { return lc.ok.Load() > 0 })
 	return lc
 }
 

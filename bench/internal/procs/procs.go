@@ -1,7 +1,8 @@
 // Package procs runs the processes of Weft's benchmark harnesses
-// (bench/compare, bench/cp): each with its output in a log file, killed
-// when the harness dies, stopped with SIGTERM then SIGKILL, and measured
-// (CPU time, memory) from /proc. Linux only, as the harnesses are.
+// (bench/compare, bench/cp) with internal/testproc — each with its output
+// in Dir/Name.log, killed when the harness dies, stopped with SIGTERM then
+// SIGKILL — and measures them (CPU time, memory) from /proc. Linux only,
+// as the harnesses are.
 package procs
 
 import (
@@ -10,16 +11,12 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"syscall"
-	"time"
-)
 
-// stopGrace is how long Stop waits after SIGTERM before SIGKILL.
-const stopGrace = 10 * time.Second
+	"github.com/weft-mesh/weft/internal/testproc"
+)
 
 // Spec says what to start.
 type Spec struct {
@@ -34,67 +31,31 @@ type Spec struct {
 	Stdout io.Writer
 }
 
-// Proc is a process the harness started.
+// Proc is a process the harness started: a testproc.Process (Stop,
+// Exited, …) that can also be measured.
 type Proc struct {
+	*testproc.Process
 	Name string
 	// Log is the path of the file holding its output.
-	Log  string
-	cmd  *exec.Cmd
-	done chan struct{}
+	Log string
 }
 
 // Start starts the process s describes; it is killed (SIGKILL) if the
-// harness dies first.
+// harness dies first, and Stop gives it testproc's grace period after
+// SIGTERM.
 func Start(s Spec) (*Proc, error) {
 	logPath := filepath.Join(s.Dir, s.Name+".log")
-	f, err := os.Create(logPath)
+	p, err := testproc.Start(testproc.Spec{Name: s.Name, Args: s.Args, Env: s.Env, Log: logPath, Stdout: s.Stdout})
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(s.Args[0], s.Args[1:]...)
-	cmd.Stdout, cmd.Stderr = f, f
-	if s.Stdout != nil {
-		cmd.Stdout = io.MultiWriter(f, s.Stdout)
-	}
-	if len(s.Env) > 0 {
-		cmd.Env = append(os.Environ(), s.Env...)
-	}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		f.Close()
-		return nil, fmt.Errorf("start %s: %w", s.Name, err)
-	}
-	p := &Proc{Name: s.Name, Log: logPath, cmd: cmd, done: make(chan struct{})}
-	go func() { cmd.Wait(); f.Close(); close(p.done) }()
-	return p, nil
-}
-
-// Stop sends SIGTERM, then SIGKILL if the process has not exited after
-// a grace period, and waits for it to exit.
-func (p *Proc) Stop() {
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(stopGrace):
-		p.cmd.Process.Kill()
-		<-p.done
-	}
-}
-
-// Exited reports whether the process has exited.
-func (p *Proc) Exited() bool {
-	select {
-	case <-p.done:
-		return true
-	default:
-		return false
-	}
+	return &Proc{Process: p, Name: s.Name, Log: logPath}, nil
 }
 
 // CPUSeconds is the user+system CPU time the process has used, from
 // /proc/<pid>/stat.
 func (p *Proc) CPUSeconds() (float64, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.cmd.Process.Pid))
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.Pid()))
 	if err != nil {
 		return 0, fmt.Errorf("%s cpu: %w", p.Name, err)
 	}
@@ -127,7 +88,7 @@ func (m Memory) Add(o Memory) Memory {
 // /proc/<pid>/smaps_rollup (Pss, left 0 where the kernel has no such
 // file).
 func (p *Proc) Memory() (Memory, error) {
-	pid := p.cmd.Process.Pid
+	pid := p.Pid()
 	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
 		return Memory{}, fmt.Errorf("%s memory: %w", p.Name, err)

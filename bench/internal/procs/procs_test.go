@@ -2,22 +2,33 @@ package procs
 
 import (
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
-// TestStartMeasureStop runs a real process: its output lands in its log
-// (and in Stdout), it can be measured while it runs, and Stop ends it.
+// TestStartMeasureStop runs a real process: its output lands in
+// Dir/Name.log (and in Stdout), it can be measured while it runs, and
+// Stop ends it.
 func TestStartMeasureStop(t *testing.T) {
-	var out strings.Builder
-	p, err := Start(Spec{Dir: t.TempDir(), Name: "sh", Args: []string{"sh", "-c", `echo "$GREETING"; exec sleep 60`},
+	var out strings.Builder // read once the process has exited
+	dir := t.TempDir()
+	p, err := Start(Spec{Dir: dir, Name: "sh", Args: []string{"sh", "-c", `echo "$GREETING"; exec sleep 60`},
 		Env: []string{"GREETING=hello"}, Stdout: &out})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if p.Exited() {
-		t.Error("Exited before Stop")
+	if p.Log != filepath.Join(dir, "sh.log") {
+		t.Errorf("Log = %q, want Dir/Name.log", p.Log)
 	}
+	// Stopped before it has run the echo, sh would have logged nothing.
+	poll.UntilTrue(t, 10*time.Second, "the greeting in the log", func() bool {
+		log, _ := os.ReadFile(p.Log)
+		return string(log) == "hello\n"
+	})
 	if _, err := p.CPUSeconds(); err != nil {
 		t.Errorf("CPUSeconds: %v", err)
 	}
@@ -26,12 +37,8 @@ func TestStartMeasureStop(t *testing.T) {
 		t.Errorf("Memory = %+v, %v; want RSS > 0 and HWM ≥ RSS", m, err)
 	}
 	p.Stop()
-	if !p.Exited() {
-		t.Error("not Exited after Stop")
-	}
-	log, err := os.ReadFile(p.Log)
-	if err != nil || string(log) != "hello\n" || out.String() != "hello\n" {
-		t.Errorf("log %q (%v), stdout %q; want hello in both", log, err, out.String())
+	if !p.Exited() || out.String() != "hello\n" {
+		t.Errorf("Exited %v after Stop, stdout %q; want hello", p.Exited(), out.String())
 	}
 }
 

@@ -1,6 +1,7 @@
 // Package pkitest makes certificate authorities and leaf certificates for
-// weft-proxy's mTLS tests, including the malformed ones a mesh must
-// reject.
+// tests: SPIFFE leaves for the mesh's mTLS, including the malformed ones
+// a mesh must reject, and serving certificates written to files for the
+// injector and the Kubernetes API server. Keys are ECDSA P-256.
 package pkitest
 
 import (
@@ -12,7 +13,10 @@ import (
 	"crypto/x509/pkix"
 	"encoding/pem"
 	"math/big"
+	"net"
 	"net/url"
+	"os"
+	"path/filepath"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -34,10 +38,11 @@ type CA struct {
 	Key  *ecdsa.PrivateKey
 }
 
-// NewCA returns a new root valid from an hour ago for a day.
-func NewCA(t testing.TB, name string) *CA {
+// NewCA returns a new root named name valid from an hour ago for a day,
+// with uris (a SPIFFE trust domain's ID, say) as URI SANs.
+func NewCA(t testing.TB, name string, uris ...string) *CA {
 	t.Helper()
-	key := newKey(t)
+	key := NewKey(t)
 	tmpl := &x509.Certificate{
 		SerialNumber:          big.NewInt(serial.Add(1)),
 		Subject:               pkix.Name{CommonName: name},
@@ -46,6 +51,13 @@ func NewCA(t testing.TB, name string) *CA {
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 		BasicConstraintsValid: true,
 		IsCA:                  true,
+	}
+	for _, u := range uris {
+		parsed, err := url.Parse(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tmpl.URIs = append(tmpl.URIs, parsed)
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
 	if err != nil {
@@ -72,11 +84,12 @@ func Bundle(cas ...*CA) []byte {
 	return out
 }
 
-// LeafSpec describes a leaf certificate. Zero times default to a validity
-// from a minute ago for an hour.
+// LeafSpec describes a leaf certificate, for servers and clients. Zero
+// times default to a validity from a minute ago for an hour.
 type LeafSpec struct {
 	URIs      []string
 	DNSNames  []string
+	IPs       []net.IP
 	NotBefore time.Time
 	NotAfter  time.Time
 }
@@ -114,6 +127,7 @@ func (ca *CA) TryIssue(spec LeafSpec) (tls.Certificate, error) {
 		SerialNumber:          big.NewInt(serial.Add(1)),
 		Subject:               pkix.Name{CommonName: "leaf"},
 		DNSNames:              spec.DNSNames,
+		IPAddresses:           spec.IPs,
 		NotBefore:             spec.NotBefore,
 		NotAfter:              spec.NotAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
@@ -166,13 +180,60 @@ func (ca *CA) SignCSR(csrDER []byte, id string, ttl time.Duration) ([]byte, erro
 	return x509.CreateCertificate(rand.Reader, tmpl, ca.Cert, csr.PublicKey, ca.Key)
 }
 
-func newKey(t testing.TB) *ecdsa.PrivateKey {
+// NewKey generates a P-256 key.
+func NewKey(t testing.TB) *ecdsa.PrivateKey {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return key
+}
+
+// KeyPEM encodes key as PKCS #8 PEM.
+func KeyPEM(t testing.TB, key *ecdsa.PrivateKey) []byte {
+	t.Helper()
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der})
+}
+
+// Pair is an issued certificate and its key, PEM-encoded and written to
+// CertFile and KeyFile.
+type Pair struct {
+	CertPEM, KeyPEM   []byte
+	CertFile, KeyFile string
+}
+
+// IssueFiles issues a leaf certificate following spec and writes it to
+// dir/name.crt and its key to dir/name.key, for servers that read files.
+func (ca *CA) IssueFiles(t testing.TB, dir, name string, spec LeafSpec) Pair {
+	t.Helper()
+	cert := ca.Issue(t, spec)
+	p := Pair{
+		CertPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		KeyPEM:   KeyPEM(t, cert.PrivateKey.(*ecdsa.PrivateKey)),
+		CertFile: filepath.Join(dir, name+".crt"),
+		KeyFile:  filepath.Join(dir, name+".key"),
+	}
+	WriteFile(t, p.CertFile, p.CertPEM)
+	WriteFile(t, p.KeyFile, p.KeyPEM)
+	return p
+}
+
+// WriteFile writes data to path atomically (write, then rename), as a
+// Secret volume update appears to a reader.
+func WriteFile(t testing.TB, path string, data []byte) {
+	t.Helper()
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // StaticLeaf serves one certificate as an mtls.Leaf.

@@ -1,5 +1,0 @@
-//go:build !race
-
-package k8s
-
-const raceEnabled = false
