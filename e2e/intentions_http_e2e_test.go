@@ -16,6 +16,8 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // deniedAnswer is what web's app sees for one request to api.
@@ -53,7 +55,7 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 		c.Timeout = 5 * time.Second
 		t.Cleanup(c.CloseIdleConnections)
 	}
-	eventually(t, 30*time.Second, "api served through the mesh", func() error {
+	poll.Until(t, 30*time.Second, "api served through the mesh", func() error {
 		for proto, c := range clients {
 			got, err := getThrough(c, url)
 			if err != nil || got.code != http.StatusOK {
@@ -64,7 +66,7 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 	})
 
 	setIntentions(t, m, "api", &api.SourceIntention{Name: "web", Action: api.IntentionActionDeny})
-	eventually(t, 10*time.Second, "web denied by api's intention", func() error {
+	poll.Until(t, 10*time.Second, "web denied by api's intention", func() error {
 		got, err := getThrough(clients["HTTP/1.1"], url)
 		if err != nil || got.code != http.StatusForbidden {
 			return fmt.Errorf("HTTP/1.1: %+v, %v", got, err)
@@ -91,7 +93,7 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 	if _, err := m.consul.Client().ConfigEntries().Delete(api.ServiceIntentions, "api", nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "intention deleted: web served again", func() error {
+	poll.Until(t, 10*time.Second, "intention deleted: web served again", func() error {
 		for proto, c := range clients {
 			got, err := getThrough(c, url)
 			if err != nil || got.code != http.StatusOK {
@@ -125,10 +127,10 @@ func TestGRPCIntentionDenyIsPermissionDenied(t *testing.T) {
 		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
 		return err
 	}
-	eventually(t, 30*time.Second, "first unary call", call)
+	poll.Until(t, 30*time.Second, "first unary call", call)
 
 	setIntentions(t, m, "api", &api.SourceIntention{Name: "web", Action: api.IntentionActionDeny})
-	eventually(t, 10*time.Second, "call denied with PERMISSION_DENIED", func() error {
+	poll.Until(t, 10*time.Second, "call denied with PERMISSION_DENIED", func() error {
 		if code := status.Code(call()); code != codes.PermissionDenied {
 			return fmt.Errorf("status %v, want PermissionDenied", code)
 		}
@@ -137,7 +139,7 @@ func TestGRPCIntentionDenyIsPermissionDenied(t *testing.T) {
 	if _, err := m.consul.Client().ConfigEntries().Delete(api.ServiceIntentions, "api", nil); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "intention deleted: calls succeed again", call)
+	poll.Until(t, 10*time.Second, "intention deleted: calls succeed again", call)
 }
 
 // h2cOnly is a client's protocol set for cleartext HTTP/2 with prior

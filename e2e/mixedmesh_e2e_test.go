@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testproc"
 )
 
 // TestMixedMeshWithConsulProxies runs Weft sidecars beside proxies Consul
@@ -39,7 +41,7 @@ func TestMixedMeshWithConsulProxies(t *testing.T) {
 		t.Fatal(err)
 	}
 	consulProxy := func(name, serviceID string) {
-		startCommand(t, name, consulBin, "connect", "proxy", "-sidecar-for", serviceID, "-http-addr", m.consul.HTTPAddr, "-log-level", "debug")
+		testproc.Run(t, testproc.Spec{Name: name, Args: []string{consulBin, "connect", "proxy", "-sidecar-for", serviceID, "-http-addr", m.consul.HTTPAddr, "-log-level", "debug"}})
 	}
 
 	m.hits["api-1"], m.hits["api2-1"] = &atomic.Int64{}, &atomic.Int64{}
@@ -87,7 +89,7 @@ func TestMixedMeshWithConsulProxies(t *testing.T) {
 		}
 		for _, tc := range cases {
 			setIntentions(t, m, tc.dest, &api.SourceIntention{Name: tc.source, Action: api.IntentionActionDeny})
-			eventually(t, 20*time.Second, tc.name, func() error {
+			poll.Until(t, 20*time.Second, tc.name, func() error {
 				if who, err := tc.caller.call(); err == nil {
 					return fmt.Errorf("%s → %s still served by %s", tc.source, tc.dest, who)
 				}
@@ -137,7 +139,7 @@ func TestMixedMeshWithConsulProxies(t *testing.T) {
 		// Keep the load on until Consul's agent hands its proxies leaves
 		// under the new root, and for 100 requests each way after that.
 		after := activeConsulRoot(t, client)
-		eventually(t, 30*time.Second, "Consul's proxies get leaves under the new root", func() error {
+		poll.Until(t, 30*time.Second, "Consul's proxies get leaves under the new root", func() error {
 			for _, svc := range []string{"api", "web2"} {
 				if err := leafUnder(client, svc, after); err != nil {
 					return err

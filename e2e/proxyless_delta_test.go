@@ -16,6 +16,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/weft-mesh/weft/controlplane"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // deltaProbe is a raw incremental ADS client of a proxyless node,
@@ -94,7 +95,7 @@ func (p *deltaProbe) record(r *discoveryv3.DeltaDiscoveryResponse) {
 func (p *deltaProbe) waitAnswer(t *testing.T, i int) deltaAnswer {
 	t.Helper()
 	var a deltaAnswer
-	eventually(t, 10*time.Second, fmt.Sprintf("delta answer %d", i), func() error {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("delta answer %d", i), func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		if len(p.answers) <= i {
@@ -110,7 +111,7 @@ func (p *deltaProbe) waitAnswer(t *testing.T, i int) deltaAnswer {
 func (p *deltaProbe) waitHolds(t *testing.T, name string) time.Time {
 	t.Helper()
 	var at time.Time
-	eventually(t, 10*time.Second, "delta client sent "+name, func() error {
+	poll.Until(t, 10*time.Second, "delta client sent "+name, func() error {
 		p.mu.Lock()
 		defer p.mu.Unlock()
 		for _, a := range p.answers {

@@ -26,6 +26,7 @@ import (
 
 	"github.com/weft-mesh/weft/controlplane"
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // namedService answers UnaryCall with its instance name.
@@ -98,7 +99,7 @@ func TestProxylessGRPC(t *testing.T) {
 
 	// grpcsvc: once calls succeed, 2,000 calls follow the 3:1 weights.
 	client.dial(t, "grpcsvc")
-	eventually(t, 60*time.Second, "2,000 calls to grpcsvc", func() error {
+	poll.Until(t, 60*time.Second, "2,000 calls to grpcsvc", func() error {
 		if n := len(successes(calls.of("grpcsvc"))); n < 2000 {
 			return fmt.Errorf("%d successful calls", n)
 		}
@@ -119,7 +120,7 @@ func TestProxylessGRPC(t *testing.T) {
 	if err := m.consul.Client().Agent().ServiceDeregister("grpcsvc-2"); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 30*time.Second, "200 calls to grpcsvc after the removal settled", func() error {
+	poll.Until(t, 30*time.Second, "200 calls to grpcsvc after the removal settled", func() error {
 		if n := countAfter(calls.of("grpcsvc"), removed.Add(3*time.Second)); n < 200 {
 			return fmt.Errorf("%d calls", n)
 		}
@@ -133,7 +134,7 @@ func TestProxylessGRPC(t *testing.T) {
 
 	// h2svc: a second service from the same process.
 	client.dial(t, "h2svc")
-	eventually(t, 30*time.Second, "a call to h2svc", func() error {
+	poll.Until(t, 30*time.Second, "a call to h2svc", func() error {
 		if len(successes(calls.of("h2svc"))) == 0 {
 			return fmt.Errorf("calls so far: %s", tail(calls.of("h2svc")))
 		}
@@ -143,7 +144,7 @@ func TestProxylessGRPC(t *testing.T) {
 	// latesvc: dialed before it exists, registered, then passing.
 	dialed := time.Now()
 	client.dial(t, "latesvc")
-	eventually(t, 30*time.Second, "grpc-go reports latesvc does not exist", func() error {
+	poll.Until(t, 30*time.Second, "grpc-go reports latesvc does not exist", func() error {
 		for _, c := range calls.of("latesvc") {
 			if strings.Contains(c.err, `resource "latesvc" of type "ListenerResource"`) {
 				t.Logf("grpc-go reported latesvc missing %v after dialing it: %s", c.at.Sub(dialed).Round(time.Millisecond), c.err)
@@ -167,7 +168,7 @@ func TestProxylessGRPC(t *testing.T) {
 	m.startProxy(t, "latesvc-1-sidecar-proxy")
 	passing := time.Now()
 	m.setHealth(t, "latesvc-1", true)
-	eventually(t, 30*time.Second, "a call to latesvc", func() error {
+	poll.Until(t, 30*time.Second, "a call to latesvc", func() error {
 		if len(successes(calls.of("latesvc"))) == 0 {
 			return fmt.Errorf("calls so far: %s", tail(calls.of("latesvc")))
 		}
@@ -237,7 +238,7 @@ func checkPlaintextRefused(t *testing.T, port int) {
 func waitSentToClient(t *testing.T, m *mesh, listener string) time.Time {
 	t.Helper()
 	var at time.Time
-	eventually(t, 10*time.Second, listener+" sent to the proxyless client", func() error {
+	poll.Until(t, 10*time.Second, listener+" sent to the proxyless client", func() error {
 		resp, err := http.Get("http://" + m.cpAdmin + "/proxies")
 		if err != nil {
 			return err

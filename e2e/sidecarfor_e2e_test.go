@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // TestSidecarFor runs web's sidecar as `weft-proxy --sidecar-for web-1`,
@@ -36,7 +37,7 @@ func TestSidecarFor(t *testing.T) {
 	consultest.WaitForPassing(t, m.consul.Client(), "api", 1)
 	c := newCaller(t, m.apiPort)
 	c.waitServedBy(30*time.Second, 3, true, "api-1")
-	eventually(t, 10*time.Second, "the control plane sees web-1-sidecar-proxy connected", func() error {
+	poll.Until(t, 10*time.Second, "the control plane sees web-1-sidecar-proxy connected", func() error {
 		out, err := exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", m.cpAdmin, "web-1-sidecar-proxy").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), "web-1-sidecar-proxy") {
 			return fmt.Errorf("proxy-status: %v\n%s", err, out)
@@ -52,7 +53,7 @@ func TestSidecarFor(t *testing.T) {
 	if err := m.consul.Client().Agent().ServiceRegister(extra); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, "--sidecar-for web-1 refused with two sidecars", func() error {
+	poll.Until(t, 10*time.Second, "--sidecar-for web-1 refused with two sidecars", func() error {
 		out, err := exec.Command(filepath.Join(binDir, "weft-proxy"), "--sidecar-for", "web-1", "--xds-addr", m.xdsAddr,
 			"--admin-addr", addr(freePort(t))).CombinedOutput()
 		want := `service instance "web-1" has 2 sidecar proxies registered (web-1-extra-proxy, web-1-sidecar-proxy)`

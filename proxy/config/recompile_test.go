@@ -22,7 +22,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/durationpb"
 
-	"github.com/weft-mesh/weft/proxy/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/xds"
