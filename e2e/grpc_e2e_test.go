@@ -76,9 +76,11 @@ func (testService) FullDuplexCall(stream testpb.TestService_FullDuplexCallServer
 	}
 }
 
-// TestGRPCThroughTwoSidecars runs every gRPC call shape from the test (as
-// web's app) through web's and api's sidecars, over mTLS between them.
-func TestGRPCThroughTwoSidecars(t *testing.T) {
+// grpcMesh runs web → api, both of protocol grpc, api-1 serving
+// testService, and returns a client dialing web's upstream listener (as
+// web's app does); the connection closes with the test.
+func grpcMesh(t *testing.T) (*mesh, testpb.TestServiceClient) {
+	t.Helper()
 	serve := func(l net.Listener) {
 		s := grpc.NewServer()
 		testpb.RegisterTestServiceServer(s, testService{})
@@ -91,8 +93,14 @@ func TestGRPCThroughTwoSidecars(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close()
-	client := testpb.NewTestServiceClient(conn)
+	t.Cleanup(func() { conn.Close() })
+	return m, testpb.NewTestServiceClient(conn)
+}
+
+// TestGRPCThroughTwoSidecars runs every gRPC call shape from the test (as
+// web's app) through web's and api's sidecars, over mTLS between them.
+func TestGRPCThroughTwoSidecars(t *testing.T) {
+	_, client := grpcMesh(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 

@@ -5,15 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"testing"
 	"time"
 
 	"github.com/hashicorp/consul/api"
-	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	testpb "google.golang.org/grpc/interop/grpc_testing"
 	"google.golang.org/grpc/status"
 
@@ -107,20 +104,7 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 // TestGRPCIntentionDenyIsPermissionDenied: the same deny on a service of
 // protocol grpc fails calls with PERMISSION_DENIED.
 func TestGRPCIntentionDenyIsPermissionDenied(t *testing.T) {
-	serve := func(l net.Listener) {
-		s := grpc.NewServer()
-		testpb.RegisterTestServiceServer(s, testService{})
-		s.Serve(l)
-	}
-	m := l7Mesh(t, []instance{{id: "api-1", service: "api", serve: serve}},
-		&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "grpc"},
-		&api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "web", Protocol: "grpc"})
-	conn, err := grpc.NewClient(fmt.Sprintf("127.0.0.1:%d", m.apiPort), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	client := testpb.NewTestServiceClient(conn)
+	m, client := grpcMesh(t)
 	call := func() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
