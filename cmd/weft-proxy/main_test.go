@@ -41,7 +41,9 @@ func TestFlagErrors(t *testing.T) {
 		args    []string
 		wantErr string
 	}{
-		{"no proxy id", []string{"--xds-addr", "127.0.0.1:18000"}, `required flag(s) "proxy-id" not set`},
+		{"no proxy id", []string{"--xds-addr", "127.0.0.1:18000"}, `at least one of the flags in the group [proxy-id sidecar-for] is required`},
+		{"proxy id and sidecar-for", []string{"--xds-addr", "127.0.0.1:18000", "--proxy-id", "web-1-sidecar-proxy", "--sidecar-for", "web-1"},
+			`[proxy-id sidecar-for] were all set`},
 		{"no xds address", []string{"--proxy-id", "web"}, `required flag(s) "xds-addr" not set`},
 		{"bad log level", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--log-level", "loud"}, `--log-level "loud"`},
 		{"bad log format", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--log-format", "xml"}, `--log-format "xml"`},
