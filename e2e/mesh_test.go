@@ -116,6 +116,13 @@ func (m *mesh) startControlPlane(t *testing.T) {
 	if m.opts.xdsHost != "" {
 		m.xdsAddr = net.JoinHostPort(m.opts.xdsHost, strconv.Itoa(freePort(t)))
 	}
+	m.controlPlane = startProcess(t, "control-plane", "weft", m.controlPlaneArgs()...)
+	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
+}
+
+// controlPlaneArgs is the control plane's command line from the mesh's
+// addresses and options.
+func (m *mesh) controlPlaneArgs() []string {
 	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
 		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug"}
 	if m.opts.defaultPolicy != "" {
@@ -130,8 +137,7 @@ func (m *mesh) startControlPlane(t *testing.T) {
 	if m.opts.caProvider != "" {
 		args = append(args, "--ca-provider", m.opts.caProvider)
 	}
-	m.controlPlane = startProcess(t, "control-plane", "weft", args...)
-	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
+	return args
 }
 
 func (m *mesh) startProxy(t *testing.T, id string) {

@@ -38,7 +38,11 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -56,6 +60,9 @@ type Config struct {
 	Dir     string
 	LeafTTL time.Duration
 	Logger  *slog.Logger
+	// Legacy is the CA of an existing Weft mesh moving to the shared CA
+	// (its own trust domain and root); nil for a new mesh. See Switching.
+	Legacy *certs.Authority
 }
 
 // Shared is the CA Weft shares with Consul. It is safe for concurrent use.
@@ -67,6 +74,9 @@ type Shared struct {
 	mu     sync.Mutex
 	roots  consulRoots
 	notify chan struct{}
+	// move is where the switch of an existing mesh stands: moveAdding,
+	// moveSwitched, or "" when there is none (left) to make.
+	move string
 }
 
 // consulRoots is what Consul's CA roots endpoint says.
@@ -103,6 +113,13 @@ func Open(ctx context.Context, cfg Config) (*Shared, error) {
 		return nil, err
 	}
 	s := &Shared{cfg: cfg, auth: auth, td: td, notify: make(chan struct{}, 1)}
+	if s.move, err = loadMove(cfg); err != nil {
+		return nil, err
+	}
+	if s.move != "" {
+		cfg.Logger.Info("moving the mesh to Consul's trust domain: run weft ca rotate to finish", "from", cfg.Legacy.TrustDomain().String(),
+			"to", td.String(), "step", s.move)
+	}
 	roots, err := parseRoots(raw, 0)
 	if err != nil {
 		return nil, err
@@ -184,13 +201,34 @@ func (s *Shared) changed() {
 // Changes receives a value after every change of the bundle or signer.
 func (s *Shared) Changes() <-chan struct{} { return s.notify }
 
-// TrustDomain is Consul's trust domain.
-func (s *Shared) TrustDomain() spiffeid.TrustDomain { return s.td }
+// TrustDomain is Consul's trust domain, or the legacy mesh's until a
+// switch makes Consul's sign.
+func (s *Shared) TrustDomain() spiffeid.TrustDomain {
+	if s.moveStep() == moveAdding {
+		return s.cfg.Legacy.TrustDomain()
+	}
+	return s.td
+}
+
+// TrustDomainAliases is the other trust domain whose identities are
+// accepted while a switch is under way.
+func (s *Shared) TrustDomainAliases() []spiffeid.TrustDomain {
+	switch s.moveStep() {
+	case moveAdding:
+		return []spiffeid.TrustDomain{s.td}
+	case moveSwitched:
+		return []spiffeid.TrustDomain{s.cfg.Legacy.TrustDomain()}
+	}
+	return nil
+}
 
 // Sign issues a leaf for id with Weft's key of Consul's active root, and
 // adds Consul's intermediates of that root (the cross-signed certificate
 // after a rotation) to the chain.
 func (s *Shared) Sign(csrDER []byte, id spiffeid.ID) (*x509.Certificate, []*x509.Certificate, error) {
+	if s.moveStep() == moveAdding {
+		return s.cfg.Legacy.Sign(csrDER, id)
+	}
 	s.mu.Lock()
 	roots := s.roots
 	s.mu.Unlock()
@@ -223,6 +261,12 @@ func (s *Shared) Bundle() []*x509.Certificate {
 		}
 		out = append(out, c)
 	}
+	move := s.moveStep()
+	if move == moveAdding {
+		for _, c := range s.cfg.Legacy.Bundle() {
+			add(c)
+		}
+	}
 	add(roots.active)
 	for _, c := range s.auth.Bundle() {
 		add(c)
@@ -230,16 +274,35 @@ func (s *Shared) Bundle() []*x509.Certificate {
 	for _, c := range roots.all {
 		add(c)
 	}
+	if move == moveSwitched {
+		for _, c := range s.cfg.Legacy.Bundle() {
+			add(c)
+		}
+	}
 	return out
 }
 
 // The root rotation steps, for controlplane's rotation (RootRotator).
 
-// Phase is where Weft's rotation stands.
-func (s *Shared) Phase() string { return s.auth.Phase() }
+// Phase is where Weft's rotation, or the switch of an existing mesh to
+// the shared CA, stands: a switch is a rotation from the legacy root.
+func (s *Shared) Phase() string {
+	switch s.moveStep() {
+	case moveAdding:
+		return certs.PhaseAdding
+	case moveSwitched:
+		return certs.PhaseSwitched
+	}
+	return s.auth.Phase()
+}
 
 // ActiveRoot is the root Weft signs with.
-func (s *Shared) ActiveRoot() *x509.Certificate { return s.auth.ActiveRoot() }
+func (s *Shared) ActiveRoot() *x509.Certificate {
+	if s.moveStep() == moveAdding {
+		return s.cfg.Legacy.ActiveRoot()
+	}
+	return s.auth.ActiveRoot()
+}
 
 // AddRoot adds a new root to Weft's bundles; Consul does not know it yet.
 func (s *Shared) AddRoot() error { return s.auth.AddRoot() }
@@ -247,6 +310,9 @@ func (s *Shared) AddRoot() error { return s.auth.AddRoot() }
 // SwitchRoot makes the new root Consul's active root, waits until Consul
 // reports it, then signs with it.
 func (s *Shared) SwitchRoot() error {
+	if s.moveStep() == moveAdding {
+		return s.setMove(moveSwitched)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
 	if err := s.writeConsulCA(ctx, true); err != nil {
@@ -257,7 +323,74 @@ func (s *Shared) SwitchRoot() error {
 
 // RetireOld drops Weft's previous roots; roots Consul still lists stay in
 // the bundle until Consul prunes them.
-func (s *Shared) RetireOld() error { return s.auth.RetireOld() }
+func (s *Shared) RetireOld() error {
+	if s.moveStep() == moveSwitched {
+		return s.setMove(moveDone)
+	}
+	return s.auth.RetireOld()
+}
+
+// Switching an existing Weft mesh to the shared CA changes every
+// identity's trust domain. It runs as a root rotation from the legacy
+// root, with both trust domains accepted throughout: after a restart
+// with --ca-provider consul (moveAdding), the legacy root still signs in
+// the legacy trust domain while every bundle gains Consul's roots and
+// every identity check accepts Consul's trust domain too; `weft ca
+// rotate` then makes the shared root sign in Consul's trust domain
+// (moveSwitched) and, once every sidecar holds a new leaf, drops the
+// legacy root and trust domain (done). The step is kept in moveFile.
+const (
+	moveFile     = "switch-from-legacy"
+	moveAdding   = "adding"
+	moveSwitched = "switched"
+	moveDone     = "done"
+)
+
+func loadMove(cfg Config) (string, error) {
+	if cfg.Legacy == nil {
+		return "", nil
+	}
+	b, err := os.ReadFile(filepath.Join(cfg.Dir, moveFile))
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		if err := os.WriteFile(filepath.Join(cfg.Dir, moveFile), []byte(moveAdding), 0o644); err != nil {
+			return "", fmt.Errorf("start the switch to the shared CA: %w", err)
+		}
+		return moveAdding, nil
+	case err != nil:
+		return "", fmt.Errorf("read the switch to the shared CA: %w", err)
+	}
+	switch step := strings.TrimSpace(string(b)); step {
+	case moveAdding, moveSwitched:
+		return step, nil
+	case moveDone:
+		return "", nil
+	default:
+		return "", fmt.Errorf("%s: unknown step %q", filepath.Join(cfg.Dir, moveFile), step)
+	}
+}
+
+func (s *Shared) moveStep() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.move
+}
+
+func (s *Shared) setMove(step string) error {
+	if err := os.WriteFile(filepath.Join(s.cfg.Dir, moveFile), []byte(step), 0o644); err != nil {
+		return fmt.Errorf("record the switch to the shared CA: %w", err)
+	}
+	s.mu.Lock()
+	if step == moveDone {
+		s.move = ""
+	} else {
+		s.move = step
+	}
+	s.mu.Unlock()
+	s.cfg.Logger.Info("switching the mesh to Consul's trust domain", "step", step)
+	s.changed()
+	return nil
+}
 
 // writeConsulCA writes Weft's active root (or, with next, the root a
 // rotation added) and its key into Consul's CA configuration, keeping

@@ -186,7 +186,15 @@ func openCA(ctx context.Context, f *controlPlaneFlags, client *api.Client, logge
 		// Its own subdirectory: the roots are for Consul's trust domain,
 		// not --trust-domain's.
 		dir := filepath.Join(f.caDir, "consul")
-		shared, err := consulca.Open(ctx, consulca.Config{Client: client, Dir: dir, LeafTTL: f.leafTTL, Logger: logger})
+		cfg := consulca.Config{Client: client, Dir: dir, LeafTTL: f.leafTTL, Logger: logger}
+		if _, err := os.Stat(filepath.Join(f.caDir, "tls.crt")); err == nil {
+			// An existing Weft mesh: its CA signs until the switch is made
+			// (weft ca rotate), with both trust domains accepted.
+			if cfg.Legacy, err = openAuthority(f); err != nil {
+				return nil, nil, err
+			}
+		}
+		shared, err := consulca.Open(ctx, cfg)
 		if err != nil {
 			return nil, nil, fmt.Errorf("--ca-provider consul: %w", err)
 		}

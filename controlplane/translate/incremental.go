@@ -197,6 +197,7 @@ func (x *Translator) setMesh(mesh Mesh) {
 // cloneMesh copies what a Mesh points to, which the caller may reuse.
 func cloneMesh(mesh Mesh) Mesh {
 	mesh.RootsPEM = bytes.Clone(mesh.RootsPEM)
+	mesh.TrustDomainAliases = slices.Clone(mesh.TrustDomainAliases)
 	if mesh.Tracing != nil {
 		tr := *mesh.Tracing
 		mesh.Tracing = &tr
@@ -205,7 +206,7 @@ func cloneMesh(mesh Mesh) Mesh {
 }
 
 func sameMesh(a, b Mesh) bool {
-	return a.TrustDomain == b.TrustDomain && a.DefaultPolicy == b.DefaultPolicy &&
+	return a.TrustDomain == b.TrustDomain && slices.Equal(a.TrustDomainAliases, b.TrustDomainAliases) && a.DefaultPolicy == b.DefaultPolicy &&
 		bytes.Equal(a.RootsPEM, b.RootsPEM) &&
 		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing)
 }

@@ -68,7 +68,7 @@ func hasL7(ins []catalog.Intention) bool {
 // intention matching a source is the one that decides, as in Consul. Within
 // an L7 intention the first matching permission decides; a request matching
 // none falls through to the default.
-func rbacRules(ins []catalog.Intention, trustDomain string, defaultAllow bool) *rbacv3.RBAC {
+func rbacRules(ins []catalog.Intention, trustDomains []string, defaultAllow bool) *rbacv3.RBAC {
 	rules := &rbacv3.RBAC{Action: rbacv3.RBAC_ALLOW, Policies: map[string]*rbacv3.Policy{}}
 	want := catalog.ActionAllow
 	if defaultAllow {
@@ -76,7 +76,7 @@ func rbacRules(ins []catalog.Intention, trustDomain string, defaultAllow bool) *
 	}
 	var above []*rbacv3.Principal
 	for i, in := range ins {
-		src := sourcePrincipal(trustDomain, in.Source)
+		src := sourcePrincipal(trustDomains, in.Source)
 		principal := excluding(src, above)
 		above = append(above, src)
 		if len(in.Permissions) == 0 {
@@ -113,13 +113,22 @@ func policyName(i, k int, in catalog.Intention) string {
 }
 
 // sourcePrincipal matches the SPIFFE ID of a source service in any
-// datacenter of the trust domain; "*" matches every service.
-func sourcePrincipal(trustDomain, source string) *rbacv3.Principal {
+// datacenter of the trust domains (the mesh's, then its aliases); "*"
+// matches every service.
+func sourcePrincipal(trustDomains []string, source string) *rbacv3.Principal {
 	svc := regexp.QuoteMeta(source)
 	if source == catalog.Wildcard {
 		svc = "[^/]+"
 	}
-	re := "^spiffe://" + regexp.QuoteMeta(trustDomain) + "/ns/default/dc/[^/]+/svc/" + svc + "$"
+	quoted := make([]string, len(trustDomains))
+	for i, td := range trustDomains {
+		quoted[i] = regexp.QuoteMeta(td)
+	}
+	td := quoted[0]
+	if len(quoted) > 1 {
+		td = "(?:" + strings.Join(quoted, "|") + ")"
+	}
+	re := "^spiffe://" + td + "/ns/default/dc/[^/]+/svc/" + svc + "$"
 	return &rbacv3.Principal{Identifier: &rbacv3.Principal_Authenticated_{Authenticated: &rbacv3.Principal_Authenticated{
 		PrincipalName: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: re}}},
 	}}}

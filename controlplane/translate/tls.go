@@ -68,11 +68,13 @@ func commonTLS(peerSANs []*matcherv3.StringMatcher, alpn []string) *tlsv3.Common
 // downstreamTLS is the public listener's transport socket: a client
 // certificate from the trust domain is required.
 func downstreamTLS(mesh Mesh, http bool) *corev3.TransportSocket {
+	var sans []*matcherv3.StringMatcher
+	for _, td := range mesh.trustDomains() {
+		sans = append(sans, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}})
+	}
 	ctx := &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapBool(true),
-		CommonTlsContext: commonTLS([]*matcherv3.StringMatcher{{
-			MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + mesh.TrustDomain + "/"},
-		}}, alpnFor(http)),
+		CommonTlsContext:         commonTLS(sans, alpnFor(http)),
 	}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }
@@ -81,9 +83,11 @@ func downstreamTLS(mesh Mesh, http bool) *corev3.TransportSocket {
 // the SPIFFE ID of one of ids, the services whose instances the cluster's
 // load assignment lists (more than one with failover to another service).
 func upstreamTLS(mesh Mesh, sni string, ids []certs.ServiceIdentity, alpn []string) *corev3.TransportSocket {
-	sans := make([]*matcherv3.StringMatcher, len(ids))
-	for i, id := range ids {
-		sans[i] = &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(mesh.TrustDomain, id)}}
+	var sans []*matcherv3.StringMatcher
+	for _, td := range mesh.trustDomains() {
+		for _, id := range ids {
+			sans = append(sans, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(td, id)}})
+		}
 	}
 	ctx := &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: commonTLS(sans, alpn)}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}

@@ -34,6 +34,11 @@ type Mesh struct {
 	// TrustDomain of every SPIFFE ID. Empty disables mTLS and RBAC, which
 	// only tests of plain traffic do.
 	TrustDomain string
+	// TrustDomainAliases are other trust domains whose identities are
+	// accepted as the same services' — peers' certificates and intention
+	// sources — while a mesh moves from one trust domain to another
+	// (certs/consulca's switch to Consul's). Usually empty.
+	TrustDomainAliases []string
 	// RootsPEM is the trust bundle, the root signing leaves first.
 	RootsPEM []byte
 	// DefaultPolicy decides calls no intention matches: "allow" or "deny";
@@ -42,6 +47,11 @@ type Mesh struct {
 	// Tracing, when set, has every HTTP listener trace requests and export
 	// spans over OTLP/gRPC to the collector.
 	Tracing *Tracing
+}
+
+// trustDomains are the trust domain and its aliases.
+func (m Mesh) trustDomains() []string {
+	return append([]string{m.TrustDomain}, m.TrustDomainAliases...)
 }
 
 // defaultAllow resolves the default intention policy as Consul does.
@@ -166,7 +176,7 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
 			ins = l4Only(ins)
 		}
-		rules := rbacRules(ins, t.mesh.TrustDomain, t.defaultAllow())
+		rules := rbacRules(ins, t.mesh.trustDomains(), t.defaultAllow())
 		if http {
 			// As in Consul, every intention of an HTTP service is enforced
 			// per request: a denied caller gets a 403 that says why
