@@ -73,6 +73,13 @@ func TestEntryFieldsNotApplied(t *testing.T) {
 		}},
 		{"proxy-defaults MeshGateway and Expose", pd(api.ProxyConfigEntry{MeshGateway: api.MeshGatewayConfig{Mode: api.MeshGatewayModeLocal},
 			Expose: api.ExposeConfig{Checks: true}}), []string{`MeshGateway.Mode = "local"`, `Expose.Checks = "true"`}},
+		// Fields of newer Consuls (README, "Consul versions").
+		{"proxy-defaults fields of newer Consuls", pd(api.ProxyConfigEntry{MutualTLSMode: api.MutualTLSModePermissive,
+			AccessLogs: &api.AccessLogsConfig{Enabled: true}, EnvoyExtensions: []api.EnvoyExtension{{Name: "builtin/lua"}},
+			FailoverPolicy:       &api.ServiceResolverFailoverPolicy{Mode: "order-by-locality"},
+			PrioritizeByLocality: &api.ServiceResolverPrioritizeByLocality{Mode: "failover"}}), []string{
+			`MutualTLSMode = "permissive"`, `AccessLogs.Enabled = "true"`, `EnvoyExtensions[0].Name = "builtin/lua"`,
+			`FailoverPolicy.Mode = "order-by-locality"`, `PrioritizeByLocality.Mode = "failover"`}},
 		{"mesh transparent proxy alone", mesh(api.MeshConfigEntry{TransparentProxy: api.TransparentProxyMeshConfig{MeshDestinationsOnly: true}}), nil},
 		{"mesh TLS", mesh(api.MeshConfigEntry{TLS: &api.MeshTLSConfig{
 			Incoming: &api.MeshDirectionalTLSConfig{TLSMinVersion: "TLSv1_3"},
