@@ -59,6 +59,16 @@ type Snapshot struct {
 
 	// Mesh is the mesh config entry, or nil when there is none.
 	Mesh *Mesh
+
+	// IntentionsNotApplied are, by destination name, what a
+	// service-intentions entry sets that Weft leaves out (sources outside
+	// this mesh's trust domain); only entries with some are listed.
+	IntentionsNotApplied map[string]*EntryNote
+
+	// ExportedServices is the exported-services entry, or nil when there
+	// is none. Weft does not peer, so none of it is applied: its Fields
+	// name every export. No local proxy is affected.
+	ExportedServices *EntryNote
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy").
@@ -111,6 +121,12 @@ type Mesh struct {
 	// stops transparent proxies passing traffic for destinations outside
 	// the mesh through to where it was headed: it is dropped instead.
 	MeshDestinationsOnly bool
+
+	// Unsupported lists the settings Weft does not apply, as in
+	// ServiceDefaults; they concern every proxy. ModifyIndex is as in
+	// ServiceDefaults.
+	Unsupported []string
+	ModifyIndex uint64
 }
 
 // Upstream is one upstream of a sidecar: a local listener that forwards to
@@ -201,6 +217,10 @@ type ServiceDefaults struct {
 	// field, e.g. `UpstreamConfig.Overrides[0].Peer = "other"`; those
 	// settings (here: that override) are left out.
 	Unsupported []string
+	// ModifyIndex is Consul's version of the entry when Unsupported is
+	// not empty (the version its notes are logged for), else 0, so that
+	// rewriting an entry Weft applies in full changes no snapshot.
+	ModifyIndex uint64
 }
 
 // ProxyDefaults is the part of the global proxy-defaults entry Weft uses.
@@ -212,9 +232,10 @@ type ProxyDefaults struct {
 	Mode             string
 	TransparentProxy TransparentProxy
 
-	// Unsupported lists the settings Weft cannot apply, as in
-	// ServiceDefaults.
+	// Unsupported lists the settings Weft cannot apply, and ModifyIndex
+	// is the entry's version, as in ServiceDefaults.
 	Unsupported []string
+	ModifyIndex uint64
 }
 
 // TransparentProxy is the transparent_proxy block of a registration,

@@ -12,6 +12,8 @@ import "time"
 // peering, admin partitions, namespaces, sameness groups, locality-aware
 // failover), each naming the field and its value, e.g.
 // `Redirect.Peer = "other"`. An entry with any is not applied at all.
+// ModifyIndex, on each entry, is Consul's version of it when Unsupported
+// is not empty, else 0 (as ServiceDefaults.ModifyIndex).
 
 // Load-balancing policies of a service-resolver.
 const (
@@ -57,6 +59,7 @@ type ServiceResolver struct {
 	LoadBalancer *LoadBalancer
 
 	Unsupported []string
+	ModifyIndex uint64
 }
 
 // ResolverSubset selects the instances of a named subset.
@@ -126,6 +129,7 @@ type ServiceSplitter struct {
 	Name        string
 	Splits      []Split
 	Unsupported []string
+	ModifyIndex uint64
 }
 
 // Split is one share of a splitter's traffic.
@@ -156,6 +160,7 @@ type ServiceRouter struct {
 	Name        string
 	Routes      []ServiceRoute
 	Unsupported []string
+	ModifyIndex uint64
 }
 
 // ServiceRoute is one route of a service-router.

@@ -19,6 +19,9 @@ type Diff struct {
 	Intentions       KeyDiff
 	ACLDefaultPolicy bool
 	Mesh             bool
+
+	IntentionsNotApplied KeyDiff
+	ExportedServices     bool
 }
 
 // KeyDiff is what differs in one map of two snapshots.
@@ -51,6 +54,9 @@ func Compare(a, b *Snapshot) Diff {
 		Intentions:       diffMap(a.Intentions, b.Intentions, sameSlice),
 		ACLDefaultPolicy: a.ACLDefaultPolicy != b.ACLDefaultPolicy,
 		Mesh:             !samePointee(a.Mesh, b.Mesh),
+
+		IntentionsNotApplied: diffMap(a.IntentionsNotApplied, b.IntentionsNotApplied, samePointee),
+		ExportedServices:     !samePointee(a.ExportedServices, b.ExportedServices),
 	}
 }
 
@@ -60,7 +66,7 @@ func (d Diff) SameMesh() bool {
 	return !d.Datacenter && !d.ProxyDefaults && !d.ACLDefaultPolicy && !d.Mesh &&
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
-		d.Intentions.empty()
+		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices
 }
 
 func (k KeyDiff) empty() bool { return len(k.Changed) == 0 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/certs"
 	"github.com/weft-mesh/weft/traces"
 )
@@ -18,8 +19,8 @@ import (
 //
 //	GET /metrics  Prometheus metrics
 //	GET /ready    200 once a catalog snapshot has been published, else 503
-//	GET /proxies  connected proxies with their ACKed versions and NACKs
-//	GET /catalog  the last published catalog snapshot and translation problems
+//	GET /proxies  connected proxies with their ACKed versions, NACKs and translation problems
+//	GET /catalog  the last published catalog snapshot, translation problems and config-entry fields not applied
 //	GET /config_dump/{proxy}  the xDS resources served to one proxy, by type, with versions
 //	GET /ca       trust domain, rotation phase and the roots of the bundle
 //	POST /ca/rotate  rotates the root CA, streaming progress as text
@@ -50,7 +51,7 @@ func (s *Server) adminHandler() http.Handler {
 		w.Write([]byte("ready\n"))
 	})
 	mux.HandleFunc("GET /proxies", func(w http.ResponseWriter, _ *http.Request) {
-		writeJSON(w, s.status.snapshot())
+		writeJSON(w, s.proxyStatuses())
 	})
 	mux.HandleFunc("GET /config_dump/{proxy}", s.handleConfigDump)
 	mux.HandleFunc("GET /catalog", func(w http.ResponseWriter, _ *http.Request) {
@@ -58,9 +59,26 @@ func (s *Server) adminHandler() http.Handler {
 		if p := s.state.problems.Load(); p != nil {
 			problems = *p
 		}
-		writeJSON(w, map[string]any{"catalog": s.state.catalog.Load(), "problems": problems, "published_at": s.state.at.Load()})
+		var notApplied []catalog.EntryNote
+		snap := s.state.catalog.Load()
+		if snap != nil {
+			notApplied = snap.NotApplied()
+		}
+		writeJSON(w, map[string]any{"catalog": snap, "problems": problems, "not_applied": notApplied, "published_at": s.state.at.Load()})
 	})
 	return mux
+}
+
+// proxyStatuses are the connected proxies' statuses, each with the
+// problems of its last translation.
+func (s *Server) proxyStatuses() []ProxyStatus {
+	statuses := s.status.snapshot()
+	if p := s.state.problems.Load(); p != nil {
+		for i := range statuses {
+			statuses[i].Problems = (*p)[statuses[i].ID]
+		}
+	}
+	return statuses
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

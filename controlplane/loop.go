@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"sync/atomic"
 	"time"
 
@@ -64,31 +63,12 @@ func (s *Server) publishSnapshot(ctx context.Context, snap *catalog.Snapshot) {
 	s.metrics.proxies.Set(float64(len(res.Proxies)))
 	s.metrics.catalogVer.Set(float64(snap.Version))
 	s.recordProblems(res.Problems)
+	s.notApplied.log(s.logger, snap.NotApplied())
 	s.state.catalog.Store(snap)
 	now := time.Now()
 	s.state.at.Store(&now)
 	s.logger.Info("catalog published", "catalog_version", snap.Version, "proxies", len(res.Proxies),
 		"changed", changed, "took", time.Since(start).Round(time.Microsecond), "failed", err != nil)
-}
-
-// recordProblems logs translation problems that are new since the last
-// snapshot, so a bad registration is reported once, not on every change.
-func (s *Server) recordProblems(problems map[string][]error) {
-	next := make(map[string][]string, len(problems))
-	var prev map[string][]string
-	if p := s.state.problems.Load(); p != nil {
-		prev = *p
-	}
-	for id, errs := range problems {
-		for _, e := range errs {
-			msg := e.Error()
-			next[id] = append(next[id], msg)
-			if !slices.Contains(prev[id], msg) {
-				s.logger.Warn("registration only partly translated", "proxy", id, "problem", msg)
-			}
-		}
-	}
-	s.state.problems.Store(&next)
 }
 
 // cacheLogger adapts slog to go-control-plane's logger.

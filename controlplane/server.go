@@ -116,8 +116,9 @@ type Server struct {
 	cache     *nodeCache
 	status    *statusTracker
 	publisher *publisher
-	// translator is used by the publish loop alone.
+	// translator and notApplied are used by the publish loop alone.
 	translator *translate.Translator
+	notApplied notAppliedLog
 	state      *publishedState
 	certs      *certService
 	metrics    *metrics

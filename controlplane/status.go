@@ -20,6 +20,10 @@ type ProxyStatus struct {
 	Streams   int                  `json:"streams"`
 	Connected time.Time            `json:"connected_since"`
 	Types     map[string]*TypeSync `json:"types"`
+	// Problems are what the control plane could not translate for the
+	// proxy, or a config entry sets that it does not apply, each naming
+	// the registration field or entry (docs/consul.md).
+	Problems []string `json:"problems,omitempty"`
 }
 
 // TypeSync is the state of one resource type on one proxy.

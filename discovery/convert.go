@@ -2,7 +2,6 @@ package discovery
 
 import (
 	"cmp"
-	"fmt"
 	"slices"
 	"strings"
 
@@ -154,31 +153,9 @@ func convertServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Servi
 			TransparentProxy: convertTransparentProxy(sd.TransparentProxy, &u),
 		}
 		unsupportedServiceDefaults(sd, &u)
-		out[sd.Name].Unsupported = u.list
+		out[sd.Name].Unsupported, out[sd.Name].ModifyIndex = u.versioned(sd.ModifyIndex)
 	}
 	return out
-}
-
-// unsupportedServiceDefaults notes the settings of a service-defaults entry
-// (Consul 1.15 and later) that weft-proxy does not apply: permissive mTLS
-// (Weft's inbound listeners always require mTLS, which is "strict"), rate
-// limits and Envoy extensions.
-func unsupportedServiceDefaults(sd *api.ServiceConfigEntry, u *unsupported) {
-	if sd.MutualTLSMode != api.MutualTLSModeStrict {
-		u.set("MutualTLSMode", string(sd.MutualTLSMode))
-	}
-	if rl := sd.RateLimits; rl != nil {
-		if rl.InstanceLevel.RequestsPerSecond != 0 || rl.InstanceLevel.RequestsMaxBurst != 0 {
-			u.set("RateLimits.InstanceLevel", fmt.Sprintf("requests_per_second=%d requests_max_burst=%d",
-				rl.InstanceLevel.RequestsPerSecond, rl.InstanceLevel.RequestsMaxBurst))
-		}
-		for i, r := range rl.InstanceLevel.Routes {
-			u.set(fmt.Sprintf("RateLimits.InstanceLevel.Routes[%d]", i), fmt.Sprintf("requests_per_second=%d", r.RequestsPerSecond))
-		}
-	}
-	for i, e := range sd.EnvoyExtensions {
-		u.set(fmt.Sprintf("EnvoyExtensions[%d].Name", i), e.Name)
-	}
 }
 
 // convertProxyDefaults picks the global entry from the list of
@@ -190,8 +167,11 @@ func convertProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 			continue
 		}
 		var u unsupported
-		return &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config), Mode: string(pd.Mode),
-			TransparentProxy: convertTransparentProxy(pd.TransparentProxy, &u), Unsupported: u.list}
+		out := &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config), Mode: string(pd.Mode),
+			TransparentProxy: convertTransparentProxy(pd.TransparentProxy, &u)}
+		unsupportedProxyDefaults(pd, &u)
+		out.Unsupported, out.ModifyIndex = u.versioned(pd.ModifyIndex)
+		return out
 	}
 	return nil
 }
@@ -214,7 +194,11 @@ func convertTransparentProxy(tp *api.TransparentProxyConfig, u *unsupported) cat
 func convertMesh(entries []api.ConfigEntry) *catalog.Mesh {
 	for _, e := range entries {
 		if m, ok := e.(*api.MeshConfigEntry); ok && m != nil {
-			return &catalog.Mesh{MeshDestinationsOnly: m.TransparentProxy.MeshDestinationsOnly}
+			var u unsupported
+			unsupportedMesh(m, &u)
+			out := &catalog.Mesh{MeshDestinationsOnly: m.TransparentProxy.MeshDestinationsOnly}
+			out.Unsupported, out.ModifyIndex = u.versioned(m.ModifyIndex)
+			return out
 		}
 	}
 	return nil

@@ -72,6 +72,7 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchServiceResolvers)
 	c.spawn(ctx, c.watchServiceSplitters)
 	c.spawn(ctx, c.watchServiceRouters)
+	c.spawn(ctx, c.watchExportedServices)
 	for {
 		select {
 		case <-ctx.Done():

@@ -139,7 +139,8 @@ func (f *fakeConsul) body(path string) (any, bool) {
 		return orEmpty(d.serviceDefaults), true
 	case "/v1/config/proxy-defaults":
 		return orEmpty(d.proxyDefaults), true
-	case "/v1/config/mesh", "/v1/config/service-intentions", "/v1/config/service-resolver", "/v1/config/service-splitter", "/v1/config/service-router":
+	case "/v1/config/mesh", "/v1/config/service-intentions", "/v1/config/service-resolver", "/v1/config/service-splitter", "/v1/config/service-router",
+		"/v1/config/exported-services":
 		return []map[string]any{}, true
 	}
 	if name, ok := strings.CutPrefix(path, "/v1/health/connect/"); ok {

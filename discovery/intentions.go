@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 
 	"github.com/hashicorp/consul/api"
 
@@ -12,52 +13,76 @@ import (
 
 // watchIntentions watches every service-intentions config entry.
 func (c *coordinator) watchIntentions(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (map[string][]catalog.Intention, uint64, error) {
+	fetch := func(q *api.QueryOptions) (convertedIntentions, uint64, error) {
 		entries, meta, err := c.env.client.ConfigEntries().List(api.ServiceIntentions, q)
 		if err != nil {
-			return nil, 0, fmt.Errorf("watch service-intentions: %w", err)
+			return convertedIntentions{}, 0, fmt.Errorf("watch service-intentions: %w", err)
 		}
-		return convertIntentions(entries, c.env.logger), meta.LastIndex, nil
+		return convertIntentions(entries), meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "config/service-intentions", fetch, func(ctx context.Context, ins map[string][]catalog.Intention) bool {
+	runBlocking(ctx, c.env, "config/service-intentions", fetch, func(ctx context.Context, ins convertedIntentions) bool {
 		return c.send(ctx, func(context.Context) {
-			c.state.intentions, c.state.intentionsKnown = ins, true
+			c.state.intentions, c.state.intentionsNotApplied, c.state.intentionsKnown = ins.byDestination, ins.notApplied, true
 		})
 	})
 }
 
+// convertedIntentions are the service-intentions entries as a snapshot
+// holds them (catalog.Snapshot.Intentions and IntentionsNotApplied).
+type convertedIntentions struct {
+	byDestination map[string][]catalog.Intention
+	notApplied    map[string]*catalog.EntryNote
+}
+
 // convertIntentions returns the sources of every entry by destination,
-// highest precedence first. Sources in other partitions, peers or sameness
-// groups cannot hold an identity of this mesh's trust domain; they are
-// left out, and logged.
-func convertIntentions(entries []api.ConfigEntry, logger interface{ Warn(string, ...any) }) map[string][]catalog.Intention {
-	out := make(map[string][]catalog.Intention)
+// highest precedence first, and what each entry sets that is not applied.
+// Sources in other partitions, peers or sameness groups cannot hold an
+// identity of this mesh's trust domain: they are left out. An allow that
+// needs a JWT is enforced as a deny (convertSource).
+func convertIntentions(entries []api.ConfigEntry) convertedIntentions {
+	out := convertedIntentions{byDestination: map[string][]catalog.Intention{}, notApplied: map[string]*catalog.EntryNote{}}
 	for _, e := range entries {
 		entry, ok := e.(*api.ServiceIntentionsConfigEntry)
 		if !ok {
 			continue
 		}
-		for _, src := range entry.Sources {
+		var u unsupported
+		for i, src := range entry.Sources {
 			if src == nil {
 				continue
 			}
+			field := fmt.Sprintf("Sources[%d]", i)
 			if src.Peer != "" || src.SamenessGroup != "" || (src.Partition != "" && src.Partition != "default") {
-				logger.Warn("intention source outside this mesh's trust domain is not enforced",
-					"destination", entry.Name, "source", src.Name, "peer", src.Peer, "sameness_group", src.SamenessGroup, "partition", src.Partition)
+				u.list = append(u.list, fmt.Sprintf("%s (%q) is outside this mesh's trust domain and not enforced: %s",
+					field, src.Name, outside(src)))
 				continue
 			}
 			in, jwt := convertSource(entry.Name, src, entry.JWT != nil)
 			if jwt {
-				logger.Warn("intention requires a JWT, which weft-proxy cannot verify: its allows are enforced as denies",
-					"destination", entry.Name, "source", src.Name)
+				u.list = append(u.list, fmt.Sprintf("%s (%q) needs a JWT, which weft-proxy cannot verify: its allows are enforced as denies", field, src.Name))
 			}
-			out[entry.Name] = append(out[entry.Name], in)
+			out.byDestination[entry.Name] = append(out.byDestination[entry.Name], in)
+		}
+		if len(u.list) > 0 {
+			out.notApplied[entry.Name] = &catalog.EntryNote{Kind: catalog.KindServiceIntentions, Name: entry.Name,
+				ModifyIndex: entry.ModifyIndex, Fields: u.list}
 		}
 	}
-	for _, ins := range out {
+	for _, ins := range out.byDestination {
 		sort.SliceStable(ins, func(i, j int) bool { return ins[i].Precedence > ins[j].Precedence })
 	}
 	return out
+}
+
+// outside names what puts an intention source outside this mesh.
+func outside(src *api.SourceIntention) string {
+	var u unsupported
+	u.set("Peer", src.Peer)
+	u.set("SamenessGroup", src.SamenessGroup)
+	if src.Partition != "default" {
+		u.set("Partition", src.Partition)
+	}
+	return strings.Join(u.list, ", ")
 }
 
 // convertSource converts one source of dest's intentions. Consul can make

@@ -1,7 +1,6 @@
 package discovery
 
 import (
-	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
@@ -75,7 +74,7 @@ func TestNewerConsulFields(t *testing.T) {
 			case api.ServiceRouter:
 				got = convertServiceRouters([]api.ConfigEntry{entry})
 			case api.ServiceIntentions:
-				got = convertIntentions([]api.ConfigEntry{entry}, slog.New(slog.NewTextHandler(testWriter{t}, nil)))
+				got = convertIntentions([]api.ConfigEntry{entry}).byDestination
 			case api.ServiceResolver:
 				got = convertServiceResolvers([]api.ConfigEntry{entry})
 			case api.ServiceDefaults:

@@ -50,7 +50,7 @@ func convertResolver(r *api.ServiceResolverConfigEntry) *catalog.ServiceResolver
 	if p := r.PrioritizeByLocality; p != nil && p.Mode != "" && p.Mode != "none" {
 		u.set("PrioritizeByLocality.Mode", p.Mode)
 	}
-	out.Unsupported = u.list
+	out.Unsupported, out.ModifyIndex = u.versioned(r.ModifyIndex)
 	return out
 }
 
@@ -109,6 +109,15 @@ func (u *unsupported) set(field, value string) {
 	if value != "" {
 		u.list = append(u.list, fmt.Sprintf("%s = %q", field, value))
 	}
+}
+
+// versioned returns the notes with the entry's ModifyIndex, or nil and 0
+// when there are none (catalog.ServiceDefaults.ModifyIndex).
+func (u *unsupported) versioned(modifyIndex uint64) ([]string, uint64) {
+	if len(u.list) == 0 {
+		return nil, 0
+	}
+	return u.list, modifyIndex
 }
 
 // tenancy notes a namespace or partition other than "default", and any

@@ -29,7 +29,7 @@ func convertServiceSplitters(entries []api.ConfigEntry) map[string]*catalog.Serv
 				ResponseHeaders: convertHeaderModifiers(split.ResponseHeaders),
 			})
 		}
-		s.Unsupported = u.list
+		s.Unsupported, s.ModifyIndex = u.versioned(sp.ModifyIndex)
 		out[sp.Name] = s
 	}
 	return out
@@ -51,7 +51,7 @@ func convertServiceRouters(entries []api.ConfigEntry) map[string]*catalog.Servic
 				Destination: convertDestination(fmt.Sprintf("Routes[%d].Destination", i), route.Destination, &u),
 			})
 		}
-		router.Unsupported = u.list
+		router.Unsupported, router.ModifyIndex = u.versioned(r.ModifyIndex)
 		out[r.Name] = router
 	}
 	return out

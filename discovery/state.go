@@ -38,9 +38,16 @@ type state struct {
 	meshKnown bool
 	mesh      *catalog.Mesh
 
-	intentionsKnown  bool
-	intentions       map[string][]catalog.Intention
-	aclDefaultPolicy string
+	intentionsKnown      bool
+	intentions           map[string][]catalog.Intention
+	intentionsNotApplied map[string]*catalog.EntryNote
+	aclDefaultPolicy     string
+
+	// exportedServices is the exported-services entry, nil until its
+	// watch answers or when there is none. The watch is not waited for
+	// before the first snapshot (unanswered): no proxy's resources depend
+	// on it.
+	exportedServices *catalog.EntryNote
 
 	// chain holds the service-resolver, -splitter and -router entries.
 	chain chainEntries
@@ -84,6 +91,9 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		ServiceResolvers: cloneOrEmpty(s.chain.resolvers),
 		ServiceSplitters: cloneOrEmpty(s.chain.splitters),
 		ServiceRouters:   cloneOrEmpty(s.chain.routers),
+
+		IntentionsNotApplied: maps.Clone(s.intentionsNotApplied),
+		ExportedServices:     s.exportedServices,
 	}
 }
 

@@ -21,7 +21,7 @@ func convertUpstreamConfiguration(c *api.UpstreamConfiguration, u *unsupported) 
 	if c == nil || c.Defaults == nil && len(c.Overrides) == 0 {
 		return nil
 	}
-	out := &catalog.UpstreamConfiguration{Defaults: convertUpstreamConfig(c.Defaults)}
+	out := &catalog.UpstreamConfiguration{Defaults: convertUpstreamConfig("UpstreamConfig.Defaults", c.Defaults, u)}
 	for i, o := range c.Overrides {
 		if o == nil {
 			continue
@@ -38,15 +38,21 @@ func convertUpstreamConfiguration(c *api.UpstreamConfiguration, u *unsupported) 
 		if out.Overrides == nil {
 			out.Overrides = map[string]*catalog.UpstreamConfig{}
 		}
-		out.Overrides[o.Name] = convertUpstreamConfig(o)
+		out.Overrides[o.Name] = convertUpstreamConfig(field, o, u)
 	}
 	return out
 }
 
-func convertUpstreamConfig(c *api.UpstreamConfig) *catalog.UpstreamConfig {
+// convertUpstreamConfig converts the settings of one upstream_config
+// block that weft-proxy applies, and notes the others under field.
+func convertUpstreamConfig(field string, c *api.UpstreamConfig, u *unsupported) *catalog.UpstreamConfig {
 	if c == nil {
 		return nil
 	}
+	u.escapeHatch(field+".EnvoyListenerJSON", c.EnvoyListenerJSON)
+	u.escapeHatch(field+".EnvoyClusterJSON", c.EnvoyClusterJSON)
+	u.meshGateway(field+".MeshGateway", c.MeshGateway)
+	u.set(field+".BalanceOutboundConnections", c.BalanceOutboundConnections)
 	out := &catalog.UpstreamConfig{
 		Protocol:       normalizeProtocol(c.Protocol),
 		ConnectTimeout: time.Duration(c.ConnectTimeoutMs) * time.Millisecond,

@@ -139,6 +139,22 @@ func (c *coordinator) watchMesh(ctx context.Context) {
 	})
 }
 
+// watchExportedServices watches the exported-services entry. Weft does
+// not peer, so nothing of it is applied; it is read so that an export is
+// reported instead of silently having no effect.
+func (c *coordinator) watchExportedServices(ctx context.Context) {
+	fetch := func(q *api.QueryOptions) (*catalog.EntryNote, uint64, error) {
+		entries, meta, err := c.env.client.ConfigEntries().List(api.ExportedServices, q)
+		if err != nil {
+			return nil, 0, fmt.Errorf("watch exported-services: %w", err)
+		}
+		return convertExportedServices(entries), meta.LastIndex, nil
+	}
+	runBlocking(ctx, c.env, "config/exported-services", fetch, func(ctx context.Context, n *catalog.EntryNote) bool {
+		return c.send(ctx, func(context.Context) { c.state.exportedServices = n })
+	})
+}
+
 // leader returns the address of the cluster's leader, empty if none.
 func (c *coordinator) leader(ctx context.Context) (string, error) {
 	var leader string

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -20,8 +21,10 @@ func newProxyStatusCommand() *cobra.Command {
 		Short: "Show every connected proxy's xDS sync state: ACKed versions and NACKs per type",
 		Long: `Show the proxies connected to the control plane, the version each has
 ACKed per resource type, and the last configuration each rejected (NACK) with
-its error, like istioctl proxy-status. Given a proxy ID, show only that one,
-with full NACK messages and, for a proxyless gRPC client, the resources it
+its error, like istioctl proxy-status, and how many problems its last
+translation had: parts of its registration left out, or config-entry fields
+set that Weft does not apply. Given a proxy ID, show only that one, with full
+NACK messages, every problem and, for a proxyless gRPC client, the resources it
 subscribed to per type, those it was sent, and those it was not (the mesh
 has no such service, or the answer is on its way).`,
 		Args: cobra.MaximumNArgs(1),
@@ -55,7 +58,7 @@ func printProxyTable(out io.Writer, proxies []controlplane.ProxyStatus) {
 		return
 	}
 	tw := tabwriter.NewWriter(out, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PROXY\tKIND\tCONNECTED\tLDS\tCDS\tEDS\tRDS\tSDS\tNACKS")
+	fmt.Fprintln(tw, "PROXY\tKIND\tCONNECTED\tLDS\tCDS\tEDS\tRDS\tSDS\tNACKS\tPROBLEMS")
 	for _, p := range proxies {
 		row := []string{p.ID, kind(p), time.Since(p.Connected).Round(time.Second).String()}
 		var nacked []string
@@ -66,7 +69,7 @@ func printProxyTable(out io.Writer, proxies []controlplane.ProxyStatus) {
 				nacked = append(nacked, shortName(typ))
 			}
 		}
-		row = append(row, strings.Join(nacked, ","))
+		row = append(row, strings.Join(nacked, ","), problemCount(p))
 		fmt.Fprintln(tw, strings.Join(row, "\t"))
 	}
 	tw.Flush()
@@ -89,6 +92,20 @@ func printProxyDetail(out io.Writer, p controlplane.ProxyStatus) {
 			printSubscription(out, ts)
 		}
 	}
+	if len(p.Problems) > 0 {
+		fmt.Fprintf(out, "  problems (left out of its configuration; docs/consul.md lists config-entry fields):\n")
+		for _, msg := range p.Problems {
+			fmt.Fprintf(out, "    - %s\n", msg)
+		}
+	}
+}
+
+// problemCount is the number of a proxy's problems, "-" for none.
+func problemCount(p controlplane.ProxyStatus) string {
+	if len(p.Problems) == 0 {
+		return "-"
+	}
+	return strconv.Itoa(len(p.Problems))
 }
 
 // printSubscription shows what a proxyless client subscribed to of one

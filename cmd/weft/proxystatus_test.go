@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"strings"
 	"testing"
 	"time"
@@ -12,7 +13,8 @@ import (
 const listenerType = "type.googleapis.com/envoy.config.listener.v3.Listener"
 
 // TestProxyStatusShowsSubscriptions checks that proxy-status shows a
-// proxyless client's subscriptions, and a sidecar's detail as before.
+// proxyless client's subscriptions, a sidecar's detail as before, and a
+// proxy's problems: their count in the table, each in the detail.
 func TestProxyStatusShowsSubscriptions(t *testing.T) {
 	at := time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	tests := []struct {
@@ -21,6 +23,7 @@ func TestProxyStatusShowsSubscriptions(t *testing.T) {
 		want    []string // lines the detail must contain
 		wantNot []string
 		row     string // the start of its row in the table
+		rowEnd  string // the end of its row; "-" (no problems) when empty
 	}{
 		{
 			name: "proxyless",
@@ -46,8 +49,22 @@ func TestProxyStatusShowsSubscriptions(t *testing.T) {
 			proxy: controlplane.ProxyStatus{ID: "web-1-sidecar-proxy", Streams: 1, Connected: at,
 				Types: map[string]*controlplane.TypeSync{listenerType: {AckedVersion: "abc"}}},
 			want:    []string{"proxy web-1-sidecar-proxy: 1 stream(s)", "    acked version: abc\n"},
-			wantNot: []string{"subscribed", "sent"},
+			wantNot: []string{"subscribed", "sent", "problems"},
 			row:     "web-1-sidecar-proxy  sidecar",
+		},
+		{
+			name: "sidecar with problems",
+			proxy: controlplane.ProxyStatus{ID: "api-1-sidecar-proxy", Streams: 1, Connected: at,
+				Types: map[string]*controlplane.TypeSync{listenerType: {AckedVersion: "abc"}},
+				Problems: []string{`proxy "api-1-sidecar-proxy": service-defaults "api": not supported and left out: MaxInboundConnections = "10"`,
+					`proxy "api-1-sidecar-proxy": mesh: not supported and left out: HTTP.SanitizeXForwardedClientCert = "true"`}},
+			want: []string{
+				"  problems (left out of its configuration; docs/consul.md lists config-entry fields):\n",
+				`    - proxy "api-1-sidecar-proxy": service-defaults "api": not supported and left out: MaxInboundConnections = "10"` + "\n",
+				`    - proxy "api-1-sidecar-proxy": mesh: not supported and left out: HTTP.SanitizeXForwardedClientCert = "true"` + "\n",
+			},
+			row:    "api-1-sidecar-proxy  sidecar",
+			rowEnd: "  2\n",
 		},
 	}
 	for _, tc := range tests {
@@ -67,6 +84,9 @@ func TestProxyStatusShowsSubscriptions(t *testing.T) {
 			printProxyTable(&table, []controlplane.ProxyStatus{tc.proxy})
 			if !strings.Contains(table.String(), "\n"+tc.row) {
 				t.Errorf("table has no row starting %q:\n%s", tc.row, table.String())
+			}
+			if end := cmp.Or(tc.rowEnd, "  -\n"); !strings.HasSuffix(table.String(), end) {
+				t.Errorf("table row does not end %q:\n%s", end, table.String())
 			}
 		})
 	}

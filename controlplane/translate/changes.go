@@ -5,7 +5,8 @@ import "github.com/weft-mesh/weft/catalog"
 // changedInputs lists the inputs that differ between two snapshots of one
 // datacenter, from their catalog.Diff. The other fields of the Diff are
 // Translate's: a changed proxy registration is translated again, another
-// datacenter is a full translation, the version does not matter.
+// datacenter is a full translation, the version does not matter, and the
+// exported-services entry concerns no proxy.
 func changedInputs(d catalog.Diff) map[input]bool {
 	changed := map[input]bool{}
 	mark := func(kind inputKind, keys catalog.KeyDiff) {
@@ -22,6 +23,7 @@ func changedInputs(d catalog.Diff) map[input]bool {
 	mark(inSplitter, d.ServiceSplitters)
 	mark(inRouter, d.ServiceRouters)
 	mark(inIntentions, d.Intentions)
+	mark(inIntentions, d.IntentionsNotApplied)
 	if d.ProxyDefaults {
 		changed[input{kind: inProxyDefaults}] = true
 	}

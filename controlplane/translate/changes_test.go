@@ -16,6 +16,8 @@ func TestChangedInputsCoverEveryDiffField(t *testing.T) {
 		"Version":    "ignored: it orders snapshots, resources do not depend on it",
 		"Datacenter": "another datacenter is a full translation",
 		"Proxies":    "a changed registration's proxy is translated again",
+		// The control plane logs it (catalog.Snapshot.NotApplied).
+		"ExportedServices": "ignored: Weft does not peer, no proxy's resources depend on it",
 	}
 	for f := range reflect.TypeFor[catalog.Diff]().Fields() {
 		var d catalog.Diff

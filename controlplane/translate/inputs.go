@@ -26,7 +26,7 @@ const (
 	inResolver                         // ServiceResolvers[name]
 	inSplitter                         // ServiceSplitters[name]
 	inRouter                           // ServiceRouters[name]
-	inIntentions                       // Intentions[name]
+	inIntentions                       // Intentions[name], IntentionsNotApplied[name]
 	inProxyDefaults                    // ProxyDefaults
 	inMeshEntry                        // Mesh
 	inACLPolicy                        // ACLDefaultPolicy
@@ -113,6 +113,13 @@ func (t *translator) intentionsFor(service string) []catalog.Intention {
 	return intentionsFor(t.snap, service)
 }
 
+// intentionsNotApplied is what the service-intentions entry of dest sets
+// that is not applied; nil when nothing.
+func (t *translator) intentionsNotApplied(dest string) *catalog.EntryNote {
+	t.read(inIntentions, dest)
+	return t.snap.IntentionsNotApplied[dest]
+}
+
 // defaultAllow resolves the default intention policy.
 func (t *translator) defaultAllow() bool {
 	if t.mesh.DefaultPolicy == "" {
@@ -123,6 +130,12 @@ func (t *translator) defaultAllow() bool {
 
 // meshDestinationsOnly is the mesh config entry's setting.
 func (t *translator) meshDestinationsOnly() bool {
+	m := t.meshEntry()
+	return m != nil && m.MeshDestinationsOnly
+}
+
+// meshEntry is the mesh config entry, or nil.
+func (t *translator) meshEntry() *catalog.Mesh {
 	t.read(inMeshEntry, "")
-	return t.snap.Mesh != nil && t.snap.Mesh.MeshDestinationsOnly
+	return t.snap.Mesh
 }

@@ -129,14 +129,45 @@ func (t *translator) problem(format string, args ...any) {
 	t.problems = append(t.problems, fmt.Errorf(format, args...))
 }
 
+// EntryNotApplied is a proxy's problem that restates what a config entry
+// sets but Weft does not apply, the entry's notes in
+// catalog.Snapshot.NotApplied. Callers that log problems log those notes
+// once per entry and version instead of once per proxy.
+type EntryNotApplied struct{ msg string }
+
+func (e *EntryNotApplied) Error() string { return e.msg }
+
+// notApplied records, for the current proxy, the notes of a config entry
+// that concerns it.
+func (t *translator) notApplied(p *catalog.Proxy, entry string, notes []string) {
+	if len(notes) > 0 {
+		t.problems = append(t.problems, &EntryNotApplied{fmt.Sprintf("proxy %q: %s: not supported and left out: %s", p.ID, entry, strings.Join(notes, ", "))})
+	}
+}
+
+// entryNotes records the notes of every entry that concerns the whole
+// proxy: its service's service-defaults, proxy-defaults, mesh, and the
+// service-intentions of its service and of "*".
+func (t *translator) entryNotes(p *catalog.Proxy) {
+	if sd := t.serviceDefaults(p.DestinationName); sd != nil {
+		t.notApplied(p, fmt.Sprintf("service-defaults %q", sd.Name), sd.Unsupported)
+	}
+	if pd := t.proxyDefaults(); pd != nil {
+		t.notApplied(p, "proxy-defaults", pd.Unsupported)
+	}
+	if m := t.meshEntry(); m != nil {
+		t.notApplied(p, "mesh", m.Unsupported)
+	}
+	for _, dest := range []string{p.DestinationName, catalog.Wildcard} {
+		if n := t.intentionsNotApplied(dest); n != nil {
+			t.notApplied(p, fmt.Sprintf("service-intentions %q", n.Name), n.Fields)
+		}
+	}
+}
+
 func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	pr := newProxyResources()
-	if sd := t.serviceDefaults(p.DestinationName); sd != nil && len(sd.Unsupported) > 0 {
-		t.problem("proxy %q: service-defaults %q: not supported and left out: %s", p.ID, sd.Name, strings.Join(sd.Unsupported, ", "))
-	}
-	if pd := t.proxyDefaults(); pd != nil && len(pd.Unsupported) > 0 {
-		t.problem("proxy %q: proxy-defaults: not supported and left out: %s", p.ID, strings.Join(pd.Unsupported, ", "))
-	}
+	t.entryNotes(p)
 	protocol := cmp.Or(p.Protocol, t.protocolOf(p.DestinationName))
 	if !validPort(p.Port) || !validPort(p.LocalPort) {
 		t.problem("proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
