@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // TestNotAppliedFieldIsReported: config-entry fields that weft-proxy does
@@ -36,7 +38,7 @@ func TestNotAppliedFieldIsReported(t *testing.T) {
 		`service-defaults "api": not supported and left out: MaxInboundConnections = "10"`,
 		`proxy-defaults: not supported and left out: Config.envoy_extra_static_clusters_json = "{\"name\":\"extra\"}" (an Envoy escape hatch; weft-proxy is not Envoy)`,
 	}
-	eventually(t, 30*time.Second, "the fields not applied in weft proxy-status", func() error {
+	poll.Until(t, 30*time.Second, "the fields not applied in weft proxy-status", func() error {
 		out, err := exec.Command(weft, "proxy-status", "--admin-addr", m.cpAdmin, id).CombinedOutput()
 		if err != nil {
 			return fmt.Errorf("%v: %s", err, out)
@@ -57,7 +59,7 @@ func TestNotAppliedFieldIsReported(t *testing.T) {
 	// Another change of the catalog: nothing is logged again.
 	m.register(t, "web-1", "web", freePort(t), nil)
 	m.startProxy(t, "web-1-sidecar-proxy")
-	eventually(t, 30*time.Second, "web's proxy-defaults problem in weft proxy-status", func() error {
+	poll.Until(t, 30*time.Second, "web's proxy-defaults problem in weft proxy-status", func() error {
 		out, err := exec.Command(weft, "proxy-status", "--admin-addr", m.cpAdmin, "web-1-sidecar-proxy").CombinedOutput()
 		if err != nil || !strings.Contains(string(out), wantProblems[1]) {
 			return fmt.Errorf("%v:\n%s", err, out)
@@ -66,7 +68,7 @@ func TestNotAppliedFieldIsReported(t *testing.T) {
 	})
 	// A new version of the entry is logged once more.
 	m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http", MaxInboundConnections: 20})
-	eventually(t, 30*time.Second, "the new version of service-defaults api logged", func() error {
+	poll.Until(t, 30*time.Second, "the new version of service-defaults api logged", func() error {
 		if n := len(notAppliedLogLines(t, m, "kind=service-defaults name=api")); n != 2 {
 			return fmt.Errorf("%d log lines for service-defaults api, want 2", n)
 		}
