@@ -93,7 +93,7 @@ func TestNotAppliedFieldIsReported(t *testing.T) {
 // config entry sets that are not applied, for the entry that has match.
 func notAppliedLogLines(t *testing.T, m *mesh, match string) []string {
 	t.Helper()
-	b, err := os.ReadFile(m.controlPlane.logPath)
+	b, err := os.ReadFile(m.controlPlane.LogPath())
 	if err != nil {
 		t.Fatal(err)
 	}
