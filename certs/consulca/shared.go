@@ -30,6 +30,10 @@
 // A root made active in Consul by other means is one Weft holds no key
 // for: Weft then refuses to sign (the error says why) until `weft ca
 // rotate` makes a root it holds active again.
+//
+// An existing Weft mesh (Config.Legacy: its own root and trust domain)
+// moves over as a rotation from its root, accepting both trust domains
+// meanwhile (see moveFile).
 package consulca
 
 import (
