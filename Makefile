@@ -5,11 +5,11 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul gotestsum jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-compare bench-cp clean proto fuzz
+.PHONY: all build consul gotestsum jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-sidecar bench-report bench-cp clean proto fuzz
 
 all: build
 
-# Release builds, as the Dockerfile and bench/compare build them: static
+# Release builds, as the Dockerfile and bench/sidecar build them: static
 # (no cgo), no build paths, no symbol table or DWARF (-s -w: the binary is
 # smaller; code and data pages, and so memory, are unchanged).
 GO_RELEASE_BUILD := CGO_ENABLED=0 $(GO) build -trimpath -ldflags "-s -w"
@@ -75,17 +75,23 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 
-bench: bench-go bench-compare ## Go benchmarks, then the side-by-side comparison table
+# make bench BENCH_FLAGS=-quick: a smoke run (2 s runs, 1 round) to check
+# the harness; its results file is labelled as such.
+BENCH_FLAGS ?=
+bench: bench-sidecar bench-report ## the performance numbers: measure every workload and peer, write bench/results/<date>-<commit>.json, render it into the README and docs/bench.svg
 
 bench-go: ## Go benchmarks of the hot paths (pickers, translation, publishing)
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
-bench-deps: ## Debian's nginx, haproxy and wrk, and fortio, for bench-compare
+bench-deps: ## Debian's nginx, haproxy and wrk, and fortio, for bench-sidecar
 	command -v nginx haproxy wrk >/dev/null || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends nginx haproxy wrk)
 	command -v fortio >/dev/null || test -x $$(go env GOPATH)/bin/fortio || $(GO) install fortio.org/fortio@v1.66.0
 
-bench-compare: consul bench-deps ## Weft vs HAProxy vs Consul's proxy: latency, CPU per 1k rps, idle RSS, anon and PSS (builds its own release binaries)
-	$(GO) run ./bench/compare
+bench-sidecar: consul bench-deps ## Weft's pair vs direct, HAProxy pair, Consul's proxy pair: 4 workloads, throughput, latency, CPU, RSS, readiness (builds its own release binaries)
+	$(GO) run ./bench/sidecar $(BENCH_FLAGS)
+
+bench-report: ## render the newest bench/results file into README.md's performance block and docs/bench.svg
+	$(GO) run ./bench/report
 
 bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients, convergence p50/p99, RSS, CPU
 	$(GO) run ./bench/cp

@@ -123,8 +123,10 @@ func (m *mesh) startControlPlane(t *testing.T) {
 // controlPlaneArgs is the control plane's command line from the mesh's
 // addresses and options.
 func (m *mesh) controlPlaneArgs() []string {
+	// Every request is traced, not the default 1 %, so that the tracing
+	// tests find the trace of the requests they make.
 	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
-		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug"}
+		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug", "--trace-sampling", "100"}
 	if m.opts.defaultPolicy != "" {
 		args = append(args, "--default-intention-policy", m.opts.defaultPolicy)
 	}

@@ -60,8 +60,11 @@ start consul "$CONSUL" agent -dev -bind 127.0.0.1 -client 127.0.0.1 -node demo \
   -dns-port -1 -grpc-port -1 -grpc-tls-port -1 -hcl 'use_streaming_backend = false'
 wait_for "Consul leader" 30 bash -c "curl -sf $CONSUL_HTTP_ADDR/v1/status/leader | grep -q :"
 
-step "starting the Weft control plane (xDS 127.0.0.1:15010, admin http://127.0.0.1:15000)"
-start control-plane "$WEFT" control-plane --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:15000 --ca-dir "$state/ca"
+# --trace-sampling 100: the demo traces every request so that each one can
+# be looked up; the default, 1 %, is for real traffic.
+step "starting the Weft control plane (xDS 127.0.0.1:15010, admin http://127.0.0.1:15000, every request traced)"
+start control-plane "$WEFT" control-plane --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:15000 --ca-dir "$state/ca" \
+  --trace-sampling 100
 wait_for "control plane" 30 curl -sf http://127.0.0.1:15000/ready
 
 step "registering web and api ×2 in Consul with standard connect { sidecar_service } stanzas"

@@ -87,8 +87,8 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 		"recent traces the embedded trace backend keeps in memory (viewer at the admin address /traces); 0 disables it")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
 		"HOST:PORT of an OTLP/gRPC collector (Jaeger, an OpenTelemetry Collector) sidecars export spans to; default: this control plane's embedded trace backend on the xDS address")
-	fl.Float64Var(&f.traceSampling, "trace-sampling", 100,
-		"percent of requests without a trace context that start a trace (requests with a sampled context are always traced); 0 with no backend turns tracing off")
+	fl.Float64Var(&f.traceSampling, "trace-sampling", 1,
+		"percent of requests without a trace context that start a trace (requests with a sampled context are always traced), 1 as in Envoy and Istio (docs/observability.md, what sampling costs); 0 with no backend turns tracing off")
 	fl.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fl.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	return cmd

@@ -1,5 +1,5 @@
-// Package freeport hands tests TCP ports on 127.0.0.1 for processes they
-// start, which must bind the port themselves.
+// Package freeport hands tests (and the benchmark harnesses) TCP ports on
+// 127.0.0.1 for processes they start, which must bind the port themselves.
 //
 // A port from listening on :0 and closing comes from the kernel's
 // ephemeral range, where any outgoing connection of any process may take
@@ -42,6 +42,10 @@ func Get(t testing.TB) int {
 	}
 	return p
 }
+
+// Take returns a port on 127.0.0.1 that is free now, for programs that
+// are not tests (bench/sidecar).
+func Take() (int, error) { return get() }
 
 func get() (int, error) {
 	mu.Lock()

@@ -1,5 +1,5 @@
 // Package procs runs the processes of Weft's benchmark harnesses
-// (bench/compare, bench/cp) with internal/testproc — each with its output
+// (bench/sidecar, bench/cp) with internal/testproc — each with its output
 // in Dir/Name.log, killed when the harness dies, stopped with SIGTERM then
 // SIGKILL — and measures them (CPU time, memory) from /proc. Linux only,
 // as the harnesses are.
