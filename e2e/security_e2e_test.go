@@ -145,10 +145,14 @@ func TestIntentions(t *testing.T) {
 		{Action: api.IntentionActionDeny, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/admin"}},
 		{Action: api.IntentionActionAllow, HTTP: &api.IntentionHTTPPermission{PathPrefix: "/"}},
 	}})
-	poll.Until(t, 10*time.Second, "L7 deny on /admin", func() error {
-		code, _, err := rawGet(addr(m.apiPort), "/admin")
-		if err != nil || code != http.StatusForbidden {
-			return fmt.Errorf("GET /admin = %d, %v; want 403", code, err)
+	// Both api sidecars must have the new intentions: 8 denials in a row
+	// through web's round robin, not one from whichever updated first.
+	poll.Until(t, 10*time.Second, "L7 deny on /admin at both api sidecars", func() error {
+		for i := range 8 {
+			code, _, err := rawGet(addr(m.apiPort), "/admin")
+			if err != nil || code != http.StatusForbidden {
+				return fmt.Errorf("GET /admin #%d = %d, %v; want 403", i+1, code, err)
+			}
 		}
 		return nil
 	})
