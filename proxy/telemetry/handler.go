@@ -9,6 +9,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/weft-mesh/weft/proxy/grpcwire"
+	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -172,12 +173,18 @@ func (h *Handler) finish(st *request, r *http.Request, panicked bool) {
 	}
 	route, host, upstreamReason := st.upstream()
 	reason := st.writer.reason
-	own := reason // the sidecar's own, unless an upstream sent it
+	// The reason counted and traced: the sidecar's own, or one a peer
+	// sidecar answered with (an upstream's intention denying this caller
+	// is rbac_denied here too, as the caller sees it; the direction label
+	// tells the two apart). A value the upstream made up is logged only.
+	counted := reason
 	if reason == upstreamReason {
-		own = ""
+		if _, known := localreply.Known(reason); !known {
+			counted = ""
+		}
 	}
-	h.routesFor(st.peer)[proto].Observe(status, grpc, own, dur)
-	st.span.End(tracing.Result{Status: status, GRPCStatus: grpc, Reason: own, UpstreamHost: host})
+	h.routesFor(st.peer)[proto].Observe(status, grpc, counted, dur)
+	st.span.End(tracing.Result{Status: status, GRPCStatus: grpc, Reason: counted, UpstreamHost: host})
 	if al := h.tel.accessLog(); al != nil {
 		if route == "" {
 			route = h.l.Route

@@ -137,13 +137,17 @@ func TestARequestThroughTwoSidecars(t *testing.T) {
 	}
 }
 
-// TestReasons: a reason the sidecar generates is its own (metrics label,
-// span attribute and error); one it forwards from an upstream sidecar is
-// logged but not counted as its own.
+// TestReasons: a reason the sidecar generates, or one a peer sidecar
+// answered with, is counted and traced (metrics label, span attribute and
+// error) and logged; one an upstream made up is only logged.
 func TestReasons(t *testing.T) {
 	upstream := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Weft-Error", "rbac_denied")
 		w.WriteHeader(http.StatusForbidden)
+	}), nil)
+	madeUp := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Weft-Error", "teapot_overheated")
+		w.WriteHeader(http.StatusTeapot)
 	}), nil)
 	refused := func() string {
 		ln, _ := net.Listen("tcp", "127.0.0.1:0")
@@ -154,7 +158,7 @@ func TestReasons(t *testing.T) {
 		name       string
 		next       http.Handler
 		wantCode   int
-		wantReason string // the metrics label: own reasons only
+		wantReason string // the metrics label: known reasons only
 		wantLogged string
 		wantEvent  string
 	}{
@@ -169,7 +173,12 @@ func TestReasons(t *testing.T) {
 		{
 			name:     "forwarded from the upstream sidecar",
 			next:     forwarder(upstream.URL, "api"),
-			wantCode: 403, wantReason: "", wantLogged: "rbac_denied",
+			wantCode: 403, wantReason: "rbac_denied", wantLogged: "rbac_denied",
+		},
+		{
+			name:     "made up by the upstream",
+			next:     forwarder(madeUp.URL, "api"),
+			wantCode: 418, wantReason: "", wantLogged: "teapot_overheated",
 		},
 		{
 			name: "connect failure",
