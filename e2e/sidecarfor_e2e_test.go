@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"os/exec"
 	"path/filepath"
@@ -53,8 +54,12 @@ func TestSidecarFor(t *testing.T) {
 	if err := m.consul.Client().Agent().ServiceRegister(extra); err != nil {
 		t.Fatal(err)
 	}
-	poll.Until(t, 10*time.Second, "--sidecar-for web-1 refused with two sidecars", func() error {
-		out, err := exec.Command(filepath.Join(binDir, "weft-proxy"), "--sidecar-for", "web-1", "--xds-addr", m.xdsAddr,
+	poll.Until(t, 30*time.Second, "--sidecar-for web-1 refused with two sidecars", func() error {
+		// Until the control plane has seen the second registration, the
+		// sidecar resolves and runs: the deadline ends it, and we ask again.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		out, err := exec.CommandContext(ctx, filepath.Join(binDir, "weft-proxy"), "--sidecar-for", "web-1", "--xds-addr", m.xdsAddr,
 			"--admin-addr", addr(freePort(t))).CombinedOutput()
 		want := `service instance "web-1" has 2 sidecar proxies registered (web-1-extra-proxy, web-1-sidecar-proxy)`
 		if err == nil || !strings.Contains(string(out), want) {
