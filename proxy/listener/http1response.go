@@ -3,6 +3,7 @@ package listener
 import (
 	"bufio"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/textproto"
@@ -33,11 +34,13 @@ type h1Response struct {
 	body *h1Body // nil for a request without a body
 
 	header http.Header // the handler's: reused, cleared per request
-	// snapshot is the header as of WriteHeader, copied when the handler
-	// asks for the header after WriteHeader and before it is written.
-	snapshot http.Header
-	buf      *bufio.Writer // bufferBeforeChunking bytes, to cw
-	cw       chunkWriter
+	// sent is the header as of WriteHeader, what is written: changes the
+	// handler makes after WriteHeader (trailers) must not be. It is a
+	// shallow copy into a map reused per connection, where net/http
+	// clones the header (allocations) per response.
+	sent http.Header
+	buf  *bufio.Writer // bufferBeforeChunking bytes, to cw
+	cw   chunkWriter
 
 	wroteHeader   bool // WriteHeader was called (logically)
 	headerWritten bool // the header is in the connection's buffer
@@ -53,7 +56,6 @@ type h1Response struct {
 	wants10Alive  bool
 	trailers      []string // declared in the Trailer header
 
-	exclude   map[string]bool // header fields not written: reused
 	clenBuf   [20]byte
 	dateBuf   [len(http.TimeFormat)]byte
 	statusBuf [3]byte
@@ -69,6 +71,7 @@ func (w *h1Response) init(hc *h1Conn) {
 	w.hc = hc
 	w.cw.w = w
 	w.header = make(http.Header)
+	w.sent = make(http.Header)
 	if v := chunkPool.Get(); v != nil {
 		w.buf = v.(*bufio.Writer)
 		w.buf.Reset(&w.cw)
@@ -88,7 +91,8 @@ func (w *h1Response) release() {
 // reset prepares w for r, wrapping r's body.
 func (w *h1Response) reset(r *http.Request) {
 	clear(w.header)
-	w.req, w.body, w.snapshot = r, nil, nil
+	clear(w.sent)
+	w.req, w.body = r, nil
 	w.buf.Reset(&w.cw)
 	w.wroteHeader, w.headerWritten, w.handlerDone = false, false, false
 	w.status, w.contentLength, w.written = 0, -1, 0
@@ -126,12 +130,7 @@ func (w *h1Response) expectations() bool {
 	return false
 }
 
-func (w *h1Response) Header() http.Header {
-	if w.wroteHeader && !w.headerWritten && w.snapshot == nil {
-		w.snapshot = w.header.Clone()
-	}
-	return w.header
-}
+func (w *h1Response) Header() http.Header { return w.header }
 
 func (w *h1Response) WriteHeader(code int) {
 	if w.hc.hijacked {
@@ -153,6 +152,9 @@ func (w *h1Response) WriteHeader(code int) {
 		return
 	}
 	w.wroteHeader, w.status = true, code
+	for k, vv := range w.header {
+		w.sent[k] = vv
+	}
 	if cl := headerGet(w.header, "Content-Length"); cl != "" {
 		v, err := strconv.ParseInt(cl, 10, 64)
 		if err == nil && v >= 0 {
@@ -160,6 +162,7 @@ func (w *h1Response) WriteHeader(code int) {
 		} else {
 			w.hc.s.log.Debug("http1: invalid Content-Length from the handler", "value", cl)
 			w.header.Del("Content-Length")
+			w.sent.Del("Content-Length")
 		}
 	}
 }
@@ -304,6 +307,19 @@ func (w *h1Response) abandon() {
 	}
 }
 
+// optionsAsterisk answers "OPTIONS *" as net/http's server does, without
+// the handler: 200 with no body, reading at most 4 KiB of a request body.
+func (w *h1Response) optionsAsterisk() {
+	w.Header().Set("Content-Length", "0")
+	if w.req.ContentLength == 0 {
+		return
+	}
+	if n, _ := io.Copy(io.Discard, io.LimitReader(w.req.Body, 4<<10+1)); n > 4<<10 {
+		w.closeAfter, w.bodyLimitHit = true, true
+		w.Header().Set("Connection", "close")
+	}
+}
+
 // reusable reports whether the connection can carry another request.
 func (w *h1Response) reusable() bool {
 	switch {
@@ -434,27 +450,14 @@ func (w *h1Response) writeHeader(p []byte) {
 	w.headerWritten = true
 	keepAlives := !w.hc.s.draining.Load()
 	isHEAD := w.req.Method == http.MethodHead
-	header := w.header
-	owned := w.snapshot != nil
-	if owned {
-		header = w.snapshot
-	}
-	clear(w.exclude)
-	del := func(key string) {
-		if owned {
-			header.Del(key)
-			return
-		}
-		if _, ok := header[key]; ok {
-			w.excludeField(key)
-		}
-	}
+	header := w.sent
+	del := func(key string) { delete(header, key) }
 	var extra extraHeader
 
 	trailers := false
 	for k := range header {
 		if strings.HasPrefix(k, http.TrailerPrefix) {
-			w.excludeField(k)
+			delete(header, k) // a trailer, set early: not a header field
 			trailers = true
 		}
 	}
@@ -556,20 +559,9 @@ func (w *h1Response) writeHeader(p []byte) {
 
 	bw := w.hc.bw
 	writeStatusLine(bw, w.req.ProtoAtLeast(1, 1), code, w.statusBuf[:])
-	var exclude map[string]bool
-	if len(w.exclude) > 0 {
-		exclude = w.exclude
-	}
-	header.WriteSubset(bw, exclude)
+	header.WriteSubset(bw, nil)
 	extra.write(bw)
 	bw.WriteString("\r\n")
-}
-
-func (w *h1Response) excludeField(key string) {
-	if w.exclude == nil {
-		w.exclude = make(map[string]bool)
-	}
-	w.exclude[key] = true
 }
 
 // declareTrailers notes the trailers a Trailer header value announces.

@@ -56,9 +56,12 @@ import (
 //     left to send it (net/http gives them 5 seconds).
 //   - ReadTimeout and WriteTimeout are not applied (the listener sets
 //     neither); handlers may set deadlines with http.ResponseController.
-//   - Modifying a header map kept from before WriteHeader changes the
-//     response header until it is written (net/http copies the map at
-//     WriteHeader); Header called after WriteHeader gets a copy, as there.
+//   - The header as of WriteHeader is kept as a shallow copy in a map
+//     reused per connection (net/http clones it per response): a value
+//     modified in place after WriteHeader is written modified.
+//   - http.MaxBytesReader cannot make the lean writer close the
+//     connection (its interface is unexported): the unread rest of the
+//     body is discarded within the bound, or the connection closed.
 type http1Server struct {
 	log *slog.Logger
 	// connContext adds a connection's values to the context of its
@@ -361,6 +364,10 @@ func (hc *h1Conn) runHandler(w *h1Response, r *http.Request) (completed bool) {
 			completed = false
 		}
 	}()
+	if r.RequestURI == "*" && r.Method == http.MethodOptions && !hc.s.srv.DisableGeneralOptionsHandler {
+		w.optionsAsterisk()
+		return true
+	}
 	hc.s.srv.Handler.ServeHTTP(w, r)
 	return true
 }
