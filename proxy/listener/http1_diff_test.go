@@ -142,6 +142,8 @@ var http1Corpus = []struct{ name, raw string }{
 	{"obs-fold", "GET /fold HTTP/1.1\r\nHost: x\r\nX-Folded: one\r\n  two\r\n\tthree\r\n\r\n"},
 	{"obs-fold first line", "GET /fold HTTP/1.1\r\n X-Bad: 1\r\nHost: x\r\n\r\n"},
 	{"obs-fold of Host", "GET /fold HTTP/1.1\r\nHost: x\r\n y\r\n\r\n"},
+	{"obs-fold of Host, absolute-form", "GET http://a/fold HTTP/1.1\r\nHost: x\r\n y\r\n\r\n"},
+	{"obs-fold of empty Host, absolute-form", "GET http://a/fold HTTP/1.1\r\nHost:\r\n y\r\n\r\n"},
 	{"absolute-form", "GET http://other:8080/a/b?q=1 HTTP/1.1\r\nHost: x\r\n\r\n"},
 	{"absolute-form without Host", "GET http://other/a HTTP/1.1\r\n\r\n"},
 	{"absolute-form with bad Host", "GET http://other/a HTTP/1.1\r\nHost: a b\r\n\r\n"},

@@ -112,5 +112,5 @@ func exchangeRaw(t testing.TB, addr string, raw []byte) []byte {
 // what was sent.
 func isReset(err error) bool {
 	var oe *net.OpError
-	return errors.As(err, &oe) && oe.Op == "read"
+	return errors.As(err, &oe) && oe.Op == "read" && !oe.Timeout()
 }

@@ -79,7 +79,9 @@ func TestHTTP1ScanHead(t *testing.T) {
 		{"CL and TE, any case", "POST / HTTP/1.1\r\ncOnTeNt-LeNgTh: 1\r\nTRANSFER-ENCODING: chunked\r\n\r\n", headScan{contentLength: true, transferEncoding: true}},
 		{"bare LF", "GET / HTTP/1.1\nHost: x\nContent-Length: 0\n\n", headScan{hosts: 1, contentLength: true}},
 		{"folded line is no field", "GET / HTTP/1.1\r\nX-A: 1\r\n Content-Length: 5\r\n\r\n", headScan{}},
-		{"folded Host", "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", headScan{hosts: 1, badHost: true}},
+		{"folded Host, origin-form: left to the parse", "GET / HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", headScan{hosts: 1}},
+		{"folded Host", "GET http://a/ HTTP/1.1\r\nHost: a\r\n b\r\n\r\n", headScan{hosts: 1, badHost: true, hostInTarget: true}},
+		{"folded empty Host", "GET http://a/ HTTP/1.1\r\nHost:\r\n b \r\n\r\n", headScan{hosts: 1, hostInTarget: true}},
 		{"space before colon is no field", "GET / HTTP/1.1\r\nContent-Length : 5\r\n\r\n", headScan{}},
 		{"absolute-form, bad Host", "GET http://a/ HTTP/1.1\r\nHost: a b\r\n\r\n", headScan{hosts: 1, badHost: true, hostInTarget: true}},
 		{"absolute-form, good Host", "GET http://a/ HTTP/1.1\r\nHost:  a:80 \r\n\r\n", headScan{hosts: 1, hostInTarget: true}},
@@ -99,7 +101,7 @@ func TestHTTP1ScanHead(t *testing.T) {
 				rest = after
 			}
 			got := s
-			got.lines, got.lastWasHost, got.done = 0, false, false
+			got.lines, got.hostValue, got.done = 0, nil, false
 			if diff := cmp.Diff(tt.want, got, cmp.AllowUnexported(headScan{})); diff != "" {
 				t.Errorf("scan (-want +got):\n%s", diff)
 			}

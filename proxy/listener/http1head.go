@@ -44,12 +44,16 @@ type headScan struct {
 
 	lines        int
 	hostInTarget bool // the target names the authority: the Host field is not req.Host
-	lastWasHost  bool
+	inHost       bool // the last field is a Host field, its value in hostValue
+	hostValue    []byte
 	done         bool
 }
 
 // errHeaderTooLarge is a header block over the server's read bound.
 var errHeaderTooLarge = errors.New("http1: request header block too large")
+
+// reset prepares s for the next block, keeping its buffer.
+func (s *headScan) reset() { *s = headScan{hostValue: s.hostValue[:0]} }
 
 // line classifies one complete line of the block: without its LF, with
 // the CR before it if there was one.
@@ -62,19 +66,19 @@ func (s *headScan) line(l []byte) {
 		s.hostInTarget = targetHasAuthority(l)
 		return
 	}
+	if len(l) > 0 && (l[0] == ' ' || l[0] == '\t') {
+		// obs-fold: net/textproto joins the line, trimmed, to the
+		// previous value with a space.
+		if s.inHost {
+			s.hostValue = append(append(s.hostValue, ' '), trimOWS(l)...)
+		}
+		return
+	}
+	s.endHost()
 	if len(l) == 0 {
 		s.done = true
 		return
 	}
-	if l[0] == ' ' || l[0] == '\t' {
-		// obs-fold: net/textproto joins it to the previous value with a
-		// space, which no valid Host has.
-		if s.lastWasHost {
-			s.badHost = true
-		}
-		return
-	}
-	s.lastWasHost = false
 	name, value, ok := bytes.Cut(l, []byte{':'})
 	if !ok {
 		return // http.ReadRequest refuses the line
@@ -86,10 +90,22 @@ func (s *headScan) line(l []byte) {
 		s.transferEncoding = true
 	case equalFoldASCII(name, "host"):
 		s.hosts++
-		s.lastWasHost = true
-		if s.hostInTarget && !httpguts.ValidHostHeader(string(trimOWS(value))) {
-			s.badHost = true
+		if s.hostInTarget {
+			s.inHost = true
+			s.hostValue = append(s.hostValue[:0], trimOWS(value)...)
 		}
+	}
+}
+
+// endHost validates a Host field the request line makes no use of, as
+// net/http's server validates it, once its value is complete.
+func (s *headScan) endHost() {
+	if !s.inHost {
+		return
+	}
+	s.inHost = false
+	if !httpguts.ValidHostHeader(string(trimOWS(s.hostValue))) {
+		s.badHost = true
 	}
 }
 
@@ -137,7 +153,7 @@ func trimOWS(b []byte) []byte {
 // that it is answered as net/http answers it.
 func (hc *h1Conn) scanHead() error {
 	s := &hc.scan
-	*s = headScan{}
+	s.reset()
 	br := hc.br
 	lineStart, searchFrom := 0, 0
 	for {
@@ -173,7 +189,7 @@ func (hc *h1Conn) scanHead() error {
 // front of the stream.
 func (hc *h1Conn) scanLargeHead() error {
 	s := &hc.scan
-	*s = headScan{}
+	s.reset()
 	limit := hc.s.headerReadBound()
 	var block []byte
 	lineStart := 0

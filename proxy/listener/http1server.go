@@ -372,16 +372,18 @@ func (hc *h1Conn) runHandler(w *h1Response, r *http.Request) (completed bool) {
 	return true
 }
 
-// awaitRequest waits for the first byte of the next request, for at most
-// the idle timeout; it reports false when the connection should close.
+// awaitRequest waits, for at most the idle timeout, for the next
+// request's first 4 bytes, as net/http's server does (a connection that
+// ends with fewer is closed without an answer). It reports false when
+// the connection should close.
 func (hc *h1Conn) awaitRequest() bool {
-	if hc.br.Buffered() == 0 && len(hc.src.pending) == 0 {
+	if hc.br.Buffered() < 4 {
 		hc.conn.SetReadDeadline(deadline(hc.s.idleTimeout))
 		hc.state.Store(h1Idle)
 		if hc.s.draining.Load() && hc.state.CompareAndSwap(h1Idle, h1Closed) {
 			return false
 		}
-		_, err := hc.br.Peek(1)
+		_, err := hc.br.Peek(4)
 		if !hc.state.CompareAndSwap(h1Idle, h1Active) || err != nil {
 			return false
 		}
