@@ -25,7 +25,12 @@
 // x-forwarded-client-cert); http.go is the HTTP request path and edge.go
 // its request hygiene; tcp.go proxies TCP; outbound_transparent.go is
 // the transparent proxy's outbound listener (original destination,
-// passthrough).
+// passthrough). HTTP/1.x connections are served by the lean server:
+// http1server.go (connection loop, drain), http1head.go (raw header scan:
+// ambiguous framing), http1request.go (reading and validating requests),
+// http1response.go and http1framing.go (the ResponseWriter), http1body.go
+// (request bodies, 100-continue) and http1watch.go (noticing clients that
+// go away); HTTP/2 by net/http's server (bound.go).
 package listener
 
 import (
