@@ -43,7 +43,7 @@ func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active
 }
 
 // connInfo is what the proxy knows of a downstream connection once its
-// handshake is done. It is immutable except for hijacked.
+// handshake is done. It is immutable once served, except for hijacked.
 type connInfo struct {
 	raw  net.Conn // the accepted socket: closing it ends the connection at once
 	conn net.Conn // what is served: raw, or the *tls.Conn over it
@@ -53,6 +53,9 @@ type connInfo struct {
 	// app; nil for connections without a verified peer.
 	xfcc     []string
 	hijacked atomic.Bool
+	// leanHTTP1 is set, before its first request, on a connection the
+	// lean HTTP/1.x server serves.
+	leanHTTP1 bool
 	// dst is the original destination of a connection accepted on a
 	// transparent listener; toSelf says it was this listener itself.
 	dst    netip.AddrPort
@@ -156,7 +159,8 @@ func (b *bound) serveHTTPConn(c *connInfo) {
 		b.handOffHTTP(c, c.conn)
 		return
 	}
-	end := b.h1.serve(c, func(conn net.Conn) { b.handOffHTTP(c, conn) })
+	c.leanHTTP1 = true
+	end := b.h1.serve(c, func(conn net.Conn) { c.leanHTTP1 = false; b.handOffHTTP(c, conn) })
 	if end == connClosed {
 		b.registry.remove(c.conn)
 	}

@@ -466,3 +466,35 @@ func TestParseHTTP1Server(t *testing.T) {
 		t.Error("ParseHTTP1Server accepted nginx")
 	}
 }
+
+// TestChunkedRequestConnection: through a listener, a chunked request
+// keeps its connection with the lean server, which refuses ambiguous
+// framing before any handler; net/http's server cannot report it, so
+// the edge closes the connection after every chunked request there.
+func TestChunkedRequestConnection(t *testing.T) {
+	for _, tt := range []struct {
+		server    HTTP1Server
+		wantClose bool
+	}{{HTTP1Lean, false}, {HTTP1NetHTTP, true}} {
+		t.Run(tt.server.String(), func(t *testing.T) {
+			e := newEnv(t, time.Second)
+			e.m.opts.HTTP1Server = tt.server
+			up := backend(t, func(w http.ResponseWriter, r *http.Request) {
+				b, _ := io.ReadAll(r.Body)
+				w.Write(b)
+			})
+			e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+				httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+			c := dial(t, e.addr("l"))
+			io.WriteString(c, "POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n")
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			b, _ := io.ReadAll(resp.Body)
+			if resp.StatusCode != 200 || string(b) != "hello" || resp.Close != tt.wantClose {
+				t.Errorf("response %d %q close=%v, want 200 \"hello\" close=%v", resp.StatusCode, b, resp.Close, tt.wantClose)
+			}
+		})
+	}
+}
