@@ -38,13 +38,20 @@ import (
 //   - The request's context is the connection's, built once: it carries
 //     the connection's values and is cancelled when the client goes away
 //     (a read or write on the connection fails) or the connection ends,
-//     not when each handler returns. The *http.Request given to the
-//     handler is the connection's too, its fields set per request.
+//     not when each handler returns. Code that registers on it
+//     (context.AfterFunc, a child context) must release what it
+//     registers when its request ends, as the router's exchange does, or
+//     it accumulates for the life of the connection. The *http.Request
+//     given to the handler is the connection's too, its fields set per
+//     request.
 //   - A client that goes away while its request is served is noticed by
 //     a background read started only for exchanges still running after
 //     watchDelay with their request body read (one reusable timer per
 //     connection), instead of after every request: exchanges shorter
-//     than that, nearly all of a sidecar's, never start one.
+//     than that, nearly all of a sidecar's, never start one. So a client
+//     that half-closes after sending pipelined requests gets them served
+//     when they are quick; net/http's server, whose background read sees
+//     the half-close at once, cancels them.
 //   - On drain, a request already read is served (its response says
 //     Connection: close) where net/http drops it; idle connections are
 //     closed at once, connections that have not sent a first request are
