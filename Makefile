@@ -65,7 +65,7 @@ test-e2e: $(CONSUL_DEP) jaeger kube helm
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./controlplane/translate:FuzzTranslator ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \
-	./proxy/listener:FuzzHTTPEdge ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID ./proxy/telemetry/accesslog:FuzzAppendJSON
+	./proxy/listener:FuzzHTTPEdge ./proxy/listener:FuzzHTTP1Server ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID ./proxy/telemetry/accesslog:FuzzAppendJSON
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
 	@for t in $(FUZZ_TARGETS); do echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 

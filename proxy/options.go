@@ -63,7 +63,17 @@ type Options struct {
 	// AccessLog receives one line per request; nil logs none. The caller
 	// closes it after Run returns.
 	AccessLog *accesslog.Logger
+	// HTTP1Server is the server of downstream HTTP/1.x connections:
+	// HTTP1Lean (the default; one goroutine per connection, see package
+	// proxy/listener) or HTTP1NetHTTP (net/http's server).
+	HTTP1Server string
 }
+
+// Servers of downstream HTTP/1.x connections, for Options.HTTP1Server.
+const (
+	HTTP1Lean    = "lean"
+	HTTP1NetHTTP = "net/http"
+)
 
 // ADS variants of Options.XDSProtocol.
 const (
@@ -84,6 +94,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.Logger == nil {
 		o.Logger = slog.Default()
+	}
+	if o.HTTP1Server == "" {
+		o.HTTP1Server = HTTP1Lean
 	}
 	return o
 }
@@ -118,6 +131,11 @@ func (o Options) Validate() error {
 	}
 	if o.DrainTimeout < 0 {
 		errs = append(errs, fmt.Errorf("DrainTimeout %s: must not be negative", o.DrainTimeout))
+	}
+	switch o.HTTP1Server {
+	case "", HTTP1Lean, HTTP1NetHTTP:
+	default:
+		errs = append(errs, fmt.Errorf("HTTP1Server %q: want %q or %q", o.HTTP1Server, HTTP1Lean, HTTP1NetHTTP))
 	}
 	return errors.Join(errs...)
 }

@@ -23,6 +23,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"bad port", func(c *Options) { c.XDSAddrs = []string{"cp:http"} }, []string{`XDSAddrs[0] "cp:http": invalid port "http"`}},
 		{"bad admin address", func(c *Options) { c.AdminAddr = ":19000" }, []string{`AdminAddr ":19000": missing host`}},
 		{"negative drain", func(c *Options) { c.DrainTimeout = -time.Second }, []string{"DrainTimeout -1s: must not be negative"}},
+		{"net/http's HTTP/1 server", func(c *Options) { c.HTTP1Server = HTTP1NetHTTP }, nil},
+		{"unknown HTTP/1 server", func(c *Options) { c.HTTP1Server = "nginx" }, []string{`HTTP1Server "nginx": want "lean" or "net/http"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -103,7 +103,9 @@ func New(opts Options) (*Proxy, error) {
 		OnHostRemoved:    p.metrics.ForgetHost,
 		OnClusterRemoved: p.metrics.ForgetCluster,
 	})
+	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated
 	p.listeners = listener.NewManager(listener.Options{
+		HTTP1Server:  h1,
 		Clusters:     p.clusters,
 		Credentials:  creds,
 		LocalID:      p.identity.SPIFFEID,

@@ -40,6 +40,7 @@ type flags struct {
 	accessLogPath string
 	stateDir      string
 	releasePages  bool
+	http1Server   string
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -104,6 +105,7 @@ xDS.`,
 	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again whenever traffic stops for 15-30s; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
+	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server); HTTP/2 always uses net/http's")
 	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
 	cmd.MarkFlagsMutuallyExclusive("proxy-id", "sidecar-for")
 	cmd.MarkFlagRequired("xds-addr")
@@ -142,6 +144,7 @@ func run(cmd *cobra.Command, f flags) error {
 		Logger:       logger,
 		LogLevel:     level,
 		AccessLog:    accessLog,
+		HTTP1Server:  f.http1Server,
 	})
 	if err != nil {
 		return err

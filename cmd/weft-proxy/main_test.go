@@ -28,7 +28,7 @@ func TestHelpExplainsEveryFlag(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s", "--access-log", "--access-log-path", "/metrics", "--state-dir"} {
+	for _, flag := range []string{"--proxy-id", "--xds-addr", "--admin-addr", "--log-level", "--log-format", "--drain-timeout", "--token", "--token-file", "CONSUL_HTTP_TOKEN", "CONSUL_HTTP_TOKEN_FILE", "/certs", "127.0.0.1:19000", "10s", "--access-log", "--access-log-path", "/metrics", "--state-dir", "--http1-server"} {
 		if !strings.Contains(out, flag) {
 			t.Errorf("--help does not mention %s:\n%s", flag, out)
 		}
@@ -51,6 +51,7 @@ func TestFlagErrors(t *testing.T) {
 		{"stray argument", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "extra"}, `unknown command "extra"`},
 		{"token and token file", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--token", "t", "--token-file", "/f"}, `--token and --token-file: give at most one`},
 		{"access log path with the access log off", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log=false", "--access-log-path", "/tmp/a.log"}, `--access-log-path "/tmp/a.log": the access log is off`},
+		{"unknown HTTP/1 server", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--http1-server", "nginx"}, `HTTP1Server "nginx"`},
 		{"access log path not writable", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log-path", "/nonexistent/dir/a.log"}, `--access-log-path: open /nonexistent/dir/a.log`},
 	}
 	for _, tt := range tests {

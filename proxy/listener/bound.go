@@ -39,6 +39,10 @@ type bound struct {
 	httpSrv  *http.Server
 	httpQ    *connQueue
 	httpDone chan struct{}
+	// h1 serves HTTP/1.x connections when lean is set (startHTTP):
+	// http1server.go. httpSrv serves HTTP/2, and everything otherwise.
+	h1   *http1Server
+	lean bool
 }
 
 func newBound(m *Manager, ln net.Listener) *bound {
@@ -52,6 +56,7 @@ func newBound(m *Manager, ln net.Listener) *bound {
 		kill:       kill,
 	}
 	b.tlsBase = b.serverTLS()
+	b.h1 = newHTTP1Server(b.log, connValues)
 	return b
 }
 
@@ -116,12 +121,15 @@ func (b *bound) acceptLoop() {
 	}
 }
 
-// startHTTP starts, once, the HTTP server fed with this socket's HTTP
-// connections. It reads the listener's config on every request, except
-// the server settings — header read bound (headerlimit.go), codec, connection timeouts
-// and HTTP/2 settings — which the first HTTP config fixes for the life of
-// the socket. It serves HTTP/1.1 and cleartext HTTP/2 (h2c), and HTTP/2
-// over TLS connections whose ALPN selected h2, as the codec allows.
+// startHTTP starts, once, the HTTP servers of this socket's HTTP
+// connections. They read the listener's config on every request, except
+// the server settings — header read bound (headerlimit.go), codec,
+// connection timeouts and HTTP/2 settings — which the first HTTP config
+// fixes for the life of the socket. The http.Server, fed by httpQ,
+// serves cleartext HTTP/2 (h2c) and HTTP/2 over TLS connections whose
+// ALPN selected h2, as the codec allows; HTTP/1.x connections go to the
+// lean server (h1, with the http.Server's settings), or to the
+// http.Server too when the Manager's HTTP1Server says so.
 //
 // Go's HTTP/2 server bounds what RELIABILITY #11 asks for: streams beyond
 // MaxConcurrentStreams are refused, handlers never run for more than that
@@ -146,6 +154,8 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 			ConnContext: b.connContext,
 			ConnState:   b.connState,
 		}
+		b.h1.configure(b.httpSrv, b.force)
+		b.lean = b.m.opts.HTTP1Server == HTTP1Lean && cfg.Codec != config.CodecHTTP2
 		b.httpDone = make(chan struct{})
 		go func() {
 			defer close(b.httpDone)
@@ -198,6 +208,7 @@ func (b *bound) drain(timeout time.Duration) {
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	defer b.kill()
+	b.h1.drain()
 	if b.httpSrv != nil {
 		if err := b.httpSrv.Shutdown(ctx); err != nil {
 			b.httpSrv.Close()
@@ -211,6 +222,7 @@ func (b *bound) drain(timeout time.Duration) {
 	case <-ctx.Done():
 		b.log.Warn("drain timeout; closing remaining connections")
 		b.kill()
+		b.h1.closeAll()
 		<-tcpDone
 	}
 	b.active.Load().release()

@@ -43,7 +43,7 @@ func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active
 }
 
 // connInfo is what the proxy knows of a downstream connection once its
-// handshake is done. It is immutable except for hijacked.
+// handshake is done. It is immutable once served, except for hijacked.
 type connInfo struct {
 	raw  net.Conn // the accepted socket: closing it ends the connection at once
 	conn net.Conn // what is served: raw, or the *tls.Conn over it
@@ -53,6 +53,9 @@ type connInfo struct {
 	// app; nil for connections without a verified peer.
 	xfcc     []string
 	hijacked atomic.Bool
+	// leanHTTP1 is set, before its first request, on a connection the
+	// lean HTTP/1.x server serves.
+	leanHTTP1 bool
 	// dst is the original destination of a connection accepted on a
 	// transparent listener; toSelf says it was this listener itself.
 	dst    netip.AddrPort
@@ -117,10 +120,7 @@ func (b *bound) serveConn(raw net.Conn) {
 		b.servePassthrough(c, a, l)
 	case config.ModeHTTP:
 		b.startHTTP(l.HTTP)
-		if !b.httpQ.push(conn) {
-			b.registry.remove(conn)
-			raw.Close()
-		}
+		b.serveHTTPConn(c)
 	default:
 		b.registry.remove(conn)
 		raw.Close()
@@ -149,12 +149,48 @@ func (b *bound) serverTLS() *tls.Config {
 
 var errPlaintext = errors.New("the listener no longer terminates TLS")
 
-// connContext puts the connection's info in the contexts of its requests.
+// serveHTTPConn serves an HTTP connection: HTTP/1.x on this goroutine
+// with the lean server, HTTP/2 (by ALPN, or an h2c preface the lean
+// server read) with the http.Server. The http.Server's ConnState forgets
+// the connections it served; connections the lean server closed are
+// forgotten here, hijacked ones by the upgrade handler (forgetHijacked).
+func (b *bound) serveHTTPConn(c *connInfo) {
+	if !b.lean || negotiatedH2(c.conn) {
+		b.handOffHTTP(c, c.conn)
+		return
+	}
+	c.leanHTTP1 = true
+	end := b.h1.serve(c, func(conn net.Conn) { c.leanHTTP1 = false; b.handOffHTTP(c, conn) })
+	if end == connClosed {
+		b.registry.remove(c.conn)
+	}
+}
+
+// handOffHTTP gives a connection to the http.Server.
+func (b *bound) handOffHTTP(c *connInfo, conn net.Conn) {
+	if !b.httpQ.push(conn) {
+		b.registry.remove(c.conn)
+		c.raw.Close()
+	}
+}
+
+func negotiatedH2(conn net.Conn) bool {
+	tc, ok := conn.(*tls.Conn)
+	return ok && tc.ConnectionState().NegotiatedProtocol == "h2"
+}
+
+// connContext puts the connection's info in the contexts of its requests
+// (the http.Server's ConnContext).
 func (b *bound) connContext(ctx context.Context, conn net.Conn) context.Context {
-	c := b.registry.get(conn)
+	c := b.registry.get(unwrapConn(conn))
 	if c == nil {
 		return ctx
 	}
+	return connValues(ctx, c)
+}
+
+// connValues adds c's values to ctx: its peer for telemetry, and c.
+func connValues(ctx context.Context, c *connInfo) context.Context {
 	if c.who.Authenticated {
 		ctx = telemetry.WithPeer(ctx, telemetry.PeerFromSPIFFE(c.who.Peer))
 	}
@@ -164,6 +200,7 @@ func (b *bound) connContext(ctx context.Context, conn net.Conn) context.Context 
 // connState forgets connections the HTTP server closed, and notes
 // hijacked ones (upgrades), which the upgrade handler forgets when done.
 func (b *bound) connState(conn net.Conn, s http.ConnState) {
+	conn = unwrapConn(conn)
 	switch s {
 	case http.StateClosed:
 		b.registry.remove(conn)

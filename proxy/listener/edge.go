@@ -25,16 +25,19 @@ func stripMeshHeaders(h http.Header) {
 	}
 }
 
-// closeAfterChunkedRequest closes an HTTP/1.1 connection after a chunked
-// request. Go's server follows RFC 9112 §6.3 for a request with both
-// Content-Length and Transfer-Encoding (the chunked framing wins, the
-// Content-Length is dropped) but cannot tell the handler that both were
-// there, and the RFC requires closing the connection after such a
-// request: bytes a Content-Length-framing client meant as body must
-// never be served as a pipelined request (RELIABILITY #12). The upstream
-// always receives requests framed by the proxy itself.
-func closeAfterChunkedRequest(w http.ResponseWriter, r *http.Request) {
-	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 {
+// closeAfterChunkedRequest closes an HTTP/1.1 connection served by
+// net/http's server after a chunked request. That server follows RFC
+// 9112 §6.3 for a request with both Content-Length and
+// Transfer-Encoding (the chunked framing wins, the Content-Length is
+// dropped) but cannot tell the handler that both were there, and the RFC
+// requires closing the connection after such a request: bytes a
+// Content-Length-framing client meant as body must never be served as a
+// pipelined request (RELIABILITY #12). The lean server (http1head.go)
+// refuses such a request before it reaches a handler, so its chunked
+// requests keep their connection. The upstream always receives requests
+// framed by the proxy itself.
+func closeAfterChunkedRequest(w http.ResponseWriter, r *http.Request, c *connInfo) {
+	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 && (c == nil || !c.leanHTTP1) {
 		w.Header().Set("Connection", "close")
 	}
 }

@@ -25,7 +25,12 @@
 // x-forwarded-client-cert); http.go is the HTTP request path and edge.go
 // its request hygiene; tcp.go proxies TCP; outbound_transparent.go is
 // the transparent proxy's outbound listener (original destination,
-// passthrough).
+// passthrough). HTTP/1.x connections are served by the lean server:
+// http1server.go (connection loop, drain), http1head.go (raw header scan:
+// ambiguous framing), http1request.go (reading and validating requests),
+// http1response.go and http1framing.go (the ResponseWriter), http1body.go
+// (request bodies, 100-continue) and http1watch.go (noticing clients that
+// go away); HTTP/2 by net/http's server (bound.go).
 package listener
 
 import (
@@ -69,7 +74,40 @@ type Options struct {
 	// DrainTimeout bounds how long a removed listener (or every listener,
 	// on Close) waits for its connections before closing them.
 	DrainTimeout time.Duration
-	Logger       *slog.Logger
+	// HTTP1Server picks the server of HTTP/1.x connections: HTTP1Lean
+	// (the zero value; http1server.go) or HTTP1NetHTTP (net/http's).
+	HTTP1Server HTTP1Server
+	Logger      *slog.Logger
+}
+
+// HTTP1Server names a server of downstream HTTP/1.x connections.
+type HTTP1Server uint8
+
+const (
+	// HTTP1Lean serves each HTTP/1.x connection on one goroutine with
+	// net/http's parser and a response writer of the listener's own.
+	HTTP1Lean HTTP1Server = iota
+	// HTTP1NetHTTP serves HTTP/1.x connections with net/http's server.
+	HTTP1NetHTTP
+)
+
+// String is the name --http1-server takes.
+func (s HTTP1Server) String() string {
+	if s == HTTP1NetHTTP {
+		return "net/http"
+	}
+	return "lean"
+}
+
+// ParseHTTP1Server parses a name String returns.
+func ParseHTTP1Server(name string) (HTTP1Server, error) {
+	switch name {
+	case "lean", "":
+		return HTTP1Lean, nil
+	case "net/http":
+		return HTTP1NetHTTP, nil
+	}
+	return 0, fmt.Errorf("HTTP/1 server %q: want lean or net/http", name)
 }
 
 // Manager owns the bound listeners.
