@@ -20,6 +20,7 @@ import (
 	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 const knownProxy = "web-1-sidecar-proxy"
@@ -74,25 +75,10 @@ func openStream(t *testing.T, s *Server, delta bool, node string) (recv func() (
 }
 
 // waitFor polls cond every 10 ms for up to 10 s.
-func waitFor(t *testing.T, what string, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		tick := time.NewTimer(10 * time.Millisecond)
-		<-tick.C
-	}
-}
 
 func waitPublished(t *testing.T, s *Server, version uint64) {
 	t.Helper()
-	waitFor(t, fmt.Sprintf("catalog %d published", version), func() error {
+	poll.Until(t, 10*time.Second, fmt.Sprintf("catalog %d published", version), func() error {
 		if c := s.state.catalog.Load(); c == nil || c.Version != version {
 			return fmt.Errorf("published catalog is %v", c)
 		}
@@ -130,7 +116,7 @@ func TestPerProxyStateReleasedAfterDisconnect(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "every stream registered", func() error {
+	poll.Until(t, 10*time.Second, "every stream registered", func() error {
 		watched, _ := s.cache.counts()
 		if len(s.status.snapshot()) != unknown+1 || watched != unknown+1 {
 			return fmt.Errorf("%d proxies in status, %d nodes watched; want %d", len(s.status.snapshot()), watched, unknown+1)
@@ -144,7 +130,7 @@ func TestPerProxyStateReleasedAfterDisconnect(t *testing.T) {
 	for _, c := range closers {
 		c()
 	}
-	waitFor(t, "per-proxy state released", func() error {
+	poll.Until(t, 10*time.Second, "per-proxy state released", func() error {
 		watched, published := s.cache.counts()
 		keys := s.cache.GetStatusKeys()
 		s.status.mu.Lock()
@@ -183,7 +169,7 @@ func TestProxyLeavingCatalogWhileConnectedKeepsItsWatch(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			waitFor(t, "the ACK's watch open in the cache", func() error {
+			poll.Until(t, 10*time.Second, "the ACK's watch open in the cache", func() error {
 				info := s.cache.GetStatusInfo(knownProxy)
 				if info == nil || info.GetNumWatches()+info.GetNumDeltaWatches() != 1 {
 					return fmt.Errorf("no open watch")

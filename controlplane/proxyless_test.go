@@ -15,6 +15,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // meshCatalog is testCatalog with instances of every service in services.
@@ -98,7 +99,7 @@ func TestProxylessNamedSubscriptions(t *testing.T) {
 	}
 	recvDelta(answer{Removed: []string{"later"}})
 
-	waitFor(t, "subscriptions in /proxies", func() error {
+	poll.Until(t, 10*time.Second, "subscriptions in /proxies", func() error {
 		want := map[string]TypeSync{
 			"proxyless/web/delta": {Subscribed: []string{"grpcsvc", "later", "nosuch"}, Sent: []string{"grpcsvc"}, Missing: []string{"later", "nosuch"}},
 			"proxyless/web/sotw":  {Subscribed: []string{"grpcsvc", "h2svc", "later"}, Sent: []string{"grpcsvc", "h2svc"}, Missing: []string{"later"}},
@@ -193,7 +194,7 @@ func TestProxylessClientLeavesNoState(t *testing.T) {
 		t.Fatal(err)
 	}
 	cancel()
-	waitFor(t, "proxyless state released", func() error {
+	poll.Until(t, 10*time.Second, "proxyless state released", func() error {
 		s.status.mu.Lock()
 		named, streams := len(s.status.named), len(s.status.streams)
 		s.status.mu.Unlock()

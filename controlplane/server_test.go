@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -18,6 +19,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // chanSource is a CatalogSource fed by the test.
@@ -96,8 +98,7 @@ func TestServerServesAndRecordsNack(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	deadline := time.Now().Add(5 * time.Second)
-	for {
+	poll.Until(t, 5*time.Second, "NACK visible in /proxies", func() error {
 		var proxies []ProxyStatus
 		getJSON(t, "http://"+s.AdminAddr().String()+"/proxies", &proxies)
 		if len(proxies) == 1 {
@@ -105,13 +106,11 @@ func TestServerServesAndRecordsNack(t *testing.T) {
 				if ts.LastNack != nack.ErrorDetail.Message {
 					t.Fatalf("recorded NACK %q, want %q", ts.LastNack, nack.ErrorDetail.Message)
 				}
-				break
+				return nil
 			}
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("NACK not visible in /proxies: %+v", proxies)
-		}
-	}
+		return fmt.Errorf("/proxies: %+v", proxies)
+	})
 
 	metrics := getBody(t, "http://"+s.AdminAddr().String()+"/metrics")
 	for _, want := range []string{`weft_cp_xds_nacks_total{type="Listener"} 1`, "weft_cp_connected_proxies 1", `weft_cp_xds_pushes_total{type="Listener"} 1`} {
@@ -150,12 +149,7 @@ func TestReadyWaitsForCatalog(t *testing.T) {
 		t.Fatalf("/ready before any catalog = %d, want 503", code)
 	}
 	src <- testCatalog()
-	deadline := time.Now().Add(5 * time.Second)
-	for getStatus(t, url) != http.StatusOK {
-		if time.Now().After(deadline) {
-			t.Fatal("/ready not 200 after a catalog was published")
-		}
-	}
+	poll.UntilTrue(t, 5*time.Second, "/ready 200 after a catalog was published", func() bool { return getStatus(t, url) == http.StatusOK })
 }
 
 func getStatus(t *testing.T, url string) int {
