@@ -22,6 +22,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/controlplane"
+	"github.com/weft-mesh/weft/internal/consultest"
 	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/internal/testproc"
 )
@@ -184,6 +185,9 @@ func TestHAReplicas(t *testing.T) {
 	// A new instance, started with replica a down, gets its leaf from b.
 	m.register(t, "api-2", "api", startNameServer(t, "api-2", m.hits["api-2"]), nil)
 	m.startProxy(t, "api-2-sidecar-proxy")
+	// Consul's own health (its sidecar-listening check runs every 10 s)
+	// first, so that the wait below measures only Weft's replica b.
+	consultest.WaitForPassing(t, m.consul.Client(), "api", 2)
 	poll.Until(t, 30*time.Second, "traffic reaches api-2", func() error {
 		if m.hits["api-2"].Load() == 0 {
 			return fmt.Errorf("api-2 served nothing yet")
