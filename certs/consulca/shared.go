@@ -39,14 +39,8 @@ package consulca
 import (
 	"context"
 	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
-	"os"
-	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -334,68 +328,6 @@ func (s *Shared) RetireOld() error {
 	return s.auth.RetireOld()
 }
 
-// Switching an existing Weft mesh to the shared CA changes every
-// identity's trust domain. It runs as a root rotation from the legacy
-// root, with both trust domains accepted throughout: after a restart
-// with --ca-provider consul (moveAdding), the legacy root still signs in
-// the legacy trust domain while every bundle gains Consul's roots and
-// every identity check accepts Consul's trust domain too; `weft ca
-// rotate` then makes the shared root sign in Consul's trust domain
-// (moveSwitched) and, once every sidecar holds a new leaf, drops the
-// legacy root and trust domain (done). The step is kept in moveFile.
-const (
-	moveFile     = "switch-from-legacy"
-	moveAdding   = "adding"
-	moveSwitched = "switched"
-	moveDone     = "done"
-)
-
-func loadMove(cfg Config) (string, error) {
-	if cfg.Legacy == nil {
-		return "", nil
-	}
-	b, err := os.ReadFile(filepath.Join(cfg.Dir, moveFile))
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		if err := os.WriteFile(filepath.Join(cfg.Dir, moveFile), []byte(moveAdding), 0o644); err != nil {
-			return "", fmt.Errorf("start the switch to the shared CA: %w", err)
-		}
-		return moveAdding, nil
-	case err != nil:
-		return "", fmt.Errorf("read the switch to the shared CA: %w", err)
-	}
-	switch step := strings.TrimSpace(string(b)); step {
-	case moveAdding, moveSwitched:
-		return step, nil
-	case moveDone:
-		return "", nil
-	default:
-		return "", fmt.Errorf("%s: unknown step %q", filepath.Join(cfg.Dir, moveFile), step)
-	}
-}
-
-func (s *Shared) moveStep() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.move
-}
-
-func (s *Shared) setMove(step string) error {
-	if err := os.WriteFile(filepath.Join(s.cfg.Dir, moveFile), []byte(step), 0o644); err != nil {
-		return fmt.Errorf("record the switch to the shared CA: %w", err)
-	}
-	s.mu.Lock()
-	if step == moveDone {
-		s.move = ""
-	} else {
-		s.move = step
-	}
-	s.mu.Unlock()
-	s.cfg.Logger.Info("switching the mesh to Consul's trust domain", "step", step)
-	s.changed()
-	return nil
-}
-
 // writeConsulCA writes Weft's active root (or, with next, the root a
 // rotation added) and its key into Consul's CA configuration, keeping
 // Consul's other settings, and waits until Consul's roots name it active.
@@ -442,85 +374,4 @@ func (s *Shared) writeConsulCA(ctx context.Context, next bool) error {
 			return fmt.Errorf("Consul did not make root %s active: %w", certs.Fingerprint(want), ctx.Err())
 		}
 	}
-}
-
-// rootList is Consul's GET /v1/connect/ca/roots answer, with the
-// intermediates of each root, which the API package leaves out.
-type rootList struct {
-	TrustDomain string
-	Roots       []struct {
-		ID                string
-		RootCert          string
-		IntermediateCerts []string
-		Active            bool
-	}
-}
-
-// readRoots reads Consul's CA roots; q may hold a blocking query's index.
-func readRoots(ctx context.Context, client *api.Client, q *api.QueryOptions) (*rootList, uint64, error) {
-	if q == nil {
-		q = &api.QueryOptions{}
-	}
-	var out rootList
-	meta, err := client.Raw().Query("/v1/connect/ca/roots", &out, q.WithContext(ctx))
-	if err != nil {
-		return nil, 0, err
-	}
-	return &out, meta.LastIndex, nil
-}
-
-func parseRoots(raw *rootList, index uint64) (consulRoots, error) {
-	out := consulRoots{index: index}
-	for _, r := range raw.Roots {
-		c, err := parseCert(r.RootCert)
-		if err != nil {
-			return consulRoots{}, fmt.Errorf("Consul CA root %q: %w", r.ID, err)
-		}
-		out.all = append(out.all, c)
-		if r.Active {
-			out.active = c
-			for _, p := range r.IntermediateCerts {
-				ic, err := parseCert(p)
-				if err != nil {
-					return consulRoots{}, fmt.Errorf("Consul CA root %q intermediate: %w", r.ID, err)
-				}
-				out.intermediates = append(out.intermediates, ic)
-			}
-		}
-	}
-	if out.active == nil {
-		return consulRoots{}, errors.New("Consul lists no active CA root")
-	}
-	return out, nil
-}
-
-func parseCert(p string) (*x509.Certificate, error) {
-	block, _ := pem.Decode([]byte(p))
-	if block == nil {
-		return nil, errors.New("no PEM certificate")
-	}
-	return x509.ParseCertificate(block.Bytes)
-}
-
-func sameCert(a, b *x509.Certificate) bool {
-	return a != nil && b != nil && a.Equal(b)
-}
-
-func sameCerts(a, b []*x509.Certificate) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if !sameCert(a[i], b[i]) {
-			return false
-		}
-	}
-	return true
-}
-
-func fingerprint(c *x509.Certificate) string {
-	if c == nil {
-		return ""
-	}
-	return certs.Fingerprint(c)
 }
