@@ -3,7 +3,6 @@ package e2e
 import (
 	"context"
 	"crypto/x509"
-	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
@@ -199,27 +198,8 @@ func leafUnder(client *api.Client, service, rootID string) error {
 	return fmt.Errorf("Consul lists no root %s", rootID)
 }
 
-// sidecarLeafID is the SPIFFE ID of the leaf a Weft sidecar holds (its
-// admin /certs).
-func sidecarLeafID(t *testing.T, admin string) string {
-	t.Helper()
-	resp, err := http.Get("http://" + admin + "/certs")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var certs struct {
-		Identity struct {
-			Leaf *struct {
-				SpiffeID string `json:"spiffe_id"`
-			} `json:"leaf"`
-		} `json:"identity"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&certs); err != nil || certs.Identity.Leaf == nil {
-		t.Fatalf("GET %s/certs: %v (no leaf)", admin, err)
-	}
-	return certs.Identity.Leaf.SpiffeID
-}
+// sidecarLeafID is the SPIFFE ID of the leaf a Weft sidecar holds.
+func sidecarLeafID(t *testing.T, admin string) string { return readLeaf(t, admin).SpiffeID }
 
 // activeConsulRoot is the ID of Consul's active Connect CA root.
 func activeConsulRoot(t *testing.T, client *api.Client) string {

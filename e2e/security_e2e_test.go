@@ -290,14 +290,18 @@ func TestRootRotationUnderLoad(t *testing.T) {
 	}
 }
 
-// leafSerial reads a sidecar's current leaf serial from its admin API.
-func leafSerial(t *testing.T, admin string) string {
+// sidecarLeaf is a sidecar's current leaf, as its admin API's /certs
+// shows it.
+type sidecarLeaf struct {
+	Serial   string `json:"serial"`
+	SpiffeID string `json:"spiffe_id"`
+}
+
+func readLeaf(t *testing.T, admin string) sidecarLeaf {
 	t.Helper()
 	var doc struct {
 		Identity struct {
-			Leaf *struct {
-				Serial string `json:"serial"`
-			} `json:"leaf"`
+			Leaf *sidecarLeaf `json:"leaf"`
 		} `json:"identity"`
 	}
 	resp, err := http.Get("http://" + admin + "/certs")
@@ -308,8 +312,11 @@ func leafSerial(t *testing.T, admin string) string {
 	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil || doc.Identity.Leaf == nil {
 		t.Fatalf("read /certs of %s: %v", admin, err)
 	}
-	return doc.Identity.Leaf.Serial
+	return *doc.Identity.Leaf
 }
+
+// leafSerial reads a sidecar's current leaf serial from its admin API.
+func leafSerial(t *testing.T, admin string) string { return readLeaf(t, admin).Serial }
 
 // TestLeafRenewalUnderLoad runs one-minute leaves: both sidecars of a call
 // renew (at about 2/3 of the lifetime) while requests flow, none failing.
