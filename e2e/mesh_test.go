@@ -169,7 +169,7 @@ func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta
 	m.publicPort[id] = freePort(t)
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: name, Port: appPort, Address: "127.0.0.1", Meta: meta,
-		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthPassing},
+		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthCritical},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
 			Port:  m.publicPort[id],
 			Proxy: &api.AgentServiceConnectProxyConfig{Upstreams: upstreams},
@@ -178,6 +178,13 @@ func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta
 	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("register %s: %v", id, err)
 	}
+	// The instance turns healthy only now that its registration has
+	// returned. Consul 1.14 starts the sidecar's alias check before adding
+	// it to the agent's state, so the alias's first evaluation can be lost;
+	// with the TTL check already passing nothing would re-evaluate it for a
+	// minute (CI once waited out 60 s for api-2 this way). A status change
+	// after registration always reaches the alias.
+	m.setHealth(t, id, true)
 }
 
 // setHealth passes or fails an instance's TTL check; Consul's alias check

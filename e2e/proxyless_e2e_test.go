@@ -208,12 +208,15 @@ func (m *mesh) registerGRPC(t *testing.T, id, svc string, weight int, status str
 	})
 	m.publicPort[id] = freePort(t)
 	reg := &api.AgentServiceRegistration{ID: id, Name: svc, Port: port, Address: "127.0.0.1",
-		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: status},
+		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthCritical},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{
 			Port: m.publicPort[id], Weights: &api.AgentWeights{Passing: weight, Warning: 1},
 			Checks: api.AgentServiceChecks{{Name: id + " alias", AliasService: id}}}}}
 	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("register %s: %v", id, err)
+	}
+	if status == api.HealthPassing {
+		m.setHealth(t, id, true) // after registering: see registerWithMeta
 	}
 }
 

@@ -197,8 +197,8 @@ func startRecordingApp(t *testing.T, ns, name string, port int) *recordingApp {
 	return a
 }
 
-// registerPod registers a service instance at a pod's IP with a passing
-// TTL check and a sidecar on publicPort, with proxy settings.
+// registerPod registers a service instance at a pod's IP with a TTL check,
+// passing once registered, and a sidecar on publicPort, with proxy settings.
 func registerPod(t *testing.T, client *api.Client, id, name, ip string, appPort, publicPort int, proxy *api.AgentServiceConnectProxyConfig) {
 	t.Helper()
 	if proxy == nil {
@@ -206,11 +206,15 @@ func registerPod(t *testing.T, client *api.Client, id, name, ip string, appPort,
 	}
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: name, Address: ip, Port: appPort,
-		Check:   &api.AgentServiceCheck{CheckID: ttlCheck(id), TTL: "30m", Status: api.HealthPassing},
+		Check:   &api.AgentServiceCheck{CheckID: ttlCheck(id), TTL: "30m", Status: api.HealthCritical},
 		Connect: &api.AgentServiceConnect{SidecarService: &api.AgentServiceRegistration{Address: ip, Port: publicPort, Proxy: proxy}},
 	}
 	if err := client.Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("register %s: %v", id, err)
+	}
+	// Passing only after registering: see mesh.registerWithMeta.
+	if err := client.Agent().UpdateTTL(ttlCheck(id), "registered", api.HealthPassing); err != nil {
+		t.Fatalf("pass %s: %v", id, err)
 	}
 }
 

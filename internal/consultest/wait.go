@@ -2,6 +2,7 @@ package consultest
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -33,10 +34,31 @@ func WaitForPassing(t testing.TB, client *api.Client, service string, n int) []*
 		return meta.LastIndex, len(entries) == n, nil
 	})
 	if err != nil {
-		t.Fatalf("consultest: waiting for %d passing instances of %q (have %d): %v",
-			n, service, len(got), err)
+		t.Fatalf("consultest: waiting for %d passing instances of %q (have %d): %v%s",
+			n, service, len(got), err, notPassing(client, service))
 	}
 	return got
+}
+
+// notPassing describes every check of service's sidecar instances that is
+// not passing, for the message of a failed wait.
+func notPassing(client *api.Client, service string) string {
+	entries, _, err := client.Health().Connect(service, "", false, nil)
+	if err != nil {
+		return fmt.Sprintf("\n(listing checks: %v)", err)
+	}
+	var b strings.Builder
+	for _, e := range entries {
+		for _, c := range e.Checks {
+			if c.Status != api.HealthPassing {
+				fmt.Fprintf(&b, "\n  %s on %s: %s %q: %s", e.Service.ID, c.Node, c.Status, c.Name, c.Output)
+			}
+		}
+	}
+	if b.Len() == 0 {
+		return "\n(every check listed passes now)"
+	}
+	return "\nchecks not passing:" + b.String()
 }
 
 // waitFor runs a blocking query until it reports done, an error persists
