@@ -67,6 +67,9 @@ type Options struct {
 	// HTTP1Lean (the default; one goroutine per connection, see package
 	// proxy/listener) or HTTP1NetHTTP (net/http's server).
 	HTTP1Server string
+	// Profiling serves Go's profiles on the admin API, under
+	// /debug/pprof/ (off by default; see admin.Controls.Profiling).
+	Profiling bool
 }
 
 // Servers of downstream HTTP/1.x connections, for Options.HTTP1Server.

@@ -178,7 +178,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	p.adminAddr.Store(&addr)
 	adminLog := p.log.With("component", "admin")
 	adminSrv := &http.Server{
-		Handler:           admin.Handler(p, adminLog, admin.Controls{LogLevel: p.opts.LogLevel, Quit: p.Quit}),
+		Handler:           admin.Handler(p, adminLog, admin.Controls{LogLevel: p.opts.LogLevel, Quit: p.Quit, Profiling: p.opts.Profiling}),
 		ReadHeaderTimeout: 5 * time.Second,
 		ErrorLog:          slog.NewLogLogger(adminLog.Handler(), slog.LevelDebug),
 	}

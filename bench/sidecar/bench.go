@@ -111,7 +111,7 @@ func (b *bench) measure(ws []workload) error {
 				if s.w.id != w.id {
 					continue
 				}
-				res, err := s.runSaturation(b.l, b.o.streamConns, round)
+				res, err := s.runSaturation(b.l, b.o.streamConns, round, b.e.profiles)
 				if err != nil {
 					return err
 				}

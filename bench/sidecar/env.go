@@ -27,6 +27,9 @@ type env struct {
 	certs      haproxyCerts
 	// proxyEnv is extra environment of the Weft sidecars (KEY=VALUE).
 	proxyEnv []string
+	// profiles, when its dir is set, profiles the Weft sidecars during
+	// saturation runs (-profile).
+	profiles *profiles
 	// started are every process started, to stop in reverse at the end.
 	started []*procs.Proc
 }

@@ -31,7 +31,7 @@ type options struct {
 	quick                            bool
 	workloads, peers                 string
 	proxyEnv                         []string
-	out                              string
+	out, profile                     string
 	strict                           bool
 }
 
@@ -48,6 +48,7 @@ func main() {
 	flag.StringVar(&o.peers, "peers", "", "comma-separated peers to run (default all): "+strings.Join(peerIDs, ", "))
 	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings; printed with the peers' settings")
 	flag.StringVar(&o.out, "out", "bench/results", "directory the results file is written to; a relative one is under the module root")
+	flag.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the Weft sidecars to, one per saturation run (sidecars then run with --admin-profiling, which the peers' settings list; the figures of a profiled run are not measurements)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
 	if o.quick {
@@ -93,7 +94,7 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
-	e := &env{dir: dir, bin: bins, proxyEnv: o.proxyEnv}
+	e := &env{dir: dir, bin: bins, proxyEnv: o.proxyEnv, profiles: &profiles{dir: o.profile}}
 	defer e.stopAll()
 	peers, err := selectPeers(e, o.peers)
 	if err != nil {

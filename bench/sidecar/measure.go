@@ -69,14 +69,18 @@ func (s *scenario) runFixed(l load, rate, round int) (loadResult, error) {
 }
 
 // runSaturation runs the workload as fast as it goes: fortio at -qps 0,
-// or the TCP stream.
-func (s *scenario) runSaturation(l load, streamConns, round int) (loadResult, error) {
+// or the TCP stream, profiling Weft's sidecars meanwhile with -profile.
+func (s *scenario) runSaturation(l load, streamConns, round int, prof *profiles) (loadResult, error) {
 	var res loadResult
 	var err error
+	profiled := prof.start(s.name("saturation", round), s.d.ps, l.d-time.Second)
 	if s.w.streams {
 		res, err = stream(s.d.addr, streamConns, l.d)
 	} else {
 		res, err = l.run(s.name("saturation", round), s.w, s.d.addr, 0)
+	}
+	if perr := profiled(); err == nil {
+		err = perr
 	}
 	if err != nil {
 		return res, err

@@ -157,8 +157,17 @@ func (w *weftPair) start(b backend) (string, []*procs.Proc, error) {
 }
 
 // sidecar starts weft-proxy at its defaults but for its ID and addresses.
+// With -profile it also serves Go's profiles on its admin API.
 func (w *weftPair) sidecar(proxyID, admin string) (*procs.Proc, error) {
-	return w.e.start(proxyID, w.e.proxyEnv, w.e.bin.proxy, "--proxy-id", proxyID, "--xds-addr", w.xds, "--admin-addr", admin)
+	args := []string{"--proxy-id", proxyID, "--xds-addr", w.xds, "--admin-addr", admin}
+	if w.e.profiles.dir != "" {
+		args = append(args, "--admin-profiling")
+	}
+	p, err := w.e.start(proxyID, w.e.proxyEnv, append([]string{w.e.bin.proxy}, args...)...)
+	if err == nil && w.e.profiles.dir != "" {
+		w.e.profiles.add(p, admin)
+	}
+	return p, err
 }
 
 func (w *weftPair) startClient() (*procs.Proc, string, string, error) {

@@ -41,6 +41,7 @@ type flags struct {
 	stateDir      string
 	releasePages  bool
 	http1Server   string
+	profiling     bool
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -77,7 +78,8 @@ finish for up to --drain-timeout.
 Admin API (--admin-addr): GET /ready, /healthz, /config_dump, /listeners,
 /clusters, /certs, /metrics (Prometheus: weft_proxy_* metrics, Go and
 process metrics), GET/POST /logging?level=debug|info|warn|error (the log
-level at runtime), POST /quitquitquit (graceful exit, as SIGTERM).
+level at runtime), POST /quitquitquit (graceful exit, as SIGTERM), and
+with --admin-profiling Go's profiles under /debug/pprof/.
 
 Each request is logged as one JSON line on standard output (--access-log,
 --access-log-path); lines the output cannot take in time are dropped and
@@ -105,6 +107,7 @@ xDS.`,
 	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again whenever traffic stops for 15-30s; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
+	fs.BoolVar(&f.profiling, "admin-profiling", false, "serve Go's CPU, heap, goroutine and contention profiles on the admin API under /debug/pprof/ (go tool pprof http://ADMIN/debug/pprof/profile); off by default, as they expose the process's code paths and arguments")
 	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server); HTTP/2 always uses net/http's")
 	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
 	cmd.MarkFlagsMutuallyExclusive("proxy-id", "sidecar-for")
@@ -141,6 +144,7 @@ func run(cmd *cobra.Command, f flags) error {
 		Token:        token,
 		TokenFile:    tokenFile,
 		StateDir:     f.stateDir,
+		Profiling:    f.profiling,
 		Logger:       logger,
 		LogLevel:     level,
 		AccessLog:    accessLog,

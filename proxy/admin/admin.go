@@ -19,12 +19,15 @@
 //	                  changes it at runtime
 //	POST /quitquitquit  graceful shutdown, as SIGTERM (so that a Job can end
 //	                  its sidecar)
+//	GET /debug/pprof/ Go's profiles, only with Controls.Profiling
+//	                  (weft-proxy --admin-profiling)
 package admin
 
 import (
 	"encoding/json"
 	"log/slog"
 	"net/http"
+	"net/http/pprof"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
@@ -80,6 +83,13 @@ func Handler(src Source, log *slog.Logger, controls Controls) http.Handler {
 	mux.HandleFunc("GET /logging", h.logging)
 	mux.HandleFunc("POST /logging", h.logging)
 	mux.HandleFunc("POST /quitquitquit", h.quit)
+	if controls.Profiling {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 

@@ -192,3 +192,27 @@ func TestMetrics(t *testing.T) {
 		})
 	}
 }
+
+// TestProfiling: Go's profiles are served only when asked for.
+func TestProfiling(t *testing.T) {
+	for _, tt := range []struct {
+		name      string
+		profiling bool
+		path      string
+		wantCode  int
+	}{
+		{"off: index", false, "/debug/pprof/", http.StatusNotFound},
+		{"off: cmdline", false, "/debug/pprof/cmdline", http.StatusNotFound},
+		{"on: index", true, "/debug/pprof/", http.StatusOK},
+		{"on: goroutines", true, "/debug/pprof/goroutine?debug=1", http.StatusOK},
+		{"on: heap", true, "/debug/pprof/heap", http.StatusOK},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			Handler(&fakeSource{}, slog.Default(), Controls{Profiling: tt.profiling}).ServeHTTP(rec, httptest.NewRequest("GET", tt.path, nil))
+			if rec.Code != tt.wantCode {
+				t.Errorf("GET %s = %d, want %d", tt.path, rec.Code, tt.wantCode)
+			}
+		})
+	}
+}

@@ -25,6 +25,11 @@ type Controls struct {
 	// Quit starts a graceful shutdown (POST /quitquitquit), as SIGTERM
 	// does. It must not block and may be called more than once.
 	Quit func()
+	// Profiling serves Go's profiles under /debug/pprof/ (CPU, heap,
+	// goroutines, mutex and block contention, execution traces). Off
+	// unless asked for: a profile shows the process's code paths and
+	// /debug/pprof/cmdline its arguments.
+	Profiling bool
 }
 
 // clusters serves GET /clusters.
