@@ -25,7 +25,10 @@ func typeURL(m proto.Message) string {
 // compileListener compiles a Listener; tables are the compiled RDS
 // resources by name.
 func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
-	if len(l.GetListenerFilters()) > 0 {
+	if fs := l.GetListenerFilters(); len(fs) > 0 {
+		if t := extensionType(fs[0].GetName(), fs[0].GetTypedConfig()); t == tlsInspectorType || t == tlsInspectorFilterName {
+			return compileSNIListener(l, tables)
+		}
 		return compileTransparentListener(l, tables)
 	}
 	if err := unsupportedListenerFields(l); err != nil {

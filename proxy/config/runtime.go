@@ -52,6 +52,9 @@ const (
 	// ModeOriginalDst proxies bytes to the connection's original
 	// destination (tcp_proxy to an ORIGINAL_DST cluster): passthrough.
 	ModeOriginalDst
+	// ModeSNI picks a tcp_proxy chain per connection by the server name
+	// of its TLS ClientHello, passing TLS through; see SNIRouter.
+	ModeSNI
 )
 
 func (m Mode) String() string {
@@ -64,6 +67,8 @@ func (m Mode) String() string {
 		return "transparent"
 	case ModeOriginalDst:
 		return "original_dst"
+	case ModeSNI:
+		return "sni"
 	}
 	return "unknown"
 }
@@ -89,6 +94,8 @@ type Listener struct {
 	RBAC []*rbac.Engine
 	// Transparent holds the filter chains of a ModeTransparent listener.
 	Transparent *Transparent
+	// SNI holds the filter chains of a ModeSNI listener.
+	SNI *SNIRouter
 	// ConnectTimeout bounds connecting to the original destination
 	// (ModeOriginalDst): the ORIGINAL_DST cluster's connect_timeout.
 	ConnectTimeout time.Duration

@@ -11,6 +11,8 @@ import (
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	origdstv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/original_dst/v3"
 
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
@@ -106,7 +108,7 @@ func (s *chainSet) add(prefixes []netip.Prefix, l *Listener) error {
 // the only one supported is original_dst, and with it filter_chain_match
 // (prefix_ranges, destination_port) and default_filter_chain.
 func compileTransparentListener(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
-	if err := checkOriginalDstFilters(l.GetListenerFilters()); err != nil {
+	if err := checkOneListenerFilter(l.GetListenerFilters(), originalDstFilterName, originalDstType, &origdstv3.OriginalDst{}); err != nil {
 		return nil, err
 	}
 	// The fields a transparent listener may not set either.
@@ -145,10 +147,12 @@ func compileTransparentListener(l *listenerv3.Listener, tables map[string]*route
 	return &Listener{Name: l.GetName(), Address: addr, Mode: ModeTransparent, Transparent: t}, nil
 }
 
-// checkOriginalDstFilters accepts exactly one listener filter, original_dst.
-func checkOriginalDstFilters(fs []*listenerv3.ListenerFilter) error {
+// checkOneListenerFilter accepts exactly one listener filter, the one
+// named name (or of type typ), whose typed_config, if any, decodes into an
+// empty cfg: Weft supports none of its settings.
+func checkOneListenerFilter(fs []*listenerv3.ListenerFilter, name, typ string, cfg proto.Message) error {
 	if len(fs) != 1 {
-		return fmt.Errorf("has %d listener filters; only one, %s, is supported", len(fs), originalDstFilterName)
+		return fmt.Errorf("has %d listener filters; only one, %s, is supported", len(fs), name)
 	}
 	f := fs[0]
 	typed := f.GetTypedConfig()
@@ -157,14 +161,13 @@ func checkOriginalDstFilters(fs []*listenerv3.ListenerFilter) error {
 		return fmt.Errorf("listener filter %q: config_discovery is not supported", f.GetName())
 	case f.GetFilterDisabled() != nil:
 		return fmt.Errorf("listener filter %q: filter_disabled is not supported", f.GetName())
-	case extensionType(f.GetName(), typed) != originalDstType && !(typed == nil && f.GetName() == originalDstFilterName):
-		return fmt.Errorf("listener filter %q is not supported; only %s is", f.GetName(), originalDstFilterName)
+	case extensionType(f.GetName(), typed) != typ && !(typed == nil && f.GetName() == name):
+		return fmt.Errorf("listener filter %q is not supported here; only %s is", f.GetName(), name)
 	case typed != nil:
-		var od origdstv3.OriginalDst
-		if err := unpack(f.GetName(), typed, &od); err != nil {
+		if err := unpack(f.GetName(), typed, cfg); err != nil {
 			return err
 		}
-		if err := onlyFields(&od); err != nil {
+		if err := onlyFields(cfg); err != nil {
 			return fmt.Errorf("listener filter %q: %w", f.GetName(), err)
 		}
 	}
@@ -252,6 +255,13 @@ func compileOriginalDstCluster(c *clusterv3.Cluster) (*Cluster, error) {
 func checkOriginalDst(l *Listener, clusters map[string]*Cluster) error {
 	if c := clusters[l.Cluster]; l.Transparent == nil && l.Mode == ModeTCP && c != nil && c.OriginalDst {
 		return fmt.Errorf("tcp_proxy: ORIGINAL_DST cluster %q needs the %s listener filter", c.Name, originalDstFilterName)
+	}
+	if l.SNI != nil {
+		for _, chain := range l.SNI.Chains {
+			if err := checkOriginalDst(chain, clusters); err != nil {
+				return fmt.Errorf("filter chain %q: %w", chain.Name, err)
+			}
+		}
 	}
 	return nil
 }

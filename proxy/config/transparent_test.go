@@ -139,6 +139,7 @@ func TestTransparentRejects(t *testing.T) {
 	}
 	tlsInspector := &listenerv3.ListenerFilter{Name: "envoy.filters.listener.tls_inspector",
 		ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: xdstest.Any(&tlsinspectorv3.TlsInspector{})}}
+	httpInspector := &listenerv3.ListenerFilter{Name: "envoy.filters.listener.http_inspector"}
 	tests := []struct {
 		name    string
 		in      []proto.Message
@@ -146,8 +147,15 @@ func TestTransparentRejects(t *testing.T) {
 	}{
 		{
 			name:    "other listener filter",
+			in:      []proto.Message{modify(func(l *listenerv3.Listener) { l.ListenerFilters = []*listenerv3.ListenerFilter{httpInspector} })},
+			wantErr: `listener "` + outboundName + `": listener filter "envoy.filters.listener.http_inspector" is not supported here; only envoy.filters.listener.original_dst is`,
+		},
+		{
+			// tls_inspector makes a mesh gateway's listener (sni.go), whose
+			// chains match on server_names only.
+			name:    "tls_inspector with destination matches",
 			in:      []proto.Message{modify(func(l *listenerv3.Listener) { l.ListenerFilters = []*listenerv3.ListenerFilter{tlsInspector} })},
-			wantErr: `listener "` + outboundName + `": listener filter "envoy.filters.listener.tls_inspector" is not supported; only envoy.filters.listener.original_dst is`,
+			wantErr: `filter_chain_match: prefix_ranges is not supported`,
 		},
 		{
 			name: "two listener filters",

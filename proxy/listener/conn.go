@@ -60,6 +60,9 @@ type connInfo struct {
 	// transparent listener; toSelf says it was this listener itself.
 	dst    netip.AddrPort
 	toSelf bool
+	// serverName is the TLS server name a connection to a mesh gateway's
+	// listener (config.ModeSNI) asked for.
+	serverName string
 }
 
 func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
@@ -95,7 +98,18 @@ func (b *bound) serveConn(raw net.Conn) {
 		}
 		conn = tc
 	}
+	var serverName string
+	if b.active.Load().SNI != nil {
+		name, replay, err := peekServerName(b.force, raw, handshakeTimeout)
+		if err != nil {
+			b.log.Debug("no TLS ClientHello; closing", "remote", raw.RemoteAddr().String(), "error", err)
+			raw.Close()
+			return
+		}
+		serverName, conn = name, replay
+	}
 	c := newConnInfo(raw, conn, b.localID())
+	c.serverName = serverName
 	if b.active.Load().Transparent != nil {
 		b.recordOriginalDst(c)
 	}
@@ -108,7 +122,7 @@ func (b *bound) serveConn(raw net.Conn) {
 	}
 	l := chainOf(a, c)
 	if l == nil {
-		b.log.Debug("no filter chain matches the original destination; closing", "listener", a.Name, "destination", c.dst.String())
+		b.log.Debug("no filter chain matches the connection; closing", "listener", a.Name, "destination", c.dst.String(), "server_name", c.serverName)
 		l = noChain
 	}
 	switch l.Mode {

@@ -14,12 +14,16 @@ import (
 var noChain = &config.Listener{}
 
 // chainOf returns the configuration serving a connection: the listener's
-// own, or for a transparent listener the filter chain its original
-// destination selects now (nil when none does). HTTP requests look it up
+// own, for a transparent listener the filter chain its original
+// destination selects now, for a mesh gateway's the chain its TLS server
+// name selects (nil when none does). HTTP requests look it up
 // again per request, so a new configuration applies to open connections
 // as it does on other listeners.
 func chainOf(a *active, c *connInfo) *config.Listener {
-	if a.Transparent == nil {
+	switch {
+	case a.SNI != nil:
+		return a.SNI.Match(c.serverName)
+	case a.Transparent == nil:
 		return a.Listener
 	}
 	return a.Transparent.Match(c.dst)
