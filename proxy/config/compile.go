@@ -159,7 +159,7 @@ func subscriptions(rt *Runtime) xds.Subscriptions {
 		if l.HTTP != nil && l.HTTP.RouteConfigName != "" {
 			s.Routes = append(s.Routes, l.HTTP.RouteConfigName)
 		}
-		if l.TLS != nil {
+		if l.TLS != nil && l.TLS.Inline == nil {
 			s.Secrets = append(s.Secrets, l.TLS.TrustBundle)
 		}
 	}
@@ -167,7 +167,7 @@ func subscriptions(rt *Runtime) xds.Subscriptions {
 		if c.EDSName != "" {
 			s.Endpoints = append(s.Endpoints, c.EDSName)
 		}
-		if c.TLS != nil {
+		if c.TLS != nil && c.TLS.Inline == nil {
 			s.Secrets = append(s.Secrets, c.TLS.TrustBundle)
 		}
 	}

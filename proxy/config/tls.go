@@ -46,7 +46,7 @@ func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
 	return &mtls.Server{
 		MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
 		RequireClientCert: ctx.GetRequireClientCertificate().GetValue(),
-		TrustBundle:       c.trustBundle, PeerURISANs: c.sans,
+		TrustBundle:       c.trustBundle, Inline: c.inline, PeerURISANs: c.sans,
 	}, nil
 }
 
@@ -66,7 +66,7 @@ func compileUpstreamTLS(ts *corev3.TransportSocket) (*mtls.Client, error) {
 	}
 	return &mtls.Client{
 		SNI: ctx.GetSni(), MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
-		TrustBundle: c.trustBundle, PeerURISANs: c.sans,
+		TrustBundle: c.trustBundle, Inline: c.inline, PeerURISANs: c.sans,
 	}, nil
 }
 
@@ -91,6 +91,7 @@ type commonTLS struct {
 	minVersion, maxVersion uint16
 	alpn                   []string
 	trustBundle            string
+	inline                 *mtls.InlineTrust
 	sans                   []match.String
 }
 
@@ -99,7 +100,7 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext) (*commonTLS, error) {
 		return nil, errors.New("missing common_tls_context")
 	}
 	if err := onlyFields(c, "tls_params", "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config",
-		"combined_validation_context", "alpn_protocols"); err != nil {
+		"combined_validation_context", "validation_context", "alpn_protocols"); err != nil {
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
 	out := &commonTLS{alpn: c.GetAlpnProtocols()}
@@ -135,6 +136,13 @@ func checkLeafSecret(configs []*tlsv3.SdsSecretConfig) error {
 // compileValidation compiles the trust bundle reference and SAN matchers
 // of a validation_context_sds_secret_config or combined_validation_context.
 func compileValidation(c *tlsv3.CommonTlsContext, out *commonTLS) error {
+	if v := c.GetValidationContext(); v != nil {
+		var err error
+		if out.sans, out.inline, err = compileInlineValidation(v); err != nil {
+			return fmt.Errorf("validation_context: %w", err)
+		}
+		return nil
+	}
 	sds := c.GetValidationContextSdsSecretConfig()
 	if combined := c.GetCombinedValidationContext(); combined != nil {
 		if err := onlyFields(combined, "default_validation_context", "validation_context_sds_secret_config"); err != nil {

@@ -143,7 +143,24 @@ func TestCompileRejectsTLS(t *testing.T) {
 		}), pl + `DownstreamTlsContext: common_tls_context: a validation context with a trust bundle over SDS is required`},
 		{"inline validation context", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{}}
-		}), pl + `DownstreamTlsContext: common_tls_context: validation_context is not supported`},
+		}), pl + `DownstreamTlsContext: common_tls_context: validation_context: needs trusted_ca or custom_validator_config`},
+		{"inline validation from a file", downstream(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/roots.pem"}}}}
+		}), pl + `validation_context: trusted_ca: only inline_bytes and inline_string are supported`},
+		{"inline validation, bad PEM", downstream(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "nope"}}}}
+		}), pl + `validation_context: trusted_ca: no PEM certificates`},
+		{"SPIFFE validator without trust domains", downstream(func(c *tlsv3.DownstreamTlsContext) {
+			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				CustomValidatorConfig: &corev3.TypedExtensionConfig{Name: "envoy.tls.cert_validator.spiffe", TypedConfig: xdstest.Any(&tlsv3.SPIFFECertValidatorConfig{})}}}
+		}), pl + `validation_context: custom_validator_config: filter "envoy.tls.cert_validator.spiffe": invalid: invalid SPIFFECertValidatorConfig.TrustDomains: value must contain at least 1 item(s)`},
+		{"SPIFFE validator, a trust domain twice", downstream(func(c *tlsv3.DownstreamTlsContext) {
+			td := &tlsv3.SPIFFECertValidatorConfig_TrustDomain{Name: "peer.consul", TrustBundle: &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "x"}}}
+			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
+				CustomValidatorConfig: &corev3.TypedExtensionConfig{Name: "envoy.tls.cert_validator.spiffe", TypedConfig: xdstest.Any(&tlsv3.SPIFFECertValidatorConfig{TrustDomains: []*tlsv3.SPIFFECertValidatorConfig_TrustDomain{td, td}})}}}
+		}), pl + `trust_domains[1]: "peer.consul" is listed twice`},
 		{"bundle without sds_config", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			combined(c.CommonTlsContext).ValidationContextSdsSecretConfig.SdsConfig = nil
 		}), pl + `validation secret "weft-roots" has no sds_config`},
@@ -174,7 +191,7 @@ func TestCompileRejectsTLS(t *testing.T) {
 			cl + `UpstreamTlsContext: auto_host_sni is not supported`},
 		{"upstream inline validation", upstream(func(c *tlsv3.UpstreamTlsContext) {
 			c.CommonTlsContext.ValidationContextType = &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{}}
-		}), cl + `UpstreamTlsContext: common_tls_context: validation_context is not supported`},
+		}), cl + `UpstreamTlsContext: common_tls_context: validation_context: needs trusted_ca or custom_validator_config`},
 		{"secret without certificates", xdstest.RootsSecretOf([]byte("not pem")),
 			`secret "weft-roots": |validation_context: trusted_ca: no PEM certificates`},
 		{"secret with a bad certificate", xdstest.RootsSecretOf([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")),

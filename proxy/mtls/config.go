@@ -46,7 +46,7 @@ func (c Credentials) ServerConfig(p *Server) *tls.Config {
 			if len(cs.PeerCertificates) == 0 && !p.RequireClientCert {
 				return nil
 			}
-			_, err := verifyPeer(cs, c.Trust.Bundle(p.TrustBundle), p.TrustBundle, p.PeerURISANs, x509.ExtKeyUsageClientAuth)
+			_, err := verifyPeer(cs, c.trustOf(p.TrustBundle, p.Inline), p.PeerURISANs, x509.ExtKeyUsageClientAuth)
 			return err
 		},
 	}
@@ -67,22 +67,37 @@ func (c Credentials) ClientConfig(p *Client) *tls.Config {
 		// the mesh checks SPIFFE IDs instead, in VerifyConnection.
 		InsecureSkipVerify: true,
 		VerifyConnection: func(cs tls.ConnectionState) error {
-			_, err := verifyPeer(cs, c.Trust.Bundle(p.TrustBundle), p.TrustBundle, p.PeerURISANs, x509.ExtKeyUsageServerAuth)
+			_, err := verifyPeer(cs, c.trustOf(p.TrustBundle, p.Inline), p.PeerURISANs, x509.ExtKeyUsageServerAuth)
 			return err
 		},
 	}
 }
 
-// verifyPeer checks the peer's chain against b and its SPIFFE ID against
-// sans, returning the ID.
-func verifyPeer(cs tls.ConnectionState, b *Bundle, bundleName string, sans []match.String, usage x509.ExtKeyUsage) (spiffeid.ID, error) {
+// trustOf returns the roots a handshake verifies its peer with: those
+// inline in the configuration, else the named SDS bundle's.
+func (c Credentials) trustOf(bundleName string, inline *InlineTrust) func(leaf *x509.Certificate) (*Bundle, error) {
+	if inline != nil {
+		return inline.bundleFor
+	}
+	return func(*x509.Certificate) (*Bundle, error) {
+		if b := c.Trust.Bundle(bundleName); b != nil {
+			return b, nil
+		}
+		return nil, fmt.Errorf("trust bundle %q has not been received", bundleName)
+	}
+}
+
+// verifyPeer checks the peer's chain against the bundle trust gives for
+// its leaf and its SPIFFE ID against sans, returning the ID.
+func verifyPeer(cs tls.ConnectionState, trust func(*x509.Certificate) (*Bundle, error), sans []match.String, usage x509.ExtKeyUsage) (spiffeid.ID, error) {
 	if len(cs.PeerCertificates) == 0 {
 		return spiffeid.ID{}, errors.New("peer presented no certificate")
 	}
-	if b == nil {
-		return spiffeid.ID{}, fmt.Errorf("trust bundle %q has not been received", bundleName)
-	}
 	leaf := cs.PeerCertificates[0]
+	b, err := trust(leaf)
+	if err != nil {
+		return spiffeid.ID{}, err
+	}
 	if leaf.IsCA {
 		return spiffeid.ID{}, errors.New("peer certificate is a CA certificate")
 	}

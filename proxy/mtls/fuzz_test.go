@@ -56,7 +56,7 @@ func FuzzVerifyPeer(f *testing.F) {
 			t.Skip() // not a certificate x509 can make
 		}
 		cs := tls.ConnectionState{PeerCertificates: []*x509.Certificate{leaf.Leaf}}
-		id, err := verifyPeer(cs, b, roots, want, x509.ExtKeyUsageServerAuth)
+		id, err := verifyPeer(cs, func(*x509.Certificate) (*Bundle, error) { return b, nil }, want, x509.ExtKeyUsageServerAuth)
 		accepted := err == nil
 		shouldAccept := len(leaf.Leaf.URIs) == 1 && leaf.Leaf.URIs[0].String() == api
 		if accepted != shouldAccept {

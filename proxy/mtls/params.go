@@ -18,8 +18,10 @@ type Server struct {
 	// Without it, a client certificate is still verified when presented.
 	RequireClientCert bool
 	// TrustBundle names the SDS secret holding the roots client
-	// certificates must chain to.
+	// certificates must chain to, unless Inline is set.
 	TrustBundle string
+	// Inline, when set, holds the roots in the configuration instead.
+	Inline *InlineTrust
 	// PeerURISANs match the client's SPIFFE ID; it must match one of them
 	// (any SPIFFE ID when empty).
 	PeerURISANs []match.String
@@ -34,8 +36,10 @@ type Client struct {
 	// ALPN are the protocols offered, in preference order.
 	ALPN []string
 	// TrustBundle names the SDS secret holding the roots the server's
-	// certificate must chain to.
+	// certificate must chain to, unless Inline is set.
 	TrustBundle string
+	// Inline, when set, holds the roots in the configuration instead.
+	Inline *InlineTrust
 	// PeerURISANs match the server's SPIFFE ID, which must match one of
 	// them (any SPIFFE ID when empty). DNS names are never checked.
 	PeerURISANs []match.String
@@ -48,7 +52,7 @@ func (c *Client) Equal(o *Client) bool {
 		return c == o
 	}
 	return c.SNI == o.SNI && c.MinVersion == o.MinVersion && c.MaxVersion == o.MaxVersion &&
-		slices.Equal(c.ALPN, o.ALPN) && c.TrustBundle == o.TrustBundle &&
+		slices.Equal(c.ALPN, o.ALPN) && c.TrustBundle == o.TrustBundle && c.Inline.Equal(o.Inline) &&
 		slices.EqualFunc(c.PeerURISANs, o.PeerURISANs, match.String.Equal)
 }
 
@@ -58,7 +62,7 @@ func (s *Server) Equal(o *Server) bool {
 		return s == o
 	}
 	return s.MinVersion == o.MinVersion && s.MaxVersion == o.MaxVersion && slices.Equal(s.ALPN, o.ALPN) &&
-		s.RequireClientCert == o.RequireClientCert && s.TrustBundle == o.TrustBundle &&
+		s.RequireClientCert == o.RequireClientCert && s.TrustBundle == o.TrustBundle && s.Inline.Equal(o.Inline) &&
 		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal)
 }
 
