@@ -65,17 +65,30 @@ type Snapshot struct {
 	// this mesh's trust domain); only entries with some are listed.
 	IntentionsNotApplied map[string]*EntryNote
 
-	// ExportedServices is the exported-services entry, or nil when there
-	// is none. Weft does not peer, so none of it is applied: its Fields
-	// name every export. No local proxy is affected.
+	// ExportedServices notes what the exported-services entry sets that
+	// Weft does not apply (exports to partitions or sameness groups); nil
+	// when nothing.
 	ExportedServices *EntryNote
+
+	// Peers are the ACTIVE peerings by name (peering.go).
+	Peers map[string]*Peer
+	// Imported are the services peers export to this cluster, by
+	// ImportedKey(peer, service).
+	Imported map[string]*ImportedService
+	// Exports are, by local service name, the peers the exported-services
+	// entry exports it to, sorted.
+	Exports map[string][]string
 }
 
-// Proxy is one sidecar registration (Consul kind "connect-proxy").
+// Proxy is one sidecar registration (Consul kind "connect-proxy"), or a
+// gateway's (Kind set; it has no destination, application or upstreams).
 type Proxy struct {
 	ID   string // Consul service ID, e.g. "web-1-sidecar-proxy"
 	Name string // Consul service name, e.g. "web-sidecar-proxy"
 	Node string // Consul node the sidecar is registered on
+	// Kind is empty for a sidecar, else the gateway's Consul kind
+	// (KindMeshGateway).
+	Kind string
 
 	// Address and Port are where the sidecar's public listener accepts
 	// mesh traffic (the registration's address, else the node's).
@@ -132,8 +145,11 @@ type Mesh struct {
 // Upstream is one upstream of a sidecar: a local listener that forwards to
 // a destination service.
 type Upstream struct {
-	DestinationName  string
-	Datacenter       string // empty means the local datacenter
+	DestinationName string
+	Datacenter      string // empty means the local datacenter
+	// Peer is the peering the destination is imported from
+	// (DestinationPeer); empty for a local (or Datacenter) destination.
+	Peer             string
 	LocalBindAddress string // defaults to 127.0.0.1
 	LocalBindPort    int
 

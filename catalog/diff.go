@@ -22,6 +22,10 @@ type Diff struct {
 
 	IntentionsNotApplied KeyDiff
 	ExportedServices     bool
+
+	Peers    KeyDiff
+	Imported KeyDiff
+	Exports  KeyDiff
 }
 
 // KeyDiff is what differs in one map of two snapshots.
@@ -57,6 +61,10 @@ func Compare(a, b *Snapshot) Diff {
 
 		IntentionsNotApplied: diffMap(a.IntentionsNotApplied, b.IntentionsNotApplied, samePointee),
 		ExportedServices:     !samePointee(a.ExportedServices, b.ExportedServices),
+
+		Peers:    diffMap(a.Peers, b.Peers, samePointee),
+		Imported: diffMap(a.Imported, b.Imported, samePointee),
+		Exports:  diffMap(a.Exports, b.Exports, sameSlice),
 	}
 }
 
@@ -66,7 +74,8 @@ func (d Diff) SameMesh() bool {
 	return !d.Datacenter && !d.ProxyDefaults && !d.ACLDefaultPolicy && !d.Mesh &&
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
-		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices
+		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&
+		d.Peers.empty() && d.Imported.empty() && d.Exports.empty()
 }
 
 func (k KeyDiff) empty() bool { return len(k.Changed) == 0 }

@@ -91,6 +91,7 @@ func convertUpstreams(in []api.Upstream) []catalog.Upstream {
 		out = append(out, catalog.Upstream{
 			DestinationName:  u.DestinationName,
 			Datacenter:       u.Datacenter,
+			Peer:             u.DestinationPeer,
 			LocalBindAddress: cmp.Or(u.LocalBindAddress, defaultLocalAddress),
 			LocalBindPort:    u.LocalBindPort,
 			Protocol:         protocolOf(u.Config),

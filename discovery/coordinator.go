@@ -73,6 +73,8 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchServiceSplitters)
 	c.spawn(ctx, c.watchServiceRouters)
 	c.spawn(ctx, c.watchExportedServices)
+	c.spawn(ctx, c.watchPeerings)
+	c.spawn(ctx, c.watchGatewayNames)
 	for {
 		select {
 		case <-ctx.Done():

@@ -51,6 +51,10 @@ type state struct {
 
 	// chain holds the service-resolver, -splitter and -router entries.
 	chain chainEntries
+
+	// peering holds the peerings, imported services, mesh gateways and
+	// exports (peering.go).
+	peering peeringState
 }
 
 func newState() *state {
@@ -78,7 +82,7 @@ func (s *state) unanswered() int {
 // nodes register sidecars with one ID, Proxies holds the first by
 // destination service name, then node name (both remain in Endpoints).
 func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
-	return &catalog.Snapshot{
+	snap := &catalog.Snapshot{
 		Version:          version,
 		Datacenter:       datacenter,
 		Proxies:          maps.Clone(s.proxies),
@@ -95,6 +99,8 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		IntentionsNotApplied: maps.Clone(s.intentionsNotApplied),
 		ExportedServices:     s.exportedServices,
 	}
+	s.peering.addTo(snap)
+	return snap
 }
 
 // setService stores the answer of a service's connect watch.

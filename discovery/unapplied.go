@@ -183,9 +183,10 @@ func abbreviate(s string) string {
 	return s[:cut] + "…"
 }
 
-// convertExportedServices notes every export of the exported-services
-// entry (Consul CE has one, named "default"): Weft does not peer, so none
-// is applied. Nil when there is no entry, or it exports nothing.
+// convertExportedServices notes the exports of the exported-services entry
+// (Consul CE has one, named "default") that Weft does not apply: those to
+// partitions and sameness groups (exports to peers are applied, see
+// convertExports). Nil when there are none.
 func convertExportedServices(entries []api.ConfigEntry) *catalog.EntryNote {
 	for _, e := range entries {
 		es, ok := e.(*api.ExportedServicesConfigEntry)
@@ -196,9 +197,16 @@ func convertExportedServices(entries []api.ConfigEntry) *catalog.EntryNote {
 		for i, svc := range es.Services {
 			var to []string
 			for _, c := range svc.Consumers {
-				to = append(to, cmp.Or(prefixed("peer ", c.Peer), prefixed("partition ", c.Partition), prefixed("sameness group ", c.SamenessGroup)))
+				if c.Peer == "" {
+					to = append(to, cmp.Or(prefixed("partition ", c.Partition), prefixed("sameness group ", c.SamenessGroup)))
+				}
 			}
-			u.set(fmt.Sprintf("Services[%d]", i), fmt.Sprintf("%s to %s", svc.Name, strings.Join(to, ", ")))
+			if len(to) > 0 {
+				u.set(fmt.Sprintf("Services[%d]", i), fmt.Sprintf("%s to %s", svc.Name, strings.Join(to, ", ")))
+			}
+		}
+		if len(u.list) == 0 {
+			return nil
 		}
 		return &catalog.EntryNote{Kind: catalog.KindExportedServices, Name: es.Name, ModifyIndex: es.ModifyIndex, Fields: u.list}
 	}

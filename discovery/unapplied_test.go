@@ -95,7 +95,7 @@ func TestEntryFieldsNotApplied(t *testing.T) {
 			[]string{`Sources[1] ("web") is outside this mesh's trust domain and not enforced: Peer = "dc2"`}},
 		{"exported-services", &api.ExportedServicesConfigEntry{Name: "default", ModifyIndex: index, Services: []api.ExportedService{
 			{Name: "api", Consumers: []api.ServiceConsumer{{Peer: "dc2"}, {Partition: "other"}}}}},
-			[]string{`Services[0] = "api to peer dc2, partition other"`}},
+			[]string{`Services[0] = "api to partition other"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

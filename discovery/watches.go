@@ -139,19 +139,25 @@ func (c *coordinator) watchMesh(ctx context.Context) {
 	})
 }
 
-// watchExportedServices watches the exported-services entry. Weft does
-// not peer, so nothing of it is applied; it is read so that an export is
-// reported instead of silently having no effect.
+// watchExportedServices watches the exported-services entry: exports to
+// peers are applied (the mesh gateways route them); exports to partitions
+// and sameness groups are reported as not applied.
 func (c *coordinator) watchExportedServices(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (*catalog.EntryNote, uint64, error) {
+	type answer struct {
+		note    *catalog.EntryNote
+		exports map[string][]string
+	}
+	fetch := func(q *api.QueryOptions) (answer, uint64, error) {
 		entries, meta, err := c.env.client.ConfigEntries().List(api.ExportedServices, q)
 		if err != nil {
-			return nil, 0, fmt.Errorf("watch exported-services: %w", err)
+			return answer{}, 0, fmt.Errorf("watch exported-services: %w", err)
 		}
-		return convertExportedServices(entries), meta.LastIndex, nil
+		return answer{convertExportedServices(entries), convertExports(entries)}, meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "config/exported-services", fetch, func(ctx context.Context, n *catalog.EntryNote) bool {
-		return c.send(ctx, func(context.Context) { c.state.exportedServices = n })
+	runBlocking(ctx, c.env, "config/exported-services", fetch, func(ctx context.Context, a answer) bool {
+		return c.send(ctx, func(context.Context) {
+			c.state.exportedServices, c.state.peering.exports = a.note, a.exports
+		})
 	})
 }
 

@@ -33,5 +33,14 @@ func changedInputs(d catalog.Diff) map[input]bool {
 	if d.ACLDefaultPolicy {
 		changed[input{kind: inACLPolicy}] = true
 	}
+	mark(inPeer, d.Peers)
+	if d.Peers.KeysChanged {
+		changed[input{kind: inPeerNames}] = true
+	}
+	mark(inImported, d.Imported)
+	mark(inExports, d.Exports)
+	if d.Exports.KeysChanged {
+		changed[input{kind: inExports}] = true // the set of exported services
+	}
 	return changed
 }

@@ -31,6 +31,10 @@ const (
 	inMeshEntry                        // Mesh
 	inACLPolicy                        // ACLDefaultPolicy
 	inServiceNames                     // the set of keys of Endpoints
+	inPeer                             // Peers[name]
+	inImported                         // Imported[key]
+	inExports                          // Exports[service]
+	inPeerNames                        // the set of keys of Peers
 )
 
 // read records that the current translation read an input.
@@ -132,6 +136,42 @@ func (t *translator) defaultAllow() bool {
 func (t *translator) meshDestinationsOnly() bool {
 	m := t.meshEntry()
 	return m != nil && m.MeshDestinationsOnly
+}
+
+// peer is an ACTIVE peering, or nil.
+func (t *translator) peer(name string) *catalog.Peer {
+	t.read(inPeer, name)
+	return t.snap.Peers[name]
+}
+
+// peers are every ACTIVE peering, sorted by name.
+func (t *translator) peers() []*catalog.Peer {
+	t.read(inPeerNames, "")
+	names := slices.Sorted(maps.Keys(t.snap.Peers))
+	out := make([]*catalog.Peer, len(names))
+	for i, n := range names {
+		out[i] = t.peer(n)
+	}
+	return out
+}
+
+// imported is a service a peer exports here, or nil.
+func (t *translator) imported(peer, service string) *catalog.ImportedService {
+	key := catalog.ImportedKey(peer, service)
+	t.read(inImported, key)
+	return t.snap.Imported[key]
+}
+
+// exportedTo are the peers a local service is exported to.
+func (t *translator) exportedTo(service string) []string {
+	t.read(inExports, service)
+	return t.snap.ExportedTo(service)
+}
+
+// exportedServices are the local services exported to some peer, sorted.
+func (t *translator) exportedServices() []string {
+	t.read(inExports, "")
+	return slices.Sorted(maps.Keys(t.snap.Exports))
 }
 
 // meshEntry is the mesh config entry, or nil.
