@@ -142,6 +142,10 @@ func serviceToSign(snap *catalog.Snapshot, req *certsv1.SignRequest) (service, s
 		if proxy == nil {
 			return "", "", status.Errorf(codes.NotFound, "proxy %q is not a registered sidecar in Consul", id)
 		}
+		if proxy.IsGateway() {
+			// A mesh gateway passes mTLS through: it never needs a key.
+			return "", "", status.Errorf(codes.FailedPrecondition, "proxy %q is a %s, which holds no certificate", id, proxy.Kind)
+		}
 		return proxy.DestinationName, fmt.Sprintf("proxy %q", id), nil
 	}
 	if req.GetService() == "" {

@@ -166,6 +166,14 @@ func (t *translator) entryNotes(p *catalog.Proxy) {
 }
 
 func (t *translator) proxy(p *catalog.Proxy) *Resources {
+	switch p.Kind {
+	case "":
+	case catalog.KindMeshGateway:
+		return t.meshGateway(p)
+	default:
+		t.problem("proxy %q: gateways of kind %q are not supported", p.ID, p.Kind)
+		return &Resources{}
+	}
 	pr := newProxyResources()
 	t.entryNotes(p)
 	protocol := cmp.Or(p.Protocol, t.protocolOf(p.DestinationName))
@@ -201,7 +209,11 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 	var httpFilters []*hcmv3.HttpFilter
 	var ts *corev3.TransportSocket
 	if t.mesh.TrustDomain != "" {
-		ts = downstreamTLS(t.mesh, http)
+		if peers := t.peersCalling(p.DestinationName); len(peers) > 0 {
+			ts = peeredDownstreamTLS(t.mesh, peers, http)
+		} else {
+			ts = downstreamTLS(t.mesh, http)
+		}
 		ins := t.intentionsFor(p.DestinationName)
 		if !http && hasL7(ins) {
 			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
@@ -249,6 +261,10 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 	}
 	for _, msg := range u.ConfigProblems {
 		t.problem("proxy %q: upstream %q: config: %s; ignored", p.ID, u.DestinationName, msg)
+	}
+	if u.Peer != "" {
+		t.peerUpstream(p, u, pr)
+		return
 	}
 	settings, problems := t.upstreamSettingsFor(p, u)
 	for _, msg := range problems {

@@ -1,0 +1,120 @@
+package translate
+
+import (
+	"strings"
+	"testing"
+
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// peerRoots stands for a peer's CA roots; any real root will do for the
+// shape of the resources.
+var peerRoots = string(testMesh.RootsPEM)
+
+// peeringCases are the golden cases of cluster peering: a sidecar calling
+// services a peer exports (the importing side), and a sidecar and mesh
+// gateway of a service exported to a peer (the exporting side).
+func peeringCases() []goldenCase {
+	dc2 := &catalog.Peer{Name: "dc2", Datacenter: "dc2", TrustDomain: "peer-dc2.consul", RootsPEM: []string{peerRoots}}
+	importedAPI := &catalog.ImportedService{Peer: "dc2", Service: "api", Protocol: "http",
+		SNI:       "api.default.default.dc1.external.peer-dc2.consul",
+		SPIFFEIDs: []string{"spiffe://peer-dc2.consul/ns/default/dc/dc2/svc/api", "spiffe://peer-dc2.consul/gateway/mesh/dc/dc2"},
+		Endpoints: []catalog.Endpoint{{ProxyID: "api-sidecar-proxy-instance-0", Node: "n-dc2", Address: "192.0.2.10", Port: 8443,
+			Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+	}
+	dc1 := &catalog.Peer{Name: "dc1", Datacenter: "dc1", TrustDomain: "peer-dc1.consul", RootsPEM: []string{peerRoots}}
+	apiSidecar := &catalog.Proxy{ID: "api-1-sidecar-proxy", Name: "api-sidecar-proxy", Node: "node-1", Address: "127.0.0.1", Port: 21001,
+		DestinationName: "api", DestinationID: "api-1", LocalAddress: "127.0.0.1", LocalPort: 9090}
+	gateway := &catalog.Proxy{ID: "mesh-gateway-1", Name: "mesh-gateway", Node: "node-1", Kind: catalog.KindMeshGateway, Address: "127.0.0.1", Port: 8443}
+	return []goldenCase{
+		{
+			name: "peering_importing_side",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc1",
+				Proxies: map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy(
+					catalog.Upstream{DestinationName: "api", Peer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: 9191},
+					catalog.Upstream{DestinationName: "db", Peer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: 5432},
+					catalog.Upstream{DestinationName: "api", Peer: "nope", LocalBindAddress: "127.0.0.1", LocalBindPort: 9192},
+				)},
+				Peers:    map[string]*catalog.Peer{"dc2": dc2},
+				Imported: map[string]*catalog.ImportedService{catalog.ImportedKey("dc2", "api"): importedAPI},
+			},
+			mesh: testMesh,
+		},
+		{
+			name: "peering_exporting_side",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc2",
+				Proxies:    map[string]*catalog.Proxy{apiSidecar.ID: apiSidecar, gateway.ID: gateway},
+				Endpoints:  apiEndpoints(),
+				Peers:      map[string]*catalog.Peer{"dc1": dc1},
+				Exports:    map[string][]string{"api": {"dc1"}},
+			},
+			mesh: testMesh,
+		},
+	}
+}
+
+// TestPeeredPublicListenerPairsTrustDomains: the public listener of a
+// service exported to a peer verifies the peer's certificates with the
+// peer's roots for the peer's trust domain only; without exports it keeps
+// the mesh's SDS bundle.
+func TestPeeredPublicListenerPairsTrustDomains(t *testing.T) {
+	exporting := peeringCases()[1].snap
+	r := Translate(exporting, testMesh)
+	ts := r.Proxies["api-1-sidecar-proxy"].Listeners[0].FilterChains[0].TransportSocket
+	var ctx tlsv3.DownstreamTlsContext
+	if err := ts.GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+		t.Fatal(err)
+	}
+	custom := ctx.GetCommonTlsContext().GetValidationContext().GetCustomValidatorConfig()
+	var cfg tlsv3.SPIFFECertValidatorConfig
+	if err := custom.GetTypedConfig().UnmarshalTo(&cfg); err != nil {
+		t.Fatalf("public listener of an exported service: no SPIFFE validator: %v", err)
+	}
+	var domains []string
+	for _, td := range cfg.GetTrustDomains() {
+		domains = append(domains, td.GetName())
+	}
+	if got := strings.Join(domains, ","); got != "weft.local,peer-dc1.consul" {
+		t.Errorf("trust domains %s, want weft.local,peer-dc1.consul", got)
+	}
+
+	local := *exporting
+	local.Exports = nil
+	ts = Translate(&local, testMesh).Proxies["api-1-sidecar-proxy"].Listeners[0].FilterChains[0].TransportSocket
+	if err := ts.GetTypedConfig().UnmarshalTo(&ctx); err != nil {
+		t.Fatal(err)
+	}
+	if ctx.GetCommonTlsContext().GetCombinedValidationContext() == nil {
+		t.Errorf("a service exported to no peer: want the mesh's SDS bundle, got %v", ctx.GetCommonTlsContext().GetValidationContextType())
+	}
+}
+
+// TestMeshGatewayHoldsNoSecrets: a mesh gateway gets no leaf and no roots,
+// and routes each exported service's SNI to its sidecars.
+func TestMeshGatewayHoldsNoSecrets(t *testing.T) {
+	r := Translate(peeringCases()[1].snap, testMesh)
+	gw := r.Proxies["mesh-gateway-1"]
+	if len(gw.Secrets) != 0 {
+		t.Errorf("the gateway got secrets %v", gw.Secrets)
+	}
+	if len(gw.Listeners) != 1 {
+		t.Fatalf("the gateway got %d listeners, want 1", len(gw.Listeners))
+	}
+	l := gw.Listeners[0]
+	if ts := l.GetFilterChains()[0].GetTransportSocket(); ts != nil {
+		t.Errorf("the gateway terminates TLS: %v", ts)
+	}
+	want := ExportedSNI("api", "dc1", "weft.local")
+	if got := l.GetFilterChains()[0].GetFilterChainMatch().GetServerNames(); len(got) != 1 || got[0] != want {
+		t.Errorf("server names %v, want [%s]", got, want)
+	}
+	for _, c := range gw.Clusters {
+		if c.GetTransportSocket() != nil {
+			t.Errorf("cluster %s originates TLS", c.Name)
+		}
+	}
+}
