@@ -36,7 +36,22 @@ const (
 type Option func(*options)
 
 type options struct {
-	args []string
+	args       []string
+	datacenter string
+	peering    bool
+}
+
+// WithDatacenter names the agent's datacenter (default Datacenter), so
+// that two agents can be two clusters.
+func WithDatacenter(dc string) Option {
+	return func(o *options) { o.datacenter = dc }
+}
+
+// WithPeering turns on the gRPC TLS port, with a certificate the test
+// issues, which Consul (1.14 and later) needs to generate and accept
+// cluster peering tokens. See Peer.
+func WithPeering() Option {
+	return func(o *options) { o.peering = true }
 }
 
 // WithArgs appends arguments to the `consul agent` command line, for
@@ -59,6 +74,9 @@ type Server struct {
 	ports  ports
 	dir    string
 	client *api.Client
+
+	// grpcTLSHCL configures the gRPC TLS port's certificate (WithPeering).
+	grpcTLSHCL string
 
 	mu     sync.Mutex
 	proc   *testproc.Process // nil while stopped
@@ -175,8 +193,9 @@ func (s *Server) args() []string {
 		"-serf-lan-port=" + strconv.Itoa(p.serfLAN),
 		"-serf-wan-port=" + strconv.Itoa(p.serfWAN),
 		"-server-port=" + strconv.Itoa(p.server),
+		"-datacenter=" + s.Datacenter(),
 		"-grpc-port=-1",
-		"-grpc-tls-port=-1",
+		"-grpc-tls-port=" + strconv.Itoa(s.grpcTLSPort()),
 		"-dns-port=-1",
 		"-log-level=info",
 		// Consul 1.14 panics ("unknown kind" in convert_pbstruct.go) when a
@@ -185,7 +204,25 @@ func (s *Server) args() []string {
 		// releases fixed it. Weft's watches use plain blocking queries.
 		"-hcl=use_streaming_backend = false",
 	}
+	if s.opts.peering {
+		args = append(args, "-hcl="+s.grpcTLSConfig())
+	}
 	return append(args, s.opts.args...)
+}
+
+// Datacenter is the agent's datacenter.
+func (s *Server) Datacenter() string {
+	if s.opts.datacenter != "" {
+		return s.opts.datacenter
+	}
+	return Datacenter
+}
+
+func (s *Server) grpcTLSPort() int {
+	if !s.opts.peering {
+		return -1
+	}
+	return s.ports.grpcTLS
 }
 
 // cleanup stops the agent and, when the test failed, logs its output.

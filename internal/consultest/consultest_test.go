@@ -1,6 +1,7 @@
 package consultest_test
 
 import (
+	"context"
 	"testing"
 
 	"github.com/hashicorp/consul/api"
@@ -48,5 +49,17 @@ func TestStartTwoAgents(t *testing.T) {
 	a, b := consultest.Start(t), consultest.Start(t)
 	if a.HTTPAddr == b.HTTPAddr || a.NodeName == b.NodeName {
 		t.Errorf("agents share an address or node name: %+v, %+v", a, b)
+	}
+}
+
+// TestPeer peers two agents of different datacenters and exports a
+// service from one to the other, which then sees it imported.
+func TestPeer(t *testing.T) {
+	dc1 := consultest.Start(t, consultest.WithDatacenter("dc1"), consultest.WithPeering())
+	dc2 := consultest.Start(t, consultest.WithDatacenter("dc2"), consultest.WithPeering())
+	consultest.Peer(t, dc2, "dc1", dc1, "dc2")
+	p, _, err := dc1.Client().Peerings().Read(context.Background(), "dc2", nil)
+	if err != nil || p == nil || p.Remote.Datacenter != "dc2" || len(p.PeerCAPems) == 0 {
+		t.Fatalf("peering dc2 as dc1 sees it: %+v, %v; want dc2's datacenter and CA roots", p, err)
 	}
 }

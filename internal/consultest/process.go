@@ -77,16 +77,19 @@ func withLog(err error, logPath string) error {
 // ports are the agent's listening ports.
 type ports struct {
 	http, serfLAN, serfWAN, server int
+	// grpcTLS is the gRPC TLS port, which cluster peering uses; 0 (the
+	// port turned off) unless WithPeering.
+	grpcTLS int
 }
 
 // freePorts picks free loopback ports. They are free when chosen; the agent
 // may still lose a race for one, which Start handles by retrying.
 func freePorts() (ports, error) {
-	got, err := pickPorts(4)
+	got, err := pickPorts(5)
 	if err != nil {
 		return ports{}, err
 	}
-	return ports{http: got[0], serfLAN: got[1], serfWAN: got[2], server: got[3]}, nil
+	return ports{http: got[0], serfLAN: got[1], serfWAN: got[2], server: got[3], grpcTLS: got[4]}, nil
 }
 
 // pickPorts returns n distinct ports free for both TCP and UDP (serf and
