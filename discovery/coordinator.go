@@ -83,6 +83,7 @@ func (c *coordinator) run(ctx context.Context) {
 			ev(ctx)
 			c.changed(time.Now())
 		case now := <-c.timer.C:
+			c.syncImports(ctx)
 			c.flush(now)
 		case now := <-c.holdTimer.C:
 			c.endHold()

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 
 	"github.com/hashicorp/consul/api"
 
@@ -29,9 +30,9 @@ type peeringState struct {
 	gateways map[string]map[string]*catalog.Proxy
 	exports  map[string][]string
 
-	// Running watches: one importedNames watch per peer, one imported
-	// watch per imported service, one gateway watch per gateway name.
-	peerWatches, importWatches, gatewayWatches watchSet
+	// Running watches: one per imported service a sidecar calls, one per
+	// gateway service name.
+	importWatches, gatewayWatches watchSet
 }
 
 // watchSet is a set of running watches by key; gen tells a watch's
@@ -74,8 +75,7 @@ func (w *watchSet) current(key string, gen uint64) bool {
 	return sw != nil && sw.gen == gen
 }
 
-// watchPeerings watches /v1/peerings and keeps one watch of the services
-// each ACTIVE peer exports here.
+// watchPeerings watches /v1/peerings.
 func (c *coordinator) watchPeerings(ctx context.Context) {
 	fetch := func(q *api.QueryOptions) (map[string]*catalog.Peer, uint64, error) {
 		list, meta, err := c.env.client.Peerings().List(q.Context(), q)
@@ -133,63 +133,42 @@ func rootsTrustDomain(pems []string) (string, error) {
 	return td, nil
 }
 
-// setPeers stores the ACTIVE peerings and starts or stops the watches of
-// what each exports here; a peer's imports leave with it.
-func (c *coordinator) setPeers(ctx context.Context, peers map[string]*catalog.Peer) {
-	ps := &c.state.peering
-	ps.peers = peers
-	for _, gone := range ps.peerWatches.sync(ctx, c, slices.Sorted(maps.Keys(peers)), c.watchImportedNames) {
-		c.setImportedNames(ctx, gone, nil)
-	}
+// setPeers stores the ACTIVE peerings; the imports of a peer that left
+// stop at the next syncImports.
+func (c *coordinator) setPeers(_ context.Context, peers map[string]*catalog.Peer) {
+	c.state.peering.peers = peers
 }
 
-// watchImportedNames watches the names of the services peer exports here.
-func (c *coordinator) watchImportedNames(ctx context.Context, peer string, gen uint64) {
-	fetch := func(q *api.QueryOptions) ([]string, uint64, error) {
-		q.Peer = peer
-		services, meta, err := c.env.client.Catalog().Services(q)
-		if err != nil {
-			return nil, 0, fmt.Errorf("watch services imported from peer %q: %w", peer, err)
-		}
-		return slices.Sorted(maps.Keys(services)), meta.LastIndex, nil
-	}
-	runBlocking(ctx, c.env, "catalog/services?peer="+peer, fetch, func(ctx context.Context, names []string) bool {
-		return c.send(ctx, func(ctx context.Context) {
-			if c.state.peering.peerWatches.current(peer, gen) {
-				c.setImportedNames(ctx, peer, names)
+// syncImports keeps one watch per service that a sidecar's upstream
+// imports from an ACTIVE peer, as Consul's own proxies watch each peered
+// upstream (Consul 1.14 lists imported services in no catalog endpoint).
+// It runs once per debounce window, before a snapshot is built: its cost
+// is that of walking every sidecar's upstreams.
+func (c *coordinator) syncImports(ctx context.Context) {
+	ps := &c.state.peering
+	seen := map[string]bool{}
+	var want []string
+	for _, p := range c.state.proxies {
+		for _, u := range p.Upstreams {
+			key := catalog.ImportedKey(u.Peer, u.DestinationName)
+			if u.Peer == "" || seen[key] || ps.peers[u.Peer] == nil {
+				continue
 			}
-		})
-	})
-}
-
-// setImportedNames keeps one watch per service peer exports here.
-func (c *coordinator) setImportedNames(ctx context.Context, peer string, names []string) {
-	ps := &c.state.peering
-	want := make([]string, 0, len(names))
-	for _, n := range names {
-		want = append(want, catalog.ImportedKey(peer, n))
-	}
-	// Keys of other peers stay: sync only this peer's.
-	for k := range ps.importWatches.running {
-		if p, _ := splitImportedKey(k); p != peer {
-			want = append(want, k)
+			seen[key] = true
+			want = append(want, key)
 		}
 	}
 	for _, gone := range ps.importWatches.sync(ctx, c, want, func(ctx context.Context, key string, gen uint64) {
-		p, svc := splitImportedKey(key)
-		c.watchImported(ctx, p, svc, gen)
+		peer, svc := splitImportedKey(key)
+		c.watchImported(ctx, peer, svc, gen)
 	}) {
 		delete(ps.imported, gone)
 	}
 }
 
 func splitImportedKey(key string) (peer, service string) {
-	for i := 0; i < len(key); i++ {
-		if key[i] == '/' {
-			return key[:i], key[i+1:]
-		}
-	}
-	return key, ""
+	peer, service, _ = strings.Cut(key, "/")
+	return peer, service
 }
 
 // watchImported watches the instances of one imported service.

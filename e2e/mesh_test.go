@@ -47,6 +47,8 @@ type meshOptions struct {
 	xdsHost       string // where the control plane serves xDS; default 127.0.0.1
 	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
 	caProvider    string // --ca-provider; default the control plane's (weft)
+	// consul are the options of the mesh's Consul agent.
+	consul []consultest.Option
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -66,7 +68,7 @@ func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 func bareMesh(t *testing.T, opts meshOptions) *mesh {
 	t.Helper()
 	return &mesh{
-		consul:     consultest.Start(t),
+		consul:     consultest.Start(t, opts.consul...),
 		proxies:    map[string]*testproc.Process{},
 		proxyAdmin: map[string]string{},
 		proxyState: map[string]string{},

@@ -1,0 +1,143 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
+)
+
+// peeredMeshes are two Weft meshes, each a Consul cluster of its own
+// datacenter with its own control plane, both on Consul's CA (which
+// peering needs: Consul exchanges its roots through the peering), and
+// peered: dc2 accepted the peering, naming its peer "dc1"; dc1 dialed,
+// naming its peer "dc2".
+func peeredMeshes(t *testing.T) (dc1, dc2 *mesh) {
+	t.Helper()
+	opts := func(dc string) meshOptions {
+		return meshOptions{caProvider: "consul", consul: []consultest.Option{consultest.WithDatacenter(dc), consultest.WithPeering()}}
+	}
+	dc1, dc2 = newMesh(t, opts("dc1")), newMesh(t, opts("dc2"))
+	consultest.Peer(t, dc2.consul, "dc1", dc1.consul, "dc2")
+	return dc1, dc2
+}
+
+// registerMeshGateway registers a mesh gateway as Consul's own are
+// (kind mesh-gateway, LAN and WAN addresses) and runs weft-proxy for it.
+func (m *mesh) registerMeshGateway(t *testing.T, id string) int {
+	t.Helper()
+	port := freePort(t)
+	reg := &api.AgentServiceRegistration{Kind: api.ServiceKindMeshGateway, ID: id, Name: "mesh-gateway", Address: "127.0.0.1", Port: port,
+		TaggedAddresses: map[string]api.ServiceAddress{"lan": {Address: "127.0.0.1", Port: port}, "wan": {Address: "127.0.0.1", Port: port}}}
+	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
+		t.Fatalf("register mesh gateway %s: %v", id, err)
+	}
+	m.startProxy(t, id)
+	return port
+}
+
+// TestPeeringThroughMeshGateway: web in dc1 calls api, which dc2 exports
+// to dc1, through dc2's mesh gateway — a weft-proxy that routes by SNI and
+// passes the sidecars' mTLS through — with each side verifying the other
+// with the roots Consul exchanged through the peering.
+func TestPeeringThroughMeshGateway(t *testing.T) {
+	dc1, dc2 := peeredMeshes(t)
+
+	dc2.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})
+	dc2.hits["api-1"] = &atomic.Int64{}
+	dc2.register(t, "api-1", "api", startNameServer(t, "api-1", dc2.hits["api-1"]), nil)
+	dc2.startProxy(t, "api-1-sidecar-proxy")
+	dc2.registerMeshGateway(t, "mesh-gateway-1")
+	dc2.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
+		{Name: "api", Consumers: []api.ServiceConsumer{{Peer: "dc1"}}},
+	}})
+	consultest.WaitForPassing(t, dc2.consul.Client(), "api", 1)
+
+	dc1.register(t, "web-1", "web", freePort(t), []api.Upstream{
+		{DestinationName: "api", DestinationPeer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: dc1.apiPort},
+	})
+	dc1.startProxy(t, "web-1-sidecar-proxy")
+
+	c := newCaller(t, dc1.apiPort)
+	streak := 0
+	poll.Until(t, 60*time.Second, "web in dc1 reaches api in dc2 five times in a row", func() error {
+		who, err := c.call()
+		if err != nil || who != "api-1" {
+			streak = 0
+			return fmt.Errorf("call: %q, %v", who, err)
+		}
+		if streak++; streak < 5 {
+			return fmt.Errorf("%d in a row", streak)
+		}
+		return nil
+	})
+	if got := c.tally(100); got["api-1"] != 100 {
+		t.Fatalf("100 calls across the peering: %v", got)
+	}
+
+	// The gateway holds no certificate and terminates nothing: its one
+	// listener routes by SNI, and it never asked for a leaf.
+	gw := dc2.proxyAdmin["mesh-gateway-1"]
+	var listeners []struct {
+		Name, Mode string
+	}
+	getJSON(t, "http://"+gw+"/listeners", &listeners)
+	if len(listeners) != 1 || listeners[0].Mode != "sni" {
+		t.Errorf("gateway listeners %+v, want one in mode sni", listeners)
+	}
+	var certs struct {
+		Identity struct {
+			Leaf *json.RawMessage `json:"leaf"`
+		} `json:"identity"`
+	}
+	getJSON(t, "http://"+gw+"/certs", &certs)
+	if certs.Identity.Leaf != nil {
+		t.Errorf("the mesh gateway holds a leaf certificate: %s", *certs.Identity.Leaf)
+	}
+	if n := gatewayConnections(t, gw); n == 0 {
+		t.Errorf("the gateway's TCP counters show no connection: the calls did not pass through it")
+	}
+}
+
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if err := json.Unmarshal(body, v); err != nil {
+		t.Fatalf("GET %s: %v\n%s", url, err, body)
+	}
+}
+
+// gatewayConnections sums the gateway's downstream TCP connections from
+// its Prometheus metrics.
+func gatewayConnections(t *testing.T, admin string) float64 {
+	t.Helper()
+	resp, err := http.Get("http://" + admin + "/metrics")
+	if err != nil {
+		t.Fatalf("metrics: %v", err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	var n float64
+	for _, line := range strings.Split(string(body), "\n") {
+		if strings.HasPrefix(line, "weft_proxy_tcp_connections_opened_total") {
+			var v float64
+			fmt.Sscanf(line[strings.LastIndexByte(line, ' ')+1:], "%g", &v)
+			n += v
+		}
+	}
+	return n
+}
