@@ -14,7 +14,10 @@ const Wildcard = "*"
 // Permissions are (an L7 intention, evaluated per request in order, the
 // first match deciding; a request matching none is denied).
 type Intention struct {
-	Source      string // service name or "*"
+	Source string // service name or "*"
+	// SourcePeer is the peer Source is a service of (Consul's
+	// SourceIntention.Peer); empty for this mesh's services.
+	SourcePeer  string
 	Destination string // service name or "*"
 	Action      string // ActionAllow or ActionDeny; empty for L7 intentions
 	Permissions []IntentionPermission

@@ -36,8 +36,8 @@ type convertedIntentions struct {
 
 // convertIntentions returns the sources of every entry by destination,
 // highest precedence first, and what each entry sets that is not applied.
-// Sources in other partitions, peers or sameness groups cannot hold an
-// identity of this mesh's trust domain: they are left out. An allow that
+// Sources in peers are matched in the peer's trust domain (translate);
+// sources in other partitions or sameness groups are left out and noted. An allow that
 // needs a JWT is enforced as a deny (convertSource).
 func convertIntentions(entries []api.ConfigEntry) convertedIntentions {
 	out := convertedIntentions{byDestination: map[string][]catalog.Intention{}, notApplied: map[string]*catalog.EntryNote{}}
@@ -52,7 +52,7 @@ func convertIntentions(entries []api.ConfigEntry) convertedIntentions {
 				continue
 			}
 			field := fmt.Sprintf("Sources[%d]", i)
-			if src.Peer != "" || src.SamenessGroup != "" || (src.Partition != "" && src.Partition != "default") {
+			if src.SamenessGroup != "" || (src.Partition != "" && src.Partition != "default") {
 				u.list = append(u.list, fmt.Sprintf("%s (%q) is outside this mesh's trust domain and not enforced: %s",
 					field, src.Name, outside(src)))
 				continue
@@ -91,7 +91,7 @@ func outside(src *api.SourceIntention) string {
 // intention does, so such an allow becomes a deny (jwt reports it). A deny
 // with a JWT condition stays a plain deny, which denies more, never less.
 func convertSource(dest string, src *api.SourceIntention, entryJWT bool) (in catalog.Intention, jwt bool) {
-	in = catalog.Intention{Source: src.Name, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
+	in = catalog.Intention{Source: src.Name, SourcePeer: src.Peer, Destination: dest, Action: string(src.Action), Precedence: src.Precedence}
 	if entryJWT && in.Action == catalog.ActionAllow {
 		in.Action, jwt = catalog.ActionDeny, true
 	}

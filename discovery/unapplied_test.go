@@ -90,9 +90,10 @@ func TestEntryFieldsNotApplied(t *testing.T) {
 			Peering: &api.PeeringMeshConfig{PeerThroughMeshGateways: true}}),
 			[]string{`HTTP.SanitizeXForwardedClientCert = "true"`, `Peering.PeerThroughMeshGateways = "true"`}},
 		{"intentions of this mesh", intentions(&api.SourceIntention{Name: "web", Action: "allow", Partition: "default"}), nil},
-		{"intentions from a peer", intentions(&api.SourceIntention{Name: "web", Action: "allow"},
-			&api.SourceIntention{Name: "web", Peer: "dc2", Action: "allow"}),
-			[]string{`Sources[1] ("web") is outside this mesh's trust domain and not enforced: Peer = "dc2"`}},
+		{"intentions from a peer are applied", intentions(&api.SourceIntention{Name: "web", Action: "allow"},
+			&api.SourceIntention{Name: "web", Peer: "dc2", Action: "allow"}), nil},
+		{"intentions from a sameness group", intentions(&api.SourceIntention{Name: "web", SamenessGroup: "g", Action: "allow"}),
+			[]string{`Sources[0] ("web") is outside this mesh's trust domain and not enforced: SamenessGroup = "g"`}},
 		{"exported-services", &api.ExportedServicesConfigEntry{Name: "default", ModifyIndex: index, Services: []api.ExportedService{
 			{Name: "api", Consumers: []api.ServiceConsumer{{Peer: "dc2"}, {Partition: "other"}}}}},
 			[]string{`Services[0] = "api to partition other"`}},

@@ -106,6 +106,40 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	if n := gatewayConnections(t, gw); n == 0 {
 		t.Errorf("the gateway's TCP counters show no connection: the calls did not pass through it")
 	}
+
+	// An intention in dc2 denying web of peer dc1: its calls get 403
+	// rbac_denied from api's sidecar, through both clusters.
+	dc2.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "api", Sources: []*api.SourceIntention{
+		{Name: "web", Peer: "dc1", Action: api.IntentionActionDeny},
+	}})
+	denied := 0
+	poll.Until(t, 30*time.Second, "the peer intention denies five calls in a row", func() error {
+		code, reason, err := rawGet(addr(dc1.apiPort), "/")
+		if err != nil || code != http.StatusForbidden || reason != "rbac_denied" {
+			denied = 0
+			return fmt.Errorf("GET: %d %q %v", code, reason, err)
+		}
+		if denied++; denied < 5 {
+			return fmt.Errorf("%d denied in a row", denied)
+		}
+		return nil
+	})
+	// A deny of web of this mesh, dc2's own, does not concern dc1's web.
+	dc2.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "api", Sources: []*api.SourceIntention{
+		{Name: "web", Action: api.IntentionActionDeny},
+	}})
+	streak = 0
+	poll.Until(t, 30*time.Second, "a local deny leaves the peer's web allowed", func() error {
+		who, err := c.call()
+		if err != nil || who != "api-1" {
+			streak = 0
+			return fmt.Errorf("call: %q, %v", who, err)
+		}
+		if streak++; streak < 5 {
+			return fmt.Errorf("%d in a row", streak)
+		}
+		return nil
+	})
 }
 
 func getJSON(t *testing.T, url string, v any) {

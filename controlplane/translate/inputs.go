@@ -144,6 +144,15 @@ func (t *translator) peer(name string) *catalog.Peer {
 	return t.snap.Peers[name]
 }
 
+// peerTrustDomain is the trust domain of a peer's identities, empty when
+// the peer is unknown or its roots name none.
+func (t *translator) peerTrustDomain(peer string) string {
+	if p := t.peer(peer); p != nil {
+		return p.TrustDomain
+	}
+	return ""
+}
+
 // peers are every ACTIVE peering, sorted by name.
 func (t *translator) peers() []*catalog.Peer {
 	t.read(inPeerNames, "")

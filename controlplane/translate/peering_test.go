@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"slices"
 	"strings"
 	"testing"
 
@@ -51,6 +52,11 @@ func peeringCases() []goldenCase {
 				Endpoints:  apiEndpoints(),
 				Peers:      map[string]*catalog.Peer{"dc1": dc1},
 				Exports:    map[string][]string{"api": {"dc1"}},
+				// web of peer dc1 is denied; web of this mesh is not.
+				Intentions: map[string][]catalog.Intention{"api": {
+					{Source: "web", SourcePeer: "dc1", Destination: "api", Action: catalog.ActionDeny},
+					{Source: "batch", SourcePeer: "gone", Destination: "api", Action: catalog.ActionDeny},
+				}},
 			},
 			mesh: testMesh,
 		},
@@ -90,6 +96,38 @@ func TestPeeredPublicListenerPairsTrustDomains(t *testing.T) {
 	}
 	if ctx.GetCommonTlsContext().GetCombinedValidationContext() == nil {
 		t.Errorf("a service exported to no peer: want the mesh's SDS bundle, got %v", ctx.GetCommonTlsContext().GetValidationContextType())
+	}
+}
+
+// TestPeerIntentionsMatchThePeersTrustDomain: a source of a peer is matched
+// in that peer's trust domain only; one of an unknown peer matches nobody.
+func TestPeerIntentionsMatchThePeersTrustDomain(t *testing.T) {
+	ins := []catalog.Intention{
+		{Source: "web", SourcePeer: "dc1", Destination: "api", Action: catalog.ActionDeny},
+		{Source: "web", Destination: "api", Action: catalog.ActionDeny},
+		{Source: "*", SourcePeer: "gone", Destination: "api", Action: catalog.ActionDeny},
+	}
+	rules := rbacRules(ins, []string{"weft.local"}, func(p string) string {
+		if p == "dc1" {
+			return "peer-dc1.consul"
+		}
+		return ""
+	}, true)
+	var regexes []string
+	for name, pol := range rules.GetPolicies() {
+		re := pol.GetPrincipals()[0].GetAuthenticated().GetPrincipalName().GetSafeRegex().GetRegex()
+		if re == "" { // excluding earlier principals: the first one's own
+			re = pol.GetPrincipals()[0].GetAndIds().GetIds()[0].GetAuthenticated().GetPrincipalName().GetSafeRegex().GetRegex()
+		}
+		regexes = append(regexes, name+" "+re)
+	}
+	slices.Sort(regexes)
+	want := []string{
+		`intention-0-from-web-of-peer-dc1 ^spiffe://peer-dc1\.consul/ns/default/dc/[^/]+/svc/web$`,
+		`intention-1-from-web ^spiffe://weft\.local/ns/default/dc/[^/]+/svc/web$`,
+	}
+	if !slices.Equal(regexes, want) {
+		t.Errorf("policies:\n%s\nwant:\n%s", strings.Join(regexes, "\n"), strings.Join(want, "\n"))
 	}
 }
 

@@ -68,7 +68,13 @@ func hasL7(ins []catalog.Intention) bool {
 // intention matching a source is the one that decides, as in Consul. Within
 // an L7 intention the first matching permission decides; a request matching
 // none falls through to the default.
-func rbacRules(ins []catalog.Intention, trustDomains []string, defaultAllow bool) *rbacv3.RBAC {
+//
+// A source in a peer (SourcePeer) is matched in that peer's trust domain,
+// which peerTrustDomain gives (empty when the peer is unknown: such a
+// source matches nobody, and nobody of that peer is trusted anyway). A
+// source without a peer matches this mesh's services only, as in Consul:
+// "*" never covers peers.
+func rbacRules(ins []catalog.Intention, trustDomains []string, peerTrustDomain func(peer string) string, defaultAllow bool) *rbacv3.RBAC {
 	rules := &rbacv3.RBAC{Action: rbacv3.RBAC_ALLOW, Policies: map[string]*rbacv3.Policy{}}
 	want := catalog.ActionAllow
 	if defaultAllow {
@@ -76,7 +82,15 @@ func rbacRules(ins []catalog.Intention, trustDomains []string, defaultAllow bool
 	}
 	var above []*rbacv3.Principal
 	for i, in := range ins {
-		src := sourcePrincipal(trustDomains, in.Source)
+		tds := trustDomains
+		if in.SourcePeer != "" {
+			td := peerTrustDomain(in.SourcePeer)
+			if td == "" {
+				continue
+			}
+			tds = []string{td}
+		}
+		src := sourcePrincipal(tds, in.Source)
 		principal := excluding(src, above)
 		above = append(above, src)
 		if len(in.Permissions) == 0 {
@@ -106,6 +120,9 @@ func rbacRules(ins []catalog.Intention, trustDomains []string, defaultAllow bool
 
 func policyName(i, k int, in catalog.Intention) string {
 	name := "intention-" + itoa(i) + "-from-" + in.Source
+	if in.SourcePeer != "" {
+		name += "-of-peer-" + in.SourcePeer
+	}
 	if k >= 0 {
 		name += "-permission-" + itoa(k)
 	}

@@ -219,7 +219,7 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
 			ins = l4Only(ins)
 		}
-		rules := rbacRules(ins, t.mesh.trustDomains(), t.defaultAllow())
+		rules := rbacRules(ins, t.mesh.trustDomains(), t.peerTrustDomain, t.defaultAllow())
 		if http {
 			// As in Consul, every intention of an HTTP service is enforced
 			// per request: a denied caller gets a 403 that says why
