@@ -5,6 +5,9 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -31,15 +34,16 @@ func peeredMeshes(t *testing.T) (dc1, dc2 *mesh) {
 	return dc1, dc2
 }
 
-// registerMeshGateway registers a mesh gateway as Consul's own are
-// (kind mesh-gateway, LAN and WAN addresses) and runs weft-proxy for it.
+// registerMeshGateway registers a mesh gateway with `weft register
+// --gateway mesh`, as Consul's own are (kind mesh-gateway, LAN and WAN
+// addresses, a TCP check of its port), and runs weft-proxy for it.
 func (m *mesh) registerMeshGateway(t *testing.T, id string) int {
 	t.Helper()
 	port := freePort(t)
-	reg := &api.AgentServiceRegistration{Kind: api.ServiceKindMeshGateway, ID: id, Name: "mesh-gateway", Address: "127.0.0.1", Port: port,
-		TaggedAddresses: map[string]api.ServiceAddress{"lan": {Address: "127.0.0.1", Port: port}, "wan": {Address: "127.0.0.1", Port: port}}}
-	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
-		t.Fatalf("register mesh gateway %s: %v", id, err)
+	out, err := exec.Command(filepath.Join(binDir, "weft"), "register", "--gateway", "mesh", "--name", "mesh-gateway", "--id", id,
+		"--address", "127.0.0.1", "--port", strconv.Itoa(port), "--consul-addr", m.consul.HTTPAddr).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "registered mesh gateway "+id) {
+		t.Fatalf("weft register --gateway mesh: %v\n%s", err, out)
 	}
 	m.startProxy(t, id)
 	return port

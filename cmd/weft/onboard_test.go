@@ -73,6 +73,13 @@ func TestRegisterFlags(t *testing.T) {
 		{name: "wait checks the app itself", f: registerFlags{reg: membership.Registration{Name: "web", Port: 8080}, wait: true}, wantApp: "127.0.0.1:8080"},
 		{name: "bad meta", f: registerFlags{reg: membership.Registration{Name: "web"}, meta: []string{"novalue"}}, wantErr: `--meta "novalue"`},
 		{name: "bad upstreams", f: registerFlags{reg: membership.Registration{Name: "web"}, upstreams: "api"}, wantErr: "--upstreams"},
+		{name: "mesh gateway: a TCP check of its port", f: registerFlags{reg: membership.Registration{Name: "mesh-gateway", Gateway: "mesh", Port: 8443}},
+			wantChecks: []membership.Check{{TCP: "127.0.0.1:8443", Interval: 10 * time.Second}}},
+		{name: "mesh gateway with upstreams", f: registerFlags{reg: membership.Registration{Name: "mesh-gateway", Gateway: "mesh", Port: 8443}, upstreams: "api:9191"},
+			wantErr: "gateway: a gateway has no sidecar, upstreams"},
+		{name: "mesh gateway without port", f: registerFlags{reg: membership.Registration{Name: "mesh-gateway", Gateway: "mesh"}}, wantErr: "gateway: needs --port"},
+		{name: "unknown gateway kind", f: registerFlags{reg: membership.Registration{Name: "gw", Gateway: "ingress", Port: 80}}, wantErr: `gateway "ingress": only "mesh" is supported`},
+		{name: "bad WAN address", f: registerFlags{reg: membership.Registration{Name: "gw", Gateway: "mesh", Port: 80, WANAddress: "10.0.0.1"}}, wantErr: `wan address "10.0.0.1": want HOST:PORT`},
 		{name: "short reap", f: registerFlags{reg: membership.Registration{Name: "web"}, wait: true, keeper: membership.Keeper{DeregisterAfter: time.Second}}, wantErr: "--deregister-after 1s"},
 	}
 	for _, tt := range tests {

@@ -43,6 +43,16 @@ By default the agent checks the app with TCP on ADDRESS:PORT every 10s
 gets Consul's default checks (its public port listening, and the service's
 health). Registering again replaces the registration.
 
+With --gateway mesh it registers a mesh gateway instead, as
+consul connect envoy -gateway=mesh -register does: kind mesh-gateway, its
+--address:--port as LAN address and --wan-address (default the same) as
+WAN address, which peers dial, and a TCP check of its port. Run weft-proxy
+with --proxy-id set to its ID; it routes peers' mTLS by SNI to the
+exported services' sidecars and holds no certificate.
+
+A service a peer exports is an upstream as in Consul's annotations:
+--upstreams api.svc.dc2.peer:9191 calls api of peer dc2 on port 9191.
+
 With --wait, weft stays running and keeps the registration: it owns a TTL
 check that expires when weft stops without deregistering, after which the
 agent removes the instance (--deregister-after); it checks the app itself
@@ -70,6 +80,8 @@ $CONSUL_HTTP_TOKEN or $CONSUL_HTTP_TOKEN_FILE.`,
 	fl.BoolVar(&f.noCheck, "no-check", false, "register no agent health check")
 	fl.BoolVar(&f.reg.Transparent, "transparent", false, "register the sidecar in transparent proxy mode (pair with weft redirect)")
 	fl.IntVar(&f.reg.OutboundPort, "outbound-port", 0, "with --transparent: the sidecar's outbound listener port (default 15001)")
+	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh"`)
+	fl.StringVar(&f.reg.WANAddress, "wan-address", "", "with --gateway: HOST:PORT where peers reach the gateway (default --address:--port)")
 	fl.BoolVar(&f.wait, "wait", false, "stay running: keep the registration alive and deregister on SIGTERM")
 	fl.StringVar(&f.keeper.AppAddr, "app-addr", "", "with --wait: HOST:PORT weft dials to check the app (default 127.0.0.1:PORT when --port is set)")
 	fl.DurationVar(&f.keeper.DeregisterAfter, "deregister-after", time.Minute, "with --wait: how long after weft dies the agent removes the instance (minimum 1m)")
@@ -98,6 +110,11 @@ func runRegister(cmd *cobra.Command, f *registerFlags) error {
 	}
 	if err := membership.Register(cmd.Context(), agent, f.reg); err != nil {
 		return err
+	}
+	if f.reg.Gateway != "" {
+		fmt.Fprintf(cmd.OutOrStdout(), "registered %s gateway %s (service %s); run weft-proxy --proxy-id %s\n",
+			f.reg.Gateway, f.reg.ServiceID(), f.reg.Name, f.reg.ServiceID())
+		return nil
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "registered %s (service %s) and its sidecar %s\n",
 		f.reg.ServiceID(), f.reg.Name, membership.SidecarID(f.reg.ServiceID()))

@@ -29,7 +29,7 @@ func TestRegisterAndDeregister(t *testing.T) {
 	client := startConsul(t)
 	ctx := context.Background()
 	reg := Registration{Name: "web", ID: "web-1", Address: "127.0.0.1", Port: 8080, SidecarPort: 21000,
-		Upstreams: []Upstream{{"api", 9191}}, Checks: []Check{{TCP: "127.0.0.1:8080"}}}
+		Upstreams: []Upstream{{Service: "api", Port: 9191}}, Checks: []Check{{TCP: "127.0.0.1:8080"}}}
 	if err := Register(ctx, client.Agent(), reg); err != nil {
 		t.Fatal(err)
 	}

@@ -42,6 +42,12 @@ type Registration struct {
 	// mode, its outbound listener on OutboundPort (0: Consul's 15001).
 	Transparent  bool
 	OutboundPort int
+	// Gateway, when set, registers a gateway of that kind (GatewayMesh)
+	// instead of a service and its sidecar; weft-proxy runs it with the
+	// registration's ID as its proxy ID. WANAddress is where peers and
+	// other datacenters reach it (HOST:PORT; default its address).
+	Gateway    string
+	WANAddress string
 }
 
 // Check is one agent-run health check of the app: HTTP or TCP.
@@ -85,6 +91,9 @@ func (r Registration) Validate() error {
 			errs = append(errs, errors.New("check: give exactly one of HTTP and TCP"))
 		}
 	}
+	if r.Gateway != "" {
+		errs = append(errs, r.validateGateway()...)
+	}
 	return errors.Join(errs...)
 }
 
@@ -93,6 +102,11 @@ func (r Registration) Validate() error {
 // gets Consul's default checks (its public port listening, and an alias
 // of the service's health).
 func (r Registration) agentService(extra ...*api.AgentServiceCheck) *api.AgentServiceRegistration {
+	if r.Gateway != "" {
+		reg := r.agentGateway()
+		reg.Checks = append(reg.Checks, extra...)
+		return reg
+	}
 	sidecar := &api.AgentServiceRegistration{ // the agent names it SidecarID(ID)
 		Address: r.Address,
 		Port:    r.SidecarPort,
@@ -140,7 +154,7 @@ func agentCheck(serviceID string, i int, c Check) *api.AgentServiceCheck {
 func agentUpstreams(ups []Upstream) []api.Upstream {
 	var out []api.Upstream
 	for _, u := range ups {
-		out = append(out, api.Upstream{DestinationName: u.Service, LocalBindAddress: "127.0.0.1", LocalBindPort: u.Port})
+		out = append(out, api.Upstream{DestinationName: u.Service, DestinationPeer: u.Peer, LocalBindAddress: "127.0.0.1", LocalBindPort: u.Port})
 	}
 	return out
 }

@@ -12,7 +12,7 @@ import (
 func TestAgentService(t *testing.T) {
 	reg := Registration{
 		Name: "web", ID: "web-1", Address: "10.0.0.7", Port: 8080, SidecarPort: 20000,
-		Upstreams: []Upstream{{"api", 9191}, {"db", 5432}}, Protocol: "http",
+		Upstreams: []Upstream{{Service: "api", Port: 9191}, {Service: "db", Port: 5432}}, Protocol: "http",
 		Meta:   map[string]string{"k8s-pod": "web-1"},
 		Checks: []Check{{TCP: "10.0.0.7:8080"}, {HTTP: "http://10.0.0.7:8080/healthz", Interval: 3 * time.Second}},
 	}
@@ -43,9 +43,14 @@ func TestParseUpstreams(t *testing.T) {
 		in      string
 		want    []Upstream
 		wantErr string
+		format  string // FormatUpstreams of want; default "api:9191,db:5432"
 	}{
 		{in: "", want: nil},
-		{in: "api:9191, db:5432,", want: []Upstream{{"api", 9191}, {"db", 5432}}},
+		{in: "api:9191, db:5432,", want: []Upstream{{Service: "api", Port: 9191}, {Service: "db", Port: 5432}}},
+		{in: "api.svc.dc2.peer:9191,db.svc.default.ns.dc2.peer:5432", want: []Upstream{{Service: "api", Peer: "dc2", Port: 9191}, {Service: "db", Peer: "dc2", Port: 5432}},
+			format: "api.svc.dc2.peer:9191,db.svc.dc2.peer:5432"},
+		{in: "api.svc.peer:9191", wantErr: `upstream "api.svc.peer:9191": a peered service is SERVICE.svc.PEER.peer`},
+		{in: "api.svc.a.b.peer:9191", wantErr: `upstream "api.svc.a.b.peer:9191": a peered service is SERVICE.svc.PEER.peer`},
 		{in: "api", wantErr: `upstream "api": want SERVICE:PORT`},
 		{in: "api:0", wantErr: `upstream "api:0": want SERVICE:PORT`},
 		{in: ":80", wantErr: `upstream ":80": want SERVICE:PORT`},
@@ -66,7 +71,11 @@ func TestParseUpstreams(t *testing.T) {
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
-			if tt.want != nil && FormatUpstreams(got) != "api:9191,db:5432" {
+			want := tt.format
+			if want == "" {
+				want = "api:9191,db:5432"
+			}
+			if tt.want != nil && FormatUpstreams(got) != want {
 				t.Errorf("FormatUpstreams = %q", FormatUpstreams(got))
 			}
 		})

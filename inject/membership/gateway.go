@@ -1,0 +1,61 @@
+package membership
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// Gateway kinds `weft register --gateway` registers, as Consul's
+// `consul connect envoy -gateway=… -register` does.
+const GatewayMesh = "mesh"
+
+// validateGateway reports what a gateway registration cannot have: the
+// gateway is its own proxy, with no app, sidecar or upstreams.
+func (r Registration) validateGateway() []error {
+	var errs []error
+	if r.Gateway != GatewayMesh {
+		errs = append(errs, fmt.Errorf("gateway %q: only %q is supported", r.Gateway, GatewayMesh))
+	}
+	if r.Port == 0 {
+		errs = append(errs, errors.New("gateway: needs --port, where it listens"))
+	}
+	if r.SidecarPort != 0 || len(r.Upstreams) > 0 || r.Transparent || r.Protocol != "" {
+		errs = append(errs, errors.New("gateway: a gateway has no sidecar, upstreams, protocol or transparent mode"))
+	}
+	if r.WANAddress != "" {
+		if _, port, err := net.SplitHostPort(r.WANAddress); err != nil || port == "" {
+			errs = append(errs, fmt.Errorf("wan address %q: want HOST:PORT", r.WANAddress))
+		}
+	}
+	return errs
+}
+
+// agentGateway is a mesh gateway's registration, as Consul's gateways
+// are: kind mesh-gateway, its LAN address and its WAN address (which peers
+// and other datacenters dial; default the LAN one), and a check that its
+// port accepts connections.
+func (r Registration) agentGateway() *api.AgentServiceRegistration {
+	lanHost := r.Address
+	if lanHost == "" {
+		lanHost = "127.0.0.1"
+	}
+	lan := api.ServiceAddress{Address: lanHost, Port: r.Port}
+	wan := lan
+	if r.WANAddress != "" {
+		host, port, _ := net.SplitHostPort(r.WANAddress)
+		p, _ := strconv.Atoi(port)
+		wan = api.ServiceAddress{Address: host, Port: p}
+	}
+	reg := &api.AgentServiceRegistration{
+		Kind: api.ServiceKindMeshGateway, ID: r.ServiceID(), Name: r.Name, Address: r.Address, Port: r.Port,
+		Meta: r.Meta, TaggedAddresses: map[string]api.ServiceAddress{"lan": lan, "wan": wan},
+	}
+	for i, c := range r.Checks {
+		reg.Checks = append(reg.Checks, agentCheck(reg.ID, i, c))
+	}
+	return reg
+}
