@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul gotestsum jaeger kube helm manifests image demo test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-sidecar bench-report bench-cp clean proto fuzz
+.PHONY: all build consul gotestsum jaeger kube helm manifests image demo demo-multicluster test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-sidecar bench-report bench-cp clean proto fuzz
 
 all: build
 
@@ -41,6 +41,9 @@ image: ## build the weft and weft-redirect images (needs docker)
 
 demo: build consul ## run Consul, the control plane, web → api ×2 with sidecars, and traffic
 	bash scripts/demo.sh
+
+demo-multicluster: build consul ## two peered Consul clusters on loopback: web in dc1 calls api in dc2 through dc2's mesh gateway
+	bash scripts/demo-multicluster.sh
 
 # WEFT_CONSUL_BIN=/path/to/consul make test runs the suite against that
 # Consul instead of the pinned build (README, "Consul versions").
