@@ -15,6 +15,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/localreply"
 )
 
 func backend(t *testing.T, h http.HandlerFunc) string {
@@ -85,8 +86,8 @@ func TestHTTPProxyErrors(t *testing.T) {
 			e := newEnv(t, time.Second)
 			e.mustApply(runtime(tt.clusters, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/api", "api"))))
 			resp, body := get(t, "http://"+e.addr("l")+tt.path, nil)
-			if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("x-weft-error") != tt.wantKind {
-				t.Errorf("got %d x-weft-error=%q, want 503 %q", resp.StatusCode, resp.Header.Get("x-weft-error"), tt.wantKind)
+			if want := localreply.Reason(tt.wantKind).Status(); resp.StatusCode != want || resp.Header.Get("x-weft-error") != tt.wantKind {
+				t.Errorf("got %d x-weft-error=%q, want %d %q", resp.StatusCode, resp.Header.Get("x-weft-error"), want, tt.wantKind)
 			}
 			var got struct{ Error, Upstream string }
 			if err := json.Unmarshal([]byte(body), &got); err != nil {

@@ -54,6 +54,8 @@ func Known(s string) (Reason, bool) {
 // Status is the HTTP status of a reason: 503 unless listed.
 func (r Reason) Status() int {
 	switch r {
+	case NoRoute:
+		return http.StatusNotFound // as Envoy's NR
 	case UpstreamTimeout:
 		return http.StatusGatewayTimeout
 	case RBACDenied:
@@ -71,6 +73,8 @@ func (r Reason) Status() int {
 // DEADLINE_EXCEEDED).
 func (r Reason) grpcStatus() int {
 	switch r {
+	case NoRoute:
+		return 12 // UNIMPLEMENTED, gRPC's mapping of 404
 	case UpstreamTimeout:
 		return 4 // DEADLINE_EXCEEDED
 	case RBACDenied:

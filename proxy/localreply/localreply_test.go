@@ -19,7 +19,7 @@ func TestWrite(t *testing.T) {
 		reason Reason
 		status int
 	}{
-		{NoRoute, 503}, {NoHealthyUpstream, 503}, {CircuitOpen, 503}, {Overflow, 503},
+		{NoRoute, 404}, {NoHealthyUpstream, 503}, {CircuitOpen, 503}, {Overflow, 503},
 		{UpstreamTimeout, 504}, {UpstreamReset, 503}, {ConnectFailure, 503},
 		{RBACDenied, 403}, {InvalidPath, 400}, {TooManyHeaders, 431}, {HeadersTooLarge, 431},
 	}
