@@ -78,6 +78,10 @@ type Snapshot struct {
 	// Exports are, by local service name, the peers the exported-services
 	// entry exports it to, sorted.
 	Exports map[string][]string
+
+	// IngressGateways are the ingress-gateway entries, by gateway service
+	// name (ingress.go).
+	IngressGateways map[string]*IngressGateway
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy"), or a
@@ -87,7 +91,7 @@ type Proxy struct {
 	Name string // Consul service name, e.g. "web-sidecar-proxy"
 	Node string // Consul node the sidecar is registered on
 	// Kind is empty for a sidecar, else the gateway's Consul kind
-	// (KindMeshGateway).
+	// (KindMeshGateway, KindIngressGateway).
 	Kind string
 
 	// Address and Port are where the sidecar's public listener accepts

@@ -26,6 +26,8 @@ type Diff struct {
 	Peers    KeyDiff
 	Imported KeyDiff
 	Exports  KeyDiff
+
+	IngressGateways KeyDiff
 }
 
 // KeyDiff is what differs in one map of two snapshots.
@@ -65,6 +67,8 @@ func Compare(a, b *Snapshot) Diff {
 		Peers:    diffMap(a.Peers, b.Peers, samePointee),
 		Imported: diffMap(a.Imported, b.Imported, samePointee),
 		Exports:  diffMap(a.Exports, b.Exports, sameSlice),
+
+		IngressGateways: diffMap(a.IngressGateways, b.IngressGateways, samePointee),
 	}
 }
 
@@ -75,7 +79,7 @@ func (d Diff) SameMesh() bool {
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
 		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&
-		d.Peers.empty() && d.Imported.empty() && d.Exports.empty()
+		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty()
 }
 
 func (k KeyDiff) empty() bool { return len(k.Changed) == 0 }

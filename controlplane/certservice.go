@@ -142,7 +142,11 @@ func serviceToSign(snap *catalog.Snapshot, req *certsv1.SignRequest) (service, s
 		if proxy == nil {
 			return "", "", status.Errorf(codes.NotFound, "proxy %q is not a registered sidecar in Consul", id)
 		}
-		if proxy.IsGateway() {
+		switch proxy.Kind {
+		case catalog.KindIngressGateway:
+			// It calls the mesh as its own service, as in Consul.
+			return proxy.Name, fmt.Sprintf("ingress gateway %q", id), nil
+		case catalog.KindMeshGateway:
 			// A mesh gateway passes mTLS through: it never needs a key.
 			return "", "", status.Errorf(codes.FailedPrecondition, "proxy %q is a %s, which holds no certificate", id, proxy.Kind)
 		}

@@ -75,6 +75,7 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchExportedServices)
 	c.spawn(ctx, c.watchPeerings)
 	c.spawn(ctx, c.watchGatewayNames)
+	c.spawn(ctx, c.watchIngressGateways)
 	for {
 		select {
 		case <-ctx.Done():

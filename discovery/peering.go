@@ -29,6 +29,7 @@ type peeringState struct {
 	// name, then by proxy ID.
 	gateways map[string]map[string]*catalog.Proxy
 	exports  map[string][]string
+	ingress  map[string]*catalog.IngressGateway
 
 	// Running watches: one per imported service a sidecar calls, one per
 	// gateway service name.
@@ -248,21 +249,21 @@ func convertImported(peer, service string, entries []peerEntry) *catalog.Importe
 	return s
 }
 
-// meshGatewayFilter selects the mesh gateways' service names.
-const meshGatewayFilter = `ServiceKind == "mesh-gateway"`
+// gatewayFilter selects the service names of the gateways Weft serves.
+const gatewayFilter = `ServiceKind == "mesh-gateway" or ServiceKind == "ingress-gateway"`
 
 // watchGatewayNames watches the names of this cluster's mesh gateways and
 // keeps one watch per name.
 func (c *coordinator) watchGatewayNames(ctx context.Context) {
 	fetch := func(q *api.QueryOptions) ([]string, uint64, error) {
-		q.Filter = meshGatewayFilter
+		q.Filter = gatewayFilter
 		services, meta, err := c.env.client.Catalog().Services(q)
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch mesh gateway names: %w", err)
 		}
 		return slices.Sorted(maps.Keys(services)), meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "catalog/services?kind=mesh-gateway", fetch, func(ctx context.Context, names []string) bool {
+	runBlocking(ctx, c.env, "catalog/services?kind=gateways", fetch, func(ctx context.Context, names []string) bool {
 		return c.send(ctx, func(ctx context.Context) {
 			ps := &c.state.peering
 			for _, gone := range ps.gatewayWatches.sync(ctx, c, names, c.watchGateway) {
@@ -295,16 +296,20 @@ func (c *coordinator) watchGateway(ctx context.Context, name string, gen uint64)
 	})
 }
 
-// convertGateways converts mesh gateway registrations into proxies of kind
-// mesh-gateway, by ID.
+// convertGateways converts gateway registrations (mesh and ingress) into
+// proxies of their kind, by ID.
 func convertGateways(entries []*api.ServiceEntry) map[string]*catalog.Proxy {
 	out := map[string]*catalog.Proxy{}
 	for _, e := range entries {
-		if e == nil || e.Service == nil || e.Service.Kind != api.ServiceKindMeshGateway {
+		if e == nil || e.Service == nil {
+			continue
+		}
+		kind := string(e.Service.Kind)
+		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway {
 			continue
 		}
 		out[e.Service.ID] = &catalog.Proxy{ID: e.Service.ID, Name: e.Service.Service, Node: nodeName(e.Node),
-			Kind: catalog.KindMeshGateway, Address: serviceAddress(e), Port: e.Service.Port}
+			Kind: kind, Address: serviceAddress(e), Port: e.Service.Port}
 	}
 	return out
 }
@@ -315,6 +320,7 @@ func (ps *peeringState) addTo(snap *catalog.Snapshot) {
 	snap.Peers = maps.Clone(ps.peers)
 	snap.Imported = maps.Clone(ps.imported)
 	snap.Exports = maps.Clone(ps.exports)
+	snap.IngressGateways = maps.Clone(ps.ingress)
 	for _, name := range slices.Sorted(maps.Keys(ps.gateways)) {
 		for id, gw := range ps.gateways[name] {
 			if _, taken := snap.Proxies[id]; !taken {

@@ -78,7 +78,8 @@ func TestRegisterFlags(t *testing.T) {
 		{name: "mesh gateway with upstreams", f: registerFlags{reg: membership.Registration{Name: "mesh-gateway", Gateway: "mesh", Port: 8443}, upstreams: "api:9191"},
 			wantErr: "gateway: a gateway has no sidecar, upstreams"},
 		{name: "mesh gateway without port", f: registerFlags{reg: membership.Registration{Name: "mesh-gateway", Gateway: "mesh"}}, wantErr: "gateway: needs --port"},
-		{name: "unknown gateway kind", f: registerFlags{reg: membership.Registration{Name: "gw", Gateway: "ingress", Port: 80}}, wantErr: `gateway "ingress": only "mesh" is supported`},
+		{name: "unknown gateway kind", f: registerFlags{reg: membership.Registration{Name: "gw", Gateway: "terminating", Port: 80}}, wantErr: `gateway "terminating": want "mesh" or "ingress"`},
+		{name: "ingress gateway: no check, its ports are the entry's", f: registerFlags{reg: membership.Registration{Name: "ingress", Gateway: "ingress", Port: 8080}}},
 		{name: "bad WAN address", f: registerFlags{reg: membership.Registration{Name: "gw", Gateway: "mesh", Port: 80, WANAddress: "10.0.0.1"}}, wantErr: `wan address "10.0.0.1": want HOST:PORT`},
 		{name: "short reap", f: registerFlags{reg: membership.Registration{Name: "web"}, wait: true, keeper: membership.Keeper{DeregisterAfter: time.Second}}, wantErr: "--deregister-after 1s"},
 	}

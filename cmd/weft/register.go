@@ -50,6 +50,10 @@ WAN address, which peers dial, and a TCP check of its port. Run weft-proxy
 with --proxy-id set to its ID; it routes peers' mTLS by SNI to the
 exported services' sidecars and holds no certificate.
 
+With --gateway ingress it registers an ingress gateway (kind
+ingress-gateway, no check: its listeners, and the services they route to,
+come from the ingress-gateway config entry of the same --name).
+
 A service a peer exports is an upstream as in Consul's annotations:
 --upstreams api.svc.dc2.peer:9191 calls api of peer dc2 on port 9191.
 
@@ -80,7 +84,7 @@ $CONSUL_HTTP_TOKEN or $CONSUL_HTTP_TOKEN_FILE.`,
 	fl.BoolVar(&f.noCheck, "no-check", false, "register no agent health check")
 	fl.BoolVar(&f.reg.Transparent, "transparent", false, "register the sidecar in transparent proxy mode (pair with weft redirect)")
 	fl.IntVar(&f.reg.OutboundPort, "outbound-port", 0, "with --transparent: the sidecar's outbound listener port (default 15001)")
-	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh"`)
+	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh" or "ingress"`)
 	fl.StringVar(&f.reg.WANAddress, "wan-address", "", "with --gateway: HOST:PORT where peers reach the gateway (default --address:--port)")
 	fl.BoolVar(&f.wait, "wait", false, "stay running: keep the registration alive and deregister on SIGTERM")
 	fl.StringVar(&f.keeper.AppAddr, "app-addr", "", "with --wait: HOST:PORT weft dials to check the app (default 127.0.0.1:PORT when --port is set)")
@@ -142,7 +146,7 @@ func (f *registerFlags) complete() error {
 		f.reg.Checks = append(f.reg.Checks, membership.Check{HTTP: f.checkHTTP, Interval: f.checkInterval})
 	case f.checkTCP != "":
 		f.reg.Checks = append(f.reg.Checks, membership.Check{TCP: f.checkTCP, Interval: f.checkInterval})
-	case !f.noCheck && !f.wait && f.reg.Port > 0:
+	case !f.noCheck && !f.wait && f.reg.Port > 0 && f.reg.Gateway != membership.GatewayIngress:
 		host := cmp.Or(f.reg.Address, "127.0.0.1")
 		f.reg.Checks = append(f.reg.Checks, membership.Check{TCP: net.JoinHostPort(host, strconv.Itoa(f.reg.Port)), Interval: f.checkInterval})
 	}

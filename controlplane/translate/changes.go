@@ -38,6 +38,7 @@ func changedInputs(d catalog.Diff) map[input]bool {
 		changed[input{kind: inPeerNames}] = true
 	}
 	mark(inImported, d.Imported)
+	mark(inIngress, d.IngressGateways)
 	mark(inExports, d.Exports)
 	if d.Exports.KeysChanged {
 		changed[input{kind: inExports}] = true // the set of exported services

@@ -35,6 +35,7 @@ const (
 	inImported                         // Imported[key]
 	inExports                          // Exports[service]
 	inPeerNames                        // the set of keys of Peers
+	inIngress                          // IngressGateways[name]
 )
 
 // read records that the current translation read an input.
@@ -142,6 +143,12 @@ func (t *translator) meshDestinationsOnly() bool {
 func (t *translator) peer(name string) *catalog.Peer {
 	t.read(inPeer, name)
 	return t.snap.Peers[name]
+}
+
+// ingressEntry is the ingress-gateway entry of a gateway service, or nil.
+func (t *translator) ingressEntry(name string) *catalog.IngressGateway {
+	t.read(inIngress, name)
+	return t.snap.IngressGateways[name]
 }
 
 // peerTrustDomain is the trust domain of a peer's identities, empty when

@@ -170,6 +170,8 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	case "":
 	case catalog.KindMeshGateway:
 		return t.meshGateway(p)
+	case catalog.KindIngressGateway:
+		return t.ingressGateway(p)
 	default:
 		t.problem("proxy %q: gateways of kind %q are not supported", p.ID, p.Kind)
 		return &Resources{}
@@ -289,6 +291,14 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 // addChain adds the clusters, load assignments and routes of an upstream's
 // chain to a proxy's resources.
 func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResources, settings upstreamSettings, pr *proxyResources) {
+	t.addChainClusters(p, upstream, ch, settings, pr)
+	if ch.routes != nil {
+		pr.addRoute(ch.routes)
+	}
+}
+
+// addChainClusters adds the clusters and load assignments of a chain.
+func (t *translator) addChainClusters(p *catalog.Proxy, upstream string, ch *chainResources, settings upstreamSettings, pr *proxyResources) {
 	for i, res := range ch.targets {
 		c, err := t.cluster(res, settings)
 		if err != nil {
@@ -298,9 +308,6 @@ func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResour
 			t.problem("proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
 				p.ID, res.target.clusterName(), conflict, upstream, conflict)
 		}
-	}
-	if ch.routes != nil {
-		pr.addRoute(ch.routes)
 	}
 }
 

@@ -11,17 +11,26 @@ import (
 
 // Gateway kinds `weft register --gateway` registers, as Consul's
 // `consul connect envoy -gateway=… -register` does.
-const GatewayMesh = "mesh"
+const (
+	GatewayMesh    = "mesh"
+	GatewayIngress = "ingress"
+)
 
 // validateGateway reports what a gateway registration cannot have: the
 // gateway is its own proxy, with no app, sidecar or upstreams.
 func (r Registration) validateGateway() []error {
 	var errs []error
-	if r.Gateway != GatewayMesh {
-		errs = append(errs, fmt.Errorf("gateway %q: only %q is supported", r.Gateway, GatewayMesh))
-	}
-	if r.Port == 0 {
-		errs = append(errs, errors.New("gateway: needs --port, where it listens"))
+	switch r.Gateway {
+	case GatewayMesh:
+		if r.Port == 0 {
+			errs = append(errs, errors.New("gateway: needs --port, where it listens"))
+		}
+	case GatewayIngress:
+		if r.WANAddress != "" {
+			errs = append(errs, errors.New("gateway: an ingress gateway has no WAN address"))
+		}
+	default:
+		errs = append(errs, fmt.Errorf("gateway %q: want %q or %q", r.Gateway, GatewayMesh, GatewayIngress))
 	}
 	if r.SidecarPort != 0 || len(r.Upstreams) > 0 || r.Transparent || r.Protocol != "" {
 		errs = append(errs, errors.New("gateway: a gateway has no sidecar, upstreams, protocol or transparent mode"))
@@ -34,11 +43,20 @@ func (r Registration) validateGateway() []error {
 	return errs
 }
 
-// agentGateway is a mesh gateway's registration, as Consul's gateways
-// are: kind mesh-gateway, its LAN address and its WAN address (which peers
-// and other datacenters dial; default the LAN one), and a check that its
-// port accepts connections.
+// agentGateway is a gateway's registration, as Consul's are: for a mesh
+// gateway, kind mesh-gateway, its LAN address and its WAN address (which
+// peers and other datacenters dial; default the LAN one), and a check that
+// its port accepts connections; for an ingress gateway, kind
+// ingress-gateway (its listeners come from its ingress-gateway entry).
 func (r Registration) agentGateway() *api.AgentServiceRegistration {
+	if r.Gateway == GatewayIngress {
+		reg := &api.AgentServiceRegistration{Kind: api.ServiceKindIngressGateway, ID: r.ServiceID(), Name: r.Name,
+			Address: r.Address, Port: r.Port, Meta: r.Meta}
+		for i, c := range r.Checks {
+			reg.Checks = append(reg.Checks, agentCheck(reg.ID, i, c))
+		}
+		return reg
+	}
 	lanHost := r.Address
 	if lanHost == "" {
 		lanHost = "127.0.0.1"

@@ -1,0 +1,127 @@
+package translate
+
+import (
+	"cmp"
+	"fmt"
+	"slices"
+	"strconv"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// An ingress gateway (a registration of kind ingress-gateway) gets, for
+// each listener of the ingress-gateway entry of its service name, a
+// listener on its address that accepts outside traffic in plaintext and
+// calls the mesh as its own identity (the gateway's service name), over
+// the same discovery chains as a sidecar's upstreams: service-router,
+// -splitter and -resolver apply. An HTTP listener routes by Host to each
+// service's chain (Consul's default hosts are "<service>.ingress.*"); a
+// TCP listener proxies to its one service.
+
+// IngressRouteName names the route configuration of an ingress listener.
+func IngressRouteName(port int) string { return "ingress:" + strconv.Itoa(port) }
+
+func (t *translator) ingressGateway(p *catalog.Proxy) *Resources {
+	pr := newProxyResources()
+	entry := t.ingressEntry(p.Name)
+	if entry == nil {
+		t.problem("ingress gateway %q: no ingress-gateway config entry named %q: it has no listeners", p.ID, p.Name)
+		return pr.r
+	}
+	if len(entry.Unsupported) > 0 {
+		t.notApplied(p, fmt.Sprintf("ingress-gateway %q", entry.Name), entry.Unsupported)
+	}
+	gw := &catalog.Proxy{ID: p.ID, Name: p.Name, DestinationName: p.Name} // calls the mesh as p.Name
+	ports := map[int]bool{}
+	for i, l := range entry.Listeners {
+		switch {
+		case !validPort(l.Port):
+			t.problem("ingress gateway %q: Listeners[%d]: port %d is not a TCP port; the listener is left out", p.ID, i, l.Port)
+			continue
+		case ports[l.Port]:
+			t.problem("ingress gateway %q: Listeners[%d]: port %d is another listener's too; the listener is left out", p.ID, i, l.Port)
+			continue
+		}
+		ports[l.Port] = true
+		t.ingressListener(p, gw, l, pr)
+	}
+	if t.roots != nil && len(pr.r.Clusters) > 0 {
+		pr.r.Secrets = []*tlsv3.Secret{t.roots}
+	}
+	if t.otlp != nil {
+		pr.r.Clusters = append(pr.r.Clusters, t.otlp)
+	}
+	sortResources(pr.r)
+	return pr.r
+}
+
+func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressListener, pr *proxyResources) {
+	protocol := cmp.Or(l.Protocol, catalog.ProtocolTCP)
+	name := "ingress:" + cmp.Or(p.Address, "0.0.0.0") + ":" + strconv.Itoa(l.Port)
+	addr := socketAddress(cmp.Or(p.Address, "0.0.0.0"), l.Port)
+	if !isHTTP(protocol) {
+		if len(l.Services) != 1 {
+			t.problem("ingress gateway %q: listener %d (tcp) needs exactly one service, has %d; it is left out", p.ID, l.Port, len(l.Services))
+			return
+		}
+		svc := l.Services[0].Name
+		u := catalog.Upstream{DestinationName: svc, Protocol: protocol}
+		settings, _ := t.upstreamSettingsFor(gw, u)
+		ch := t.chainFor(svc, t.snap.Datacenter, false)
+		t.chainProblems(p, svc, ch)
+		pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, addr, corev3.TrafficDirection_OUTBOUND, nil,
+			tcpProxyFilterFor(name, ch.targets[0].target.clusterName())))
+		t.addChain(p, svc, ch, settings, pr)
+		return
+	}
+	rc := &routev3.RouteConfiguration{Name: IngressRouteName(l.Port)}
+	claimed := map[string]string{} // host → service
+	for _, s := range l.Services {
+		if s.Name == catalog.Wildcard {
+			t.problem("ingress gateway %q: listener %d: the wildcard service is not supported; it is left out", p.ID, l.Port)
+			continue
+		}
+		u := catalog.Upstream{DestinationName: s.Name, Protocol: protocol}
+		settings, _ := t.upstreamSettingsFor(gw, u)
+		ch := t.chainFor(s.Name, t.snap.Datacenter, true)
+		t.chainProblems(p, s.Name, ch)
+		hosts := s.Hosts
+		if len(hosts) == 0 {
+			hosts = []string{s.Name + ".ingress.*", s.Name + ".ingress.*:" + strconv.Itoa(l.Port)}
+		}
+		var mine []string
+		for _, h := range hosts {
+			if other, dup := claimed[h]; dup {
+				t.problem("ingress gateway %q: listener %d: host %q is service %q's and %q's; %q keeps it", p.ID, l.Port, h, other, s.Name, other)
+				continue
+			}
+			claimed[h] = s.Name
+			mine = append(mine, h)
+		}
+		if len(mine) == 0 || ch.routes == nil {
+			continue
+		}
+		vh := proto.Clone(ch.routes.VirtualHosts[0]).(*routev3.VirtualHost)
+		vh.Name, vh.Domains = s.Name, mine
+		rc.VirtualHosts = append(rc.VirtualHosts, vh)
+		t.addChainClusters(p, s.Name, ch, settings, pr)
+	}
+	slices.SortFunc(rc.VirtualHosts, func(a, b *routev3.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
+	pr.addRoute(rc)
+	f := httpFilter(hcmConfig{statPrefix: name, rdsName: rc.Name, tracing: t.tracingFor(p.Name)})
+	pr.r.Listeners = append(pr.r.Listeners, &listenerv3.Listener{Name: name, Address: addr,
+		TrafficDirection: corev3.TrafficDirection_OUTBOUND, FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{f}}}})
+}
+
+// chainProblems reports the problems of a chain a gateway routes to.
+func (t *translator) chainProblems(p *catalog.Proxy, service string, ch *chainResources) {
+	for _, msg := range ch.problems {
+		t.problem("ingress gateway %q: service %q: %s", p.ID, service, msg)
+	}
+}
