@@ -80,3 +80,23 @@ func TestConvertGateways(t *testing.T) {
 		t.Errorf("gateways (-want +got):\n%s", diff)
 	}
 }
+
+func TestConvertIngressGateways(t *testing.T) {
+	two := uint32(2)
+	got := convertIngressGateways([]api.ConfigEntry{&api.IngressGatewayConfigEntry{Name: "ingress", ModifyIndex: 7,
+		TLS: api.GatewayTLSConfig{Enabled: true},
+		Listeners: []api.IngressListener{
+			{Port: 8080, Protocol: "http", Services: []api.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "web", MaxConnections: &two}}},
+			{Port: 9000, Services: []api.IngressService{{Name: "db", Namespace: "other"}}},
+		}}})
+	want := map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", ModifyIndex: 7,
+		Listeners: []catalog.IngressListener{
+			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "web"}}},
+			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
+		},
+		Unsupported: []string{`TLS.Enabled = "true"`, "Listeners[0].Services[1] (TLS, header changes, limits or passive health check)", `Listeners[1].Services[0].Namespace = "other"`},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("ingress gateways (-want +got):\n%s", diff)
+	}
+}
