@@ -108,7 +108,12 @@ func TestGRPCThroughTwoSidecars(t *testing.T) {
 		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
 		return err
 	})
+	runGRPCShapes(t, ctx, client)
+}
 
+// runGRPCShapes runs every gRPC call shape through client, checking
+// payloads, statuses with trailers, and the deadline the server saw.
+func runGRPCShapes(t *testing.T, ctx context.Context, client testpb.TestServiceClient) {
 	t.Run("unary", func(t *testing.T) {
 		resp, err := client.UnaryCall(ctx, &testpb.SimpleRequest{Payload: &testpb.Payload{Body: []byte("hello")}})
 		if err != nil || string(resp.GetPayload().GetBody()) != "hello" {

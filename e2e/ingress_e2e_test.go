@@ -13,6 +13,9 @@ import (
 	"time"
 
 	"github.com/hashicorp/consul/api"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 
 	"github.com/weft-mesh/weft/internal/consultest"
 	"github.com/weft-mesh/weft/internal/poll"
@@ -116,4 +119,34 @@ func mustRead(resp *http.Response) string {
 			return b.String()
 		}
 	}
+}
+
+// TestGRPCThroughIngress runs every gRPC call shape from outside the mesh
+// (plaintext HTTP/2) through an ingress gateway's grpc listener to api's
+// sidecar: statuses, trailers and deadlines pass through.
+func TestGRPCThroughIngress(t *testing.T) {
+	m, _ := grpcMesh(t)
+	port := freePort(t)
+	m.setEntry(t, &api.IngressGatewayConfigEntry{Kind: api.IngressGateway, Name: "ingress", Listeners: []api.IngressListener{{
+		Port: port, Protocol: "grpc", Services: []api.IngressService{{Name: "api", Hosts: []string{"*"}}},
+	}}})
+	out, err := exec.Command(filepath.Join(binDir, "weft"), "register", "--gateway", "ingress", "--name", "ingress", "--id", "ingress-1",
+		"--address", "127.0.0.1", "--consul-addr", m.consul.HTTPAddr).CombinedOutput()
+	if err != nil {
+		t.Fatalf("weft register --gateway ingress: %v\n%s", err, out)
+	}
+	m.startProxy(t, "ingress-1")
+	conn, err := grpc.NewClient("127.0.0.1:"+strconv.Itoa(port), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	client := testpb.NewTestServiceClient(conn)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	poll.Until(t, 30*time.Second, "a first unary call through the ingress", func() error {
+		_, err := client.UnaryCall(ctx, &testpb.SimpleRequest{})
+		return err
+	})
+	runGRPCShapes(t, ctx, client)
 }
