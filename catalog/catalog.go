@@ -18,6 +18,16 @@ const (
 	ProtocolGRPC  = "grpc"
 )
 
+// IsL7 reports whether a protocol is proxied per request (HTTP, HTTP/2,
+// gRPC) rather than per connection (tcp).
+func IsL7(protocol string) bool {
+	switch protocol {
+	case ProtocolHTTP, ProtocolHTTP2, ProtocolGRPC:
+		return true
+	}
+	return false
+}
+
 // Snapshot is one consistent view of the mesh.
 type Snapshot struct {
 	// Version increases by one with every snapshot a source publishes.

@@ -78,6 +78,14 @@ func (s *Server) proxyStatuses() []ProxyStatus {
 			statuses[i].Problems = (*p)[statuses[i].ID]
 		}
 	}
+	if snap := s.state.catalog.Load(); snap != nil {
+		td := s.mesh().TrustDomain
+		for i := range statuses {
+			if p := snap.Proxies[statuses[i].ID]; p != nil && p.IsGateway() {
+				statuses[i].Kind, statuses[i].Routes = p.Kind, gatewayRoutes(snap, p, td)
+			}
+		}
+	}
 	return statuses
 }
 

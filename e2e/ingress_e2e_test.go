@@ -89,6 +89,14 @@ func TestIngressGateway(t *testing.T) {
 	if code, _, err := get("unknown.example.com", "/"); err != nil || code != http.StatusNotFound {
 		t.Errorf("an unknown Host: %d, %v; want 404", code, err)
 	}
+	status, err := exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", m.cpAdmin).CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "ingress-1") || !strings.Contains(string(status), "ingress-gateway") {
+		t.Errorf("weft proxy-status lists no ingress gateway: %v\n%s", err, status)
+	}
+	status, err = exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", m.cpAdmin, "ingress-1").CombinedOutput()
+	if err != nil || !strings.Contains(string(status), fmt.Sprintf(":%d http Host api.example.com → api", port)) {
+		t.Errorf("weft proxy-status ingress-1: %v\n%s", err, status)
+	}
 
 	// The gateway calls the mesh as "ingress": an intention denying it is
 	// enforced by api's sidecar.

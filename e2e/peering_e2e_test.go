@@ -110,6 +110,10 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	if n := gatewayConnections(t, gw); n == 0 {
 		t.Errorf("the gateway's TCP counters show no connection: the calls did not pass through it")
 	}
+	status, err := exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", dc2.cpAdmin, "mesh-gateway-1").CombinedOutput()
+	if err != nil || !strings.Contains(string(status), "mesh-gateway routes:") || !strings.Contains(string(status), "→ api (exported to peer dc1), TLS passed through") {
+		t.Errorf("weft proxy-status of the mesh gateway: %v\n%s", err, status)
+	}
 
 	// An intention in dc2 denying web of peer dc1: its calls get 403
 	// rbac_denied from api's sidecar, through both clusters.

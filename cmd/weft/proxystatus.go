@@ -92,6 +92,12 @@ func printProxyDetail(out io.Writer, p controlplane.ProxyStatus) {
 			printSubscription(out, ts)
 		}
 	}
+	if len(p.Routes) > 0 {
+		fmt.Fprintf(out, "  %s routes:\n", p.Kind)
+		for _, r := range p.Routes {
+			fmt.Fprintf(out, "    %s\n", r)
+		}
+	}
 	if len(p.Problems) > 0 {
 		fmt.Fprintf(out, "  problems (left out of its configuration; docs/consul.md lists config-entry fields):\n")
 		for _, msg := range p.Problems {
@@ -130,8 +136,11 @@ func names(n []string) string {
 }
 
 func kind(p controlplane.ProxyStatus) string {
-	if p.Proxyless {
+	switch {
+	case p.Proxyless:
 		return "proxyless"
+	case p.Kind != "":
+		return p.Kind
 	}
 	return "sidecar"
 }

@@ -312,13 +312,7 @@ func (t *translator) addChainClusters(p *catalog.Proxy, upstream string, ch *cha
 }
 
 // isHTTP reports whether a protocol is proxied at L7.
-func isHTTP(protocol string) bool {
-	switch protocol {
-	case catalog.ProtocolHTTP, catalog.ProtocolHTTP2, catalog.ProtocolGRPC:
-		return true
-	}
-	return false
-}
+func isHTTP(protocol string) bool { return catalog.IsL7(protocol) }
 
 // proxyResources collects one proxy's resources, each name once.
 type proxyResources struct {

@@ -1,0 +1,48 @@
+package controlplane
+
+import (
+	"cmp"
+	"fmt"
+	"maps"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/controlplane/translate"
+)
+
+// gatewayRoutes describes what a gateway routes, one line per route, for
+// /proxies and weft proxy-status: a mesh gateway's SNI names and the
+// services they reach, an ingress gateway's ports, hosts and services.
+func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string) []string {
+	var out []string
+	switch p.Kind {
+	case catalog.KindMeshGateway:
+		for _, svc := range slices.Sorted(maps.Keys(snap.Exports)) {
+			for _, peer := range snap.Exports[svc] {
+				out = append(out, fmt.Sprintf("SNI %s → %s (exported to peer %s), TLS passed through", translate.ExportedSNI(svc, peer, trustDomain), svc, peer))
+			}
+		}
+	case catalog.KindIngressGateway:
+		entry := snap.IngressGateways[p.Name]
+		if entry == nil {
+			return nil
+		}
+		for _, l := range entry.Listeners {
+			port := strconv.Itoa(l.Port)
+			for _, s := range l.Services {
+				hosts := "any connection"
+				if catalog.IsL7(l.Protocol) {
+					hs := s.Hosts
+					if len(hs) == 0 {
+						hs = []string{s.Name + ".ingress.*"}
+					}
+					hosts = "Host " + strings.Join(hs, ", ")
+				}
+				out = append(out, fmt.Sprintf(":%s %s %s → %s", port, cmp.Or(l.Protocol, "tcp"), hosts, s.Name))
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,44 @@
+package controlplane
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+func TestGatewayRoutes(t *testing.T) {
+	snap := &catalog.Snapshot{
+		Exports: map[string][]string{"api": {"dc1", "dc3"}, "db": {"dc1"}},
+		IngressGateways: map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", Listeners: []catalog.IngressListener{
+			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com", "api"}}, {Name: "web"}}},
+			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
+		}}},
+	}
+	tests := []struct {
+		name string
+		p    *catalog.Proxy
+		want []string
+	}{
+		{"mesh gateway", &catalog.Proxy{Kind: catalog.KindMeshGateway}, []string{
+			"SNI api.default.default.dc1.external.td.consul → api (exported to peer dc1), TLS passed through",
+			"SNI api.default.default.dc3.external.td.consul → api (exported to peer dc3), TLS passed through",
+			"SNI db.default.default.dc1.external.td.consul → db (exported to peer dc1), TLS passed through",
+		}},
+		{"ingress gateway", &catalog.Proxy{Kind: catalog.KindIngressGateway, Name: "ingress"}, []string{
+			":8080 http Host api.example.com, api → api",
+			":8080 http Host web.ingress.* → web",
+			":9000 tcp any connection → db",
+		}},
+		{"ingress gateway without entry", &catalog.Proxy{Kind: catalog.KindIngressGateway, Name: "other"}, nil},
+		{"sidecar", &catalog.Proxy{}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, gatewayRoutes(snap, tt.p, "td.consul")); diff != "" {
+				t.Errorf("routes (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
