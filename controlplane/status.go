@@ -14,12 +14,12 @@ import (
 
 // ProxyStatus is what the control plane knows of one connected proxy.
 type ProxyStatus struct {
-	ID        string               `json:"id"`
-	Proxyless bool                 `json:"proxyless,omitempty"`
+	ID        string `json:"id"`
+	Proxyless bool   `json:"proxyless,omitempty"`
 	// Kind is a gateway's Consul kind (mesh-gateway, ingress-gateway);
 	// empty for sidecars. Routes say what a gateway routes where.
-	Kind   string   `json:"kind,omitempty"`
-	Routes []string `json:"routes,omitempty"`
+	Kind      string               `json:"kind,omitempty"`
+	Routes    []string             `json:"routes,omitempty"`
 	Protocol  string               `json:"protocol"` // of the latest stream: "delta" or "sotw"
 	Streams   int                  `json:"streams"`
 	Connected time.Time            `json:"connected_since"`
