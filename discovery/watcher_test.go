@@ -160,6 +160,7 @@ func TestWatcherHoldsThroughConsulResync(t *testing.T) {
 			cfg := fastConfig(Config{Client: consul.client})
 			cfg.QueryWait = 20 * time.Millisecond
 			cfg.ResyncGrace = tt.grace
+			cfg.RemovalGrace = tt.grace // the removals are the guard's too
 			w := startWatcher(t, cfg)
 			waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
 
