@@ -33,6 +33,11 @@ type coordinator struct {
 	holds       map[string]*serviceHold // services whose removals are held
 	holdTimer   *time.Timer             // fires when the first hold ends
 	resyncUntil time.Time               // end of the current resync's holds
+	// resyncBefore is the state when the current resync began, and
+	// resyncEntries the config-entry answers to apply when it ends, by
+	// kind (entryhold.go); both nil outside a resync.
+	resyncBefore  *state
+	resyncEntries map[string]func(*state)
 }
 
 // serviceWatch is one running /v1/health/connect/<service> watch. gen tells
@@ -86,6 +91,7 @@ func (c *coordinator) run(ctx context.Context) {
 			c.flush(now)
 		case now := <-c.holdTimer.C:
 			c.endHolds(now)
+			c.endEntryHold(now)
 			c.changed(now)
 		}
 	}
