@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -13,6 +14,20 @@ import (
 // TestDiscoveryConfigFromFlags: the resync and removal-guard flags reach
 // the watcher's configuration, 0 turns a protection off, and bad values
 // are refused naming the flag.
+func TestPanicThresholdFlag(t *testing.T) {
+	for _, v := range []float64{0, 50, 100} {
+		if got, err := panicThresholdFlag(&controlPlaneFlags{panicThreshold: v}); err != nil || *got != v {
+			t.Errorf("--healthy-panic-threshold %v: %v, %v", v, got, err)
+		}
+	}
+	for _, v := range []float64{-1, 100.5} {
+		want := fmt.Sprintf("--healthy-panic-threshold %v: want a percentage from 0 to 100", v)
+		if _, err := panicThresholdFlag(&controlPlaneFlags{panicThreshold: v}); err == nil || err.Error() != want {
+			t.Errorf("--healthy-panic-threshold %v: error %v, want %q", v, err, want)
+		}
+	}
+}
+
 func TestDiscoveryConfigFromFlags(t *testing.T) {
 	tests := []struct {
 		name    string
