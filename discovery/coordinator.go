@@ -23,7 +23,11 @@ type coordinator struct {
 
 	state   *state
 	watches map[string]*serviceWatch // running connect watches by service name
-	nextGen uint64
+	// awaiting are the names of running connect watches that have not
+	// answered yet. Held services stay in the state without a watch, so
+	// the state cannot tell.
+	awaiting map[string]bool
+	nextGen  uint64
 
 	last       *catalog.Snapshot // last published, nil before the first
 	dirty      bool              // state changed since last was built
@@ -49,12 +53,13 @@ type serviceWatch struct {
 
 func newCoordinator(env *watchEnv, publish func(*catalog.Snapshot)) *coordinator {
 	return &coordinator{
-		env:     env,
-		publish: publish,
-		events:  make(chan event, 64),
-		state:   newState(),
-		watches: make(map[string]*serviceWatch),
-		holds:   make(map[string]*serviceHold),
+		env:      env,
+		publish:  publish,
+		events:   make(chan event, 64),
+		state:    newState(),
+		watches:  make(map[string]*serviceWatch),
+		awaiting: make(map[string]bool),
+		holds:    make(map[string]*serviceHold),
 	}
 }
 
@@ -133,6 +138,7 @@ func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset
 		if !want[name] {
 			w.cancel()
 			delete(c.watches, name)
+			delete(c.awaiting, name)
 			c.guardRemoval(name, serviceResult{}, now)
 			if c.held(name) {
 				continue
@@ -153,6 +159,7 @@ func (c *coordinator) startServiceWatch(ctx context.Context, name string) {
 	gen := c.nextGen
 	ctx, cancel := context.WithCancel(ctx)
 	c.watches[name] = &serviceWatch{gen: gen, cancel: cancel}
+	c.awaiting[name] = true
 	if h := c.holds[name]; h != nil {
 		h.raw = nil // the stopped watch's answers are not the new one's
 	}
@@ -165,6 +172,7 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult, reset
 	if w := c.watches[name]; w == nil || w.gen != gen {
 		return
 	}
+	delete(c.awaiting, name)
 	now := time.Now()
 	if reset {
 		c.startResync(now)
@@ -173,16 +181,9 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult, reset
 	c.state.setService(name, c.heldResult(name, r))
 }
 
-// pending counts the watches that have not answered yet. Held services
-// may be in the state without a watch, so watches are counted one by one.
+// pending counts the watches that have not answered yet.
 func (c *coordinator) pending() int {
-	n := c.state.unanswered()
-	for name := range c.watches {
-		if _, ok := c.state.services[name]; !ok {
-			n++
-		}
-	}
-	return n
+	return len(c.awaiting) + c.state.unanswered()
 }
 
 // changed notes a state change at now and (re)arms the debounce timer: it
