@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"fmt"
+	"os"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -47,6 +49,9 @@ func TestConsulKilledUnderTraffic(t *testing.T) {
 	poll.Until(t, 60*time.Second, "the control plane's resync over", func() error {
 		return m.cpMetric("weft_cp_consul_held_services", 0)
 	})
+	if b, err := os.ReadFile(m.controlPlane.LogPath()); err != nil || !strings.Contains(string(b), "catalog index went backwards") {
+		t.Errorf("the control plane did not log a Consul resync (%v); the test did not exercise the hold", err)
+	}
 	c.waitServedBy(30*time.Second, 1, false, "api-1")
 	c.waitServedBy(30*time.Second, 1, false, "api-2")
 
