@@ -2,6 +2,7 @@ package discovery
 
 import (
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -55,6 +56,53 @@ func TestConfigRemovalShare(t *testing.T) {
 	if _, err := New(Config{Client: &api.Client{}, RemovalShare: 99.5}); err != nil {
 		t.Errorf("RemovalShare 99.5: %v", err)
 	}
+}
+
+// TestWatcherRemovalHoldFollowsConsul: while a removal is held, what
+// Consul lists applies at once — an instance that comes back with a new
+// port, a new one — and only the vanished instances are kept; when the
+// grace ends, Consul's latest answer applies as it is.
+func TestWatcherRemovalHoldFollowsConsul(t *testing.T) {
+	const grace = time.Second
+	four := func(d *fakeData) {
+		d.connect["api"] = []*api.ServiceEntry{sidecarEntry("api", "api-1", 21001), sidecarEntry("api", "api-2", 21002),
+			sidecarEntry("api", "api-3", 21003), sidecarEntry("api", "api-4", 21004)}
+	}
+	data := meshData()
+	four(&data)
+	consul := startFakeConsul(t, data)
+	cfg := fastConfig(Config{Client: consul.client, RemovalGrace: grace})
+	cfg.QueryWait = 20 * time.Millisecond
+	w := startWatcher(t, cfg)
+	waitSnapshot(t, w, "4 api instances", func(s *catalog.Snapshot) bool { return len(s.Endpoints["api"]) == 4 })
+
+	removed := time.Now()
+	consul.update(func(d *fakeData) { d.connect["api"] = d.connect["api"][:1] })
+	poll.UntilTrue(t, 10*time.Second, "the removal held", func() bool { return w.Stats().RemovalsHeld == 1 })
+	consul.update(func(d *fakeData) {
+		d.connect["api"] = []*api.ServiceEntry{d.connect["api"][0], sidecarEntry("api", "api-2", 22002), sidecarEntry("api", "api-5", 21005)}
+	})
+	waitSnapshot(t, w, "api-2's new port and api-5 applied, api-3 and api-4 kept", func(s *catalog.Snapshot) bool {
+		return describePorts(s.Endpoints["api"]) == "api-1:21001 api-2:22002 api-3:21003 api-4:21004 api-5:21005"
+	})
+	waitSnapshot(t, w, "Consul's answer as it is", func(s *catalog.Snapshot) bool {
+		return describePorts(s.Endpoints["api"]) == "api-1:21001 api-2:22002 api-5:21005"
+	})
+	if held := time.Since(removed); held < grace {
+		t.Errorf("api-3 and api-4 removed %v after Consul dropped them, before the %v grace", held, grace)
+	}
+	if st := w.Stats(); st.RemovalsHeld != 1 {
+		t.Errorf("RemovalsHeld = %d, want 1", st.RemovalsHeld)
+	}
+}
+
+// describePorts lists endpoints as "<instance>:<port>", in order.
+func describePorts(eps []catalog.Endpoint) string {
+	var parts []string
+	for _, e := range eps {
+		parts = append(parts, fmt.Sprintf("%s:%d", strings.TrimSuffix(e.ProxyID, "-sidecar-proxy"), e.Port))
+	}
+	return strings.Join(parts, " ")
 }
 
 // The tests below run against a real Consul dev agent. Their instances
