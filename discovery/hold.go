@@ -20,7 +20,12 @@ import (
 // While a hold is in force the coordinator stores, for the service, the
 // union of Consul's latest answer and what the hold kept: instances that
 // come back or change apply at once, those still missing keep their last
-// known registration and health. When the hold ends, Consul's latest
+// known registration and health. An instance that vanished and comes
+// back critical after it was not keeps its kept health until its checks pass or the
+// hold ends: a registration written again starts its checks critical
+// until they run, so then Consul's "critical" says "not checked yet" as
+// often as "failing" — and the instance would have kept that health had
+// it not come back yet. When the hold ends, Consul's latest
 // answer applies as it is, removals included; a service whose watch has
 // stopped (it left Consul's catalog) is dropped.
 //
@@ -29,16 +34,24 @@ type serviceHold struct {
 	until time.Time
 	kept  serviceResult  // what Consul listed before the removal
 	raw   *serviceResult // Consul's latest answer since; nil if none
+	// vanished are the instances (endpointKey) whose removal is held;
+	// nil: every kept instance (Consul lost them all).
+	vanished map[string]bool
 }
 
-// holdService holds service name's current result until until, or
-// extends a hold already in force to until; the hold then keeps what the
-// service has now, a superset of what it kept.
-func (c *coordinator) holdService(name string, until time.Time) {
+// holdService holds service name's current result until until, for the
+// vanished instances (nil: all), or extends a hold already in force; the
+// hold then keeps what the service has now, a superset of what it kept.
+func (c *coordinator) holdService(name string, until time.Time, vanished map[string]bool) {
 	h := c.holds[name]
-	if h == nil {
-		h = &serviceHold{}
+	switch {
+	case h == nil:
+		h = &serviceHold{vanished: vanished}
 		c.holds[name] = h
+	case vanished == nil:
+		h.vanished = nil
+	case h.vanished != nil:
+		h.vanished = unionMap(vanished, h.vanished)
 	}
 	h.until = maxTime(h.until, until)
 	h.kept = c.state.services[name]
@@ -56,7 +69,7 @@ func (c *coordinator) heldResult(name string, r serviceResult) serviceResult {
 		return r
 	}
 	h.raw = &r
-	return unionResults(r, h.kept)
+	return unionResults(r, h.kept, h.vanished)
 }
 
 // endHolds ends the holds whose deadline has passed at now: Consul's
@@ -108,16 +121,43 @@ func maxTime(a, b time.Time) time.Time {
 }
 
 // unionResults returns cur plus the proxies and endpoints of old that
-// cur lacks.
-func unionResults(cur, old serviceResult) serviceResult {
+// cur lacks, with the health of vanished endpoints kept as keptHealth
+// says.
+func unionResults(cur, old serviceResult, vanished map[string]bool) serviceResult {
 	return serviceResult{
 		proxies: unionBy(cur.proxies, old.proxies, func(p *catalog.Proxy) string { return p.ID + "\x00" + p.Node },
 			func(a, b *catalog.Proxy) int { return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Node, b.Node)) }),
-		endpoints: unionBy(cur.endpoints, old.endpoints, endpointKey,
+		endpoints: unionBy(keptHealth(cur.endpoints, old.endpoints, vanished), old.endpoints, endpointKey,
 			func(a, b catalog.Endpoint) int {
 				return cmp.Or(cmp.Compare(a.ProxyID, b.ProxyID), cmp.Compare(a.Node, b.Node))
 			}),
 	}
+}
+
+// keptHealth returns cur, where a vanished instance (nil: any) cur lists
+// critical that old had not critical has old's health (see serviceHold).
+// cur is returned as is when no instance changes.
+func keptHealth(cur, old []catalog.Endpoint, vanished map[string]bool) []catalog.Endpoint {
+	before := make(map[string]catalog.Health, len(old))
+	for _, e := range old {
+		before[endpointKey(e)] = e.Health
+	}
+	var out []catalog.Endpoint
+	for i, e := range cur {
+		key := endpointKey(e)
+		h, ok := before[key]
+		if e.Health != catalog.HealthCritical || !ok || h == catalog.HealthCritical || vanished != nil && !vanished[key] {
+			continue
+		}
+		if out == nil {
+			out = slices.Clone(cur)
+		}
+		out[i].Health = h
+	}
+	if out == nil {
+		return cur
+	}
+	return out
 }
 
 // endpointKey identifies an instance: sidecar IDs are unique per node.

@@ -23,38 +23,38 @@ func (c *coordinator) guardRemoval(name string, next serviceResult, now time.Tim
 	}
 	before := c.state.services[name].endpoints
 	vanished := removalToHold(before, next.endpoints, c.env.cfg.RemovalShare)
-	if vanished == 0 {
+	if len(vanished) == 0 {
 		return
 	}
-	c.holdService(name, now.Add(grace))
+	c.holdService(name, now.Add(grace), vanished)
 	c.env.stats.removalsHeld.Add(1)
 	c.env.logger.Warn("Consul removed most of a service's instances without their checks failing; holding the removal",
-		"service", name, "removed", vanished, "instances", len(before), "share", c.env.cfg.RemovalShare, "grace", grace)
+		"service", name, "removed", len(vanished), "instances", len(before), "share", c.env.cfg.RemovalShare, "grace", grace)
 }
 
-// removalToHold returns how many instances going from before to after
-// removes without their checks failing, when that is more than share
-// percent of before; else 0.
-func removalToHold(before, after []catalog.Endpoint, share float64) int {
+// removalToHold returns the instances (endpointKey) that going from
+// before to after removes without their checks failing, when they are
+// more than share percent of before; else none.
+func removalToHold(before, after []catalog.Endpoint, share float64) map[string]bool {
 	vanished := vanishedHealthy(before, after)
-	if 100*float64(vanished) <= share*float64(len(before)) {
-		return 0
+	if 100*float64(len(vanished)) <= share*float64(len(before)) {
+		return nil
 	}
 	return vanished
 }
 
-// vanishedHealthy counts the instances of before, not critical, that
+// vanishedHealthy returns the instances of before, not critical, that
 // after no longer lists.
-func vanishedHealthy(before, after []catalog.Endpoint) int {
+func vanishedHealthy(before, after []catalog.Endpoint) map[string]bool {
 	listed := make(map[string]bool, len(after))
 	for _, e := range after {
 		listed[endpointKey(e)] = true
 	}
-	n := 0
+	out := map[string]bool{}
 	for _, e := range before {
 		if e.Health != catalog.HealthCritical && !listed[endpointKey(e)] {
-			n++
+			out[endpointKey(e)] = true
 		}
 	}
-	return n
+	return out
 }

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -38,8 +39,41 @@ func TestRemovalToHold(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if got := removalToHold(tt.before, tt.after, tt.share); got != tt.want {
-				t.Errorf("removalToHold = %d, want %d", got, tt.want)
+			if got := removalToHold(tt.before, tt.after, tt.share); len(got) != tt.want {
+				t.Errorf("removalToHold = %v, want %d instances", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestKeptHealth: while a service is held, a vanished instance that
+// comes back critical keeps the health it had: its checks have not run
+// yet. Instances that did not vanish, or were critical, follow Consul.
+func TestKeptHealth(t *testing.T) {
+	ep := func(id string, port int, h catalog.Health) catalog.Endpoint {
+		return catalog.Endpoint{ProxyID: id, Node: "n", Port: port, Health: h}
+	}
+	pass, warn, crit := catalog.HealthPassing, catalog.HealthWarning, catalog.HealthCritical
+	old := []catalog.Endpoint{ep("a", 1, pass), ep("b", 1, warn), ep("c", 1, crit), ep("d", 1, pass)}
+	vanishedABC := map[string]bool{"a\x00n": true, "b\x00n": true, "c\x00n": true}
+	tests := []struct {
+		name     string
+		cur      []catalog.Endpoint
+		vanished map[string]bool
+		want     []catalog.Endpoint
+	}{
+		{"back critical on a new port: old health, new port", []catalog.Endpoint{ep("a", 2, crit)}, vanishedABC, []catalog.Endpoint{ep("a", 2, pass)}},
+		{"a warning kept too", []catalog.Endpoint{ep("b", 1, crit)}, vanishedABC, []catalog.Endpoint{ep("b", 1, warn)}},
+		{"critical before: stays critical", []catalog.Endpoint{ep("c", 1, crit)}, vanishedABC, []catalog.Endpoint{ep("c", 1, crit)}},
+		{"did not vanish: its failure applies", []catalog.Endpoint{ep("d", 1, crit)}, vanishedABC, []catalog.Endpoint{ep("d", 1, crit)}},
+		{"Consul lost every instance (resync)", []catalog.Endpoint{ep("d", 1, crit)}, nil, []catalog.Endpoint{ep("d", 1, pass)}},
+		{"new instance: as Consul says", []catalog.Endpoint{ep("x", 1, crit)}, nil, []catalog.Endpoint{ep("x", 1, crit)}},
+		{"back with a warning: as Consul says", []catalog.Endpoint{ep("a", 1, warn)}, nil, []catalog.Endpoint{ep("a", 1, warn)}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, keptHealth(tt.cur, old, tt.vanished)); diff != "" {
+				t.Errorf("keptHealth (-want +got):\n%s", diff)
 			}
 		})
 	}
@@ -60,8 +94,10 @@ func TestConfigRemovalShare(t *testing.T) {
 
 // TestWatcherRemovalHoldFollowsConsul: while a removal is held, what
 // Consul lists applies at once — an instance that comes back with a new
-// port, a new one — and only the vanished instances are kept; when the
-// grace ends, Consul's latest answer applies as it is.
+// port (critical, as a registration written again is until its checks
+// run: it keeps its health), a new one, the failure of one that stayed —
+// and only the vanished instances are kept; when the grace ends,
+// Consul's latest answer applies as it is.
 func TestWatcherRemovalHoldFollowsConsul(t *testing.T) {
 	const grace = time.Second
 	four := func(d *fakeData) {
@@ -79,14 +115,16 @@ func TestWatcherRemovalHoldFollowsConsul(t *testing.T) {
 	removed := time.Now()
 	consul.update(func(d *fakeData) { d.connect["api"] = d.connect["api"][:1] })
 	poll.UntilTrue(t, 10*time.Second, "the removal held", func() bool { return w.Stats().RemovalsHeld == 1 })
+	critical := func(e *api.ServiceEntry) { e.Checks = api.HealthChecks{{CheckID: "ttl", Status: api.HealthCritical}} }
 	consul.update(func(d *fakeData) {
-		d.connect["api"] = []*api.ServiceEntry{d.connect["api"][0], sidecarEntry("api", "api-2", 22002), sidecarEntry("api", "api-5", 21005)}
+		d.connect["api"] = []*api.ServiceEntry{sidecarEntry("api", "api-1", 21001, critical),
+			sidecarEntry("api", "api-2", 22002, critical), sidecarEntry("api", "api-5", 21005)}
 	})
-	waitSnapshot(t, w, "api-2's new port and api-5 applied, api-3 and api-4 kept", func(s *catalog.Snapshot) bool {
-		return describePorts(s.Endpoints["api"]) == "api-1:21001 api-2:22002 api-3:21003 api-4:21004 api-5:21005"
+	waitSnapshot(t, w, "api-1's failure, api-2's new port and api-5 applied, api-3 and api-4 kept", func(s *catalog.Snapshot) bool {
+		return describePorts(s.Endpoints["api"]) == "api-1:21001:critical api-2:22002:passing api-3:21003:passing api-4:21004:passing api-5:21005:passing"
 	})
 	waitSnapshot(t, w, "Consul's answer as it is", func(s *catalog.Snapshot) bool {
-		return describePorts(s.Endpoints["api"]) == "api-1:21001 api-2:22002 api-5:21005"
+		return describePorts(s.Endpoints["api"]) == "api-1:21001:critical api-2:22002:critical api-5:21005:passing"
 	})
 	if held := time.Since(removed); held < grace {
 		t.Errorf("api-3 and api-4 removed %v after Consul dropped them, before the %v grace", held, grace)
@@ -96,11 +134,11 @@ func TestWatcherRemovalHoldFollowsConsul(t *testing.T) {
 	}
 }
 
-// describePorts lists endpoints as "<instance>:<port>", in order.
+// describePorts lists endpoints as "<instance>:<port>:<health>", in order.
 func describePorts(eps []catalog.Endpoint) string {
 	var parts []string
 	for _, e := range eps {
-		parts = append(parts, fmt.Sprintf("%s:%d", strings.TrimSuffix(e.ProxyID, "-sidecar-proxy"), e.Port))
+		parts = append(parts, fmt.Sprintf("%s:%d:%s", strings.TrimSuffix(e.ProxyID, "-sidecar-proxy"), e.Port, e.Health))
 	}
 	return strings.Join(parts, " ")
 }

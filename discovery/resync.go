@@ -21,7 +21,7 @@ func (c *coordinator) startResync(now time.Time) {
 	before := *c.state // its entry fields are replaced, never modified
 	c.resyncBefore, c.resyncEntries = &before, map[string]func(*state){}
 	for name := range c.state.services {
-		c.holdService(name, c.resyncUntil)
+		c.holdService(name, c.resyncUntil, nil)
 	}
 	c.env.logger.Warn("Consul's catalog index went backwards: it lost its state; keeping services and instances it no longer lists until its agents re-register them",
 		"services", len(c.state.services), "grace", grace)
