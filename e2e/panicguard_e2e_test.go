@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -141,19 +142,25 @@ func (m *mesh) waitPanic(t *testing.T, proxyID, service string, panic bool) stri
 // cpMetric is nil when the control plane's /metrics has the unlabelled
 // metric at want.
 func (m *mesh) cpMetric(name string, want float64) error {
+	v, err := m.cpValue(name)
+	if err == nil && v != want {
+		err = fmt.Errorf("%s = %v, want %v", name, v, want)
+	}
+	return err
+}
+
+// cpValue reads an unlabelled metric from the control plane's /metrics.
+func (m *mesh) cpValue(name string) (float64, error) {
 	code, body, err := httpGet(context.Background(), http.DefaultClient, "http://"+m.cpAdmin+"/metrics")
 	if err != nil || code != http.StatusOK {
-		return fmt.Errorf("control plane /metrics: %d %v", code, err)
+		return 0, fmt.Errorf("control plane /metrics: %d %v", code, err)
 	}
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			if v != fmt.Sprint(want) {
-				return fmt.Errorf("%s = %s, want %v", name, v, want)
-			}
-			return nil
+			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return fmt.Errorf("%s not in the control plane's /metrics", name)
+	return 0, fmt.Errorf("%s not in the control plane's /metrics", name)
 }
 
 // endpointCount is one load assignment's endpoints in a sidecar's
