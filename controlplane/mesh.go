@@ -7,18 +7,19 @@ import (
 	"github.com/weft-mesh/weft/controlplane/translate"
 )
 
-// mesh is the security configuration translation needs: trust domain,
-// bundle, default intention policy and tracing. Without a CA, mTLS is off, which
+// mesh is the mesh-wide configuration translation needs: trust domain,
+// bundle, default intention policy, tracing and the panic threshold. Without a CA, mTLS is off, which
 // only tests of plain traffic configure.
 func (s *Server) mesh() translate.Mesh {
 	if s.cfg.Authority == nil {
-		return translate.Mesh{Tracing: s.cfg.Tracing}
+		return translate.Mesh{Tracing: s.cfg.Tracing, HealthyPanicThreshold: s.cfg.HealthyPanicThreshold}
 	}
 	m := translate.Mesh{
-		TrustDomain:   s.cfg.Authority.TrustDomain().Name(),
-		RootsPEM:      certs.EncodeCerts(s.cfg.Authority.Bundle()...),
-		DefaultPolicy: s.cfg.DefaultIntentionPolicy,
-		Tracing:       s.cfg.Tracing,
+		TrustDomain:           s.cfg.Authority.TrustDomain().Name(),
+		RootsPEM:              certs.EncodeCerts(s.cfg.Authority.Bundle()...),
+		DefaultPolicy:         s.cfg.DefaultIntentionPolicy,
+		Tracing:               s.cfg.Tracing,
+		HealthyPanicThreshold: s.cfg.HealthyPanicThreshold,
 	}
 	if a, ok := s.cfg.Authority.(trustDomainAliaser); ok {
 		for _, td := range a.TrustDomainAliases() {

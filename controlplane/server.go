@@ -61,6 +61,11 @@ type Config struct {
 	// to its collector over OTLP/gRPC.
 	Tracing *translate.Tracing
 
+	// HealthyPanicThreshold, when set, is the panic threshold of every
+	// upstream cluster sidecars get, in percent from 0 (panic mode off) to
+	// 100; nil leaves the sidecars' default, 50.
+	HealthyPanicThreshold *float64
+
 	// Traces, when set, makes the control plane the mesh's embedded trace
 	// backend: it receives OTLP on the xDS gRPC address and on the admin
 	// address (POST /v1/traces) and serves the trace viewer (/traces).
@@ -105,6 +110,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("shutdown grace %v: must not be negative", c.ShutdownGrace)
+	}
+	if p := c.HealthyPanicThreshold; p != nil && (*p < 0 || *p > 100) {
+		return fmt.Errorf("healthy panic threshold %v: want a percentage from 0 to 100", *p)
 	}
 	return nil
 }

@@ -23,15 +23,25 @@ type coordinator struct {
 
 	state   *state
 	watches map[string]*serviceWatch // running connect watches by service name
-	nextGen uint64
+	// awaiting are the names of running connect watches that have not
+	// answered yet. Held services stay in the state without a watch, so
+	// the state cannot tell.
+	awaiting map[string]bool
+	nextGen  uint64
 
 	last       *catalog.Snapshot // last published, nil before the first
 	dirty      bool              // state changed since last was built
 	dirtySince time.Time         // first unpublished change
 	timer      *time.Timer       // fires when the debounce window closes
 
-	hold      *resyncHold // set while Consul resyncs after losing its state
-	holdTimer *time.Timer // fires when the hold's grace ends
+	holds       map[string]*serviceHold // services whose removals are held
+	holdTimer   *time.Timer             // fires when the first hold ends
+	resyncUntil time.Time               // end of the current resync's holds
+	// resyncBefore is the state when the current resync began, and
+	// resyncEntries the config-entry answers to apply when it ends, by
+	// kind (entryhold.go); both nil outside a resync.
+	resyncBefore  *state
+	resyncEntries map[string]func(*state)
 }
 
 // serviceWatch is one running /v1/health/connect/<service> watch. gen tells
@@ -43,11 +53,13 @@ type serviceWatch struct {
 
 func newCoordinator(env *watchEnv, publish func(*catalog.Snapshot)) *coordinator {
 	return &coordinator{
-		env:     env,
-		publish: publish,
-		events:  make(chan event, 64),
-		state:   newState(),
-		watches: make(map[string]*serviceWatch),
+		env:      env,
+		publish:  publish,
+		events:   make(chan event, 64),
+		state:    newState(),
+		watches:  make(map[string]*serviceWatch),
+		awaiting: make(map[string]bool),
+		holds:    make(map[string]*serviceHold),
 	}
 }
 
@@ -87,7 +99,8 @@ func (c *coordinator) run(ctx context.Context) {
 			c.syncImports(ctx)
 			c.flush(now)
 		case now := <-c.holdTimer.C:
-			c.endHold()
+			c.endHolds(now)
+			c.endEntryHold(now)
 			c.changed(now)
 		}
 	}
@@ -114,12 +127,12 @@ func (c *coordinator) send(ctx context.Context, ev event) bool {
 }
 
 // setServiceNames starts a connect watch for every new service name and
-// stops those of names that are gone, dropping their data, unless a
-// resync hold keeps it. reset says Consul's catalog index went backwards.
+// stops those of names that are gone, dropping their data, unless a hold
+// keeps it. reset says Consul's catalog index went backwards.
 func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset bool) {
 	now := time.Now()
 	if reset {
-		c.startHold(now)
+		c.startResync(now)
 	}
 	want := make(map[string]bool, len(names))
 	for _, name := range names {
@@ -129,7 +142,9 @@ func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset
 		if !want[name] {
 			w.cancel()
 			delete(c.watches, name)
-			if _, held := c.hold.beforeOf(name); held && c.holding(now) {
+			delete(c.awaiting, name)
+			c.guardRemoval(name, serviceResult{}, now)
+			if c.held(name) {
 				continue
 			}
 			c.state.deleteService(name)
@@ -148,6 +163,10 @@ func (c *coordinator) startServiceWatch(ctx context.Context, name string) {
 	gen := c.nextGen
 	ctx, cancel := context.WithCancel(ctx)
 	c.watches[name] = &serviceWatch{gen: gen, cancel: cancel}
+	c.awaiting[name] = true
+	if h := c.holds[name]; h != nil {
+		h.raw = nil // the stopped watch's answers are not the new one's
+	}
 	c.spawn(ctx, func(ctx context.Context) { c.watchService(ctx, name, gen) })
 }
 
@@ -157,19 +176,18 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult, reset
 	if w := c.watches[name]; w == nil || w.gen != gen {
 		return
 	}
+	delete(c.awaiting, name)
 	now := time.Now()
 	if reset {
-		c.startHold(now)
+		c.startResync(now)
 	}
-	if c.holding(now) {
-		r = c.hold.heldResult(name, r)
-	}
-	c.state.setService(name, r)
+	c.guardRemoval(name, r, now)
+	c.state.setService(name, c.heldResult(name, r))
 }
 
 // pending counts the watches that have not answered yet.
 func (c *coordinator) pending() int {
-	return len(c.watches) - len(c.state.services) + c.state.unanswered()
+	return len(c.awaiting) + c.state.unanswered()
 }
 
 // changed notes a state change at now and (re)arms the debounce timer: it

@@ -126,6 +126,11 @@ func TestHAReplicas(t *testing.T) {
 		{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: m.apiPort}})
 	m.startProxy(t, "api-1-sidecar-proxy")
 	m.startProxy(t, "web-1-sidecar-proxy")
+	// Consul passes api-1 before the load starts: while it is critical
+	// (its sidecar-listening check runs every 10 s) web's sidecar is in
+	// panic mode, serving api-1 anyway, and would serve api-2 below before
+	// its sidecar listens. Traffic reaching api-1 does not show it passing.
+	consultest.WaitForPassing(t, m.consul.Client(), "api", 1)
 	c := newCaller(t, m.apiPort)
 	c.waitServedBy(30*time.Second, 5, true, "api-1")
 

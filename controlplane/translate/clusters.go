@@ -71,6 +71,7 @@ func (t *translator) buildCluster(r *resolution, s upstreamSettings) *clusterv3.
 	c.CircuitBreakers = circuitBreakers(s.limits, isHTTP(s.protocol))
 	c.OutlierDetection = outlierDetection(s.outlier)
 	c.TypedExtensionProtocolOptions = httpProtocolOptions(s.protocol)
+	c.CommonLbConfig = commonLbConfig(t.mesh.HealthyPanicThreshold)
 	if t.mesh.TrustDomain != "" {
 		var ids []certs.ServiceIdentity
 		for _, svc := range r.services() {
@@ -79,6 +80,14 @@ func (t *translator) buildCluster(r *resolution, s upstreamSettings) *clusterv3.
 		c.TransportSocket = upstreamTLS(t.mesh, name, ids, upstreamALPN(s.protocol))
 	}
 	return c
+}
+
+// commonLbConfig sets the panic threshold when the mesh sets one.
+func commonLbConfig(threshold *float64) *clusterv3.Cluster_CommonLbConfig {
+	if threshold == nil {
+		return nil
+	}
+	return &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: *threshold}}
 }
 
 // defaultLocalAddress is where Consul assumes a sidecar's application

@@ -202,13 +202,19 @@ func cloneMesh(mesh Mesh) Mesh {
 		tr := *mesh.Tracing
 		mesh.Tracing = &tr
 	}
+	if p := mesh.HealthyPanicThreshold; p != nil {
+		v := *p
+		mesh.HealthyPanicThreshold = &v
+	}
 	return mesh
 }
 
 func sameMesh(a, b Mesh) bool {
 	return a.TrustDomain == b.TrustDomain && slices.Equal(a.TrustDomainAliases, b.TrustDomainAliases) && a.DefaultPolicy == b.DefaultPolicy &&
 		bytes.Equal(a.RootsPEM, b.RootsPEM) &&
-		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing)
+		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing) &&
+		(a.HealthyPanicThreshold == nil) == (b.HealthyPanicThreshold == nil) &&
+		(a.HealthyPanicThreshold == nil || *a.HealthyPanicThreshold == *b.HealthyPanicThreshold)
 }
 
 // usableEndpoints are the instances of a service that a proxy can dial,

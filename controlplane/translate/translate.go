@@ -47,6 +47,11 @@ type Mesh struct {
 	// Tracing, when set, has every HTTP listener trace requests and export
 	// spans over OTLP/gRPC to the collector.
 	Tracing *Tracing
+	// HealthyPanicThreshold, when set, is every upstream cluster's
+	// common_lb_config.healthy_panic_threshold, in percent (0 turns
+	// panic mode off); nil leaves it unset: the sidecar's default, 50,
+	// as Envoy's.
+	HealthyPanicThreshold *float64
 }
 
 // trustDomains are the trust domain and its aliases.
