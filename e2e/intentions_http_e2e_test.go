@@ -63,10 +63,21 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 	})
 
 	setIntentions(t, m, "api", &api.SourceIntention{Name: "web", Action: api.IntentionActionDeny})
-	poll.Until(t, 10*time.Second, "web denied by api's intention", func() error {
-		got, err := getThrough(clients["HTTP/1.1"], url)
-		if err != nil || got.code != http.StatusForbidden {
-			return fmt.Errorf("HTTP/1.1: %+v, %v", got, err)
+	// Each of api's two sidecars applies the deny on its own: wait until
+	// ten calls in a row, from both clients (balanced per request over
+	// both instances), are denied, not until one is.
+	denied := 0
+	poll.Until(t, 10*time.Second, "web denied by both api sidecars, ten calls in a row", func() error {
+		for proto, c := range clients {
+			got, err := getThrough(c, url)
+			if err != nil || got.code != http.StatusForbidden {
+				denied = 0
+				return fmt.Errorf("%s: %+v, %v", proto, got, err)
+			}
+			denied++
+		}
+		if denied < 10 {
+			return fmt.Errorf("%d denied in a row", denied)
 		}
 		return nil
 	})
