@@ -92,6 +92,10 @@ type Snapshot struct {
 	// IngressGateways are the ingress-gateway entries, by gateway service
 	// name (ingress.go).
 	IngressGateways map[string]*IngressGateway
+
+	// MeshGateways are this cluster's mesh gateways, as the endpoints
+	// sidecars dial in MeshGateway.Mode local (peering.go), sorted.
+	MeshGateways []Endpoint
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy"), or a
@@ -163,7 +167,9 @@ type Upstream struct {
 	Datacenter      string // empty means the local datacenter
 	// Peer is the peering the destination is imported from
 	// (DestinationPeer); empty for a local (or Datacenter) destination.
-	Peer             string
+	Peer string
+	// MeshGatewayMode is the registration's MeshGateway.Mode for it.
+	MeshGatewayMode  string
 	LocalBindAddress string // defaults to 127.0.0.1
 	LocalBindPort    int
 
@@ -238,6 +244,9 @@ type ServiceDefaults struct {
 	// the service's sidecars (see Snapshot.ProxyModeOf).
 	Mode             string
 	TransparentProxy TransparentProxy
+	// MeshGatewayMode is MeshGateway.Mode for the service's sidecars'
+	// peered upstreams (see Snapshot.MeshGatewayModeOf).
+	MeshGatewayMode string
 
 	// UpstreamConfig configures the upstreams of the service's sidecars;
 	// nil when unset.
@@ -261,6 +270,8 @@ type ProxyDefaults struct {
 	// (see Snapshot.ProxyModeOf).
 	Mode             string
 	TransparentProxy TransparentProxy
+	// MeshGatewayMode is the mesh-wide MeshGateway.Mode.
+	MeshGatewayMode string
 
 	// Unsupported lists the settings Weft cannot apply, and ModifyIndex
 	// is the entry's version, as in ServiceDefaults.

@@ -28,6 +28,7 @@ type Diff struct {
 	Exports  KeyDiff
 
 	IngressGateways KeyDiff
+	MeshGateways    bool
 }
 
 // KeyDiff is what differs in one map of two snapshots.
@@ -69,6 +70,7 @@ func Compare(a, b *Snapshot) Diff {
 		Exports:  diffMap(a.Exports, b.Exports, sameSlice),
 
 		IngressGateways: diffMap(a.IngressGateways, b.IngressGateways, samePointee),
+		MeshGateways:    !sameSlice(a.MeshGateways, b.MeshGateways),
 	}
 }
 
@@ -79,7 +81,7 @@ func (d Diff) SameMesh() bool {
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
 		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&
-		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty()
+		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty() && !d.MeshGateways
 }
 
 func (k KeyDiff) empty() bool { return len(k.Changed) == 0 }

@@ -59,6 +59,8 @@ func setNonZero(t *testing.T, v reflect.Value) {
 		v.SetUint(1)
 	case reflect.Pointer:
 		v.Set(reflect.New(v.Type().Elem()))
+	case reflect.Slice:
+		v.Set(reflect.MakeSlice(v.Type(), 1, 1))
 	case reflect.Map:
 		m := reflect.MakeMap(v.Type())
 		m.SetMapIndex(reflect.ValueOf("k"), reflect.Zero(v.Type().Elem()))

@@ -49,6 +49,32 @@ type ImportedService struct {
 // ImportedKey is the key of an imported service in Snapshot.Imported.
 func ImportedKey(peer, service string) string { return peer + "/" + service }
 
+// MeshGateway.Mode values, as Consul names them. Weft routes a peered
+// upstream through this cluster's mesh gateway in MeshGatewayLocal, and
+// straight to the peer's gateway otherwise (remote; none and unset mean
+// remote for peers, as in Consul).
+const (
+	MeshGatewayLocal  = "local"
+	MeshGatewayRemote = "remote"
+	MeshGatewayNone   = "none"
+)
+
+// MeshGatewayModeOf resolves a sidecar's MeshGateway.Mode for an
+// upstream as Consul does: the upstream's own, else its service's
+// service-defaults, else proxy-defaults.
+func (s *Snapshot) MeshGatewayModeOf(p *Proxy, u Upstream) string {
+	if u.MeshGatewayMode != "" {
+		return u.MeshGatewayMode
+	}
+	if sd := s.ServiceDefaults[p.DestinationName]; sd != nil && sd.MeshGatewayMode != "" {
+		return sd.MeshGatewayMode
+	}
+	if s.ProxyDefaults != nil {
+		return s.ProxyDefaults.MeshGatewayMode
+	}
+	return ""
+}
+
 // Proxy kinds besides sidecars (whose Kind is empty).
 const KindMeshGateway = "mesh-gateway"
 

@@ -92,6 +92,7 @@ func convertUpstreams(in []api.Upstream) []catalog.Upstream {
 			DestinationName:  u.DestinationName,
 			Datacenter:       u.Datacenter,
 			Peer:             u.DestinationPeer,
+			MeshGatewayMode:  string(u.MeshGateway.Mode),
 			LocalBindAddress: cmp.Or(u.LocalBindAddress, defaultLocalAddress),
 			LocalBindPort:    u.LocalBindPort,
 			Protocol:         protocolOf(u.Config),
@@ -152,6 +153,7 @@ func convertServiceDefaults(entries []api.ConfigEntry) map[string]*catalog.Servi
 			UpstreamConfig:   convertUpstreamConfiguration(sd.UpstreamConfig, &u),
 			Mode:             string(sd.Mode),
 			TransparentProxy: convertTransparentProxy(sd.TransparentProxy, &u),
+			MeshGatewayMode:  string(sd.MeshGateway.Mode),
 		}
 		unsupportedServiceDefaults(sd, &u)
 		out[sd.Name].Unsupported, out[sd.Name].ModifyIndex = u.versioned(sd.ModifyIndex)
@@ -169,7 +171,7 @@ func convertProxyDefaults(entries []api.ConfigEntry) *catalog.ProxyDefaults {
 		}
 		var u unsupported
 		out := &catalog.ProxyDefaults{Protocol: protocolOf(pd.Config), Mode: string(pd.Mode),
-			TransparentProxy: convertTransparentProxy(pd.TransparentProxy, &u)}
+			TransparentProxy: convertTransparentProxy(pd.TransparentProxy, &u), MeshGatewayMode: string(pd.MeshGateway.Mode)}
 		unsupportedProxyDefaults(pd, &u)
 		out.Unsupported, out.ModifyIndex = u.versioned(pd.ModifyIndex)
 		return out

@@ -25,9 +25,9 @@ import (
 type peeringState struct {
 	peers    map[string]*catalog.Peer
 	imported map[string]*catalog.ImportedService
-	// gateways are the mesh gateway registrations by gateway service
-	// name, then by proxy ID.
-	gateways map[string]map[string]*catalog.Proxy
+	// gateways are the gateway registrations by gateway service name,
+	// then by proxy ID.
+	gateways map[string]map[string]gatewayEntry
 	exports  map[string][]string
 	ingress  map[string]*catalog.IngressGateway
 
@@ -275,31 +275,38 @@ func (c *coordinator) watchGatewayNames(ctx context.Context) {
 
 // watchGateway watches the instances of one mesh gateway service.
 func (c *coordinator) watchGateway(ctx context.Context, name string, gen uint64) {
-	fetch := func(q *api.QueryOptions) (map[string]*catalog.Proxy, uint64, error) {
+	fetch := func(q *api.QueryOptions) (map[string]gatewayEntry, uint64, error) {
 		entries, meta, err := c.env.client.Health().Service(name, "", false, q)
 		if err != nil {
 			return nil, 0, fmt.Errorf("watch mesh gateway %q: %w", name, err)
 		}
 		return convertGateways(entries), meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "health/service/"+name, fetch, func(ctx context.Context, gws map[string]*catalog.Proxy) bool {
+	runBlocking(ctx, c.env, "health/service/"+name, fetch, func(ctx context.Context, gws map[string]gatewayEntry) bool {
 		return c.send(ctx, func(context.Context) {
 			ps := &c.state.peering
 			if !ps.gatewayWatches.current(name, gen) {
 				return
 			}
 			if ps.gateways == nil {
-				ps.gateways = map[string]map[string]*catalog.Proxy{}
+				ps.gateways = map[string]map[string]gatewayEntry{}
 			}
 			ps.gateways[name] = gws
 		})
 	})
 }
 
+// gatewayEntry is a gateway registration: the proxy, and its health (the
+// aggregate of its checks), which sidecars dialing mesh gateways use.
+type gatewayEntry struct {
+	proxy  *catalog.Proxy
+	health catalog.Health
+}
+
 // convertGateways converts gateway registrations (mesh and ingress) into
 // proxies of their kind, by ID.
-func convertGateways(entries []*api.ServiceEntry) map[string]*catalog.Proxy {
-	out := map[string]*catalog.Proxy{}
+func convertGateways(entries []*api.ServiceEntry) map[string]gatewayEntry {
+	out := map[string]gatewayEntry{}
 	for _, e := range entries {
 		if e == nil || e.Service == nil {
 			continue
@@ -308,8 +315,8 @@ func convertGateways(entries []*api.ServiceEntry) map[string]*catalog.Proxy {
 		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway {
 			continue
 		}
-		out[e.Service.ID] = &catalog.Proxy{ID: e.Service.ID, Name: e.Service.Service, Node: nodeName(e.Node),
-			Kind: kind, Address: serviceAddress(e), Port: e.Service.Port}
+		out[e.Service.ID] = gatewayEntry{&catalog.Proxy{ID: e.Service.ID, Name: e.Service.Service, Node: nodeName(e.Node),
+			Kind: kind, Address: serviceAddress(e), Port: e.Service.Port}, aggregateHealth(e.Checks)}
 	}
 	return out
 }
@@ -321,13 +328,31 @@ func (ps *peeringState) addTo(snap *catalog.Snapshot) {
 	snap.Imported = maps.Clone(ps.imported)
 	snap.Exports = maps.Clone(ps.exports)
 	snap.IngressGateways = maps.Clone(ps.ingress)
+	snap.MeshGateways = ps.meshGatewayEndpoints()
 	for _, name := range slices.Sorted(maps.Keys(ps.gateways)) {
 		for id, gw := range ps.gateways[name] {
 			if _, taken := snap.Proxies[id]; !taken {
-				snap.Proxies[id] = gw
+				snap.Proxies[id] = gw.proxy
 			}
 		}
 	}
+}
+
+// meshGatewayEndpoints are this cluster's mesh gateways as endpoints (their
+// registered address and port, the health of their checks), sorted.
+func (ps *peeringState) meshGatewayEndpoints() []catalog.Endpoint {
+	var out []catalog.Endpoint
+	for _, name := range slices.Sorted(maps.Keys(ps.gateways)) {
+		gws := ps.gateways[name]
+		for _, id := range slices.Sorted(maps.Keys(gws)) {
+			if gw := gws[id]; gw.proxy.Kind == catalog.KindMeshGateway {
+				p := gw.proxy
+				out = append(out, catalog.Endpoint{ProxyID: p.ID, Node: p.Node, Address: p.Address, Port: p.Port,
+					Health: gw.health, WeightPassing: 1, WeightWarning: 1})
+			}
+		}
+	}
+	return out
 }
 
 // convertExports reads, from the exported-services entry, the peers each

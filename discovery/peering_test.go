@@ -75,8 +75,8 @@ func TestConvertGateways(t *testing.T) {
 		{Node: &api.Node{Node: "n1", Address: "10.0.0.1"}, Service: &api.AgentService{Kind: api.ServiceKindMeshGateway, ID: "mgw-1", Service: "mesh-gateway", Port: 8443}},
 		{Node: &api.Node{Node: "n1"}, Service: &api.AgentService{ID: "api-1", Service: "api", Port: 9000}},
 	})
-	want := map[string]*catalog.Proxy{"mgw-1": {ID: "mgw-1", Name: "mesh-gateway", Node: "n1", Kind: catalog.KindMeshGateway, Address: "10.0.0.1", Port: 8443}}
-	if diff := cmp.Diff(want, got); diff != "" {
+	want := map[string]gatewayEntry{"mgw-1": {&catalog.Proxy{ID: "mgw-1", Name: "mesh-gateway", Node: "n1", Kind: catalog.KindMeshGateway, Address: "10.0.0.1", Port: 8443}, catalog.HealthPassing}}
+	if diff := cmp.Diff(want, got, cmp.AllowUnexported(gatewayEntry{})); diff != "" {
 		t.Errorf("gateways (-want +got):\n%s", diff)
 	}
 }

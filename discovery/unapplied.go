@@ -24,7 +24,6 @@ import (
 // listeners always require mTLS, which is "strict"), rate limits and Envoy
 // extensions.
 func unsupportedServiceDefaults(sd *api.ServiceConfigEntry, u *unsupported) {
-	u.meshGateway("MeshGateway", sd.MeshGateway)
 	u.expose(sd.Expose)
 	u.set("ExternalSNI", sd.ExternalSNI)
 	if d := sd.Destination; d != nil {
@@ -55,7 +54,6 @@ func unsupportedServiceDefaults(sd *api.ServiceConfigEntry, u *unsupported) {
 // gateways and exposed paths; and, from newer Consuls, the rest.
 func unsupportedProxyDefaults(pd *api.ProxyConfigEntry, u *unsupported) {
 	u.configKeys("Config", pd.Config)
-	u.meshGateway("MeshGateway", pd.MeshGateway)
 	u.expose(pd.Expose)
 
 	if pd.MutualTLSMode != api.MutualTLSModeStrict {
@@ -106,8 +104,9 @@ func (u *unsupported) meshTLS(field string, c *api.MeshDirectionalTLSConfig) {
 	u.set(field+".CipherSuites", strings.Join(c.CipherSuites, ","))
 }
 
-// meshGateway notes a mesh gateway mode other than none: Weft has no mesh
-// gateways, so requests never go through one.
+// meshGateway notes a mesh gateway mode other than none where Weft does
+// not read one (UpstreamConfig; the entries' own MeshGateway and the
+// registration's upstreams are applied to peered upstreams).
 func (u *unsupported) meshGateway(field string, mg api.MeshGatewayConfig) {
 	if mg.Mode != api.MeshGatewayModeNone {
 		u.set(field+".Mode", string(mg.Mode))

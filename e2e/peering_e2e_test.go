@@ -148,6 +148,39 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 		}
 		return nil
 	})
+
+	// MeshGateway.Mode local in dc1: web's sidecar dials dc1's own mesh
+	// gateway, which passes the TLS on to dc2's by its SNI: the calls
+	// cross both gateways.
+	before := gatewayConnections(t, gw)
+	dc1.registerMeshGateway(t, "mesh-gateway-dc1")
+	dc1.setEntry(t, &api.ProxyConfigEntry{Kind: api.ProxyDefaults, Name: api.ProxyConfigGlobal,
+		MeshGateway: api.MeshGatewayConfig{Mode: api.MeshGatewayModeLocal}})
+	gw1 := dc1.proxyAdmin["mesh-gateway-dc1"]
+	streak = 0
+	poll.Until(t, 30*time.Second, "calls through dc1's gateway, five in a row", func() error {
+		who, err := c.call()
+		if err != nil || who != "api-1" {
+			streak = 0
+			return fmt.Errorf("call: %q, %v", who, err)
+		}
+		if gatewayConnections(t, gw1) == 0 {
+			// web's app may still hold a connection its sidecar accepted
+			// before the switch, whose upstream stays where it was.
+			c.client.CloseIdleConnections()
+			return fmt.Errorf("dc1's gateway passed no connection yet")
+		}
+		if streak++; streak < 5 {
+			return fmt.Errorf("%d in a row", streak)
+		}
+		return nil
+	})
+	if got := c.tally(100); got["api-1"] != 100 {
+		t.Fatalf("100 calls through both gateways: %v", got)
+	}
+	if after := gatewayConnections(t, gw); after <= before {
+		t.Errorf("dc2's gateway passed no new connection (%v before, %v after): the calls did not reach it", before, after)
+	}
 }
 
 func getJSON(t *testing.T, url string, v any) {

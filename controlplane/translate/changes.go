@@ -38,6 +38,12 @@ func changedInputs(d catalog.Diff) map[input]bool {
 		changed[input{kind: inPeerNames}] = true
 	}
 	mark(inImported, d.Imported)
+	if d.Imported.KeysChanged {
+		changed[input{kind: inImportedNames}] = true
+	}
+	if d.MeshGateways {
+		changed[input{kind: inMeshGateways}] = true
+	}
 	mark(inIngress, d.IngressGateways)
 	mark(inExports, d.Exports)
 	if d.Exports.KeysChanged {

@@ -36,6 +36,8 @@ const (
 	inExports                          // Exports[service]
 	inPeerNames                        // the set of keys of Peers
 	inIngress                          // IngressGateways[name]
+	inMeshGateways                     // MeshGateways
+	inImportedNames                    // the set of keys of Imported
 )
 
 // read records that the current translation read an input.
@@ -143,6 +145,31 @@ func (t *translator) meshDestinationsOnly() bool {
 func (t *translator) peer(name string) *catalog.Peer {
 	t.read(inPeer, name)
 	return t.snap.Peers[name]
+}
+
+// meshGatewayModeOf is a sidecar's MeshGateway.Mode for an upstream, as
+// catalog.Snapshot.MeshGatewayModeOf resolves it.
+func (t *translator) meshGatewayModeOf(p *catalog.Proxy, u catalog.Upstream) string {
+	t.read(inServiceDefaults, p.DestinationName)
+	t.read(inProxyDefaults, "")
+	return t.snap.MeshGatewayModeOf(p, u)
+}
+
+// localMeshGateways are this cluster's mesh gateways as endpoints.
+func (t *translator) localMeshGateways() []catalog.Endpoint {
+	t.read(inMeshGateways, "")
+	return t.snap.MeshGateways
+}
+
+// importedServices are every imported service, by key order.
+func (t *translator) importedServices() []*catalog.ImportedService {
+	t.read(inImportedNames, "")
+	var out []*catalog.ImportedService
+	for _, key := range slices.Sorted(maps.Keys(t.snap.Imported)) {
+		t.read(inImported, key)
+		out = append(out, t.snap.Imported[key])
+	}
+	return out
 }
 
 // ingressEntry is the ingress-gateway entry of a gateway service, or nil.

@@ -77,11 +77,7 @@ func (t *translator) peerUpstream(p *catalog.Proxy, u catalog.Upstream, pr *prox
 		pr.addCluster(c, loadAssignment(name), u.DestinationName)
 	} else {
 		c.TransportSocket = ts
-		var eps []catalog.Endpoint
-		if imp != nil {
-			eps = imp.Endpoints
-		}
-		pr.addCluster(c, loadAssignment(name, priorityGroup{endpoints: eps}), u.DestinationName)
+		pr.addCluster(c, loadAssignment(name, priorityGroup{endpoints: t.peerEndpoints(p, u, imp)}), u.DestinationName)
 	}
 	lname := UpstreamListenerName(u.DestinationName, cmp.Or(u.LocalBindAddress, defaultLocalAddress), u.LocalBindPort)
 	var f *listenerv3.Filter
@@ -92,6 +88,23 @@ func (t *translator) peerUpstream(p *catalog.Proxy, u catalog.Upstream, pr *prox
 	}
 	addr := socketAddress(cmp.Or(u.LocalBindAddress, defaultLocalAddress), u.LocalBindPort)
 	pr.r.Listeners = append(pr.r.Listeners, listenerWith(lname, addr, corev3.TrafficDirection_OUTBOUND, nil, f))
+}
+
+// peerEndpoints are where a sidecar dials a peer's service: the peer's
+// mesh gateways (MeshGateway.Mode remote, none or unset), or this
+// cluster's (local), which pass the same TLS on by its SNI.
+func (t *translator) peerEndpoints(p *catalog.Proxy, u catalog.Upstream, imp *catalog.ImportedService) []catalog.Endpoint {
+	switch mode := t.meshGatewayModeOf(p, u); mode {
+	case catalog.MeshGatewayLocal:
+		if gws := t.localMeshGateways(); len(gws) > 0 {
+			return gws
+		}
+		t.problem("proxy %q: upstream %q from peer %q: MeshGateway.Mode is local, but no mesh gateway is registered in this cluster; it dials the peer's gateway directly", p.ID, u.DestinationName, u.Peer)
+	case "", catalog.MeshGatewayRemote, catalog.MeshGatewayNone:
+	default:
+		t.problem("proxy %q: upstream %q from peer %q: MeshGateway.Mode %q is not local, remote or none; it dials the peer's gateway directly", p.ID, u.DestinationName, u.Peer, mode)
+	}
+	return imp.Endpoints
 }
 
 // peerUpstreamTLS is the TLS of calls to a peer's service: Consul's SNI
@@ -211,12 +224,21 @@ func (t *translator) meshGateway(p *catalog.Proxy) *Resources {
 			exported[ExportedSNI(svc, peer, t.mesh.TrustDomain)] = svc
 		}
 	}
-	for _, sni := range slices.Sorted(maps.Keys(exported)) {
-		svc := exported[sni]
+	addChain := func(sni, service string, eps []catalog.Endpoint) {
 		l.FilterChains = append(l.FilterChains, &listenerv3.FilterChain{Name: sni,
 			FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{sni}},
 			Filters:          []*listenerv3.Filter{tcpProxyFilterFor(sni, sni)}})
-		pr.addCluster(gatewayCluster(sni), loadAssignment(sni, priorityGroup{endpoints: t.endpoints(svc)}), svc)
+		pr.addCluster(gatewayCluster(sni), loadAssignment(sni, priorityGroup{endpoints: eps}), service)
+	}
+	for _, sni := range slices.Sorted(maps.Keys(exported)) {
+		addChain(sni, exported[sni], t.endpoints(exported[sni]))
+	}
+	// Outbound, for sidecars in MeshGateway.Mode local: each imported
+	// service's SNI to the peer's gateways, TLS still passed through.
+	for _, imp := range t.importedServices() {
+		if imp.SNI != "" && exported[imp.SNI] == "" {
+			addChain(imp.SNI, imp.Service, imp.Endpoints)
+		}
 	}
 	if len(l.FilterChains) == 0 {
 		// Nothing is exported: the listener still binds (Consul's

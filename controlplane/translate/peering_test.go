@@ -45,6 +45,25 @@ func peeringCases() []goldenCase {
 			mesh: testMesh,
 		},
 		{
+			// dc1's sidecars dial dc1's own mesh gateway (proxy-defaults
+			// MeshGateway.Mode local), which passes their TLS on to dc2's
+			// by the same SNI.
+			name: "peering_importing_side_via_local_gateway",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc1",
+				Proxies: map[string]*catalog.Proxy{
+					"web-1-sidecar-proxy": webProxy(catalog.Upstream{DestinationName: "api", Peer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: 9191}),
+					"mesh-gateway-dc1":    {ID: "mesh-gateway-dc1", Name: "mesh-gateway", Kind: catalog.KindMeshGateway, Address: "127.0.0.1", Port: 8444},
+				},
+				ProxyDefaults: &catalog.ProxyDefaults{MeshGatewayMode: catalog.MeshGatewayLocal},
+				MeshGateways: []catalog.Endpoint{{ProxyID: "mesh-gateway-dc1", Address: "127.0.0.1", Port: 8444,
+					Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+				Peers:    map[string]*catalog.Peer{"dc2": dc2},
+				Imported: map[string]*catalog.ImportedService{catalog.ImportedKey("dc2", "api"): importedAPI},
+			},
+			mesh: testMesh,
+		},
+		{
 			name: "peering_exporting_side",
 			snap: &catalog.Snapshot{
 				Datacenter: "dc2",
@@ -68,7 +87,7 @@ func peeringCases() []goldenCase {
 // peer's roots for the peer's trust domain only; without exports it keeps
 // the mesh's SDS bundle.
 func TestPeeredPublicListenerPairsTrustDomains(t *testing.T) {
-	exporting := peeringCases()[1].snap
+	exporting := peeringCases()[2].snap
 	r := Translate(exporting, testMesh)
 	ts := r.Proxies["api-1-sidecar-proxy"].Listeners[0].FilterChains[0].TransportSocket
 	var ctx tlsv3.DownstreamTlsContext
@@ -134,7 +153,7 @@ func TestPeerIntentionsMatchThePeersTrustDomain(t *testing.T) {
 // TestMeshGatewayHoldsNoSecrets: a mesh gateway gets no leaf and no roots,
 // and routes each exported service's SNI to its sidecars.
 func TestMeshGatewayHoldsNoSecrets(t *testing.T) {
-	r := Translate(peeringCases()[1].snap, testMesh)
+	r := Translate(peeringCases()[2].snap, testMesh)
 	gw := r.Proxies["mesh-gateway-1"]
 	if len(gw.Secrets) != 0 {
 		t.Errorf("the gateway got secrets %v", gw.Secrets)
