@@ -166,7 +166,11 @@ func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []
 // the sidecar registration inherits (subsets filter on it).
 func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta map[string]string, upstreams []api.Upstream) {
 	t.Helper()
-	m.publicPort[id] = freePort(t)
+	// An instance registered again (after a Consul restart, say) keeps
+	// its sidecar's public port, as a replayed registration would.
+	if m.publicPort[id] == 0 {
+		m.publicPort[id] = freePort(t)
+	}
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: name, Port: appPort, Address: "127.0.0.1", Meta: meta,
 		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthCritical},

@@ -1,0 +1,155 @@
+package e2e
+
+import (
+	"bufio"
+	"fmt"
+	"maps"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/poll"
+)
+
+// soakProc is a Weft process the soak watches: the control plane or a
+// sidecar, across its restarts.
+type soakProc struct {
+	name  string
+	pid   func() int // of its latest start
+	admin string     // serves /metrics
+}
+
+func (s *soakMesh) soakProcs() []soakProc {
+	procs := []soakProc{{name: "control-plane", pid: s.controlPlane.Pid, admin: s.cpAdmin}}
+	for _, id := range slices.Sorted(maps.Keys(s.proxies)) {
+		procs = append(procs, soakProc{name: id, pid: s.proxies[id].Pid, admin: s.proxyAdmin[id]})
+	}
+	return procs
+}
+
+// procSample is one reading of a process's memory and goroutines.
+type procSample struct {
+	proc       string
+	at         time.Duration // from the load's start
+	pid        int
+	rssMB      float64
+	goroutines int
+}
+
+// readRSS reads a process's resident set size from /proc.
+func readRSS(pid int) (float64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+			return kb / 1024, err
+		}
+	}
+	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+func goroutines(p soakProc) (int, error) {
+	v, err := scrapeMetric(p.admin, "go_goroutines")
+	return int(v), err
+}
+
+func readProc(p soakProc, at time.Duration) (procSample, error) {
+	pid := p.pid()
+	rss, err := readRSS(pid)
+	if err != nil {
+		return procSample{}, err
+	}
+	g, err := goroutines(p)
+	if err != nil {
+		return procSample{}, err
+	}
+	return procSample{proc: p.name, at: at, pid: pid, rssMB: rss, goroutines: g}, nil
+}
+
+// sampler reads every process at a fixed interval; a process down at that
+// moment (being restarted) is skipped.
+type sampler struct {
+	stopc chan struct{}
+	done  chan struct{}
+	mu    sync.Mutex
+	got   []procSample
+}
+
+func startSampler(procs []soakProc, since time.Time, every time.Duration) *sampler {
+	s := &sampler{stopc: make(chan struct{}), done: make(chan struct{})}
+	go func() {
+		defer close(s.done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			s.readAll(procs, time.Since(since))
+			select {
+			case <-s.stopc:
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return s
+}
+
+func (s *sampler) readAll(procs []soakProc, at time.Duration) {
+	for _, p := range procs {
+		if ps, err := readProc(p, at); err == nil {
+			s.mu.Lock()
+			s.got = append(s.got, ps)
+			s.mu.Unlock()
+		}
+	}
+}
+
+func (s *sampler) stop() []procSample {
+	close(s.stopc)
+	<-s.done
+	return s.got
+}
+
+// goroutineCounts reads every process's goroutines.
+func goroutineCounts(t *testing.T, procs []soakProc) map[string]int {
+	t.Helper()
+	out := map[string]int{}
+	for _, p := range procs {
+		g, err := goroutines(p)
+		if err != nil {
+			t.Fatalf("%s goroutines: %v", p.name, err)
+		}
+		out[p.name] = g
+	}
+	return out
+}
+
+// goroutineSlack is how far above its baseline a process may settle
+// after the load: timers, a background write, a pooled connection.
+func goroutineSlack(baseline int) int { return max(10, baseline/5) }
+
+// waitGoroutinesBack waits until every process is back within the slack
+// of its baseline; it returns the counts last read, and an error naming
+// a process that did not come back.
+func waitGoroutinesBack(t *testing.T, procs []soakProc, baseline map[string]int) (map[string]int, error) {
+	t.Helper()
+	var got map[string]int
+	err := poll.Wait(60*time.Second, "goroutines back to baseline", func() error {
+		got = goroutineCounts(t, procs)
+		for name, n := range got {
+			if n > baseline[name]+goroutineSlack(baseline[name]) {
+				return fmt.Errorf("%s has %d goroutines, baseline %d", name, n, baseline[name])
+			}
+		}
+		return nil
+	})
+	return got, err
+}

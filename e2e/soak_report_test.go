@@ -1,0 +1,195 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/weft-mesh/weft/internal/testproc"
+)
+
+// soakReport is what a soak run writes to soak.json and plots in
+// soak.svg: the schedule as run, and per interval ("minute" in the
+// 5-minute run) the requests' outcomes, latency per protocol, and each
+// process's memory and goroutines.
+type soakReport struct {
+	Schedule        string         `json:"schedule"`
+	Date            string         `json:"date"`
+	Race            bool           `json:"race"` // the binaries ran with the race detector
+	LoadSeconds     float64        `json:"load_seconds"`
+	IntervalSeconds float64        `json:"interval_seconds"`
+	RatePerProtocol int            `json:"rate_per_protocol"`
+	LeafTTL         string         `json:"leaf_ttl"`
+	Faults          []faultRun     `json:"faults"`
+	Intervals       []soakInterval `json:"intervals"`
+	Total           soakCounts     `json:"total"`
+	// FirstFailures lists up to 20 failed requests: protocol, time, error.
+	FirstFailures []string `json:"first_failures"`
+	// Goroutines of each process before the load and once it settled
+	// after the load stopped.
+	GoroutinesBefore map[string]int `json:"goroutines_before"`
+	GoroutinesAfter  map[string]int `json:"goroutines_after"`
+}
+
+// faultRun is when a fault of the schedule ran, from the load's start.
+type faultRun struct {
+	Name   string  `json:"name"`
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+}
+
+type soakCounts struct {
+	Sent   int `json:"sent"`
+	OK     int `json:"ok"`
+	Denied int `json:"denied"` // refused by an intention
+	Failed int `json:"failed"`
+	// SuccessRate is OK / (Sent − Denied).
+	SuccessRate float64 `json:"success_rate"`
+}
+
+func (c *soakCounts) add(o outcome) {
+	c.Sent++
+	switch o {
+	case outcomeOK:
+		c.OK++
+	case outcomeDenied:
+		c.Denied++
+	default:
+		c.Failed++
+	}
+	c.SuccessRate = 1
+	if n := c.Sent - c.Denied; n > 0 {
+		c.SuccessRate = float64(c.OK) / float64(n)
+	}
+}
+
+type soakInterval struct {
+	StartS float64 `json:"start_s"`
+	EndS   float64 `json:"end_s"`
+	soakCounts
+	// Latency of the successful requests, by protocol.
+	Latency map[string]latencyMs `json:"latency"`
+	// Procs is each process's last reading in the interval.
+	Procs map[string]procFigures `json:"procs"`
+}
+
+type latencyMs struct {
+	N   int     `json:"n"`
+	P50 float64 `json:"p50_ms"`
+	P99 float64 `json:"p99_ms"`
+}
+
+type procFigures struct {
+	PID        int     `json:"pid"`
+	RSSMB      float64 `json:"rss_mb"`
+	Goroutines int     `json:"goroutines"`
+}
+
+// buildReport sorts the samples into the schedule's intervals.
+func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs []procSample) *soakReport {
+	r := &soakReport{Schedule: sched.name, Date: time.Now().UTC().Format(time.RFC3339), Race: testproc.Race,
+		LoadSeconds: sched.load.Seconds(), IntervalSeconds: sched.interval.Seconds(), RatePerProtocol: sched.rate,
+		LeafTTL: soakLeafTTL, Faults: faults}
+	n := int((sched.load + sched.interval - 1) / sched.interval)
+	latencies := make([]map[string][]time.Duration, n)
+	for i := range n {
+		r.Intervals = append(r.Intervals, soakInterval{StartS: (time.Duration(i) * sched.interval).Seconds(),
+			EndS: (time.Duration(i+1) * sched.interval).Seconds(), Latency: map[string]latencyMs{}, Procs: map[string]procFigures{}})
+		latencies[i] = map[string][]time.Duration{}
+	}
+	slices.SortFunc(samples, func(a, b sample) int { return int(a.at - b.at) })
+	for _, s := range samples {
+		i := min(int(s.at/sched.interval), n-1)
+		r.Intervals[i].add(s.outcome)
+		r.Total.add(s.outcome)
+		if s.outcome == outcomeOK {
+			latencies[i][s.proto] = append(latencies[i][s.proto], s.took)
+		}
+		if s.outcome == outcomeFailed && len(r.FirstFailures) < 20 {
+			r.FirstFailures = append(r.FirstFailures, fmt.Sprintf("%s at %.3fs: %s", s.proto, s.at.Seconds(), s.err))
+		}
+	}
+	for i := range r.Intervals {
+		for proto, d := range latencies[i] {
+			r.Intervals[i].Latency[proto] = percentiles(d)
+		}
+	}
+	for _, p := range procs { // in time order: the last reading wins
+		i := min(int(p.at/sched.interval), n-1)
+		r.Intervals[i].Procs[p.proc] = procFigures{PID: p.pid, RSSMB: p.rssMB, Goroutines: p.goroutines}
+	}
+	return r
+}
+
+func percentiles(d []time.Duration) latencyMs {
+	slices.Sort(d)
+	at := func(q float64) float64 {
+		return float64(d[min(int(q*float64(len(d))), len(d)-1)]) / float64(time.Millisecond)
+	}
+	return latencyMs{N: len(d), P50: at(0.50), P99: at(0.99)}
+}
+
+// write saves the report as soak.json and soak.svg in dir.
+func (r *soakReport) write(t *testing.T, dir string) {
+	t.Helper()
+	b, err := json.MarshalIndent(r, "", "  ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "soak.json"), append(b, '\n'), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "soak.svg"), soakChart(r), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("soak: report written to %s", dir)
+}
+
+// summary is the report as a table for the test log.
+func (r *soakReport) summary() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "soak %s: %d sent, %d ok, %d denied, %d failed: success %.5f%%\n",
+		r.Schedule, r.Total.Sent, r.Total.OK, r.Total.Denied, r.Total.Failed, 100*r.Total.SuccessRate)
+	for _, f := range r.Faults {
+		fmt.Fprintf(&b, "  fault %-40s %6.1fs – %6.1fs\n", f.Name, f.StartS, f.EndS)
+	}
+	for _, in := range r.Intervals {
+		fmt.Fprintf(&b, "  %3.0f–%3.0fs: %5d sent %4d denied %2d failed;", in.StartS, in.EndS, in.Sent, in.Denied, in.Failed)
+		for _, proto := range soakProtocols {
+			l := in.Latency[proto]
+			fmt.Fprintf(&b, " %s p50 %.1f p99 %.1f ms;", proto, l.P50, l.P99)
+		}
+		b.WriteString("\n   ")
+		for _, name := range slices.Sorted(maps.Keys(in.Procs)) {
+			p := in.Procs[name]
+			fmt.Fprintf(&b, " %s %.0f MB %d g;", shortProcName(name), p.RSSMB, p.Goroutines)
+		}
+		b.WriteString("\n")
+	}
+	for _, f := range r.FirstFailures {
+		fmt.Fprintf(&b, "  failed: %s\n", f)
+	}
+	return b.String()
+}
+
+// shortProcName drops the sidecar suffix: api-1-sidecar-proxy → api-1.
+func shortProcName(name string) string { return strings.TrimSuffix(name, "-sidecar-proxy") }
+
+// rssGrowth is each sidecar's RSS growth from the first interval to the
+// last, as a fraction of the first.
+func (r *soakReport) rssGrowth() map[string]float64 {
+	first, last := r.Intervals[0].Procs, r.Intervals[len(r.Intervals)-1].Procs
+	out := map[string]float64{}
+	for name, f := range first {
+		if l, ok := last[name]; ok && name != "control-plane" && f.RSSMB > 0 {
+			out[name] = l.RSSMB/f.RSSMB - 1
+		}
+	}
+	return out
+}
