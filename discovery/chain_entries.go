@@ -25,36 +25,46 @@ func (e *chainEntries) known() []bool {
 // watchServiceResolvers, watchServiceSplitters and watchServiceRouters
 // each hold one blocking query on the list of their kind's entries.
 func (c *coordinator) watchServiceResolvers(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceResolver, convertServiceResolvers, func(s *state, v map[string]*catalog.ServiceResolver) {
-		s.chain.resolvers = v
-	})
+	watchEntries(ctx, c, api.ServiceResolver, convertServiceResolvers,
+		func(s *state) *map[string]*catalog.ServiceResolver { return &s.chain.resolvers })
 }
 
 func (c *coordinator) watchServiceSplitters(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceSplitter, convertServiceSplitters, func(s *state, v map[string]*catalog.ServiceSplitter) {
-		s.chain.splitters = v
-	})
+	watchEntries(ctx, c, api.ServiceSplitter, convertServiceSplitters,
+		func(s *state) *map[string]*catalog.ServiceSplitter { return &s.chain.splitters })
 }
 
 func (c *coordinator) watchServiceRouters(ctx context.Context) {
-	watchEntries(ctx, c, api.ServiceRouter, convertServiceRouters, func(s *state, v map[string]*catalog.ServiceRouter) {
-		s.chain.routers = v
-	})
+	watchEntries(ctx, c, api.ServiceRouter, convertServiceRouters,
+		func(s *state) *map[string]*catalog.ServiceRouter { return &s.chain.routers })
 }
 
 // watchEntries watches the list of config entries of one kind, converts
 // each answer with convert (which must return a non-nil map) and stores it
-// in the state with store, on the coordinator goroutine.
+// in the state field field returns, on the coordinator goroutine.
 func watchEntries[T any](ctx context.Context, c *coordinator, kind string,
-	convert func([]api.ConfigEntry) map[string]T, store func(*state, map[string]T)) {
-	fetch := func(q *api.QueryOptions) (map[string]T, uint64, error) {
+	convert func([]api.ConfigEntry) map[string]T, field func(*state) *map[string]T) {
+	watchEntryAnswers(ctx, c, kind, func(entries []api.ConfigEntry) entryAnswer {
+		return mapAnswer(convert(entries), field)
+	})
+}
+
+// watchEntryAnswers watches the list of config entries of one kind and
+// applies each answer as answer makes it (entryhold.go).
+func watchEntryAnswers(ctx context.Context, c *coordinator, kind string, answer func([]api.ConfigEntry) entryAnswer) {
+	var index indexWatch
+	type result struct {
+		answer entryAnswer
+		reset  bool
+	}
+	fetch := func(q *api.QueryOptions) (result, uint64, error) {
 		entries, meta, err := c.env.client.ConfigEntries().List(kind, q)
 		if err != nil {
-			return nil, 0, fmt.Errorf("watch %s: %w", kind, err)
+			return result{}, 0, fmt.Errorf("watch %s: %w", kind, err)
 		}
-		return convert(entries), meta.LastIndex, nil
+		return result{answer(entries), index.reset(meta.LastIndex)}, meta.LastIndex, nil
 	}
-	runBlocking(ctx, c.env, "config/"+kind, fetch, func(ctx context.Context, v map[string]T) bool {
-		return c.send(ctx, func(context.Context) { store(c.state, v) })
+	runBlocking(ctx, c.env, "config/"+kind, fetch, func(ctx context.Context, r result) bool {
+		return c.send(ctx, func(context.Context) { c.setEntries(kind, r.answer, r.reset) })
 	})
 }

@@ -13,12 +13,14 @@ import (
 
 // Defaults of the Config fields left zero.
 const (
-	DefaultQueryWait   = 5 * time.Minute
-	DefaultDebounce    = 15 * time.Millisecond
-	DefaultDebounceMax = 200 * time.Millisecond
-	DefaultResyncGrace = time.Minute
-	DefaultBackoffBase = 100 * time.Millisecond
-	DefaultBackoffMax  = 30 * time.Second
+	DefaultQueryWait    = 5 * time.Minute
+	DefaultDebounce     = 15 * time.Millisecond
+	DefaultDebounceMax  = 200 * time.Millisecond
+	DefaultResyncGrace  = time.Minute
+	DefaultRemovalGrace = 30 * time.Second
+	DefaultRemovalShare = 50.0
+	DefaultBackoffBase  = 100 * time.Millisecond
+	DefaultBackoffMax   = 30 * time.Second
 )
 
 // Config configures a Watcher. Zero durations take the defaults above.
@@ -52,6 +54,14 @@ type Config struct {
 	// one anti-entropy round; negative turns the protection off).
 	ResyncGrace time.Duration
 
+	// RemovalShare and RemovalGrace are the endpoint panic guard: when one
+	// Consul answer removes more than RemovalShare percent of a service's
+	// instances (default 50) without their checks failing, the removal is
+	// held for RemovalGrace (default 30s; negative turns the guard off),
+	// then applies. RemovalShare must be above 0 and below 100.
+	RemovalShare float64
+	RemovalGrace time.Duration
+
 	// BackoffBase and BackoffMax bound the jittered exponential delays
 	// between retries of a failing Consul request.
 	BackoffBase time.Duration
@@ -69,6 +79,10 @@ func (c Config) withDefaults() Config {
 	def(&c.Debounce, DefaultDebounce)
 	def(&c.DebounceMax, max(DefaultDebounceMax, c.Debounce))
 	def(&c.ResyncGrace, DefaultResyncGrace)
+	def(&c.RemovalGrace, DefaultRemovalGrace)
+	if c.RemovalShare == 0 {
+		c.RemovalShare = DefaultRemovalShare
+	}
 	def(&c.BackoffBase, DefaultBackoffBase)
 	def(&c.BackoffMax, max(DefaultBackoffMax, c.BackoffBase))
 	if c.Logger == nil {
@@ -104,6 +118,9 @@ func (c Config) Validate() error {
 		if d.value < 0 {
 			return fmt.Errorf("discovery: Config.%s is negative: %v", d.name, d.value)
 		}
+	}
+	if c.RemovalShare <= 0 || c.RemovalShare >= 100 {
+		return fmt.Errorf("discovery: Config.RemovalShare %v is not a percentage above 0 and below 100", c.RemovalShare)
 	}
 	if c.DebounceMax < c.Debounce {
 		return fmt.Errorf("discovery: Config.DebounceMax (%v) is less than Debounce (%v)", c.DebounceMax, c.Debounce)

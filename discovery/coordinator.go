@@ -30,8 +30,14 @@ type coordinator struct {
 	dirtySince time.Time         // first unpublished change
 	timer      *time.Timer       // fires when the debounce window closes
 
-	hold      *resyncHold // set while Consul resyncs after losing its state
-	holdTimer *time.Timer // fires when the hold's grace ends
+	holds       map[string]*serviceHold // services whose removals are held
+	holdTimer   *time.Timer             // fires when the first hold ends
+	resyncUntil time.Time               // end of the current resync's holds
+	// resyncBefore is the state when the current resync began, and
+	// resyncEntries the config-entry answers to apply when it ends, by
+	// kind (entryhold.go); both nil outside a resync.
+	resyncBefore  *state
+	resyncEntries map[string]func(*state)
 }
 
 // serviceWatch is one running /v1/health/connect/<service> watch. gen tells
@@ -48,6 +54,7 @@ func newCoordinator(env *watchEnv, publish func(*catalog.Snapshot)) *coordinator
 		events:  make(chan event, 64),
 		state:   newState(),
 		watches: make(map[string]*serviceWatch),
+		holds:   make(map[string]*serviceHold),
 	}
 }
 
@@ -83,7 +90,8 @@ func (c *coordinator) run(ctx context.Context) {
 		case now := <-c.timer.C:
 			c.flush(now)
 		case now := <-c.holdTimer.C:
-			c.endHold()
+			c.endHolds(now)
+			c.endEntryHold(now)
 			c.changed(now)
 		}
 	}
@@ -110,12 +118,12 @@ func (c *coordinator) send(ctx context.Context, ev event) bool {
 }
 
 // setServiceNames starts a connect watch for every new service name and
-// stops those of names that are gone, dropping their data, unless a
-// resync hold keeps it. reset says Consul's catalog index went backwards.
+// stops those of names that are gone, dropping their data, unless a hold
+// keeps it. reset says Consul's catalog index went backwards.
 func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset bool) {
 	now := time.Now()
 	if reset {
-		c.startHold(now)
+		c.startResync(now)
 	}
 	want := make(map[string]bool, len(names))
 	for _, name := range names {
@@ -125,7 +133,8 @@ func (c *coordinator) setServiceNames(ctx context.Context, names []string, reset
 		if !want[name] {
 			w.cancel()
 			delete(c.watches, name)
-			if _, held := c.hold.beforeOf(name); held && c.holding(now) {
+			c.guardRemoval(name, serviceResult{}, now)
+			if c.held(name) {
 				continue
 			}
 			c.state.deleteService(name)
@@ -144,6 +153,9 @@ func (c *coordinator) startServiceWatch(ctx context.Context, name string) {
 	gen := c.nextGen
 	ctx, cancel := context.WithCancel(ctx)
 	c.watches[name] = &serviceWatch{gen: gen, cancel: cancel}
+	if h := c.holds[name]; h != nil {
+		h.raw = nil // the stopped watch's answers are not the new one's
+	}
 	c.spawn(ctx, func(ctx context.Context) { c.watchService(ctx, name, gen) })
 }
 
@@ -155,17 +167,22 @@ func (c *coordinator) setService(name string, gen uint64, r serviceResult, reset
 	}
 	now := time.Now()
 	if reset {
-		c.startHold(now)
+		c.startResync(now)
 	}
-	if c.holding(now) {
-		r = c.hold.heldResult(name, r)
-	}
-	c.state.setService(name, r)
+	c.guardRemoval(name, r, now)
+	c.state.setService(name, c.heldResult(name, r))
 }
 
-// pending counts the watches that have not answered yet.
+// pending counts the watches that have not answered yet. Held services
+// may be in the state without a watch, so watches are counted one by one.
 func (c *coordinator) pending() int {
-	return len(c.watches) - len(c.state.services) + c.state.unanswered()
+	n := c.state.unanswered()
+	for name := range c.watches {
+		if _, ok := c.state.services[name]; !ok {
+			n++
+		}
+	}
+	return n
 }
 
 // changed notes a state change at now and (re)arms the debounce timer: it

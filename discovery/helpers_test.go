@@ -62,6 +62,11 @@ func fastConfig(cfg Config) Config {
 	cfg.DebounceMax = 10 * time.Millisecond
 	cfg.BackoffBase = time.Millisecond
 	cfg.BackoffMax = 20 * time.Millisecond
+	if cfg.RemovalGrace == 0 {
+		// The endpoint panic guard has tests of its own; elsewhere
+		// removals apply at once.
+		cfg.RemovalGrace = -1
+	}
 	return cfg
 }
 

@@ -13,18 +13,22 @@ import (
 
 // watchIntentions watches every service-intentions config entry.
 func (c *coordinator) watchIntentions(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (convertedIntentions, uint64, error) {
-		entries, meta, err := c.env.client.ConfigEntries().List(api.ServiceIntentions, q)
-		if err != nil {
-			return convertedIntentions{}, 0, fmt.Errorf("watch service-intentions: %w", err)
-		}
-		return convertIntentions(entries), meta.LastIndex, nil
-	}
-	runBlocking(ctx, c.env, "config/service-intentions", fetch, func(ctx context.Context, ins convertedIntentions) bool {
-		return c.send(ctx, func(context.Context) {
-			c.state.intentions, c.state.intentionsNotApplied, c.state.intentionsKnown = ins.byDestination, ins.notApplied, true
-		})
+	watchEntryAnswers(ctx, c, api.ServiceIntentions, func(entries []api.ConfigEntry) entryAnswer {
+		return convertIntentions(entries).answer()
 	})
+}
+
+// answer applies the intentions to a state; during a resync, the entries
+// of destinations Consul no longer lists are kept (entryhold.go).
+func (ins convertedIntentions) answer() entryAnswer {
+	store := func(s *state) {
+		s.intentions, s.intentionsNotApplied, s.intentionsKnown = ins.byDestination, ins.notApplied, true
+	}
+	return entryAnswer{store: store, held: func(s, before *state) {
+		store(s)
+		s.intentions = unionMap(ins.byDestination, before.intentions)
+		s.intentionsNotApplied = unionMap(ins.notApplied, before.intentionsNotApplied)
+	}}
 }
 
 // convertedIntentions are the service-intentions entries as a snapshot

@@ -18,6 +18,12 @@ type Stats struct {
 	// Pending is the number of watches that have not answered yet; a
 	// snapshot is first published when it reaches 0.
 	Pending int
+	// RemovalsHeld counts the removals the endpoint panic guard held
+	// (Config.RemovalShare).
+	RemovalsHeld uint64
+	// HeldServices is the number of services whose removals are held now,
+	// by the panic guard or through a Consul resync.
+	HeldServices int
 }
 
 // stats holds a Watcher's counters; it is safe for concurrent use.
@@ -27,6 +33,9 @@ type stats struct {
 	watches     atomic.Int64
 	version     atomic.Uint64
 	pending     atomic.Int64
+	// removalsHeld and held are written by the coordinator goroutine.
+	removalsHeld atomic.Uint64
+	held         atomic.Int64
 }
 
 func (s *stats) recordError() { s.errors.Add(1) }
@@ -39,6 +48,9 @@ func (s *stats) snapshot() Stats {
 		Watches:     int(s.watches.Load()),
 		Version:     s.version.Load(),
 		Pending:     int(s.pending.Load()),
+
+		RemovalsHeld: s.removalsHeld.Load(),
+		HeldServices: int(s.held.Load()),
 	}
 	if ns := s.lastSuccess.Load(); ns != 0 {
 		out.LastSuccess = time.Unix(0, ns)

@@ -25,6 +25,25 @@ func meshData() fakeData {
 	}
 }
 
+// hasDefaults: the snapshot has service-defaults for exactly names.
+func hasDefaults(names ...string) func(*catalog.Snapshot) bool {
+	return func(s *catalog.Snapshot) bool {
+		if len(s.ServiceDefaults) != len(names) {
+			return false
+		}
+		for _, n := range names {
+			if s.ServiceDefaults[n] == nil {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+func both(a, b func(*catalog.Snapshot) bool) func(*catalog.Snapshot) bool {
+	return func(s *catalog.Snapshot) bool { return a(s) && b(s) }
+}
+
 func hasProxies(ids ...string) func(*catalog.Snapshot) bool {
 	return func(s *catalog.Snapshot) bool {
 		if len(s.Proxies) != len(ids) {
@@ -160,6 +179,7 @@ func TestWatcherHoldsThroughConsulResync(t *testing.T) {
 			cfg := fastConfig(Config{Client: consul.client})
 			cfg.QueryWait = 20 * time.Millisecond
 			cfg.ResyncGrace = tt.grace
+			cfg.RemovalGrace = tt.grace // the removals are the guard's too
 			w := startWatcher(t, cfg)
 			waitSnapshot(t, w, "api and web", hasProxies("api-1-sidecar-proxy", "web-1-sidecar-proxy"))
 
@@ -169,11 +189,13 @@ func TestWatcherHoldsThroughConsulResync(t *testing.T) {
 			consul.restart(func(d *fakeData) {
 				d.names = []string{"consul", "api"}
 				d.connect = map[string][]*api.ServiceEntry{"api": {sidecarEntry("api", "api-2", 21005)}}
+				d.serviceDefaults = []map[string]any{{"Kind": api.ServiceDefaults, "Name": "web", "Protocol": "http2"}}
 			})
 			if tt.grace > 0 {
-				waitSnapshot(t, w, "api-2 added, api-1 and web kept", hasProxies("api-1-sidecar-proxy", "api-2-sidecar-proxy", "web-1-sidecar-proxy"))
+				waitSnapshot(t, w, "api-2 and web's defaults added, api-1, web and api's defaults kept", both(
+					hasProxies("api-1-sidecar-proxy", "api-2-sidecar-proxy", "web-1-sidecar-proxy"), hasDefaults("api", "web")))
 			}
-			waitSnapshot(t, w, "api-2 only", hasProxies("api-2-sidecar-proxy"))
+			waitSnapshot(t, w, "api-2 and web's defaults only", both(hasProxies("api-2-sidecar-proxy"), hasDefaults("web")))
 			if held := time.Since(restarted); tt.grace > 0 && held < tt.grace {
 				t.Errorf("api-1 and web dropped %v after Consul's reset, before the %v grace", held, tt.grace)
 			}

@@ -36,7 +36,7 @@ const consulService = "consul"
 // watch running per service name.
 func (c *coordinator) watchServiceNames(ctx context.Context) {
 	guard := &emptyCatalogGuard{leader: c.leader}
-	var prev uint64 // the catalog index of the previous answer
+	var index indexWatch
 	fetch := func(q *api.QueryOptions) (serviceNames, uint64, error) {
 		q.Filter = serviceNamesFilter
 		services, meta, err := c.env.client.Catalog().Services(q)
@@ -47,9 +47,7 @@ func (c *coordinator) watchServiceNames(ctx context.Context) {
 		if err := guard.check(q.Context(), names); err != nil {
 			return serviceNames{}, 0, fmt.Errorf("watch service names: %w", err)
 		}
-		reset := meta.LastIndex < prev
-		prev = meta.LastIndex
-		return serviceNames{names: names, reset: reset}, meta.LastIndex, nil
+		return serviceNames{names: names, reset: index.reset(meta.LastIndex)}, meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "catalog/services", fetch, func(ctx context.Context, r serviceNames) bool {
 		return c.send(ctx, func(ctx context.Context) { c.setServiceNames(ctx, r.names, r.reset) })
@@ -68,15 +66,13 @@ type serviceNames struct {
 // their health (passing=false): a sidecar needs its configuration before
 // its own checks can pass.
 func (c *coordinator) watchService(ctx context.Context, name string, gen uint64) {
-	var prev uint64 // the index of the previous answer
+	var index indexWatch
 	fetch := func(q *api.QueryOptions) (serviceAnswer, uint64, error) {
 		entries, meta, err := c.env.client.Health().Connect(name, "", false, q)
 		if err != nil {
 			return serviceAnswer{}, 0, fmt.Errorf("watch service %q: %w", name, err)
 		}
-		reset := meta.LastIndex < prev
-		prev = meta.LastIndex
-		return serviceAnswer{result: convertConnectEntries(entries), reset: reset}, meta.LastIndex, nil
+		return serviceAnswer{result: convertConnectEntries(entries), reset: index.reset(meta.LastIndex)}, meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, a serviceAnswer) bool {
 		return c.send(ctx, func(context.Context) { c.setService(name, gen, a.result, a.reset) })
@@ -94,48 +90,28 @@ type serviceAnswer struct {
 
 // watchServiceDefaults watches the list of service-defaults entries.
 func (c *coordinator) watchServiceDefaults(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (map[string]*catalog.ServiceDefaults, uint64, error) {
-		entries, meta, err := c.env.client.ConfigEntries().List(api.ServiceDefaults, q)
-		if err != nil {
-			return nil, 0, fmt.Errorf("watch service-defaults: %w", err)
-		}
-		return convertServiceDefaults(entries), meta.LastIndex, nil
-	}
-	runBlocking(ctx, c.env, "config/service-defaults", fetch, func(ctx context.Context, sd map[string]*catalog.ServiceDefaults) bool {
-		return c.send(ctx, func(context.Context) { c.state.serviceDefaults = sd })
-	})
+	watchEntries(ctx, c, api.ServiceDefaults, convertServiceDefaults,
+		func(s *state) *map[string]*catalog.ServiceDefaults { return &s.serviceDefaults })
 }
 
 // watchProxyDefaults watches the global proxy-defaults entry. It lists the
 // kind rather than reading /v1/config/proxy-defaults/global, whose 404 when
 // the entry does not exist carries no index to block on.
 func (c *coordinator) watchProxyDefaults(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (*catalog.ProxyDefaults, uint64, error) {
-		entries, meta, err := c.env.client.ConfigEntries().List(api.ProxyDefaults, q)
-		if err != nil {
-			return nil, 0, fmt.Errorf("watch proxy-defaults: %w", err)
-		}
-		return convertProxyDefaults(entries), meta.LastIndex, nil
-	}
-	runBlocking(ctx, c.env, "config/proxy-defaults", fetch, func(ctx context.Context, pd *catalog.ProxyDefaults) bool {
-		return c.send(ctx, func(context.Context) {
-			c.state.proxyDefaults, c.state.proxyDefaultsKnown = pd, true
-		})
+	watchEntryAnswers(ctx, c, api.ProxyDefaults, func(entries []api.ConfigEntry) entryAnswer {
+		return singleAnswer(convertProxyDefaults(entries),
+			func(s *state) **catalog.ProxyDefaults { return &s.proxyDefaults },
+			func(s *state) *bool { return &s.proxyDefaultsKnown })
 	})
 }
 
 // watchMesh watches the mesh config entry, listing the kind for the
 // same reason as watchProxyDefaults.
 func (c *coordinator) watchMesh(ctx context.Context) {
-	fetch := func(q *api.QueryOptions) (*catalog.Mesh, uint64, error) {
-		entries, meta, err := c.env.client.ConfigEntries().List(api.MeshConfig, q)
-		if err != nil {
-			return nil, 0, fmt.Errorf("watch mesh: %w", err)
-		}
-		return convertMesh(entries), meta.LastIndex, nil
-	}
-	runBlocking(ctx, c.env, "config/mesh", fetch, func(ctx context.Context, m *catalog.Mesh) bool {
-		return c.send(ctx, func(context.Context) { c.state.mesh, c.state.meshKnown = m, true })
+	watchEntryAnswers(ctx, c, api.MeshConfig, func(entries []api.ConfigEntry) entryAnswer {
+		return singleAnswer(convertMesh(entries),
+			func(s *state) **catalog.Mesh { return &s.mesh },
+			func(s *state) *bool { return &s.meshKnown })
 	})
 }
 

@@ -37,6 +37,10 @@ type mesh struct {
 	hits         map[string]*atomic.Int64
 	opts         meshOptions
 	caDir        string // the control plane's CA directory
+	// regs and entries are what the mesh wrote to Consul, to replay
+	// into a Consul that restarted empty (replayConsul).
+	regs    map[string]*api.AgentServiceRegistration // by instance ID
+	entries []api.ConfigEntry
 }
 
 // meshOptions vary the control plane of a mesh.
@@ -47,6 +51,7 @@ type meshOptions struct {
 	xdsHost       string // where the control plane serves xDS; default 127.0.0.1
 	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
 	caProvider    string // --ca-provider; default the control plane's (weft)
+	resyncGrace   string // --consul-resync-grace; default the control plane's
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -75,6 +80,7 @@ func bareMesh(t *testing.T, opts meshOptions) *mesh {
 		publicPort: map[string]int{},
 		hits:       map[string]*atomic.Int64{},
 		opts:       opts,
+		regs:       map[string]*api.AgentServiceRegistration{},
 	}
 }
 
@@ -84,6 +90,7 @@ func (m *mesh) setEntry(t *testing.T, entry api.ConfigEntry) {
 	if _, _, err := m.consul.Client().ConfigEntries().Set(entry, nil); err != nil {
 		t.Fatalf("write %s %s: %v", entry.GetKind(), entry.GetName(), err)
 	}
+	m.entries = append(m.entries, entry)
 }
 
 // startMesh runs the standard topology: web → api ×2 (http) and echo (tcp).
@@ -139,6 +146,9 @@ func (m *mesh) controlPlaneArgs() []string {
 	if m.opts.caProvider != "" {
 		args = append(args, "--ca-provider", m.opts.caProvider)
 	}
+	if m.opts.resyncGrace != "" {
+		args = append(args, "--consul-resync-grace", m.opts.resyncGrace)
+	}
 	return args
 }
 
@@ -182,6 +192,7 @@ func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta
 	if err := m.consul.Client().Agent().ServiceRegister(reg); err != nil {
 		t.Fatalf("register %s: %v", id, err)
 	}
+	m.regs[id] = reg
 	// The instance turns healthy only now that its registration has
 	// returned. Consul 1.14 starts the sidecar's alias check before adding
 	// it to the agent's state, so the alias's first evaluation can be lost;

@@ -40,7 +40,9 @@ func (p *runningProxy) post(path string) (int, string) {
 // TestAdminClustersAndBreakerMetrics: /clusters shows every endpoint with
 // its health, weight, breaker state and ejection; an outlier ejection
 // shows there and in weft_proxy_breaker_state and
-// weft_proxy_outlier_ejections_total.
+// weft_proxy_outlier_ejections_total. With its only healthy host ejected
+// the cluster is in panic mode (the default healthy_panic_threshold,
+// 50 %), which /clusters and weft_proxy_cluster_panic show.
 func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 	broken := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		http.Error(w, "broken", http.StatusInternalServerError)
@@ -84,7 +86,7 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 		}
 		resp.Body.Close()
 	}
-	want[0].Hosts[0].Breaker, want[0].Hosts[0].Ejected = "open", true
+	want[0].Hosts[0].Breaker, want[0].Hosts[0].Ejected, want[0].Panic = "open", true, true
 	poll.UntilTrue(t, wait, "the ejection in /clusters, the requests ended", func() bool {
 		diff := cmp.Diff(want, clusters())
 		if diff != "" {
@@ -98,6 +100,9 @@ func TestAdminClustersAndBreakerMetrics(t *testing.T) {
 	}
 	if got := sum(mfs, "weft_proxy_outlier_ejections_total", map[string]string{"cluster": "api"}); got != 1 {
 		t.Errorf("weft_proxy_outlier_ejections_total = %v, want 1", got)
+	}
+	if got := sum(mfs, "weft_proxy_cluster_panic", map[string]string{"cluster": "api"}); got != 1 {
+		t.Errorf("weft_proxy_cluster_panic = %v, want 1", got)
 	}
 }
 

@@ -101,6 +101,7 @@ func New(opts Options) (*Proxy, error) {
 		Credentials:      creds,
 		OnBreaker:        p.onBreaker,
 		OnHostRemoved:    p.metrics.ForgetHost,
+		OnPanic:          p.onPanic,
 		OnClusterRemoved: p.metrics.ForgetCluster,
 	})
 	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated

@@ -62,6 +62,17 @@ func (p *Proxy) onBreaker(clusterName, addr string, to gobreaker.State) {
 	}
 }
 
+// onPanic sets weft_proxy_cluster_panic and logs the change: panic mode
+// sends requests to hosts Consul's checks call unhealthy.
+func (p *Proxy) onPanic(clusterName string, panic bool) {
+	p.metrics.Cluster(clusterName).Panic(panic)
+	if panic {
+		p.log.Warn("cluster in panic mode: too few hosts are healthy, balancing over all of them", "cluster", clusterName)
+	} else {
+		p.log.Info("cluster left panic mode", "cluster", clusterName)
+	}
+}
+
 // resolveCollector turns a collector cluster (weft-otlp) into the address
 // of its first endpoint in the configuration being applied. Tracers are
 // acquired while listeners are swapped in, after the runtime is stored.

@@ -32,10 +32,13 @@ type controlPlaneFlags struct {
 	consulToken string
 	datacenter  string
 	resyncGrace time.Duration
-	xdsAddr     string
-	adminAddr   string
-	logLevel    string
-	logFormat   string
+	// removalShare and removalGrace are the endpoint panic guard.
+	removalShare float64
+	removalGrace time.Duration
+	xdsAddr      string
+	adminAddr    string
+	logLevel     string
+	logFormat    string
 
 	trustDomain   string
 	caProvider    string
@@ -69,6 +72,8 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 		"Consul ACL token used for watches (default: env CONSUL_HTTP_TOKEN)")
 	fl.StringVar(&f.datacenter, "datacenter", "", "Consul datacenter to serve (default: the agent's)")
 	fl.DurationVar(&f.resyncGrace, "consul-resync-grace", discovery.DefaultResyncGrace, "after Consul comes back without its state (its catalog index went backwards), keep services and instances it no longer lists for this long, while its agents re-register them; 0 applies its catalog at once")
+	fl.Float64Var(&f.removalShare, "consul-removal-share", discovery.DefaultRemovalShare, "endpoint panic guard: when one Consul answer removes more than this percentage of a service's instances without their checks failing (they vanished: an agent restart, anti-entropy churn), hold the removal for --consul-removal-grace; above 0 and below 100")
+	fl.DurationVar(&f.removalGrace, "consul-removal-grace", discovery.DefaultRemovalGrace, "endpoint panic guard: how long a removal of more than --consul-removal-share of a service's instances is held before it applies; 0 turns the guard off")
 	fl.StringVar(&f.xdsAddr, "xds-addr", "127.0.0.1:15010", "gRPC address serving ADS to proxies")
 	fl.StringVar(&f.adminAddr, "admin-addr", "127.0.0.1:15000",
 		`HTTP address of the admin API (/ready, /proxies, /catalog); "-" disables it`)
@@ -114,11 +119,12 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
-	resyncGrace := f.resyncGrace
-	if resyncGrace <= 0 {
-		resyncGrace = -1 // off
+	discoveryCfg, err := discoveryConfig(f)
+	if err != nil {
+		return err
 	}
-	watcher, err := discovery.New(discovery.Config{Client: client, Datacenter: f.datacenter, ResyncGrace: resyncGrace, Logger: logger})
+	discoveryCfg.Client, discoveryCfg.Logger = client, logger
+	watcher, err := discovery.New(discoveryCfg)
 	if err != nil {
 		return fmt.Errorf("discovery: %w", err)
 	}
@@ -249,8 +255,33 @@ func traceStore(max int) *traces.Store {
 }
 
 // registerDiscoveryMetrics exposes the Consul watcher's counters.
+// discoveryConfig is the part of the watcher's configuration the flags
+// set; a zero grace turns its protection off.
+func discoveryConfig(f *controlPlaneFlags) (discovery.Config, error) {
+	if f.removalShare <= 0 || f.removalShare >= 100 {
+		return discovery.Config{}, fmt.Errorf("--consul-removal-share %v: want a percentage above 0 and below 100", f.removalShare)
+	}
+	if f.removalGrace < 0 {
+		return discovery.Config{}, fmt.Errorf("--consul-removal-grace %v: must not be negative (0 turns the guard off)", f.removalGrace)
+	}
+	off := func(d time.Duration) time.Duration {
+		if d <= 0 {
+			return -1
+		}
+		return d
+	}
+	return discovery.Config{Datacenter: f.datacenter, ResyncGrace: off(f.resyncGrace),
+		RemovalShare: f.removalShare, RemovalGrace: off(f.removalGrace)}, nil
+}
+
 func registerDiscoveryMetrics(reg prometheus.Registerer, w *discovery.Watcher) {
 	reg.MustRegister(
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_cp_consul_removals_held_total",
+			Help: "Removals the endpoint panic guard held: one Consul answer removed more than --consul-removal-share of a service's instances without their checks failing."},
+			func() float64 { return float64(w.Stats().RemovalsHeld) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_held_services",
+			Help: "Services whose instance removals are held now, by the endpoint panic guard or through a Consul resync."},
+			func() float64 { return float64(w.Stats().HeldServices) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "weft_cp_consul_watch_errors_total",
 			Help: "Failed Consul blocking queries."}, func() float64 { return float64(w.Stats().WatchErrors) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "weft_cp_consul_watches",

@@ -5,6 +5,8 @@
 // ejected hosts leave the picker), and pooled HTTP/1.1 and HTTP/2
 // transports that survive configuration updates while the cluster exists.
 // Clusters with a TLS context dial mutual TLS, for TCP and HTTP alike.
+// When too few hosts are available, a cluster balances over unhealthy
+// hosts too (panic mode, Envoy's healthy_panic_threshold; selection.go).
 //
 // Every change — endpoints, health, an ejection, a readmission — builds
 // a new picker and publishes it with one atomic store; requests never
@@ -53,8 +55,11 @@ type Cluster struct {
 	onBreaker func(addr string, to gobreaker.State)
 	// onHostRemoved is told hosts that leave; nil when nobody is.
 	onHostRemoved func(addr string)
-	state         atomic.Pointer[state]
-	mu            sync.Mutex // serializes updates and picker rebuilds
+	// onPanic is told when the cluster enters or leaves panic mode; nil
+	// when nobody is.
+	onPanic func(panic bool)
+	state   atomic.Pointer[state]
+	mu      sync.Mutex // serializes updates and picker rebuilds
 
 	// Circuit breaker counters; they outlive configuration updates.
 	requests, pending, retries atomic.Int64
@@ -65,7 +70,8 @@ type state struct {
 	hosts    []entry // every endpoint, in configuration order
 	build    balancer.Builder
 	picker   balancer.Picker
-	healthy  int // hosts HEALTHY or UNKNOWN
+	healthy  int  // hosts HEALTHY or UNKNOWN
+	panic    bool // the picker balances over unhealthy hosts too
 	detector *outlier.Detector
 	tls      *tls.Config // nil without a TLS context
 	upstream *upstream
@@ -96,14 +102,18 @@ func newCluster(cfg *config.Cluster, opts Options) *Cluster {
 	if f := opts.OnHostRemoved; f != nil {
 		c.onHostRemoved = func(addr string) { f(cfg.Name, addr) }
 	}
+	if f := opts.OnPanic; f != nil {
+		c.onPanic = func(panic bool) { f(cfg.Name, panic) }
+	}
 	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
 	st.slots = make(chan struct{}, st.limits.MaxConnections)
 	st.tls = c.clientTLS(cfg)
 	st.upstream = newUpstream(c, cfg, st.tls)
 	st.detector = c.newDetector(cfg)
 	st.hosts = c.hostsFor(cfg.Endpoints, nil, st.detector)
-	st.picker, st.healthy = pickerFor(st.hosts, st.build)
+	st.pick()
 	c.state.Store(st)
+	c.panicChanged(false, st.panic)
 	return c
 }
 
@@ -172,9 +182,10 @@ func (c *Cluster) update(cfg *config.Cluster) {
 	if rebuild {
 		next.build = builder(cfg.LB)
 		next.hosts = c.hostsFor(cfg.Endpoints, old, next.detector)
-		next.picker, next.healthy = pickerFor(next.hosts, next.build)
+		next.pick()
 	}
 	c.state.Store(&next)
+	c.panicChanged(old.panic, next.panic)
 	if next.detector != old.detector {
 		c.retire(old.hosts, old.detector)
 	} else if rebuild {
@@ -192,8 +203,16 @@ func (c *Cluster) rebuild() {
 	defer c.mu.Unlock()
 	old := c.state.Load()
 	next := *old
-	next.picker, next.healthy = pickerFor(old.hosts, old.build)
+	next.pick()
 	c.state.Store(&next)
+	c.panicChanged(old.panic, next.panic)
+}
+
+// panicChanged tells onPanic that panic mode went from was to is.
+func (c *Cluster) panicChanged(was, is bool) {
+	if was != is && c.onPanic != nil {
+		c.onPanic(is)
+	}
 }
 
 func (c *Cluster) close() {
@@ -204,30 +223,16 @@ func (c *Cluster) close() {
 	st.upstream.closeIdle(true)
 }
 
-// pickerFor builds a picker over the available hosts of the best (lowest)
-// priority that has any: HEALTHY or UNKNOWN and not ejected. It also
-// returns how many hosts are healthy, ejected or not.
-func pickerFor(hosts []entry, build balancer.Builder) (balancer.Picker, int) {
-	best, found, healthy := uint32(0), false, 0
-	for _, e := range hosts {
-		if !e.ep.Healthy {
-			continue
-		}
-		healthy++
-		if e.host.outlier.Available() && (!found || e.ep.Priority < best) {
-			best, found = e.ep.Priority, true
-		}
+// pick builds the picker over the hosts' current health and ejections
+// (see selectHosts).
+func (st *state) pick() {
+	sel := selectHosts(st.hosts, st.cfg.LB.PanicThreshold)
+	st.healthy, st.panic = sel.healthy, sel.panic
+	if len(sel.endpoints) == 0 {
+		st.picker = balancer.Empty{}
+		return
 	}
-	if !found {
-		return balancer.Empty{}, healthy
-	}
-	var eps []balancer.Endpoint
-	for _, e := range hosts {
-		if e.ep.Healthy && e.ep.Priority == best && e.host.outlier.Available() {
-			eps = append(eps, balancer.Endpoint{Address: e.ep.Address, Weight: e.ep.Weight, Active: &e.host.active, Ref: e.host})
-		}
-	}
-	return build(eps), healthy
+	st.picker = st.build(sel.endpoints)
 }
 
 func endpointsEqual(a, b []config.Endpoint) bool {

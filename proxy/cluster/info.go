@@ -8,6 +8,10 @@ import (
 // Info describes a cluster for the admin API.
 type Info struct {
 	Name string `json:"name"`
+	// Panic reports panic mode: too few hosts are available (healthy in
+	// EDS and not ejected), so requests are balanced over unhealthy hosts
+	// too (common_lb_config.healthy_panic_threshold).
+	Panic bool `json:"panic,omitempty"`
 	// Hosts are the cluster's endpoints in configuration order.
 	Hosts []HostInfo `json:"hosts"`
 	// ActiveRequests, PendingRequests and ActiveRetries are the cluster's
@@ -46,7 +50,7 @@ func (m *Manager) Info() []Info {
 
 func (c *Cluster) info() Info {
 	st := c.state.Load()
-	in := Info{Name: c.name, Hosts: make([]HostInfo, 0, len(st.hosts)),
+	in := Info{Name: c.name, Panic: st.panic, Hosts: make([]HostInfo, 0, len(st.hosts)),
 		ActiveRequests: c.requests.Load(), PendingRequests: c.pending.Load(), ActiveRetries: c.retries.Load()}
 	for _, e := range st.hosts {
 		in.Hosts = append(in.Hosts, HostInfo{

@@ -26,6 +26,11 @@ type Options struct {
 	// again, with a closed breaker). It is called from Update's
 	// goroutine.
 	OnHostRemoved func(cluster, addr string)
+	// OnPanic, when set, is told every time a cluster enters (true) or
+	// leaves (false) panic mode, from the goroutine that rebuilt its
+	// picker (Update's, or outlier detection's), with the cluster's update
+	// lock held: it must be quick and must not call into the cluster.
+	OnPanic func(cluster string, panic bool)
 	// OnClusterRemoved, when set, is told every cluster Update removes,
 	// after its hosts were.
 	OnClusterRemoved func(cluster string)

@@ -38,6 +38,9 @@ func compileCluster(c *clusterv3.Cluster, loads map[string][]Endpoint) (*Cluster
 	if out.LB, err = compileLB(c); err != nil {
 		return nil, err
 	}
+	if out.LB.PanicThreshold, err = compilePanicThreshold(c.GetCommonLbConfig()); err != nil {
+		return nil, fmt.Errorf("common_lb_config: %w", err)
+	}
 	if out.Limits, err = compileCircuitBreakers(c.GetCircuitBreakers()); err != nil {
 		return nil, fmt.Errorf("circuit_breakers: %w", err)
 	}
@@ -78,7 +81,6 @@ func unsupportedClusterFields(c *clusterv3.Cluster) error {
 		{"load_balancing_policy", c.GetLoadBalancingPolicy() != nil},
 		{"transport_socket_matches", len(c.GetTransportSocketMatches()) > 0},
 		{"lb_subset_config", c.GetLbSubsetConfig() != nil},
-		{"common_lb_config", c.GetCommonLbConfig() != nil},
 		{"round_robin_lb_config", c.GetRoundRobinLbConfig() != nil},
 		{"original_dst_lb_config", c.GetOriginalDstLbConfig() != nil},
 		{"upstream_bind_config", c.GetUpstreamBindConfig() != nil},

@@ -96,7 +96,7 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9191", Address: "127.0.0.1:9191", Mode: ModeTCP, Cluster: api}},
-				Clusters: map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits(), Endpoints: []Endpoint{
+				Clusters: map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits(), LB: defaultLB, Endpoints: []Endpoint{
 					healthy("10.0.0.1:20000", 3),
 					{Address: "10.0.0.2:20000", Weight: 1},
 					healthy("10.0.0.3:20000", 1),
@@ -114,7 +114,7 @@ func TestCompileGood(t *testing.T) {
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9192", Address: "127.0.0.1:9192", Mode: ModeHTTP,
 					HTTP: limits(&HTTP{RouteConfigName: "api", Routes: mustTable(t, "api", apiRoutes)})}},
-				Clusters:      map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits()}},
+				Clusters:      map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits(), LB: defaultLB}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"api"}, Endpoints: []string{api}},
 			},
 		},
@@ -137,7 +137,7 @@ func TestCompileGood(t *testing.T) {
 					HTTP: limits(&HTTP{Routes: mustTable(t, "local_app", route.VirtualHost{Name: "local_app", Domains: []string{"*"}, Routes: []route.Route{
 						{Match: prefixMatch("/"), Action: defaultAction("local_app")},
 					}})})}},
-				Clusters: map[string]*Cluster{"local_app": {Name: "local_app", ConnectTimeout: 5 * time.Second, Protocol: HTTP2, Limits: DefaultLimits(),
+				Clusters: map[string]*Cluster{"local_app": {Name: "local_app", ConnectTimeout: 5 * time.Second, Protocol: HTTP2, Limits: DefaultLimits(), LB: defaultLB,
 					Endpoints: []Endpoint{healthy("127.0.0.1:8080", 1)}}},
 			},
 		},
@@ -155,7 +155,7 @@ func TestCompileGood(t *testing.T) {
 			),
 			want: &Runtime{
 				Listeners:     []*Listener{{Name: "l", Address: "127.0.0.1:2", Mode: ModeHTTP, HTTP: limits(&HTTP{RouteConfigName: "r"})}},
-				Clusters:      map[string]*Cluster{"c": {Name: "c", ConnectTimeout: 5 * time.Second, EDSName: "svc", Limits: DefaultLimits()}},
+				Clusters:      map[string]*Cluster{"c": {Name: "c", ConnectTimeout: 5 * time.Second, EDSName: "svc", Limits: DefaultLimits(), LB: defaultLB}},
 				Subscriptions: xds.Subscriptions{Routes: []string{"r"}, Endpoints: []string{"svc"}},
 			},
 		},
@@ -236,3 +236,7 @@ func withServiceName(c *clusterv3.Cluster, name string) *clusterv3.Cluster {
 	c.EdsClusterConfig.ServiceName = name
 	return c
 }
+
+// defaultLB is what a cluster without lb_policy or common_lb_config
+// compiles to: round robin with Envoy's default panic threshold.
+var defaultLB = LB{Policy: RoundRobin, PanicThreshold: DefaultPanicThreshold}

@@ -75,23 +75,32 @@ func TestCompileClusterL7(t *testing.T) {
 		want  any
 	}{
 		{"least request default", func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST },
-			func(c *Cluster) any { return c.LB }, LB{Policy: LeastRequest}},
+			func(c *Cluster) any { return c.LB }, LB{Policy: LeastRequest, PanicThreshold: 50}},
 		{"least request choice count", func(c *clusterv3.Cluster) {
 			c.LbPolicy = clusterv3.Cluster_LEAST_REQUEST
 			c.LbConfig = &clusterv3.Cluster_LeastRequestLbConfig_{LeastRequestLbConfig: &clusterv3.Cluster_LeastRequestLbConfig{
 				ChoiceCount: wrapperspb.UInt32(4), ActiveRequestBias: ud(1)}}
-		}, func(c *Cluster) any { return c.LB }, LB{Policy: LeastRequest, ChoiceCount: 4}},
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: LeastRequest, ChoiceCount: 4, PanicThreshold: 50}},
 		{"random", func(c *clusterv3.Cluster) { c.LbPolicy = clusterv3.Cluster_RANDOM },
-			func(c *Cluster) any { return c.LB }, LB{Policy: Random}},
+			func(c *Cluster) any { return c.LB }, LB{Policy: Random, PanicThreshold: 50}},
 		{"ring hash sizes", func(c *clusterv3.Cluster) {
 			c.LbPolicy = clusterv3.Cluster_RING_HASH
 			c.LbConfig = &clusterv3.Cluster_RingHashLbConfig_{RingHashLbConfig: &clusterv3.Cluster_RingHashLbConfig{
 				MinimumRingSize: wrapperspb.UInt64(64), MaximumRingSize: wrapperspb.UInt64(4096)}}
-		}, func(c *Cluster) any { return c.LB }, LB{Policy: RingHash, MinRingSize: 64, MaxRingSize: 4096}},
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: RingHash, MinRingSize: 64, MaxRingSize: 4096, PanicThreshold: 50}},
 		{"maglev table size", func(c *clusterv3.Cluster) {
 			c.LbPolicy = clusterv3.Cluster_MAGLEV
 			c.LbConfig = &clusterv3.Cluster_MaglevLbConfig_{MaglevLbConfig: &clusterv3.Cluster_MaglevLbConfig{TableSize: wrapperspb.UInt64(251)}}
-		}, func(c *Cluster) any { return c.LB }, LB{Policy: Maglev, TableSize: 251}},
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: Maglev, TableSize: 251, PanicThreshold: 50}},
+		{"panic threshold", func(c *clusterv3.Cluster) {
+			c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 30}}
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: RoundRobin, PanicThreshold: 30}},
+		{"panic mode off", func(c *clusterv3.Cluster) {
+			c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 0}}
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: RoundRobin}},
+		{"common_lb_config without a threshold", func(c *clusterv3.Cluster) {
+			c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{}
+		}, func(c *Cluster) any { return c.LB }, LB{Policy: RoundRobin, PanicThreshold: 50}},
 		{"circuit breakers with a retry budget; HIGH ignored", func(c *clusterv3.Cluster) {
 			c.CircuitBreakers = &clusterv3.CircuitBreakers{Thresholds: []*clusterv3.CircuitBreakers_Thresholds{
 				{MaxConnections: wrapperspb.UInt32(10), MaxPendingRequests: wrapperspb.UInt32(20), MaxRequests: wrapperspb.UInt32(30), MaxRetries: wrapperspb.UInt32(4),
@@ -173,9 +182,9 @@ func TestRejectClusterL7(t *testing.T) {
 		{"round robin slow start", func(c *clusterv3.Cluster) {
 			c.LbConfig = &clusterv3.Cluster_RoundRobinLbConfig_{RoundRobinLbConfig: &clusterv3.Cluster_RoundRobinLbConfig{}}
 		}, "round_robin_lb_config is not supported"},
-		{"common_lb_config", func(c *clusterv3.Cluster) {
-			c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{HealthyPanicThreshold: &typev3.Percent{Value: 50}}
-		}, "common_lb_config is not supported"},
+		{"common_lb_config other than the panic threshold", func(c *clusterv3.Cluster) {
+			c.CommonLbConfig = &clusterv3.Cluster_CommonLbConfig{IgnoreNewHostsUntilFirstHc: true}
+		}, "common_lb_config: ignore_new_hosts_until_first_hc is not supported"},
 		{"per_host_thresholds", func(c *clusterv3.Cluster) {
 			c.CircuitBreakers = &clusterv3.CircuitBreakers{PerHostThresholds: []*clusterv3.CircuitBreakers_Thresholds{{}}}
 		}, "circuit_breakers: per_host_thresholds is not supported"},

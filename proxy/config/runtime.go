@@ -249,6 +249,12 @@ type LB struct {
 	MinRingSize, MaxRingSize uint64
 	// TableSize is the Maglev table size (0: default 65537).
 	TableSize uint64
+	// PanicThreshold is common_lb_config.healthy_panic_threshold, in
+	// percent: below that share of available hosts the cluster balances
+	// over all of them, healthy or not (see proxy/cluster). Compile sets
+	// Envoy's default, 50, when the field is unset; 0 turns panic mode
+	// off, as does a Cluster built by hand without it.
+	PanicThreshold float64
 }
 
 // HashBased reports whether the policy picks by the request's hash.

@@ -3,12 +3,13 @@ package metrics
 import "github.com/prometheus/client_golang/prometheus"
 
 // Cluster is the resilience metrics of one upstream cluster: retries,
-// outlier ejections and per-host breaker states. A nil *Cluster records
-// nothing.
+// outlier ejections, per-host breaker states and panic mode. A nil
+// *Cluster records nothing.
 type Cluster struct {
-	name               string
-	breaker            *prometheus.GaugeVec
-	retries, ejections prometheus.Counter
+	name                       string
+	breaker                    *prometheus.GaugeVec
+	retries, ejections, panics prometheus.Counter
+	panic                      prometheus.Gauge
 }
 
 // Cluster returns the handle of a cluster, the same one for the same name.
@@ -22,6 +23,8 @@ func (m *Metrics) Cluster(name string) *Cluster {
 		breaker:   m.breaker,
 		retries:   m.retries.WithLabelValues(name),
 		ejections: m.ejections.WithLabelValues(name),
+		panic:     m.panic.WithLabelValues(name),
+		panics:    m.panics.WithLabelValues(name),
 	})
 	return c.(*Cluster)
 }
@@ -40,6 +43,20 @@ func (c *Cluster) Ejected() {
 	}
 }
 
+// Panic sets the cluster's panic mode, counting each entry. Call it when
+// the mode changes.
+func (c *Cluster) Panic(on bool) {
+	if c == nil {
+		return
+	}
+	if !on {
+		c.panic.Set(0)
+		return
+	}
+	c.panic.Set(1)
+	c.panics.Inc()
+}
+
 // BreakerState sets host's breaker state. Call it from the breaker's
 // OnStateChange; hosts are "address:port".
 func (c *Cluster) BreakerState(host string, s BreakerState) {
@@ -55,7 +72,7 @@ func (m *Metrics) ForgetHost(cluster, host string) {
 }
 
 // ForgetCluster drops every series of a cluster that was removed (its
-// breaker states, retries and ejections) and its handle: a cluster of the
+// breaker states, retries, ejections and panic mode) and its handle: a cluster of the
 // same name added later starts from zero, as Envoy's stats of a new
 // cluster do. A handle still held counts into series no longer exported.
 func (m *Metrics) ForgetCluster(name string) {
@@ -63,4 +80,6 @@ func (m *Metrics) ForgetCluster(name string) {
 	m.breaker.DeletePartialMatch(prometheus.Labels{"cluster": name})
 	m.retries.DeleteLabelValues(name)
 	m.ejections.DeleteLabelValues(name)
+	m.panic.DeleteLabelValues(name)
+	m.panics.DeleteLabelValues(name)
 }

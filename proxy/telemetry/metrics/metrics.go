@@ -64,6 +64,8 @@ type Metrics struct {
 	breaker   *prometheus.GaugeVec
 	ejections *prometheus.CounterVec
 	retries   *prometheus.CounterVec
+	panic     *prometheus.GaugeVec
+	panics    *prometheus.CounterVec
 	xdsAcks   *prometheus.CounterVec
 	xdsNacks  *prometheus.CounterVec
 	status    *statusCollector
@@ -97,6 +99,10 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "Hosts ejected by outlier detection."}, []string{"cluster"}),
 		retries: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_retries_total",
 			Help: "Retried request attempts."}, []string{"cluster"}),
+		panic: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "weft_proxy_cluster_panic",
+			Help: "1 while the cluster is in panic mode (too few hosts available: balancing over unhealthy hosts too), else 0."}, []string{"cluster"}),
+		panics: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_cluster_panics_total",
+			Help: "Times the cluster entered panic mode."}, []string{"cluster"}),
 		xdsAcks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_xds_acks_total",
 			Help: "xDS responses accepted, by resource type."}, []string{"type"}),
 		xdsNacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_xds_nacks_total",
@@ -110,7 +116,7 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.xdsNacks.WithLabelValues(t)
 	}
 	reg.MustRegister(m.requests, m.duration, m.tcpOpened, m.tcpClosed, m.tcpBytes,
-		m.breaker, m.ejections, m.retries, m.xdsAcks, m.xdsNacks, m.status)
+		m.breaker, m.ejections, m.retries, m.panic, m.panics, m.xdsAcks, m.xdsNacks, m.status)
 	return m
 }
 

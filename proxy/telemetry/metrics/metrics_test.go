@@ -223,12 +223,22 @@ func TestClusterBreakerStates(t *testing.T) {
 	db.Ejected()
 	db.Retried()
 	c.Ejected()
+	c.Panic(true)
+	c.Panic(false)
+	c.Panic(true)
+	db.Panic(true)
 	m.ForgetHost("api", "10.0.0.1:21000")
 	m.ForgetCluster("db")
 	want := `
 # HELP weft_proxy_breaker_state Per-host circuit breaker state: 0 closed, 1 half-open, 2 open.
 # TYPE weft_proxy_breaker_state gauge
 weft_proxy_breaker_state{cluster="api",host="10.0.0.2:21000"} 0
+# HELP weft_proxy_cluster_panic 1 while the cluster is in panic mode (too few hosts available: balancing over unhealthy hosts too), else 0.
+# TYPE weft_proxy_cluster_panic gauge
+weft_proxy_cluster_panic{cluster="api"} 1
+# HELP weft_proxy_cluster_panics_total Times the cluster entered panic mode.
+# TYPE weft_proxy_cluster_panics_total counter
+weft_proxy_cluster_panics_total{cluster="api"} 2
 # HELP weft_proxy_outlier_ejections_total Hosts ejected by outlier detection.
 # TYPE weft_proxy_outlier_ejections_total counter
 weft_proxy_outlier_ejections_total{cluster="api"} 1
@@ -236,8 +246,8 @@ weft_proxy_outlier_ejections_total{cluster="api"} 1
 # TYPE weft_proxy_retries_total counter
 weft_proxy_retries_total{cluster="api"} 0
 `
-	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
-		"weft_proxy_breaker_state", "weft_proxy_outlier_ejections_total", "weft_proxy_retries_total"); err != nil {
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "weft_proxy_breaker_state", "weft_proxy_outlier_ejections_total",
+		"weft_proxy_retries_total", "weft_proxy_cluster_panic", "weft_proxy_cluster_panics_total"); err != nil {
 		t.Error(err)
 	}
 	if m.Cluster("db") == db {
