@@ -52,6 +52,9 @@ type meshOptions struct {
 	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
 	caProvider    string // --ca-provider; default the control plane's (weft)
 	resyncGrace   string // --consul-resync-grace; default the control plane's
+	// traceSampling is --trace-sampling, in percent; default 100, so
+	// that the tracing tests find the trace of the requests they make.
+	traceSampling string
 }
 
 // newMesh starts Consul and the control plane, with no services yet.
@@ -130,10 +133,12 @@ func (m *mesh) startControlPlane(t *testing.T) {
 // controlPlaneArgs is the control plane's command line from the mesh's
 // addresses and options.
 func (m *mesh) controlPlaneArgs() []string {
-	// Every request is traced, not the default 1 %, so that the tracing
-	// tests find the trace of the requests they make.
+	sampling := m.opts.traceSampling
+	if sampling == "" {
+		sampling = "100"
+	}
 	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
-		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug", "--trace-sampling", "100"}
+		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug", "--trace-sampling", sampling}
 	if m.opts.defaultPolicy != "" {
 		args = append(args, "--default-intention-policy", m.opts.defaultPolicy)
 	}

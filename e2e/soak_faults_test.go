@@ -35,15 +35,20 @@ func rollingRestart(ids ...string) fault {
 }
 
 // restartSidecar stops a sidecar (SIGTERM: it drains) and starts it again
-// on the same state directory, waiting until it is ready.
-func (s *soakMesh) restartSidecar(t *testing.T, id string) time.Duration {
+// on the same state directory, waiting until it is ready; it logs how
+// long the drain and the start took.
+func (s *soakMesh) restartSidecar(t *testing.T, id string) {
 	t.Helper()
-	started := time.Now()
+	stopping := time.Now()
+	if err := s.proxies[id].Stop(); err != nil {
+		t.Fatalf("stop %s: %v", id, err)
+	}
+	starting := time.Now()
 	if err := s.proxies[id].Restart(); err != nil {
 		t.Fatalf("restart %s: %v", id, err)
 	}
 	ready := poll.Until(t, 30*time.Second, id+" ready", func() error { return getOK(s.proxyAdmin[id] + "/ready") })
-	return ready.Sub(started)
+	t.Logf("soak: %s stopped in %v, ready %v after its start", id, starting.Sub(stopping), ready.Sub(starting))
 }
 
 // intentionFlip denies web every destination, then, after `hold`,
@@ -67,8 +72,7 @@ func controlPlaneOutage(down time.Duration, sidecar string) fault {
 		s.waitStateSaved(t, sidecar)
 		killed := time.Now()
 		s.controlPlane.Kill()
-		took := s.restartSidecar(t, sidecar)
-		t.Logf("soak: %s ready %v after its restart without the control plane", sidecar, took)
+		s.restartSidecar(t, sidecar)               // on its last-known-good state
 		<-time.After(time.Until(killed.Add(down))) // load shape: the outage's length
 		if err := s.controlPlane.Restart(); err != nil {
 			t.Fatal(err)
@@ -84,7 +88,7 @@ func controlPlaneOutage(down time.Duration, sidecar string) fault {
 // its state, and replays the entries and registrations into it.
 func consulRestart(t *testing.T, s *soakMesh) {
 	s.consul.Restart()
-	s.replay(t)
+	s.replayConsul(t)
 	s.waitRegistered(t)
 }
 

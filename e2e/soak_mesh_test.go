@@ -23,14 +23,11 @@ import (
 //	      ──▶ echo (tcp: echo-1)
 //
 // each instance behind its own weft-proxy. The test plays web-1's app.
-// It remembers what it registered so that a fault can replay it into a
-// Consul that lost its state.
 type soakMesh struct {
 	*mesh
 	grpcPort  int
 	instances []soakInstance
 	upstreams []api.Upstream // web-1's
-	action    api.IntentionAction
 	http1     *http.Client
 	h2c       *http.Client
 	grpcConn  *grpc.ClientConn
@@ -56,8 +53,11 @@ const soakWeb = "web-1-sidecar-proxy"
 
 func startSoakMesh(t *testing.T) *soakMesh {
 	t.Helper()
-	m := newMesh(t, meshOptions{leafTTL: "1m"})
-	s := &soakMesh{mesh: m, grpcPort: freePort(t), action: api.IntentionActionAllow}
+	// Sampling at the control plane's default (1 %), not the 100 % other
+	// e2e tests use to find their traces: the soak measures the mesh as
+	// it runs.
+	m := newMesh(t, meshOptions{leafTTL: soakLeafTTL, traceSampling: "1"})
+	s := &soakMesh{mesh: m, grpcPort: freePort(t)}
 	for _, id := range soakAPIs {
 		s.hits[id] = &atomic.Int64{}
 		s.instances = append(s.instances, soakInstance{id, "api", startNameServer(t, id, s.hits[id])})
@@ -71,7 +71,7 @@ func startSoakMesh(t *testing.T) *soakMesh {
 		{DestinationName: "grpcapi", LocalBindAddress: "127.0.0.1", LocalBindPort: s.grpcPort},
 		{DestinationName: "echo", LocalBindAddress: "127.0.0.1", LocalBindPort: s.echoPort},
 	}
-	s.replay(t)
+	s.registerAll(t)
 	for _, in := range s.instances {
 		s.startProxy(t, in.id+"-sidecar-proxy")
 	}
@@ -86,13 +86,12 @@ func serveTestService(l net.Listener) {
 	srv.Serve(l)
 }
 
-// replay writes the config entries and registers every instance, as an
-// operator's tooling does for a Consul that lost its state.
-func (s *soakMesh) replay(t *testing.T) {
+// registerAll writes the config entries and registers every instance.
+func (s *soakMesh) registerAll(t *testing.T) {
 	t.Helper()
 	s.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})
 	s.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "grpcapi", Protocol: "grpc"})
-	s.setIntentions(t, s.action)
+	s.setIntentions(t, api.IntentionActionAllow)
 	for _, in := range s.instances {
 		s.registerInstance(t, in)
 	}
@@ -116,12 +115,13 @@ func (s *soakMesh) instance(id string) soakInstance {
 	panic("no soak instance " + id)
 }
 
-// setIntentions sets web's intention to every destination.
+// setIntentions sets web's intention to every destination, through
+// setEntry so that a Consul restart replays the latest.
 func (s *soakMesh) setIntentions(t *testing.T, action api.IntentionAction) {
 	t.Helper()
-	s.action = action
 	for _, dest := range soakDestinations {
-		setIntentions(t, s.mesh, dest, &api.SourceIntention{Name: "web", Action: action})
+		s.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: dest,
+			Sources: []*api.SourceIntention{{Name: "web", Action: action}}})
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -142,7 +143,10 @@ func goroutineSlack(baseline int) int { return max(10, baseline/5) }
 func waitGoroutinesBack(t *testing.T, procs []soakProc, baseline map[string]int) (map[string]int, error) {
 	t.Helper()
 	var got map[string]int
-	err := poll.Wait(60*time.Second, "goroutines back to baseline", func() error {
+	// A sidecar closes pooled upstream connections after 60 s idle
+	// (proxy/cluster's default), and with them the goroutines serving
+	// them on both ends: counts can settle only after that.
+	err := poll.Wait(2*time.Minute, "goroutines back to baseline", func() error {
 		got = goroutineCounts(t, procs)
 		for name, n := range got {
 			if n > baseline[name]+goroutineSlack(baseline[name]) {
@@ -152,4 +156,20 @@ func waitGoroutinesBack(t *testing.T, procs []soakProc, baseline map[string]int)
 		return nil
 	})
 	return got, err
+}
+
+// keepLogs copies every Weft process's log into dir when the test ends
+// (before the processes are stopped), for looking into a failed soak.
+func (s *soakMesh) keepLogs(t *testing.T, dir string) {
+	t.Cleanup(func() {
+		keep := func(name, path string) {
+			if b, err := os.ReadFile(path); err == nil {
+				os.WriteFile(filepath.Join(dir, name+".log"), b, 0o644)
+			}
+		}
+		keep("control-plane", s.controlPlane.LogPath())
+		for id, p := range s.proxies {
+			keep(id, p.LogPath())
+		}
+	})
 }

@@ -31,6 +31,9 @@ type soakReport struct {
 	Total           soakCounts     `json:"total"`
 	// FirstFailures lists up to 20 failed requests: protocol, time, error.
 	FirstFailures []string `json:"first_failures"`
+	// FailureKinds counts failed requests by protocol and error, with
+	// digits (ports, times) masked.
+	FailureKinds map[string]int `json:"failure_kinds"`
 	// Goroutines of each process before the load and once it settled
 	// after the load stopped.
 	GoroutinesBefore map[string]int `json:"goroutines_before"`
@@ -95,7 +98,7 @@ type procFigures struct {
 func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs []procSample) *soakReport {
 	r := &soakReport{Schedule: sched.name, Date: time.Now().UTC().Format(time.RFC3339), Race: testproc.Race,
 		LoadSeconds: sched.load.Seconds(), IntervalSeconds: sched.interval.Seconds(), RatePerProtocol: sched.rate,
-		LeafTTL: soakLeafTTL, Faults: faults}
+		LeafTTL: soakLeafTTL, Faults: faults, FailureKinds: map[string]int{}}
 	n := int((sched.load + sched.interval - 1) / sched.interval)
 	latencies := make([]map[string][]time.Duration, n)
 	for i := range n {
@@ -111,8 +114,8 @@ func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs 
 		if s.outcome == outcomeOK {
 			latencies[i][s.proto] = append(latencies[i][s.proto], s.took)
 		}
-		if s.outcome == outcomeFailed && len(r.FirstFailures) < 20 {
-			r.FirstFailures = append(r.FirstFailures, fmt.Sprintf("%s at %.3fs: %s", s.proto, s.at.Seconds(), s.err))
+		if s.outcome == outcomeFailed {
+			r.noteFailure(s)
 		}
 	}
 	for i := range r.Intervals {
@@ -125,6 +128,19 @@ func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs 
 		r.Intervals[i].Procs[p.proc] = procFigures{PID: p.pid, RSSMB: p.rssMB, Goroutines: p.goroutines}
 	}
 	return r
+}
+
+func (r *soakReport) noteFailure(s sample) {
+	if len(r.FirstFailures) < 20 {
+		r.FirstFailures = append(r.FirstFailures, fmt.Sprintf("%s at %.3fs: %s", s.proto, s.at.Seconds(), s.err))
+	}
+	kind := strings.Map(func(c rune) rune {
+		if c >= '0' && c <= '9' {
+			return '#'
+		}
+		return c
+	}, s.err)
+	r.FailureKinds[s.proto+": "+kind[:min(len(kind), 120)]]++
 }
 
 func percentiles(d []time.Duration) latencyMs {
@@ -171,6 +187,9 @@ func (r *soakReport) summary() string {
 			fmt.Fprintf(&b, " %s %.0f MB %d g;", shortProcName(name), p.RSSMB, p.Goroutines)
 		}
 		b.WriteString("\n")
+	}
+	for _, kind := range slices.Sorted(maps.Keys(r.FailureKinds)) {
+		fmt.Fprintf(&b, "  %5d failed: %s\n", r.FailureKinds[kind], kind)
 	}
 	for _, f := range r.FirstFailures {
 		fmt.Fprintf(&b, "  failed: %s\n", f)

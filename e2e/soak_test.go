@@ -9,6 +9,7 @@ import (
 var (
 	soakLong = flag.Bool("soak.long", false, "run TestSoak's 5-minute schedule (make soak) instead of its 90-second one")
 	soakOut  = flag.String("soak.out", "", "directory TestSoak writes soak.json and soak.svg into (default: the test's temporary directory)")
+	soakLogs = flag.String("soak.logs", "", "directory TestSoak copies every Weft process's log into")
 )
 
 // soakLeafTTL is the sidecars' leaf lifetime: they renew at about 2/3 of
@@ -35,7 +36,7 @@ type scheduledFault struct {
 // shortSoak runs in the suite (make test): every kind of fault once in
 // 90 s, one api instance restarted.
 func shortSoak() soakSchedule {
-	return soakSchedule{name: "90-second", load: 90 * time.Second, interval: 30 * time.Second, rate: 50, faults: []scheduledFault{
+	return soakSchedule{name: "90-second", load: 90 * time.Second, interval: 30 * time.Second, rate: 25, faults: []scheduledFault{
 		{5 * time.Second, "rolling restart of api-1", rollingRestart("api-1")},
 		{20 * time.Second, "intentions deny, then allow", intentionFlip(5 * time.Second)},
 		{32 * time.Second, "control plane down 10 s, api-2's sidecar restarted", controlPlaneOutage(10*time.Second, "api-2-sidecar-proxy")},
@@ -73,6 +74,9 @@ func TestSoak(t *testing.T) {
 	}
 	s := startSoakMesh(t)
 	s.waitServing(t)
+	if *soakLogs != "" {
+		s.keepLogs(t, *soakLogs)
+	}
 	procs := s.soakProcs()
 	before := goroutineCounts(t, procs)
 
