@@ -24,7 +24,7 @@ const (
 	soakPlotTop  = 24  // from a panel's top to its plot area
 	soakPlotH    = 130
 	soakFootH    = 30
-	soakPanelCnt = 4
+	soakPanelCnt = 5
 )
 
 var (
@@ -54,8 +54,9 @@ func soakChart(r *soakReport) []byte {
 	top := float64(soakHeaderH)
 	linePanel(&b, top, "success of requests not denied, %", successSeries(r), x, false)
 	linePanel(&b, top+soakPanelH, "latency of successful requests, ms, log scale (solid p99, dashed p50)", latencySeries(r), x, true)
-	linePanel(&b, top+2*soakPanelH, "RSS, MB", procSeries(r, func(p procFigures) float64 { return p.RSSMB }), x, false)
-	linePanel(&b, top+3*soakPanelH, "goroutines", procSeries(r, func(p procFigures) float64 { return float64(p.Goroutines) }), x, false)
+	linePanel(&b, top+2*soakPanelH, "RSS (VmRSS), MB", procSeries(r, totalRSS), x, false)
+	linePanel(&b, top+3*soakPanelH, "anonymous RSS (RssAnon: heap and stacks), MB", procSeries(r, anonRSS), x, false)
+	linePanel(&b, top+4*soakPanelH, "goroutines", procSeries(r, func(p procFigures) float64 { return float64(p.Goroutines) }), x, false)
 	timeAxis(&b, r, x, top+soakPanelCnt*soakPanelH)
 	b.WriteString("</svg>\n")
 	return b.Bytes()
@@ -63,7 +64,7 @@ func soakChart(r *soakReport) []byte {
 
 func soakHeader(b *bytes.Buffer, r *soakReport) {
 	svgplot.Text(b, 10, 20, "start", `font-size="14" font-weight="bold"`,
-		fmt.Sprintf("make soak (%s schedule), %s", r.Schedule, r.Date[:10]))
+		fmt.Sprintf("Weft soak, %s schedule (TestSoak), %s", r.Schedule, r.Date[:10]))
 	race := ""
 	if r.Race {
 		race = ", binaries with the race detector"

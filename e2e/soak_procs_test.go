@@ -37,25 +37,41 @@ type procSample struct {
 	proc       string
 	at         time.Duration // from the load's start
 	pid        int
-	rssMB      float64
+	rss        rss
 	goroutines int
 }
 
-// readRSS reads a process's resident set size from /proc.
-func readRSS(pid int) (float64, error) {
+// rss is a process's resident memory: all of it (VmRSS), and its
+// anonymous part (RssAnon), the heap and stacks, without the file pages
+// of the executable, which weft-proxy gives back after starting
+// (internal/memtrim) and faults in again as code paths first run.
+type rss struct{ total, anon float64 } // MB
+
+// readRSS reads a process's resident memory from /proc.
+func readRSS(pid int) (rss, error) {
 	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
 	if err != nil {
-		return 0, err
+		return rss{}, err
 	}
 	defer f.Close()
+	var got rss
+	fields := map[string]*float64{"VmRSS:": &got.total, "RssAnon:": &got.anon}
 	sc := bufio.NewScanner(f)
 	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
-			return kb / 1024, err
+		for prefix, into := range fields {
+			if v, ok := strings.CutPrefix(sc.Text(), prefix); ok {
+				kb, err := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 64)
+				if err != nil {
+					return rss{}, fmt.Errorf("/proc/%d/status %s %w", pid, prefix, err)
+				}
+				*into = kb / 1024
+			}
 		}
 	}
-	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	if got.total == 0 {
+		return rss{}, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+	}
+	return got, sc.Err()
 }
 
 func goroutines(p soakProc) (int, error) {
@@ -65,7 +81,7 @@ func goroutines(p soakProc) (int, error) {
 
 func readProc(p soakProc, at time.Duration) (procSample, error) {
 	pid := p.pid()
-	rss, err := readRSS(pid)
+	mem, err := readRSS(pid)
 	if err != nil {
 		return procSample{}, err
 	}
@@ -73,7 +89,7 @@ func readProc(p soakProc, at time.Duration) (procSample, error) {
 	if err != nil {
 		return procSample{}, err
 	}
-	return procSample{proc: p.name, at: at, pid: pid, rssMB: rss, goroutines: g}, nil
+	return procSample{proc: p.name, at: at, pid: pid, rss: mem, goroutines: g}, nil
 }
 
 // sampler reads every process at a fixed interval; a process down at that

@@ -91,6 +91,7 @@ type latencyMs struct {
 type procFigures struct {
 	PID        int     `json:"pid"`
 	RSSMB      float64 `json:"rss_mb"`
+	AnonMB     float64 `json:"rss_anon_mb"` // RssAnon: RSS without file pages
 	Goroutines int     `json:"goroutines"`
 }
 
@@ -125,7 +126,7 @@ func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs 
 	}
 	for _, p := range procs { // in time order: the last reading wins
 		i := min(int(p.at/sched.interval), n-1)
-		r.Intervals[i].Procs[p.proc] = procFigures{PID: p.pid, RSSMB: p.rssMB, Goroutines: p.goroutines}
+		r.Intervals[i].Procs[p.proc] = procFigures{PID: p.pid, RSSMB: p.rss.total, AnonMB: p.rss.anon, Goroutines: p.goroutines}
 	}
 	return r
 }
@@ -184,7 +185,7 @@ func (r *soakReport) summary() string {
 		b.WriteString("\n   ")
 		for _, name := range slices.Sorted(maps.Keys(in.Procs)) {
 			p := in.Procs[name]
-			fmt.Fprintf(&b, " %s %.0f MB %d g;", shortProcName(name), p.RSSMB, p.Goroutines)
+			fmt.Fprintf(&b, " %s %.0f MB (anon %.0f) %d g;", shortProcName(name), p.RSSMB, p.AnonMB, p.Goroutines)
 		}
 		b.WriteString("\n")
 	}
@@ -200,15 +201,18 @@ func (r *soakReport) summary() string {
 // shortProcName drops the sidecar suffix: api-1-sidecar-proxy → api-1.
 func shortProcName(name string) string { return strings.TrimSuffix(name, "-sidecar-proxy") }
 
-// rssGrowth is each sidecar's RSS growth from the first interval to the
-// last, as a fraction of the first.
-func (r *soakReport) rssGrowth() map[string]float64 {
+// rssGrowth is each sidecar's growth of memory from the first interval
+// to the last, as a fraction of the first.
+func (r *soakReport) rssGrowth(mem func(procFigures) float64) map[string]float64 {
 	first, last := r.Intervals[0].Procs, r.Intervals[len(r.Intervals)-1].Procs
 	out := map[string]float64{}
 	for name, f := range first {
-		if l, ok := last[name]; ok && name != "control-plane" && f.RSSMB > 0 {
-			out[name] = l.RSSMB/f.RSSMB - 1
+		if l, ok := last[name]; ok && name != "control-plane" && mem(f) > 0 {
+			out[name] = mem(l)/mem(f) - 1
 		}
 	}
 	return out
 }
+
+func totalRSS(p procFigures) float64 { return p.RSSMB }
+func anonRSS(p procFigures) float64  { return p.AnonMB }

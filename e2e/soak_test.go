@@ -132,9 +132,15 @@ func checkSoak(t *testing.T, r *soakReport, long bool) {
 	if !long {
 		return
 	}
-	for name, g := range r.rssGrowth() {
+	// The bound is on anonymous memory, where a leak grows. VmRSS also
+	// counts the executable's file pages, which a sidecar gives back
+	// after starting and faults in again as faults run code paths for
+	// the first time (a reconnect, a rotation): logged, not asserted.
+	total := r.rssGrowth(totalRSS)
+	for name, g := range r.rssGrowth(anonRSS) {
+		t.Logf("%s: anonymous RSS %+.1f %%, VmRSS %+.1f %% from the first minute to the last", name, 100*g, 100*total[name])
 		if g > 0.10 {
-			t.Errorf("%s RSS grew %.1f %% from the first minute to the last, want ≤ 10 %%", name, 100*g)
+			t.Errorf("%s anonymous RSS grew %.1f %% from the first minute to the last, want ≤ 10 %%", name, 100*g)
 		}
 	}
 }
