@@ -37,7 +37,10 @@ type soakReport struct {
 	// Goroutines of each process before the load and once it settled
 	// after the load stopped.
 	GoroutinesBefore map[string]int `json:"goroutines_before"`
-	GoroutinesAfter  map[string]int `json:"goroutines_after"`
+	// Restarted lists the processes restarted during the load (a new
+	// PID): their first interval's memory may be of an earlier process.
+	Restarted       []string       `json:"restarted"`
+	GoroutinesAfter map[string]int `json:"goroutines_after"`
 }
 
 // faultRun is when a fault of the schedule ran, from the load's start.
@@ -78,7 +81,8 @@ type soakInterval struct {
 	soakCounts
 	// Latency of the successful requests, by protocol.
 	Latency map[string]latencyMs `json:"latency"`
-	// Procs is each process's last reading in the interval.
+	// Procs is each process's memory (mean of the interval's readings),
+	// goroutines and PID (the last reading's).
 	Procs map[string]procFigures `json:"procs"`
 }
 
@@ -124,11 +128,37 @@ func buildReport(sched soakSchedule, faults []faultRun, samples []sample, procs 
 			r.Intervals[i].Latency[proto] = percentiles(d)
 		}
 	}
-	for _, p := range procs { // in time order: the last reading wins
-		i := min(int(p.at/sched.interval), n-1)
-		r.Intervals[i].Procs[p.proc] = procFigures{PID: p.pid, RSSMB: p.rss.total, AnonMB: p.rss.anon, Goroutines: p.goroutines}
-	}
+	r.addProcs(procs, sched.interval)
 	return r
+}
+
+// addProcs sets each interval's process figures: the mean of its memory
+// readings (a single reading lands anywhere in a GC cycle), the last
+// reading's goroutines and PID. A process whose PID changed during the
+// load is listed in Restarted.
+func (r *soakReport) addProcs(procs []procSample, interval time.Duration) {
+	n := map[string]int{} // readings of the current interval, by process
+	firstPID := map[string]int{}
+	r.Restarted = []string{}
+	for _, p := range procs { // in time order
+		i := min(int(p.at/interval), len(r.Intervals)-1)
+		f, ok := r.Intervals[i].Procs[p.proc]
+		if !ok {
+			n[p.proc] = 0
+		}
+		n[p.proc]++
+		k := float64(n[p.proc])
+		f.RSSMB += (p.rss.total - f.RSSMB) / k
+		f.AnonMB += (p.rss.anon - f.AnonMB) / k
+		f.PID, f.Goroutines = p.pid, p.goroutines
+		r.Intervals[i].Procs[p.proc] = f
+		if first, seen := firstPID[p.proc]; !seen {
+			firstPID[p.proc] = p.pid
+		} else if first != p.pid && !slices.Contains(r.Restarted, p.proc) {
+			r.Restarted = append(r.Restarted, p.proc)
+		}
+	}
+	slices.Sort(r.Restarted)
 }
 
 func (r *soakReport) noteFailure(s sample) {
@@ -202,16 +232,18 @@ func (r *soakReport) summary() string {
 func shortProcName(name string) string { return strings.TrimSuffix(name, "-sidecar-proxy") }
 
 // rssGrowth is each sidecar's growth of memory from the first interval
-// to the last, as a fraction of the first.
-func (r *soakReport) rssGrowth(mem func(procFigures) float64) map[string]float64 {
+// to the last, as a fraction of the first; restarted says which of them
+// ran as another process in the first interval than in the last.
+func (r *soakReport) rssGrowth(mem func(procFigures) float64) (growth map[string]float64, restarted map[string]bool) {
 	first, last := r.Intervals[0].Procs, r.Intervals[len(r.Intervals)-1].Procs
-	out := map[string]float64{}
+	growth, restarted = map[string]float64{}, map[string]bool{}
 	for name, f := range first {
 		if l, ok := last[name]; ok && name != "control-plane" && mem(f) > 0 {
-			out[name] = mem(l)/mem(f) - 1
+			growth[name] = mem(l)/mem(f) - 1
+			restarted[name] = slices.Contains(r.Restarted, name)
 		}
 	}
-	return out
+	return growth, restarted
 }
 
 func totalRSS(p procFigures) float64 { return p.RSSMB }

@@ -2,6 +2,8 @@ package e2e
 
 import (
 	"flag"
+	"maps"
+	"slices"
 	"testing"
 	"time"
 )
@@ -132,15 +134,17 @@ func checkSoak(t *testing.T, r *soakReport, long bool) {
 	if !long {
 		return
 	}
-	// The bound is on anonymous memory, where a leak grows. VmRSS also
-	// counts the executable's file pages, which a sidecar gives back
-	// after starting and faults in again as faults run code paths for
-	// the first time (a reconnect, a rotation): logged, not asserted.
-	total := r.rssGrowth(totalRSS)
-	for name, g := range r.rssGrowth(anonRSS) {
-		t.Logf("%s: anonymous RSS %+.1f %%, VmRSS %+.1f %% from the first minute to the last", name, 100*g, 100*total[name])
-		if g > 0.10 {
-			t.Errorf("%s anonymous RSS grew %.1f %% from the first minute to the last, want ≤ 10 %%", name, 100*g)
+	// A sidecar restarted during the run (api-1..3 by the rolling
+	// restart, api-2 again in the control-plane outage) started its first
+	// minute as a younger process, or another one: its growth is reported,
+	// the bound applies to the sidecars that ran throughout.
+	anon, _ := r.rssGrowth(anonRSS)
+	total, restarted := r.rssGrowth(totalRSS)
+	for _, name := range slices.Sorted(maps.Keys(total)) {
+		g := total[name]
+		t.Logf("%s: RSS %+.1f %% (anonymous %+.1f %%) from the first minute to the last; restarted during the run: %v", name, 100*g, 100*anon[name], restarted[name])
+		if g > 0.10 && !restarted[name] {
+			t.Errorf("%s RSS grew %.1f %% from the first minute to the last, want ≤ 10 %%", name, 100*g)
 		}
 	}
 }
