@@ -24,7 +24,7 @@ const (
 	soakPlotTop  = 24  // from a panel's top to its plot area
 	soakPlotH    = 130
 	soakFootH    = 30
-	soakPanelCnt = 5
+	soakPanelCnt = 6
 )
 
 var (
@@ -56,7 +56,8 @@ func soakChart(r *soakReport) []byte {
 	linePanel(&b, top+soakPanelH, "latency of successful requests, ms, log scale (solid p99, dashed p50)", latencySeries(r), x, true)
 	linePanel(&b, top+2*soakPanelH, "RSS (VmRSS), MB, mean of the interval's readings", procSeries(r, totalRSS), x, false)
 	linePanel(&b, top+3*soakPanelH, "anonymous RSS (RssAnon: heap and stacks), MB, mean", procSeries(r, anonRSS), x, false)
-	linePanel(&b, top+4*soakPanelH, "goroutines", procSeries(r, func(p procFigures) float64 { return float64(p.Goroutines) }), x, false)
+	linePanel(&b, top+4*soakPanelH, "Go heap goal (twice the live heap), MB, mean", procSeries(r, func(p procFigures) float64 { return p.HeapGoalMB }), x, false)
+	linePanel(&b, top+5*soakPanelH, "goroutines", procSeries(r, func(p procFigures) float64 { return float64(p.Goroutines) }), x, false)
 	timeAxis(&b, r, x, top+soakPanelCnt*soakPanelH)
 	b.WriteString("</svg>\n")
 	return b.Bytes()

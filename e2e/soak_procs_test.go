@@ -38,6 +38,7 @@ type procSample struct {
 	at         time.Duration // from the load's start
 	pid        int
 	rss        rss
+	heapGoalMB float64
 	goroutines int
 }
 
@@ -89,7 +90,14 @@ func readProc(p soakProc, at time.Duration) (procSample, error) {
 	if err != nil {
 		return procSample{}, err
 	}
-	return procSample{proc: p.name, at: at, pid: pid, rss: mem, goroutines: g}, nil
+	// The Go runtime's heap goal is twice the heap live after the last
+	// collection (GOGC=100): where the live heap goes, apart from what
+	// the runtime keeps from the OS.
+	goal, err := scrapeMetric(p.admin, "go_memstats_next_gc_bytes")
+	if err != nil {
+		return procSample{}, err
+	}
+	return procSample{proc: p.name, at: at, pid: pid, rss: mem, heapGoalMB: goal / (1 << 20), goroutines: g}, nil
 }
 
 // sampler reads every process at a fixed interval; a process down at that

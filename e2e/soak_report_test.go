@@ -93,9 +93,12 @@ type latencyMs struct {
 }
 
 type procFigures struct {
-	PID        int     `json:"pid"`
-	RSSMB      float64 `json:"rss_mb"`
-	AnonMB     float64 `json:"rss_anon_mb"` // RssAnon: RSS without file pages
+	PID    int     `json:"pid"`
+	RSSMB  float64 `json:"rss_mb"`
+	AnonMB float64 `json:"rss_anon_mb"` // RssAnon: RSS without file pages
+	// HeapGoalMB is the Go runtime's heap goal (go_memstats_next_gc_bytes),
+	// twice the heap live after the last collection.
+	HeapGoalMB float64 `json:"heap_goal_mb"`
 	Goroutines int     `json:"goroutines"`
 }
 
@@ -150,6 +153,7 @@ func (r *soakReport) addProcs(procs []procSample, interval time.Duration) {
 		k := float64(n[p.proc])
 		f.RSSMB += (p.rss.total - f.RSSMB) / k
 		f.AnonMB += (p.rss.anon - f.AnonMB) / k
+		f.HeapGoalMB += (p.heapGoalMB - f.HeapGoalMB) / k
 		f.PID, f.Goroutines = p.pid, p.goroutines
 		r.Intervals[i].Procs[p.proc] = f
 		if first, seen := firstPID[p.proc]; !seen {
@@ -215,7 +219,7 @@ func (r *soakReport) summary() string {
 		b.WriteString("\n   ")
 		for _, name := range slices.Sorted(maps.Keys(in.Procs)) {
 			p := in.Procs[name]
-			fmt.Fprintf(&b, " %s %.0f MB (anon %.0f) %d g;", shortProcName(name), p.RSSMB, p.AnonMB, p.Goroutines)
+			fmt.Fprintf(&b, " %s %.1f MB (anon %.1f, heap goal %.1f) %d g;", shortProcName(name), p.RSSMB, p.AnonMB, p.HeapGoalMB, p.Goroutines)
 		}
 		b.WriteString("\n")
 	}
