@@ -5,7 +5,7 @@ GO ?= go
 BIN := $(CURDIR)/bin
 TEST_TIMEOUT ?= 25m
 
-.PHONY: all build consul gotestsum jaeger kube helm manifests image demo demo-multicluster test test-unit test-e2e vet fmt-check bench bench-go bench-deps bench-sidecar bench-report bench-cp clean proto fuzz
+.PHONY: all build consul gotestsum jaeger kube helm manifests image demo demo-multicluster test test-unit test-e2e soak vet fmt-check bench bench-go bench-deps bench-sidecar bench-report bench-cp clean proto fuzz
 
 all: build
 
@@ -65,6 +65,13 @@ test-unit: ## tests that need no Consul
 
 test-e2e: $(CONSUL_DEP) jaeger kube helm
 	WEFT_CONSUL_BIN=$(WEFT_CONSUL_BIN) $(GO) test -race -count=1 -timeout $(TEST_TIMEOUT) -v ./e2e/...
+
+# The soak's 90-second schedule runs in make test (TestSoak, -race);
+# make soak runs its 5-minute one and writes docs/soak.json and
+# docs/soak.svg. Without -race: the race detector's shadow memory and
+# its CPU cost would be what the RSS and latency figures measure.
+soak: $(CONSUL_DEP) ## the 5-minute soak: HTTP/1.1, HTTP/2, gRPC and TCP load through the mesh while faults run on a schedule; writes docs/soak.json and docs/soak.svg
+	WEFT_CONSUL_BIN=$(WEFT_CONSUL_BIN) $(GO) test -count=1 -timeout 15m -v -run '^TestSoak$$' ./e2e -args -soak.long -soak.out=$(CURDIR)/docs
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./controlplane/translate:FuzzTranslator ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \

@@ -52,6 +52,9 @@ type meshOptions struct {
 	xdsProtocol   string // the sidecars' --xds-protocol; default theirs (delta)
 	caProvider    string // --ca-provider; default the control plane's (weft)
 	resyncGrace   string // --consul-resync-grace; default the control plane's
+	// traceSampling is --trace-sampling, in percent; default 100, so
+	// that the tracing tests find the trace of the requests they make.
+	traceSampling string
 	// consul are the options of the mesh's Consul agent.
 	consul []consultest.Option
 }
@@ -132,10 +135,12 @@ func (m *mesh) startControlPlane(t *testing.T) {
 // controlPlaneArgs is the control plane's command line from the mesh's
 // addresses and options.
 func (m *mesh) controlPlaneArgs() []string {
-	// Every request is traced, not the default 1 %, so that the tracing
-	// tests find the trace of the requests they make.
+	sampling := m.opts.traceSampling
+	if sampling == "" {
+		sampling = "100"
+	}
 	args := []string{"control-plane", "--consul-addr", m.consul.HTTPAddr, "--xds-addr", m.xdsAddr,
-		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug", "--trace-sampling", "100"}
+		"--admin-addr", m.cpAdmin, "--ca-dir", m.caDir, "--log-level", "debug", "--trace-sampling", sampling}
 	if m.opts.defaultPolicy != "" {
 		args = append(args, "--default-intention-policy", m.opts.defaultPolicy)
 	}
@@ -178,7 +183,11 @@ func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []
 // the sidecar registration inherits (subsets filter on it).
 func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta map[string]string, upstreams []api.Upstream) {
 	t.Helper()
-	m.publicPort[id] = freePort(t)
+	// An instance registered again (after a Consul restart, say) keeps
+	// its sidecar's public port, as a replayed registration would.
+	if m.publicPort[id] == 0 {
+		m.publicPort[id] = freePort(t)
+	}
 	reg := &api.AgentServiceRegistration{
 		ID: id, Name: name, Port: appPort, Address: "127.0.0.1", Meta: meta,
 		Check: &api.AgentServiceCheck{CheckID: ttlCheck(id), Name: id + " liveness", TTL: "30m", Status: api.HealthCritical},

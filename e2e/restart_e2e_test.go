@@ -149,23 +149,32 @@ func getOK(url string) error {
 
 // gauge is nil when a sidecar's /metrics has the unlabelled metric at want.
 func (m *mesh) gauge(id, name string, want float64) error {
-	code, body, err := httpGet(context.Background(), http.DefaultClient, "http://"+m.proxyAdmin[id]+"/metrics")
+	got, err := scrapeMetric(m.proxyAdmin[id], name)
 	if err != nil {
 		return err
 	}
+	if got != want {
+		return fmt.Errorf("%s = %v, want %v", name, got, want)
+	}
+	return nil
+}
+
+// scrapeMetric reads an unlabelled metric from the /metrics of a sidecar's
+// or the control plane's admin address.
+func scrapeMetric(admin, name string) (float64, error) {
+	code, body, err := httpGet(context.Background(), http.DefaultClient, "http://"+admin+"/metrics")
+	if err != nil {
+		return 0, err
+	}
 	if code != http.StatusOK {
-		return fmt.Errorf("/metrics: %d", code)
+		return 0, fmt.Errorf("/metrics: %d", code)
 	}
 	for _, line := range strings.Split(body, "\n") {
 		if v, ok := strings.CutPrefix(line, name+" "); ok {
-			got, err := strconv.ParseFloat(v, 64)
-			if err != nil || got != want {
-				return fmt.Errorf("%s = %q, want %v", name, v, want)
-			}
-			return nil
+			return strconv.ParseFloat(v, 64)
 		}
 	}
-	return fmt.Errorf("%s not in /metrics", name)
+	return 0, fmt.Errorf("%s not in /metrics", name)
 }
 
 // steadyLoad sends requests to an upstream listener from workers, each

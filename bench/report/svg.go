@@ -2,13 +2,12 @@ package main
 
 import (
 	"bytes"
-	"encoding/xml"
 	"fmt"
 	"math"
 	"slices"
-	"strings"
 
 	"github.com/weft-mesh/weft/bench/internal/results"
+	"github.com/weft-mesh/weft/internal/svgplot"
 )
 
 // The chart's geometry: a row per workload, latency percentiles on the
@@ -47,14 +46,14 @@ func chart(r *results.Results) []byte {
 	if r.Settings.Quick {
 		title += " — quick smoke run, not a measurement"
 	}
-	text(&b, 10, 20, "start", "font-size=\"14\" font-weight=\"bold\"", title)
+	svgplot.Text(&b, 10, 20, "start", "font-size=\"14\" font-weight=\"bold\"", title)
 	if slices.ContainsFunc(r.Peers, func(p results.Peer) bool { return p.ID == results.PeerWeftTrace100 }) {
-		text(&b, chartWidth-10, 20, "end", `fill="#555"`, "Weft 100%: Weft's pair tracing every request")
+		svgplot.Text(&b, chartWidth-10, 20, "end", `fill="#555"`, "Weft 100%: Weft's pair tracing every request")
 	}
 	legend(&b)
 	for i, w := range r.Workloads {
 		top := float64(headerH + i*rowH)
-		text(&b, 10, top+14, "start", `font-weight="bold"`, w.Name)
+		svgplot.Text(&b, 10, top+14, "start", `font-weight="bold"`, w.Name)
 		latencyPanel(&b, r, w, top)
 		cpuPanel(&b, w, top)
 	}
@@ -66,17 +65,17 @@ func legend(b *bytes.Buffer) {
 	x := 10.0
 	for i, name := range percentileNames {
 		fmt.Fprintf(b, `<rect x="%.1f" y="34" width="12" height="12" fill="%s"/>`+"\n", x, percentileColors[i])
-		text(b, x+16, 44, "start", "", name)
+		svgplot.Text(b, x+16, 44, "start", "", name)
 		x += 60
 	}
-	text(b, x, 44, "start", "", "latency at the fixed rate")
+	svgplot.Text(b, x, 44, "start", "", "latency at the fixed rate")
 	x = cpuLeft - 60
 	for i, name := range []string{"client side", "server side"} {
 		fmt.Fprintf(b, `<rect x="%.1f" y="34" width="12" height="12" fill="%s"/>`+"\n", x, sideColors[i])
-		text(b, x+16, 44, "start", "", name)
+		svgplot.Text(b, x+16, 44, "start", "", name)
 		x += 90
 	}
-	text(b, x, 44, "start", "", "CPU")
+	svgplot.Text(b, x, 44, "start", "", "CPU")
 }
 
 // latencyPanel draws p50, p90, p99 and p99.9 of each peer on a log scale
@@ -102,11 +101,11 @@ func latencyPanel(b *bytes.Buffer, r *results.Results, w results.Workload, top f
 		f := (math.Log10(max(v, math.Pow(10, loExp))) - loExp) / (hiExp - loExp)
 		return y0 - f*plotH
 	}
-	text(b, latLeft, top+plotTop-8, "start", `fill="#555"`, fmt.Sprintf("ms at %s/s, log scale", thousands(float64(r.Settings.Rate))))
+	svgplot.Text(b, latLeft, top+plotTop-8, "start", `fill="#555"`, fmt.Sprintf("ms at %s/s, log scale", thousands(float64(r.Settings.Rate))))
 	for e := loExp; e <= hiExp; e++ {
 		v := math.Pow(10, e)
-		gridline(b, latLeft, latRight, y(v))
-		text(b, latLeft-4, y(v)+4, "end", `fill="#555"`, trimFloat(v))
+		svgplot.Gridline(b, latLeft, latRight, y(v))
+		svgplot.Text(b, latLeft-4, y(v)+4, "end", `fill="#555"`, svgplot.TrimFloat(v))
 	}
 	groupW := float64(latRight-latLeft) / float64(len(w.Results))
 	barW := groupW * 0.8 / 4
@@ -115,9 +114,9 @@ func latencyPanel(b *bytes.Buffer, r *results.Results, w results.Workload, top f
 		for i, v := range percentiles(res) {
 			x := gx + float64(i)*barW
 			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s %s: %.3f ms</title></rect>`+"\n",
-				x, y(v), barW-1, y0-y(v), percentileColors[i], esc(shortPeerName(res.Peer)), percentileNames[i], v)
+				x, y(v), barW-1, y0-y(v), percentileColors[i], svgplot.Esc(shortPeerName(res.Peer)), percentileNames[i], v)
 		}
-		text(b, gx+groupW*0.4, y0+14, "middle", "", shortPeerName(res.Peer))
+		svgplot.Text(b, gx+groupW*0.4, y0+14, "middle", "", shortPeerName(res.Peer))
 	}
 }
 
@@ -140,14 +139,14 @@ func cpuPanel(b *bytes.Buffer, w results.Workload, top float64) {
 	if len(peers) == 0 || hi == 0 {
 		return
 	}
-	step := niceStep(hi / 4)
+	step := svgplot.NiceStep(hi / 4)
 	top4 := step * math.Ceil(hi/step)
 	y0 := top + plotTop + plotH
 	y := func(v float64) float64 { return y0 - v/top4*plotH }
-	text(b, cpuLeft, top+plotTop-8, "start", `fill="#555"`, fmt.Sprintf("CPU s per 1,000 %ss", shortUnit(w.Unit)))
+	svgplot.Text(b, cpuLeft, top+plotTop-8, "start", `fill="#555"`, fmt.Sprintf("CPU s per 1,000 %ss", shortUnit(w.Unit)))
 	for v := 0.0; v <= top4+step/2; v += step {
-		gridline(b, cpuLeft, cpuRight, y(v))
-		text(b, cpuLeft-4, y(v)+4, "end", `fill="#555"`, trimFloat(v))
+		svgplot.Gridline(b, cpuLeft, cpuRight, y(v))
+		svgplot.Text(b, cpuLeft-4, y(v)+4, "end", `fill="#555"`, svgplot.TrimFloat(v))
 	}
 	barW := float64(cpuRight-cpuLeft) / float64(len(peers))
 	for i, res := range peers {
@@ -155,28 +154,11 @@ func cpuPanel(b *bytes.Buffer, w results.Workload, top float64) {
 		base := 0.0
 		for pi, p := range res.Procs {
 			fmt.Fprintf(b, `<rect x="%.1f" y="%.1f" width="%.1f" height="%.1f" fill="%s"><title>%s: %.3f</title></rect>`+"\n",
-				x, y(base+p.CPUPer1k), barW*0.7, y(base)-y(base+p.CPUPer1k), sideColors[min(pi, len(sideColors)-1)], esc(p.Name), p.CPUPer1k)
+				x, y(base+p.CPUPer1k), barW*0.7, y(base)-y(base+p.CPUPer1k), sideColors[min(pi, len(sideColors)-1)], svgplot.Esc(p.Name), p.CPUPer1k)
 			base += p.CPUPer1k
 		}
-		text(b, x+barW*0.35, y0+14, "middle", "", shortPeerName(res.Peer))
+		svgplot.Text(b, x+barW*0.35, y0+14, "middle", "", shortPeerName(res.Peer))
 	}
-}
-
-func gridline(b *bytes.Buffer, x1, x2, y float64) {
-	fmt.Fprintf(b, `<line x1="%.1f" y1="%.1f" x2="%.1f" y2="%.1f" stroke="#ddd"/>`+"\n", x1, y, x2, y)
-}
-
-func text(b *bytes.Buffer, x, y float64, anchor, attrs, s string) {
-	if attrs != "" {
-		attrs = " " + attrs
-	}
-	fmt.Fprintf(b, `<text x="%.1f" y="%.1f" text-anchor="%s"%s>%s</text>`+"\n", x, y, anchor, attrs, esc(s))
-}
-
-func esc(s string) string {
-	var b strings.Builder
-	xml.EscapeText(&b, []byte(s))
-	return b.String()
 }
 
 func shortPeerName(id string) string {
@@ -184,22 +166,4 @@ func shortPeerName(id string) string {
 		return n
 	}
 	return id
-}
-
-// niceStep rounds v up to 1, 2 or 5 times a power of ten.
-func niceStep(v float64) float64 {
-	p := math.Pow(10, math.Floor(math.Log10(v)))
-	for _, m := range []float64{1, 2, 5, 10} {
-		if m*p >= v {
-			return m * p
-		}
-	}
-	return 10 * p
-}
-
-// trimFloat prints an axis value without trailing zeros.
-func trimFloat(v float64) string {
-	s := fmt.Sprintf("%.4f", v)
-	s = strings.TrimRight(s, "0")
-	return strings.TrimSuffix(s, ".")
 }

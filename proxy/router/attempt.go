@@ -86,7 +86,7 @@ func (ex *exchange) setAttemptHeaders(req *http.Request) {
 }
 
 func (ex *exchange) perTryTimeout() time.Duration {
-	if p := ex.action.Retry; p != nil {
+	if p := ex.retry; p != nil {
 		return p.PerTryTimeout
 	}
 	return 0
@@ -194,7 +194,7 @@ func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
 		done = &attemptDone{}
 	}
 	done.att = att
-	p := ex.action.Retry
+	p := ex.retry
 	if p == nil || p.NumRetries == 0 && p.PerTryTimeout <= 0 {
 		done.ctx, done.cancel = ex.ctx, ex.cancel
 		return done

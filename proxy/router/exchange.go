@@ -56,8 +56,9 @@ type exchange struct {
 
 	hash      balancer.PickInfo
 	setCookie *http.Cookie
-	body      *replayBody  // nil: no body, or no retries
-	sent      *noCloseBody // the request body as sent, when not replayable
+	retry     *retry.Policy // what the attempts follow (retryPolicy); nil: no retries
+	body      *replayBody   // nil: no body, or no retries
+	sent      *noCloseBody  // the request body as sent, when not replayable
 	attempts  int
 	tried     [maxTried]*Host
 	ntried    int
@@ -193,8 +194,9 @@ type result struct {
 // policy, the budget and the body allow, before any response byte goes
 // downstream.
 func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
-	policy := ex.action.Retry
-	att, err := ex.pick(0)
+	ex.retry = ex.retryPolicy(r)
+	policy := ex.retry
+	att, err := ex.pick(0, policy)
 	if err != nil {
 		return nil, err
 	}
@@ -208,7 +210,7 @@ func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 			return res.resp, res.err
 		}
 		retries++
-		next, err := ex.pick(retries)
+		next, err := ex.pick(retries, policy)
 		if err != nil {
 			return res.resp, res.err
 		}
@@ -227,14 +229,34 @@ func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 	}
 }
 
+// connectRetry is the retry policy of a route that has none, for a
+// request without a body: an attempt that could not connect sent no
+// byte, so trying another host once is safe for any method (linkerd2-proxy
+// does the same). A host that is restarting, or gone while the control
+// plane has not said so yet (or cannot, being down), then costs a retry
+// instead of a failed request. A route's own policy, even one of 0
+// retries, replaces it; a request with a body is not buffered for it.
+var connectRetry = &retry.Policy{On: retry.OnConnectFailure, NumRetries: 1, HostSelectionAttempts: 1}
+
+// retryPolicy is the policy the exchange's attempts follow, nil: none.
+func (ex *exchange) retryPolicy(r *http.Request) *retry.Policy {
+	if p := ex.action.Retry; p != nil {
+		return p
+	}
+	if r.ContentLength == 0 {
+		return connectRetry
+	}
+	return nil
+}
+
 // pick chooses a host, avoiding those tried for up to the policy's host
 // selection attempts.
-func (ex *exchange) pick(retries uint32) (cluster.Attempt, error) {
+func (ex *exchange) pick(retries uint32, policy *retry.Policy) (cluster.Attempt, error) {
 	info := ex.hash
 	info.Attempt = retries
 	avoid := 0
-	if p := ex.action.Retry; p != nil && retries > 0 {
-		avoid = int(p.HostSelectionAttempts)
+	if policy != nil && retries > 0 {
+		avoid = int(policy.HostSelectionAttempts)
 	}
 	att, err := ex.cluster.Pick(info, ex.tried[:ex.ntried], avoid)
 	if err != nil {

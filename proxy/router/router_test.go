@@ -132,6 +132,49 @@ func TestConnectFailureRetried(t *testing.T) {
 	}
 }
 
+// TestConnectFailureRetriedWithoutPolicy: a route with no retry policy
+// still tries another host, once, when a bodyless request could not
+// connect (a peer sidecar restarting while the control plane is down,
+// found by the soak); a route's own policy of 0 retries, or a request
+// body, leaves the failure to the client.
+func TestConnectFailureRetriedWithoutPolicy(t *testing.T) {
+	e := newEnv(t)
+	e.setClusters(staticCluster("c", closedPort(t), named(t, "up")))
+	tests := []struct {
+		name     string
+		route    route.Route
+		body     string
+		wantFail bool
+	}{
+		{"no policy, no body: retried", to("c"), "", false},
+		{"policy of 0 retries: not retried", to("c", withRetry(&retry.Policy{On: retry.OnConnectFailure, NumRetries: 0})), "", true},
+		{"no policy, a body: not retried", to("c"), "payload", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e.routes(tt.route)
+			failed := 0
+			for range 20 { // round robin: half the first attempts go to the closed port
+				req, _ := http.NewRequest(http.MethodPost, "http://"+e.addr+"/", nil)
+				if tt.body != "" {
+					req.Body, req.ContentLength = io.NopCloser(strings.NewReader(tt.body)), int64(len(tt.body))
+				}
+				got := e.do(req)
+				switch {
+				case got.code == 200 && got.body == "up":
+				case got.code == 503 && got.header.Get("x-weft-error") == "connect_failure":
+					failed++
+				default:
+					t.Fatalf("got %d %q", got.code, got.body)
+				}
+			}
+			if (failed > 0) != tt.wantFail {
+				t.Errorf("%d of 20 requests failed with connect_failure; want failures: %v", failed, tt.wantFail)
+			}
+		})
+	}
+}
+
 func TestPerTryTimeout(t *testing.T) {
 	e := newEnv(t)
 	e.setClusters(staticCluster("c", testnet.BlackHole(t), named(t, "fast")))
