@@ -73,15 +73,10 @@ func TestIngressGateway(t *testing.T) {
 		{"web.example.com", "/api/items", "api-1"}, // web's service-router
 	}
 	for _, tt := range tests {
-		streak := 0
-		poll.Until(t, 30*time.Second, fmt.Sprintf("Host %s, path %s reaches %s five times in a row", tt.host, tt.path, tt.want), func() error {
+		poll.UntilStreak(t, 30*time.Second, fmt.Sprintf("Host %s, path %s reaches %s five times in a row", tt.host, tt.path, tt.want), 5, func() error {
 			code, body, err := get(tt.host, tt.path)
 			if err != nil || code != http.StatusOK || body != tt.want {
-				streak = 0
 				return fmt.Errorf("GET: %d %q %v", code, body, err)
-			}
-			if streak++; streak < 5 {
-				return fmt.Errorf("%d in a row", streak)
 			}
 			return nil
 		})
@@ -103,15 +98,10 @@ func TestIngressGateway(t *testing.T) {
 	m.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "api", Sources: []*api.SourceIntention{
 		{Name: "ingress", Action: api.IntentionActionDeny},
 	}})
-	denied := 0
-	poll.Until(t, 30*time.Second, "the intention denies the gateway five times in a row", func() error {
+	poll.UntilStreak(t, 30*time.Second, "the intention denies the gateway five times in a row", 5, func() error {
 		code, _, err := get("api.example.com", "/")
 		if err != nil || code != http.StatusForbidden {
-			denied = 0
 			return fmt.Errorf("GET: %d %v", code, err)
-		}
-		if denied++; denied < 5 {
-			return fmt.Errorf("%d in a row", denied)
 		}
 		return nil
 	})

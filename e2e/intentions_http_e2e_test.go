@@ -66,18 +66,11 @@ func TestHTTPIntentionDenyIs403(t *testing.T) {
 	// Each of api's two sidecars applies the deny on its own: wait until
 	// ten calls in a row, from both clients (balanced per request over
 	// both instances), are denied, not until one is.
-	denied := 0
-	poll.Until(t, 10*time.Second, "web denied by both api sidecars, ten calls in a row", func() error {
+	poll.UntilStreak(t, 10*time.Second, "web denied by both api sidecars, ten calls in a row", 5, func() error {
 		for proto, c := range clients {
-			got, err := getThrough(c, url)
-			if err != nil || got.code != http.StatusForbidden {
-				denied = 0
+			if got, err := getThrough(c, url); err != nil || got.code != http.StatusForbidden {
 				return fmt.Errorf("%s: %+v, %v", proto, got, err)
 			}
-			denied++
-		}
-		if denied < 10 {
-			return fmt.Errorf("%d denied in a row", denied)
 		}
 		return nil
 	})

@@ -72,15 +72,10 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	dc1.startProxy(t, "web-1-sidecar-proxy")
 
 	c := newCaller(t, dc1.apiPort)
-	streak := 0
-	poll.Until(t, 60*time.Second, "web in dc1 reaches api in dc2 five times in a row", func() error {
+	poll.UntilStreak(t, 60*time.Second, "web in dc1 reaches api in dc2 five times in a row", 5, func() error {
 		who, err := c.call()
 		if err != nil || who != "api-1" {
-			streak = 0
 			return fmt.Errorf("call: %q, %v", who, err)
-		}
-		if streak++; streak < 5 {
-			return fmt.Errorf("%d in a row", streak)
 		}
 		return nil
 	})
@@ -120,15 +115,10 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	dc2.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "api", Sources: []*api.SourceIntention{
 		{Name: "web", Peer: "dc1", Action: api.IntentionActionDeny},
 	}})
-	denied := 0
-	poll.Until(t, 30*time.Second, "the peer intention denies five calls in a row", func() error {
+	poll.UntilStreak(t, 30*time.Second, "the peer intention denies five calls in a row", 5, func() error {
 		code, reason, err := rawGet(addr(dc1.apiPort), "/")
 		if err != nil || code != http.StatusForbidden || reason != "rbac_denied" {
-			denied = 0
 			return fmt.Errorf("GET: %d %q %v", code, reason, err)
-		}
-		if denied++; denied < 5 {
-			return fmt.Errorf("%d denied in a row", denied)
 		}
 		return nil
 	})
@@ -136,15 +126,10 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	dc2.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "api", Sources: []*api.SourceIntention{
 		{Name: "web", Action: api.IntentionActionDeny},
 	}})
-	streak = 0
-	poll.Until(t, 30*time.Second, "a local deny leaves the peer's web allowed", func() error {
+	poll.UntilStreak(t, 30*time.Second, "a local deny leaves the peer's web allowed", 5, func() error {
 		who, err := c.call()
 		if err != nil || who != "api-1" {
-			streak = 0
 			return fmt.Errorf("call: %q, %v", who, err)
-		}
-		if streak++; streak < 5 {
-			return fmt.Errorf("%d in a row", streak)
 		}
 		return nil
 	})
@@ -157,11 +142,9 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 	dc1.setEntry(t, &api.ProxyConfigEntry{Kind: api.ProxyDefaults, Name: api.ProxyConfigGlobal,
 		MeshGateway: api.MeshGatewayConfig{Mode: api.MeshGatewayModeLocal}})
 	gw1 := dc1.proxyAdmin["mesh-gateway-dc1"]
-	streak = 0
-	poll.Until(t, 30*time.Second, "calls through dc1's gateway, five in a row", func() error {
+	poll.UntilStreak(t, 30*time.Second, "calls through dc1's gateway, five in a row", 5, func() error {
 		who, err := c.call()
 		if err != nil || who != "api-1" {
-			streak = 0
 			return fmt.Errorf("call: %q, %v", who, err)
 		}
 		if gatewayConnections(t, gw1) == 0 {
@@ -169,9 +152,6 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 			// before the switch, whose upstream stays where it was.
 			c.client.CloseIdleConnections()
 			return fmt.Errorf("dc1's gateway passed no connection yet")
-		}
-		if streak++; streak < 5 {
-			return fmt.Errorf("%d in a row", streak)
 		}
 		return nil
 	})

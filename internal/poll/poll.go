@@ -44,6 +44,30 @@ func UntilTrue(t testing.TB, within time.Duration, what string, cond func() bool
 	return at
 }
 
+// UntilStreak is Until for a condition that must hold n calls in a row:
+// a change that several proxies apply one by one holds once, on the first
+// of them, before it holds for good.
+func UntilStreak(t testing.TB, within time.Duration, what string, n int, cond func() error) time.Time {
+	t.Helper()
+	return Until(t, within, what, streak(n, cond))
+}
+
+// streak returns a condition that holds once cond has held n times in a
+// row.
+func streak(n int, cond func() error) func() error {
+	held := 0
+	return func() error {
+		if err := cond(); err != nil {
+			held = 0
+			return err
+		}
+		if held++; held < n {
+			return fmt.Errorf("held %d of %d times in a row", held, n)
+		}
+		return nil
+	}
+}
+
 // Wait is Until for code without a test: it returns an error naming what
 // and cond's last error if cond has not held within the given time.
 func Wait(within time.Duration, what string, cond func() error) error {

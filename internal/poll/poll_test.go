@@ -83,3 +83,17 @@ func TestPauseIsATenthOfTheWaitBetweenBounds(t *testing.T) {
 		}
 	}
 }
+
+func TestStreakNeedsConsecutiveSuccesses(t *testing.T) {
+	results := []error{nil, nil, errors.New("flap"), nil, nil, nil}
+	calls := 0
+	cond := streak(3, func() error { err := results[calls]; calls++; return err })
+	var got []bool
+	for range results {
+		got = append(got, cond() == nil)
+	}
+	want := []bool{false, false, false, false, false, true}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("held after each call: %v, want %v (three in a row, after the flap)", got, want)
+	}
+}
