@@ -62,39 +62,15 @@ func compileSNIListener(l *listenerv3.Listener, tables map[string]*route.Table) 
 	if err := checkOneListenerFilter(l.GetListenerFilters(), tlsInspectorFilterName, tlsInspectorType, &tlsinspectorv3.TlsInspector{}); err != nil {
 		return nil, err
 	}
-	plain := &listenerv3.Listener{UseOriginalDst: l.GetUseOriginalDst(), FilterChainMatcher: l.GetFilterChainMatcher(),
-		AdditionalAddresses: l.GetAdditionalAddresses(), ListenerSpecifier: l.GetListenerSpecifier(), UdpListenerConfig: l.GetUdpListenerConfig()}
-	if err := unsupportedListenerFields(plain); err != nil {
+	r := &SNIRouter{exact: map[string]*Listener{}}
+	chains, err := compileMatchedChains(l, func(fc *listenerv3.FilterChain, where, addr string) (*Listener, error) {
+		return compileSNIChain(fc, where, addr, tables)
+	}, r.file)
+	if err != nil {
 		return nil, err
 	}
-	addr, err := socketAddress(l.GetAddress(), true)
-	if err != nil {
-		return nil, fmt.Errorf("address: %w", err)
-	}
-	r := &SNIRouter{exact: map[string]*Listener{}}
-	for i, fc := range l.GetFilterChains() {
-		chain, err := compileSNIChain(fc, fmt.Sprintf("filter_chains[%d]", i), addr, tables)
-		if err != nil {
-			return nil, err
-		}
-		if err := r.file(fc.GetFilterChainMatch(), chain); err != nil {
-			return nil, fmt.Errorf("filter chain %q: filter_chain_match: %w", chain.Name, err)
-		}
-		r.Chains = append(r.Chains, chain)
-	}
-	if fc := l.GetDefaultFilterChain(); fc != nil {
-		if fc.GetFilterChainMatch() != nil {
-			return nil, fmt.Errorf("default_filter_chain: filter_chain_match is not allowed")
-		}
-		if r.fallback, err = compileSNIChain(fc, "default_filter_chain", addr, tables); err != nil {
-			return nil, err
-		}
-		r.Chains = append(r.Chains, r.fallback)
-	}
-	if len(r.Chains) == 0 {
-		return nil, fmt.Errorf("no filter_chains and no default_filter_chain")
-	}
-	return &Listener{Name: l.GetName(), Address: addr, Mode: ModeSNI, SNI: r}, nil
+	r.Chains, r.fallback = chains.all, chains.fallback
+	return &Listener{Name: l.GetName(), Address: chains.addr, Mode: ModeSNI, SNI: r}, nil
 }
 
 // compileSNIChain compiles one chain of an SNI listener: a tcp_proxy only,

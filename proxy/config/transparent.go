@@ -111,40 +111,15 @@ func compileTransparentListener(l *listenerv3.Listener, tables map[string]*route
 	if err := checkOneListenerFilter(l.GetListenerFilters(), originalDstFilterName, originalDstType, &origdstv3.OriginalDst{}); err != nil {
 		return nil, err
 	}
-	// The fields a transparent listener may not set either.
-	plain := &listenerv3.Listener{UseOriginalDst: l.GetUseOriginalDst(), FilterChainMatcher: l.GetFilterChainMatcher(),
-		AdditionalAddresses: l.GetAdditionalAddresses(), ListenerSpecifier: l.GetListenerSpecifier(), UdpListenerConfig: l.GetUdpListenerConfig()}
-	if err := unsupportedListenerFields(plain); err != nil {
+	t := &Transparent{byPort: map[uint32]*chainSet{}}
+	chains, err := compileMatchedChains(l, func(fc *listenerv3.FilterChain, where, addr string) (*Listener, error) {
+		return compileTransparentChain(fc, where, addr, tables)
+	}, t.file)
+	if err != nil {
 		return nil, err
 	}
-	addr, err := socketAddress(l.GetAddress(), true)
-	if err != nil {
-		return nil, fmt.Errorf("address: %w", err)
-	}
-	t := &Transparent{byPort: map[uint32]*chainSet{}}
-	for i, fc := range l.GetFilterChains() {
-		chain, err := compileTransparentChain(fc, fmt.Sprintf("filter_chains[%d]", i), addr, tables)
-		if err != nil {
-			return nil, err
-		}
-		if err := t.file(fc.GetFilterChainMatch(), chain); err != nil {
-			return nil, fmt.Errorf("filter chain %q: filter_chain_match: %w", chain.Name, err)
-		}
-		t.Chains = append(t.Chains, chain)
-	}
-	if fc := l.GetDefaultFilterChain(); fc != nil {
-		if fc.GetFilterChainMatch() != nil {
-			return nil, fmt.Errorf("default_filter_chain: filter_chain_match is not allowed")
-		}
-		if t.fallback, err = compileTransparentChain(fc, "default_filter_chain", addr, tables); err != nil {
-			return nil, err
-		}
-		t.Chains = append(t.Chains, t.fallback)
-	}
-	if len(t.Chains) == 0 {
-		return nil, fmt.Errorf("no filter_chains and no default_filter_chain")
-	}
-	return &Listener{Name: l.GetName(), Address: addr, Mode: ModeTransparent, Transparent: t}, nil
+	t.Chains, t.fallback = chains.all, chains.fallback
+	return &Listener{Name: l.GetName(), Address: chains.addr, Mode: ModeTransparent, Transparent: t}, nil
 }
 
 // checkOneListenerFilter accepts exactly one listener filter, the one
