@@ -71,7 +71,10 @@ func TestVM(t *testing.T) {
 	if err != nil || len(entries) != 0 {
 		t.Errorf("catalog still has api: %d entries, %v", len(entries), err)
 	}
-	poll.Until(t, 10*time.Second, "web's upstream api has no endpoint", func() error {
+	// Every api instance left at once without failing a check: the
+	// control plane's endpoint panic guard holds the removal for its
+	// grace (--consul-removal-grace, 30 s) before applying it.
+	poll.Until(t, 60*time.Second, "web's upstream api has no endpoint once the removal grace ends", func() error {
 		code, body, err := get(upstream)
 		if err != nil || code != http.StatusServiceUnavailable {
 			return fmt.Errorf("%d %q %v, want 503", code, body, err)
