@@ -16,6 +16,10 @@ import (
 // TestRequestSmuggling (RELIABILITY #12): ambiguous framing is refused or
 // normalized at the edge, so that the upstream never sees two requests
 // where the proxy saw one.
+// smuggled follows an ambiguous request: no proxy may read it from the
+// same connection.
+const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
+
 func TestRequestSmuggling(t *testing.T) {
 	tests := []struct {
 		name string
@@ -29,6 +33,18 @@ func TestRequestSmuggling(t *testing.T) {
 		{"duplicate CL", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nContent-Length: 40\r\n\r\nbody", 400},
 		{"bare LF in chunk", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n4\nbody\r\n0\r\n\r\n", 0},
 		{"TE not chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip\r\n\r\n", 0},
+		// Issue 14's table of ambiguous framings: each is followed by a
+		// request that must never be read from the connection.
+		{"CL and TE with Expect: 100-continue", "POST /a HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, 400},
+		{"HTTP/1.0 CL and TE with keep-alive", "POST /a HTTP/1.0\r\nHost: x\r\nConnection: keep-alive\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n" + smuggled, 400},
+		{"TE with OWS", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding:  chunked \r\n\r\n0\r\n\r\n" + smuggled, 400},
+		{"TE after a tab", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding:\tchunked\r\n\r\n0\r\n\r\n" + smuggled, 400},
+		{"TE after a vertical tab", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding:\x0bchunked\r\n\r\n0\r\n\r\n" + smuggled, 0},
+		{"TE list ending in chunked", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n" + smuggled, 0},
+		{"TE obs-folded", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding:\r\n chunked\r\n\r\n0\r\n\r\n" + smuggled, 400},
+		{"CL list", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: 4, 4\r\n\r\nbody" + smuggled, 0},
+		{"CL with a sign", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nbody" + smuggled, 400},
+		{"bare LF in the chunk size line", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n" + smuggled, 0},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
