@@ -67,6 +67,10 @@ type Options struct {
 	// HTTP1Lean (the default; one goroutine per connection, see package
 	// proxy/listener) or HTTP1NetHTTP (net/http's server).
 	HTTP1Server string
+	// MaxConnectionsPerListener bounds the connections each listener
+	// holds open; more are closed at once and counted
+	// (listener.DefaultMaxConnections when 0, none when negative).
+	MaxConnectionsPerListener int
 	// Profiling serves Go's profiles on the admin API, under
 	// /debug/pprof/ (off by default; see admin.Controls.Profiling).
 	Profiling bool

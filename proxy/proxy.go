@@ -106,15 +106,16 @@ func New(opts Options) (*Proxy, error) {
 	})
 	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated
 	p.listeners = listener.NewManager(listener.Options{
-		HTTP1Server:  h1,
-		Clusters:     p.clusters,
-		Credentials:  creds,
-		LocalID:      p.identity.SPIFFEID,
-		RouterHooks:  p.routerHooks(),
-		Telemetry:    p.telemetry,
-		Tracers:      p.tracers,
-		DrainTimeout: opts.DrainTimeout,
-		Logger:       opts.Logger,
+		HTTP1Server:    h1,
+		Clusters:       p.clusters,
+		Credentials:    creds,
+		LocalID:        p.identity.SPIFFEID,
+		RouterHooks:    p.routerHooks(),
+		Telemetry:      p.telemetry,
+		Tracers:        p.tracers,
+		DrainTimeout:   opts.DrainTimeout,
+		MaxConnections: opts.MaxConnectionsPerListener,
+		Logger:         opts.Logger,
 	})
 	p.xds = xds.New(xds.Options{
 		Addrs:   opts.XDSAddrs,

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/weft-mesh/weft/proxy"
+	"github.com/weft-mesh/weft/proxy/listener"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 )
 
@@ -42,6 +43,7 @@ type flags struct {
 	releasePages  bool
 	http1Server   string
 	profiling     bool
+	maxConns      int
 }
 
 // Environment variables read as Consul's CLI reads them.
@@ -107,6 +109,7 @@ xDS.`,
 	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again whenever traffic stops for 15-30s; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
+	fs.IntVar(&f.maxConns, "max-connections-per-listener", listener.DefaultMaxConnections, "connections each listener holds open at most; one more is closed at once and counted in weft_proxy_listener_connections_refused_total; -1 for no limit")
 	fs.BoolVar(&f.profiling, "admin-profiling", false, "serve Go's CPU, heap, goroutine and contention profiles on the admin API under /debug/pprof/ (go tool pprof http://ADMIN/debug/pprof/profile); off by default, as they expose the process's code paths and arguments")
 	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server); HTTP/2 always uses net/http's")
 	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
@@ -136,19 +139,20 @@ func run(cmd *cobra.Command, f flags) error {
 	}
 	defer closeAccessLog()
 	p, err := proxy.New(proxy.Options{
-		ProxyID:      f.proxyID,
-		XDSAddrs:     f.xdsAddrs,
-		XDSProtocol:  f.xdsProtocol,
-		AdminAddr:    f.adminAddr,
-		DrainTimeout: f.drainTimeout,
-		Token:        token,
-		TokenFile:    tokenFile,
-		StateDir:     f.stateDir,
-		Profiling:    f.profiling,
-		Logger:       logger,
-		LogLevel:     level,
-		AccessLog:    accessLog,
-		HTTP1Server:  f.http1Server,
+		ProxyID:                   f.proxyID,
+		XDSAddrs:                  f.xdsAddrs,
+		XDSProtocol:               f.xdsProtocol,
+		AdminAddr:                 f.adminAddr,
+		DrainTimeout:              f.drainTimeout,
+		Token:                     token,
+		TokenFile:                 tokenFile,
+		StateDir:                  f.stateDir,
+		Profiling:                 f.profiling,
+		MaxConnectionsPerListener: f.maxConns,
+		Logger:                    logger,
+		LogLevel:                  level,
+		AccessLog:                 accessLog,
+		HTTP1Server:               f.http1Server,
 	})
 	if err != nil {
 		return err

@@ -32,8 +32,12 @@ type bound struct {
 	closing    chan struct{} // closed when draining starts
 	acceptDone chan struct{} // closed when the accept loop has returned
 	conns      sync.WaitGroup
-	force      context.Context // cancelled when the drain timeout expires
-	kill       context.CancelFunc
+	// handshaking counts the connections accepted but not yet in the
+	// registry (TLS or ClientHello still being read); with the
+	// registry's, the connections open, which the limit bounds.
+	handshaking atomic.Int64
+	force       context.Context // cancelled when the drain timeout expires
+	kill        context.CancelFunc
 
 	httpOnce sync.Once
 	httpSrv  *http.Server
@@ -116,6 +120,13 @@ func (b *bound) acceptLoop() {
 			}
 		}
 		delay = 0
+		if limit := b.m.maxConnections(); limit > 0 && b.handshaking.Load()+int64(b.registry.len()) >= int64(limit) {
+			conn.Close()
+			b.m.opts.Telemetry.ConnectionRefused(b.ln.Addr().String())
+			b.log.Debug("connection limit reached; closing a new connection", "limit", limit, "remote", conn.RemoteAddr().String())
+			continue
+		}
+		b.handshaking.Add(1)
 		b.conns.Add(1)
 		go b.serveConn(conn)
 	}

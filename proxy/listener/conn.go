@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -85,6 +86,8 @@ func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
 // forwarded, before its handshake and network RBAC have passed.
 func (b *bound) serveConn(raw net.Conn) {
 	defer b.conns.Done()
+	registered := sync.OnceFunc(func() { b.handshaking.Add(-1) })
+	defer registered()
 	conn := raw
 	if b.active.Load().tls != nil {
 		tc := tls.Server(raw, b.tlsBase)
@@ -116,6 +119,7 @@ func (b *bound) serveConn(raw net.Conn) {
 	// Register before deciding: a swap that lands between the two then
 	// either is seen here or sees this connection (enforce).
 	b.registry.add(c)
+	registered()
 	a := b.active.Load()
 	if !b.admit(a, c) {
 		return

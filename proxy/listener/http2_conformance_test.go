@@ -100,4 +100,3 @@ func streamOutcome(fr *http2.Framer, id uint32) (string, error) {
 		}
 	}
 }
-

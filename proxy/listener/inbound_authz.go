@@ -70,6 +70,13 @@ func (r *registry) remove(conn net.Conn) {
 	delete(r.conns, conn)
 }
 
+// len is the number of connections registered.
+func (r *registry) len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.conns)
+}
+
 func (r *registry) get(conn net.Conn) *connInfo {
 	r.mu.Lock()
 	defer r.mu.Unlock()

@@ -74,11 +74,32 @@ type Options struct {
 	// DrainTimeout bounds how long a removed listener (or every listener,
 	// on Close) waits for its connections before closing them.
 	DrainTimeout time.Duration
+	// MaxConnections bounds the connections each listener holds open at
+	// once; one accepted beyond it is closed at once and counted
+	// (DefaultMaxConnections when 0, none when negative).
+	MaxConnections int
 	// HTTP1Server picks the server of HTTP/1.x connections: HTTP1Lean
 	// (the zero value; http1server.go) or HTTP1NetHTTP (net/http's).
 	HTTP1Server HTTP1Server
 	Logger      *slog.Logger
 }
+
+// maxConnections is the connection limit of each listener; 0 for none.
+func (m *Manager) maxConnections() int {
+	switch n := m.opts.MaxConnections; {
+	case n < 0:
+		return 0
+	case n == 0:
+		return DefaultMaxConnections
+	default:
+		return n
+	}
+}
+
+// DefaultMaxConnections is each listener's connection limit unless
+// Options.MaxConnections says otherwise: far above what one instance's
+// sidecar serves, below the file descriptors a flood could exhaust.
+const DefaultMaxConnections = 10_000
 
 // HTTP1Server names a server of downstream HTTP/1.x connections.
 type HTTP1Server uint8

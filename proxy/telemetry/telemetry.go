@@ -95,6 +95,10 @@ func (t *Telemetry) self(l *Listener) (service, id string) {
 	return unknownPeer, ""
 }
 
+// ConnectionRefused counts a connection a listener refused at its
+// connection limit.
+func (t *Telemetry) ConnectionRefused(address string) { t.metrics().ConnectionRefused(address) }
+
 func (t *Telemetry) metrics() *metrics.Metrics {
 	if t == nil {
 		return nil

@@ -68,6 +68,7 @@ type Metrics struct {
 	panics    *prometheus.CounterVec
 	xdsAcks   *prometheus.CounterVec
 	xdsNacks  *prometheus.CounterVec
+	refused   *prometheus.CounterVec
 	status    *statusCollector
 
 	mu     sync.Mutex // guards routes and tcp
@@ -107,6 +108,8 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "xDS responses accepted, by resource type."}, []string{"type"}),
 		xdsNacks: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_xds_nacks_total",
 			Help: "xDS responses rejected, by resource type."}, []string{"type"}),
+		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_listener_connections_refused_total",
+			Help: "Connections a listener closed at once because it already had its maximum open (--max-connections-per-listener)."}, []string{"address"}),
 		status: newStatusCollector(time.Now),
 		routes: map[routeKey]*Route{},
 		tcp:    map[tcpKey]*TCP{},
@@ -116,8 +119,17 @@ func New(reg prometheus.Registerer) *Metrics {
 		m.xdsNacks.WithLabelValues(t)
 	}
 	reg.MustRegister(m.requests, m.duration, m.tcpOpened, m.tcpClosed, m.tcpBytes,
-		m.breaker, m.ejections, m.retries, m.panic, m.panics, m.xdsAcks, m.xdsNacks, m.status)
+		m.breaker, m.ejections, m.retries, m.panic, m.panics, m.xdsAcks, m.xdsNacks, m.refused, m.status)
 	return m
+}
+
+// ConnectionRefused counts a connection the listener bound to address
+// closed at once, being at its connection limit. A nil *Metrics counts
+// nothing.
+func (m *Metrics) ConnectionRefused(address string) {
+	if m != nil {
+		m.refused.WithLabelValues(address).Inc()
+	}
 }
 
 // XDSAck counts an accepted xDS response of typeURL. The xDS client calls
