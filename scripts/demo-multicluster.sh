@@ -17,42 +17,11 @@ DC1=127.0.0.1:8510 # Consul dc1's HTTP API
 DC2=127.0.0.1:8520 # Consul dc2's HTTP API
 DEMO_REQUESTS="${DEMO_REQUESTS:-0}" # 0: keep sending until Ctrl-C
 
-bold() { printf '\033[1m%s\033[0m\n' "$*"; }
-step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[1;31mdemo: %s\033[0m\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/demo-lib.sh
+source "$root/scripts/demo-lib.sh"
 
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  step "stopping the demo"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  echo "stopped. Logs are kept in $logs"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # start NAME CMD...: run in the background, logging to $logs/NAME.log
-  local name="$1"; shift
-  "$@" >"$logs/$name.log" 2>&1 &
-  pids+=($!)
-}
-
-wait_for() { # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
-  local what="$1" secs="$2"; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $what (see $logs)"
-    sleep 0.2
-  done
-}
-
-for port in 8510 8310 8311 8513 8520 8320 8321 8523 15100 15110 15200 15210 8180 9201 9202 9191 \
-  21100 21201 21202 8443 19100 19201 19202 19210; do
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    die "port $port on 127.0.0.1 is in use; stop what uses it (an earlier demo?) and retry"
-  fi
-done
+check_ports 8510 8310 8311 8513 8520 8320 8321 8523 15100 15110 15200 15210 8180 9201 9202 9191 \
+  21100 21201 21202 8443 19100 19201 19202 19210
 rm -rf "$state"; mkdir -p "$logs" "$state/tls"
 
 step "starting two Consul clusters: dc1 (http://$DC1) and dc2 (http://$DC2)"
@@ -191,6 +160,7 @@ $(bold "Two clusters are running. Where to look next:")
   The peering as each side sees it                       curl -s $DC1/v1/peering/dc2   curl -s $DC2/v1/peering/dc1
   Control planes: connected proxies (gateway included)    curl -s http://127.0.0.1:15100/proxies   curl -s http://127.0.0.1:15200/proxies
   web's sidecar: its peered cluster and TLS               curl -s http://127.0.0.1:19100/config_dump
+  The mesh gateway: what it routes where                  $WEFT proxy-status --admin-addr 127.0.0.1:15200 mesh-gateway-dc2
   The mesh gateway: listeners, clusters, counters         curl -s http://127.0.0.1:19210/clusters   curl -s http://127.0.0.1:19210/metrics
   Trace viewer (both clusters)                            http://127.0.0.1:15100/traces
   Logs of every process                                   $logs/

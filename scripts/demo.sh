@@ -14,41 +14,10 @@ APP="$root/bin/demo-app"
 export CONSUL_HTTP_ADDR=127.0.0.1:8500
 DEMO_REQUESTS="${DEMO_REQUESTS:-0}" # 0: keep sending until Ctrl-C
 
-bold() { printf '\033[1m%s\033[0m\n' "$*"; }
-step() { printf '\n\033[1;34m==> %s\033[0m\n' "$*"; }
-die() { printf '\033[1;31mdemo: %s\033[0m\n' "$*" >&2; exit 1; }
+# shellcheck source=scripts/demo-lib.sh
+source "$root/scripts/demo-lib.sh"
 
-pids=()
-cleanup() {
-  trap - EXIT INT TERM
-  step "stopping the demo"
-  for ((i=${#pids[@]}-1; i>=0; i--)); do kill "${pids[$i]}" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  echo "stopped. Logs are kept in $logs"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
-
-start() { # start NAME CMD...: run in the background, logging to $logs/NAME.log
-  local name="$1"; shift
-  "$@" >"$logs/$name.log" 2>&1 &
-  pids+=($!)
-}
-
-wait_for() { # wait_for WHAT SECONDS CMD...: poll CMD until it succeeds
-  local what="$1" secs="$2"; shift 2
-  local deadline=$((SECONDS + secs))
-  until "$@" >/dev/null 2>&1; do
-    [ $SECONDS -lt $deadline ] || die "timed out after ${secs}s waiting for $what (see $logs)"
-    sleep 0.2
-  done
-}
-
-for port in 8500 8300 8301 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002; do
-  if (exec 3<>/dev/tcp/127.0.0.1/$port) 2>/dev/null; then
-    die "port $port on 127.0.0.1 is in use; stop what uses it (an earlier demo?) and retry"
-  fi
-done
+check_ports 8500 8300 8301 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002
 rm -rf "$state"; mkdir -p "$logs"
 
 step "starting Consul (dev agent, http://127.0.0.1:8500)"
