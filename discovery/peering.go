@@ -86,7 +86,7 @@ func (c *coordinator) watchPeerings(ctx context.Context) {
 		return convertPeerings(list, c.env.logger.Warn), meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "peerings", fetch, func(ctx context.Context, peers map[string]*catalog.Peer) bool {
-		return c.send(ctx, func(ctx context.Context) { c.setPeers(ctx, peers) })
+		return c.send(ctx, func(context.Context) { c.setPeers(peers) })
 	})
 }
 
@@ -136,7 +136,7 @@ func rootsTrustDomain(pems []string) (string, error) {
 
 // setPeers stores the ACTIVE peerings; the imports of a peer that left
 // stop at the next syncImports.
-func (c *coordinator) setPeers(_ context.Context, peers map[string]*catalog.Peer) {
+func (c *coordinator) setPeers(peers map[string]*catalog.Peer) {
 	c.state.peering.peers = peers
 }
 
@@ -151,8 +151,11 @@ func (c *coordinator) syncImports(ctx context.Context) {
 	var want []string
 	for _, p := range c.state.proxies {
 		for _, u := range p.Upstreams {
+			if u.Peer == "" || ps.peers[u.Peer] == nil {
+				continue // the common case costs no allocation
+			}
 			key := catalog.ImportedKey(u.Peer, u.DestinationName)
-			if u.Peer == "" || seen[key] || ps.peers[u.Peer] == nil {
+			if seen[key] {
 				continue
 			}
 			seen[key] = true
