@@ -57,3 +57,19 @@ func Sleep(ctx context.Context, d time.Duration) bool {
 		return true
 	}
 }
+
+// FirstSuccessMax caps retry delays until a first success: a process
+// started before the server it needs (a sidecar before its control plane,
+// in a pod whose containers start together) must not sit out a long
+// backoff once the server is up; it costs a failed attempt a second while
+// the server is not.
+const FirstSuccessMax = time.Second
+
+// UntilFirstSuccess is d, capped at FirstSuccessMax while there has been
+// no success yet.
+func UntilFirstSuccess(d time.Duration, succeeded bool) time.Duration {
+	if succeeded {
+		return d
+	}
+	return min(d, FirstSuccessMax)
+}

@@ -60,3 +60,19 @@ func TestSleep(t *testing.T) {
 		t.Error("Sleep with a cancelled context returned true, want false")
 	}
 }
+
+func TestUntilFirstSuccess(t *testing.T) {
+	for _, tt := range []struct {
+		d         time.Duration
+		succeeded bool
+		want      time.Duration
+	}{
+		{250 * time.Millisecond, false, 250 * time.Millisecond},
+		{30 * time.Second, false, FirstSuccessMax},
+		{30 * time.Second, true, 30 * time.Second},
+	} {
+		if got := UntilFirstSuccess(tt.d, tt.succeeded); got != tt.want {
+			t.Errorf("UntilFirstSuccess(%v, %v) = %v, want %v", tt.d, tt.succeeded, got, tt.want)
+		}
+	}
+}

@@ -180,7 +180,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if forced {
 				m.forced.Store(true) // a requested renewal is retried too
 			}
-			r.fail(m.opts.Now(), m.opts.Backoff)
+			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load() != nil)
 			m.recordError(err)
 			m.log.Warn("leaf certificate renewal failed; retrying", "reason", reason, "error", err, "retry_in", r.at.Sub(m.opts.Now()))
 			continue
@@ -193,7 +193,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			"not_after", leaf.Cert.Leaf.NotAfter, "renew_at", leaf.RenewAt)
 		if m.staleRoot(leaf) {
 			// The signer is still signing with an older root: try again.
-			r.fail(m.opts.Now(), m.opts.Backoff)
+			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load() != nil)
 			m.log.Warn("new leaf does not chain to the trust bundle's first root; renewing again", "retry_in", r.at.Sub(m.opts.Now()))
 			continue
 		}
@@ -207,8 +207,11 @@ type retry struct {
 	at       time.Time // no attempt before this
 }
 
-func (r *retry) fail(now time.Time, b Backoff) {
-	r.at = now.Add(b.Delay(r.failures))
+// fail schedules the retry after a failure; until a first leaf is held the
+// delay is capped (backoff.UntilFirstSuccess), so a sidecar started before
+// its control plane gets its leaf within a second of it coming up.
+func (r *retry) fail(now time.Time, b Backoff, haveLeaf bool) {
+	r.at = now.Add(backoff.UntilFirstSuccess(b.Delay(r.failures), haveLeaf))
 	r.failures++
 }
 

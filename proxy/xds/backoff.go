@@ -16,6 +16,13 @@ type Backoff struct {
 	Max time.Duration
 }
 
+// retryDelay is the wait before retry number n of a client that has, or
+// has never, been answered by a management server (capped until then:
+// backoff.UntilFirstSuccess).
+func (b Backoff) retryDelay(n int, everAnswered bool) time.Duration {
+	return backoff.UntilFirstSuccess(b.Delay(n), everAnswered)
+}
+
 // Delay returns the wait before retry number n (0 for the first retry).
 func (b Backoff) Delay(n int) time.Duration {
 	return backoff.Policy{

@@ -103,7 +103,7 @@ func (c *Client) Run(ctx context.Context) error {
 	if len(c.opts.Addrs) == 0 || c.opts.Apply == nil || c.opts.Node.GetId() == "" {
 		return errors.New("xds: Options need Addrs, Apply and Node.Id")
 	}
-	failures := 0
+	failures, everAnswered := 0, false
 	for i := 0; ; i++ {
 		addr := c.opts.Addrs[i%len(c.opts.Addrs)]
 		gotResponse, err := c.runStream(ctx, addr)
@@ -112,9 +112,9 @@ func (c *Client) Run(ctx context.Context) error {
 			return nil
 		}
 		if gotResponse {
-			failures = 0
+			failures, everAnswered = 0, true
 		}
-		delay := c.opts.Backoff.Delay(failures)
+		delay := c.opts.Backoff.retryDelay(failures, everAnswered)
 		failures++
 		c.log.Warn("xDS stream ended; retrying", "server", addr, "error", err, "retry_in", delay)
 		if !backoff.Sleep(ctx, delay) {
