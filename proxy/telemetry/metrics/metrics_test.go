@@ -75,6 +75,7 @@ func exercised(t *testing.T) (*Metrics, *prometheus.Registry) {
 	c.Ejected()
 	c.BreakerState("10.0.0.1:21000", BreakerOpen)
 	m.XDSNack("type.googleapis.com/envoy.config.listener.v3.Listener")
+	m.ConnectionRefused("127.0.0.1:9191")
 	m.SetStatus(Status{
 		XDSConnected:     func() bool { return true },
 		CertExpiry:       func() (time.Time, bool) { return time.Now().Add(time.Hour), true },
