@@ -178,3 +178,18 @@ func closedPort(t *testing.T) string {
 	ln.Close()
 	return addr
 }
+
+// openConnections counts the connections the named listener holds open,
+// as its connection limit counts them.
+func (e *env) openConnections(name string) int64 {
+	e.t.Helper()
+	e.m.mu.Lock()
+	defer e.m.mu.Unlock()
+	for _, b := range e.m.bound {
+		if a := b.active.Load(); a != nil && a.Name == name {
+			return b.handshaking.Load() + int64(b.registry.len())
+		}
+	}
+	e.t.Fatalf("listener %q not bound", name)
+	return 0
+}

@@ -190,3 +190,33 @@ func isTimeout(err error) bool {
 	var ne net.Error
 	return errors.As(err, &ne) && ne.Timeout()
 }
+
+// TestConnectionLimitFreesEveryKindOfConnection: connections served by
+// each server — lean HTTP/1.1, HTTP/2 (h2c, served by net/http's server)
+// — free their place when they close, so many more than the limit can be
+// served one after another.
+func TestConnectionLimitFreesEveryKindOfConnection(t *testing.T) {
+	up := backend(t, func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") })
+	e, _ := limitedEnv(t, 2)
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	h2c := new(http.Protocols)
+	h2c.SetUnencryptedHTTP2(true)
+	for name, tr := range map[string]*http.Transport{
+		"HTTP/1.1": {},
+		"h2c":      {Protocols: h2c},
+	} {
+		client := &http.Client{Transport: tr, Timeout: 5 * time.Second}
+		for i := range 20 {
+			resp, err := client.Get("http://" + e.addr("l") + "/")
+			if err != nil {
+				t.Fatalf("%s: request %d of 20 over new connections with a limit of 2: %v", name, i+1, err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			tr.CloseIdleConnections()
+			// The server sees the close asynchronously: wait for the
+			// place to be free before the next connection.
+			poll.UntilTrue(t, wait, "the closed connection forgotten", func() bool { return e.openConnections("l") == 0 })
+		}
+	}
+}
