@@ -40,3 +40,29 @@ check_ports() { # check_ports PORT...: fail if something listens on one
     fi
   done
 }
+
+# send makes one request to $DEMO_URL, prints its answer, and counts it
+# under what the sourcing script's served_by names; tally prints the
+# counts so far.
+declare -A served=()
+n=0
+send() {
+  local out
+  n=$((n + 1))
+  if out=$(curl -s -m 5 -w ' %{http_code} %{time_total}s' "$DEMO_URL"); then
+    local body code took inst
+    read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
+    body=$(echo "$out" | sed -n 1p | sed 's/ [0-9]* [0-9.]*s$//')
+    inst=$(served_by "$body")
+    served[$inst]=$(( ${served[$inst]:-0} + 1 ))
+    printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
+  else
+    served[failed]=$(( ${served[failed]:-0} + 1 ))
+    printf '  request %-4d failed\n' "$n"
+  fi
+}
+tally() {
+  local line="  served so far:"
+  for k in $(echo "${!served[@]}" | tr ' ' '\n' | sort); do line+=" $k=${served[$k]}"; done
+  bold "$line"
+}

@@ -87,29 +87,12 @@ wait_for "both api sidecars passing in dc2" 60 bash -c \
 wait_for "web in dc1 reaching api in dc2" 60 bash -c "curl -sf -m 2 http://127.0.0.1:8180/ | grep -q dc2"
 
 step "sending traffic: curl :8180 → web-1 (dc1) → web's sidecar → dc2's mesh gateway → api sidecar → api-N (dc2)"
-declare -A served=()
-n=0
-send() {
-  local out
-  n=$((n + 1))
-  if out=$(curl -s -m 5 -w ' %{http_code} %{time_total}s' http://127.0.0.1:8180/); then
-    local body code took inst
-    read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
-    body=$(echo "$out" | sed -n 1p | sed 's/ [0-9]* [0-9.]*s$//')
-    inst=$(echo "$body" | grep -oE 'api-[0-9] \(dc2\)' | tr -d ' ' || true)
-    [ -n "$inst" ] || inst=$(echo "$body" | grep -oE 'rbac_denied|[a-z_]+_failure|no_healthy_upstream|upstream_[a-z_]+' | head -1 || true)
-    inst=${inst:-other}
-    served[$inst]=$(( ${served[$inst]:-0} + 1 ))
-    printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
-  else
-    served[failed]=$(( ${served[failed]:-0} + 1 ))
-    printf '  request %-4d failed\n' "$n"
-  fi
-}
-tally() {
-  local line="  served so far:"
-  for k in $(echo "${!served[@]}" | tr ' ' '\n' | sort); do line+=" $k=${served[$k]}"; done
-  bold "$line"
+DEMO_URL=http://127.0.0.1:8180/
+served_by() { # served_by BODY: what the tally counts an answer as
+  local inst
+  inst=$(echo "$1" | grep -oE 'api-[0-9] \(dc2\)' | tr -d ' ' || true)
+  [ -n "$inst" ] || inst=$(echo "$1" | grep -oE 'rbac_denied|[a-z_]+_failure|no_healthy_upstream|upstream_[a-z_]+' | head -1 || true)
+  echo "${inst:-other}"
 }
 for _ in $(seq 1 10); do send; done
 tally

@@ -54,27 +54,9 @@ wait_for "both api sidecars passing in Consul" 60 bash -c \
   "[ \$(curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/api?passing' | grep -oE '\"ServiceID\": *\"api-[0-9]-sidecar-proxy\"' | sort -u | wc -l) -eq 2 ]"
 
 step "sending traffic: curl 127.0.0.1:8080 → web-1 → web's sidecar (:9191) → api sidecar → api-N"
-declare -A served=()
-n=0
-send() {
-  local out
-  n=$((n + 1))
-  if out=$(curl -s -m 5 -w ' %{http_code} %{time_total}s' http://127.0.0.1:8080/); then
-    local body code took inst
-    read -r code took <<<"$(echo "$out" | tail -1 | awk '{print $(NF-1), $NF}')"
-    body=$(echo "$out" | sed -n 1p | sed 's/ [0-9]* [0-9.]*s$//')
-    inst=$(echo "$body" | grep -o 'api-[0-9]' || echo "$body" | grep -o 'rbac_denied' || echo "refused")
-    served[$inst]=$(( ${served[$inst]:-0} + 1 ))
-    printf '  request %-4d %s  HTTP %s in %s\n' "$n" "$body" "$code" "$took"
-  else
-    served[failed]=$(( ${served[failed]:-0} + 1 ))
-    printf '  request %-4d failed\n' "$n"
-  fi
-}
-tally() {
-  local line="  served so far:"
-  for k in $(echo "${!served[@]}" | tr ' ' '\n' | sort); do line+=" $k=${served[$k]}"; done
-  bold "$line"
+DEMO_URL=http://127.0.0.1:8080/
+served_by() { # served_by BODY: what the tally counts an answer as
+  echo "$1" | grep -o 'api-[0-9]' || echo "$1" | grep -o 'rbac_denied' || echo "refused"
 }
 for _ in $(seq 1 10); do send; done
 tally
