@@ -20,8 +20,9 @@ import (
 // gateways. None of these watches holds back the first snapshot: a
 // sidecar without peered upstreams does not depend on them.
 
-// peeringState is what the peering watches found. It belongs to the
-// coordinator goroutine; its values are immutable once stored.
+// peeringState is what the peering and gateway watches found (the
+// ingress-gateway entries too, ingress.go). It belongs to the coordinator
+// goroutine; its values are immutable once stored.
 type peeringState struct {
 	peers    map[string]*catalog.Peer
 	imported map[string]*catalog.ImportedService

@@ -52,8 +52,9 @@ type state struct {
 	// chain holds the service-resolver, -splitter and -router entries.
 	chain chainEntries
 
-	// peering holds the peerings, imported services, mesh gateways and
-	// exports (peering.go).
+	// peering holds what concerns gateways: the peerings, imported
+	// services, exports, gateway registrations (peering.go) and
+	// ingress-gateway entries (ingress.go).
 	peering peeringState
 }
 
