@@ -1,7 +1,7 @@
 // Package accesslog writes weft-proxy's access log: one JSON line per
-// request, written by one goroutine through a bounded queue, so that a slow
-// or blocked output never slows a request: when the queue is full, lines
-// are dropped and counted (Dropped).
+// request, written in batches by one goroutine through a bounded queue, so
+// that a slow or blocked output never slows a request: when the queue is
+// full, lines are dropped and counted (Dropped).
 package accesslog
 
 import (
@@ -73,15 +73,25 @@ type Options struct {
 
 // Logger writes entries as JSON lines. Log may be called from any
 // goroutine and never blocks; a nil *Logger logs nothing.
+//
+// Log does not wake the writer goroutine for each entry: a wake costs a
+// futex call and a trip through the scheduler, as much as the rest of the
+// logging. The writer sleeps until the first entry after an idle spell,
+// then drains the queue every drainEvery until an interval brings
+// nothing; a queue half full wakes it early.
 type Logger struct {
-	queue   chan Entry
-	stop    chan struct{}
-	done    chan struct{}
-	closed  atomic.Bool
-	dropped atomic.Uint64
-	once    sync.Once
-	wait    time.Duration
-	log     *slog.Logger
+	queue    chan Entry
+	queued   atomic.Int64 // entries in queue; with sleeping, the writer's wake-up handshake
+	sleeping atomic.Bool  // the writer is idle, waiting on wake
+	wake     chan struct{}
+	stop     chan struct{}
+	done     chan struct{}
+	closed   atomic.Bool
+	dropped  atomic.Uint64
+	wakes    atomic.Uint64 // times the writer woke, for tests
+	once     sync.Once
+	wait     time.Duration
+	log      *slog.Logger
 }
 
 // New starts a Logger writing to w. Close it to flush and stop.
@@ -98,6 +108,7 @@ func New(w io.Writer, opts Options) *Logger {
 	l := &Logger{
 		wait:  opts.CloseTimeout,
 		queue: make(chan Entry, opts.Queue),
+		wake:  make(chan struct{}, 1),
 		stop:  make(chan struct{}),
 		done:  make(chan struct{}),
 		log:   opts.Logger.With("component", "accesslog"),
@@ -120,6 +131,19 @@ func (l *Logger) Log(e *Entry) {
 	case l.queue <- *e:
 	default:
 		l.dropped.Add(1)
+		return
+	}
+	n := l.queued.Add(1)
+	if l.sleeping.CompareAndSwap(true, false) || int(n) >= cap(l.queue)/2 {
+		l.kick()
+	}
+}
+
+// kick wakes the writer, or leaves a wake-up it will find.
+func (l *Logger) kick() {
+	select {
+	case l.wake <- struct{}{}:
+	default:
 	}
 }
 
@@ -153,41 +177,73 @@ func (l *Logger) Close() {
 	}
 }
 
-// flushDelay is how long a written line may wait in the buffer for more
-// to share its write: under load, lines go out in batches (or when the
-// buffer is full), one write per flushDelay instead of one per request.
-const flushDelay = 50 * time.Millisecond
+// drainEvery is how often a busy writer drains the queue: a line waits at
+// most this long (plus the write) before it reaches the output, and under
+// load lines go out in batches, one write per interval instead of one
+// per request.
+const drainEvery = 20 * time.Millisecond
 
-// run is the writer goroutine. Once the queue is empty it flushes within
-// flushDelay, so lines appear promptly when idle and are batched under
-// load.
+// run is the writer goroutine.
 func (l *Logger) run(w io.Writer) {
 	defer close(l.done)
 	out := &lineWriter{w: w, bw: bufio.NewWriterSize(w, 32<<10), logger: l}
-	flush := time.NewTimer(flushDelay)
-	flush.Stop()
-	armed := false
+	defer l.drain(out)
+	tick := time.NewTimer(drainEvery)
+	tick.Stop()
+	for {
+		if !l.idle() {
+			return
+		}
+		for {
+			tick.Reset(drainEvery)
+			select {
+			case <-tick.C:
+			case <-l.wake:
+				l.wakes.Add(1)
+			case <-l.stop:
+				return
+			}
+			if l.drain(out) == 0 {
+				break
+			}
+		}
+	}
+}
+
+// idle waits for an entry once the queue is empty, and reports false when
+// the Logger is stopped instead. The handshake with Log: the writer says
+// it sleeps, then looks at the queue; Log queues, then looks at whether
+// the writer sleeps. One of them sees the other.
+func (l *Logger) idle() bool {
+	l.sleeping.Store(true)
+	if l.queued.Load() > 0 {
+		l.sleeping.Store(false)
+		return true
+	}
+	select {
+	case <-l.wake:
+		l.wakes.Add(1)
+		return true
+	case <-l.stop:
+		return false
+	}
+}
+
+// drain writes the queued entries and flushes them, returning how many it
+// wrote.
+func (l *Logger) drain(out *lineWriter) int {
+	n := 0
 	for {
 		select {
 		case e := <-l.queue:
+			l.queued.Add(-1)
 			out.write(&e)
-			if !armed && len(l.queue) == 0 {
-				flush.Reset(flushDelay)
-				armed = true
+			n++
+		default:
+			if n > 0 {
+				out.flush()
 			}
-		case <-flush.C:
-			armed = false
-			out.flush()
-		case <-l.stop:
-			for {
-				select {
-				case e := <-l.queue:
-					out.write(&e)
-				default:
-					out.flush()
-					return
-				}
-			}
+			return n
 		}
 	}
 }

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // syncBuffer is a bytes.Buffer safe for the writer goroutine and the test.
@@ -153,6 +155,37 @@ func TestCloseIsIdempotentAndLaterLinesAreDropped(t *testing.T) {
 	none.Close()
 	if none.Dropped() != 0 {
 		t.Error("a nil Logger counted a drop")
+	}
+}
+
+// TestLogDoesNotWakeTheWriterPerEntry: entries logged back to back wake
+// the writer once after idle and once per half queue, not once each.
+func TestLogDoesNotWakeTheWriterPerEntry(t *testing.T) {
+	var out syncBuffer
+	const queue, n = 256, 2000
+	l := New(&out, Options{Queue: queue, Logger: quiet})
+	for i := range n {
+		l.Log(&Entry{Status: 200, BytesOut: int64(i)})
+	}
+	l.Close()
+	written := uint64(len(out.lines(t)))
+	if written+l.Dropped() != n {
+		t.Fatalf("written %d + dropped %d != %d logged", written, l.Dropped(), n)
+	}
+	if max := 1 + 2*n/queue; l.wakes.Load() > uint64(max) {
+		t.Errorf("the writer woke %d times for %d entries, want at most %d", l.wakes.Load(), n, max)
+	}
+}
+
+// TestAnIdleLoggerWritesALonelyLinePromptly: the first line after an idle
+// spell reaches the output without waiting for more, or for Close.
+func TestAnIdleLoggerWritesALonelyLinePromptly(t *testing.T) {
+	var out syncBuffer
+	l := New(&out, Options{Logger: quiet})
+	t.Cleanup(l.Close)
+	for i := range 3 {
+		l.Log(&Entry{Status: 200 + i})
+		poll.UntilTrue(t, 10*time.Second, "the line written", func() bool { return len(out.lines(t)) == i+1 })
 	}
 }
 
