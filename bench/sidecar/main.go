@@ -94,6 +94,11 @@ func run(o options) error {
 	if err != nil {
 		return err
 	}
+	if o.profile != "" {
+		if err := os.MkdirAll(o.profile, 0o755); err != nil {
+			return fmt.Errorf("-profile: %w", err)
+		}
+	}
 	e := &env{dir: dir, bin: bins, proxyEnv: o.proxyEnv, profiles: &profiles{dir: o.profile}}
 	defer e.stopAll()
 	peers, err := selectPeers(e, o.peers)
