@@ -25,19 +25,27 @@ func stripMeshHeaders(h http.Header) {
 	}
 }
 
-// closeAfterChunkedRequest closes an HTTP/1.1 connection served by
-// net/http's server after a chunked request. That server follows RFC
-// 9112 §6.3 for a request with both Content-Length and
-// Transfer-Encoding (the chunked framing wins, the Content-Length is
-// dropped) but cannot tell the handler that both were there, and the RFC
-// requires closing the connection after such a request: bytes a
-// Content-Length-framing client meant as body must never be served as a
-// pipelined request (RELIABILITY #12). The lean server (http1head.go)
-// refuses such a request before it reaches a handler, so its chunked
-// requests keep their connection. The upstream always receives requests
-// framed by the proxy itself.
-func closeAfterChunkedRequest(w http.ResponseWriter, r *http.Request, c *connInfo) {
-	if r.ProtoMajor == 1 && len(r.TransferEncoding) > 0 && (c == nil || !c.leanHTTP1) {
+// closeAfterAmbiguousFraming closes an HTTP/1.x connection served by
+// net/http's server (--http1-server=net/http) after a request whose
+// framing a peer could read differently, since that server cannot tell
+// the handler:
+//   - after a chunked HTTP/1.1 request: the server follows RFC 9112 §6.3
+//     for a request with both Content-Length and Transfer-Encoding (the
+//     chunked framing wins, the Content-Length is dropped), and the RFC
+//     requires closing the connection after it;
+//   - after every HTTP/1.0 request: the server ignores and drops a 1.0
+//     request's Transfer-Encoding, so a body framed by it would be read
+//     as the next request on a kept-alive connection.
+//
+// Bytes a client meant as body must never be served as a pipelined
+// request (RELIABILITY #12). The lean server (http1head.go) refuses such
+// requests before they reach a handler, so its connections stay open.
+// The upstream always receives requests framed by the proxy itself.
+func closeAfterAmbiguousFraming(w http.ResponseWriter, r *http.Request, c *connInfo) {
+	if c != nil && c.leanHTTP1 || r.ProtoMajor != 1 {
+		return
+	}
+	if r.ProtoMinor == 0 || len(r.TransferEncoding) > 0 {
 		w.Header().Set("Connection", "close")
 	}
 }

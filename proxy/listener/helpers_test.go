@@ -29,14 +29,18 @@ type env struct {
 	m        *Manager
 }
 
-func newEnv(t *testing.T, drain time.Duration) *env {
+func newEnv(t *testing.T, drain time.Duration, with ...func(*Options)) *env {
 	t.Helper()
 	clusters := cluster.NewManager(cluster.Options{})
-	m := NewManager(Options{
+	opts := Options{
 		Clusters:     clusters,
 		DrainTimeout: drain,
 		Logger:       slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	m := NewManager(opts)
 	t.Cleanup(m.Close)
 	return &env{t: t, clusters: clusters, m: m}
 }

@@ -23,7 +23,7 @@ type httpHandler struct {
 func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := connOf(r)
 	stripH2CUpgrade(r)
-	closeAfterChunkedRequest(w, r, c)
+	closeAfterAmbiguousFraming(w, r, c)
 	if r.Header.Get("Upgrade") != "" {
 		// Upgraded connections are hijacked: http.Server.Shutdown does not
 		// wait for them, the drain does; they leave the registry when done.

@@ -38,20 +38,24 @@ type meshEnv struct {
 	trust *mtls.Trust
 }
 
-func newMeshEnv(t *testing.T, drain time.Duration) *meshEnv {
+func newMeshEnv(t *testing.T, drain time.Duration, with ...func(*Options)) *meshEnv {
 	t.Helper()
 	ca := pkitest.NewCA(t, "root")
 	trust := &mtls.Trust{}
 	setBundle(t, trust, ca)
 	creds := mtls.Credentials{Leaf: pkitest.NewStaticLeaf(ca.Leaf(t, apiID)), Trust: trust}
 	clusters := cluster.NewManager(cluster.Options{Credentials: creds})
-	m := NewManager(Options{
+	opts := Options{
 		Clusters:     clusters,
 		Credentials:  creds,
 		LocalID:      func() string { return apiID },
 		DrainTimeout: drain,
 		Logger:       slog.New(slog.NewTextHandler(tWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	}
+	for _, f := range with {
+		f(&opts)
+	}
+	m := NewManager(opts)
 	t.Cleanup(m.Close)
 	return &meshEnv{env: &env{t: t, clusters: clusters, m: m}, ca: ca, trust: trust}
 }

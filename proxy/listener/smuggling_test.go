@@ -2,7 +2,9 @@ package listener
 
 import (
 	"bufio"
+	"crypto/tls"
 	"io"
+	"net"
 	"net/http"
 	"slices"
 	"strings"
@@ -14,8 +16,9 @@ import (
 )
 
 // TestRequestSmuggling (RELIABILITY #12): ambiguous framing is refused or
-// normalized at the edge, so that the upstream never sees two requests
-// where the proxy saw one.
+// normalized at every listener that parses HTTP/1.1, so that the upstream
+// never sees two requests where the proxy saw one, and no further request
+// is read from the connection.
 // smuggled follows an ambiguous request: no proxy may read it from the
 // same connection.
 const smuggled = "GET /smuggled HTTP/1.1\r\nHost: x\r\n\r\n"
@@ -46,34 +49,38 @@ func TestRequestSmuggling(t *testing.T) {
 		{"CL with a sign", "POST /a HTTP/1.1\r\nHost: x\r\nContent-Length: +4\r\n\r\nbody" + smuggled, 400},
 		{"bare LF in the chunk size line", "POST /a HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n0\n\r\n" + smuggled, 0},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			addr, upstreamSaw := smugglingEdge(t)
-			c := dial(t, addr)
-			io.WriteString(c, tt.raw)
-			br := bufio.NewReader(c)
-			resp, err := http.ReadResponse(br, nil)
-			if err == nil {
-				io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
-			}
-			if tt.wantStatus != 0 && (err != nil || resp.StatusCode != tt.wantStatus) {
-				t.Errorf("response %v, %v; want %d", resp, err, tt.wantStatus)
-			}
-			// Nothing more: no response to a smuggled request, and the
-			// connection ends.
-			if rest, _ := io.ReadAll(br); len(rest) > 0 {
-				t.Errorf("after the first response the proxy sent %q", rest)
-			}
-			c.Close()
-			if seen := upstreamSaw(); len(seen) > 1 || len(seen) == 1 && strings.Contains(seen[0], "smuggled") {
-				t.Errorf("upstream saw %q", seen)
+	for _, edge := range smugglingEdges {
+		t.Run(edge.name, func(t *testing.T) {
+			for _, tt := range tests {
+				t.Run(tt.name, func(t *testing.T) {
+					dialEdge, upstreamSaw := edge.start(t)
+					c := dialEdge()
+					io.WriteString(c, tt.raw)
+					br := bufio.NewReader(c)
+					resp, err := finalResponse(br)
+					if want := tt.wantStatus; want != 0 && edge.refuses && (err != nil || resp.StatusCode != want) {
+						t.Errorf("response %v, %v; want %d", resp, err, want)
+					}
+					// Nothing more: no response to a smuggled request, and the
+					// connection ends.
+					rest, err := io.ReadAll(br)
+					if len(rest) > 0 {
+						t.Errorf("after the first response the proxy sent %q", rest)
+					}
+					if ne, ok := err.(net.Error); ok && ne.Timeout() {
+						t.Errorf("the connection stayed open after the response: %v", err)
+					}
+					c.Close()
+					if seen := upstreamSaw(); len(seen) > 1 || len(seen) == 1 && strings.Contains(seen[0], "smuggled") {
+						t.Errorf("upstream saw %q", seen)
+					}
+				})
 			}
 		})
 	}
 	t.Run("h2c upgrade is not forwarded", func(t *testing.T) {
-		addr, upstreamSaw := smugglingEdge(t)
-		c := dial(t, addr)
+		dialEdge, upstreamSaw := plaintextEdge(HTTP1Lean)(t)
+		c := dialEdge()
 		io.WriteString(c, "GET /u HTTP/1.1\r\nHost: x\r\nConnection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQAAP__\r\n\r\n")
 		resp, err := http.ReadResponse(bufio.NewReader(c), nil)
 		if err != nil || resp.StatusCode != 200 {
@@ -86,11 +93,74 @@ func TestRequestSmuggling(t *testing.T) {
 	})
 }
 
-// smugglingEdge starts an HTTP listener in front of an upstream of its
+// smugglingEdges are the listeners that parse HTTP/1.1 from a client:
+// plaintext (the outbound listener, an ingress gateway's) and mTLS (the
+// inbound listener), each with the lean server and with net/http's
+// (--http1-server=net/http).
+var smugglingEdges = []struct {
+	name  string
+	start func(t *testing.T) (dial func() net.Conn, upstreamSaw func() []string)
+	// refuses: the lean server answers ambiguous framing with the
+	// table's status; net/http's server frames it by Transfer-Encoding
+	// (or, for HTTP/1.0, Content-Length), answers, and closes.
+	refuses bool
+}{
+	{"plaintext lean server", plaintextEdge(HTTP1Lean), true},
+	{"plaintext net/http server", plaintextEdge(HTTP1NetHTTP), false},
+	{"mTLS lean server", mtlsEdge(HTTP1Lean), true},
+	{"mTLS net/http server", mtlsEdge(HTTP1NetHTTP), false},
+}
+
+// finalResponse reads responses from br until one that is not 1xx.
+func finalResponse(br *bufio.Reader) (*http.Response, error) {
+	for {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return nil, err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			return resp, nil
+		}
+	}
+}
+
+// plaintextEdge starts an HTTP listener in front of an upstream of its
 // own, so a request a previous case left in flight cannot be counted
-// here, and returns the listener's address and what the upstream saw.
-func smugglingEdge(t *testing.T) (string, func() []string) {
-	e := newEnv(t, time.Second)
+// here.
+func plaintextEdge(server HTTP1Server) func(t *testing.T) (func() net.Conn, func() []string) {
+	return func(t *testing.T) (func() net.Conn, func() []string) {
+		e := newEnv(t, time.Second, func(o *Options) { o.HTTP1Server = server })
+		app, saw := smugglingUpstream(t)
+		e.mustApply(runtime(map[string]*config.Cluster{"api": app},
+			httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+		addr := e.addr("l")
+		return func() net.Conn { return dial(t, addr) }, saw
+	}
+}
+
+// mtlsEdge starts an inbound listener (mTLS, HTTP/1.1 by ALPN) in front of
+// an upstream of its own, and dials it as web.
+func mtlsEdge(server HTTP1Server) func(t *testing.T) (func() net.Conn, func() []string) {
+	return func(t *testing.T) (func() net.Conn, func() []string) {
+		e := newMeshEnv(t, time.Second, func(o *Options) { o.HTTP1Server = server })
+		app, saw := smugglingUpstream(t)
+		e.mustApply(runtime(map[string]*config.Cluster{"local_app": app},
+			withTLS(httpListener(t, "public_listener", "127.0.0.1:0", prefixRoute("/", "local_app")), serverTLS("h2", "http/1.1"))))
+		addr, cfg := e.addr("public_listener"), e.clientTLS(e.ca.Leaf(t, webID), "http/1.1")
+		return func() net.Conn {
+			c := tls.Client(dial(t, addr), cfg)
+			if err := c.Handshake(); err != nil {
+				t.Fatalf("mTLS handshake: %v", err)
+			}
+			return c
+		}, saw
+	}
+}
+
+// smugglingUpstream is an app that records every request it reads.
+func smugglingUpstream(t *testing.T) (*config.Cluster, func() []string) {
 	var mu sync.Mutex
 	var seen []string
 	up := backend(t, func(w http.ResponseWriter, r *http.Request) {
@@ -100,9 +170,7 @@ func smugglingEdge(t *testing.T) (string, func() []string) {
 		mu.Unlock()
 		io.WriteString(w, "ok")
 	})
-	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
-		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
-	return e.addr("l"), func() []string {
+	return staticCluster("app", up), func() []string {
 		mu.Lock()
 		defer mu.Unlock()
 		return slices.Clone(seen)

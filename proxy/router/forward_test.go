@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/http/httptrace"
 	"net/textproto"
 	"strings"
@@ -219,5 +220,43 @@ func TestEarlyHintsRelayed(t *testing.T) {
 	}
 	if got.code != 200 || got.body != "final" || got.header.Get("Link") != "" {
 		t.Errorf("final response %d %q %v, want 200 final without the hint's Link", got.code, got.body, got.header)
+	}
+}
+
+// TestEarlyHintsKeepHeadersSetForTheFinalResponse: headers a listener set
+// on the final response before routing (Connection: close after an
+// ambiguous request) go out with the final response, not with a relayed
+// 1xx.
+func TestEarlyHintsKeepHeadersSetForTheFinalResponse(t *testing.T) {
+	e := newEnv(t)
+	e.setClusters(staticCluster("c", backend(t, func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Link", "</style.css>; rel=preload")
+		w.WriteHeader(http.StatusEarlyHints)
+		w.Header().Del("Link")
+		io.WriteString(w, "final")
+	})))
+	e.routes(to("c"))
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Set-Before", "kept")
+		e.router.Serve(w, r, Request{Route: e.table.Load().Match(r, r.URL.EscapedPath())})
+	}))
+	t.Cleanup(srv.Close)
+	var hints []string
+	trace := &httptrace.ClientTrace{Got1xxResponse: func(code int, h textproto.MIMEHeader) error {
+		hints = append(hints, fmt.Sprintf("%d link=%s before=%s", code, h.Get("Link"), h.Get("X-Set-Before")))
+		return nil
+	}}
+	req, _ := http.NewRequestWithContext(httptrace.WithClientTrace(context.Background(), trace), "GET", srv.URL+"/", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if len(hints) != 1 || hints[0] != "103 link=</style.css>; rel=preload before=" {
+		t.Errorf("client saw 1xx %q, want one 103 with the Link and nothing else", hints)
+	}
+	if resp.StatusCode != 200 || string(body) != "final" || resp.Header.Get("X-Set-Before") != "kept" || resp.Header.Get("Link") != "" {
+		t.Errorf("final response %d %q %v, want 200 final with X-Set-Before and without Link", resp.StatusCode, body, resp.Header)
 	}
 }

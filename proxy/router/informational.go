@@ -2,6 +2,7 @@ package router
 
 import (
 	"context"
+	"maps"
 	"net/http"
 	"net/http/httptrace"
 	"net/textproto"
@@ -32,12 +33,21 @@ func (in *informational) relay(code int, header textproto.MIMEHeader) error {
 	if in.done {
 		return nil
 	}
+	// A 1xx's headers are its own: the ones already set for the final
+	// response (the listener's Connection: close, say) are neither sent
+	// with it nor lost to it.
 	h := in.w.Header()
+	var final http.Header
+	if len(h) > 0 {
+		final = maps.Clone(h)
+		clear(h)
+	}
 	for k, vv := range header {
-		h[k] = append(h[k], vv...)
+		h[k] = vv
 	}
 	in.w.WriteHeader(code)
-	clear(h) // a 1xx's headers are its own, not the final response's
+	clear(h)
+	maps.Copy(h, final)
 	return nil
 }
 
