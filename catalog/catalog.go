@@ -96,6 +96,15 @@ type Snapshot struct {
 	// MeshGateways are this cluster's mesh gateways, as the endpoints
 	// sidecars dial in MeshGateway.Mode local (peering.go), sorted.
 	MeshGateways []Endpoint
+
+	// TerminatingGateways are the services linked to each terminating
+	// gateway, by gateway service name (terminating.go).
+	TerminatingGateways map[string]*TerminatingGateway
+	// LinkedInstances are the passing instances of every service linked
+	// to a terminating gateway, by service name: what the gateway
+	// forwards to. (Endpoints holds the gateways themselves for such a
+	// service: what sidecars dial.)
+	LinkedInstances map[string][]Endpoint
 }
 
 // Proxy is one sidecar registration (Consul kind "connect-proxy"), or a
@@ -105,7 +114,7 @@ type Proxy struct {
 	Name string // Consul service name, e.g. "web-sidecar-proxy"
 	Node string // Consul node the sidecar is registered on
 	// Kind is empty for a sidecar, else the gateway's Consul kind
-	// (KindMeshGateway, KindIngressGateway).
+	// (KindMeshGateway, KindIngressGateway, KindTerminatingGateway).
 	Kind string
 
 	// Address and Port are where the sidecar's public listener accepts

@@ -29,6 +29,9 @@ type Diff struct {
 
 	IngressGateways KeyDiff
 	MeshGateways    bool
+
+	TerminatingGateways KeyDiff
+	LinkedInstances     KeyDiff
 }
 
 // KeyDiff is what differs in one map of two snapshots.
@@ -71,6 +74,9 @@ func Compare(a, b *Snapshot) Diff {
 
 		IngressGateways: diffMap(a.IngressGateways, b.IngressGateways, samePointee),
 		MeshGateways:    !sameSlice(a.MeshGateways, b.MeshGateways),
+
+		TerminatingGateways: diffMap(a.TerminatingGateways, b.TerminatingGateways, samePointee),
+		LinkedInstances:     diffMap(a.LinkedInstances, b.LinkedInstances, SameEndpoints),
 	}
 }
 
@@ -81,7 +87,8 @@ func (d Diff) SameMesh() bool {
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
 		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&
-		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty() && !d.MeshGateways
+		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty() && !d.MeshGateways &&
+		d.TerminatingGateways.empty() && d.LinkedInstances.empty()
 }
 
 func (k KeyDiff) empty() bool { return len(k.Changed) == 0 }

@@ -28,11 +28,16 @@ type serviceResult struct {
 func convertConnectEntries(entries []*api.ServiceEntry) serviceResult {
 	var r serviceResult
 	for _, e := range entries {
-		if e == nil || e.Service == nil || e.Service.Kind != api.ServiceKindConnectProxy || e.Service.Proxy == nil {
-			continue
+		switch {
+		case e == nil || e.Service == nil:
+		case e.Service.Kind == api.ServiceKindTerminatingGateway:
+			// Consul answers for a service linked to a terminating
+			// gateway with the gateway: sidecars dial it as the service.
+			r.endpoints = append(r.endpoints, convertEndpoint(e))
+		case e.Service.Kind == api.ServiceKindConnectProxy && e.Service.Proxy != nil:
+			r.proxies = append(r.proxies, convertProxy(e))
+			r.endpoints = append(r.endpoints, convertEndpoint(e))
 		}
-		r.proxies = append(r.proxies, convertProxy(e))
-		r.endpoints = append(r.endpoints, convertEndpoint(e))
 	}
 	slices.SortFunc(r.proxies, func(a, b *catalog.Proxy) int {
 		return cmp.Or(cmp.Compare(a.ID, b.ID), cmp.Compare(a.Node, b.Node))

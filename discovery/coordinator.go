@@ -97,6 +97,7 @@ func (c *coordinator) run(ctx context.Context) {
 			c.changed(time.Now())
 		case now := <-c.timer.C:
 			c.syncImports(ctx)
+			c.syncTerminating(ctx)
 			c.flush(now)
 		case now := <-c.holdTimer.C:
 			c.endHolds(now)

@@ -254,7 +254,7 @@ func convertImported(peer, service string, entries []peerEntry) *catalog.Importe
 }
 
 // gatewayFilter selects the service names of the gateways Weft serves.
-const gatewayFilter = `ServiceKind == "mesh-gateway" or ServiceKind == "ingress-gateway"`
+const gatewayFilter = `ServiceKind == "mesh-gateway" or ServiceKind == "ingress-gateway" or ServiceKind == "terminating-gateway"`
 
 // watchGatewayNames watches the names of this cluster's mesh gateways and
 // keeps one watch per name.
@@ -307,7 +307,8 @@ type gatewayEntry struct {
 	health catalog.Health
 }
 
-// convertGateways converts gateway registrations (mesh and ingress) into
+// convertGateways converts gateway registrations (mesh, ingress and
+// terminating) into
 // proxies of their kind, by ID.
 func convertGateways(entries []*api.ServiceEntry) map[string]gatewayEntry {
 	out := map[string]gatewayEntry{}
@@ -316,7 +317,7 @@ func convertGateways(entries []*api.ServiceEntry) map[string]gatewayEntry {
 			continue
 		}
 		kind := string(e.Service.Kind)
-		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway {
+		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway && kind != catalog.KindTerminatingGateway {
 			continue
 		}
 		out[e.Service.ID] = gatewayEntry{&catalog.Proxy{ID: e.Service.ID, Name: e.Service.Service, Node: nodeName(e.Node),

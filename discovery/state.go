@@ -56,6 +56,9 @@ type state struct {
 	// services, exports, gateway registrations (peering.go) and
 	// ingress-gateway entries (ingress.go).
 	peering peeringState
+	// terminating holds the terminating gateways' linked services and
+	// their instances (terminating.go).
+	terminating terminatingState
 }
 
 func newState() *state {
@@ -101,6 +104,7 @@ func (s *state) build(datacenter string, version uint64) *catalog.Snapshot {
 		ExportedServices:     s.exportedServices,
 	}
 	s.peering.addTo(snap)
+	s.terminating.addTo(snap)
 	return snap
 }
 
