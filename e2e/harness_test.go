@@ -27,6 +27,9 @@ func TestMain(m *testing.M) {
 	if os.Getenv(proxylessClientEnv) != "" {
 		os.Exit(runProxylessClient())
 	}
+	if os.Getenv(burnCPUEnv) != "" {
+		burnCPU()
+	}
 	flag.Parse()
 	if testing.Short() {
 		fmt.Println("e2e: skipped with -short")

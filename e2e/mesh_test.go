@@ -73,7 +73,7 @@ func newMesh(t *testing.T, opts ...meshOptions) *mesh {
 
 // bareMesh starts Consul only: tests that run their own control planes
 // start them.
-func bareMesh(t *testing.T, opts meshOptions) *mesh {
+func bareMesh(t testing.TB, opts meshOptions) *mesh {
 	t.Helper()
 	return &mesh{
 		consul:     consultest.Start(t, opts.consul...),
@@ -90,7 +90,7 @@ func bareMesh(t *testing.T, opts meshOptions) *mesh {
 }
 
 // setEntry writes a config entry to Consul.
-func (m *mesh) setEntry(t *testing.T, entry api.ConfigEntry) {
+func (m *mesh) setEntry(t testing.TB, entry api.ConfigEntry) {
 	t.Helper()
 	if _, _, err := m.consul.Client().ConfigEntries().Set(entry, nil); err != nil {
 		t.Fatalf("write %s %s: %v", entry.GetKind(), entry.GetName(), err)
@@ -124,12 +124,18 @@ func startMesh(t *testing.T, opts ...meshOptions) *mesh {
 }
 
 func (m *mesh) startControlPlane(t *testing.T) {
+	m.launchControlPlane(t)
+	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
+}
+
+// launchControlPlane starts the control plane without waiting for it to
+// serve.
+func (m *mesh) launchControlPlane(t testing.TB) {
 	m.xdsAddr, m.cpAdmin, m.caDir = addr(freePort(t)), addr(freePort(t)), t.TempDir()
 	if m.opts.xdsHost != "" {
 		m.xdsAddr = net.JoinHostPort(m.opts.xdsHost, strconv.Itoa(freePort(t)))
 	}
 	m.controlPlane = startProcess(t, "control-plane", "weft", m.controlPlaneArgs()...)
-	waitHTTP200(t, "http://"+m.cpAdmin+"/ready", 30*time.Second)
 }
 
 // controlPlaneArgs is the control plane's command line from the mesh's
@@ -160,6 +166,13 @@ func (m *mesh) controlPlaneArgs() []string {
 }
 
 func (m *mesh) startProxy(t *testing.T, id string) {
+	m.launchProxy(t, id)
+	waitHTTP200(t, "http://"+m.proxyAdmin[id]+"/ready", 30*time.Second)
+}
+
+// launchProxy starts the sidecar of proxy ID id without waiting for it to
+// be ready; its admin address is m.proxyAdmin[id].
+func (m *mesh) launchProxy(t testing.TB, id string) {
 	admin := addr(freePort(t))
 	m.proxyAdmin[id] = admin
 	m.proxyState[id] = filepath.Join(t.TempDir(), "state")
@@ -169,19 +182,18 @@ func (m *mesh) startProxy(t *testing.T, id string) {
 		args = append(args, "--xds-protocol", m.opts.xdsProtocol)
 	}
 	m.proxies[id] = startProcess(t, id, "weft-proxy", args...)
-	waitHTTP200(t, "http://"+admin+"/ready", 30*time.Second)
 }
 
 // register registers a service instance with a TTL check (passing) and a
 // sidecar, using the standard connect { sidecar_service { … } } stanza.
-func (m *mesh) register(t *testing.T, id, name string, appPort int, upstreams []api.Upstream) {
+func (m *mesh) register(t testing.TB, id, name string, appPort int, upstreams []api.Upstream) {
 	t.Helper()
 	m.registerWithMeta(t, id, name, appPort, nil, upstreams)
 }
 
 // registerWithMeta registers like register, with service metadata, which
 // the sidecar registration inherits (subsets filter on it).
-func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta map[string]string, upstreams []api.Upstream) {
+func (m *mesh) registerWithMeta(t testing.TB, id, name string, appPort int, meta map[string]string, upstreams []api.Upstream) {
 	t.Helper()
 	// An instance registered again (after a Consul restart, say) keeps
 	// its sidecar's public port, as a replayed registration would.
@@ -211,7 +223,7 @@ func (m *mesh) registerWithMeta(t *testing.T, id, name string, appPort int, meta
 
 // setHealth passes or fails an instance's TTL check; Consul's alias check
 // carries it to the instance's sidecar.
-func (m *mesh) setHealth(t *testing.T, id string, passing bool) {
+func (m *mesh) setHealth(t testing.TB, id string, passing bool) {
 	t.Helper()
 	status := api.HealthPassing
 	if !passing {
@@ -226,7 +238,7 @@ func ttlCheck(id string) string { return id + "-ttl" }
 
 // startNameServer serves HTTP answering every request with the instance
 // name, counting requests in hits.
-func startNameServer(t *testing.T, name string, hits *atomic.Int64) int {
+func startNameServer(t testing.TB, name string, hits *atomic.Int64) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
