@@ -145,17 +145,48 @@ func serviceToSign(snap *catalog.Snapshot, req *certsv1.SignRequest) (service, s
 		switch proxy.Kind {
 		case catalog.KindIngressGateway:
 			// It calls the mesh as its own service, as in Consul.
-			return proxy.Name, fmt.Sprintf("ingress gateway %q", id), nil
+			return ownService(req, proxy.Name, fmt.Sprintf("ingress gateway %q", id))
 		case catalog.KindMeshGateway:
 			// A mesh gateway passes mTLS through: it never needs a key.
 			return "", "", status.Errorf(codes.FailedPrecondition, "proxy %q is a %s, which holds no certificate", id, proxy.Kind)
+		case catalog.KindTerminatingGateway:
+			return linkedService(snap, req, proxy)
 		}
-		return proxy.DestinationName, fmt.Sprintf("proxy %q", id), nil
+		return ownService(req, proxy.DestinationName, fmt.Sprintf("proxy %q", id))
 	}
 	if req.GetService() == "" {
 		return "", "", status.Error(codes.InvalidArgument, "name a proxy_id or a service")
 	}
 	return req.GetService(), fmt.Sprintf("service %q", req.GetService()), nil
+}
+
+// ownService is the one service a sidecar or ingress gateway may have a
+// certificate for; a request naming another is refused, not answered
+// with the wrong identity.
+func ownService(req *certsv1.SignRequest, service, subject string) (string, string, error) {
+	if s := req.GetService(); s != "" && s != service {
+		return "", "", status.Errorf(codes.InvalidArgument, "%s may only have a certificate for %q, not %q", subject, service, s)
+	}
+	return service, subject, nil
+}
+
+// linkedService is the service a terminating gateway asks a certificate
+// for: one its terminating-gateway entry links to it, whose identity it
+// presents to the mesh on that service's behalf (as Consul's terminating
+// gateways do); without a service, its own.
+func linkedService(snap *catalog.Snapshot, req *certsv1.SignRequest, gw *catalog.Proxy) (string, string, error) {
+	s := req.GetService()
+	if s == "" {
+		return gw.Name, fmt.Sprintf("terminating gateway %q", gw.ID), nil
+	}
+	if tg := snap.TerminatingGateways[gw.Name]; tg != nil {
+		for _, l := range tg.Services {
+			if l.Name == s {
+				return s, fmt.Sprintf("terminating gateway %q for linked service %q", gw.ID, s), nil
+			}
+		}
+	}
+	return "", "", status.Errorf(codes.PermissionDenied, "service %q is not linked to terminating gateway %q: add it to the terminating-gateway entry %q", s, gw.ID, gw.Name)
 }
 
 // recordIssue remembers which root the proxy's newest leaf chains to: the

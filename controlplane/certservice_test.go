@@ -6,6 +6,7 @@ import (
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
+	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -35,6 +36,50 @@ func TestSidecarFor(t *testing.T) {
 			}
 			if tt.want != "" && (p == nil || p.ID != tt.want) {
 				t.Fatalf("proxy %+v; want %s", p, tt.want)
+			}
+		})
+	}
+}
+
+// TestServiceToSign: which identity each kind of proxy may have a
+// certificate for.
+func TestServiceToSign(t *testing.T) {
+	snap := &catalog.Snapshot{
+		Proxies: map[string]*catalog.Proxy{
+			"web-1-sidecar-proxy": {ID: "web-1-sidecar-proxy", DestinationName: "web", DestinationID: "web-1"},
+			"ingress-1":           {ID: "ingress-1", Name: "ingress", Kind: catalog.KindIngressGateway},
+			"mgw-1":               {ID: "mgw-1", Name: "mgw", Kind: catalog.KindMeshGateway},
+			"tgw-1":               {ID: "tgw-1", Name: "tgw", Kind: catalog.KindTerminatingGateway},
+		},
+		TerminatingGateways: map[string]*catalog.TerminatingGateway{"tgw": {Name: "tgw", Services: []catalog.LinkedService{{Name: "ext"}}}},
+	}
+	tests := []struct {
+		name, proxyID, service string
+		want                   string
+		code                   codes.Code
+		message                string
+	}{
+		{name: "sidecar", proxyID: "web-1-sidecar-proxy", want: "web"},
+		{name: "sidecar naming its own service", proxyID: "web-1-sidecar-proxy", service: "web", want: "web"},
+		{name: "sidecar naming another service", proxyID: "web-1-sidecar-proxy", service: "api", code: codes.InvalidArgument,
+			message: `proxy "web-1-sidecar-proxy" may only have a certificate for "web", not "api"`},
+		{name: "ingress gateway", proxyID: "ingress-1", want: "ingress"},
+		{name: "mesh gateway", proxyID: "mgw-1", code: codes.FailedPrecondition, message: `proxy "mgw-1" is a mesh-gateway, which holds no certificate`},
+		{name: "terminating gateway, linked service", proxyID: "tgw-1", service: "ext", want: "ext"},
+		{name: "terminating gateway, itself", proxyID: "tgw-1", want: "tgw"},
+		{name: "terminating gateway, service not linked", proxyID: "tgw-1", service: "db", code: codes.PermissionDenied,
+			message: `service "db" is not linked to terminating gateway "tgw-1": add it to the terminating-gateway entry "tgw"`},
+		{name: "proxyless", service: "batch", want: "batch"},
+		{name: "unknown proxy", proxyID: "nope", code: codes.NotFound, message: `proxy "nope" is not a registered sidecar in Consul`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, _, err := serviceToSign(snap, &certsv1.SignRequest{ProxyId: tt.proxyID, Service: tt.service})
+			if st := status.Convert(err); st.Code() != tt.code || st.Message() != tt.message {
+				t.Fatalf("error %v; want %v %q", err, tt.code, tt.message)
+			}
+			if got != tt.want {
+				t.Errorf("service %q, want %q", got, tt.want)
 			}
 		})
 	}

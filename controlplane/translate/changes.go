@@ -45,6 +45,8 @@ func changedInputs(d catalog.Diff) map[input]bool {
 		changed[input{kind: inMeshGateways}] = true
 	}
 	mark(inIngress, d.IngressGateways)
+	mark(inTerminating, d.TerminatingGateways)
+	mark(inLinked, d.LinkedInstances)
 	mark(inExports, d.Exports)
 	if d.Exports.KeysChanged {
 		changed[input{kind: inExports}] = true // the set of exported services

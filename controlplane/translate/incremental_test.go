@@ -129,6 +129,20 @@ func variants(snap *catalog.Snapshot) []variant {
 	for _, name := range slices.Sorted(maps.Keys(snap.Intentions)) {
 		add("no intentions to "+name, func(s *catalog.Snapshot) { delete(s.Intentions, name) })
 	}
+	for _, svc := range slices.Sorted(maps.Keys(snap.LinkedInstances)) {
+		add("no instances of linked "+svc, func(s *catalog.Snapshot) { delete(s.LinkedInstances, svc) })
+		add("an instance of linked "+svc+" added", func(s *catalog.Snapshot) {
+			s.LinkedInstances[svc] = append(slices.Clone(s.LinkedInstances[svc]), catalog.Endpoint{ProxyID: svc + "-new", Address: "10.9.9.8", Port: 443, WeightPassing: 1, WeightWarning: 1})
+		})
+	}
+	for _, gw := range slices.Sorted(maps.Keys(snap.TerminatingGateways)) {
+		add("nothing linked to "+gw, func(s *catalog.Snapshot) { delete(s.TerminatingGateways, gw) })
+		add("db linked to "+gw+" with TLS", func(s *catalog.Snapshot) {
+			g := *s.TerminatingGateways[gw]
+			g.Services = append(slices.Clone(g.Services), catalog.LinkedService{Name: "zdb", CAFile: "/ca.pem"})
+			s.TerminatingGateways[gw] = &g
+		})
+	}
 	add("wildcard intention allows", func(s *catalog.Snapshot) {
 		s.Intentions[catalog.Wildcard] = []catalog.Intention{{Source: catalog.Wildcard, Destination: catalog.Wildcard, Action: catalog.ActionAllow}}
 	})
@@ -163,6 +177,8 @@ func cloneSnapshot(s *catalog.Snapshot) *catalog.Snapshot {
 	c.ServiceSplitters = cloneMap(s.ServiceSplitters)
 	c.ServiceRouters = cloneMap(s.ServiceRouters)
 	c.Intentions = cloneMap(s.Intentions)
+	c.LinkedInstances = cloneMap(s.LinkedInstances)
+	c.TerminatingGateways = cloneMap(s.TerminatingGateways)
 	return &c
 }
 

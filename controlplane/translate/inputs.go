@@ -38,6 +38,8 @@ const (
 	inIngress                          // IngressGateways[name]
 	inMeshGateways                     // MeshGateways
 	inImportedNames                    // the set of keys of Imported
+	inTerminating                      // TerminatingGateways[name]
+	inLinked                           // LinkedInstances[service]
 )
 
 // read records that the current translation read an input.
@@ -170,6 +172,23 @@ func (t *translator) importedServices() []*catalog.ImportedService {
 		out = append(out, t.snap.Imported[key])
 	}
 	return out
+}
+
+// linkedServices are the services linked to a terminating gateway
+// service, sorted by name.
+func (t *translator) linkedServices(gateway string) []catalog.LinkedService {
+	t.read(inTerminating, gateway)
+	if gw := t.snap.TerminatingGateways[gateway]; gw != nil {
+		return gw.Services
+	}
+	return nil
+}
+
+// linkedInstances are the instances of a service linked to a terminating
+// gateway.
+func (t *translator) linkedInstances(service string) []catalog.Endpoint {
+	t.read(inLinked, service)
+	return t.snap.LinkedInstances[service]
 }
 
 // ingressEntry is the ingress-gateway entry of a gateway service, or nil.

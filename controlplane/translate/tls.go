@@ -68,15 +68,20 @@ func commonTLS(peerSANs []*matcherv3.StringMatcher, alpn []string) *tlsv3.Common
 // downstreamTLS is the public listener's transport socket: a client
 // certificate from the trust domain is required.
 func downstreamTLS(mesh Mesh, http bool) *corev3.TransportSocket {
+	ctx := downstreamTLSContext(mesh, http)
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
+}
+
+// downstreamTLSContext is downstreamTLS's context, presenting LeafSecret.
+func downstreamTLSContext(mesh Mesh, http bool) *tlsv3.DownstreamTlsContext {
 	var sans []*matcherv3.StringMatcher
 	for _, td := range mesh.trustDomains() {
 		sans = append(sans, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Prefix{Prefix: "spiffe://" + td + "/"}})
 	}
-	ctx := &tlsv3.DownstreamTlsContext{
+	return &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapBool(true),
 		CommonTlsContext:         commonTLS(sans, alpnFor(http)),
 	}
-	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }
 
 // upstreamTLS is a cluster's transport socket: the server must present

@@ -177,6 +177,8 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 		return t.meshGateway(p)
 	case catalog.KindIngressGateway:
 		return t.ingressGateway(p)
+	case catalog.KindTerminatingGateway:
+		return t.terminatingGateway(p)
 	default:
 		t.problem("proxy %q: gateways of kind %q are not supported", p.ID, p.Kind)
 		return &Resources{}

@@ -122,8 +122,11 @@ type SignRequest struct {
 	// set service instead for a proxyless gRPC client or another workload
 	// without a sidecar registration.
 	ProxyId string `protobuf:"bytes,1,opt,name=proxy_id,json=proxyId,proto3" json:"proxy_id,omitempty"`
-	// The service to issue for when proxy_id is empty. The token must be
-	// allowed service:write on it.
+	// The service to issue for when proxy_id is empty. With proxy_id, it may
+	// name the proxy's own service, or, for a terminating gateway, a service
+	// its terminating-gateway entry links to it (the gateway presents that
+	// service's identity to the mesh); any other service is refused. The
+	// token must be allowed service:write on it.
 	Service string `protobuf:"bytes,3,opt,name=service,proto3" json:"service,omitempty"`
 	// A PKCS#10 certificate request, DER-encoded. Its subject and SANs are
 	// ignored, except that a URI SAN, if present, must be the identity the

@@ -1,0 +1,63 @@
+package translate
+
+import (
+	"testing"
+
+	"github.com/weft-mesh/weft/catalog"
+)
+
+// terminatingCases are the golden cases of terminating gateways: the
+// gateway (linked services with and without TLS origination, intentions)
+// and a sidecar calling a linked service through it.
+func terminatingCases() []goldenCase {
+	gw := &catalog.Proxy{ID: "tgw-1", Name: "tgw", Node: "node-1", Kind: catalog.KindTerminatingGateway, Address: "127.0.0.1", Port: 8443}
+	web := webProxy(catalog.Upstream{DestinationName: "ext", LocalBindAddress: "127.0.0.1", LocalBindPort: 9292})
+	return []goldenCase{{
+		name: "terminating_gateway",
+		snap: &catalog.Snapshot{
+			Datacenter: "dc1",
+			Proxies:    map[string]*catalog.Proxy{gw.ID: gw, web.ID: web},
+			Endpoints: map[string][]catalog.Endpoint{
+				// What Consul's health/connect answers for a linked service.
+				"ext": {{ProxyID: "tgw-1", Node: "node-1", Address: "127.0.0.1", Port: 8443, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+			},
+			TerminatingGateways: map[string]*catalog.TerminatingGateway{"tgw": {Name: "tgw", Services: []catalog.LinkedService{
+				{Name: "db"},
+				{Name: "ext", CAFile: "/etc/weft/ext-ca.pem", SNI: "ext.example.com", CertFile: "/etc/weft/gw.pem", KeyFile: "/etc/weft/gw-key.pem"},
+			}}},
+			LinkedInstances: map[string][]catalog.Endpoint{
+				"ext": {
+					{ProxyID: "ext-1", Node: "node-9", Address: "203.0.113.10", Port: 443, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1},
+					{ProxyID: "ext-2", Node: "node-9", Address: "203.0.113.11", Port: 443, Health: catalog.HealthCritical, WeightPassing: 1, WeightWarning: 1},
+				},
+				"db": {{ProxyID: "db-1", Node: "node-8", Address: "10.1.1.1", Port: 5432, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+			},
+			Intentions: map[string][]catalog.Intention{
+				"ext": {{Source: "web", Destination: "ext", Action: catalog.ActionAllow}},
+				"*":   {{Source: "*", Destination: "*", Action: catalog.ActionDeny}},
+			},
+		},
+		mesh: testMesh,
+	}}
+}
+
+func TestTerminatingGatewayProblems(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		gw   *catalog.Proxy
+		mesh Mesh
+	}{
+		{"no port", &catalog.Proxy{ID: "tgw-1", Name: "tgw", Kind: catalog.KindTerminatingGateway}, testMesh},
+		{"no trust domain", &catalog.Proxy{ID: "tgw-1", Name: "tgw", Kind: catalog.KindTerminatingGateway, Port: 8443}, Mesh{}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			r := Translate(&catalog.Snapshot{Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{tt.gw.ID: tt.gw}}, tt.mesh)
+			if n := len(r.Proxies[tt.gw.ID].Listeners); n != 0 {
+				t.Errorf("%d listeners, want none", n)
+			}
+			if len(r.Problems[tt.gw.ID]) != 1 {
+				t.Errorf("problems %v, want one saying why", r.Problems[tt.gw.ID])
+			}
+		})
+	}
+}
