@@ -14,7 +14,8 @@ import (
 
 // gatewayRoutes describes what a gateway routes, one line per route, for
 // /proxies and weft proxy-status: a mesh gateway's SNI names and the
-// services they reach, an ingress gateway's ports, hosts and services.
+// services they reach, an ingress gateway's ports, hosts and services, a
+// terminating gateway's linked services.
 func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string) []string {
 	var out []string
 	switch p.Kind {
@@ -43,6 +44,29 @@ func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string)
 				out = append(out, fmt.Sprintf(":%s %s %s → %s", port, cmp.Or(l.Protocol, "tcp"), hosts, s.Name))
 			}
 		}
+	case catalog.KindTerminatingGateway:
+		if entry := snap.TerminatingGateways[p.Name]; entry != nil {
+			for _, s := range entry.Services {
+				out = append(out, terminatingRoute(snap, s))
+			}
+		}
 	}
 	return out
+}
+
+// terminatingRoute describes one service a terminating gateway answers
+// for: the identity it presents, where it forwards and how.
+func terminatingRoute(snap *catalog.Snapshot, s catalog.LinkedService) string {
+	passing := 0
+	for _, e := range snap.LinkedInstances[s.Name] {
+		if e.Health != catalog.HealthCritical {
+			passing++
+		}
+	}
+	to := "plaintext"
+	if s.CAFile != "" {
+		to = fmt.Sprintf("TLS (CA %s, SNI %s)", s.CAFile, cmp.Or(s.SNI, s.Name))
+	}
+	return fmt.Sprintf("SNI %s → %s, mTLS as %s, %d of %d instances healthy, %s", translate.ClusterName(s.Name, snap.Datacenter), s.Name, s.Name,
+		passing, len(snap.LinkedInstances[s.Name]), to)
 }

@@ -10,6 +10,11 @@ import (
 
 func TestGatewayRoutes(t *testing.T) {
 	snap := &catalog.Snapshot{
+		Datacenter: "dc2",
+		TerminatingGateways: map[string]*catalog.TerminatingGateway{"tgw": {Name: "tgw", Services: []catalog.LinkedService{
+			{Name: "db"}, {Name: "ext", CAFile: "/ca.pem", SNI: "ext.example.com"},
+		}}},
+		LinkedInstances: map[string][]catalog.Endpoint{"ext": {{Health: catalog.HealthPassing}, {Health: catalog.HealthCritical}}},
 		Exports: map[string][]string{"api": {"dc1", "dc3"}, "db": {"dc1"}},
 		IngressGateways: map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", Listeners: []catalog.IngressListener{
 			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com", "api"}}, {Name: "web"}}},
@@ -32,6 +37,10 @@ func TestGatewayRoutes(t *testing.T) {
 			":9000 tcp any connection → db",
 		}},
 		{"ingress gateway without entry", &catalog.Proxy{Kind: catalog.KindIngressGateway, Name: "other"}, nil},
+		{"terminating gateway", &catalog.Proxy{Kind: catalog.KindTerminatingGateway, Name: "tgw"}, []string{
+			"SNI db.default.dc2 → db, mTLS as db, 0 of 0 instances healthy, plaintext",
+			"SNI ext.default.dc2 → ext, mTLS as ext, 1 of 2 instances healthy, TLS (CA /ca.pem, SNI ext.example.com)",
+		}},
 		{"sidecar", &catalog.Proxy{}, nil},
 	}
 	for _, tt := range tests {

@@ -54,6 +54,14 @@ With --gateway ingress it registers an ingress gateway (kind
 ingress-gateway, no check: its listeners, and the services they route to,
 come from the ingress-gateway config entry of the same --name).
 
+With --gateway terminating it registers a terminating gateway (kind
+terminating-gateway, a TCP check of its port): the services outside the
+mesh it answers for come from the terminating-gateway config entry of the
+same --name. Sidecars calling a linked service dial the gateway, which
+presents that service's certificate (obtained like a sidecar's, its key
+kept in the gateway) and enforces the service's intentions. Its token
+needs service:write on every linked service, as in Consul.
+
 A service a peer exports is an upstream as in Consul's annotations:
 --upstreams api.svc.dc2.peer:9191 calls api of peer dc2 on port 9191.
 
@@ -84,7 +92,7 @@ $CONSUL_HTTP_TOKEN or $CONSUL_HTTP_TOKEN_FILE.`,
 	fl.BoolVar(&f.noCheck, "no-check", false, "register no agent health check")
 	fl.BoolVar(&f.reg.Transparent, "transparent", false, "register the sidecar in transparent proxy mode (pair with weft redirect)")
 	fl.IntVar(&f.reg.OutboundPort, "outbound-port", 0, "with --transparent: the sidecar's outbound listener port (default 15001)")
-	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh" or "ingress"`)
+	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh", "ingress" or "terminating"`)
 	fl.StringVar(&f.reg.WANAddress, "wan-address", "", "with --gateway: HOST:PORT where peers reach the gateway (default --address:--port)")
 	fl.BoolVar(&f.wait, "wait", false, "stay running: keep the registration alive and deregister on SIGTERM")
 	fl.StringVar(&f.keeper.AppAddr, "app-addr", "", "with --wait: HOST:PORT weft dials to check the app (default 127.0.0.1:PORT when --port is set)")

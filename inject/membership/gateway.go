@@ -12,8 +12,9 @@ import (
 // Gateway kinds `weft register --gateway` registers, as Consul's
 // `consul connect envoy -gateway=… -register` does.
 const (
-	GatewayMesh    = "mesh"
-	GatewayIngress = "ingress"
+	GatewayMesh        = "mesh"
+	GatewayIngress     = "ingress"
+	GatewayTerminating = "terminating"
 )
 
 // validateGateway reports what a gateway registration cannot have: the
@@ -25,12 +26,15 @@ func (r Registration) validateGateway() []error {
 		if r.Port == 0 {
 			errs = append(errs, errors.New("gateway: needs --port, where it listens"))
 		}
-	case GatewayIngress:
+	case GatewayIngress, GatewayTerminating:
 		if r.WANAddress != "" {
-			errs = append(errs, errors.New("gateway: an ingress gateway has no WAN address"))
+			errs = append(errs, fmt.Errorf("gateway: only a mesh gateway has a WAN address, not a %s gateway", r.Gateway))
+		}
+		if r.Gateway == GatewayTerminating && r.Port == 0 {
+			errs = append(errs, errors.New("gateway: needs --port, where it listens"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("gateway %q: want %q or %q", r.Gateway, GatewayMesh, GatewayIngress))
+		errs = append(errs, fmt.Errorf("gateway %q: want %q, %q or %q", r.Gateway, GatewayMesh, GatewayIngress, GatewayTerminating))
 	}
 	if r.SidecarPort != 0 || len(r.Upstreams) > 0 || r.Transparent || r.Protocol != "" {
 		errs = append(errs, errors.New("gateway: a gateway has no sidecar, upstreams, protocol or transparent mode"))
@@ -47,10 +51,12 @@ func (r Registration) validateGateway() []error {
 // gateway, kind mesh-gateway, its LAN address and its WAN address (which
 // peers and other datacenters dial; default the LAN one), and a check that
 // its port accepts connections; for an ingress gateway, kind
-// ingress-gateway (its listeners come from its ingress-gateway entry).
+// ingress-gateway (its listeners come from its ingress-gateway entry); for
+// a terminating gateway, kind terminating-gateway (the services it
+// answers for come from its terminating-gateway entry).
 func (r Registration) agentGateway() *api.AgentServiceRegistration {
-	if r.Gateway == GatewayIngress {
-		reg := &api.AgentServiceRegistration{Kind: api.ServiceKindIngressGateway, ID: r.ServiceID(), Name: r.Name,
+	if kind, ok := map[string]api.ServiceKind{GatewayIngress: api.ServiceKindIngressGateway, GatewayTerminating: api.ServiceKindTerminatingGateway}[r.Gateway]; ok {
+		reg := &api.AgentServiceRegistration{Kind: kind, ID: r.ServiceID(), Name: r.Name,
 			Address: r.Address, Port: r.Port, Meta: r.Meta}
 		for i, c := range r.Checks {
 			reg.Checks = append(reg.Checks, agentCheck(reg.ID, i, c))
