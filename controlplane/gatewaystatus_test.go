@@ -15,7 +15,7 @@ func TestGatewayRoutes(t *testing.T) {
 			{Name: "db"}, {Name: "ext", CAFile: "/ca.pem", SNI: "ext.example.com"},
 		}}},
 		LinkedInstances: map[string][]catalog.Endpoint{"ext": {{Health: catalog.HealthPassing}, {Health: catalog.HealthCritical}}},
-		Exports: map[string][]string{"api": {"dc1", "dc3"}, "db": {"dc1"}},
+		Exports:         map[string][]string{"api": {"dc1", "dc3"}, "db": {"dc1"}},
 		IngressGateways: map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", Listeners: []catalog.IngressListener{
 			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com", "api"}}, {Name: "web"}}},
 			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
