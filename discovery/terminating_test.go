@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"slices"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -62,6 +63,14 @@ func TestConsulTerminatingGateway(t *testing.T) {
 		gw := s.TerminatingGateways["tgw"]
 		_, dbHeld := s.LinkedInstances["db"]
 		return gw != nil && len(gw.Services) == 1 && !dbHeld
+	})
+	// A wildcard links every service, as Consul resolves it.
+	setEntry(t, client, &api.TerminatingGatewayConfigEntry{Kind: api.TerminatingGateway, Name: "tgw", Services: []api.LinkedService{{Name: "*"}}})
+	waitSnapshot(t, w, "the wildcard links ext and db", func(s *catalog.Snapshot) bool {
+		gw := s.TerminatingGateways["tgw"]
+		return gw != nil && len(s.LinkedInstances["db"]) == 1 && len(s.LinkedInstances["ext"]) == 1 &&
+			slices.ContainsFunc(gw.Services, func(l catalog.LinkedService) bool { return l.Name == "db" }) &&
+			slices.ContainsFunc(gw.Services, func(l catalog.LinkedService) bool { return l.Name == "ext" })
 	})
 	// Deregistering the gateway drops what it linked.
 	if err := client.Agent().ServiceDeregister("tgw-1"); err != nil {
