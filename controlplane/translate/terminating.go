@@ -2,7 +2,6 @@ package translate
 
 import (
 	"cmp"
-	"fmt"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
@@ -54,9 +53,10 @@ func (t *translator) terminatingGateway(p *catalog.Proxy) *Resources {
 	}
 	dc := t.snap.Datacenter
 	for _, s := range t.linkedServices(p.Name) {
-		if s.CertFile != "" || s.KeyFile != "" {
-			t.notApplied(p, fmt.Sprintf("terminating-gateway %q", p.Name), []string{
-				fmt.Sprintf("Services[%s].CertFile/KeyFile (a client certificate towards the service; TLS to it is still originated when CAFile is set)", s.Name)})
+		if (s.CertFile == "") != (s.KeyFile == "") || s.CertFile != "" && s.CAFile == "" {
+			t.problem("terminating gateway %q: linked service %q: CertFile and KeyFile go together, with CAFile (got CAFile %q, CertFile %q, KeyFile %q); no client certificate is presented to it",
+				p.ID, s.Name, s.CAFile, s.CertFile, s.KeyFile)
+			s.CertFile, s.KeyFile = "", ""
 		}
 		cluster := ClusterName(s.Name, dc)
 		l.FilterChains = append(l.FilterChains, t.linkedChain(s.Name, cluster))
@@ -108,8 +108,10 @@ func (t *translator) linkedLoadAssignment(cluster, service string) *endpointv3.C
 
 // originateTLS is TLS from the gateway to a linked service that names a
 // CA file (a path on the gateway's host): the service's certificate must
-// chain to it and name the SNI (the service's name when none is set); the
-// gateway presents no certificate.
+// chain to it and name the SNI (the service's name when none is set). With
+// CertFile and KeyFile (paths on the gateway's host too, read by the
+// gateway: the key travels over no network), the gateway presents that
+// certificate.
 func originateTLS(s catalog.LinkedService) *corev3.TransportSocket {
 	sni := cmp.Or(s.SNI, s.Name)
 	ctx := &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: &tlsv3.CommonTlsContext{
@@ -120,5 +122,11 @@ func originateTLS(s catalog.LinkedService) *corev3.TransportSocket {
 				Matcher: &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: sni}}}},
 		}},
 	}}
+	if s.CertFile != "" {
+		ctx.CommonTlsContext.TlsCertificates = []*tlsv3.TlsCertificate{{
+			CertificateChain: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: s.CertFile}},
+			PrivateKey:       &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: s.KeyFile}},
+		}}
+	}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }

@@ -22,6 +22,7 @@ func terminatingCases() []goldenCase {
 				"ext": {{ProxyID: "tgw-1", Node: "node-1", Address: "127.0.0.1", Port: 8443, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
 			},
 			TerminatingGateways: map[string]*catalog.TerminatingGateway{"tgw": {Name: "tgw", Services: []catalog.LinkedService{
+				{Name: "bad", KeyFile: "/etc/weft/key-without-cert.pem"},
 				{Name: "db"},
 				{Name: "ext", CAFile: "/etc/weft/ext-ca.pem", SNI: "ext.example.com", CertFile: "/etc/weft/gw.pem", KeyFile: "/etc/weft/gw-key.pem"},
 			}}},
