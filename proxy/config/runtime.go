@@ -32,6 +32,10 @@ type Runtime struct {
 	// UsesLeaf reports whether a listener or cluster presents the local
 	// leaf certificate (weft-leaf).
 	UsesLeaf bool
+	// LinkedLeaves are the services whose leaf certificates a listener or
+	// cluster presents (weft-leaf/<service>: a terminating gateway's linked
+	// services), sorted, each once.
+	LinkedLeaves []string
 
 	// sources are the messages each resource was compiled from, for
 	// Recompile; nil in a Runtime built by hand.
@@ -53,7 +57,8 @@ const (
 	// destination (tcp_proxy to an ORIGINAL_DST cluster): passthrough.
 	ModeOriginalDst
 	// ModeSNI picks a tcp_proxy chain per connection by the server name
-	// of its TLS ClientHello, passing TLS through; see SNIRouter.
+	// of its TLS ClientHello, which passes TLS through or terminates it;
+	// see SNIRouter.
 	ModeSNI
 )
 
