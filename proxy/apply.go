@@ -34,14 +34,16 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	p.trust.Set(rt.Secrets)
 	if b := rt.Secrets[config.RootsSecret]; b != nil {
 		p.identity.SetRoots(b.Roots)
+		p.linked.SetRoots(b.Roots)
 	}
 	if rt.UsesLeaf {
 		p.identity.Want()
 	}
+	p.setLinkedLeaves(rt.LinkedLeaves)
 	p.clusters.Update(rt.Clusters)
 	plan.Commit()
 	p.saveConfig(s)
-	if p.readiness.observe(s, rt, time.Now(), p.identity.HasLeaf()) {
+	if p.readiness.observe(s, rt, time.Now(), p.waitingForLeaves) {
 		p.log.Info("ready: first configuration applied", "listeners", len(rt.Listeners), "clusters", len(rt.Clusters))
 	}
 	return rt.Subscriptions, nil
@@ -49,19 +51,30 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 
 // Ready implements admin.Source: nil once the first configuration is
 // applied, its listeners bound and the routes, endpoints and secrets it
-// names received (or initialFetchTimeout passed), and the leaf certificate
-// obtained if a listener or cluster presents it; until shutdown starts.
+// names received (or initialFetchTimeout passed), and every leaf
+// certificate a listener or cluster presents obtained (its own, and
+// linked services'); until shutdown starts.
 func (p *Proxy) Ready() error {
 	state, status := p.xds.State(), p.xds.Status()
-	return p.readiness.check(time.Now(), func() error { return waitingForXDS(state, status) }, p.waitingForLeaf)
+	return p.readiness.check(time.Now(), func() error { return waitingForXDS(state, status) }, p.waitingForLeaves)
 }
 
-// waitingForLeaf is nil once the identity manager has a leaf, else why not.
-func (p *Proxy) waitingForLeaf() error {
-	if p.identity.HasLeaf() {
-		return nil
+// waitingForLeaves is nil once every leaf in needs is there, else which
+// one is missing and why.
+func (p *Proxy) waitingForLeaves(needs leafNeeds) error {
+	if needs.own && !p.identity.HasLeaf() {
+		return fmt.Errorf("waiting for the leaf certificate from the certificate service (last error: %s)", orNone(p.identity.Status().LastError))
 	}
-	return fmt.Errorf("waiting for the leaf certificate from the certificate service (last error: %s)", orNone(p.identity.Status().LastError))
+	for _, svc := range needs.linked {
+		if m := p.linked.Get(svc); m == nil || !m.HasLeaf() {
+			lastErr := ""
+			if m != nil {
+				lastErr = m.Status().LastError
+			}
+			return fmt.Errorf("waiting for the leaf certificate of linked service %q from the certificate service (last error: %s)", svc, orNone(lastErr))
+		}
+	}
+	return nil
 }
 
 // Certs implements admin.Source.
@@ -69,6 +82,9 @@ func (p *Proxy) Certs() admin.Certs {
 	out := admin.Certs{Identity: p.identity.Status(), TrustBundles: map[string][]mtls.RootInfo{}}
 	for name, b := range p.trust.All() {
 		out.TrustBundles[name] = b.Info()
+	}
+	if linked := p.linked.Status(); len(linked) > 0 {
+		out.Linked = linked
 	}
 	return out
 }

@@ -9,7 +9,9 @@
 // (proxy/router: retries in proxy/retry, timeouts, local replies in
 // proxy/localreply); the identity manager
 // (proxy/identity) obtains and renews the leaf certificate that mTLS
-// listeners and clusters present, and the trust bundles received over SDS
+// listeners and clusters present — and, for a terminating gateway, one
+// more manager per linked service obtains that service's leaf, which its
+// chains present — and the trust bundles received over SDS
 // are what they verify peers against (proxy/mtls); the admin API
 // (proxy/admin) reports readiness, the accepted configuration, the
 // clusters, the certificates and the metrics. Every HTTP request is
@@ -53,7 +55,12 @@ type Proxy struct {
 	identity  *identity.Manager
 	signer    *identity.GRPCSigner
 	trust     *mtls.Trust
-	lkg       *lastKnownGood // nil without Options.StateDir; set by Run
+	// linked runs the leaf managers of the linked services the applied
+	// configuration presents; linkedLeaves is what handshakes read them
+	// from, swapped at apply time.
+	linked       *identity.Linked
+	linkedLeaves *mtls.Leaves
+	lkg          *lastKnownGood // nil without Options.StateDir; set by Run
 
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
@@ -86,7 +93,8 @@ func New(opts Options) (*Proxy, error) {
 		return nil, fmt.Errorf("invalid proxy options: %w", err)
 	}
 	opts = opts.withDefaults()
-	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}), trust: &mtls.Trust{}}
+	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}),
+		trust: &mtls.Trust{}, linkedLeaves: &mtls.Leaves{}}
 	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: opts.XDSAddrs, ProxyID: opts.ProxyID, Token: opts.tokenSource()})
 	p.identity = identity.New(identity.Options{
 		Signer:        p.signer,
@@ -95,8 +103,9 @@ func New(opts Options) (*Proxy, error) {
 		Logger:        opts.Logger.With("component", "identity"),
 		OnIssue:       p.onLeaf,
 	})
+	p.linked = identity.NewLinked(p.newLinkedManager)
 	p.newObservability()
-	creds := mtls.Credentials{Leaf: p.identity, Trust: p.trust}
+	creds := mtls.Credentials{Leaf: p.identity, Linked: p.linkedLeaves, Trust: p.trust}
 	p.clusters = cluster.NewManager(cluster.Options{
 		Credentials:      creds,
 		OnBreaker:        p.onBreaker,
@@ -197,7 +206,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	idDone := make(chan struct{})
 	go func() {
 		defer close(idDone)
-		p.identity.Run(idCtx)
+		p.runIdentities(idCtx)
 	}()
 	defer func() {
 		stopIdentity()

@@ -21,8 +21,8 @@ const initialFetchTimeout = 15 * time.Second
 // listeners and clusters applied, the route configurations, load
 // assignments and trust bundles they reference received (so that a ready
 // proxy does not refuse traffic for want of endpoints still in flight),
-// and the leaf certificate obtained when they present it. The zero value
-// is ready for use.
+// and the leaf certificates they present obtained (the proxy's own, and
+// linked services'). The zero value is ready for use.
 type readiness struct {
 	ready    atomic.Bool
 	draining atomic.Bool
@@ -50,36 +50,46 @@ func (r *readiness) latch() bool {
 }
 
 type warming struct {
-	since    time.Time
-	missing  []string
-	needLeaf bool
+	since   time.Time
+	missing []string
+	leaves  leafNeeds
 }
 
-// observe records an applied configuration; hasLeaf says whether the leaf
-// certificate is there. It reports whether the proxy just became ready.
-// Called from the apply goroutine only.
-func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time, hasLeaf bool) bool {
+// leafNeeds are the leaf certificates a configuration presents.
+type leafNeeds struct {
+	own    bool     // weft-leaf
+	linked []string // the services of weft-leaf/<service>
+}
+
+// leafWait says which leaf of needs is missing and why; nil when none is.
+type leafWait func(needs leafNeeds) error
+
+// observe records an applied configuration; leaves says whether the leaf
+// certificates it presents are there. It reports whether the proxy just
+// became ready. Called from the apply goroutine only.
+func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time, leaves leafWait) bool {
 	if r.ready.Load() || !s.Listeners.Received || !s.Clusters.Received {
 		return false
 	}
 	missing := missingReferences(s, rt.Subscriptions)
-	if len(missing) == 0 && (!rt.UsesLeaf || hasLeaf) {
+	needs := leafNeeds{own: rt.UsesLeaf, linked: rt.LinkedLeaves}
+	if len(missing) == 0 && leaves(needs) == nil {
 		return r.latch()
 	}
 	since := now
 	if w := r.warming.Load(); w != nil {
 		since = w.since
 	}
-	r.warming.Store(&warming{since: since, missing: missing, needLeaf: rt.UsesLeaf})
+	r.warming.Store(&warming{since: since, missing: missing, leaves: needs})
 	return false
 }
 
 // check returns nil when ready, else the reason; notApplied explains why
-// no configuration has been applied yet and leaf why there is no leaf
-// certificate (nil when there is one). Missing references stop waiting
-// after initialFetchTimeout; a missing leaf does not: without it no mTLS
-// handshake can succeed.
-func (r *readiness) check(now time.Time, notApplied, leaf func() error) error {
+// no configuration has been applied yet and leaves which leaf certificate
+// is missing. Missing references stop waiting after initialFetchTimeout;
+// a missing leaf does not: without it no mTLS handshake presenting it can
+// succeed.
+func (r *readiness) check(now time.Time, notApplied func() error, leaves leafWait) error {
 	w := r.warming.Load()
 	switch {
 	case r.draining.Load():
@@ -91,10 +101,8 @@ func (r *readiness) check(now time.Time, notApplied, leaf func() error) error {
 	case len(w.missing) > 0 && now.Sub(w.since) < initialFetchTimeout:
 		return fmt.Errorf("waiting for the first xDS %s", strings.Join(w.missing, ", "))
 	}
-	if w.needLeaf {
-		if err := leaf(); err != nil {
-			return err
-		}
+	if err := leaves(w.leaves); err != nil {
+		return err
 	}
 	r.latch()
 	return nil

@@ -2,6 +2,8 @@ package proxy
 
 import (
 	"errors"
+	"fmt"
+	"slices"
 	"testing"
 	"time"
 
@@ -25,7 +27,12 @@ func TestReadiness(t *testing.T) {
 	}
 	needs := &config.Runtime{Subscriptions: xds.Subscriptions{Endpoints: []string{"api"}}}
 	notApplied := func() error { return errors.New("nothing applied") }
-	noLeafCheck := func() error { t.Error("leaf checked for a configuration without TLS"); return nil }
+	noLeafCheck := func(n leafNeeds) error {
+		if n.own || len(n.linked) > 0 {
+			t.Errorf("a configuration without TLS needs leaves %+v", n)
+		}
+		return nil
+	}
 	tests := []struct {
 		name    string
 		observe []xds.State
@@ -42,7 +49,7 @@ func TestReadiness(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			var r readiness
 			for _, s := range tt.observe {
-				r.observe(s, needs, t0, false)
+				r.observe(s, needs, t0, noLeafCheck)
 			}
 			err := r.check(t0.Add(tt.at), notApplied, noLeafCheck)
 			if got := errString(err); got != tt.want {
@@ -52,7 +59,7 @@ func TestReadiness(t *testing.T) {
 	}
 	t.Run("draining", func(t *testing.T) {
 		var r readiness
-		r.observe(applied("api"), needs, t0, false)
+		r.observe(applied("api"), needs, t0, noLeafCheck)
 		r.draining.Store(true)
 		if err := r.check(t0, notApplied, noLeafCheck); errString(err) != "draining: shutting down" {
 			t.Errorf("check while draining = %v", err)
@@ -69,19 +76,19 @@ func TestReadinessWaitsForLeaf(t *testing.T) {
 	withRoots := s
 	withRoots.Secrets = xds.Resources{Received: true, Items: map[string]proto.Message{"weft-roots": &tlsv3.Secret{Name: "weft-roots"}}}
 	rt := &config.Runtime{UsesLeaf: true, Subscriptions: xds.Subscriptions{Secrets: []string{"weft-roots"}}}
-	noLeaf := func() error { return errors.New("no leaf") }
-	hasLeaf := func() error { return nil }
+	noLeaf := func(leafNeeds) error { return errors.New("no leaf") }
+	hasLeaf := func(leafNeeds) error { return nil }
 	notApplied := func() error { return errors.New("nothing applied") }
 
 	var r readiness
-	if r.observe(s, rt, t0, true) {
+	if r.observe(s, rt, t0, hasLeaf) {
 		t.Fatal("ready without the trust bundle")
 	}
 	assertLatched(t, &r, false)
 	if err := r.check(t0, notApplied, hasLeaf); errString(err) != `waiting for the first xDS secret "weft-roots"` {
 		t.Errorf("check without the bundle = %v", err)
 	}
-	if r.observe(withRoots, rt, t0, false) {
+	if r.observe(withRoots, rt, t0, noLeaf) {
 		t.Fatal("ready without a leaf")
 	}
 	if err := r.check(t0.Add(initialFetchTimeout), notApplied, noLeaf); errString(err) != "no leaf" {
@@ -94,9 +101,43 @@ func TestReadinessWaitsForLeaf(t *testing.T) {
 		t.Error("readiness did not latch")
 	}
 	assertLatched(t, &r, true)
-	if r.observe(withRoots, rt, t0, true) {
+	if r.observe(withRoots, rt, t0, hasLeaf) {
 		t.Error("observe reported becoming ready a second time")
 	}
+}
+
+// TestReadinessWaitsForLinkedLeaves: a configuration presenting linked
+// services' leaves is not ready before every one of them is, even after
+// the initial fetch timeout, and says which one it waits for.
+func TestReadinessWaitsForLinkedLeaves(t *testing.T) {
+	t0 := time.Unix(1000, 0)
+	s := xds.State{Listeners: xds.Resources{Received: true}, Clusters: xds.Resources{Received: true}}
+	rt := &config.Runtime{LinkedLeaves: []string{"db", "ext"}}
+	have := map[string]bool{"db": true}
+	leaves := func(n leafNeeds) error {
+		if n.own || !slices.Equal(n.linked, []string{"db", "ext"}) {
+			t.Errorf("needs %+v, want the linked db and ext only", n)
+		}
+		for _, svc := range n.linked {
+			if !have[svc] {
+				return fmt.Errorf("waiting for %s", svc)
+			}
+		}
+		return nil
+	}
+	notApplied := func() error { return errors.New("nothing applied") }
+	var r readiness
+	if r.observe(s, rt, t0, leaves) {
+		t.Fatal("ready without the ext leaf")
+	}
+	if err := r.check(t0.Add(initialFetchTimeout), notApplied, leaves); errString(err) != "waiting for ext" {
+		t.Errorf("check without the ext leaf, after the fetch timeout = %v", err)
+	}
+	have["ext"] = true
+	if err := r.check(t0, notApplied, leaves); err != nil {
+		t.Errorf("check once every leaf is there = %v", err)
+	}
+	assertLatched(t, &r, true)
 }
 
 // TestReadinessDoneOnObserve: the channel closes when an applied
@@ -105,11 +146,12 @@ func TestReadinessDoneOnObserve(t *testing.T) {
 	s := xds.State{Listeners: xds.Resources{Received: true}, Clusters: xds.Resources{Received: true}}
 	var r readiness
 	assertLatched(t, &r, false)
-	if !r.observe(s, &config.Runtime{}, time.Unix(1000, 0), false) {
+	none := func(leafNeeds) error { return nil }
+	if !r.observe(s, &config.Runtime{}, time.Unix(1000, 0), none) {
 		t.Fatal("a complete configuration did not make the proxy ready")
 	}
 	assertLatched(t, &r, true)
-	if r.observe(s, &config.Runtime{}, time.Unix(1001, 0), false) {
+	if r.observe(s, &config.Runtime{}, time.Unix(1001, 0), none) {
 		t.Error("observe reported becoming ready a second time")
 	}
 }

@@ -67,6 +67,10 @@ type Certs struct {
 	// TrustBundles are the roots of each SDS trust bundle, by secret
 	// name, the root signing leaves first.
 	TrustBundles map[string][]mtls.RootInfo `json:"trust_bundles"`
+	// Linked are the leaf certificates of the linked services the proxy
+	// presents too (weft-leaf/<service>: a terminating gateway's), and
+	// their renewal state, by service.
+	Linked map[string]identity.Status `json:"linked,omitempty"`
 }
 
 // Handler returns the admin API handler.

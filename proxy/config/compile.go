@@ -18,6 +18,9 @@ import (
 // each error naming the resource, joined with errors.Join.
 //
 // Compile is pure: it reads s, never modifies it, and has no side effects.
+// The one thing it reads besides s are the files an UpstreamTlsContext
+// without a mesh leaf may name (trusted_ca, tls_certificates): the roots
+// of a server outside the mesh and the certificate presented to it.
 func Compile(s xds.State) (*Runtime, error) { return Recompile(nil, s) }
 
 // Recompile compiles s as Compile does, taking from prev, the Runtime
@@ -62,24 +65,33 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 		return nil, errors.Join(errs...)
 	}
 	rt.Subscriptions = subscriptionsFrom(prev, rt)
-	rt.UsesLeaf = usesLeaf(rt)
+	rt.UsesLeaf, rt.LinkedLeaves = leavesPresented(rt)
 	return rt, nil
 }
 
-// usesLeaf reports whether a TLS context presents weft-leaf (every
-// compiled one does).
-func usesLeaf(rt *Runtime) bool {
-	for _, l := range rt.Listeners {
+// leavesPresented reports whether a TLS context of a listener, a filter
+// chain or a cluster presents weft-leaf, and lists the services of the
+// weft-leaf/<service> they present. An External cluster presents none.
+func leavesPresented(rt *Runtime) (own bool, linked []string) {
+	note := func(leaf string) {
+		if leaf == "" {
+			own = true
+		} else {
+			linked = append(linked, leaf)
+		}
+	}
+	for _, l := range allChains(rt.Listeners) {
 		if l.TLS != nil {
-			return true
+			note(l.TLS.Leaf)
 		}
 	}
 	for _, c := range rt.Clusters {
-		if c.TLS != nil {
-			return true
+		if c.TLS != nil && !c.TLS.External {
+			note(c.TLS.Leaf)
 		}
 	}
-	return false
+	slices.Sort(linked)
+	return own, slices.Compact(linked)
 }
 
 // compileAll compiles every resource of one type, collecting errors

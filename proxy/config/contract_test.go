@@ -2,6 +2,7 @@ package config
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -14,6 +15,7 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/proxy/xds"
@@ -84,7 +86,11 @@ func goldenState(t *testing.T, doc json.RawMessage) xds.State {
 		}
 	}
 	decode("listeners", func() proto.Message { return new(listenerv3.Listener) })
+	clustersFrom := len(msgs)
 	decode("clusters", func() proto.Message { return new(clusterv3.Cluster) })
+	for _, m := range msgs[clustersFrom:] {
+		filesOnThisHost(t, m.(*clusterv3.Cluster))
+	}
 	decode("routes", func() proto.Message { return new(routev3.RouteConfiguration) })
 	decode("endpoints", func() proto.Message { return new(endpointv3.ClusterLoadAssignment) })
 	before := len(msgs)
@@ -95,4 +101,37 @@ func goldenState(t *testing.T, doc json.RawMessage) xds.State {
 		}
 	}
 	return state(msgs...)
+}
+
+// filesOnThisHost points the files a cluster's UpstreamTlsContext names
+// — the CA of a server outside the mesh (trusted_ca) and the certificate
+// presented to it (tls_certificates), read at compile time — at files
+// written for the test: the golden names files of the gateway's host.
+func filesOnThisHost(t *testing.T, c *clusterv3.Cluster) {
+	t.Helper()
+	ts := c.GetTransportSocket()
+	var ctx tlsv3.UpstreamTlsContext
+	if ts == nil || ts.GetTypedConfig().UnmarshalTo(&ctx) != nil {
+		return
+	}
+	dir := t.TempDir()
+	ca := pkitest.NewCA(t, "external CA")
+	if trusted := ctx.GetCommonTlsContext().GetValidationContext().GetTrustedCa(); trusted.GetFilename() != "" {
+		path := filepath.Join(dir, "ca.pem")
+		pkitest.WriteFile(t, path, ca.PEM())
+		trusted.Specifier = &corev3.DataSource_Filename{Filename: path}
+	}
+	for i, tc := range ctx.GetCommonTlsContext().GetTlsCertificates() {
+		if tc.GetCertificateChain().GetFilename() == "" && tc.GetPrivateKey().GetFilename() == "" {
+			continue
+		}
+		pair := ca.IssueFiles(t, dir, fmt.Sprintf("client-%d", i), pkitest.LeafSpec{DNSNames: []string{"gateway.example"}})
+		tc.CertificateChain = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: pair.CertFile}}
+		tc.PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: pair.KeyFile}}
+	}
+	typed, err := anypb.New(&ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.ConfigType = &corev3.TransportSocket_TypedConfig{TypedConfig: typed}
 }

@@ -18,11 +18,14 @@ var tlsInspectorType = typeURL(&tlsinspectorv3.TlsInspector{})
 
 // SNIRouter is the compiled filter chains of a listener with the
 // tls_inspector listener filter whose chains match on server_names: a mesh
-// gateway's listener. A connection's TLS ClientHello is read, not
-// answered; its server name selects a tcp_proxy chain, and the bytes,
-// ClientHello included, pass through untouched, so the gateway never holds
-// a key nor sees plaintext. It is immutable; Match is safe for concurrent
-// use and does not allocate.
+// or terminating gateway's listener. A connection's TLS ClientHello is
+// read first; its server name selects a tcp_proxy chain. A chain without
+// TLS passes the bytes, ClientHello included, through untouched, so a mesh
+// gateway never holds a key nor sees plaintext. A chain with TLS (a
+// terminating gateway's, presenting a linked service's leaf) answers the
+// ClientHello with its handshake, then runs its network RBAC on the
+// peer's identity, as an inbound listener does. It is immutable; Match is
+// safe for concurrent use and does not allocate.
 type SNIRouter struct {
 	// Chains are every filter chain, in order, then the default chain.
 	Chains []*Listener
@@ -56,8 +59,8 @@ func (r *SNIRouter) Match(serverName string) *Listener {
 }
 
 // compileSNIListener compiles a listener whose one listener filter is
-// tls_inspector: each filter chain is a tcp_proxy, without transport
-// socket or network RBAC, matched by filter_chain_match.server_names.
+// tls_inspector: each filter chain is a tcp_proxy, matched by
+// filter_chain_match.server_names (see compileSNIChain).
 func compileSNIListener(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
 	if err := checkOneListenerFilter(l.GetListenerFilters(), tlsInspectorFilterName, tlsInspectorType, &tlsinspectorv3.TlsInspector{}); err != nil {
 		return nil, err
@@ -73,8 +76,14 @@ func compileSNIListener(l *listenerv3.Listener, tables map[string]*route.Table) 
 	return &Listener{Name: l.GetName(), Address: chains.addr, Mode: ModeSNI, SNI: r}, nil
 }
 
-// compileSNIChain compiles one chain of an SNI listener: a tcp_proxy only,
-// since the gateway passes TLS through and cannot read what it carries.
+// compileSNIChain compiles one chain of an SNI listener, as the one chain
+// of a listener without listener filters is compiled (compileFilterChain),
+// and keeps the two shapes a gateway serves: a tcp_proxy without transport
+// socket, which passes TLS through (a mesh gateway: it cannot read what
+// the chain carries, so network RBAC is refused), or a DownstreamTlsContext
+// that terminates TLS followed by optional network RBAC and a tcp_proxy,
+// as on an inbound listener (a terminating gateway). HTTP chains are
+// refused: serving HTTP per SNI chain is not implemented.
 func compileSNIChain(fc *listenerv3.FilterChain, where, addr string, tables map[string]*route.Table) (*Listener, error) {
 	name := cmp.Or(fc.GetName(), where)
 	stripped := &listenerv3.FilterChain{Filters: fc.GetFilters(), TransportSocket: fc.GetTransportSocket()}
@@ -83,12 +92,10 @@ func compileSNIChain(fc *listenerv3.FilterChain, where, addr string, tables map[
 		return nil, fmt.Errorf("%s (%q): %w", where, name, err)
 	}
 	switch {
-	case out.TLS != nil:
-		return nil, fmt.Errorf("%s (%q): transport_socket is not supported with the %s filter: TLS passes through", where, name, tlsInspectorFilterName)
-	case len(out.RBAC) > 0:
-		return nil, fmt.Errorf("%s (%q): network RBAC is not supported with the %s filter: the peer is not authenticated here", where, name, tlsInspectorFilterName)
 	case out.Mode != ModeTCP:
-		return nil, fmt.Errorf("%s (%q): only tcp_proxy is supported with the %s filter", where, name, tlsInspectorFilterName)
+		return nil, fmt.Errorf("%s (%q): only tcp_proxy is supported with the %s filter, not http_connection_manager, with or without transport_socket", where, name, tlsInspectorFilterName)
+	case out.TLS == nil && len(out.RBAC) > 0:
+		return nil, fmt.Errorf("%s (%q): network RBAC needs a transport_socket with the %s filter: a chain that passes TLS through does not authenticate the peer", where, name, tlsInspectorFilterName)
 	case fc.GetTransportSocketConnectTimeout() != nil:
 		return nil, fmt.Errorf("%s (%q): transport_socket_connect_timeout is not supported", where, name)
 	}

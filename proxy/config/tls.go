@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
@@ -19,6 +20,11 @@ const (
 	// without sds_config and provided by the identity manager, never
 	// fetched over xDS.
 	LeafSecret = "weft-leaf"
+	// LinkedLeafPrefix starts the name of a linked service's certificate,
+	// "weft-leaf/<service>", which a terminating gateway presents for that
+	// service. It is referenced without sds_config too, and the proxy has
+	// it signed for the service as it does its own leaf.
+	LinkedLeafPrefix = LeafSecret + "/"
 	// RootsSecret names the trust bundle served over ADS.
 	RootsSecret = "weft-roots"
 
@@ -39,18 +45,20 @@ func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
 	if err := onlyFields(&ctx, "common_tls_context", "require_client_certificate"); err != nil {
 		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
 	}
-	c, err := compileCommonTLS(ctx.GetCommonTlsContext())
+	c, err := compileCommonTLS(ctx.GetCommonTlsContext(), false)
 	if err != nil {
 		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
 	}
 	return &mtls.Server{
 		MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
 		RequireClientCert: ctx.GetRequireClientCertificate().GetValue(),
-		TrustBundle:       c.trustBundle, Inline: c.inline, PeerURISANs: c.sans,
+		TrustBundle:       c.trustBundle, Inline: c.inline, PeerURISANs: c.sans, Leaf: c.leaf,
 	}, nil
 }
 
-// compileUpstreamTLS compiles a cluster's transport socket.
+// compileUpstreamTLS compiles a cluster's transport socket: mutual TLS
+// to a mesh peer, or, without a mesh leaf, TLS to a server outside the
+// mesh (see compileExternal), which needs a name to verify the server by.
 func compileUpstreamTLS(ts *corev3.TransportSocket) (*mtls.Client, error) {
 	var ctx tlsv3.UpstreamTlsContext
 	if err := unpackTransportSocket(ts, upstreamTLSType, &ctx); err != nil {
@@ -60,13 +68,17 @@ func compileUpstreamTLS(ts *corev3.TransportSocket) (*mtls.Client, error) {
 	if err := onlyFields(&ctx, "common_tls_context", "sni", "max_session_keys"); err != nil {
 		return nil, fmt.Errorf("UpstreamTlsContext: %w", err)
 	}
-	c, err := compileCommonTLS(ctx.GetCommonTlsContext())
+	c, err := compileCommonTLS(ctx.GetCommonTlsContext(), true)
 	if err != nil {
 		return nil, fmt.Errorf("UpstreamTlsContext: %w", err)
 	}
+	if c.external && ctx.GetSni() == "" && len(c.dnsSANs) == 0 {
+		return nil, errors.New("UpstreamTlsContext: without a mesh leaf the server is verified by its DNS name: set sni or match_typed_subject_alt_names of san_type DNS")
+	}
 	return &mtls.Client{
 		SNI: ctx.GetSni(), MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
-		TrustBundle: c.trustBundle, Inline: c.inline, PeerURISANs: c.sans,
+		TrustBundle: c.trustBundle, Inline: c.inline, PeerURISANs: c.sans, Leaf: c.leaf,
+		External: c.external, PeerDNSSANs: c.dnsSANs, ExternalCert: c.externalCert,
 	}, nil
 }
 
@@ -93,14 +105,30 @@ type commonTLS struct {
 	trustBundle            string
 	inline                 *mtls.InlineTrust
 	sans                   []match.String
+	// leaf is the linked service whose leaf is presented; "" for the
+	// proxy's own.
+	leaf string
+	// external is set when no mesh leaf is presented: TLS to a server
+	// outside the mesh, verified by dnsSANs or the SNI, presenting
+	// externalCert if any.
+	external     bool
+	dnsSANs      []match.String
+	externalCert *tls.Certificate
 }
 
-func compileCommonTLS(c *tlsv3.CommonTlsContext) (*commonTLS, error) {
+// compileCommonTLS compiles a CommonTlsContext; only an upstream one may
+// present no mesh leaf (see compileExternal).
+func compileCommonTLS(c *tlsv3.CommonTlsContext, upstream bool) (*commonTLS, error) {
 	if c == nil {
 		return nil, errors.New("missing common_tls_context")
 	}
-	if err := onlyFields(c, "tls_params", "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config",
-		"combined_validation_context", "validation_context", "alpn_protocols"); err != nil {
+	external := upstream && len(c.GetTlsCertificateSdsSecretConfigs()) == 0
+	allowed := []string{"tls_params", "tls_certificate_sds_secret_configs", "validation_context_sds_secret_config",
+		"combined_validation_context", "validation_context", "alpn_protocols"}
+	if external {
+		allowed = append(allowed, "tls_certificates")
+	}
+	if err := onlyFields(c, allowed...); err != nil {
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
 	out := &commonTLS{alpn: c.GetAlpnProtocols()}
@@ -108,8 +136,14 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext) (*commonTLS, error) {
 	if out.minVersion, out.maxVersion, err = compileTLSParams(c.GetTlsParams()); err != nil {
 		return nil, fmt.Errorf("common_tls_context: tls_params: %w", err)
 	}
-	if err := checkLeafSecret(c.GetTlsCertificateSdsSecretConfigs()); err != nil {
-		return nil, fmt.Errorf("common_tls_context: %w", err)
+	if external {
+		if err := compileExternal(c, out); err != nil {
+			return nil, fmt.Errorf("common_tls_context: %w", err)
+		}
+		return out, nil
+	}
+	if out.leaf, err = compileLeafSecret(c.GetTlsCertificateSdsSecretConfigs()); err != nil {
+		return nil, fmt.Errorf("common_tls_context: tls_certificate_sds_secret_configs: %w", err)
 	}
 	if err := compileValidation(c, out); err != nil {
 		return nil, fmt.Errorf("common_tls_context: %w", err)
@@ -117,18 +151,41 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext) (*commonTLS, error) {
 	return out, nil
 }
 
-// checkLeafSecret requires the local certificate to be weft-leaf, which
-// the identity manager provides: private keys never travel over xDS.
-func checkLeafSecret(configs []*tlsv3.SdsSecretConfig) error {
+// compileLeafSecret requires the local certificate to be weft-leaf or
+// weft-leaf/<service>, which the identity managers provide: private keys
+// never travel over xDS. It returns the linked service, "" for weft-leaf.
+func compileLeafSecret(configs []*tlsv3.SdsSecretConfig) (string, error) {
 	if len(configs) != 1 {
-		return fmt.Errorf("tls_certificate_sds_secret_configs: want exactly one, the secret %q, have %d", LeafSecret, len(configs))
+		return "", fmt.Errorf("want exactly one, the secret %q or %q, have %d", LeafSecret, LinkedLeafPrefix+"<service>", len(configs))
 	}
 	sc := configs[0]
+	if sc.GetSdsConfig() != nil {
+		return "", fmt.Errorf("secret %q: certificates with private keys over SDS are not supported; reference %q without sds_config", sc.GetName(), LeafSecret)
+	}
+	name := sc.GetName()
+	if name == LeafSecret {
+		return "", nil
+	}
+	service, ok := strings.CutPrefix(name, LinkedLeafPrefix)
+	if !ok {
+		return "", fmt.Errorf("secret %q has no sds_config and is not %q nor %q, the only locally provided secrets", name, LeafSecret, LinkedLeafPrefix+"<service>")
+	}
+	if err := checkServiceName(service); err != nil {
+		return "", fmt.Errorf("secret %q: %w", name, err)
+	}
+	return service, nil
+}
+
+// checkServiceName accepts the service of a linked leaf: not empty, no
+// slash, printable ASCII without spaces.
+func checkServiceName(s string) error {
 	switch {
-	case sc.GetName() != LeafSecret && sc.GetSdsConfig() == nil:
-		return fmt.Errorf("tls_certificate_sds_secret_configs: secret %q has no sds_config and is not %q, the only locally provided secret", sc.GetName(), LeafSecret)
-	case sc.GetSdsConfig() != nil:
-		return fmt.Errorf("tls_certificate_sds_secret_configs: secret %q: certificates with private keys over SDS are not supported; reference %q without sds_config", sc.GetName(), LeafSecret)
+	case s == "":
+		return fmt.Errorf("no service after %q", LinkedLeafPrefix)
+	case strings.Contains(s, "/"):
+		return fmt.Errorf("service %q contains a slash", s)
+	case strings.ContainsFunc(s, func(r rune) bool { return r <= ' ' || r > '~' }):
+		return fmt.Errorf("service %q is not a service name: it has a space, a control or a non-ASCII character", s)
 	}
 	return nil
 }
@@ -179,13 +236,20 @@ func compileDefaultValidation(v *tlsv3.CertificateValidationContext) ([]match.St
 	if err := onlyFields(v, "match_typed_subject_alt_names"); err != nil {
 		return nil, err
 	}
+	return compileSANMatchers(v.GetMatchTypedSubjectAltNames(), tlsv3.SubjectAltNameMatcher_URI,
+		"mesh peers are identified by their SPIFFE ID (URI); DNS names are matched only without a mesh leaf, for a server outside the mesh")
+}
+
+// compileSANMatchers compiles match_typed_subject_alt_names, all of
+// san_type want; why says why other types are refused.
+func compileSANMatchers(sans []*tlsv3.SubjectAltNameMatcher, want tlsv3.SubjectAltNameMatcher_SanType, why string) ([]match.String, error) {
 	var out []match.String
-	for i, san := range v.GetMatchTypedSubjectAltNames() {
+	for i, san := range sans {
 		if err := onlyFields(san, "san_type", "matcher"); err != nil {
 			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: %w", i, err)
 		}
-		if san.GetSanType() != tlsv3.SubjectAltNameMatcher_URI {
-			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: san_type %s is not supported; peers are identified by their SPIFFE ID (URI)", i, san.GetSanType())
+		if san.GetSanType() != want {
+			return nil, fmt.Errorf("match_typed_subject_alt_names[%d]: san_type %s is not supported here; %s", i, san.GetSanType(), why)
 		}
 		m, err := compileStringMatcher(san.GetMatcher())
 		if err != nil {

@@ -131,7 +131,7 @@ func TestCompileRejectsTLS(t *testing.T) {
 		}), pl + `DownstreamTlsContext: common_tls_context: tls_certificates is not supported`},
 		{"no local certificate", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificateSdsSecretConfigs = nil
-		}), pl + `tls_certificate_sds_secret_configs: want exactly one, the secret "weft-leaf", have 0`},
+		}), pl + `tls_certificate_sds_secret_configs: want exactly one, the secret "weft-leaf" or "weft-leaf/<service>", have 0`},
 		{"other local secret without sds_config", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].Name = "my-cert"
 		}), pl + `DownstreamTlsContext: common_tls_context: tls_certificate_sds_secret_configs: secret "my-cert" has no sds_config and is not "weft-leaf"`},

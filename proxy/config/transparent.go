@@ -282,13 +282,16 @@ func passthrough(chain *Listener, clusters map[string]*Cluster) (Mode, time.Dura
 }
 
 // allChains lists every listener and every filter chain of transparent
-// listeners.
+// and SNI listeners.
 func allChains(ls []*Listener) []*Listener {
 	out := make([]*Listener, 0, len(ls))
 	for _, l := range ls {
 		out = append(out, l)
 		if l.Transparent != nil {
 			out = append(out, l.Transparent.Chains...)
+		}
+		if l.SNI != nil {
+			out = append(out, l.SNI.Chains...)
 		}
 	}
 	return out

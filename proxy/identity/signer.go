@@ -60,8 +60,29 @@ func NewGRPCSigner(opts SignerOptions) *GRPCSigner {
 	return &GRPCSigner{opts: opts, conns: make([]*grpc.ClientConn, len(opts.Addrs))}
 }
 
-// Sign sends the CSR to each server in turn until one answers.
+// Sign has the CSR signed for the proxy's own service: it sends it to
+// each server in turn until one answers.
 func (s *GRPCSigner) Sign(ctx context.Context, csrDER []byte) (*certsv1.SignResponse, error) {
+	return s.sign(ctx, &certsv1.SignRequest{ProxyId: s.opts.ProxyID, Csr: csrDER})
+}
+
+// ForService returns a Signer of leaves for service, a service this proxy
+// presents besides its own — a terminating gateway's linked service: its
+// requests carry the proxy's ID and the service, and go through s's
+// connections.
+func (s *GRPCSigner) ForService(service string) Signer { return serviceSigner{s: s, service: service} }
+
+type serviceSigner struct {
+	s       *GRPCSigner
+	service string
+}
+
+func (ss serviceSigner) Sign(ctx context.Context, csrDER []byte) (*certsv1.SignResponse, error) {
+	return ss.s.sign(ctx, &certsv1.SignRequest{ProxyId: ss.s.opts.ProxyID, Service: ss.service, Csr: csrDER})
+}
+
+// sign sends req to each server in turn until one answers.
+func (s *GRPCSigner) sign(ctx context.Context, req *certsv1.SignRequest) (*certsv1.SignResponse, error) {
 	if len(s.opts.Addrs) == 0 {
 		return nil, errors.New("no certificate service address")
 	}
@@ -74,7 +95,6 @@ func (s *GRPCSigner) Sign(ctx context.Context, csrDER []byte) (*certsv1.SignResp
 			ctx = metadata.AppendToOutgoingContext(ctx, TokenHeader, token)
 		}
 	}
-	req := &certsv1.SignRequest{ProxyId: s.opts.ProxyID, Csr: csrDER}
 	var errs []error
 	for range s.opts.Addrs {
 		i, cc, err := s.current()

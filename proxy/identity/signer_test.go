@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,6 +32,7 @@ type certService struct {
 
 	mu       sync.Mutex
 	proxyIDs []string
+	services []string
 }
 
 func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*certsv1.SignResponse, error) {
@@ -40,6 +42,7 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 	}
 	s.mu.Lock()
 	s.proxyIDs = append(s.proxyIDs, req.GetProxyId())
+	s.services = append(s.services, req.GetService())
 	s.mu.Unlock()
 	der, err := s.ca.SignCSR(req.GetCsr(), web, time.Hour)
 	if err != nil {
@@ -103,6 +106,24 @@ func TestGRPCSignerSendsTokenAndFailsOver(t *testing.T) {
 	}
 	if len(svc.proxyIDs) != 2 || svc.proxyIDs[0] != "web-1-sidecar-proxy" {
 		t.Errorf("server saw proxy IDs %q", svc.proxyIDs)
+	}
+}
+
+// TestGRPCSignerForService: a linked service's signer names the proxy and
+// the service; the proxy's own names only the proxy.
+func TestGRPCSignerForService(t *testing.T) {
+	svc := &certService{ca: pkitest.NewCA(t, "root"), token: "s3cret"}
+	signer := NewGRPCSigner(SignerOptions{Addrs: []string{serveCerts(t, svc)}, ProxyID: "tgw-1", Token: StaticToken("s3cret")})
+	t.Cleanup(signer.Close)
+	ctx, cancel := context.WithTimeout(context.Background(), wait)
+	defer cancel()
+	for _, s := range []Signer{signer.ForService("ext"), signer} {
+		if _, err := s.Sign(ctx, csr(t)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if !slices.Equal(svc.proxyIDs, []string{"tgw-1", "tgw-1"}) || !slices.Equal(svc.services, []string{"ext", ""}) {
+		t.Errorf("server saw proxy IDs %q and services %q; want tgw-1 twice, with ext then none", svc.proxyIDs, svc.services)
 	}
 }
 

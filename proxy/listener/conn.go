@@ -21,16 +21,19 @@ import (
 const handshakeTimeout = 10 * time.Second
 
 // active is the configuration a bound socket serves: the compiled
-// listener, the TLS configuration built from it and its telemetry. It is
+// listener, the TLS configurations built from it and its telemetry. It is
 // immutable once built.
 type active struct {
 	*config.Listener
 	tls *tls.Config // nil for plaintext listeners
+	// sniTLS are the TLS configurations of the SNI chains that terminate
+	// TLS (a terminating gateway's), by chain.
+	sniTLS map[*config.Listener]*tls.Config
 	observed
 }
 
 // newActive builds the serving state of l, reusing prev's TLS
-// configuration when the TLS context did not change.
+// configurations when their TLS contexts did not change.
 func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active {
 	a := &active{Listener: l}
 	switch {
@@ -39,6 +42,9 @@ func newActive(l *config.Listener, prev *active, creds mtls.Credentials) *active
 		a.tls = prev.tls
 	default:
 		a.tls = creds.ServerConfig(l.TLS)
+	}
+	if l.SNI != nil {
+		a.sniTLS = sniTLSConfigs(l.SNI, prev, creds)
 	}
 	return a
 }
@@ -102,14 +108,14 @@ func (b *bound) serveConn(raw net.Conn) {
 		conn = tc
 	}
 	var serverName string
-	if b.active.Load().SNI != nil {
-		name, replay, err := peekServerName(b.force, raw, handshakeTimeout)
+	if a := b.active.Load(); a.SNI != nil {
+		name, opened, err := b.openSNI(a, raw)
 		if err != nil {
-			b.log.Debug("no TLS ClientHello; closing", "remote", raw.RemoteAddr().String(), "error", err)
+			b.log.Debug("SNI listener: closing", "remote", raw.RemoteAddr().String(), "server_name", name, "error", err)
 			raw.Close()
 			return
 		}
-		serverName, conn = name, replay
+		serverName, conn = name, opened
 	}
 	c := newConnInfo(raw, conn, b.localID())
 	c.serverName = serverName
@@ -125,6 +131,10 @@ func (b *bound) serveConn(raw net.Conn) {
 		return
 	}
 	l := chainOf(a, c)
+	if l != nil && a.SNI != nil && !sameTermination(l, conn) {
+		b.log.Debug("the connection's filter chain changed whether it terminates TLS; closing", "listener", a.Name, "server_name", c.serverName)
+		l = nil
+	}
 	if l == nil {
 		b.log.Debug("no filter chain matches the connection; closing", "listener", a.Name, "destination", c.dst.String(), "server_name", c.serverName)
 		l = noChain

@@ -5,16 +5,83 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"strings"
 	"time"
+
+	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/mtls"
 )
 
-// A mesh gateway's listener (config.ModeSNI) routes each connection by the
-// server name of its TLS ClientHello and passes the TLS session through:
-// the gateway reads the ClientHello but never answers it, holds no key and
-// sees no plaintext.
+// A gateway's listener (config.ModeSNI) routes each connection by the
+// server name of its TLS ClientHello. A mesh gateway's chains pass the TLS
+// session through: the gateway reads the ClientHello but never answers it,
+// holds no key and sees no plaintext. A terminating gateway's chains
+// answer it: the handshake presents the chain's leaf (a linked service's)
+// and verifies the client as an inbound listener does; the connection is
+// then authorized and proxied as any TLS TCP connection (conn.go).
+
+// openSNI reads a connection's ClientHello and, when the chain its server
+// name selects in a terminates TLS, answers it with that chain's handshake
+// over the replayed ClientHello, all within handshakeTimeout. It returns
+// the server name and the connection to serve: the TLS connection, or one
+// that replays the ClientHello to pass through.
+func (b *bound) openSNI(a *active, raw net.Conn) (string, net.Conn, error) {
+	ctx, cancel := context.WithTimeout(b.force, handshakeTimeout)
+	defer cancel()
+	name, replay, err := peekServerName(ctx, raw, handshakeTimeout)
+	if err != nil {
+		return "", nil, fmt.Errorf("no TLS ClientHello: %w", err)
+	}
+	cfg := a.sniTLS[a.SNI.Match(name)]
+	if cfg == nil {
+		return name, replay, nil
+	}
+	tc := tls.Server(replay, cfg)
+	if err := tc.HandshakeContext(ctx); err != nil {
+		return name, nil, fmt.Errorf("TLS handshake: %w", err)
+	}
+	return name, tc, nil
+}
+
+// sameTermination reports whether conn, opened by openSNI, is served as
+// chain wants: terminated when it has TLS, else passed through. A swap
+// between the handshake and the choice of the chain may change that.
+func sameTermination(chain *config.Listener, conn net.Conn) bool {
+	_, terminated := conn.(*tls.Conn)
+	return terminated == (chain.TLS != nil)
+}
+
+// sniTLSConfigs builds the TLS configuration of each chain of r that
+// terminates TLS, reusing prev's for a chain of the same name whose TLS
+// context did not change, so that its sessions resume across swaps. Each
+// chain has its own, so a session of one linked service never resumes on
+// another's.
+func sniTLSConfigs(r *config.SNIRouter, prev *active, creds mtls.Credentials) map[*config.Listener]*tls.Config {
+	type built struct {
+		params *mtls.Server
+		cfg    *tls.Config
+	}
+	before := map[string]built{}
+	if prev != nil {
+		for chain, cfg := range prev.sniTLS {
+			before[chain.Name] = built{chain.TLS, cfg}
+		}
+	}
+	out := map[*config.Listener]*tls.Config{}
+	for _, chain := range r.Chains {
+		switch b, ok := before[chain.Name]; {
+		case chain.TLS == nil:
+		case ok && b.params.Equal(chain.TLS):
+			out[chain] = b.cfg
+		default:
+			out[chain] = creds.ServerConfig(chain.TLS)
+		}
+	}
+	return out
+}
 
 // errHelloRead ends the handshake crypto/tls starts once the ClientHello
 // has been read: the gateway only wants its server name.

@@ -4,8 +4,9 @@ package listener
 // connection or request may go on, and what the app is told of the
 // verified peer. The RBAC filters are the listener's configuration; the
 // control plane puts them, from Consul's intentions, on the public
-// listener only, so in a Weft mesh they decide inbound traffic. A
-// listener without RBAC filters allows everything.
+// listener and on the chains of a terminating gateway (one per linked
+// service), so in a Weft mesh they decide inbound traffic. A listener
+// without RBAC filters allows everything.
 //
 // On a connection (serveConn, conn.go): the mTLS handshake, then the
 // network RBAC (admit) before a byte is read or an upstream dialled.
@@ -24,8 +25,19 @@ import (
 	"github.com/weft-mesh/weft/proxy/rbac"
 )
 
-// allows runs the network RBAC filters on a connection.
-func (a *active) allows(c *connInfo) bool { return rbac.AllowedByAll(a.RBAC, &c.who) }
+// allows runs the network RBAC filters on a connection: the listener's,
+// and on a gateway's listener those of the chain its server name selects
+// (a terminating gateway's chains carry the intentions of their service).
+func (a *active) allows(c *connInfo) bool {
+	if !rbac.AllowedByAll(a.RBAC, &c.who) {
+		return false
+	}
+	if a.SNI == nil {
+		return true
+	}
+	chain := a.SNI.Match(c.serverName)
+	return chain == nil || rbac.AllowedByAll(chain.RBAC, &c.who)
+}
 
 // admit runs a's network RBAC on a connection just registered, before
 // anything is read from it; a denied connection is forgotten and closed.

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"github.com/spiffe/go-spiffe/v2/svid/x509svid"
@@ -20,24 +21,38 @@ type Leaf interface {
 	GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 }
 
-// Credentials are what handshakes read when they happen: the local leaf
-// and the trust bundles.
+// Credentials are what handshakes read when they happen: the leaves and
+// the trust bundles.
 type Credentials struct {
-	Leaf  Leaf
-	Trust *Trust
+	// Leaf is the proxy's own leaf (weft-leaf).
+	Leaf Leaf
+	// Linked are the leaves of the linked services (weft-leaf/<service>);
+	// nil holds none.
+	Linked *Leaves
+	Trust  *Trust
+}
+
+// leafOf returns the leaf a configuration names: the proxy's own for "",
+// else the named service's, looked up at each handshake; a handshake
+// fails, naming the service, while it has none.
+func (c Credentials) leafOf(name string) Leaf {
+	if name == "" {
+		return c.Leaf
+	}
+	return linkedLeaf{leaves: c.Linked, service: name}
 }
 
 // ServerConfig returns the listener-side configuration for p. Handshakes
 // fail unless the client presents a certificate chaining to the current
 // bundle (when p requires one) whose single URI SAN is a SPIFFE ID
-// matching p.PeerURISANs.
+// matching p.PeerURISANs. It presents the leaf p.Leaf names.
 func (c Credentials) ServerConfig(p *Server) *tls.Config {
 	clientAuth := tls.RequestClientCert
 	if p.RequireClientCert {
 		clientAuth = tls.RequireAnyClientCert
 	}
 	return &tls.Config{
-		GetCertificate: c.Leaf.GetCertificate,
+		GetCertificate: c.leafOf(p.Leaf).GetCertificate,
 		ClientAuth:     clientAuth,
 		MinVersion:     p.MinVersion,
 		MaxVersion:     p.MaxVersion,
@@ -55,11 +70,15 @@ func (c Credentials) ServerConfig(p *Server) *tls.Config {
 // ClientConfig returns the cluster-side configuration for p. Handshakes
 // fail unless the server's certificate chains to the current bundle and
 // its single URI SAN is a SPIFFE ID matching p.PeerURISANs; its DNS names
-// are ignored.
+// are ignored. It presents the leaf p.Leaf names. For an External p, see
+// externalClientConfig.
 func (c Credentials) ClientConfig(p *Client) *tls.Config {
+	if p.External {
+		return c.externalClientConfig(p)
+	}
 	return &tls.Config{
 		ServerName:           p.SNI,
-		GetClientCertificate: c.Leaf.GetClientCertificate,
+		GetClientCertificate: c.leafOf(p.Leaf).GetClientCertificate,
 		MinVersion:           p.MinVersion,
 		MaxVersion:           p.MaxVersion,
 		NextProtos:           p.ALPN,
@@ -69,6 +88,31 @@ func (c Credentials) ClientConfig(p *Client) *tls.Config {
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			_, err := verifyPeer(cs, c.trustOf(p.TrustBundle, p.Inline), p.PeerURISANs, x509.ExtKeyUsageServerAuth)
 			return err
+		},
+	}
+}
+
+// externalClientConfig is the configuration of TLS to a server outside
+// the mesh: the client certificate is p.ExternalCert, or none; the
+// server's chain is verified against p's roots and its DNS names against
+// p.PeerDNSSANs, or p.SNI when there are none, as any TLS client verifies
+// a server. It is checked in VerifyConnection, which resumed sessions run
+// too.
+func (c Credentials) externalClientConfig(p *Client) *tls.Config {
+	cert := p.ExternalCert
+	if cert == nil {
+		cert = &tls.Certificate{} // none: an empty Certificate message
+	}
+	return &tls.Config{
+		GetClientCertificate: func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil },
+		ServerName:           p.SNI,
+		MinVersion:           p.MinVersion,
+		MaxVersion:           p.MaxVersion,
+		NextProtos:           p.ALPN,
+		// The chain and the name are checked in VerifyConnection.
+		InsecureSkipVerify: true,
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			return verifyServerName(cs, c.trustOf(p.TrustBundle, p.Inline), p.SNI, p.PeerDNSSANs)
 		},
 	}
 }
@@ -101,14 +145,7 @@ func verifyPeer(cs tls.ConnectionState, trust func(*x509.Certificate) (*Bundle, 
 	if leaf.IsCA {
 		return spiffeid.ID{}, errors.New("peer certificate is a CA certificate")
 	}
-	opts := x509.VerifyOptions{Roots: b.pool, KeyUsages: []x509.ExtKeyUsage{usage}}
-	if len(cs.PeerCertificates) > 1 {
-		opts.Intermediates = x509.NewCertPool()
-		for _, c := range cs.PeerCertificates[1:] {
-			opts.Intermediates.AddCert(c)
-		}
-	}
-	if _, err := leaf.Verify(opts); err != nil {
+	if _, err := leaf.Verify(chainOptions(cs, b, usage)); err != nil {
 		return spiffeid.ID{}, fmt.Errorf("peer certificate: %w", err)
 	}
 	id, err := x509svid.IDFromCert(leaf)
@@ -119,6 +156,48 @@ func verifyPeer(cs tls.ConnectionState, trust func(*x509.Certificate) (*Bundle, 
 		return spiffeid.ID{}, fmt.Errorf("peer SPIFFE ID %s is not allowed", id)
 	}
 	return id, nil
+}
+
+// chainOptions verifies the peer's chain: its intermediates up to b's
+// roots, for usage.
+func chainOptions(cs tls.ConnectionState, b *Bundle, usage x509.ExtKeyUsage) x509.VerifyOptions {
+	opts := x509.VerifyOptions{Roots: b.pool, KeyUsages: []x509.ExtKeyUsage{usage}}
+	if len(cs.PeerCertificates) > 1 {
+		opts.Intermediates = x509.NewCertPool()
+		for _, c := range cs.PeerCertificates[1:] {
+			opts.Intermediates.AddCert(c)
+		}
+	}
+	return opts
+}
+
+// verifyServerName checks a server outside the mesh: its chain against
+// the bundle trust gives, and one of its DNS SANs against dnsSANs, or,
+// when there are none, its name against serverName as crypto/tls does
+// (wildcard certificates included).
+func verifyServerName(cs tls.ConnectionState, trust func(*x509.Certificate) (*Bundle, error), serverName string, dnsSANs []match.String) error {
+	if len(cs.PeerCertificates) == 0 {
+		return errors.New("server presented no certificate")
+	}
+	if serverName == "" && len(dnsSANs) == 0 {
+		return errors.New("no server name to verify the server's certificate against")
+	}
+	leaf := cs.PeerCertificates[0]
+	b, err := trust(leaf)
+	if err != nil {
+		return err
+	}
+	opts := chainOptions(cs, b, x509.ExtKeyUsageServerAuth)
+	if len(dnsSANs) == 0 {
+		opts.DNSName = serverName
+	}
+	if _, err := leaf.Verify(opts); err != nil {
+		return fmt.Errorf("server certificate: %w", err)
+	}
+	if len(dnsSANs) > 0 && !slices.ContainsFunc(leaf.DNSNames, func(n string) bool { return matchesAny(dnsSANs, n) }) {
+		return fmt.Errorf("server certificate: DNS names %q match none of the subject alt names allowed", leaf.DNSNames)
+	}
+	return nil
 }
 
 func matchesAny(sans []match.String, id string) bool {

@@ -4,10 +4,16 @@
 //
 // The pieces that change while connections are made are read at handshake
 // time through atomics, never captured: the local leaf certificate (a
-// Leaf, the identity manager) and the trust bundles received over SDS (a
-// Trust). So a renewed leaf or a rotated bundle applies to the very next
-// handshake, including resumed TLS sessions (VerifyConnection runs on
+// Leaf, the identity manager), the leaves of a terminating gateway's linked
+// services (Leaves, by service name) and the trust bundles received over
+// SDS (a Trust). So a renewed leaf or a rotated bundle applies to the very
+// next handshake, including resumed TLS sessions (VerifyConnection runs on
 // resumption too), while established connections are left alone.
+//
+// One kind of connection is not mesh mTLS: a Client marked External is
+// TLS to a server outside the mesh (a terminating gateway originating TLS
+// to a linked service), which presents no certificate and verifies the
+// server's DNS name, as any TLS client does.
 //
 // What does not change between configurations — ALPN, SNI, SAN matchers,
 // protocol versions — is compiled by proxy/config into Server and Client

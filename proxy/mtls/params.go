@@ -1,6 +1,7 @@
 package mtls
 
 import (
+	"bytes"
 	"crypto/tls"
 	"slices"
 
@@ -25,11 +26,18 @@ type Server struct {
 	// PeerURISANs match the client's SPIFFE ID; it must match one of them
 	// (any SPIFFE ID when empty).
 	PeerURISANs []match.String
+	// Leaf names the certificate presented: "" for the proxy's own
+	// (weft-leaf), else the linked service whose leaf it is
+	// (weft-leaf/<service>), as a terminating gateway presents.
+	Leaf string
 }
 
-// Client is a compiled UpstreamTlsContext.
+// Client is a compiled UpstreamTlsContext: mutual TLS to a mesh peer, or,
+// when External is set, TLS to a server outside the mesh.
 type Client struct {
-	// SNI is the server name sent; it is not used for verification.
+	// SNI is the server name sent. A mesh client does not verify it; an
+	// External one verifies the server's DNS names against it unless
+	// PeerDNSSANs are given.
 	SNI string
 	// MinVersion and MaxVersion bound the TLS version.
 	MinVersion, MaxVersion uint16
@@ -41,8 +49,25 @@ type Client struct {
 	// Inline, when set, holds the roots in the configuration instead.
 	Inline *InlineTrust
 	// PeerURISANs match the server's SPIFFE ID, which must match one of
-	// them (any SPIFFE ID when empty). DNS names are never checked.
+	// them (any SPIFFE ID when empty). A mesh client never checks DNS
+	// names.
 	PeerURISANs []match.String
+	// Leaf names the certificate presented, as Server.Leaf does.
+	Leaf string
+	// External is TLS to a server outside the mesh (an UpstreamTlsContext
+	// without a mesh leaf: a terminating gateway originating TLS to a
+	// linked service). It presents ExternalCert, if any, and verifies the
+	// server as any TLS client verifies it: its chain against Inline, its
+	// DNS names against PeerDNSSANs, or against SNI when there are none.
+	// SPIFFE IDs are not checked; Leaf and PeerURISANs are unused.
+	External bool
+	// PeerDNSSANs match the DNS names of an External client's server: one
+	// of its DNS SANs must match one of them.
+	PeerDNSSANs []match.String
+	// ExternalCert is the certificate an External client presents, read
+	// from files on the proxy's host (Consul's CertFile and KeyFile); nil
+	// presents none.
+	ExternalCert *tls.Certificate
 }
 
 // Equal reports whether c and o configure the same handshakes (for
@@ -53,7 +78,18 @@ func (c *Client) Equal(o *Client) bool {
 	}
 	return c.SNI == o.SNI && c.MinVersion == o.MinVersion && c.MaxVersion == o.MaxVersion &&
 		slices.Equal(c.ALPN, o.ALPN) && c.TrustBundle == o.TrustBundle && c.Inline.Equal(o.Inline) &&
-		slices.EqualFunc(c.PeerURISANs, o.PeerURISANs, match.String.Equal)
+		slices.EqualFunc(c.PeerURISANs, o.PeerURISANs, match.String.Equal) &&
+		c.Leaf == o.Leaf && c.External == o.External && slices.EqualFunc(c.PeerDNSSANs, o.PeerDNSSANs, match.String.Equal) &&
+		sameCertificate(c.ExternalCert, o.ExternalCert)
+}
+
+// sameCertificate reports whether a and b are the same chain (a key pair
+// is checked to match its certificate when loaded).
+func sameCertificate(a, b *tls.Certificate) bool {
+	if a == nil || b == nil {
+		return a == b
+	}
+	return slices.EqualFunc(a.Certificate, b.Certificate, bytes.Equal)
 }
 
 // Equal reports whether s and o configure the same handshakes.
@@ -63,7 +99,7 @@ func (s *Server) Equal(o *Server) bool {
 	}
 	return s.MinVersion == o.MinVersion && s.MaxVersion == o.MaxVersion && slices.Equal(s.ALPN, o.ALPN) &&
 		s.RequireClientCert == o.RequireClientCert && s.TrustBundle == o.TrustBundle && s.Inline.Equal(o.Inline) &&
-		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal)
+		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal) && s.Leaf == o.Leaf
 }
 
 // DefaultMinVersion is the lowest TLS version used when none is set, as in
