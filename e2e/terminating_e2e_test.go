@@ -97,6 +97,29 @@ func TestTerminatingGateway(t *testing.T) {
 		t.Errorf("weft proxy-status tgw-1: %v\n%s", err, status)
 	}
 
+	// A CA file that does not exist on the gateway's host: the gateway
+	// refuses the cluster, naming the file, and proxy-status shows it; the
+	// previous configuration keeps serving.
+	missing := filepath.Join(t.TempDir(), "no-such-ca.pem")
+	m.setEntry(t, &api.TerminatingGatewayConfigEntry{Kind: api.TerminatingGateway, Name: "tgw", Services: []api.LinkedService{
+		{Name: "ext"},
+		{Name: "secure", CAFile: missing, SNI: "secure.example.com"},
+	}})
+	poll.Until(t, 30*time.Second, "the gateway's NACK of the missing CA file in weft proxy-status", func() error {
+		out, err := exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", m.cpAdmin, "tgw-1").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "last NACK") || !strings.Contains(string(out), missing) {
+			return fmt.Errorf("no NACK naming %s yet (%v):\n%s", missing, err, out)
+		}
+		return nil
+	})
+	if body, err := get(secureBind); err != nil || body != "secure-1" {
+		t.Errorf("secure after a refused update: %q, %v; want the previous configuration serving", body, err)
+	}
+	m.setEntry(t, &api.TerminatingGatewayConfigEntry{Kind: api.TerminatingGateway, Name: "tgw", Services: []api.LinkedService{
+		{Name: "ext"},
+		{Name: "secure", CAFile: caFile, SNI: "secure.example.com"},
+	}})
+
 	// The gateway enforces ext's intentions (L4: the connection closes).
 	m.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "ext", Sources: []*api.SourceIntention{
 		{Name: "web", Action: api.IntentionActionDeny},
