@@ -61,18 +61,26 @@ func TestSleep(t *testing.T) {
 	}
 }
 
+// TestUntilFirstSuccess (issue 14 item 7): before a first success the
+// first retry comes within 25 ms and no retry waits over a second; after
+// it, the caller's own delay applies.
 func TestUntilFirstSuccess(t *testing.T) {
+	const ms = time.Millisecond
 	for _, tt := range []struct {
-		d         time.Duration
-		succeeded bool
-		want      time.Duration
+		d               time.Duration
+		n               int
+		succeeded       bool
+		atLeast, atMost time.Duration
 	}{
-		{250 * time.Millisecond, false, 250 * time.Millisecond},
-		{30 * time.Second, false, FirstSuccessMax},
-		{30 * time.Second, true, 30 * time.Second},
+		{250 * ms, 0, false, 20 * ms, FirstSuccessBase},
+		{250 * ms, 2, false, 80 * ms, 100 * ms},
+		{250 * ms, 5, false, 250 * ms, 250 * ms}, // never longer than the caller's own
+		{30 * time.Second, 10, false, 800 * ms, FirstSuccessMax},
+		{250 * ms, 0, true, 250 * ms, 250 * ms},
+		{30 * time.Second, 10, true, 30 * time.Second, 30 * time.Second},
 	} {
-		if got := UntilFirstSuccess(tt.d, tt.succeeded); got != tt.want {
-			t.Errorf("UntilFirstSuccess(%v, %v) = %v, want %v", tt.d, tt.succeeded, got, tt.want)
+		if got := UntilFirstSuccess(tt.d, tt.n, tt.succeeded); got < tt.atLeast || got > tt.atMost {
+			t.Errorf("UntilFirstSuccess(%v, %d, %v) = %v, want within [%v, %v]", tt.d, tt.n, tt.succeeded, got, tt.atLeast, tt.atMost)
 		}
 	}
 }

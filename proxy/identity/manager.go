@@ -208,10 +208,11 @@ type retry struct {
 }
 
 // fail schedules the retry after a failure; until a first leaf is held the
-// delay is capped (backoff.UntilFirstSuccess), so a sidecar started before
-// its control plane gets its leaf within a second of it coming up.
+// delay is shorter (backoff.UntilFirstSuccess), so a sidecar started before
+// its control plane gets its leaf within a second of it coming up, and
+// within 25 ms after a first failure moments before.
 func (r *retry) fail(now time.Time, b Backoff, haveLeaf bool) {
-	r.at = now.Add(backoff.UntilFirstSuccess(b.Delay(r.failures), haveLeaf))
+	r.at = now.Add(backoff.UntilFirstSuccess(b.Delay(r.failures), r.failures, haveLeaf))
 	r.failures++
 }
 

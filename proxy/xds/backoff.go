@@ -17,10 +17,10 @@ type Backoff struct {
 }
 
 // retryDelay is the wait before retry number n of a client that has, or
-// has never, been answered by a management server (capped until then:
+// has never, been answered by a management server (shorter until then:
 // backoff.UntilFirstSuccess).
 func (b Backoff) retryDelay(n int, everAnswered bool) time.Duration {
-	return backoff.UntilFirstSuccess(b.Delay(n), everAnswered)
+	return backoff.UntilFirstSuccess(b.Delay(n), n, everAnswered)
 }
 
 // Delay returns the wait before retry number n (0 for the first retry).
