@@ -35,15 +35,17 @@ const bringUpWithin = 2 * time.Minute
 // to the first request served through web's sidecar to api (issue 14
 // item 7). Each iteration is one bring-up, torn down before the next:
 //
-//	go test ./e2e -run '^$' -bench BringUpUnderLoad -benchtime 20x
+//	go test ./e2e -run '^$' -bench BringUpUnderLoad -benchtime 20x -v
 //
 // The control plane and the sidecars are started together once Consul is
 // ready and the instances are registered, as a pod's containers would be:
 // a sidecar's first connection to its control plane may well fail. It
-// reports the distribution of the time to the first 200 (p50-s … max-s)
-// and the median of each phase, and logs every run's phases, with how
-// often and for how long at most the sidecars backed off. Run it against
-// another build with $WEFT_TEST_BIN_DIR (internal/testproc).
+// reports the distribution of the time to the first 200 (p50-s … max-s),
+// the median of each phase and of the time from the control plane's
+// readiness to the first 200 (cp-to-200-p50-s, the sidecars' part), and
+// logs every run's phases (all of them only with -v), with how often and
+// for how long at most the sidecars backed off. Run it against another
+// build with $WEFT_TEST_BIN_DIR (internal/testproc).
 func BenchmarkBringUpUnderLoad(b *testing.B) {
 	var runs []bringUp
 	for b.Loop() {
@@ -61,7 +63,8 @@ type bringUp struct {
 	sidecars     map[string]time.Duration // each sidecar's /ready answers 200, by proxy ID
 	apiPassing   time.Duration            // Consul passes an api sidecar instance
 	firstOK      time.Duration            // web's sidecar serves api's answer
-	retries      int                      // xDS and first-leaf retries in the sidecars' logs
+	xdsRetries   int                      // xDS connection retries in the sidecars' logs
+	leafRetries  int                      // leaf certificate retries in the sidecars' logs
 	longestRetry time.Duration            // the longest wait before one of them
 }
 
@@ -70,9 +73,9 @@ func (r bringUp) String() string {
 	for _, id := range bringUpSidecars {
 		sidecars = append(sidecars, fmt.Sprintf("%s %s", strings.TrimSuffix(id, "-sidecar-proxy"), seconds(r.sidecars[id])))
 	}
-	return fmt.Sprintf("consul %s, control plane %s, sidecars ready [%s], api passing %s, first 200 %s; sidecar retries %d (longest wait %s)",
+	return fmt.Sprintf("consul %s, control plane %s, sidecars ready [%s], api passing %s, first 200 %s; sidecar retries: xDS %d, leaf %d (longest wait %s)",
 		seconds(r.consul), seconds(r.controlPlane), strings.Join(sidecars, ", "), seconds(r.apiPassing), seconds(r.firstOK),
-		r.retries, seconds(r.longestRetry))
+		r.xdsRetries, r.leafRetries, seconds(r.longestRetry))
 }
 
 func seconds(d time.Duration) string { return fmt.Sprintf("%.2fs", d.Seconds()) }
@@ -109,7 +112,7 @@ func bringUpOnce(b *testing.B) bringUp {
 		m.launchProxy(it, id)
 	}
 	m.timePhases(b, start, &r)
-	r.retries, r.longestRetry = sidecarRetries(b, m)
+	sidecarRetries(b, m, &r)
 	return r
 }
 
@@ -163,26 +166,30 @@ func get200(url string) func() error {
 }
 
 // retryLine matches a sidecar's log line announcing an xDS or leaf retry
-// (proxy/xds, proxy/identity) and captures the wait before it.
-var retryLine = regexp.MustCompile(`(?:xDS stream ended|leaf certificate renewal failed); retrying.* retry_in=(\S+)`)
+// (proxy/xds, proxy/identity) and captures which and the wait before it.
+var retryLine = regexp.MustCompile(`(xDS stream ended|leaf certificate renewal failed); retrying.* retry_in=(\S+)`)
 
-// sidecarRetries counts the xDS and leaf retries in the sidecars' logs and
-// returns the longest wait announced.
-func sidecarRetries(b *testing.B, m *mesh) (n int, longest time.Duration) {
+// sidecarRetries counts the xDS and leaf retries in the sidecars' logs
+// into r, with the longest wait announced.
+func sidecarRetries(b *testing.B, m *mesh, r *bringUp) {
 	for _, id := range bringUpSidecars {
 		log, err := os.ReadFile(m.proxies[id].LogPath())
 		if err != nil {
 			b.Fatal(err)
 		}
 		for _, match := range retryLine.FindAllSubmatch(log, -1) {
-			d, err := time.ParseDuration(string(match[1]))
+			d, err := time.ParseDuration(string(match[2]))
 			if err != nil {
-				b.Fatalf("%s log: retry_in=%s: %v", id, match[1], err)
+				b.Fatalf("%s log: retry_in=%s: %v", id, match[2], err)
 			}
-			n, longest = n+1, max(longest, d)
+			if string(match[1]) == "xDS stream ended" {
+				r.xdsRetries++
+			} else {
+				r.leafRetries++
+			}
+			r.longestRetry = max(r.longestRetry, d)
 		}
 	}
-	return n, longest
 }
 
 // reportBringUps reports the distribution of the time to the first 200
@@ -199,10 +206,11 @@ func reportBringUps(b *testing.B, runs []bringUp) {
 		b.ReportMetric(quantile(firstOK, q.q).Seconds(), q.unit)
 	}
 	for unit, of := range map[string]func(bringUp) time.Duration{
-		"consul-p50-s":   func(r bringUp) time.Duration { return r.consul },
-		"cp-p50-s":       func(r bringUp) time.Duration { return r.controlPlane },
-		"sidecars-p50-s": bringUp.lastSidecar,
-		"passing-p50-s":  func(r bringUp) time.Duration { return r.apiPassing },
+		"consul-p50-s":    func(r bringUp) time.Duration { return r.consul },
+		"cp-p50-s":        func(r bringUp) time.Duration { return r.controlPlane },
+		"sidecars-p50-s":  bringUp.lastSidecar,
+		"passing-p50-s":   func(r bringUp) time.Duration { return r.apiPassing },
+		"cp-to-200-p50-s": func(r bringUp) time.Duration { return r.firstOK - r.controlPlane },
 	} {
 		b.ReportMetric(quantile(phaseTimes(runs, of), 0.5).Seconds(), unit)
 	}
