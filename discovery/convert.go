@@ -22,18 +22,24 @@ type serviceResult struct {
 	endpoints []catalog.Endpoint // sorted by ProxyID, then Node
 }
 
-// convertConnectEntries converts the answer of /v1/health/connect/<name>
-// (with passing=false). Entries that are not connect-proxy registrations
+// convertConnectEntries converts the answer of /v1/health/connect/<service>
+// (with passing=false): sidecars (connect-proxy registrations) and, for a
+// service linked to a terminating gateway, the gateway's instances, which
+// are the service's endpoints but no proxy of it. Other entries
 // (connect-native services) are skipped: Weft only configures sidecars.
-func convertConnectEntries(entries []*api.ServiceEntry) serviceResult {
+func convertConnectEntries(service string, entries []*api.ServiceEntry) serviceResult {
 	var r serviceResult
 	for _, e := range entries {
 		switch {
 		case e == nil || e.Service == nil:
 		case e.Service.Kind == api.ServiceKindTerminatingGateway:
 			// Consul answers for a service linked to a terminating
-			// gateway with the gateway: sidecars dial it as the service.
-			r.endpoints = append(r.endpoints, convertEndpoint(e))
+			// gateway with the gateway: sidecars dial it as the service,
+			// and transparent ones by the service's virtual IP, which
+			// Consul tags on the gateway per linked service.
+			ep := convertEndpoint(e)
+			ep.VirtualIP = e.Service.TaggedAddresses[virtualIPTag+":"+service].Address
+			r.endpoints = append(r.endpoints, ep)
 		case e.Service.Kind == api.ServiceKindConnectProxy && e.Service.Proxy != nil:
 			r.proxies = append(r.proxies, convertProxy(e))
 			r.endpoints = append(r.endpoints, convertEndpoint(e))

@@ -146,7 +146,7 @@ func TestConvertConnectEntries(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := convertConnectEntries(tt.entries)
+			got := convertConnectEntries("api", tt.entries)
 			if diff := cmp.Diff(tt.wantProxies, got.proxies); diff != "" {
 				t.Errorf("proxies (-want +got):\n%s", diff)
 			}

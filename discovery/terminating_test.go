@@ -1,10 +1,13 @@
 package discovery
 
 import (
+	"cmp"
+	"net/netip"
 	"slices"
 	"testing"
 
-	"github.com/google/go-cmp/cmp"
+	gocmp "github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -37,23 +40,28 @@ func TestConsulTerminatingGateway(t *testing.T) {
 		return len(s.LinkedInstances["ext"]) == 1 && len(s.LinkedInstances["db"]) == 1 && len(s.Endpoints["ext"]) == 1
 	})
 	node := srv.NodeName
-	if diff := cmp.Diff(&catalog.Proxy{ID: "tgw-1", Name: "tgw", Node: node, Kind: catalog.KindTerminatingGateway, Address: "127.0.0.1", Port: 8443},
+	if diff := gocmp.Diff(&catalog.Proxy{ID: "tgw-1", Name: "tgw", Node: node, Kind: catalog.KindTerminatingGateway, Address: "127.0.0.1", Port: 8443},
 		snap.Proxies["tgw-1"]); diff != "" {
 		t.Errorf("gateway proxy (-want +got):\n%s", diff)
 	}
 	want := &catalog.TerminatingGateway{Name: "tgw", Services: []catalog.LinkedService{
 		{Name: "db"}, {Name: "ext", CAFile: "/etc/ext-ca.pem", SNI: "ext.example.com"},
 	}}
-	if diff := cmp.Diff(want, snap.TerminatingGateways["tgw"]); diff != "" {
+	if diff := gocmp.Diff(want, snap.TerminatingGateways["tgw"]); diff != "" {
 		t.Errorf("linked services (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]catalog.Endpoint{{ProxyID: "ext-1", Node: node, Address: "127.0.0.2", Port: 9443, WeightPassing: 1, WeightWarning: 1}},
+	if diff := gocmp.Diff([]catalog.Endpoint{{ProxyID: "ext-1", Node: node, Address: "127.0.0.2", Port: 9443, WeightPassing: 1, WeightWarning: 1}},
 		snap.LinkedInstances["ext"]); diff != "" {
 		t.Errorf("ext's instances (-want +got):\n%s", diff)
 	}
-	// What a sidecar calling ext dials: the gateway.
-	if diff := cmp.Diff([]catalog.Endpoint{{ProxyID: "tgw-1", Node: node, Address: "127.0.0.1", Port: 8443, WeightPassing: 1, WeightWarning: 1}},
-		snap.Endpoints["ext"]); diff != "" {
+	// What a sidecar calling ext dials: the gateway, with ext's virtual
+	// IP for transparent proxies.
+	gwEndpoint := snap.Endpoints["ext"]
+	if len(gwEndpoint) == 1 && !netip.MustParsePrefix("240.0.0.0/4").Contains(netip.MustParseAddr(cmp.Or(gwEndpoint[0].VirtualIP, "0.0.0.0"))) {
+		t.Errorf("the gateway's endpoint for ext has virtual IP %q, want ext's, in 240.0.0.0/4", gwEndpoint[0].VirtualIP)
+	}
+	if diff := gocmp.Diff([]catalog.Endpoint{{ProxyID: "tgw-1", Node: node, Address: "127.0.0.1", Port: 8443, WeightPassing: 1, WeightWarning: 1}},
+		snap.Endpoints["ext"], cmpopts.IgnoreFields(catalog.Endpoint{}, "VirtualIP")); diff != "" {
 		t.Errorf("ext's endpoints for sidecars (-want +got):\n%s", diff)
 	}
 

@@ -72,7 +72,7 @@ func (c *coordinator) watchService(ctx context.Context, name string, gen uint64)
 		if err != nil {
 			return serviceAnswer{}, 0, fmt.Errorf("watch service %q: %w", name, err)
 		}
-		return serviceAnswer{result: convertConnectEntries(entries), reset: index.reset(meta.LastIndex)}, meta.LastIndex, nil
+		return serviceAnswer{result: convertConnectEntries(name, entries), reset: index.reset(meta.LastIndex)}, meta.LastIndex, nil
 	}
 	runBlocking(ctx, c.env, "health/connect/"+name, fetch, func(ctx context.Context, a serviceAnswer) bool {
 		return c.send(ctx, func(context.Context) { c.setService(name, gen, a.result, a.reset) })

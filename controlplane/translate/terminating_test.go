@@ -39,6 +39,20 @@ func terminatingCases() []goldenCase {
 			},
 		},
 		mesh: testMesh,
+	}, {
+		// A transparent sidecar reaches a linked service by its virtual
+		// IP, which Consul tags on the gateway, even with
+		// MeshDestinationsOnly.
+		name: "terminating_gateway_transparent_caller",
+		snap: &catalog.Snapshot{
+			Datacenter: "dc1",
+			Proxies:    map[string]*catalog.Proxy{"web-1-sidecar-proxy": transparentWeb(0)},
+			Endpoints: map[string][]catalog.Endpoint{
+				"ext": {{ProxyID: "tgw-1", Node: "node-1", Address: "127.0.0.1", Port: 8443, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1, VirtualIP: "240.0.0.7"}},
+			},
+			Mesh: &catalog.Mesh{MeshDestinationsOnly: true},
+		},
+		mesh: testMesh,
 	}}
 }
 
