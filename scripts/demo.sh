@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # make demo: Consul + Weft control plane + web → api ×2 through weft-proxy
-# sidecars, with traffic, on loopback. Ctrl-C stops everything.
+# sidecars, and web → billing (outside the mesh) through a terminating
+# gateway, with traffic, on loopback. Ctrl-C stops everything.
 set -euo pipefail
 
 root="$(cd "$(dirname "$0")/.." && pwd)"
@@ -17,7 +18,7 @@ DEMO_REQUESTS="${DEMO_REQUESTS:-0}" # 0: keep sending until Ctrl-C
 # shellcheck source=scripts/demo-lib.sh
 source "$root/scripts/demo-lib.sh"
 
-check_ports 8500 8300 8301 15000 15010 8080 9001 9002 9191 21000 21001 21002 19000 19001 19002
+check_ports 8500 8300 8301 15000 15010 8080 9001 9002 9003 9191 9292 8443 21000 21001 21002 19000 19001 19002 19003
 rm -rf "$state"; mkdir -p "$logs"
 
 step "starting Consul (dev agent, http://127.0.0.1:8500)"
@@ -38,7 +39,10 @@ wait_for "control plane" 30 curl -sf http://127.0.0.1:15000/ready
 
 step "registering web and api ×2 in Consul with standard connect { sidecar_service } stanzas"
 "$CONSUL" config write deploy/demo/defaults.hcl
-for f in api-1 api-2 web; do "$CONSUL" services register "deploy/demo/$f.hcl" >/dev/null; echo "registered deploy/demo/$f.hcl"; done
+for f in api-1 api-2 web billing; do "$CONSUL" services register "deploy/demo/$f.hcl" >/dev/null; echo "registered deploy/demo/$f.hcl"; done
+echo "billing has no sidecar: the terminating gateway tgw answers for it (deploy/demo/terminating-gateway.hcl)"
+"$CONSUL" config write deploy/demo/terminating-gateway.hcl
+"$WEFT" register --gateway terminating --name tgw --id tgw-1 --address 127.0.0.1 --port 8443 --consul-addr "$CONSUL_HTTP_ADDR"
 
 step "starting the apps and their weft-proxy sidecars"
 start api-1 "$APP" --name api-1 --listen 127.0.0.1:9001
@@ -48,7 +52,9 @@ start web-1 "$APP" --name web-1 --listen 127.0.0.1:8080 --upstream http://127.0.
 start web-1-sidecar "$PROXY" --proxy-id web-1-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19000
 start api-1-sidecar "$PROXY" --proxy-id api-1-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19001
 start api-2-sidecar "$PROXY" --proxy-id api-2-sidecar-proxy --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19002
-for a in 19000 19001 19002; do wait_for "sidecar admin :$a ready" 30 curl -sf "http://127.0.0.1:$a/ready"; done
+start billing-1 "$APP" --name billing-1 --listen 127.0.0.1:9003
+start tgw-1 "$PROXY" --proxy-id tgw-1 --xds-addr 127.0.0.1:15010 --admin-addr 127.0.0.1:19003
+for a in 19000 19001 19002 19003; do wait_for "proxy admin :$a ready" 30 curl -sf "http://127.0.0.1:$a/ready"; done
 echo "sidecars ready; waiting for Consul to see both api sidecars healthy (its listening check runs every 10s)"
 wait_for "both api sidecars passing in Consul" 60 bash -c \
   "[ \$(curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/api?passing' | grep -oE '\"ServiceID\": *\"api-[0-9]-sidecar-proxy\"' | sort -u | wc -l) -eq 2 ]"
@@ -79,6 +85,16 @@ for _ in 1 2 3; do sleep 0.5; send; done
 echo "  intention deleted: the default (allow, as Consul's ACLs are off) applies again"
 for _ in 1 2 3; do sleep 0.5; send; done
 
+step "outside the mesh: web → billing (no sidecar) through the terminating gateway tgw"
+wait_for "the gateway passing in Consul (its TCP check runs every 10s)" 30 bash -c \
+  "curl -sf '$CONSUL_HTTP_ADDR/v1/health/connect/billing?passing' | grep -q tgw-1"
+echo "  Consul answers web's sidecar with the gateway as billing's instance; web's sidecar calls it with mTLS and expects billing's identity"
+for _ in 1 2 3; do echo "  curl 127.0.0.1:9292 (web's upstream for billing) → $(curl -s -m 5 http://127.0.0.1:9292/)"; done
+billing_id=$(curl -sf http://127.0.0.1:19003/certs | grep -oE 'spiffe://[^"]*/svc/billing' | sed -n 1p)
+[ -n "$billing_id" ] || billing_id="billing's identity"
+echo "  the gateway presents $billing_id (its key generated in the gateway), enforces billing's intentions, and forwards in plaintext:"
+"$WEFT" proxy-status --admin-addr 127.0.0.1:15000 tgw-1 | grep 'SNI' | sed 's/^ */    /'
+
 step "observability: every request is traced by both sidecars and counted"
 echo "  recent traces (the control plane is the embedded OTLP backend; the viewer is at http://127.0.0.1:15000/traces):"
 "$WEFT" traces --admin-addr 127.0.0.1:15000 2>&1 | sed -n '1,6s/^/  /p'
@@ -93,6 +109,7 @@ $(bold "Weft is running. Where to look next:")
   Control plane: the catalog it translated              curl -s http://127.0.0.1:15000/catalog
   web's sidecar: its live xDS config                    curl -s http://127.0.0.1:19000/config_dump
   api-1's sidecar: its certificate and trust bundle     $WEFT ca leaf --proxy-admin 127.0.0.1:19001
+  The terminating gateway: what it answers for          $WEFT proxy-status --admin-addr 127.0.0.1:15000 tgw-1
   The mesh CA (roots, rotation)                         $WEFT ca roots   /   $WEFT ca rotate
   Trace viewer (control plane)                          http://127.0.0.1:15000/traces
   Logs of every process                                 $logs/

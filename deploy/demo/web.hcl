@@ -1,4 +1,5 @@
-# web calls api through its sidecar's upstream listener on 127.0.0.1:9191.
+# web calls api through its sidecar's upstream listener on 127.0.0.1:9191,
+# and billing, outside the mesh, on 127.0.0.1:9292.
 service {
   name = "web"
   id   = "web-1"
@@ -17,6 +18,10 @@ service {
           {
             destination_name   = "api"
             local_bind_port    = 9191
+          },
+          {
+            destination_name   = "billing"
+            local_bind_port    = 9292
           }
         ]
       }
