@@ -3,6 +3,7 @@ package translate
 import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	"google.golang.org/protobuf/types/known/structpb"
 
 	"github.com/weft-mesh/weft/catalog"
 )
@@ -16,7 +17,8 @@ type priorityGroup struct {
 
 // loadAssignment lists the instances of each group at its own priority,
 // in order: 0 for the primary target, then one per failover target that
-// has instances, with no gaps. Health and weight follow Consul's rules:
+// has instances, with no gaps. Each endpoint names its Consul instance
+// (withInstance). Health and weight follow Consul's rules:
 // passing instances get their passing weight; warning instances their
 // warning weight, or are unhealthy when it is 0 (or the group takes only
 // passing instances); critical instances are unhealthy.
@@ -29,7 +31,7 @@ func loadAssignment(cluster string, groups ...priorityGroup) *endpointv3.Cluster
 		lbs := make([]*endpointv3.LbEndpoint, 0, len(g.endpoints))
 		for _, e := range g.endpoints {
 			health, weight := endpointHealth(e, g.onlyPassing)
-			lbs = append(lbs, lbEndpoint(e.Address, e.Port, health, weight))
+			lbs = append(lbs, withInstance(lbEndpoint(e.Address, e.Port, health, weight), e.ProxyID))
 		}
 		cla.Endpoints = append(cla.Endpoints, &endpointv3.LocalityLbEndpoints{LbEndpoints: lbs, Priority: uint32(len(cla.Endpoints))})
 	}
@@ -70,4 +72,25 @@ const maxWeight = 1 << 20
 // and at most maxWeight.
 func atLeastOne(w int) int {
 	return min(max(w, 1), maxWeight)
+}
+
+// The EDS endpoint metadata weft-proxy reads (docs/xds.md):
+// filter_metadata["weft"].instance_id is the Consul service ID of the
+// instance behind the endpoint (its sidecar's, or a gateway's), which
+// the proxy's spans report as weft.upstream.instance_id.
+const (
+	endpointMetadata = "weft"
+	instanceIDField  = "instance_id"
+)
+
+// withInstance names the Consul instance id behind e in its metadata;
+// nothing when id is empty.
+func withInstance(e *endpointv3.LbEndpoint, id string) *endpointv3.LbEndpoint {
+	if id == "" {
+		return e
+	}
+	e.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		endpointMetadata: {Fields: map[string]*structpb.Value{instanceIDField: structpb.NewStringValue(id)}},
+	}}
+	return e
 }

@@ -220,3 +220,44 @@ func TestTransportProtocols(t *testing.T) {
 		t.Error("proxy transport must not compress or use an environment proxy")
 	}
 }
+
+// TestHostsKnowTheirInstance: a host names the Consul instance EDS gave
+// it; another instance at the same address is a new host, with a fresh
+// breaker; Ejected counts the hosts outlier detection holds out.
+func TestHostsKnowTheirInstance(t *testing.T) {
+	od := outlier.Settings{Consecutive5xx: 1, Enforcing5xx: 100, BaseEjectionTime: time.Hour, MaxEjectionPercent: 100}
+	eps := func(instance string) []config.Endpoint {
+		return []config.Endpoint{{Address: "a:1", Healthy: true, Weight: 1, InstanceID: instance}, {Address: "b:1", Healthy: true, Weight: 1, InstanceID: "b-1"}}
+	}
+	c := newCluster(&config.Cluster{Name: "c", Endpoints: eps("a-1"), Outlier: &od}, Options{})
+	byAddr := func() map[string]*Host {
+		out := map[string]*Host{}
+		for _, e := range c.state.Load().hosts {
+			out[e.host.Address()] = e.host
+		}
+		return out
+	}
+	if got := byAddr()["a:1"].InstanceID(); got != "a-1" {
+		t.Fatalf("InstanceID = %q, want a-1", got)
+	}
+	if c.Ejected() != 0 {
+		t.Fatalf("Ejected = %d before any failure", c.Ejected())
+	}
+	eject(t, c, "a:1")
+	if c.Ejected() != 1 {
+		t.Fatalf("Ejected = %d after ejecting a:1, want 1", c.Ejected())
+	}
+	before := byAddr()
+	c.update(&config.Cluster{Name: "c", Endpoints: eps("a-2"), Outlier: &od})
+	after := byAddr()
+	if after["a:1"] == before["a:1"] || after["a:1"].InstanceID() != "a-2" || !after["a:1"].outlier.Available() {
+		t.Errorf("a new instance at a:1 kept the old host (same %v, instance %q, available %v); want a fresh one",
+			after["a:1"] == before["a:1"], after["a:1"].InstanceID(), after["a:1"].outlier.Available())
+	}
+	if after["b:1"] != before["b:1"] {
+		t.Error("b:1's host was replaced although its instance did not change")
+	}
+	if c.Ejected() != 0 {
+		t.Errorf("Ejected = %d once the ejected instance left, want 0", c.Ejected())
+	}
+}

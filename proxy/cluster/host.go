@@ -11,32 +11,42 @@ import (
 // Host is one upstream endpoint of a cluster. It keeps its in-flight
 // request count and its breaker across configuration updates.
 type Host struct {
-	addr    string
-	active  atomic.Int64
-	outlier *outlier.Host // nil without outlier detection
+	addr     string
+	instance string
+	active   atomic.Int64
+	outlier  *outlier.Host // nil without outlier detection
 }
 
 // Address returns "host:port".
 func (h *Host) Address() string { return h.addr }
 
-// hostsFor pairs endpoints with hosts, reusing old's hosts by address
-// when the detector is the same.
+// InstanceID returns the Consul instance behind the host (EDS metadata),
+// "" when the control plane did not name it.
+func (h *Host) InstanceID() string { return h.instance }
+
+// hostKey identifies a host across updates: its address and instance, so
+// that another instance at the same address starts afresh.
+func hostKey(ep config.Endpoint) string { return ep.Address + "\x00" + ep.InstanceID }
+
+// hostsFor pairs endpoints with hosts, reusing old's hosts by address and
+// instance when the detector is the same.
 func (c *Cluster) hostsFor(eps []config.Endpoint, old *state, d *outlier.Detector) []entry {
 	reuse := map[string]*Host{}
 	if old != nil && old.detector == d {
 		for _, e := range old.hosts {
-			reuse[e.ep.Address] = e.host
+			reuse[hostKey(e.ep)] = e.host
 		}
 	}
 	out := make([]entry, 0, len(eps))
 	for _, ep := range eps {
-		h, ok := reuse[ep.Address]
+		k := hostKey(ep)
+		h, ok := reuse[k]
 		if !ok {
-			h = &Host{addr: ep.Address}
+			h = &Host{addr: ep.Address, instance: ep.InstanceID}
 			if d != nil {
 				h.outlier = d.NewHost(ep.Address)
 			}
-			reuse[ep.Address] = h // an address listed twice shares its host
+			reuse[k] = h // an endpoint listed twice shares its host
 		}
 		out = append(out, entry{ep: ep, host: h})
 	}
@@ -81,8 +91,10 @@ type Attempt struct {
 }
 
 // Report tells outlier detection how the attempt went; call it once, as
-// soon as that is known (response headers, or the failure).
-func (a Attempt) Report(r outlier.Result) { a.Host.outlier.Report(a.ticket, r) }
+// soon as that is known (response headers, or the failure). It reports
+// whether this result opened the host's breaker: outlier detection
+// ejected the host.
+func (a Attempt) Report(r outlier.Result) (ejected bool) { return a.Host.outlier.Report(a.ticket, r) }
 
 // Release ends the attempt (its in-flight count); call it once, when the
 // exchange with the host is over.
@@ -124,6 +136,16 @@ func (c *Cluster) Pick(info balancer.PickInfo, avoid []*Host, avoidTries int) (A
 		}
 	}
 	return Attempt{}, ErrCircuitOpen
+}
+
+// Ejected returns the number of the cluster's hosts that outlier
+// detection holds out of service now (ejected or awaiting their probe).
+// It reads one atomic.
+func (c *Cluster) Ejected() int {
+	if d := c.state.Load().detector; d != nil {
+		return d.Ejected()
+	}
+	return 0
 }
 
 func (c *Cluster) admit(h *Host) (Attempt, bool) {

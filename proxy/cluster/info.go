@@ -24,6 +24,8 @@ type Info struct {
 // HostInfo describes one endpoint of a cluster.
 type HostInfo struct {
 	Address string `json:"address"`
+	// InstanceID is the Consul instance behind the host, from EDS.
+	InstanceID string `json:"instance_id,omitempty"`
 	// Healthy is the endpoint's health from EDS (HEALTHY or UNKNOWN).
 	Healthy  bool   `json:"healthy"`
 	Weight   uint32 `json:"weight"`
@@ -54,7 +56,7 @@ func (c *Cluster) info() Info {
 		ActiveRequests: c.requests.Load(), PendingRequests: c.pending.Load(), ActiveRetries: c.retries.Load()}
 	for _, e := range st.hosts {
 		in.Hosts = append(in.Hosts, HostInfo{
-			Address: e.ep.Address, Healthy: e.ep.Healthy, Weight: e.ep.Weight, Priority: e.ep.Priority,
+			Address: e.ep.Address, InstanceID: e.ep.InstanceID, Healthy: e.ep.Healthy, Weight: e.ep.Weight, Priority: e.ep.Priority,
 			Breaker: e.host.outlier.Breaker().String(), Ejected: e.host.outlier.Ejected(), ActiveRequests: e.host.active.Load(),
 		})
 	}

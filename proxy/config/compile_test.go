@@ -90,14 +90,14 @@ func TestCompileGood(t *testing.T) {
 				xdstest.TCPListener("api:127.0.0.1:9191", "127.0.0.1:9191", api),
 				xdstest.EDSCluster(api),
 				xdstest.LoadAssignment(api,
-					xdstest.WeightedEndpoint("10.0.0.1:20000", corev3.HealthStatus_HEALTHY, 3),
+					xdstest.WithInstanceID(xdstest.WeightedEndpoint("10.0.0.1:20000", corev3.HealthStatus_HEALTHY, 3), "api-1-sidecar-proxy"),
 					xdstest.WeightedEndpoint("10.0.0.2:20000", corev3.HealthStatus_UNHEALTHY, 1),
 					xdstest.WeightedEndpoint("10.0.0.3:20000", corev3.HealthStatus_UNKNOWN, 0)),
 			),
 			want: &Runtime{
 				Listeners: []*Listener{{Name: "api:127.0.0.1:9191", Address: "127.0.0.1:9191", Mode: ModeTCP, Cluster: api}},
 				Clusters: map[string]*Cluster{api: {Name: api, ConnectTimeout: 5 * time.Second, EDSName: api, Limits: DefaultLimits(), LB: defaultLB, Endpoints: []Endpoint{
-					healthy("10.0.0.1:20000", 3),
+					{Address: "10.0.0.1:20000", Healthy: true, Weight: 3, InstanceID: "api-1-sidecar-proxy"},
 					{Address: "10.0.0.2:20000", Weight: 1},
 					healthy("10.0.0.3:20000", 1),
 				}}},

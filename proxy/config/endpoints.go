@@ -40,11 +40,27 @@ func compileEndpoint(lbe *endpointv3.LbEndpoint, priority uint32, requireIP bool
 		weight = max(w.GetValue(), 1)
 	}
 	return Endpoint{
-		Address:  addr,
-		Healthy:  receivesTraffic(lbe.GetHealthStatus()),
-		Weight:   weight,
-		Priority: priority,
+		Address:    addr,
+		Healthy:    receivesTraffic(lbe.GetHealthStatus()),
+		Weight:     weight,
+		Priority:   priority,
+		InstanceID: instanceID(lbe),
 	}, nil
+}
+
+// The control plane names each EDS endpoint's Consul instance in its
+// metadata: filter_metadata[EndpointMetadata].fields[InstanceIDField], a
+// string (docs/xds.md). Other metadata is ignored.
+const (
+	EndpointMetadata = "weft"
+	InstanceIDField  = "instance_id"
+)
+
+// instanceID is the endpoint's Consul instance ID, "" when the control
+// plane sent none.
+func instanceID(lbe *endpointv3.LbEndpoint) string {
+	md := lbe.GetMetadata().GetFilterMetadata()[EndpointMetadata]
+	return md.GetFields()[InstanceIDField].GetStringValue()
 }
 
 // receivesTraffic: only HEALTHY and UNKNOWN endpoints get traffic.

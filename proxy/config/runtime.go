@@ -310,6 +310,9 @@ type Endpoint struct {
 	Weight uint32
 	// Priority is the locality priority; 0 is the highest.
 	Priority uint32
+	// InstanceID is the Consul service ID of the instance behind the
+	// endpoint (its sidecar's), from the EDS metadata; "" when unknown.
+	InstanceID string
 }
 
 // DefaultConnectTimeout applies to clusters without connect_timeout, as

@@ -119,10 +119,12 @@ func (h *Host) Admit() (Ticket, bool) {
 	return Ticket{done: done}, true
 }
 
-// Report records the result of an admitted request.
-func (h *Host) Report(t Ticket, r Result) {
+// Report records the result of an admitted request. It reports whether
+// the result opened the host's breaker (ejected it, or re-ejected it
+// after a failed probe).
+func (h *Host) Report(t Ticket, r Result) (tripped bool) {
 	if h == nil {
-		return
+		return false
 	}
 	switch r {
 	case GatewayFailure:
@@ -133,15 +135,14 @@ func (h *Host) Report(t Ticket, r Result) {
 		}
 	}
 	if t.done != nil {
-		h.reportProbe(t, r)
-		return
+		return h.reportProbe(t, r)
 	}
 	if r == Ignored || h.state.Load() != closed {
-		return // not this host's doing, or a late report of a past episode
+		return false // not this host's doing, or a late report of a past episode
 	}
 	if r == Success {
 		if h.failing.Load() == 0 {
-			return // nothing to reset: the common case takes no lock
+			return false // nothing to reset: the common case takes no lock
 		}
 		h.failing.Store(0)
 	} else {
@@ -151,9 +152,10 @@ func (h *Host) Report(t Ticket, r Result) {
 		done(r.err())
 	}
 	h.d.flush()
+	return r != Success && h.state.Load() == ejected
 }
 
-func (h *Host) reportProbe(t Ticket, r Result) {
+func (h *Host) reportProbe(t Ticket, r Result) (tripped bool) {
 	t.done(r.err())
 	if r == Ignored {
 		// The probe told nothing: let the next request probe.
@@ -161,6 +163,7 @@ func (h *Host) reportProbe(t Ticket, r Result) {
 		h.d.changed.Store(true)
 	}
 	h.d.flush()
+	return r != Success && r != Ignored && h.state.Load() == ejected
 }
 
 // readyToTrip runs under the breaker's lock on each failure in the

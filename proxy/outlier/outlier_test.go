@@ -89,20 +89,25 @@ func settings(mod func(*Settings)) Settings {
 }
 
 // send admits one request and reports r; it fails if the host refuses.
-func (f *fixture) send(h *Host, r Result) {
+// It returns whether the report ejected the host.
+func (f *fixture) send(h *Host, r Result) (ejected bool) {
 	f.t.Helper()
 	tk, ok := h.Admit()
 	if !ok {
 		f.t.Fatal("host refused a request")
 	}
-	h.Report(tk, r)
+	return h.Report(tk, r)
 }
 
-func (f *fixture) fail(h *Host, n int) {
+// fail reports n failures and returns how many of them ejected the host.
+func (f *fixture) fail(h *Host, n int) (ejections int) {
 	f.t.Helper()
 	for range n {
-		f.send(h, Failure)
+		if f.send(h, Failure) {
+			ejections++
+		}
 	}
+	return ejections
 }
 
 func TestTripsAfterConsecutiveFailures(t *testing.T) {
@@ -110,13 +115,12 @@ func TestTripsAfterConsecutiveFailures(t *testing.T) {
 	h := f.d.NewHost("a")
 	f.fail(h, 2)
 	f.send(h, Success) // resets the run
-	f.fail(h, 2)
-	if !h.Available() {
+	if f.fail(h, 2) != 0 || !h.Available() {
 		t.Fatal("ejected after 2 consecutive failures, want 3")
 	}
-	f.send(h, GatewayFailure) // gateway failures count as 5xx too
-	if h.Available() || !h.Ejected() {
-		t.Fatal("still available after 3 consecutive failures")
+	// Gateway failures count as 5xx too; the report that ejects says so.
+	if ejected := f.send(h, GatewayFailure); !ejected || h.Available() || !h.Ejected() {
+		t.Fatalf("after 3 consecutive failures: Report said ejected %v, available %v; want the host ejected", ejected, h.Available())
 	}
 	if f.changes.Load() == 0 {
 		t.Error("OnChange not called on ejection")
@@ -145,7 +149,9 @@ func TestProbeAfterEjectionTime(t *testing.T) {
 	if _, ok := h.Admit(); ok || h.Available() {
 		t.Fatal("a second request was admitted while the probe is in flight")
 	}
-	h.Report(probe, Success)
+	if h.Report(probe, Success) {
+		t.Error("a successful probe's Report said it ejected the host")
+	}
 	if !h.Available() || f.d.Ejected() != 0 {
 		t.Fatalf("after a successful probe: available %v, ejected %d; want back in service", h.Available(), f.d.Ejected())
 	}
@@ -157,7 +163,9 @@ func TestFailedProbeEjectsForLonger(t *testing.T) {
 	h := f.d.NewHost("a")
 	f.fail(h, 1)
 	f.clock.Advance(10 * time.Second)
-	f.send(h, Failure) // the probe fails: second ejection, 2 × base
+	if !f.send(h, Failure) { // the probe fails: second ejection, 2 × base
+		t.Error("the failed probe's Report did not say it ejected the host")
+	}
 	f.clock.Advance(19 * time.Second)
 	if h.Available() {
 		t.Fatal("readmitted before 2 × base_ejection_time")

@@ -26,6 +26,7 @@ import (
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
+	"google.golang.org/protobuf/types/known/structpb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 )
 
@@ -178,6 +179,15 @@ func WeightedEndpoint(addr string, health corev3.HealthStatus, weight uint32) *e
 		HealthStatus:        health,
 		LoadBalancingWeight: wrapperspb.UInt32(weight),
 	}
+}
+
+// WithInstanceID names the Consul instance behind e in its metadata, as
+// the control plane does (docs/xds.md), and returns e.
+func WithInstanceID(e *endpointv3.LbEndpoint, id string) *endpointv3.LbEndpoint {
+	e.Metadata = &corev3.Metadata{FilterMetadata: map[string]*structpb.Struct{
+		"weft": {Fields: map[string]*structpb.Value{"instance_id": structpb.NewStringValue(id)}},
+	}}
+	return e
 }
 
 // LoadAssignment is a load assignment with one locality.
