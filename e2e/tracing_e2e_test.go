@@ -135,6 +135,7 @@ func TestTraceInEmbeddedViewer(t *testing.T) {
 			t.Errorf("waterfall lacks %s", svc)
 		}
 	}
+	checkSpansExplainThemselves(t, m.cpAdmin, id)
 
 	// The failing request's trace is listed as an error.
 	failURL := strings.TrimSuffix(webURL, "/order") + failPath
@@ -151,6 +152,60 @@ func TestTraceInEmbeddedViewer(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// checkSpansExplainThemselves reads a chain's trace from the embedded
+// backend's JSON API: every sidecar names its span by the route, the
+// client spans name the Consul instance that served them (as the control
+// plane put it in EDS), the server spans their verified caller.
+func checkSpansExplainThemselves(t *testing.T, cpAdmin, id string) {
+	t.Helper()
+	var tr struct {
+		Rows []struct {
+			Service, Name, Kind string
+			Attributes          map[string]string
+		}
+	}
+	poll.Until(t, 20*time.Second, "the four spans of trace "+id, func() error {
+		if err := getJSONInto("http://"+cpAdmin+"/api/traces/"+id, &tr); err != nil {
+			return err
+		}
+		if len(tr.Rows) < 4 {
+			return fmt.Errorf("%d spans", len(tr.Rows))
+		}
+		return nil
+	})
+	// service/kind → attributes; a SPIFFE ID is checked by its path.
+	want := map[string]map[string]string{
+		"web/CLIENT": {"url.path": "/order", "weft.upstream.instance_id": "api-1-sidecar-proxy"},
+		"api/SERVER": {"url.path": "/order", "weft.peer.spiffe_id": "/ns/default/dc/dc1/svc/web"},
+		"api/CLIENT": {"url.path": "/order", "weft.upstream.instance_id": "db-1-sidecar-proxy"},
+		"db/SERVER":  {"url.path": "/order", "weft.peer.spiffe_id": "/ns/default/dc/dc1/svc/api"},
+	}
+	for _, r := range tr.Rows {
+		key := r.Service + "/" + r.Kind
+		attrs, ok := want[key]
+		if !ok {
+			t.Errorf("unexpected span %s %q", key, r.Name)
+			continue
+		}
+		delete(want, key)
+		if r.Name != "GET /*" || r.Attributes["http.route"] != "/*" {
+			t.Errorf("%s span named %q, http.route %q; want GET /* and /*", key, r.Name, r.Attributes["http.route"])
+		}
+		for k, v := range attrs {
+			got := r.Attributes[k]
+			if k == "weft.peer.spiffe_id" && strings.HasPrefix(got, "spiffe://") {
+				got = got[strings.Index(got[len("spiffe://"):], "/")+len("spiffe://"):]
+			}
+			if got != v {
+				t.Errorf("%s span: %s = %q, want %q (all: %v)", key, k, r.Attributes[k], v, r.Attributes)
+			}
+		}
+	}
+	if len(want) > 0 {
+		t.Errorf("trace %s lacks spans %v", id, want)
+	}
 }
 
 // get sends one GET and returns its status code.

@@ -18,6 +18,7 @@ import (
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	typev3 "github.com/envoyproxy/go-control-plane/envoy/type/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -37,6 +38,9 @@ type l7 struct {
 	p       *runningProxy
 	version int
 	addr    string
+	// collector, when set, is the OTLP/gRPC address the listener traces
+	// every request to, as service "web".
+	collector string
 }
 
 const l7Listener = "api:127.0.0.1:0"
@@ -45,8 +49,15 @@ const l7Listener = "api:127.0.0.1:0"
 // assignments and waits until the proxy serves them.
 func startL7(t *testing.T, rc *routev3.RouteConfiguration, clusters []*clusterv3.Cluster, loads ...*endpointv3.ClusterLoadAssignment) *l7 {
 	t.Helper()
+	return startTracedL7(t, "", rc, clusters, loads...)
+}
+
+// startTracedL7 is startL7 with the listener tracing to collector ("":
+// no tracing).
+func startTracedL7(t *testing.T, collector string, rc *routev3.RouteConfiguration, clusters []*clusterv3.Cluster, loads ...*endpointv3.ClusterLoadAssignment) *l7 {
+	t.Helper()
 	tl := newTestLog(t)
-	x := &l7{t: t, cp: startControlPlane(t, tl, "127.0.0.1:0")}
+	x := &l7{t: t, cp: startControlPlane(t, tl, "127.0.0.1:0"), collector: collector}
 	x.set(rc, clusters, loads...)
 	x.p = startProxy(t, tl, x.cp.addr)
 	x.p.waitReady()
@@ -57,10 +68,15 @@ func startL7(t *testing.T, rc *routev3.RouteConfiguration, clusters []*clusterv3
 func (x *l7) set(rc *routev3.RouteConfiguration, clusters []*clusterv3.Cluster, loads ...*endpointv3.ClusterLoadAssignment) {
 	x.t.Helper()
 	x.version++
-	r := map[resourcev3.Type][]types.Resource{
-		resourcev3.ListenerType: {xdstest.HTTPListenerRDS(l7Listener, "127.0.0.1:0", rc.GetName())},
-		resourcev3.RouteType:    {rc},
+	listener := xdstest.HTTPListenerRDS(l7Listener, "127.0.0.1:0", rc.GetName())
+	r := map[resourcev3.Type][]types.Resource{resourcev3.RouteType: {rc}}
+	if x.collector != "" {
+		listener = xdstest.WithHCM(listener, func(h *hcmv3.HttpConnectionManager) {
+			h.Tracing = xdstest.OpenTelemetryTracing(otlpCluster, "web", 100)
+		})
+		r[resourcev3.ClusterType] = []types.Resource{xdstest.WithHTTP2(xdstest.StaticCluster(otlpCluster, xdstest.Endpoint(x.collector)))}
 	}
+	r[resourcev3.ListenerType] = []types.Resource{listener}
 	for _, c := range clusters {
 		r[resourcev3.ClusterType] = append(r[resourcev3.ClusterType], c)
 	}

@@ -232,8 +232,11 @@ func (m *meshTest) publishWeb() string {
 			xdstest.WithHTTP2(xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, apiID, "h2"))),
 			xdstest.WithClusterTLS(xdstest.EDSCluster(apiTCP), xdstest.UpstreamTLS(apiTCP, apiID)),
 		),
-		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{httpEndpoint}), loadAssignment(apiTCP, []string{tcpEndpoint})},
-		resourcev3.SecretType:   {xdstest.RootsSecretOf(m.roots)},
+		resourcev3.EndpointType: {
+			xdstest.LoadAssignment(apiHTTP, xdstest.WithInstanceID(xdstest.Endpoint(httpEndpoint), apiNode)),
+			loadAssignment(apiTCP, []string{tcpEndpoint}),
+		},
+		resourcev3.SecretType: {xdstest.RootsSecretOf(m.roots)},
 	})
 	return v
 }

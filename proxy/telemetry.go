@@ -44,12 +44,13 @@ func (p *Proxy) newObservability() {
 	p.metrics.SetStatus(s)
 }
 
-// routerHooks report each upstream attempt to the request's telemetry and
-// count retries per cluster.
+// routerHooks report each upstream attempt and what happened to it to the
+// request's telemetry, and count retries per cluster.
 func (p *Proxy) routerHooks() router.Hooks {
 	return router.Hooks{
 		Attempt: telemetry.Transport,
 		Retry:   func(cluster string) { p.metrics.Cluster(cluster).Retried() },
+		Observe: telemetry.Observe,
 	}
 }
 

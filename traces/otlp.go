@@ -101,13 +101,23 @@ func convertSpan(service string, sp *tracev1.Span) Span {
 	if len(sp.GetParentSpanId()) == 8 {
 		s.ParentSpanID = hex.EncodeToString(sp.GetParentSpanId())
 	}
-	if n := len(sp.GetAttributes()); n > 0 {
-		s.Attributes = make(map[string]string, n)
-		for _, kv := range sp.GetAttributes() {
-			s.Attributes[kv.GetKey()] = valueString(kv.GetValue())
-		}
+	s.Attributes = attrs(sp.GetAttributes())
+	for _, e := range sp.GetEvents() {
+		s.Events = append(s.Events, Event{Time: time.Unix(0, int64(e.GetTimeUnixNano())), Name: e.GetName(), Attributes: attrs(e.GetAttributes())})
 	}
 	return s
+}
+
+// attrs converts OTLP attributes; nil for none.
+func attrs(kvs []*commonv1.KeyValue) map[string]string {
+	if len(kvs) == 0 {
+		return nil
+	}
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[kv.GetKey()] = valueString(kv.GetValue())
+	}
+	return m
 }
 
 func attr(kvs []*commonv1.KeyValue, key string) string {

@@ -23,6 +23,15 @@ type Span struct {
 	Error         bool              `json:"error"`
 	StatusMessage string            `json:"status_message,omitempty"`
 	Attributes    map[string]string `json:"attributes,omitempty"`
+	Events        []Event           `json:"events,omitempty"`
+}
+
+// Event is a span event: something that happened at a point of the span
+// (a retry, a timeout, a local reply), with its attributes.
+type Event struct {
+	Time       time.Time         `json:"time"`
+	Name       string            `json:"name"`
+	Attributes map[string]string `json:"attributes,omitempty"`
 }
 
 // Duration is how long the span took.

@@ -103,7 +103,9 @@ func otlpRequest() *collectortrace.ExportTraceServiceRequest {
 				Name: "GET /items", Kind: tracev1.Span_SPAN_KIND_SERVER,
 				StartTimeUnixNano: uint64(t0.UnixNano()), EndTimeUnixNano: uint64(t0.Add(time.Millisecond).UnixNano()),
 				Status:     &tracev1.Status{Code: tracev1.Status_STATUS_CODE_ERROR, Message: "boom"},
-				Attributes: []*commonv1.KeyValue{{Key: "http.response.status_code", Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: 503}}}}},
+				Attributes: []*commonv1.KeyValue{{Key: "http.response.status_code", Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: 503}}}},
+				Events: []*tracev1.Span_Event{{TimeUnixNano: uint64(t0.Add(time.Microsecond).UnixNano()), Name: "upstream_attempt",
+					Attributes: []*commonv1.KeyValue{{Key: "weft.attempt", Value: &commonv1.AnyValue{Value: &commonv1.AnyValue_IntValue{IntValue: 2}}}}}}},
 			{TraceId: []byte{1}, SpanId: bytes.Repeat([]byte{2}, 8)}, // invalid trace ID: skipped
 		}}},
 	}}}
@@ -113,7 +115,8 @@ func TestFromOTLP(t *testing.T) {
 	got := FromOTLP(otlpRequest())
 	want := []Span{{TraceID: strings.Repeat("01", 16), SpanID: strings.Repeat("02", 8), ParentSpanID: strings.Repeat("03", 8),
 		Service: "api", Name: "GET /items", Kind: "SERVER", Start: t0, End: t0.Add(time.Millisecond), Error: true, StatusMessage: "boom",
-		Attributes: map[string]string{"http.response.status_code": "503"}}}
+		Attributes: map[string]string{"http.response.status_code": "503"},
+		Events:     []Event{{Time: t0.Add(time.Microsecond), Name: "upstream_attempt", Attributes: map[string]string{"weft.attempt": "2"}}}}}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b time.Time) bool { return a.Equal(b) })); diff != "" {
 		t.Fatalf("(-want +got):\n%s", diff)
 	}

@@ -58,9 +58,7 @@ func (h *httpHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		localreply.Write(w, r, localreply.NoRoute, "")
 		return
 	}
-	if rt.Name != "" {
-		telemetry.SetRoute(r.Context(), rt.Name)
-	}
+	telemetry.SetRoute(r.Context(), rt.Name, rt.Template)
 	h.b.m.router.Serve(w, r, router.Request{Route: rt, StreamIdleTimeout: l.HTTP.StreamIdleTimeout, SourceIP: sourceIP(r)})
 }
 

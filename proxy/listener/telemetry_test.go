@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
@@ -44,7 +45,7 @@ func newTelemetryEnv(t *testing.T) *telemetryEnv {
 	clusters := cluster.NewManager(cluster.Options{})
 	m := NewManager(Options{
 		Clusters:     clusters,
-		RouterHooks:  router.Hooks{Attempt: telemetry.Transport},
+		RouterHooks:  router.Hooks{Attempt: telemetry.Transport, Observe: telemetry.Observe},
 		Telemetry:    &telemetry.Telemetry{Metrics: metrics.New(te.reg)},
 		Tracers:      te.tracers,
 		DrainTimeout: wait,
@@ -138,6 +139,7 @@ func TestHTTPListenerTelemetry(t *testing.T) {
 		t.Fatalf("%d spans, want 2 (one per request)", len(spans))
 	}
 	var forwarded bool
+	names := map[string][]string{} // span name → its events
 	for _, s := range spans {
 		if s.SpanKind.String() != "client" {
 			t.Errorf("span %q kind %s, want a client span", s.Name, s.SpanKind)
@@ -145,9 +147,18 @@ func TestHTTPListenerTelemetry(t *testing.T) {
 		if strings.Contains(traceparent, s.SpanContext.SpanID().String()) {
 			forwarded = true
 		}
+		names[s.Name] = []string{}
+		for _, e := range s.Events {
+			names[s.Name] = append(names[s.Name], e.Name)
+		}
 	}
 	if !forwarded {
 		t.Errorf("upstream saw traceparent %q, not one of the listener's spans", traceparent)
+	}
+	// The routed request is named by its route; no_route is the sidecar's
+	// own reply, named by the method only.
+	if diff := cmp.Diff(map[string][]string{"GET /items*": {}, "GET": {"local_reply"}}, names); diff != "" {
+		t.Errorf("span names and events (-want +got):\n%s", diff)
 	}
 }
 

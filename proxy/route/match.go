@@ -46,6 +46,21 @@ func NewRegexMatch(expr string) (PathMatch, error) {
 	return PathMatch{Kind: Regex, Value: expr, re: re}, nil
 }
 
+// Template renders the match as a low-cardinality path template, the
+// http.route of OpenTelemetry's conventions: a path as it is, a prefix
+// followed by "*" ("/api/" → "/api/*", "/" → "/*"), a separated prefix
+// followed by "/*" (it also matches the prefix itself), a regex as its
+// expression. Case-insensitivity is not shown.
+func (m *PathMatch) Template() string {
+	switch m.Kind {
+	case Prefix:
+		return m.Value + "*"
+	case SeparatedPrefix:
+		return m.Value + "/*"
+	}
+	return m.Value
+}
+
 func (m *PathMatch) matches(path string) bool {
 	switch m.Kind {
 	case Prefix:

@@ -21,9 +21,12 @@ import (
 
 // Route sends matching requests as its action says.
 type Route struct {
-	Name   string
-	Match  Match
-	Action Action
+	Name  string
+	Match Match
+	// Template is the route's path template (PathMatch.Template), the
+	// http.route of its requests' spans. New fills it in when empty.
+	Template string
+	Action   Action
 	// RequestHeaders and ResponseHeaders are the route's header changes.
 	RequestHeaders, ResponseHeaders Mutation
 
@@ -89,8 +92,12 @@ func New(cfg Config) (*Table, error) {
 	for i := range vhosts {
 		vh := &vhosts[i]
 		for j := range vh.Routes {
-			vh.Routes[j].vhost, vh.Routes[j].table = vh, t
-			vh.Routes[j].Action.Finish()
+			rt := &vh.Routes[j]
+			rt.vhost, rt.table = vh, t
+			rt.Action.Finish()
+			if rt.Template == "" {
+				rt.Template = rt.Match.Path.Template()
+			}
 		}
 		for _, d := range vh.Domains {
 			d = strings.ToLower(d)

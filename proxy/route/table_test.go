@@ -136,6 +136,34 @@ func TestBadRegex(t *testing.T) {
 	}
 }
 
+// TestRouteTemplates: each matched route names a low-cardinality template
+// (the span's http.route), never the request's path.
+func TestRouteTemplates(t *testing.T) {
+	items, _ := NewRegexMatch(`/items/[0-9]+`)
+	routes := []Route{
+		{Match: Match{Path: PathMatch{Kind: Path, Value: "/health"}}, Action: to("a")},
+		{Match: Match{Path: items}, Action: to("a")},
+		{Match: Match{Path: PathMatch{Kind: SeparatedPrefix, Value: "/v2"}}, Action: to("a")},
+		{Name: "named", Template: "/orders/{id}", Match: Match{Path: PathMatch{Kind: Prefix, Value: "/orders/"}}, Action: to("a")},
+		prefix("/api/", "a"),
+		prefix("/", "a"),
+	}
+	tbl := mustTable(t, VirtualHost{Name: "vh", Domains: []string{"*"}, Routes: routes})
+	for path, want := range map[string]string{
+		"/health":   "/health",
+		"/items/42": "/items/[0-9]+",
+		"/v2":       "/v2/*",
+		"/v2/x/9":   "/v2/*",
+		"/orders/7": "/orders/{id}",
+		"/api/u/1":  "/api/*",
+		"/x/1":      "/*",
+	} {
+		if got := tbl.Match(req("svc", path), path); got == nil || got.Template != want {
+			t.Errorf("%s: matched %+v, want template %q", path, got, want)
+		}
+	}
+}
+
 func BenchmarkMatch(b *testing.B) {
 	tbl, _ := NewTable("t", []VirtualHost{{Name: "vh", Domains: []string{"*"}, Routes: []Route{prefix("/api/", "api"), prefix("/", "root")}}})
 	r := req("svc.local:8080", "/x/y")

@@ -24,6 +24,7 @@ import (
 func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	ex.attempts++
 	done := ex.newAttempt(att)
+	ex.last = done
 	req := r.WithContext(done.ctx)
 	u := &ex.url // the first attempt's; later ones copy it, as an earlier one may still read it
 	if ex.attempts > 1 {
@@ -49,14 +50,30 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	resp, err := rtp.RoundTrip(req)
 	if err != nil {
 		failure, reason, res := ex.classify(err, done.ctx)
-		att.Report(res)
+		ejected := att.Report(res)
+		ex.attemptEnded(att.Host, Event{Status: 0, GRPCStatus: -1, Failure: reason}, ejected)
+		ex.observeTimeout(done.ctx, ex.attempts)
 		done.release()
 		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
 	}
 	grpc := grpcStatusOf(resp.Header)
-	att.Report(outlierResult(resp.StatusCode, grpc))
+	ejected := att.Report(outlierResult(resp.StatusCode, grpc))
+	ex.attemptEnded(att.Host, Event{Status: resp.StatusCode, GRPCStatus: grpc}, ejected)
 	resp.Body = done.wrapBody(resp, ex.idle)
 	return result{resp: resp, outcome: retry.Outcome{Status: resp.StatusCode, GRPCStatus: grpc}}
+}
+
+// attemptEnded reports the end of the current attempt on h, whose result
+// e holds, and the breaker it opened, if it did.
+func (ex *exchange) attemptEnded(h *cluster.Host, e Event, ejected bool) {
+	if ex.rt.hooks.Observe == nil {
+		return
+	}
+	e.Kind, e.Attempt, e.Host = AttemptEnded, ex.attempts, h
+	ex.observe(e)
+	if ejected {
+		ex.observe(Event{Kind: BreakerOpened, Attempt: ex.attempts, Host: h})
+	}
 }
 
 // setAttemptHeaders sets the per-attempt headers: the remaining deadline

@@ -62,8 +62,9 @@ type exchange struct {
 	attempts  int
 	tried     [maxTried]*Host
 	ntried    int
-	first     attemptDone // the first attempt's, saving an allocation
-	retrying  bool        // a retry in flight counts against the cluster's retry budget
+	first     attemptDone  // the first attempt's, saving an allocation
+	last      *attemptDone // the latest attempt's
+	retrying  bool         // a retry in flight counts against the cluster's retry budget
 	info      informational
 }
 
@@ -218,6 +219,7 @@ func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 		if !ex.backoff(policy.Backoff(int(retries))) {
 			next.Report(outlier.Ignored)
 			next.Release()
+			ex.observeTimeout(ex.ctx, ex.attempts)
 			return nil, &localError{reason: localreply.UpstreamTimeout, err: context.Cause(ex.ctx)}
 		}
 		if hook := ex.rt.hooks.Retry; hook != nil {
@@ -259,6 +261,7 @@ func (ex *exchange) pick(retries uint32, policy *retry.Policy) (cluster.Attempt,
 		avoid = int(policy.HostSelectionAttempts)
 	}
 	att, err := ex.cluster.Pick(info, ex.tried[:ex.ntried], avoid)
+	ex.observePick(ex.attempts+1, att.Host)
 	if err != nil {
 		reason := localreply.NoHealthyUpstream
 		if errors.Is(err, cluster.ErrCircuitOpen) {

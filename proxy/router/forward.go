@@ -100,6 +100,7 @@ func (ex *exchange) writeResponse(w http.ResponseWriter, r *http.Request, resp *
 	}
 	if err := ex.copyBody(w, resp.Body, flush); err != nil {
 		resp.Body.Close()
+		ex.observeTimeout(ex.last.ctx, ex.attempts)
 		ex.rt.log.Debug("response copy failed", "cluster", ex.clusterName, "error", err)
 		if r.Context().Value(http.ServerContextKey) != nil {
 			panic(http.ErrAbortHandler)

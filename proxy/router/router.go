@@ -17,6 +17,7 @@
 package router
 
 import (
+	"context"
 	"log/slog"
 	"net/http"
 	"time"
@@ -41,6 +42,11 @@ type Hooks struct {
 	Attempt func(http.RoundTripper) http.RoundTripper
 	// Retry is called before each retry of a request to cluster.
 	Retry func(cluster string)
+	// Observe is told what happens to a request on its way upstream
+	// (events.go), on the request's goroutine, as it happens; ctx is the
+	// downstream request's context. e's Host is valid after the call,
+	// e itself is not retained by the router.
+	Observe func(ctx context.Context, e Event)
 }
 
 // Router forwards routed requests. It is safe for concurrent use.

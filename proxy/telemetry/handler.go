@@ -49,7 +49,9 @@ var protocols = [...]string{protoHTTP: metrics.ProtocolHTTP, protoHTTP2: metrics
 // span outbound, tracing.Inject into the request's headers, so the request
 // next forwards carries the new span), then, when next returns, counts the
 // request and observes its duration, ends the span with the response's
-// status, grpc-status and x-weft-error, and logs one access-log line.
+// status, grpc-status and x-weft-error, the last upstream and the
+// attempts (a local_reply event when the sidecar answered itself), and
+// logs one access-log line.
 //
 // next sees a request whose context carries the telemetry state (for
 // SetRoute and Transport) and a ResponseWriter that supports Flush, Hijack
@@ -145,11 +147,14 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) startSpan(ctx context.Context, r *http.Request, p *peerState) (context.Context, tracing.Span) {
-	src, _, dst, _ := h.parties(p)
+	if h.l.Tracer == nil {
+		return ctx, tracing.Span{}
+	}
+	src, srcID, dst, _ := h.parties(p)
 	if h.l.Direction == metrics.Outbound {
 		return h.l.Tracer.StartClient(ctx, r, tracing.Attrs{PeerService: dst, ServerAddress: dst})
 	}
-	return h.l.Tracer.StartServer(ctx, r, tracing.Attrs{PeerService: src})
+	return h.l.Tracer.StartServer(ctx, r, tracing.Attrs{PeerService: src, PeerID: srcID})
 }
 
 // finish records a request once its handler returned (or panicked).
@@ -184,7 +189,11 @@ func (h *Handler) finish(st *request, r *http.Request, panicked bool) {
 		}
 	}
 	h.routesFor(st.peer)[proto].Observe(status, grpc, counted, dur)
-	st.span.End(tracing.Result{Status: status, GRPCStatus: grpc, Reason: counted, UpstreamHost: host})
+	if reason != "" && reason != upstreamReason {
+		st.span.LocalReply(reason, status) // the sidecar answered itself
+	}
+	st.span.End(tracing.Result{Status: status, GRPCStatus: grpc, Reason: counted,
+		UpstreamHost: host, UpstreamInstance: st.upstreamInstance, Attempts: st.attempts})
 	if al := h.tel.accessLog(); al != nil {
 		if route == "" {
 			route = h.l.Route

@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/attribute"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
@@ -140,8 +141,9 @@ func (b *syncBuffer) entries(t *testing.T) []accesslog.Entry {
 	return out
 }
 
-// forwarder is a minimal sidecar hop: it names the route and proxies to
-// target through telemetry.Transport, as proxy/listener's forwarder would.
+// forwarder is a minimal sidecar hop: it names the route (template "/*")
+// and proxies to target through telemetry.Transport, as proxy/listener's
+// forwarder would.
 func forwarder(target string, route string) http.Handler {
 	u, _ := url.Parse(target)
 	rp := &httputil.ReverseProxy{
@@ -153,7 +155,7 @@ func forwarder(target string, route string) http.Handler {
 		ErrorLog:  slog.NewLogLogger(quiet.Handler(), slog.LevelDebug),
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		SetRoute(r.Context(), route)
+		SetRoute(r.Context(), route, "/*")
 		rp.ServeHTTP(w, r)
 	})
 }
@@ -179,4 +181,13 @@ func done(h http.Handler) (http.Handler, <-chan struct{}) {
 		defer func() { ch <- struct{}{} }()
 		h.ServeHTTP(w, r)
 	}), ch
+}
+
+// attrMap renders span attributes as strings by key.
+func attrMap(kvs []attribute.KeyValue) map[string]string {
+	m := make(map[string]string, len(kvs))
+	for _, kv := range kvs {
+		m[string(kv.Key)] = kv.Value.Emit()
+	}
+	return m
 }

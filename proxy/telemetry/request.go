@@ -21,14 +21,15 @@ type request struct {
 	writer recorder
 	body   countingBody
 
-	// Set by SetRoute and Transport. The handler, the router and its
-	// attempts' RoundTrip all run on the request's goroutine, and
+	// Set by SetRoute, Transport and Observe. The handler, the router and
+	// its attempts' RoundTrip all run on the request's goroutine, and
 	// finish reads them after the wrapped handler returned: no lock.
-	route          string
-	upstreamCert   *x509.Certificate // the last attempt's verified peer, if TLS
-	upstreamHost   string
-	upstreamReason string
-	attempts       int
+	route            string
+	upstreamCert     *x509.Certificate // the last attempt's verified peer, if TLS
+	upstreamHost     string
+	upstreamInstance string // the last attempt's host's, on a recording span only
+	upstreamReason   string
+	attempts         int
 }
 
 type stateKey struct{}
@@ -45,21 +46,24 @@ func stateFrom(ctx context.Context) *request {
 	return st
 }
 
-// SetRoute names the route a request matched, for its access-log line. The
-// listener calls it from the wrapped handler once routing is done. It does
-// nothing for a context without telemetry.
-func SetRoute(ctx context.Context, route string) {
+// SetRoute names the route a request matched: name (if any) for its
+// access-log line, template (route.Route.Template) for its span, as
+// http.route and in the span's name. The listener calls it from the
+// wrapped handler once routing is done. It does nothing for a context
+// without telemetry.
+func SetRoute(ctx context.Context, name, template string) {
 	if st := stateFrom(ctx); st != nil {
-		st.route = route
+		if name != "" {
+			st.route = name
+		}
+		st.span.SetRoute(template)
 	}
 }
 
-// attempt records an upstream attempt to host and returns its number (1
-// for the first).
-func (r *request) attempt(host string) int {
+// attempt records the start of an upstream attempt to host.
+func (r *request) attempt(host string) {
 	r.attempts++
-	r.upstreamHost, r.upstreamReason, r.upstreamCert = host, "", nil
-	return r.attempts
+	r.upstreamHost, r.upstreamInstance, r.upstreamReason, r.upstreamCert = host, "", "", nil
 }
 
 // answered records the x-weft-error of an upstream response.

@@ -43,11 +43,13 @@
 //
 // Per request, in the wrapped handler once the route matched:
 //
-//	telemetry.SetRoute(r.Context(), routeName)
+//	telemetry.SetRoute(r.Context(), rt.Name, rt.Template)
 //
 // The forwarder's transport, so each upstream attempt reports its host and
 // the upstream's own x-weft-error: wrap each attempt's RoundTripper,
-// telemetry.Transport(rt) (router.Hooks.Attempt). The retry loop counts retries with
+// telemetry.Transport(rt) (router.Hooks.Attempt); and the router's
+// events, which become span events: router.Hooks.Observe =
+// telemetry.Observe. The retry loop counts retries with
 // Metrics.Cluster(name).Retried(), and breakers report with
 // Cluster.BreakerState and Cluster.Ejected.
 //

@@ -89,6 +89,25 @@ func TestARequestThroughTwoSidecars(t *testing.T) {
 	if want := fmt.Sprintf("00-%s-%s-01", server.SpanContext.TraceID(), server.SpanContext.SpanID()); appTraceparent != want {
 		t.Errorf("the app got traceparent %q, want %q", appTraceparent, want)
 	}
+	// Both spans are named by the route; the server span names its
+	// verified caller.
+	for _, s := range []struct {
+		name  string
+		attrs map[string]string
+		want  map[string]string
+	}{
+		{client.Name, attrMap(client.Attributes), map[string]string{"http.route": "/*", "peer.service": "api", "weft.peer.spiffe_id": ""}},
+		{server.Name, attrMap(server.Attributes), map[string]string{"http.route": "/*", "peer.service": "web", "weft.peer.spiffe_id": webID, "network.peer.address": "127.0.0.1"}},
+	} {
+		if s.name != "POST /*" {
+			t.Errorf("span name %q, want POST /*", s.name)
+		}
+		for k, v := range s.want {
+			if s.attrs[k] != v {
+				t.Errorf("span %s: %s = %q, want %q", s.name, k, s.attrs[k], v)
+			}
+		}
+	}
 
 	// Metrics, per hop.
 	for _, c := range []struct {
@@ -160,7 +179,7 @@ func TestReasons(t *testing.T) {
 		wantCode   int
 		wantReason string // the metrics label: known reasons only
 		wantLogged string
-		wantEvent  string
+		wantEvents []string // the span's
 	}{
 		{
 			name: "generated here",
@@ -168,7 +187,7 @@ func TestReasons(t *testing.T) {
 				w.Header().Set("X-Weft-Error", "no_healthy_upstream")
 				w.WriteHeader(http.StatusServiceUnavailable)
 			}),
-			wantCode: 503, wantReason: "no_healthy_upstream", wantLogged: "no_healthy_upstream",
+			wantCode: 503, wantReason: "no_healthy_upstream", wantLogged: "no_healthy_upstream", wantEvents: []string{"local_reply"},
 		},
 		{
 			name:     "forwarded from the upstream sidecar",
@@ -188,7 +207,7 @@ func TestReasons(t *testing.T) {
 					f(&connectFailureWriter{ResponseWriter: w}, r)
 				})
 			}(),
-			wantCode: 503, wantReason: "connect_failure", wantLogged: "connect_failure", wantEvent: "upstream_error",
+			wantCode: 503, wantReason: "connect_failure", wantLogged: "connect_failure", wantEvents: []string{"local_reply"},
 		},
 	}
 	for _, tt := range tests {
@@ -220,8 +239,12 @@ func TestReasons(t *testing.T) {
 			if weftError != tt.wantReason || (s.Status.Code == codes.Error) != (tt.wantReason != "") {
 				t.Errorf("span weft.error %q status %v; want %q and error: %v", weftError, s.Status, tt.wantReason, tt.wantReason != "")
 			}
-			if tt.wantEvent != "" && (len(s.Events) == 0 || s.Events[0].Name != tt.wantEvent) {
-				t.Errorf("span events %v, want %s", s.Events, tt.wantEvent)
+			var events []string
+			for _, ev := range s.Events {
+				events = append(events, ev.Name)
+			}
+			if diff := cmp.Diff(tt.wantEvents, events); diff != "" {
+				t.Errorf("span events (-want +got):\n%s", diff)
 			}
 			if got := e.lines(t)[0].WeftError; got != tt.wantLogged {
 				t.Errorf("access log weft_error %q, want %q", got, tt.wantLogged)

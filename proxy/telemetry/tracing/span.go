@@ -10,15 +10,13 @@ import (
 	"go.opentelemetry.io/otel/trace"
 )
 
-// WeftErrorKey is the span attribute holding the x-weft-error reason of a
-// response the sidecar generated.
-const WeftErrorKey = attribute.Key("weft.error")
-
 // Span is a started span. The zero Span (from a nil Tracer) does nothing.
 // A Span is used by one goroutine, the request's.
 type Span struct {
-	s    trace.Span
-	grpc bool
+	s      trace.Span
+	method string // the name's method: the request's, or HTTP
+	grpc   bool
+	client bool
 }
 
 // SpanContext returns the span's trace and span IDs; invalid for the zero
@@ -33,10 +31,23 @@ func (s Span) SpanContext() trace.SpanContext {
 // IsRecording reports whether the span is sampled and records attributes.
 func (s Span) IsRecording() bool { return s.s != nil && s.s.IsRecording() }
 
-// AddEvent records an event, such as a retry, on a recording span.
+// AddEvent records an event on a recording span.
 func (s Span) AddEvent(name string, attrs ...attribute.KeyValue) {
 	if s.IsRecording() {
 		s.s.AddEvent(name, trace.WithAttributes(attrs...))
+	}
+}
+
+// SetRoute records the route the request matched, by its path template
+// (route.Route.Template): http.route, and the span's name "METHOD
+// template". gRPC spans keep their name, the RPC's method.
+func (s Span) SetRoute(template string) {
+	if template == "" || !s.IsRecording() {
+		return
+	}
+	s.s.SetAttributes(semconv.HTTPRoute(template))
+	if !s.grpc {
+		s.s.SetName(s.method + " " + template)
 	}
 }
 
@@ -53,6 +64,12 @@ type Result struct {
 	Reason string
 	// UpstreamHost is the address of the last upstream attempt, if any.
 	UpstreamHost string
+	// UpstreamInstance is the Consul instance of the last attempt's host,
+	// if the control plane named it.
+	UpstreamInstance string
+	// Attempts is the number of upstream attempts: 2 and more means the
+	// request was retried.
+	Attempts int
 }
 
 // End records res on the span and ends it. The span's status is Error for
@@ -70,7 +87,7 @@ func (s Span) End(res Result) {
 }
 
 func (s Span) record(res Result) {
-	attrs := make([]attribute.KeyValue, 0, 5)
+	attrs := make([]attribute.KeyValue, 0, 10)
 	if res.Status > 0 {
 		attrs = append(attrs, semconv.HTTPResponseStatusCode(res.Status))
 	}
@@ -81,8 +98,9 @@ func (s Span) record(res Result) {
 			attrs = append(attrs, semconv.RPCGRPCStatusCodeKey.Int(c))
 		}
 	}
-	if res.UpstreamHost != "" {
-		attrs = append(attrs, semconv.NetworkPeerAddress(res.UpstreamHost))
+	attrs = s.appendUpstream(attrs, res)
+	if res.Attempts > 1 {
+		attrs = append(attrs, semconv.HTTPRequestResendCount(res.Attempts-1))
 	}
 	errType, desc := classify(res, grpcCode, hasGRPC)
 	if res.Reason != "" {
@@ -93,6 +111,22 @@ func (s Span) record(res Result) {
 		s.s.SetStatus(codes.Error, desc)
 	}
 	s.s.SetAttributes(attrs...)
+}
+
+// appendUpstream appends the upstream the request was last sent to: its
+// address and instance, and on a client span the network peer.
+func (s Span) appendUpstream(attrs []attribute.KeyValue, res Result) []attribute.KeyValue {
+	if res.UpstreamHost == "" {
+		return attrs
+	}
+	attrs = append(attrs, UpstreamAddressKey.String(res.UpstreamHost))
+	if res.UpstreamInstance != "" {
+		attrs = append(attrs, UpstreamInstanceKey.String(res.UpstreamInstance))
+	}
+	if s.client {
+		attrs = appendPeer(attrs, res.UpstreamHost)
+	}
+	return attrs
 }
 
 // classify returns error.type and the status description of a failed

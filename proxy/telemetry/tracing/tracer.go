@@ -4,6 +4,7 @@ import (
 	"context"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync/atomic"
 
@@ -58,6 +59,9 @@ type Attrs struct {
 	// ServerAddress is server.address; empty means the request's Host
 	// without its port.
 	ServerAddress string
+	// PeerID is the verified SPIFFE ID of the caller, on a server span
+	// (weft.peer.spiffe_id); empty when the connection has none.
+	PeerID string
 }
 
 // StartServer starts the server span of a request a sidecar receives on
@@ -66,7 +70,7 @@ type Attrs struct {
 // returned context holds the span: Inject it into the request forwarded to
 // the local app.
 func (t *Tracer) StartServer(ctx context.Context, r *http.Request, a Attrs) (context.Context, Span) {
-	return t.start(ctx, r, a, serverKind)
+	return t.start(ctx, r, a, false)
 }
 
 // Span start options, built once.
@@ -81,40 +85,104 @@ var (
 // enters the mesh without context starts its trace here. Inject the
 // returned context into the request sent upstream.
 func (t *Tracer) StartClient(ctx context.Context, r *http.Request, a Attrs) (context.Context, Span) {
-	return t.start(ctx, r, a, clientKind)
+	return t.start(ctx, r, a, true)
 }
 
-func (t *Tracer) start(ctx context.Context, r *http.Request, a Attrs, kind []trace.SpanStartOption) (context.Context, Span) {
+func (t *Tracer) start(ctx context.Context, r *http.Request, a Attrs, client bool) (context.Context, Span) {
 	if t == nil {
 		return ctx, Span{}
 	}
+	kind := serverKind
+	if client {
+		kind = clientKind
+	}
 	service, method, isGRPC := grpcMethod(r)
-	name := r.Method
+	name := spanMethod(r.Method)
 	if isGRPC {
 		name = strings.TrimPrefix(r.URL.Path, "/")
 	}
 	ctx, s := t.tracer.Start(ctx, name, kind...)
 	if s.IsRecording() {
-		s.SetAttributes(requestAttrs(r, a, isGRPC, service, method)...)
+		s.SetAttributes(requestAttrs(r, a, client, isGRPC, service, method)...)
 	}
-	return ctx, Span{s: s, grpc: isGRPC}
+	return ctx, Span{s: s, method: name, grpc: isGRPC, client: client}
 }
 
-func requestAttrs(r *http.Request, a Attrs, isGRPC bool, service, method string) []attribute.KeyValue {
-	attrs := make([]attribute.KeyValue, 0, 8)
+func requestAttrs(r *http.Request, a Attrs, client, isGRPC bool, service, method string) []attribute.KeyValue {
+	attrs := make([]attribute.KeyValue, 0, 12)
+	attrs = appendMethod(attrs, r.Method)
 	attrs = append(attrs,
-		semconv.HTTPRequestMethodKey.String(r.Method),
 		semconv.URLPath(r.URL.Path),
 		semconv.ServerAddress(serverAddress(r, a)),
 		semconv.NetworkProtocolVersion(protocolVersion(r)),
 	)
+	if port := portOf(r.Host); port > 0 {
+		attrs = append(attrs, semconv.ServerPort(port))
+	}
+	if !client {
+		attrs = appendPeer(attrs, r.RemoteAddr)
+	}
 	if a.PeerService != "" {
 		attrs = append(attrs, semconv.PeerService(a.PeerService))
+	}
+	if a.PeerID != "" {
+		attrs = append(attrs, PeerSPIFFEIDKey.String(a.PeerID))
 	}
 	if isGRPC {
 		attrs = append(attrs, semconv.RPCSystemGRPC, semconv.RPCService(service), semconv.RPCMethod(method))
 	}
 	return attrs
+}
+
+// spanMethod is the method in a span's name: the method, or HTTP for one
+// HTTP does not define, so that clients cannot make names up.
+func spanMethod(m string) string {
+	if knownMethod(m) {
+		return m
+	}
+	return "HTTP"
+}
+
+// appendMethod appends http.request.method: _OTHER, with the original,
+// for a method HTTP does not define.
+func appendMethod(attrs []attribute.KeyValue, m string) []attribute.KeyValue {
+	if knownMethod(m) {
+		return append(attrs, semconv.HTTPRequestMethodKey.String(m))
+	}
+	return append(attrs, semconv.HTTPRequestMethodOther, semconv.HTTPRequestMethodOriginal(m))
+}
+
+func knownMethod(m string) bool {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return true
+	}
+	return false
+}
+
+// appendPeer appends network.peer.address and network.peer.port of a
+// "host:port" address.
+func appendPeer(attrs []attribute.KeyValue, addr string) []attribute.KeyValue {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return attrs
+	}
+	attrs = append(attrs, semconv.NetworkPeerAddress(host))
+	if p, err := strconv.Atoi(port); err == nil {
+		attrs = append(attrs, semconv.NetworkPeerPort(p))
+	}
+	return attrs
+}
+
+// portOf is the port of a "host:port" address, 0 without one.
+func portOf(addr string) int {
+	_, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return 0
+	}
+	p, _ := strconv.Atoi(port)
+	return p
 }
 
 func serverAddress(r *http.Request, a Attrs) string {

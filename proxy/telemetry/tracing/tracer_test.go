@@ -16,6 +16,7 @@ import (
 const (
 	traceID  = "4bf92f3577b34da6a3ce929d0e0e4736"
 	parentID = "00f067aa0ba902b7"
+	webID    = "spiffe://weft.local/ns/default/dc/dc1/svc/web"
 )
 
 func TestServerSpanStartsATraceWithoutContext(t *testing.T) {
@@ -23,26 +24,36 @@ func TestServerSpanStartsATraceWithoutContext(t *testing.T) {
 	tr := mp.acquire(t, "api", 1)
 	r := newRequest(http.MethodGet, "http://api.internal:8080/items?id=1", nil)
 
-	ctx, span := tr.StartServer(Extract(r.Context(), r.Header), r, Attrs{PeerService: "web"})
+	r.RemoteAddr = "10.0.0.7:43210"
+
+	ctx, span := tr.StartServer(Extract(r.Context(), r.Header), r, Attrs{PeerService: "web", PeerID: webID})
 	Inject(ctx, r.Header)
-	span.End(Result{Status: http.StatusOK, UpstreamHost: "127.0.0.1:9001"})
+	span.SetRoute("/items*")
+	span.End(Result{Status: http.StatusOK, UpstreamHost: "127.0.0.1:9001", Attempts: 1})
 
 	spans := flushed(t, tr, mp.exporter(0))
 	if len(spans) != 1 {
 		t.Fatalf("exported %d spans, want 1", len(spans))
 	}
 	s := spans[0]
-	if s.Parent.IsValid() || s.SpanKind != trace.SpanKindServer || s.Name != "GET" || s.Status.Code != codes.Unset {
-		t.Errorf("span: parent %v, kind %v, name %q, status %v; want a root SERVER span GET with status Unset", s.Parent, s.SpanKind, s.Name, s.Status)
+	if s.Parent.IsValid() || s.SpanKind != trace.SpanKindServer || s.Name != "GET /items*" || s.Status.Code != codes.Unset {
+		t.Errorf("span: parent %v, kind %v, name %q, status %v; want a root SERVER span GET /items* with status Unset", s.Parent, s.SpanKind, s.Name, s.Status)
 	}
+	// The network peer is the caller; the upstream (the app) has its own
+	// attribute; one attempt is not a resend.
 	want := map[string]string{
 		"http.request.method":       "GET",
 		"url.path":                  "/items",
+		"http.route":                "/items*",
 		"server.address":            "api.internal",
+		"server.port":               "8080",
 		"network.protocol.version":  "1.1",
+		"network.peer.address":      "10.0.0.7",
+		"network.peer.port":         "43210",
 		"peer.service":              "web",
+		"weft.peer.spiffe_id":       webID,
 		"http.response.status_code": "200",
-		"network.peer.address":      "127.0.0.1:9001",
+		"weft.upstream.address":     "127.0.0.1:9001",
 	}
 	if diff := cmp.Diff(want, attrMap(s.Attributes)); diff != "" {
 		t.Errorf("attributes (-want +got):\n%s", diff)
@@ -66,7 +77,8 @@ func TestClientSpanContinuesTheAppsW3CContext(t *testing.T) {
 
 	ctx, span := tr.StartClient(Extract(r.Context(), r.Header), r, Attrs{PeerService: "api", ServerAddress: "api"})
 	Inject(ctx, r.Header)
-	span.End(Result{Status: http.StatusCreated})
+	span.SetRoute("/orders")
+	span.End(Result{Status: http.StatusCreated, UpstreamHost: "10.0.0.9:21000", UpstreamInstance: "api-2-sidecar-proxy", Attempts: 3})
 
 	s := flushed(t, tr, mp.exporter(0))[0]
 	if s.SpanContext.TraceID().String() != traceID || s.Parent.SpanID().String() != parentID || !s.Parent.IsRemote() {
@@ -75,8 +87,28 @@ func TestClientSpanContinuesTheAppsW3CContext(t *testing.T) {
 	if s.SpanKind != trace.SpanKindClient {
 		t.Errorf("kind = %v, want client", s.SpanKind)
 	}
-	if got := attrMap(s.Attributes)["server.address"]; got != "api" {
-		t.Errorf("server.address = %q, want api", got)
+	// The server is the service the app addressed (at its port); the
+	// network peer is the instance the sidecar sent the request to.
+	want := map[string]string{
+		"http.request.method":       "POST",
+		"url.path":                  "/orders",
+		"http.route":                "/orders",
+		"server.address":            "api",
+		"server.port":               "9191",
+		"network.protocol.version":  "1.1",
+		"peer.service":              "api",
+		"http.response.status_code": "201",
+		"weft.upstream.address":     "10.0.0.9:21000",
+		"weft.upstream.instance_id": "api-2-sidecar-proxy",
+		"network.peer.address":      "10.0.0.9",
+		"network.peer.port":         "21000",
+		"http.request.resend_count": "2",
+	}
+	if diff := cmp.Diff(want, attrMap(s.Attributes)); diff != "" {
+		t.Errorf("attributes (-want +got):\n%s", diff)
+	}
+	if s.Name != "POST /orders" {
+		t.Errorf("name %q, want POST /orders", s.Name)
 	}
 	if got, want := r.Header.Get("traceparent"), "00-"+traceID+"-"+s.SpanContext.SpanID().String()+"-01"; got != want {
 		t.Errorf("traceparent = %q, want %q", got, want)
