@@ -1,16 +1,23 @@
 package traces
 
 import (
+	"slices"
 	"sort"
 	"time"
 )
 
 // Filter selects traces.
 type Filter struct {
+	TraceID     string        // this trace only
 	Service     string        // some span of the trace is from this service
+	Route       string        // some span of the trace matched this route (http.route)
 	MinDuration time.Duration // the trace lasts at least this long
 	ErrorsOnly  bool          // some span of the trace failed
-	Limit       int           // at most this many, newest first; default 100
+	// Status is "error", "ok", or an HTTP status code that some span of
+	// the trace answered (http.response.status_code).
+	Status string
+	Since  time.Duration // the trace started at most this long ago; 0: any time
+	Limit  int           // at most this many, newest first; default 100
 }
 
 // Summary describes one trace in a list.
@@ -23,6 +30,22 @@ type Summary struct {
 	SpanCount   int           `json:"span_count"`
 	Error       bool          `json:"error"`
 	Services    []string      `json:"services"`
+	// Route and StatusCode are the root span's http.route and
+	// http.response.status_code, when it has them.
+	Route      string `json:"route,omitempty"`
+	StatusCode string `json:"status_code,omitempty"`
+}
+
+// all returns every held trace's spans, newest first. A trace's spans up
+// to the length returned are never modified: Add only appends.
+func (s *Store) all() [][]Span {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	all := make([][]Span, 0, s.order.Len())
+	for el := s.order.Back(); el != nil; el = el.Prev() {
+		all = append(all, el.Value.(*trace).spans)
+	}
+	return all
 }
 
 // Search returns the newest traces matching f.
@@ -30,17 +53,11 @@ func (s *Store) Search(f Filter) []Summary {
 	if f.Limit <= 0 {
 		f.Limit = 100
 	}
-	s.mu.Lock()
-	all := make([][]Span, 0, s.order.Len())
-	for el := s.order.Back(); el != nil; el = el.Prev() {
-		all = append(all, el.Value.(*trace).spans)
-	}
-	s.mu.Unlock()
-
 	var out []Summary
-	for _, spans := range all {
+	now := time.Now()
+	for _, spans := range s.all() {
 		sum := summarize(spans)
-		if matches(sum, f) {
+		if matches(sum, spans, f, now) {
 			out = append(out, sum)
 		}
 	}
@@ -51,22 +68,27 @@ func (s *Store) Search(f Filter) []Summary {
 	return out
 }
 
-func matches(s Summary, f Filter) bool {
-	if f.ErrorsOnly && !s.Error {
+func matches(s Summary, spans []Span, f Filter, now time.Time) bool {
+	switch {
+	case f.TraceID != "" && s.TraceID != f.TraceID,
+		f.ErrorsOnly && !s.Error,
+		f.Status == "error" && !s.Error,
+		f.Status == "ok" && s.Error,
+		s.Duration < f.MinDuration,
+		f.Since > 0 && now.Sub(s.Start) > f.Since,
+		f.Service != "" && !slices.Contains(s.Services, f.Service):
 		return false
 	}
-	if s.Duration < f.MinDuration {
-		return false
-	}
-	if f.Service == "" {
+	code := f.Status != "" && f.Status != "error" && f.Status != "ok"
+	if f.Route == "" && !code {
 		return true
 	}
-	for _, svc := range s.Services {
-		if svc == f.Service {
-			return true
-		}
+	routeOK, codeOK := f.Route == "", !code
+	for _, sp := range spans {
+		routeOK = routeOK || sp.Attributes["http.route"] == f.Route
+		codeOK = codeOK || sp.Attributes["http.response.status_code"] == f.Status
 	}
-	return false
+	return routeOK && codeOK
 }
 
 // summarize reads spans without modifying them. The root is the span with
@@ -98,6 +120,7 @@ func summarize(spans []Span) Summary {
 	}
 	if root != nil {
 		sum.RootService, sum.RootName = root.Service, root.Name
+		sum.Route, sum.StatusCode = root.Attributes["http.route"], root.Attributes["http.response.status_code"]
 	}
 	sum.Start, sum.Duration = start, end.Sub(start)
 	for svc := range services {

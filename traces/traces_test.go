@@ -181,7 +181,7 @@ func TestViewerPages(t *testing.T) {
 		t.Fatalf("bad min_duration: %d, want 400", code)
 	}
 	code, body := get("/traces/" + strings.Repeat("ab", 16))
-	if code != 200 || strings.Count(body, `class="span-row"`) != 4 || !strings.Contains(body, "db") {
+	if code != 200 || strings.Count(body, `<tr class="span-row`) != 4 || strings.Count(body, `<tr class="span-row critical"`) != 4 || !strings.Contains(body, "db") {
 		t.Fatalf("trace page: %d\n%s", code, body)
 	}
 	if code, _ := get("/traces/ffff"); code != 404 {
