@@ -4,46 +4,15 @@ import (
 	"context"
 	"fmt"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/weft-mesh/weft/internal/browsertest"
 	"github.com/weft-mesh/weft/internal/poll"
 )
-
-// chromium finds Debian's Chromium. Outside CI a machine without it skips
-// the browser test; in CI (CI=true) its absence is a failure.
-func chromium(t *testing.T) string {
-	t.Helper()
-	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
-		if p, err := exec.LookPath(name); err == nil {
-			return p
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		t.Fatal("chromium is not installed; .ci/run installs it")
-	}
-	t.Skip("chromium not installed (apt-get install chromium)")
-	return ""
-}
-
-// artifactDir is where the test keeps its screenshots: $WEFT_ARTIFACTS, or
-// out/ at the module root.
-func artifactDir(t *testing.T) string {
-	dir := os.Getenv("WEFT_ARTIFACTS")
-	if dir == "" {
-		dir = filepath.Join("..", "out")
-	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	return dir
-}
 
 // TestViewerInBrowser loads the trace viewer in headless Chromium, filters
 // to errors, opens the failing trace and checks its waterfall shows every
@@ -52,26 +21,18 @@ func TestViewerInBrowser(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts a browser")
 	}
-	bin := chromium(t)
 	store := NewStore(Limits{})
 	failing := strings.Repeat("ab", 16)
-	store.Add(chain(failing, time.Now().Add(-2*time.Second)))
+	spans := chain(failing, time.Now().Add(-2*time.Second))
+	spans[2].Attributes = map[string]string{"http.route": "/items/*", "weft.peer.spiffe_id": "spiffe://weft.local/ns/default/dc/dc1/svc/web"}
+	spans[2].Events = []Event{{Time: spans[2].Start.Add(time.Millisecond), Name: "upstream_attempt", Attributes: map[string]string{"weft.attempt": "1"}}}
+	store.Add(spans)
 	store.Add([]Span{{TraceID: strings.Repeat("cd", 16), SpanID: "01", Service: "web", Name: "GET /health",
 		Start: time.Now().Add(-time.Second), End: time.Now().Add(-time.Second + time.Millisecond)}})
 	srv := httptest.NewServer(Viewer(store))
 	defer srv.Close()
 
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(bin), chromedp.NoSandbox, chromedp.DisableGPU,
-		chromedp.Flag("disable-background-networking", true), chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true), chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()), chromedp.WindowSize(1280, 800))
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancel := chromedp.NewContext(allocCtx, chromedp.WithLogf(t.Logf))
-	defer cancel()
-	ctx, cancelTimeout := context.WithTimeout(ctx, 60*time.Second)
-	defer cancelTimeout()
+	ctx := browsertest.New(t, 60*time.Second)
 
 	run(t, ctx, chromedp.Navigate(srv.URL+"/traces"))
 	run(t, ctx, chromedp.WaitVisible(chromedp.ID("traces")))
@@ -87,12 +48,20 @@ func TestViewerInBrowser(t *testing.T) {
 	run(t, ctx, chromedp.WaitVisible(chromedp.ID("waterfall")))
 	header := run(t, ctx, chromedp.Text(chromedp.CSS("h1")))
 	rows := run(t, ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll("tr.span-row")].map(r => r.innerText.replace(/\s+/g, " ").trim())`))
-	shot := run(t, ctx, chromedp.FullScreenshot(100))
-	path := filepath.Join(artifactDir(t), "trace-viewer.png")
-	if err := os.WriteFile(path, shot, 0o644); err != nil {
-		t.Fatal(err)
+	// Clicking api's span shows its attributes and events.
+	run(t, ctx, chromedp.Click(chromedp.CSS(`tr.span-row[data-span-id="03"]`)))
+	run(t, ctx, chromedp.WaitVisible(chromedp.ID("details-03")))
+	details := run(t, ctx, chromedp.Text(chromedp.ID("details-03")))
+	critical := run(t, ctx, chromedp.Evaluate[int](`document.querySelectorAll("tr.span-row.critical").length`))
+	browsertest.Screenshot(t, ctx, "trace-viewer.png")
+	for _, want := range []string{"http.route", "/items/*", "weft.peer.spiffe_id", "svc/web", "upstream_attempt", "weft.attempt=1"} {
+		if !strings.Contains(details, want) {
+			t.Errorf("span details %q lack %q", details, want)
+		}
 	}
-	t.Logf("screenshot of the waterfall: %s", path)
+	if critical != 4 {
+		t.Errorf("%d spans on the critical path, want the chain's 4", critical)
+	}
 
 	if len(all) != 2 || len(errorsOnly) != 1 {
 		t.Fatalf("list shows %d traces, %d with errors only; want 2 and 1", len(all), len(errorsOnly))
@@ -131,9 +100,5 @@ func waitForFilteredPage(t *testing.T, ctx context.Context) {
 // run runs one browser action, failing the test on error.
 func run[T any](t *testing.T, ctx context.Context, a chromedp.Action[T]) T {
 	t.Helper()
-	v, err := chromedp.Run(ctx, a)
-	if err != nil {
-		t.Fatalf("browser: %v", err)
-	}
-	return v
+	return browsertest.Run(t, ctx, a)
 }
