@@ -45,7 +45,7 @@ func scatterSVG(sums []Summary) template.HTML {
 			left, w-10, y(d), y(d), left-4, y(d)+4, template.HTMLEscapeString(fmtDur(d)))
 	}
 	fmt.Fprintf(&b, `<text x="%d" y="%d" class="axis">%s</text><text x="%d" y="%d" class="axis" text-anchor="end">%s</text>`,
-		left, h-8, first.UTC().Format("15:04:05"), w-10, h-8, last.UTC().Format("15:04:05"))
+		left, h-8, first.UTC().Format("15:04:05.000"), w-10, h-8, last.UTC().Format("15:04:05.000"))
 	// Errors last, so they are drawn on top.
 	ordered := append([]Summary(nil), sums...)
 	sort.SliceStable(ordered, func(i, j int) bool { return !ordered[i].Error && ordered[j].Error })
