@@ -41,7 +41,14 @@ func (s Span) Duration() time.Duration { return s.End.Sub(s.Start) }
 type Limits struct {
 	MaxTraces        int // oldest traces are evicted beyond this; default 5,000
 	MaxSpansPerTrace int // further spans of a trace are dropped and counted; default 1,000
+	// MaxBytes bounds the size of the spans held (their strings,
+	// attributes and events, estimated): the oldest traces are evicted
+	// beyond it; default 64 MiB.
+	MaxBytes int64
 }
+
+// DefaultMaxBytes is Limits.MaxBytes when unset.
+const DefaultMaxBytes = 64 << 20
 
 // Store keeps recent traces. It is safe for concurrent use.
 type Store struct {
@@ -50,12 +57,38 @@ type Store struct {
 	mu      sync.Mutex
 	byID    map[string]*list.Element // of *trace
 	order   *list.List               // least recently started trace first
-	dropped int64                    // spans dropped by MaxSpansPerTrace
+	bytes   int64                    // estimated size of every span held
+	spans   int
+	dropped int64 // spans dropped by MaxSpansPerTrace
+	evicted int64 // traces evicted by MaxTraces or MaxBytes
 }
 
 type trace struct {
 	id    string
 	spans []Span
+	bytes int64
+}
+
+// spanOverhead is what a span costs beyond its strings: its struct, its
+// slot in the trace's slice and its maps' buckets, roughly.
+const spanOverhead = 256
+
+// size estimates the memory a span holds.
+func size(sp *Span) int64 {
+	n := spanOverhead + len(sp.TraceID) + len(sp.SpanID) + len(sp.ParentSpanID) + len(sp.Service) +
+		len(sp.Name) + len(sp.Kind) + len(sp.StatusMessage) + attrsSize(sp.Attributes)
+	for _, e := range sp.Events {
+		n += 64 + len(e.Name) + attrsSize(e.Attributes)
+	}
+	return int64(n)
+}
+
+func attrsSize(m map[string]string) int {
+	n := 0
+	for k, v := range m {
+		n += 32 + len(k) + len(v)
+	}
+	return n
 }
 
 // NewStore returns an empty store.
@@ -65,6 +98,9 @@ func NewStore(l Limits) *Store {
 	}
 	if l.MaxSpansPerTrace <= 0 {
 		l.MaxSpansPerTrace = 1000
+	}
+	if l.MaxBytes <= 0 {
+		l.MaxBytes = DefaultMaxBytes
 	}
 	return &Store{limits: l, byID: map[string]*list.Element{}, order: list.New()}
 }
@@ -85,12 +121,38 @@ func (s *Store) Add(spans []Span) {
 			continue
 		}
 		t.spans = append(t.spans, sp)
+		n := size(&sp)
+		t.bytes += n
+		s.bytes += n
+		s.spans++
 	}
-	for s.order.Len() > s.limits.MaxTraces {
+	// The newest trace stays even when it alone is over MaxBytes.
+	for s.order.Len() > s.limits.MaxTraces || s.bytes > s.limits.MaxBytes && s.order.Len() > 1 {
 		oldest := s.order.Front()
+		t := oldest.Value.(*trace)
 		s.order.Remove(oldest)
-		delete(s.byID, oldest.Value.(*trace).id)
+		delete(s.byID, t.id)
+		s.bytes -= t.bytes
+		s.spans -= len(t.spans)
+		s.evicted++
 	}
+}
+
+// Stats describes what the store holds and has let go.
+type Stats struct {
+	Traces, Spans int
+	Bytes         int64 // estimated
+	// SpansDropped were over MaxSpansPerTrace; TracesEvicted made room
+	// under MaxTraces or MaxBytes.
+	SpansDropped, TracesEvicted int64
+	Limits                      Limits
+}
+
+// Stats returns the store's figures, for its metrics.
+func (s *Store) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Traces: s.order.Len(), Spans: s.spans, Bytes: s.bytes, SpansDropped: s.dropped, TracesEvicted: s.evicted, Limits: s.limits}
 }
 
 // Trace returns a copy of a trace's spans, sorted by start time.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -191,5 +192,35 @@ func TestViewerPages(t *testing.T) {
 	var got struct{ Rows []Row }
 	if err := json.Unmarshal([]byte(body), &got); err != nil || len(got.Rows) != 4 {
 		t.Fatalf("trace JSON: %v, %d rows", err, len(got.Rows))
+	}
+}
+
+// TestStoreBoundedInBytes: beyond MaxBytes the oldest traces go, and the
+// figures say so; the newest stays even alone over the bound.
+func TestStoreBoundedInBytes(t *testing.T) {
+	one := chain(strings.Repeat("01", 16), t0)
+	var perTrace int64
+	for i := range one {
+		perTrace += size(&one[i])
+	}
+	s := NewStore(Limits{MaxBytes: 3 * perTrace})
+	for i := range 5 {
+		s.Add(chain(fmt.Sprintf("%032x", i), t0.Add(time.Duration(i)*time.Second)))
+	}
+	st := s.Stats()
+	if st.Traces != 3 || st.Spans != 12 || st.Bytes != 3*perTrace || st.TracesEvicted != 2 {
+		t.Errorf("stats %+v; want the 3 newest traces, 12 spans, %d bytes, 2 evicted", st, 3*perTrace)
+	}
+	if _, ok := s.Trace(fmt.Sprintf("%032x", 0)); ok {
+		t.Error("the oldest trace is still held")
+	}
+	if _, ok := s.Trace(fmt.Sprintf("%032x", 4)); !ok {
+		t.Error("the newest trace was evicted")
+	}
+	big := chain(strings.Repeat("ff", 16), t0.Add(time.Minute))
+	big[0].Attributes = map[string]string{"blob": strings.Repeat("x", int(4*perTrace))}
+	s.Add(big)
+	if st := s.Stats(); st.Traces != 1 || st.Bytes <= 3*perTrace {
+		t.Errorf("stats %+v; want only the newest, oversized trace", st)
 	}
 }

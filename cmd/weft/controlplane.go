@@ -51,6 +51,7 @@ type controlPlaneFlags struct {
 	leafTTL       time.Duration
 	defaultPolicy string
 	traceStore    int
+	traceStoreMB  int
 	otlpEndpoint  string
 	traceSampling float64
 }
@@ -93,6 +94,8 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 		`decision for calls no intention matches: "allow", "deny", or empty to follow Consul's ACL default policy (allow when ACLs are off)`)
 	fl.IntVar(&f.traceStore, "trace-store-traces", 5000,
 		"recent traces the embedded trace backend keeps in memory (viewer at the admin address /traces); 0 disables it")
+	fl.IntVar(&f.traceStoreMB, "trace-store-mb", traces.DefaultMaxBytes>>20,
+		"MiB of spans (estimated) the embedded trace backend keeps at most; the oldest traces go first")
 	fl.StringVar(&f.otlpEndpoint, "otlp-endpoint", "",
 		"HOST:PORT of an OTLP/gRPC collector (Jaeger, an OpenTelemetry Collector) sidecars export spans to; default: this control plane's embedded trace backend on the xDS address")
 	fl.Float64Var(&f.traceSampling, "trace-sampling", 1,
@@ -139,11 +142,16 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
+	if f.traceStoreMB <= 0 {
+		return fmt.Errorf("--trace-store-mb %d: want a positive number of MiB (turn the store off with --trace-store-traces 0)", f.traceStoreMB)
+	}
 	registry := prometheus.NewRegistry()
 	registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	registerDiscoveryMetrics(registry, watcher)
+	store := traceStore(f.traceStore, f.traceStoreMB)
+	registerTraceStoreMetrics(registry, store)
 	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger, Registry: registry,
-		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: traceStore(f.traceStore), Tracing: tracing,
+		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: store, Tracing: tracing,
 		HealthyPanicThreshold: panicThreshold})
 	if err != nil {
 		return err
@@ -255,11 +263,34 @@ func envOr(key, def string) string {
 	return def
 }
 
-func traceStore(max int) *traces.Store {
-	if max <= 0 {
+func traceStore(maxTraces, maxMB int) *traces.Store {
+	if maxTraces <= 0 {
 		return nil
 	}
-	return traces.NewStore(traces.Limits{MaxTraces: max})
+	return traces.NewStore(traces.Limits{MaxTraces: maxTraces, MaxBytes: int64(maxMB) << 20})
+}
+
+// registerTraceStoreMetrics exposes the embedded trace backend's bounds and
+// what it holds; nothing when it is off.
+func registerTraceStoreMetrics(reg prometheus.Registerer, store *traces.Store) {
+	if store == nil {
+		return
+	}
+	gauge := func(name, help string, v func(traces.Stats) float64) prometheus.Collector {
+		return prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help}, func() float64 { return v(store.Stats()) })
+	}
+	counter := func(name, help string, v func(traces.Stats) float64) prometheus.Collector {
+		return prometheus.NewCounterFunc(prometheus.CounterOpts{Name: name, Help: help}, func() float64 { return v(store.Stats()) })
+	}
+	reg.MustRegister(
+		gauge("weft_cp_trace_store_traces", "Traces the embedded trace backend holds.", func(s traces.Stats) float64 { return float64(s.Traces) }),
+		gauge("weft_cp_trace_store_spans", "Spans the embedded trace backend holds.", func(s traces.Stats) float64 { return float64(s.Spans) }),
+		gauge("weft_cp_trace_store_bytes", "Estimated size of the spans the embedded trace backend holds.", func(s traces.Stats) float64 { return float64(s.Bytes) }),
+		gauge("weft_cp_trace_store_max_traces", "--trace-store-traces: traces held at most.", func(s traces.Stats) float64 { return float64(s.Limits.MaxTraces) }),
+		gauge("weft_cp_trace_store_max_bytes", "--trace-store-mb in bytes: estimated span bytes held at most.", func(s traces.Stats) float64 { return float64(s.Limits.MaxBytes) }),
+		counter("weft_cp_trace_store_traces_evicted_total", "Oldest traces evicted to stay within the store's bounds.", func(s traces.Stats) float64 { return float64(s.TracesEvicted) }),
+		counter("weft_cp_trace_store_spans_dropped_total", "Spans dropped because their trace already held the most spans a trace may.", func(s traces.Stats) float64 { return float64(s.SpansDropped) }),
+	)
 }
 
 // registerDiscoveryMetrics exposes the Consul watcher's counters.
