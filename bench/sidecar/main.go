@@ -88,8 +88,8 @@ func run(o options) error {
 		return err
 	}
 	fmt.Printf("logs and fortio results in %s\n", dir)
-	res := &results.Results{Date: time.Now().UTC(), Machine: machine()}
-	res.Commit, res.Dirty = commit(root)
+	res := &results.Results{Date: time.Now().UTC(), Machine: results.ProbeMachine()}
+	res.Commit, res.Dirty = results.Commit(root)
 	bins, err := findBinaries(root, dir)
 	if err != nil {
 		return err
@@ -119,7 +119,7 @@ func run(o options) error {
 	if err := b.measure(ws); err != nil {
 		return err
 	}
-	res.Machine.LoadEnd = loadAverage()
+	res.Machine.LoadEnd = results.LoadAverage()
 	b.fill(res)
 	res.Round() // the figures as the file holds them, which the ratios and targets are judged on
 	results.ComputeRatios(res)

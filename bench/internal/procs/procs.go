@@ -8,6 +8,7 @@ package procs
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -59,12 +60,41 @@ func (p *Proc) CPUSeconds() (float64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("%s cpu: %w", p.Name, err)
 	}
-	// Fields after the parenthesised command name; utime and stime are
-	// fields 14 and 15 of the whole line.
-	f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+2:]))
-	utime, _ := strconv.ParseFloat(f[11], 64)
-	stime, _ := strconv.ParseFloat(f[12], 64)
+	s, err := statCPU(b)
+	if err != nil {
+		return 0, fmt.Errorf("%s cpu: %w", p.Name, err)
+	}
+	return s, nil
+}
+
+// statCPU returns utime+stime, in seconds, of a /proc/<pid>/stat line.
+func statCPU(b []byte) (float64, error) {
+	// Fields after the parenthesised command name (which may hold spaces
+	// and parentheses); utime and stime are fields 14 and 15 of the line.
+	end := bytes.LastIndexByte(b, ')')
+	if end < 0 {
+		return 0, fmt.Errorf("stat %q: no command name", b)
+	}
+	f := strings.Fields(string(b[end+1:]))
+	if len(f) < 13 {
+		return 0, fmt.Errorf("stat %q: %d fields after the command name, want at least 13", b, len(f))
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err := errors.Join(err1, err2); err != nil {
+		return 0, fmt.Errorf("stat utime/stime: %w", err)
+	}
 	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
+}
+
+// ResetPeak sets the process's peak RSS (VmHWM) back to its current RSS
+// (writing 5 to /proc/<pid>/clear_refs, Linux 4.0 and later), so that
+// Memory's HWM is then the peak since the reset.
+func (p *Proc) ResetPeak() error {
+	if err := os.WriteFile(fmt.Sprintf("/proc/%d/clear_refs", p.Pid()), []byte("5"), 0); err != nil {
+		return fmt.Errorf("%s reset peak RSS: %w", p.Name, err)
+	}
+	return nil
 }
 
 // Memory is a process's memory as the kernel counts it, in bytes.

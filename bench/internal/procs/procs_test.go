@@ -50,3 +50,41 @@ func TestProcKB(t *testing.T) {
 		}
 	}
 }
+
+func TestStatCPU(t *testing.T) {
+	for _, tc := range []struct {
+		name, stat string
+		want       float64
+		wantErr    bool
+	}{
+		{name: "plain", stat: "42 (consul) S 1 42 42 0 -1 4194560 100 0 0 0 250 75 0 0 20 0 12 0 100 1000 200",
+			want: 3.25},
+		{name: "command with spaces and parentheses", stat: "7 (weft (cp) x) R 1 7 7 0 -1 0 0 0 0 0 1 2 0 0 20 0 1 0 5 6 7",
+			want: 0.03},
+		{name: "no command name", stat: "7 weft R 1", wantErr: true},
+		{name: "truncated", stat: "7 (weft) R 1 7 7", wantErr: true},
+		{name: "not a number", stat: "7 (weft) R 1 7 7 0 -1 0 0 0 0 0 x 2 0", wantErr: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, err := statCPU([]byte(tc.stat))
+			if (err != nil) != tc.wantErr || got != tc.want {
+				t.Errorf("statCPU = %v, %v; want %v, error %v", got, err, tc.want, tc.wantErr)
+			}
+		})
+	}
+}
+
+func TestResetPeak(t *testing.T) {
+	p, err := Start(Spec{Dir: t.TempDir(), Name: "sleep", Args: []string{"sleep", "60"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Stop()
+	if err := p.ResetPeak(); err != nil {
+		t.Skipf("kernel without clear_refs peak reset: %v", err)
+	}
+	m, err := p.Memory()
+	if err != nil || m.HWM < m.RSS {
+		t.Errorf("Memory after ResetPeak = %+v, %v; want HWM ≥ RSS", m, err)
+	}
+}
