@@ -7,12 +7,20 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// change is one catalog write and the sidecars whose configuration it
-// changes.
+// change is one write (to Consul or the control plane) and the sidecars
+// whose configuration it changes.
 type change struct {
 	what     string
 	apply    func(*api.Client) error
 	affected []string
+	// types are the resource types that carry the change: only ACKs of
+	// these count. Empty means any type.
+	types []string
+	// acks is how many such ACKs each affected client sends for the change
+	// (a change made in steps pushes once per step); 0 means 1.
+	acks int
+	// done, when set, runs once the change is measured.
+	done func()
 }
 
 // planChanges returns n changes cycling through: an instance turns
@@ -34,7 +42,7 @@ func planChanges(t topology, n int, seed uint64) []change {
 		case 2:
 			svc = rng.IntN(t.services)
 			out = append(out, change{what: fmt.Sprintf("%s added", instanceID(svc, t.instances)),
-				apply: catalogRegister(t.instanceRegs(svc, t.instances, api.HealthPassing)), affected: t.downstreams(svc)})
+				apply: catalogRegister(t.instanceRegs(svc, t.instances, api.HealthPassing, 0)), affected: t.downstreams(svc)})
 		case 3:
 			out = append(out, change{what: fmt.Sprintf("%s removed", instanceID(svc, t.instances)),
 				apply: txn(t.deregisterOps(svc, t.instances)...), affected: t.downstreams(svc)})

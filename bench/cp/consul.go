@@ -84,7 +84,8 @@ func applyTxn(c *api.Client, ops api.TxnOps) error {
 const registerWorkers = 16
 
 // register writes the mesh-wide proxy-defaults (protocol http, so every
-// sidecar has routes), the nodes, and every instance of the topology.
+// sidecar has routes), the nodes, the hot service and every instance of
+// the topology.
 func register(c *api.Client, t topology) error {
 	if _, _, err := c.ConfigEntries().Set(&api.ProxyConfigEntry{Kind: api.ProxyDefaults, Name: api.ProxyConfigGlobal,
 		Config: map[string]any{"protocol": "http"}}, nil); err != nil {
@@ -93,13 +94,18 @@ func register(c *api.Client, t topology) error {
 	if err := applyOps(c, t.nodeOps()); err != nil {
 		return err
 	}
+	for j := range t.instances {
+		if err := registerAll(c, t.hotRegs(j, api.HealthPassing)); err != nil {
+			return err
+		}
+	}
 	work := make(chan [2]int)
 	errs := make(chan error, registerWorkers)
 	var wg sync.WaitGroup
 	for range registerWorkers {
 		wg.Go(func() {
 			for ij := range work {
-				if err := registerAll(c, t.instanceRegs(ij[0], ij[1], api.HealthPassing)); err != nil {
+				if err := registerAll(c, t.instanceRegs(ij[0], ij[1], api.HealthPassing, 0)); err != nil {
 					errs <- err
 					return
 				}

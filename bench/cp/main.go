@@ -1,12 +1,17 @@
 // Command cp is Weft's control-plane scale benchmark (make bench-cp). It
 // runs a Consul dev agent with a catalog of 1,000 services × 2 sidecar
-// instances, the control plane (bin/weft control-plane, built fresh) and,
-// in a separate process, a load generator holding one ADS stream per
+// instances (each calling 3 services and the hot service, an upstream of
+// every sidecar), the control plane (weft control-plane, built fresh)
+// and, in a separate process, a load generator holding one ADS stream per
 // sidecar (bench/cp/loadgen). Once every stream has ACKed every type, it
-// makes a series of Consul changes and measures, for each, the time from
-// the Consul write to the last ACK of every affected client, then prints
-// convergence percentiles, the control plane's memory and CPU, and the
-// bytes pushed per change, and checks the targets.
+// runs the scenarios (-scenario) in turn: random single-service changes,
+// fan-out (the hot service's instances flip health), mesh-wide (a CA root
+// rotation, a wildcard intention added and removed) and churn (5 % of the
+// instances re-registered within 10 s). For each it measures the time
+// from the write to the ACK of every affected sidecar, the bytes pushed,
+// the control plane's CPU and peak RSS, and the load on Consul (the
+// control plane's open blocking queries, Consul's CPU and peak RSS); it
+// prints a table, checks the targets and writes bench/results/cp/.
 package main
 
 import (
@@ -22,16 +27,19 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/bench/internal/procs"
+	"github.com/weft-mesh/weft/bench/internal/results"
 	"github.com/weft-mesh/weft/internal/poll"
 )
 
 type flags struct {
-	topo    topology
-	changes int
-	mode    string
-	seed    uint64
-	strict  bool
-	keep    bool
+	topo      topology
+	changes   int
+	mode      string
+	seed      uint64
+	strict    bool
+	keep      bool
+	scenarios []string
+	results   string
 }
 
 func main() {
@@ -40,12 +48,19 @@ func main() {
 	flag.IntVar(&f.topo.instances, "instances", 2, "sidecar instances per service; one xDS client each")
 	flag.IntVar(&f.topo.upstreams, "upstreams", 3, "upstream services per sidecar")
 	flag.IntVar(&f.topo.nodes, "nodes", 50, "Consul nodes the instances are spread over")
-	flag.IntVar(&f.changes, "changes", 40, "Consul changes to measure")
+	flag.IntVar(&f.changes, "changes", 40, "single-service changes the services scenario measures")
 	flag.StringVar(&f.mode, "mode", "delta", "ADS variant of the simulated clients: delta or sotw")
 	flag.Uint64Var(&f.seed, "seed", 1, "seed picking the services that change")
 	flag.BoolVar(&f.strict, "strict", false, "exit 1 when a target is missed")
 	flag.BoolVar(&f.keep, "keep", false, "keep the work directory (logs) after the run")
+	scenario := flag.String("scenario", "all", "scenarios to run, in turn: all, or a comma-separated list of "+strings.Join(allScenarios, ", "))
+	flag.StringVar(&f.results, "results", "bench/results/cp", "directory (relative to the module root) of the results file, <date>-<commit>.json; empty: none")
 	flag.Parse()
+	var err error
+	if f.scenarios, err = parseScenarios(*scenario); err != nil {
+		fmt.Fprintln(os.Stderr, "bench-cp:", err)
+		os.Exit(2)
+	}
 	if err := run(f); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-cp:", err)
 		os.Exit(1)
@@ -71,6 +86,7 @@ func run(f flags) error {
 		defer os.RemoveAll(dir)
 	}
 	fmt.Printf("work directory (logs): %s\n", dir)
+	machine := results.ProbeMachine()
 	bins, err := build(root, dir)
 	if err != nil {
 		return err
@@ -146,31 +162,39 @@ func run(f flags) error {
 	if rep.idleCPU, err = idleCPURate(cp); err != nil {
 		return err
 	}
-	fmt.Printf("measuring %d changes\n", f.changes)
-
-	changesStart := time.Now()
-	cpuChanges, _ := cp.CPUSeconds()
-	for i, ch := range planChanges(f.topo, f.changes, f.seed) {
-		r, err := measure(client, lg, ch)
+	b := &bench{flags: f, consul: client, lg: lg, cp: cp, agent: consul, adminAddr: adminAddr, clients: f.topo.proxyIDs()}
+	for _, name := range f.scenarios {
+		// Each scenario resets the peak RSS (VmHWM): keep the run's.
+		if m, err := cp.Memory(); err == nil {
+			rep.peakRSS = max(rep.peakRSS, m.HWM)
+		}
+		fmt.Printf("scenario %s\n", name)
+		sr, err := b.runScenario(name)
 		if err != nil {
 			return err
 		}
-		if cp.Exited() {
-			return fmt.Errorf("the control plane exited (log: %s)", cp.Log)
-		}
-		fmt.Printf("  %2d  %-32s %3d affected  converged %6.1f ms  %7d bytes  %d unaffected clients pushed\n",
-			i+1, ch.what, len(ch.affected), float64(r.converged.Microseconds())/1000, r.bytes, r.unaffected)
-		rep.results = append(rep.results, r)
+		rep.scenarios = append(rep.scenarios, sr)
 	}
-	cpuEnd, _ := cp.CPUSeconds()
-	rep.changeCPU, rep.changeWall = cpuEnd-cpuChanges, time.Since(changesStart)
 	if rep.endMem, err = cp.Memory(); err != nil {
 		return err
 	}
+	rep.peakRSS = max(rep.peakRSS, rep.endMem.HWM)
 	if s, err := lg.status(); err == nil {
 		rep.streamErrors = s.StreamErrors
 	}
 	ok := rep.print(os.Stdout)
+	if f.results != "" {
+		res := rep.results(root, machine)
+		dir := f.results
+		if !filepath.IsAbs(dir) {
+			dir = filepath.Join(root, dir)
+		}
+		path, err := res.write(dir)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("\nresults: %s\n", path)
+	}
 	if f.strict && !ok {
 		return fmt.Errorf("a target was missed")
 	}

@@ -25,12 +25,13 @@ type result struct {
 	perClient   []time.Duration // write → each affected client's last ACK
 	missing     []string        // affected clients that ACKed nothing
 	unaffected  int             // other clients that ACKed something
+	typesACKed  map[string]int  // the affected clients' ACKs in the window, by type URL
 	bytes       int64           // bytes the load generator received
 	consulWrite time.Duration
 }
 
 // measure applies one change and waits until every affected client has
-// ACKed a new version and the ACKs have stopped.
+// ACKed it (converged) and the ACKs have stopped.
 func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
 	r := result{change: ch}
 	before, err := lg.status()
@@ -42,6 +43,9 @@ func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
 		return r, fmt.Errorf("%s: %w", ch.what, err)
 	}
 	r.consulWrite = time.Since(t0)
+	if ch.done != nil {
+		defer ch.done()
+	}
 
 	var acks map[string][]lgACK
 	deadline := t0.Add(convergeTimeout)
@@ -54,7 +58,10 @@ func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
 		if n != events {
 			events, lastGrowth = n, time.Now()
 		}
-		allIn := !slices.ContainsFunc(ch.affected, func(id string) bool { return len(acks[id]) == 0 })
+		allIn := !slices.ContainsFunc(ch.affected, func(id string) bool {
+			_, ok := converged(acks[id], ch.types, ch.acks)
+			return !ok
+		})
 		if allIn && time.Since(lastGrowth) >= quietPeriod || time.Now().After(deadline) {
 			break
 		}
@@ -66,14 +73,15 @@ func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
 	}
 	r.bytes = after.Bytes - before.Bytes
 	affected := map[string]bool{}
+	r.typesACKed = countTypes(acks, ch.affected)
 	for _, id := range ch.affected {
 		affected[id] = true
-		got := acks[id]
-		if len(got) == 0 {
+		at, ok := converged(acks[id], ch.types, ch.acks)
+		if !ok {
 			r.missing = append(r.missing, id)
 			continue
 		}
-		d := time.Unix(0, got[len(got)-1].At).Sub(t0)
+		d := time.Unix(0, at).Sub(t0)
 		r.perClient = append(r.perClient, d)
 		r.converged = max(r.converged, d)
 	}
@@ -86,6 +94,32 @@ func measure(c *api.Client, lg *loadgenAPI, ch change) (result, error) {
 		r.converged = convergeTimeout
 	}
 	return r, nil
+}
+
+// converged returns when a client last ACKed a resource of one of types
+// (any type when types is empty), given its ACKs since a change, and
+// whether it sent at least need (at least 1) such ACKs: the time the
+// client has the change.
+func converged(acks []lgACK, types []string, need int) (last int64, ok bool) {
+	n := 0
+	for _, a := range acks {
+		if len(types) == 0 || slices.Contains(types, a.Type) {
+			n++
+			last = max(last, a.At)
+		}
+	}
+	return last, n >= max(need, 1)
+}
+
+// countTypes counts the ACKs of the given clients by type URL.
+func countTypes(acks map[string][]lgACK, clients []string) map[string]int {
+	out := map[string]int{}
+	for _, id := range clients {
+		for _, a := range acks[id] {
+			out[a.Type]++
+		}
+	}
+	return out
 }
 
 func countACKs(acks map[string][]lgACK) int {
