@@ -2,17 +2,20 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/weft-mesh/weft/bench/internal/results"
 )
 
-// resultsFile is one run of make bench-cp, written to
-// bench/results/cp/<date>-<commit>.json (a directory of its own: the
-// files of bench/results are make bench's, whose newest bench/report
-// renders). Durations are milliseconds, sizes MiB.
+// resultsFile is one run of make bench-cp, written to bench/results/cp/
+// (a directory of its own: the files of bench/results are make bench's,
+// whose newest bench/report renders) under fileName. Durations are
+// milliseconds, sizes MiB.
 type resultsFile struct {
 	Date     time.Time       `json:"date"`
 	Commit   string          `json:"commit"`
@@ -93,8 +96,10 @@ type changeRecord struct {
 	Missing     int     `json:"missing"`
 }
 
-func msf(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
-func mib(n int64) float64         { return float64(n) / (1 << 20) }
+// Figures are kept to 4 significant digits, the precision they have.
+func msf(d time.Duration) float64 { return results.Sig4(float64(d.Microseconds()) / 1000) }
+func mib(n int64) float64         { return results.Sig4(float64(n) / (1 << 20)) }
+func sec(s float64) float64       { return results.Sig4(s) }
 
 func percentilesOf(ds []time.Duration) percentiles {
 	return percentiles{P50: msf(percentile(ds, 50)), P99: msf(percentile(ds, 99)), Max: msf(percentile(ds, 100))}
@@ -106,15 +111,15 @@ func (r report) results(root string, m results.Machine) resultsFile {
 	out := resultsFile{Date: time.Now().UTC(), Machine: m,
 		Settings: settings{Services: r.flags.topo.services, Instances: r.flags.topo.instances, Upstreams: r.flags.topo.upstreams,
 			Nodes: r.flags.topo.nodes, Mode: r.flags.mode, Seed: r.flags.seed, Changes: r.flags.changes, Scenarios: r.flags.scenarios},
-		Clients: r.clients, RegisteredMs: msf(r.registered), SyncMs: msf(r.syncTook), SyncCPUSeconds: r.syncCPU, IdleCPURate: r.idleCPU,
+		Clients: r.clients, RegisteredMs: msf(r.registered), SyncMs: msf(r.syncTook), SyncCPUSeconds: sec(r.syncCPU), IdleCPURate: sec(r.idleCPU),
 		RSSAfterSyncMiB: mib(r.syncMem.RSS), RSSEndMiB: mib(r.endMem.RSS), PeakRSSMiB: mib(r.peakRSS), StreamErrors: r.streamErrors}
 	out.Commit, out.Dirty = results.Commit(root)
 	for _, sr := range r.scenarios {
 		f := figures(sr)
 		rec := scenarioRecord{Name: sr.name, Changes: f.changes, Affected: f.affected, Missing: f.missing, Unaffected: f.unaffected,
 			ConvergenceMs: percentilesOf(f.perClient), PerChangeMs: percentilesOf(f.perChange), Bytes: sr.bytes,
-			WindowMs: msf(sr.window), CPCPUSeconds: sr.cpCPU, CPPeakRSSMiB: mib(sr.cpPeak), PeakExact: sr.exact,
-			ConsulWatchesMin: sr.watchesMin, ConsulWatchesMax: sr.watchesMax, ConsulCPUSeconds: sr.consulCPU,
+			WindowMs: msf(sr.window), CPCPUSeconds: sec(sr.cpCPU), CPPeakRSSMiB: mib(sr.cpPeak), PeakExact: sr.exact,
+			ConsulWatchesMin: sr.watchesMin, ConsulWatchesMax: sr.watchesMax, ConsulCPUSeconds: sec(sr.consulCPU),
 			ConsulPeakRSSMiB: mib(sr.consulPeak), StreamErrors: sr.streamErrors}
 		for _, c := range sr.changes {
 			rec.PerChange = append(rec.PerChange, changeRecord{What: c.change.what, Affected: len(c.change.affected),
@@ -125,7 +130,18 @@ func (r report) results(root string, m results.Machine) resultsFile {
 	return out
 }
 
-// write writes the file as indented JSON to dir/<date>-<commit>.json.
+// fileName is <date>-<commit>-<services>x<instances>-<mode>.json, and
+// the scenarios when not all ran: runs of one commit at other scales or
+// with other scenarios do not overwrite each other.
+func (f resultsFile) fileName() string {
+	name := fmt.Sprintf("%s-%s-%dx%d-%s", f.Date.Format("2006-01-02"), f.Commit, f.Settings.Services, f.Settings.Instances, f.Settings.Mode)
+	if !slices.Equal(f.Settings.Scenarios, allScenarios) {
+		name += "-" + strings.Join(f.Settings.Scenarios, "+")
+	}
+	return name + ".json"
+}
+
+// write writes the file as indented JSON to dir/f.fileName().
 func (f resultsFile) write(dir string) (string, error) {
 	b, err := json.MarshalIndent(f, "", "  ")
 	if err != nil {
@@ -134,6 +150,6 @@ func (f resultsFile) write(dir string) (string, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return "", err
 	}
-	path := filepath.Join(dir, f.Date.Format("2006-01-02")+"-"+f.Commit+".json")
+	path := filepath.Join(dir, f.fileName())
 	return path, os.WriteFile(path, append(b, '\n'), 0o644)
 }

@@ -154,3 +154,19 @@ func TestEverySidecarCallsTheHotService(t *testing.T) {
 		t.Errorf("a re-registration keeps port %d; want another, so the endpoints change", a)
 	}
 }
+
+func TestResultsFileName(t *testing.T) {
+	date := time.Date(2026, 12, 6, 23, 59, 0, 0, time.UTC)
+	for _, tc := range []struct {
+		scenarios []string
+		want      string
+	}{
+		{allScenarios, "2026-12-06-abc1234-5000x2-delta.json"},
+		{[]string{scenarioFanOut, scenarioChurn}, "2026-12-06-abc1234-5000x2-delta-fan-out+churn.json"},
+	} {
+		f := resultsFile{Date: date, Commit: "abc1234", Settings: settings{Services: 5000, Instances: 2, Mode: "delta", Scenarios: tc.scenarios}}
+		if got := f.fileName(); got != tc.want {
+			t.Errorf("fileName = %q, want %q", got, tc.want)
+		}
+	}
+}

@@ -268,32 +268,33 @@ func (r *Results) Round() {
 			res := &r.Workloads[wi].Results[i]
 			for _, f := range []*float64{&res.Throughput, &res.Rate, &res.LatencyMs.P50, &res.LatencyMs.P90, &res.LatencyMs.P99,
 				&res.LatencyMs.P999, &res.CPUPer1k, &res.RSSIdleMB, &res.RSSLoadMB, &res.ControlPlaneCPUPer1k} {
-				*f = sig4(*f)
+				*f = Sig4(*f)
 			}
 			for pi := range res.Procs {
 				p := &res.Procs[pi]
 				for _, f := range []*float64{&p.CPUPer1k, &p.RSSIdleMB, &p.AnonIdleMB, &p.PSSIdleMB, &p.RSSLoadMB} {
-					*f = sig4(*f)
+					*f = Sig4(*f)
 				}
 			}
 			for _, m := range []map[string]float64{res.VsBaseline, res.VsDirect} {
 				for k, v := range m {
-					m[k] = sig4(v)
+					m[k] = Sig4(v)
 				}
 			}
 		}
 	}
 	for i := range r.Readiness {
 		rd := &r.Readiness[i]
-		rd.ReadyMs, rd.ServedMs, rd.VsHAProxy = sig4(rd.ReadyMs), sig4(rd.ServedMs), sig4(rd.VsHAProxy)
+		rd.ReadyMs, rd.ServedMs, rd.VsHAProxy = Sig4(rd.ReadyMs), Sig4(rd.ServedMs), Sig4(rd.VsHAProxy)
 	}
 	for i := range r.Targets {
-		r.Targets[i].Value = sig4(r.Targets[i].Value)
+		r.Targets[i].Value = Sig4(r.Targets[i].Value)
 	}
 }
 
-// sig4 rounds v to 4 significant digits.
-func sig4(v float64) float64 {
+// Sig4 rounds v to 4 significant digits, the precision of a benchmark's
+// figures.
+func Sig4(v float64) float64 {
 	if v == 0 || math.IsInf(v, 0) || math.IsNaN(v) {
 		return v
 	}
