@@ -103,7 +103,7 @@ bench-sidecar: consul bench-deps ## Weft's pair vs direct, HAProxy pair, Consul'
 bench-report: ## render the newest bench/results file into README.md's performance block and docs/bench.svg
 	$(GO) run ./bench/report
 
-bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients, convergence p50/p99, RSS, CPU
+bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients; scenarios services, fan-out, mesh-wide, churn: convergence p50/p99/max, bytes, CPU, RSS, Consul load
 	$(GO) run ./bench/cp
 
 clean:
@@ -111,3 +111,4 @@ clean:
 
 proto: ## regenerate api/ Go code (needs protoc, protoc-gen-go, protoc-gen-go-grpc)
 	protoc --go_out=. --go_opt=module=github.com/weft-mesh/weft --go-grpc_out=. --go-grpc_opt=module=github.com/weft-mesh/weft api/certs/v1/certs.proto
+	protoc --go_out=. --go_opt=module=github.com/weft-mesh/weft --go-grpc_out=. --go-grpc_opt=module=github.com/weft-mesh/weft api/tap/v1/tap.proto

@@ -25,6 +25,7 @@ import (
 //	GET /ca       trust domain, rotation phase and the roots of the bundle
 //	POST /ca/rotate  rotates the root CA, streaming progress as text
 //	GET /traces   the trace viewer (and /api/traces for JSON); POST /v1/traces takes OTLP/HTTP
+//	GET /tap      live tap (and /api/tap: the tapped requests as they happen)
 //	GET /debug/pprof/  Go runtime profiles (heap, CPU, goroutines)
 func (s *Server) adminHandler() http.Handler {
 	mux := http.NewServeMux()
@@ -38,11 +39,13 @@ func (s *Server) adminHandler() http.Handler {
 	}
 	if s.cfg.Traces != nil {
 		viewer := traces.Viewer(s.cfg.Traces)
-		for _, p := range []string{"/traces", "/traces/", "/api/traces", "/api/traces/"} {
+		for _, p := range []string{"/traces", "/traces/", "/api/traces", "/api/traces/", "/api/overview"} {
 			mux.Handle(p, viewer)
 		}
 		mux.Handle("POST /v1/traces", &traces.Receiver{Store: s.cfg.Traces})
 	}
+	mux.HandleFunc("GET /api/tap", s.handleTap)
+	mux.HandleFunc("GET /tap", s.handleTapPage)
 	mux.HandleFunc("GET /ready", func(w http.ResponseWriter, _ *http.Request) {
 		if s.state.catalog.Load() == nil {
 			http.Error(w, "waiting for the first catalog snapshot from Consul", http.StatusServiceUnavailable)

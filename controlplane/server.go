@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/keepalive"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
+	tapv1 "github.com/weft-mesh/weft/api/tap/v1"
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/controlplane/translate"
 	"github.com/weft-mesh/weft/traces"
@@ -129,6 +130,7 @@ type Server struct {
 	notApplied notAppliedLog
 	state      *publishedState
 	certs      *certService
+	taps       *tapHub
 	metrics    *metrics
 	proxyless  *proxylessClients
 
@@ -159,6 +161,8 @@ func New(cfg Config) (*Server, error) {
 		state:      &publishedState{},
 		ready:      make(chan struct{}),
 	}
+	s.taps = newTapHub(cfg.Authorizer, s.state.catalog.Load, logger.With("component", "tap"))
+	s.taps.register(cfg.Registry)
 	if cfg.Authority != nil {
 		s.certs = &certService{ca: cfg.Authority, authz: cfg.Authorizer, catalog: s.state.catalog.Load,
 			logger: cfg.Logger.With("component", "certs"), issued: map[string]string{}}
@@ -236,6 +240,7 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 	if s.cfg.Traces != nil {
 		collectortrace.RegisterTraceServiceServer(g, &traces.Receiver{Store: s.cfg.Traces})
 	}
+	tapv1.RegisterTapServiceServer(g, s.taps)
 	return g
 }
 

@@ -16,7 +16,8 @@
 // (proxy/admin) reports readiness, the accepted configuration, the
 // clusters, the certificates and the metrics. Every HTTP request is
 // traced, counted and logged (proxy/telemetry), and TCP connections
-// counted.
+// counted; while an operator taps, matching requests are streamed to the
+// control plane (proxy/tap).
 package proxy
 
 import (
@@ -39,6 +40,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/identity"
 	"github.com/weft-mesh/weft/proxy/listener"
 	"github.com/weft-mesh/weft/proxy/mtls"
+	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -54,6 +56,7 @@ type Proxy struct {
 	xds       *xds.Client
 	identity  *identity.Manager
 	signer    *identity.GRPCSigner
+	tap       *tap.Hub // live tap: its stream to the control plane, its taps
 	trust     *mtls.Trust
 	// linked runs the leaf managers of the linked services the applied
 	// configuration presents; linkedLeaves is what handshakes read them
@@ -212,6 +215,17 @@ func (p *Proxy) run(ctx context.Context) error {
 		stopIdentity()
 		<-idDone
 		p.signer.Close()
+	}()
+
+	tapCtx, stopTap := context.WithCancel(context.Background())
+	tapDone := make(chan struct{})
+	go func() {
+		defer close(tapDone)
+		p.tap.Run(tapCtx, tap.ClientOptions{Addrs: p.opts.XDSAddrs, ProxyID: p.opts.ProxyID, Token: p.opts.tokenSource(), Logger: p.opts.Logger})
+	}()
+	defer func() {
+		stopTap()
+		<-tapDone
 	}()
 
 	xdsCtx, stopXDS := context.WithCancel(ctx)

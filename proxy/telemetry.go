@@ -11,6 +11,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/router"
+	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -23,7 +24,8 @@ func (p *Proxy) newObservability() {
 	p.registry = prometheus.NewRegistry()
 	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	p.metrics = metrics.New(p.registry)
-	p.telemetry = &telemetry.Telemetry{Metrics: p.metrics, AccessLog: p.opts.AccessLog, LocalID: p.identity.SPIFFEID}
+	p.tap = tap.NewHub()
+	p.telemetry = &telemetry.Telemetry{Metrics: p.metrics, AccessLog: p.opts.AccessLog, LocalID: p.identity.SPIFFEID, Tap: p.tap}
 	p.tracers = tracing.NewProviders(tracing.Options{
 		Resolve:  p.resolveCollector,
 		Resource: []attribute.KeyValue{semconv.ServiceInstanceID(p.opts.ProxyID)},

@@ -95,9 +95,18 @@ billing_id=$(curl -sf http://127.0.0.1:19003/certs | grep -oE 'spiffe://[^"]*/sv
 echo "  the gateway presents $billing_id (its key generated in the gateway), enforces billing's intentions, and forwards in plaintext:"
 "$WEFT" proxy-status --admin-addr 127.0.0.1:15000 tgw-1 | grep 'SNI' | sed 's/^ */    /'
 
-step "observability: every request is traced by both sidecars and counted"
+step "observability: every request is traced by both sidecars, counted, and can be tapped live"
 echo "  recent traces (the control plane is the embedded OTLP backend; the viewer is at http://127.0.0.1:15000/traces):"
 "$WEFT" traces --admin-addr 127.0.0.1:15000 2>&1 | sed -n '1,6s/^/  /p'
+echo "  live tap of requests to api (weft tap --to api --count 3):"
+timeout 15 "$WEFT" tap --admin-addr 127.0.0.1:15000 --to api --count 3 2>/dev/null | sed 's/^/  /' &
+tap_pid=$!
+for _ in $(seq 1 40); do
+  kill -0 "$tap_pid" 2>/dev/null || break
+  curl -s -m 5 -o /dev/null "$DEMO_URL" || true
+  sleep 0.3
+done
+wait "$tap_pid" || true
 echo "  web's sidecar request counters:"
 curl -sf http://127.0.0.1:19000/metrics | grep '^weft_proxy_requests_total' | sed -n '1,4s/^/  /p'
 
@@ -111,7 +120,8 @@ $(bold "Weft is running. Where to look next:")
   api-1's sidecar: its certificate and trust bundle     $WEFT ca leaf --proxy-admin 127.0.0.1:19001
   The terminating gateway: what it answers for          $WEFT proxy-status --admin-addr 127.0.0.1:15000 tgw-1
   The mesh CA (roots, rotation)                         $WEFT ca roots   /   $WEFT ca rotate
-  Trace viewer (control plane)                          http://127.0.0.1:15000/traces
+  Trace viewer: search, latency plot, service map        http://127.0.0.1:15000/traces
+  Live tap of requests to api (or the page /tap)        $WEFT tap --to api   /   http://127.0.0.1:15000/tap
   Logs of every process                                 $logs/
   Try a failover: stop api-2's app and watch traffic move:  kill $api2_pid
   Recent traces in the terminal                         $WEFT traces --admin-addr 127.0.0.1:15000

@@ -30,7 +30,7 @@ to weft-proxy sidecars (or Envoy, or proxyless gRPC clients).`,
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newProxyStatusCommand(), newConfigDumpCommand(), newEnvoyBootstrapCommand(), newGRPCBootstrapCommand(), newCertCommand())
+	root.AddCommand(newControlPlaneCommand(), newCACommand(), newTracesCommand(), newTapCommand(), newProxyStatusCommand(), newConfigDumpCommand(), newEnvoyBootstrapCommand(), newGRPCBootstrapCommand(), newCertCommand())
 	root.AddCommand(newInjectCommand(), newInjectorCommand(), newRegisterCommand(), newDeregisterCommand(), newRedirectCommand())
 	return root
 }

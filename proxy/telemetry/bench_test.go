@@ -11,7 +11,9 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 
+	tapv1 "github.com/weft-mesh/weft/api/tap/v1"
 	"github.com/weft-mesh/weft/internal/testnet"
+	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -82,6 +84,17 @@ func BenchmarkMiddleware(b *testing.B) {
 		}},
 		{"metrics+accesslog", func(b *testing.B) http.Handler {
 			return newTel(b).Wrap(app, Listener{Direction: metrics.Inbound, Service: "api"})
+		}},
+		{"metrics+accesslog+tap/idle", func(b *testing.B) http.Handler {
+			t := newTel(b)
+			t.Tap = tap.NewHub() // a tap stream open, nobody tapping
+			return t.Wrap(app, Listener{Direction: metrics.Inbound, Service: "api"})
+		}},
+		{"metrics+accesslog+tap/tapping-other-service", func(b *testing.B) http.Handler {
+			t := newTel(b)
+			t.Tap = tap.NewHub()
+			t.Tap.Start(&tapv1.TapCommand{TapId: "t", Filter: &tapv1.TapFilter{Destination: "db"}})
+			return t.Wrap(app, Listener{Direction: metrics.Inbound, Service: "api"})
 		}},
 		{"metrics+accesslog+tracing/unsampled", func(b *testing.B) http.Handler {
 			return newTel(b).Wrap(app, Listener{Direction: metrics.Inbound, Service: "api", Tracer: discardTracer(b, 0)})

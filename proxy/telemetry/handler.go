@@ -10,6 +10,7 @@ import (
 
 	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/localreply"
+	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -200,6 +201,22 @@ func (h *Handler) finish(st *request, r *http.Request, panicked bool) {
 		}
 		h.log(al, st, r, accessFields{status, grpc, reason, route, host, proto, dur})
 	}
+	if hub := h.tel.tap(); hub.Active() {
+		h.publish(hub, st, r, accessFields{status, grpc, reason, route, host, proto, dur})
+	}
+}
+
+// publish hands the request to the taps running (only while one runs).
+func (h *Handler) publish(hub *tap.Hub, st *request, r *http.Request, f accessFields) {
+	src, srcID, dst, _ := h.parties(st.peer)
+	e := tap.Event{Start: st.start, Direction: string(h.l.Direction), Source: src, SourceID: srcID, Destination: dst,
+		Method: r.Method, Path: r.URL.Path, Status: f.status, GRPCStatus: f.grpc, Duration: f.dur, WeftError: f.reason, Upstream: f.host}
+	if sc := st.span.SpanContext(); sc.IsValid() {
+		e.TraceID = sc.TraceID().String()
+	} else if sc := trace.SpanContextFromContext(st.Context); sc.IsValid() {
+		e.TraceID = sc.TraceID().String()
+	}
+	hub.Publish(&e)
 }
 
 type accessFields struct {

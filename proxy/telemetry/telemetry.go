@@ -65,6 +65,7 @@ package telemetry
 import (
 	"strings"
 
+	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
@@ -76,6 +77,8 @@ import (
 type Telemetry struct {
 	Metrics   *metrics.Metrics
 	AccessLog *accesslog.Logger
+	// Tap receives the requests served while a live tap runs (optional).
+	Tap *tap.Hub
 	// LocalID returns the sidecar's own SPIFFE ID ("" before it has one).
 	// Listeners whose Service is empty take their own service from it, so
 	// requests are labelled correctly once the leaf certificate arrives.
@@ -100,6 +103,13 @@ func (t *Telemetry) self(l *Listener) (service, id string) {
 // ConnectionRefused counts a connection a listener refused at its
 // connection limit.
 func (t *Telemetry) ConnectionRefused(address string) { t.metrics().ConnectionRefused(address) }
+
+func (t *Telemetry) tap() *tap.Hub {
+	if t == nil {
+		return nil
+	}
+	return t.Tap
+}
 
 func (t *Telemetry) metrics() *metrics.Metrics {
 	if t == nil {
