@@ -36,10 +36,54 @@ type tapHub struct {
 	taps     map[string]*tapSession
 }
 
-// sidecarTap is one sidecar's tap stream.
+// sidecarTap is one sidecar's tap stream. Commands are rare (a tap
+// starting or stopping), so no goroutine waits to send them: the first
+// command queued starts one, which ends once the queue is empty. An idle
+// stream costs the control plane only the goroutine receiving on it.
 type sidecarTap struct {
 	proxyID, service string
-	commands         chan *tapv1.TapCommand // to the stream's sender
+	send             func(*tapv1.TapCommand) error
+	log              *slog.Logger
+
+	mu      sync.Mutex
+	pending []*tapv1.TapCommand
+	sending bool
+}
+
+// maxPendingCommands bounds the commands queued for one sidecar.
+const maxPendingCommands = 64
+
+// enqueue queues a command for the stream, in order; it never blocks.
+func (sc *sidecarTap) enqueue(c *tapv1.TapCommand) bool {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if len(sc.pending) >= maxPendingCommands {
+		return false
+	}
+	sc.pending = append(sc.pending, c)
+	if !sc.sending {
+		sc.sending = true
+		go sc.drain()
+	}
+	return true
+}
+
+func (sc *sidecarTap) drain() {
+	for {
+		sc.mu.Lock()
+		if len(sc.pending) == 0 {
+			sc.sending = false
+			sc.mu.Unlock()
+			return
+		}
+		c := sc.pending[0]
+		sc.pending = sc.pending[1:]
+		sc.mu.Unlock()
+		if err := sc.send(c); err != nil {
+			// The stream is broken: its Recv fails too, and ends it.
+			sc.log.Debug("tap command not sent", "proxy", sc.proxyID, "error", err)
+		}
+	}
 }
 
 // tapSession is one running tap: what it asks of sidecars and where their
@@ -76,33 +120,15 @@ func (h *tapHub) Stream(s tapv1.TapService_StreamServer) error {
 	if err != nil {
 		return err
 	}
+	sc.send, sc.log = s.Send, h.log
 	h.attach(sc)
 	defer h.detach(sc)
-	sendErr := make(chan error, 1)
-	go func() {
-		for {
-			select {
-			case c := <-sc.commands:
-				if err := s.Send(c); err != nil {
-					sendErr <- err
-					return
-				}
-			case <-s.Context().Done():
-				return
-			}
-		}
-	}()
 	for {
 		msg, err := s.Recv()
 		if err != nil {
 			return err
 		}
 		h.deliver(sc, msg)
-		select {
-		case err := <-sendErr:
-			return err
-		default:
-		}
 	}
 }
 
@@ -127,7 +153,7 @@ func (h *tapHub) identify(ctx context.Context, proxyID string) (*sidecarTap, err
 			return nil, status.Errorf(codes.PermissionDenied, "token may not service:write %q, which a tap stream for proxy %q requires", service, proxyID)
 		}
 	}
-	return &sidecarTap{proxyID: proxyID, service: service, commands: make(chan *tapv1.TapCommand, 64)}, nil
+	return &sidecarTap{proxyID: proxyID, service: service}, nil
 }
 
 func (h *tapHub) attach(sc *sidecarTap) {
@@ -178,12 +204,10 @@ func (h *tapHub) startOn(t *tapSession, sc *sidecarTap) {
 	if !ok {
 		return
 	}
-	c := &tapv1.TapCommand{TapId: t.id, Filter: f, MaxPerSecond: t.req.MaxPerSecond}
-	select {
-	case sc.commands <- c:
+	if sc.enqueue(&tapv1.TapCommand{TapId: t.id, Filter: f, MaxPerSecond: t.req.MaxPerSecond}) {
 		t.sidecars[sc] = true
-	default:
-		h.log.Warn("tap command not sent: the sidecar's command queue is full", "proxy", sc.proxyID, "tap", t.id)
+	} else {
+		h.log.Warn("tap not started on a sidecar: its command queue is full", "proxy", sc.proxyID, "tap", t.id)
 	}
 }
 
@@ -237,9 +261,7 @@ func (h *tapHub) stop(t *tapSession) {
 	defer h.mu.Unlock()
 	delete(h.taps, t.id)
 	for sc := range t.sidecars {
-		select {
-		case sc.commands <- &tapv1.TapCommand{TapId: t.id, Stop: true}:
-		default:
+		if !sc.enqueue(&tapv1.TapCommand{TapId: t.id, Stop: true}) {
 			h.log.Warn("tap stop not sent: the sidecar's command queue is full; it stops when its stream ends", "proxy", sc.proxyID, "tap", t.id)
 		}
 	}

@@ -221,7 +221,7 @@ func (p *Proxy) run(ctx context.Context) error {
 	tapDone := make(chan struct{})
 	go func() {
 		defer close(tapDone)
-		p.tap.Run(tapCtx, tap.ClientOptions{Addrs: p.opts.XDSAddrs, ProxyID: p.opts.ProxyID, Token: p.opts.tokenSource(), Logger: p.opts.Logger})
+		p.tap.Run(tapCtx, tap.ClientOptions{Conn: p.signer.Conn, ProxyID: p.opts.ProxyID, Token: p.opts.tokenSource(), Logger: p.opts.Logger})
 	}()
 	defer func() {
 		stopTap()

@@ -120,6 +120,18 @@ func (s *GRPCSigner) call(ctx context.Context, cc *grpc.ClientConn, req *certsv1
 	return certsv1.NewCertificateServiceClient(cc).Sign(ctx, req)
 }
 
+// Conn returns the connection to the control plane the signer uses now,
+// for other streams to share (the tap stream: one connection per sidecar
+// less for the control plane to hold), and a function that moves the
+// signer to the next address after that connection failed.
+func (s *GRPCSigner) Conn() (*grpc.ClientConn, func(), error) {
+	if len(s.opts.Addrs) == 0 {
+		return nil, nil, errors.New("no control plane address")
+	}
+	i, cc, err := s.current()
+	return cc, func() { s.advance(i) }, err
+}
+
 // current returns the address to try and its connection.
 func (s *GRPCSigner) current() (int, *grpc.ClientConn, error) {
 	s.mu.Lock()

@@ -17,6 +17,11 @@ import (
 
 // ClientOptions configure the sidecar's tap stream.
 type ClientOptions struct {
+	// Conn, when set, returns the connection to open the stream on (the
+	// certificate service's, so the control plane holds no connection
+	// more per sidecar) and a function to call when it failed; Run does
+	// not close it. Otherwise Run dials Addrs in turn.
+	Conn func() (*grpc.ClientConn, func(), error)
 	// Addrs are the control plane's xDS addresses, tried in turn.
 	Addrs       []string
 	DialOptions []grpc.DialOption // default: plaintext, as the xDS client
@@ -48,15 +53,26 @@ func (h *Hub) Run(ctx context.Context, opts ClientOptions) {
 	}
 	log := opts.Logger.With("component", "tap")
 	for attempt, i := 0, 0; ctx.Err() == nil; i = (i + 1) % max(len(opts.Addrs), 1) {
-		if len(opts.Addrs) == 0 {
+		var err error
+		switch {
+		case opts.Conn != nil:
+			var cc *grpc.ClientConn
+			var failed func()
+			if cc, failed, err = opts.Conn(); err == nil {
+				if err = h.stream(ctx, opts, cc); err != nil && ctx.Err() == nil {
+					failed()
+				}
+			}
+		case len(opts.Addrs) == 0:
 			return
+		default:
+			err = h.dialAndStream(ctx, opts, opts.Addrs[i])
 		}
-		err := h.stream(ctx, opts, opts.Addrs[i])
 		h.StopAll()
 		if ctx.Err() != nil {
 			return
 		}
-		log.Debug("tap stream ended", "addr", opts.Addrs[i], "error", err)
+		log.Debug("tap stream ended", "error", err)
 		if !backoff.Sleep(ctx, opts.Backoff.Delay(attempt)) {
 			return
 		}
@@ -64,13 +80,18 @@ func (h *Hub) Run(ctx context.Context, opts ClientOptions) {
 	}
 }
 
-// stream runs one tap stream to addr until it fails or ctx ends.
-func (h *Hub) stream(ctx context.Context, opts ClientOptions, addr string) error {
+// dialAndStream runs one tap stream on a connection of its own to addr.
+func (h *Hub) dialAndStream(ctx context.Context, opts ClientOptions, addr string) error {
 	cc, err := grpc.NewClient(addr, opts.DialOptions...)
 	if err != nil {
 		return err
 	}
 	defer cc.Close()
+	return h.stream(ctx, opts, cc)
+}
+
+// stream runs one tap stream on cc until it fails or ctx ends.
+func (h *Hub) stream(ctx context.Context, opts ClientOptions, cc *grpc.ClientConn) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	if opts.Token != nil {
