@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/hashicorp/consul/api"
 
@@ -69,4 +70,57 @@ func newTestAuthorizer(t *testing.T, addr string) *ACLAuthorizer {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestACLAuthorizerCachesAndExtendsThroughOutages, with a real Consul
+// enforcing ACLs: a decision is reused for ACLCacheTTL (a token deleted
+// meanwhile still passes, as with Consul's own token cache), asked again
+// after it, and kept while Consul is down (Consul's acl.down_policy
+// extend-cache); a token never decided gets the error.
+func TestACLAuthorizerCachesAndExtendsThroughOutages(t *testing.T) {
+	t.Setenv("CONSUL_HTTP_TOKEN", "root")
+	srv := consultest.Start(t, consultest.WithArgs(
+		`-hcl=acl { enabled = true, default_policy = "deny", tokens { initial_management = "root" } }`))
+	client := srv.Client()
+	policy, _, err := client.ACL().PolicyCreate(&api.ACLPolicy{Name: "web-write", Rules: `service "web" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tokens := map[string]string{}
+	for _, name := range []string{"web", "short-lived", "never-asked"} {
+		tok, _, err := client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		tokens[name] = tok.SecretID
+	}
+	authz := newTestAuthorizer(t, srv.HTTPAddr)
+	now := time.Now()
+	authz.now = func() time.Time { return now }
+	check := func(what, token, service string, want, wantErr bool) {
+		t.Helper()
+		got, err := authz.CanWriteService(context.Background(), token, service)
+		if (err != nil) != wantErr || got != want {
+			t.Fatalf("%s: CanWriteService = %v, %v; want %v, error %v", what, got, err, want, wantErr)
+		}
+	}
+	check("web", tokens["web"], "web", true, false)
+	check("another service", tokens["web"], "api", false, false)
+	check("short-lived", tokens["short-lived"], "web", true, false)
+	tok, _, err := client.ACL().TokenReadSelf(&api.QueryOptions{Token: tokens["short-lived"]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := client.ACL().TokenDelete(tok.AccessorID, nil); err != nil {
+		t.Fatal(err)
+	}
+	check("a deleted token within the TTL", tokens["short-lived"], "web", true, false)
+	now = now.Add(ACLCacheTTL)
+	check("a deleted token after the TTL", tokens["short-lived"], "web", false, false)
+
+	srv.Stop()
+	now = now.Add(time.Hour)
+	check("web, Consul down", tokens["web"], "web", true, false)
+	check("a denial, Consul down", tokens["web"], "api", false, false)
+	check("never decided, Consul down", tokens["never-asked"], "web", false, true)
 }

@@ -180,7 +180,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			if forced {
 				m.forced.Store(true) // a requested renewal is retried too
 			}
-			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load() != nil)
+			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load())
 			m.recordError(err)
 			m.log.Warn("leaf certificate renewal failed; retrying", "reason", reason, "error", err, "retry_in", r.at.Sub(m.opts.Now()))
 			continue
@@ -193,7 +193,7 @@ func (m *Manager) Run(ctx context.Context) error {
 			"not_after", leaf.Cert.Leaf.NotAfter, "renew_at", leaf.RenewAt)
 		if m.staleRoot(leaf) {
 			// The signer is still signing with an older root: try again.
-			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load() != nil)
+			r.fail(m.opts.Now(), m.opts.Backoff, m.leaf.Load())
 			m.log.Warn("new leaf does not chain to the trust bundle's first root; renewing again", "retry_in", r.at.Sub(m.opts.Now()))
 			continue
 		}
@@ -210,11 +210,25 @@ type retry struct {
 // fail schedules the retry after a failure; until a first leaf is held the
 // delay is shorter (backoff.UntilFirstSuccess), so a sidecar started before
 // its control plane gets its leaf within a second of it coming up, and
-// within 25 ms after a first failure moments before.
-func (r *retry) fail(now time.Time, b Backoff, haveLeaf bool) {
-	r.at = now.Add(backoff.UntilFirstSuccess(b.Delay(r.failures), r.failures, haveLeaf))
+// within 25 ms after a first failure moments before. While the current
+// leaf runs out, the delay is at most a quarter of the time it has left
+// (at least minRetryNearExpiry): a control plane that could not sign for
+// a while (Consul restarting, say) is asked again several times before
+// the leaf expires, instead of once after a long backoff.
+func (r *retry) fail(now time.Time, b Backoff, current *Leaf) {
+	d := backoff.UntilFirstSuccess(b.Delay(r.failures), r.failures, current != nil)
+	if current != nil {
+		if left := current.Cert.Leaf.NotAfter.Sub(now); left > 0 {
+			d = min(d, max(left/4, minRetryNearExpiry))
+		}
+	}
+	r.at = now.Add(d)
 	r.failures++
 }
+
+// minRetryNearExpiry bounds how often renewal is retried as the leaf runs
+// out.
+const minRetryNearExpiry = 100 * time.Millisecond
 
 // due is when the next renewal should happen.
 func (m *Manager) due(r *retry) time.Time {

@@ -296,3 +296,26 @@ func TestRejectsBadResponses(t *testing.T) {
 		t.Error("junk intermediate accepted")
 	}
 }
+
+// TestRetriesBeforeTheLeafExpires: with a long backoff, failed renewals of
+// a leaf about to expire are still retried within a quarter of the time
+// it has left, so a control plane back before expiry renews it in time.
+func TestRetriesBeforeTheLeafExpires(t *testing.T) {
+	signer := newFakeSigner(pkitest.NewCA(t, "root"), 4*time.Second)
+	m := start(t, Options{Signer: signer, Backoff: fixedBackoff(time.Hour), RenewFraction: func() float64 { return 0.5 }})
+	m.Want()
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
+	first := m.Current()
+	signer.fail.Store(true)
+	// Renewal is due 2 s in; with a backoff of an hour, only the cap
+	// brings the next attempts before the leaf expires at 4 s.
+	poll.UntilTrue(t, 10*time.Second, "three failed attempts before expiry", func() bool { return signer.calls.Load() >= 4 })
+	if time.Now().After(first.Cert.Leaf.NotAfter) {
+		t.Fatalf("the third retry came after the leaf expired at %v", first.Cert.Leaf.NotAfter)
+	}
+	signer.fail.Store(false)
+	poll.UntilTrue(t, 10*time.Second, "a renewed leaf", func() bool { return m.Current() != first })
+	if time.Now().After(first.Cert.Leaf.NotAfter) {
+		t.Errorf("renewed only after the leaf expired at %v", first.Cert.Leaf.NotAfter)
+	}
+}
