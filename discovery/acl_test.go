@@ -14,15 +14,8 @@ func TestACLAuthorizer(t *testing.T) {
 	if testing.Short() {
 		t.Skip("needs a Consul agent")
 	}
-	t.Setenv("CONSUL_HTTP_TOKEN", "root")
-	srv := consultest.Start(t, consultest.WithArgs(
-		`-hcl=acl { enabled = true, default_policy = "deny", tokens { initial_management = "root" } }`))
-	client := srv.Client()
-	policy, _, err := client.ACL().PolicyCreate(&api.ACLPolicy{Name: "web-write", Rules: `service "web" { policy = "write" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	webToken, _, err := client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+	srv, webWrite := aclConsul(t)
+	webToken, _, err := srv.Client().ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: webWrite}}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -78,17 +71,11 @@ func newTestAuthorizer(t *testing.T, addr string) *ACLAuthorizer {
 // after it, and kept while Consul is down (Consul's acl.down_policy
 // extend-cache); a token never decided gets the error.
 func TestACLAuthorizerCachesAndExtendsThroughOutages(t *testing.T) {
-	t.Setenv("CONSUL_HTTP_TOKEN", "root")
-	srv := consultest.Start(t, consultest.WithArgs(
-		`-hcl=acl { enabled = true, default_policy = "deny", tokens { initial_management = "root" } }`))
+	srv, webWrite := aclConsul(t)
 	client := srv.Client()
-	policy, _, err := client.ACL().PolicyCreate(&api.ACLPolicy{Name: "web-write", Rules: `service "web" { policy = "write" }`}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
 	tokens := map[string]string{}
 	for _, name := range []string{"web", "short-lived", "never-asked"} {
-		tok, _, err := client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: policy.ID}}}, nil)
+		tok, _, err := client.ACL().TokenCreate(&api.ACLToken{Policies: []*api.ACLTokenPolicyLink{{ID: webWrite}}}, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -123,4 +110,19 @@ func TestACLAuthorizerCachesAndExtendsThroughOutages(t *testing.T) {
 	check("web, Consul down", tokens["web"], "web", true, false)
 	check("a denial, Consul down", tokens["web"], "api", false, false)
 	check("never decided, Consul down", tokens["never-asked"], "web", false, true)
+}
+
+// aclConsul starts a Consul enforcing ACLs (default deny, management token
+// "root", which the test's Consul client uses) with a policy allowing
+// service:write on web, whose ID it returns.
+func aclConsul(t *testing.T) (*consultest.Server, string) {
+	t.Helper()
+	t.Setenv("CONSUL_HTTP_TOKEN", "root")
+	srv := consultest.Start(t, consultest.WithArgs(
+		`-hcl=acl { enabled = true, default_policy = "deny", tokens { initial_management = "root" } }`))
+	policy, _, err := srv.Client().ACL().PolicyCreate(&api.ACLPolicy{Name: "web-write", Rules: `service "web" { policy = "write" }`}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return srv, policy.ID
 }

@@ -244,6 +244,13 @@ func startNameServer(t testing.TB, name string, hits *atomic.Int64) int {
 	if err != nil {
 		t.Fatal(err)
 	}
+	return serveName(t, l, name, hits)
+}
+
+// serveName serves HTTP on l, answering name and counting hits, until
+// the test ends; it returns l's port.
+func serveName(t testing.TB, l net.Listener, name string, hits *atomic.Int64) int {
+	t.Helper()
 	srv := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		hits.Add(1)
 		fmt.Fprintln(w, name)

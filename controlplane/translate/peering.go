@@ -211,13 +211,7 @@ func (t *translator) meshGateway(p *catalog.Proxy) *Resources {
 		t.problem("mesh gateway %q: the mesh has no trust domain, so no SNI to route by", p.ID)
 		return pr.r
 	}
-	l := &listenerv3.Listener{
-		Name:             MeshGatewayListenerName,
-		Address:          socketAddress(cmp.Or(p.Address, "0.0.0.0"), p.Port),
-		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		ListenerFilters: []*listenerv3.ListenerFilter{{Name: tlsInspectorFilter,
-			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})}}},
-	}
+	l := sniListener(MeshGatewayListenerName, p)
 	exported := map[string]string{} // cluster (the SNI) → service
 	for _, svc := range t.exportedServices() {
 		for _, peer := range t.exportedTo(svc) {
@@ -249,6 +243,18 @@ func (t *translator) meshGateway(p *catalog.Proxy) *Resources {
 	pr.r.Listeners = append(pr.r.Listeners, l)
 	sortResources(pr.r)
 	return pr.r
+}
+
+// sniListener is a gateway's one listener, on its registered address and
+// port: its chains are picked by the TLS ClientHello's server name.
+func sniListener(name string, p *catalog.Proxy) *listenerv3.Listener {
+	return &listenerv3.Listener{
+		Name:             name,
+		Address:          socketAddress(cmp.Or(p.Address, "0.0.0.0"), p.Port),
+		TrafficDirection: corev3.TrafficDirection_INBOUND,
+		ListenerFilters: []*listenerv3.ListenerFilter{{Name: tlsInspectorFilter,
+			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})}}},
+	}
 }
 
 // gatewayCluster is a mesh gateway's cluster: plain TCP to the sidecars,

@@ -6,7 +6,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
-	tlsinspectorv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/listener/tls_inspector/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 
@@ -44,13 +43,7 @@ func (t *translator) terminatingGateway(p *catalog.Proxy) *Resources {
 		t.problem("terminating gateway %q: the mesh has no trust domain, so no identities to present", p.ID)
 		return pr.r
 	}
-	l := &listenerv3.Listener{
-		Name:             TerminatingGatewayListenerName,
-		Address:          socketAddress(cmp.Or(p.Address, "0.0.0.0"), p.Port),
-		TrafficDirection: corev3.TrafficDirection_INBOUND,
-		ListenerFilters: []*listenerv3.ListenerFilter{{Name: tlsInspectorFilter,
-			ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: mustAny(&tlsinspectorv3.TlsInspector{})}}},
-	}
+	l := sniListener(TerminatingGatewayListenerName, p)
 	dc := t.snap.Datacenter
 	for _, s := range t.linkedServices(p.Name) {
 		if (s.CertFile == "") != (s.KeyFile == "") || s.CertFile != "" && s.CAFile == "" {
