@@ -8,12 +8,14 @@
 package consultest
 
 import (
+	"bytes"
 	"fmt"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -78,6 +80,10 @@ type Server struct {
 	// grpcTLSHCL configures the gRPC TLS port's certificate (WithPeering).
 	grpcTLSHCL string
 
+	// hasGRPCTLS: the agent has -grpc-tls-port (Consul 1.14 on), which
+	// must be set, or it binds 8503.
+	hasGRPCTLS bool
+
 	mu     sync.Mutex
 	proc   *testproc.Process // nil while stopped
 	starts int               // number of processes started, names log files
@@ -95,6 +101,12 @@ func Start(t testing.TB, opts ...Option) *Server {
 	s := &Server{t: t, bin: bin, dir: t.TempDir(), NodeName: uniqueNodeName()}
 	for _, o := range opts {
 		o(&s.opts)
+	}
+	if s.hasGRPCTLS, err = agentHasFlag(bin, "grpc-tls-port"); err != nil {
+		t.Fatalf("consultest: %v", err)
+	}
+	if s.opts.peering && !s.hasGRPCTLS {
+		t.Fatalf("consultest: %s has no -grpc-tls-port: cluster peering needs Consul 1.14 or later", bin)
 	}
 	t.Cleanup(s.cleanup)
 
@@ -195,7 +207,6 @@ func (s *Server) args() []string {
 		"-server-port=" + strconv.Itoa(p.server),
 		"-datacenter=" + s.Datacenter(),
 		"-grpc-port=-1",
-		"-grpc-tls-port=" + strconv.Itoa(s.grpcTLSPort()),
 		"-dns-port=-1",
 		"-log-level=info",
 		// Consul 1.14 panics ("unknown kind" in convert_pbstruct.go) when a
@@ -203,6 +214,9 @@ func (s *Server) args() []string {
 		// service whose merged upstream config holds unset fields; later
 		// releases fixed it. Weft's watches use plain blocking queries.
 		"-hcl=use_streaming_backend = false",
+	}
+	if s.hasGRPCTLS { // Consul 1.14 on; before it, -grpc-port=-1 closes every gRPC port
+		args = append(args, "-grpc-tls-port="+strconv.Itoa(s.grpcTLSPort()))
 	}
 	if s.opts.peering {
 		args = append(args, "-hcl="+s.grpcTLSConfig())
@@ -239,6 +253,35 @@ func (s *Server) cleanup() {
 		}
 		s.t.Logf("consultest: output of %s:\n%s", filepath.Base(path), out)
 	}
+}
+
+// agentFlags caches, per binary, the flags `consul agent -h` lists.
+var agentFlags sync.Map // binary path → string (the usage text)
+
+// agentHasFlag reports whether the agent of bin takes -name: the suite
+// runs against any Consul a user points WEFT_CONSUL_BIN at, and older
+// agents refuse flags they do not know.
+func agentHasFlag(bin, name string) (bool, error) {
+	usage, ok := agentFlags.Load(bin)
+	if !ok {
+		out, err := exec.Command(bin, "agent", "-h").CombinedOutput()
+		if err != nil && !bytes.Contains(out, []byte("-dev")) {
+			return false, fmt.Errorf("%s agent -h: %v: %s", bin, err, out)
+		}
+		usage, _ = agentFlags.LoadOrStore(bin, string(out))
+	}
+	return usageHasFlag(usage.(string), name), nil
+}
+
+// usageHasFlag reports whether an agent's usage text lists -name:
+// Consul 1.14 prints "  -name=<value>", 1.13 "  -name value".
+func usageHasFlag(usage, name string) bool {
+	for _, end := range []string{"=", " ", "\n"} {
+		if strings.Contains(usage, "\n  -"+name+end) {
+			return true
+		}
+	}
+	return false
 }
 
 // FindBinary locates the consul binary: $WEFT_CONSUL_BIN, else bin/consul
