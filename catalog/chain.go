@@ -80,6 +80,9 @@ type ResolverTarget struct {
 	Service       string
 	ServiceSubset string
 	Datacenter    string
+	// Peer is the cluster peer the service is imported from; only a
+	// failover target may name one (Consul's Failover[].Targets[].Peer).
+	Peer string
 }
 
 // ResolverFailover lists the targets that serve traffic, in order, when

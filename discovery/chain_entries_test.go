@@ -62,7 +62,15 @@ func TestConvertServiceResolvers(t *testing.T) {
 			"v3": {Targets: []catalog.ResolverTarget{{ServiceSubset: "v1"}}},
 		}},
 	}, {
-		name: "peers, partitions, sameness groups and locality are unsupported",
+		name: "failover to a peer's service",
+		entry: &api.ServiceResolverConfigEntry{Name: "api", Failover: map[string]api.ServiceResolverFailover{
+			"*": {Targets: []api.ServiceResolverFailoverTarget{{Datacenter: "dc2"}, {Peer: "east"}, {Service: "api-b", Peer: "west"}}},
+		}},
+		want: &catalog.ServiceResolver{Name: "api", Failover: map[string]catalog.ResolverFailover{
+			"*": {Targets: []catalog.ResolverTarget{{Datacenter: "dc2"}, {Peer: "east"}, {Service: "api-b", Peer: "west"}}},
+		}},
+	}, {
+		name: "a redirect to a peer, partitions, sameness groups and locality are unsupported",
 		entry: &api.ServiceResolverConfigEntry{Name: "api",
 			Redirect: &api.ServiceResolverRedirect{Peer: "east"},
 			Failover: map[string]api.ServiceResolverFailover{

@@ -71,8 +71,10 @@ func convertFailover(field string, f api.ServiceResolverFailover, u *unsupported
 		}
 	case len(f.Targets) > 0:
 		for i, t := range f.Targets {
-			u.tenancy(fmt.Sprintf("%s.Targets[%d]", field, i), t.Namespace, t.Partition, t.Peer)
-			out.Targets = append(out.Targets, catalog.ResolverTarget{Service: t.Service, ServiceSubset: t.ServiceSubset, Datacenter: t.Datacenter})
+			// A peer is a failover target (translate/resolve.go); a
+			// redirect to one is not supported.
+			u.tenancy(fmt.Sprintf("%s.Targets[%d]", field, i), t.Namespace, t.Partition, "")
+			out.Targets = append(out.Targets, catalog.ResolverTarget{Service: t.Service, ServiceSubset: t.ServiceSubset, Datacenter: t.Datacenter, Peer: t.Peer})
 		}
 	case f.Service != "" || f.ServiceSubset != "":
 		out.Targets = []catalog.ResolverTarget{{Service: f.Service, ServiceSubset: f.ServiceSubset}}

@@ -196,6 +196,15 @@ func (cc *chainCompiler) checkProtocols() error {
 				return fmt.Errorf("service %q has protocol %q, but the chain of %q, which reaches it, has %q", svc.service, got, cc.c.service, want)
 			}
 		}
+		for _, f := range r.failover {
+			if f.target.peer == "" {
+				continue
+			}
+			imp := cc.t.imported(f.target.peer, f.target.service)
+			if imp != nil && imp.Protocol != "" && imp.Protocol != want {
+				return fmt.Errorf("service %q of peer %q has protocol %q there, but the chain of %q, which fails over to it, has %q", f.target.service, f.target.peer, imp.Protocol, cc.c.service, want)
+			}
+		}
 	}
 	return nil
 }

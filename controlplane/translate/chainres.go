@@ -103,7 +103,7 @@ func (t *translator) chainNotes(c *chain) []string {
 			remote(r.target)
 		}
 		for _, f := range r.failover {
-			if f.target.dc != t.snap.Datacenter {
+			if f.target.peer == "" && f.target.dc != t.snap.Datacenter {
 				remote(f.target)
 			}
 		}

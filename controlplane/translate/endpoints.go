@@ -43,6 +43,9 @@ func loadAssignment(cluster string, groups ...priorityGroup) *endpointv3.Cluster
 func (t *translator) resolutionLoadAssignment(r *resolution) *endpointv3.ClusterLoadAssignment {
 	groups := []priorityGroup{{t.endpointsOf(r), r.subset.OnlyPassing}}
 	for _, f := range r.failover {
+		if f.target.peer != "" {
+			continue // reached through the aggregate cluster (aggregate.go)
+		}
 		groups = append(groups, priorityGroup{t.endpointsOf(f), f.subset.OnlyPassing})
 	}
 	return loadAssignment(r.target.clusterName(), groups...)

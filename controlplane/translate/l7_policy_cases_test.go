@@ -110,7 +110,7 @@ func policyCases() []goldenCase {
 //   - billing: an invalid subset filter on the default subset;
 //   - cache: splitters that loop;
 //   - search: resolver redirects that loop;
-//   - auth: a failover target in a peer;
+//   - auth: a redirect to a peer;
 //   - db: a router on a tcp service;
 //   - images: an invalid path regex;
 //   - video: a split to a service of another protocol;
@@ -129,7 +129,7 @@ func badEntries(s *catalog.Snapshot) {
 	s.ServiceSplitters["cache-a"] = &catalog.ServiceSplitter{Name: "cache-a", Splits: []catalog.Split{{Weight: 100, Service: "cache"}}}
 	s.ServiceResolvers["search"] = &catalog.ServiceResolver{Name: "search", Redirect: &catalog.ResolverTarget{Service: "search-b"}}
 	s.ServiceResolvers["search-b"] = &catalog.ServiceResolver{Name: "search-b", Redirect: &catalog.ResolverTarget{Service: "search"}}
-	s.ServiceResolvers["auth"] = &catalog.ServiceResolver{Name: "auth", Unsupported: []string{`Failover["*"].Targets[0].Peer = "other"`}}
+	s.ServiceResolvers["auth"] = &catalog.ServiceResolver{Name: "auth", Unsupported: []string{`Redirect.Peer = "other"`}}
 	s.ServiceRouters["db"] = &catalog.ServiceRouter{Name: "db"}
 	s.ServiceRouters["images"] = &catalog.ServiceRouter{Name: "images", Routes: []catalog.ServiceRoute{
 		{Match: &catalog.RouteHTTPMatch{PathRegex: "/(thumbs"}},

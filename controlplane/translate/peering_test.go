@@ -79,6 +79,42 @@ func peeringCases() []goldenCase {
 			},
 			mesh: testMesh,
 		},
+		{
+			// api fails over to api-backup here, then to api of peer dc2,
+			// then of peer gone: api's cluster is an aggregate of one
+			// cluster per target; gone's has no instances and is reported.
+			// db, whose resolver fails over to local targets only, keeps
+			// one cluster with a priority per target.
+			name: "peering_failover",
+			snap: &catalog.Snapshot{
+				Datacenter: "dc1",
+				Proxies: map[string]*catalog.Proxy{"web-1-sidecar-proxy": webProxy(
+					catalog.Upstream{DestinationName: "api", LocalBindAddress: "127.0.0.1", LocalBindPort: 9191},
+					catalog.Upstream{DestinationName: "db", LocalBindAddress: "127.0.0.1", LocalBindPort: 5432},
+				)},
+				Endpoints: map[string][]catalog.Endpoint{
+					"api":        apiEndpoints()["api"][:2],
+					"api-backup": {{ProxyID: "api-backup-1-sidecar-proxy", Node: "node-3", Address: "127.0.0.5", Port: 21005, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+					"db":         {{ProxyID: "db-1-sidecar-proxy", Node: "node-3", Address: "127.0.0.6", Port: 21006, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+					"db-backup":  {{ProxyID: "db-backup-1-sidecar-proxy", Node: "node-3", Address: "127.0.0.7", Port: 21007, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+				},
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{
+					"api":        {Name: "api", Protocol: catalog.ProtocolHTTP},
+					"api-backup": {Name: "api-backup", Protocol: catalog.ProtocolHTTP},
+				},
+				ServiceResolvers: map[string]*catalog.ServiceResolver{
+					"api": {Name: "api", Failover: map[string]catalog.ResolverFailover{catalog.Wildcard: {Targets: []catalog.ResolverTarget{
+						{Service: "api-backup"}, {Peer: "dc2"}, {Peer: "gone"},
+					}}}},
+					"db": {Name: "db", Failover: map[string]catalog.ResolverFailover{catalog.Wildcard: {Targets: []catalog.ResolverTarget{
+						{Service: "db-backup"},
+					}}}},
+				},
+				Peers:    map[string]*catalog.Peer{"dc2": dc2},
+				Imported: map[string]*catalog.ImportedService{catalog.ImportedKey("dc2", "api"): importedAPI},
+			},
+			mesh: testMesh,
+		},
 	}
 }
 

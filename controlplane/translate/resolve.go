@@ -14,9 +14,17 @@ import (
 // has its own cluster and load assignment.
 type target struct {
 	service, subset, dc string
+	// peer is the cluster peer the service is imported from (a failover
+	// target's Peer); dc and subset are then empty.
+	peer string
 }
 
-func (t target) clusterName() string { return SubsetClusterName(t.subset, t.service, t.dc) }
+func (t target) clusterName() string {
+	if t.peer != "" {
+		return PeerClusterName(t.service, t.peer)
+	}
+	return SubsetClusterName(t.subset, t.service, t.dc)
+}
 
 // rewrite applies a redirect or failover target to t, as Consul does:
 // naming another service drops the subset unless a subset is named too.
@@ -31,6 +39,9 @@ func (t target) rewrite(to catalog.ResolverTarget) target {
 	if to.Datacenter != "" {
 		out.dc = to.Datacenter
 	}
+	if to.Peer != "" {
+		out.dc, out.peer = "", to.Peer
+	}
 	return out
 }
 
@@ -43,6 +54,7 @@ type resolution struct {
 	filter   *subsetFilter // nil selects every instance
 	lb       *catalog.LoadBalancer
 	failover []*resolution
+	own      *resolution // r without failover, once asked for (withoutFailover)
 
 	// connectTimeout and requestTimeout are the resolver's; zero is unset.
 	connectTimeout time.Duration
@@ -75,6 +87,14 @@ func (t *translator) resolve(tg target, forFailover bool) (*resolution, error) {
 }
 
 func (t *translator) resolveUncached(tg target, forFailover bool) (*resolution, error) {
+	if tg.peer != "" {
+		// The peer resolves its own service (its resolver is not
+		// replicated here); this side picks its mesh gateways.
+		if tg.subset != "" {
+			return nil, fmt.Errorf("peer %q: service %q: a subset of a peer's service (%q) cannot be resolved here", tg.peer, tg.service, tg.subset)
+		}
+		return &resolution{target: tg}, nil
+	}
 	seen := map[target]bool{}
 	var path []string
 	for {
@@ -155,11 +175,22 @@ func (t *translator) resolution(tg target, r *catalog.ServiceResolver, forFailov
 	return res, nil
 }
 
-// services lists the distinct services whose instances a resolution's
-// load assignment holds, primary first, with their datacenters.
+// peerFailover reports whether a failover target of r is a peer's
+// service: r's cluster is then an aggregate of one cluster per target
+// (aggregate.go), as each needs its own TLS.
+func (r *resolution) peerFailover() bool {
+	return slices.ContainsFunc(r.failover, func(f *resolution) bool { return f.target.peer != "" })
+}
+
+// services lists the distinct local services whose instances a
+// resolution's load assignment holds, primary first, with their
+// datacenters; a peer's services are not among them.
 func (r *resolution) services() []target {
 	out := []target{{service: r.target.service, dc: r.target.dc}}
 	for _, f := range r.failover {
+		if f.target.peer != "" {
+			continue
+		}
 		t := target{service: f.target.service, dc: f.target.dc}
 		if !slices.Contains(out, t) {
 			out = append(out, t)

@@ -107,6 +107,8 @@ type translator struct {
 	filters     map[string]filterResult
 	clusters    map[clusterKey]clusterResult
 	loads       map[*resolution]loadResult
+	childLoads  map[string]loadResult // local failover children's, by name (aggregate.go)
+	children    map[childKey]clusterResult
 	plain       map[target]*resolution
 
 	// inputs are the parts of the snapshot read for the proxy being
@@ -125,6 +127,8 @@ func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalo
 		filters:     map[string]filterResult{},
 		clusters:    map[clusterKey]clusterResult{},
 		loads:       map[*resolution]loadResult{},
+		childLoads:  map[string]loadResult{},
+		children:    map[childKey]clusterResult{},
 		plain:       map[target]*resolution{},
 	}
 }
@@ -307,6 +311,10 @@ func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResour
 // addChainClusters adds the clusters and load assignments of a chain.
 func (t *translator) addChainClusters(p *catalog.Proxy, upstream string, ch *chainResources, settings upstreamSettings, pr *proxyResources) {
 	for i, res := range ch.targets {
+		if res.peerFailover() {
+			t.addFailoverAggregate(p, upstream, res, settings, pr)
+			continue
+		}
 		c, err := t.cluster(res, settings)
 		if err != nil {
 			t.problem("proxy %q: upstream %q: %v", p.ID, upstream, err)
@@ -352,7 +360,9 @@ func (pr *proxyResources) addCluster(c *clusterv3.Cluster, cla *endpointv3.Clust
 	}
 	pr.clusters[c.Name] = clusterUse{c, upstream}
 	pr.r.Clusters = append(pr.r.Clusters, c)
-	pr.r.Endpoints = append(pr.r.Endpoints, cla)
+	if cla != nil { // nil: a cluster without EDS (an aggregate)
+		pr.r.Endpoints = append(pr.r.Endpoints, cla)
+	}
 	return ""
 }
 
