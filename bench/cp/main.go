@@ -23,6 +23,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -32,14 +34,15 @@ import (
 )
 
 type flags struct {
-	topo      topology
-	changes   int
-	mode      string
-	seed      uint64
-	strict    bool
-	keep      bool
-	scenarios []string
-	results   string
+	topo        topology
+	changes     int
+	mode        string
+	seed        uint64
+	strict      bool
+	keep        bool
+	heapProfile string // file the synced control plane's heap profile goes to; "": none
+	scenarios   []string
+	results     string
 }
 
 func main() {
@@ -53,6 +56,7 @@ func main() {
 	flag.Uint64Var(&f.seed, "seed", 1, "seed picking the services that change")
 	flag.BoolVar(&f.strict, "strict", false, "exit 1 when a target is missed")
 	flag.BoolVar(&f.keep, "keep", false, "keep the work directory (logs) after the run")
+	flag.StringVar(&f.heapProfile, "heap-profile", "", "write the control plane's heap profile (its admin /debug/pprof/heap, after a GC) to this file once every client has synced, for `go tool pprof`")
 	scenario := flag.String("scenario", "all", "scenarios to run, in turn: all, or a comma-separated list of "+strings.Join(allScenarios, ", "))
 	flag.StringVar(&f.results, "results", "bench/results/cp", "directory (relative to the module root) of the results file, <date>-<commit>.json; empty: none")
 	flag.Parse()
@@ -157,6 +161,18 @@ func run(f flags) error {
 	rep.syncCPU = cpuSynced - cpuStart
 	if rep.syncMem, err = cp.Memory(); err != nil {
 		return err
+	}
+	if f.heapProfile != "" {
+		if err := saveHeapProfile("http://"+adminAddr+"/debug/pprof/heap?gc=1", f.heapProfile); err != nil {
+			return err
+		}
+		fmt.Printf("heap profile of the synced control plane: %s\n", f.heapProfile)
+		if err := saveHeapProfile("http://"+adminAddr+"/debug/pprof/goroutine", f.heapProfile+".goroutines"); err != nil {
+			return err
+		}
+		if m, err := memoryBreakdown("http://" + adminAddr + "/metrics"); err == nil {
+			fmt.Printf("its memory by Go's accounting: %s\n", m)
+		}
 	}
 	fmt.Printf("%d clients synced in %v; measuring idle CPU for %v\n", clients, rep.syncTook.Round(time.Millisecond), idleWindow)
 	if rep.idleCPU, err = idleCPURate(cp); err != nil {
@@ -267,4 +283,58 @@ func httpOK(url string) error {
 		return fmt.Errorf("HTTP %d", resp.StatusCode)
 	}
 	return nil
+}
+
+// saveHeapProfile writes the profile url serves to path.
+func saveHeapProfile(url, path string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("heap profile: %s: %s", url, resp.Status)
+	}
+	out, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	if _, err := io.Copy(out, resp.Body); err != nil {
+		out.Close()
+		return fmt.Errorf("heap profile: %w", err)
+	}
+	return out.Close()
+}
+
+// memoryBreakdown reads the Go runtime's memory figures and goroutine
+// count from a /metrics page, in MiB, to tell heap from stacks.
+func memoryBreakdown(url string) (string, error) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return "", err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return "", err
+	}
+	want := []string{"go_memstats_heap_inuse_bytes", "go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes",
+		"go_memstats_stack_inuse_bytes", "go_memstats_next_gc_bytes", "go_memstats_sys_bytes", "go_goroutines"}
+	var parts []string
+	for _, line := range strings.Split(string(body), "\n") {
+		name, value, ok := strings.Cut(line, " ")
+		if !ok || !slices.Contains(want, name) {
+			continue
+		}
+		v, err := strconv.ParseFloat(value, 64)
+		if err != nil {
+			continue
+		}
+		if strings.HasSuffix(name, "_bytes") {
+			parts = append(parts, fmt.Sprintf("%s %.1f MiB", strings.TrimSuffix(strings.TrimPrefix(name, "go_memstats_"), "_bytes"), v/(1<<20)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(name, "go_"), v))
+		}
+	}
+	return strings.Join(parts, ", "), nil
 }
