@@ -196,3 +196,66 @@ func gatewayConnections(t *testing.T, admin string) float64 {
 	}
 	return n
 }
+
+// TestPeeringTCPIntention: echo (protocol tcp), exported by dc2 to dc1,
+// echoes web's bytes through dc2's mesh gateway until an intention in dc2
+// denies web of peer dc1: its connections are then refused by echo's
+// sidecar (network RBAC, before a byte reaches the app). Deleting the
+// intention lets them through again.
+func TestPeeringTCPIntention(t *testing.T) {
+	dc1, dc2 := peeredMeshes(t)
+
+	hits := &atomic.Int64{}
+	dc2.register(t, "echo-dc2", "echo", startEchoServer(t, hits), nil)
+	dc2.startProxy(t, "echo-dc2-sidecar-proxy")
+	dc2.registerMeshGateway(t, "mesh-gateway-dc2")
+	dc2.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
+		{Name: "echo", Consumers: []api.ServiceConsumer{{Peer: "dc1"}}},
+	}})
+	consultest.WaitForPassing(t, dc2.consul.Client(), "echo", 1)
+
+	dc1.register(t, "web-1", "web", freePort(t), []api.Upstream{
+		{DestinationName: "echo", DestinationPeer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: dc1.echoPort},
+	})
+	dc1.startProxy(t, "web-1-sidecar-proxy")
+
+	payload := []byte("across the peering\n")
+	echoed := func() error {
+		got, err := echo(addr(dc1.echoPort), payload)
+		if err != nil {
+			return err
+		}
+		if string(got) != string(payload) {
+			return fmt.Errorf("echoed %q", got)
+		}
+		return nil
+	}
+	poll.UntilStreak(t, 60*time.Second, "web's bytes echoed by dc2's echo five times in a row", 5, echoed)
+
+	dc2.setEntry(t, &api.ServiceIntentionsConfigEntry{Kind: api.ServiceIntentions, Name: "echo", Sources: []*api.SourceIntention{
+		{Name: "web", Peer: "dc1", Action: api.IntentionActionDeny},
+	}})
+	before := hits.Load()
+	poll.UntilStreak(t, 30*time.Second, "web of peer dc1 refused five times in a row", 5, func() error {
+		if err := echoed(); err == nil {
+			return fmt.Errorf("echoed: the deny is not applied yet")
+		}
+		return nil
+	})
+	// Once refused, nothing more reaches the app.
+	refusedAt := hits.Load()
+	for range 5 {
+		if echoed() == nil {
+			t.Fatal("a connection got through after the deny was applied")
+		}
+	}
+	if hits.Load() != refusedAt {
+		t.Errorf("echo's app got %d bytes after the deny was applied", hits.Load()-refusedAt)
+	}
+	t.Logf("echo's app echoed %d bytes between the intention's write and its enforcement", refusedAt-before)
+
+	if _, err := dc2.consul.Client().ConfigEntries().Delete(api.ServiceIntentions, "echo", nil); err != nil {
+		t.Fatal(err)
+	}
+	poll.UntilStreak(t, 30*time.Second, "echoed again once the intention is deleted", 5, echoed)
+}
