@@ -12,8 +12,10 @@
 //	                  roots (subject, SHA-256 fingerprint, validity) (JSON);
 //	                  also part of /config_dump
 //	GET /clusters     upstream clusters: every endpoint with its health,
-//	                  weight, priority, breaker state and ejection (JSON;
-//	                  see ClusterSource)
+//	                  weight, priority, breaker state and ejection; for an
+//	                  aggregate cluster, its children in order with the
+//	                  share of new requests each takes, and the child
+//	                  that takes them (JSON; see ClusterSource)
 //	GET /metrics      Prometheus metrics (see MetricsSource)
 //	GET /logging      the log level; POST /logging?level=debug|info|warn|error
 //	                  changes it at runtime

@@ -66,12 +66,17 @@ type Cluster struct {
 }
 
 type state struct {
-	cfg      *config.Cluster
-	hosts    []entry // every endpoint, in configuration order
-	build    balancer.Builder
-	picker   balancer.Picker
-	healthy  int  // hosts HEALTHY or UNKNOWN
-	panic    bool // the picker balances over unhealthy hosts too
+	cfg     *config.Cluster
+	hosts   []entry // every endpoint, in configuration order
+	build   balancer.Builder
+	picker  balancer.Picker
+	healthy int  // hosts HEALTHY or UNKNOWN
+	panic   bool // the picker balances over unhealthy hosts too
+	health  int  // Envoy's health of the priorities (selection.health)
+	picked  int  // the hosts the picker balances over
+	// children are an aggregate cluster's (cfg.Aggregate) in priority
+	// order, resolved by Manager.Update; nil for other clusters.
+	children []*Cluster
 	detector *outlier.Detector
 	tls      *tls.Config // nil without a TLS context
 	upstream *upstream
@@ -149,8 +154,17 @@ func builder(lb config.LB) balancer.Builder {
 // Name returns the cluster name.
 func (c *Cluster) Name() string { return c.name }
 
-// NeedsHash reports whether the cluster's policy picks by request hash.
-func (c *Cluster) NeedsHash() bool { return c.state.Load().cfg.LB.HashBased() }
+// NeedsHash reports whether the cluster's policy picks by request hash;
+// for an aggregate cluster, whether a child's does.
+func (c *Cluster) NeedsHash() bool {
+	st := c.state.Load()
+	for _, child := range st.children {
+		if child.NeedsHash() {
+			return true
+		}
+	}
+	return st.cfg.LB.HashBased()
+}
 
 // ConnectTimeout bounds dials to the cluster's endpoints.
 func (c *Cluster) ConnectTimeout() time.Duration { return c.state.Load().cfg.ConnectTimeout }
@@ -227,7 +241,7 @@ func (c *Cluster) close() {
 // (see selectHosts).
 func (st *state) pick() {
 	sel := selectHosts(st.hosts, st.cfg.LB.PanicThreshold)
-	st.healthy, st.panic = sel.healthy, sel.panic
+	st.healthy, st.panic, st.health, st.picked = sel.healthy, sel.panic, sel.health, len(sel.endpoints)
 	if len(sel.endpoints) == 0 {
 		st.picker = balancer.Empty{}
 		return

@@ -86,8 +86,12 @@ func (c *Cluster) removeHost(h *Host) {
 
 // Attempt is one request or connection to a host, from Pick to Release.
 type Attempt struct {
-	Host   *Host
-	ticket outlier.Ticket
+	Host *Host
+	// Cluster is the cluster of Host: the one picked from, or the child
+	// an aggregate cluster chose. Its settings apply to the attempt: TLS
+	// (Scheme, Dial, Transport), connect timeout, limits, retry budget.
+	Cluster *Cluster
+	ticket  outlier.Ticket
 }
 
 // Report tells outlier detection how the attempt went; call it once, as
@@ -105,47 +109,71 @@ func (a Attempt) Release() { a.Host.active.Add(-1) }
 const maxPickTries = 4
 
 // Pick chooses a host for an attempt, preferring hosts not in avoid (the
-// hosts a request already tried) for up to avoidTries re-picks. It fails
+// hosts a request already tried) for up to avoidTries re-picks. For an
+// aggregate cluster it chooses a child first (aggregate.go). It fails
 // with ErrNoHealthyUpstream or ErrCircuitOpen. The caller must Release
 // the attempt.
 func (c *Cluster) Pick(info balancer.PickInfo, avoid []*Host, avoidTries int) (Attempt, error) {
-	var fallback *Host
-	for try := 0; try < maxPickTries+avoidTries; try++ {
-		st := c.state.Load()
-		res, err := st.picker.Pick(info)
-		if err != nil {
-			if st.healthy > 0 {
-				return Attempt{}, ErrCircuitOpen
-			}
-			return Attempt{}, ErrNoHealthyUpstream
-		}
-		h := res.Endpoint.Ref.(*Host)
-		info.Attempt++
-		if avoidTries > 0 && contains(avoid, h) {
-			avoidTries--
-			fallback = h
-			continue
-		}
-		if a, ok := c.admit(h); ok {
-			return a, nil
-		}
+	if st := c.state.Load(); st.cfg.Aggregate != nil {
+		return pickChild(st, info, avoid, avoidTries)
 	}
-	if fallback != nil {
-		if a, ok := c.admit(fallback); ok {
-			return a, nil
-		}
+	a, avoided, err := c.pick(info, avoid, avoidTries, false)
+	if err == nil || avoided == nil {
+		return a, err
+	}
+	if a, ok := c.admit(avoided); ok {
+		return a, nil
 	}
 	return Attempt{}, ErrCircuitOpen
 }
 
+// pick is Pick without its last resort: when every pick was a host to
+// avoid, it fails, returning the host it avoided last. Hosts of avoid
+// are re-picked avoidTries times, and with strict never taken.
+func (c *Cluster) pick(info balancer.PickInfo, avoid []*Host, avoidTries int, strict bool) (Attempt, *Host, error) {
+	var avoided *Host
+	for try := 0; try < maxPickTries+avoidTries; try++ {
+		st := c.state.Load()
+		res, err := st.picker.Pick(info)
+		if err != nil {
+			return Attempt{}, nil, st.noHost()
+		}
+		h := res.Endpoint.Ref.(*Host)
+		info.Attempt++
+		if (avoidTries > 0 || strict) && contains(avoid, h) {
+			avoidTries = max(avoidTries-1, 0)
+			avoided = h
+			continue
+		}
+		if a, ok := c.admit(h); ok {
+			return a, nil, nil
+		}
+	}
+	return Attempt{}, avoided, ErrCircuitOpen
+}
+
+// noHost is the error of a picker without hosts: ErrCircuitOpen when
+// outlier detection ejected the healthy ones.
+func (st *state) noHost() error {
+	if st.healthy > 0 {
+		return ErrCircuitOpen
+	}
+	return ErrNoHealthyUpstream
+}
+
 // Ejected returns the number of the cluster's hosts that outlier
-// detection holds out of service now (ejected or awaiting their probe).
-// It reads one atomic.
+// detection holds out of service now (ejected or awaiting their probe);
+// for an aggregate cluster, its children's. It reads atomics only.
 func (c *Cluster) Ejected() int {
-	if d := c.state.Load().detector; d != nil {
+	st := c.state.Load()
+	if d := st.detector; d != nil {
 		return d.Ejected()
 	}
-	return 0
+	n := 0
+	for _, child := range st.children {
+		n += child.Ejected()
+	}
+	return n
 }
 
 func (c *Cluster) admit(h *Host) (Attempt, bool) {
@@ -154,7 +182,7 @@ func (c *Cluster) admit(h *Host) (Attempt, bool) {
 		return Attempt{}, false
 	}
 	h.active.Add(1)
-	return Attempt{Host: h, ticket: t}, true
+	return Attempt{Host: h, Cluster: c, ticket: t}, true
 }
 
 func contains(hosts []*Host, h *Host) bool {

@@ -19,6 +19,28 @@ type Info struct {
 	ActiveRequests  int64 `json:"active_requests"`
 	PendingRequests int64 `json:"pending_requests"`
 	ActiveRetries   int64 `json:"active_retries"`
+	// Aggregate describes an aggregate cluster's children; nil for other
+	// clusters. An aggregate cluster has no hosts nor counters of its
+	// own, and Panic reports its total panic: no child has an available
+	// host.
+	Aggregate *AggregateInfo `json:"aggregate,omitempty"`
+}
+
+// AggregateInfo describes the children of an aggregate cluster.
+type AggregateInfo struct {
+	// Children are the child clusters in priority order.
+	Children []ChildInfo `json:"children"`
+	// Active is the child that takes new requests now, the first with a
+	// share; "" when none can take any.
+	Active string `json:"active"`
+}
+
+// ChildInfo is one child of an aggregate cluster.
+type ChildInfo struct {
+	Name string `json:"name"`
+	// Share is the percentage of new requests the child takes now, from
+	// its health and the children's before it.
+	Share int `json:"share"`
 }
 
 // HostInfo describes one endpoint of a cluster.
@@ -52,6 +74,9 @@ func (m *Manager) Info() []Info {
 
 func (c *Cluster) info() Info {
 	st := c.state.Load()
+	if st.cfg.Aggregate != nil {
+		return aggregateInfo(c.name, st)
+	}
 	in := Info{Name: c.name, Panic: st.panic, Hosts: make([]HostInfo, 0, len(st.hosts)),
 		ActiveRequests: c.requests.Load(), PendingRequests: c.pending.Load(), ActiveRetries: c.retries.Load()}
 	for _, e := range st.hosts {
@@ -60,5 +85,18 @@ func (c *Cluster) info() Info {
 			Breaker: e.host.outlier.Breaker().String(), Ejected: e.host.outlier.Ejected(), ActiveRequests: e.host.active.Load(),
 		})
 	}
+	return in
+}
+
+func aggregateInfo(name string, st *state) Info {
+	in := Info{Name: name, Hosts: []HostInfo{}, Aggregate: &AggregateInfo{Children: make([]ChildInfo, 0, len(st.children))}}
+	shares, panic := shares(st.children, st.cfg.LB.PanicThreshold)
+	for i, child := range st.children {
+		in.Aggregate.Children = append(in.Aggregate.Children, ChildInfo{Name: child.name, Share: shares[i]})
+		if shares[i] > 0 && in.Aggregate.Active == "" {
+			in.Aggregate.Active = child.name
+		}
+	}
+	in.Panic = panic && in.Aggregate.Active != ""
 	return in
 }

@@ -63,47 +63,83 @@ func (m *Manager) Get(name string) *Cluster { return (*m.clusters.Load())[name] 
 // the *config.Cluster it already has is left as it is (config.Recompile
 // keeps the pointer of a cluster whose resources did not change). Removed
 // clusters finish their in-flight requests and drop their idle
-// connections.
+// connections; so does a cluster that becomes an aggregate cluster or
+// stops being one, which is replaced. Aggregate clusters are given their
+// children, by name among cfgs, before the new set is published.
 func (m *Manager) Update(cfgs map[string]*config.Cluster) {
 	old := *m.clusters.Load()
+	resolve := false
 	for name, cfg := range cfgs {
-		if c, ok := old[name]; ok && c.state.Load().cfg != cfg {
+		if c, ok := old[name]; ok && c.state.Load().cfg != cfg && sameKind(c, cfg) {
 			c.update(cfg)
+			resolve = resolve || cfg.Aggregate != nil
 		}
 	}
-	if sameNames(old, cfgs) {
+	if sameClusters(old, cfgs) {
+		if resolve {
+			resolveAggregates(old)
+		}
 		return
 	}
 	next := make(map[string]*Cluster, len(cfgs))
 	for name, cfg := range cfgs {
-		if c, ok := old[name]; ok {
+		if c, ok := old[name]; ok && sameKind(c, cfg) {
 			next[name] = c
 		} else {
 			next[name] = newCluster(cfg, m.opts)
 		}
 	}
+	resolveAggregates(next)
 	m.clusters.Store(&next)
 	for name, c := range old {
-		if _, kept := next[name]; !kept {
-			c.close()
-			if f := m.opts.OnClusterRemoved; f != nil {
-				f(name)
-			}
+		successor, kept := next[name]
+		if successor == c {
+			continue
+		}
+		c.close()
+		// One replaced by an aggregate leaves its series; an aggregate
+		// has none, and its successor's must stay.
+		if f := m.opts.OnClusterRemoved; f != nil && (!kept || successor.IsAggregate()) {
+			f(name)
 		}
 	}
 }
 
-// sameNames reports whether cfgs names exactly the clusters of have.
-func sameNames(have map[string]*Cluster, cfgs map[string]*config.Cluster) bool {
+// sameKind reports whether c and cfg are both aggregate clusters or
+// neither is.
+func sameKind(c *Cluster, cfg *config.Cluster) bool { return c.IsAggregate() == (cfg.Aggregate != nil) }
+
+// sameClusters reports whether cfgs names exactly the clusters of have,
+// each of the same kind.
+func sameClusters(have map[string]*Cluster, cfgs map[string]*config.Cluster) bool {
 	if len(have) != len(cfgs) {
 		return false
 	}
-	for name := range cfgs {
-		if _, ok := have[name]; !ok {
+	for name, cfg := range cfgs {
+		if c, ok := have[name]; !ok || !sameKind(c, cfg) {
 			return false
 		}
 	}
 	return true
+}
+
+// resolveAggregates gives each aggregate cluster of clusters its
+// children, in order; a name that is not among clusters, or that is an
+// aggregate cluster itself, is left out (config.Compile rejects both).
+func resolveAggregates(clusters map[string]*Cluster) {
+	for _, c := range clusters {
+		names := c.state.Load().cfg.Aggregate
+		if names == nil {
+			continue
+		}
+		children := make([]*Cluster, 0, len(names))
+		for _, name := range names {
+			if child := clusters[name]; child != nil && !child.IsAggregate() {
+				children = append(children, child)
+			}
+		}
+		c.setChildren(children)
+	}
 }
 
 // Close drops every cluster's idle connections and stops their timers.

@@ -22,6 +22,9 @@ type selection struct {
 	// balances over every host of the chosen priority, healthy or not
 	// (Envoy's healthy_panic_threshold).
 	panic bool
+	// health is Envoy's health of the cluster's priorities (healthOf),
+	// by which an aggregate cluster shares requests among its children.
+	health int
 	// endpoints are what the picker is built over.
 	endpoints []balancer.Endpoint
 }
@@ -53,14 +56,19 @@ func levelsOf(hosts []entry) []level {
 	return out
 }
 
-// whole reports whether the priorities together are available enough
-// that none panics: Envoy's normalized total availability is 100 %.
-func whole(levels []level) bool {
+// health is Envoy's health of a priority, in percent: its available
+// share times the overprovisioning factor, at most 100.
+func (l level) health() int { return min(100, overprovisioning*l.available/l.total) }
+
+// healthOf sums the priorities' health: Envoy's total availability
+// before it is normalized (capped at 100). At 100 the priorities are
+// whole: available enough together that none panics.
+func healthOf(levels []level) int {
 	sum := 0
 	for _, l := range levels {
-		sum += min(100, overprovisioning*l.available/l.total)
+		sum += l.health()
 	}
-	return sum >= 100
+	return sum
 }
 
 // selectHosts decides what the picker balances over, as Envoy does with
@@ -84,11 +92,12 @@ func selectHosts(hosts []entry, threshold float64) selection {
 		}
 	}
 	levels := levelsOf(hosts)
+	s.health = healthOf(levels)
 	for _, l := range levels {
 		if l.available == 0 {
 			continue
 		}
-		s.panic = threshold > 0 && !whole(levels) && 100*float64(l.available) < threshold*float64(l.total)
+		s.panic = threshold > 0 && s.health < 100 && 100*float64(l.available) < threshold*float64(l.total)
 		s.endpoints = endpointsOf(hosts, func(e entry) bool {
 			return e.ep.Priority == l.priority && (e.available() || s.panic && e.host.outlier.Available())
 		})

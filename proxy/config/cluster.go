@@ -19,6 +19,9 @@ func compileCluster(c *clusterv3.Cluster, loads map[string][]Endpoint) (*Cluster
 	if c.GetType() == clusterv3.Cluster_ORIGINAL_DST {
 		return compileOriginalDstCluster(c)
 	}
+	if isAggregate(c) {
+		return compileAggregateCluster(c)
+	}
 	if err := unsupportedClusterFields(c); err != nil {
 		return nil, err
 	}
@@ -101,7 +104,7 @@ func unsupportedClusterFields(c *clusterv3.Cluster) error {
 		}
 	}
 	if c.GetClusterType() != nil {
-		return fmt.Errorf("cluster_type %q is not supported", c.GetClusterType().GetName())
+		return fmt.Errorf("cluster_type %q is not supported (only %s)", c.GetClusterType().GetName(), AggregateClusterType)
 	}
 	return nil
 }

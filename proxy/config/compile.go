@@ -32,8 +32,8 @@ func Compile(s xds.State) (*Runtime, error) { return Recompile(nil, s) }
 // ORIGINAL_DST clusters it refers to are, and a trust bundle whose Secret
 // is. Such resources are the same pointers in the result as in prev, so
 // that whoever installs the result can tell what changed by pointer. The
-// checks across resources (original destination, addresses) run on the
-// whole result every time.
+// checks across resources (aggregate children, original destination,
+// addresses) run on the whole result every time.
 //
 // The result is equal to Compile(s). Recompile is pure as Compile is; it
 // reads prev and never modifies it, nor what prev points to.
@@ -45,6 +45,7 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	clusters := compileAll(s.Clusters, "cluster", func(c *clusterv3.Cluster) (*Cluster, error) {
 		return next.cluster(was, c, s.Endpoints, loads)
 	}, &errs)
+	errs = append(errs, checkAggregates(clusters, s.Clusters)...)
 	listeners := compileAll(s.Listeners, "listener", func(l *listenerv3.Listener) (*Listener, error) {
 		return next.listener(was, l, tables, clusters)
 	}, &errs)

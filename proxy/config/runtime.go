@@ -222,6 +222,12 @@ type Cluster struct {
 	// connection goes to where it was headed before the redirect. Only a
 	// transparent listener's tcp_proxy may use it.
 	OriginalDst bool
+	// Aggregate, when not nil, makes this an aggregate cluster
+	// (envoy.clusters.aggregate): the names of its child clusters, in
+	// priority order. It has no endpoints, TLS or limits of its own: each
+	// request goes to a child and takes that child's settings. Only
+	// LB.PanicThreshold applies (when no child has an available host).
+	Aggregate []string
 }
 
 // Protocol is a cluster's upstream HTTP protocol.

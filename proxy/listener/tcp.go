@@ -39,15 +39,15 @@ func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
 		return
 	}
 	defer att.Release()
-	up, err := cl.Dial(b.force, att.Host.Address())
+	up, err := att.Cluster.Dial(b.force, att.Host.Address()) // an aggregate's child, or cl
 	if err != nil {
 		if errors.Is(err, cluster.ErrOverflow) {
 			att.Report(outlier.Ignored)
-			b.log.Debug("tcp: max_connections reached; closing", "listener", l.Name, "cluster", l.Cluster)
+			b.log.Debug("tcp: max_connections reached; closing", "listener", l.Name, "cluster", att.Cluster.Name())
 			return
 		}
 		att.Report(outlier.GatewayFailure)
-		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", l.Cluster, "endpoint", att.Host.Address(), "error", err)
+		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", att.Cluster.Name(), "endpoint", att.Host.Address(), "error", err)
 		return
 	}
 	att.Report(outlier.Success)

@@ -31,7 +31,7 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 		c := ex.url
 		u = &c
 	}
-	u.Scheme, u.Host = ex.cluster.Scheme(), att.Host.Address()
+	u.Scheme, u.Host = att.Cluster.Scheme(), att.Host.Address()
 	req.URL, req.Header, req.RequestURI, req.Close = u, ex.header, "", false
 	ex.setAttemptHeaders(req)
 	switch {
@@ -43,7 +43,7 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 		ex.sent = &noCloseBody{r: r.Body}
 		req.Body = ex.sent
 	}
-	var rtp http.RoundTripper = ex.cluster.Transport(ex.downH2)
+	var rtp http.RoundTripper = att.Cluster.Transport(ex.downH2)
 	if wrap := ex.rt.hooks.Attempt; wrap != nil {
 		rtp = wrap(rtp)
 	}

@@ -61,13 +61,19 @@ func (ex *exchange) observe(e Event) {
 }
 
 // observePick reports the hosts outlier detection held out of service
-// when an attempt picked h (nil: none could be picked).
-func (ex *exchange) observePick(attempt int, h *cluster.Host) {
+// when an attempt picked att's host (none: none could be picked), in
+// the host's cluster (for an aggregate, the child chosen; all children
+// when none was).
+func (ex *exchange) observePick(attempt int, att cluster.Attempt) {
 	if ex.rt.hooks.Observe == nil {
 		return
 	}
-	if n := ex.cluster.Ejected(); n > 0 {
-		ex.observe(Event{Kind: HostsEjected, Attempt: attempt, Host: h, Ejected: n})
+	c := att.Cluster
+	if c == nil {
+		c = ex.cluster
+	}
+	if n := c.Ejected(); n > 0 {
+		ex.observe(Event{Kind: HostsEjected, Attempt: attempt, Host: att.Host, Ejected: n})
 	}
 }
 

@@ -36,8 +36,15 @@ type exchange struct {
 	route       *route.Route
 	action      *route.Action
 	target      *route.WeightedCluster
-	cluster     *cluster.Cluster
+	cluster     *cluster.Cluster // the route's: attempts pick from it
 	clusterName string
+	// upstream is the cluster of the latest attempt's host: cluster, or
+	// the child an aggregate cluster chose. Its settings apply.
+	upstream *cluster.Cluster
+	// counted is the cluster whose max_requests counts the request: the
+	// route's, or the child of an aggregate's latest attempt.
+	counted *cluster.Cluster
+
 	respHeaders route.Mutations
 
 	down      context.Context // the server's request context: the client
@@ -62,9 +69,9 @@ type exchange struct {
 	attempts  int
 	tried     [maxTried]*Host
 	ntried    int
-	first     attemptDone  // the first attempt's, saving an allocation
-	last      *attemptDone // the latest attempt's
-	retrying  bool         // a retry in flight counts against the cluster's retry budget
+	first     attemptDone      // the first attempt's, saving an allocation
+	last      *attemptDone     // the latest attempt's
+	retrying  *cluster.Cluster // whose retry budget counts the retry in flight; nil: none
 	info      informational
 }
 
@@ -150,10 +157,43 @@ func (ex *exchange) finish() {
 
 // releaseRetry ends the retry in flight, if any.
 func (ex *exchange) releaseRetry() {
-	if ex.retrying {
-		ex.retrying = false
-		ex.cluster.EndRetry()
+	if ex.retrying != nil {
+		ex.retrying.EndRetry()
+		ex.retrying = nil
 	}
+}
+
+// countRequest counts the request in flight to c (max_requests), moving
+// the count from the cluster it was counted in, if another: the
+// attempts of an aggregate cluster's request may go to different
+// children. It reports false, changing nothing, when c is at its limit.
+func (ex *exchange) countRequest(c *cluster.Cluster) bool {
+	if ex.counted == c {
+		return true
+	}
+	if !c.AcquireRequest() {
+		return false
+	}
+	ex.releaseRequest()
+	ex.counted = c
+	return true
+}
+
+// releaseRequest ends the count of countRequest, if any.
+func (ex *exchange) releaseRequest() {
+	if ex.counted != nil {
+		ex.counted.ReleaseRequest()
+		ex.counted = nil
+	}
+}
+
+// upstreamName names the cluster of the latest attempt: the route's, or
+// an aggregate's child; "" before any.
+func (ex *exchange) upstreamName() string {
+	if ex.upstream == nil {
+		return ""
+	}
+	return ex.upstream.Name()
 }
 
 func (ex *exchange) downstreamGone() bool { return ex.down.Err() != nil }
@@ -207,7 +247,10 @@ func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 			return res.resp, res.err
 		}
 		ex.releaseRetry() // the previous retry is over
-		if !ex.cluster.CanRetry() {
+		// The retry budget of the cluster whose attempt failed: for an
+		// aggregate cluster, that child's.
+		budget := ex.upstream
+		if !budget.CanRetry() {
 			return res.resp, res.err
 		}
 		retries++
@@ -223,10 +266,10 @@ func (ex *exchange) roundTrip(r *http.Request) (*http.Response, error) {
 			return nil, &localError{reason: localreply.UpstreamTimeout, err: context.Cause(ex.ctx)}
 		}
 		if hook := ex.rt.hooks.Retry; hook != nil {
-			hook(ex.clusterName)
+			hook(budget.Name())
 		}
-		ex.cluster.StartRetry()
-		ex.retrying = true
+		budget.StartRetry()
+		ex.retrying = budget
 		res = ex.try(r, next)
 	}
 }
@@ -252,7 +295,7 @@ func (ex *exchange) retryPolicy(r *http.Request) *retry.Policy {
 }
 
 // pick chooses a host, avoiding those tried for up to the policy's host
-// selection attempts.
+// selection attempts, and counts the request in its cluster.
 func (ex *exchange) pick(retries uint32, policy *retry.Policy) (cluster.Attempt, error) {
 	info := ex.hash
 	info.Attempt = retries
@@ -261,7 +304,7 @@ func (ex *exchange) pick(retries uint32, policy *retry.Policy) (cluster.Attempt,
 		avoid = int(policy.HostSelectionAttempts)
 	}
 	att, err := ex.cluster.Pick(info, ex.tried[:ex.ntried], avoid)
-	ex.observePick(ex.attempts+1, att.Host)
+	ex.observePick(ex.attempts+1, att)
 	if err != nil {
 		reason := localreply.NoHealthyUpstream
 		if errors.Is(err, cluster.ErrCircuitOpen) {
@@ -269,6 +312,12 @@ func (ex *exchange) pick(retries uint32, policy *retry.Policy) (cluster.Attempt,
 		}
 		return att, &localError{reason: reason, err: err}
 	}
+	if !ex.countRequest(att.Cluster) {
+		att.Report(outlier.Ignored)
+		att.Release()
+		return cluster.Attempt{}, &localError{reason: localreply.Overflow, err: cluster.ErrOverflow}
+	}
+	ex.upstream = att.Cluster
 	if ex.ntried < maxTried {
 		ex.tried[ex.ntried] = att.Host
 		ex.ntried++

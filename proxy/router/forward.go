@@ -66,7 +66,7 @@ func (ex *exchange) fail(w http.ResponseWriter, r *http.Request, err error) {
 	if errors.As(err, &le) {
 		reason = le.reason
 	}
-	ex.rt.log.Debug("upstream request failed", "cluster", ex.clusterName, "reason", reason, "attempts", ex.attempts, "error", err)
+	ex.rt.log.Debug("upstream request failed", "cluster", ex.clusterName, "upstream_cluster", ex.upstreamName(), "reason", reason, "attempts", ex.attempts, "error", err)
 	ex.reply(w, r, reason)
 }
 

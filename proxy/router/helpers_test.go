@@ -6,7 +6,9 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -26,13 +28,29 @@ type env struct {
 	table    atomic.Pointer[route.Table]
 	addr     string
 	retries  atomic.Int32
+
+	mu        sync.Mutex
+	retriedIn []string // the cluster of each retry, as the Retry hook hears it
+}
+
+// retriedClusters returns the clusters the Retry hook was told so far.
+func (e *env) retriedClusters() []string {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return slices.Clone(e.retriedIn)
 }
 
 func newEnv(t testing.TB) *env {
 	t.Helper()
 	e := &env{t: t, clusters: cluster.NewManager(cluster.Options{})}
 	t.Cleanup(e.clusters.Close)
-	e.router = New(e.clusters, Hooks{Retry: func(string) { e.retries.Add(1) }}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	retried := func(cluster string) {
+		e.retries.Add(1)
+		e.mu.Lock()
+		e.retriedIn = append(e.retriedIn, cluster)
+		e.mu.Unlock()
+	}
+	e.router = New(e.clusters, Hooks{Retry: retried}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rt := e.table.Load().Match(r, r.URL.EscapedPath())
 		if rt == nil {

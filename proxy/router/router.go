@@ -80,11 +80,13 @@ func (rt *Router) Serve(w http.ResponseWriter, r *http.Request, req Request) {
 		ex.reply(w, r, localreply.NoHealthyUpstream)
 		return
 	}
-	if !ex.cluster.AcquireRequest() {
+	// An aggregate cluster's request is counted in the child each
+	// attempt goes to (exchange.pick).
+	if !ex.cluster.IsAggregate() && !ex.countRequest(ex.cluster) {
 		ex.reply(w, r, localreply.Overflow)
 		return
 	}
-	defer ex.cluster.ReleaseRequest()
+	defer ex.releaseRequest()
 	ex.prepare(r)
 	ex.forward(w, r)
 }
