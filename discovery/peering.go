@@ -32,7 +32,8 @@ type peeringState struct {
 	exports  map[string][]string
 	ingress  map[string]*catalog.IngressGateway
 
-	// Running watches: one per imported service a sidecar calls, one per
+	// Running watches: one per imported service a sidecar calls or a
+	// service-resolver fails over to, one per
 	// gateway service name.
 	importWatches, gatewayWatches watchSet
 }
@@ -150,17 +151,27 @@ func (c *coordinator) syncImports(ctx context.Context) {
 	ps := &c.state.peering
 	seen := map[string]bool{}
 	var want []string
-	for _, p := range c.state.proxies {
-		for _, u := range p.Upstreams {
-			if u.Peer == "" || ps.peers[u.Peer] == nil {
-				continue // the common case costs no allocation
-			}
-			key := catalog.ImportedKey(u.Peer, u.DestinationName)
-			if seen[key] {
-				continue
-			}
+	add := func(peer, service string) {
+		if peer == "" || ps.peers[peer] == nil {
+			return // the common case costs no allocation
+		}
+		if key := catalog.ImportedKey(peer, service); !seen[key] {
 			seen[key] = true
 			want = append(want, key)
+		}
+	}
+	for _, p := range c.state.proxies {
+		for _, u := range p.Upstreams {
+			add(u.Peer, u.DestinationName)
+		}
+	}
+	// A service-resolver failing over to a peer's service (translate's
+	// aggregate clusters) needs its instances too.
+	for _, r := range c.state.chain.resolvers {
+		for _, fo := range r.Failover {
+			for _, tg := range fo.Targets {
+				add(tg.Peer, cmp.Or(tg.Service, r.Name))
+			}
 		}
 	}
 	for _, gone := range ps.importWatches.sync(ctx, c, want, func(ctx context.Context, key string, gen uint64) {

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make demo-multicluster: two Consul clusters (dc1, dc2) on loopback, peered
 # through Consul's HTTP API, each with its own Weft control plane; web in
-# dc1 calls api in dc2 through dc2's mesh gateway (a weft-proxy). Ctrl-C
+# dc1 calls api in dc2 through dc2's mesh gateway (a weft-proxy), then a
+# dc1 api that fails over to dc2's when it goes into maintenance. Ctrl-C
 # stops everything.
 set -euo pipefail
 
@@ -77,7 +78,7 @@ CONSUL_HTTP_ADDR=$DC2 "$CONSUL" config write deploy/demo-multicluster/exported-s
 echo "wrote deploy/demo-multicluster/exported-services.hcl (api → peer dc1)"
 
 step "dc1: web, calling api of peer dc2 on 127.0.0.1:9191"
-"$WEFT" register --consul-addr "$DC1" --name web --id web-1 --port 8180 --sidecar-port 21100 --upstreams api.svc.dc2.peer:9191
+"$WEFT" register --consul-addr "$DC1" --name web --id web-1 --port 8180 --sidecar-port 21100 --upstreams api.svc.dc2.peer:9191,api:9192
 start web-1 "$APP" --name web-1 --listen 127.0.0.1:8180 --upstream http://127.0.0.1:9191
 start web-1-sidecar "$PROXY" --proxy-id web-1-sidecar-proxy --xds-addr 127.0.0.1:15110 --admin-addr 127.0.0.1:19100
 for a in 19100 19201 19202 19210; do wait_for "proxy admin :$a ready" 30 curl -sf "http://127.0.0.1:$a/ready"; done
@@ -90,7 +91,7 @@ step "sending traffic: curl :8180 → web-1 (dc1) → web's sidecar → dc2's me
 DEMO_URL=http://127.0.0.1:8180/
 served_by() { # served_by BODY: what the tally counts an answer as
   local inst
-  inst=$(echo "$1" | grep -oE 'api-[0-9] \(dc2\)' | tr -d ' ' || true)
+  inst=$(echo "$1" | grep -oE 'api-[0-9a-z]+ \(dc[12]\)' | tr -d ' ' || true)
   [ -n "$inst" ] || inst=$(echo "$1" | grep -oE 'rbac_denied|[a-z_]+_failure|no_healthy_upstream|upstream_[a-z_]+' | head -1 || true)
   echo "${inst:-other}"
 }
@@ -132,6 +133,32 @@ wait_for "the gateway ready again" 30 curl -sf http://127.0.0.1:19210/ready
 wait_for "web reaching api through the restarted gateway" 60 bash -c "curl -sf -m 2 http://127.0.0.1:8180/ | grep -q dc2"
 echo "  gateway back: web reaches api again $((SECONDS - restarted))s after the gateway restarted"
 for _ in 1 2 3; do send; done
+
+step "failover to the peer: dc1 runs its own api; a service-resolver fails it over to dc2's"
+CONSUL_HTTP_ADDR=$DC1 "$CONSUL" config write deploy/demo-multicluster/api-defaults.hcl
+CONSUL_HTTP_ADDR=$DC1 "$CONSUL" config write deploy/demo-multicluster/api-failover.hcl
+echo "wrote deploy/demo-multicluster/api-failover.hcl (api in dc1: Failover → Targets = [{ Peer = \"dc2\" }])"
+"$WEFT" register --consul-addr "$DC1" --name api --id api-dc1 --port 9301 --sidecar-port 21301
+start api-dc1 "$APP" --name "api-dc1 (dc1)" --listen 127.0.0.1:9301
+start api-dc1-sidecar "$PROXY" --proxy-id api-dc1-sidecar-proxy --xds-addr 127.0.0.1:15110 --admin-addr 127.0.0.1:19301
+wait_for "api-dc1's sidecar ready" 30 curl -sf http://127.0.0.1:19301/ready
+wait_for "dc1's api serving web's local upstream (:9192)" 60 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc1"
+echo "  web's sidecar holds an aggregate cluster for api: dc1's instances first, then dc2's through its mesh gateway"
+curl -sf http://127.0.0.1:19100/clusters | grep -oE '"failover-target~[0-9]~[^"]*"' | sort -u | sed 's/^/    child: /'
+DEMO_URL=http://127.0.0.1:9192/
+for _ in 1 2 3; do send; done
+echo "  dc1's api goes into maintenance (consul maint: critical at once, as a stopped instance would be)"
+CONSUL_HTTP_ADDR=$DC1 "$CONSUL" maint -enable -service api-dc1 -reason "demo: failover to dc2" >/dev/null
+drained=$SECONDS
+wait_for "web's calls served by dc2" 30 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc2"
+echo "  web's calls went to dc2 within $((SECONDS - drained))s, through dc2's mesh gateway:"
+for _ in 1 2 3; do send; done
+CONSUL_HTTP_ADDR=$DC1 "$CONSUL" maint -disable -service api-dc1 >/dev/null
+restored=$SECONDS
+wait_for "web's calls served by dc1 again" 30 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc1"
+echo "  maintenance over: back to dc1 within $((SECONDS - restored))s"
+for _ in 1 2 3; do send; done
+DEMO_URL=http://127.0.0.1:8180/
 
 step "one trace across both clusters (dc2's sidecars export to dc1's viewer)"
 "$WEFT" traces --admin-addr 127.0.0.1:15100 --limit 3 2>&1 | sed 's/^/  /'

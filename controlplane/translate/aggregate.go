@@ -20,8 +20,9 @@ import (
 // over to a peer gets Envoy's aggregate cluster under its own name —
 // routes and TCP proxies keep naming it — whose children are one EDS
 // cluster per target in failover order, named as Consul names them
-// (failover-target~<i>~<primary>). weft-proxy, Envoy and grpc-go send
-// each request to the first child with a healthy instance.
+// (failover-target~<i>~<primary>). weft-proxy, Envoy and grpc-go share
+// requests out across the children by their health, in order: the first
+// takes all while enough of its instances are healthy.
 
 // AggregateClusterType is the cluster_type of an aggregate cluster.
 const AggregateClusterType = "envoy.clusters.aggregate"
