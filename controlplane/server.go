@@ -42,7 +42,11 @@ type Config struct {
 	AdminAddr string
 	// ShutdownGrace bounds how long Run waits for streams to end on stop.
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// SendTimeout is how long a response may wait for a client to read
+	// before the client's connection is closed (stall.go); default 2 min,
+	// well above the 30 s weft-proxy waits at most before repeating a NACK.
+	SendTimeout time.Duration
+	Logger      *slog.Logger
 
 	// Authority signs sidecars' certificates and holds the trust bundle.
 	// Nil turns mTLS and authorization off (tests of plain traffic only).
@@ -83,6 +87,9 @@ func (c *Config) setDefaults() {
 	if c.ShutdownGrace == 0 {
 		c.ShutdownGrace = 5 * time.Second
 	}
+	if c.SendTimeout == 0 {
+		c.SendTimeout = 2 * time.Minute
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -112,6 +119,9 @@ func (c *Config) Validate() error {
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("shutdown grace %v: must not be negative", c.ShutdownGrace)
 	}
+	if c.SendTimeout < 0 {
+		return fmt.Errorf("xds send timeout %v: must not be negative", c.SendTimeout)
+	}
 	if p := c.HealthyPanicThreshold; p != nil && (*p < 0 || *p > 100) {
 		return fmt.Errorf("healthy panic threshold %v: want a percentage from 0 to 100", *p)
 	}
@@ -133,6 +143,7 @@ type Server struct {
 	taps       *tapHub
 	metrics    *metrics
 	proxyless  *proxylessClients
+	stalls     *stallGuard
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -161,6 +172,7 @@ func New(cfg Config) (*Server, error) {
 		state:      &publishedState{},
 		ready:      make(chan struct{}),
 	}
+	s.stalls = newStallGuard(cfg.SendTimeout, cfg.Logger.With("component", "xds"), cfg.Registry)
 	s.taps = newTapHub(cfg.Authorizer, s.state.catalog.Load, logger.With("component", "tap"))
 	s.taps.register(cfg.Registry)
 	if cfg.Authority != nil {
@@ -206,11 +218,12 @@ func (s *Server) Run(ctx context.Context, src CatalogSource) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Go(func() { errs <- serveErr("xds", grpcServer.Serve(xdsLis)) })
+	wg.Go(func() { errs <- serveErr("xds", grpcServer.Serve(s.stalls.listener(xdsLis))) })
 	if adminLis != nil {
 		wg.Go(func() { errs <- serveErr("admin", admin.Serve(adminLis)) })
 	}
 	wg.Go(func() { errs <- s.publishLoop(ctx, src) })
+	wg.Go(func() { s.stalls.sweep(ctx, s.status.unanswered) })
 	s.logger.Info("control plane serving", "xds", s.xdsAddr.String(), "admin", addrString(s.adminAddr))
 
 	err = <-errs
@@ -231,6 +244,7 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
+		grpc.ChainStreamInterceptor(s.stalls.streamInterceptor),
 	)
 	xds := serverv3.NewServer(ctx, s.cache, s.status.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)

@@ -33,8 +33,15 @@ func (w testLogWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return
 
 func startServer(t *testing.T) (*Server, chanSource) {
 	t.Helper()
-	s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
-		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
+	return startServerWith(t, Config{})
+}
+
+// startServerWith runs a server with cfg on loopback ports, logging to t.
+func startServerWith(t *testing.T, cfg Config) (*Server, chanSource) {
+	t.Helper()
+	cfg.XDSAddr, cfg.AdminAddr = "127.0.0.1:0", "127.0.0.1:0"
+	cfg.Logger = slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	s, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
+	"google.golang.org/grpc/peer"
 )
 
 // ProxyStatus is what the control plane knows of one connected proxy.
@@ -58,6 +59,7 @@ type statusTracker struct {
 
 	mu      sync.Mutex
 	streams map[int64]string // stream ID → proxy ID
+	peers   map[int64]string // stream ID → the client's address
 	proxies map[string]*ProxyStatus
 	sent    map[sentKey]sentResponse // last response per stream and type
 	// named are proxyless clients' subscriptions by proxy ID, then by
@@ -70,10 +72,16 @@ type sentKey struct {
 	typeURL string
 }
 
-type sentResponse struct{ nonce, version string }
+// sentResponse is the last response of a stream and type: at is when it
+// was sent, answered whether the client has ACKed or NACKed it since.
+type sentResponse struct {
+	nonce, version string
+	at             time.Time
+	answered       bool
+}
 
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
-	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, proxies: map[string]*ProxyStatus{},
+	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, peers: map[int64]string{}, proxies: map[string]*ProxyStatus{},
 		sent: map[sentKey]sentResponse{}, named: map[string]map[sentKey]*namedSubscription{}}
 }
 
@@ -82,6 +90,14 @@ func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *st
 // the tracker keys delta streams by the negated ID to keep them apart.
 func (s *statusTracker) callbacks() serverv3.Callbacks {
 	return serverv3.CallbackFuncs{
+		StreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.streamOpened(ctx, id)
+			return nil
+		},
+		DeltaStreamOpenFunc: func(ctx context.Context, id int64, _ string) error {
+			s.streamOpened(ctx, deltaKey(id))
+			return nil
+		},
 		StreamClosedFunc:   s.streamClosed,
 		StreamRequestFunc:  s.request,
 		StreamResponseFunc: s.response,
@@ -146,6 +162,7 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 	if req.GetResponseNonce() == "" {
 		return nil // a subscription, not an answer to a response
 	}
+	s.answered(streamID, req.GetTypeUrl(), req.GetResponseNonce())
 	if d := req.GetErrorDetail(); d != nil {
 		rejected := req.GetVersionInfo()
 		if r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]; ok && r.nonce == req.GetResponseNonce() {
@@ -178,6 +195,7 @@ func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDisco
 	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
 		return nil
 	}
+	s.answered(streamID, req.GetTypeUrl(), req.GetResponseNonce())
 	if d := req.GetErrorDetail(); d != nil {
 		s.nacked(id, t, req.GetTypeUrl(), r.version, d.GetMessage())
 		return nil
@@ -226,8 +244,47 @@ func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDisc
 
 // sentResponse records a response. Callers hold s.mu.
 func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
-	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version}
+	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version, at: time.Now()}
 	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
+}
+
+// streamOpened notes a stream's client address, which a stalled stream
+// is disconnected by.
+func (s *statusTracker) streamOpened(ctx context.Context, streamID int64) {
+	p, ok := peer.FromContext(ctx)
+	if !ok || p.Addr == nil {
+		return
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.peers[streamID] = p.Addr.String()
+}
+
+// answered marks a stream's last response of typeURL as ACKed or NACKed
+// when nonce is its. Callers hold s.mu.
+func (s *statusTracker) answered(streamID int64, typeURL, nonce string) {
+	k := sentKey{streamID, typeURL}
+	if r, ok := s.sent[k]; ok && r.nonce == nonce {
+		r.answered = true
+		s.sent[k] = r
+	}
+}
+
+// unanswered returns the client addresses of streams with a response
+// sent before cutoff that the client has neither ACKed nor NACKed: it
+// stopped reading, or stopped answering.
+func (s *statusTracker) unanswered(cutoff time.Time) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[string]string{}
+	for k, r := range s.sent {
+		if !r.answered && r.at.Before(cutoff) {
+			if addr := s.peers[k.stream]; addr != "" {
+				out[addr] = s.streams[k.stream]
+			}
+		}
+	}
+	return out
 }
 
 // isProxyless reports whether a stream is a proxyless client's.
@@ -295,6 +352,7 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		return
 	}
 	delete(s.streams, streamID)
+	delete(s.peers, streamID)
 	for k := range s.sent {
 		if k.stream == streamID {
 			delete(s.sent, k)

@@ -1,0 +1,130 @@
+package controlplane
+
+import (
+	"context"
+	"log/slog"
+	"net"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/peer"
+)
+
+// stallGuard disconnects a client that stops reading its stream. xDS
+// clients answer every response (ACK or NACK) at once, and the control
+// plane sends a stream nothing more until they do: a client that stops
+// reading leaves its last response queued in the server, gRPC's buffers
+// and goroutines held for good, and its configuration silently stale. A
+// response left unanswered for longer than limit (sweep), or a send of
+// any stream blocked that long on the client's flow-control window
+// (streamInterceptor), closes the client's connection instead: the client
+// sees its streams fail and reconnects (every xDS client does), and the
+// stalls are counted. Other streams never wait on a stalled one: each has
+// its own goroutine, and the cache answers watches without blocking.
+//
+// The guard wraps the gRPC listener, to find a stream's connection by its
+// peer address.
+type stallGuard struct {
+	limit  time.Duration
+	log    *slog.Logger
+	stalls prometheus.Counter
+
+	conns sync.Map // remote address → *guardedConn
+}
+
+func newStallGuard(limit time.Duration, log *slog.Logger, reg prometheus.Registerer) *stallGuard {
+	g := &stallGuard{limit: limit, log: log, stalls: prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "weft_cp_xds_send_stalls_total",
+		Help: "Client connections closed because a response to them waited longer than --xds-send-timeout for the client to read.",
+	})}
+	reg.MustRegister(g.stalls)
+	return g
+}
+
+// listener records the connections l accepts until they close.
+func (g *stallGuard) listener(l net.Listener) net.Listener {
+	return &guardedListener{Listener: l, g: g}
+}
+
+type guardedListener struct {
+	net.Listener
+	g *stallGuard
+}
+
+func (l *guardedListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	gc := &guardedConn{Conn: c, g: l.g, key: c.RemoteAddr().String()}
+	l.g.conns.Store(gc.key, gc)
+	return gc, nil
+}
+
+type guardedConn struct {
+	net.Conn
+	g    *stallGuard
+	key  string
+	once sync.Once
+}
+
+func (c *guardedConn) Close() error {
+	c.once.Do(func() { c.g.conns.CompareAndDelete(c.key, c) })
+	return c.Conn.Close()
+}
+
+// streamInterceptor times every send of every stream.
+func (g *stallGuard) streamInterceptor(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+	addr := ""
+	if p, ok := peer.FromContext(ss.Context()); ok && p.Addr != nil {
+		addr = p.Addr.String()
+	}
+	return handler(srv, &guardedStream{ServerStream: ss, g: g, addr: addr, method: info.FullMethod})
+}
+
+type guardedStream struct {
+	grpc.ServerStream
+	g      *stallGuard
+	addr   string
+	method string
+}
+
+// SendMsg sends m; should the send wait longer than the limit, the
+// client's connection is closed, which ends the send with an error.
+func (s *guardedStream) SendMsg(m any) error {
+	t := time.AfterFunc(s.g.limit, func() { s.g.disconnect(s.addr, s.method) })
+	err := s.ServerStream.SendMsg(m)
+	t.Stop()
+	return err
+}
+
+func (g *stallGuard) disconnect(addr, method string) {
+	v, ok := g.conns.Load(addr)
+	if !ok {
+		return
+	}
+	g.stalls.Inc()
+	g.log.Warn("closing a client connection: a response has waited for the client to read for too long",
+		"peer", addr, "stream", method, "waited", g.limit)
+	v.(*guardedConn).Close()
+}
+
+// sweep closes, until ctx ends, the connections of clients that left an
+// xDS response unanswered for longer than the limit; unanswered lists
+// them (statusTracker.unanswered) by address, with their proxy IDs.
+func (g *stallGuard) sweep(ctx context.Context, unanswered func(cutoff time.Time) map[string]string) {
+	tick := time.NewTicker(max(g.limit/4, 10*time.Millisecond))
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case now := <-tick.C:
+			for addr, proxy := range unanswered(now.Add(-g.limit)) {
+				g.disconnect(addr, "xDS of "+proxy)
+			}
+		}
+	}
+}

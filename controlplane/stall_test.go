@@ -1,0 +1,135 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/credentials/insecure"
+
+	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/internal/poll"
+)
+
+// TestStalledClientIsDisconnected: a client that asks for its listeners
+// and never reads the answer (several hundred KB, more than HTTP/2's
+// flow-control windows hold) has its connection closed once the answer
+// has gone unanswered for the timeout, and the stall is counted; a client
+// that reads and ACKs stays connected and gets the next version.
+func TestStalledClientIsDisconnected(t *testing.T) {
+	for _, mode := range []string{"sotw", "delta"} {
+		t.Run(mode, func(t *testing.T) { testStalledClient(t, mode) })
+	}
+}
+
+func testStalledClient(t *testing.T, mode string) {
+	s, src := startServerWith(t, Config{SendTimeout: 300 * time.Millisecond})
+	catalogOf := func(version uint64, port int) *catalog.Snapshot {
+		snap := &catalog.Snapshot{Version: version, Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{}}
+		for _, id := range []string{"stuck-1-sidecar-proxy", "reader-1-sidecar-proxy"} {
+			p := &catalog.Proxy{ID: id, Address: "127.0.0.1", Port: port, DestinationName: strings.TrimSuffix(id, "-1-sidecar-proxy"),
+				LocalAddress: "127.0.0.1", LocalPort: 8080}
+			for i := range 3000 {
+				p.Upstreams = append(p.Upstreams, catalog.Upstream{DestinationName: fmt.Sprintf("svc-%04d", i), LocalBindAddress: "127.0.0.1", LocalBindPort: 10000 + i})
+			}
+			snap.Proxies[id] = p
+		}
+		return snap
+	}
+	src <- catalogOf(1, 21000)
+
+	stuck := openADS(t, s, mode, "stuck-1-sidecar-proxy")
+	reader := openADS(t, s, mode, "reader-1-sidecar-proxy")
+	if n := reader.recvAndACK(t); n != 3001 {
+		t.Fatalf("the reading client got %d listeners, want 3,001", n)
+	}
+	metrics := "http://" + s.AdminAddr().String() + "/metrics"
+	poll.Until(t, 10*time.Second, "the stalled client's connection closed", func() error {
+		if !strings.Contains(getBody(t, metrics), "weft_cp_xds_send_stalls_total 1") {
+			return fmt.Errorf("no stall counted yet")
+		}
+		return nil
+	})
+	// What the window held arrives, then the stream ends with the
+	// connection: the client reconnects, as xDS clients do.
+	for stuck.recv() == nil {
+	}
+	src <- catalogOf(2, 21001) // every public listener moves
+	if n := reader.recvAndACK(t); n == 0 {
+		t.Fatal("the reading client got no listener in the second version")
+	}
+	if !strings.Contains(getBody(t, metrics), "weft_cp_xds_send_stalls_total 1") {
+		t.Error("the reading client, which ACKs, was counted as stalled")
+	}
+}
+
+// stallClient is a raw SotW or delta ADS stream subscribed to listeners.
+type stallClient struct {
+	sotw  discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
+	delta discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+}
+
+// openADS subscribes node to listeners over its own connection, whose
+// HTTP/2 windows are the smallest grpc-go allows and do not grow.
+func openADS(t *testing.T, s *Server, mode, node string) *stallClient {
+	t.Helper()
+	conn, err := grpc.NewClient(s.XDSAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	c := &stallClient{}
+	if mode == "delta" {
+		if c.delta, err = ads.DeltaAggregatedResources(ctx); err == nil {
+			err = c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resourcev3.ListenerType})
+		}
+	} else if c.sotw, err = ads.StreamAggregatedResources(ctx); err == nil {
+		err = c.sotw.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resourcev3.ListenerType})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func (c *stallClient) recv() error {
+	if c.delta != nil {
+		_, err := c.delta.Recv()
+		return err
+	}
+	_, err := c.sotw.Recv()
+	return err
+}
+
+// recvAndACK receives a response, ACKs it and returns its resources.
+func (c *stallClient) recvAndACK(t *testing.T) int {
+	t.Helper()
+	if c.delta != nil {
+		resp, err := c.delta.Recv()
+		if err == nil {
+			err = c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce})
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(resp.Resources)
+	}
+	resp, err := c.sotw.Recv()
+	if err == nil {
+		err = c.sotw.Send(&discoveryv3.DiscoveryRequest{TypeUrl: resourcev3.ListenerType, ResponseNonce: resp.Nonce, VersionInfo: resp.VersionInfo})
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(resp.Resources)
+}
