@@ -16,11 +16,11 @@ import (
 var _ admin.Source = (*Proxy)(nil)
 
 // apply is the xDS Applier: compile, bind new listeners, then install the
-// trust bundles, clusters and listeners. Compiling starts from the
-// runtime last applied, whose listeners and clusters it reuses when their
-// resources did not change; the managers leave those as they are. A
-// compile or bind error changes nothing and is returned for the NACK. It
-// runs on the xDS client's goroutine.
+// trust bundles and certificates, clusters and listeners. Compiling
+// starts from the runtime last applied, whose listeners and clusters it
+// reuses when their resources did not change; the managers leave those
+// as they are. A compile or bind error changes nothing and is returned
+// for the NACK. It runs on the xDS client's goroutine.
 func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	rt, err := config.Recompile(p.runtime.Load(), s)
 	if err != nil {
@@ -32,6 +32,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	}
 	p.runtime.Store(rt) // the collector's address, for the tracers the listeners acquire
 	p.trust.Set(rt.Secrets)
+	p.certs.Set(rt.Certificates)
 	if b := rt.Secrets[config.RootsSecret]; b != nil {
 		p.identity.SetRoots(b.Roots)
 		p.linked.SetRoots(b.Roots)
@@ -82,6 +83,10 @@ func (p *Proxy) Certs() admin.Certs {
 	out := admin.Certs{Identity: p.identity.Status(), TrustBundles: map[string][]mtls.RootInfo{}}
 	for name, b := range p.trust.All() {
 		out.TrustBundles[name] = b.Info()
+	}
+	out.Certificates = map[string]mtls.CertificateInfo{}
+	for name, c := range p.certs.All() {
+		out.Certificates[name] = mtls.InfoOf(c)
 	}
 	if linked := p.linked.Status(); len(linked) > 0 {
 		out.Linked = linked

@@ -252,7 +252,8 @@ func (p *runningProxy) waitReady() {
 	poll.UntilTrue(p.t, wait, "/ready", func() bool { code, _ := p.adminGet("/ready"); return code == http.StatusOK })
 }
 
-// listenerAddr waits for the named listener and returns its bound address.
+// listenerAddr waits for the named listener to be bound and returns its
+// bound address.
 func (p *runningProxy) listenerAddr(name string) string {
 	p.t.Helper()
 	var addr string
@@ -261,7 +262,7 @@ func (p *runningProxy) listenerAddr(name string) string {
 		var ls []listener.Info
 		json.Unmarshal(body, &ls)
 		for _, l := range ls {
-			if l.Name == name {
+			if l.Name == name && l.BoundAddress != "" {
 				addr = l.BoundAddress
 				return true
 			}

@@ -12,7 +12,9 @@
 // listeners and clusters present — and, for a terminating gateway, one
 // more manager per linked service obtains that service's leaf, which its
 // chains present — and the trust bundles received over SDS
-// are what they verify peers against (proxy/mtls); the admin API
+// are what they verify peers against (proxy/mtls); an API gateway's
+// listeners present certificates received over SDS to clients outside
+// the mesh instead (proxy/mtls, certificates.go); the admin API
 // (proxy/admin) reports readiness, the accepted configuration, the
 // clusters, the certificates and the metrics. Every HTTP request is
 // traced, counted and logged (proxy/telemetry), and TCP connections
@@ -58,6 +60,9 @@ type Proxy struct {
 	signer    *identity.GRPCSigner
 	tap       *tap.Hub // live tap: its stream to the control plane, its taps
 	trust     *mtls.Trust
+	// certs are the certificates received over SDS that listeners present
+	// to clients outside the mesh, swapped at apply time.
+	certs *mtls.Certificates
 	// linked runs the leaf managers of the linked services the applied
 	// configuration presents; linkedLeaves is what handshakes read them
 	// from, swapped at apply time.
@@ -97,7 +102,7 @@ func New(opts Options) (*Proxy, error) {
 	}
 	opts = opts.withDefaults()
 	p := &Proxy{opts: opts, log: opts.Logger.With("component", "proxy"), started: make(chan struct{}), quit: make(chan struct{}),
-		trust: &mtls.Trust{}, linkedLeaves: &mtls.Leaves{}}
+		trust: &mtls.Trust{}, certs: &mtls.Certificates{}, linkedLeaves: &mtls.Leaves{}}
 	p.signer = identity.NewGRPCSigner(identity.SignerOptions{Addrs: opts.XDSAddrs, ProxyID: opts.ProxyID, Token: opts.tokenSource()})
 	p.identity = identity.New(identity.Options{
 		Signer:        p.signer,
@@ -108,7 +113,7 @@ func New(opts Options) (*Proxy, error) {
 	})
 	p.linked = identity.NewLinked(p.newLinkedManager)
 	p.newObservability()
-	creds := mtls.Credentials{Leaf: p.identity, Linked: p.linkedLeaves, Trust: p.trust}
+	creds := mtls.Credentials{Leaf: p.identity, Linked: p.linkedLeaves, Trust: p.trust, Certificates: p.certs}
 	p.clusters = cluster.NewManager(cluster.Options{
 		Credentials:      creds,
 		OnBreaker:        p.onBreaker,

@@ -207,17 +207,23 @@ type Pair struct {
 	CertFile, KeyFile string
 }
 
+// IssuePEM issues a leaf certificate following spec and returns it and
+// its key in PEM, written nowhere (CertFile and KeyFile are empty).
+func (ca *CA) IssuePEM(t testing.TB, spec LeafSpec) Pair {
+	t.Helper()
+	cert := ca.Issue(t, spec)
+	return Pair{
+		CertPEM: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
+		KeyPEM:  KeyPEM(t, cert.PrivateKey.(*ecdsa.PrivateKey)),
+	}
+}
+
 // IssueFiles issues a leaf certificate following spec and writes it to
 // dir/name.crt and its key to dir/name.key, for servers that read files.
 func (ca *CA) IssueFiles(t testing.TB, dir, name string, spec LeafSpec) Pair {
 	t.Helper()
-	cert := ca.Issue(t, spec)
-	p := Pair{
-		CertPEM:  pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Certificate[0]}),
-		KeyPEM:   KeyPEM(t, cert.PrivateKey.(*ecdsa.PrivateKey)),
-		CertFile: filepath.Join(dir, name+".crt"),
-		KeyFile:  filepath.Join(dir, name+".key"),
-	}
+	p := ca.IssuePEM(t, spec)
+	p.CertFile, p.KeyFile = filepath.Join(dir, name+".crt"), filepath.Join(dir, name+".key")
 	WriteFile(t, p.CertFile, p.CertPEM)
 	WriteFile(t, p.KeyFile, p.KeyPEM)
 	return p

@@ -73,6 +73,10 @@ type Certs struct {
 	// presents too (weft-leaf/<service>: a terminating gateway's), and
 	// their renewal state, by service.
 	Linked map[string]identity.Status `json:"linked,omitempty"`
+	// Certificates are those received over SDS that listeners present to
+	// clients outside the mesh (an API gateway's), by secret name:
+	// subject, names, validity and fingerprint, never the key.
+	Certificates map[string]mtls.CertificateInfo `json:"certificates,omitempty"`
 }
 
 // Handler returns the admin API handler.

@@ -18,8 +18,9 @@ type ConfigDump struct {
 	// XDS is the connection status and the last ACK/NACK per type URL.
 	XDS xds.Status `json:"xds"`
 	// Resources are the accepted resources, keyed "listeners",
-	// "clusters", "routes", "endpoints" and "secrets" (trust bundles
-	// only: private keys never travel over xDS).
+	// "clusters", "routes", "endpoints" and "secrets", with every value
+	// Envoy's API marks sensitive (a certificate's private_key) shown as
+	// "[redacted]" (redact.go).
 	Resources map[string]ResourceDump `json:"resources"`
 	// Listeners are the running listeners.
 	Listeners []listener.Info `json:"listeners"`
@@ -48,7 +49,7 @@ func dumpResources(s xds.State) map[string]ResourceDump {
 func dumpType(typeURL string, r xds.Resources) ResourceDump {
 	d := ResourceDump{TypeURL: typeURL, Version: r.Version, Items: make(map[string]json.RawMessage, len(r.Items))}
 	for _, name := range slices.Sorted(maps.Keys(r.Items)) {
-		d.Items[name] = marshal(r.Items[name])
+		d.Items[name] = marshal(redact(r.Items[name]))
 	}
 	return d
 }

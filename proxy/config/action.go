@@ -15,16 +15,24 @@ type vhostDefaults struct {
 	retry                                *retry.Policy
 	attemptCount, attemptCountInResponse bool
 	bufferLimit                          int64
+	// maxDirectBody bounds a direct response's body: the route
+	// configuration's max_direct_response_body_size_bytes.
+	maxDirectBody uint32
 }
 
-// compileAction compiles a route's RouteAction.
+// DefaultMaxDirectResponseBody is Envoy's default
+// max_direct_response_body_size_bytes.
+const DefaultMaxDirectResponseBody = 4096
+
+// compileAction compiles a route's RouteAction, or its
+// DirectResponseAction.
 func compileAction(r *routev3.Route, d *vhostDefaults) (route.Action, error) {
 	switch r.GetAction().(type) {
 	case *routev3.Route_Route:
 	case *routev3.Route_Redirect:
 		return route.Action{}, fmt.Errorf("redirect action is not supported")
 	case *routev3.Route_DirectResponse:
-		return route.Action{}, fmt.Errorf("direct_response action is not supported")
+		return compileDirectResponse(r.GetDirectResponse(), d.maxDirectBody)
 	default:
 		return route.Action{}, fmt.Errorf("action %T is not supported", r.GetAction())
 	}
@@ -47,6 +55,31 @@ func compileAction(r *routev3.Route, d *vhostDefaults) (route.Action, error) {
 		return route.Action{}, fmt.Errorf("route: %w", err)
 	}
 	return out, nil
+}
+
+// compileDirectResponse compiles a direct_response action: the route
+// answers with status and body itself, without a cluster, as Envoy does.
+// The status must be a final one the proxy may answer with (200 to 599);
+// the body, inline, at most maxBody bytes.
+func compileDirectResponse(dr *routev3.DirectResponseAction, maxBody uint32) (route.Action, error) {
+	if err := onlyFields(dr, "status", "body"); err != nil {
+		return route.Action{}, fmt.Errorf("direct_response: %w", err)
+	}
+	status := dr.GetStatus()
+	if status < 200 || status > 599 {
+		return route.Action{}, fmt.Errorf("direct_response: status %d is not supported; want 200 to 599", status)
+	}
+	var body []byte
+	if b := dr.GetBody(); b.GetSpecifier() != nil {
+		var err error
+		if body, err = inlineBytes(b); err != nil {
+			return route.Action{}, fmt.Errorf("direct_response: body: %w", err)
+		}
+	}
+	if len(body) > int(maxBody) {
+		return route.Action{}, fmt.Errorf("direct_response: body is %d bytes; the maximum is %d (max_direct_response_body_size_bytes)", len(body), maxBody)
+	}
+	return route.Action{Direct: &route.DirectResponse{Status: int(status), Body: body}}, nil
 }
 
 // compileTargets compiles the cluster specifier.

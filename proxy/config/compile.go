@@ -50,18 +50,20 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 		return next.listener(was, l, tables, clusters)
 	}, &errs)
 	secrets := compileAll(s.Secrets, "secret", memoized(was.secrets, next.secrets, compileSecret), &errs)
+	bundles, certs := splitSecrets(secrets)
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		if err := checkOriginalDst(listeners[name], clusters); err != nil {
 			errs = append(errs, fmt.Errorf("listener %q: %w", name, err))
 		}
 	}
-	rt := &Runtime{Clusters: clusters, Secrets: secrets, sources: next}
+	rt := &Runtime{Clusters: clusters, Secrets: bundles, Certificates: certs, sources: next}
 	for _, name := range slices.Sorted(maps.Keys(listeners)) {
 		rt.Listeners = append(rt.Listeners, listeners[name])
 	}
 	if err := checkAddresses(rt.Listeners); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, checkSecretKinds(rt)...)
 	if len(errs) > 0 {
 		return nil, errors.Join(errs...)
 	}
@@ -72,7 +74,8 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 
 // leavesPresented reports whether a TLS context of a listener, a filter
 // chain or a cluster presents weft-leaf, and lists the services of the
-// weft-leaf/<service> they present. An External cluster presents none.
+// weft-leaf/<service> they present. An External cluster presents none,
+// nor does a listener presenting certificates over SDS.
 func leavesPresented(rt *Runtime) (own bool, linked []string) {
 	note := func(leaf string) {
 		if leaf == "" {
@@ -82,7 +85,7 @@ func leavesPresented(rt *Runtime) (own bool, linked []string) {
 		}
 	}
 	for _, l := range allChains(rt.Listeners) {
-		if l.TLS != nil {
+		if l.TLS != nil && len(l.TLS.Certificates) == 0 {
 			note(l.TLS.Leaf)
 		}
 	}
@@ -165,14 +168,19 @@ func trustBundleOf(c *Cluster) string {
 }
 
 // subscriptions lists the RDS names of listeners, the EDS names of
-// clusters and the SDS names (trust bundles) of both.
+// clusters and the SDS names of both: trust bundles, and the certificates
+// listeners present to clients outside the mesh.
 func subscriptions(rt *Runtime) xds.Subscriptions {
 	var s xds.Subscriptions
 	for _, l := range allChains(rt.Listeners) {
 		if l.HTTP != nil && l.HTTP.RouteConfigName != "" {
 			s.Routes = append(s.Routes, l.HTTP.RouteConfigName)
 		}
-		if l.TLS != nil && l.TLS.Inline == nil {
+		switch {
+		case l.TLS == nil:
+		case len(l.TLS.Certificates) > 0:
+			s.Secrets = append(s.Secrets, l.TLS.Certificates...)
+		case l.TLS.Inline == nil:
 			s.Secrets = append(s.Secrets, l.TLS.TrustBundle)
 		}
 	}

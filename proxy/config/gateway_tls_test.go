@@ -265,7 +265,7 @@ func TestCompileRejectsTerminatingGatewayShapes(t *testing.T) {
 		}), pl + `tls_certificate_sds_secret_configs: want exactly one, the secret "weft-leaf" or "weft-leaf/<service>", have 2`},
 		{"linked leaf over SDS", publicWith(downstreamEdit(linkedTLS("weft-leaf/ext"), func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].SdsConfig = xdstest.ADS()
-		})), pl + `secret "weft-leaf/ext": certificates with private keys over SDS are not supported`},
+		})), pl + `secret "weft-leaf/ext" is a mesh leaf: provided locally for mesh mTLS`},
 		{"external: the mesh bundle over SDS", upstream(func(c *tlsv3.UpstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificateSdsSecretConfigs = nil
 		}), cl + `common_tls_context: without a mesh leaf (TLS to a server outside the mesh), validation_context with trusted_ca, the server's roots, is required; have combined_validation_context`},

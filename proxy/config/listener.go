@@ -45,17 +45,17 @@ func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*L
 	if err := compileFilterChain(l.GetFilterChains()[0], tables, out); err != nil {
 		return nil, fmt.Errorf("filter chain 0: %w", err)
 	}
-	out.Direction = direction(l.GetTrafficDirection(), out.TLS != nil)
+	out.Direction = direction(l.GetTrafficDirection(), out.TLS != nil && len(out.TLS.Certificates) == 0)
 	return out, nil
 }
 
 // direction maps traffic_direction; an unspecified one is inferred: a
-// listener that terminates mTLS serves other sidecars (inbound).
-func direction(d corev3.TrafficDirection, terminatesTLS bool) Direction {
+// listener that terminates mesh mTLS serves other sidecars (inbound).
+func direction(d corev3.TrafficDirection, terminatesMTLS bool) Direction {
 	switch {
 	case d == corev3.TrafficDirection_INBOUND:
 		return Inbound
-	case d == corev3.TrafficDirection_UNSPECIFIED && terminatesTLS:
+	case d == corev3.TrafficDirection_UNSPECIFIED && terminatesMTLS:
 		return Inbound
 	}
 	return Outbound

@@ -8,7 +8,6 @@ import (
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
-	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/route"
 	"github.com/weft-mesh/weft/proxy/xds"
 )
@@ -22,7 +21,7 @@ type sources struct {
 	loads     map[*endpointv3.ClusterLoadAssignment][]Endpoint
 	clusters  map[*clusterv3.Cluster]builtCluster
 	listeners map[*listenerv3.Listener]*Listener
-	secrets   map[*tlsv3.Secret]*mtls.Bundle
+	secrets   map[*tlsv3.Secret]compiledSecret
 }
 
 // builtCluster is a compiled cluster and the load assignment it embeds
@@ -39,7 +38,7 @@ func newSources(s xds.State) *sources {
 		loads:     make(map[*endpointv3.ClusterLoadAssignment][]Endpoint, len(s.Endpoints.Items)),
 		clusters:  make(map[*clusterv3.Cluster]builtCluster, len(s.Clusters.Items)),
 		listeners: make(map[*listenerv3.Listener]*Listener, len(s.Listeners.Items)),
-		secrets:   make(map[*tlsv3.Secret]*mtls.Bundle, len(s.Secrets.Items)),
+		secrets:   make(map[*tlsv3.Secret]compiledSecret, len(s.Secrets.Items)),
 	}
 }
 

@@ -85,9 +85,9 @@ func TestCompileRejectsNamingTheResource(t *testing.T) {
 			wantErr: `route configuration "api": virtual host "api": route 0 (""): redirect action is not supported`,
 		},
 		{
-			name:    "direct response",
-			in:      routeAction(&routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 200}}),
-			wantErr: `route configuration "api": virtual host "api": route 0 (""): direct_response action is not supported`,
+			name:    "direct response with an informational status",
+			in:      routeAction(&routev3.Route_DirectResponse{DirectResponse: &routev3.DirectResponseAction{Status: 100}}),
+			wantErr: `route configuration "api": virtual host "api": route 0 (""): direct_response: status 100 is not supported; want 200 to 599`,
 		},
 		{
 			name:    "cookie match",

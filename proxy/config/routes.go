@@ -32,8 +32,12 @@ func compileRouteConfig(rc *routev3.RouteConfiguration) (*route.Table, error) {
 	if cfg.ResponseHeaders, err = compileMutation(rc.GetResponseHeadersToAdd(), rc.GetResponseHeadersToRemove(), false); err != nil {
 		return nil, err
 	}
+	maxDirectBody := uint32(DefaultMaxDirectResponseBody)
+	if m := rc.GetMaxDirectResponseBodySizeBytes(); m != nil {
+		maxDirectBody = m.GetValue()
+	}
 	for _, vh := range rc.GetVirtualHosts() {
-		v, err := compileVirtualHost(vh)
+		v, err := compileVirtualHost(vh, maxDirectBody)
 		if err != nil {
 			return nil, fmt.Errorf("virtual host %q: %w", vh.GetName(), err)
 		}
@@ -42,7 +46,9 @@ func compileRouteConfig(rc *routev3.RouteConfiguration) (*route.Table, error) {
 	return route.New(cfg)
 }
 
-func compileVirtualHost(vh *routev3.VirtualHost) (route.VirtualHost, error) {
+// compileVirtualHost compiles a virtual host; maxDirectBody bounds the
+// bodies of its direct responses.
+func compileVirtualHost(vh *routev3.VirtualHost, maxDirectBody uint32) (route.VirtualHost, error) {
 	out := route.VirtualHost{Name: vh.GetName(), Domains: vh.GetDomains()}
 	if vh.GetRequireTls() != routev3.VirtualHost_NONE {
 		return out, fmt.Errorf("require_tls is not supported")
@@ -66,6 +72,7 @@ func compileVirtualHost(vh *routev3.VirtualHost) (route.VirtualHost, error) {
 		attemptCount:           vh.GetIncludeRequestAttemptCount(),
 		attemptCountInResponse: vh.GetIncludeAttemptCountInResponse(),
 		bufferLimit:            int64(route.DefaultBufferLimit),
+		maxDirectBody:          maxDirectBody,
 	}
 	if b := vh.GetPerRequestBufferLimitBytes(); b != nil {
 		defaults.bufferLimit = int64(b.GetValue())

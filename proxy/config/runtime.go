@@ -8,6 +8,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/mtls"
@@ -29,6 +30,10 @@ type Runtime struct {
 	Subscriptions xds.Subscriptions
 	// Secrets are the received trust bundles by SDS secret name.
 	Secrets map[string]*mtls.Bundle
+	// Certificates are the received certificates, with their private
+	// keys, by SDS secret name (tls_certificate secrets): what listeners
+	// present to clients outside the mesh (mtls.Server.Certificates).
+	Certificates map[string]*tls.Certificate
 	// UsesLeaf reports whether a listener or cluster presents the local
 	// leaf certificate (weft-leaf).
 	UsesLeaf bool
@@ -86,13 +91,16 @@ type Listener struct {
 	Mode    Mode
 	// Direction is the listener's traffic_direction: Inbound for the
 	// public listener, Outbound for an upstream listener. Unspecified
-	// counts as Inbound for a listener that terminates TLS, else Outbound.
+	// counts as Inbound for a listener that terminates mesh mTLS, else
+	// Outbound.
 	Direction Direction
 	// Cluster is the tcp_proxy target (ModeTCP).
 	Cluster string
 	// HTTP holds the http_connection_manager settings (ModeHTTP).
 	HTTP *HTTP
-	// TLS, when not nil, terminates (mutual) TLS on accepted connections.
+	// TLS, when not nil, terminates TLS on accepted connections: mutual
+	// TLS with the mesh's identities, or TLS for clients outside the mesh
+	// with certificates received over SDS (TLS.Certificates).
 	TLS *mtls.Server
 	// RBAC are the network RBAC filters, in order; each must allow a
 	// connection (after its handshake) for it to be served.

@@ -36,11 +36,20 @@ var (
 	upstreamTLSType   = typeURL(&tlsv3.UpstreamTlsContext{})
 )
 
-// compileDownstreamTLS compiles a filter chain's transport socket.
+// compileDownstreamTLS compiles a filter chain's transport socket: mutual
+// TLS presenting a mesh leaf, or, with certificates over SDS, TLS for
+// clients outside the mesh (see compileOutsideTLS).
 func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
 	var ctx tlsv3.DownstreamTlsContext
 	if err := unpackTransportSocket(ts, downstreamTLSType, &ctx); err != nil {
 		return nil, err
+	}
+	if presentsSDSCertificates(ctx.GetCommonTlsContext()) {
+		s, err := compileOutsideTLS(&ctx)
+		if err != nil {
+			return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
+		}
+		return s, nil
 	}
 	if err := onlyFields(&ctx, "common_tls_context", "require_client_certificate"); err != nil {
 		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
@@ -132,10 +141,11 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext, upstream bool) (*commonTLS, err
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
 	out := &commonTLS{alpn: c.GetAlpnProtocols()}
-	var err error
-	if out.minVersion, out.maxVersion, err = compileTLSParams(c.GetTlsParams()); err != nil {
+	p, err := compileTLSParams(c.GetTlsParams(), false)
+	if err != nil {
 		return nil, fmt.Errorf("common_tls_context: tls_params: %w", err)
 	}
+	out.minVersion, out.maxVersion = p.minVersion, p.maxVersion
 	if external {
 		if err := compileExternal(c, out); err != nil {
 			return nil, fmt.Errorf("common_tls_context: %w", err)
@@ -151,16 +161,17 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext, upstream bool) (*commonTLS, err
 	return out, nil
 }
 
-// compileLeafSecret requires the local certificate to be weft-leaf or
-// weft-leaf/<service>, which the identity managers provide: private keys
-// never travel over xDS. It returns the linked service, "" for weft-leaf.
+// compileLeafSecret requires the local certificate of mesh TLS to be
+// weft-leaf or weft-leaf/<service>, which the identity managers provide:
+// mesh private keys never travel over xDS. It returns the linked
+// service, "" for weft-leaf.
 func compileLeafSecret(configs []*tlsv3.SdsSecretConfig) (string, error) {
 	if len(configs) != 1 {
 		return "", fmt.Errorf("want exactly one, the secret %q or %q, have %d", LeafSecret, LinkedLeafPrefix+"<service>", len(configs))
 	}
 	sc := configs[0]
 	if sc.GetSdsConfig() != nil {
-		return "", fmt.Errorf("secret %q: certificates with private keys over SDS are not supported; reference %q without sds_config", sc.GetName(), LeafSecret)
+		return "", fmt.Errorf("secret %q: certificates with private keys over SDS are presented only by listeners to clients outside the mesh; for mesh TLS reference %q without sds_config", sc.GetName(), LeafSecret)
 	}
 	name := sc.GetName()
 	if name == LeafSecret {
@@ -260,21 +271,36 @@ func compileSANMatchers(sans []*tlsv3.SubjectAltNameMatcher, want tlsv3.SubjectA
 	return out, nil
 }
 
-func compileTLSParams(p *tlsv3.TlsParameters) (minV, maxV uint16, err error) {
+// tlsParams are compiled TlsParameters.
+type tlsParams struct {
+	minVersion, maxVersion uint16
+	cipherSuites           []uint16
+}
+
+// compileTLSParams compiles the protocol versions, and cipher_suites when
+// ciphers allows them (TLS for clients outside the mesh; mesh TLS keeps
+// Go's defaults).
+func compileTLSParams(p *tlsv3.TlsParameters, ciphers bool) (tlsParams, error) {
 	if p == nil {
-		return mtls.DefaultMinVersion, 0, nil
+		return tlsParams{minVersion: mtls.DefaultMinVersion}, nil
 	}
-	if err := onlyFields(p, "tls_minimum_protocol_version", "tls_maximum_protocol_version"); err != nil {
-		return 0, 0, err
+	allowed := []string{"tls_minimum_protocol_version", "tls_maximum_protocol_version"}
+	if ciphers {
+		allowed = append(allowed, "cipher_suites")
 	}
-	minV, maxV = tlsVersion(p.GetTlsMinimumProtocolVersion()), tlsVersion(p.GetTlsMaximumProtocolVersion())
-	if minV == 0 {
-		minV = mtls.DefaultMinVersion
+	if err := onlyFields(p, allowed...); err != nil {
+		return tlsParams{}, err
 	}
-	if maxV != 0 && maxV < minV {
-		return 0, 0, fmt.Errorf("maximum version %s is below the minimum %s", p.GetTlsMaximumProtocolVersion(), p.GetTlsMinimumProtocolVersion())
+	out := tlsParams{minVersion: tlsVersion(p.GetTlsMinimumProtocolVersion()), maxVersion: tlsVersion(p.GetTlsMaximumProtocolVersion())}
+	if out.minVersion == 0 {
+		out.minVersion = mtls.DefaultMinVersion
 	}
-	return minV, maxV, nil
+	if out.maxVersion != 0 && out.maxVersion < out.minVersion {
+		return tlsParams{}, fmt.Errorf("maximum version %s is below the minimum %s", p.GetTlsMaximumProtocolVersion(), p.GetTlsMinimumProtocolVersion())
+	}
+	var err error
+	out.cipherSuites, err = compileCipherSuites(p.GetCipherSuites())
+	return out, err
 }
 
 // tlsVersion maps a protocol version; 0 for TLS_AUTO.
@@ -292,13 +318,31 @@ func tlsVersion(v tlsv3.TlsParameters_TlsProtocol) uint16 {
 	return 0
 }
 
-// compileSecret compiles an SDS secret: a trust bundle. Certificates with
-// private keys are never accepted over xDS.
-func compileSecret(s *tlsv3.Secret) (*mtls.Bundle, error) {
-	if s.GetValidationContext() == nil {
-		return nil, fmt.Errorf("only validation_context secrets (trust bundles) are supported")
+// compiledSecret is a compiled SDS secret: a trust bundle or a
+// certificate with its key.
+type compiledSecret struct {
+	bundle *mtls.Bundle
+	cert   *tls.Certificate
+}
+
+// compileSecret compiles an SDS secret: a trust bundle
+// (validation_context), or a certificate with its private key
+// (tls_certificate), which only listeners for clients outside the mesh
+// present. Mesh leaves never come over xDS.
+func compileSecret(s *tlsv3.Secret) (compiledSecret, error) {
+	switch {
+	case s.GetTlsCertificate() != nil:
+		cert, err := compileCertificateSecret(s)
+		return compiledSecret{cert: cert}, err
+	case s.GetValidationContext() != nil:
+		b, err := compileTrustBundle(s.GetValidationContext())
+		return compiledSecret{bundle: b}, err
 	}
-	vc := s.GetValidationContext()
+	return compiledSecret{}, fmt.Errorf("%s is not supported: want validation_context (a trust bundle) or tls_certificate (a certificate for clients outside the mesh)", oneofName(s, "type"))
+}
+
+// compileTrustBundle compiles a validation_context secret: inline PEM roots.
+func compileTrustBundle(vc *tlsv3.CertificateValidationContext) (*mtls.Bundle, error) {
 	if err := onlyFields(vc, "trusted_ca"); err != nil {
 		return nil, fmt.Errorf("validation_context: %w", err)
 	}

@@ -137,7 +137,7 @@ func TestCompileRejectsTLS(t *testing.T) {
 		}), pl + `DownstreamTlsContext: common_tls_context: tls_certificate_sds_secret_configs: secret "my-cert" has no sds_config and is not "weft-leaf"`},
 		{"certificate over SDS", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificateSdsSecretConfigs[0].SdsConfig = xdstest.ADS()
-		}), pl + `secret "weft-leaf": certificates with private keys over SDS are not supported`},
+		}), pl + `tls_certificate_sds_secret_configs[0]: secret "weft-leaf" is a mesh leaf: provided locally for mesh mTLS, never with or as a certificate over SDS`},
 		{"no validation context", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.ValidationContextType = nil
 		}), pl + `DownstreamTlsContext: common_tls_context: a validation context with a trust bundle over SDS is required`},
@@ -197,7 +197,12 @@ func TestCompileRejectsTLS(t *testing.T) {
 		{"secret with a bad certificate", xdstest.RootsSecretOf([]byte("-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n")),
 			`secret "weft-roots": |validation_context: trusted_ca: certificate 0:`},
 		{"secret with a key", &tlsv3.Secret{Name: "weft-roots", Type: &tlsv3.Secret_TlsCertificate{TlsCertificate: &tlsv3.TlsCertificate{}}},
-			`secret "weft-roots": |only validation_context secrets (trust bundles) are supported`},
+			`secret "weft-roots": |tls_certificate: "weft-roots" names a mesh leaf or the trust bundle, which never come as certificates over SDS`},
+		{"secret of another kind", &tlsv3.Secret{Name: "ticket-keys", Type: &tlsv3.Secret_SessionTicketKeys{SessionTicketKeys: &tlsv3.TlsSessionTicketKeys{}}},
+			`secret "ticket-keys": |session_ticket_keys is not supported: want validation_context (a trust bundle) or tls_certificate (a certificate for clients outside the mesh)`},
+		{"upstream certificate over SDS", upstream(func(c *tlsv3.UpstreamTlsContext) {
+			c.CommonTlsContext.TlsCertificateSdsSecretConfigs[0] = &tlsv3.SdsSecretConfig{Name: "client-cert", SdsConfig: xdstest.ADS()}
+		}), cl + `UpstreamTlsContext: common_tls_context: tls_certificate_sds_secret_configs: secret "client-cert": certificates with private keys over SDS are presented only by listeners to clients outside the mesh`},
 		{"secret from a file", &tlsv3.Secret{Name: "weft-roots", Type: &tlsv3.Secret_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 			TrustedCa: &corev3.DataSource{Specifier: &corev3.DataSource_Filename{Filename: "/etc/ca.pem"}}}}},
 			`secret "weft-roots": |validation_context: trusted_ca must be inline_bytes or inline_string`},

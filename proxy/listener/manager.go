@@ -141,8 +141,11 @@ type Manager struct {
 	router *router.Router
 	drains sync.WaitGroup
 
-	mu    sync.Mutex // guards bound against Listeners
+	mu    sync.Mutex // guards bound and warming against Listeners
 	bound map[string]*bound
+	// warming are the listeners of the last configuration committed that
+	// wait for certificates (config.Runtime.MissingCertificates), by key.
+	warming map[string]Info
 
 	activity atomic.Uint64 // TCP connections proxied and HTTP requests served
 }
@@ -170,15 +173,18 @@ type Plan struct {
 	fresh map[string]*bound
 }
 
-// Prepare binds the addresses of rt that are not bound yet. If any bind
-// fails it releases the others and returns an error naming each failed
-// listener; the running listeners are untouched either way.
+// Prepare binds the addresses of rt that are not bound yet, except those
+// of listeners still warming (missing certificates: they are bound by the
+// first configuration that has them, as Envoy warms a listener until its
+// secrets arrive). If any bind fails it releases the others and returns
+// an error naming each failed listener; the running listeners are
+// untouched either way.
 func (m *Manager) Prepare(rt *config.Runtime) (*Plan, error) {
 	p := &Plan{m: m, rt: rt, fresh: make(map[string]*bound)}
 	var errs []error
 	for _, l := range rt.Listeners {
 		k := key(l)
-		if m.lookup(k) != nil {
+		if m.lookup(k) != nil || len(rt.MissingCertificates(l)) > 0 {
 			continue
 		}
 		ln, err := net.Listen("tcp", l.Address)
@@ -204,16 +210,26 @@ func (p *Plan) Abort() {
 
 // Commit swaps configurations into running listeners, starts the new ones
 // and drains the removed ones. A running listener given the
-// *config.Listener it already serves is left as it is (see bound.serves).
-// It does not block on draining.
+// *config.Listener it already serves is left as it is (see bound.serves);
+// so is one whose new configuration is warming, while a new listener that
+// is warming is not started. It does not block on draining.
 func (p *Plan) Commit() {
 	m := p.m
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	wanted := make(map[string]bool, len(p.rt.Listeners))
+	warming := make(map[string]Info)
 	for _, l := range p.rt.Listeners {
 		k := key(l)
 		wanted[k] = true
+		if missing := p.rt.MissingCertificates(l); len(missing) > 0 {
+			warming[k] = Info{Name: l.Name, Address: l.Address, Mode: l.Mode.String(), TLS: l.TLS != nil, Warming: missing}
+			if _, was := m.warming[k]; !was {
+				m.log.Info("listener warming: waiting for its certificates; a running one keeps its previous configuration",
+					"listener", l.Name, "address", l.Address, "missing", missing, "running", m.bound[k] != nil)
+			}
+			continue
+		}
 		if b, ok := p.fresh[k]; ok {
 			b.swap(l)
 			m.bound[k] = b
@@ -232,6 +248,7 @@ func (p *Plan) Commit() {
 			m.drain(b)
 		}
 	}
+	m.warming = warming
 }
 
 // Close stops every listener, drains them for at most the drain timeout
@@ -271,18 +288,31 @@ type Info struct {
 	// when the configured port is 0).
 	BoundAddress string `json:"bound_address"`
 	Mode         string `json:"mode"`
-	// TLS reports whether the listener terminates mutual TLS.
+	// TLS reports whether the listener terminates TLS: mutual TLS in the
+	// mesh, or TLS for clients outside it.
 	TLS bool `json:"tls"`
+	// Warming are the certificates over SDS the listener's latest
+	// configuration waits for; while any is missing a new listener is
+	// not bound (BoundAddress is empty) and a running one serves its
+	// previous configuration, which the other fields describe.
+	Warming []string `json:"warming,omitempty"`
 }
 
-// Listeners describes the running listeners, sorted by name.
+// Listeners describes the running and the warming listeners, sorted by
+// name.
 func (m *Manager) Listeners() []Info {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]Info, 0, len(m.bound))
-	for _, b := range m.bound {
+	for k, b := range m.bound {
 		l := b.active.Load()
-		out = append(out, Info{Name: l.Name, Address: l.Address, BoundAddress: b.ln.Addr().String(), Mode: l.Mode.String(), TLS: l.TLS != nil})
+		out = append(out, Info{Name: l.Name, Address: l.Address, BoundAddress: b.ln.Addr().String(), Mode: l.Mode.String(), TLS: l.TLS != nil,
+			Warming: m.warming[k].Warming})
+	}
+	for k, w := range m.warming {
+		if m.bound[k] == nil {
+			out = append(out, w)
+		}
 	}
 	slices.SortFunc(out, func(a, b Info) int { return cmp.Compare(a.Name, b.Name) })
 	return out

@@ -3,7 +3,9 @@
 // reason, and a small JSON body {"error": reason, "upstream": cluster}.
 // gRPC requests get a trailers-only gRPC response instead (HTTP 200,
 // grpc-status and grpc-message, the same x-weft-error), as Envoy sends,
-// so that gRPC clients see a status rather than a protocol error.
+// so that gRPC clients see a status rather than a protocol error. A
+// route's direct response (WriteDirect) is a local reply too, with the
+// status and body its configuration gives.
 package localreply
 
 import (
@@ -32,12 +34,15 @@ const (
 	InvalidPath       Reason = "invalid_path"
 	TooManyHeaders    Reason = "too_many_headers"
 	HeadersTooLarge   Reason = "headers_too_large"
+	// DirectResponse is the answer of a route's direct_response action
+	// (WriteDirect): what the configuration says, not a failure.
+	DirectResponse Reason = "direct_response"
 )
 
 // reasons are all of the above. Add a reason to both.
 var reasons = [...]Reason{
 	NoRoute, NoHealthyUpstream, CircuitOpen, Overflow, UpstreamTimeout, UpstreamReset,
-	ConnectFailure, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge,
+	ConnectFailure, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge, DirectResponse,
 }
 
 // Known returns the Reason that s names, and false when s names none (an
@@ -51,7 +56,12 @@ func Known(s string) (Reason, bool) {
 	return "", false
 }
 
-// Status is the HTTP status of a reason: 503 unless listed.
+// Failure reports whether a reply for r is a failure of the request: every
+// reason but DirectResponse, whose status says (a 5xx is a failure).
+func (r Reason) Failure(status int) bool { return r != DirectResponse || status >= 500 }
+
+// Status is the HTTP status of a reason: 503 unless listed. A direct
+// response's is its route's.
 func (r Reason) Status() int {
 	switch r {
 	case NoRoute:
@@ -109,6 +119,51 @@ func Write(w http.ResponseWriter, r *http.Request, reason Reason, upstream strin
 	h.Set("Content-Type", "application/json")
 	w.WriteHeader(reason.Status())
 	json.NewEncoder(w).Encode(body{Error: reason, Upstream: upstream})
+}
+
+// WriteDirect answers r with a route's direct response, as Envoy's
+// direct_response does: status and body, sent as text/plain when there
+// is one, with x-weft-error: direct_response. A gRPC request gets a
+// trailers-only response instead, as Envoy converts local replies:
+// grpc-status is gRPC's mapping of status, grpc-message the body.
+// Headers already set on w (response header changes of the route) are
+// kept.
+func WriteDirect(w http.ResponseWriter, r *http.Request, status int, body []byte) {
+	h := w.Header()
+	h.Set(Header, string(DirectResponse))
+	if r != nil && grpcwire.IsRequest(r) {
+		h.Set("Content-Type", grpcwire.ContentType)
+		h.Set("Grpc-Status", strconv.Itoa(grpcStatusOf(status)))
+		if len(body) > 0 {
+			h.Set("Grpc-Message", percentEncode(string(body)))
+		}
+		w.WriteHeader(http.StatusOK)
+		return
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
+	if len(body) > 0 {
+		h.Set("Content-Type", "text/plain")
+	}
+	w.WriteHeader(status)
+	w.Write(body)
+}
+
+// grpcStatusOf is gRPC's mapping of an HTTP status to a status code, as
+// Envoy applies it to local replies.
+func grpcStatusOf(status int) int {
+	switch status {
+	case http.StatusBadRequest:
+		return 13 // INTERNAL
+	case http.StatusUnauthorized:
+		return 16 // UNAUTHENTICATED
+	case http.StatusForbidden:
+		return 7 // PERMISSION_DENIED
+	case http.StatusNotFound:
+		return 12 // UNIMPLEMENTED
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return 14 // UNAVAILABLE
+	}
+	return 2 // UNKNOWN
 }
 
 func grpcMessage(reason Reason, upstream string) string {

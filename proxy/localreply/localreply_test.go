@@ -82,3 +82,51 @@ func TestKnownListsEveryReason(t *testing.T) {
 		t.Error("Known knows a reason the sidecar never generates")
 	}
 }
+
+func TestWriteDirect(t *testing.T) {
+	grpc := func() *http.Request {
+		r := httptest.NewRequest("POST", "/pkg.Svc/Method", nil)
+		r.Header.Set("Content-Type", "application/grpc")
+		return r
+	}
+	tests := []struct {
+		name       string
+		req        *http.Request
+		status     int
+		body       string
+		wantStatus int
+		wantHeader http.Header
+		wantBody   string
+	}{
+		{"status and body", httptest.NewRequest("GET", "/", nil), 403, "refused\n", 403,
+			http.Header{"Content-Type": {"text/plain"}, "Content-Length": {"8"}, "X-Weft-Error": {"direct_response"}, "X-Route": {"kept"}}, "refused\n"},
+		{"no body, no content type", httptest.NewRequest("GET", "/", nil), 503, "", 503,
+			http.Header{"Content-Length": {"0"}, "X-Weft-Error": {"direct_response"}, "X-Route": {"kept"}}, ""},
+		{"gRPC: trailers-only, the status mapped, the body as message", grpc(), 403, "no JWT: refused", 200,
+			http.Header{"Content-Type": {"application/grpc"}, "Grpc-Status": {"7"}, "Grpc-Message": {"no JWT: refused"}, "X-Weft-Error": {"direct_response"}, "X-Route": {"kept"}}, ""},
+		{"gRPC: a status gRPC does not map is UNKNOWN", grpc(), 200, "", 200,
+			http.Header{"Content-Type": {"application/grpc"}, "Grpc-Status": {"2"}, "X-Weft-Error": {"direct_response"}, "X-Route": {"kept"}}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := httptest.NewRecorder()
+			w.Header().Set("X-Route", "kept") // a response header change of the route
+			WriteDirect(w, tt.req, tt.status, []byte(tt.body))
+			if w.Code != tt.wantStatus || w.Body.String() != tt.wantBody {
+				t.Errorf("got %d %q, want %d %q", w.Code, w.Body.String(), tt.wantStatus, tt.wantBody)
+			}
+			if diff := cmp.Diff(tt.wantHeader, w.Header()); diff != "" {
+				t.Errorf("headers (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFailure(t *testing.T) {
+	if !NoRoute.Failure(404) || !RBACDenied.Failure(403) {
+		t.Error("a local reply for a failure is not a failure")
+	}
+	if DirectResponse.Failure(403) || DirectResponse.Failure(200) || !DirectResponse.Failure(503) {
+		t.Error("a direct response is a failure only as a 5xx")
+	}
+}

@@ -21,8 +21,8 @@ type Leaf interface {
 	GetClientCertificate(*tls.CertificateRequestInfo) (*tls.Certificate, error)
 }
 
-// Credentials are what handshakes read when they happen: the leaves and
-// the trust bundles.
+// Credentials are what handshakes read when they happen: the leaves, the
+// trust bundles and the certificates received over SDS.
 type Credentials struct {
 	// Leaf is the proxy's own leaf (weft-leaf).
 	Leaf Leaf
@@ -30,6 +30,9 @@ type Credentials struct {
 	// nil holds none.
 	Linked *Leaves
 	Trust  *Trust
+	// Certificates are those presented to clients outside the mesh
+	// (Server.Certificates); nil holds none.
+	Certificates *Certificates
 }
 
 // leafOf returns the leaf a configuration names: the proxy's own for "",
@@ -45,8 +48,12 @@ func (c Credentials) leafOf(name string) Leaf {
 // ServerConfig returns the listener-side configuration for p. Handshakes
 // fail unless the client presents a certificate chaining to the current
 // bundle (when p requires one) whose single URI SAN is a SPIFFE ID
-// matching p.PeerURISANs. It presents the leaf p.Leaf names.
+// matching p.PeerURISANs. It presents the leaf p.Leaf names. For a p
+// with Certificates, see outsideServerConfig.
 func (c Credentials) ServerConfig(p *Server) *tls.Config {
+	if len(p.Certificates) > 0 {
+		return c.outsideServerConfig(p)
+	}
 	clientAuth := tls.RequestClientCert
 	if p.RequireClientCert {
 		clientAuth = tls.RequireAnyClientCert

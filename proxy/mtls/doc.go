@@ -10,10 +10,14 @@
 // next handshake, including resumed TLS sessions (VerifyConnection runs on
 // resumption too), while established connections are left alone.
 //
-// One kind of connection is not mesh mTLS: a Client marked External is
+// Two kinds of connection are not mesh mTLS: a Client marked External is
 // TLS to a server outside the mesh (a terminating gateway originating TLS
 // to a linked service), which presents no certificate and verifies the
-// server's DNS name, as any TLS client does.
+// server's DNS name, as any TLS client does; and a Server with
+// Certificates is TLS for clients outside the mesh (an API gateway's
+// listener), which presents certificates received over SDS (a
+// Certificates, read at handshake time as the rest), picked by the
+// client's server name, and asks for no client certificate.
 //
 // What does not change between configurations — ALPN, SNI, SAN matchers,
 // protocol versions — is compiled by proxy/config into Server and Client

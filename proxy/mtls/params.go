@@ -30,6 +30,16 @@ type Server struct {
 	// (weft-leaf), else the linked service whose leaf it is
 	// (weft-leaf/<service>), as a terminating gateway presents.
 	Leaf string
+	// Certificates, when not empty, makes this TLS for clients outside
+	// the mesh (an API gateway's listener): the names of the SDS secrets
+	// whose certificates are presented, picked by the client's server
+	// name (see Certificates.picker), the first by default. No client
+	// certificate is asked for; RequireClientCert, TrustBundle, Inline,
+	// PeerURISANs and Leaf are unused.
+	Certificates []string
+	// CipherSuites, when not empty, are the TLS 1.0-1.2 cipher suites
+	// accepted (TLS 1.3's are not configurable); only with Certificates.
+	CipherSuites []uint16
 }
 
 // Client is a compiled UpstreamTlsContext: mutual TLS to a mesh peer, or,
@@ -99,7 +109,8 @@ func (s *Server) Equal(o *Server) bool {
 	}
 	return s.MinVersion == o.MinVersion && s.MaxVersion == o.MaxVersion && slices.Equal(s.ALPN, o.ALPN) &&
 		s.RequireClientCert == o.RequireClientCert && s.TrustBundle == o.TrustBundle && s.Inline.Equal(o.Inline) &&
-		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal) && s.Leaf == o.Leaf
+		slices.EqualFunc(s.PeerURISANs, o.PeerURISANs, match.String.Equal) && s.Leaf == o.Leaf &&
+		slices.Equal(s.Certificates, o.Certificates) && slices.Equal(s.CipherSuites, o.CipherSuites)
 }
 
 // DefaultMinVersion is the lowest TLS version used when none is set, as in

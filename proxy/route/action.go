@@ -16,6 +16,11 @@ const DefaultTimeout = 15 * time.Second
 // Action is a compiled RouteAction: where a matching request goes and how
 // it is forwarded. It is immutable.
 type Action struct {
+	// Direct, when not nil, answers matching requests itself (a
+	// direct_response action): nothing else of the Action applies and
+	// Clusters is empty.
+	Direct *DirectResponse
+
 	// Clusters are the targets with their weights; a single `cluster` is
 	// one entry. Build weighted actions with NewWeighted (or call
 	// Finish) so that draws know the total.
@@ -58,6 +63,15 @@ type Action struct {
 	// AttemptCount adds x-envoy-attempt-count to upstream requests, and
 	// AttemptCountInResponse to downstream responses.
 	AttemptCount, AttemptCountInResponse bool
+}
+
+// DirectResponse is a compiled DirectResponseAction: the response a
+// route sends without forwarding the request. It is immutable.
+type DirectResponse struct {
+	// Status is the HTTP status, 200 to 599.
+	Status int
+	// Body is sent as text/plain; nil or empty sends no body.
+	Body []byte
 }
 
 // DefaultBufferLimit is the retry buffer when the route sets none.

@@ -162,9 +162,14 @@ func (r *Route) RequestMutations(wc *WeightedCluster) Mutations {
 	return r.levels(&wc.RequestHeaders, &r.RequestHeaders, &r.vhost.RequestHeaders, &r.table.reqHeaders)
 }
 
-// ResponseMutations is RequestMutations for response headers.
+// ResponseMutations is RequestMutations for response headers; wc is nil
+// for a direct response, which has no weighted cluster.
 func (r *Route) ResponseMutations(wc *WeightedCluster) Mutations {
-	return r.levels(&wc.ResponseHeaders, &r.ResponseHeaders, &r.vhost.ResponseHeaders, &r.table.respHeaders)
+	var cluster *Mutation
+	if wc != nil {
+		cluster = &wc.ResponseHeaders
+	}
+	return r.levels(cluster, &r.ResponseHeaders, &r.vhost.ResponseHeaders, &r.table.respHeaders)
 }
 
 func (r *Route) levels(cluster, route, vhost, table *Mutation) Mutations {

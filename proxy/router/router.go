@@ -6,7 +6,8 @@
 // retries with back-off within the cluster's retry budget, the cluster's
 // max_requests limit, and the outcome of every attempt to the host's
 // outlier detection. Requests it cannot forward get a local reply
-// (proxy/localreply) that says why.
+// (proxy/localreply) that says why; a route's direct response is
+// answered without forwarding.
 //
 // Forwarding (forward.go) builds the upstream header once, without
 // hop-by-hop headers, and runs the attempt loop, which picks a host per
@@ -72,8 +73,13 @@ type Request struct {
 }
 
 // Serve forwards r as req's route says and writes the response, or a
-// local reply, to w. It returns when the exchange is over.
+// local reply, to w; a route with a direct response answers r itself
+// (direct.go). It returns when the exchange is over.
 func (rt *Router) Serve(w http.ResponseWriter, r *http.Request, req Request) {
+	if req.Route.Action.Direct != nil {
+		serveDirect(w, r, req.Route)
+		return
+	}
 	ex := newExchange(rt, r, req)
 	defer ex.finish()
 	if ex.cluster == nil {

@@ -11,8 +11,11 @@
 //	leaf.pem  the leaf certificate chain and its private key
 //
 // Both are created with mode 0600 in a directory of mode 0700: leaf.pem
-// holds the sidecar's private key. The key never leaves the sidecar's own
-// disk; it is never sent anywhere.
+// holds the sidecar's private key, and xds.json the private keys of the
+// certificates received over SDS (an API gateway's, tls_certificate
+// secrets), kept as received, unredacted, so that a restarted gateway
+// serves TLS at once. Keys never leave the sidecar's own disk; they are
+// never sent anywhere, and the admin API shows them redacted.
 package statedir
 
 import (

@@ -32,7 +32,10 @@ type savedType struct {
 }
 
 // MarshalState encodes the accepted resource types of s, with their
-// versions, for proxyID. Types never received are left out.
+// versions, for proxyID. Types never received are left out. Secrets are
+// kept whole, private keys of tls_certificate secrets included: the
+// result is for the sidecar's own state directory (mode 0600, see
+// proxy/statedir), never to be shown.
 func MarshalState(proxyID string, s State, now time.Time) ([]byte, error) {
 	out := saved{Format: savedFormat, ProxyID: proxyID, SavedAt: now.UTC()}
 	for _, t := range resourceTypes {

@@ -85,8 +85,9 @@ type Subscriptions struct {
 	Routes []string
 	// Endpoints are ClusterLoadAssignment names of EDS clusters.
 	Endpoints []string
-	// Secrets are SDS secret names (trust bundles) referenced over ADS by
-	// listeners' and clusters' TLS contexts.
+	// Secrets are SDS secret names referenced over ADS by listeners' and
+	// clusters' TLS contexts: trust bundles, and the certificates
+	// listeners present to clients outside the mesh.
 	Secrets []string
 }
 

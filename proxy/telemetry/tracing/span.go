@@ -8,6 +8,8 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	semconv "go.opentelemetry.io/otel/semconv/v1.38.0"
 	"go.opentelemetry.io/otel/trace"
+
+	"github.com/weft-mesh/weft/proxy/localreply"
 )
 
 // Span is a started span. The zero Span (from a nil Tracer) does nothing.
@@ -73,9 +75,10 @@ type Result struct {
 }
 
 // End records res on the span and ends it. The span's status is Error for
-// a 5xx or missing response, any x-weft-error reason, and the gRPC codes
-// that are server errors (UNKNOWN, DEADLINE_EXCEEDED, UNIMPLEMENTED,
-// INTERNAL, UNAVAILABLE, DATA_LOSS).
+// a 5xx or missing response, any x-weft-error reason but a direct
+// response's (the route's own answer, a failure only as a 5xx), and the
+// gRPC codes that are server errors (UNKNOWN, DEADLINE_EXCEEDED,
+// UNIMPLEMENTED, INTERNAL, UNAVAILABLE, DATA_LOSS).
 func (s Span) End(res Result) {
 	if s.s == nil {
 		return
@@ -133,7 +136,7 @@ func (s Span) appendUpstream(attrs []attribute.KeyValue, res Result) []attribute
 // request, or "" for a success.
 func classify(res Result, grpcCode int, hasGRPC bool) (errType, desc string) {
 	switch {
-	case res.Reason != "":
+	case res.Reason != "" && localreply.Reason(res.Reason).Failure(res.Status):
 		return res.Reason, res.Reason
 	case res.Status == 0:
 		return "no_response", "no response sent"
