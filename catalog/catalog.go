@@ -93,6 +93,10 @@ type Snapshot struct {
 	// name (ingress.go).
 	IngressGateways map[string]*IngressGateway
 
+	// APIGateways are the api-gateway entries, each joined with its
+	// routes and certificates, by gateway service name (apigateway.go).
+	APIGateways map[string]*APIGateway
+
 	// MeshGateways are this cluster's mesh gateways, as the endpoints
 	// sidecars dial in MeshGateway.Mode local (peering.go), sorted.
 	MeshGateways []Endpoint
@@ -114,7 +118,8 @@ type Proxy struct {
 	Name string // Consul service name, e.g. "web-sidecar-proxy"
 	Node string // Consul node the sidecar is registered on
 	// Kind is empty for a sidecar, else the gateway's Consul kind
-	// (KindMeshGateway, KindIngressGateway, KindTerminatingGateway).
+	// (KindMeshGateway, KindIngressGateway, KindTerminatingGateway,
+	// KindAPIGateway).
 	Kind string
 
 	// Address and Port are where the sidecar's public listener accepts

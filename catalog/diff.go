@@ -28,6 +28,7 @@ type Diff struct {
 	Exports  KeyDiff
 
 	IngressGateways KeyDiff
+	APIGateways     KeyDiff
 	MeshGateways    bool
 
 	TerminatingGateways KeyDiff
@@ -73,6 +74,7 @@ func Compare(a, b *Snapshot) Diff {
 		Exports:  diffMap(a.Exports, b.Exports, sameSlice),
 
 		IngressGateways: diffMap(a.IngressGateways, b.IngressGateways, samePointee),
+		APIGateways:     diffMap(a.APIGateways, b.APIGateways, samePointee),
 		MeshGateways:    !sameSlice(a.MeshGateways, b.MeshGateways),
 
 		TerminatingGateways: diffMap(a.TerminatingGateways, b.TerminatingGateways, samePointee),
@@ -87,7 +89,7 @@ func (d Diff) SameMesh() bool {
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
 		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&
-		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty() && !d.MeshGateways &&
+		d.Peers.empty() && d.Imported.empty() && d.Exports.empty() && d.IngressGateways.empty() && d.APIGateways.empty() && !d.MeshGateways &&
 		d.TerminatingGateways.empty() && d.LinkedInstances.empty()
 }
 

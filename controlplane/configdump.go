@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -18,7 +20,8 @@ type ConfigDump struct {
 	Proxy string `json:"proxy"`
 	// Types holds each resource type's snapshot, keyed by its short name
 	// ("Listener", "Cluster", "ClusterLoadAssignment",
-	// "RouteConfiguration", "Secret"). Secrets hold trust bundles only.
+	// "RouteConfiguration", "Secret"). Secrets hold trust bundles, and an
+	// API gateway's certificates, whose private keys are redacted.
 	Types map[string]TypeDump `json:"types"`
 }
 
@@ -51,12 +54,21 @@ func (s *Server) handleConfigDump(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, dump)
 }
 
-// marshalResource renders a resource; one that cannot be rendered shows
-// the error instead.
+// marshalResource renders a resource, a certificate's private key
+// redacted; one that cannot be rendered shows the error instead.
 func marshalResource(m proto.Message) json.RawMessage {
+	if sec, ok := m.(*tlsv3.Secret); ok && sec.GetTlsCertificate().GetPrivateKey() != nil {
+		sec = proto.Clone(sec).(*tlsv3.Secret)
+		sec.GetTlsCertificate().PrivateKey = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: redacted}}
+		m = sec
+	}
 	b, err := protojson.Marshal(m)
 	if err != nil {
 		b, _ = json.Marshal(map[string]string{"marshal_error": err.Error()})
 	}
 	return b
 }
+
+// redacted stands for a private key in config dumps, as Envoy's admin
+// API shows it.
+const redacted = "[redacted]"

@@ -14,8 +14,9 @@ import (
 
 // gatewayRoutes describes what a gateway routes, one line per route, for
 // /proxies and weft proxy-status: a mesh gateway's SNI names and the
-// services they reach, an ingress gateway's ports, hosts and services, a
-// terminating gateway's linked services.
+// services they reach, an ingress gateway's ports, hosts and services, an
+// API gateway's listeners and routes, a terminating gateway's linked
+// services.
 func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string) []string {
 	var out []string
 	switch p.Kind {
@@ -44,6 +45,12 @@ func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string)
 				out = append(out, fmt.Sprintf(":%s %s %s → %s", port, cmp.Or(l.Protocol, "tcp"), hosts, s.Name))
 			}
 		}
+	case catalog.KindAPIGateway:
+		if entry := snap.APIGateways[p.Name]; entry != nil {
+			for _, l := range entry.Listeners {
+				out = append(out, apiGatewayRoutes(l)...)
+			}
+		}
 	case catalog.KindTerminatingGateway:
 		if entry := snap.TerminatingGateways[p.Name]; entry != nil {
 			for _, s := range entry.Services {
@@ -69,4 +76,45 @@ func terminatingRoute(snap *catalog.Snapshot, s catalog.LinkedService) string {
 	}
 	return fmt.Sprintf("SNI %s → %s, mTLS as %s, %d of %d instances healthy, %s", translate.ClusterName(s.Name, snap.Datacenter), s.Name, s.Name,
 		passing, len(snap.LinkedInstances[s.Name]), to)
+}
+
+// apiGatewayRoutes describes an API gateway listener's routes: its port,
+// protocol and TLS, then each route and the services of its rules.
+func apiGatewayRoutes(l catalog.APIGatewayListener) []string {
+	head := fmt.Sprintf(":%d %s", l.Port, cmp.Or(l.Protocol, catalog.ProtocolHTTP))
+	if l.TLS != nil {
+		var certs []string
+		for _, c := range l.TLS.Certificates {
+			certs = append(certs, c.Name)
+		}
+		head += " TLS (" + strings.Join(certs, ", ") + ")"
+	}
+	head += " listener " + l.Name
+	var out []string
+	for _, r := range l.TCPRoutes {
+		out = append(out, fmt.Sprintf("%s: tcp-route %s → %s", head, r.Name, strings.Join(r.Services, ", ")))
+	}
+	for _, r := range l.HTTPRoutes {
+		hosts := "any host"
+		if len(r.Hostnames) > 0 {
+			hosts = "Host " + strings.Join(r.Hostnames, ", ")
+		}
+		var rules []string
+		for _, rule := range r.Rules {
+			if rule.RequiresJWT || l.RequiresJWT {
+				rules = append(rules, "refused (needs a JWT)")
+				continue
+			}
+			var svcs []string
+			for _, s := range rule.Services {
+				svcs = append(svcs, s.Name)
+			}
+			rules = append(rules, strings.Join(svcs, "+"))
+		}
+		out = append(out, fmt.Sprintf("%s: http-route %s, %s → %s", head, r.Name, hosts, strings.Join(rules, "; ")))
+	}
+	if len(out) == 0 {
+		out = append(out, head+": no route bound")
+	}
+	return out
 }

@@ -20,6 +20,15 @@ func TestGatewayRoutes(t *testing.T) {
 			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com", "api"}}, {Name: "web"}}},
 			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
 		}}},
+		APIGateways: map[string]*catalog.APIGateway{"gw": {Name: "gw", Listeners: []catalog.APIGatewayListener{
+			{Name: "https", Port: 8443, Protocol: "http", TLS: &catalog.GatewayTLS{Certificates: []*catalog.InlineCertificate{{Name: "cert"}}},
+				HTTPRoutes: []*catalog.HTTPRoute{{Name: "r", Hostnames: []string{"api.example.com"}, Rules: []catalog.HTTPRouteRule{
+					{Services: []catalog.WeightedService{{Name: "v1"}, {Name: "v2"}}},
+					{Services: []catalog.WeightedService{{Name: "admin"}}, RequiresJWT: true},
+				}}}},
+			{Name: "raw", Port: 9000, Protocol: "tcp", TCPRoutes: []*catalog.TCPRoute{{Name: "t", Services: []string{"db"}}}},
+			{Name: "idle", Port: 8080},
+		}}},
 	}
 	tests := []struct {
 		name string
@@ -40,6 +49,11 @@ func TestGatewayRoutes(t *testing.T) {
 		{"terminating gateway", &catalog.Proxy{Kind: catalog.KindTerminatingGateway, Name: "tgw"}, []string{
 			"SNI db.default.dc2 → db, mTLS as db, 0 of 0 instances healthy, plaintext",
 			"SNI ext.default.dc2 → ext, mTLS as ext, 1 of 2 instances healthy, TLS (CA /ca.pem, SNI ext.example.com)",
+		}},
+		{"API gateway", &catalog.Proxy{Kind: catalog.KindAPIGateway, Name: "gw"}, []string{
+			":8443 http TLS (cert) listener https: http-route r, Host api.example.com → v1+v2; refused (needs a JWT)",
+			":9000 tcp listener raw: tcp-route t → db",
+			":8080 http listener idle: no route bound",
 		}},
 		{"sidecar", &catalog.Proxy{}, nil},
 	}

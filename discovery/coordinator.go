@@ -88,6 +88,7 @@ func (c *coordinator) run(ctx context.Context) {
 	c.spawn(ctx, c.watchPeerings)
 	c.spawn(ctx, c.watchGatewayNames)
 	c.spawn(ctx, c.watchIngressGateways)
+	c.spawn(ctx, c.watchAPIGatewayEntries)
 	for {
 		select {
 		case <-ctx.Done():

@@ -31,6 +31,7 @@ type peeringState struct {
 	gateways map[string]map[string]gatewayEntry
 	exports  map[string][]string
 	ingress  map[string]*catalog.IngressGateway
+	api      apiGatewayState // apigateway.go
 
 	// Running watches: one per imported service a sidecar calls or a
 	// service-resolver fails over to, one per
@@ -265,7 +266,7 @@ func convertImported(peer, service string, entries []peerEntry) *catalog.Importe
 }
 
 // gatewayFilter selects the service names of the gateways Weft serves.
-const gatewayFilter = `ServiceKind == "mesh-gateway" or ServiceKind == "ingress-gateway" or ServiceKind == "terminating-gateway"`
+const gatewayFilter = `ServiceKind == "mesh-gateway" or ServiceKind == "ingress-gateway" or ServiceKind == "terminating-gateway" or ServiceKind == "api-gateway"`
 
 // watchGatewayNames watches the names of this cluster's mesh gateways and
 // keeps one watch per name.
@@ -328,7 +329,7 @@ func convertGateways(entries []*api.ServiceEntry) map[string]gatewayEntry {
 			continue
 		}
 		kind := string(e.Service.Kind)
-		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway && kind != catalog.KindTerminatingGateway {
+		if kind != catalog.KindMeshGateway && kind != catalog.KindIngressGateway && kind != catalog.KindTerminatingGateway && kind != catalog.KindAPIGateway {
 			continue
 		}
 		out[e.Service.ID] = gatewayEntry{&catalog.Proxy{ID: e.Service.ID, Name: e.Service.Service, Node: nodeName(e.Node),
@@ -344,6 +345,7 @@ func (ps *peeringState) addTo(snap *catalog.Snapshot) {
 	snap.Imported = maps.Clone(ps.imported)
 	snap.Exports = maps.Clone(ps.exports)
 	snap.IngressGateways = maps.Clone(ps.ingress)
+	snap.APIGateways = ps.api.join()
 	snap.MeshGateways = ps.meshGatewayEndpoints()
 	for _, name := range slices.Sorted(maps.Keys(ps.gateways)) {
 		for id, gw := range ps.gateways[name] {

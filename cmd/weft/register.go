@@ -54,6 +54,10 @@ With --gateway ingress it registers an ingress gateway (kind
 ingress-gateway, no check: its listeners, and the services they route to,
 come from the ingress-gateway config entry of the same --name).
 
+With --gateway api it registers an API gateway (kind api-gateway, Consul
+1.15 on, no check): its listeners come from the api-gateway config entry
+of the same --name, their routes from http-route and tcp-route entries.
+
 With --gateway terminating it registers a terminating gateway (kind
 terminating-gateway, a TCP check of its port): the services outside the
 mesh it answers for come from the terminating-gateway config entry of the
@@ -92,7 +96,7 @@ $CONSUL_HTTP_TOKEN or $CONSUL_HTTP_TOKEN_FILE.`,
 	fl.BoolVar(&f.noCheck, "no-check", false, "register no agent health check")
 	fl.BoolVar(&f.reg.Transparent, "transparent", false, "register the sidecar in transparent proxy mode (pair with weft redirect)")
 	fl.IntVar(&f.reg.OutboundPort, "outbound-port", 0, "with --transparent: the sidecar's outbound listener port (default 15001)")
-	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh", "ingress" or "terminating"`)
+	fl.StringVar(&f.reg.Gateway, "gateway", "", `register a gateway instead of a service and its sidecar: "mesh", "ingress", "terminating" or "api"`)
 	fl.StringVar(&f.reg.WANAddress, "wan-address", "", "with --gateway: HOST:PORT where peers reach the gateway (default --address:--port)")
 	fl.BoolVar(&f.wait, "wait", false, "stay running: keep the registration alive and deregister on SIGTERM")
 	fl.StringVar(&f.keeper.AppAddr, "app-addr", "", "with --wait: HOST:PORT weft dials to check the app (default 127.0.0.1:PORT when --port is set)")
@@ -154,7 +158,7 @@ func (f *registerFlags) complete() error {
 		f.reg.Checks = append(f.reg.Checks, membership.Check{HTTP: f.checkHTTP, Interval: f.checkInterval})
 	case f.checkTCP != "":
 		f.reg.Checks = append(f.reg.Checks, membership.Check{TCP: f.checkTCP, Interval: f.checkInterval})
-	case !f.noCheck && !f.wait && f.reg.Port > 0 && f.reg.Gateway != membership.GatewayIngress:
+	case !f.noCheck && !f.wait && f.reg.Port > 0 && f.reg.Gateway != membership.GatewayIngress && f.reg.Gateway != membership.GatewayAPI:
 		host := cmp.Or(f.reg.Address, "127.0.0.1")
 		f.reg.Checks = append(f.reg.Checks, membership.Check{TCP: net.JoinHostPort(host, strconv.Itoa(f.reg.Port)), Interval: f.checkInterval})
 	}

@@ -45,6 +45,7 @@ func changedInputs(d catalog.Diff) map[input]bool {
 		changed[input{kind: inMeshGateways}] = true
 	}
 	mark(inIngress, d.IngressGateways)
+	mark(inAPIGateway, d.APIGateways)
 	mark(inTerminating, d.TerminatingGateways)
 	mark(inLinked, d.LinkedInstances)
 	mark(inExports, d.Exports)

@@ -26,7 +26,7 @@ type goldenCase struct {
 }
 
 func allGoldenCases() []goldenCase {
-	return slices.Concat(baseCases(), l7Cases(), transparentCases(), peeringCases(), ingressCases(), terminatingCases())
+	return slices.Concat(baseCases(), l7Cases(), transparentCases(), peeringCases(), ingressCases(), terminatingCases(), apiGatewayCases())
 }
 
 func TestTranslateGolden(t *testing.T) {

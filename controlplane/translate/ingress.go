@@ -9,7 +9,6 @@ import (
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
-	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -51,8 +50,14 @@ func (t *translator) ingressGateway(p *catalog.Proxy) *Resources {
 		ports[l.Port] = true
 		t.ingressListener(p, gw, l, pr)
 	}
+	return t.finishGateway(pr)
+}
+
+// finishGateway completes the resources of a gateway that calls the mesh:
+// the trust bundle when it has clusters, the span collector, sorted.
+func (t *translator) finishGateway(pr *proxyResources) *Resources {
 	if t.roots != nil && len(pr.r.Clusters) > 0 {
-		pr.r.Secrets = []*tlsv3.Secret{t.roots}
+		pr.r.Secrets = append(pr.r.Secrets, t.roots)
 	}
 	if t.otlp != nil {
 		pr.r.Clusters = append(pr.r.Clusters, t.otlp)

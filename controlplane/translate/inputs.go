@@ -40,6 +40,7 @@ const (
 	inImportedNames                    // the set of keys of Imported
 	inTerminating                      // TerminatingGateways[name]
 	inLinked                           // LinkedInstances[service]
+	inAPIGateway                       // APIGateways[name]
 )
 
 // read records that the current translation read an input.
@@ -195,6 +196,11 @@ func (t *translator) linkedInstances(service string) []catalog.Endpoint {
 func (t *translator) ingressEntry(name string) *catalog.IngressGateway {
 	t.read(inIngress, name)
 	return t.snap.IngressGateways[name]
+}
+
+func (t *translator) apiGatewayEntry(name string) *catalog.APIGateway {
+	t.read(inAPIGateway, name)
+	return t.snap.APIGateways[name]
 }
 
 // peerTrustDomain is the trust domain of a peer's identities, empty when

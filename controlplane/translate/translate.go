@@ -183,6 +183,8 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 		return t.ingressGateway(p)
 	case catalog.KindTerminatingGateway:
 		return t.terminatingGateway(p)
+	case catalog.KindAPIGateway:
+		return t.apiGateway(p)
 	default:
 		t.problem("proxy %q: gateways of kind %q are not supported", p.ID, p.Kind)
 		return &Resources{}
@@ -311,18 +313,25 @@ func (t *translator) addChain(p *catalog.Proxy, upstream string, ch *chainResour
 // addChainClusters adds the clusters and load assignments of a chain.
 func (t *translator) addChainClusters(p *catalog.Proxy, upstream string, ch *chainResources, settings upstreamSettings, pr *proxyResources) {
 	for i, res := range ch.targets {
-		if res.peerFailover() {
-			t.addFailoverAggregate(p, upstream, res, settings, pr)
-			continue
-		}
-		c, err := t.cluster(res, settings)
-		if err != nil {
-			t.problem("proxy %q: upstream %q: %v", p.ID, upstream, err)
-		}
-		if conflict := pr.addCluster(c, ch.loads[i], upstream); conflict != "" {
-			t.problem("proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
-				p.ID, res.target.clusterName(), conflict, upstream, conflict)
-		}
+		t.addTargetCluster(p, upstream, res, ch.loads[i], settings, pr)
+	}
+}
+
+// addTargetCluster adds the cluster of a resolved target, with its load
+// assignment cla, or the aggregate cluster of a target failing over to a
+// peer (aggregate.go), which builds its own.
+func (t *translator) addTargetCluster(p *catalog.Proxy, upstream string, res *resolution, cla *endpointv3.ClusterLoadAssignment, settings upstreamSettings, pr *proxyResources) {
+	if res.peerFailover() {
+		t.addFailoverAggregate(p, upstream, res, settings, pr)
+		return
+	}
+	c, err := t.cluster(res, settings)
+	if err != nil {
+		t.problem("proxy %q: upstream %q: %v", p.ID, upstream, err)
+	}
+	if conflict := pr.addCluster(c, cla, upstream); conflict != "" {
+		t.problem("proxy %q: cluster %q is reached through upstreams %q and %q with different settings; those of %q apply",
+			p.ID, res.target.clusterName(), conflict, upstream, conflict)
 	}
 }
 

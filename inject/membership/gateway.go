@@ -15,6 +15,7 @@ const (
 	GatewayMesh        = "mesh"
 	GatewayIngress     = "ingress"
 	GatewayTerminating = "terminating"
+	GatewayAPI         = "api"
 )
 
 // validateGateway reports what a gateway registration cannot have: the
@@ -26,7 +27,7 @@ func (r Registration) validateGateway() []error {
 		if r.Port == 0 {
 			errs = append(errs, errors.New("gateway: needs --port, where it listens"))
 		}
-	case GatewayIngress, GatewayTerminating:
+	case GatewayIngress, GatewayTerminating, GatewayAPI:
 		if r.WANAddress != "" {
 			errs = append(errs, fmt.Errorf("gateway: only a mesh gateway has a WAN address, not a %s gateway", r.Gateway))
 		}
@@ -34,7 +35,7 @@ func (r Registration) validateGateway() []error {
 			errs = append(errs, errors.New("gateway: needs --port, where it listens"))
 		}
 	default:
-		errs = append(errs, fmt.Errorf("gateway %q: want %q, %q or %q", r.Gateway, GatewayMesh, GatewayIngress, GatewayTerminating))
+		errs = append(errs, fmt.Errorf("gateway %q: want %q, %q, %q or %q", r.Gateway, GatewayMesh, GatewayIngress, GatewayTerminating, GatewayAPI))
 	}
 	if r.SidecarPort != 0 || len(r.Upstreams) > 0 || r.Transparent || r.Protocol != "" {
 		errs = append(errs, errors.New("gateway: a gateway has no sidecar, upstreams, protocol or transparent mode"))
@@ -52,10 +53,12 @@ func (r Registration) validateGateway() []error {
 // peers and other datacenters dial; default the LAN one), and a check that
 // its port accepts connections; for an ingress gateway, kind
 // ingress-gateway (its listeners come from its ingress-gateway entry); for
-// a terminating gateway, kind terminating-gateway (the services it
+// an API gateway, kind api-gateway (its listeners come from its
+// api-gateway entry, their routes from http-route and tcp-route entries);
+// for a terminating gateway, kind terminating-gateway (the services it
 // answers for come from its terminating-gateway entry).
 func (r Registration) agentGateway() *api.AgentServiceRegistration {
-	if kind, ok := map[string]api.ServiceKind{GatewayIngress: api.ServiceKindIngressGateway, GatewayTerminating: api.ServiceKindTerminatingGateway}[r.Gateway]; ok {
+	if kind, ok := map[string]api.ServiceKind{GatewayIngress: api.ServiceKindIngressGateway, GatewayTerminating: api.ServiceKindTerminatingGateway, GatewayAPI: api.ServiceKindAPIGateway}[r.Gateway]; ok {
 		reg := &api.AgentServiceRegistration{Kind: kind, ID: r.ServiceID(), Name: r.Name,
 			Address: r.Address, Port: r.Port, Meta: r.Meta}
 		for i, c := range r.Checks {
