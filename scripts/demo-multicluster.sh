@@ -142,21 +142,36 @@ echo "wrote deploy/demo-multicluster/api-failover.hcl (api in dc1: Failover → 
 start api-dc1 "$APP" --name "api-dc1 (dc1)" --listen 127.0.0.1:9301
 start api-dc1-sidecar "$PROXY" --proxy-id api-dc1-sidecar-proxy --xds-addr 127.0.0.1:15110 --admin-addr 127.0.0.1:19301
 wait_for "api-dc1's sidecar ready" 30 curl -sf http://127.0.0.1:19301/ready
-wait_for "dc1's api serving web's local upstream (:9192)" 60 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc1"
-echo "  web's sidecar holds an aggregate cluster for api: dc1's instances first, then dc2's through its mesh gateway"
-curl -sf http://127.0.0.1:19100/clusters | grep -oE '"failover-target~[0-9]~[^"]*"' | sort -u | sed 's/^/    child: /'
+echo "waiting for dc1's Consul to see api-dc1's sidecar healthy (its listening check runs every 10s)"
+wait_for "api-dc1 passing in dc1" 60 bash -c "curl -sf '$DC1/v1/health/connect/api?passing' | grep -q api-dc1-sidecar-proxy"
+# shares prints the aggregate's children with the share of new requests
+# each takes now, as web's sidecar's /clusters reports them.
+shares() {
+  curl -sf http://127.0.0.1:19100/clusters | python3 -c '
+import json, sys
+for c in json.load(sys.stdin):
+    agg = c.get("aggregate")
+    if agg:
+        for ch in agg["children"]:
+            print("    %-40s %3d %% of new requests" % (ch["name"], ch["share"]))'
+}
+wait_for "web's sidecar sending api's calls to dc1" 30 bash -c "curl -sf http://127.0.0.1:19100/clusters | grep -q '\"active\": *\"failover-target~0~'"
+echo "  web's sidecar holds an aggregate cluster for api (failover-target~0 dc1's instances, ~1 dc2's through its mesh gateway):"
+shares
 DEMO_URL=http://127.0.0.1:9192/
 for _ in 1 2 3; do send; done
 echo "  dc1's api goes into maintenance (consul maint: critical at once, as a stopped instance would be)"
 CONSUL_HTTP_ADDR=$DC1 "$CONSUL" maint -enable -service api-dc1 -reason "demo: failover to dc2" >/dev/null
 drained=$SECONDS
-wait_for "web's calls served by dc2" 30 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc2"
-echo "  web's calls went to dc2 within $((SECONDS - drained))s, through dc2's mesh gateway:"
+wait_for "web's sidecar sending api's calls to dc2" 30 bash -c "curl -sf http://127.0.0.1:19100/clusters | grep -q '\"active\": *\"failover-target~1~'"
+echo "  web's sidecar moved api's calls to dc2 within $((SECONDS - drained))s:"
+shares
 for _ in 1 2 3; do send; done
 CONSUL_HTTP_ADDR=$DC1 "$CONSUL" maint -disable -service api-dc1 >/dev/null
 restored=$SECONDS
-wait_for "web's calls served by dc1 again" 30 bash -c "curl -sf -m 2 http://127.0.0.1:9192/ | grep -q dc1"
+wait_for "web's sidecar sending api's calls to dc1 again" 30 bash -c "curl -sf http://127.0.0.1:19100/clusters | grep -q '\"active\": *\"failover-target~0~'"
 echo "  maintenance over: back to dc1 within $((SECONDS - restored))s"
+shares
 for _ in 1 2 3; do send; done
 DEMO_URL=http://127.0.0.1:8180/
 
