@@ -49,6 +49,20 @@ func (m *mesh) registerMeshGateway(t *testing.T, id string) int {
 	return port
 }
 
+// exportWithGateway runs one instance of service (id, serving on
+// appPort) with its sidecar and a mesh gateway (gatewayID) in m, exports
+// the service to peer, and waits until the instance passes.
+func (m *mesh) exportWithGateway(t *testing.T, service, id string, appPort int, gatewayID, peer string) {
+	t.Helper()
+	m.register(t, id, service, appPort, nil)
+	m.startProxy(t, id+"-sidecar-proxy")
+	m.registerMeshGateway(t, gatewayID)
+	m.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
+		{Name: service, Consumers: []api.ServiceConsumer{{Peer: peer}}},
+	}})
+	consultest.WaitForPassing(t, m.consul.Client(), service, 1)
+}
+
 // TestPeeringThroughMeshGateway: web in dc1 calls api, which dc2 exports
 // to dc1, through dc2's mesh gateway — a weft-proxy that routes by SNI and
 // passes the sidecars' mTLS through — with each side verifying the other
@@ -58,13 +72,7 @@ func TestPeeringThroughMeshGateway(t *testing.T) {
 
 	dc2.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})
 	dc2.hits["api-1"] = &atomic.Int64{}
-	dc2.register(t, "api-1", "api", startNameServer(t, "api-1", dc2.hits["api-1"]), nil)
-	dc2.startProxy(t, "api-1-sidecar-proxy")
-	dc2.registerMeshGateway(t, "mesh-gateway-1")
-	dc2.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
-		{Name: "api", Consumers: []api.ServiceConsumer{{Peer: "dc1"}}},
-	}})
-	consultest.WaitForPassing(t, dc2.consul.Client(), "api", 1)
+	dc2.exportWithGateway(t, "api", "api-1", startNameServer(t, "api-1", dc2.hits["api-1"]), "mesh-gateway-1", "dc1")
 
 	dc1.register(t, "web-1", "web", freePort(t), []api.Upstream{
 		{DestinationName: "api", DestinationPeer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: dc1.apiPort},
@@ -206,13 +214,7 @@ func TestPeeringTCPIntention(t *testing.T) {
 	dc1, dc2 := peeredMeshes(t)
 
 	hits := &atomic.Int64{}
-	dc2.register(t, "echo-dc2", "echo", startEchoServer(t, hits), nil)
-	dc2.startProxy(t, "echo-dc2-sidecar-proxy")
-	dc2.registerMeshGateway(t, "mesh-gateway-dc2")
-	dc2.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
-		{Name: "echo", Consumers: []api.ServiceConsumer{{Peer: "dc1"}}},
-	}})
-	consultest.WaitForPassing(t, dc2.consul.Client(), "echo", 1)
+	dc2.exportWithGateway(t, "echo", "echo-dc2", startEchoServer(t, hits), "mesh-gateway-dc2", "dc1")
 
 	dc1.register(t, "web-1", "web", freePort(t), []api.Upstream{
 		{DestinationName: "echo", DestinationPeer: "dc2", LocalBindAddress: "127.0.0.1", LocalBindPort: dc1.echoPort},

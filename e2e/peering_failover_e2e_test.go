@@ -26,13 +26,7 @@ func TestPeeringFailover(t *testing.T) {
 		m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: "api", Protocol: "http"})
 	}
 	dc2.hits["api-dc2"] = &atomic.Int64{}
-	dc2.register(t, "api-dc2", "api", startNameServer(t, "api-dc2", dc2.hits["api-dc2"]), nil)
-	dc2.startProxy(t, "api-dc2-sidecar-proxy")
-	dc2.registerMeshGateway(t, "mesh-gateway-dc2")
-	dc2.setEntry(t, &api.ExportedServicesConfigEntry{Name: "default", Services: []api.ExportedService{
-		{Name: "api", Consumers: []api.ServiceConsumer{{Peer: "dc1"}}},
-	}})
-	consultest.WaitForPassing(t, dc2.consul.Client(), "api", 1)
+	dc2.exportWithGateway(t, "api", "api-dc2", startNameServer(t, "api-dc2", dc2.hits["api-dc2"]), "mesh-gateway-dc2", "dc1")
 
 	dc1.hits["api-dc1"] = &atomic.Int64{}
 	dc1.register(t, "api-dc1", "api", startNameServer(t, "api-dc1", dc1.hits["api-dc1"]), nil)
