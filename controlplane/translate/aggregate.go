@@ -110,6 +110,7 @@ func (t *translator) peerFailoverChild(p *catalog.Proxy, upstream string, tg tar
 	c.OutlierDetection = outlierDetection(settings.outlier)
 	c.TypedExtensionProtocolOptions = httpProtocolOptions(settings.protocol)
 	c.CommonLbConfig = commonLbConfig(t.mesh.HealthyPanicThreshold)
+	c.Metadata = tg.metadata()
 	empty := loadAssignment(name)
 	peer, imp := t.peer(tg.peer), t.imported(tg.peer, tg.service)
 	switch {

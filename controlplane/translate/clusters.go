@@ -72,6 +72,7 @@ func (t *translator) buildCluster(r *resolution, s upstreamSettings) *clusterv3.
 	c.OutlierDetection = outlierDetection(s.outlier)
 	c.TypedExtensionProtocolOptions = httpProtocolOptions(s.protocol)
 	c.CommonLbConfig = commonLbConfig(t.mesh.HealthyPanicThreshold)
+	c.Metadata = r.target.metadata()
 	if t.mesh.TrustDomain != "" {
 		var ids []certs.ServiceIdentity
 		for _, svc := range r.services() {

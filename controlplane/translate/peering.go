@@ -70,6 +70,7 @@ func (t *translator) peerUpstream(p *catalog.Proxy, u catalog.Upstream, pr *prox
 	c.CircuitBreakers = circuitBreakers(settings.limits, isHTTP(settings.protocol))
 	c.OutlierDetection = outlierDetection(settings.outlier)
 	c.TypedExtensionProtocolOptions = httpProtocolOptions(settings.protocol)
+	c.Metadata = targetMetadata(u.DestinationName, "", u.Peer)
 	if peer == nil || imp == nil {
 		pr.addCluster(c, loadAssignment(name), u.DestinationName) // no instances: calls fail as no_healthy_upstream
 	} else if ts, err := t.peerUpstreamTLS(peer, imp, settings.protocol); err != nil {
@@ -212,26 +213,28 @@ func (t *translator) meshGateway(p *catalog.Proxy) *Resources {
 		return pr.r
 	}
 	l := sniListener(MeshGatewayListenerName, p)
-	exported := map[string]string{} // cluster (the SNI) → service
+	exported := map[string]target{} // cluster (the SNI) → the service and the peer it is exported to
 	for _, svc := range t.exportedServices() {
 		for _, peer := range t.exportedTo(svc) {
-			exported[ExportedSNI(svc, peer, t.mesh.TrustDomain)] = svc
+			exported[ExportedSNI(svc, peer, t.mesh.TrustDomain)] = target{service: svc, dc: t.snap.Datacenter, peer: peer}
 		}
 	}
-	addChain := func(sni, service string, eps []catalog.Endpoint) {
+	addChain := func(sni string, to target, eps []catalog.Endpoint) {
 		l.FilterChains = append(l.FilterChains, &listenerv3.FilterChain{Name: sni,
 			FilterChainMatch: &listenerv3.FilterChainMatch{ServerNames: []string{sni}},
 			Filters:          []*listenerv3.Filter{tcpProxyFilterFor(sni, sni)}})
-		pr.addCluster(gatewayCluster(sni), loadAssignment(sni, priorityGroup{endpoints: eps}), service)
+		c := gatewayCluster(sni)
+		c.Metadata = targetMetadata(to.service, to.dc, to.peer)
+		pr.addCluster(c, loadAssignment(sni, priorityGroup{endpoints: eps}), to.service)
 	}
 	for _, sni := range slices.Sorted(maps.Keys(exported)) {
-		addChain(sni, exported[sni], t.endpoints(exported[sni]))
+		addChain(sni, exported[sni], t.endpoints(exported[sni].service))
 	}
 	// Outbound, for sidecars in MeshGateway.Mode local: each imported
 	// service's SNI to the peer's gateways, TLS still passed through.
 	for _, imp := range t.importedServices() {
-		if imp.SNI != "" && exported[imp.SNI] == "" {
-			addChain(imp.SNI, imp.Service, imp.Endpoints)
+		if _, taken := exported[imp.SNI]; imp.SNI != "" && !taken {
+			addChain(imp.SNI, target{service: imp.Service, peer: imp.Peer}, imp.Endpoints)
 		}
 	}
 	if len(l.FilterChains) == 0 {

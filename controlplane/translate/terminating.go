@@ -54,6 +54,7 @@ func (t *translator) terminatingGateway(p *catalog.Proxy) *Resources {
 		cluster := ClusterName(s.Name, dc)
 		l.FilterChains = append(l.FilterChains, t.linkedChain(s.Name, cluster))
 		c := edsCluster(cluster)
+		c.Metadata = targetMetadata(s.Name, dc, "")
 		if s.CAFile != "" {
 			c.TransportSocket = originateTLS(s)
 		}

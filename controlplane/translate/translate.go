@@ -178,13 +178,13 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	switch p.Kind {
 	case "":
 	case catalog.KindMeshGateway:
-		return t.meshGateway(p)
+		return withGatewayMetadata(t.meshGateway(p), p.Kind)
 	case catalog.KindIngressGateway:
-		return t.ingressGateway(p)
+		return withGatewayMetadata(t.ingressGateway(p), p.Kind)
 	case catalog.KindTerminatingGateway:
-		return t.terminatingGateway(p)
+		return withGatewayMetadata(t.terminatingGateway(p), p.Kind)
 	case catalog.KindAPIGateway:
-		return t.apiGateway(p)
+		return withGatewayMetadata(t.apiGateway(p), p.Kind)
 	default:
 		t.problem("proxy %q: gateways of kind %q are not supported", p.ID, p.Kind)
 		return &Resources{}
