@@ -120,6 +120,7 @@ func New(opts Options) (*Proxy, error) {
 		OnHostRemoved:    p.metrics.ForgetHost,
 		OnPanic:          p.onPanic,
 		OnClusterRemoved: p.metrics.ForgetCluster,
+		Target:           p.targetMetrics,
 	})
 	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated
 	p.listeners = listener.NewManager(listener.Options{

@@ -10,6 +10,7 @@ import (
 	semconv "go.opentelemetry.io/otel/semconv/v1.38.0"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/router"
 	"github.com/weft-mesh/weft/proxy/tap"
 	"github.com/weft-mesh/weft/proxy/telemetry"
@@ -74,6 +75,12 @@ func (p *Proxy) onPanic(clusterName string, panic bool) {
 	} else {
 		p.log.Info("cluster left panic mode", "cluster", clusterName)
 	}
+}
+
+// targetMetrics holds the gateway metrics of a cluster's target
+// (weft_proxy_gateway_*), for the cluster to count through.
+func (p *Proxy) targetMetrics(t config.Target) *metrics.Target {
+	return p.metrics.Target(t.Service, t.Datacenter, t.Peer)
 }
 
 // resolveCollector turns a collector cluster (weft-otlp) into the address

@@ -132,7 +132,7 @@ func TestTerminatingGateway(t *testing.T) {
 	backend := externalHTTPS(t, extCA)
 	web, lb := pkitest.ID("web"), pkitest.ID("lb")
 	cp.setFor(gatewayNode, "v1", map[resourcev3.Type][]types.Resource{
-		resourcev3.ListenerType: {&listenerv3.Listener{
+		resourcev3.ListenerType: {xdstest.WithGateway(&listenerv3.Listener{
 			Name: gatewayListener, Address: xdstest.SocketAddress("127.0.0.1:0"),
 			ListenerFilters: []*listenerv3.ListenerFilter{{Name: "envoy.filters.listener.tls_inspector",
 				ConfigType: &listenerv3.ListenerFilter_TypedConfig{TypedConfig: xdstest.Any(&tlsinspectorv3.TlsInspector{})}}},
@@ -140,9 +140,9 @@ func TestTerminatingGateway(t *testing.T) {
 				linkedChain(extSNI, "ext", "ext.default.dc1", web),
 				linkedChain(wrongCASNI, "ext", "legacy.default.dc1", web),
 			},
-		}},
+		}, "terminating-gateway")},
 		resourcev3.ClusterType: {
-			xdstest.WithClusterTLS(xdstest.StaticCluster("ext.default.dc1", xdstest.Endpoint(backend)), originateTLS(extCA.PEM(), extHost)),
+			xdstest.WithTarget(xdstest.WithClusterTLS(xdstest.StaticCluster("ext.default.dc1", xdstest.Endpoint(backend)), originateTLS(extCA.PEM(), extHost)), "ext", "dc1", ""),
 			xdstest.WithClusterTLS(xdstest.StaticCluster("legacy.default.dc1", xdstest.Endpoint(backend)), originateTLS(pkitest.NewCA(t, "other").PEM(), extHost)),
 		},
 		resourcev3.SecretType: {xdstest.RootsSecretOf(meshCA.PEM())},
@@ -205,6 +205,12 @@ func TestTerminatingGateway(t *testing.T) {
 			}
 		})
 	}
+	// What the gateway sent to ext: the one connection that reached it.
+	ext := map[string]string{"gateway": "terminating-gateway", "service": "ext", "datacenter": "dc1", "peer": ""}
+	poll.UntilTrue(t, wait, "the gateway's connection to ext counted, with its bytes", func() bool {
+		mfs := p.metricsOf()
+		return sum(mfs, "weft_proxy_gateway_connections_total", ext) == 1 && sum(mfs, "weft_proxy_gateway_bytes_total", with(ext, "flow", "sent")) > 0
+	})
 }
 
 // getOverTLS sends GET / over a new TLS connection to addr and returns

@@ -31,6 +31,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/outlier"
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 )
 
 // Errors of Pick and of the limits, mapped to x-weft-error reasons by
@@ -58,8 +59,12 @@ type Cluster struct {
 	// onPanic is told when the cluster enters or leaves panic mode; nil
 	// when nobody is.
 	onPanic func(panic bool)
-	state   atomic.Pointer[state]
-	mu      sync.Mutex // serializes updates and picker rebuilds
+	// target acquires the metrics handle of a target; nil when nobody
+	// counts.
+	target func(config.Target) *metrics.Target
+	state  atomic.Pointer[state]
+	mu     sync.Mutex // serializes updates and picker rebuilds
+	closed bool       // guarded by mu
 
 	// Circuit breaker counters; they outlive configuration updates.
 	requests, pending, retries atomic.Int64
@@ -82,6 +87,9 @@ type state struct {
 	upstream *upstream
 	limits   config.Limits
 	slots    chan struct{} // one token per open connection (max_connections)
+	// targetMetrics is the handle of cfg.Target's gateway metrics; nil
+	// without a target or without Options.Target.
+	targetMetrics *metrics.Target
 }
 
 // limitsOf returns cfg's limits; a cluster built without any (zero
@@ -110,7 +118,8 @@ func newCluster(cfg *config.Cluster, opts Options) *Cluster {
 	if f := opts.OnPanic; f != nil {
 		c.onPanic = func(panic bool) { f(cfg.Name, panic) }
 	}
-	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg)}
+	c.target = opts.Target
+	st := &state{cfg: cfg, build: builder(cfg.LB), limits: limitsOf(cfg), targetMetrics: c.acquireTarget(cfg.Target)}
 	st.slots = make(chan struct{}, st.limits.MaxConnections)
 	st.tls = c.clientTLS(cfg)
 	st.upstream = newUpstream(c, cfg, st.tls)
@@ -185,6 +194,10 @@ func (c *Cluster) update(cfg *config.Cluster) {
 		next.upstream = newUpstream(c, cfg, next.tls)
 	}
 	next.limits = limitsOf(cfg)
+	if old.cfg.Target != cfg.Target {
+		next.targetMetrics = c.acquireTarget(cfg.Target)
+		defer old.targetMetrics.Release()
+	}
 	if old.limits.MaxConnections != next.limits.MaxConnections {
 		next.slots = make(chan struct{}, next.limits.MaxConnections)
 	}
@@ -235,6 +248,10 @@ func (c *Cluster) close() {
 	st := c.state.Load()
 	c.retire(st.hosts, st.detector)
 	st.upstream.closeIdle(true)
+	if !c.closed {
+		c.closed = true
+		st.targetMetrics.Release()
+	}
 }
 
 // pick builds the picker over the hosts' current health and ejections

@@ -8,6 +8,7 @@ import (
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/outlier"
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 )
 
 // Options configure a Manager.
@@ -34,6 +35,12 @@ type Options struct {
 	// OnClusterRemoved, when set, is told every cluster Update removes,
 	// after its hosts were.
 	OnClusterRemoved func(cluster string)
+	// Target, when set, gives a cluster whose configuration names a
+	// target (config.Cluster.Target, never the zero one) the handle of
+	// that target's gateway metrics, which Cluster.TargetMetrics returns;
+	// the cluster releases it (metrics.Target.Release) when its target
+	// changes or it is removed. It is called from Update's goroutine.
+	Target func(config.Target) *metrics.Target
 }
 
 // Manager holds the current set of clusters.

@@ -30,6 +30,9 @@ func compileCluster(c *clusterv3.Cluster, loads map[string][]Endpoint) (*Cluster
 		out.ConnectTimeout = d.AsDuration()
 	}
 	var err error
+	if out.Target, err = compileTarget(c.GetMetadata()); err != nil {
+		return nil, err
+	}
 	if ts := c.GetTransportSocket(); ts != nil {
 		if out.TLS, err = compileUpstreamTLS(ts); err != nil {
 			return nil, err

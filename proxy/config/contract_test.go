@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -56,6 +57,7 @@ func TestCompilesControlPlaneGoldens(t *testing.T) {
 					t.Errorf("proxy %s: %v", id, err)
 					continue
 				}
+				statesGatewaysAndPeers(t, id, rt)
 				for _, name := range rt.Subscriptions.Secrets {
 					if rt.Secrets[name] == nil && rt.Certificates[name] == nil {
 						t.Errorf("proxy %s: references secret %q, which the golden does not hold", id, name)
@@ -63,6 +65,41 @@ func TestCompilesControlPlaneGoldens(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// statesGatewaysAndPeers checks what the control plane states for the
+// gateway metrics and the peer reasons (docs/xds.md, "Gateway and peer
+// metadata"): a gateway's listeners name its kind, a sidecar's none; each
+// cluster a gateway routes to names its service, and a sidecar's cluster
+// of a peer's service names the service and the peer, no datacenter.
+func statesGatewaysAndPeers(t *testing.T, id string, rt *Runtime) {
+	t.Helper()
+	kind := NotGateway
+	for _, l := range rt.Listeners {
+		want := NotGateway
+		switch {
+		case l.Name == "mesh_gateway":
+			want = MeshGateway
+		case l.Name == "terminating_gateway":
+			want = TerminatingGateway
+		case strings.HasPrefix(l.Name, "ingress:"):
+			want = IngressGateway
+		case strings.HasPrefix(l.Name, "api-gateway:"):
+			want = APIGateway
+		}
+		if l.Gateway != want {
+			t.Errorf("proxy %s: listener %s: gateway %q, want %q", id, l.Name, l.Gateway, want)
+		}
+		kind = max(kind, l.Gateway)
+	}
+	for name, c := range rt.Clusters {
+		switch {
+		case strings.HasSuffix(name, ".peer") && (!c.Target.FromPeer() || c.Target.Service == ""):
+			t.Errorf("proxy %s: cluster %s of a peer's service states %+v, want its service and peer", id, name, c.Target)
+		case kind != NotGateway && c.Target.Service == "" && c.Aggregate == nil && !strings.HasPrefix(name, "nothing_") && name != "weft-otlp":
+			t.Errorf("proxy %s: the %s's cluster %s states no target", id, kind, name)
+		}
 	}
 }
 

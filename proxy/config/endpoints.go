@@ -50,7 +50,8 @@ func compileEndpoint(lbe *endpointv3.LbEndpoint, priority uint32, requireIP bool
 
 // The control plane names each EDS endpoint's Consul instance in its
 // metadata: filter_metadata[EndpointMetadata].fields[InstanceIDField], a
-// string (docs/xds.md). Other metadata is ignored.
+// string (docs/xds.md). Other metadata is ignored. Clusters and listeners
+// carry fields under the same key (metadata.go).
 const (
 	EndpointMetadata = "weft"
 	InstanceIDField  = "instance_id"

@@ -25,6 +25,21 @@ func typeURL(m proto.Message) string {
 // compileListener compiles a Listener; tables are the compiled RDS
 // resources by name.
 func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
+	gw, err := compileGateway(l.GetMetadata())
+	if err != nil {
+		return nil, err
+	}
+	out, err := compileListenerChains(l, tables)
+	if err != nil {
+		return nil, err
+	}
+	out.Gateway = gw
+	return out, nil
+}
+
+// compileListenerChains compiles a listener's address and filter chains,
+// by the shape its listener filters give it.
+func compileListenerChains(l *listenerv3.Listener, tables map[string]*route.Table) (*Listener, error) {
 	if fs := l.GetListenerFilters(); len(fs) > 0 {
 		if t := extensionType(fs[0].GetName(), fs[0].GetTypedConfig()); t == tlsInspectorType || t == tlsInspectorFilterName {
 			return compileSNIListener(l, tables)

@@ -112,6 +112,10 @@ type Listener struct {
 	// ConnectTimeout bounds connecting to the original destination
 	// (ModeOriginalDst): the ORIGINAL_DST cluster's connect_timeout.
 	ConnectTimeout time.Duration
+	// Gateway is the kind of gateway whose traffic the listener carries
+	// (its metadata); NotGateway for a sidecar's. Chains of a ModeSNI or
+	// ModeTransparent listener leave it unset: the listener's applies.
+	Gateway Gateway
 }
 
 // Direction says which way a listener's traffic flows.
@@ -236,6 +240,10 @@ type Cluster struct {
 	// request goes to a child and takes that child's settings. Only
 	// LB.PanicThreshold applies (when no child has an available host).
 	Aggregate []string
+	// Target is what the cluster leads to, from its metadata; zero when
+	// the control plane did not say (and for aggregate and ORIGINAL_DST
+	// clusters, which take no metadata).
+	Target Target
 }
 
 // Protocol is a cluster's upstream HTTP protocol.

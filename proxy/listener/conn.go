@@ -110,7 +110,12 @@ func (b *bound) serveConn(raw net.Conn) {
 	var serverName string
 	if a := b.active.Load(); a.SNI != nil {
 		name, opened, err := b.openSNI(a, raw)
-		if err != nil {
+		switch {
+		case errors.Is(err, errUnrecognizedName):
+			b.log.Debug("SNI listener: no filter chain takes the server name; answering unrecognized_name", "remote", raw.RemoteAddr().String(), "server_name", name)
+			refuseServerName(raw)
+			return
+		case err != nil:
 			b.log.Debug("SNI listener: closing", "remote", raw.RemoteAddr().String(), "server_name", name, "error", err)
 			raw.Close()
 			return

@@ -27,7 +27,8 @@ import (
 // name selects in a terminates TLS, answers it with that chain's handshake
 // over the replayed ClientHello, all within handshakeTimeout. It returns
 // the server name and the connection to serve: the TLS connection, or one
-// that replays the ClientHello to pass through.
+// that replays the ClientHello to pass through. A server name no chain
+// takes is errUnrecognizedName: refuseServerName answers it.
 func (b *bound) openSNI(a *active, raw net.Conn) (string, net.Conn, error) {
 	ctx, cancel := context.WithTimeout(b.force, handshakeTimeout)
 	defer cancel()
@@ -35,7 +36,11 @@ func (b *bound) openSNI(a *active, raw net.Conn) (string, net.Conn, error) {
 	if err != nil {
 		return "", nil, fmt.Errorf("no TLS ClientHello: %w", err)
 	}
-	cfg := a.sniTLS[a.SNI.Match(name)]
+	chain := a.SNI.Match(name)
+	if chain == nil {
+		return name, nil, errUnrecognizedName
+	}
+	cfg := a.sniTLS[chain]
 	if cfg == nil {
 		return name, replay, nil
 	}
@@ -44,6 +49,38 @@ func (b *bound) openSNI(a *active, raw net.Conn) (string, net.Conn, error) {
 		return name, nil, fmt.Errorf("TLS handshake: %w", err)
 	}
 	return name, tc, nil
+}
+
+// errUnrecognizedName: no chain of the listener takes the ClientHello's
+// server name.
+var errUnrecognizedName = errors.New("no filter chain matches the server name")
+
+// unrecognizedNameAlert is a TLS record holding a fatal unrecognized_name
+// alert (RFC 6066, section 3): content type alert (21), record version
+// TLS 1.2 (RFC 8446 has every record after the first ClientHello say
+// so), length 2, level fatal (2), description unrecognized_name (112).
+var unrecognizedNameAlert = []byte{21, 3, 3, 0, 2, 2, 112}
+
+// alertLinger bounds how long refuseServerName waits for the client to
+// close after the alert.
+const alertLinger = time.Second
+
+// refuseServerName answers a ClientHello whose server name no chain takes
+// with a fatal unrecognized_name alert, as RFC 6066 allows, so that the
+// client learns why (Weft's sidecars report no_exported_service), then
+// closes conn. It half-closes first and reads until the client closes
+// (within alertLinger): closing with unread bytes would reset the
+// connection, which may destroy the alert before the client reads it.
+func refuseServerName(conn net.Conn) {
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(alertLinger))
+	if _, err := conn.Write(unrecognizedNameAlert); err != nil {
+		return
+	}
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	io.Copy(io.Discard, conn)
 }
 
 // sameTermination reports whether conn, opened by openSNI, is served as

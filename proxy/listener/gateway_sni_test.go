@@ -1,10 +1,12 @@
 package listener
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"io"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -115,6 +117,59 @@ func TestMeshGatewayRoutesBySNI(t *testing.T) {
 				t.Fatalf("read %q, %v; want %q from the backend, over TLS end to end", got, err, tt.want)
 			}
 		})
+	}
+}
+
+// clientHello returns the bytes of a TLS ClientHello for serverName, as
+// crypto/tls's client sends it first.
+func clientHello(t *testing.T, serverName string) []byte {
+	t.Helper()
+	client, server := net.Pipe()
+	defer server.Close()
+	go tls.Client(client, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
+	defer client.Close()
+	hdr := make([]byte, 5)
+	if _, err := io.ReadFull(server, hdr); err != nil {
+		t.Fatal(err)
+	}
+	body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
+	if _, err := io.ReadFull(server, body); err != nil {
+		t.Fatal(err)
+	}
+	return append(hdr, body...)
+}
+
+// TestMeshGatewayAnswersUnknownNamesWithAnAlert: a ClientHello whose
+// server name no chain takes (or without one) gets a fatal TLS
+// unrecognized_name alert record, then the connection closes; crypto/tls
+// reports it as the error weft-proxy maps to no_exported_service. The
+// backend never hears of it.
+func TestMeshGatewayAnswersUnknownNamesWithAnAlert(t *testing.T) {
+	hits := make(chan string, 1)
+	backend := serveTCP(t, func(c net.Conn) { hits <- "connected"; c.Close() })
+	e := newEnv(t, time.Second)
+	e.mustApply(sniRuntime(t, map[string][]string{"api": {"api.default.default.dc1.external.dc2.example"}}, map[string]string{"api": backend}))
+	for _, name := range []string{"billing.default.default.dc1.external.dc2.example", ""} {
+		t.Run("raw ClientHello for "+strconv.Quote(name), func(t *testing.T) {
+			c := dial(t, e.addr("mesh_gateway"))
+			if _, err := c.Write(clientHello(t, name)); err != nil {
+				t.Fatal(err)
+			}
+			got, err := io.ReadAll(c)
+			want := []byte{0x15, 0x03, 0x03, 0x00, 0x02, 0x02, 0x70} // alert, TLS 1.2, length 2, fatal, unrecognized_name (112)
+			if err != nil || !bytes.Equal(got, want) {
+				t.Fatalf("read % x, %v; want the alert record % x, then EOF", got, err, want)
+			}
+		})
+	}
+	tc := tls.Client(dial(t, e.addr("mesh_gateway")), &tls.Config{ServerName: "billing.default.default.dc1.external.dc2.example", InsecureSkipVerify: true})
+	if err := tc.Handshake(); err == nil || err.Error() != "remote error: tls: unrecognized name" {
+		t.Errorf("handshake: %v; want remote error: tls: unrecognized name", err)
+	}
+	select {
+	case <-hits:
+		t.Fatal("the gateway connected to the backend for a server name it does not route")
+	default:
 	}
 }
 

@@ -16,8 +16,11 @@ import (
 // transparent listener the connection matched). Without a cluster, an available host, a free
 // connection under max_connections or a successful connect (and
 // handshake, for TLS clusters), the downstream connection is closed.
-// Connect failures and successes feed the host's outlier detection.
-// The connection is counted (opened, closed, bytes each way) from here on.
+// Connect failures and successes feed the host's outlier detection, and
+// are logged with their x-weft-error reason (peer_unreachable and
+// no_exported_service to a peer's service). The connection is counted
+// (opened, closed, bytes each way) from here on; on a gateway's listener,
+// in the gateway metrics of the target it reached too.
 func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
 	b.m.activity.Add(1)
 	counted := a.tcp.ConnOpened()
@@ -47,10 +50,12 @@ func (b *bound) serveTCP(c *connInfo, a *active, l *config.Listener) {
 			return
 		}
 		att.Report(outlier.GatewayFailure)
-		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", att.Cluster.Name(), "endpoint", att.Host.Address(), "error", err)
+		b.log.Debug("tcp: connect failure; closing", "listener", l.Name, "cluster", att.Cluster.Name(), "endpoint", att.Host.Address(),
+			"reason", att.Cluster.ConnectFailureReason(err), "error", err)
 		return
 	}
 	att.Report(outlier.Success)
+	counted = counted.Connected(att.Cluster.TargetMetrics())
 	defer up.Close()
 	stopUp := context.AfterFunc(b.force, func() { up.Close() })
 	defer stopUp()

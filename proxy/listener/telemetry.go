@@ -31,7 +31,7 @@ func (b *bound) observe(a *active, inner http.Handler) observed {
 	if l.Direction == config.Inbound {
 		dir = metrics.Inbound
 	}
-	o := observed{tcp: tel.TCP(dir, destinationOf(l))}
+	o := observed{tcp: tel.TCP(dir, destinationOf(l), l.Gateway.String())}
 	tcfg := tracingOf(l)
 	if ps := b.m.opts.Tracers; ps != nil && tcfg != nil {
 		tr, err := ps.Acquire(tcfg)
@@ -40,7 +40,7 @@ func (b *bound) observe(a *active, inner http.Handler) observed {
 		}
 		o.tracer = tr
 	}
-	tl := telemetry.Listener{Direction: dir, Route: routeLabel(l), Tracer: o.tracer}
+	tl := telemetry.Listener{Direction: dir, Route: routeLabel(l), Tracer: o.tracer, Gateway: l.Gateway.String()}
 	if tcfg != nil {
 		tl.Service = tcfg.ServiceName
 	}

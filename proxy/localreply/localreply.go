@@ -30,6 +30,16 @@ const (
 	UpstreamTimeout   Reason = "upstream_timeout"
 	UpstreamReset     Reason = "upstream_reset"
 	ConnectFailure    Reason = "connect_failure"
+	// PeerUnreachable is a connect failure to a cluster peer's service:
+	// the mesh gateway its cluster's hosts are (the peer's, or this
+	// cluster's in MeshGateway mode local) refused, timed out or failed
+	// the handshake.
+	PeerUnreachable Reason = "peer_unreachable"
+	// NoExportedService is a peer's mesh gateway refusing the handshake
+	// with a TLS unrecognized_name alert: no route for the server name
+	// sent, as Weft's mesh gateway answers when the service is not
+	// exported, or not to this peer.
+	NoExportedService Reason = "no_exported_service"
 	RBACDenied        Reason = "rbac_denied"
 	InvalidPath       Reason = "invalid_path"
 	TooManyHeaders    Reason = "too_many_headers"
@@ -42,7 +52,7 @@ const (
 // reasons are all of the above. Add a reason to both.
 var reasons = [...]Reason{
 	NoRoute, NoHealthyUpstream, CircuitOpen, Overflow, UpstreamTimeout, UpstreamReset,
-	ConnectFailure, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge, DirectResponse,
+	ConnectFailure, PeerUnreachable, NoExportedService, RBACDenied, InvalidPath, TooManyHeaders, HeadersTooLarge, DirectResponse,
 }
 
 // Known returns the Reason that s names, and false when s names none (an

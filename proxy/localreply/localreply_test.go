@@ -20,7 +20,7 @@ func TestWrite(t *testing.T) {
 		status int
 	}{
 		{NoRoute, 404}, {NoHealthyUpstream, 503}, {CircuitOpen, 503}, {Overflow, 503},
-		{UpstreamTimeout, 504}, {UpstreamReset, 503}, {ConnectFailure, 503},
+		{UpstreamTimeout, 504}, {UpstreamReset, 503}, {ConnectFailure, 503}, {PeerUnreachable, 503}, {NoExportedService, 503},
 		{RBACDenied, 403}, {InvalidPath, 400}, {TooManyHeaders, 431}, {HeadersTooLarge, 431},
 	}
 	for _, tt := range tests {
@@ -35,6 +35,22 @@ func TestWrite(t *testing.T) {
 				t.Errorf("got %d %q %+v", w.Code, w.Header().Get(Header), b)
 			}
 		})
+	}
+}
+
+// TestWriteGRPCPeerReasons: a gRPC call to a peer's service that could
+// not reach it is UNAVAILABLE, as a connect failure is.
+func TestWriteGRPCPeerReasons(t *testing.T) {
+	for _, reason := range []Reason{PeerUnreachable, NoExportedService} {
+		r := httptest.NewRequest("POST", "/pkg.Svc/Method", nil)
+		r.Header.Set("Content-Type", "application/grpc")
+		w := httptest.NewRecorder()
+		Write(w, r, reason, "api.default.default.dc2.peer")
+		h := w.Header()
+		if w.Code != http.StatusOK || h.Get("Grpc-Status") != "14" || h.Get(Header) != string(reason) ||
+			h.Get("Grpc-Message") != "weft-proxy: "+string(reason)+" (upstream api.default.default.dc2.peer)" {
+			t.Errorf("%s: gRPC local reply: %d %v", reason, w.Code, h)
+		}
 	}
 }
 

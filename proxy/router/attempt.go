@@ -49,30 +49,30 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 	}
 	resp, err := rtp.RoundTrip(req)
 	if err != nil {
-		failure, reason, res := ex.classify(err, done.ctx)
+		failure, reason, res := ex.classify(err, done.ctx, att.Cluster)
 		ejected := att.Report(res)
-		ex.attemptEnded(att.Host, Event{Status: 0, GRPCStatus: -1, Failure: reason}, ejected)
+		ex.attemptEnded(att, Event{Status: 0, GRPCStatus: -1, Failure: reason}, ejected)
 		ex.observeTimeout(done.ctx, ex.attempts)
 		done.release()
 		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
 	}
 	grpc := grpcStatusOf(resp.Header)
 	ejected := att.Report(outlierResult(resp.StatusCode, grpc))
-	ex.attemptEnded(att.Host, Event{Status: resp.StatusCode, GRPCStatus: grpc}, ejected)
+	ex.attemptEnded(att, Event{Status: resp.StatusCode, GRPCStatus: grpc}, ejected)
 	resp.Body = done.wrapBody(resp, ex.idle)
 	return result{resp: resp, outcome: retry.Outcome{Status: resp.StatusCode, GRPCStatus: grpc}}
 }
 
-// attemptEnded reports the end of the current attempt on h, whose result
+// attemptEnded reports the end of the current attempt att, whose result
 // e holds, and the breaker it opened, if it did.
-func (ex *exchange) attemptEnded(h *cluster.Host, e Event, ejected bool) {
+func (ex *exchange) attemptEnded(att cluster.Attempt, e Event, ejected bool) {
 	if ex.rt.hooks.Observe == nil {
 		return
 	}
-	e.Kind, e.Attempt, e.Host = AttemptEnded, ex.attempts, h
+	e.Kind, e.Attempt, e.Host, e.Cluster = AttemptEnded, ex.attempts, att.Host, att.Cluster
 	ex.observe(e)
 	if ejected {
-		ex.observe(Event{Kind: BreakerOpened, Attempt: ex.attempts, Host: h})
+		ex.observe(Event{Kind: BreakerOpened, Attempt: ex.attempts, Host: att.Host})
 	}
 }
 
@@ -110,8 +110,10 @@ func (ex *exchange) perTryTimeout() time.Duration {
 }
 
 // classify maps an attempt's error to its retry outcome, the local reply
-// reason and what it says about the host.
-func (ex *exchange) classify(err error, actx context.Context) (retry.Failure, localreply.Reason, outlier.Result) {
+// reason and what it says about the host. A connect failure's reason is
+// the one c, the attempt's cluster, gives it (peer_unreachable for a
+// peer's service, say).
+func (ex *exchange) classify(err error, actx context.Context, c *cluster.Cluster) (retry.Failure, localreply.Reason, outlier.Result) {
 	if ex.downstreamGone() {
 		return retry.NoFailure, localreply.UpstreamReset, outlier.Ignored
 	}
@@ -124,7 +126,7 @@ func (ex *exchange) classify(err error, actx context.Context) (retry.Failure, lo
 	}
 	var op *net.OpError
 	if errors.As(err, &op) && op.Op == "dial" {
-		return retry.ConnectFailure, localreply.ConnectFailure, outlier.GatewayFailure
+		return retry.ConnectFailure, c.ConnectFailureReason(err), outlier.GatewayFailure
 	}
 	if strings.Contains(err.Error(), "REFUSED_STREAM") {
 		return retry.RefusedStream, localreply.UpstreamReset, outlier.GatewayFailure

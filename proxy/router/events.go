@@ -40,11 +40,15 @@ type Event struct {
 	// Host is the attempt's host (AttemptEnded, BreakerOpened; nil when
 	// HostsEjected found none).
 	Host *cluster.Host
+	// Cluster is the attempt's cluster (AttemptEnded): the route's, or
+	// the child an aggregate cluster chose.
+	Cluster *cluster.Cluster
 	// Status and GRPCStatus are the attempt's response (AttemptEnded): 0
 	// and -1 without a response or a grpc-status.
 	Status, GRPCStatus int
 	// Failure is why an attempt got no response (AttemptEnded):
-	// connect_failure, upstream_reset, upstream_timeout or overflow.
+	// connect_failure (peer_unreachable or no_exported_service to a
+	// peer's service), upstream_reset, upstream_timeout or overflow.
 	Failure localreply.Reason
 	// Timeout is the timeout that fired (TimedOut): RouteTimeout,
 	// PerTryTimeout or IdleTimeout.

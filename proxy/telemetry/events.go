@@ -9,13 +9,20 @@ import (
 
 // Observe records what the router reports of a request that went through
 // a Handler as events of its span (tracing's AttemptEnded, TimedOut,
-// BreakerOpened, HostsEjected) and notes the instance of the last
-// attempt's host for the span's attributes. Use it as
-// router.Hooks.Observe. For a request whose span does not record (not
-// sampled, or no tracer) it returns at once and allocates nothing.
+// BreakerOpened, HostsEjected), notes the instance of the last
+// attempt's host for the span's attributes, and the target of its
+// cluster for a gateway's metrics. Use it as router.Hooks.Observe. For a
+// request whose span does not record (not sampled, or no tracer) it
+// notes the target only, and allocates nothing.
 func Observe(ctx context.Context, e router.Event) {
 	st := stateFrom(ctx)
-	if st == nil || !st.span.IsRecording() {
+	if st == nil {
+		return
+	}
+	if e.Kind == router.AttemptEnded {
+		st.target = e.Cluster.TargetMetrics()
+	}
+	if !st.span.IsRecording() {
 		return
 	}
 	switch e.Kind {

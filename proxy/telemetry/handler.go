@@ -190,6 +190,9 @@ func (h *Handler) finish(st *request, r *http.Request, panicked bool) {
 		}
 	}
 	h.routesFor(st.peer)[proto].Observe(status, grpc, counted, dur)
+	if h.l.Gateway != "" {
+		st.target.Gateway(h.l.Gateway).Request(status, st.body.n.Load(), st.writer.bytes)
+	}
 	if reason != "" && reason != upstreamReason {
 		st.span.LocalReply(reason, status) // the sidecar answered itself
 	}

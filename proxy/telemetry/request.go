@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )
 
@@ -30,6 +31,9 @@ type request struct {
 	upstreamInstance string // the last attempt's host's, on a recording span only
 	upstreamReason   string
 	attempts         int
+	// target is the gateway metrics of the last attempt's cluster's
+	// target (Observe); nil before an attempt or without one.
+	target *metrics.Target
 }
 
 type stateKey struct{}

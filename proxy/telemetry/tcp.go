@@ -12,6 +12,7 @@ type TCPHooks struct {
 	tel       *Telemetry
 	direction metrics.Direction
 	dest      string // "" for the sidecar's own service
+	gateway   string // the gateway kind; "" for a sidecar's listener
 	handles   atomic.Pointer[tcpHandles]
 }
 
@@ -22,13 +23,16 @@ type tcpHandles struct {
 
 // TCP returns the hooks of a TCP listener whose connections go to
 // destination; an empty destination is the sidecar's own service (inbound
-// listeners), taken from LocalID when a connection opens. Resolve the
-// hooks once per listener configuration, not per connection.
-func (t *Telemetry) TCP(direction metrics.Direction, destination string) *TCPHooks {
+// listeners), taken from LocalID when a connection opens. gateway is the
+// kind of gateway the listener serves ("mesh-gateway"…), whose
+// connections also count in the gateway metrics of their target; "" for
+// a sidecar's. Resolve the hooks once per listener configuration, not per
+// connection.
+func (t *Telemetry) TCP(direction metrics.Direction, destination, gateway string) *TCPHooks {
 	if t.metrics() == nil {
 		return nil
 	}
-	return &TCPHooks{tel: t, direction: direction, dest: destination}
+	return &TCPHooks{tel: t, direction: direction, dest: destination, gateway: gateway}
 }
 
 // ConnOpened counts a connection that passed its handshake and RBAC and is
@@ -40,11 +44,29 @@ func (h *TCPHooks) ConnOpened() TCPConn {
 	}
 	m := h.metrics()
 	m.Opened()
-	return TCPConn{m}
+	return TCPConn{m: m, gateway: h.gateway}
 }
 
 // TCPConn is one counted connection. The zero value records nothing.
-type TCPConn struct{ m *metrics.TCP }
+type TCPConn struct {
+	m       *metrics.TCP
+	gateway string
+	gw      *metrics.Gateway
+}
+
+// Connected counts the connection, on a gateway's listener, as passed to
+// a host of a cluster whose target is target (cluster.TargetMetrics; nil
+// for a cluster without one), and returns it with its bytes counted there
+// too when it closes. It does not allocate once the target has seen the
+// gateway's kind.
+func (c TCPConn) Connected(target *metrics.Target) TCPConn {
+	if c.gateway == "" {
+		return c
+	}
+	c.gw = target.Gateway(c.gateway)
+	c.gw.Connected()
+	return c
+}
 
 func (h *TCPHooks) metrics() *metrics.TCP {
 	if h.dest != "" {
@@ -67,4 +89,7 @@ func (h *TCPHooks) metrics() *metrics.TCP {
 // Closed counts the connection's end and its bytes: bytesIn read from the
 // downstream connection (and sent upstream), bytesOut written back to it.
 // Call it once, when both copy directions are done.
-func (c TCPConn) Closed(bytesIn, bytesOut int64) { c.m.Closed(bytesIn, bytesOut) }
+func (c TCPConn) Closed(bytesIn, bytesOut int64) {
+	c.m.Closed(bytesIn, bytesOut)
+	c.gw.Transferred(bytesIn, bytesOut)
+}

@@ -53,10 +53,12 @@
 // Metrics.Cluster(name).Retried(), and breakers report with
 // Cluster.BreakerState and Cluster.Ejected.
 //
-// Per TCP listener configuration: hooks := tel.TCP(direction, destination);
-// per connection, c := hooks.ConnOpened() once it passed RBAC and is about
-// to be proxied, and c.Closed(in, out) when both copy directions are done,
-// with the bytes read from the downstream connection and written to it.
+// Per TCP listener configuration: hooks := tel.TCP(direction, destination,
+// gateway); per connection, c := hooks.ConnOpened() once it passed RBAC
+// and is about to be proxied, c = c.Connected(att.Cluster.TargetMetrics())
+// once connected upstream (it counts on a gateway's listener), and
+// c.Closed(in, out) when both copy directions are done, with the bytes
+// read from the downstream connection and written to it.
 //
 // Every method is safe for concurrent use and never blocks on a collector,
 // the access-log output or a scrape.
@@ -150,6 +152,11 @@ type Listener struct {
 	// Tracer starts the listener's spans: server spans inbound, client
 	// spans outbound. Nil traces nothing; trace headers still pass through.
 	Tracer *tracing.Tracer
+	// Gateway is the kind of gateway the listener serves ("ingress-gateway"
+	// or "api-gateway" for HTTP); "" for a sidecar's. A gateway's requests
+	// also count in the gateway metrics of the target of their last
+	// attempt's cluster (Observe learns it).
+	Gateway string
 }
 
 // unknownPeer is the source of inbound requests whose peer is not known.

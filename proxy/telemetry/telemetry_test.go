@@ -513,7 +513,7 @@ func TestWithoutTelemetryTraceHeadersPassThrough(t *testing.T) {
 
 func TestTCPHooks(t *testing.T) {
 	e := newEnv(t)
-	hooks := e.tel.TCP(metrics.Inbound, "db")
+	hooks := e.tel.TCP(metrics.Inbound, "db", "")
 	hooks.ConnOpened().Closed(100, 2000)
 	for name, want := range map[string]float64{
 		"weft_proxy_tcp_connections_opened_total": 1,
@@ -531,7 +531,7 @@ func TestTCPHooks(t *testing.T) {
 	}
 	var none TCPHooks
 	none.ConnOpened().Closed(1, 1)
-	(*Telemetry)(nil).TCP(metrics.Outbound, "x").ConnOpened().Closed(1, 1)
+	(*Telemetry)(nil).TCP(metrics.Outbound, "x", "").ConnOpened().Closed(1, 1)
 }
 
 // TestTCPHooksOwnService: an inbound listener's destination is the
@@ -542,7 +542,7 @@ func TestTCPHooksOwnService(t *testing.T) {
 	empty := ""
 	local.Store(&empty)
 	e.tel.LocalID = func() string { return *local.Load() }
-	hooks := e.tel.TCP(metrics.Inbound, "")
+	hooks := e.tel.TCP(metrics.Inbound, "", "")
 	hooks.ConnOpened().Closed(1, 1)
 	id := dbID
 	local.Store(&id)

@@ -5,7 +5,8 @@
 // Handles are resolved once per label tuple, when a configuration is
 // compiled or a connection accepted, and are cheap to update: Route.Observe
 // makes no map lookup and no allocation once a (code, grpc_status, reason)
-// has been seen on the route; TCP and Cluster handles hold their counters.
+// has been seen on the route; TCP, Cluster and Gateway handles hold their
+// counters.
 // Values read at scrape time (xDS connection, certificate expiry, dropped
 // access-log lines) come from callbacks (SetStatus), so nothing polls.
 package metrics
@@ -71,9 +72,12 @@ type Metrics struct {
 	refused   *prometheus.CounterVec
 	status    *statusCollector
 
-	mu     sync.Mutex // guards routes and tcp
-	routes map[routeKey]*Route
-	tcp    map[tcpKey]*TCP
+	gwConnections, gwBytes, gwRequests *prometheus.CounterVec
+
+	mu      sync.Mutex // guards routes, tcp and targets
+	routes  map[routeKey]*Route
+	tcp     map[tcpKey]*TCP
+	targets map[targetKey]*Target
 	// clusters holds *Cluster by name; read lock-free on the retry path.
 	clusters sync.Map
 }
@@ -110,16 +114,27 @@ func New(reg prometheus.Registerer) *Metrics {
 			Help: "xDS responses rejected, by resource type."}, []string{"type"}),
 		refused: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_listener_connections_refused_total",
 			Help: "Connections a listener closed at once because it already had its maximum open (--max-connections-per-listener)."}, []string{"address"}),
-		status: newStatusCollector(time.Now),
-		routes: map[routeKey]*Route{},
-		tcp:    map[tcpKey]*TCP{},
+		gwConnections: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_gateway_connections_total",
+			Help: "Connections a gateway passed to a host of a target: a service, its datacenter when in this mesh, the cluster peer it comes from or goes to."},
+			[]string{"gateway", "service", "datacenter", "peer"}),
+		gwBytes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_gateway_bytes_total",
+			Help: "Bytes a gateway passed between its downstream peers and a target: received from them (and sent on) or sent back to them."},
+			[]string{"gateway", "service", "datacenter", "peer", "flow"}),
+		gwRequests: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "weft_proxy_gateway_requests_total",
+			Help: "HTTP and gRPC requests an ingress or API gateway passed to a target, by the status it answered."},
+			[]string{"gateway", "service", "datacenter", "peer", "code"}),
+		status:  newStatusCollector(time.Now),
+		routes:  map[routeKey]*Route{},
+		tcp:     map[tcpKey]*TCP{},
+		targets: map[targetKey]*Target{},
 	}
 	for _, t := range xdsTypes {
 		m.xdsAcks.WithLabelValues(t)
 		m.xdsNacks.WithLabelValues(t)
 	}
 	reg.MustRegister(m.requests, m.duration, m.tcpOpened, m.tcpClosed, m.tcpBytes,
-		m.breaker, m.ejections, m.retries, m.panic, m.panics, m.xdsAcks, m.xdsNacks, m.refused, m.status)
+		m.breaker, m.ejections, m.retries, m.panic, m.panics, m.xdsAcks, m.xdsNacks, m.refused, m.status,
+		m.gwConnections, m.gwBytes, m.gwRequests)
 	return m
 }
 

@@ -76,6 +76,9 @@ func exercised(t *testing.T) (*Metrics, *prometheus.Registry) {
 	c.BreakerState("10.0.0.1:21000", BreakerOpen)
 	m.XDSNack("type.googleapis.com/envoy.config.listener.v3.Listener")
 	m.ConnectionRefused("127.0.0.1:9191")
+	gw := m.Target("api", "", "dc2").Gateway("mesh-gateway")
+	gw.Connected()
+	gw.Request(200, 1, 2)
 	m.SetStatus(Status{
 		XDSConnected:     func() bool { return true },
 		CertExpiry:       func() (time.Time, bool) { return time.Now().Add(time.Hour), true },
@@ -336,4 +339,111 @@ func BenchmarkRouteObserve(b *testing.B) {
 			r.Observe(404, "", "", 3*time.Millisecond)
 		}
 	})
+}
+
+// TestGateway: a target's traffic counts per gateway kind, with the
+// target's service, datacenter and peer; codes outside HTTP's range
+// count as other.
+func TestGateway(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	exported := m.Target("api", "dc1", "dc2")
+	if m.Target("api", "dc1", "dc2") != exported {
+		t.Error("Target returned a new handle for the same labels")
+	}
+	mesh := exported.Gateway("mesh-gateway")
+	if exported.Gateway("mesh-gateway") != mesh {
+		t.Error("Gateway returned a new handle for the same kind")
+	}
+	mesh.Connected()
+	mesh.Connected()
+	mesh.Transferred(100, 2000)
+	imported := m.Target("api", "", "dc2").Gateway("mesh-gateway")
+	imported.Connected()
+	ingress := m.Target("web", "dc1", "").Gateway("ingress-gateway")
+	ingress.Request(200, 10, 20)
+	ingress.Request(200, 0, 5)
+	ingress.Request(503, 0, 0)
+	ingress.Request(999, 0, 0)
+	ingress.Request(0, 0, 0)
+	want := `
+# HELP weft_proxy_gateway_connections_total Connections a gateway passed to a host of a target: a service, its datacenter when in this mesh, the cluster peer it comes from or goes to.
+# TYPE weft_proxy_gateway_connections_total counter
+weft_proxy_gateway_connections_total{datacenter="",gateway="mesh-gateway",peer="dc2",service="api"} 1
+weft_proxy_gateway_connections_total{datacenter="dc1",gateway="ingress-gateway",peer="",service="web"} 0
+weft_proxy_gateway_connections_total{datacenter="dc1",gateway="mesh-gateway",peer="dc2",service="api"} 2
+# HELP weft_proxy_gateway_bytes_total Bytes a gateway passed between its downstream peers and a target: received from them (and sent on) or sent back to them.
+# TYPE weft_proxy_gateway_bytes_total counter
+weft_proxy_gateway_bytes_total{datacenter="",flow="received",gateway="mesh-gateway",peer="dc2",service="api"} 0
+weft_proxy_gateway_bytes_total{datacenter="",flow="sent",gateway="mesh-gateway",peer="dc2",service="api"} 0
+weft_proxy_gateway_bytes_total{datacenter="dc1",flow="received",gateway="ingress-gateway",peer="",service="web"} 10
+weft_proxy_gateway_bytes_total{datacenter="dc1",flow="received",gateway="mesh-gateway",peer="dc2",service="api"} 100
+weft_proxy_gateway_bytes_total{datacenter="dc1",flow="sent",gateway="ingress-gateway",peer="",service="web"} 25
+weft_proxy_gateway_bytes_total{datacenter="dc1",flow="sent",gateway="mesh-gateway",peer="dc2",service="api"} 2000
+# HELP weft_proxy_gateway_requests_total HTTP and gRPC requests an ingress or API gateway passed to a target, by the status it answered.
+# TYPE weft_proxy_gateway_requests_total counter
+weft_proxy_gateway_requests_total{code="0",datacenter="dc1",gateway="ingress-gateway",peer="",service="web"} 1
+weft_proxy_gateway_requests_total{code="200",datacenter="dc1",gateway="ingress-gateway",peer="",service="web"} 2
+weft_proxy_gateway_requests_total{code="503",datacenter="dc1",gateway="ingress-gateway",peer="",service="web"} 1
+weft_proxy_gateway_requests_total{code="other",datacenter="dc1",gateway="ingress-gateway",peer="",service="web"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want),
+		"weft_proxy_gateway_connections_total", "weft_proxy_gateway_bytes_total", "weft_proxy_gateway_requests_total"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestGatewayTargetReleased: a target's series go when the last holder
+// releases it; a handle still held then records nothing new, and the
+// target held again starts from zero.
+func TestGatewayTargetReleased(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	m := New(reg)
+	first, second := m.Target("api", "", "dc2"), m.Target("api", "", "dc2")
+	stale := first.Gateway("mesh-gateway")
+	stale.Connected()
+	other := m.Target("db", "", "dc2").Gateway("mesh-gateway")
+	other.Connected()
+	first.Release()
+	if n := testutil.CollectAndCount(reg, "weft_proxy_gateway_connections_total"); n != 2 {
+		t.Fatalf("after one of two releases: %d connection series, want 2", n)
+	}
+	second.Release()
+	stale.Request(200, 1, 1)
+	if first.Gateway("ingress-gateway") != nil {
+		t.Error("a released target gave a new gateway handle")
+	}
+	want := `
+# HELP weft_proxy_gateway_connections_total Connections a gateway passed to a host of a target: a service, its datacenter when in this mesh, the cluster peer it comes from or goes to.
+# TYPE weft_proxy_gateway_connections_total counter
+weft_proxy_gateway_connections_total{datacenter="",gateway="mesh-gateway",peer="dc2",service="db"} 1
+`
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(want), "weft_proxy_gateway_connections_total", "weft_proxy_gateway_requests_total"); err != nil {
+		t.Error(err)
+	}
+	again := m.Target("api", "", "dc2")
+	if again == first {
+		t.Fatal("a released target was handed out again")
+	}
+	again.Gateway("mesh-gateway").Connected()
+	if got := testutil.ToFloat64(m.gwConnections.WithLabelValues("mesh-gateway", "api", "", "dc2")); got != 1 {
+		t.Errorf("connections of the target held again = %v, want 1", got)
+	}
+}
+
+func TestGatewayDoesNotAllocate(t *testing.T) {
+	m := New(prometheus.NewRegistry())
+	target := m.Target("api", "", "dc2")
+	target.Gateway("mesh-gateway").Request(200, 1, 1) // first sight of the kind and code
+	if n := testing.AllocsPerRun(1000, func() {
+		g := target.Gateway("mesh-gateway")
+		g.Connected()
+		g.Transferred(10, 20)
+		g.Request(200, 1, 1)
+	}); n != 0 {
+		t.Errorf("gateway counting allocates %v times, want 0", n)
+	}
+	var nilTarget *Target
+	nilTarget.Gateway("mesh-gateway").Request(200, 1, 1)
+	nilTarget.Release()
 }
