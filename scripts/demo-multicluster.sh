@@ -92,7 +92,7 @@ DEMO_URL=http://127.0.0.1:8180/
 served_by() { # served_by BODY: what the tally counts an answer as
   local inst
   inst=$(echo "$1" | grep -oE 'api-[0-9a-z]+ \(dc[12]\)' | tr -d ' ' || true)
-  [ -n "$inst" ] || inst=$(echo "$1" | grep -oE 'rbac_denied|[a-z_]+_failure|no_healthy_upstream|upstream_[a-z_]+' | head -1 || true)
+  [ -n "$inst" ] || inst=$(echo "$1" | grep -oE 'rbac_denied|peer_unreachable|no_exported_service|[a-z_]+_failure|no_healthy_upstream|upstream_[a-z_]+' | head -1 || true)
   echo "${inst:-other}"
 }
 for _ in $(seq 1 10); do send; done
@@ -112,6 +112,8 @@ else
   echo "  certificates held by the gateway: none (no leaf, no trust bundle)"
 fi
 echo "  SNI routes: $(curl -sf http://127.0.0.1:19210/config_dump | grep -oE 'api\.default\.default\.dc1\.external\.[a-z0-9.-]+' | sort -u | paste -sd' ')"
+echo "  what it passed, by service and peer (weft_proxy_gateway_connections_total):"
+curl -sf http://127.0.0.1:19210/metrics | grep '^weft_proxy_gateway_connections_total' | sed 's/^/    /'
 echo "  connections passed through so far: $(curl -sf http://127.0.0.1:19210/metrics | awk '/^weft_proxy_tcp_connections_opened_total/ {s += $NF} END {print s + 0}')"
 echo "  it balances connections, not requests: web's sidecar reuses its connection, so one api instance serves it until it reconnects"
 
@@ -125,7 +127,7 @@ for _ in 1 2 3; do sleep 0.5; send; done
 
 step "a mesh gateway outage: stop dc2's gateway, then start it again"
 kill "$gw_pid"; wait "$gw_pid" 2>/dev/null || true
-echo "  gateway stopped: web's sidecar cannot connect to dc2 (it says why in x-weft-error)"
+echo "  gateway stopped: web's sidecar cannot reach dc2, and says so: x-weft-error peer_unreachable"
 for _ in 1 2; do send; done
 restarted=$SECONDS
 start mesh-gateway-dc2 "$PROXY" --proxy-id mesh-gateway-dc2 --xds-addr 127.0.0.1:15210 --admin-addr 127.0.0.1:19210
