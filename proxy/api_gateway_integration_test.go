@@ -16,6 +16,7 @@ import (
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
@@ -275,4 +276,67 @@ func pemDER(t *testing.T, b []byte) []byte {
 		t.Fatal("not PEM")
 	}
 	return block.Bytes
+}
+
+// TestAPIGatewayKeepsItsCertificateWhileTheNextWarms: a listener moved to
+// a certificate that has not arrived keeps serving with its previous
+// configuration — and its previous certificate, though the new
+// configuration no longer lists that secret — across unrelated updates,
+// until the new certificate arrives.
+func TestAPIGatewayKeepsItsCertificateWhileTheNextWarms(t *testing.T) {
+	const nextSecret = "api-gateway-certificate/next"
+	tl := newTestLog(t)
+	ca := pkitest.NewCA(t, "gateway CA")
+	upstream := namedBackendFunc(t, func() {})
+	cp := startControlPlane(t, tl, "127.0.0.1:0")
+	resources := func(secret string, certs []types.Resource, cluster string) map[resourcev3.Type][]types.Resource {
+		return map[resourcev3.Type][]types.Resource{
+			resourcev3.ListenerType: {xdstest.WithListenerTLS(xdstest.HTTPListenerRDS(apiGatewayHTTPS, "127.0.0.1:0", apiGatewayRoutes),
+				xdstest.OutsideTLS([]string{"h2", "http/1.1"}, secret))},
+			resourcev3.RouteType:   {xdstest.Routes(apiGatewayRoutes, xdstest.PrefixRoute("/", cluster))},
+			resourcev3.ClusterType: {xdstest.StaticCluster(cluster, xdstest.Endpoint(upstream))},
+			resourcev3.SecretType:  certs,
+		}
+	}
+	first := ca.IssuePEM(t, pkitest.LeafSpec{DNSNames: []string{"api.example.com"}})
+	next := ca.IssuePEM(t, pkitest.LeafSpec{DNSNames: []string{"api.example.com"}})
+	cp.setFor(apiGatewayNode, "v1", resources(apiCertSecret, []types.Resource{xdstest.CertificateSecret(apiCertSecret, first.CertPEM, first.KeyPEM)}, "v1.default.dc1"))
+	p := startProxyWith(t, proxy.Options{ProxyID: apiGatewayNode, XDSAddrs: []string{cp.addr}, XDSProtocol: proxy.XDSStateOfTheWorld, Logger: tl.slog()})
+	addr := p.listenerAddr(apiGatewayHTTPS)
+	p.waitReady()
+	serves := func(want pkitest.Pair) func() bool {
+		return func() bool {
+			cert, err := servedCertificate(t, ca, addr, "api.example.com")
+			return err == nil && string(cert.Raw) == string(pemDER(t, want.CertPEM))
+		}
+	}
+	poll.UntilTrue(t, wait, "the first certificate served", serves(first))
+
+	// The listener now names a certificate not sent yet; the first is no
+	// longer among the secrets.
+	cp.setFor(apiGatewayNode, "v2", resources(nextSecret, nil, "v1.default.dc1"))
+	poll.UntilTrue(t, wait, "the listener warming for the next certificate", func() bool {
+		for _, l := range p.listeners() {
+			if l.Name == apiGatewayHTTPS {
+				return slices.Equal(l.Warming, []string{nextSecret})
+			}
+		}
+		return false
+	})
+	if !serves(first)() {
+		t.Fatal("while the next certificate warms, the listener stopped presenting the first")
+	}
+	// An unrelated update (the route's cluster renamed) applies meanwhile.
+	cp.setFor(apiGatewayNode, "v3", resources(nextSecret, nil, "v2.default.dc1"))
+	cp.waitRequest("the unrelated update ACKed", func(r *discoveryv3.DiscoveryRequest) bool {
+		return r.GetTypeUrl() == resourcev3.ClusterType && r.GetVersionInfo() == "v3" && r.GetErrorDetail() == nil
+	})
+	if !serves(first)() {
+		t.Fatal("after an unrelated update, the waiting listener stopped presenting the first certificate")
+	}
+	cp.setFor(apiGatewayNode, "v4", resources(nextSecret, []types.Resource{xdstest.CertificateSecret(nextSecret, next.CertPEM, next.KeyPEM)}, "v2.default.dc1"))
+	poll.UntilTrue(t, wait, "the next certificate served once it arrived", serves(next))
+	if _, body := p.adminGet("/certs"); strings.Contains(string(body), apiCertSecret) {
+		t.Errorf("/certs still lists %s once no listener presents it:\n%s", apiCertSecret, body)
+	}
 }

@@ -1,8 +1,10 @@
 package proxy
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"strings"
 	"time"
 
@@ -32,7 +34,11 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	}
 	p.runtime.Store(rt) // the collector's address, for the tracers the listeners acquire
 	p.trust.Set(rt.Secrets)
-	p.certs.Set(rt.Certificates)
+	// Certificates a running listener presents stay until it no longer
+	// does: one whose update waits for a new certificate keeps serving
+	// with its previous configuration, whose certificate the new runtime
+	// may no longer hold.
+	p.certs.Set(withCertificatesInUse(rt.Certificates, p.certs.All(), p.listeners.CertificatesInUse()))
 	if b := rt.Secrets[config.RootsSecret]; b != nil {
 		p.identity.SetRoots(b.Roots)
 		p.linked.SetRoots(b.Roots)
@@ -43,6 +49,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	p.setLinkedLeaves(rt.LinkedLeaves)
 	p.clusters.Update(rt.Clusters)
 	plan.Commit()
+	p.certs.Set(withCertificatesInUse(rt.Certificates, p.certs.All(), p.listeners.CertificatesInUse()))
 	p.saveConfig(s)
 	if p.readiness.observe(s, rt, time.Now(), p.waitingForLeaves) {
 		p.log.Info("ready: first configuration applied", "listeners", len(rt.Listeners), "clusters", len(rt.Clusters))
@@ -132,4 +139,19 @@ func orNone(s string) string {
 		return "none"
 	}
 	return s
+}
+
+// withCertificatesInUse is next, plus the certificates of prev that are
+// in use and that next lacks.
+func withCertificatesInUse(next, prev map[string]*tls.Certificate, inUse map[string]bool) map[string]*tls.Certificate {
+	out := maps.Clone(next)
+	if out == nil {
+		out = map[string]*tls.Certificate{}
+	}
+	for name := range inUse {
+		if _, ok := out[name]; !ok && prev[name] != nil {
+			out[name] = prev[name]
+		}
+	}
+	return out
 }

@@ -280,6 +280,24 @@ func (m *Manager) lookup(k string) *bound {
 	return m.bound[k]
 }
 
+// CertificatesInUse names the certificates (received over SDS) that the
+// running listeners present, each listener by the configuration it runs:
+// a listener whose new configuration is warming still runs its previous
+// one, and needs that one's certificates until it switches.
+func (m *Manager) CertificatesInUse() map[string]bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	in := map[string]bool{}
+	for _, b := range m.bound {
+		if l := b.active.Load(); l.TLS != nil {
+			for _, name := range l.TLS.Certificates {
+				in[name] = true
+			}
+		}
+	}
+	return in
+}
+
 // Info describes a running listener.
 type Info struct {
 	Name    string `json:"name"`
