@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -414,7 +413,7 @@ func TestFailoverWhenPrimariesAreEjected(t *testing.T) {
 // cluster.
 func TestErrorsExplainThemselves(t *testing.T) {
 	x := startL7(t, xdstest.RouteConfig("api", "api"), []*clusterv3.Cluster{eds("api")},
-		loadAssignment("api", []string{closedPortAddr(t)}).(*endpointv3.ClusterLoadAssignment))
+		loadAssignment("api", []string{testnet.ClosedPort(t)}).(*endpointv3.ClusterLoadAssignment))
 	req, _ := http.NewRequest("GET", "http://"+x.addr+"/", nil)
 	resp, err := l7Client.Do(req)
 	if err != nil {
@@ -426,14 +425,4 @@ func TestErrorsExplainThemselves(t *testing.T) {
 	if resp.StatusCode != 503 || resp.Header.Get("x-weft-error") != "connect_failure" || body.Error != "connect_failure" || body.Upstream != "api" {
 		t.Errorf("got %d %q %+v, want 503 connect_failure naming api", resp.StatusCode, resp.Header.Get("x-weft-error"), body)
 	}
-}
-
-func closedPortAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

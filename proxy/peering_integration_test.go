@@ -18,6 +18,7 @@ import (
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 )
@@ -95,7 +96,7 @@ func TestCallsToAPeerSayWhyTheyFail(t *testing.T) {
 		resourcev3.ClusterType: {
 			peerCluster("api", apiSNI, gateway),
 			peerCluster("billing", billingSNI, gateway),
-			peerCluster("db", "db.default.default.dc1.external.dc2.example", closedPortAddr(t)),
+			peerCluster("db", "db.default.default.dc1.external.dc2.example", testnet.ClosedPort(t)),
 		},
 		resourcev3.SecretType: {xdstest.RootsSecretOf(ca.PEM())},
 	})

@@ -39,3 +39,41 @@ func BlackHole(tb testing.TB) string {
 	})
 	return ln.Addr().String()
 }
+
+// ClosedPort returns an address on 127.0.0.1 that nothing listens on: a
+// port just bound and released, so dialing it is refused.
+func ClosedPort(tb testing.TB) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return addr
+}
+
+// Serve listens on 127.0.0.1 and runs handle on every TCP connection it
+// accepts, each on its own goroutine, closing the connection when handle
+// returns. It returns the address; the listener closes when tb ends.
+func Serve(tb testing.TB, handle func(net.Conn)) string {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	return ln.Addr().String()
+}

@@ -1,6 +1,7 @@
 package testnet
 
 import (
+	"io"
 	"net"
 	"testing"
 	"time"
@@ -18,5 +19,28 @@ func TestBlackHoleAcceptsAndNeverAnswers(t *testing.T) {
 	c.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
 	if n, err := c.Read(make([]byte, 1)); n != 0 || !err.(net.Error).Timeout() {
 		t.Fatalf("read %d bytes, %v; want a timeout with nothing read", n, err)
+	}
+}
+
+func TestClosedPortRefuses(t *testing.T) {
+	if c, err := net.DialTimeout("tcp", ClosedPort(t), time.Second); err == nil {
+		c.Close()
+		t.Fatal("a connection to ClosedPort was accepted")
+	}
+}
+
+func TestServeRunsTheHandlerPerConnection(t *testing.T) {
+	addr := Serve(t, func(c net.Conn) { io.WriteString(c, "hello") })
+	for range 2 {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.SetDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(c) // the handler's return closes the connection
+		c.Close()
+		if err != nil || string(got) != "hello" {
+			t.Fatalf("read %q, %v; want hello then EOF", got, err)
+		}
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
@@ -81,38 +82,11 @@ func seriesOf(t *testing.T, reg prometheus.Gatherer, family string) int {
 // alert, as Weft's mesh gateway answers a server name it routes nowhere.
 func alertServer(t *testing.T) string {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				c.Read(make([]byte, 4096)) // the ClientHello
-				c.Write([]byte{21, 3, 3, 0, 2, 2, 112})
-				io.Copy(io.Discard, c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
-}
-
-// closedPort is an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
+	return testnet.Serve(t, func(c net.Conn) {
+		c.Read(make([]byte, 4096)) // the ClientHello
+		c.Write([]byte{21, 3, 3, 0, 2, 2, 112})
+		io.Copy(io.Discard, c)
+	})
 }
 
 // dialErr connects to addr as a cluster with a TLS context does: a dial,
@@ -132,7 +106,7 @@ func dialErr(t *testing.T, addr string) error {
 }
 
 func TestConnectFailureReason(t *testing.T) {
-	refused, alerted := dialErr(t, closedPort(t)), dialErr(t, alertServer(t))
+	refused, alerted := dialErr(t, testnet.ClosedPort(t)), dialErr(t, alertServer(t))
 	tests := []struct {
 		name   string
 		target config.Target

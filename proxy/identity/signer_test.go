@@ -22,6 +22,7 @@ import (
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/testnet"
 )
 
 // certService is a CertificateService that signs for tokens it knows.
@@ -64,17 +65,6 @@ func serveCerts(t *testing.T, svc *certService) string {
 	return ln.Addr().String()
 }
 
-func closedAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 func csr(t *testing.T) []byte {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -91,7 +81,7 @@ func csr(t *testing.T) []byte {
 func TestGRPCSignerSendsTokenAndFailsOver(t *testing.T) {
 	svc := &certService{ca: pkitest.NewCA(t, "root"), token: "s3cret"}
 	addr := serveCerts(t, svc)
-	signer := NewGRPCSigner(SignerOptions{Addrs: []string{closedAddr(t), addr}, ProxyID: "web-1-sidecar-proxy", Token: StaticToken("s3cret")})
+	signer := NewGRPCSigner(SignerOptions{Addrs: []string{testnet.ClosedPort(t), addr}, ProxyID: "web-1-sidecar-proxy", Token: StaticToken("s3cret")})
 	t.Cleanup(signer.Close)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/internal/xdstest"
 	"github.com/weft-mesh/weft/proxy/xds"
@@ -56,7 +57,7 @@ func sniRuntime(t *testing.T, chains map[string][]string, addrs map[string]strin
 func tlsNameServer(t *testing.T, ca *pkitest.CA, name string) string {
 	t.Helper()
 	cert := ca.Issue(t, pkitest.LeafSpec{DNSNames: []string{name}})
-	return serveTCP(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert}})
 		defer tc.Close()
 		if tc.Handshake() == nil {
@@ -146,7 +147,7 @@ func clientHello(t *testing.T, serverName string) []byte {
 // backend never hears of it.
 func TestMeshGatewayAnswersUnknownNamesWithAnAlert(t *testing.T) {
 	hits := make(chan string, 1)
-	backend := serveTCP(t, func(c net.Conn) { hits <- "connected"; c.Close() })
+	backend := testnet.Serve(t, func(c net.Conn) { hits <- "connected"; c.Close() })
 	e := newEnv(t, time.Second)
 	e.mustApply(sniRuntime(t, map[string][]string{"api": {"api.default.default.dc1.external.dc2.example"}}, map[string]string{"api": backend}))
 	for _, name := range []string{"billing.default.default.dc1.external.dc2.example", ""} {
@@ -204,7 +205,7 @@ func TestMeshGatewayWildcards(t *testing.T) {
 // never forwarded.
 func TestMeshGatewayRefusesPlaintext(t *testing.T) {
 	hits := make(chan string, 1)
-	backend := serveTCP(t, func(c net.Conn) { hits <- "connected"; c.Close() })
+	backend := testnet.Serve(t, func(c net.Conn) { hits <- "connected"; c.Close() })
 	e := newEnv(t, time.Second)
 	e.mustApply(sniRuntime(t, map[string][]string{"c": {"*.example"}}, map[string]string{"c": backend}))
 	c := dial(t, e.addr("mesh_gateway"))

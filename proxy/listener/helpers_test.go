@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/route"
@@ -116,7 +117,7 @@ func staticCluster(name string, addrs ...string) *config.Cluster {
 // closes. It returns its address.
 func echoServer(t *testing.T) string {
 	t.Helper()
-	return serveTCP(t, func(c net.Conn) {
+	return testnet.Serve(t, func(c net.Conn) {
 		io.Copy(c, c)
 		c.(*net.TCPConn).CloseWrite()
 	})
@@ -125,29 +126,7 @@ func echoServer(t *testing.T) string {
 // tagServer writes tag and closes each connection.
 func tagServer(t *testing.T, tag string) string {
 	t.Helper()
-	return serveTCP(t, func(c net.Conn) { io.WriteString(c, tag) })
-}
-
-func serveTCP(t *testing.T, handle func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				handle(c)
-			}()
-		}
-	}()
-	return ln.Addr().String()
+	return testnet.Serve(t, func(c net.Conn) { io.WriteString(c, tag) })
 }
 
 func dial(t *testing.T, addr string) net.Conn {
@@ -169,18 +148,6 @@ func readAll(t *testing.T, c net.Conn) string {
 		t.Fatalf("read: %v", err)
 	}
 	return string(b)
-}
-
-// closedPort returns an address nothing listens on.
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 // openConnections counts the connections the named listener holds open,

@@ -14,6 +14,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/localreply"
 )
@@ -79,7 +80,7 @@ func TestHTTPProxyErrors(t *testing.T) {
 		{"no route", map[string]*config.Cluster{"api": staticCluster("api", up)}, "/nowhere", "no_route", ""},
 		{"cluster not arrived", nil, "/api", "no_healthy_upstream", "api"},
 		{"no healthy endpoint", map[string]*config.Cluster{"api": staticCluster("api")}, "/api", "no_healthy_upstream", "api"},
-		{"connect failure", map[string]*config.Cluster{"api": staticCluster("api", closedPort(t))}, "/api", "connect_failure", "api"},
+		{"connect failure", map[string]*config.Cluster{"api": staticCluster("api", testnet.ClosedPort(t))}, "/api", "connect_failure", "api"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

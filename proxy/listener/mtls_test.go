@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/pkitest"
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/cluster"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/match"
@@ -98,7 +99,7 @@ type counter struct {
 func countingEcho(t *testing.T) *counter {
 	t.Helper()
 	c := &counter{}
-	c.addr = serveTCP(t, func(conn net.Conn) {
+	c.addr = testnet.Serve(t, func(conn net.Conn) {
 		c.conns.Add(1)
 		buf := make([]byte, 4096)
 		for {

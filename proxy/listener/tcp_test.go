@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
@@ -42,7 +43,7 @@ func TestTCPClosesWithoutUpstream(t *testing.T) {
 	}{
 		{"unknown cluster", nil},
 		{"no healthy endpoint", &config.Cluster{Name: "c", ConnectTimeout: time.Second, Endpoints: []config.Endpoint{{Address: "127.0.0.1:1", Weight: 1}}}},
-		{"connect failure", staticCluster("c", closedPort(t))},
+		{"connect failure", staticCluster("c", testnet.ClosedPort(t))},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/retry"
 )
@@ -27,7 +28,7 @@ func TestAggregateRetryGoesToTheNextChild(t *testing.T) {
 		primary string
 		policy  *retry.Policy
 	}{
-		{"connect failure, no policy", closedPort(t), nil},
+		{"connect failure, no policy", testnet.ClosedPort(t), nil},
 		{"503 retried by policy", status(t, 503, &calls), &retry.Policy{On: retry.On5xx, NumRetries: 1, HostSelectionAttempts: 1}},
 	}
 	for _, tt := range tests {

@@ -3,7 +3,6 @@ package router
 import (
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -128,17 +127,6 @@ func status(t *testing.T, code int, n *atomic.Int32) string {
 		w.WriteHeader(code)
 		io.WriteString(w, "from backend")
 	})
-}
-
-func closedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
 }
 
 type response struct {

@@ -46,7 +46,7 @@ func TestLocalReplies(t *testing.T) {
 	}{
 		{"unknown cluster", nil, to("missing"), 503, "no_healthy_upstream"},
 		{"no healthy host", &config.Cluster{Name: "c", ConnectTimeout: time.Second, Endpoints: []config.Endpoint{{Address: "127.0.0.1:1", Weight: 1}}}, to("c"), 503, "no_healthy_upstream"},
-		{"connect failure", staticCluster("c", closedPort(t)), to("c"), 503, "connect_failure"},
+		{"connect failure", staticCluster("c", testnet.ClosedPort(t)), to("c"), 503, "connect_failure"},
 		{"timeout", staticCluster("c", testnet.BlackHole(t)), to("c", withTimeout(50*time.Millisecond)), 504, "upstream_timeout"},
 		{"reset", staticCluster("c", resetter(t)), to("c"), 503, "upstream_reset"},
 	}
@@ -123,7 +123,7 @@ func TestRetryBudget(t *testing.T) {
 
 func TestConnectFailureRetried(t *testing.T) {
 	e := newEnv(t)
-	e.setClusters(staticCluster("c", closedPort(t), named(t, "up")))
+	e.setClusters(staticCluster("c", testnet.ClosedPort(t), named(t, "up")))
 	e.routes(to("c", withRetry(&retry.Policy{On: retry.OnConnectFailure, NumRetries: 1, HostSelectionAttempts: 1})))
 	for range 10 {
 		if got := e.get("/"); got.code != 200 {
@@ -139,7 +139,7 @@ func TestConnectFailureRetried(t *testing.T) {
 // body, leaves the failure to the client.
 func TestConnectFailureRetriedWithoutPolicy(t *testing.T) {
 	e := newEnv(t)
-	e.setClusters(staticCluster("c", closedPort(t), named(t, "up")))
+	e.setClusters(staticCluster("c", testnet.ClosedPort(t), named(t, "up")))
 	tests := []struct {
 		name     string
 		route    route.Route
