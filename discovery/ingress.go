@@ -26,7 +26,9 @@ func (c *coordinator) watchIngressGateways(ctx context.Context) {
 }
 
 // convertIngressGateways converts the ingress-gateway entries by name,
-// noting what Weft does not apply: TLS towards outside clients, and the
+// with their TLS towards outside clients (gateway-level and per
+// listener), noting what Weft does not apply: certificates from an
+// external SDS cluster (gateway, listener or service), and the
 // per-service limits, header changes and passive health checks.
 func convertIngressGateways(entries []api.ConfigEntry) map[string]*catalog.IngressGateway {
 	out := map[string]*catalog.IngressGateway{}
@@ -35,27 +37,29 @@ func convertIngressGateways(entries []api.ConfigEntry) map[string]*catalog.Ingre
 		if !ok || ig == nil {
 			continue
 		}
-		gw := &catalog.IngressGateway{Name: ig.Name, ModifyIndex: ig.ModifyIndex}
+		gw := &catalog.IngressGateway{Name: ig.Name, ModifyIndex: ig.ModifyIndex, TLS: ingressTLS(ig.TLS)}
 		var u unsupported
-		u.setBool("TLS.Enabled", ig.TLS.Enabled)
-		if ig.TLS.SDS != nil {
-			u.set("TLS.SDS.ClusterName", ig.TLS.SDS.ClusterName)
-		}
+		u.sds("TLS.SDS", ig.TLS.SDS)
 		if ig.Defaults != nil {
 			u.list = append(u.list, "Defaults (limits and passive health check of every service)")
 		}
 		for i, l := range ig.Listeners {
 			field := fmt.Sprintf("Listeners[%d]", i)
-			if l.TLS != nil && l.TLS.Enabled {
-				u.setBool(field+".TLS.Enabled", true)
-			}
 			out := catalog.IngressListener{Port: l.Port, Protocol: l.Protocol}
+			if l.TLS != nil {
+				tls := ingressTLS(*l.TLS)
+				out.TLS = &tls
+				u.sds(field+".TLS.SDS", l.TLS.SDS)
+			}
 			for k, s := range l.Services {
 				sf := fmt.Sprintf("%s.Services[%d]", field, k)
 				u.tenancy(sf, s.Namespace, s.Partition, "")
-				if s.TLS != nil || s.RequestHeaders != nil || s.ResponseHeaders != nil || s.MaxConnections != nil ||
+				if s.TLS != nil {
+					u.sds(sf+".TLS.SDS", s.TLS.SDS)
+				}
+				if s.RequestHeaders != nil || s.ResponseHeaders != nil || s.MaxConnections != nil ||
 					s.MaxPendingRequests != nil || s.MaxConcurrentRequests != nil || s.PassiveHealthCheck != nil {
-					u.list = append(u.list, sf+" (TLS, header changes, limits or passive health check)")
+					u.list = append(u.list, sf+" (header changes, limits or passive health check)")
 				}
 				out.Services = append(out.Services, catalog.IngressService{Name: s.Name, Hosts: s.Hosts})
 			}
@@ -65,4 +69,17 @@ func convertIngressGateways(entries []api.ConfigEntry) map[string]*catalog.Ingre
 		out[ig.Name] = gw
 	}
 	return out
+}
+
+// ingressTLS is the part of an entry's TLS that Weft applies.
+func ingressTLS(t api.GatewayTLSConfig) catalog.IngressTLS {
+	return catalog.IngressTLS{Enabled: t.Enabled, MinVersion: t.TLSMinVersion, MaxVersion: t.TLSMaxVersion, CipherSuites: t.CipherSuites}
+}
+
+// sds notes a certificate from an external SDS cluster, which Weft does
+// not fetch (it serves the gateway a leaf of the mesh's CA instead).
+func (u *unsupported) sds(field string, sds *api.GatewayTLSSDSConfig) {
+	if sds != nil && (sds.ClusterName != "" || sds.CertResource != "") {
+		u.list = append(u.list, fmt.Sprintf("%s (ClusterName %q, CertResource %q: certificates from an external SDS cluster)", field, sds.ClusterName, sds.CertResource))
+	}
 }

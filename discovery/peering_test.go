@@ -84,17 +84,29 @@ func TestConvertGateways(t *testing.T) {
 func TestConvertIngressGateways(t *testing.T) {
 	two := uint32(2)
 	got := convertIngressGateways([]api.ConfigEntry{&api.IngressGatewayConfigEntry{Name: "ingress", ModifyIndex: 7,
-		TLS: api.GatewayTLSConfig{Enabled: true},
+		TLS: api.GatewayTLSConfig{Enabled: true, TLSMinVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"},
+			SDS: &api.GatewayTLSSDSConfig{ClusterName: "sds", CertResource: "gw"}},
 		Listeners: []api.IngressListener{
-			{Port: 8080, Protocol: "http", Services: []api.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "web", MaxConnections: &two}}},
+			{Port: 8080, Protocol: "http", TLS: &api.GatewayTLSConfig{TLSMaxVersion: "TLSv1_3", SDS: &api.GatewayTLSSDSConfig{CertResource: "l"}},
+				Services: []api.IngressService{
+					{Name: "api", Hosts: []string{"api.example.com"}, TLS: &api.GatewayServiceTLSConfig{SDS: &api.GatewayTLSSDSConfig{ClusterName: "sds", CertResource: "api"}}},
+					{Name: "web", MaxConnections: &two}}},
 			{Port: 9000, Services: []api.IngressService{{Name: "db", Namespace: "other"}}},
 		}}})
 	want := map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", ModifyIndex: 7,
+		TLS: catalog.IngressTLS{Enabled: true, MinVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256"}},
 		Listeners: []catalog.IngressListener{
-			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "web"}}},
+			{Port: 8080, Protocol: "http", TLS: &catalog.IngressTLS{MaxVersion: "TLSv1_3"},
+				Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "web"}}},
 			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
 		},
-		Unsupported: []string{`TLS.Enabled = "true"`, "Listeners[0].Services[1] (TLS, header changes, limits or passive health check)", `Listeners[1].Services[0].Namespace = "other"`},
+		Unsupported: []string{
+			`TLS.SDS (ClusterName "sds", CertResource "gw": certificates from an external SDS cluster)`,
+			`Listeners[0].TLS.SDS (ClusterName "", CertResource "l": certificates from an external SDS cluster)`,
+			`Listeners[0].Services[0].TLS.SDS (ClusterName "sds", CertResource "api": certificates from an external SDS cluster)`,
+			"Listeners[0].Services[1] (header changes, limits or passive health check)",
+			`Listeners[1].Services[0].Namespace = "other"`,
+		},
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("ingress gateways (-want +got):\n%s", diff)
