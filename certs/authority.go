@@ -107,12 +107,13 @@ func (a *Authority) Changes() <-chan struct{} { return a.changed }
 // TrustDomain is the mesh's trust domain.
 func (a *Authority) TrustDomain() spiffeid.TrustDomain { return a.cfg.TrustDomain }
 
-// Sign issues a leaf for id from a DER CSR with the configured TTL.
-func (a *Authority) Sign(csrDER []byte, id spiffeid.ID) (leaf *x509.Certificate, chain []*x509.Certificate, err error) {
+// Sign issues a leaf for id from a DER CSR with the configured TTL; the
+// CSR's DNS names must be among allowedDNS (see CA.Sign).
+func (a *Authority) Sign(csrDER []byte, id spiffeid.ID, allowedDNS []string) (leaf *x509.Certificate, chain []*x509.Certificate, err error) {
 	a.mu.Lock()
 	ca := a.active
 	a.mu.Unlock()
-	leaf, err = ca.Sign(csrDER, id, a.cfg.LeafTTL, a.cfg.Now())
+	leaf, err = ca.Sign(csrDER, id, a.cfg.LeafTTL, a.cfg.Now(), allowedDNS...)
 	return leaf, ca.Chain(), err
 }
 

@@ -19,7 +19,7 @@ func TestAuthorityRotation(t *testing.T) {
 	oldRoot := a.ActiveRoot()
 	signedBy := func(a *Authority, root *x509.Certificate) {
 		t.Helper()
-		leaf, _, err := a.Sign(csrFor(t, p256(t)), webID(t))
+		leaf, _, err := a.Sign(csrFor(t, p256(t)), webID(t), nil)
 		if err != nil {
 			t.Fatal(err)
 		}

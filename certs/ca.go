@@ -13,6 +13,8 @@ import (
 	"fmt"
 	"math/big"
 	"net/url"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -84,9 +86,14 @@ func (ca *CA) Chain() []*x509.Certificate {
 }
 
 // Sign issues a leaf for id from a PEM-less DER CSR. The CSR's signature is
-// checked; its subject and SANs are ignored except that a URI SAN, if
-// present, must be id. The leaf lives ttl, capped by the CA's own expiry.
-func (ca *CA) Sign(csrDER []byte, id spiffeid.ID, ttl time.Duration, now time.Time) (*x509.Certificate, error) {
+// checked; a URI SAN, if present, must be id; its DNS SANs are put in the
+// leaf only if each is one of allowedDNS (compared without regard to
+// case; an ingress gateway's names), else Sign fails with a
+// *DNSNameError naming the first that is not. Its subject and other SANs
+// are ignored. The leaf lives ttl, capped by the CA's own expiry.
+// allowedDNS is variadic only so that callers without DNS names (most)
+// need not name it.
+func (ca *CA) Sign(csrDER []byte, id spiffeid.ID, ttl time.Duration, now time.Time, allowedDNS ...string) (*x509.Certificate, error) {
 	csr, err := x509.ParseCertificateRequest(csrDER)
 	if err != nil {
 		return nil, fmt.Errorf("parse CSR: %w", err)
@@ -105,6 +112,10 @@ func (ca *CA) Sign(csrDER []byte, id spiffeid.ID, ttl time.Duration, now time.Ti
 			return nil, fmt.Errorf("CSR asks for URI SAN %s, but the caller may only get %s", u, id)
 		}
 	}
+	dnsNames, err := checkDNSNames(csr.DNSNames, allowedDNS)
+	if err != nil {
+		return nil, err
+	}
 	if ttl < MinLeafTTL {
 		return nil, fmt.Errorf("leaf TTL %v is below the minimum %v", ttl, MinLeafTTL)
 	}
@@ -120,6 +131,7 @@ func (ca *CA) Sign(csrDER []byte, id spiffeid.ID, ttl time.Duration, now time.Ti
 		SerialNumber:          serial,
 		Subject:               pkix.Name{CommonName: id.Path()},
 		URIs:                  []*url.URL{id.URL()},
+		DNSNames:              dnsNames,
 		NotBefore:             now.Add(-clockSkew),
 		NotAfter:              notAfter,
 		KeyUsage:              x509.KeyUsageDigitalSignature | x509.KeyUsageKeyEncipherment | x509.KeyUsageKeyAgreement,
@@ -131,6 +143,36 @@ func (ca *CA) Sign(csrDER []byte, id spiffeid.ID, ttl time.Duration, now time.Ti
 		return nil, fmt.Errorf("sign leaf for %s: %w", id, err)
 	}
 	return x509.ParseCertificate(der)
+}
+
+// DNSNameError is a DNS name a CSR asks for that its caller may not
+// have.
+type DNSNameError struct {
+	Name    string
+	Allowed []string // the names the caller may have
+}
+
+func (e *DNSNameError) Error() string {
+	if len(e.Allowed) == 0 {
+		return fmt.Sprintf("CSR asks for DNS SAN %q, but the caller may have no DNS name", e.Name)
+	}
+	return fmt.Sprintf("CSR asks for DNS SAN %q, which is not one of the names the caller may have (%s)", e.Name, strings.Join(e.Allowed, ", "))
+}
+
+// checkDNSNames returns the DNS names asked for, lower-cased and each
+// once, if each is allowed.
+func checkDNSNames(asked, allowed []string) ([]string, error) {
+	var out []string
+	for _, n := range asked {
+		n = strings.ToLower(n)
+		if !slices.ContainsFunc(allowed, func(a string) bool { return strings.EqualFold(a, n) }) {
+			return nil, &DNSNameError{Name: n, Allowed: allowed}
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	return out, nil
 }
 
 // checkLeafKey accepts ECDSA P-256/P-384 and RSA ≥ 2048 bits.

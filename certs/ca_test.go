@@ -9,6 +9,7 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
+	"errors"
 	"math/big"
 	"net/url"
 	"os"
@@ -17,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
 )
 
@@ -109,6 +111,56 @@ func TestSign(t *testing.T) {
 			}
 			if life := leaf.NotAfter.Sub(testNow); life != tt.ttl {
 				t.Fatalf("leaf lives %v after issue, want %v", life, tt.ttl)
+			}
+		})
+	}
+}
+
+func TestSignDNSNames(t *testing.T) {
+	ca, err := NewRootCA(testTD, testNow, RootTTL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	allowed := []string{"*.ingress.consul", "api.example.com"}
+	tests := []struct {
+		name    string
+		asked   []string
+		allowed []string
+		want    []string
+		wantErr string
+	}{
+		{name: "none asked, none allowed"},
+		{name: "none asked, some allowed", allowed: allowed},
+		{name: "all allowed", asked: []string{"api.example.com", "*.ingress.consul"}, allowed: allowed, want: []string{"api.example.com", "*.ingress.consul"}},
+		{name: "a subset", asked: []string{"API.example.com", "api.example.com"}, allowed: allowed, want: []string{"api.example.com"}},
+		{name: "one not allowed", asked: []string{"api.example.com", "evil.example.com"}, allowed: allowed,
+			wantErr: `CSR asks for DNS SAN "evil.example.com", which is not one of the names the caller may have (*.ingress.consul, api.example.com)`},
+		{name: "none allowed", asked: []string{"api.example.com"}, wantErr: `CSR asks for DNS SAN "api.example.com", but the caller may have no DNS name`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tmpl := &x509.CertificateRequest{DNSNames: tt.asked, URIs: []*url.URL{webID(t).URL()}}
+			csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, p256(t))
+			if err != nil {
+				t.Fatal(err)
+			}
+			leaf, err := ca.Sign(csr, webID(t), time.Hour, testNow, tt.allowed...)
+			if tt.wantErr != "" {
+				var dnsErr *DNSNameError
+				if !errors.As(err, &dnsErr) || err.Error() != tt.wantErr {
+					t.Fatalf("Sign error = %v, want a *DNSNameError %q", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			verifyLeaf(t, ca, leaf)
+			if diff := cmp.Diff(tt.want, leaf.DNSNames); diff != "" {
+				t.Errorf("leaf DNS names (-want +got):\n%s", diff)
+			}
+			if len(leaf.URIs) != 1 || leaf.URIs[0].String() != webID(t).String() {
+				t.Errorf("leaf URIs %v, want only %s", leaf.URIs, webID(t))
 			}
 		})
 	}

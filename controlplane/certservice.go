@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -22,7 +23,9 @@ import (
 // CertAuthority signs leaves and holds the trust bundle (certs.Authority).
 type CertAuthority interface {
 	TrustDomain() spiffeid.TrustDomain
-	Sign(csrDER []byte, id spiffeid.ID) (leaf *x509.Certificate, chain []*x509.Certificate, err error)
+	// Sign issues a leaf for id; the CSR's DNS names must be among
+	// allowedDNS, else it fails with a *certs.DNSNameError.
+	Sign(csrDER []byte, id spiffeid.ID, allowedDNS []string) (leaf *x509.Certificate, chain []*x509.Certificate, err error)
 	// Bundle is the trusted roots, the one signing leaves first.
 	Bundle() []*x509.Certificate
 	// Changes receives a value whenever the bundle or signer changes.
@@ -69,14 +72,15 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 	if err != nil {
 		return nil, status.Errorf(codes.FailedPrecondition, "identity of %s: %v", subject, err)
 	}
-	leaf, chain, err := s.ca.Sign(req.GetCsr(), id)
+	allowed, gw := dnsNamesAllowed(snap, req)
+	leaf, chain, err := s.ca.Sign(req.GetCsr(), id, allowed)
 	if err != nil {
-		return nil, status.Errorf(codes.InvalidArgument, "sign for %s: %v", subject, err)
+		return nil, signError(subject, gw, err)
 	}
 	if req.GetProxyId() != "" {
 		s.recordIssue(req.GetProxyId(), leaf, chain)
 	}
-	s.logger.Info("issued leaf certificate", "for", subject, "spiffe_id", id.String(), "not_after", leaf.NotAfter)
+	s.logger.Info("issued leaf certificate", "for", subject, "spiffe_id", id.String(), "dns_names", leaf.DNSNames, "not_after", leaf.NotAfter)
 	resp := &certsv1.SignResponse{Certificate: leaf.Raw, SpiffeId: id.String()}
 	for _, c := range chain {
 		resp.Intermediates = append(resp.Intermediates, c.Raw)
@@ -187,6 +191,37 @@ func linkedService(snap *catalog.Snapshot, req *certsv1.SignRequest, gw *catalog
 		}
 	}
 	return "", "", status.Errorf(codes.PermissionDenied, "service %q is not linked to terminating gateway %q: add it to the terminating-gateway entry %q", s, gw.ID, gw.Name)
+}
+
+// dnsNamesAllowed are the DNS names a request's leaf may carry: an
+// ingress gateway's own leaf (no linked service) may carry those of its
+// ingress-gateway entry (catalog.IngressDNSNames, what the translation
+// puts in its TLS listeners' metadata), no other certificate any. gw is
+// the ingress-gateway entry's name, "" for any other requester.
+func dnsNamesAllowed(snap *catalog.Snapshot, req *certsv1.SignRequest) (allowed []string, gw string) {
+	p := snap.Proxies[req.GetProxyId()]
+	if p == nil || p.Kind != catalog.KindIngressGateway || req.GetService() != "" && req.GetService() != p.Name {
+		return nil, ""
+	}
+	return catalog.IngressDNSNames(snap.IngressGateways[p.Name], snap.Datacenter), p.Name
+}
+
+// signError maps a signing failure to its status: a DNS name the
+// requester may not have is PermissionDenied for an ingress gateway
+// (its entry does not name it) and InvalidArgument for anyone else (only
+// ingress gateways' leaves carry DNS names); other failures are
+// InvalidArgument.
+func signError(subject, gw string, err error) error {
+	var dns *certs.DNSNameError
+	switch {
+	case !errors.As(err, &dns):
+		return status.Errorf(codes.InvalidArgument, "sign for %s: %v", subject, err)
+	case gw == "":
+		return status.Errorf(codes.InvalidArgument, "sign for %s: the CSR asks for DNS name %q: only an ingress gateway's leaf carries DNS names (its hosts, when its ingress-gateway entry enables TLS)", subject, dns.Name)
+	case len(dns.Allowed) == 0:
+		return status.Errorf(codes.PermissionDenied, "sign for %s: DNS name %q is not allowed: its ingress-gateway entry %q enables no TLS, so its leaf carries no DNS name", subject, dns.Name, gw)
+	}
+	return status.Errorf(codes.PermissionDenied, "sign for %s: DNS name %q is not allowed: its ingress-gateway entry %q allows %s", subject, dns.Name, gw, strings.Join(dns.Allowed, ", "))
 }
 
 // recordIssue remembers which root the proxy's newest leaf chains to: the

@@ -1,13 +1,22 @@
 package controlplane
 
 import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"log/slog"
+	"slices"
 	"testing"
 
+	"github.com/spiffe/go-spiffe/v2/spiffeid"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/certs"
 )
 
 func TestSidecarFor(t *testing.T) {
@@ -80,6 +89,74 @@ func TestServiceToSign(t *testing.T) {
 			}
 			if got != tt.want {
 				t.Errorf("service %q, want %q", got, tt.want)
+			}
+		})
+	}
+}
+
+// TestSignDNSNames: an ingress gateway's leaf carries the DNS names its
+// ingress-gateway entry allows, and no other; no other proxy's leaf
+// carries any.
+func TestSignDNSNames(t *testing.T) {
+	td := spiffeid.RequireTrustDomainFromString("weft.test")
+	ca, err := certs.OpenAuthority(certs.AuthorityConfig{TrustDomain: td, Dir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	entry := &catalog.IngressGateway{Name: "ingress", TLS: catalog.IngressTLS{Enabled: true}, Listeners: []catalog.IngressListener{
+		{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}}}}}
+	snap := &catalog.Snapshot{Datacenter: "dc1",
+		Proxies: map[string]*catalog.Proxy{
+			"ingress-1":         {ID: "ingress-1", Name: "ingress", Kind: catalog.KindIngressGateway},
+			"plain-1":           {ID: "plain-1", Name: "plain", Kind: catalog.KindIngressGateway},
+			"web-sidecar-proxy": {ID: "web-sidecar-proxy", DestinationName: "web"},
+			"terminating-1":     {ID: "terminating-1", Name: "terminating", Kind: catalog.KindTerminatingGateway},
+		},
+		IngressGateways: map[string]*catalog.IngressGateway{"ingress": entry, "plain": {Name: "plain"}},
+	}
+	s := &certService{ca: ca, authz: fakeAuthz{"": {"ingress", "plain", "web", "terminating"}}, catalog: func() *catalog.Snapshot { return snap },
+		logger: slog.New(slog.DiscardHandler), issued: map[string]string{}}
+	tests := []struct {
+		name    string
+		proxyID string
+		dns     []string
+		code    codes.Code
+		message string
+	}{
+		{name: "ingress, all allowed", proxyID: "ingress-1", dns: []string{"api.example.com", "*.ingress.consul", "*.ingress.dc1.consul"}},
+		{name: "ingress, none", proxyID: "ingress-1"},
+		{name: "ingress, a name not allowed", proxyID: "ingress-1", dns: []string{"api.example.com", "evil.example.com"}, code: codes.PermissionDenied,
+			message: `sign for ingress gateway "ingress-1": DNS name "evil.example.com" is not allowed: its ingress-gateway entry "ingress" allows *.ingress.consul, *.ingress.dc1.consul, api.example.com`},
+		{name: "ingress without TLS", proxyID: "plain-1", dns: []string{"api.example.com"}, code: codes.PermissionDenied,
+			message: `sign for ingress gateway "plain-1": DNS name "api.example.com" is not allowed: its ingress-gateway entry "plain" enables no TLS, so its leaf carries no DNS name`},
+		{name: "sidecar", proxyID: "web-sidecar-proxy", dns: []string{"web.example.com"}, code: codes.InvalidArgument,
+			message: `sign for proxy "web-sidecar-proxy": the CSR asks for DNS name "web.example.com": only an ingress gateway's leaf carries DNS names (its hosts, when its ingress-gateway entry enables TLS)`},
+		{name: "terminating gateway", proxyID: "terminating-1", dns: []string{"api.example.com"}, code: codes.InvalidArgument,
+			message: `sign for terminating gateway "terminating-1": the CSR asks for DNS name "api.example.com": only an ingress gateway's leaf carries DNS names (its hosts, when its ingress-gateway entry enables TLS)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			if err != nil {
+				t.Fatal(err)
+			}
+			csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{DNSNames: tt.dns}, key)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp, err := s.Sign(context.Background(), &certsv1.SignRequest{ProxyId: tt.proxyID, Csr: csr})
+			if st := status.Convert(err); st.Code() != tt.code || st.Message() != tt.message {
+				t.Fatalf("error %v; want %v %q", err, tt.code, tt.message)
+			}
+			if tt.code != codes.OK {
+				return
+			}
+			leaf, err := x509.ParseCertificate(resp.GetCertificate())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(leaf.DNSNames, tt.dns) {
+				t.Errorf("leaf DNS names %q, want %q", leaf.DNSNames, tt.dns)
 			}
 		})
 	}

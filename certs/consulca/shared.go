@@ -222,10 +222,11 @@ func (s *Shared) TrustDomainAliases() []spiffeid.TrustDomain {
 
 // Sign issues a leaf for id with Weft's key of Consul's active root, and
 // adds Consul's intermediates of that root (the cross-signed certificate
-// after a rotation) to the chain.
-func (s *Shared) Sign(csrDER []byte, id spiffeid.ID) (*x509.Certificate, []*x509.Certificate, error) {
+// after a rotation) to the chain. The CSR's DNS names must be among
+// allowedDNS (see certs.CA.Sign).
+func (s *Shared) Sign(csrDER []byte, id spiffeid.ID, allowedDNS []string) (*x509.Certificate, []*x509.Certificate, error) {
 	if s.moveStep() == moveAdding {
-		return s.cfg.Legacy.Sign(csrDER, id)
+		return s.cfg.Legacy.Sign(csrDER, id, allowedDNS)
 	}
 	s.mu.Lock()
 	roots := s.roots
@@ -234,7 +235,7 @@ func (s *Shared) Sign(csrDER []byte, id spiffeid.ID) (*x509.Certificate, []*x509
 		return nil, nil, fmt.Errorf("Consul's active CA root %s is not one Weft holds the key of (was Consul's CA rotated outside Weft?): run weft ca rotate to make a Weft root active again",
 			fingerprint(roots.active))
 	}
-	leaf, chain, err := s.auth.Sign(csrDER, id)
+	leaf, chain, err := s.auth.Sign(csrDER, id, allowedDNS)
 	if err != nil {
 		return nil, nil, err
 	}
