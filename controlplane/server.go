@@ -245,6 +245,7 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
 		grpc.ChainStreamInterceptor(s.stalls.streamInterceptor),
+		grpc.StatsHandler(s.stalls),
 	)
 	xds := serverv3.NewServer(ctx, s.cache, s.status.callbacks())
 	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)

@@ -5,11 +5,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/stats"
 )
 
 // stallGuard disconnects a client that stops reading its stream. xDS
@@ -24,8 +26,15 @@ import (
 // stalls are counted. Other streams never wait on a stalled one: each has
 // its own goroutine, and the cache answers watches without blocking.
 //
-// The guard wraps the gRPC listener, to find a stream's connection by its
-// peer address.
+// The guard records the connections the gRPC listener accepts, to find a
+// stream's connection by its peer address, but hands gRPC each connection
+// as accepted (*net.TCPConn): grpc-go then reads it without pinning a
+// read buffer per idle connection (its readyreader; a wrapped connection
+// would cost a 32 KiB buffer per connected sidecar). gRPC's stats
+// handler tells the guard when a connection's transport starts and ends
+// (TagConn, HandleConn); a connection that never became a transport
+// (a failed handshake, which gRPC closes itself) is forgotten by sweep
+// once it is older than gRPC's handshake timeout.
 type stallGuard struct {
 	limit  time.Duration
 	log    *slog.Logger
@@ -33,6 +42,13 @@ type stallGuard struct {
 
 	conns sync.Map // remote address → *guardedConn
 }
+
+// handshakeTimeout is grpc-go's default ConnectionTimeout, which the
+// control plane keeps: an accepted connection is a transport by then or
+// closed.
+const handshakeTimeout = 120 * time.Second
+
+var _ stats.Handler = (*stallGuard)(nil)
 
 func newStallGuard(limit time.Duration, log *slog.Logger, reg prometheus.Registerer) *stallGuard {
 	g := &stallGuard{limit: limit, log: log, stalls: prometheus.NewCounter(prometheus.CounterOpts{
@@ -53,26 +69,60 @@ type guardedListener struct {
 	g *stallGuard
 }
 
+// Accept returns the connection unwrapped, recorded by its remote address.
 func (l *guardedListener) Accept() (net.Conn, error) {
 	c, err := l.Listener.Accept()
 	if err != nil {
 		return nil, err
 	}
-	gc := &guardedConn{Conn: c, g: l.g, key: c.RemoteAddr().String()}
-	l.g.conns.Store(gc.key, gc)
-	return gc, nil
+	l.g.conns.Store(c.RemoteAddr().String(), &guardedConn{conn: c, accepted: time.Now()})
+	return c, nil
 }
 
 type guardedConn struct {
-	net.Conn
-	g    *stallGuard
-	key  string
-	once sync.Once
+	conn      net.Conn
+	accepted  time.Time
+	transport atomic.Bool // gRPC runs a transport on it (TagConn)
 }
 
-func (c *guardedConn) Close() error {
-	c.once.Do(func() { c.g.conns.CompareAndDelete(c.key, c) })
-	return c.Conn.Close()
+type connKey struct{}
+
+// TagConn marks the connection as gRPC's, and remembers its address for
+// HandleConn.
+func (g *stallGuard) TagConn(ctx context.Context, info *stats.ConnTagInfo) context.Context {
+	if info.RemoteAddr == nil {
+		return ctx
+	}
+	addr := info.RemoteAddr.String()
+	if v, ok := g.conns.Load(addr); ok {
+		v.(*guardedConn).transport.Store(true)
+	}
+	return context.WithValue(ctx, connKey{}, addr)
+}
+
+// HandleConn forgets a connection when its transport ends.
+func (g *stallGuard) HandleConn(ctx context.Context, s stats.ConnStats) {
+	if _, end := s.(*stats.ConnEnd); !end {
+		return
+	}
+	if addr, ok := ctx.Value(connKey{}).(string); ok {
+		g.conns.Delete(addr)
+	}
+}
+
+// TagRPC and HandleRPC: the guard has no use for RPC events.
+func (g *stallGuard) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
+func (g *stallGuard) HandleRPC(context.Context, stats.RPCStats)                       {}
+
+// forgetHandshakes drops the connections that never became a transport
+// and are older than the handshake timeout: gRPC closed them.
+func (g *stallGuard) forgetHandshakes(now time.Time) {
+	g.conns.Range(func(k, v any) bool {
+		if c := v.(*guardedConn); !c.transport.Load() && now.Sub(c.accepted) > handshakeTimeout {
+			g.conns.CompareAndDelete(k, v)
+		}
+		return true
+	})
 }
 
 // streamInterceptor times every send of every stream.
@@ -108,7 +158,7 @@ func (g *stallGuard) disconnect(addr, method string) {
 	g.stalls.Inc()
 	g.log.Warn("closing a client connection: a response has waited for the client to read for too long",
 		"peer", addr, "stream", method, "waited", g.limit)
-	v.(*guardedConn).Close()
+	v.(*guardedConn).conn.Close()
 }
 
 // sweep closes, until ctx ends, the connections of clients that left an
@@ -125,6 +175,7 @@ func (g *stallGuard) sweep(ctx context.Context, unanswered func(cutoff time.Time
 			for addr, proxy := range unanswered(now.Add(-g.limit)) {
 				g.disconnect(addr, "xDS of "+proxy)
 			}
+			g.forgetHandshakes(now)
 		}
 	}
 }

@@ -3,6 +3,7 @@ package controlplane
 import (
 	"context"
 	"fmt"
+	"net"
 	"strings"
 	"testing"
 	"time"
@@ -71,6 +72,7 @@ func testStalledClient(t *testing.T, mode string) {
 
 // stallClient is a raw SotW or delta ADS stream subscribed to listeners.
 type stallClient struct {
+	conn  *grpc.ClientConn
 	sotw  discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient
 	delta discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 }
@@ -88,7 +90,7 @@ func openADS(t *testing.T, s *Server, mode, node string) *stallClient {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
-	c := &stallClient{}
+	c := &stallClient{conn: conn}
 	if mode == "delta" {
 		if c.delta, err = ads.DeltaAggregatedResources(ctx); err == nil {
 			err = c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resourcev3.ListenerType})
@@ -132,4 +134,63 @@ func (c *stallClient) recvAndACK(t *testing.T) int {
 		t.Fatal(err)
 	}
 	return len(resp.Resources)
+}
+
+// TestStallGuardKeepsConnectionsUnwrapped: gRPC gets each accepted
+// connection as the kernel's TCP connection (so grpc-go reads it without a
+// per-connection read buffer), the guard still finds a client's connection
+// while its transport runs and forgets it when the transport ends, and a
+// connection that never became a transport is forgotten after gRPC's
+// handshake timeout.
+func TestStallGuardKeepsConnectionsUnwrapped(t *testing.T) {
+	s, src := startServerWith(t, Config{})
+	src <- testCatalog()
+	g := s.stalls
+	count := func() (transports, pending int) {
+		g.conns.Range(func(_, v any) bool {
+			if _, raw := v.(*guardedConn).conn.(*net.TCPConn); !raw {
+				t.Errorf("the guard holds a %T, want the accepted *net.TCPConn", v.(*guardedConn).conn)
+			}
+			if v.(*guardedConn).transport.Load() {
+				transports++
+			} else {
+				pending++
+			}
+			return true
+		})
+		return
+	}
+
+	c := openADS(t, s, "delta", "web-1-sidecar-proxy")
+	c.recvAndACK(t)
+	if n, _ := count(); n != 1 {
+		t.Fatalf("%d connections recorded as transports while one client is connected, want 1", n)
+	}
+	c.conn.Close()
+	poll.Until(t, 10*time.Second, "the closed client's connection forgotten", func() error {
+		if n, _ := count(); n != 0 {
+			return fmt.Errorf("%d transports recorded, want 0", n)
+		}
+		return nil
+	})
+
+	raw, err := net.Dial("tcp", s.XDSAddr().String()) // never speaks HTTP/2
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { raw.Close() })
+	poll.Until(t, 10*time.Second, "the handshaking connection recorded", func() error {
+		if _, p := count(); p != 1 {
+			return fmt.Errorf("%d pending connections, want 1", p)
+		}
+		return nil
+	})
+	g.forgetHandshakes(time.Now())
+	if _, p := count(); p != 1 {
+		t.Fatalf("a connection younger than the handshake timeout was forgotten")
+	}
+	g.forgetHandshakes(time.Now().Add(handshakeTimeout + time.Second))
+	if _, p := count(); p != 0 {
+		t.Fatalf("%d pending connections after the handshake timeout, want 0", p)
+	}
 }
