@@ -310,46 +310,6 @@ func comparePrecedence(a, b *catalog.RouteHTTPMatch) int {
 		cmp.Compare(len(b.QueryParams), len(a.QueryParams)))
 }
 
-// cipherSuiteNames maps the cipher suites Consul's TLS settings name (the
-// IANA names Go uses, which Consul accepts) to Envoy's names, which xDS
-// carries; Envoy's names map to themselves. These are the suites Go's
-// TLS, hence weft-proxy, implements for TLS 1.2 (1.3's are fixed).
-var cipherSuiteNames = func() map[string]string {
-	pairs := [][2]string{
-		{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
-		{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
-		{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
-		{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
-		{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
-		{"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
-		{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
-		{"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
-		{"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
-		{"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
-		{"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
-		{"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
-		{"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
-		{"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
-	}
-	m := map[string]string{}
-	for _, p := range pairs {
-		m[p[0]], m[p[1]] = p[1], p[1]
-	}
-	// Go's older names of the ChaCha20 suites.
-	m["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"] = m["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"]
-	m["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"] = m["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]
-	return m
-}()
-
-// tlsVersions are the versions Consul's TLS settings name.
-var tlsVersions = map[string]tlsv3.TlsParameters_TlsProtocol{
-	"":        tlsv3.TlsParameters_TLS_AUTO,
-	"TLSv1_0": tlsv3.TlsParameters_TLSv1_0,
-	"TLSv1_1": tlsv3.TlsParameters_TLSv1_1,
-	"TLSv1_2": tlsv3.TlsParameters_TLSv1_2,
-	"TLSv1_3": tlsv3.TlsParameters_TLSv1_3,
-}
-
 // gatewayTLS is a gateway listener's transport socket, presenting its
 // certificates (one SDS secret each, returned too); nil without TLS. A
 // certificate whose chain and key do not parse, or do not match, is an
@@ -358,28 +318,14 @@ func gatewayTLS(g *catalog.GatewayTLS, http bool) (*corev3.TransportSocket, []*t
 	if g == nil {
 		return nil, nil, nil
 	}
-	minV, okMin := tlsVersions[g.MinVersion]
-	maxV, okMax := tlsVersions[g.MaxVersion]
-	switch {
-	case len(g.Certificates) == 0:
+	if len(g.Certificates) == 0 {
 		return nil, nil, fmt.Errorf("TLS names no certificate")
-	case !okMin:
-		return nil, nil, fmt.Errorf("TLS.MinVersion %q is not one of TLSv1_0 … TLSv1_3", g.MinVersion)
-	case !okMax:
-		return nil, nil, fmt.Errorf("TLS.MaxVersion %q is not one of TLSv1_0 … TLSv1_3", g.MaxVersion)
 	}
-	suites := make([]string, len(g.CipherSuites))
-	for i, name := range g.CipherSuites {
-		envoy, ok := cipherSuiteNames[name]
-		if !ok {
-			return nil, nil, fmt.Errorf("TLS.CipherSuites[%d]: %q is not a cipher suite weft-proxy offers", i, name)
-		}
-		suites[i] = envoy
+	params, err := tlsParameters(g.MinVersion, g.MaxVersion, g.CipherSuites, tlsFields{min: "TLS.MinVersion", max: "TLS.MaxVersion", suites: "TLS.CipherSuites"})
+	if err != nil {
+		return nil, nil, err
 	}
-	common := &tlsv3.CommonTlsContext{
-		TlsParams:     &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV, CipherSuites: suites},
-		AlpnProtocols: alpnFor(http),
-	}
+	common := &tlsv3.CommonTlsContext{TlsParams: params, AlpnProtocols: alpnFor(http)}
 	var secrets []*tlsv3.Secret
 	for _, c := range g.Certificates {
 		if _, err := tls.X509KeyPair([]byte(c.Certificate), []byte(c.PrivateKey)); err != nil {

@@ -7,8 +7,8 @@ import (
 	"strconv"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
-	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -16,12 +16,16 @@ import (
 
 // An ingress gateway (a registration of kind ingress-gateway) gets, for
 // each listener of the ingress-gateway entry of its service name, a
-// listener on its address that accepts outside traffic in plaintext and
-// calls the mesh as its own identity (the gateway's service name), over
-// the same discovery chains as a sidecar's upstreams: service-router,
-// -splitter and -resolver apply. An HTTP listener routes by Host to each
-// service's chain (Consul's default hosts are "<service>.ingress.*"); a
-// TCP listener proxies to its one service.
+// listener on its address that accepts outside traffic and calls the mesh
+// as its own identity (the gateway's service name), over the same
+// discovery chains as a sidecar's upstreams: service-router, -splitter
+// and -resolver apply. An HTTP listener routes by Host to each service's
+// chain (Consul's default hosts are "<service>.ingress.*"); a TCP
+// listener proxies to its one service. A listener with TLS (the entry's
+// or its own TLS.Enabled) terminates it presenting IngressLeafSecret, a
+// leaf of the mesh's CA that the gateway has signed with the DNS names
+// its listeners' metadata lists (IngressDNSNamesField), and asks outside
+// clients for no certificate; otherwise it takes plaintext.
 
 // IngressRouteName names the route configuration of an ingress listener.
 func IngressRouteName(port int) string { return "ingress:" + strconv.Itoa(port) }
@@ -48,9 +52,52 @@ func (t *translator) ingressGateway(p *catalog.Proxy) *Resources {
 			continue
 		}
 		ports[l.Port] = true
-		t.ingressListener(p, gw, l, pr)
+		ts, err := ingressTLS(entry, l)
+		if err != nil {
+			t.problem("ingress gateway %q: Listeners[%d] (port %d): %v; the listener is left out", p.ID, i, l.Port, err)
+			continue
+		}
+		before := len(pr.r.Listeners)
+		t.ingressListener(p, gw, l, ts, pr)
+		if ts != nil && len(pr.r.Listeners) > before {
+			pr.r.Listeners[before].Metadata = ingressDNSNamesMetadata(catalog.IngressDNSNames(entry, t.snap.Datacenter))
+		}
 	}
 	return t.finishGateway(pr)
+}
+
+// ingressTLS is the transport socket of an ingress listener with TLS
+// (catalog.IngressGateway.ListenerTLS), nil without: TLS for clients
+// outside the mesh presenting IngressLeafSecret, which the gateway holds
+// (no sds_config), with no client certificate asked for, the entry's
+// versions and cipher suites, and ALPN by protocol: h2 and http/1.1 for
+// http, h2 for http2 and grpc, none for tcp.
+func ingressTLS(entry *catalog.IngressGateway, l catalog.IngressListener) (*corev3.TransportSocket, error) {
+	conf, ok := entry.ListenerTLS(l)
+	if !ok {
+		return nil, nil
+	}
+	fields := tlsFields{min: "TLS.TLSMinVersion", max: "TLS.TLSMaxVersion", suites: "TLS.CipherSuites"}
+	params, err := tlsParameters(conf.MinVersion, conf.MaxVersion, conf.CipherSuites, fields)
+	if err != nil {
+		return nil, err
+	}
+	var alpn []string
+	switch cmp.Or(l.Protocol, catalog.ProtocolTCP) {
+	case catalog.ProtocolHTTP:
+		alpn = httpALPN
+	case catalog.ProtocolHTTP2, catalog.ProtocolGRPC:
+		alpn = http2ALPN
+	}
+	ctx := &tlsv3.DownstreamTlsContext{
+		RequireClientCertificate: wrapBool(false),
+		CommonTlsContext: &tlsv3.CommonTlsContext{
+			TlsParams:                      params,
+			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: IngressLeafSecret}},
+			AlpnProtocols:                  alpn,
+		},
+	}
+	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}, nil
 }
 
 // finishGateway completes the resources of a gateway that calls the mesh:
@@ -66,7 +113,7 @@ func (t *translator) finishGateway(pr *proxyResources) *Resources {
 	return pr.r
 }
 
-func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressListener, pr *proxyResources) {
+func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressListener, ts *corev3.TransportSocket, pr *proxyResources) {
 	protocol := cmp.Or(l.Protocol, catalog.ProtocolTCP)
 	name := "ingress:" + cmp.Or(p.Address, "0.0.0.0") + ":" + strconv.Itoa(l.Port)
 	addr := socketAddress(cmp.Or(p.Address, "0.0.0.0"), l.Port)
@@ -80,7 +127,7 @@ func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressList
 		settings, _ := t.upstreamSettingsFor(gw, u)
 		ch := t.chainFor(svc, t.snap.Datacenter, false)
 		t.chainProblems(p, svc, ch)
-		pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, addr, corev3.TrafficDirection_OUTBOUND, nil,
+		pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, addr, corev3.TrafficDirection_OUTBOUND, ts,
 			tcpProxyFilterFor(name, ch.targets[0].target.clusterName())))
 		t.addChain(p, svc, ch, settings, pr)
 		return
@@ -120,8 +167,7 @@ func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressList
 	slices.SortFunc(rc.VirtualHosts, func(a, b *routev3.VirtualHost) int { return cmp.Compare(a.Name, b.Name) })
 	pr.addRoute(rc)
 	f := httpFilter(hcmConfig{statPrefix: name, rdsName: rc.Name, tracing: t.tracingFor(p.Name)})
-	pr.r.Listeners = append(pr.r.Listeners, &listenerv3.Listener{Name: name, Address: addr,
-		TrafficDirection: corev3.TrafficDirection_OUTBOUND, FilterChains: []*listenerv3.FilterChain{{Filters: []*listenerv3.Filter{f}}}})
+	pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, addr, corev3.TrafficDirection_OUTBOUND, ts, f))
 }
 
 // chainProblems reports the problems of a chain a gateway routes to.

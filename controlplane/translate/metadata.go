@@ -21,6 +21,21 @@ const (
 	gatewayField    = "gateway"
 )
 
+// IngressDNSNamesField lists, on an ingress gateway's TLS listeners, the
+// DNS names (sorted, each once: catalog.IngressDNSNames) its
+// IngressLeafSecret must carry; the gateway asks for a leaf with them and
+// its own SPIFFE ID.
+const IngressDNSNamesField = "ingress_dns_names"
+
+// ingressDNSNamesMetadata is the metadata of an ingress listener with TLS.
+func ingressDNSNamesMetadata(names []string) *corev3.Metadata {
+	list := make([]*structpb.Value, len(names))
+	for i, n := range names {
+		list[i] = structpb.NewStringValue(n)
+	}
+	return weftMetadata(map[string]*structpb.Value{IngressDNSNamesField: structpb.NewListValue(&structpb.ListValue{Values: list})})
+}
+
 // targetMetadata is the metadata of a cluster leading to service, in
 // datacenter (in this mesh) or imported from peer, or exported to peer
 // when both are set.
@@ -55,9 +70,13 @@ func weftMetadata(fields map[string]*structpb.Value) *corev3.Metadata {
 }
 
 // withGatewayMetadata marks every listener of r, a gateway of kind's
-// freshly built resources, with the kind.
+// freshly built resources, with the kind, besides the fields it has.
 func withGatewayMetadata(r *Resources, kind string) *Resources {
 	for _, l := range r.Listeners {
+		if fields := l.GetMetadata().GetFilterMetadata()[endpointMetadata].GetFields(); fields != nil {
+			fields[gatewayField] = structpb.NewStringValue(kind)
+			continue
+		}
 		l.Metadata = gatewayMetadata(kind)
 	}
 	return r

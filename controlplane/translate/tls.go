@@ -1,6 +1,8 @@
 package translate
 
 import (
+	"fmt"
+
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
@@ -17,6 +19,13 @@ const (
 	LeafSecret = "weft-leaf"
 	// RootsSecret is the trust bundle, served over ADS.
 	RootsSecret = "weft-roots"
+	// IngressLeafSecret is an ingress gateway's certificate for outside
+	// clients: a leaf of the mesh's CA with the gateway's SPIFFE ID and
+	// the DNS names its TLS listeners' metadata lists
+	// (IngressDNSNamesField). Like LeafSecret it is never sent over xDS:
+	// the gateway holds its key and has the leaf signed by the
+	// certificate service, which allows exactly those names.
+	IngressLeafSecret = "weft-ingress-leaf"
 
 	tlsTransportSocket = "envoy.transport_sockets.tls"
 )
@@ -120,4 +129,78 @@ func alpnFor(http bool) []string {
 		return httpALPN
 	}
 	return nil
+}
+
+// cipherSuiteNames maps the cipher suites Consul's TLS settings name (the
+// IANA names Go uses, which Consul accepts) to Envoy's names, which xDS
+// carries; Envoy's names map to themselves. These are the suites Go's
+// TLS, hence weft-proxy, implements for TLS 1.2 (1.3's are fixed).
+var cipherSuiteNames = func() map[string]string {
+	pairs := [][2]string{
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "ECDHE-ECDSA-AES128-GCM-SHA256"},
+		{"TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", "ECDHE-RSA-AES128-GCM-SHA256"},
+		{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", "ECDHE-ECDSA-AES256-GCM-SHA384"},
+		{"TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", "ECDHE-RSA-AES256-GCM-SHA384"},
+		{"TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-ECDSA-CHACHA20-POLY1305"},
+		{"TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", "ECDHE-RSA-CHACHA20-POLY1305"},
+		{"TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", "ECDHE-ECDSA-AES128-SHA"},
+		{"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", "ECDHE-RSA-AES128-SHA"},
+		{"TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", "ECDHE-ECDSA-AES256-SHA"},
+		{"TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", "ECDHE-RSA-AES256-SHA"},
+		{"TLS_RSA_WITH_AES_128_GCM_SHA256", "AES128-GCM-SHA256"},
+		{"TLS_RSA_WITH_AES_256_GCM_SHA384", "AES256-GCM-SHA384"},
+		{"TLS_RSA_WITH_AES_128_CBC_SHA", "AES128-SHA"},
+		{"TLS_RSA_WITH_AES_256_CBC_SHA", "AES256-SHA"},
+	}
+	m := map[string]string{}
+	for _, p := range pairs {
+		m[p[0]], m[p[1]] = p[1], p[1]
+	}
+	// Go's older names of the ChaCha20 suites.
+	m["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305"] = m["TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256"]
+	m["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305"] = m["TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256"]
+	return m
+}()
+
+// tlsVersions are the versions Consul's TLS settings name.
+var tlsVersions = map[string]tlsv3.TlsParameters_TlsProtocol{
+	"":         tlsv3.TlsParameters_TLS_AUTO,
+	"TLS_AUTO": tlsv3.TlsParameters_TLS_AUTO,
+	"TLSv1_0":  tlsv3.TlsParameters_TLSv1_0,
+	"TLSv1_1":  tlsv3.TlsParameters_TLSv1_1,
+	"TLSv1_2":  tlsv3.TlsParameters_TLSv1_2,
+	"TLSv1_3":  tlsv3.TlsParameters_TLSv1_3,
+}
+
+// tlsFields name the settings tlsParameters reads, as the entry spells
+// them, for its errors.
+type tlsFields struct{ min, max, suites string }
+
+// tlsParameters are the tls_params of TLS for clients outside the mesh
+// from Consul's settings: versions by Consul's names, cipher suites by
+// IANA (or Envoy) names. An unknown name, a maximum below the minimum, or
+// cipher suites with a TLS 1.3 minimum (whose suites are fixed; Consul
+// refuses it too) is an error naming the field.
+func tlsParameters(minName, maxName string, suites []string, f tlsFields) (*tlsv3.TlsParameters, error) {
+	minV, okMin := tlsVersions[minName]
+	maxV, okMax := tlsVersions[maxName]
+	switch {
+	case !okMin:
+		return nil, fmt.Errorf("%s %q is not one of TLSv1_0 … TLSv1_3", f.min, minName)
+	case !okMax:
+		return nil, fmt.Errorf("%s %q is not one of TLSv1_0 … TLSv1_3", f.max, maxName)
+	case maxV != tlsv3.TlsParameters_TLS_AUTO && minV != tlsv3.TlsParameters_TLS_AUTO && maxV < minV:
+		return nil, fmt.Errorf("%s %q is below %s %q", f.max, maxName, f.min, minName)
+	case len(suites) > 0 && minV == tlsv3.TlsParameters_TLSv1_3:
+		return nil, fmt.Errorf("%s apply only to TLS 1.2 and earlier, and %s is %q", f.suites, f.min, minName)
+	}
+	out := &tlsv3.TlsParameters{TlsMinimumProtocolVersion: minV, TlsMaximumProtocolVersion: maxV, CipherSuites: make([]string, len(suites))}
+	for i, name := range suites {
+		envoy, ok := cipherSuiteNames[name]
+		if !ok {
+			return nil, fmt.Errorf("%s[%d]: %q is not a cipher suite weft-proxy offers", f.suites, i, name)
+		}
+		out.CipherSuites[i] = envoy
+	}
+	return out, nil
 }

@@ -69,7 +69,28 @@ func Recompile(prev *Runtime, s xds.State) (*Runtime, error) {
 	}
 	rt.Subscriptions = subscriptionsFrom(prev, rt)
 	rt.UsesLeaf, rt.LinkedLeaves = leavesPresented(rt)
+	rt.IngressLeaf = ingressLeafPresented(rt)
 	return rt, nil
+}
+
+// ingressLeafPresented is the ingress leaf the listeners present, with
+// the union of their DNS names; nil when none does.
+func ingressLeafPresented(rt *Runtime) *IngressLeaf {
+	var leaf *IngressLeaf
+	for _, l := range rt.Listeners {
+		if l.IngressDNSNames == nil {
+			continue
+		}
+		if leaf == nil {
+			leaf = &IngressLeaf{DNSNames: []string{}}
+		}
+		leaf.DNSNames = append(leaf.DNSNames, l.IngressDNSNames...)
+	}
+	if leaf != nil {
+		slices.Sort(leaf.DNSNames)
+		leaf.DNSNames = slices.Compact(leaf.DNSNames)
+	}
+	return leaf
 }
 
 // leavesPresented reports whether a TLS context of a listener, a filter
@@ -179,7 +200,11 @@ func subscriptions(rt *Runtime) xds.Subscriptions {
 		switch {
 		case l.TLS == nil:
 		case len(l.TLS.Certificates) > 0:
-			s.Secrets = append(s.Secrets, l.TLS.Certificates...)
+			for _, name := range l.TLS.Certificates {
+				if name != IngressLeafSecret { // the proxy's own, never over xDS
+					s.Secrets = append(s.Secrets, name)
+				}
+			}
 		case l.TLS.Inline == nil:
 			s.Secrets = append(s.Secrets, l.TLS.TrustBundle)
 		}

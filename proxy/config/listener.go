@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
@@ -34,6 +35,10 @@ func compileListener(l *listenerv3.Listener, tables map[string]*route.Table) (*L
 		return nil, err
 	}
 	out.Gateway = gw
+	presents := out.TLS != nil && slices.Equal(out.TLS.Certificates, []string{IngressLeafSecret})
+	if out.IngressDNSNames, err = compileIngressDNSNames(l.GetMetadata(), presents); err != nil {
+		return nil, err
+	}
 	return out, nil
 }
 

@@ -2,6 +2,8 @@ package config
 
 import (
 	"fmt"
+	"slices"
+	"strings"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	"google.golang.org/protobuf/types/known/structpb"
@@ -18,6 +20,9 @@ const (
 	TargetDatacenterField = "datacenter"
 	TargetPeerField       = "peer"
 	GatewayField          = "gateway"
+	// IngressDNSNamesField lists, on an ingress gateway's listener that
+	// presents IngressLeafSecret, the DNS names that leaf carries.
+	IngressDNSNamesField = "ingress_dns_names"
 )
 
 // Target is what a cluster leads to, as the control plane states it: the
@@ -98,6 +103,54 @@ func compileGateway(md *corev3.Metadata) (Gateway, error) {
 	}
 	return NotGateway, fmt.Errorf("metadata: filter_metadata[%q].%s %q is not a gateway kind (%s, %s, %s or %s)",
 		EndpointMetadata, GatewayField, kind, MeshGateway, TerminatingGateway, IngressGateway, APIGateway)
+}
+
+// compileIngressDNSNames reads a listener's IngressDNSNamesField: a list
+// of DNS names, required on a listener presenting IngressLeafSecret
+// (presents), refused on any other. It returns them sorted, each once.
+func compileIngressDNSNames(md *corev3.Metadata, presents bool) ([]string, error) {
+	v, ok := md.GetFilterMetadata()[EndpointMetadata].GetFields()[IngressDNSNamesField]
+	switch {
+	case !ok && presents:
+		return nil, fmt.Errorf("metadata: a listener presenting %q needs filter_metadata[%q].%s, the DNS names that leaf carries", IngressLeafSecret, EndpointMetadata, IngressDNSNamesField)
+	case ok && !presents:
+		return nil, fmt.Errorf("metadata: filter_metadata[%q].%s is for a listener presenting %q; this one does not", EndpointMetadata, IngressDNSNamesField, IngressLeafSecret)
+	case !ok:
+		return nil, nil
+	}
+	list, isList := v.GetKind().(*structpb.Value_ListValue)
+	if !isList {
+		return nil, fmt.Errorf("metadata: filter_metadata[%q].%s must be a list of DNS names", EndpointMetadata, IngressDNSNamesField)
+	}
+	names := []string{}
+	for i, item := range list.ListValue.GetValues() {
+		name := item.GetStringValue()
+		if err := checkDNSName(name); err != nil {
+			return nil, fmt.Errorf("metadata: filter_metadata[%q].%s[%d]: %w", EndpointMetadata, IngressDNSNamesField, i, err)
+		}
+		names = append(names, strings.ToLower(name))
+	}
+	slices.Sort(names)
+	return slices.Compact(names), nil
+}
+
+// checkDNSName accepts a DNS name for a certificate: labels of letters,
+// digits, hyphens and underscores, the first of which may be "*".
+func checkDNSName(name string) error {
+	if name == "" || len(name) > 253 {
+		return fmt.Errorf("%q is not a DNS name", name)
+	}
+	for i, label := range strings.Split(name, ".") {
+		if label == "*" && i == 0 {
+			continue
+		}
+		if label == "" || len(label) > 63 || strings.ContainsFunc(label, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		}) {
+			return fmt.Errorf("%q is not a DNS name", name)
+		}
+	}
+	return nil
 }
 
 // stringField returns fields[name], "" when absent, and an error naming

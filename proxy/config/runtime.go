@@ -41,6 +41,11 @@ type Runtime struct {
 	// cluster presents (weft-leaf/<service>: a terminating gateway's linked
 	// services), sorted, each once.
 	LinkedLeaves []string
+	// IngressLeaf, when not nil, is the leaf an ingress gateway's
+	// listeners present to clients outside the mesh (IngressLeafSecret):
+	// the proxy has it signed with these DNS names, and it is a
+	// certificate of Certificates once it has it (WithCertificate).
+	IngressLeaf *IngressLeaf
 
 	// sources are the messages each resource was compiled from, for
 	// Recompile; nil in a Runtime built by hand.
@@ -116,6 +121,10 @@ type Listener struct {
 	// (its metadata); NotGateway for a sidecar's. Chains of a ModeSNI or
 	// ModeTransparent listener leave it unset: the listener's applies.
 	Gateway Gateway
+	// IngressDNSNames are the DNS names an ingress gateway's listener
+	// presenting IngressLeafSecret says that leaf carries (its metadata's
+	// IngressDNSNamesField), sorted, each once; nil for other listeners.
+	IngressDNSNames []string
 }
 
 // Direction says which way a listener's traffic flows.
@@ -340,3 +349,24 @@ type Endpoint struct {
 // DefaultConnectTimeout applies to clusters without connect_timeout, as
 // in Envoy.
 const DefaultConnectTimeout = 5 * time.Second
+
+// IngressLeaf is what an ingress gateway's leaf for outside clients
+// (IngressLeafSecret) must carry besides the gateway's SPIFFE ID.
+type IngressLeaf struct {
+	// DNSNames are the union of the IngressDNSNames of the listeners
+	// presenting it, sorted, each once; maybe empty.
+	DNSNames []string
+}
+
+// WithCertificate returns a copy of rt whose Certificates hold cert under
+// name besides rt's: a certificate the proxy holds rather than receives
+// (IngressLeafSecret). rt is not modified.
+func (rt *Runtime) WithCertificate(name string, cert *tls.Certificate) *Runtime {
+	out := *rt
+	out.Certificates = make(map[string]*tls.Certificate, len(rt.Certificates)+1)
+	for n, c := range rt.Certificates {
+		out.Certificates[n] = c
+	}
+	out.Certificates[name] = cert
+	return &out
+}

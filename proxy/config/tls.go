@@ -25,6 +25,13 @@ const (
 	// service. It is referenced without sds_config too, and the proxy has
 	// it signed for the service as it does its own leaf.
 	LinkedLeafPrefix = LeafSecret + "/"
+	// IngressLeafSecret names an ingress gateway's certificate for clients
+	// outside the mesh: a leaf of the mesh's CA with the gateway's SPIFFE
+	// ID and the DNS names its listeners' metadata lists
+	// (IngressDNSNamesField). Referenced without sds_config, as the only
+	// certificate of a DownstreamTlsContext for outside clients; the proxy
+	// has it signed as it does its own leaf.
+	IngressLeafSecret = "weft-ingress-leaf"
 	// RootsSecret names the trust bundle served over ADS.
 	RootsSecret = "weft-roots"
 
@@ -44,7 +51,7 @@ func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
 	if err := unpackTransportSocket(ts, downstreamTLSType, &ctx); err != nil {
 		return nil, err
 	}
-	if presentsSDSCertificates(ctx.GetCommonTlsContext()) {
+	if presentsOutsideCertificates(ctx.GetCommonTlsContext()) {
 		s, err := compileOutsideTLS(&ctx)
 		if err != nil {
 			return nil, fmt.Errorf("DownstreamTlsContext: %w", err)

@@ -12,24 +12,37 @@ import (
 	"github.com/weft-mesh/weft/proxy/mtls"
 )
 
-// presentsSDSCertificates reports whether a CommonTlsContext names a
-// certificate fetched over SDS (an sds_config): TLS for clients outside
-// the mesh. Mesh leaves are named without one.
-func presentsSDSCertificates(c *tlsv3.CommonTlsContext) bool {
-	return slices.ContainsFunc(c.GetTlsCertificateSdsSecretConfigs(), func(sc *tlsv3.SdsSecretConfig) bool { return sc.GetSdsConfig() != nil })
+// presentsOutsideCertificates reports whether a CommonTlsContext names a
+// certificate for clients outside the mesh: fetched over SDS (an
+// sds_config), or an ingress gateway's IngressLeafSecret. Mesh leaves
+// are named without sds_config.
+func presentsOutsideCertificates(c *tlsv3.CommonTlsContext) bool {
+	return slices.ContainsFunc(c.GetTlsCertificateSdsSecretConfigs(), func(sc *tlsv3.SdsSecretConfig) bool {
+		return sc.GetSdsConfig() != nil || sc.GetName() == IngressLeafSecret
+	})
 }
 
 // compileOutsideTLS compiles a DownstreamTlsContext that presents
-// certificates over SDS: TLS terminated for clients outside the mesh, as
-// an API gateway's listener does (Consul's inline-certificate entries).
-// Clients present no certificate, so there is no validation context and
-// require_client_certificate is off; tls_certificate_sds_secret_configs
-// name one or more tls_certificate secrets over ADS, picked by the
-// client's server name; tls_params may set versions and cipher suites.
+// certificates for clients outside the mesh: TLS terminated as an API
+// gateway's listener does (Consul's inline-certificate entries) or an
+// ingress gateway's. Clients present no certificate, so there is no
+// validation context and require_client_certificate is off;
+// tls_certificate_sds_secret_configs name one or more tls_certificate
+// secrets over ADS, picked by the client's server name, or only
+// IngressLeafSecret, without sds_config: the ingress gateway's leaf,
+// which the proxy holds; tls_params may set versions and cipher suites.
 func compileOutsideTLS(ctx *tlsv3.DownstreamTlsContext) (*mtls.Server, error) {
 	c := ctx.GetCommonTlsContext()
 	out := &mtls.Server{ALPN: c.GetAlpnProtocols()}
-	for i, sc := range c.GetTlsCertificateSdsSecretConfigs() {
+	refs := c.GetTlsCertificateSdsSecretConfigs()
+	for i, sc := range refs {
+		if sc.GetName() == IngressLeafSecret {
+			if err := compileIngressLeafRef(sc, len(refs)); err != nil {
+				return nil, fmt.Errorf("common_tls_context: tls_certificate_sds_secret_configs[%d]: %w", i, err)
+			}
+			out.Certificates = append(out.Certificates, IngressLeafSecret)
+			continue
+		}
 		name, err := compileCertificateRef(sc)
 		if err != nil {
 			return nil, fmt.Errorf("common_tls_context: tls_certificate_sds_secret_configs[%d]: %w", i, err)
@@ -82,9 +95,22 @@ func compileCertificateRef(sc *tlsv3.SdsSecretConfig) (string, error) {
 	return name, nil
 }
 
-// isMeshLeaf reports whether name is weft-leaf or weft-leaf/<...>.
+// compileIngressLeafRef checks a reference to IngressLeafSecret, one of
+// n: alone and without sds_config, the proxy's own.
+func compileIngressLeafRef(sc *tlsv3.SdsSecretConfig, n int) error {
+	switch {
+	case sc.GetSdsConfig() != nil:
+		return fmt.Errorf("secret %q is the ingress gateway's leaf, which the proxy has signed itself: reference it without sds_config", IngressLeafSecret)
+	case n != 1:
+		return fmt.Errorf("secret %q is presented alone, not with other certificates (have %d)", IngressLeafSecret, n)
+	}
+	return onlyFields(sc, "name")
+}
+
+// isMeshLeaf reports whether name is weft-leaf, weft-leaf/<...> or
+// weft-ingress-leaf: a leaf of the mesh's CA, whose key the proxy holds.
 func isMeshLeaf(name string) bool {
-	return name == LeafSecret || strings.HasPrefix(name, LinkedLeafPrefix)
+	return name == LeafSecret || strings.HasPrefix(name, LinkedLeafPrefix) || name == IngressLeafSecret
 }
 
 // compileCertificateSecret compiles a tls_certificate secret: a
