@@ -24,14 +24,18 @@ var _ admin.Source = (*Proxy)(nil)
 // as they are. A compile or bind error changes nothing and is returned
 // for the NACK. It runs on the xDS client's goroutine.
 func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
+	p.applyMu.Lock()
+	defer p.applyMu.Unlock()
 	rt, err := config.Recompile(p.runtime.Load(), s)
 	if err != nil {
 		return xds.Subscriptions{}, err
 	}
+	rt = p.withIngressLeaf(rt)
 	plan, err := p.listeners.Prepare(rt)
 	if err != nil {
 		return xds.Subscriptions{}, err
 	}
+	p.setIngressLeaf(rt.IngressLeaf)
 	p.runtime.Store(rt) // the collector's address, for the tracers the listeners acquire
 	p.trust.Set(rt.Secrets)
 	// Certificates a running listener presents stay until it no longer
@@ -42,6 +46,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	if b := rt.Secrets[config.RootsSecret]; b != nil {
 		p.identity.SetRoots(b.Roots)
 		p.linked.SetRoots(b.Roots)
+		p.ingress.SetRoots(b.Roots)
 	}
 	if rt.UsesLeaf {
 		p.identity.Want()
@@ -60,8 +65,8 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 // Ready implements admin.Source: nil once the first configuration is
 // applied, its listeners bound and the routes, endpoints and secrets it
 // names received (or initialFetchTimeout passed), and every leaf
-// certificate a listener or cluster presents obtained (its own, and
-// linked services'); until shutdown starts.
+// certificate a listener or cluster presents obtained (its own, linked
+// services' and an ingress gateway's); until shutdown starts.
 func (p *Proxy) Ready() error {
 	state, status := p.xds.State(), p.xds.Status()
 	return p.readiness.check(time.Now(), func() error { return waitingForXDS(state, status) }, p.waitingForLeaves)
@@ -82,6 +87,13 @@ func (p *Proxy) waitingForLeaves(needs leafNeeds) error {
 			return fmt.Errorf("waiting for the leaf certificate of linked service %q from the certificate service (last error: %s)", svc, orNone(lastErr))
 		}
 	}
+	if needs.ingress && p.ingress.Current() == nil {
+		lastErr := ""
+		if st := p.ingress.Status(); st != nil {
+			lastErr = st.LastError
+		}
+		return fmt.Errorf("waiting for the ingress gateway's leaf certificate (%s) from the certificate service (last error: %s)", config.IngressLeafSecret, orNone(lastErr))
+	}
 	return nil
 }
 
@@ -98,6 +110,7 @@ func (p *Proxy) Certs() admin.Certs {
 	if linked := p.linked.Status(); len(linked) > 0 {
 		out.Linked = linked
 	}
+	out.Ingress = p.ingress.Status()
 	return out
 }
 

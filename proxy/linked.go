@@ -16,11 +16,12 @@ import (
 // waits for them — and swaps the managers' set into what handshakes read
 // at every apply.
 
-// runIdentities runs the proxy's own leaf manager and the linked ones
-// until ctx is cancelled, and returns once they all have.
+// runIdentities runs the proxy's own leaf manager, the linked ones and
+// the ingress one until ctx is cancelled, and returns once they all have.
 func (p *Proxy) runIdentities(ctx context.Context) {
 	var wg sync.WaitGroup
 	wg.Go(func() { p.linked.Run(ctx) })
+	wg.Go(func() { p.ingress.Run(ctx) })
 	p.identity.Run(ctx)
 	wg.Wait()
 }

@@ -79,6 +79,9 @@ type certService struct {
 	certsv1.UnimplementedCertificateServiceServer
 	ca     atomic.Pointer[certs.CA]
 	signed atomic.Int32
+	// dns are the DNS names a leaf may carry (an ingress gateway's), nil
+	// for none.
+	dns atomic.Pointer[[]string]
 }
 
 func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*certsv1.SignResponse, error) {
@@ -94,7 +97,11 @@ func (s *certService) Sign(ctx context.Context, req *certsv1.SignRequest) (*cert
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}
-	leaf, err := s.ca.Load().Sign(req.GetCsr(), id, leafTTL, time.Now())
+	var dns []string
+	if d := s.dns.Load(); d != nil {
+		dns = *d
+	}
+	leaf, err := s.ca.Load().Sign(req.GetCsr(), id, leafTTL, time.Now(), dns...)
 	if err != nil {
 		return nil, status.Error(codes.InvalidArgument, err.Error())
 	}

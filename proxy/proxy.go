@@ -11,7 +11,9 @@
 // (proxy/identity) obtains and renews the leaf certificate that mTLS
 // listeners and clusters present — and, for a terminating gateway, one
 // more manager per linked service obtains that service's leaf, which its
-// chains present — and the trust bundles received over SDS
+// chains present; for an ingress gateway with TLS, one more obtains the
+// leaf with its DNS names that its listeners present to outside clients
+// (ingress.go) — and the trust bundles received over SDS
 // are what they verify peers against (proxy/mtls); an API gateway's
 // listeners present certificates received over SDS to clients outside
 // the mesh instead (proxy/mtls, certificates.go); the admin API
@@ -68,7 +70,14 @@ type Proxy struct {
 	// from, swapped at apply time.
 	linked       *identity.Linked
 	linkedLeaves *mtls.Leaves
-	lkg          *lastKnownGood // nil without Options.StateDir; set by Run
+	// ingress runs the manager of an ingress gateway's leaf for outside
+	// clients (config.IngressLeafSecret), which apply adds to the
+	// certificates listeners present.
+	ingress *identity.Ingress
+	// applyMu serializes installing configurations: xDS updates (apply)
+	// and the arrival of an ingress leaf (reapplyIngressLeaf).
+	applyMu sync.Mutex
+	lkg     *lastKnownGood // nil without Options.StateDir; set by Run
 
 	registry  *prometheus.Registry
 	metrics   *metrics.Metrics
@@ -112,6 +121,7 @@ func New(opts Options) (*Proxy, error) {
 		OnIssue:       p.onLeaf,
 	})
 	p.linked = identity.NewLinked(p.newLinkedManager)
+	p.ingress = identity.NewIngress(p.newIngressManager, p.reapplyIngressLeaf)
 	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Linked: p.linkedLeaves, Trust: p.trust, Certificates: p.certs}
 	p.clusters = cluster.NewManager(cluster.Options{
@@ -252,9 +262,13 @@ func (p *Proxy) run(ctx context.Context) error {
 	return err
 }
 
-// shutdown runs once the xDS client has stopped, so no apply races it.
+// shutdown runs once the xDS client has stopped, so no apply races it;
+// an ingress leaf arriving from now on is not installed
+// (reapplyIngressLeaf).
 func (p *Proxy) shutdown(adminSrv *http.Server, adminDone <-chan struct{}) {
+	p.applyMu.Lock()
 	p.readiness.draining.Store(true)
+	p.applyMu.Unlock()
 	p.log.Info("shutting down; draining connections", "drain_timeout", p.opts.DrainTimeout)
 	p.listeners.Close()
 	p.clusters.Close()

@@ -57,8 +57,9 @@ type warming struct {
 
 // leafNeeds are the leaf certificates a configuration presents.
 type leafNeeds struct {
-	own    bool     // weft-leaf
-	linked []string // the services of weft-leaf/<service>
+	own     bool     // weft-leaf
+	linked  []string // the services of weft-leaf/<service>
+	ingress bool     // weft-ingress-leaf
 }
 
 // leafWait says which leaf of needs is missing and why; nil when none is.
@@ -72,7 +73,7 @@ func (r *readiness) observe(s xds.State, rt *config.Runtime, now time.Time, leav
 		return false
 	}
 	missing := missingReferences(s, rt.Subscriptions)
-	needs := leafNeeds{own: rt.UsesLeaf, linked: rt.LinkedLeaves}
+	needs := leafNeeds{own: rt.UsesLeaf, linked: rt.LinkedLeaves, ingress: rt.IngressLeaf != nil}
 	if len(missing) == 0 && leaves(needs) == nil {
 		return r.latch()
 	}

@@ -73,9 +73,14 @@ type Certs struct {
 	// presents too (weft-leaf/<service>: a terminating gateway's), and
 	// their renewal state, by service.
 	Linked map[string]identity.Status `json:"linked,omitempty"`
-	// Certificates are those received over SDS that listeners present to
-	// clients outside the mesh (an API gateway's), by secret name:
-	// subject, names, validity and fingerprint, never the key.
+	// Ingress is the renewal state of an ingress gateway's leaf for
+	// outside clients (weft-ingress-leaf), whose certificate is listed
+	// in Certificates; nil when no listener presents one.
+	Ingress *identity.Status `json:"ingress,omitempty"`
+	// Certificates are those listeners present to clients outside the
+	// mesh, by secret name: received over SDS (an API gateway's), or an
+	// ingress gateway's own leaf (weft-ingress-leaf); subject, names,
+	// validity and fingerprint, never the key.
 	Certificates map[string]mtls.CertificateInfo `json:"certificates,omitempty"`
 }
 

@@ -10,6 +10,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/spiffe/go-spiffe/v2/spiffeid"
@@ -56,7 +58,11 @@ func (m *Manager) renew(ctx context.Context) (*Leaf, error) {
 	if err != nil {
 		return nil, fmt.Errorf("generate key: %w", err)
 	}
-	csr, err := x509.CreateCertificateRequest(rand.Reader, &x509.CertificateRequest{}, key)
+	tmpl := &x509.CertificateRequest{}
+	if m.opts.Request != nil {
+		tmpl = m.opts.Request()
+	}
+	csr, err := x509.CreateCertificateRequest(rand.Reader, tmpl, key)
 	if err != nil {
 		return nil, fmt.Errorf("create CSR: %w", err)
 	}
@@ -66,7 +72,16 @@ func (m *Manager) renew(ctx context.Context) (*Leaf, error) {
 	if err != nil {
 		return nil, fmt.Errorf("sign CSR: %w", err)
 	}
-	return m.leafFrom(key, resp.GetCertificate(), resp.GetIntermediates(), resp.GetSpiffeId())
+	leaf, err := m.leafFrom(key, resp.GetCertificate(), resp.GetIntermediates(), resp.GetSpiffeId())
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range tmpl.DNSNames {
+		if !slices.ContainsFunc(leaf.Cert.Leaf.DNSNames, func(n string) bool { return strings.EqualFold(n, name) }) {
+			return nil, fmt.Errorf("signed leaf lacks the DNS name %q the CSR asks for (it has %q)", name, leaf.Cert.Leaf.DNSNames)
+		}
+	}
+	return leaf, nil
 }
 
 // leafFrom checks a signed leaf against the key and the identity the

@@ -57,6 +57,11 @@ type Options struct {
 	// OnIssue, if set, is called from Run with every newly issued leaf,
 	// e.g. to persist it (see Restore). It must not block for long.
 	OnIssue func(*Leaf)
+	// Request, if set, returns the template of each CSR (its DNS names and
+	// URI SAN: an ingress gateway's leaf for outside clients); nil sends
+	// a CSR with no name, the signer deciding the identity. A leaf that
+	// lacks a DNS name the template asks for is refused. Called from Run.
+	Request func() *x509.CertificateRequest
 }
 
 // ErrNoLeaf fails handshakes while there is no leaf certificate yet.
