@@ -33,6 +33,10 @@ func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string)
 		}
 		for _, l := range entry.Listeners {
 			port := strconv.Itoa(l.Port)
+			protocol := cmp.Or(l.Protocol, "tcp")
+			if _, tls := entry.ListenerTLS(l); tls {
+				protocol += " TLS (" + translate.IngressLeafSecret + ")"
+			}
 			for _, s := range l.Services {
 				hosts := "any connection"
 				if catalog.IsL7(l.Protocol) {
@@ -42,7 +46,7 @@ func gatewayRoutes(snap *catalog.Snapshot, p *catalog.Proxy, trustDomain string)
 					}
 					hosts = "Host " + strings.Join(hs, ", ")
 				}
-				out = append(out, fmt.Sprintf(":%s %s %s → %s", port, cmp.Or(l.Protocol, "tcp"), hosts, s.Name))
+				out = append(out, fmt.Sprintf(":%s %s %s → %s", port, protocol, hosts, s.Name))
 			}
 		}
 	case catalog.KindAPIGateway:

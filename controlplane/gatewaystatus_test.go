@@ -18,7 +18,7 @@ func TestGatewayRoutes(t *testing.T) {
 		Exports:         map[string][]string{"api": {"dc1", "dc3"}, "db": {"dc1"}},
 		IngressGateways: map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", Listeners: []catalog.IngressListener{
 			{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com", "api"}}, {Name: "web"}}},
-			{Port: 9000, Services: []catalog.IngressService{{Name: "db"}}},
+			{Port: 9000, TLS: &catalog.IngressTLS{Enabled: true}, Services: []catalog.IngressService{{Name: "db"}}},
 		}}},
 		APIGateways: map[string]*catalog.APIGateway{"gw": {Name: "gw", Listeners: []catalog.APIGatewayListener{
 			{Name: "https", Port: 8443, Protocol: "http", TLS: &catalog.GatewayTLS{Certificates: []*catalog.InlineCertificate{{Name: "cert"}}},
@@ -43,7 +43,7 @@ func TestGatewayRoutes(t *testing.T) {
 		{"ingress gateway", &catalog.Proxy{Kind: catalog.KindIngressGateway, Name: "ingress"}, []string{
 			":8080 http Host api.example.com, api → api",
 			":8080 http Host web.ingress.* → web",
-			":9000 tcp any connection → db",
+			":9000 tcp TLS (weft-ingress-leaf) any connection → db",
 		}},
 		{"ingress gateway without entry", &catalog.Proxy{Kind: catalog.KindIngressGateway, Name: "other"}, nil},
 		{"terminating gateway", &catalog.Proxy{Kind: catalog.KindTerminatingGateway, Name: "tgw"}, []string{

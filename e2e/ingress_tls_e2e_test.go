@@ -111,6 +111,13 @@ func TestIngressGatewayTLS(t *testing.T) {
 			t.Errorf("plaintext GET web.example.com: %d %q, want web-1", code, body)
 		}
 	})
+	t.Run("weft proxy-status shows which listener has TLS", func(t *testing.T) {
+		status, err := exec.Command(filepath.Join(binDir, "weft"), "proxy-status", "--admin-addr", m.cpAdmin, "ingress-1").CombinedOutput()
+		want := fmt.Sprintf(":%d http TLS (weft-ingress-leaf) Host api.example.com → api", tlsPort)
+		if err != nil || !strings.Contains(string(status), want) || !strings.Contains(string(status), fmt.Sprintf(":%d http Host web.example.com → web", plainPort)) {
+			t.Errorf("weft proxy-status ingress-1 lacks %q or the plaintext listener: %v\n%s", want, err, status)
+		}
+	})
 	t.Run("a new host gets a leaf that covers it", func(t *testing.T) {
 		m.setEntry(t, entry("web.example.com", "www.example.com"))
 		poll.UntilTrue(t, 30*time.Second, "a leaf for www.example.com", func() bool {
