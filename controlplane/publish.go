@@ -7,9 +7,12 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
@@ -47,6 +50,10 @@ type publisher struct {
 	// proxies updated in different publishes still share one copy of each
 	// distinct resource, and memory does not grow with churn.
 	interned map[internKey]*internedResource
+	// canonical is interned's reverse: the key of each interned proto, so
+	// a resource published before (a proxy whose translation kept it)
+	// is not validated, marshaled and hashed again.
+	canonical map[types.Resource]internKey
 
 	// secretVersions is the published Secret version per proxy, read by
 	// root rotation from other goroutines.
@@ -59,9 +66,14 @@ type publishedProxy struct {
 	// res is the translation it was built from; Translator hands an
 	// unchanged proxy the same pointer again.
 	res     *translate.Resources
-	version string      // the combined version of every type
-	keys    []internKey // the interned resources it holds
+	snap    *cachev3.Snapshot
+	version string // the combined version of every type
+	// keys are the interned resources it holds, by type (publishedTypes).
+	keys typeKeys
 }
+
+// typeKeys are intern keys by type, in publishedTypes order.
+type typeKeys [5][]internKey
 
 // internedResource is the canonical proto of one content hash.
 type internedResource struct {
@@ -71,7 +83,7 @@ type internedResource struct {
 
 func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publisher {
 	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]publishedProxy{},
-		interned: map[internKey]*internedResource{}, secretVersions: map[string]string{}}
+		interned: map[internKey]*internedResource{}, canonical: map[types.Resource]internKey{}, secretVersions: map[string]string{}}
 }
 
 // publish sets a snapshot for every proxy whose resources changed and clears
@@ -84,7 +96,7 @@ func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publishe
 // it was last published from is skipped without validating or hashing
 // anything, so a publish costs what changed, not the size of the mesh.
 func (p *publisher) publish(ctx context.Context, res *translate.Result, since time.Time) (changed int, err error) {
-	memo := newResourceMemo(p.interned)
+	memo := newResourceMemo(p.interned, p.canonical)
 	defer memo.dropUnreferenced()
 	var failed []error
 	// inRes counts the published proxies that are in res; any other
@@ -98,7 +110,11 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 		if ok && prev.res == r {
 			continue
 		}
-		snap, version, keys, verr := buildSnapshot(r, memo)
+		var last *publishedProxy
+		if ok {
+			last = &prev
+		}
+		snap, version, keys, verr := buildSnapshot(r, memo, last)
 		if verr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
 			continue
@@ -112,13 +128,18 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
 			continue
 		}
-		p.acquire(keys)
-		if ok {
-			p.release(prev.keys)
-		} else {
+		for i := range keys {
+			if !ok || !sameSlice(keys[i], prev.keys[i]) {
+				p.acquire(keys[i])
+				if ok {
+					p.release(prev.keys[i])
+				}
+			}
+		}
+		if !ok {
 			inRes++
 		}
-		p.published[id] = publishedProxy{res: r, version: version, keys: keys}
+		p.published[id] = publishedProxy{res: r, snap: snap, version: version, keys: keys}
 		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
 		for _, typ := range publishedTypes {
 			p.metrics.published(id, typ, snap.GetVersion(typ), since)
@@ -139,7 +160,9 @@ func (p *publisher) unpublishGone(res *translate.Result) {
 	for id, prev := range p.published {
 		if _, ok := res.Proxies[id]; !ok {
 			p.cache.Unpublish(id)
-			p.release(prev.keys)
+			for _, k := range prev.keys {
+				p.release(k)
+			}
 			delete(p.published, id)
 			p.setSecretVersion(id, "")
 			p.metrics.forget(id)
@@ -162,6 +185,7 @@ func (p *publisher) release(keys []internKey) {
 		e.refs--
 		if e.refs == 0 {
 			delete(p.interned, k)
+			delete(p.canonical, e.res)
 		}
 	}
 }
@@ -188,38 +212,79 @@ var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resou
 // buildSnapshot validates a proxy's resources and assembles a consistent
 // snapshot whose per-type versions are content hashes, so identical catalog
 // state yields identical versions on every control-plane replica. It also
-// returns the interned resources the snapshot holds.
-func buildSnapshot(r *translate.Resources, memo *resourceMemo) (*cachev3.Snapshot, string, []internKey, error) {
-	snap := &cachev3.Snapshot{}
-	versionMap := make(map[string]map[string]string, 5)
+// returns the interned resources the snapshot holds, by type.
+//
+// last, when not nil, is what was published to the proxy before: a type
+// whose resources are the protos it was built from keeps its versions,
+// items and keys, and if r differs from it in the contents of load
+// assignments or secrets only (Translator.reload and swapRoots), r is
+// consistent as it was, and go-control-plane's check, which unpacks
+// every listener, is skipped. An endpoint change then costs its load
+// assignments, not the proxy.
+func buildSnapshot(r *translate.Resources, memo *resourceMemo, last *publishedProxy) (*cachev3.Snapshot, string, typeKeys, error) {
+	snap := &cachev3.Snapshot{VersionMap: make(map[string]map[string]string, 5)}
+	var keys typeKeys
 	combined := sha256.New()
-	keys := make([]internKey, 0, len(r.Listeners)+len(r.Clusters)+len(r.Endpoints)+len(r.Routes)+len(r.Secrets))
-	for _, set := range []struct {
+	for i, set := range []struct {
 		typ   types.ResponseType
 		items []validatable
+		prev  []validatable
 	}{
-		{types.Listener, asValidatable(r.Listeners)},
-		{types.Cluster, asValidatable(r.Clusters)},
-		{types.Endpoint, asValidatable(r.Endpoints)},
-		{types.Route, asValidatable(r.Routes)},
-		{types.Secret, asValidatable(r.Secrets)},
+		{types.Listener, asValidatable(r.Listeners), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Listeners) })},
+		{types.Cluster, asValidatable(r.Clusters), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Clusters) })},
+		{types.Endpoint, asValidatable(r.Endpoints), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Endpoints) })},
+		{types.Route, asValidatable(r.Routes), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Routes) })},
+		{types.Secret, asValidatable(r.Secrets), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Secrets) })},
 	} {
-		version, items, hashes, err := memo.versionOf(set.items, &keys)
-		if err != nil {
-			return nil, "", nil, err
-		}
-		snap.Resources[set.typ] = cachev3.NewResources(version, items)
 		typeURL, _ := cachev3.GetResponseTypeURL(set.typ)
-		versionMap[typeURL] = hashes
-		combined.Write([]byte(version))
+		if last != nil && last.snap != nil && slices.Equal(set.items, set.prev) {
+			snap.Resources[set.typ] = last.snap.Resources[set.typ]
+			snap.VersionMap[typeURL] = last.snap.VersionMap[typeURL]
+			keys[i] = last.keys[i] // held by last: not acquired again (publish)
+		} else {
+			version, items, hashes, err := memo.versionOf(set.items, &keys[i])
+			if err != nil {
+				return nil, "", typeKeys{}, err
+			}
+			snap.Resources[set.typ] = cachev3.NewResources(version, items)
+			// Delta xDS compares resources by these hashes; filling them
+			// in spares the cache marshaling every resource again.
+			snap.VersionMap[typeURL] = hashes
+		}
+		combined.Write([]byte(snap.Resources[set.typ].Version))
 	}
-	// Delta xDS compares resources by these hashes; filling them in spares
-	// the cache marshaling every resource of every proxy again.
-	snap.VersionMap = versionMap
+	version := hex.EncodeToString(combined.Sum(nil))
+	if last != nil && sameReferences(last.res, r) {
+		return snap, version, keys, nil
+	}
 	if err := snap.Consistent(); err != nil {
-		return nil, "", nil, fmt.Errorf("inconsistent snapshot: %w", err)
+		return nil, "", typeKeys{}, fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, hex.EncodeToString(combined.Sum(nil)), keys, nil
+	return snap, version, keys, nil
+}
+
+// lastOf is one type's resources of the last translation published, nil
+// without one.
+func lastOf(last *publishedProxy, get func(*translate.Resources) []validatable) []validatable {
+	if last == nil {
+		return nil
+	}
+	return get(last.res)
+}
+
+// sameSlice reports whether a and b are the same slice.
+func sameSlice[T any](a, b []T) bool {
+	return len(a) == len(b) && (len(a) == 0 || &a[0] == &b[0])
+}
+
+// sameReferences reports whether b holds a's listeners, clusters and
+// routes (the same protos), and load assignments and secrets of the same
+// names: the references go-control-plane's consistency check follows
+// are then a's.
+func sameReferences(a, b *translate.Resources) bool {
+	return slices.Equal(a.Listeners, b.Listeners) && slices.Equal(a.Clusters, b.Clusters) && slices.Equal(a.Routes, b.Routes) &&
+		slices.EqualFunc(a.Endpoints, b.Endpoints, func(x, y *endpointv3.ClusterLoadAssignment) bool { return x.ClusterName == y.ClusterName }) &&
+		slices.EqualFunc(a.Secrets, b.Secrets, func(x, y *tlsv3.Secret) bool { return x.Name == y.Name })
 }
 
 func asValidatable[T validatable](in []T) []validatable {
@@ -234,8 +299,9 @@ func asValidatable[T validatable](in []T) []validatable {
 // publish, however many proxies share it, and swaps in the interned proto
 // when the content was published before.
 type resourceMemo struct {
-	seen     map[types.Resource]memoEntry
-	interned map[internKey]*internedResource
+	seen      map[types.Resource]memoEntry
+	interned  map[internKey]*internedResource
+	canonical map[types.Resource]internKey // interned's reverse (publisher.canonical)
 	// added are the resources interned by this publish; those no proxy
 	// ended up holding are dropped at its end.
 	added []internKey
@@ -252,8 +318,8 @@ type internKey struct {
 	hash string
 }
 
-func newResourceMemo(interned map[internKey]*internedResource) *resourceMemo {
-	return &resourceMemo{seen: map[types.Resource]memoEntry{}, interned: interned}
+func newResourceMemo(interned map[internKey]*internedResource, canonical map[types.Resource]internKey) *resourceMemo {
+	return &resourceMemo{seen: map[types.Resource]memoEntry{}, interned: interned, canonical: canonical}
 }
 
 func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
@@ -262,6 +328,10 @@ func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 		// the last other holder.
 		m.intern(e)
 		return e, nil
+	}
+	if key, ok := m.canonical[r]; ok {
+		// Published before as it is: validated and hashed then.
+		return memoEntry{key: key, canonical: r}, nil
 	}
 	if err := r.ValidateAll(); err != nil {
 		return memoEntry{}, fmt.Errorf("resource %q: %w", cachev3.GetResourceName(r), err)
@@ -285,6 +355,7 @@ func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 func (m *resourceMemo) intern(e memoEntry) {
 	if _, ok := m.interned[e.key]; !ok {
 		m.interned[e.key] = &internedResource{res: e.canonical}
+		m.canonical[e.canonical] = e.key
 		m.added = append(m.added, e.key)
 	}
 }
@@ -295,6 +366,7 @@ func (m *resourceMemo) dropUnreferenced() {
 	for _, k := range m.added {
 		if e := m.interned[k]; e != nil && e.refs == 0 {
 			delete(m.interned, k)
+			delete(m.canonical, e.res)
 		}
 	}
 }

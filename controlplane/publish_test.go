@@ -133,6 +133,17 @@ func TestPublishInternsPublishedResources(t *testing.T) {
 		if diff := cmp.Diff(want, got, cmp.AllowUnexported(internKey{})); diff != "" {
 			t.Errorf("publish %d: interned references (-held +counted):\n%s", i, diff)
 		}
+		// The reverse index names exactly the interned protos, each by
+		// its own content: a stale entry would let a changed proto skip
+		// validation and hashing.
+		if len(p.canonical) != len(p.interned) {
+			t.Errorf("publish %d: %d protos indexed, %d interned", i, len(p.canonical), len(p.interned))
+		}
+		for r, k := range p.canonical {
+			if in := p.interned[k]; in == nil || types.Resource(in.res) != r || contentKey(t, r) != k {
+				t.Errorf("publish %d: the reverse index holds a proto that is not the interned one of its content", i)
+			}
+		}
 	}
 }
 

@@ -87,15 +87,21 @@ func (t *translator) localFailoverChild(p *catalog.Proxy, upstream string, r *re
 	if cr.err != nil {
 		t.problem("proxy %q: upstream %q: %v", p.ID, upstream, cr.err)
 	}
-	c := cr.cluster
+	return cr.cluster, t.childLoadAssignment(r, name)
+}
+
+// childLoadAssignment is the load assignment of a local failover child,
+// built once per Translate.
+func (t *translator) childLoadAssignment(r *resolution, name string) *endpointv3.ClusterLoadAssignment {
 	if l, ok := t.childLoads[name]; ok {
 		t.replay(l.inputs)
-		return c, l.cla
+		return l.cla
 	}
 	mark := len(t.inputs)
 	cla := loadAssignment(name, priorityGroup{t.endpointsOf(r), r.subset.OnlyPassing})
 	t.childLoads[name] = loadResult{cla, t.inputsSince(mark)}
-	return c, cla
+	t.recipes[cla] = loadSource{func(t *translator) *endpointv3.ClusterLoadAssignment { return t.childLoadAssignment(r, name) }, t.childLoads[name].inputs}
+	return cla
 }
 
 // peerFailoverChild is the child cluster of a peer's service: reached

@@ -141,6 +141,7 @@ func (t *translator) loadAssignmentOf(r *resolution) *endpointv3.ClusterLoadAssi
 	mark := len(t.inputs)
 	cla := t.resolutionLoadAssignment(r)
 	t.loads[r] = loadResult{cla, t.inputsSince(mark)}
+	t.recipes[cla] = loadSource{func(t *translator) *endpointv3.ClusterLoadAssignment { return t.loadAssignmentOf(r) }, t.loads[r].inputs}
 	return cla
 }
 

@@ -15,6 +15,7 @@ func changedInputs(d catalog.Diff) map[input]bool {
 		}
 	}
 	mark(inEndpoints, d.Endpoints)
+	mark(inLoadEndpoints, d.Endpoints)
 	if d.Endpoints.KeysChanged {
 		changed[input{kind: inServiceNames}] = true
 	}

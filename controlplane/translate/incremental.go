@@ -8,6 +8,7 @@ import (
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -52,6 +53,20 @@ type proxyEntry struct {
 	res      *Resources // nil for a nil registration
 	problems []error
 	inputs   []input // sorted, each once
+	// loads rebuild res.Endpoints, by index; nil without any built from
+	// loadEndpoints, and a zero loadSource for each other.
+	loads []loadSource
+}
+
+// loadSource is how a load assignment was built: build builds it again
+// from the translator's snapshot with what it was first built from (its
+// resolution), and inputs are what it read. When only instances a proxy's
+// load assignments read changed, Translator.reload builds those again
+// instead of translating the proxy, and its other resources keep their
+// pointers.
+type loadSource struct {
+	build  func(t *translator) *endpointv3.ClusterLoadAssignment
+	inputs []input
 }
 
 // NewTranslator returns a Translator that has translated nothing yet.
@@ -65,9 +80,10 @@ func NewTranslator() *Translator {
 // cost is that of comparing the two snapshots and translating the proxies
 // a change concerns; the Result's maps are copies of the Translator's.
 func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
-	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMesh(x.mesh, mesh)
+	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMeshButRoots(x.mesh, mesh)
 	var diff catalog.Diff
 	var changed map[input]bool
+	var oldRoots *tlsv3.Secret // the bundle secret a roots change replaces
 	if full {
 		x.setMesh(mesh)
 		clear(x.proxies)
@@ -77,6 +93,14 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	} else {
 		diff = catalog.Compare(x.last, snap)
 		changed = changedInputs(diff)
+		if !bytes.Equal(x.mesh.RootsPEM, mesh.RootsPEM) {
+			oldRoots = x.roots
+			x.mesh.RootsPEM = bytes.Clone(mesh.RootsPEM)
+			if x.roots != nil {
+				x.roots = rootsSecret(x.mesh.RootsPEM)
+			}
+			changed[input{kind: inMeshRoots}] = true
+		}
 	}
 	x.updateUsable(snap, changed, full)
 	t := newTranslator(snap, x.mesh, x.usableOverrides())
@@ -87,15 +111,24 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 		}
 	} else {
 		stale := x.readersOf(changed)
+		registered := map[string]bool{}
 		for _, id := range diff.Proxies.Changed {
 			stale[id] = true
+			registered[id] = true
 		}
 		for id := range stale {
-			if p, ok := snap.Proxies[id]; ok {
-				x.retranslate(t, id, p)
-			} else {
+			p, ok := snap.Proxies[id]
+			switch {
+			case !ok:
 				x.remove(id)
+			case !registered[id] && x.onlyLoadsChanged(id, changed):
+				x.reload(t, id, changed)
+			default:
+				x.retranslate(t, id, p)
 			}
+		}
+		if oldRoots != nil {
+			x.swapRoots(oldRoots)
 		}
 	}
 	x.last = snap
@@ -130,6 +163,70 @@ func (x *Translator) retranslate(t *translator, id string, p *catalog.Proxy) {
 	}
 }
 
+// onlyLoadsChanged reports whether every changed input a proxy's last
+// translation read was read for load assignments only.
+func (x *Translator) onlyLoadsChanged(id string, changed map[input]bool) bool {
+	e := x.proxies[id]
+	if e == nil || e.res == nil {
+		return false
+	}
+	for _, in := range e.inputs {
+		if in.kind != inLoadEndpoints && changed[in] {
+			return false
+		}
+	}
+	return true
+}
+
+// reload builds a proxy's load assignments again and keeps the rest of
+// its last translation: what a change of instances costs a proxy whose
+// listeners, clusters and routes do not depend on them. The result is a
+// new *Resources whose other slices are the previous ones.
+func (x *Translator) reload(t *translator, id string, changed map[input]bool) {
+	prev := x.proxies[id]
+	res := *prev.res
+	rebuilt := false
+	for i, src := range prev.loads {
+		if src.build != nil && slices.ContainsFunc(src.inputs, func(in input) bool { return changed[in] }) {
+			if !rebuilt {
+				res.Endpoints, rebuilt = slices.Clone(prev.res.Endpoints), true
+			}
+			res.Endpoints[i] = src.build(t)
+		}
+	}
+	t.inputs = t.inputs[:0] // the inputs, being the same, stay indexed
+	if !rebuilt {
+		return // what changed reached none of its load assignments
+	}
+	next := *prev
+	next.res = &res
+	x.proxies[id] = &next
+	x.resources[id] = &res
+}
+
+// swapRoots hands every proxy holding the old trust-bundle secret the
+// new one (x.roots): a new *Resources whose other slices are the
+// previous ones. The proxies that read the roots otherwise were
+// translated again (inMeshRoots).
+func (x *Translator) swapRoots(old *tlsv3.Secret) {
+	for id, e := range x.proxies {
+		if e.res == nil {
+			continue
+		}
+		i := slices.Index(e.res.Secrets, old)
+		if i < 0 {
+			continue
+		}
+		res := *e.res
+		res.Secrets = slices.Clone(e.res.Secrets)
+		res.Secrets[i] = x.roots
+		next := *e
+		next.res = &res
+		x.proxies[id] = &next
+		x.resources[id] = &res
+	}
+}
+
 // remove forgets a proxy that left the catalog.
 func (x *Translator) remove(id string) {
 	x.index(id, x.proxies[id], nil)
@@ -144,7 +241,16 @@ func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 	res := t.proxy(p)
 	in := slices.Clone(t.inputs)
 	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
-	return &proxyEntry{res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in))}
+	var loads []loadSource
+	for i, cla := range res.Endpoints {
+		if src, ok := t.recipes[cla]; ok {
+			if loads == nil {
+				loads = make([]loadSource, len(res.Endpoints))
+			}
+			loads[i] = src
+		}
+	}
+	return &proxyEntry{res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in)), loads: loads}
 }
 
 // readersOf returns the IDs of the proxies that read any of inputs.
@@ -209,9 +315,10 @@ func cloneMesh(mesh Mesh) Mesh {
 	return mesh
 }
 
-func sameMesh(a, b Mesh) bool {
+// sameMeshButRoots reports whether two Meshes differ at most in their
+// roots, which Translate applies without translating every proxy again.
+func sameMeshButRoots(a, b Mesh) bool {
 	return a.TrustDomain == b.TrustDomain && slices.Equal(a.TrustDomainAliases, b.TrustDomainAliases) && a.DefaultPolicy == b.DefaultPolicy &&
-		bytes.Equal(a.RootsPEM, b.RootsPEM) &&
 		(a.Tracing == nil) == (b.Tracing == nil) && (a.Tracing == nil || *a.Tracing == *b.Tracing) &&
 		(a.HealthyPanicThreshold == nil) == (b.HealthyPanicThreshold == nil) &&
 		(a.HealthyPanicThreshold == nil || *a.HealthyPanicThreshold == *b.HealthyPanicThreshold)

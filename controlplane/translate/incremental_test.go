@@ -1,9 +1,11 @@
 package translate
 
 import (
+	"bytes"
 	"fmt"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -31,6 +33,16 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 			x.Translate(base.snap, base.mesh)
 			assertSameTranslation(t, base.name+": "+v.name, x.Translate(v.snap, base.mesh), v.snap, base.mesh)
 			assertSameTranslation(t, base.name+": "+v.name+", undone", x.Translate(base.snap, base.mesh), base.snap, base.mesh)
+		}
+		// A roots change (a CA rotation's steps) swaps the bundle secret
+		// and translates again only what reads the roots otherwise.
+		if len(base.mesh.RootsPEM) > 0 {
+			rotated := base.mesh
+			rotated.RootsPEM = append(bytes.Clone(base.mesh.RootsPEM), base.mesh.RootsPEM...)
+			x := NewTranslator()
+			x.Translate(base.snap, base.mesh)
+			assertSameTranslation(t, base.name+": roots changed", x.Translate(base.snap, rotated), base.snap, rotated)
+			assertSameTranslation(t, base.name+": roots changed back", x.Translate(base.snap, base.mesh), base.snap, base.mesh)
 		}
 	}
 }
@@ -217,7 +229,27 @@ func TestTranslatorTranslatesOnlyAffectedProxies(t *testing.T) {
 	if diff := cmp.Diff(want, retranslated); diff != "" {
 		t.Errorf("proxies translated again (-want +got):\n%s", diff)
 	}
+	// Only their load assignments read the instances: the rest of their
+	// resources are the very same protos, and only the changed service's
+	// load assignment is new.
+	for _, id := range want {
+		b, a := before.Proxies[id], after.Proxies[id]
+		if !samePointers(b.Listeners, a.Listeners) || !samePointers(b.Clusters, a.Clusters) ||
+			!samePointers(b.Routes, a.Routes) || !samePointers(b.Secrets, a.Secrets) {
+			t.Errorf("%s: an instance change built more than load assignments again", id)
+		}
+		for i, cla := range a.Endpoints {
+			if rebuilt := cla != b.Endpoints[i]; rebuilt != strings.HasPrefix(cla.ClusterName, "svc-10.") {
+				t.Errorf("%s: load assignment %q rebuilt: %v", id, cla.ClusterName, rebuilt)
+			}
+		}
+	}
 	assertSameTranslation(t, "one instance critical", after, next, testMesh)
+}
+
+// samePointers reports whether a and b hold the same pointers in order.
+func samePointers[T comparable](a, b []T) bool {
+	return slices.Equal(a, b)
 }
 
 // ringCatalog is n services × 2 instances, service i calling i+1 and i+2
@@ -242,4 +274,29 @@ func ringCatalog(n int) *catalog.Snapshot {
 		}
 	}
 	return s
+}
+
+// TestTranslatorSwapsRoots: a change of the roots alone (each step of a
+// CA rotation) hands every proxy the new trust-bundle secret and keeps
+// everything else it had, protos and all; a proxy of a service exported
+// to a peer, whose public listener carries the roots itself, is
+// translated again (TestTranslatorMatchesTranslate checks the contents).
+func TestTranslatorSwapsRoots(t *testing.T) {
+	snap := ringCatalog(10)
+	x := NewTranslator()
+	before := x.Translate(snap, testMesh)
+	rotated := testMesh
+	rotated.RootsPEM = append(bytes.Clone(testMesh.RootsPEM), testMesh.RootsPEM...)
+	after := x.Translate(snap, rotated)
+	for id, a := range after.Proxies {
+		b := before.Proxies[id]
+		if !samePointers(b.Listeners, a.Listeners) || !samePointers(b.Clusters, a.Clusters) ||
+			!samePointers(b.Endpoints, a.Endpoints) || !samePointers(b.Routes, a.Routes) {
+			t.Errorf("%s: a roots change built more than its trust bundle again", id)
+		}
+		if len(a.Secrets) != 1 || string(a.Secrets[0].GetValidationContext().GetTrustedCa().GetInlineBytes()) != string(rotated.RootsPEM) {
+			t.Errorf("%s: the trust bundle is not the new roots", id)
+		}
+	}
+	assertSameTranslation(t, "roots changed", after, snap, rotated)
 }

@@ -41,6 +41,15 @@ const (
 	inTerminating                      // TerminatingGateways[name]
 	inLinked                           // LinkedInstances[service]
 	inAPIGateway                       // APIGateways[name]
+	// inLoadEndpoints is Endpoints[name] read for a load assignment only
+	// (loadEndpoints): a change of it needs that load assignment built
+	// again, not the proxy translated again (Translator.reload).
+	inLoadEndpoints
+	// inMeshRoots is Mesh.RootsPEM read other than through the trust
+	// bundle secret (a peered public listener's per-trust-domain roots):
+	// a roots change translates only those proxies again and hands every
+	// other the new bundle secret (Translator.swapRoots).
+	inMeshRoots
 )
 
 // read records that the current translation read an input.
@@ -62,6 +71,17 @@ func (t *translator) replay(in []input) {
 // endpoints are the dialable instances of a service.
 func (t *translator) endpoints(service string) []catalog.Endpoint {
 	t.read(inEndpoints, service)
+	if eps, ok := t.usable[service]; ok {
+		return eps
+	}
+	return t.snap.Endpoints[service]
+}
+
+// loadEndpoints are the dialable instances of a service, read for a load
+// assignment and nothing else: the reads of load assignments whose
+// rebuilding a proxy records as a loadRecipe.
+func (t *translator) loadEndpoints(service string) []catalog.Endpoint {
+	t.read(inLoadEndpoints, service)
 	if eps, ok := t.usable[service]; ok {
 		return eps
 	}

@@ -1,6 +1,7 @@
 package translate
 
 import (
+	"bytes"
 	"maps"
 	"slices"
 
@@ -83,7 +84,7 @@ type proxylessCache struct {
 // call, and the very same *Resources when none did.
 func (x *Translator) Proxyless(snap *catalog.Snapshot, mesh Mesh) *Resources {
 	c := &x.proxyless
-	if c.services == nil || c.dc != snap.Datacenter || !sameMesh(c.mesh, mesh) {
+	if c.services == nil || c.dc != snap.Datacenter || !sameMeshButRoots(c.mesh, mesh) || !bytes.Equal(c.mesh.RootsPEM, mesh.RootsPEM) {
 		*c = proxylessCache{dc: snap.Datacenter, mesh: cloneMesh(mesh), services: map[string]proxylessService{}}
 	}
 	changed := c.res == nil

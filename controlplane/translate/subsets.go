@@ -82,12 +82,13 @@ func (f *subsetFilter) match(e catalog.Endpoint) bool {
 }
 
 // endpointsOf returns the instances of a resolution's own target (not its
-// failover). Only the local datacenter's instances are known.
+// failover). Only the local datacenter's instances are known. It is read
+// for load assignments only (loadEndpoints).
 func (t *translator) endpointsOf(r *resolution) []catalog.Endpoint {
 	if r.target.dc != t.snap.Datacenter {
 		return nil
 	}
-	all := t.endpoints(r.target.service)
+	all := t.loadEndpoints(r.target.service)
 	if r.filter == nil {
 		return all
 	}

@@ -110,6 +110,9 @@ type translator struct {
 	childLoads  map[string]loadResult // local failover children's, by name (aggregate.go)
 	children    map[childKey]clusterResult
 	plain       map[target]*resolution
+	// recipes rebuild the load assignments built from loadEndpoints, by
+	// the load assignment; a proxy keeps those of its own (proxyEntry).
+	recipes map[*endpointv3.ClusterLoadAssignment]loadSource
 
 	// inputs are the parts of the snapshot read for the proxy being
 	// translated, and problems what could not be translated for it.
@@ -130,6 +133,7 @@ func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalo
 		childLoads:  map[string]loadResult{},
 		children:    map[childKey]clusterResult{},
 		plain:       map[target]*resolution{},
+		recipes:     map[*endpointv3.ClusterLoadAssignment]loadSource{},
 	}
 }
 
@@ -225,6 +229,7 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 	var ts *corev3.TransportSocket
 	if t.mesh.TrustDomain != "" {
 		if peers := t.peersCalling(p.DestinationName); len(peers) > 0 {
+			t.read(inMeshRoots, "")
 			ts = peeredDownstreamTLS(t.mesh, peers, http)
 		} else {
 			ts = downstreamTLS(t.mesh, http)
