@@ -24,7 +24,7 @@ func changedInputs(d catalog.Diff) map[input]bool {
 	mark(inSplitter, d.ServiceSplitters)
 	mark(inRouter, d.ServiceRouters)
 	mark(inIntentions, d.Intentions)
-	mark(inIntentions, d.IntentionsNotApplied)
+	mark(inIntentionsNotApplied, d.IntentionsNotApplied)
 	if d.ProxyDefaults {
 		changed[input{kind: inProxyDefaults}] = true
 	}

@@ -9,6 +9,7 @@ import (
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 
 	"github.com/weft-mesh/weft/catalog"
@@ -56,6 +57,29 @@ type proxyEntry struct {
 	// loads rebuild res.Endpoints, by index; nil without any built from
 	// loadEndpoints, and a zero loadSource for each other.
 	loads []loadSource
+	// listener rebuilds the public listener; nil for gateways.
+	listener *listenerPart
+}
+
+// partMark is where, in the inputs and problems of the proxy being
+// translated, its public listener's are, and how to build it again.
+type partMark struct {
+	build    func(t *translator) *listenerv3.Listener
+	listener *listenerv3.Listener
+	inputs   [2]int
+	problems [2]int
+}
+
+// listenerPart is a proxy's public listener as Translator.reload builds
+// it again when only inputs it alone read changed.
+type listenerPart struct {
+	build func(t *translator) *listenerv3.Listener
+	index int // in Resources.Listeners
+	// only are the inputs the listener read and nothing else of the
+	// proxy did, sorted.
+	only []input
+	// problems are where its problems are in the proxy's.
+	problems [2]int
 }
 
 // loadSource is how a load assignment was built: build builds it again
@@ -121,7 +145,7 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 			switch {
 			case !ok:
 				x.remove(id)
-			case !registered[id] && x.onlyLoadsChanged(id, changed):
+			case !registered[id] && x.onlyPartsChanged(id, changed):
 				x.reload(t, id, changed)
 			default:
 				x.retranslate(t, id, p)
@@ -163,27 +187,30 @@ func (x *Translator) retranslate(t *translator, id string, p *catalog.Proxy) {
 	}
 }
 
-// onlyLoadsChanged reports whether every changed input a proxy's last
-// translation read was read for load assignments only.
-func (x *Translator) onlyLoadsChanged(id string, changed map[input]bool) bool {
+// onlyPartsChanged reports whether every changed input a proxy's last
+// translation read was read for load assignments only, or by its public
+// listener alone.
+func (x *Translator) onlyPartsChanged(id string, changed map[input]bool) bool {
 	e := x.proxies[id]
 	if e == nil || e.res == nil {
 		return false
 	}
 	for _, in := range e.inputs {
-		if in.kind != inLoadEndpoints && changed[in] {
+		if changed[in] && in.kind != inLoadEndpoints && (e.listener == nil || !slices.Contains(e.listener.only, in)) {
 			return false
 		}
 	}
 	return true
 }
 
-// reload builds a proxy's load assignments again and keeps the rest of
-// its last translation: what a change of instances costs a proxy whose
-// listeners, clusters and routes do not depend on them. The result is a
-// new *Resources whose other slices are the previous ones.
+// reload builds again a proxy's load assignments and public listener
+// whose inputs changed, and keeps the rest of its last translation: what
+// a change of instances, or of an intention, costs a proxy whose other
+// resources do not depend on it. The result is a new *Resources whose
+// other slices are the previous ones.
 func (x *Translator) reload(t *translator, id string, changed map[input]bool) {
 	prev := x.proxies[id]
+	next := *prev
 	res := *prev.res
 	rebuilt := false
 	for i, src := range prev.loads {
@@ -194,14 +221,43 @@ func (x *Translator) reload(t *translator, id string, changed map[input]bool) {
 			res.Endpoints[i] = src.build(t)
 		}
 	}
-	t.inputs = t.inputs[:0] // the inputs, being the same, stay indexed
-	if !rebuilt {
-		return // what changed reached none of its load assignments
+	t.inputs = t.inputs[:0] // the loads' inputs, being the same, stay indexed
+	if l := prev.listener; l != nil && slices.ContainsFunc(l.only, func(in input) bool { return changed[in] }) {
+		x.rebuildListener(t, &next, &res)
+		rebuilt = true
 	}
-	next := *prev
+	if !rebuilt {
+		return // what changed reached none of its parts
+	}
 	next.res = &res
+	if !slices.Equal(prev.inputs, next.inputs) {
+		x.index(id, prev, &next)
+	}
 	x.proxies[id] = &next
 	x.resources[id] = &res
+	if len(next.problems) > 0 {
+		x.problems[id] = next.problems
+	} else {
+		delete(x.problems, id)
+	}
+}
+
+// rebuildListener builds e's public listener again into res, and
+// updates e's inputs and problems with the listener's new ones.
+func (x *Translator) rebuildListener(t *translator, e *proxyEntry, res *Resources) {
+	l := *e.listener
+	t.inputs, t.problems = t.inputs[:0], nil
+	listener := l.build(t)
+	res.Listeners = slices.Clone(res.Listeners)
+	res.Listeners[l.index] = listener
+	fixed := onlyIn(e.inputs, l.only)
+	read := sortedInputs(slices.Clone(t.inputs))
+	e.inputs = sortedInputs(slices.Concat(fixed, read))
+	l.only = onlyIn(read, fixed)
+	e.problems = slices.Concat(e.problems[:l.problems[0]], t.problems, e.problems[l.problems[1]:])
+	l.problems[1] = l.problems[0] + len(t.problems)
+	e.listener = &l
+	t.inputs, t.problems = t.inputs[:0], nil
 }
 
 // swapRoots hands every proxy holding the old trust-bundle secret the
@@ -237,10 +293,9 @@ func (x *Translator) remove(id string) {
 
 // translateProxy translates one proxy and records what it read.
 func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
-	t.inputs, t.problems = t.inputs[:0], nil
+	t.inputs, t.problems, t.part = t.inputs[:0], nil, partMark{}
 	res := t.proxy(p)
-	in := slices.Clone(t.inputs)
-	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
+	in := sortedInputs(slices.Clone(t.inputs))
 	var loads []loadSource
 	for i, cla := range res.Endpoints {
 		if src, ok := t.recipes[cla]; ok {
@@ -250,7 +305,30 @@ func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 			loads[i] = src
 		}
 	}
-	return &proxyEntry{res: res, problems: t.problems, inputs: slices.Clip(slices.Compact(in)), loads: loads}
+	e := &proxyEntry{res: res, problems: t.problems, inputs: in, loads: loads}
+	if m := t.part; m.build != nil {
+		outside := slices.Concat(t.inputs[:m.inputs[0]], t.inputs[m.inputs[1]:])
+		e.listener = &listenerPart{build: m.build, index: slices.Index(res.Listeners, m.listener),
+			only: onlyIn(t.inputs[m.inputs[0]:m.inputs[1]], outside), problems: m.problems}
+	}
+	return e
+}
+
+// sortedInputs sorts inputs and drops repeats, in place.
+func sortedInputs(in []input) []input {
+	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
+	return slices.Clip(slices.Compact(in))
+}
+
+// onlyIn returns the inputs of in that are not in other, sorted.
+func onlyIn(in, other []input) []input {
+	var out []input
+	for _, i := range in {
+		if !slices.Contains(other, i) {
+			out = append(out, i)
+		}
+	}
+	return sortedInputs(out)
 }
 
 // readersOf returns the IDs of the proxies that read any of inputs.

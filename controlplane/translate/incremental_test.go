@@ -300,3 +300,30 @@ func TestTranslatorSwapsRoots(t *testing.T) {
 	}
 	assertSameTranslation(t, "roots changed", after, snap, rotated)
 }
+
+// TestTranslatorRebuildsOnlyPublicListeners: a wildcard intention reaches
+// every sidecar's public listener (its RBAC) and nothing else, so only
+// that listener is built again; the other resources keep their protos.
+func TestTranslatorRebuildsOnlyPublicListeners(t *testing.T) {
+	snap := ringCatalog(10)
+	snap.Intentions = map[string][]catalog.Intention{}
+	x := NewTranslator()
+	before := x.Translate(snap, testMesh)
+	next := cloneSnapshot(snap)
+	next.Intentions[catalog.Wildcard] = []catalog.Intention{{Source: catalog.Wildcard, Destination: catalog.Wildcard, Action: catalog.ActionDeny}}
+	after := x.Translate(next, testMesh)
+	for id, a := range after.Proxies {
+		b := before.Proxies[id]
+		if !samePointers(b.Clusters, a.Clusters) || !samePointers(b.Endpoints, a.Endpoints) ||
+			!samePointers(b.Routes, a.Routes) || !samePointers(b.Secrets, a.Secrets) {
+			t.Errorf("%s: an intention change built more than listeners again", id)
+		}
+		for i, l := range a.Listeners {
+			if rebuilt := l != b.Listeners[i]; rebuilt != (l.Name == "public_listener") {
+				t.Errorf("%s: listener %q built again: %v", id, l.Name, rebuilt)
+			}
+		}
+	}
+	assertSameTranslation(t, "wildcard deny", after, next, testMesh)
+	assertSameTranslation(t, "wildcard deny removed", x.Translate(snap, testMesh), snap, testMesh)
+}

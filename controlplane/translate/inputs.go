@@ -50,6 +50,7 @@ const (
 	// a roots change translates only those proxies again and hands every
 	// other the new bundle secret (Translator.swapRoots).
 	inMeshRoots
+	inIntentionsNotApplied // IntentionsNotApplied[name]
 )
 
 // read records that the current translation read an input.
@@ -146,7 +147,7 @@ func (t *translator) intentionsFor(service string) []catalog.Intention {
 // intentionsNotApplied is what the service-intentions entry of dest sets
 // that is not applied; nil when nothing.
 func (t *translator) intentionsNotApplied(dest string) *catalog.EntryNote {
-	t.read(inIntentions, dest)
+	t.read(inIntentionsNotApplied, dest)
 	return t.snap.IntentionsNotApplied[dest]
 }
 

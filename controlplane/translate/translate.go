@@ -113,6 +113,8 @@ type translator struct {
 	// recipes rebuild the load assignments built from loadEndpoints, by
 	// the load assignment; a proxy keeps those of its own (proxyEntry).
 	recipes map[*endpointv3.ClusterLoadAssignment]loadSource
+	// part marks the public listener of the proxy being translated.
+	part partMark
 
 	// inputs are the parts of the snapshot read for the proxy being
 	// translated, and problems what could not be translated for it.
@@ -199,7 +201,7 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	if !validPort(p.Port) || !validPort(p.LocalPort) {
 		t.problem("proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
 	} else {
-		pr.r.Listeners = append(pr.r.Listeners, t.publicListener(p, protocol))
+		pr.r.Listeners = append(pr.r.Listeners, t.publicListenerPart(p, protocol))
 		pr.r.Clusters = append(pr.r.Clusters, localAppCluster(p, protocol))
 	}
 	for _, u := range p.Upstreams {
@@ -216,6 +218,21 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 	}
 	sortResources(pr.r)
 	return pr.r
+}
+
+// publicListenerPart builds the public listener and marks what it read
+// and reported (t.part), so that a change only it read (an intention)
+// builds it again alone (Translator.reload).
+func (t *translator) publicListenerPart(p *catalog.Proxy, protocol string) *listenerv3.Listener {
+	in, problems := len(t.inputs), len(t.problems)
+	l := t.publicListener(p, protocol)
+	t.part = partMark{
+		build:    func(t *translator) *listenerv3.Listener { return t.publicListener(p, protocol) },
+		listener: l,
+		inputs:   [2]int{in, len(t.inputs)},
+		problems: [2]int{problems, len(t.problems)},
+	}
+	return l
 }
 
 func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listenerv3.Listener {
