@@ -16,11 +16,13 @@ import (
 )
 
 // linkedSigners sign each service's CSRs for that service's identity with
-// the current CA; the signer of a service in block waits for its context
-// instead, and reports the service when that context ends.
+// the current CA; the signer of a service in block reports the service on
+// blocked, waits for its context instead, and reports the service on
+// cancelled when that context ends.
 type linkedSigners struct {
 	ca        atomic.Pointer[pkitest.CA]
 	block     map[string]bool
+	blocked   chan string
 	cancelled chan string
 }
 
@@ -31,6 +33,7 @@ type linkedSigner struct {
 
 func (s linkedSigner) Sign(ctx context.Context, csr []byte) (*certsv1.SignResponse, error) {
 	if s.all.block[s.service] {
+		s.all.blocked <- s.service
 		<-ctx.Done()
 		s.all.cancelled <- s.service
 		return nil, ctx.Err()
@@ -68,7 +71,7 @@ func leafID(m *Manager) string {
 // each with its own leaf for its service, keeps those still listed and
 // stops the others.
 func TestLinkedRunsOneManagerPerService(t *testing.T) {
-	signers := &linkedSigners{block: map[string]bool{"slow": true}, cancelled: make(chan string, 1)}
+	signers := &linkedSigners{block: map[string]bool{"slow": true}, blocked: make(chan string, 1), cancelled: make(chan string, 1)}
 	signers.ca.Store(pkitest.NewCA(t, "root"))
 	l := runLinked(t, signers)
 
@@ -78,6 +81,11 @@ func TestLinkedRunsOneManagerPerService(t *testing.T) {
 	}
 	for _, svc := range []string{"ext", "db"} {
 		poll.UntilTrue(t, wait, "leaf of "+svc, func() bool { return leafID(l.Get(svc)) == pkitest.ID(svc) })
+	}
+	select {
+	case <-signers.blocked: // slow's manager is signing: stopping it must cancel that
+	case <-time.After(wait):
+		t.Fatal("the manager of slow never asked for its leaf")
 	}
 
 	second := l.Set([]string{"db", "billing"})
