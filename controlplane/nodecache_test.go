@@ -134,7 +134,7 @@ func TestPerProxyStateReleasedAfterDisconnect(t *testing.T) {
 		watched, published := s.cache.counts()
 		keys := s.cache.GetStatusKeys()
 		s.status.mu.Lock()
-		streams, sent := len(s.status.streams), len(s.status.sent)
+		streams, sent := len(s.status.streams), len(s.status.sent)+len(s.status.sentTypes)
 		s.status.mu.Unlock()
 		s.metrics.mu.Lock()
 		pending := len(s.metrics.pending)

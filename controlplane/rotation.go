@@ -73,8 +73,8 @@ func (s *Server) rotateRoot(ctx context.Context, progress func(string)) error {
 // no proxy, where before is every proxy's bundle version before the change.
 func (s *Server) rotationStep(ctx context.Context, progress func(string), what string, apply func() error, lagging func(map[string]string) []string) error {
 	before := map[string]string{}
-	for _, p := range s.status.snapshot() {
-		before[p.ID] = s.publisher.secretVersion(p.ID)
+	for id := range s.status.ackedVersions(resource.SecretType) {
+		before[id] = s.publisher.secretVersion(id)
 	}
 	progress(what)
 	if err := apply(); err != nil {
@@ -109,11 +109,10 @@ func bundleKey(roots []*x509.Certificate) string {
 // bundle newer than the one they had before.
 func (s *Server) bundlesAcked(before map[string]string) []string {
 	var lag []string
-	for _, p := range s.status.snapshot() {
-		published := s.publisher.secretVersion(p.ID)
-		ts := p.Types[resource.SecretType]
-		if published == "" || published == before[p.ID] || ts == nil || ts.AckedVersion != published {
-			lag = append(lag, p.ID+" (trust bundle)")
+	for id, acked := range s.status.ackedVersions(resource.SecretType) {
+		published := s.publisher.secretVersion(id)
+		if published == "" || published == before[id] || acked != published {
+			lag = append(lag, id+" (trust bundle)")
 		}
 	}
 	sort.Strings(lag)
@@ -124,9 +123,9 @@ func (s *Server) bundlesAcked(before map[string]string) []string {
 func (s *Server) leavesUnder(root *x509.Certificate) []string {
 	want := certs.Fingerprint(root)
 	var lag []string
-	for _, p := range s.status.snapshot() {
-		if s.certs.issuedRoot(p.ID) != want {
-			lag = append(lag, p.ID+" (leaf)")
+	for id := range s.status.ackedVersions(resource.SecretType) {
+		if s.certs.issuedRoot(id) != want {
+			lag = append(lag, id+" (leaf)")
 		}
 	}
 	return lag

@@ -62,6 +62,9 @@ type statusTracker struct {
 	peers   map[int64]string // stream ID → the client's address
 	proxies map[string]*ProxyStatus
 	sent    map[sentKey]sentResponse // last response per stream and type
+	// sentTypes are the types in sent of each stream, so that a stream
+	// that closes drops its own without a walk of every stream's.
+	sentTypes map[int64][]string
 	// named are proxyless clients' subscriptions by proxy ID, then by
 	// stream and type.
 	named map[string]map[sentKey]*namedSubscription
@@ -82,7 +85,7 @@ type sentResponse struct {
 
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
 	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, peers: map[int64]string{}, proxies: map[string]*ProxyStatus{},
-		sent: map[sentKey]sentResponse{}, named: map[string]map[sentKey]*namedSubscription{}}
+		sent: map[sentKey]sentResponse{}, sentTypes: map[int64][]string{}, named: map[string]map[sentKey]*namedSubscription{}}
 }
 
 // callbacks hooks the tracker into go-control-plane's servers. The SotW
@@ -244,7 +247,11 @@ func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDisc
 
 // sentResponse records a response. Callers hold s.mu.
 func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
-	s.sent[sentKey{streamID, typeURL}] = sentResponse{nonce: nonce, version: version, at: time.Now()}
+	k := sentKey{streamID, typeURL}
+	if _, ok := s.sent[k]; !ok {
+		s.sentTypes[streamID] = append(s.sentTypes[streamID], typeURL)
+	}
+	s.sent[k] = sentResponse{nonce: nonce, version: version, at: time.Now()}
 	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
 }
 
@@ -353,11 +360,10 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 	}
 	delete(s.streams, streamID)
 	delete(s.peers, streamID)
-	for k := range s.sent {
-		if k.stream == streamID {
-			delete(s.sent, k)
-		}
+	for _, typeURL := range s.sentTypes[streamID] {
+		delete(s.sent, sentKey{streamID, typeURL})
 	}
+	delete(s.sentTypes, streamID)
 	var namedTypes []string
 	for k := range s.named[id] {
 		if k.stream == streamID {
@@ -384,6 +390,23 @@ func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 		}
 	}
 	s.logger.Info("proxy disconnected", "proxy", id, "stream", streamID)
+}
+
+// ackedVersions returns the version of typeURL each connected proxy last ACKed,
+// by proxy ID ("" for none): what a root rotation polls, without copying
+// every proxy's status under the lock its streams' ACKs wait on.
+func (s *statusTracker) ackedVersions(typeURL string) map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make(map[string]string, len(s.proxies))
+	for id, p := range s.proxies {
+		if t := p.Types[typeURL]; t != nil {
+			out[id] = t.AckedVersion
+		} else {
+			out[id] = ""
+		}
+	}
+	return out
 }
 
 // snapshot returns a deep copy of every connected proxy's status, by ID.
