@@ -244,6 +244,8 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 10 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
+		grpc.ReadBufferSize(xdsReadBufferSize),
+		grpc.WriteBufferSize(xdsWriteBufferSize),
 		grpc.ChainStreamInterceptor(s.stalls.streamInterceptor),
 		grpc.StatsHandler(s.stalls),
 	)
@@ -284,3 +286,16 @@ func addrString(a net.Addr) string {
 	}
 	return a.String()
 }
+
+// The xDS server's per-connection read and write buffers. grpc-go takes
+// both from pools only while a connection reads or writes (the write
+// buffer until the batch is flushed), so idle sidecars hold none; but a
+// push to every sidecar at once holds one of each per connection, and
+// the pools keep them until two garbage collections later. xDS requests
+// are small and responses are written in frames of at most 16 KiB, so 8
+// KiB batches cost a few more write calls on a large response, against
+// grpc-go's 32 KiB defaults.
+const (
+	xdsReadBufferSize  = 8 << 10
+	xdsWriteBufferSize = 8 << 10
+)
