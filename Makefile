@@ -103,8 +103,9 @@ bench-sidecar: consul bench-deps ## Weft's pair vs direct, HAProxy pair, Consul'
 bench-report: ## render the newest bench/results file into README.md's performance block and docs/bench.svg
 	$(GO) run ./bench/report
 
-bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients; scenarios services, fan-out, mesh-wide, churn: convergence p50/p99/max, bytes, CPU, RSS, Consul load
-	$(GO) run ./bench/cp
+bench-cp: consul ## control-plane scale: 1,000 services × 2 instances, 2,000 ADS clients (BENCH_CP_FLAGS="-services 5000 -upstreams 5": 10,000); scenarios services, fan-out, mesh-wide, churn: convergence p50/p99/max, bytes, CPU, RSS, Consul load; renders the README's Scale block
+	$(GO) run ./bench/cp $(BENCH_CP_FLAGS)
+	$(GO) run ./bench/cp -render-readme README.md
 
 clean:
 	rm -rf $(BIN) .demo

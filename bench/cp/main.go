@@ -59,7 +59,15 @@ func main() {
 	flag.StringVar(&f.heapProfile, "heap-profile", "", "write the control plane's heap profile (its admin /debug/pprof/heap, after a GC) to this file once every client has synced, for `go tool pprof`")
 	scenario := flag.String("scenario", "all", "scenarios to run, in turn: all, or a comma-separated list of "+strings.Join(allScenarios, ", "))
 	flag.StringVar(&f.results, "results", "bench/results/cp", "directory (relative to the module root) of the results file, <date>-<commit>.json; empty: none")
+	readme := flag.String("render-readme", "", "render the newest full delta run of each scale in the -results directory into this Markdown file's "+readmeBegin+" block, and run nothing")
 	flag.Parse()
+	if *readme != "" {
+		if err := renderReadme(f.results, *readme); err != nil {
+			fmt.Fprintln(os.Stderr, "bench-cp:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	var err error
 	if f.scenarios, err = parseScenarios(*scenario); err != nil {
 		fmt.Fprintln(os.Stderr, "bench-cp:", err)
