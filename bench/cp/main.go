@@ -186,7 +186,7 @@ func run(f flags) error {
 	if rep.idleCPU, err = idleCPURate(cp); err != nil {
 		return err
 	}
-	b := &bench{flags: f, consul: client, lg: lg, cp: cp, agent: consul, adminAddr: adminAddr, clients: f.topo.proxyIDs()}
+	b := &bench{flags: f, consul: client, lg: lg, lgProc: lgp, cp: cp, agent: consul, adminAddr: adminAddr, clients: f.topo.proxyIDs()}
 	for _, name := range f.scenarios {
 		// Each scenario resets the peak RSS (VmHWM): keep the run's.
 		if m, err := cp.Memory(); err == nil {

@@ -89,9 +89,9 @@ func (r report) print(w io.Writer) bool {
 		f := figures(sr)
 		n := float64(max(f.changes, 1))
 		aboveIdle := sr.cpCPU - r.idleCPU*sr.window.Seconds()
-		fmt.Fprintf(w, "  %-10s per change p50 %s p99 %s; %v window; CP CPU %.3f s per change (%.3f s above idle); %s received per change\n",
+		fmt.Fprintf(w, "  %-10s per change p50 %s p99 %s; %v window; CP CPU %.3f s per change (%.3f s above idle); load generator CPU %.3f s per change; %s received per change\n",
 			sr.name, ms(percentile(f.perChange, 50)), ms(percentile(f.perChange, 99)), sr.window.Round(time.Millisecond),
-			sr.cpCPU/n, aboveIdle/n, byteSize(sr.bytes/int64(n)))
+			sr.cpCPU/n, aboveIdle/n, sr.loadgenCPU/n, byteSize(sr.bytes/int64(n)))
 	}
 	return r.checkTargets(w)
 }

@@ -72,13 +72,16 @@ type scenarioRecord struct {
 	CPPeakRSSMiB  float64     `json:"cp_peak_rss_mib"`
 	// PeakExact is false when the peaks are sampled (every 100 ms)
 	// because the kernel could not reset VmHWM.
-	PeakExact        bool           `json:"peak_exact"`
-	ConsulWatchesMin int            `json:"consul_watches_min"`
-	ConsulWatchesMax int            `json:"consul_watches_max"`
-	ConsulCPUSeconds float64        `json:"consul_cpu_seconds"`
-	ConsulPeakRSSMiB float64        `json:"consul_peak_rss_mib"`
-	StreamErrors     int64          `json:"stream_errors"`
-	PerChange        []changeRecord `json:"per_change"`
+	PeakExact        bool    `json:"peak_exact"`
+	ConsulWatchesMin int     `json:"consul_watches_min"`
+	ConsulWatchesMax int     `json:"consul_watches_max"`
+	ConsulCPUSeconds float64 `json:"consul_cpu_seconds"`
+	ConsulPeakRSSMiB float64 `json:"consul_peak_rss_mib"`
+	// LoadgenCPUSeconds is the load generator's CPU over the window: the
+	// simulated sidecars share the control plane's cores.
+	LoadgenCPUSeconds float64        `json:"loadgen_cpu_seconds"`
+	StreamErrors      int64          `json:"stream_errors"`
+	PerChange         []changeRecord `json:"per_change"`
 }
 
 type percentiles struct {
@@ -120,7 +123,7 @@ func (r report) results(root string, m results.Machine) resultsFile {
 			ConvergenceMs: percentilesOf(f.perClient), PerChangeMs: percentilesOf(f.perChange), Bytes: sr.bytes,
 			WindowMs: msf(sr.window), CPCPUSeconds: sec(sr.cpCPU), CPPeakRSSMiB: mib(sr.cpPeak), PeakExact: sr.exact,
 			ConsulWatchesMin: sr.watchesMin, ConsulWatchesMax: sr.watchesMax, ConsulCPUSeconds: sec(sr.consulCPU),
-			ConsulPeakRSSMiB: mib(sr.consulPeak), StreamErrors: sr.streamErrors}
+			ConsulPeakRSSMiB: mib(sr.consulPeak), LoadgenCPUSeconds: sec(sr.loadgenCPU), StreamErrors: sr.streamErrors}
 		for _, c := range sr.changes {
 			rec.PerChange = append(rec.PerChange, changeRecord{What: c.change.what, Affected: len(c.change.affected),
 				ConvergedMs: msf(c.converged), Bytes: c.bytes, Unaffected: c.unaffected, Missing: len(c.missing)})

@@ -58,6 +58,7 @@ type bench struct {
 	flags     flags
 	consul    *api.Client
 	lg        *loadgenAPI
+	lgProc    *procs.Proc // the load generator, on the same cores
 	cp, agent *procs.Proc
 	adminAddr string
 	clients   []string // every simulated sidecar's node ID
@@ -68,8 +69,10 @@ type scenarioResult struct {
 	name    string
 	changes []result // each measured change; churn: the whole deploy, one
 	window  time.Duration
-	// CPU seconds of the control plane and of Consul over the window.
-	cpCPU, consulCPU float64
+	// CPU seconds of the control plane, of Consul and of the load
+	// generator (the simulated sidecars, on the same cores) over the
+	// window.
+	cpCPU, consulCPU, loadgenCPU float64
 	// Peak RSS over the window, bytes; exact is false when the kernel
 	// could not reset VmHWM and the figures are the sampled highest.
 	cpPeak, consulPeak int64
@@ -89,6 +92,7 @@ func (b *bench) runScenario(name string) (scenarioResult, error) {
 	}
 	cpCPU, _ := b.cp.CPUSeconds()
 	consulCPU, _ := b.agent.CPUSeconds()
+	lgCPU, _ := b.lgProc.CPUSeconds()
 	s := startSampler(b.cp, b.agent, b.adminAddr)
 	start := time.Now()
 	sr.changes, err = b.scenarioBody(name)
@@ -102,7 +106,8 @@ func (b *bench) runScenario(name string) (scenarioResult, error) {
 	}
 	cpEnd, _ := b.cp.CPUSeconds()
 	consulEnd, _ := b.agent.CPUSeconds()
-	sr.cpCPU, sr.consulCPU = cpEnd-cpCPU, consulEnd-consulCPU
+	lgEnd, _ := b.lgProc.CPUSeconds()
+	sr.cpCPU, sr.consulCPU, sr.loadgenCPU = cpEnd-cpCPU, consulEnd-consulCPU, lgEnd-lgCPU
 	sr.cpPeak, sr.consulPeak = p.cpRSS, p.consulRSS
 	if sr.exact {
 		cm, err1 := b.cp.Memory()
