@@ -127,6 +127,7 @@ func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressList
 		settings, _ := t.upstreamSettingsFor(gw, u)
 		ch := t.chainFor(svc, t.snap.Datacenter, false)
 		t.chainProblems(p, svc, ch)
+		t.servicesNotInMesh(p, l.Port, svc, ch)
 		pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, addr, corev3.TrafficDirection_OUTBOUND, ts,
 			tcpProxyFilterFor(name, ch.targets[0].target.clusterName())))
 		t.addChain(p, svc, ch, settings, pr)
@@ -143,6 +144,7 @@ func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressList
 		settings, _ := t.upstreamSettingsFor(gw, u)
 		ch := t.chainFor(s.Name, t.snap.Datacenter, true)
 		t.chainProblems(p, s.Name, ch)
+		t.servicesNotInMesh(p, l.Port, s.Name, ch)
 		hosts := s.Hosts
 		if len(hosts) == 0 {
 			hosts = []string{s.Name + ".ingress.*", s.Name + ".ingress.*:" + strconv.Itoa(l.Port)}
@@ -174,5 +176,28 @@ func (t *translator) ingressListener(p, gw *catalog.Proxy, l catalog.IngressList
 func (t *translator) chainProblems(p *catalog.Proxy, service string, ch *chainResources) {
 	for _, msg := range ch.problems {
 		t.problem("ingress gateway %q: service %q: %s", p.ID, service, msg)
+	}
+}
+
+// servicesNotInMesh reports each service of this datacenter that the
+// chain of an ingress listener's service routes to and that has no
+// instance in the mesh (translator.inMesh): its name may be wrong, or its
+// sidecar not registered. Consul accepts such an entry, so that a service
+// can be registered later; the route is kept and reaches the service
+// once it is, as Consul's own gateway does.
+func (t *translator) servicesNotInMesh(p *catalog.Proxy, port int, service string, ch *chainResources) {
+	reported := map[string]bool{}
+	for _, r := range ch.targets {
+		tg := r.target
+		if tg.peer != "" || tg.dc != t.snap.Datacenter || reported[tg.service] || t.inMesh(tg.service) {
+			continue
+		}
+		reported[tg.service] = true
+		what := fmt.Sprintf("service %q", service)
+		if tg.service != service {
+			what += fmt.Sprintf(" routes to %q, which", tg.service)
+		}
+		t.problem("ingress gateway %q: listener %d: %s has no instance in the mesh (no sidecar or terminating gateway of it is registered in Consul: is the name right?); the route is kept and reaches it once one is registered",
+			p.ID, port, what)
 	}
 }

@@ -185,3 +185,118 @@ func TestIngressGatewayWithoutEntry(t *testing.T) {
 		t.Errorf("problems %v, want one naming the missing entry", r.Problems[gw.ID])
 	}
 }
+
+// TestIngressGatewayReportsBadListeners: what of an ingress-gateway entry
+// cannot be served is named, with the listener's port and the service,
+// and the entry's other listeners and routes are kept. Consul v1.14
+// refuses on write an entry with two listeners on one port ("port 9000
+// declared on two listeners") or a port out of range, so those cases
+// reach Weft only from a Consul that does not check; an unknown service
+// it accepts on a tcp listener, and on an http one when service-defaults
+// or proxy-defaults make its protocol http (it checks protocols, not
+// instances): the service may be registered later, and its route then
+// reaches it.
+func TestIngressGatewayReportsBadListeners(t *testing.T) {
+	gw := &catalog.Proxy{ID: "ingress-1", Name: "ingress", Node: "node-1", Kind: catalog.KindIngressGateway, Address: "127.0.0.1", Port: 8443}
+	good := catalog.IngressListener{Port: 8080, Protocol: "http", Services: []catalog.IngressService{{Name: "api", Hosts: []string{"api.example.com"}}}}
+	tcp := func(port int, service string) catalog.IngressListener {
+		return catalog.IngressListener{Port: port, Protocol: "tcp", Services: []catalog.IngressService{{Name: service}}}
+	}
+	const prefix = `ingress gateway "ingress-1": `
+	const notInMesh = ` has no instance in the mesh (no sidecar or terminating gateway of it is registered in Consul: is the name right?); the route is kept and reaches it once one is registered`
+	tests := []struct {
+		name      string
+		listeners []catalog.IngressListener
+		resolvers map[string]*catalog.ServiceResolver
+		want      []string // problems
+		listening []string // listeners
+		hosts     []string // virtual hosts of port 8080
+	}{{
+		name:      "all good",
+		listeners: []catalog.IngressListener{good, tcp(9000, "db")},
+		listening: []string{"ingress:127.0.0.1:8080", "ingress:127.0.0.1:9000"},
+		hosts:     []string{"api"},
+	}, {
+		name:      "two listeners on one port",
+		listeners: []catalog.IngressListener{good, tcp(9000, "db"), tcp(9000, "api")},
+		want:      []string{prefix + `Listeners[2]: port 9000 is another listener's too; the listener is left out`},
+		listening: []string{"ingress:127.0.0.1:8080", "ingress:127.0.0.1:9000"},
+		hosts:     []string{"api"},
+	}, {
+		name:      "the good listener's port taken again",
+		listeners: []catalog.IngressListener{good, tcp(8080, "db")},
+		want:      []string{prefix + `Listeners[1]: port 8080 is another listener's too; the listener is left out`},
+		listening: []string{"ingress:127.0.0.1:8080"},
+		hosts:     []string{"api"},
+	}, {
+		name:      "port out of range",
+		listeners: []catalog.IngressListener{good, tcp(70000, "db")},
+		want:      []string{prefix + `Listeners[1]: port 70000 is not a TCP port; the listener is left out`},
+		listening: []string{"ingress:127.0.0.1:8080"},
+		hosts:     []string{"api"},
+	}, {
+		name:      "unknown service on a tcp listener",
+		listeners: []catalog.IngressListener{good, tcp(9000, "nosuch")},
+		want:      []string{prefix + `listener 9000: service "nosuch"` + notInMesh},
+		listening: []string{"ingress:127.0.0.1:8080", "ingress:127.0.0.1:9000"},
+		hosts:     []string{"api"},
+	}, {
+		name: "unknown service on an http listener",
+		listeners: []catalog.IngressListener{{Port: 8080, Protocol: "http", Services: []catalog.IngressService{
+			{Name: "api", Hosts: []string{"api.example.com"}}, {Name: "nosuch", Hosts: []string{"nosuch.example.com"}},
+		}}},
+		want:      []string{prefix + `listener 8080: service "nosuch"` + notInMesh},
+		listening: []string{"ingress:127.0.0.1:8080"},
+		hosts:     []string{"api", "nosuch"},
+	}, {
+		name:      "redirected to an unknown service",
+		listeners: []catalog.IngressListener{good},
+		resolvers: map[string]*catalog.ServiceResolver{"api": {Name: "api", Redirect: &catalog.ResolverTarget{Service: "gone"}}},
+		want:      []string{prefix + `listener 8080: service "api" routes to "gone", which` + notInMesh},
+		listening: []string{"ingress:127.0.0.1:8080"},
+		hosts:     []string{"api"},
+	}, {
+		name:      "an alias redirected to a registered service",
+		listeners: []catalog.IngressListener{tcp(9000, "alias")},
+		resolvers: map[string]*catalog.ServiceResolver{"alias": {Name: "alias", Redirect: &catalog.ResolverTarget{Service: "db"}}},
+		listening: []string{"ingress:127.0.0.1:9000"},
+	}}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			eps := apiEndpoints()
+			eps["db"] = eps["api"]
+			snap := &catalog.Snapshot{Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{gw.ID: gw}, Endpoints: eps,
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{
+					"api": {Name: "api", Protocol: "http"}, "nosuch": {Name: "nosuch", Protocol: "http"}, "gone": {Name: "gone", Protocol: "http"},
+				},
+				ServiceResolvers: tt.resolvers,
+				IngressGateways:  map[string]*catalog.IngressGateway{"ingress": {Name: "ingress", Listeners: tt.listeners}}}
+			r := Translate(snap, testMesh)
+			var problems []string
+			for _, p := range r.Problems[gw.ID] {
+				problems = append(problems, p.Error())
+			}
+			if diff := cmp.Diff(tt.want, problems); diff != "" {
+				t.Errorf("problems (-want +got):\n%s", diff)
+			}
+			var listening []string
+			for _, l := range r.Proxies[gw.ID].Listeners {
+				listening = append(listening, l.Name)
+			}
+			if diff := cmp.Diff(tt.listening, listening); diff != "" {
+				t.Errorf("listeners (-want +got):\n%s", diff)
+			}
+			var hosts []string
+			for _, rc := range r.Proxies[gw.ID].Routes {
+				if rc.Name == IngressRouteName(8080) {
+					for _, vh := range rc.VirtualHosts {
+						hosts = append(hosts, vh.Name)
+					}
+				}
+			}
+			if diff := cmp.Diff(tt.hosts, hosts); diff != "" {
+				t.Errorf("virtual hosts of port 8080 (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

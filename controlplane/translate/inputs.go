@@ -95,6 +95,16 @@ func (t *translator) serviceNames() []string {
 	return slices.Sorted(maps.Keys(t.snap.Endpoints))
 }
 
+// inMesh reports whether a service has an instance in the mesh: a
+// sidecar, or a terminating gateway it is linked to, registered in Consul
+// (a key of Endpoints). It reads the set of those keys only, so an
+// instance's health does not translate the caller again.
+func (t *translator) inMesh(service string) bool {
+	t.read(inServiceNames, "")
+	_, ok := t.snap.Endpoints[service]
+	return ok
+}
+
 func (t *translator) serviceDefaults(service string) *catalog.ServiceDefaults {
 	t.read(inServiceDefaults, service)
 	return t.snap.ServiceDefaults[service]
@@ -211,6 +221,15 @@ func (t *translator) linkedServices(gateway string) []catalog.LinkedService {
 func (t *translator) linkedInstances(service string) []catalog.Endpoint {
 	t.read(inLinked, service)
 	return t.snap.LinkedInstances[service]
+}
+
+// linkedUnregistered reports whether Consul has answered, for a service
+// linked to a terminating gateway, that the service has no instance; not
+// before its instances were first fetched.
+func (t *translator) linkedUnregistered(service string) bool {
+	t.read(inLinked, service)
+	eps, fetched := t.snap.LinkedInstances[service]
+	return fetched && len(eps) == 0
 }
 
 // ingressEntry is the ingress-gateway entry of a gateway service, or nil.

@@ -51,6 +51,10 @@ func (t *translator) terminatingGateway(p *catalog.Proxy) *Resources {
 				p.ID, s.Name, s.CAFile, s.CertFile, s.KeyFile)
 			s.CertFile, s.KeyFile = "", ""
 		}
+		if t.linkedUnregistered(s.Name) {
+			t.problem("terminating gateway %q: linked service %q has no instance registered in Consul (is the name right?); the gateway answers for it and forwards once one is registered",
+				p.ID, s.Name)
+		}
 		cluster := ClusterName(s.Name, dc)
 		l.FilterChains = append(l.FilterChains, t.linkedChain(s.Name, cluster))
 		c := edsCluster(cluster)

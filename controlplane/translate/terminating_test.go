@@ -3,6 +3,8 @@ package translate
 import (
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -74,5 +76,41 @@ func TestTerminatingGatewayProblems(t *testing.T) {
 				t.Errorf("problems %v, want one saying why", r.Problems[tt.gw.ID])
 			}
 		})
+	}
+}
+
+// TestTerminatingGatewayReportsUnregisteredService: a linked service that
+// Consul answers has no instance is named (Consul accepts the link: the
+// service may be registered later), and the gateway still answers for it,
+// so that it forwards once an instance is registered; a service whose
+// instances were not fetched yet is not reported.
+func TestTerminatingGatewayReportsUnregisteredService(t *testing.T) {
+	gw := &catalog.Proxy{ID: "tgw-1", Name: "tgw", Node: "node-1", Kind: catalog.KindTerminatingGateway, Address: "127.0.0.1", Port: 8443}
+	snap := &catalog.Snapshot{
+		Datacenter: "dc1",
+		Proxies:    map[string]*catalog.Proxy{gw.ID: gw},
+		TerminatingGateways: map[string]*catalog.TerminatingGateway{"tgw": {Name: "tgw", Services: []catalog.LinkedService{
+			{Name: "db"}, {Name: "nosuch"}, {Name: "unfetched"},
+		}}},
+		LinkedInstances: map[string][]catalog.Endpoint{
+			"db":     {{ProxyID: "db-1", Node: "node-8", Address: "10.1.1.1", Port: 5432, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1}},
+			"nosuch": nil,
+		},
+	}
+	r := Translate(snap, testMesh)
+	var problems []string
+	for _, p := range r.Problems[gw.ID] {
+		problems = append(problems, p.Error())
+	}
+	want := []string{`terminating gateway "tgw-1": linked service "nosuch" has no instance registered in Consul (is the name right?); the gateway answers for it and forwards once one is registered`}
+	if diff := cmp.Diff(want, problems); diff != "" {
+		t.Errorf("problems (-want +got):\n%s", diff)
+	}
+	var chains []string
+	for _, fc := range r.Proxies[gw.ID].Listeners[0].FilterChains {
+		chains = append(chains, fc.Name)
+	}
+	if diff := cmp.Diff([]string{"db.default.dc1", "nosuch.default.dc1", "unfetched.default.dc1"}, chains); diff != "" {
+		t.Errorf("filter chains (-want +got):\n%s", diff)
 	}
 }

@@ -308,6 +308,9 @@ func TestCompileRejectsTerminatingGatewayShapes(t *testing.T) {
 		{"external: key file missing", externalWith(func(c *tlsv3.UpstreamTlsContext) {
 			c.CommonTlsContext.TlsCertificates = []*tlsv3.TlsCertificate{certFiles(pair.CertFile, filepath.Join(dir, "missing.key"))}
 		}), cl + `tls_certificates[0]: private_key: filename "` + filepath.Join(dir, "missing.key") + `": stat`},
+		{"external: certificate file missing", externalWith(func(c *tlsv3.UpstreamTlsContext) {
+			c.CommonTlsContext.TlsCertificates = []*tlsv3.TlsCertificate{certFiles(filepath.Join(dir, "missing.pem"), pair.KeyFile)}
+		}), cl + `tls_certificates[0]: certificate_chain: filename "` + filepath.Join(dir, "missing.pem") + `": stat`},
 		{"external: key with a password", externalWith(func(c *tlsv3.UpstreamTlsContext) {
 			tc := certFiles(pair.CertFile, pair.KeyFile)
 			tc.Password = &corev3.DataSource{Specifier: &corev3.DataSource_InlineString{InlineString: "x"}}
