@@ -21,16 +21,14 @@ type Ingress struct {
 	onIssue    func()
 
 	mu        sync.Mutex
-	ctx       context.Context // Run's while it runs, else nil: managers wait
+	run       group
 	cur, prev *ingressManager
 	roots     []*x509.Certificate
-	wg        sync.WaitGroup
 }
 
 type ingressManager struct {
-	*Manager
+	groupManager
 	names []string
-	stop  context.CancelFunc // nil until started
 }
 
 // NewIngress returns an Ingress that builds the manager of a set of DNS
@@ -48,8 +46,8 @@ func (in *Ingress) Set(names []string) {
 	in.mu.Lock()
 	defer in.mu.Unlock()
 	if names == nil {
-		in.stopLocked(in.cur)
-		in.stopLocked(in.prev)
+		in.cur.halt()
+		in.prev.halt()
 		in.cur, in.prev = nil, nil
 		return
 	}
@@ -64,15 +62,13 @@ func (in *Ingress) Set(names []string) {
 	}
 	switch {
 	case in.cur != nil && in.cur.HasLeaf():
-		in.stopLocked(in.prev) // never presented
+		in.prev.halt() // never presented
 		in.prev = in.cur
 	default:
-		in.stopLocked(in.cur) // no leaf to present meanwhile
+		in.cur.halt() // no leaf to present meanwhile
 	}
 	in.cur = next
-	if in.ctx != nil {
-		in.start(next)
-	}
+	in.run.start(&next.groupManager)
 }
 
 // issued retires the previous manager once m, the current one, has a
@@ -80,7 +76,7 @@ func (in *Ingress) Set(names []string) {
 func (in *Ingress) issued(m *ingressManager) {
 	in.mu.Lock()
 	if in.cur == m && in.prev != nil {
-		in.stopLocked(in.prev)
+		in.prev.halt()
 		in.prev = nil
 	}
 	in.mu.Unlock()
@@ -89,10 +85,10 @@ func (in *Ingress) issued(m *ingressManager) {
 	}
 }
 
-// stopLocked stops m, if any and started. Called with mu held.
-func (in *Ingress) stopLocked(m *ingressManager) {
-	if m != nil && m.stop != nil {
-		m.stop()
+// halt stops m, if any and started. Called with mu held.
+func (m *ingressManager) halt() {
+	if m != nil {
+		m.groupManager.halt()
 	}
 }
 
@@ -140,31 +136,14 @@ func (in *Ingress) SetRoots(roots []*x509.Certificate) {
 // until ctx is cancelled, then waits for them to return. Call it once. It
 // always returns nil.
 func (in *Ingress) Run(ctx context.Context) error {
-	in.mu.Lock()
-	in.ctx = ctx
-	for _, m := range []*ingressManager{in.cur, in.prev} {
-		if m != nil {
-			in.start(m)
+	in.run.run(ctx, &in.mu, func() []*groupManager {
+		var out []*groupManager
+		for _, m := range []*ingressManager{in.cur, in.prev} {
+			if m != nil {
+				out = append(out, &m.groupManager)
+			}
 		}
-	}
-	in.mu.Unlock()
-	<-ctx.Done()
-	in.mu.Lock()
-	in.ctx = nil
-	in.mu.Unlock()
-	in.wg.Wait()
+		return out
+	})
 	return nil
-}
-
-// start runs m until it is stopped or Run's context ends. Called with mu
-// held and ctx set.
-func (in *Ingress) start(m *ingressManager) {
-	ctx, stop := context.WithCancel(in.ctx)
-	m.stop = stop
-	in.wg.Add(1)
-	go func() {
-		defer in.wg.Done()
-		defer stop()
-		m.Run(ctx)
-	}()
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/x509"
 	"maps"
+	"slices"
 	"sync"
 )
 
@@ -20,22 +21,16 @@ type Linked struct {
 	newManager func(service string) *Manager
 
 	mu       sync.Mutex
-	ctx      context.Context // Run's while it runs, else nil: managers wait
-	managers map[string]*linkedManager
+	run      group
+	managers map[string]*groupManager
 	roots    []*x509.Certificate
-	wg       sync.WaitGroup
-}
-
-type linkedManager struct {
-	*Manager
-	stop context.CancelFunc // nil until started
 }
 
 // NewLinked returns a Linked that builds the manager of a service with
 // newManager (whose Signer asks for that service's leaf). It has no side
 // effects.
 func NewLinked(newManager func(service string) *Manager) *Linked {
-	return &Linked{newManager: newManager, managers: map[string]*linkedManager{}}
+	return &Linked{newManager: newManager, managers: map[string]*groupManager{}}
 }
 
 // Set makes services the linked services: it creates and starts a manager
@@ -51,22 +46,18 @@ func (l *Linked) Set(services []string) map[string]*Manager {
 		if l.managers[svc] != nil {
 			continue
 		}
-		lm := &linkedManager{Manager: l.newManager(svc)}
+		lm := &groupManager{Manager: l.newManager(svc)}
 		lm.Want()
 		if l.roots != nil {
 			lm.SetRoots(l.roots)
 		}
 		l.managers[svc] = lm
-		if l.ctx != nil {
-			l.start(lm)
-		}
+		l.run.start(lm)
 	}
 	out := make(map[string]*Manager, len(wanted))
 	for svc, lm := range l.managers {
 		if !wanted[svc] {
-			if lm.stop != nil {
-				lm.stop()
-			}
+			lm.halt()
 			delete(l.managers, svc)
 			continue
 		}
@@ -112,29 +103,6 @@ func (l *Linked) Status() map[string]Status {
 // until ctx is cancelled, then waits for them to return. Call it once. It
 // always returns nil.
 func (l *Linked) Run(ctx context.Context) error {
-	l.mu.Lock()
-	l.ctx = ctx
-	for _, lm := range l.managers {
-		l.start(lm)
-	}
-	l.mu.Unlock()
-	<-ctx.Done()
-	l.mu.Lock()
-	l.ctx = nil // Set starts no more managers
-	l.mu.Unlock()
-	l.wg.Wait()
+	l.run.run(ctx, &l.mu, func() []*groupManager { return slices.Collect(maps.Values(l.managers)) })
 	return nil
-}
-
-// start runs lm until Set stops it or Run's context ends. Called with mu
-// held and ctx set.
-func (l *Linked) start(lm *linkedManager) {
-	ctx, stop := context.WithCancel(l.ctx)
-	lm.stop = stop
-	l.wg.Add(1)
-	go func() {
-		defer l.wg.Done()
-		defer stop()
-		lm.Run(ctx)
-	}()
 }
