@@ -99,7 +99,7 @@ func printProxyDetail(out io.Writer, p controlplane.ProxyStatus) {
 		}
 	}
 	if len(p.Problems) > 0 {
-		fmt.Fprintf(out, "  problems (left out of its configuration; docs/consul.md lists config-entry fields):\n")
+		fmt.Fprintf(out, "  problems (each says what was left out or kept; docs/consul.md lists config-entry fields):\n")
 		for _, msg := range p.Problems {
 			fmt.Fprintf(out, "    - %s\n", msg)
 		}

@@ -59,7 +59,7 @@ func TestProxyStatusShowsSubscriptions(t *testing.T) {
 				Problems: []string{`proxy "api-1-sidecar-proxy": service-defaults "api": not supported and left out: MaxInboundConnections = "10"`,
 					`proxy "api-1-sidecar-proxy": mesh: not supported and left out: HTTP.SanitizeXForwardedClientCert = "true"`}},
 			want: []string{
-				"  problems (left out of its configuration; docs/consul.md lists config-entry fields):\n",
+				"  problems (each says what was left out or kept; docs/consul.md lists config-entry fields):\n",
 				`    - proxy "api-1-sidecar-proxy": service-defaults "api": not supported and left out: MaxInboundConnections = "10"` + "\n",
 				`    - proxy "api-1-sidecar-proxy": mesh: not supported and left out: HTTP.SanitizeXForwardedClientCert = "true"` + "\n",
 			},
