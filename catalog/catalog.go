@@ -36,6 +36,10 @@ type Snapshot struct {
 
 	// Datacenter is the Consul datacenter the snapshot describes.
 	Datacenter string
+	// DNSDomains are the DNS domain and alt domain of the Consul agent
+	// the snapshot was read from, lower case, without the trailing dot;
+	// empty when unknown (the default, "consul", applies).
+	DNSDomains []string
 
 	// Proxies are the sidecar (connect-proxy) registrations by their
 	// Consul service ID, which is also the sidecar's xDS node ID.

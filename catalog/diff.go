@@ -1,6 +1,9 @@
 package catalog
 
-import "reflect"
+import (
+	"reflect"
+	"slices"
+)
 
 // Diff is what differs between two snapshots, with a field for every
 // field of Snapshot, of the same name: true where a single value differs,
@@ -9,6 +12,7 @@ import "reflect"
 type Diff struct {
 	Version          bool
 	Datacenter       bool
+	DNSDomains       bool
 	Proxies          KeyDiff
 	Endpoints        KeyDiff
 	ServiceDefaults  KeyDiff
@@ -55,6 +59,7 @@ func Compare(a, b *Snapshot) Diff {
 	return Diff{
 		Version:          a.Version != b.Version,
 		Datacenter:       a.Datacenter != b.Datacenter,
+		DNSDomains:       !slices.Equal(a.DNSDomains, b.DNSDomains),
 		Proxies:          diffMap(a.Proxies, b.Proxies, samePointee),
 		Endpoints:        diffMap(a.Endpoints, b.Endpoints, SameEndpoints),
 		ServiceDefaults:  diffMap(a.ServiceDefaults, b.ServiceDefaults, samePointee),
@@ -85,7 +90,7 @@ func Compare(a, b *Snapshot) Diff {
 // SameMesh reports whether the two snapshots compared describe the same
 // mesh: nothing but their Version differs.
 func (d Diff) SameMesh() bool {
-	return !d.Datacenter && !d.ProxyDefaults && !d.ACLDefaultPolicy && !d.Mesh &&
+	return !d.Datacenter && !d.DNSDomains && !d.ProxyDefaults && !d.ACLDefaultPolicy && !d.Mesh &&
 		d.Proxies.empty() && d.Endpoints.empty() && d.ServiceDefaults.empty() &&
 		d.ServiceResolvers.empty() && d.ServiceSplitters.empty() && d.ServiceRouters.empty() &&
 		d.Intentions.empty() && d.IntentionsNotApplied.empty() && !d.ExportedServices &&

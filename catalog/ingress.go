@@ -8,10 +8,10 @@ import (
 // KindIngressGateway is the kind of an ingress gateway's registration.
 const KindIngressGateway = "ingress-gateway"
 
-// DNSDomain is Consul's DNS domain, under which an ingress gateway's
-// leaf certificate names "*.ingress.<domain>" and
-// "*.ingress.<datacenter>.<domain>" (Consul's dns_config domain,
-// "consul" unless the agents set another).
+// DNSDomain is Consul's default DNS domain, under which an ingress
+// gateway's leaf certificate names "*.ingress.<domain>" and
+// "*.ingress.<datacenter>.<domain>" when a snapshot names none
+// (Snapshot.DNSDomains).
 const DNSDomain = "consul"
 
 // IngressGateway is an ingress-gateway config entry: the listeners of the
@@ -93,19 +93,26 @@ func (g *IngressGateway) tlsEnabled() bool {
 // carries when TLS is on for one of its listeners, as Consul computes
 // them: the Hosts of the services of every listener (TLS or not: one
 // certificate serves the whole gateway), and, when it routes to a
-// service, the wildcards "*.ingress.<DNSDomain>" and
-// "*.ingress.<datacenter>.<DNSDomain>" of the default namespace; sorted,
-// each once. Nil when no listener has TLS. The control plane puts them in
-// the listeners' configuration and its certificate service signs a leaf
-// with exactly these names and no other: both call this one function.
-func IngressDNSNames(g *IngressGateway, datacenter string) []string {
+// service, the wildcards "*.ingress.<domain>" and
+// "*.ingress.<datacenter>.<domain>" of the default namespace for each of
+// Consul's DNS domains (its domain and alt_domain; DNSDomain when none is
+// given); sorted, each once. Nil when no listener has TLS. The control
+// plane puts them in the listeners' configuration and its certificate
+// service signs a leaf with exactly these names and no other: both call
+// this one function.
+func IngressDNSNames(g *IngressGateway, datacenter string, domains []string) []string {
 	if g == nil || !g.tlsEnabled() {
 		return nil
+	}
+	if len(domains) == 0 {
+		domains = []string{DNSDomain}
 	}
 	names := []string{}
 	for _, l := range g.Listeners {
 		for _, s := range l.Services {
-			names = append(names, "*.ingress."+DNSDomain, "*.ingress."+datacenter+"."+DNSDomain)
+			for _, d := range domains {
+				names = append(names, "*.ingress."+d, "*.ingress."+datacenter+"."+d)
+			}
 			for _, h := range s.Hosts {
 				if h != "*" { // Consul allows "*" only without TLS
 					names = append(names, strings.ToLower(h))

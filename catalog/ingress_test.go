@@ -45,9 +45,10 @@ func TestIngressDNSNames(t *testing.T) {
 	}
 	all := []string{"*.apps.example.com", "*.ingress.consul", "*.ingress.dc1.consul", "api.example.com", "web.example.com"}
 	tests := []struct {
-		name string
-		gw   *IngressGateway
-		want []string
+		name    string
+		gw      *IngressGateway
+		domains []string
+		want    []string
 	}{
 		{name: "no entry"},
 		{name: "no TLS", gw: &IngressGateway{Listeners: listeners}},
@@ -55,10 +56,13 @@ func TestIngressDNSNames(t *testing.T) {
 		{name: "one listener's TLS covers the hosts of all", want: all, gw: &IngressGateway{Listeners: []IngressListener{
 			listeners[0], {Port: 8443, Protocol: "http", TLS: &IngressTLS{Enabled: true}, Services: listeners[1].Services}, listeners[2]}}},
 		{name: "no service: no wildcard", gw: &IngressGateway{TLS: IngressTLS{Enabled: true}, Listeners: []IngressListener{{Port: 1}}}, want: []string{}},
+		{name: "the agent's domain and alt domain", gw: &IngressGateway{TLS: IngressTLS{Enabled: true}, Listeners: listeners[2:]},
+			domains: []string{"corp", "mesh.example"},
+			want:    []string{"*.ingress.corp", "*.ingress.dc1.corp", "*.ingress.dc1.mesh.example", "*.ingress.mesh.example"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, IngressDNSNames(tt.gw, "dc1")); diff != "" {
+			if diff := cmp.Diff(tt.want, IngressDNSNames(tt.gw, "dc1", tt.domains)); diff != "" {
 				t.Errorf("IngressDNSNames (-want +got):\n%s", diff)
 			}
 		})

@@ -203,7 +203,7 @@ func dnsNamesAllowed(snap *catalog.Snapshot, req *certsv1.SignRequest) (allowed 
 	if p == nil || p.Kind != catalog.KindIngressGateway || req.GetService() != "" && req.GetService() != p.Name {
 		return nil, ""
 	}
-	return catalog.IngressDNSNames(snap.IngressGateways[p.Name], snap.Datacenter), p.Name
+	return catalog.IngressDNSNames(snap.IngressGateways[p.Name], snap.Datacenter, snap.DNSDomains), p.Name
 }
 
 // signError maps a signing failure to its status: a DNS name the

@@ -254,3 +254,28 @@ func withoutVirtualIPs(t *testing.T, in map[string][]catalog.Endpoint) map[strin
 	}
 	return out
 }
+
+// TestSnapshotNamesTheAgentsDNSDomains: the snapshot carries the agent's
+// DNS domain and alt domain (what an ingress gateway's certificate names
+// "*.ingress.<domain>" under), lower case and without a trailing dot; an
+// agent with Consul's defaults gives "consul".
+func TestSnapshotNamesTheAgentsDNSDomains(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		args []string
+		want []string
+	}{
+		{"defaults", nil, []string{"consul"}},
+		{"domain and alt_domain", []string{`-hcl=domain = "Corp." alt_domain = "mesh.example"`}, []string{"corp", "mesh.example"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := consultest.Start(t, consultest.WithArgs(tt.args...))
+			register(t, srv.Client(), instance{service: "api", id: "api-1", port: 8081, sidecarPort: 21001})
+			w := startWatcher(t, fastConfig(Config{Client: srv.Client()}))
+			snap := waitSnapshot(t, w, "api registered", func(s *catalog.Snapshot) bool { return len(s.Proxies) == 1 })
+			if diff := cmp.Diff(tt.want, snap.DNSDomains); diff != "" {
+				t.Errorf("DNS domains (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -234,6 +234,7 @@ func (c *coordinator) publishState() {
 		version = c.last.Version + 1
 	}
 	snap := c.state.build(c.env.datacenter, version)
+	snap.DNSDomains = c.env.dnsDomains
 	if sameContent(c.last, snap) {
 		return
 	}

@@ -20,6 +20,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync/atomic"
 
 	"github.com/hashicorp/consul/api"
@@ -65,12 +67,12 @@ func (w *Watcher) Run(ctx context.Context) error {
 		return errors.New("discovery: Watcher.Run called more than once")
 	}
 	defer close(w.snapshots)
-	dc, ok := w.resolveDatacenter(ctx)
+	agent, ok := w.resolveAgent(ctx)
 	if !ok {
 		return nil
 	}
-	w.logger.Info("watching consul", "datacenter", dc)
-	env := &watchEnv{client: w.cfg.Client, cfg: w.cfg, datacenter: dc, logger: w.logger, stats: &w.stats}
+	w.logger.Info("watching consul", "datacenter", agent.datacenter, "dns_domains", agent.dnsDomains)
+	env := &watchEnv{client: w.cfg.Client, cfg: w.cfg, datacenter: agent.datacenter, dnsDomains: agent.dnsDomains, logger: w.logger, stats: &w.stats}
 	coord := newCoordinator(env, w.publish)
 	coord.state.aclDefaultPolicy = aclDefaultPolicy(ctx, w.cfg.Client)
 	w.logger.Info("intentions default", "acl_default_policy", coord.state.aclDefaultPolicy)
@@ -109,38 +111,56 @@ func (w *Watcher) publish(snap *catalog.Snapshot) {
 	w.snapshots <- snap
 }
 
-// resolveDatacenter returns Config.Datacenter, else the agent's datacenter
-// from /v1/agent/self, retrying with backoff; false when ctx is done first.
-func (w *Watcher) resolveDatacenter(ctx context.Context) (string, bool) {
-	if w.cfg.Datacenter != "" {
-		return w.cfg.Datacenter, true
-	}
+// agentInfo is what the watcher reads from the Consul agent once.
+type agentInfo struct {
+	datacenter string
+	dnsDomains []string // domain and alt_domain, lower case, no trailing dot
+}
+
+// resolveAgent reads the agent's datacenter (Config.Datacenter, when set,
+// instead) and DNS domains from /v1/agent/self, retrying with backoff;
+// false when ctx is done first.
+func (w *Watcher) resolveAgent(ctx context.Context) (agentInfo, bool) {
 	retry := w.cfg.retryPolicy()
 	for failures := 1; ; failures++ {
-		dc, err := agentDatacenter(ctx, w.cfg.Client)
+		a, err := readAgent(ctx, w.cfg.Client)
 		if err == nil {
 			w.stats.recordSuccess()
-			return dc, true
+			if w.cfg.Datacenter != "" {
+				a.datacenter = w.cfg.Datacenter
+			}
+			return a, true
 		}
 		if ctx.Err() != nil {
-			return "", false
+			return agentInfo{}, false
 		}
 		w.stats.recordError()
 		delay := retry.Delay(failures - 1)
 		logFailure(w.logger.With("query", "agent/self"), failures, delay, err)
 		if !backoff.Sleep(ctx, delay) {
-			return "", false
+			return agentInfo{}, false
 		}
 	}
 }
 
-func agentDatacenter(ctx context.Context, client *api.Client) (string, error) {
-	var self struct{ Config struct{ Datacenter string } }
+// readAgent reads /v1/agent/self: Config.Datacenter, and the DNS domains
+// of DebugConfig, which names an ingress gateway's certificate carries.
+func readAgent(ctx context.Context, client *api.Client) (agentInfo, error) {
+	var self struct {
+		Config      struct{ Datacenter string }
+		DebugConfig struct{ DNSDomain, DNSAltDomain string }
+	}
 	if _, err := client.Raw().Query("/v1/agent/self", &self, (&api.QueryOptions{}).WithContext(ctx)); err != nil {
-		return "", fmt.Errorf("read agent datacenter: %w", err)
+		return agentInfo{}, fmt.Errorf("read agent datacenter: %w", err)
 	}
 	if self.Config.Datacenter == "" {
-		return "", errors.New("read agent datacenter: /v1/agent/self has no Config.Datacenter")
+		return agentInfo{}, errors.New("read agent datacenter: /v1/agent/self has no Config.Datacenter")
 	}
-	return self.Config.Datacenter, nil
+	a := agentInfo{datacenter: self.Config.Datacenter}
+	for _, d := range []string{self.DebugConfig.DNSDomain, self.DebugConfig.DNSAltDomain} {
+		if d = strings.ToLower(strings.TrimSuffix(d, ".")); d != "" && !slices.Contains(a.dnsDomains, d) {
+			a.dnsDomains = append(a.dnsDomains, d)
+		}
+	}
+	return a, nil
 }

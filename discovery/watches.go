@@ -18,6 +18,7 @@ type watchEnv struct {
 	client     *api.Client
 	cfg        Config
 	datacenter string
+	dnsDomains []string // the agent's DNS domains (catalog.Snapshot.DNSDomains)
 	logger     *slog.Logger
 	stats      *stats
 }

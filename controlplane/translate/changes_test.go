@@ -15,6 +15,7 @@ func TestChangedInputsCoverEveryDiffField(t *testing.T) {
 	handledByTranslate := map[string]string{
 		"Version":    "ignored: it orders snapshots, resources do not depend on it",
 		"Datacenter": "another datacenter is a full translation",
+		"DNSDomains": "other DNS domains are a full translation",
 		"Proxies":    "a changed registration's proxy is translated again",
 		// The control plane logs it (catalog.Snapshot.NotApplied).
 		"ExportedServices": "ignored: Weft does not peer, no proxy's resources depend on it",

@@ -104,7 +104,8 @@ func NewTranslator() *Translator {
 // cost is that of comparing the two snapshots and translating the proxies
 // a change concerns; the Result's maps are copies of the Translator's.
 func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
-	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !sameMeshButRoots(x.mesh, mesh)
+	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !slices.Equal(snap.DNSDomains, x.last.DNSDomains) ||
+		!sameMeshButRoots(x.mesh, mesh)
 	var diff catalog.Diff
 	var changed map[input]bool
 	var oldRoots *tlsv3.Secret // the bundle secret a roots change replaces

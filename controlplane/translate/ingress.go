@@ -60,7 +60,7 @@ func (t *translator) ingressGateway(p *catalog.Proxy) *Resources {
 		before := len(pr.r.Listeners)
 		t.ingressListener(p, gw, l, ts, pr)
 		if ts != nil && len(pr.r.Listeners) > before {
-			pr.r.Listeners[before].Metadata = ingressDNSNamesMetadata(catalog.IngressDNSNames(entry, t.snap.Datacenter))
+			pr.r.Listeners[before].Metadata = ingressDNSNamesMetadata(catalog.IngressDNSNames(entry, t.snap.Datacenter, t.snap.DNSDomains))
 		}
 	}
 	return t.finishGateway(pr)
