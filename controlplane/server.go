@@ -242,10 +242,12 @@ func (s *Server) Run(ctx context.Context, src CatalogSource) error {
 func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 	g := grpc.NewServer(
 		// A client silent for 30 s is pinged and dropped if it has not
-		// answered within 20 s (grpc-go's default wait). With 10 s, a
-		// push to 10,000 simulated sidecars sharing two cores with the
-		// control plane (bench/cp) had 1,882 of them miss the pings their
-		// connections, synced together, were sent at once, and dropped.
+		// answered within 20 s (grpc-go's default wait). grpc-go also
+		// makes the wait the connection's TCP_USER_TIMEOUT: the kernel
+		// resets a connection whose sent data stays unacknowledged that
+		// long, as when the client stops reading. With 10 s, 1,882 of
+		// 10,000 simulated sidecars sharing two cores with the control
+		// plane (bench/cp) were reset during a fan-out; with 20 s, 151.
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
