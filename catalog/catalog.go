@@ -170,12 +170,24 @@ type Mesh struct {
 	// stops transparent proxies passing traffic for destinations outside
 	// the mesh through to where it was headed: it is dropped instead.
 	MeshDestinationsOnly bool
+	// TLSIncoming and TLSOutgoing (TLS.Incoming, TLS.Outgoing) bound the
+	// mesh's mTLS: Incoming on sidecars' and terminating gateways' public
+	// listeners, Outgoing on the upstream calls of sidecars and ingress
+	// gateways, as in Consul; nil when unset.
+	TLSIncoming, TLSOutgoing *TLSParams
 
 	// Unsupported lists the settings Weft does not apply, as in
 	// ServiceDefaults; they concern every proxy. ModifyIndex is as in
 	// ServiceDefaults.
 	Unsupported []string
 	ModifyIndex uint64
+}
+
+// TLSParams are TLS versions and TLS 1.2 cipher suites as Consul's
+// entries spell them ("TLSv1_2", "TLS_AUTO"; IANA or Envoy suite names).
+type TLSParams struct {
+	MinVersion, MaxVersion string
+	CipherSuites           []string
 }
 
 // Upstream is one upstream of a sidecar: a local listener that forwards to

@@ -211,11 +211,22 @@ func convertMesh(entries []api.ConfigEntry) *catalog.Mesh {
 			var u unsupported
 			unsupportedMesh(m, &u)
 			out := &catalog.Mesh{MeshDestinationsOnly: m.TransparentProxy.MeshDestinationsOnly}
+			if tls := m.TLS; tls != nil {
+				out.TLSIncoming, out.TLSOutgoing = meshTLS(tls.Incoming), meshTLS(tls.Outgoing)
+			}
 			out.Unsupported, out.ModifyIndex = u.versioned(m.ModifyIndex)
 			return out
 		}
 	}
 	return nil
+}
+
+// meshTLS converts one direction of the mesh entry's TLS; nil when unset.
+func meshTLS(c *api.MeshDirectionalTLSConfig) *catalog.TLSParams {
+	if c == nil || (c.TLSMinVersion == "" && c.TLSMaxVersion == "" && len(c.CipherSuites) == 0) {
+		return nil
+	}
+	return &catalog.TLSParams{MinVersion: string(c.TLSMinVersion), MaxVersion: string(c.TLSMaxVersion), CipherSuites: slices.Clone(c.CipherSuites)}
 }
 
 // protocolOf returns the "protocol" key of an opaque proxy config, in

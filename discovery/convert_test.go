@@ -230,6 +230,21 @@ func TestConvertMesh(t *testing.T) {
 			entries: []api.ConfigEntry{&api.MeshConfigEntry{}},
 			want:    &catalog.Mesh{},
 		},
+		{
+			name: "TLS in each direction; an empty direction is none",
+			entries: []api.ConfigEntry{&api.MeshConfigEntry{TLS: &api.MeshTLSConfig{
+				Incoming: &api.MeshDirectionalTLSConfig{TLSMinVersion: "TLSv1_3"},
+				Outgoing: &api.MeshDirectionalTLSConfig{},
+			}}},
+			want: &catalog.Mesh{TLSIncoming: &catalog.TLSParams{MinVersion: "TLSv1_3"}},
+		},
+		{
+			name: "outgoing versions and suites",
+			entries: []api.ConfigEntry{&api.MeshConfigEntry{TLS: &api.MeshTLSConfig{
+				Outgoing: &api.MeshDirectionalTLSConfig{TLSMinVersion: "TLS_AUTO", TLSMaxVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}},
+			}}},
+			want: &catalog.Mesh{TLSOutgoing: &catalog.TLSParams{MinVersion: "TLS_AUTO", MaxVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -72,14 +72,9 @@ func unsupportedProxyDefaults(pd *api.ProxyConfigEntry, u *unsupported) {
 }
 
 // unsupportedMesh notes the settings of the mesh entry that Weft does not
-// apply: TLS versions and ciphers (weft-proxy speaks TLS 1.2 and 1.3 with
-// Go's ciphers), sanitizing x-forwarded-client-cert (weft-proxy sets it),
-// peering through mesh gateways, and request normalization (newer Consuls).
+// apply: sanitizing x-forwarded-client-cert (weft-proxy sets it), peering
+// through mesh gateways, and request normalization (newer Consuls).
 func unsupportedMesh(m *api.MeshConfigEntry, u *unsupported) {
-	if tls := m.TLS; tls != nil {
-		u.meshTLS("TLS.Incoming", tls.Incoming)
-		u.meshTLS("TLS.Outgoing", tls.Outgoing)
-	}
 	if h := m.HTTP; h != nil {
 		u.setBool("HTTP.SanitizeXForwardedClientCert", h.SanitizeXForwardedClientCert)
 		if h.Incoming != nil && h.Incoming.RequestNormalization != nil {
@@ -89,19 +84,6 @@ func unsupportedMesh(m *api.MeshConfigEntry, u *unsupported) {
 	if p := m.Peering; p != nil {
 		u.setBool("Peering.PeerThroughMeshGateways", p.PeerThroughMeshGateways)
 	}
-}
-
-func (u *unsupported) meshTLS(field string, c *api.MeshDirectionalTLSConfig) {
-	if c == nil {
-		return
-	}
-	if c.TLSMinVersion != "TLS_AUTO" {
-		u.set(field+".TLSMinVersion", c.TLSMinVersion)
-	}
-	if c.TLSMaxVersion != "TLS_AUTO" {
-		u.set(field+".TLSMaxVersion", c.TLSMaxVersion)
-	}
-	u.set(field+".CipherSuites", strings.Join(c.CipherSuites, ","))
 }
 
 // meshGateway notes a mesh gateway mode other than none where Weft does

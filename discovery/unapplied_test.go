@@ -80,11 +80,10 @@ func TestEntryFieldsNotApplied(t *testing.T) {
 			`MutualTLSMode = "permissive"`, `AccessLogs.Enabled = "true"`, `EnvoyExtensions[0].Name = "builtin/lua"`,
 			`FailoverPolicy.Mode = "order-by-locality"`, `PrioritizeByLocality.Mode = "failover"`}},
 		{"mesh transparent proxy alone", mesh(api.MeshConfigEntry{TransparentProxy: api.TransparentProxyMeshConfig{MeshDestinationsOnly: true}}), nil},
-		{"mesh TLS", mesh(api.MeshConfigEntry{TLS: &api.MeshTLSConfig{
+		{"mesh TLS is applied", mesh(api.MeshConfigEntry{TLS: &api.MeshTLSConfig{
 			Incoming: &api.MeshDirectionalTLSConfig{TLSMinVersion: "TLSv1_3"},
 			Outgoing: &api.MeshDirectionalTLSConfig{TLSMinVersion: "TLS_AUTO", TLSMaxVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}},
-		}}), []string{`TLS.Incoming.TLSMinVersion = "TLSv1_3"`, `TLS.Outgoing.TLSMaxVersion = "TLSv1_2"`,
-			`TLS.Outgoing.CipherSuites = "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"`}},
+		}}), nil},
 		{"mesh HTTP and Peering", mesh(api.MeshConfigEntry{HTTP: &api.MeshHTTPConfig{SanitizeXForwardedClientCert: true},
 			Peering: &api.PeeringMeshConfig{PeerThroughMeshGateways: true}}),
 			[]string{`HTTP.SanitizeXForwardedClientCert = "true"`, `Peering.PeerThroughMeshGateways = "true"`}},

@@ -5,6 +5,7 @@ import (
 	"cmp"
 	"fmt"
 	"maps"
+	"reflect"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -105,7 +106,7 @@ func NewTranslator() *Translator {
 // a change concerns; the Result's maps are copies of the Translator's.
 func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	full := x.last == nil || snap.Datacenter != x.last.Datacenter || !slices.Equal(snap.DNSDomains, x.last.DNSDomains) ||
-		!sameMeshButRoots(x.mesh, mesh)
+		!sameMeshButRoots(x.mesh, mesh) || !sameMeshTLS(snap.Mesh, x.last.Mesh)
 	var diff catalog.Diff
 	var changed map[input]bool
 	var oldRoots *tlsv3.Secret // the bundle secret a roots change replaces
@@ -392,6 +393,18 @@ func cloneMesh(mesh Mesh) Mesh {
 		mesh.HealthyPanicThreshold = &v
 	}
 	return mesh
+}
+
+// sameMeshTLS reports whether two mesh entries set the same TLS: a change
+// of it reaches every proxy's mTLS, a full translation.
+func sameMeshTLS(a, b *catalog.Mesh) bool {
+	tls := func(m *catalog.Mesh) [2]*catalog.TLSParams {
+		if m == nil {
+			return [2]*catalog.TLSParams{}
+		}
+		return [2]*catalog.TLSParams{m.TLSIncoming, m.TLSOutgoing}
+	}
+	return reflect.DeepEqual(tls(a), tls(b))
 }
 
 // sameMeshButRoots reports whether two Meshes differ at most in their

@@ -161,6 +161,10 @@ func variants(snap *catalog.Snapshot) []variant {
 	add("proxy-defaults http", func(s *catalog.Snapshot) { s.ProxyDefaults = &catalog.ProxyDefaults{Protocol: catalog.ProtocolHTTP} })
 	add("no proxy-defaults", func(s *catalog.Snapshot) { s.ProxyDefaults = nil })
 	add("mesh destinations only", func(s *catalog.Snapshot) { s.Mesh = &catalog.Mesh{MeshDestinationsOnly: true} })
+	add("mesh TLS", func(s *catalog.Snapshot) {
+		s.Mesh = &catalog.Mesh{TLSIncoming: &catalog.TLSParams{MinVersion: "TLSv1_3"},
+			TLSOutgoing: &catalog.TLSParams{MaxVersion: "TLSv1_2", CipherSuites: []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"}}}
+	})
 	add("ACL default deny", func(s *catalog.Snapshot) { s.ACLDefaultPolicy = catalog.ActionDeny })
 	add("datacenter dc2", func(s *catalog.Snapshot) { s.Datacenter = "dc2" })
 	for _, id := range slices.Sorted(maps.Keys(snap.Proxies)) {

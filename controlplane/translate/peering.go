@@ -132,7 +132,7 @@ func (t *translator) peerUpstreamTLS(peer *catalog.Peer, imp *catalog.ImportedSe
 		return nil, fmt.Errorf("Consul replicated no service identity for it (only %q)", imp.SPIFFEIDs)
 	}
 	common := &tlsv3.CommonTlsContext{
-		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+		TlsParams:                      t.mesh.outgoingTLS(),
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
 		ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 			TrustedCa:                 inlinePEM(peer.RootsPEM),
@@ -187,7 +187,7 @@ func peeredDownstreamTLS(mesh Mesh, peers []*catalog.Peer, http bool) *corev3.Tr
 	ctx := &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapBool(true),
 		CommonTlsContext: &tlsv3.CommonTlsContext{
-			TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+			TlsParams:                      mesh.incomingTLS(),
 			TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
 			ValidationContextType: &tlsv3.CommonTlsContext_ValidationContext{ValidationContext: &tlsv3.CertificateValidationContext{
 				CustomValidatorConfig:     &corev3.TypedExtensionConfig{Name: spiffeValidator, TypedConfig: mustAny(cfg)},

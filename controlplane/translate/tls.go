@@ -51,16 +51,66 @@ func rootsSecret(rootsPEM []byte) *tlsv3.Secret {
 	}
 }
 
+// meshTLSDefault are the tls_params of the mesh's mTLS when the mesh
+// entry sets none: TLS 1.2 at least.
+func meshTLSDefault() *tlsv3.TlsParameters {
+	return &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2}
+}
+
+// withMeshTLS sets mesh's mTLS parameters from the mesh entry's TLS
+// (Incoming, Outgoing); a direction whose settings are refused keeps the
+// default, and the refusal is returned.
+func withMeshTLS(mesh Mesh, entry *catalog.Mesh) (Mesh, []string) {
+	var problems []string
+	direction := func(p *catalog.TLSParams, field string) *tlsv3.TlsParameters {
+		if p == nil {
+			return meshTLSDefault()
+		}
+		params, err := tlsParameters(p.MinVersion, p.MaxVersion, p.CipherSuites,
+			tlsFields{min: field + ".TLSMinVersion", max: field + ".TLSMaxVersion", suites: field + ".CipherSuites"})
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%v; TLS 1.2 at least with Go's cipher suites applies", err))
+			return meshTLSDefault()
+		}
+		if params.TlsMinimumProtocolVersion == tlsv3.TlsParameters_TLS_AUTO {
+			params.TlsMinimumProtocolVersion = tlsv3.TlsParameters_TLSv1_2
+		}
+		if len(params.CipherSuites) == 0 {
+			params.CipherSuites = nil
+		}
+		return params
+	}
+	var in, out *catalog.TLSParams
+	if entry != nil {
+		in, out = entry.TLSIncoming, entry.TLSOutgoing
+	}
+	mesh.tlsIncoming, mesh.tlsOutgoing = direction(in, "TLS.Incoming"), direction(out, "TLS.Outgoing")
+	return mesh, problems
+}
+
+// incomingTLS and outgoingTLS are the tls_params of the mesh's mTLS to a
+// public listener and to an upstream (the default when the translator
+// has set none).
+func (m Mesh) incomingTLS() *tlsv3.TlsParameters { return orDefault(m.tlsIncoming) }
+func (m Mesh) outgoingTLS() *tlsv3.TlsParameters { return orDefault(m.tlsOutgoing) }
+
+func orDefault(p *tlsv3.TlsParameters) *tlsv3.TlsParameters {
+	if p == nil {
+		return meshTLSDefault()
+	}
+	return p
+}
+
 // commonTLS is the TLS context shared by both directions: the local leaf,
-// the bundle over ADS, and SAN matchers on the peer's SPIFFE ID (any may
-// match).
-func commonTLS(peerSANs []*matcherv3.StringMatcher, alpn []string) *tlsv3.CommonTlsContext {
+// the bundle over ADS, SAN matchers on the peer's SPIFFE ID (any may
+// match), and the direction's tls_params.
+func commonTLS(peerSANs []*matcherv3.StringMatcher, alpn []string, params *tlsv3.TlsParameters) *tlsv3.CommonTlsContext {
 	sans := make([]*tlsv3.SubjectAltNameMatcher, len(peerSANs))
 	for i, m := range peerSANs {
 		sans[i] = &tlsv3.SubjectAltNameMatcher{SanType: tlsv3.SubjectAltNameMatcher_URI, Matcher: m}
 	}
 	return &tlsv3.CommonTlsContext{
-		TlsParams:                      &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2},
+		TlsParams:                      params,
 		TlsCertificateSdsSecretConfigs: []*tlsv3.SdsSecretConfig{{Name: LeafSecret}},
 		ValidationContextType: &tlsv3.CommonTlsContext_CombinedValidationContext{
 			CombinedValidationContext: &tlsv3.CommonTlsContext_CombinedCertificateValidationContext{
@@ -89,7 +139,7 @@ func downstreamTLSContext(mesh Mesh, http bool) *tlsv3.DownstreamTlsContext {
 	}
 	return &tlsv3.DownstreamTlsContext{
 		RequireClientCertificate: wrapBool(true),
-		CommonTlsContext:         commonTLS(sans, alpnFor(http)),
+		CommonTlsContext:         commonTLS(sans, alpnFor(http), mesh.incomingTLS()),
 	}
 }
 
@@ -103,7 +153,7 @@ func upstreamTLS(mesh Mesh, sni string, ids []certs.ServiceIdentity, alpn []stri
 			sans = append(sans, &matcherv3.StringMatcher{MatchPattern: &matcherv3.StringMatcher_Exact{Exact: spiffeURI(td, id)}})
 		}
 	}
-	ctx := &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: commonTLS(sans, alpn)}
+	ctx := &tlsv3.UpstreamTlsContext{Sni: sni, CommonTlsContext: commonTLS(sans, alpn, mesh.outgoingTLS())}
 	return &corev3.TransportSocket{Name: tlsTransportSocket, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: mustAny(ctx)}}
 }
 

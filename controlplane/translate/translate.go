@@ -52,6 +52,11 @@ type Mesh struct {
 	// panic mode off); nil leaves it unset: the sidecar's default, 50,
 	// as Envoy's.
 	HealthyPanicThreshold *float64
+
+	// tlsIncoming and tlsOutgoing are the mesh entry's TLS.Incoming and
+	// TLS.Outgoing as the tls_params of the mesh's mTLS; the translator
+	// sets them from its snapshot (withMeshTLS).
+	tlsIncoming, tlsOutgoing *tlsv3.TlsParameters
 }
 
 // trustDomains are the trust domain and its aliases.
@@ -115,6 +120,9 @@ type translator struct {
 	recipes map[*endpointv3.ClusterLoadAssignment]loadSource
 	// part marks the public listener of the proxy being translated.
 	part partMark
+	// tlsProblems are the mesh entry's TLS settings that could not be
+	// applied, reported for every sidecar (entryNotes).
+	tlsProblems []string
 
 	// inputs are the parts of the snapshot read for the proxy being
 	// translated, and problems what could not be translated for it.
@@ -123,9 +131,11 @@ type translator struct {
 }
 
 func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalog.Endpoint) *translator {
+	mesh, tlsProblems := withMeshTLS(mesh, snap.Mesh)
 	return &translator{
 		snap:        snap,
 		mesh:        mesh,
+		tlsProblems: tlsProblems,
 		usable:      usable,
 		chains:      map[chainKey]*chainResources{},
 		resolutions: map[resolveKey]resolveResult{},
@@ -172,6 +182,9 @@ func (t *translator) entryNotes(p *catalog.Proxy) {
 	}
 	if m := t.meshEntry(); m != nil {
 		t.notApplied(p, "mesh", m.Unsupported)
+	}
+	for _, msg := range t.tlsProblems {
+		t.problem("proxy %q: mesh %s", p.ID, msg)
 	}
 	for _, dest := range []string{p.DestinationName, catalog.Wildcard} {
 		if n := t.intentionsNotApplied(dest); n != nil {

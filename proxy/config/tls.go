@@ -66,7 +66,7 @@ func compileDownstreamTLS(ts *corev3.TransportSocket) (*mtls.Server, error) {
 		return nil, fmt.Errorf("DownstreamTlsContext: %w", err)
 	}
 	return &mtls.Server{
-		MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
+		MinVersion: c.minVersion, MaxVersion: c.maxVersion, CipherSuites: c.cipherSuites, ALPN: c.alpn,
 		RequireClientCert: ctx.GetRequireClientCertificate().GetValue(),
 		TrustBundle:       c.trustBundle, Inline: c.inline, PeerURISANs: c.sans, Leaf: c.leaf,
 	}, nil
@@ -92,7 +92,7 @@ func compileUpstreamTLS(ts *corev3.TransportSocket) (*mtls.Client, error) {
 		return nil, errors.New("UpstreamTlsContext: without a mesh leaf the server is verified by its DNS name: set sni or match_typed_subject_alt_names of san_type DNS")
 	}
 	return &mtls.Client{
-		SNI: ctx.GetSni(), MinVersion: c.minVersion, MaxVersion: c.maxVersion, ALPN: c.alpn,
+		SNI: ctx.GetSni(), MinVersion: c.minVersion, MaxVersion: c.maxVersion, CipherSuites: c.cipherSuites, ALPN: c.alpn,
 		TrustBundle: c.trustBundle, Inline: c.inline, PeerURISANs: c.sans, Leaf: c.leaf,
 		External: c.external, PeerDNSSANs: c.dnsSANs, ExternalCert: c.externalCert,
 	}, nil
@@ -117,6 +117,7 @@ func unpackTransportSocket(ts *corev3.TransportSocket, wantType string, m proto.
 // commonTLS is a compiled CommonTlsContext.
 type commonTLS struct {
 	minVersion, maxVersion uint16
+	cipherSuites           []uint16
 	alpn                   []string
 	trustBundle            string
 	inline                 *mtls.InlineTrust
@@ -148,11 +149,11 @@ func compileCommonTLS(c *tlsv3.CommonTlsContext, upstream bool) (*commonTLS, err
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
 	out := &commonTLS{alpn: c.GetAlpnProtocols()}
-	p, err := compileTLSParams(c.GetTlsParams(), false)
+	p, err := compileTLSParams(c.GetTlsParams())
 	if err != nil {
 		return nil, fmt.Errorf("common_tls_context: tls_params: %w", err)
 	}
-	out.minVersion, out.maxVersion = p.minVersion, p.maxVersion
+	out.minVersion, out.maxVersion, out.cipherSuites = p.minVersion, p.maxVersion, p.cipherSuites
 	if external {
 		if err := compileExternal(c, out); err != nil {
 			return nil, fmt.Errorf("common_tls_context: %w", err)
@@ -284,18 +285,14 @@ type tlsParams struct {
 	cipherSuites           []uint16
 }
 
-// compileTLSParams compiles the protocol versions, and cipher_suites when
-// ciphers allows them (TLS for clients outside the mesh; mesh TLS keeps
-// Go's defaults).
-func compileTLSParams(p *tlsv3.TlsParameters, ciphers bool) (tlsParams, error) {
+// compileTLSParams compiles the protocol versions and cipher_suites (of
+// TLS 1.0-1.2: TLS 1.3's are Go's), of mesh TLS (Consul's mesh entry sets
+// them) and TLS for clients outside the mesh alike.
+func compileTLSParams(p *tlsv3.TlsParameters) (tlsParams, error) {
 	if p == nil {
 		return tlsParams{minVersion: mtls.DefaultMinVersion}, nil
 	}
-	allowed := []string{"tls_minimum_protocol_version", "tls_maximum_protocol_version"}
-	if ciphers {
-		allowed = append(allowed, "cipher_suites")
-	}
-	if err := onlyFields(p, allowed...); err != nil {
+	if err := onlyFields(p, "tls_minimum_protocol_version", "tls_maximum_protocol_version", "cipher_suites"); err != nil {
 		return tlsParams{}, err
 	}
 	out := tlsParams{minVersion: tlsVersion(p.GetTlsMinimumProtocolVersion()), maxVersion: tlsVersion(p.GetTlsMaximumProtocolVersion())}

@@ -65,7 +65,7 @@ func compileOutsideTLS(ctx *tlsv3.DownstreamTlsContext) (*mtls.Server, error) {
 	if err := onlyFields(c, "tls_params", "tls_certificate_sds_secret_configs", "alpn_protocols"); err != nil {
 		return nil, fmt.Errorf("common_tls_context: %w", err)
 	}
-	p, err := compileTLSParams(c.GetTlsParams(), true)
+	p, err := compileTLSParams(c.GetTlsParams())
 	if err != nil {
 		return nil, fmt.Errorf("common_tls_context: tls_params: %w", err)
 	}

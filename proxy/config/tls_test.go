@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"slices"
 	"strings"
 	"testing"
 
@@ -13,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/wrapperspb"
 
 	"github.com/weft-mesh/weft/internal/pkitest"
@@ -62,6 +64,44 @@ func TestCompileMTLS(t *testing.T) {
 	}
 	if !rt.UsesLeaf {
 		t.Error("UsesLeaf = false")
+	}
+}
+
+// TestCompileMeshTLSParams: the versions and TLS 1.2 cipher suites of
+// mesh TLS (Consul's mesh entry TLS.Incoming and TLS.Outgoing, as the
+// control plane sends them) reach the listener's and the cluster's TLS.
+func TestCompileMeshTLSParams(t *testing.T) {
+	params := &tlsv3.TlsParameters{TlsMinimumProtocolVersion: tlsv3.TlsParameters_TLSv1_2, TlsMaximumProtocolVersion: tlsv3.TlsParameters_TLSv1_2,
+		CipherSuites: []string{"ECDHE-ECDSA-AES128-GCM-SHA256"}}
+	withParams := func(ts *corev3.TransportSocket, ctx interface {
+		GetCommonTlsContext() *tlsv3.CommonTlsContext
+	}) *corev3.TransportSocket {
+		if err := ts.GetTypedConfig().UnmarshalTo(ctx.(proto.Message)); err != nil {
+			t.Fatal(err)
+		}
+		ctx.GetCommonTlsContext().TlsParams = params
+		any, err := anypb.New(ctx.(proto.Message))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return &corev3.TransportSocket{Name: ts.Name, ConfigType: &corev3.TransportSocket_TypedConfig{TypedConfig: any}}
+	}
+	apiID := "spiffe://weft.local/ns/default/dc/dc1/svc/api"
+	rt, err := Compile(state(
+		xdstest.WithListenerTLS(xdstest.HTTPListenerInline("public_listener", "127.0.0.1:21000", xdstest.RouteConfig("local_app", "local_app")),
+			withParams(xdstest.DownstreamTLS("weft.local", "h2"), &tlsv3.DownstreamTlsContext{})),
+		xdstest.StaticCluster("local_app", xdstest.Endpoint("127.0.0.1:8080")),
+		xdstest.WithClusterTLS(xdstest.EDSCluster(api), withParams(xdstest.UpstreamTLS(api, apiID, "h2"), &tlsv3.UpstreamTlsContext{})),
+	))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []uint16{tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256}
+	if s := rt.Listeners[0].TLS; s.MaxVersion != tls.VersionTLS12 || !slices.Equal(s.CipherSuites, want) {
+		t.Errorf("listener TLS max %x suites %v, want TLS 1.2 and %v", s.MaxVersion, s.CipherSuites, want)
+	}
+	if c := rt.Clusters[api].TLS; c.MaxVersion != tls.VersionTLS12 || !slices.Equal(c.CipherSuites, want) {
+		t.Errorf("cluster TLS max %x suites %v, want TLS 1.2 and %v", c.MaxVersion, c.CipherSuites, want)
 	}
 }
 
@@ -182,8 +222,8 @@ func TestCompileRejectsTLS(t *testing.T) {
 		}), pl + `match_typed_subject_alt_names[0]: safe_regex "("`},
 		{"require_sni", downstream(func(c *tlsv3.DownstreamTlsContext) { c.RequireSni = wrapperspb.Bool(true) }),
 			pl + `DownstreamTlsContext: require_sni is not supported`},
-		{"cipher suites", downstream(func(c *tlsv3.DownstreamTlsContext) { c.CommonTlsContext.TlsParams.CipherSuites = []string{"x"} }),
-			pl + `tls_params: cipher_suites is not supported`},
+		{"unknown cipher suite", downstream(func(c *tlsv3.DownstreamTlsContext) { c.CommonTlsContext.TlsParams.CipherSuites = []string{"x"} }),
+			pl + `tls_params: cipher_suites[0]: unknown cipher suite "x"`},
 		{"max below min", downstream(func(c *tlsv3.DownstreamTlsContext) {
 			c.CommonTlsContext.TlsParams.TlsMaximumProtocolVersion = tlsv3.TlsParameters_TLSv1_1
 		}), pl + `tls_params: maximum version TLSv1_1 is below the minimum TLSv1_2`},

@@ -63,6 +63,7 @@ func (c Credentials) ServerConfig(p *Server) *tls.Config {
 		ClientAuth:     clientAuth,
 		MinVersion:     p.MinVersion,
 		MaxVersion:     p.MaxVersion,
+		CipherSuites:   p.CipherSuites,
 		NextProtos:     p.ALPN,
 		VerifyConnection: func(cs tls.ConnectionState) error {
 			if len(cs.PeerCertificates) == 0 && !p.RequireClientCert {
@@ -88,6 +89,7 @@ func (c Credentials) ClientConfig(p *Client) *tls.Config {
 		GetClientCertificate: c.leafOf(p.Leaf).GetClientCertificate,
 		MinVersion:           p.MinVersion,
 		MaxVersion:           p.MaxVersion,
+		CipherSuites:         p.CipherSuites,
 		NextProtos:           p.ALPN,
 		// The standard verification checks DNS names against ServerName;
 		// the mesh checks SPIFFE IDs instead, in VerifyConnection.
@@ -115,6 +117,7 @@ func (c Credentials) externalClientConfig(p *Client) *tls.Config {
 		ServerName:           p.SNI,
 		MinVersion:           p.MinVersion,
 		MaxVersion:           p.MaxVersion,
+		CipherSuites:         p.CipherSuites,
 		NextProtos:           p.ALPN,
 		// The chain and the name are checked in VerifyConnection.
 		InsecureSkipVerify: true,

@@ -225,3 +225,46 @@ func TestParseBundle(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// TestMeshTLSVersionsAndSuites: the versions and TLS 1.2 cipher suites of
+// mesh TLS (Consul's mesh entry) bound both ends' handshakes: a server
+// taking TLS 1.3 only refuses a client capped at 1.2; a server and client
+// agreeing on one 1.2 suite use it; a client offering only another suite
+// is refused.
+func TestMeshTLSVersionsAndSuites(t *testing.T) {
+	ca := pkitest.NewCA(t, "mesh")
+	serverCreds := Credentials{Leaf: pkitest.NewStaticLeaf(ca.Leaf(t, api)), Trust: trustOf(t, ca)}
+	clientCreds := Credentials{Leaf: pkitest.NewStaticLeaf(ca.Leaf(t, web)), Trust: trustOf(t, ca)}
+	gcm128 := tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+	gcm256 := tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384
+	tests := []struct {
+		name   string
+		server func(*Server)
+		client func(*Client)
+		ok     bool
+		suite  uint16
+	}{
+		{name: "TLS 1.3 server, 1.2 client", server: func(s *Server) { s.MinVersion = tls.VersionTLS13 },
+			client: func(c *Client) { c.MaxVersion = tls.VersionTLS12 }},
+		{name: "one agreed 1.2 suite", ok: true, suite: gcm128,
+			server: func(s *Server) { s.MaxVersion, s.CipherSuites = tls.VersionTLS12, []uint16{gcm128} },
+			client: func(c *Client) { c.MaxVersion, c.CipherSuites = tls.VersionTLS12, []uint16{gcm256, gcm128} }},
+		{name: "no common 1.2 suite",
+			server: func(s *Server) { s.MaxVersion, s.CipherSuites = tls.VersionTLS12, []uint16{gcm128} },
+			client: func(c *Client) { c.MaxVersion, c.CipherSuites = tls.VersionTLS12, []uint16{gcm256} }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			sp, cp := serverParams(), clientParams(api)
+			tt.server(sp)
+			tt.client(cp)
+			serverErr, clientErr, cs := handshake(t, serverCreds.ServerConfig(sp), clientCreds.ClientConfig(cp))
+			if ok := serverErr == nil && clientErr == nil; ok != tt.ok {
+				t.Fatalf("handshake: server %v, client %v; want success %v", serverErr, clientErr, tt.ok)
+			}
+			if tt.ok && cs.CipherSuite != tt.suite {
+				t.Errorf("cipher suite %s, want %s", tls.CipherSuiteName(cs.CipherSuite), tls.CipherSuiteName(tt.suite))
+			}
+		})
+	}
+}

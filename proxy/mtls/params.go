@@ -38,7 +38,7 @@ type Server struct {
 	// PeerURISANs and Leaf are unused.
 	Certificates []string
 	// CipherSuites, when not empty, are the TLS 1.0-1.2 cipher suites
-	// accepted (TLS 1.3's are not configurable); only with Certificates.
+	// accepted (TLS 1.3's are not configurable).
 	CipherSuites []uint16
 }
 
@@ -51,6 +51,9 @@ type Client struct {
 	SNI string
 	// MinVersion and MaxVersion bound the TLS version.
 	MinVersion, MaxVersion uint16
+	// CipherSuites, when not empty, are the TLS 1.0-1.2 cipher suites
+	// offered (TLS 1.3's are not configurable).
+	CipherSuites []uint16
 	// ALPN are the protocols offered, in preference order.
 	ALPN []string
 	// TrustBundle names the SDS secret holding the roots the server's
@@ -87,7 +90,7 @@ func (c *Client) Equal(o *Client) bool {
 		return c == o
 	}
 	return c.SNI == o.SNI && c.MinVersion == o.MinVersion && c.MaxVersion == o.MaxVersion &&
-		slices.Equal(c.ALPN, o.ALPN) && c.TrustBundle == o.TrustBundle && c.Inline.Equal(o.Inline) &&
+		slices.Equal(c.CipherSuites, o.CipherSuites) && slices.Equal(c.ALPN, o.ALPN) && c.TrustBundle == o.TrustBundle && c.Inline.Equal(o.Inline) &&
 		slices.EqualFunc(c.PeerURISANs, o.PeerURISANs, match.String.Equal) &&
 		c.Leaf == o.Leaf && c.External == o.External && slices.EqualFunc(c.PeerDNSSANs, o.PeerDNSSANs, match.String.Equal) &&
 		sameCertificate(c.ExternalCert, o.ExternalCert)
