@@ -20,16 +20,17 @@ import (
 // connection, open per watched service. use_streaming_backend = false
 // avoids a Consul 1.14 panic (README, "Consul versions").
 const consulLimits = `limits { http_max_conns_per_client = 8192 }
-use_streaming_backend = false`
+use_streaming_backend = %t`
 
-// startConsul runs a Consul dev agent on free loopback ports.
-func startConsul(dir, bin string) (*procs.Proc, *api.Client, string, error) {
+// startConsul runs a Consul dev agent on free loopback ports; streaming
+// turns on its streaming backend for the control plane's health queries.
+func startConsul(dir, bin string, streaming bool) (*procs.Proc, *api.Client, string, error) {
 	httpPort := freePort()
 	addr := fmt.Sprintf("127.0.0.1:%d", httpPort)
 	p, err := procs.Start(procs.Spec{Dir: dir, Name: "consul", Args: []string{bin, "agent", "-dev", "-bind", "127.0.0.1", "-client", "127.0.0.1",
 		"-http-port", fmt.Sprint(httpPort), "-dns-port", "-1", "-grpc-port", "-1", "-grpc-tls-port", "-1",
 		"-serf-lan-port", fmt.Sprint(freePort()), "-serf-wan-port", fmt.Sprint(freePort()), "-server-port", fmt.Sprint(freePort()),
-		"-hcl", consulLimits, "-data-dir", filepath.Join(dir, "consul-data")}})
+		"-hcl", fmt.Sprintf(consulLimits, streaming), "-data-dir", filepath.Join(dir, "consul-data")}})
 	if err != nil {
 		return nil, nil, "", err
 	}

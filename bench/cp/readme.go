@@ -73,7 +73,7 @@ func newestRuns(dir string) ([]namedRun, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		if r.Settings.Mode != "delta" || !slices.Equal(r.Settings.Scenarios, allScenarios) {
+		if r.Settings.Mode != "delta" || !slices.Equal(r.Settings.Scenarios, allScenarios) || r.Settings.ConsulStreaming {
 			continue
 		}
 		if have, ok := newest[r.Clients]; !ok || r.Date.After(have.Date) {

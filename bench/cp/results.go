@@ -49,6 +49,9 @@ type settings struct {
 	Seed      uint64   `json:"seed"`
 	Changes   int      `json:"changes"`
 	Scenarios []string `json:"scenarios"`
+	// ConsulStreaming is set when the agent ran with its streaming
+	// backend (-consul-streaming).
+	ConsulStreaming bool `json:"consul_streaming,omitempty"`
 }
 
 // scenarioRecord is one scenario's figures (report.print's table row).
@@ -113,7 +116,8 @@ func (r report) results(root string, m results.Machine) resultsFile {
 	m.LoadEnd = results.LoadAverage()
 	out := resultsFile{Date: time.Now().UTC(), Machine: m,
 		Settings: settings{Services: r.flags.topo.services, Instances: r.flags.topo.instances, Upstreams: r.flags.topo.upstreams,
-			Nodes: r.flags.topo.nodes, Mode: r.flags.mode, Seed: r.flags.seed, Changes: r.flags.changes, Scenarios: r.flags.scenarios},
+			Nodes: r.flags.topo.nodes, Mode: r.flags.mode, Seed: r.flags.seed, Changes: r.flags.changes, Scenarios: r.flags.scenarios,
+			ConsulStreaming: r.flags.consulStreaming},
 		Clients: r.clients, RegisteredMs: msf(r.registered), SyncMs: msf(r.syncTook), SyncCPUSeconds: sec(r.syncCPU), IdleCPURate: sec(r.idleCPU),
 		RSSAfterSyncMiB: mib(r.syncMem.RSS), RSSEndMiB: mib(r.endMem.RSS), PeakRSSMiB: mib(r.peakRSS), StreamErrors: r.streamErrors}
 	out.Commit, out.Dirty = results.Commit(root)
@@ -140,6 +144,9 @@ func (f resultsFile) fileName() string {
 	name := fmt.Sprintf("%s-%s-%dx%d-%s", f.Date.Format("2006-01-02"), f.Commit, f.Settings.Services, f.Settings.Instances, f.Settings.Mode)
 	if !slices.Equal(f.Settings.Scenarios, allScenarios) {
 		name += "-" + strings.Join(f.Settings.Scenarios, "+")
+	}
+	if f.Settings.ConsulStreaming {
+		name += "-consul-streaming"
 	}
 	return name + ".json"
 }

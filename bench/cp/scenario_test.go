@@ -159,12 +159,15 @@ func TestResultsFileName(t *testing.T) {
 	date := time.Date(2026, 12, 6, 23, 59, 0, 0, time.UTC)
 	for _, tc := range []struct {
 		scenarios []string
+		streaming bool
 		want      string
 	}{
-		{allScenarios, "2026-12-06-abc1234-5000x2-delta.json"},
-		{[]string{scenarioFanOut, scenarioChurn}, "2026-12-06-abc1234-5000x2-delta-fan-out+churn.json"},
+		{allScenarios, false, "2026-12-06-abc1234-5000x2-delta.json"},
+		{[]string{scenarioFanOut, scenarioChurn}, false, "2026-12-06-abc1234-5000x2-delta-fan-out+churn.json"},
+		{[]string{scenarioChurn}, true, "2026-12-06-abc1234-5000x2-delta-churn-consul-streaming.json"},
 	} {
-		f := resultsFile{Date: date, Commit: "abc1234", Settings: settings{Services: 5000, Instances: 2, Mode: "delta", Scenarios: tc.scenarios}}
+		f := resultsFile{Date: date, Commit: "abc1234", Settings: settings{Services: 5000, Instances: 2, Mode: "delta", Scenarios: tc.scenarios,
+			ConsulStreaming: tc.streaming}}
 		if got := f.fileName(); got != tc.want {
 			t.Errorf("fileName = %q, want %q", got, tc.want)
 		}
