@@ -196,7 +196,14 @@ func (s *Server) AdminAddr() net.Addr { return s.adminAddr }
 // until ctx is done or src closes. It returns after every goroutine it
 // started has exited.
 func (s *Server) Run(ctx context.Context, src CatalogSource) error {
-	xdsLis, err := net.Listen("tcp", s.cfg.XDSAddr)
+	// No kernel keepalive on xDS connections: gRPC's keepalive pings
+	// check clients (KeepaliveParams), and grpc-go sets their wait as the
+	// connection's TCP_USER_TIMEOUT, which with Go's default kernel
+	// keepalive (a probe after 15 s idle, then every 15 s) had the kernel
+	// abort idle connections whose peer answered every probe (bench/cp at
+	// 10,000 sidecars: about 1,000 at once, 30 s after the sync, counted
+	// in TcpExtTCPAbortOnTimeout).
+	xdsLis, err := (&net.ListenConfig{KeepAlive: -1}).Listen(ctx, "tcp", s.cfg.XDSAddr)
 	if err != nil {
 		return fmt.Errorf("listen xds on %s: %w", s.cfg.XDSAddr, err)
 	}
@@ -245,9 +252,8 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		// answered within 20 s (grpc-go's default wait). grpc-go also
 		// makes the wait the connection's TCP_USER_TIMEOUT: the kernel
 		// resets a connection whose sent data stays unacknowledged that
-		// long, as when the client stops reading. (bench/cp at 10,000
-		// simulated sidecars sees bursts of reset connections; 10 s or
-		// 20 s here changes how many, not whether: README, "Scale".)
+		// long, as when the client stops reading (see Run for why the
+		// kernel's own keepalive is off).
 		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
 		grpc.MaxConcurrentStreams(1024),
