@@ -30,11 +30,11 @@ import (
 // stream's connection by its peer address, but hands gRPC each connection
 // as accepted (*net.TCPConn): grpc-go then reads it without pinning a
 // read buffer per idle connection (its readyreader; a wrapped connection
-// would cost a 32 KiB buffer per connected sidecar). gRPC's stats
-// handler tells the guard when a connection's transport starts and ends
-// (TagConn, HandleConn); a connection that never became a transport
-// (a failed handshake, which gRPC closes itself) is forgotten by sweep
-// once it is older than gRPC's handshake timeout.
+// would hold a read buffer, xdsReadBufferSize, per connected sidecar).
+// gRPC's stats handler tells the guard when a connection's transport
+// starts and ends (TagConn, HandleConn); a connection that never became a
+// transport (a failed handshake, which gRPC closes itself) is forgotten by
+// sweep once it is older than gRPC's handshake timeout.
 type stallGuard struct {
 	limit  time.Duration
 	log    *slog.Logger
