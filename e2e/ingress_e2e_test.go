@@ -8,7 +8,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -28,12 +27,7 @@ import (
 // mTLS from the gateway as its own identity, whose intentions apply.
 func TestIngressGateway(t *testing.T) {
 	m := newMesh(t)
-	for _, svc := range []string{"api", "web"} {
-		m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: svc, Protocol: "http"})
-		m.hits[svc+"-1"] = &atomic.Int64{}
-		m.register(t, svc+"-1", svc, startNameServer(t, svc+"-1", m.hits[svc+"-1"]), nil)
-		m.startProxy(t, svc+"-1-sidecar-proxy")
-	}
+	m.startHTTPInstances(t, "api", "web")
 	m.setEntry(t, &api.ServiceRouterConfigEntry{Kind: api.ServiceRouter, Name: "web", Routes: []api.ServiceRoute{{
 		Match:       &api.ServiceRouteMatch{HTTP: &api.ServiceRouteHTTPMatch{PathPrefix: "/api"}},
 		Destination: &api.ServiceRouteDestination{Service: "api"},

@@ -12,7 +12,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,12 +29,7 @@ import (
 // adding a host to the entry gets the gateway a leaf that covers it.
 func TestIngressGatewayTLS(t *testing.T) {
 	m := newMesh(t)
-	for _, svc := range []string{"api", "web"} {
-		m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: svc, Protocol: "http"})
-		m.hits[svc+"-1"] = &atomic.Int64{}
-		m.register(t, svc+"-1", svc, startNameServer(t, svc+"-1", m.hits[svc+"-1"]), nil)
-		m.startProxy(t, svc+"-1-sidecar-proxy")
-	}
+	m.startHTTPInstances(t, "api", "web")
 	tlsPort, plainPort := freePort(t), freePort(t)
 	entry := func(webHosts ...string) *api.IngressGatewayConfigEntry {
 		return &api.IngressGatewayConfigEntry{Kind: api.IngressGateway, Name: "ingress", Listeners: []api.IngressListener{

@@ -221,6 +221,19 @@ func (m *mesh) registerWithMeta(t testing.TB, id, name string, appPort int, meta
 	m.setHealth(t, id, true)
 }
 
+// startHTTPInstances registers one instance of each service, <svc>-1,
+// whose app answers with its name (counted in m.hits), with protocol http
+// in service-defaults, and starts its sidecar.
+func (m *mesh) startHTTPInstances(t *testing.T, services ...string) {
+	t.Helper()
+	for _, svc := range services {
+		m.setEntry(t, &api.ServiceConfigEntry{Kind: api.ServiceDefaults, Name: svc, Protocol: "http"})
+		m.hits[svc+"-1"] = &atomic.Int64{}
+		m.register(t, svc+"-1", svc, startNameServer(t, svc+"-1", m.hits[svc+"-1"]), nil)
+		m.startProxy(t, svc+"-1-sidecar-proxy")
+	}
+}
+
 // setHealth passes or fails an instance's TTL check; Consul's alias check
 // carries it to the instance's sidecar.
 func (m *mesh) setHealth(t testing.TB, id string, passing bool) {
