@@ -4,12 +4,12 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/catalog/catalogtest"
 )
 
 // readEntries decodes config entries as Consul's documentation writes
@@ -45,23 +45,7 @@ func TestAPIGatewayFromDocumentedJSON(t *testing.T) {
 		certs:    convertInlineCertificates(entries),
 	}
 	cert := entries[3].(*api.InlineCertificateConfigEntry)
-	route := &catalog.HTTPRoute{Name: "my-http-route", Hostnames: []string{"api.example.com"}, Rules: []catalog.HTTPRouteRule{
-		{
-			Matches: []catalog.RouteHTTPMatch{{PathPrefix: "/v1"}},
-			Destination: catalog.RouteDestination{PrefixRewrite: "/",
-				RequestHeaders: &catalog.HeaderModifiers{Add: map[string]string{"x-gateway": "my-gateway"}, Remove: []string{"x-debug"}}},
-			Services: []catalog.WeightedService{{Name: "v1-service", Weight: 1}},
-		},
-		{
-			Matches: []catalog.RouteHTTPMatch{{PathExact: "/v2/status", Methods: []string{"GET"},
-				Headers:     []catalog.RouteHeaderMatch{{Name: "x-canary", Present: true}},
-				QueryParams: []catalog.RouteQueryParamMatch{{Name: "debug", Exact: "1"}}}},
-			Destination: catalog.RouteDestination{NumRetries: 2, RetryOnConnectFailure: true, RequestTimeout: 5 * time.Second},
-			Services: []catalog.WeightedService{{Name: "v2-service", Weight: 90},
-				{Name: "v2-canary", Weight: 10, RequestHeaders: &catalog.HeaderModifiers{Set: map[string]string{"x-canary": "true"}}}},
-		},
-		{Services: []catalog.WeightedService{{Name: "v1-service", Weight: 1}}, RequiresJWT: true},
-	}}
+	route := catalogtest.DocumentedHTTPRoute()
 	want := map[string]*catalog.APIGateway{"my-gateway": {
 		Name: "my-gateway",
 		Listeners: []catalog.APIGatewayListener{

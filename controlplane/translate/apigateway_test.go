@@ -3,9 +3,9 @@ package translate
 import (
 	"slices"
 	"testing"
-	"time"
 
 	"github.com/weft-mesh/weft/catalog"
+	"github.com/weft-mesh/weft/catalog/catalogtest"
 )
 
 // apiGatewayCases are the golden cases of API gateways. my-gateway is
@@ -19,23 +19,7 @@ import (
 // listener with two routes.
 func apiGatewayCases() []goldenCase {
 	cert := &catalog.InlineCertificate{Name: "my-certificate", Certificate: string(mustRead("testdata/gateway.crt")), PrivateKey: string(mustRead("testdata/gateway.key"))}
-	route := &catalog.HTTPRoute{Name: "my-http-route", Hostnames: []string{"api.example.com"}, Rules: []catalog.HTTPRouteRule{
-		{
-			Matches: []catalog.RouteHTTPMatch{{PathPrefix: "/v1"}},
-			Destination: catalog.RouteDestination{PrefixRewrite: "/",
-				RequestHeaders: &catalog.HeaderModifiers{Add: map[string]string{"x-gateway": "my-gateway"}, Remove: []string{"x-debug"}}},
-			Services: []catalog.WeightedService{{Name: "v1-service", Weight: 1}},
-		},
-		{
-			Matches: []catalog.RouteHTTPMatch{{PathExact: "/v2/status", Methods: []string{"GET"},
-				Headers:     []catalog.RouteHeaderMatch{{Name: "x-canary", Present: true}},
-				QueryParams: []catalog.RouteQueryParamMatch{{Name: "debug", Exact: "1"}}}},
-			Destination: catalog.RouteDestination{NumRetries: 2, RetryOnConnectFailure: true, RequestTimeout: 5 * time.Second},
-			Services: []catalog.WeightedService{{Name: "v2-service", Weight: 90},
-				{Name: "v2-canary", Weight: 10, RequestHeaders: &catalog.HeaderModifiers{Set: map[string]string{"x-canary": "true"}}}},
-		},
-		{Services: []catalog.WeightedService{{Name: "v1-service", Weight: 1}}, RequiresJWT: true},
-	}}
+	route := catalogtest.DocumentedHTTPRoute()
 	mine := &catalog.APIGateway{
 		Name: "my-gateway",
 		Listeners: []catalog.APIGatewayListener{
