@@ -1,6 +1,7 @@
 package listener
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -47,6 +48,10 @@ type bound struct {
 	// http1server.go. httpSrv serves HTTP/2, and everything otherwise.
 	h1   *http1Server
 	lean bool
+	// h2Table and h2MaxString are the HTTP/2 server's HPACK decoder
+	// bounds, which its connections' h2Guards share (startHTTP).
+	h2Table     uint32
+	h2MaxString int
 }
 
 func newBound(m *Manager, ln net.Listener) *bound {
@@ -95,6 +100,13 @@ func (b *bound) serves(l *config.Listener) bool {
 // serveHTTP hands a request to the handler of the configuration in force.
 func (b *bound) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	b.m.activity.Add(1)
+	if r.TLS == nil && r.ProtoMajor == 2 {
+		// HTTP/2 over TLS is served behind an h2Guard, whose server does
+		// not see the TLS: route matching on :scheme and the like do.
+		if c := connOf(r); c != nil {
+			r.TLS = c.tlsState
+		}
+	}
 	b.active.Load().http.ServeHTTP(w, r)
 }
 
@@ -167,6 +179,10 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 		}
 		b.h1.configure(b.httpSrv, b.force)
 		b.lean = b.m.opts.HTTP1Server == HTTP1Lean && cfg.Codec != config.CodecHTTP2
+		b.h2Table = cfg.HTTP2.HpackTableSize
+		// Go's HTTP/2 server bounds a header string by its header list
+		// bound: MaxHeaderBytes (its default when 0) and 320 bytes.
+		b.h2MaxString = cmp.Or(b.httpSrv.MaxHeaderBytes, http.DefaultMaxHeaderBytes) + 320
 		b.httpDone = make(chan struct{})
 		go func() {
 			defer close(b.httpDone)

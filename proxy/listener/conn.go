@@ -70,6 +70,9 @@ type connInfo struct {
 	// serverName is the TLS server name a connection to a mesh gateway's
 	// listener (config.ModeSNI) asked for.
 	serverName string
+	// tlsState is the TLS connection's state, for requests whose server
+	// did not see the TLS (HTTP/2 behind an h2Guard); nil without TLS.
+	tlsState *tls.ConnectionState
 }
 
 func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
@@ -79,6 +82,7 @@ func newConnInfo(raw, conn net.Conn, localID string) *connInfo {
 	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
+		c.tlsState = &cs
 		if id, ok := mtls.PeerID(&cs); ok {
 			c.who.Authenticated, c.who.Peer = true, id.String()
 			c.xfcc = []string{xfccValue(localID, c.who.Peer)}
@@ -201,10 +205,37 @@ func (b *bound) serveHTTPConn(c *connInfo) {
 
 // handOffHTTP gives a connection to the http.Server.
 func (b *bound) handOffHTTP(c *connInfo, conn net.Conn) {
+	conn, err := b.guardHTTP2(conn)
+	if err != nil {
+		b.log.Info("HTTP/2 connection refused", "remote", conn.RemoteAddr().String(), "error", err)
+		b.registry.remove(c.conn)
+		refuseH2(conn)
+		c.raw.Close()
+		return
+	}
 	if !b.httpQ.push(conn) {
 		b.registry.remove(c.conn)
 		c.raw.Close()
 	}
+}
+
+// guardHTTP2 wraps, in an h2Guard (h2guard.go), the connections the
+// http.Server may serve as HTTP/2: TLS ones whose ALPN selected h2, and
+// cleartext ones, which it serves as h2c when they start with the client
+// preface (a guard passes any other through untouched). TLS connections
+// speaking HTTP/1.1 stay as they are: the http.Server needs the *tls.Conn.
+// It fails for HTTP/2 over TLS that RFC 9113 §9.2 does not allow.
+func (b *bound) guardHTTP2(conn net.Conn) (net.Conn, error) {
+	if tc, ok := conn.(*tls.Conn); ok {
+		cs := tc.ConnectionState()
+		if cs.NegotiatedProtocol != "h2" {
+			return conn, nil
+		}
+		if err := checkH2TLS(cs); err != nil {
+			return conn, err
+		}
+	}
+	return guardHTTP2(conn, b.h2Table, b.h2MaxString), nil
 }
 
 func negotiatedH2(conn net.Conn) bool {

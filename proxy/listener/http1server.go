@@ -424,9 +424,12 @@ func (c *bufferedConn) CloseWrite() error {
 	return nil
 }
 
-// unwrapConn returns the connection a bufferedConn reads, which the
-// registry knows.
+// unwrapConn returns the connection an HTTP/2 guard or a bufferedConn
+// reads, which the registry knows.
 func unwrapConn(c net.Conn) net.Conn {
+	if g, ok := c.(*h2Guard); ok {
+		c = g.Conn
+	}
 	if bc, ok := c.(*bufferedConn); ok {
 		return bc.Conn
 	}

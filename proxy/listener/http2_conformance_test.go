@@ -2,7 +2,11 @@ package listener
 
 import (
 	"bytes"
+	"crypto/tls"
+	"fmt"
+	"io"
 	"net/http"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -11,23 +15,23 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/match"
+	"github.com/weft-mesh/weft/proxy/route"
 )
 
 // TestHTTP2RefusesConnectionSpecificHeaders (issue 14, RFC 9113 §8.2.2):
 // an HTTP/2 request carrying a connection-specific header field, or a TE
-// other than "trailers", is malformed and is never forwarded — to an
-// HTTP/1.1 upstream such a field would be a smuggling path
-// (Transfer-Encoding: chunked over a request framed by HTTP/2). The RFC
-// asks for a stream error; Go's HTTP/2 server, which weft-proxy uses,
-// answers 400 instead (net/http's checkValidHTTP2RequestHeaders), before
-// any handler runs: the stream ends refused either way, and the test
-// accepts both. Raw frames, so no client library drops the field first.
+// other than "trailers", is malformed: its stream is reset with
+// PROTOCOL_ERROR and it is never forwarded — to an HTTP/1.1 upstream such
+// a field would be a smuggling path (Transfer-Encoding: chunked over a
+// request framed by HTTP/2). Go's HTTP/2 server alone answers 400; the
+// listener's h2Guard makes it reset the stream (a 400 may come first,
+// which §8.1.1 allows). The connection lives on: a request after it,
+// whose header block refers to fields the malformed one put in the HPACK
+// table, is served. Raw frames, so no client library drops the field
+// first; on the outbound (h2c) and the inbound (mTLS, h2 by ALPN)
+// listeners.
 func TestHTTP2RefusesConnectionSpecificHeaders(t *testing.T) {
-	var reached atomic.Int64
-	up := backend(t, func(w http.ResponseWriter, r *http.Request) { reached.Add(1); w.Write([]byte("ok")) })
-	e := newEnv(t, time.Second)
-	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
-
 	tests := []struct {
 		name    string
 		field   [2]string
@@ -42,53 +46,232 @@ func TestHTTP2RefusesConnectionSpecificHeaders(t *testing.T) {
 		{"te: trailers is allowed", [2]string{"te", "trailers"}, false},
 		{"an ordinary field", [2]string{"x-ordinary", "1"}, false},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			before := reached.Load()
-			_, fr := h2Conn(t, e.addr("l"))
-			var block bytes.Buffer
-			enc := hpack.NewEncoder(&block)
-			for _, f := range [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}, tt.field} {
-				enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
-			}
-			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: block.Bytes(), EndStream: true, EndHeaders: true}); err != nil {
-				t.Fatal(err)
-			}
-			got, err := streamOutcome(fr, 1)
-			if err != nil {
-				t.Fatal(err)
-			}
-			switch {
-			case tt.refused && got != "RST_STREAM PROTOCOL_ERROR" && got != "HEADERS :status 400":
-				t.Errorf("stream 1: %s, want it refused (RST_STREAM PROTOCOL_ERROR, or Go's 400)", got)
-			case !tt.refused && got != "HEADERS :status 200":
-				t.Errorf("stream 1: %s, want a 200 response", got)
-			}
-			if n := reached.Load() - before; tt.refused && n != 0 {
-				t.Errorf("%d malformed requests reached the upstream", n)
+	for _, l := range []struct {
+		name  string
+		start func(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer
+	}{
+		{"outbound h2c", h2cListener},
+		{"inbound mTLS h2", h2TLSListener},
+	} {
+		t.Run(l.name, func(t *testing.T) {
+			var reached atomic.Int64
+			up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) {
+				reached.Add(1)
+				io.Copy(io.Discard, r.Body)
+				w.Write([]byte("ok"))
+			}))
+			connect := l.start(t, up)
+			for _, tt := range tests {
+				for _, body := range []bool{false, true} {
+					t.Run(fmt.Sprintf("%s body=%v", tt.name, body), func(t *testing.T) {
+						before := reached.Load()
+						fr := connect(t)
+						enc := newBlockEncoder()
+						fields := [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}, {"x-indexed", "from stream 1"}, tt.field}
+						if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc.block(fields...), EndStream: !body, EndHeaders: true}); err != nil {
+							t.Fatal(err)
+						}
+						if body {
+							if err := fr.WriteData(1, true, []byte("smuggled?")); err != nil {
+								t.Fatal(err)
+							}
+						}
+						got, err := streamEnd(fr, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						want := "HEADERS :status 200"
+						if tt.refused {
+							want = "RST_STREAM PROTOCOL_ERROR"
+						}
+						if got != want {
+							t.Errorf("stream 1: %s, want %s", got, want)
+						}
+						if n := reached.Load() - before; tt.refused && n != 0 {
+							t.Errorf("%d malformed requests reached the upstream", n)
+						}
+						// The same fields again, from the HPACK table.
+						if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc.block(fields[:5]...), EndStream: true, EndHeaders: true}); err != nil {
+							t.Fatal(err)
+						}
+						if got, err := streamEnd(fr, 3); err != nil || got != "HEADERS :status 200" {
+							t.Errorf("stream 3 after it: %s, %v; want a 200 response on the same connection", got, err)
+						}
+					})
+				}
 			}
 		})
 	}
 }
 
-// streamOutcome reads frames until stream id is answered: its response
-// status, its reset code, or the connection's GOAWAY.
-func streamOutcome(fr *http2.Framer, id uint32) (string, error) {
-	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+// TestHTTP2GuardFrameShapes: the guard follows header blocks whatever
+// their frames look like — padded, with priority, split in CONTINUATION
+// frames with the malformed field in the last one — and judges only a
+// request's own header block, not the connection's other frames.
+func TestHTTP2GuardFrameShapes(t *testing.T) {
+	up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	connect := h2cListener(t, up)
+	fields := [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}}
+	tests := []struct {
+		name  string
+		write func(fr *http2.Framer, enc *blockEncoder) error
+		want  string
+	}{
+		{"padded and with priority", func(fr *http2.Framer, enc *blockEncoder) error {
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc.block(append(fields, [2]string{"upgrade", "h2c"})...),
+				EndStream: true, EndHeaders: true, PadLength: 7, Priority: http2.PriorityParam{Weight: 9}})
+		}, "RST_STREAM PROTOCOL_ERROR"},
+		{"malformed field in a CONTINUATION", func(fr *http2.Framer, enc *blockEncoder) error {
+			b := enc.block(append(fields, [2]string{"x-long", strings.Repeat("v", 300)}, [2]string{"transfer-encoding", "chunked"})...)
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:10], EndStream: true, PadLength: 3}); err != nil {
+				return err
+			}
+			if err := fr.WriteContinuation(1, false, b[10:200]); err != nil {
+				return err
+			}
+			return fr.WriteContinuation(1, true, b[200:])
+		}, "RST_STREAM PROTOCOL_ERROR"},
+		{"a well-formed request split in CONTINUATIONs", func(fr *http2.Framer, enc *blockEncoder) error {
+			b := enc.block(append(fields, [2]string{"x-long", strings.Repeat("v", 300)})...)
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: b[:1], EndStream: true}); err != nil {
+				return err
+			}
+			return fr.WriteContinuation(1, true, b[1:])
+		}, "HEADERS :status 200"},
+		{"pings and window updates around it", func(fr *http2.Framer, enc *blockEncoder) error {
+			if err := fr.WritePing(false, [8]byte{1}); err != nil {
+				return err
+			}
+			if err := fr.WriteWindowUpdate(0, 1000); err != nil {
+				return err
+			}
+			return fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc.block(append(fields, [2]string{"te", "gzip"})...), EndStream: true, EndHeaders: true})
+		}, "RST_STREAM PROTOCOL_ERROR"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fr := connect(t)
+			enc := newBlockEncoder()
+			if err := tt.write(fr, enc); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := streamEnd(fr, 1); err != nil || got != tt.want {
+				t.Errorf("stream 1: %s, %v; want %s", got, err, tt.want)
+			}
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc.block(fields...), EndStream: true, EndHeaders: true}); err != nil {
+				t.Fatal(err)
+			}
+			if got, err := streamEnd(fr, 3); err != nil || got != "HEADERS :status 200" {
+				t.Errorf("stream 3 after it: %s, %v; want a 200 response on the same connection", got, err)
+			}
+		})
+	}
+}
+
+// h2cListener starts an outbound listener (HTTP/2 by prior knowledge)
+// routing to up, and returns how to open a raw HTTP/2 connection to it.
+func h2cListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer {
+	e := newEnv(t, time.Second)
+	e.mustApply(runtime(map[string]*config.Cluster{"api": up}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	return func(t *testing.T) *http2.Framer {
+		c, fr := h2Conn(t, e.addr("l"))
+		c.SetReadDeadline(time.Now().Add(wait))
+		return fr
+	}
+}
+
+// h2TLSListener starts an inbound listener (mTLS, h2 by ALPN) routing to
+// up, and returns how to open a raw HTTP/2 connection to it as web.
+func h2TLSListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer {
+	e := newMeshEnv(t, time.Second)
+	up.Name = "local_app"
+	e.mustApply(runtime(map[string]*config.Cluster{"local_app": up},
+		withTLS(httpListener(t, "public_listener", "127.0.0.1:0", prefixRoute("/", "local_app")), serverTLS("h2", "http/1.1"))))
+	addr, cfg := e.addr("public_listener"), e.clientTLS(e.ca.Leaf(t, webID), "h2")
+	return func(t *testing.T) *http2.Framer {
+		c := tls.Client(dial(t, addr), cfg)
+		if err := c.Handshake(); err != nil {
+			t.Fatalf("mTLS handshake: %v", err)
+		}
+		if p := c.ConnectionState().NegotiatedProtocol; p != "h2" {
+			t.Fatalf("ALPN chose %q, want h2", p)
+		}
+		t.Cleanup(func() { c.Close() })
+		c.SetDeadline(time.Now().Add(wait))
+		if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
+			t.Fatal(err)
+		}
+		fr := http2.NewFramer(c, c)
+		if err := fr.WriteSettings(); err != nil {
+			t.Fatal(err)
+		}
+		return fr
+	}
+}
+
+// blockEncoder encodes header blocks of one connection: fields go into
+// its HPACK table, as a client's would.
+type blockEncoder struct {
+	buf bytes.Buffer
+	enc *hpack.Encoder
+}
+
+func newBlockEncoder() *blockEncoder {
+	e := &blockEncoder{}
+	e.enc = hpack.NewEncoder(&e.buf)
+	return e
+}
+
+func (e *blockEncoder) block(fields ...[2]string) []byte {
+	e.buf.Reset()
+	for _, f := range fields {
+		e.enc.WriteField(hpack.HeaderField{Name: f[0], Value: f[1]})
+	}
+	return bytes.Clone(e.buf.Bytes())
+}
+
+// streamEnd sends a PING after the request frames written so far and
+// reads frames until stream id ended: "RST_STREAM <code>" when it was
+// reset (after a response or not), "HEADERS :status <code>" when its
+// response ended it, or the connection's GOAWAY. The server reads frames
+// in order and queues a reset and a PING's ACK in order, so a reset the
+// request's frames caused comes before the ACK: a response that ended
+// before the ACK without a reset was not reset.
+func streamEnd(fr *http2.Framer, id uint32) (string, error) {
+	if fr.ReadMetaHeaders == nil {
+		fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil) // the connection's, from its first stream on
+	}
+	ping := [8]byte{'s', 't', 'r', 'e', 'a', 'm', byte(id)}
+	if err := fr.WritePing(false, ping); err != nil {
+		return "", err
+	}
+	var status, rst string
+	var ended, acked bool
 	for {
+		switch {
+		case rst != "":
+			return "RST_STREAM " + rst, nil
+		case acked && ended:
+			return "HEADERS :status " + status, nil
+		}
 		f, err := fr.ReadFrame()
 		if err != nil {
-			return "", err
+			return "", fmt.Errorf("stream %d: %w (status so far %q)", id, err, status)
+		}
+		if f.Header().StreamID == id && f.Header().Flags.Has(http2.FlagDataEndStream) {
+			ended = true
 		}
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
 			if f.StreamID == id {
-				return "RST_STREAM " + f.ErrCode.String(), nil
+				rst = f.ErrCode.String()
 			}
 		case *http2.MetaHeadersFrame:
 			if f.StreamID == id {
-				return "HEADERS :status " + f.PseudoValue("status"), nil
+				status = f.PseudoValue("status")
 			}
+		case *http2.PingFrame:
+			acked = acked || f.IsAck() && f.Data == ping
 		case *http2.GoAwayFrame:
 			return "GOAWAY " + f.ErrCode.String(), nil
 		case *http2.SettingsFrame:
@@ -97,6 +280,25 @@ func streamOutcome(fr *http2.Framer, id uint32) (string, error) {
 					return "", err
 				}
 			}
+		}
+	}
+}
+
+// TestHTTP2OverTLSIsHTTPS: HTTP/2 over TLS is served behind an h2Guard,
+// whose server does not see the TLS; the listener gives requests their
+// TLS state back, so a route matching :scheme "https" matches them (and
+// HTTP/1.1 over the same listener alike).
+func TestHTTP2OverTLSIsHTTPS(t *testing.T) {
+	e := newMeshEnv(t, time.Second)
+	app := staticCluster("local_app", backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
+	https := prefixRoute("/", "local_app")
+	https.Match.Headers = []route.HeaderMatcher{{Name: ":scheme", Kind: route.HeaderString, String: match.MustString(match.Exact, "https", false)}}
+	e.mustApply(runtime(map[string]*config.Cluster{"local_app": app},
+		withTLS(httpListener(t, "public_listener", "127.0.0.1:0", https), serverTLS("h2", "http/1.1"))))
+	cfg := e.clientTLS(e.ca.Leaf(t, webID), "h2", "http/1.1")
+	for _, h2 := range []bool{true, false} {
+		if code, _, _ := rawRequest(t, e.addr("public_listener"), cfg, "/", h2); code != http.StatusOK {
+			t.Errorf("h2=%v: %d, want the route on :scheme https to match", h2, code)
 		}
 	}
 }
