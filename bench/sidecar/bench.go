@@ -101,7 +101,7 @@ func (b *bench) measure(ws []workload) error {
 				if s.w.id != w.id {
 					continue
 				}
-				res, err := s.runFixed(b.l, b.o.rate, round)
+				res, err := s.runFixed(b.l, b.o.rate, round, b.e.profiles)
 				if err != nil {
 					return err
 				}

@@ -48,7 +48,7 @@ func main() {
 	flag.StringVar(&o.peers, "peers", "", "comma-separated peers to run (default all): "+strings.Join(peerIDs, ", "))
 	proxyEnv := flag.String("proxy-env", "", "extra environment of the Weft sidecars, comma-separated KEY=VALUE (e.g. GOGC=200), to compare runtime settings; printed with the peers' settings")
 	flag.StringVar(&o.out, "out", "bench/results", "directory the results file is written to; a relative one is under the module root")
-	flag.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the Weft sidecars to, one per saturation run (sidecars then run with --admin-profiling, which the peers' settings list; the figures of a profiled run are not measurements)")
+	flag.StringVar(&o.profile, "profile", "", "directory to write CPU profiles of the Weft sidecars to, one per fixed-rate and saturation run (sidecars then run with --admin-profiling, which the peers' settings list; the figures of a profiled run are not measurements)")
 	flag.BoolVar(&o.strict, "strict", false, "exit 1 when a Weft target is missed")
 	flag.Parse()
 	if o.quick {

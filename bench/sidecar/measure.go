@@ -44,12 +44,18 @@ func (s *scenario) name(kind string, round int) string {
 }
 
 // runFixed runs the workload at the fixed rate, measuring the proxies'
-// CPU and sampling their memory meanwhile.
-func (s *scenario) runFixed(l load, rate, round int) (loadResult, error) {
+// CPU and sampling their memory meanwhile, and profiling Weft's sidecars
+// with -profile: the CPU-per-request target is judged at this rate, where
+// waking up costs more than parsing.
+func (s *scenario) runFixed(l load, rate, round int, prof *profiles) (loadResult, error) {
 	before, cpBefore := cpuTimes(s.d.ps), cpuTime(s.d.peer.controlPlane())
 	stop := sampleRSS(s.d.ps, 250*time.Millisecond)
+	profiled := prof.start(s.name("fixed", round), s.d.ps, l.d-time.Second)
 	res, err := l.run(s.name("fixed", round), s.w, s.d.addr, rate)
 	peak := stop()
+	if perr := profiled(); err == nil {
+		err = perr
+	}
 	if err != nil {
 		return res, err
 	}
