@@ -222,7 +222,11 @@ func orDefault(d, def time.Duration) time.Duration {
 }
 
 // stopAccepting closes the socket and waits for the accept loop to end.
+// From then on, the lean HTTP/1.x server's responses close their
+// connections (Connection: close), so a request in flight when the
+// listener is removed ends its connection, whenever drain gets to run.
 func (b *bound) stopAccepting() {
+	b.h1.draining.Store(true)
 	close(b.closing)
 	b.ln.Close()
 	<-b.acceptDone

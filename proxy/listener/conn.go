@@ -235,7 +235,12 @@ func (b *bound) guardHTTP2(conn net.Conn) (net.Conn, error) {
 			return conn, err
 		}
 	}
-	return guardHTTP2(conn, b.h2Table, b.h2MaxString), nil
+	g := guardHTTP2(conn, b.h2Table, b.h2MaxString)
+	g.onFlood = func() {
+		b.log.Warn("HTTP/2 connection ended: PING and SETTINGS frames without requests, past the budget",
+			"remote", conn.RemoteAddr().String(), "burst", controlBurst, "per_second", controlRate)
+	}
+	return g, nil
 }
 
 func negotiatedH2(conn net.Conn) bool {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/net/http2/hpack"
@@ -34,6 +35,17 @@ import (
 // server refuses connection-specific trailers with a stream error
 // itself.
 //
+// The guard also bounds control-frame floods, which Go's server answers
+// for as long as the client reads its ACKs: PING and SETTINGS frames
+// (not ACKs) that arrive with no request or response progress since the
+// previous one — no HEADERS, no DATA with a payload, either way — draw
+// on a budget of controlBurst frames refilled at controlRate a second,
+// so keepalive pings, and pings that follow data (gRPC's bandwidth
+// probes), are never limited. A client past the budget gets, in place of
+// the rest of its bytes, a WINDOW_UPDATE of increment 0 on the
+// connection: a connection error, which the server answers with GOAWAY
+// (PROTOCOL_ERROR) and closes.
+//
 // The guard is a conformance measure, not the only defence: when its
 // decoder fails where the server's might not (a table size it does not
 // know, a string past its bound), it stops judging and the server's own
@@ -43,8 +55,9 @@ type h2Guard struct {
 	// preface is how many bytes of the client preface are still to go
 	// by; frames follow it. A connection that does not start with the
 	// preface is not HTTP/2 (the server serves it as HTTP/1.x): the
-	// guard passes it through, off.
+	// guard passes it through, notH2.
 	preface int
+	notH2   bool
 	// hdr holds the current frame's header, hdrN bytes of it read; left
 	// is how much of its payload is still to go by.
 	hdr  [h2FrameHeaderLen]byte
@@ -67,18 +80,45 @@ type h2Guard struct {
 	// maxStream is the highest stream a request was opened on.
 	maxStream uint32
 	dec       *hpack.Decoder
-	// off stops judging, after the decoder failed, the frames broke the
-	// protocol (which the server answers with a connection error) or the
-	// connection turned out not to be HTTP/2.
+	// off stops judging header blocks (frames are still followed),
+	// after the decoder failed or the frames broke the protocol, which
+	// the server answers with a connection error.
 	off bool
 	// inject is the frame to hand the server next; unscanned, bytes read
 	// from the client after the frame it follows.
 	inject    []byte
 	unscanned []byte
+
+	// progress counts HEADERS frames and DATA frames with a payload,
+	// both ways (the server's are counted by Write, on its writer's
+	// goroutine); seen is its value at the last control frame.
+	progress atomic.Uint64
+	seen     uint64
+	out      frameHeads
+	// tokens is the control-frame budget, as of last; now is the clock.
+	tokens float64
+	last   time.Time
+	now    func() time.Time
+	// flooded is set when the budget ran out; ended once the frame that
+	// ends the connection went to the server.
+	flooded, ended bool
+	// onFlood, if set, is called once when the budget runs out.
+	onFlood func()
 }
 
 const (
+	// controlBurst and controlRate bound PING and SETTINGS frames sent
+	// without progress: 100 at once, 10 a second after that.
+	controlBurst = 100
+	controlRate  = 10
+)
+
+const (
 	h2FrameHeaderLen  = 9
+	h2FrameData       = 0x0
+	h2FrameSettings   = 0x4
+	h2FramePing       = 0x6
+	h2FlagAck         = 0x1
 	h2FrameHeaders    = 0x1
 	h2FrameContinue   = 0x9
 	h2FlagEndHeaders  = 0x4
@@ -104,7 +144,8 @@ func guardHTTP2(conn net.Conn, tableSize uint32, maxString int) *h2Guard {
 	if tableSize == 0 {
 		tableSize = h2DefaultHPACKMax
 	}
-	g := &h2Guard{Conn: conn, preface: len(h2ClientPreface)}
+	g := &h2Guard{Conn: conn, preface: len(h2ClientPreface), now: time.Now, tokens: controlBurst}
+	g.last = g.now()
 	g.dec = hpack.NewDecoder(tableSize, g.judge)
 	g.dec.SetMaxStringLength(maxString)
 	return g
@@ -145,7 +186,17 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 	if len(g.inject) > 0 {
 		n := copy(p, g.inject)
 		g.inject = g.inject[n:]
+		g.ended = g.flooded && len(g.inject) == 0
 		return n, nil
+	}
+	if g.ended {
+		// Nothing more of a flooding client reaches the server, which
+		// is ending the connection; reads end when it has.
+		for {
+			if _, err := g.Conn.Read(p); err != nil {
+				return 0, err
+			}
+		}
 	}
 	var n int
 	var err error
@@ -155,7 +206,10 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 	} else {
 		n, err = g.Conn.Read(p)
 	}
-	if cut := g.scan(p[:n]); cut >= 0 {
+	if cut := g.scan(p[:n]); cut >= 0 && g.flooded {
+		g.unscanned = nil
+		n = cut
+	} else if cut >= 0 {
 		// Bytes after the malformed block's last frame wait until the
 		// reset frame went by; they are scanned then.
 		g.unscanned = append(append([]byte(nil), p[cut:n]...), g.unscanned...)
@@ -169,12 +223,12 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 // inject to the reset frame.
 func (g *h2Guard) scan(b []byte) int {
 	for i := 0; i < len(b); {
-		if g.off {
+		if g.notH2 {
 			return -1
 		}
 		if g.preface > 0 {
 			if b[i] != h2ClientPreface[len(h2ClientPreface)-g.preface] {
-				g.off = true
+				g.notH2 = true
 				return -1
 			}
 			g.preface--
@@ -225,6 +279,73 @@ func (g *h2Guard) startFrame() {
 		// A header block interrupted, or a CONTINUATION out of one:
 		// the server ends the connection (RFC 9113 §6.10).
 		g.off = true
+	case (typ == h2FramePing || typ == h2FrameSettings) && flags&h2FlagAck == 0:
+		g.control()
+	}
+	if typ == h2FrameHeaders || typ == h2FrameData && g.left > 0 {
+		g.progress.Add(1)
+	}
+}
+
+// control takes a control frame from the budget, unless requests or
+// responses progressed since the last one; past the budget, the
+// connection is flooded.
+func (g *h2Guard) control() {
+	if p := g.progress.Load(); p != g.seen {
+		g.seen = p
+		return
+	}
+	now := g.now()
+	g.tokens = min(controlBurst, g.tokens+now.Sub(g.last).Seconds()*controlRate)
+	g.last = now
+	if g.tokens >= 1 {
+		g.tokens--
+		return
+	}
+	if !g.flooded {
+		g.flooded = true
+		if g.onFlood != nil {
+			g.onFlood()
+		}
+	}
+}
+
+// Write sends the server's bytes, counting its HEADERS and DATA frames
+// as progress.
+func (g *h2Guard) Write(p []byte) (int, error) {
+	g.out.scan(p, func(typ byte, length int) {
+		if typ == h2FrameHeaders || typ == h2FrameData && length > 0 {
+			g.progress.Add(1)
+		}
+	})
+	return g.Conn.Write(p)
+}
+
+// frameHeads follows the frame boundaries of a byte stream that starts
+// with a frame.
+type frameHeads struct {
+	hdr  [h2FrameHeaderLen]byte
+	n    int
+	skip int // payload bytes still to skip
+}
+
+// scan calls frame with each frame header b completes.
+func (f *frameHeads) scan(b []byte, frame func(typ byte, length int)) {
+	for len(b) > 0 {
+		if f.skip > 0 {
+			n := min(f.skip, len(b))
+			f.skip -= n
+			b = b[n:]
+			continue
+		}
+		n := copy(f.hdr[f.n:], b)
+		f.n += n
+		b = b[n:]
+		if f.n == h2FrameHeaderLen {
+			f.n = 0
+			f.skip = int(f.hdr[0])<<16 | int(f.hdr[1])<<8 | int(f.hdr[2])
+			frame(f.hdr[3], f.skip)
+		}
 	}
 }
 
@@ -267,6 +388,10 @@ func (g *h2Guard) payload(p []byte, left int) {
 // follow.
 func (g *h2Guard) endFrame() bool {
 	g.hdrN = 0
+	if g.flooded {
+		g.inject = []byte{0, 0, 4, h2FrameWindowUpd, 0, 0, 0, 0, 0, 0, 0, 0, 0}
+		return true
+	}
 	if !g.fragment || g.hdr[4]&h2FlagEndHeaders == 0 {
 		return false
 	}

@@ -8,6 +8,7 @@ import (
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"golang.org/x/net/http2"
 )
@@ -154,6 +155,133 @@ func TestH2GuardPassesHTTP1(t *testing.T) {
 	}
 }
 
+// TestH2GuardControlBudget: PING and SETTINGS frames sent with no
+// request or response progress in between draw on a budget of
+// controlBurst, refilled at controlRate a second; past it the server
+// gets a connection error (WINDOW_UPDATE 0 on stream 0) and nothing more
+// of the client's. Keepalives at the refill rate, pings after requests
+// or after the server's data (gRPC's bandwidth probes), and ACKs never
+// run it out.
+func TestH2GuardControlBudget(t *testing.T) {
+	ping := func(fr *http2.Framer, _ *blockEncoder) error { return fr.WritePing(false, [8]byte{7}) }
+	tests := []struct {
+		name string
+		n    int
+		// each writes one round of the client's frames; serverData
+		// makes the server write a DATA frame before each round.
+		each       func(fr *http2.Framer, enc *blockEncoder, i int) error
+		serverData bool
+		// tick is how far the clock moves between rounds.
+		tick    time.Duration
+		flooded bool
+	}{
+		{"the burst of PINGs", controlBurst, func(fr *http2.Framer, enc *blockEncoder, _ int) error { return ping(fr, enc) }, false, 0, false},
+		{"one PING past the burst", controlBurst + 1, func(fr *http2.Framer, enc *blockEncoder, _ int) error { return ping(fr, enc) }, false, 0, true},
+		{"SETTINGS past the burst", controlBurst + 1, func(fr *http2.Framer, _ *blockEncoder, _ int) error { return fr.WriteSettings() }, false, 0, true},
+		{"ACKs", 10 * controlBurst, func(fr *http2.Framer, _ *blockEncoder, _ int) error {
+			if err := fr.WritePing(true, [8]byte{}); err != nil {
+				return err
+			}
+			return fr.WriteSettingsAck()
+		}, false, 0, false},
+		{"keepalives at the refill rate", 10 * controlBurst, func(fr *http2.Framer, enc *blockEncoder, _ int) error { return ping(fr, enc) }, false, time.Second / controlRate, false},
+		{"a PING after each request", 10 * controlBurst, func(fr *http2.Framer, enc *blockEncoder, i int) error {
+			get := enc.block([2]string{":method", "GET"}, [2]string{":scheme", "http"}, [2]string{":authority", "api"}, [2]string{":path", "/"})
+			if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: uint32(2*i + 1), BlockFragment: get, EndStream: true, EndHeaders: true}); err != nil {
+				return err
+			}
+			return ping(fr, enc)
+		}, false, 0, false},
+		{"empty DATA frames are no progress", controlBurst + 1, func(fr *http2.Framer, enc *blockEncoder, _ int) error {
+			if err := fr.WriteData(1, false, nil); err != nil {
+				return err
+			}
+			return ping(fr, enc)
+		}, false, 0, true},
+		{"a PING after each response's data", 10 * controlBurst, func(fr *http2.Framer, enc *blockEncoder, _ int) error { return ping(fr, enc) }, true, 0, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var in bytes.Buffer
+			in.WriteString(http2.ClientPreface)
+			fr := http2.NewFramer(&in, nil)
+			enc := newBlockEncoder()
+			var rounds []int // where each round's bytes end
+			for i := range tt.n {
+				if err := tt.each(fr, enc, i); err != nil {
+					t.Fatal(err)
+				}
+				rounds = append(rounds, in.Len())
+			}
+			var server bytes.Buffer
+			g := guardHTTP2(&chunkConn{Conn: writeConn{&server}, in: in.Bytes(), chunk: 1 << 20}, 0, 1<<20)
+			clock := time.Unix(1000, 0)
+			g.now = func() time.Time { return clock }
+			g.last = clock
+			var client, added []byte
+			p := make([]byte, 1<<16)
+			for i := 0; ; {
+				injecting := len(g.inject) > 0
+				n, err := g.Read(p[:min(len(p), nextRoundEnd(rounds, len(client))-len(client))])
+				if injecting {
+					added = append(added, p[:n]...)
+				} else {
+					client = append(client, p[:n]...)
+				}
+				if err != nil {
+					break
+				}
+				for i < len(rounds) && len(client) >= rounds[i] {
+					i++
+					clock = clock.Add(tt.tick)
+					if tt.serverData {
+						http2.NewFramer(g, nil).WriteData(1, false, []byte("response data"))
+					}
+				}
+			}
+			if g.flooded != tt.flooded {
+				t.Fatalf("flooded = %v, want %v", g.flooded, tt.flooded)
+			}
+			if !tt.flooded {
+				if !bytes.Equal(client, in.Bytes()) || len(added) != 0 {
+					t.Errorf("the server got %d of the client's %d bytes and %d added, want them all and nothing added", len(client), in.Len(), len(added))
+				}
+				return
+			}
+			if want := []byte{0, 0, 4, 0x8, 0, 0, 0, 0, 0, 0, 0, 0, 0}; !bytes.Equal(added, want) {
+				t.Errorf("added % x, want a WINDOW_UPDATE 0 on the connection (% x)", added, want)
+			}
+			if !bytes.Equal(client, in.Bytes()[:rounds[controlBurst]]) {
+				t.Errorf("the server got %d bytes of the client's, want exactly up to the frame past the budget (%d)", len(client), rounds[controlBurst])
+			}
+		})
+	}
+}
+
+// nextRoundEnd returns the first round end after read bytes, so that the
+// guard reads one round at a time and the test's clock moves between
+// rounds.
+func nextRoundEnd(rounds []int, read int) int {
+	for _, r := range rounds {
+		if r > read {
+			return r
+		}
+	}
+	return read + 1<<16
+}
+
+// writeConn is a connection whose writes go to w.
+type writeConn struct{ w io.Writer }
+
+func (c writeConn) Read([]byte) (int, error)         { return 0, io.EOF }
+func (c writeConn) Write(p []byte) (int, error)      { return c.w.Write(p) }
+func (c writeConn) Close() error                     { return nil }
+func (c writeConn) LocalAddr() net.Addr              { return nil }
+func (c writeConn) RemoteAddr() net.Addr             { return nil }
+func (c writeConn) SetDeadline(time.Time) error      { return nil }
+func (c writeConn) SetReadDeadline(time.Time) error  { return nil }
+func (c writeConn) SetWriteDeadline(time.Time) error { return nil }
+
 // TestCheckH2TLS: HTTP/2 over TLS needs TLS 1.2 or later, and in TLS 1.2
 // an ephemeral key exchange with an AEAD cipher (RFC 9113 §9.2), which
 // Go's HTTP/2 server checked itself before the guard hid the TLS.
@@ -199,8 +327,8 @@ func FuzzH2Guard(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(client, in) {
-			t.Fatalf("the server got other bytes than the client sent")
+		if g.flooded && !bytes.HasPrefix(in, client) || !g.flooded && !bytes.Equal(client, in) {
+			t.Fatalf("the server got other bytes than the client sent (flooded: %v)", g.flooded)
 		}
 		for ; len(added) > 0; added = added[13:] {
 			if len(added) < 13 || !bytes.Equal(added[:5], []byte{0, 0, 4, 0x8, 0}) || !bytes.Equal(added[9:13], []byte{0, 0, 0, 0}) {
