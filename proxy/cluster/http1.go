@@ -25,10 +25,11 @@ import (
 // locks on the way; on the sidecar's hot path that hand-off cost more than
 // the parsing.
 //
-// The wire format is net/http's own: the request is written by
-// http.Request.Write and the response read by http.ReadResponse, the
-// calls http.Transport makes, so what the upstream sees is byte for byte
-// what http.Transport sends (http1_test.go checks it).
+// The wire format is net/http's own: the request is written as
+// http.Request.Write writes it (requestWriter, without its allocations)
+// and the response read by http.ReadResponse, the calls http.Transport
+// makes, so what the upstream sees is byte for byte what http.Transport
+// sends (http1_test.go checks it).
 //
 // Requests that need a concurrent writer go to fallback, the cluster's
 // http.Transport: bodies of unknown or large size (the upstream may answer
@@ -97,7 +98,7 @@ func inlineable(req *http.Request) bool {
 	if req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > maxInlineBody) {
 		return false
 	}
-	if req.Header.Get("Expect") != "" || req.Header.Get("Upgrade") != "" {
+	if len(req.TransferEncoding) > 0 || req.Header.Get("Expect") != "" || req.Header.Get("Upgrade") != "" {
 		return false
 	}
 	return req.Method != http.MethodConnect
@@ -234,6 +235,7 @@ type http1Conn struct {
 	pool      *hostPool
 	client    *http1Client
 	idleSince time.Time
+	w         requestWriter
 }
 
 func newHTTP1Conn(conn net.Conn, pool *hostPool, client *http1Client) *http1Conn {
@@ -285,7 +287,7 @@ func (pc *http1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 // exchange writes req and reads responses until a final one, relaying
 // informational ones to the request's client trace.
 func (pc *http1Conn) exchange(req *http.Request) (*http.Response, error) {
-	if err := req.Write(pc.bw); err != nil {
+	if err := pc.w.write(pc.bw, req); err != nil {
 		return nil, fmt.Errorf("write request: %w", err)
 	}
 	if err := pc.bw.Flush(); err != nil {

@@ -175,6 +175,62 @@ func TestHTTP1ClientSendsWhatTransportSends(t *testing.T) {
 			r.Close = true
 			return r
 		}},
+		{"Connection: close asked twice", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/x", nil)
+			r.Header.Set("Connection", "keep-alive, Close")
+			r.Close = true
+			return r
+		}},
+		{"fields to sort, repeated and trimmed", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/", nil)
+			for _, k := range []string{"Zeta", "Mid", "B", "X-Forwarded-For", "Accept-Encoding", "Cookie", "Y", "Q", "Traceparent"} {
+				r.Header[k] = []string{k}
+			}
+			r.Header["A"] = []string{" padded\t", "second", ""}
+			r.Header["Content-Length"] = []string{"999"}
+			r.Header["Transfer-Encoding"] = []string{"chunked"}
+			r.Header["Trailer"] = []string{"X"}
+			r.Header["Host"] = []string{"ignored"}
+			r.Header["User-Agent"] = []string{" ua ", "second ignored"}
+			return r
+		}},
+		{"User-Agent present without values", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/", nil)
+			r.Header["User-Agent"] = nil
+			return r
+		}},
+		{"PUT and PATCH without a body say Content-Length: 0", func(url string) *http.Request {
+			r, _ := http.NewRequest("PUT", url+"/", nil)
+			return r
+		}},
+		{"OPTIONS without a body", func(url string) *http.Request {
+			r, _ := http.NewRequest("OPTIONS", url+"/", nil)
+			return r
+		}},
+		{"PATCH with a body of unknown type", func(url string) *http.Request {
+			r, _ := http.NewRequest("PATCH", url+"/p", io.NopCloser(strings.NewReader(strings.Repeat("b", 9000))))
+			r.ContentLength = 9000
+			return r
+		}},
+		{"escaped path, forced empty query", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/a%20b/%2F?", nil)
+			return r
+		}},
+		{"Host with an IPv6 zone", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/", nil)
+			r.Host = "[fe80::1%25en0]:8080"
+			return r
+		}},
+		{"Host not valid as a field value", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/", nil)
+			r.Host = "api\r\nX-Smuggled: 1"
+			return r
+		}},
+		{"Host in Unicode", func(url string) *http.Request {
+			r, _ := http.NewRequest("GET", url+"/", nil)
+			r.Host = "bücher.example:80"
+			return r
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -190,6 +246,67 @@ func TestHTTP1ClientSendsWhatTransportSends(t *testing.T) {
 			}
 			if !bytes.Equal(got[0], got[1]) {
 				t.Errorf("request bytes differ\nhttp.Transport:\n%q\nlean client:\n%q", got[0], got[1])
+			}
+		})
+	}
+}
+
+// TestRequestWriterWritesWhatRequestWriteWrites: the lean client's
+// request writer against http.Request.Write itself, with what
+// http.Transport refuses before writing (newlines in values, invalid
+// names) and bodies that do not match their length.
+func TestRequestWriterWritesWhatRequestWriteWrites(t *testing.T) {
+	tests := []struct {
+		name string
+		req  func() *http.Request
+	}{
+		{"newlines in values, User-Agent too", func() *http.Request {
+			r, _ := http.NewRequest("GET", "http://api/", nil)
+			r.Header["X-Newlines"] = []string{"one\r\ntwo\nthree", "\r\n trimmed \n"}
+			r.Header["User-Agent"] = []string{" ua\r\n with newline "}
+			return r
+		}},
+		{"invalid field names dropped", func() *http.Request {
+			r, _ := http.NewRequest("GET", "http://api/", nil)
+			r.Header["Bad Name"] = []string{"dropped"}
+			r.Header["Bad:Name"] = []string{"dropped"}
+			r.Header["Good"] = []string{"kept"}
+			return r
+		}},
+		{"body shorter than its length", func() *http.Request {
+			r, _ := http.NewRequest("POST", "http://api/", io.NopCloser(strings.NewReader("abc")))
+			r.ContentLength = 5
+			return r
+		}},
+		{"body longer than its length", func() *http.Request {
+			r, _ := http.NewRequest("POST", "http://api/", io.NopCloser(strings.NewReader("abcdef")))
+			r.ContentLength = 5
+			return r
+		}},
+		{"control character in the path", func() *http.Request {
+			r, _ := http.NewRequest("GET", "http://api/", nil)
+			r.URL.RawPath, r.URL.Path = "/a\x01", "/a\x01"
+			return r
+		}},
+		{"empty method", func() *http.Request {
+			r, _ := http.NewRequest("GET", "http://api/x?y", nil)
+			r.Method = ""
+			return r
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var want, got bytes.Buffer
+			wantErr := tt.req().Write(&want)
+			bw := bufio.NewWriter(&got)
+			var w requestWriter
+			gotErr := w.write(bw, tt.req())
+			bw.Flush()
+			if (gotErr == nil) != (wantErr == nil) || gotErr != nil && gotErr.Error() != wantErr.Error() {
+				t.Fatalf("error %v, Request.Write's %v", gotErr, wantErr)
+			}
+			if wantErr == nil && got.String() != want.String() {
+				t.Errorf("wrote\n%q\nRequest.Write wrote\n%q", got.String(), want.String())
 			}
 		})
 	}
@@ -448,4 +565,28 @@ func TestHTTP1ClientRetiredStopsPooling(t *testing.T) {
 	if _, err := c.RoundTrip(req); !errors.Is(err, errClientClosed) {
 		t.Errorf("request after retirement: %v, want errClientClosed", err)
 	}
+}
+
+// BenchmarkRequestWrite: the lean client's request writer against
+// http.Request.Write, for a request as the sidecar forwards it.
+func BenchmarkRequestWrite(b *testing.B) {
+	req, _ := http.NewRequest("GET", "http://api:8080/items/42?full=1", nil)
+	for k, v := range map[string]string{"Accept": "*/*", "X-Request-Id": "4f1c2d", "Traceparent": "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01",
+		"X-Forwarded-Proto": "http", "X-Forwarded-Client-Cert": "By=spiffe://x/ns/default/dc/dc1/svc/api;URI=spiffe://x/ns/default/dc/dc1/svc/web"} {
+		req.Header.Set(k, v)
+	}
+	bw := bufio.NewWriter(io.Discard)
+	b.Run("Request.Write", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			req.Write(bw)
+		}
+	})
+	b.Run("requestWriter", func(b *testing.B) {
+		b.ReportAllocs()
+		var w requestWriter
+		for b.Loop() {
+			w.write(bw, req)
+		}
+	})
 }
