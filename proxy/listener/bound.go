@@ -133,9 +133,11 @@ func (b *bound) acceptLoop() {
 		}
 		delay = 0
 		if limit := b.m.maxConnections(); limit > 0 && b.handshaking.Load()+int64(b.registry.len()) >= int64(limit) {
-			conn.Close()
+			// Counted before the close, so that whoever sees it closed
+			// sees it counted.
 			b.m.opts.Telemetry.ConnectionRefused(b.ln.Addr().String())
 			b.log.Debug("connection limit reached; closing a new connection", "limit", limit, "remote", conn.RemoteAddr().String())
+			conn.Close()
 			continue
 		}
 		b.handshaking.Add(1)

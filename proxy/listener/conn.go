@@ -226,6 +226,9 @@ func (b *bound) handOffHTTP(c *connInfo, conn net.Conn) {
 // speaking HTTP/1.1 stay as they are: the http.Server needs the *tls.Conn.
 // It fails for HTTP/2 over TLS that RFC 9113 §9.2 does not allow.
 func (b *bound) guardHTTP2(conn net.Conn) (net.Conn, error) {
+	// The lean server hands the http.Server only connections that
+	// started with the HTTP/2 preface; TLS ones chose h2 by ALPN.
+	mustBeH2 := b.lean
 	if tc, ok := conn.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
 		if cs.NegotiatedProtocol != "h2" {
@@ -234,8 +237,9 @@ func (b *bound) guardHTTP2(conn net.Conn) (net.Conn, error) {
 		if err := checkH2TLS(cs); err != nil {
 			return conn, err
 		}
+		mustBeH2 = true
 	}
-	g := guardHTTP2(conn, b.h2Table, b.h2MaxString)
+	g := guardHTTP2(conn, mustBeH2, b.h2Table, b.h2MaxString)
 	g.onFlood = func() {
 		b.log.Warn("HTTP/2 connection ended: PING and SETTINGS frames without requests, past the budget",
 			"remote", conn.RemoteAddr().String(), "burst", controlBurst, "per_second", controlRate)

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"fmt"
+	"io"
 	"net"
 	"slices"
 	"sync/atomic"
@@ -57,10 +58,15 @@ type h2Guard struct {
 	net.Conn
 	// preface is how many bytes of the client preface are still to go
 	// by; frames follow it. A connection that does not start with the
-	// preface is not HTTP/2 (the server serves it as HTTP/1.x): the
-	// guard passes it through, notH2.
-	preface int
-	notH2   bool
+	// preface is not HTTP/2: unless mustBeH2, the server serves it as
+	// HTTP/1.x and the guard passes it through (notH2); with mustBeH2
+	// (TLS whose ALPN chose h2, or cleartext the lean HTTP/1.x server
+	// saw start with the preface) it is a connection error (RFC 9113
+	// §3.4), and the guard ends the connection before the server can
+	// take it for HTTP/1.x.
+	preface  int
+	notH2    bool
+	mustBeH2 bool
 	// hdr holds the current frame's header, hdrN bytes of it read; left
 	// is how much of its payload is still to go by.
 	hdr  [h2FrameHeaderLen]byte
@@ -132,10 +138,10 @@ const (
 	h2DefaultHPACKMax = 4096
 )
 
-// guardHTTP2 wraps an HTTP/2 connection, before its client preface is
-// read, for a server whose HPACK decoder allows a dynamic table of
-// tableSize bytes (0: the protocol's default) and strings of at most
-// maxString bytes.
+// guardHTTP2 wraps a connection that may or, with mustBeH2, must speak
+// HTTP/2, before its client preface is read, for a server whose HPACK
+// decoder allows a dynamic table of tableSize bytes (0: the protocol's
+// default) and strings of at most maxString bytes.
 //
 // Go's HTTP/2 server serves a guarded connection as it serves cleartext
 // HTTP/2 by prior knowledge, even over TLS: it does not see the TLS
@@ -143,11 +149,11 @@ const (
 // http.Server take it for HTTP/1.1). So the listener sets requests' TLS
 // field itself (bound.serveHTTP), and RFC 9113 §9.2's requirements on
 // TLS, which the server would enforce, are checkH2TLS's.
-func guardHTTP2(conn net.Conn, tableSize uint32, maxString int) *h2Guard {
+func guardHTTP2(conn net.Conn, mustBeH2 bool, tableSize uint32, maxString int) *h2Guard {
 	if tableSize == 0 {
 		tableSize = h2DefaultHPACKMax
 	}
-	g := &h2Guard{Conn: conn, preface: len(h2ClientPreface), now: time.Now, tokens: controlBurst}
+	g := &h2Guard{Conn: conn, mustBeH2: mustBeH2, preface: len(h2ClientPreface), now: time.Now, tokens: controlBurst}
 	g.last = g.now()
 	g.dec = hpack.NewDecoder(tableSize, g.judge)
 	g.dec.SetMaxStringLength(maxString)
@@ -209,7 +215,12 @@ func (g *h2Guard) Read(p []byte) (int, error) {
 	} else {
 		n, err = g.Conn.Read(p)
 	}
-	if cut := g.scan(p[:n]); cut >= 0 && g.flooded {
+	cut := g.scan(p[:n])
+	if g.notH2 && g.mustBeH2 {
+		g.Conn.Close()
+		return 0, io.EOF
+	}
+	if cut >= 0 && g.flooded {
 		g.unscanned = nil
 		n = cut
 	} else if cut >= 0 {

@@ -125,7 +125,7 @@ func TestH2GuardPassesClientBytes(t *testing.T) {
 	for _, tt := range tests {
 		in := guardInput(t, tt.write)
 		for _, chunk := range []int{1, 2, 9, 13, 100, 1 << 16} {
-			g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: chunk}, 0, 1<<20)
+			g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: chunk}, false, 0, 1<<20)
 			client, added, err := readGuarded(g, 4096)
 			if err != nil {
 				t.Fatalf("%s, reads of %d: %v", tt.name, chunk, err)
@@ -145,15 +145,33 @@ func TestH2GuardPassesClientBytes(t *testing.T) {
 }
 
 // TestH2GuardPassesHTTP1: a connection that is not HTTP/2 goes through
-// untouched.
+// untouched, unless it must be HTTP/2 (h2 by ALPN): then the server gets
+// none of it, and the connection is closed (RFC 9113 §3.4), so that no
+// HTTP/1.1 server reads it.
 func TestH2GuardPassesHTTP1(t *testing.T) {
 	in := []byte("GET / HTTP/1.1\r\nHost: api\r\nConnection: close\r\n\r\n")
-	g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: 3}, 0, 1<<20)
+	g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: 3}, false, 0, 1<<20)
 	client, added, err := readGuarded(g, 4096)
 	if err != nil || !bytes.Equal(client, in) || len(added) != 0 {
 		t.Errorf("got %q, added %q, %v; want the request unchanged", client, added, err)
 	}
+	for _, in := range []string{"GET / HTTP/1.1\r\n\r\n", "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"} {
+		closed := &closeConn{}
+		g = guardHTTP2(&chunkConn{Conn: closed, in: []byte(in), chunk: 4}, true, 0, 1<<20)
+		client, added, err = readGuarded(g, 4096)
+		if err != nil || !bytes.HasPrefix([]byte(h2ClientPreface), client) || len(added) != 0 || !closed.closed {
+			t.Errorf("h2 by ALPN, %q: the server got %q, added %q, %v, closed %v; want at most a prefix of the preface, then the connection closed", in, client, added, err, closed.closed)
+		}
+	}
 }
+
+// closeConn is a connection that notes its closing.
+type closeConn struct {
+	net.Conn
+	closed bool
+}
+
+func (c *closeConn) Close() error { c.closed = true; return nil }
 
 // TestH2GuardControlBudget: PING and SETTINGS frames sent with no
 // request or response progress in between draw on a budget of
@@ -214,7 +232,7 @@ func TestH2GuardControlBudget(t *testing.T) {
 				rounds = append(rounds, in.Len())
 			}
 			var server bytes.Buffer
-			g := guardHTTP2(&chunkConn{Conn: writeConn{&server}, in: in.Bytes(), chunk: 1 << 20}, 0, 1<<20)
+			g := guardHTTP2(&chunkConn{Conn: writeConn{&server}, in: in.Bytes(), chunk: 1 << 20}, true, 0, 1<<20)
 			clock := time.Unix(1000, 0)
 			g.now = func() time.Time { return clock }
 			g.last = clock
@@ -322,7 +340,7 @@ func FuzzH2Guard(f *testing.F) {
 	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"), 4)
 	f.Fuzz(func(t *testing.T, in []byte, chunk int) {
 		chunk = 1 + abs(chunk)%64
-		g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: chunk}, 0, 1<<12)
+		g := guardHTTP2(&chunkConn{in: bytes.Clone(in), chunk: chunk}, false, 0, 1<<12)
 		client, added, err := readGuarded(g, 64)
 		if err != nil {
 			t.Fatal(err)
@@ -368,7 +386,7 @@ func BenchmarkH2Guard(b *testing.B) {
 	p := make([]byte, 4096)
 	b.ReportAllocs()
 	for b.Loop() {
-		g := guardHTTP2(&chunkConn{in: in, chunk: 1 << 20}, 0, 1<<20)
+		g := guardHTTP2(&chunkConn{in: in, chunk: 1 << 20}, true, 0, 1<<20)
 		for {
 			if _, err := g.Read(p); err != nil {
 				break

@@ -1,11 +1,15 @@
 package listener
 
 import (
+	"bufio"
 	"bytes"
 	"crypto/tls"
+	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -299,6 +303,186 @@ func TestHTTP2OverTLSIsHTTPS(t *testing.T) {
 	for _, h2 := range []bool{true, false} {
 		if code, _, _ := rawRequest(t, e.addr("public_listener"), cfg, "/", h2); code != http.StatusOK {
 			t.Errorf("h2=%v: %d, want the route on :scheme https to match", h2, code)
+		}
+	}
+}
+
+// TestHTTP2ConnectionConformance (issue 14): how the HTTP/2 listeners —
+// Go's HTTP/2 server behind the listener's guard — treat the connection
+// preface, frame sizes and SETTINGS, with raw frames. Each case states
+// what RFC 9113 asks; docs/reliability.md lists where Go's server differs
+// (accepting frames larger than 16,384 bytes before the client can have
+// seen its SETTINGS, answering several SETTINGS with fewer ACKs), which
+// these cases pin, so a Go upgrade that changes them shows here.
+func TestHTTP2ConnectionConformance(t *testing.T) {
+	up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body); w.Write([]byte("ok")) }))
+	e := newEnv(t, time.Second)
+	e.mustApply(runtime(map[string]*config.Cluster{"api": up}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	addr := e.addr("l")
+	get := func(id uint32) []byte {
+		return newBlockEncoder().block([2]string{":method", "POST"}, [2]string{":scheme", "http"}, [2]string{":authority", "api"}, [2]string{":path", "/"})
+	}
+	settingsFrame := func(payload ...byte) []byte { return rawFrame(0x4, 0, 0, payload) }
+	tests := []struct {
+		name string
+		// send is what the client writes, preface included.
+		send func() []byte
+		// want is how the connection ends or what it answers:
+		// "GOAWAY <code>", "closed", or "stream 1 <status>".
+		want string
+	}{
+		// §3.4: an invalid preface is a connection error, GOAWAY optional.
+		// A cleartext listener serves both versions, so what is not the
+		// HTTP/2 preface is read as HTTP/1.1: "PRI *" is no route.
+		{"a client preface that is not one, in cleartext", func() []byte {
+			return []byte("PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n" + string(settingsFrame()))
+		}, "HTTP/1.1 404, closed"},
+		{"a first frame other than SETTINGS: PROTOCOL_ERROR (§3.4)", func() []byte {
+			return append([]byte(http2.ClientPreface), rawFrame(0x6, 0, 0, make([]byte, 8))...)
+		}, "GOAWAY PROTOCOL_ERROR"},
+		{"SETTINGS of a length not a multiple of 6: FRAME_SIZE_ERROR (§6.5)", func() []byte {
+			return append([]byte(http2.ClientPreface), settingsFrame(0, 3, 0, 0, 0)...)
+		}, "GOAWAY FRAME_SIZE_ERROR"},
+		{"SETTINGS ACK with a payload: FRAME_SIZE_ERROR (§6.5)", func() []byte {
+			b := append([]byte(http2.ClientPreface), settingsFrame()...)
+			return append(b, rawFrame(0x4, 0x1, 0, make([]byte, 6))...)
+		}, "GOAWAY FRAME_SIZE_ERROR"},
+		{"SETTINGS_ENABLE_PUSH 2: PROTOCOL_ERROR (§6.5.2)", func() []byte {
+			return append([]byte(http2.ClientPreface), settingsFrame(0, 2, 0, 0, 0, 2)...)
+		}, "GOAWAY PROTOCOL_ERROR"},
+		{"SETTINGS_INITIAL_WINDOW_SIZE over 2^31-1: FLOW_CONTROL_ERROR (§6.5.2)", func() []byte {
+			return append([]byte(http2.ClientPreface), settingsFrame(0, 4, 0x80, 0, 0, 0)...)
+		}, "GOAWAY FLOW_CONTROL_ERROR"},
+		{"SETTINGS_MAX_FRAME_SIZE under 16,384: PROTOCOL_ERROR (§6.5.2)", func() []byte {
+			return append([]byte(http2.ClientPreface), settingsFrame(0, 5, 0, 0, 0x3f, 0xff)...)
+		}, "GOAWAY PROTOCOL_ERROR"},
+		{"a frame over the server's SETTINGS_MAX_FRAME_SIZE: FRAME_SIZE_ERROR (§4.2)", func() []byte {
+			b := append([]byte(http2.ClientPreface), settingsFrame()...)
+			b = append(b, rawFrame(0x1, 0x4, 1, get(1))...)
+			return append(b, rawFrame(0x0, 0x1, 1, make([]byte, 1<<20+1))...)
+		}, "GOAWAY FRAME_SIZE_ERROR"},
+		{"Go: a DATA frame over 16,384 bytes before the client saw the server's SETTINGS is accepted", func() []byte {
+			b := append([]byte(http2.ClientPreface), settingsFrame()...)
+			b = append(b, rawFrame(0x1, 0x4, 1, get(1))...)
+			return append(b, rawFrame(0x0, 0x1, 1, make([]byte, 20000))...)
+		}, "stream 1 200"},
+		{"frames of an unknown type are ignored (§4.1)", func() []byte {
+			b := append([]byte(http2.ClientPreface), settingsFrame()...)
+			b = append(b, rawFrame(0xfa, 0, 0, []byte("ignore me"))...)
+			return append(b, rawFrame(0x1, 0x4|0x1, 1, get(1))...)
+		}, "stream 1 200"},
+	}
+	t.Run("the server's preface is a SETTINGS frame (§3.4)", func(t *testing.T) {
+		c := dial(t, addr)
+		c.SetDeadline(time.Now().Add(wait))
+		c.Write(append([]byte(http2.ClientPreface), settingsFrame()...))
+		f, err := http2.NewFramer(nil, c).ReadFrame()
+		if err != nil || f.Header().Type != http2.FrameSettings || f.Header().Flags.Has(http2.FlagSettingsAck) {
+			t.Errorf("first frame %v, %v; want a SETTINGS frame", f, err)
+		}
+	})
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := dial(t, addr)
+			c.SetDeadline(time.Now().Add(wait))
+			go c.Write(tt.send())
+			if got := connectionOutcome(c); got != tt.want {
+				t.Errorf("got %s, want %s", got, tt.want)
+			}
+		})
+	}
+
+	t.Run("a client preface that is not one, over TLS with h2 by ALPN: closed (§3.4)", func(t *testing.T) {
+		e := newMeshEnv(t, time.Second)
+		e.mustApply(runtime(map[string]*config.Cluster{"local_app": staticCluster("local_app")},
+			withTLS(httpListener(t, "public_listener", "127.0.0.1:0", prefixRoute("/", "local_app")), serverTLS("h2", "http/1.1"))))
+		c := tls.Client(dial(t, e.addr("public_listener")), e.clientTLS(e.ca.Leaf(t, webID), "h2"))
+		c.SetDeadline(time.Now().Add(wait))
+		if err := c.Handshake(); err != nil || c.ConnectionState().NegotiatedProtocol != "h2" {
+			t.Fatalf("handshake: %v, ALPN %q", err, c.ConnectionState().NegotiatedProtocol)
+		}
+		go io.WriteString(c, "PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n"+string(settingsFrame()))
+		if got := connectionOutcome(c); got != "closed" {
+			t.Errorf("got %s, want the connection closed", got)
+		}
+	})
+
+	// Go's server answers SETTINGS frames that arrive before it could
+	// write an ACK with one ACK (§6.5.3 asks for one each): five SETTINGS
+	// in one write get between one and five ACKs.
+	t.Run("Go: SETTINGS ACKs may be coalesced", func(t *testing.T) {
+		c := dial(t, addr)
+		c.SetDeadline(time.Now().Add(wait))
+		b := []byte(http2.ClientPreface)
+		for range 5 {
+			b = append(b, settingsFrame(0, 3, 0, 0, 0, 9)...)
+		}
+		b = append(b, rawFrame(0x6, 0, 0, []byte("finished"))...)
+		c.Write(b)
+		fr := http2.NewFramer(nil, c)
+		acks := 0
+		for {
+			f, err := fr.ReadFrame()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.Header().Type == http2.FrameSettings && f.Header().Flags.Has(http2.FlagSettingsAck) {
+				acks++
+			}
+			if p, ok := f.(*http2.PingFrame); ok && p.IsAck() {
+				break
+			}
+		}
+		if acks < 1 || acks > 5 {
+			t.Errorf("%d SETTINGS ACKs for 5 SETTINGS frames, want 1 to 5", acks)
+		}
+		t.Logf("%d SETTINGS ACKs for 5 SETTINGS frames", acks)
+	})
+}
+
+// rawFrame is an HTTP/2 frame, built by hand so that it can break the
+// rules a Framer enforces.
+func rawFrame(typ, flags byte, stream uint32, payload []byte) []byte {
+	n := len(payload)
+	b := []byte{byte(n >> 16), byte(n >> 8), byte(n), typ, flags, byte(stream >> 24), byte(stream >> 16), byte(stream >> 8), byte(stream)}
+	return append(b, payload...)
+}
+
+// connectionOutcome reads what the server sends on c: "GOAWAY <code>"
+// when it ends the connection, "closed" when it closes without one,
+// "stream 1 <status>" when it answers stream 1, or "HTTP/1.1 <status>,
+// closed" when it took the bytes for HTTP/1.1.
+func connectionOutcome(c net.Conn) string {
+	br := bufio.NewReader(c)
+	if b, err := br.Peek(9); err == nil && string(b) == "HTTP/1.1 " {
+		resp, err := http.ReadResponse(br, nil)
+		if err != nil {
+			return "HTTP/1.1: " + err.Error()
+		}
+		io.Copy(io.Discard, resp.Body)
+		if _, err := br.ReadByte(); err != io.EOF || !resp.Close {
+			return fmt.Sprintf("HTTP/1.1 %d, left open", resp.StatusCode)
+		}
+		return fmt.Sprintf("HTTP/1.1 %d, closed", resp.StatusCode)
+	}
+	fr := http2.NewFramer(nil, br)
+	fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	fr.SetMaxReadFrameSize(1 << 24)
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return "no answer: " + err.Error()
+			}
+			return "closed"
+		}
+		switch f := f.(type) {
+		case *http2.GoAwayFrame:
+			return "GOAWAY " + f.ErrCode.String()
+		case *http2.MetaHeadersFrame:
+			if f.StreamID == 1 {
+				return "stream 1 " + f.PseudoValue("status")
+			}
 		}
 	}
 }
