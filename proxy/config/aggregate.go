@@ -2,7 +2,6 @@ package config
 
 import (
 	"fmt"
-	"maps"
 	"slices"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -84,19 +83,19 @@ func aggregateChildren(c *clusterv3.Cluster) ([]string, error) {
 // one of them, neither an aggregate cluster itself nor an ORIGINAL_DST
 // cluster. Errors name the aggregate, in name order.
 func checkAggregates(clusters map[string]*Cluster, resources xds.Resources) []error {
-	var errs []error
-	for _, name := range slices.Sorted(maps.Keys(clusters)) {
-		for i, child := range clusters[name].Aggregate {
+	var errs namedErrors
+	for name, c := range clusters {
+		for i, child := range c.Aggregate {
 			msg, ok := resources.Items[child].(*clusterv3.Cluster)
 			switch {
 			case !ok:
-				errs = append(errs, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is not a cluster of this configuration", name, i, child))
+				errs.add(name, i, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is not a cluster of this configuration", name, i, child))
 			case isAggregate(msg):
-				errs = append(errs, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is an aggregate cluster too; nested aggregate clusters are not supported", name, i, child))
+				errs.add(name, i, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is an aggregate cluster too; nested aggregate clusters are not supported", name, i, child))
 			case msg.GetType() == clusterv3.Cluster_ORIGINAL_DST:
-				errs = append(errs, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is an ORIGINAL_DST cluster, which has no hosts to choose", name, i, child))
+				errs.add(name, i, fmt.Errorf("cluster %q: aggregate cluster: clusters[%d] %q is an ORIGINAL_DST cluster, which has no hosts to choose", name, i, child))
 			}
 		}
 	}
-	return errs
+	return errs.sorted()
 }

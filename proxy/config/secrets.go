@@ -1,10 +1,11 @@
 package config
 
 import (
+	"cmp"
 	"crypto/tls"
 	"fmt"
-	"maps"
 	"slices"
+	"strings"
 
 	"github.com/weft-mesh/weft/proxy/mtls"
 )
@@ -43,11 +44,38 @@ func checkSecretKinds(rt *Runtime) []error {
 			errs = append(errs, fmt.Errorf("listener %q: secret %q is a certificate (tls_certificate); it is named as a trust bundle", l.Name, name))
 		}
 	}
-	for _, name := range slices.Sorted(maps.Keys(rt.Clusters)) {
-		c := rt.Clusters[name]
+	var clusterErrs namedErrors
+	for name, c := range rt.Clusters {
 		if b := trustBundleOf(c); b != "" && c.TLS.Inline == nil && rt.Certificates[b] != nil {
-			errs = append(errs, fmt.Errorf("cluster %q: secret %q is a certificate (tls_certificate); it is named as a trust bundle", name, b))
+			clusterErrs.add(name, 0, fmt.Errorf("cluster %q: secret %q is a certificate (tls_certificate); it is named as a trust bundle", name, b))
 		}
+	}
+	return append(errs, clusterErrs.sorted()...)
+}
+
+// namedErrors collects errors about resources met in map order, to be
+// returned in the order of the resources' names (then of an index within
+// one): a check over every cluster need not sort their names each time,
+// only its errors, which are rare.
+type namedErrors []namedError
+
+type namedError struct {
+	name  string
+	index int
+	err   error
+}
+
+func (e *namedErrors) add(name string, index int, err error) {
+	*e = append(*e, namedError{name, index, err})
+}
+
+func (e namedErrors) sorted() []error {
+	slices.SortFunc(e, func(a, b namedError) int {
+		return cmp.Or(strings.Compare(a.name, b.name), cmp.Compare(a.index, b.index))
+	})
+	errs := make([]error, len(e))
+	for i, ne := range e {
+		errs[i] = ne.err
 	}
 	return errs
 }
