@@ -27,9 +27,11 @@ import (
 //
 // The wire format is net/http's own: the request is written as
 // http.Request.Write writes it (requestWriter, without its allocations)
-// and the response read by http.ReadResponse, the calls http.Transport
-// makes, so what the upstream sees is byte for byte what http.Transport
-// sends (http1_test.go checks it).
+// and the response read as http.ReadResponse reads it (readResponse,
+// which parses common responses itself), the calls http.Transport makes,
+// so what the upstream sees is byte for byte what http.Transport sends
+// (http1_test.go checks it), and a response means what it means to
+// http.Transport.
 //
 // Requests that need a concurrent writer go to fallback, the cluster's
 // http.Transport: bodies of unknown or large size (the upstream may answer
@@ -296,7 +298,7 @@ func (pc *http1Conn) exchange(req *http.Request) (*http.Response, error) {
 	trace := httptrace.ContextClientTrace(req.Context())
 	for n := 0; ; n++ {
 		pc.lr.limit = maxResponseHeaderBytes
-		resp, err := http.ReadResponse(pc.br, req)
+		resp, err := readResponse(pc.br, req)
 		pc.lr.limit = -1
 		if err != nil {
 			if errors.Is(err, errHeaderTooLarge) {

@@ -236,7 +236,7 @@ func (e *blockEncoder) block(fields ...[2]string) []byte {
 
 // streamEnd sends a PING after the request frames written so far and
 // reads frames until stream id ended: "RST_STREAM <code>" when it was
-// reset (after a response or not), "HEADERS :status <code>" when its
+// reset (after a response or not; PROTOCOL_ERROR if any reset said so), "HEADERS :status <code>" when its
 // response ended it, or the connection's GOAWAY. The server reads frames
 // in order and queues a reset and a PING's ACK in order, so a reset the
 // request's frames caused comes before the ACK: a response that ended
@@ -253,7 +253,7 @@ func streamEnd(fr *http2.Framer, id uint32) (string, error) {
 	var ended, acked bool
 	for {
 		switch {
-		case rst != "":
+		case acked && rst != "":
 			return "RST_STREAM " + rst, nil
 		case acked && ended:
 			return "HEADERS :status " + status, nil
@@ -267,7 +267,10 @@ func streamEnd(fr *http2.Framer, id uint32) (string, error) {
 		}
 		switch f := f.(type) {
 		case *http2.RSTStreamFrame:
-			if f.StreamID == id {
+			// A stream whose handler answered before its body was read
+			// may be reset with NO_ERROR first (RFC 9113 §8.1); a
+			// PROTOCOL_ERROR reset after it is the one that counts.
+			if f.StreamID == id && (rst == "" || f.ErrCode == http2.ErrCodeProtocol) {
 				rst = f.ErrCode.String()
 			}
 		case *http2.MetaHeadersFrame:
