@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/weft-mesh/weft/proxy/internal/httptoken"
 )
 
 // requestWriter writes the requests the lean client sends inline
@@ -81,7 +83,7 @@ func (w *requestWriter) write(bw *bufio.Writer, req *http.Request) (err error) {
 	if ua != "" {
 		writeField(bw, "User-Agent", ua)
 	}
-	if req.Close && !hasToken(firstValue(req.Header, "Connection"), "close") {
+	if req.Close && !httptoken.Contains(firstValue(req.Header, "Connection"), "close") {
 		bw.WriteString("Connection: close\r\n")
 	}
 	length := outgoingLength(req)
@@ -234,28 +236,3 @@ func firstValue(h http.Header, key string) string {
 	}
 	return ""
 }
-
-// hasToken reports whether token is one of the comma- or space-separated
-// tokens of v, case-insensitively, as net/http decides Connection: close.
-func hasToken(v, token string) bool {
-	if len(token) > len(v) || token == "" {
-		return false
-	}
-	if v == token {
-		return true
-	}
-	for sp := 0; sp <= len(v)-len(token); sp++ {
-		if sp > 0 && !isTokenBoundary(v[sp-1]) {
-			continue
-		}
-		if end := sp + len(token); end != len(v) && !isTokenBoundary(v[end]) {
-			continue
-		}
-		if strings.EqualFold(v[sp:sp+len(token)], token) {
-			return true
-		}
-	}
-	return false
-}
-
-func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }

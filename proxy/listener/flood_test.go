@@ -203,6 +203,13 @@ func h2Conn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	}
 	t.Cleanup(func() { c.Close() })
 	c.SetWriteDeadline(time.Now().Add(wait))
+	return c, h2Start(t, c)
+}
+
+// h2Start sends the client preface and an empty SETTINGS frame on c, and
+// returns a framer over it.
+func h2Start(t *testing.T, c net.Conn) *http2.Framer {
+	t.Helper()
 	if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
 		t.Fatal(err)
 	}
@@ -210,7 +217,7 @@ func h2Conn(t *testing.T, addr string) (net.Conn, *http2.Framer) {
 	if err := fr.WriteSettings(); err != nil {
 		t.Fatal(err)
 	}
-	return c, fr
+	return fr
 }
 
 func repeat(n int, write func() error) error {

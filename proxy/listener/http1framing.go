@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/weft-mesh/weft/proxy/internal/httptoken"
 )
 
 // chunkWriter writes the body to the connection's buffer: the header
@@ -226,7 +228,7 @@ func (w *h1Response) writeHeader(p []byte) {
 	if w.chunking {
 		del("Content-Length")
 	}
-	if w.closeAfter && (!keepAlives || !hasToken(headerGet(header, "Connection"), "close")) && !isProtocolSwitchResponse(code, header) {
+	if w.closeAfter && (!keepAlives || !httptoken.Contains(headerGet(header, "Connection"), "close")) && !isProtocolSwitchResponse(code, header) {
 		del("Connection")
 		if w.req.ProtoAtLeast(1, 1) {
 			extra.connection = "close"
@@ -313,31 +315,3 @@ func headerHas(h http.Header, key string) bool {
 	_, ok := h[key]
 	return ok
 }
-
-// hasToken reports whether token is one of v's comma- or space-separated
-// tokens, case-insensitively (net/http's rule for Connection and Expect).
-func hasToken(v, token string) bool {
-	if len(token) > len(v) || token == "" {
-		return false
-	}
-	if v == token {
-		return true
-	}
-	for sp := 0; sp <= len(v)-len(token); sp++ {
-		if b := v[sp]; b != token[0] && b|0x20 != token[0] {
-			continue
-		}
-		if sp > 0 && !isTokenBoundary(v[sp-1]) {
-			continue
-		}
-		if end := sp + len(token); end != len(v) && !isTokenBoundary(v[end]) {
-			continue
-		}
-		if strings.EqualFold(v[sp:sp+len(token)], token) {
-			return true
-		}
-	}
-	return false
-}
-
-func isTokenBoundary(b byte) bool { return b == ' ' || b == ',' || b == '\t' }

@@ -8,6 +8,8 @@ import (
 	"net/http"
 	"strconv"
 	"time"
+
+	"github.com/weft-mesh/weft/proxy/internal/httptoken"
 )
 
 // h1Response is the lean server's http.ResponseWriter, one per
@@ -94,8 +96,8 @@ func (w *h1Response) reset(r *http.Request) {
 	w.status, w.contentLength, w.written = 0, -1, 0
 	w.chunking, w.closeAfter, w.bodyLimitHit, w.fullDuplex = false, false, false, false
 	w.trailers = w.trailers[:0]
-	w.wantsClose = r.Close || hasToken(headerGet(r.Header, "Connection"), "close")
-	w.wants10Alive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && hasToken(headerGet(r.Header, "Connection"), "keep-alive")
+	w.wantsClose = r.Close || httptoken.Contains(headerGet(r.Header, "Connection"), "close")
+	w.wants10Alive = r.ProtoMajor == 1 && r.ProtoMinor == 0 && httptoken.Contains(headerGet(r.Header, "Connection"), "keep-alive")
 	w.closeAfter = isH2Upgrade(r)
 	if r.Body != nil && r.Body != http.NoBody {
 		w.body = &h1Body{hc: w.hc, src: r.Body, remaining: r.ContentLength}
@@ -110,7 +112,7 @@ func (w *h1Response) reset(r *http.Request) {
 func (w *h1Response) expectations() bool {
 	r := w.req
 	expect := headerGet(r.Header, "Expect")
-	if hasToken(expect, "100-continue") {
+	if httptoken.Contains(expect, "100-continue") {
 		if r.ProtoAtLeast(1, 1) && r.ContentLength != 0 && w.body != nil {
 			w.body.expect = true
 			w.hc.canWriteContinue.Store(true)

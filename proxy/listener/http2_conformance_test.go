@@ -202,14 +202,7 @@ func h2TLSListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.F
 		}
 		t.Cleanup(func() { c.Close() })
 		c.SetDeadline(time.Now().Add(wait))
-		if _, err := io.WriteString(c, http2.ClientPreface); err != nil {
-			t.Fatal(err)
-		}
-		fr := http2.NewFramer(c, c)
-		if err := fr.WriteSettings(); err != nil {
-			t.Fatal(err)
-		}
-		return fr
+		return h2Start(t, c)
 	}
 }
 
