@@ -134,10 +134,15 @@ func TestAllowedByAll(t *testing.T) {
 	}
 }
 
+// TestDecideDoesNotAllocate: a decision allocates nothing of its own.
+// The principal is matched by suffix, not by a regular expression:
+// regexp keeps its matching machines in a sync.Pool, which the race
+// detector (make test runs -race) empties at random, so a regex match
+// allocates there now and then whatever Decide does.
 func TestDecideDoesNotAllocate(t *testing.T) {
 	e := &Engine{Action: Deny, Policies: []Policy{{Name: "p",
 		Permissions: []Permission{AndRules(URLPath(match.MustString(match.Prefix, "/admin", false)), HeaderPermission(Header{Name: "x-env", Value: str(match.Exact, "prod")}))},
-		Principals:  []Principal{Authenticated(str(match.Regex, `^spiffe://weft\.local/.*/svc/lb$`))}}}}
+		Principals:  []Principal{Authenticated(str(match.Suffix, "/svc/lb"))}}}}
 	r := httpReq(lb, "GET", "/admin/x", http.Header{"X-Env": {"prod"}})
 	if n := testing.AllocsPerRun(100, func() { e.Allowed(r) }); n != 0 {
 		t.Errorf("Allowed allocates %v times", n)
