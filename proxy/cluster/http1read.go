@@ -109,8 +109,8 @@ const maxPlainFields = 32
 // allocations whatever its size.
 func plainFields(status []byte, lines []byte) (string, http.Header, bool) {
 	type field struct {
-		key        string
-		start, end int // of the value in the copy
+		key   string
+		value []byte // trimmed, in the reader's buffer
 	}
 	var fields [maxPlainFields]field
 	var key [64]byte
@@ -139,23 +139,22 @@ func plainFields(status []byte, lines []byte) (string, http.Header, bool) {
 		case "":
 			k = string(name)
 		}
-		value = bytes.Trim(value, " \t")
-		fields[n] = field{k, size, size + len(value)}
-		size += len(value)
+		fields[n] = field{k, bytes.Trim(value, " \t")}
+		size += len(fields[n].value)
 	}
 	var b strings.Builder
 	b.Grow(size)
 	b.Write(status)
-	for rest := lines; len(rest) > 0; {
-		var line []byte
-		line, rest = cutCRLF(rest)
-		b.Write(bytes.Trim(line[bytes.IndexByte(line, ':')+1:], " \t"))
+	for _, f := range fields[:n] {
+		b.Write(f.value)
 	}
 	all := b.String()
 	h := make(http.Header, n)
 	strs := make([]string, n)
+	at := len(status)
 	for i, f := range fields[:n] {
-		strs[i] = all[f.start:f.end]
+		strs[i] = all[at : at+len(f.value)]
+		at += len(f.value)
 		if vv := h[f.key]; vv != nil {
 			h[f.key] = append(vv, strs[i])
 		} else {
@@ -166,16 +165,22 @@ func plainFields(status []byte, lines []byte) (string, http.Header, bool) {
 }
 
 // plainLength is the body length of a response of code with those
-// Content-Length values, when it is plain: 0 for 204 and 304, else the
-// one value given; ok is false otherwise (none, several, not a number).
+// Content-Length values, when it is plain: 0 for 204 and 304 (whose
+// Content-Length, if any, must still be one number, as net/http checks
+// it), else the one value given; ok is false otherwise (none, several,
+// not a number).
 func plainLength(code int, values []string) (int64, bool) {
-	if code == http.StatusNoContent || code == http.StatusNotModified {
+	bodyless := code == http.StatusNoContent || code == http.StatusNotModified
+	if bodyless && len(values) == 0 {
 		return 0, true
 	}
 	if len(values) != 1 || values[0] == "" {
 		return 0, false
 	}
 	n, err := strconv.ParseUint(values[0], 10, 63)
+	if bodyless {
+		n = 0
+	}
 	return int64(n), err == nil
 }
 

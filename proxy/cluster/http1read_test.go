@@ -24,6 +24,7 @@ var responseCorpus = []struct {
 	{"connection close", "HTTP/1.1 200 OK\r\nConnection: keep-alive, Close\r\nContent-Length: 2\r\n\r\nhi", true},
 	{"connection keep-alive", "HTTP/1.1 200 OK\r\nConnection: keep-alive\r\nContent-Length: 2\r\n\r\nhi", true},
 	{"no content with a length", "HTTP/1.1 204 No Content\r\nContent-Length: 10\r\n\r\n", true},
+	{"no content with an empty length (found by FuzzReadResponse)", "HTTP/1.1 204 No Content\r\nContent-Length:\r\n\r\n", false},
 	{"not modified", "HTTP/1.1 304 Not Modified\r\nEtag: \"x\"\r\n\r\n", true},
 	{"content length padded, leading zeros", "HTTP/1.1 200 OK\r\nContent-Length:  007 \r\n\r\n1234567", true},
 	{"obs-text in a value", "HTTP/1.1 200 OK\r\nX-Text: caf\xc3\xa9\r\nContent-Length: 0\r\n\r\n", true},
