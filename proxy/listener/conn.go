@@ -205,7 +205,7 @@ func (b *bound) serveHTTPConn(c *connInfo) {
 
 // handOffHTTP gives a connection to the http.Server.
 func (b *bound) handOffHTTP(c *connInfo, conn net.Conn) {
-	conn, err := b.guardHTTP2(conn)
+	conn, err := b.http2Conn(conn)
 	if err != nil {
 		b.log.Info("HTTP/2 connection refused", "remote", conn.RemoteAddr().String(), "error", err)
 		b.registry.remove(c.conn)
@@ -219,13 +219,13 @@ func (b *bound) handOffHTTP(c *connInfo, conn net.Conn) {
 	}
 }
 
-// guardHTTP2 wraps, in an h2Guard (h2guard.go), the connections the
+// http2Conn wraps, in an h2Guard (h2guard.go), the connections the
 // http.Server may serve as HTTP/2: TLS ones whose ALPN selected h2, and
 // cleartext ones, which it serves as h2c when they start with the client
 // preface (a guard passes any other through untouched). TLS connections
 // speaking HTTP/1.1 stay as they are: the http.Server needs the *tls.Conn.
 // It fails for HTTP/2 over TLS that RFC 9113 §9.2 does not allow.
-func (b *bound) guardHTTP2(conn net.Conn) (net.Conn, error) {
+func (b *bound) http2Conn(conn net.Conn) (net.Conn, error) {
 	// The lean server hands the http.Server only connections that
 	// started with the HTTP/2 preface; TLS ones chose h2 by ALPN.
 	mustBeH2 := b.lean
