@@ -14,6 +14,7 @@ import (
 	"github.com/hashicorp/consul/api"
 
 	"github.com/weft-mesh/weft/internal/consultest"
+	"github.com/weft-mesh/weft/internal/poll"
 	"github.com/weft-mesh/weft/internal/testproc"
 )
 
@@ -217,8 +218,38 @@ func (m *mesh) registerWithMeta(t testing.TB, id, name string, appPort int, meta
 	// it to the agent's state, so the alias's first evaluation can be lost;
 	// with the TTL check already passing nothing would re-evaluate it for a
 	// minute (CI once waited out 60 s for api-2 this way). A status change
-	// after registration always reaches the alias.
+	// after registration reaches the alias, but not always the first one
+	// (a soak's re-registration waited out 60 s again), so waitAlias
+	// repeats it until the alias passes.
 	m.setHealth(t, id, true)
+	m.waitAlias(t, id)
+}
+
+// waitAlias waits until the alias check of instance id's sidecar passes.
+// Each poll that finds it not passing sets the instance's TTL check
+// passing again with a new output: an update of the aliased service's
+// check, which the alias re-evaluates on.
+func (m *mesh) waitAlias(t testing.TB, id string) {
+	t.Helper()
+	agent := m.consul.Client().Agent()
+	n := 0
+	poll.Until(t, 30*time.Second, "the alias check of "+id+"'s sidecar passing", func() error {
+		checks, err := agent.Checks()
+		if err != nil {
+			return err
+		}
+		for _, c := range checks {
+			if c.ServiceID != id+"-sidecar-proxy" || c.Type != "alias" || c.Status == api.HealthPassing {
+				continue
+			}
+			n++
+			if err := agent.UpdateTTL(ttlCheck(id), fmt.Sprintf("set by test (%d)", n), api.HealthPassing); err != nil {
+				return err
+			}
+			return fmt.Errorf("alias check %q is %s", c.CheckID, c.Status)
+		}
+		return nil
+	})
 }
 
 // startHTTPInstances registers one instance of each service, <svc>-1,
