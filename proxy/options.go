@@ -67,6 +67,11 @@ type Options struct {
 	// HTTP1Lean (the default; one goroutine per connection, see package
 	// proxy/listener) or HTTP1NetHTTP (net/http's server).
 	HTTP1Server string
+	// SocketIO is how reads and writes of TCP connections, downstream
+	// and upstream, reach the kernel: SocketIORaw (the default; raw
+	// system calls that do not wake the runtime's system monitor, see
+	// package proxy/internal/rawio) or SocketIOStandard (net.Conn's).
+	SocketIO string
 	// MaxConnectionsPerListener bounds the connections each listener
 	// holds open; more are closed at once and counted
 	// (listener.DefaultMaxConnections when 0, none when negative).
@@ -80,6 +85,12 @@ type Options struct {
 const (
 	HTTP1Lean    = "lean"
 	HTTP1NetHTTP = "net/http"
+)
+
+// Socket I/O modes, for Options.SocketIO.
+const (
+	SocketIORaw      = "raw"
+	SocketIOStandard = "standard"
 )
 
 // ADS variants of Options.XDSProtocol.
@@ -104,6 +115,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HTTP1Server == "" {
 		o.HTTP1Server = HTTP1Lean
+	}
+	if o.SocketIO == "" {
+		o.SocketIO = SocketIORaw
 	}
 	return o
 }
@@ -143,6 +157,11 @@ func (o Options) Validate() error {
 	case "", HTTP1Lean, HTTP1NetHTTP:
 	default:
 		errs = append(errs, fmt.Errorf("HTTP1Server %q: want %q or %q", o.HTTP1Server, HTTP1Lean, HTTP1NetHTTP))
+	}
+	switch o.SocketIO {
+	case "", SocketIORaw, SocketIOStandard:
+	default:
+		errs = append(errs, fmt.Errorf("SocketIO %q: want %q or %q", o.SocketIO, SocketIORaw, SocketIOStandard))
 	}
 	return errors.Join(errs...)
 }

@@ -25,6 +25,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"negative drain", func(c *Options) { c.DrainTimeout = -time.Second }, []string{"DrainTimeout -1s: must not be negative"}},
 		{"net/http's HTTP/1 server", func(c *Options) { c.HTTP1Server = HTTP1NetHTTP }, nil},
 		{"unknown HTTP/1 server", func(c *Options) { c.HTTP1Server = "nginx" }, []string{`HTTP1Server "nginx": want "lean" or "net/http"`}},
+		{"standard socket I/O", func(c *Options) { c.SocketIO = SocketIOStandard }, nil},
+		{"unknown socket I/O", func(c *Options) { c.SocketIO = "io_uring" }, []string{`SocketIO "io_uring": want "raw" or "standard"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

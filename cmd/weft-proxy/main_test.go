@@ -52,6 +52,7 @@ func TestFlagErrors(t *testing.T) {
 		{"token and token file", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--token", "t", "--token-file", "/f"}, `--token and --token-file: give at most one`},
 		{"access log path with the access log off", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log=false", "--access-log-path", "/tmp/a.log"}, `--access-log-path "/tmp/a.log": the access log is off`},
 		{"unknown HTTP/1 server", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--http1-server", "nginx"}, `HTTP1Server "nginx"`},
+		{"unknown socket I/O", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--socket-io", "io_uring"}, `SocketIO "io_uring"`},
 		{"access log path not writable", []string{"--proxy-id", "web", "--xds-addr", "127.0.0.1:18000", "--access-log-path", "/nonexistent/dir/a.log"}, `--access-log-path: open /nonexistent/dir/a.log`},
 	}
 	for _, tt := range tests {

@@ -62,6 +62,8 @@ type Cluster struct {
 	// target acquires the metrics handle of a target; nil when nobody
 	// counts.
 	target func(config.Target) *metrics.Target
+	// rawIO gives dialled connections raw reads and writes.
+	rawIO  bool
 	state  atomic.Pointer[state]
 	mu     sync.Mutex // serializes updates and picker rebuilds
 	closed bool       // guarded by mu
@@ -108,7 +110,7 @@ type entry struct {
 }
 
 func newCluster(cfg *config.Cluster, opts Options) *Cluster {
-	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock}
+	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock, rawIO: !opts.StandardSocketIO}
 	if f := opts.OnBreaker; f != nil {
 		c.onBreaker = func(addr string, to gobreaker.State) { f(cfg.Name, addr, to) }
 	}

@@ -5,6 +5,8 @@ import (
 	"net"
 	"sync"
 	"time"
+
+	"github.com/weft-mesh/weft/proxy/internal/rawio"
 )
 
 // AcquireRequest counts a request in flight to the cluster; it reports
@@ -64,6 +66,9 @@ func (c *Cluster) dialLimited(ctx context.Context, st *state, addr string, wait 
 	if err != nil {
 		<-slots
 		return nil, err
+	}
+	if c.rawIO {
+		conn = rawio.Wrap(conn)
 	}
 	return &slotConn{Conn: conn, slots: slots}, nil
 }

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"sync"
 	"testing"
@@ -270,5 +271,25 @@ func (c *manualClock) advance(d time.Duration) {
 	c.mu.Unlock()
 	for _, f := range due {
 		f()
+	}
+}
+
+// TestDialledConnectionsUseRawIO: upstream connections have raw reads
+// and writes (rawio) unless StandardSocketIO is set.
+func TestDialledConnectionsUseRawIO(t *testing.T) {
+	addr := listen(t)
+	for _, tt := range []struct {
+		standard bool
+		want     string
+	}{{false, "*rawio.Conn"}, {true, "*net.TCPConn"}} {
+		c := newCluster(withLimits(config.DefaultLimits(), addr), Options{Clock: outlier.SystemClock{}, StandardSocketIO: tt.standard})
+		conn, err := c.dialLimited(context.Background(), c.state.Load(), addr, true)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := fmt.Sprintf("%T", conn.(*slotConn).Conn); got != tt.want {
+			t.Errorf("StandardSocketIO %v: dialled %s, want %s", tt.standard, got, tt.want)
+		}
+		conn.Close()
 	}
 }

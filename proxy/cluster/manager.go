@@ -41,6 +41,9 @@ type Options struct {
 	// the cluster releases it (metrics.Target.Release) when its target
 	// changes or it is removed. It is called from Update's goroutine.
 	Target func(config.Target) *metrics.Target
+	// StandardSocketIO gives upstream connections net.Conn's reads and
+	// writes; by default they are raw (see package proxy/internal/rawio).
+	StandardSocketIO bool
 }
 
 // Manager holds the current set of clusters.

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/rawio"
 )
 
 // HTTP server timeouts.
@@ -40,10 +41,14 @@ type bound struct {
 	force       context.Context // cancelled when the drain timeout expires
 	kill        context.CancelFunc
 
-	httpOnce sync.Once
-	httpSrv  *http.Server
-	httpQ    *connQueue
-	httpDone chan struct{}
+	// httpMu guards the start of the HTTP servers (httpSrv set) against
+	// drain (httpStopped set): a connection accepted before the socket
+	// closed may reach startHTTP while the listener drains.
+	httpMu      sync.Mutex
+	httpStopped bool
+	httpSrv     *http.Server
+	httpQ       *connQueue
+	httpDone    chan struct{}
 	// h1 serves HTTP/1.x connections when lean is set (startHTTP):
 	// http1server.go. httpSrv serves HTTP/2, and everything otherwise.
 	h1   *http1Server
@@ -142,6 +147,9 @@ func (b *bound) acceptLoop() {
 		}
 		b.handshaking.Add(1)
 		b.conns.Add(1)
+		if !b.m.opts.StandardSocketIO {
+			conn = rawio.Wrap(conn)
+		}
 		go b.serveConn(conn)
 	}
 }
@@ -163,8 +171,12 @@ func (b *bound) acceptLoop() {
 // blocks split in CONTINUATION frames are bounded by MaxHeaderBytes
 // (CVE-2023-45288), and control frames (PING, SETTINGS) queued beyond
 // 10,000 close the connection.
-func (b *bound) startHTTP(cfg *config.HTTP) {
-	b.httpOnce.Do(func() {
+//
+// It reports false, starting nothing, once the socket drains.
+func (b *bound) startHTTP(cfg *config.HTTP) bool {
+	b.httpMu.Lock()
+	defer b.httpMu.Unlock()
+	if b.httpSrv == nil && !b.httpStopped {
 		b.httpQ = newConnQueue(b.ln.Addr())
 		b.httpSrv = &http.Server{
 			Handler:           http.HandlerFunc(b.serveHTTP),
@@ -190,7 +202,8 @@ func (b *bound) startHTTP(cfg *config.HTTP) {
 			defer close(b.httpDone)
 			b.httpSrv.Serve(b.httpQ)
 		}()
-	})
+	}
+	return b.httpSrv != nil
 }
 
 func protocols(codec config.Codec) *http.Protocols {
@@ -242,9 +255,13 @@ func (b *bound) drain(timeout time.Duration) {
 	defer cancel()
 	defer b.kill()
 	b.h1.drain()
-	if b.httpSrv != nil {
-		if err := b.httpSrv.Shutdown(ctx); err != nil {
-			b.httpSrv.Close()
+	b.httpMu.Lock()
+	b.httpStopped = true
+	srv := b.httpSrv
+	b.httpMu.Unlock()
+	if srv != nil {
+		if err := srv.Shutdown(ctx); err != nil {
+			srv.Close()
 		}
 		<-b.httpDone
 	}

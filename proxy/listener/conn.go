@@ -156,7 +156,11 @@ func (b *bound) serveConn(raw net.Conn) {
 		defer b.registry.remove(conn)
 		b.servePassthrough(c, a, l)
 	case config.ModeHTTP:
-		b.startHTTP(l.HTTP)
+		if !b.startHTTP(l.HTTP) {
+			b.registry.remove(conn)
+			raw.Close()
+			return
+		}
 		b.serveHTTPConn(c)
 	default:
 		b.registry.remove(conn)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -451,6 +452,39 @@ func TestHTTP1ServerOption(t *testing.T) {
 			b.h1.mu.Unlock()
 			if lean != tt.wantLean {
 				t.Errorf("lean server used: %v, want %v", lean, tt.wantLean)
+			}
+		})
+	}
+}
+
+// TestSocketIOOption: accepted connections have raw reads and writes
+// (rawio) unless StandardSocketIO is set, and serve either way.
+func TestSocketIOOption(t *testing.T) {
+	for _, standard := range []bool{false, true} {
+		t.Run(fmt.Sprintf("standard=%v", standard), func(t *testing.T) {
+			e := newEnv(t, time.Second)
+			e.m.opts.StandardSocketIO = standard
+			up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+			e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+				httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+			c := dial(t, e.addr("l"))
+			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+				t.Fatalf("response %v, %v", resp, err)
+			}
+			b := e.m.lookup(keyOf(t, e, "l"))
+			b.registry.mu.Lock()
+			var types []string
+			for _, ci := range b.registry.conns {
+				types = append(types, fmt.Sprintf("%T", ci.raw))
+			}
+			b.registry.mu.Unlock()
+			want := "*rawio.Conn"
+			if standard {
+				want = "*net.TCPConn"
+			}
+			if len(types) != 1 || types[0] != want {
+				t.Errorf("accepted connections %v, want one %s", types, want)
 			}
 		})
 	}

@@ -81,7 +81,10 @@ type Options struct {
 	// HTTP1Server picks the server of HTTP/1.x connections: HTTP1Lean
 	// (the zero value; http1server.go) or HTTP1NetHTTP (net/http's).
 	HTTP1Server HTTP1Server
-	Logger      *slog.Logger
+	// StandardSocketIO gives accepted connections net.Conn's reads and
+	// writes; by default they are raw (see package proxy/internal/rawio).
+	StandardSocketIO bool
+	Logger           *slog.Logger
 }
 
 // maxConnections is the connection limit of each listener; 0 for none.

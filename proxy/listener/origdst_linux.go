@@ -16,7 +16,7 @@ const soOriginalDst = 80
 // which fits in the 20 bytes of an IPv6Mreq. It fails (ENOENT) for a
 // connection that was not redirected.
 func originalDst(conn net.Conn) (netip.AddrPort, error) {
-	tc, ok := conn.(*net.TCPConn)
+	tc, ok := conn.(syscall.Conn) // a *net.TCPConn, or a rawio.Conn holding one
 	if !ok {
 		return netip.AddrPort{}, fmt.Errorf("original destination: %T is not a TCP connection", conn)
 	}
