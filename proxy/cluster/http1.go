@@ -238,6 +238,9 @@ type http1Conn struct {
 	client    *http1Client
 	idleSince time.Time
 	w         requestWriter
+	// interrupt interrupts every blocked read and write (a method value
+	// made once, so that arming it per exchange does not allocate it).
+	interrupt func()
 }
 
 func newHTTP1Conn(conn net.Conn, pool *hostPool, client *http1Client) *http1Conn {
@@ -245,8 +248,11 @@ func newHTTP1Conn(conn net.Conn, pool *hostPool, client *http1Client) *http1Conn
 	pc.lr.conn = conn
 	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
 	pc.bw = bufio.NewWriterSize(conn, 4<<10)
+	pc.interrupt = pc.interruptNow
 	return pc
 }
+
+func (pc *http1Conn) interruptNow() { pc.conn.SetDeadline(aLongTimeAgo) }
 
 func (pc *http1Conn) close() { pc.conn.Close() }
 
@@ -261,7 +267,7 @@ var aLongTimeAgo = time.Unix(1, 0)
 // once it has interrupted, the connection is not reused.
 func (pc *http1Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	ctx := req.Context()
-	stop := context.AfterFunc(ctx, func() { pc.conn.SetDeadline(aLongTimeAgo) })
+	stop := context.AfterFunc(ctx, pc.interrupt)
 	pc.lr.read = 0
 	resp, err := pc.exchange(req)
 	if err != nil {

@@ -53,7 +53,7 @@ func (ex *exchange) try(r *http.Request, att cluster.Attempt) result {
 		ejected := att.Report(res)
 		ex.attemptEnded(att, Event{Status: 0, GRPCStatus: -1, Failure: reason}, ejected)
 		ex.observeTimeout(done.ctx, ex.attempts)
-		done.release()
+		done.end(!done.shared)
 		return result{err: &localError{reason: reason, err: err}, outcome: retry.Outcome{Failure: failure, GRPCStatus: -1}}
 	}
 	grpc := grpcStatusOf(resp.Header)
@@ -198,15 +198,20 @@ type attemptDone struct {
 	att    cluster.Attempt
 	ctx    context.Context
 	cancel context.CancelCauseFunc
+	// shared: ctx is the exchange's, which only an attempt that produced
+	// a response ends (closing its body); a failed one may be retried.
+	shared bool
 	perTry *time.Timer
 	once   sync.Once
 	body   upstreamBody
 }
 
 // newAttempt starts an attempt on att. An attempt that may be followed
-// by another — the route retries, or has a per-try timeout — gets a
-// context of its own; the only attempt of an exchange uses the
-// exchange's, which it ends.
+// by another after it produced a response — the route retries, or has a
+// per-try timeout — gets a context of its own. Otherwise the attempt
+// uses the exchange's: it is the only one, or, under connectRetry, one
+// that failed to connect and so ended without a response or a byte
+// sent.
 func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
 	done := &ex.first
 	if ex.attempts > 1 {
@@ -214,8 +219,8 @@ func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
 	}
 	done.att = att
 	p := ex.retry
-	if p == nil || p.NumRetries == 0 && p.PerTryTimeout <= 0 {
-		done.ctx, done.cancel = ex.ctx, ex.cancel
+	if p == nil || p == connectRetry || p.NumRetries == 0 && p.PerTryTimeout <= 0 {
+		done.ctx, done.cancel, done.shared = ex.ctx, ex.cancel, true
 		return done
 	}
 	done.ctx, done.cancel = context.WithCancelCause(ex.ctx)
@@ -226,12 +231,18 @@ func (ex *exchange) newAttempt(att cluster.Attempt) *attemptDone {
 	return done
 }
 
-func (d *attemptDone) release() {
+// release ends the attempt, cancelling its context.
+func (d *attemptDone) release() { d.end(true) }
+
+// end ends the attempt, cancelling its context if cancel is set.
+func (d *attemptDone) end(cancel bool) {
 	d.once.Do(func() {
 		if d.perTry != nil {
 			d.perTry.Stop()
 		}
-		d.cancel(nil)
+		if cancel {
+			d.cancel(nil)
+		}
 		d.att.Release()
 	})
 }
