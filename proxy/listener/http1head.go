@@ -10,7 +10,9 @@ import (
 
 // The lean HTTP/1.1 server (http1server.go) parses requests with
 // http.ReadRequest, net/http's own parser, so that it frames requests
-// exactly as net/http's server does. Two of the server's rules need the
+// exactly as net/http's server does; the common bodyless request is
+// parsed by a fast path that makes exactly what http.ReadRequest would
+// (http1fast.go). Two of the server's rules need the
 // header block as the client sent it, which http.ReadRequest does not
 // keep: it drops Content-Length when Transfer-Encoding is present, and
 // the Host field when the target is in absolute form. So before parsing,

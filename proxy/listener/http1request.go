@@ -27,11 +27,14 @@ func (hc *h1Conn) readRequest() (*http.Request, error) {
 	if scanErr == nil && hc.scan.contentLength && hc.scan.transferEncoding {
 		return nil, errAmbiguousLength
 	}
-	// On a read error the parse meets it again, on the same bytes, and
-	// fails as net/http's server fails.
-	p, err := http.ReadRequest(hc.br)
-	if err != nil {
-		return nil, err
+	p := hc.parseFast(scanErr)
+	if p == nil {
+		// On a read error the parse meets it again, on the same bytes,
+		// and fails as net/http's server fails.
+		var err error
+		if p, err = http.ReadRequest(hc.br); err != nil {
+			return nil, err
+		}
 	}
 	if scanErr != nil {
 		return nil, scanErr // never serve a request whose block was not scanned
@@ -55,6 +58,21 @@ func (hc *h1Conn) readRequest() (*http.Request, error) {
 		}
 	}
 	return hc.adopt(p), nil
+}
+
+// parseFast parses the request whose header block the scan found, when
+// the block is whole in the read buffer and the fast path takes it
+// (http1fast.go); nil otherwise, reading nothing.
+func (hc *h1Conn) parseFast(scanErr error) *http.Request {
+	if scanErr != nil {
+		return nil
+	}
+	block, err := hc.br.Peek(hc.scan.size)
+	if err != nil || !parseFastRequest(block, &hc.fast) {
+		return nil
+	}
+	hc.br.Discard(hc.scan.size)
+	return &hc.fast
 }
 
 // errAmbiguousLength is a request with both Content-Length and

@@ -238,6 +238,7 @@ type h1Conn struct {
 	remoteAddr string
 	tlsState   *tls.ConnectionState
 	req        *http.Request // handed to the handler: its context is set once
+	fast       http.Request  // what the fast parse fills, before adopt copies it into req
 	w          h1Response
 	hijacked   bool
 	// writeDeadline is set when a handler set a write deadline, which
