@@ -111,6 +111,9 @@ func writeWorkload(b *strings.Builder, r *results.Results, w results.Workload) {
 			return fmt.Sprintf("%d / %s", p.Failed, thousands(float64(p.Units)))
 		}},
 	}
+	if slices.ContainsFunc(w.Results, func(p results.PeerResult) bool { return p.SwitchesPer1k > 0 }) {
+		rows = slices.Insert(rows, 6, row{"context switches per " + unit + " (client + server side)", results.FigSwitches, proxied(switches)})
+	}
 	if slices.ContainsFunc(w.Results, func(p results.PeerResult) bool { return p.ControlPlaneCPUPer1k > 0 }) {
 		rows = append(rows, row{"control plane CPU s per 1,000 " + unit + "s", "", func(p results.PeerResult) string {
 			if p.ControlPlaneCPUPer1k == 0 {
@@ -152,6 +155,22 @@ func cpu(p results.PeerResult) string {
 		parts[i] = fmt.Sprintf("%.3f", proc.CPUPer1k)
 	}
 	s := fmt.Sprintf("%.3f", p.CPUPer1k)
+	if len(parts) > 1 {
+		s += " = " + strings.Join(parts, " + ")
+	}
+	return s
+}
+
+// switches is the context switches per unit, of both sides and each.
+func switches(p results.PeerResult) string {
+	if p.SwitchesPer1k == 0 {
+		return ""
+	}
+	parts := make([]string, len(p.Procs))
+	for i, proc := range p.Procs {
+		parts[i] = fmt.Sprintf("%.1f", proc.SwitchesPer1k/1000)
+	}
+	s := fmt.Sprintf("%.1f", p.SwitchesPer1k/1000)
 	if len(parts) > 1 {
 		s += " = " + strings.Join(parts, " + ")
 	}

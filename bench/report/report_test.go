@@ -59,6 +59,7 @@ func TestMarkdown(t *testing.T) {
 		"| | direct | HAProxy pair | Weft pair |",
 		"| saturation, requests/s | 40,000 (3.33×, —) | 12,000 (—, 0.30×) | 10,200 (0.85×, 0.26×) |",
 		"| CPU s per 1,000 requests (client + server side) | — | 0.120 = 0.060 + 0.060 | 0.168 = 0.090 + 0.078 (1.40×, —) |",
+		"| context switches per request (client + server side) | — | 5.2 = 2.6 + 2.6 | 7.0 = 3.7 + 3.3 (1.35×, —) |",
 		"| saturation, MiB/s echoed | 1,000 (4.00×, —) | 250 (—, 0.25×) | 275 (1.10×, 0.28×) |",
 		"| start to first request served | 20.0 ms | 35.0 ms (1.75×) |",
 		"HAProxy pair: http-reuse always.",

@@ -35,6 +35,9 @@ type scenario struct {
 	units, failed, fixedUnits int64
 	cpu                       []float64
 	cpCPU                     float64
+	// switches are, per proxy process, its context switches over the
+	// fixed-rate runs.
+	switches []int64
 	// rssLoad is, per fixed-rate run, each proxy process's largest RSS.
 	rssLoad [][]int64
 }
@@ -49,6 +52,7 @@ func (s *scenario) name(kind string, round int) string {
 // waking up costs more than parsing.
 func (s *scenario) runFixed(l load, rate, round int, prof *profiles) (loadResult, error) {
 	before, cpBefore := cpuTimes(s.d.ps), cpuTime(s.d.peer.controlPlane())
+	swBefore := contextSwitches(s.d.ps)
 	stop := sampleRSS(s.d.ps, 250*time.Millisecond)
 	profiled := prof.start(s.name("fixed", round), s.d.ps, l.d-time.Second)
 	res, err := l.run(s.name("fixed", round), s.w, s.d.addr, rate)
@@ -59,12 +63,14 @@ func (s *scenario) runFixed(l load, rate, round int, prof *profiles) (loadResult
 	if err != nil {
 		return res, err
 	}
-	after := cpuTimes(s.d.ps)
+	after, swAfter := cpuTimes(s.d.ps), contextSwitches(s.d.ps)
 	if s.cpu == nil {
 		s.cpu = make([]float64, len(s.d.ps))
+		s.switches = make([]int64, len(s.d.ps))
 	}
 	for i := range s.cpu {
 		s.cpu[i] += after[i] - before[i]
+		s.switches[i] += swAfter[i] - swBefore[i]
 	}
 	s.cpCPU += cpuTime(s.d.peer.controlPlane()) - cpBefore
 	s.fixed = append(s.fixed, res)
@@ -127,6 +133,8 @@ func (s *scenario) result() results.PeerResult {
 		if s.cpu != nil {
 			proc.CPUPer1k = per1k(s.cpu[i])
 			r.CPUPer1k += proc.CPUPer1k
+			proc.SwitchesPer1k = per1k(float64(s.switches[i]))
+			r.SwitchesPer1k += proc.SwitchesPer1k
 		}
 		r.RSSIdleMB, r.RSSLoadMB = max(r.RSSIdleMB, proc.RSSIdleMB), max(r.RSSLoadMB, proc.RSSLoadMB)
 		r.Procs = append(r.Procs, proc)
@@ -147,6 +155,16 @@ func cpuTimes(ps []*procs.Proc) []float64 {
 		t[i] = cpuTime(p)
 	}
 	return t
+}
+
+// contextSwitches are the context switches of each of ps; a process
+// that cannot be read counts 0.
+func contextSwitches(ps []*procs.Proc) []int64 {
+	n := make([]int64, len(ps))
+	for i, p := range ps {
+		n[i], _ = p.ContextSwitches()
+	}
+	return n
 }
 
 func cpuTime(p *procs.Proc) float64 {

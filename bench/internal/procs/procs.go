@@ -87,6 +87,57 @@ func statCPU(b []byte) (float64, error) {
 	return (utime + stime) / 100, nil // USER_HZ is 100 on Linux
 }
 
+// ContextSwitches is how many times the process's threads have been
+// switched out, voluntarily (blocking, sleeping) or not, summed over its
+// threads' /proc/<pid>/task/<tid>/status; threads that exited no longer
+// count.
+func (p *Proc) ContextSwitches() (int64, error) {
+	dir := fmt.Sprintf("/proc/%d/task", p.Pid())
+	tasks, err := os.ReadDir(dir)
+	if err != nil {
+		return 0, fmt.Errorf("%s context switches: %w", p.Name, err)
+	}
+	var total int64
+	for _, t := range tasks {
+		b, err := os.ReadFile(filepath.Join(dir, t.Name(), "status"))
+		if errors.Is(err, os.ErrNotExist) {
+			continue // the thread exited meanwhile
+		}
+		if err != nil {
+			return 0, fmt.Errorf("%s context switches: %w", p.Name, err)
+		}
+		n, err := statusSwitches(b)
+		if err != nil {
+			return 0, fmt.Errorf("%s context switches: %w", p.Name, err)
+		}
+		total += n
+	}
+	return total, nil
+}
+
+// statusSwitches returns voluntary_ctxt_switches plus
+// nonvoluntary_ctxt_switches of a /proc status file.
+func statusSwitches(b []byte) (int64, error) {
+	var total int64
+	found := 0
+	for line := range bytes.Lines(b) {
+		name, value, ok := bytes.Cut(line, []byte{':'})
+		if !ok || !bytes.HasSuffix(name, []byte("ctxt_switches")) {
+			continue
+		}
+		n, err := strconv.ParseInt(string(bytes.TrimSpace(value)), 10, 64)
+		if err != nil {
+			return 0, fmt.Errorf("status %s: %w", name, err)
+		}
+		total += n
+		found++
+	}
+	if found != 2 {
+		return 0, fmt.Errorf("status: %d ctxt_switches fields, want 2", found)
+	}
+	return total, nil
+}
+
 // ResetPeak sets the process's peak RSS (VmHWM) back to its current RSS
 // (writing 5 to /proc/<pid>/clear_refs, Linux 4.0 and later), so that
 // Memory's HWM is then the peak since the reset.

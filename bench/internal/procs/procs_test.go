@@ -88,3 +88,42 @@ func TestResetPeak(t *testing.T) {
 		t.Errorf("Memory after ResetPeak = %+v, %v; want HWM ≥ RSS", m, err)
 	}
 }
+
+func TestStatusSwitches(t *testing.T) {
+	tests := []struct {
+		name    string
+		status  string
+		want    int64
+		wantErr bool
+	}{
+		{"both", "Name:\tweft-proxy\nvoluntary_ctxt_switches:\t120\nnonvoluntary_ctxt_switches:\t7\n", 127, false},
+		{"one missing", "Name:\tx\nvoluntary_ctxt_switches:\t1\n", 0, true},
+		{"not a number", "voluntary_ctxt_switches:\tmany\nnonvoluntary_ctxt_switches:\t7\n", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := statusSwitches([]byte(tt.status))
+			if (err != nil) != tt.wantErr || got != tt.want {
+				t.Errorf("statusSwitches = %d, %v; want %d, error %v", got, err, tt.want, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestContextSwitches: a process that keeps sleeping is switched out
+// more and more.
+func TestContextSwitches(t *testing.T) {
+	p, err := Start(Spec{Dir: t.TempDir(), Name: "sleeper", Args: []string{"sh", "-c", "while :; do sleep 0.01; done"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { p.Stop() })
+	before, err := p.ContextSwitches()
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll.UntilTrue(t, 10*time.Second, "the sleeper's context switches to grow", func() bool {
+		n, err := p.ContextSwitches()
+		return err == nil && n > before
+	})
+}

@@ -8,12 +8,13 @@ const (
 	FigP99        = "p99"
 	FigP999       = "p99_9"
 	FigCPU        = "cpu_per_1k"
+	FigSwitches   = "switches_per_1k"
 	FigRSSIdle    = "rss_idle_mb"
 	FigRSSLoad    = "rss_load_mb"
 )
 
 // Figures are the figure names in report order.
-var Figures = []string{FigThroughput, FigP50, FigP90, FigP99, FigP999, FigCPU, FigRSSIdle, FigRSSLoad}
+var Figures = []string{FigThroughput, FigP50, FigP90, FigP99, FigP999, FigCPU, FigSwitches, FigRSSIdle, FigRSSLoad}
 
 // Figure returns r's value of the named figure, and false when r has no
 // such figure: a peer without proxy processes (direct) has no CPU or
@@ -37,6 +38,8 @@ func (r PeerResult) Figure(name string) (float64, bool) {
 	switch name {
 	case FigCPU:
 		return r.CPUPer1k, true
+	case FigSwitches:
+		return r.SwitchesPer1k, r.SwitchesPer1k > 0 // absent from older results files
 	case FigRSSIdle:
 		return r.RSSIdleMB, true
 	case FigRSSLoad:

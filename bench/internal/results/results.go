@@ -130,6 +130,11 @@ type PeerResult struct {
 	// CPUPer1k is the CPU seconds (user + system) of all the peer's proxy
 	// processes per 1,000 units, over the fixed-rate runs.
 	CPUPer1k float64 `json:"cpu_per_1k"`
+	// SwitchesPer1k is the context switches of all the peer's proxy
+	// processes (every thread, voluntary or not) per 1,000 units, over
+	// the fixed-rate runs; 0 in results files written before it was
+	// measured.
+	SwitchesPer1k float64 `json:"switches_per_1k,omitempty"`
 	// RSSIdleMB and RSSLoadMB are the resident memory of the peer's
 	// largest proxy process, idle and during the fixed-rate runs.
 	RSSIdleMB float64 `json:"rss_idle_mb"`
@@ -159,12 +164,14 @@ type Latency struct {
 
 // Proc is one proxy process's own figures.
 type Proc struct {
-	Name       string  `json:"name"`
-	CPUPer1k   float64 `json:"cpu_per_1k"`
-	RSSIdleMB  float64 `json:"rss_idle_mb"`
-	AnonIdleMB float64 `json:"anon_idle_mb"`
-	PSSIdleMB  float64 `json:"pss_idle_mb"`
-	RSSLoadMB  float64 `json:"rss_load_mb"`
+	Name     string  `json:"name"`
+	CPUPer1k float64 `json:"cpu_per_1k"`
+	// SwitchesPer1k: see PeerResult.SwitchesPer1k.
+	SwitchesPer1k float64 `json:"switches_per_1k,omitempty"`
+	RSSIdleMB     float64 `json:"rss_idle_mb"`
+	AnonIdleMB    float64 `json:"anon_idle_mb"`
+	PSSIdleMB     float64 `json:"pss_idle_mb"`
+	RSSLoadMB     float64 `json:"rss_load_mb"`
 }
 
 // Readiness is how long a freshly started client-side proxy took, median
