@@ -219,12 +219,19 @@ type retry struct {
 // leaf runs out, the delay is at most a quarter of the time it has left
 // (at least minRetryNearExpiry): a control plane that could not sign for
 // a while (Consul restarting, say) is asked again several times before
-// the leaf expires, instead of once after a long backoff.
+// the leaf expires, instead of once after a long backoff. Once it has
+// expired, every mTLS handshake with it fails, so the delay is at most
+// maxRetryExpired: a control plane back after a longer outage renews it
+// within a second, not after a backoff grown to 30 s meanwhile (which the
+// soak saw: a TCP upstream refused for 30 s after the control plane came
+// back).
 func (r *retry) fail(now time.Time, b Backoff, current *Leaf) {
 	d := backoff.UntilFirstSuccess(b.Delay(r.failures), r.failures, current != nil)
 	if current != nil {
 		if left := current.Cert.Leaf.NotAfter.Sub(now); left > 0 {
 			d = min(d, max(left/4, minRetryNearExpiry))
+		} else {
+			d = min(d, maxRetryExpired)
 		}
 	}
 	r.at = now.Add(d)
@@ -232,8 +239,11 @@ func (r *retry) fail(now time.Time, b Backoff, current *Leaf) {
 }
 
 // minRetryNearExpiry bounds how often renewal is retried as the leaf runs
-// out.
-const minRetryNearExpiry = 100 * time.Millisecond
+// out; maxRetryExpired bounds the wait between retries once it ran out.
+const (
+	minRetryNearExpiry = 100 * time.Millisecond
+	maxRetryExpired    = time.Second
+)
 
 // due is when the next renewal should happen.
 func (m *Manager) due(r *retry) time.Time {

@@ -319,3 +319,27 @@ func TestRetriesBeforeTheLeafExpires(t *testing.T) {
 		t.Errorf("renewed only after the leaf expired at %v", first.Cert.Leaf.NotAfter)
 	}
 }
+
+// TestRetriesEverySecondOnceTheLeafExpired: renewals that kept failing
+// until the leaf expired (a control plane down for longer than the time
+// the leaf had left) are retried at least every second from then on, so
+// the leaf is renewed within about a second of the control plane coming
+// back, whatever the backoff grew to.
+func TestRetriesEverySecondOnceTheLeafExpired(t *testing.T) {
+	signer := newFakeSigner(pkitest.NewCA(t, "root"), 2*time.Second)
+	m := start(t, Options{Signer: signer, Backoff: fixedBackoff(time.Hour), RenewFraction: func() float64 { return 0.5 }})
+	m.Want()
+	poll.UntilTrue(t, wait, "leaf", m.HasLeaf)
+	first := m.Current()
+	signer.fail.Store(true)
+	expired := first.Cert.Leaf.NotAfter
+	poll.UntilTrue(t, 10*time.Second, "two failed attempts after the leaf expired", func() bool {
+		return time.Now().After(expired.Add(1500*time.Millisecond)) && signer.calls.Load() >= 4
+	})
+	signer.fail.Store(false)
+	back := time.Now()
+	poll.UntilTrue(t, 10*time.Second, "a renewed leaf", func() bool { return m.Current() != first })
+	if took := time.Since(back); took > 3*time.Second {
+		t.Errorf("renewed %v after the signer came back, want within about a second", took)
+	}
+}
