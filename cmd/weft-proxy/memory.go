@@ -14,6 +14,10 @@ import (
 // and no request before the executable's pages are released again.
 const idleTrimInterval = 15 * time.Second
 
+// busyTrimTicks is how many idleTrimIntervals of traffic pass between two
+// releases under load: one a minute.
+const busyTrimTicks = 4
+
 // releaseStartupMemory waits until the proxy first becomes ready, then
 // gives back what only start-up needed: the heap that decoding and
 // compiling the first configuration left behind (a forced GC that
@@ -26,7 +30,12 @@ const idleTrimInterval = 15 * time.Second
 // sidecar's RSS is its heap and what it touches while idle, not every
 // page the last burst of traffic, a certificate renewal or a
 // configuration change mapped in (the kernel maps 64 KiB around every
-// page it faults in).
+// page it faults in). While traffic flows, it does the same once a
+// minute, with the heap the runtime holds free: otherwise what a one-off
+// event touched — every connection handshaken again after an intention
+// change, a full configuration resent after a reconnect — stays resident
+// for good (docs/reliability.md, the soak). What the traffic uses faults
+// back in at once, a few hundred minor faults.
 func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logger) {
 	select {
 	case <-p.BecameReady():
@@ -44,11 +53,14 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 
 	t := time.NewTicker(idleTrimInterval)
 	defer t.Stop()
-	idle := idleTrimmer{activity: p.Activity, release: func() {
-		before, _ := residentFile()
+	idle := idleTrimmer{activity: p.Activity, busyEvery: busyTrimTicks, release: func(busy bool) {
+		anon0, file0, _ := memtrim.Resident()
+		if busy {
+			debug.FreeOSMemory()
+		}
 		releasePages(log)
-		after, _ := residentFile()
-		log.Debug("idle: released the executable's pages again", "rss_file_before", before, "rss_file_after", after)
+		anon1, file1, _ := memtrim.Resident()
+		log.Debug("released memory again", "busy", busy, "rss_anon_before", anon0, "rss_anon_after", anon1, "rss_file_before", file0, "rss_file_after", file1)
 	}}
 	idle.last = p.Activity()
 	idle.trimmed = true
@@ -72,18 +84,16 @@ func releasePages(log *slog.Logger) bool {
 	return true
 }
 
-func residentFile() (int64, error) {
-	_, file, err := memtrim.Resident()
-	return file, err
-}
-
-// idleTrimmer releases pages once per idle period: at the first tick
-// that sees no activity since the previous one.
+// idleTrimmer releases memory once per idle period, at the first tick
+// that sees no activity since the previous one (release(false)), and
+// every busyEvery ticks of activity in a row (release(true)).
 type idleTrimmer struct {
-	activity func() uint64
-	release  func()
-	last     uint64
-	trimmed  bool // released since the last activity
+	activity  func() uint64
+	release   func(busy bool)
+	busyEvery int
+	last      uint64
+	trimmed   bool // released since the last activity
+	busy      int  // ticks of activity since the last release
 }
 
 func (t *idleTrimmer) tick() {
@@ -91,9 +101,13 @@ func (t *idleTrimmer) tick() {
 	switch {
 	case now != t.last:
 		t.trimmed = false
+		if t.busy++; t.busy >= t.busyEvery {
+			t.release(true)
+			t.busy = 0
+		}
 	case !t.trimmed:
-		t.release()
-		t.trimmed = true
+		t.release(false)
+		t.trimmed, t.busy = true, 0
 	}
 	t.last = now
 }

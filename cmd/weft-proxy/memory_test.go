@@ -1,33 +1,40 @@
 package main
 
-import "testing"
+import (
+	"slices"
+	"testing"
+)
 
-func TestIdleTrimmerReleasesOncePerIdlePeriod(t *testing.T) {
+func TestIdleTrimmerReleasesOncePerIdlePeriodAndEveryMinuteOfTraffic(t *testing.T) {
 	tests := []struct {
 		name     string
 		activity []uint64 // the counter at each tick
-		want     int      // releases
+		want     []bool   // the releases: busy or idle
 	}{
-		{"idle since the release at ready", []uint64{5, 5, 5, 5}, 0},
-		{"traffic, then idle", []uint64{6, 9, 9, 9}, 1},
-		{"always busy", []uint64{6, 7, 8, 9}, 0},
-		{"two idle periods", []uint64{6, 6, 6, 7, 7, 7}, 2},
-		{"idle for one tick between bursts", []uint64{6, 6, 8, 8}, 2},
+		{"idle since the release at ready", []uint64{5, 5, 5, 5}, nil},
+		{"traffic, then idle", []uint64{6, 9, 9, 9}, []bool{false}},
+		{"busy for three ticks", []uint64{6, 7, 8, 8}, []bool{false}},
+		{"busy for four ticks, then for four more", []uint64{6, 7, 8, 9, 10, 11, 12, 13}, []bool{true, true}},
+		{"an idle release starts the busy count again", []uint64{6, 7, 8, 8, 9, 10, 11, 12}, []bool{false, true}},
+		{"two idle periods", []uint64{6, 6, 6, 7, 7, 7}, []bool{false, false}},
+		{"idle for one tick between bursts", []uint64{6, 6, 8, 8}, []bool{false, false}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			i, released := 0, 0
+			i := 0
+			var released []bool
 			tr := idleTrimmer{
-				activity: func() uint64 { v := tt.activity[i]; i++; return v },
-				release:  func() { released++ },
-				last:     5,
-				trimmed:  true, // released when the proxy became ready
+				activity:  func() uint64 { v := tt.activity[i]; i++; return v },
+				release:   func(busy bool) { released = append(released, busy) },
+				busyEvery: 4,
+				last:      5,
+				trimmed:   true, // released when the proxy became ready
 			}
 			for range tt.activity {
 				tr.tick()
 			}
-			if released != tt.want {
-				t.Errorf("released %d times, want %d", released, tt.want)
+			if !slices.Equal(released, tt.want) {
+				t.Errorf("releases (busy?) %v, want %v", released, tt.want)
 			}
 		})
 	}
