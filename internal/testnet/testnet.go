@@ -77,3 +77,30 @@ func Serve(tb testing.TB, handle func(net.Conn)) string {
 	}()
 	return ln.Addr().String()
 }
+
+// TCPPair returns the two ends of a loopback TCP connection, dialled and
+// accepted; both are closed when the test ends.
+func TCPPair(tb testing.TB) (dialed, accepted *net.TCPConn) {
+	tb.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer ln.Close()
+	got := make(chan net.Conn, 1)
+	go func() {
+		c, _ := ln.Accept()
+		got <- c
+	}()
+	c, err := net.Dial("tcp", ln.Addr().String())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	a := <-got
+	if a == nil {
+		c.Close()
+		tb.Fatal("accept failed")
+	}
+	tb.Cleanup(func() { c.Close(); a.Close() })
+	return c.(*net.TCPConn), a.(*net.TCPConn)
+}

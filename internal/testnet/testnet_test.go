@@ -44,3 +44,17 @@ func TestServeRunsTheHandlerPerConnection(t *testing.T) {
 		}
 	}
 }
+
+func TestTCPPairIsConnected(t *testing.T) {
+	dialed, accepted := TCPPair(t)
+	if _, err := dialed.Write([]byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 1)
+	if _, err := accepted.Read(buf); err != nil || buf[0] != 'x' {
+		t.Fatalf("read %q, %v", buf, err)
+	}
+	if dialed.LocalAddr().String() != accepted.RemoteAddr().String() {
+		t.Errorf("ends %v and %v are not one connection", dialed.LocalAddr(), accepted.RemoteAddr())
+	}
+}

@@ -10,33 +10,15 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/internal/testnet"
 )
 
 // pair returns the two ends of a loopback TCP connection: a, wrapped when
 // raw, and b, a plain *net.TCPConn.
 func pair(t *testing.T, raw bool) (a net.Conn, b *net.TCPConn) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	accepted := make(chan net.Conn, 1)
-	go func() {
-		c, err := ln.Accept()
-		if err != nil {
-			t.Error(err)
-		}
-		accepted <- c
-	}()
-	dialed, err := net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	peer := <-accepted
-	if peer == nil {
-		t.FailNow()
-	}
+	dialed, accepted := testnet.TCPPair(t)
 	a = dialed
 	if raw {
 		a = Wrap(dialed)
@@ -44,8 +26,7 @@ func pair(t *testing.T, raw bool) (a net.Conn, b *net.TCPConn) {
 			t.Fatalf("Wrap(%T) = %T, want *rawio.Conn", dialed, a)
 		}
 	}
-	t.Cleanup(func() { a.Close(); peer.Close() })
-	return a, peer.(*net.TCPConn)
+	return a, accepted
 }
 
 // outcome is what a test sees of an I/O error: what callers of net.Conn
