@@ -428,6 +428,24 @@ func keyOf(t *testing.T, e *env, name string) string {
 	return ""
 }
 
+// serveOneGET starts a listener with the manager's options changed by
+// configure, serves one GET through it on a connection left open, and
+// returns the listener's socket.
+func serveOneGET(t *testing.T, configure func(*Options)) *bound {
+	t.Helper()
+	e := newEnv(t, time.Second)
+	configure(&e.m.opts)
+	up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
+		httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
+	c := dial(t, e.addr("l"))
+	io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("response %v, %v", resp, err)
+	}
+	return e.m.lookup(keyOf(t, e, "l"))
+}
+
 // TestHTTP1ServerOption: HTTP1NetHTTP serves HTTP/1.1 with net/http's
 // server: the lean server holds no connection.
 func TestHTTP1ServerOption(t *testing.T) {
@@ -436,17 +454,7 @@ func TestHTTP1ServerOption(t *testing.T) {
 		wantLean bool
 	}{{HTTP1Lean, true}, {HTTP1NetHTTP, false}} {
 		t.Run(tt.server.String(), func(t *testing.T) {
-			e := newEnv(t, time.Second)
-			e.m.opts.HTTP1Server = tt.server
-			up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-			e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
-				httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
-			c := dial(t, e.addr("l"))
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("response %v, %v", resp, err)
-			}
-			b := e.m.lookup(keyOf(t, e, "l"))
+			b := serveOneGET(t, func(o *Options) { o.HTTP1Server = tt.server })
 			b.h1.mu.Lock()
 			lean := len(b.h1.conns) == 1
 			b.h1.mu.Unlock()
@@ -462,17 +470,7 @@ func TestHTTP1ServerOption(t *testing.T) {
 func TestSocketIOOption(t *testing.T) {
 	for _, standard := range []bool{false, true} {
 		t.Run(fmt.Sprintf("standard=%v", standard), func(t *testing.T) {
-			e := newEnv(t, time.Second)
-			e.m.opts.StandardSocketIO = standard
-			up := backend(t, func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
-			e.mustApply(runtime(map[string]*config.Cluster{"api": staticCluster("api", up)},
-				httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
-			c := dial(t, e.addr("l"))
-			io.WriteString(c, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-			if resp, err := http.ReadResponse(bufio.NewReader(c), nil); err != nil || resp.StatusCode != 200 {
-				t.Fatalf("response %v, %v", resp, err)
-			}
-			b := e.m.lookup(keyOf(t, e, "l"))
+			b := serveOneGET(t, func(o *Options) { o.StandardSocketIO = standard })
 			b.registry.mu.Lock()
 			var types []string
 			for _, ci := range b.registry.conns {
