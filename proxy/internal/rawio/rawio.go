@@ -76,20 +76,12 @@ func (c *Conn) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.rd
-	if !o.busy.CompareAndSwap(false, true) {
-		return c.TCPConn.Read(p)
-	}
-	o.buf, o.n, o.errno = p, 0, 0
-	err := c.raw.Read(o.call)
-	n, errno := o.n, o.errno
-	o.buf = nil
-	o.busy.Store(false)
+	n, err, ok := c.do(&c.rd, p, false)
 	switch {
+	case !ok:
+		return c.TCPConn.Read(p)
 	case err != nil:
-		return 0, c.opError("read", unwrapRaw(err))
-	case errno != 0:
-		return 0, c.opError("read", os.NewSyscallError("read", errno))
+		return 0, err
 	case n == 0:
 		return 0, io.EOF
 	}
@@ -102,22 +94,38 @@ func (c *Conn) Write(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
-	o := &c.wr
-	if !o.busy.CompareAndSwap(false, true) {
+	n, err, ok := c.do(&c.wr, p, true)
+	if !ok {
 		return c.TCPConn.Write(p)
 	}
+	return n, err
+}
+
+// do runs one raw read or write of p with o's state: the bytes moved and
+// the error as net.Conn's methods give it. ok is false, nothing done,
+// when another read (write) is in progress.
+func (c *Conn) do(o *op, p []byte, write bool) (n int, err error, ok bool) {
+	if !o.busy.CompareAndSwap(false, true) {
+		return 0, nil, false
+	}
 	o.buf, o.n, o.errno = p, 0, 0
-	err := c.raw.Write(o.call)
+	name := "read"
+	if write {
+		name = "write"
+		err = c.raw.Write(o.call)
+	} else {
+		err = c.raw.Read(o.call)
+	}
 	n, errno := o.n, o.errno
 	o.buf = nil
 	o.busy.Store(false)
 	switch {
 	case err != nil:
-		return n, c.opError("write", unwrapRaw(err))
+		err = c.opError(name, unwrapRaw(err))
 	case errno != 0:
-		return n, c.opError("write", os.NewSyscallError("write", errno))
+		err = c.opError(name, os.NewSyscallError(name, errno))
 	}
-	return n, nil
+	return n, err, true
 }
 
 // opError wraps err as net.Conn's methods do.
