@@ -72,6 +72,10 @@ type Options struct {
 	// system calls that do not wake the runtime's system monitor, see
 	// package proxy/internal/rawio) or SocketIOStandard (net.Conn's).
 	SocketIO string
+	// HTTP2Client is the client of upstream HTTP/2 connections: HTTP2Lean
+	// (the default; see proxy/cluster/http2.go) or HTTP2NetHTTP
+	// (net/http's).
+	HTTP2Client string
 	// MaxConnectionsPerListener bounds the connections each listener
 	// holds open; more are closed at once and counted
 	// (listener.DefaultMaxConnections when 0, none when negative).
@@ -85,6 +89,12 @@ type Options struct {
 const (
 	HTTP1Lean    = "lean"
 	HTTP1NetHTTP = "net/http"
+)
+
+// Clients of upstream HTTP/2 connections, for Options.HTTP2Client.
+const (
+	HTTP2Lean    = "lean"
+	HTTP2NetHTTP = "net/http"
 )
 
 // Socket I/O modes, for Options.SocketIO.
@@ -118,6 +128,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.SocketIO == "" {
 		o.SocketIO = SocketIORaw
+	}
+	if o.HTTP2Client == "" {
+		o.HTTP2Client = HTTP2Lean
 	}
 	return o
 }
@@ -162,6 +175,11 @@ func (o Options) Validate() error {
 	case "", SocketIORaw, SocketIOStandard:
 	default:
 		errs = append(errs, fmt.Errorf("SocketIO %q: want %q or %q", o.SocketIO, SocketIORaw, SocketIOStandard))
+	}
+	switch o.HTTP2Client {
+	case "", HTTP2Lean, HTTP2NetHTTP:
+	default:
+		errs = append(errs, fmt.Errorf("HTTP2Client %q: want %q or %q", o.HTTP2Client, HTTP2Lean, HTTP2NetHTTP))
 	}
 	return errors.Join(errs...)
 }

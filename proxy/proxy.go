@@ -125,13 +125,14 @@ func New(opts Options) (*Proxy, error) {
 	p.newObservability()
 	creds := mtls.Credentials{Leaf: p.identity, Linked: p.linkedLeaves, Trust: p.trust, Certificates: p.certs}
 	p.clusters = cluster.NewManager(cluster.Options{
-		Credentials:      creds,
-		OnBreaker:        p.onBreaker,
-		OnHostRemoved:    p.metrics.ForgetHost,
-		OnPanic:          p.onPanic,
-		OnClusterRemoved: p.metrics.ForgetCluster,
-		Target:           p.targetMetrics,
-		StandardSocketIO: opts.SocketIO == SocketIOStandard,
+		Credentials:         creds,
+		OnBreaker:           p.onBreaker,
+		OnHostRemoved:       p.metrics.ForgetHost,
+		OnPanic:             p.onPanic,
+		OnClusterRemoved:    p.metrics.ForgetCluster,
+		Target:              p.targetMetrics,
+		StandardSocketIO:    opts.SocketIO == SocketIOStandard,
+		StandardHTTP2Client: opts.HTTP2Client == HTTP2NetHTTP,
 	})
 	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated
 	p.listeners = listener.NewManager(listener.Options{

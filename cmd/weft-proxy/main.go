@@ -43,6 +43,7 @@ type flags struct {
 	releasePages  bool
 	http1Server   string
 	socketIO      string
+	http2Client   string
 	profiling     bool
 	maxConns      int
 }
@@ -113,6 +114,7 @@ xDS.`,
 	fs.IntVar(&f.maxConns, "max-connections-per-listener", listener.DefaultMaxConnections, "connections each listener holds open at most; one more is closed at once and counted in weft_proxy_listener_connections_refused_total; -1 for no limit")
 	fs.BoolVar(&f.profiling, "admin-profiling", false, "serve Go's CPU, heap, goroutine and contention profiles on the admin API under /debug/pprof/ (go tool pprof http://ADMIN/debug/pprof/profile); off by default, as they expose the process's code paths and arguments")
 	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server); HTTP/2 always uses net/http's")
+	fs.StringVar(&f.http2Client, "http2-client", proxy.HTTP2Lean, "client of upstream HTTP/2 (gRPC) connections: lean (requests written on the caller's goroutine, a whole message in one write; see docs/performance.md) or net/http (net/http's)")
 	fs.StringVar(&f.socketIO, "socket-io", proxy.SocketIORaw, "how TCP reads and writes reach the kernel: raw (system calls that do not wake the Go runtime's monitor thread, which saves a sidecar about a third of its CPU per request at moderate rates) or standard (net.Conn's); see docs/performance.md")
 	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
 	cmd.MarkFlagsMutuallyExclusive("proxy-id", "sidecar-for")
@@ -156,6 +158,7 @@ func run(cmd *cobra.Command, f flags) error {
 		AccessLog:                 accessLog,
 		HTTP1Server:               f.http1Server,
 		SocketIO:                  f.socketIO,
+		HTTP2Client:               f.http2Client,
 	})
 	if err != nil {
 		return err

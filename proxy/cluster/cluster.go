@@ -63,10 +63,12 @@ type Cluster struct {
 	// counts.
 	target func(config.Target) *metrics.Target
 	// rawIO gives dialled connections raw reads and writes.
-	rawIO  bool
-	state  atomic.Pointer[state]
-	mu     sync.Mutex // serializes updates and picker rebuilds
-	closed bool       // guarded by mu
+	rawIO bool
+	// standardHTTP2 sends HTTP/2 with net/http's client.
+	standardHTTP2 bool
+	state         atomic.Pointer[state]
+	mu            sync.Mutex // serializes updates and picker rebuilds
+	closed        bool       // guarded by mu
 
 	// Circuit breaker counters; they outlive configuration updates.
 	requests, pending, retries atomic.Int64
@@ -110,7 +112,7 @@ type entry struct {
 }
 
 func newCluster(cfg *config.Cluster, opts Options) *Cluster {
-	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock, rawIO: !opts.StandardSocketIO}
+	c := &Cluster{name: cfg.Name, creds: opts.Credentials, clock: opts.Clock, rawIO: !opts.StandardSocketIO, standardHTTP2: opts.StandardHTTP2Client}
 	if f := opts.OnBreaker; f != nil {
 		c.onBreaker = func(addr string, to gobreaker.State) { f(cfg.Name, addr, to) }
 	}

@@ -209,7 +209,15 @@ func TestTransportProtocols(t *testing.T) {
 		t.Fatal("an HTTP/1 cluster's transport is not the lean HTTP/1.1 client")
 	}
 	h1 := lean.fallback() // what the lean client hands requests it does not take
-	h2 := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http.Transport)
+	lean2, ok := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http2Client)
+	if !ok {
+		t.Fatal("an HTTP/2 cluster's transport is not the lean HTTP/2 client")
+	}
+	h2 := lean2.fallback().(*http.Transport)
+	std := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}, StandardHTTP2Client: true}).Transport(false)
+	if _, ok := std.(*http.Transport); !ok {
+		t.Errorf("with StandardHTTP2Client, an HTTP/2 cluster's transport is %T, want *http.Transport", std)
+	}
 	if !h1.Protocols.HTTP1() || h1.Protocols.UnencryptedHTTP2() {
 		t.Errorf("HTTP/1 cluster protocols = %v", h1.Protocols)
 	}

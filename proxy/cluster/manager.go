@@ -44,6 +44,9 @@ type Options struct {
 	// StandardSocketIO gives upstream connections net.Conn's reads and
 	// writes; by default they are raw (see package proxy/internal/rawio).
 	StandardSocketIO bool
+	// StandardHTTP2Client sends HTTP/2 requests upstream with net/http's
+	// client; by default a cluster has its own (http2.go).
+	StandardHTTP2Client bool
 }
 
 // Manager holds the current set of clusters.

@@ -72,9 +72,12 @@ type upstream struct {
 	tlsParams      *mtls.Client
 	tls            *tls.Config
 	// http1 serves HTTP/1.1; h1 is its fallback for requests it does not
-	// take (see http1Client), h2 serves HTTP/2.
+	// take (see http1Client). http2 serves HTTP/2 (h2 when the cluster's
+	// Options.StandardHTTP2Client says so), with h2 as its fallback.
 	http1  *http1Client
+	http2  *http2Client
 	h1tls  atomic.Pointer[tls.Config]
+	h2tls  atomic.Pointer[tls.Config]
 	h1, h2 lazyTransport
 }
 
@@ -86,7 +89,52 @@ func newUpstream(c *Cluster, cfg *config.Cluster, tlsCfg *tls.Config) *upstream 
 	u.http1 = newHTTP1Client(u.dialHTTP1, u.idleTimeout, func() *http.Transport {
 		return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
 	})
+	if !c.standardHTTP2 {
+		u.http2 = newHTTP2Client(u.dialHTTP2, u.idleTimeout, func() http.RoundTripper { return u.netHTTP2() })
+	}
 	return u
+}
+
+// dialHTTP2 connects to an endpoint for HTTP/2 within the cluster's
+// limits: cleartext with prior knowledge, or mutual TLS offering only h2.
+func (u *upstream) dialHTTP2(ctx context.Context, addr string) (net.Conn, error) {
+	raw, err := u.c.dialLimited(ctx, u.c.state.Load(), addr, true)
+	if err != nil || u.tls == nil {
+		return raw, err
+	}
+	conn, err := handshake(ctx, raw, u.h2TLS(), u.connectTimeout)
+	if err != nil {
+		return nil, err
+	}
+	if p := conn.(*tls.Conn).ConnectionState().NegotiatedProtocol; p != "h2" {
+		conn.Close()
+		return nil, &net.OpError{Op: "dial", Net: "tcp", Addr: raw.RemoteAddr(), Err: fmt.Errorf("TLS handshake: the upstream chose protocol %q, not h2", p)}
+	}
+	return conn, nil
+}
+
+// h2TLS is the cluster's TLS configuration offering only h2.
+func (u *upstream) h2TLS() *tls.Config {
+	if t := u.h2tls.Load(); t != nil {
+		return t
+	}
+	t := u.tls.Clone()
+	t.NextProtos = []string{"h2"}
+	u.h2tls.Store(t)
+	return t
+}
+
+// netHTTP2 is net/http's HTTP/2 transport for the cluster.
+func (u *upstream) netHTTP2() *http.Transport {
+	return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
+}
+
+// http2Transport is the cluster's HTTP/2 client.
+func (u *upstream) http2Transport() http.RoundTripper {
+	if u.http2 != nil {
+		return u.http2
+	}
+	return u.netHTTP2()
 }
 
 // dialHTTP1 connects to an endpoint for HTTP/1.1 within the cluster's
@@ -122,10 +170,10 @@ func (u *upstream) sameSettings(cfg *config.Cluster) bool {
 func (u *upstream) transport(downstreamH2 bool) http.RoundTripper {
 	switch u.protocol {
 	case config.HTTP2:
-		return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
+		return u.http2Transport()
 	case config.Downstream:
 		if downstreamH2 {
-			return u.h2.get(func() *http.Transport { return u.newTransport(true, false) })
+			return u.http2Transport()
 		}
 	case config.Auto:
 		return u.h2.get(func() *http.Transport { return u.newTransport(true, true) })
@@ -137,6 +185,9 @@ func (u *upstream) transport(downstreamH2 bool) http.RoundTripper {
 // upstream is being replaced: its HTTP/1.1 client also stops pooling.
 func (u *upstream) closeIdle(retire bool) {
 	u.http1.closeIdle(retire)
+	if u.http2 != nil {
+		u.http2.closeIdle(retire)
+	}
 	u.h1.closeIdle()
 	u.h2.closeIdle()
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/cluster"
+	"github.com/weft-mesh/weft/proxy/internal/ready"
 	"github.com/weft-mesh/weft/proxy/localreply"
 	"github.com/weft-mesh/weft/proxy/outlier"
 	"github.com/weft-mesh/weft/proxy/retry"
@@ -263,6 +264,9 @@ func (b *upstreamBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports what the upstream's body has buffered (ready.Reporter).
+func (b *upstreamBody) Ready() (int, bool) { return ready.Of(b.ReadCloser) }
+
 // Close ends the attempt before closing the body: its context must be
 // cancelled first, because closing an HTTP/2 response body waits for
 // the request body to finish, and a stream's request body may still be
@@ -315,6 +319,14 @@ func (b *noCloseBody) Read(p []byte) (int, error) {
 		return 0, errBodyClosed
 	}
 	return b.r.Read(p)
+}
+
+// Ready reports what the downstream body has buffered (ready.Reporter).
+func (b *noCloseBody) Ready() (int, bool) {
+	if b.closed.Load() {
+		return 0, true
+	}
+	return ready.Of(b.r)
 }
 
 func (b *noCloseBody) Close() error {

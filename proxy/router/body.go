@@ -5,6 +5,8 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+
+	"github.com/weft-mesh/weft/proxy/internal/ready"
 )
 
 var errNotReplayable = errors.New("request body exceeded the retry buffer and cannot be replayed")
@@ -93,6 +95,33 @@ func (r *attemptBody) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// Ready reports what a Read would give without blocking
+// (ready.Reporter): the replay buffer's bytes this attempt has not read,
+// then what the source has buffered. While another attempt's read holds
+// the source, nothing is known.
+func (r *attemptBody) Ready() (int, bool) {
+	b := r.b
+	if b.current.Load() != r {
+		return 0, true
+	}
+	if !b.mu.TryLock() {
+		return 0, false
+	}
+	defer b.mu.Unlock()
+	replay := 0
+	if r.off < b.total {
+		if b.overflow || r.off >= int64(len(b.buf)) {
+			return 0, true
+		}
+		replay = int(b.total - r.off)
+	}
+	if b.err != nil {
+		return replay, true
+	}
+	n, end := ready.Of(b.src)
+	return replay + n, end
+}
+
 // Close does not close the source: a retry may still need it. The
 // server closes it when the request ends.
 func (r *attemptBody) Close() error { return nil }
@@ -110,6 +139,9 @@ func (b *touchBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
+
+// Ready reports what the body has buffered (ready.Reporter).
+func (b *touchBody) Ready() (int, bool) { return ready.Of(b.ReadCloser) }
 
 // endBody stops transport goroutines that outlive the exchange from
 // reading the downstream request body, which the server recycles once

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/weft-mesh/weft/proxy/internal/ready"
 	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/localreply"
 )
@@ -108,12 +109,14 @@ func (ex *exchange) writeResponse(w http.ResponseWriter, r *http.Request, resp *
 		return
 	}
 	resp.Body.Close() // ends the attempt and fills resp.Trailer
-	copyTrailers(w, resp.Trailer, announced)
+	copyTrailers(w, resp.Trailer, announced, r.ProtoMajor == 2)
 }
 
 // copyBody copies src to dst through a pooled buffer, calling flush (if
-// not nil) after every write. A read error other than io.EOF, or a write
-// error, is returned.
+// not nil) after every write that leaves src with nothing more to give
+// at once: when src says (ready.Reporter) that more of it, or its end,
+// has arrived, the next write goes out with this one. A read error other
+// than io.EOF, or a write error, is returned.
 func (ex *exchange) copyBody(dst io.Writer, src io.Reader, flush func() error) error {
 	bp := relay.GetBuffer()
 	defer relay.PutBuffer(bp)
@@ -124,7 +127,7 @@ func (ex *exchange) copyBody(dst io.Writer, src io.Reader, flush func() error) e
 			if _, werr := dst.Write(buf[:n]); werr != nil {
 				return werr
 			}
-			if flush != nil {
+			if flush != nil && rerr == nil && !moreReady(src) {
 				if ferr := flush(); ferr != nil {
 					return ferr
 				}
@@ -139,14 +142,25 @@ func (ex *exchange) copyBody(dst io.Writer, src io.Reader, flush func() error) e
 	}
 }
 
+// moreReady reports whether src said (ready.Reporter) that more of it,
+// or its end, has arrived.
+func moreReady(src io.Reader) bool {
+	n, end := ready.Of(src)
+	return n > 0 || end
+}
+
 // copyTrailers sends the upstream's trailers: announced ones as they
-// are, others with http.TrailerPrefix. A response with trailers is
-// flushed first, so that it is chunked even when its body is short.
-func copyTrailers(w http.ResponseWriter, trailer http.Header, announced int) {
+// are, others with http.TrailerPrefix. Over HTTP/1.1 a response with
+// trailers is flushed first, so that it is chunked even when its body is
+// short; over HTTP/2 the trailers go out with what is left of the
+// response when the handler returns.
+func copyTrailers(w http.ResponseWriter, trailer http.Header, announced int, h2 bool) {
 	if len(trailer) == 0 {
 		return
 	}
-	http.NewResponseController(w).Flush()
+	if !h2 {
+		http.NewResponseController(w).Flush()
+	}
 	h := w.Header()
 	for k, vv := range trailer {
 		if len(trailer) != announced {
