@@ -11,6 +11,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/weft-mesh/weft/proxy/internal/h2fields"
 )
 
 // h2UserAgent is the User-Agent sent when a request has none, as
@@ -133,7 +135,7 @@ func checkH2ConnHeaders(h http.Header) error {
 func (h *h2RequestHeader) visit(f func(name, value string)) {
 	if h.trailers != nil {
 		for k, vv := range h.trailers {
-			name := lowerHeader(k)
+			name := h2fields.Lower(k)
 			for _, v := range vv {
 				f(name, v)
 			}
@@ -179,7 +181,7 @@ func (h *h2RequestHeader) visit(f func(name, value string)) {
 			}
 			continue
 		}
-		name := lowerHeader(k)
+		name := h2fields.Lower(k)
 		for _, v := range vv {
 			f(name, v)
 		}
@@ -227,34 +229,3 @@ func (cc *h2Conn) writeHeaderLocked(id uint32, hdr *h2RequestHeader, end bool, m
 	}
 	return nil
 }
-
-// lowerHeader returns a header name in lower case, without allocating
-// for the common ones.
-func lowerHeader(k string) string {
-	if v, ok := commonLowerHeader[k]; ok {
-		return v
-	}
-	return strings.ToLower(k)
-}
-
-var commonLowerHeader = func() map[string]string {
-	m := make(map[string]string)
-	for _, v := range []string{
-		"accept", "accept-charset", "accept-encoding", "accept-language", "accept-ranges",
-		"age", "authorization", "cache-control", "content-disposition", "content-encoding",
-		"content-language", "content-length", "content-location", "content-range", "content-type",
-		"cookie", "date", "etag", "expect", "expires", "from", "grpc-accept-encoding",
-		"grpc-encoding", "grpc-message", "grpc-status", "grpc-timeout", "grpc-trace-bin",
-		"host", "if-match", "if-modified-since", "if-none-match", "if-range", "if-unmodified-since",
-		"last-modified", "link", "location", "max-forwards", "origin", "proxy-authenticate",
-		"proxy-authorization", "range", "referer", "refresh", "retry-after", "server",
-		"set-cookie", "strict-transport-security", "te", "trailer", "traceparent", "tracestate",
-		"transfer-encoding", "user-agent", "vary", "via", "www-authenticate",
-		"x-b3-parentspanid", "x-b3-sampled", "x-b3-spanid", "x-b3-traceid",
-		"x-envoy-attempt-count", "x-envoy-expected-rq-timeout-ms", "x-forwarded-client-cert",
-		"x-forwarded-for", "x-forwarded-proto", "x-request-id",
-	} {
-		m[http.CanonicalHeaderKey(v)] = v
-	}
-	return m
-}()

@@ -53,6 +53,9 @@ type bound struct {
 	// http1server.go. httpSrv serves HTTP/2, and everything otherwise.
 	h1   *http1Server
 	lean bool
+	// h2 serves HTTP/2 connections when lean and the Manager's options
+	// allow (http2server.go); nil otherwise.
+	h2 *h2Server
 	// h2Table and h2MaxString are the HTTP/2 server's HPACK decoder
 	// bounds, which its connections' h2Guards share (startHTTP).
 	h2Table     uint32
@@ -193,6 +196,9 @@ func (b *bound) startHTTP(cfg *config.HTTP) bool {
 		}
 		b.h1.configure(b.httpSrv, b.force)
 		b.lean = b.m.opts.HTTP1Server == HTTP1Lean && cfg.Codec != config.CodecHTTP2
+		if b.m.opts.HTTP1Server == HTTP1Lean && !b.m.opts.StandardHTTP2Server && cfg.Codec != config.CodecHTTP1 {
+			b.h2 = newH2Server(b.log, http.HandlerFunc(b.serveHTTP), b.httpSrv, b.force, cfg, connValues)
+		}
 		b.h2Table = cfg.HTTP2.HpackTableSize
 		// Go's HTTP/2 server bounds a header string by its header list
 		// bound: MaxHeaderBytes (its default when 0) and 320 bytes.
@@ -255,6 +261,9 @@ func (b *bound) drain(timeout time.Duration) {
 	defer cancel()
 	defer b.kill()
 	b.h1.drain()
+	if b.h2 != nil {
+		b.h2.drain()
+	}
 	b.httpMu.Lock()
 	b.httpStopped = true
 	srv := b.httpSrv
@@ -273,6 +282,9 @@ func (b *bound) drain(timeout time.Duration) {
 		b.log.Warn("drain timeout; closing remaining connections")
 		b.kill()
 		b.h1.closeAll()
+		if b.h2 != nil {
+			b.h2.closeAll()
+		}
 		<-tcpDone
 	}
 	b.active.Load().release()

@@ -196,15 +196,42 @@ var errPlaintext = errors.New("the listener no longer terminates TLS")
 // the connections it served; connections the lean server closed are
 // forgotten here, hijacked ones by the upgrade handler (forgetHijacked).
 func (b *bound) serveHTTPConn(c *connInfo) {
+	if negotiatedH2(c.conn) && b.h2 != nil {
+		b.serveLeanHTTP2(c, c.conn)
+		return
+	}
 	if !b.lean || negotiatedH2(c.conn) {
 		b.handOffHTTP(c, c.conn)
 		return
 	}
 	c.leanHTTP1 = true
-	end := b.h1.serve(c, func(conn net.Conn) { c.leanHTTP1 = false; b.handOffHTTP(c, conn) })
+	end := b.h1.serve(c, func(conn net.Conn) {
+		c.leanHTTP1 = false
+		if b.h2 != nil {
+			b.serveLeanHTTP2(c, conn)
+			return
+		}
+		b.handOffHTTP(c, conn)
+	})
 	if end == connClosed {
 		b.registry.remove(c.conn)
 	}
+}
+
+// serveLeanHTTP2 serves an HTTP/2 connection with the lean server, on
+// this goroutine, refusing HTTP/2 over TLS that RFC 9113 §9.2 does not
+// allow.
+func (b *bound) serveLeanHTTP2(c *connInfo, conn net.Conn) {
+	defer b.registry.remove(c.conn)
+	if c.tlsState != nil {
+		if err := checkH2TLS(*c.tlsState); err != nil {
+			b.log.Info("HTTP/2 connection refused", "remote", conn.RemoteAddr().String(), "error", err)
+			refuseH2(conn)
+			c.raw.Close()
+			return
+		}
+	}
+	b.h2.serve(c, conn)
 }
 
 // handOffHTTP gives a connection to the http.Server.

@@ -84,6 +84,10 @@ type Options struct {
 	// StandardSocketIO gives accepted connections net.Conn's reads and
 	// writes; by default they are raw (see package proxy/internal/rawio).
 	StandardSocketIO bool
+	// StandardHTTP2Server serves HTTP/2 connections with net/http's
+	// server; by default, when HTTP1Server is HTTP1Lean, the lean one
+	// (http2server.go) serves them.
+	StandardHTTP2Server bool
 	Logger           *slog.Logger
 }
 

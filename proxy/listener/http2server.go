@@ -1,0 +1,675 @@
+package listener
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
+
+	"github.com/weft-mesh/weft/proxy/config"
+)
+
+// h2Server is the lean HTTP/2 server of a socket: each connection's
+// frames are read on the goroutine that accepted it, every request runs
+// its handler on a goroutine of its own, and the handler writes its
+// response frames itself, under the connection's write lock, flushing
+// only when it flushes or returns — so a response that is complete when
+// its handler returns (a gRPC unary answer: HEADERS, DATA, trailers)
+// leaves in one write. Go's HTTP/2 server hands every frame between the
+// handler, a serving goroutine and a writer goroutine, and flushes each
+// one, which on the sidecar's gRPC path cost more than the rest of the
+// exchange.
+//
+// Frames are read and written with golang.org/x/net/http2's Framer,
+// which checks each frame's shape, and HPACK; http2conn.go owns the
+// connection (RFC 9113 §3.4, §5, §6), http2stream.go a request and its
+// body, http2response.go the http.ResponseWriter. What it answers
+// follows Go's server, which the same listener tests pin
+// (http2_conformance_test.go, flood_test.go, headers_limit_test.go):
+// refused and reset streams, GOAWAY codes, the 431 of an oversized
+// header block. Where Go's server needs the listener's h2Guard (a
+// malformed request is reset, control-frame floods are bounded), this
+// server does it itself.
+type h2Server struct {
+	log     *slog.Logger
+	handler http.Handler
+	base    context.Context // carries http.ServerContextKey; cancelled when a drain times out
+	connCtx func(context.Context, *connInfo) context.Context
+
+	maxStreams    uint32
+	streamWindow  int32
+	connWindow    int32
+	tableSize     uint32
+	maxHeaderList uint32
+	maxString     int
+	idleTimeout   time.Duration
+	pingInterval  time.Duration
+	pingTimeout   time.Duration
+
+	draining atomic.Bool
+	mu       sync.Mutex
+	conns    map[*h2sConn]struct{}
+}
+
+// HTTP/2 server defaults, as Go's server has them.
+const (
+	h2DefaultStreamWindow = 1 << 20
+	h2DefaultConnWindow   = 1 << 20
+	h2MaxReadFrameSize    = 1 << 20
+	// h2BufferBeforeHeader is how much of a response body is held before
+	// its header goes out, so that a short response's header, body and
+	// end leave together, with a Content-Length (Go's server: 4 KiB).
+	h2BufferBeforeHeader = 4 << 10
+)
+
+func newH2Server(log *slog.Logger, handler http.Handler, srv *http.Server, base context.Context, cfg *config.HTTP, connCtx func(context.Context, *connInfo) context.Context) *h2Server {
+	s := &h2Server{
+		log:          log,
+		handler:      handler,
+		base:         context.WithValue(base, http.ServerContextKey, srv),
+		connCtx:      connCtx,
+		maxStreams:   cfg.HTTP2.MaxConcurrentStreams,
+		streamWindow: int32(cfg.HTTP2.InitialStreamWindowSize),
+		connWindow:   int32(cfg.HTTP2.InitialConnectionWindowSize),
+		tableSize:    cfg.HTTP2.HpackTableSize,
+		idleTimeout:  srv.IdleTimeout,
+		pingInterval: cfg.HTTP2.KeepaliveInterval,
+		pingTimeout:  cfg.HTTP2.KeepaliveTimeout,
+		conns:        make(map[*h2sConn]struct{}),
+	}
+	if s.maxStreams == 0 {
+		s.maxStreams = config.DefaultMaxConcurrentStreams
+	}
+	if s.streamWindow <= 0 {
+		s.streamWindow = h2DefaultStreamWindow
+	}
+	if s.connWindow < s.streamWindow {
+		s.connWindow = max(s.streamWindow, h2DefaultConnWindow)
+	}
+	if s.tableSize == 0 {
+		s.tableSize = 4096
+	}
+	// The header block bound and the longest string, as Go's server
+	// bounds them (bound.startHTTP).
+	s.maxHeaderList = uint32(max(srv.MaxHeaderBytes, http.DefaultMaxHeaderBytes) + 320)
+	if srv.MaxHeaderBytes > 0 {
+		s.maxHeaderList = uint32(srv.MaxHeaderBytes + 320)
+	}
+	s.maxString = int(s.maxHeaderList)
+	if s.pingInterval > 0 && s.pingTimeout <= 0 {
+		s.pingTimeout = 15 * time.Second
+	}
+	return s
+}
+
+// serve serves conn, an HTTP/2 connection (h2 by ALPN, or cleartext that
+// starts with the client preface), until it ends. It returns once every
+// handler of the connection has.
+func (s *h2Server) serve(c *connInfo, conn net.Conn) {
+	sc := newH2sConn(s, c, conn)
+	s.track(sc)
+	defer s.untrack(sc)
+	sc.serve()
+}
+
+// drain sends GOAWAY on every connection: each serves the streams it
+// has and closes after the last.
+func (s *h2Server) drain() {
+	s.draining.Store(true)
+	for _, sc := range s.snapshot() {
+		sc.shutdown()
+	}
+}
+
+// closeAll closes every connection, when a drain times out.
+func (s *h2Server) closeAll() {
+	for _, sc := range s.snapshot() {
+		sc.info.raw.Close()
+	}
+}
+
+func (s *h2Server) snapshot() []*h2sConn {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*h2sConn, 0, len(s.conns))
+	for sc := range s.conns {
+		out = append(out, sc)
+	}
+	return out
+}
+
+func (s *h2Server) track(sc *h2sConn) {
+	s.mu.Lock()
+	s.conns[sc] = struct{}{}
+	s.mu.Unlock()
+	if s.draining.Load() {
+		sc.shutdown()
+	}
+}
+
+func (s *h2Server) untrack(sc *h2sConn) {
+	s.mu.Lock()
+	delete(s.conns, sc)
+	s.mu.Unlock()
+}
+
+// h2sConn is one HTTP/2 connection of the server. Its reader (serve)
+// owns the framer's reading side and lastID; handlers write under wmu.
+// Lock order: wmu before mu; a stream's own mu is taken with neither.
+type h2sConn struct {
+	s      *h2Server
+	info   *connInfo
+	conn   net.Conn
+	fr     *http2.Framer
+	tls    *tls.ConnectionState
+	remote string
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// Of the reader only: the control-frame budget (see h2guard.go).
+	tokens       float64
+	lastControl  time.Time
+	seenProgress uint64
+	progress     atomic.Uint64 // requests and data, either way
+	lastRead     atomic.Int64  // unix nanoseconds of the last frame read
+	handlers     sync.WaitGroup
+
+	wmu  sync.Mutex
+	bw   *bufio.Writer
+	henc *hpack.Encoder
+	hbuf bytes.Buffer
+	werr error
+
+	mu       sync.Mutex
+	winCond  sync.Cond // on mu: send windows grew, or a stream or the connection ended
+	streams  map[uint32]*h2sStream
+	lastID   uint32 // the highest stream the client opened
+	running  uint32 // handlers running
+	goAway   bool   // GOAWAY sent: no new stream is served
+	closed   bool
+	idle     *time.Timer
+	pingSent bool
+	// The client's settings and the send window.
+	sendWin      int32
+	peerInitWin  int32
+	peerMaxFrame uint32
+	// The receive window left, and bytes read not yet given back.
+	recvAvail   int32
+	recvUnacked int32
+}
+
+func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
+	sc := &h2sConn{
+		s: s, info: c, conn: conn, tls: c.tlsState, remote: conn.RemoteAddr().String(),
+		tokens:       controlBurst,
+		streams:      make(map[uint32]*h2sStream),
+		sendWin:      65535,
+		peerInitWin:  65535,
+		peerMaxFrame: 16384,
+		recvAvail:    s.connWindow,
+	}
+	ctx := context.WithValue(s.base, http.LocalAddrContextKey, conn.LocalAddr())
+	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
+	sc.winCond.L = &sc.mu
+	sc.bw = getWriter(conn)
+	sc.fr = http2.NewFramer(sc.bw, conn)
+	sc.fr.SetMaxReadFrameSize(h2MaxReadFrameSize)
+	sc.fr.ReadMetaHeaders = hpack.NewDecoder(s.tableSize, nil)
+	sc.fr.MaxHeaderListSize = s.maxHeaderList
+	sc.fr.SetReuseFrames()
+	sc.henc = hpack.NewEncoder(&sc.hbuf)
+	return sc
+}
+
+var errH2Preface = errors.New("http2: the connection does not start with the client preface")
+
+// serve runs the connection: preface and SETTINGS, then frames until it
+// ends; then it cancels the handlers and waits for them.
+func (sc *h2sConn) serve() {
+	defer func() {
+		sc.cancel()
+		sc.closeConn()
+		sc.handlers.Wait()
+		sc.abortStreams(errH2ConnGone)
+		sc.wmu.Lock()
+		putWriter(sc.bw)
+		sc.bw, sc.werr = nil, net.ErrClosed
+		sc.wmu.Unlock()
+	}()
+	if err := sc.readPreface(); err != nil {
+		sc.s.log.Debug("HTTP/2 connection refused", "remote", sc.remote, "error", err)
+		return
+	}
+	settings := []http2.Setting{
+		{ID: http2.SettingMaxFrameSize, Val: h2MaxReadFrameSize},
+		{ID: http2.SettingMaxConcurrentStreams, Val: sc.s.maxStreams},
+		{ID: http2.SettingMaxHeaderListSize, Val: sc.s.maxHeaderList},
+		{ID: http2.SettingHeaderTableSize, Val: sc.s.tableSize},
+		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.s.streamWindow)},
+	}
+	if err := sc.writeFrames(func(fr *http2.Framer) error {
+		if err := fr.WriteSettings(settings...); err != nil {
+			return err
+		}
+		if inc := sc.s.connWindow - 65535; inc > 0 {
+			return fr.WriteWindowUpdate(0, uint32(inc))
+		}
+		return nil
+	}); err != nil {
+		return
+	}
+	sc.armTimers()
+	sc.readFrames()
+}
+
+// readPreface reads the client preface (RFC 9113 §3.4).
+func (sc *h2sConn) readPreface() error {
+	var buf [len(http2.ClientPreface)]byte
+	sc.conn.SetReadDeadline(time.Now().Add(readHeaderTimeout))
+	if _, err := io.ReadFull(sc.conn, buf[:]); err != nil {
+		return fmt.Errorf("%w: %v", errH2Preface, err)
+	}
+	sc.conn.SetReadDeadline(time.Time{})
+	if string(buf[:]) != http2.ClientPreface {
+		return errH2Preface
+	}
+	return nil
+}
+
+// readFrames reads and handles frames until the connection ends.
+func (sc *h2sConn) readFrames() {
+	first := true
+	for {
+		f, err := sc.fr.ReadFrame()
+		sc.lastRead.Store(time.Now().UnixNano())
+		if err != nil {
+			var se http2.StreamError
+			if errors.As(err, &se) {
+				sc.onStreamError(se)
+				continue
+			}
+			var ce http2.ConnectionError
+			switch {
+			case errors.As(err, &ce):
+				sc.goAwayNow(http2.ErrCode(ce), err.Error())
+			case errors.Is(err, http2.ErrFrameTooLarge):
+				sc.goAwayNow(http2.ErrCodeFrameSize, err.Error())
+			}
+			return
+		}
+		if first {
+			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
+				sc.goAwayNow(http2.ErrCodeProtocol, "the client preface's first frame is not SETTINGS")
+				return
+			}
+			first = false
+		}
+		if err := sc.handle(f); err != nil {
+			var ce http2.ConnectionError
+			if errors.As(err, &ce) {
+				sc.goAwayNow(http2.ErrCode(ce), err.Error())
+			}
+			return
+		}
+	}
+}
+
+// h2ConnError is a connection error with its reason, for the log.
+type h2ConnError struct {
+	code   http2.ErrCode
+	reason string
+}
+
+func (e *h2ConnError) Error() string { return fmt.Sprintf("%v: %s", e.code, e.reason) }
+func (e *h2ConnError) As(target any) bool {
+	if ce, ok := target.(*http2.ConnectionError); ok {
+		*ce = http2.ConnectionError(e.code)
+		return true
+	}
+	return false
+}
+
+func connErr(code http2.ErrCode, format string, args ...any) error {
+	return &h2ConnError{code: code, reason: fmt.Sprintf(format, args...)}
+}
+
+var errH2ConnGone = errors.New("http2: client connection gone")
+
+func (sc *h2sConn) handle(f http2.Frame) error {
+	switch f := f.(type) {
+	case *http2.MetaHeadersFrame:
+		return sc.onHeaders(f)
+	case *http2.DataFrame:
+		return sc.onData(f)
+	case *http2.RSTStreamFrame:
+		return sc.onReset(f)
+	case *http2.SettingsFrame:
+		return sc.onSettings(f)
+	case *http2.PingFrame:
+		if f.IsAck() {
+			sc.mu.Lock()
+			sc.pingSent = false
+			sc.mu.Unlock()
+			return nil
+		}
+		if err := sc.spendControl(); err != nil {
+			return err
+		}
+		return sc.writeFrames(func(fr *http2.Framer) error { return fr.WritePing(true, f.Data) })
+	case *http2.WindowUpdateFrame:
+		return sc.onWindowUpdate(f)
+	case *http2.GoAwayFrame:
+		sc.shutdown()
+	case *http2.PriorityFrame:
+		if f.StreamDep == f.StreamID {
+			sc.resetStream(f.StreamID, http2.ErrCodeProtocol)
+		}
+	case *http2.PushPromiseFrame:
+		return connErr(http2.ErrCodeProtocol, "PUSH_PROMISE from a client")
+	case *http2.ContinuationFrame:
+		return connErr(http2.ErrCodeProtocol, "CONTINUATION without HEADERS")
+	}
+	return nil
+}
+
+// spendControl charges a PING or SETTINGS frame to the control-frame
+// budget when nothing progressed since the last one (h2guard.go says
+// why): past the budget, the connection ends.
+func (sc *h2sConn) spendControl() error {
+	now := time.Now()
+	if p := sc.progress.Load(); p != sc.seenProgress {
+		sc.seenProgress = p
+		sc.lastControl = now
+		return nil
+	}
+	if !sc.lastControl.IsZero() {
+		sc.tokens = min(controlBurst, sc.tokens+now.Sub(sc.lastControl).Seconds()*controlRate)
+	}
+	sc.lastControl = now
+	if sc.tokens < 1 {
+		sc.s.log.Warn("HTTP/2 connection ended: PING and SETTINGS frames without requests, past the budget",
+			"remote", sc.remote, "burst", controlBurst, "per_second", controlRate)
+		return connErr(http2.ErrCodeEnhanceYourCalm, "PING and SETTINGS frames without requests, past the budget")
+	}
+	sc.tokens--
+	return nil
+}
+
+func (sc *h2sConn) onSettings(f *http2.SettingsFrame) error {
+	if f.IsAck() {
+		return nil
+	}
+	if err := sc.spendControl(); err != nil {
+		return err
+	}
+	var tableSize uint32
+	tableSet := false
+	sc.mu.Lock()
+	err := f.ForeachSetting(func(s http2.Setting) error {
+		if err := s.Valid(); err != nil {
+			return err
+		}
+		switch s.ID {
+		case http2.SettingMaxFrameSize:
+			sc.peerMaxFrame = s.Val
+		case http2.SettingHeaderTableSize:
+			tableSize, tableSet = s.Val, true
+		case http2.SettingInitialWindowSize:
+			delta := int64(s.Val) - int64(sc.peerInitWin)
+			for _, st := range sc.streams {
+				if int64(st.sendAvail)+delta > 1<<31-1 {
+					return http2.ConnectionError(http2.ErrCodeFlowControl)
+				}
+				st.sendAvail += int32(delta)
+			}
+			sc.peerInitWin = int32(s.Val)
+			sc.winCond.Broadcast()
+		}
+		return nil
+	})
+	sc.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return sc.writeFrames(func(fr *http2.Framer) error {
+		if tableSet {
+			sc.henc.SetMaxDynamicTableSizeLimit(tableSize)
+		}
+		return fr.WriteSettingsAck()
+	})
+}
+
+func (sc *h2sConn) onWindowUpdate(f *http2.WindowUpdateFrame) error {
+	sc.mu.Lock()
+	defer sc.mu.Unlock()
+	if f.StreamID == 0 {
+		if int64(sc.sendWin)+int64(f.Increment) > 1<<31-1 {
+			return connErr(http2.ErrCodeFlowControl, "connection send window above 2^31-1")
+		}
+		sc.sendWin += int32(f.Increment)
+		sc.winCond.Broadcast()
+		return nil
+	}
+	st := sc.streams[f.StreamID]
+	if st == nil {
+		if f.StreamID > sc.lastID {
+			return connErr(http2.ErrCodeProtocol, "WINDOW_UPDATE on idle stream %d", f.StreamID)
+		}
+		return nil
+	}
+	if int64(st.sendAvail)+int64(f.Increment) > 1<<31-1 {
+		sc.mu.Unlock()
+		sc.resetStream(f.StreamID, http2.ErrCodeFlowControl)
+		sc.mu.Lock()
+		return nil
+	}
+	st.sendAvail += int32(f.Increment)
+	sc.winCond.Broadcast()
+	return nil
+}
+
+func (sc *h2sConn) onReset(f *http2.RSTStreamFrame) error {
+	sc.mu.Lock()
+	st := sc.streams[f.StreamID]
+	idle := st == nil && f.StreamID > sc.lastID
+	sc.mu.Unlock()
+	if idle {
+		return connErr(http2.ErrCodeProtocol, "RST_STREAM on idle stream %d", f.StreamID)
+	}
+	if st != nil {
+		st.reset(http2.StreamError{StreamID: f.StreamID, Code: f.ErrCode, Cause: errClientReset})
+	}
+	return nil
+}
+
+var errClientReset = errors.New("client reset the stream")
+
+// onStreamError answers a malformed frame or header block with
+// RST_STREAM; a request whose header block was malformed still opened
+// its stream (RFC 9113 §5.1).
+func (sc *h2sConn) onStreamError(se http2.StreamError) {
+	sc.mu.Lock()
+	if se.StreamID > sc.lastID && se.StreamID%2 == 1 {
+		sc.lastID = se.StreamID
+	}
+	st := sc.streams[se.StreamID]
+	sc.mu.Unlock()
+	sc.progress.Add(1)
+	if st != nil {
+		st.reset(se)
+	}
+	sc.resetStream(se.StreamID, se.Code)
+}
+
+// resetStream sends RST_STREAM.
+func (sc *h2sConn) resetStream(id uint32, code http2.ErrCode) {
+	sc.writeFrames(func(fr *http2.Framer) error { return fr.WriteRSTStream(id, code) })
+}
+
+// writeFrames writes frames with write and flushes them; a failure
+// breaks the connection.
+func (sc *h2sConn) writeFrames(write func(*http2.Framer) error) error {
+	sc.wmu.Lock()
+	defer sc.wmu.Unlock()
+	if sc.werr != nil {
+		return sc.werr
+	}
+	if err := write(sc.fr); err != nil {
+		return sc.brokenLocked(err)
+	}
+	return sc.flushLocked()
+}
+
+func (sc *h2sConn) flushLocked() error {
+	if sc.werr != nil {
+		return sc.werr
+	}
+	if err := sc.bw.Flush(); err != nil {
+		return sc.brokenLocked(err)
+	}
+	return nil
+}
+
+// brokenLocked notes a failed write: the connection ends.
+func (sc *h2sConn) brokenLocked(err error) error {
+	if sc.werr == nil {
+		sc.werr = err
+		sc.cancel()
+		sc.conn.Close()
+	}
+	return sc.werr
+}
+
+// goAwayNow ends the connection for a protocol error: GOAWAY with code,
+// then close.
+func (sc *h2sConn) goAwayNow(code http2.ErrCode, reason string) {
+	sc.s.log.Debug("HTTP/2 connection error", "remote", sc.remote, "code", code.String(), "reason", reason)
+	sc.mu.Lock()
+	last := sc.lastID
+	sc.goAway = true
+	sc.mu.Unlock()
+	sc.conn.SetWriteDeadline(time.Now().Add(time.Second)) // a client that does not read gets no more time
+	if sc.writeFrames(func(fr *http2.Framer) error { return fr.WriteGoAway(last, code, nil) }) == nil {
+		sc.linger()
+	}
+	sc.closeConn()
+}
+
+// linger half-closes the connection after a GOAWAY and reads what the
+// client still sends, for a second or 1 MiB at most, as Go's server
+// does: closed with unread bytes, the connection would be reset, and the
+// client's stack could drop the GOAWAY before its reader saw it.
+func (sc *h2sConn) linger() {
+	if cw, ok := sc.conn.(interface{ CloseWrite() error }); ok {
+		cw.CloseWrite()
+	}
+	sc.conn.SetReadDeadline(time.Now().Add(time.Second))
+	io.CopyN(io.Discard, sc.conn, 1<<20)
+}
+
+// shutdown ends the connection gracefully: GOAWAY (NO_ERROR) with the
+// last stream served, which the client may finish; the connection
+// closes once no handler runs.
+func (sc *h2sConn) shutdown() {
+	sc.mu.Lock()
+	if sc.goAway {
+		sc.mu.Unlock()
+		return
+	}
+	sc.goAway = true
+	last, idle := sc.lastID, sc.running == 0
+	sc.mu.Unlock()
+	sc.writeFrames(func(fr *http2.Framer) error { return fr.WriteGoAway(last, http2.ErrCodeNo, nil) })
+	if idle {
+		sc.closeConn()
+	}
+}
+
+func (sc *h2sConn) closeConn() {
+	sc.mu.Lock()
+	if sc.closed {
+		sc.mu.Unlock()
+		return
+	}
+	sc.closed = true
+	if sc.idle != nil {
+		sc.idle.Stop()
+	}
+	sc.winCond.Broadcast()
+	sc.mu.Unlock()
+	sc.conn.Close()
+}
+
+// abortStreams ends the streams left when the connection is gone.
+func (sc *h2sConn) abortStreams(err error) {
+	sc.mu.Lock()
+	streams := make([]*h2sStream, 0, len(sc.streams))
+	for _, st := range sc.streams {
+		streams = append(streams, st)
+	}
+	sc.mu.Unlock()
+	for _, st := range streams {
+		st.reset(err)
+	}
+}
+
+// armTimers starts the idle timeout (GOAWAY after that long without a
+// stream) and the keepalive PINGs, when configured.
+func (sc *h2sConn) armTimers() {
+	if d := sc.s.idleTimeout; d > 0 {
+		sc.mu.Lock()
+		sc.idle = time.AfterFunc(d, sc.onIdle)
+		sc.mu.Unlock()
+	}
+	if sc.s.pingInterval > 0 {
+		time.AfterFunc(sc.s.pingInterval, sc.keepalive)
+	}
+}
+
+func (sc *h2sConn) onIdle() {
+	sc.mu.Lock()
+	busy := sc.running > 0
+	sc.mu.Unlock()
+	if !busy {
+		sc.shutdown()
+	}
+}
+
+// keepalive sends a PING when nothing was read for the keepalive
+// interval, and closes the connection when the one before it was not
+// answered within the timeout.
+func (sc *h2sConn) keepalive() {
+	sc.mu.Lock()
+	closed, unanswered := sc.closed, sc.pingSent
+	sc.mu.Unlock()
+	if closed {
+		return
+	}
+	since := time.Since(time.Unix(0, sc.lastRead.Load()))
+	switch {
+	case unanswered && since >= sc.s.pingTimeout:
+		sc.s.log.Debug("HTTP/2 connection ended: keepalive PING unanswered", "remote", sc.remote, "timeout", sc.s.pingTimeout)
+		sc.closeConn()
+		return
+	case !unanswered && since >= sc.s.pingInterval:
+		sc.mu.Lock()
+		sc.pingSent = true
+		sc.mu.Unlock()
+		sc.writeFrames(func(fr *http2.Framer) error { return fr.WritePing(false, [8]byte{'w', 'e', 'f', 't'}) })
+		time.AfterFunc(sc.s.pingTimeout, sc.keepalive)
+		return
+	}
+	time.AfterFunc(sc.s.pingInterval-min(since, sc.s.pingInterval), sc.keepalive)
+}
