@@ -103,8 +103,9 @@ func (testService) FullDuplexCall(s testpb.TestService_FullDuplexCallServer) err
 }
 
 // grpcMesh is a gRPC client → web sidecar → (mTLS, HTTP/2) → api sidecar
-// → (h2c) → gRPC server, the sidecars with the HTTP/2 client h2Client.
-func grpcMesh(t *testing.T, h2Client string) testpb.TestServiceClient {
+// → (h2c) → gRPC server, the sidecars with the HTTP/2 server and client
+// h2 (proxy.HTTP2Lean or proxy.HTTP2NetHTTP).
+func grpcMesh(t *testing.T, h2 string) testpb.TestServiceClient {
 	t.Helper()
 	tl := newTestLog(t)
 	srv := grpc.NewServer()
@@ -132,7 +133,7 @@ func grpcMesh(t *testing.T, h2Client string) testpb.TestServiceClient {
 		resourcev3.ClusterType:  {xdstest.WithHTTP2(xdstest.StaticCluster("local_app", xdstest.Endpoint(ln.Addr().String())))},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
-	api := startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, HTTP2Client: h2Client, Logger: tl.slog().With("proxy", "api")})
+	api := startProxyWith(t, proxy.Options{ProxyID: apiNode, XDSAddrs: []string{cp.addr}, Token: aclToken, HTTP2Client: h2, HTTP2Server: h2, Logger: tl.slog().With("proxy", "api")})
 	api.waitReady()
 
 	upstream := xdstest.WithHTTP2(xdstest.WithClusterTLS(xdstest.EDSCluster(apiHTTP), xdstest.UpstreamTLS(apiHTTP, serviceID(t, "api"), "h2")))
@@ -143,7 +144,7 @@ func grpcMesh(t *testing.T, h2Client string) testpb.TestServiceClient {
 		resourcev3.EndpointType: {loadAssignment(apiHTTP, []string{api.listenerAddr(publicHTTP)})},
 		resourcev3.SecretType:   {xdstest.RootsSecretOf(roots)},
 	})
-	web := startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, HTTP2Client: h2Client, Logger: tl.slog().With("proxy", "web")})
+	web := startProxyWith(t, proxy.Options{ProxyID: webNode, XDSAddrs: []string{cp.addr}, Token: aclToken, HTTP2Client: h2, HTTP2Server: h2, Logger: tl.slog().With("proxy", "web")})
 	web.waitReady()
 
 	conn, err := grpc.NewClient("passthrough:///"+web.listenerAddr(webToAPI), grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -167,15 +168,16 @@ func wantTrailer(t *testing.T, md metadata.MD, want string) {
 }
 
 // TestGRPCThroughTwoSidecars runs each kind of gRPC call through two
-// sidecars, with each of their HTTP/2 clients.
+// sidecars, with their lean HTTP/2 server and client, then with
+// net/http's.
 func TestGRPCThroughTwoSidecars(t *testing.T) {
-	for _, h2Client := range []string{proxy.HTTP2Lean, proxy.HTTP2NetHTTP} {
-		t.Run(h2Client, func(t *testing.T) { testGRPCThroughTwoSidecars(t, h2Client) })
+	for _, h2 := range []string{proxy.HTTP2Lean, proxy.HTTP2NetHTTP} {
+		t.Run(h2, func(t *testing.T) { testGRPCThroughTwoSidecars(t, h2) })
 	}
 }
 
-func testGRPCThroughTwoSidecars(t *testing.T, h2Client string) {
-	client := grpcMesh(t, h2Client)
+func testGRPCThroughTwoSidecars(t *testing.T, h2 string) {
+	client := grpcMesh(t, h2)
 	ctx, cancel := context.WithTimeout(context.Background(), wait)
 	defer cancel()
 

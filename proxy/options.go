@@ -72,6 +72,11 @@ type Options struct {
 	// system calls that do not wake the runtime's system monitor, see
 	// package proxy/internal/rawio) or SocketIOStandard (net.Conn's).
 	SocketIO string
+	// HTTP2Server is the server of downstream HTTP/2 connections:
+	// HTTP2Lean (the default; see proxy/listener/http2server.go) or
+	// HTTP2NetHTTP (net/http's, behind the listener's h2Guard). With
+	// HTTP1Server HTTP1NetHTTP, net/http's serves both.
+	HTTP2Server string
 	// HTTP2Client is the client of upstream HTTP/2 connections: HTTP2Lean
 	// (the default; see proxy/cluster/http2.go) or HTTP2NetHTTP
 	// (net/http's).
@@ -91,7 +96,8 @@ const (
 	HTTP1NetHTTP = "net/http"
 )
 
-// Clients of upstream HTTP/2 connections, for Options.HTTP2Client.
+// Servers and clients of HTTP/2 connections, for Options.HTTP2Server
+// and Options.HTTP2Client.
 const (
 	HTTP2Lean    = "lean"
 	HTTP2NetHTTP = "net/http"
@@ -131,6 +137,9 @@ func (o Options) withDefaults() Options {
 	}
 	if o.HTTP2Client == "" {
 		o.HTTP2Client = HTTP2Lean
+	}
+	if o.HTTP2Server == "" {
+		o.HTTP2Server = HTTP2Lean
 	}
 	return o
 }
@@ -175,6 +184,11 @@ func (o Options) Validate() error {
 	case "", SocketIORaw, SocketIOStandard:
 	default:
 		errs = append(errs, fmt.Errorf("SocketIO %q: want %q or %q", o.SocketIO, SocketIORaw, SocketIOStandard))
+	}
+	switch o.HTTP2Server {
+	case "", HTTP2Lean, HTTP2NetHTTP:
+	default:
+		errs = append(errs, fmt.Errorf("HTTP2Server %q: want %q or %q", o.HTTP2Server, HTTP2Lean, HTTP2NetHTTP))
 	}
 	switch o.HTTP2Client {
 	case "", HTTP2Lean, HTTP2NetHTTP:

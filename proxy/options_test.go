@@ -26,6 +26,8 @@ func TestOptionsValidate(t *testing.T) {
 		{"net/http's HTTP/1 server", func(c *Options) { c.HTTP1Server = HTTP1NetHTTP }, nil},
 		{"unknown HTTP/1 server", func(c *Options) { c.HTTP1Server = "nginx" }, []string{`HTTP1Server "nginx": want "lean" or "net/http"`}},
 		{"standard socket I/O", func(c *Options) { c.SocketIO = SocketIOStandard }, nil},
+		{"net/http's HTTP/2 server", func(c *Options) { c.HTTP2Server = HTTP2NetHTTP }, nil},
+		{"unknown HTTP/2 server", func(c *Options) { c.HTTP2Server = "h2o" }, []string{`HTTP2Server "h2o": want "lean" or "net/http"`}},
 		{"net/http's HTTP/2 client", func(c *Options) { c.HTTP2Client = HTTP2NetHTTP }, nil},
 		{"unknown HTTP/2 client", func(c *Options) { c.HTTP2Client = "curl" }, []string{`HTTP2Client "curl": want "lean" or "net/http"`}},
 		{"unknown socket I/O", func(c *Options) { c.SocketIO = "io_uring" }, []string{`SocketIO "io_uring": want "raw" or "standard"`}},

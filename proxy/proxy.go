@@ -136,17 +136,18 @@ func New(opts Options) (*Proxy, error) {
 	})
 	h1, _ := listener.ParseHTTP1Server(opts.HTTP1Server) // validated
 	p.listeners = listener.NewManager(listener.Options{
-		HTTP1Server:      h1,
-		Clusters:         p.clusters,
-		Credentials:      creds,
-		LocalID:          p.identity.SPIFFEID,
-		RouterHooks:      p.routerHooks(),
-		Telemetry:        p.telemetry,
-		Tracers:          p.tracers,
-		DrainTimeout:     opts.DrainTimeout,
-		MaxConnections:   opts.MaxConnectionsPerListener,
-		StandardSocketIO: opts.SocketIO == SocketIOStandard,
-		Logger:           opts.Logger,
+		HTTP1Server:         h1,
+		Clusters:            p.clusters,
+		Credentials:         creds,
+		LocalID:             p.identity.SPIFFEID,
+		RouterHooks:         p.routerHooks(),
+		Telemetry:           p.telemetry,
+		Tracers:             p.tracers,
+		DrainTimeout:        opts.DrainTimeout,
+		MaxConnections:      opts.MaxConnectionsPerListener,
+		StandardSocketIO:    opts.SocketIO == SocketIOStandard,
+		StandardHTTP2Server: opts.HTTP2Server == HTTP2NetHTTP,
+		Logger:              opts.Logger,
 	})
 	p.xds = xds.New(xds.Options{
 		Addrs:   opts.XDSAddrs,

@@ -44,6 +44,7 @@ type flags struct {
 	http1Server   string
 	socketIO      string
 	http2Client   string
+	http2Server   string
 	profiling     bool
 	maxConns      int
 }
@@ -113,7 +114,8 @@ xDS.`,
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
 	fs.IntVar(&f.maxConns, "max-connections-per-listener", listener.DefaultMaxConnections, "connections each listener holds open at most; one more is closed at once and counted in weft_proxy_listener_connections_refused_total; -1 for no limit")
 	fs.BoolVar(&f.profiling, "admin-profiling", false, "serve Go's CPU, heap, goroutine and contention profiles on the admin API under /debug/pprof/ (go tool pprof http://ADMIN/debug/pprof/profile); off by default, as they expose the process's code paths and arguments")
-	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server); HTTP/2 always uses net/http's")
+	fs.StringVar(&f.http1Server, "http1-server", proxy.HTTP1Lean, "server of downstream HTTP/1.x connections: lean (one goroutine per connection, net/http's parser) or net/http (net/http's server, which then serves HTTP/2 too)")
+	fs.StringVar(&f.http2Server, "http2-server", proxy.HTTP2Lean, "server of downstream HTTP/2 (gRPC) connections: lean (frames read on the connection's goroutine, a response written by its handler, flushed when it flushes or returns; see docs/performance.md) or net/http (net/http's)")
 	fs.StringVar(&f.http2Client, "http2-client", proxy.HTTP2Lean, "client of upstream HTTP/2 (gRPC) connections: lean (requests written on the caller's goroutine, a whole message in one write; see docs/performance.md) or net/http (net/http's)")
 	fs.StringVar(&f.socketIO, "socket-io", proxy.SocketIORaw, "how TCP reads and writes reach the kernel: raw (system calls that do not wake the Go runtime's monitor thread, which saves a sidecar about a third of its CPU per request at moderate rates) or standard (net.Conn's); see docs/performance.md")
 	cmd.MarkFlagsOneRequired("proxy-id", "sidecar-for")
@@ -159,6 +161,7 @@ func run(cmd *cobra.Command, f flags) error {
 		HTTP1Server:               f.http1Server,
 		SocketIO:                  f.socketIO,
 		HTTP2Client:               f.http2Client,
+		HTTP2Server:               f.http2Server,
 	})
 	if err != nil {
 		return err

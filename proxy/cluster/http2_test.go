@@ -671,3 +671,55 @@ func TestHTTP2ClientRefusesServerViolations(t *testing.T) {
 		})
 	}
 }
+
+// FuzzHTTP2Client answers a request with arbitrary bytes: the client must
+// neither panic nor hang; the round trip and the body end, with a
+// response or an error, once the server is gone.
+func FuzzHTTP2Client(f *testing.F) {
+	var buf bytes.Buffer
+	fr := http2.NewFramer(&buf, nil)
+	fr.WriteSettings(http2.Setting{ID: http2.SettingMaxConcurrentStreams, Val: 10})
+	var hb bytes.Buffer
+	enc := hpack.NewEncoder(&hb)
+	enc.WriteField(hpack.HeaderField{Name: ":status", Value: "200"})
+	enc.WriteField(hpack.HeaderField{Name: "content-length", Value: "2"})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true})
+	fr.WriteData(1, false, []byte("o"))
+	fr.WriteData(1, true, []byte("k"))
+	f.Add(bytes.Clone(buf.Bytes()))
+	hb.Reset()
+	enc.WriteField(hpack.HeaderField{Name: "grpc-status", Value: "0"})
+	fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: hb.Bytes(), EndHeaders: true, EndStream: true})
+	fr.WriteGoAway(1, http2.ErrCodeNo, nil)
+	fr.WriteRSTStream(1, http2.ErrCodeRefusedStream)
+	f.Add(bytes.Clone(buf.Bytes()))
+	f.Add([]byte{0, 0, 8, 6, 0, 0, 0, 0, 0, 1, 2, 3, 4, 5, 6, 7, 8})
+	f.Fuzz(func(t *testing.T, in []byte) {
+		c := newHTTP2Client(func(ctx context.Context, addr string) (net.Conn, error) {
+			client, server := net.Pipe()
+			go func() {
+				go io.Copy(io.Discard, server)
+				server.SetWriteDeadline(time.Now().Add(2 * time.Second))
+				server.Write(in)
+				server.Close()
+			}()
+			return client, nil
+		}, time.Minute, func() http.RoundTripper { return netHTTP2Transport() })
+		defer c.closeIdle(true)
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			req, _ := http.NewRequest("POST", "http://upstream/", strings.NewReader("body"))
+			resp, err := c.RoundTrip(req)
+			if err == nil {
+				io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		}()
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the round trip did not end after the server went away")
+		}
+	})
+}

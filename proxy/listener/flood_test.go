@@ -36,7 +36,13 @@ const floodFrames = 3_000_000
 // concurrent streams upstream, leaves the heap bounded, and a legitimate
 // client on its own connection keeps ≥ 99.9 % success throughout.
 func TestHTTP2Floods(t *testing.T) {
-	e := newEnv(t, time.Second)
+	for _, srv := range h2Servers {
+		t.Run(srv.name, func(t *testing.T) { hTTP2Floods(t, srv.opts) })
+	}
+}
+
+func hTTP2Floods(t *testing.T, opts func(*Options)) {
+	e := newEnv(t, time.Second, opts)
 	var held atomic.Int64
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })

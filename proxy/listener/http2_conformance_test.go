@@ -23,6 +23,17 @@ import (
 	"github.com/weft-mesh/weft/proxy/route"
 )
 
+// h2Servers are the listener's HTTP/2 servers: the lean one (the
+// default) and net/http's behind the h2Guard. The conformance tests run
+// against both.
+var h2Servers = []struct {
+	name string
+	opts func(*Options)
+}{
+	{"lean", func(*Options) {}},
+	{"net/http", func(o *Options) { o.StandardHTTP2Server = true }},
+}
+
 // TestHTTP2RefusesConnectionSpecificHeaders (issue 14, RFC 9113 §8.2.2):
 // an HTTP/2 request carrying a connection-specific header field, or a TE
 // other than "trailers", is malformed: its stream is reset with
@@ -36,6 +47,20 @@ import (
 // first; on the outbound (h2c) and the inbound (mTLS, h2 by ALPN)
 // listeners.
 func TestHTTP2RefusesConnectionSpecificHeaders(t *testing.T) {
+	for _, srv := range h2Servers {
+		for _, l := range []struct {
+			name  string
+			start func(t *testing.T, up *config.Cluster, with ...func(*Options)) func(t *testing.T) *http2.Framer
+		}{
+			{"outbound h2c", h2cListener},
+			{"inbound mTLS h2", h2TLSListener},
+		} {
+			t.Run(srv.name+"/"+l.name, func(t *testing.T) { refusesConnectionSpecific(t, l.start, srv.opts) })
+		}
+	}
+}
+
+func refusesConnectionSpecific(t *testing.T, start func(t *testing.T, up *config.Cluster, with ...func(*Options)) func(t *testing.T) *http2.Framer, opts func(*Options)) {
 	tests := []struct {
 		name    string
 		field   [2]string
@@ -50,61 +75,51 @@ func TestHTTP2RefusesConnectionSpecificHeaders(t *testing.T) {
 		{"te: trailers is allowed", [2]string{"te", "trailers"}, false},
 		{"an ordinary field", [2]string{"x-ordinary", "1"}, false},
 	}
-	for _, l := range []struct {
-		name  string
-		start func(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer
-	}{
-		{"outbound h2c", h2cListener},
-		{"inbound mTLS h2", h2TLSListener},
-	} {
-		t.Run(l.name, func(t *testing.T) {
-			var reached atomic.Int64
-			up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) {
-				reached.Add(1)
-				io.Copy(io.Discard, r.Body)
-				w.Write([]byte("ok"))
-			}))
-			connect := l.start(t, up)
-			for _, tt := range tests {
-				for _, body := range []bool{false, true} {
-					t.Run(fmt.Sprintf("%s body=%v", tt.name, body), func(t *testing.T) {
-						before := reached.Load()
-						fr := connect(t)
-						enc := newBlockEncoder()
-						fields := [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}, {"x-indexed", "from stream 1"}, tt.field}
-						if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc.block(fields...), EndStream: !body, EndHeaders: true}); err != nil {
-							t.Fatal(err)
-						}
-						if body {
-							if err := fr.WriteData(1, true, []byte("smuggled?")); err != nil {
-								t.Fatal(err)
-							}
-						}
-						got, err := streamEnd(fr, 1)
-						if err != nil {
-							t.Fatal(err)
-						}
-						want := "HEADERS :status 200"
-						if tt.refused {
-							want = "RST_STREAM PROTOCOL_ERROR"
-						}
-						if got != want {
-							t.Errorf("stream 1: %s, want %s", got, want)
-						}
-						if n := reached.Load() - before; tt.refused && n != 0 {
-							t.Errorf("%d malformed requests reached the upstream", n)
-						}
-						// The same fields again, from the HPACK table.
-						if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc.block(fields[:5]...), EndStream: true, EndHeaders: true}); err != nil {
-							t.Fatal(err)
-						}
-						if got, err := streamEnd(fr, 3); err != nil || got != "HEADERS :status 200" {
-							t.Errorf("stream 3 after it: %s, %v; want a 200 response on the same connection", got, err)
-						}
-					})
+	var reached atomic.Int64
+	up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) {
+		reached.Add(1)
+		io.Copy(io.Discard, r.Body)
+		w.Write([]byte("ok"))
+	}))
+	connect := start(t, up, opts)
+	for _, tt := range tests {
+		for _, body := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s body=%v", tt.name, body), func(t *testing.T) {
+				before := reached.Load()
+				fr := connect(t)
+				enc := newBlockEncoder()
+				fields := [][2]string{{":method", "POST"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}, {"x-indexed", "from stream 1"}, tt.field}
+				if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 1, BlockFragment: enc.block(fields...), EndStream: !body, EndHeaders: true}); err != nil {
+					t.Fatal(err)
 				}
-			}
-		})
+				if body {
+					if err := fr.WriteData(1, true, []byte("smuggled?")); err != nil {
+						t.Fatal(err)
+					}
+				}
+				got, err := streamEnd(fr, 1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want := "HEADERS :status 200"
+				if tt.refused {
+					want = "RST_STREAM PROTOCOL_ERROR"
+				}
+				if got != want {
+					t.Errorf("stream 1: %s, want %s", got, want)
+				}
+				if n := reached.Load() - before; tt.refused && n != 0 {
+					t.Errorf("%d malformed requests reached the upstream", n)
+				}
+				// The same fields again, from the HPACK table.
+				if err := fr.WriteHeaders(http2.HeadersFrameParam{StreamID: 3, BlockFragment: enc.block(fields[:5]...), EndStream: true, EndHeaders: true}); err != nil {
+					t.Fatal(err)
+				}
+				if got, err := streamEnd(fr, 3); err != nil || got != "HEADERS :status 200" {
+					t.Errorf("stream 3 after it: %s, %v; want a 200 response on the same connection", got, err)
+				}
+			})
+		}
 	}
 }
 
@@ -113,8 +128,14 @@ func TestHTTP2RefusesConnectionSpecificHeaders(t *testing.T) {
 // frames with the malformed field in the last one — and judges only a
 // request's own header block, not the connection's other frames.
 func TestHTTP2GuardFrameShapes(t *testing.T) {
+	for _, srv := range h2Servers {
+		t.Run(srv.name, func(t *testing.T) { hTTP2GuardFrameShapes(t, srv.opts) })
+	}
+}
+
+func hTTP2GuardFrameShapes(t *testing.T, opts func(*Options)) {
 	up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) { w.Write([]byte("ok")) }))
-	connect := h2cListener(t, up)
+	connect := h2cListener(t, up, opts)
 	fields := [][2]string{{":method", "GET"}, {":scheme", "http"}, {":authority", "api"}, {":path", "/"}}
 	tests := []struct {
 		name  string
@@ -174,8 +195,8 @@ func TestHTTP2GuardFrameShapes(t *testing.T) {
 
 // h2cListener starts an outbound listener (HTTP/2 by prior knowledge)
 // routing to up, and returns how to open a raw HTTP/2 connection to it.
-func h2cListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer {
-	e := newEnv(t, time.Second)
+func h2cListener(t *testing.T, up *config.Cluster, with ...func(*Options)) func(t *testing.T) *http2.Framer {
+	e := newEnv(t, time.Second, with...)
 	e.mustApply(runtime(map[string]*config.Cluster{"api": up}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
 	return func(t *testing.T) *http2.Framer {
 		c, fr := h2Conn(t, e.addr("l"))
@@ -186,8 +207,8 @@ func h2cListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Fra
 
 // h2TLSListener starts an inbound listener (mTLS, h2 by ALPN) routing to
 // up, and returns how to open a raw HTTP/2 connection to it as web.
-func h2TLSListener(t *testing.T, up *config.Cluster) func(t *testing.T) *http2.Framer {
-	e := newMeshEnv(t, time.Second)
+func h2TLSListener(t *testing.T, up *config.Cluster, with ...func(*Options)) func(t *testing.T) *http2.Framer {
+	e := newMeshEnv(t, time.Second, with...)
 	up.Name = "local_app"
 	e.mustApply(runtime(map[string]*config.Cluster{"local_app": up},
 		withTLS(httpListener(t, "public_listener", "127.0.0.1:0", prefixRoute("/", "local_app")), serverTLS("h2", "http/1.1"))))
@@ -311,8 +332,14 @@ func TestHTTP2OverTLSIsHTTPS(t *testing.T) {
 // seen its SETTINGS, answering several SETTINGS with fewer ACKs), which
 // these cases pin, so a Go upgrade that changes them shows here.
 func TestHTTP2ConnectionConformance(t *testing.T) {
+	for _, srv := range h2Servers {
+		t.Run(srv.name, func(t *testing.T) { hTTP2ConnectionConformance(t, srv.opts) })
+	}
+}
+
+func hTTP2ConnectionConformance(t *testing.T, opts func(*Options)) {
 	up := staticCluster("api", backend(t, func(w http.ResponseWriter, r *http.Request) { io.Copy(io.Discard, r.Body); w.Write([]byte("ok")) }))
-	e := newEnv(t, time.Second)
+	e := newEnv(t, time.Second, opts)
 	e.mustApply(runtime(map[string]*config.Cluster{"api": up}, httpListener(t, "l", "127.0.0.1:0", prefixRoute("/", "api"))))
 	addr := e.addr("l")
 	get := func(id uint32) []byte {
@@ -389,7 +416,7 @@ func TestHTTP2ConnectionConformance(t *testing.T) {
 	}
 
 	t.Run("a client preface that is not one, over TLS with h2 by ALPN: closed (§3.4)", func(t *testing.T) {
-		e := newMeshEnv(t, time.Second)
+		e := newMeshEnv(t, time.Second, opts)
 		e.mustApply(runtime(map[string]*config.Cluster{"local_app": staticCluster("local_app")},
 			withTLS(httpListener(t, "public_listener", "127.0.0.1:0", prefixRoute("/", "local_app")), serverTLS("h2", "http/1.1"))))
 		c := tls.Client(dial(t, e.addr("public_listener")), e.clientTLS(e.ca.Leaf(t, webID), "h2"))

@@ -241,8 +241,8 @@ func (sc *h2sConn) serve() {
 	defer func() {
 		sc.cancel()
 		sc.closeConn()
+		sc.abortStreams(errH2ConnGone) // wakes handlers blocked on bodies and windows
 		sc.handlers.Wait()
-		sc.abortStreams(errH2ConnGone)
 		sc.wmu.Lock()
 		putWriter(sc.bw)
 		sc.bw, sc.werr = nil, net.ErrClosed

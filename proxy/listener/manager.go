@@ -88,7 +88,7 @@ type Options struct {
 	// server; by default, when HTTP1Server is HTTP1Lean, the lean one
 	// (http2server.go) serves them.
 	StandardHTTP2Server bool
-	Logger           *slog.Logger
+	Logger              *slog.Logger
 }
 
 // maxConnections is the connection limit of each listener; 0 for none.
