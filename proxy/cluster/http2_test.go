@@ -491,6 +491,12 @@ func TestHTTP2ClientWritesAWholeRequestAtOnce(t *testing.T) {
 // header blocks.
 func rawH2Server(t *testing.T, serve func(fr *http2.Framer, enc func(...string) []byte)) string {
 	t.Helper()
+	return rawH2ServerConn(t, func(fr *http2.Framer, enc func(...string) []byte, _ net.Conn) { serve(fr, enc) })
+}
+
+// rawH2ServerConn is rawH2Server, with the connection too.
+func rawH2ServerConn(t *testing.T, serve func(fr *http2.Framer, enc func(...string) []byte, conn net.Conn)) string {
+	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -520,7 +526,7 @@ func rawH2Server(t *testing.T, serve func(fr *http2.Framer, enc func(...string) 
 					}
 					return bytes.Clone(hb.Bytes())
 				}
-				serve(fr, enc)
+				serve(fr, enc, conn)
 			}()
 		}
 	}()
@@ -722,4 +728,53 @@ func FuzzHTTP2Client(f *testing.F) {
 			t.Fatal("the round trip did not end after the server went away")
 		}
 	})
+}
+
+// TestHTTP2ClientResponseBeforeRequestEnds: a server may answer whole
+// before the request's end (a gRPC server answers a unary call once its
+// message arrived): the caller gets the response, and the rest of the
+// request body is not sent; the stream is cancelled, not failed.
+func TestHTTP2ClientResponseBeforeRequestEnds(t *testing.T) {
+	addr := rawH2ServerConn(t, func(fr *http2.Framer, enc func(...string) []byte, conn net.Conn) {
+		f, err := nextHeaders(fr)
+		if err != nil {
+			return
+		}
+		for { // the first DATA, without END_STREAM
+			g, err := fr.ReadFrame()
+			if err != nil {
+				return
+			}
+			if d, ok := g.(*http2.DataFrame); ok && len(d.Data()) > 0 {
+				break
+			}
+		}
+		// The whole response in one write: the client reads it in one
+		// batch.
+		var b bytes.Buffer
+		w := http2.NewFramer(&b, nil)
+		w.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: enc(":status", "200"), EndHeaders: true})
+		w.WriteData(f.StreamID, false, []byte("answer"))
+		w.WriteHeaders(http2.HeadersFrameParam{StreamID: f.StreamID, BlockFragment: enc("grpc-status", "0"), EndHeaders: true, EndStream: true})
+		conn.Write(b.Bytes())
+		for {
+			if _, err := fr.ReadFrame(); err != nil {
+				return
+			}
+		}
+	})
+	c := newTestH2Client(t, time.Minute)
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go pw.Write([]byte("message")) // and never the end, until the response came
+	req, _ := http.NewRequest("POST", "http://"+addr+"/", pr)
+	resp, err := c.RoundTrip(req)
+	if err != nil {
+		t.Fatalf("RoundTrip: %v", err)
+	}
+	b, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(b) != "answer" || resp.Trailer.Get("Grpc-Status") != "0" {
+		t.Errorf("body %q, %v, trailers %v; want the whole response", b, err, resp.Trailer)
+	}
 }

@@ -38,10 +38,15 @@ func (e *notProcessed) Unwrap() []error { return []error{errH2NotProcessed, e.er
 // wmu. Lock order: wmu before mu; a stream's own mu is never held with
 // either.
 type h2Conn struct {
-	pool        *h2Pool
-	conn        net.Conn
-	tls         *tls.ConnectionState
-	fr          *http2.Framer
+	pool *h2Pool
+	conn net.Conn
+	tls  *tls.ConnectionState
+	br   *bufio.Reader
+	fr   *http2.Framer
+	// pending are the responses whose header arrived with the frames
+	// being read; their callers get them once every frame that arrived
+	// together is handled (h2wire.NextFrameBuffered). Of the reader only.
+	pending     []*h2Stream
 	idleTimeout time.Duration
 	idleTimer   *time.Timer
 
@@ -98,7 +103,8 @@ func newH2Conn(conn net.Conn, pool *h2Pool, idleTimeout time.Duration) (*h2Conn,
 	cc.maxStreams.Store(h2InitialMaxStreams)
 	cc.winCond.L = &cc.mu
 	cc.bw = bufio.NewWriterSize(conn, 16<<10)
-	cc.fr = http2.NewFramer(cc.bw, bufio.NewReaderSize(conn, 16<<10))
+	cc.br = bufio.NewReaderSize(conn, 16<<10)
+	cc.fr = http2.NewFramer(cc.bw, cc.br)
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	cc.fr.MaxHeaderListSize = maxResponseHeaderBytes
 	cc.fr.SetReuseFrames()

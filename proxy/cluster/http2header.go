@@ -12,7 +12,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/weft-mesh/weft/proxy/internal/h2fields"
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // h2UserAgent is the User-Agent sent when a request has none, as
@@ -135,7 +135,7 @@ func checkH2ConnHeaders(h http.Header) error {
 func (h *h2RequestHeader) visit(f func(name, value string)) {
 	if h.trailers != nil {
 		for k, vv := range h.trailers {
-			name := h2fields.Lower(k)
+			name := h2wire.Lower(k)
 			for _, v := range vv {
 				f(name, v)
 			}
@@ -181,7 +181,7 @@ func (h *h2RequestHeader) visit(f func(name, value string)) {
 			}
 			continue
 		}
-		name := h2fields.Lower(k)
+		name := h2wire.Lower(k)
 		for _, v := range vv {
 			f(name, v)
 		}

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"golang.org/x/net/http2"
+
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // readLoop reads the server's frames until the connection ends, handing
@@ -37,8 +39,22 @@ func (cc *h2Conn) readLoop() {
 		if err = cc.handle(f); err != nil {
 			break
 		}
+		if len(cc.pending) > 0 && !h2wire.NextFrameBuffered(cc.br) {
+			cc.deliverPending()
+		}
 	}
+	cc.deliverPending()
 	cc.fail(err)
+}
+
+// deliverPending hands the responses whose header was read to their
+// callers.
+func (cc *h2Conn) deliverPending() {
+	for i, st := range cc.pending {
+		st.deliver(st.resp, nil)
+		cc.pending[i] = nil
+	}
+	cc.pending = cc.pending[:0]
 }
 
 func (cc *h2Conn) handle(f http2.Frame) error {
@@ -114,7 +130,11 @@ func (cc *h2Conn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if resp == nil { // 1xx
 		return nil
 	}
-	st.deliver(resp, nil)
+	st.final = true
+	st.mu.Lock()
+	st.resp = resp
+	st.mu.Unlock()
+	cc.pending = append(cc.pending, st)
 	if f.StreamEnded() {
 		cc.recvFinished(st)
 	}

@@ -38,6 +38,7 @@ type h2Stream struct {
 	mu        sync.Mutex
 	cond      sync.Cond
 	delivered bool
+	gotResp   bool // the round trip got resp, not an error
 	resp      *http.Response
 	err       error // why the stream ended early, once set
 	buf       []byte
@@ -60,8 +61,8 @@ func (st *h2Stream) deliver(resp *http.Response, err error) {
 		return
 	}
 	st.delivered = true
-	st.final = resp != nil
 	st.resp, st.err = resp, err
+	st.gotResp = resp != nil && err == nil
 	close(st.ready)
 }
 
@@ -225,9 +226,9 @@ func (cc *h2Conn) roundTrip(req *http.Request) (*http.Response, error) {
 	}
 	<-st.ready
 	st.mu.Lock()
-	resp, err := st.resp, st.err
+	resp, err, ok := st.resp, st.err, st.gotResp
 	st.mu.Unlock()
-	if resp == nil {
+	if !ok {
 		st.stopCancel()
 		return nil, err
 	}
@@ -352,11 +353,15 @@ func (cc *h2Conn) writeBody(st *h2Stream, body io.Reader, inline []byte) {
 	if err == nil && trailers {
 		err = cc.sendTrailers(st)
 	}
-	if err != nil {
+	switch {
+	case errors.Is(err, errH2SendStopped):
+		// The stream ended without the rest of the body (a complete
+		// response, or a reset), and whoever ended it said why.
+	case err != nil:
 		cc.resetStream(st, http2.ErrCodeCancel, err)
-		return
+	default:
+		cc.sendFinished(st)
 	}
-	cc.sendFinished(st)
 }
 
 // sendData writes data as the stream's and the connection's send

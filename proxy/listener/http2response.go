@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/weft-mesh/weft/proxy/internal/h2fields"
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // h2sResponse is the lean HTTP/2 server's http.ResponseWriter. It frames
@@ -188,8 +188,8 @@ func (w *h2sResponse) trailers() []hpack.HeaderField {
 		if !httpguts.ValidHeaderFieldName(k) {
 			return
 		}
-		name := h2fields.Lower(k)
-		if h2fields.ConnectionSpecific(name) || name == "content-length" || name == "trailer" {
+		name := h2wire.Lower(k)
+		if h2wire.ConnectionSpecific(name) || name == "content-length" || name == "trailer" {
 			return
 		}
 		for _, v := range vv {
@@ -297,8 +297,8 @@ func (w *h2sResponse) writeHeaderLocked(endStream, hasBody bool, maxFrame int) e
 	fields := func(f func(name, value string)) {
 		f(":status", statusText(w.status))
 		for k, vv := range h {
-			name := h2fields.Lower(k)
-			if h2fields.ConnectionSpecific(name) || !httpguts.ValidHeaderFieldName(k) {
+			name := h2wire.Lower(k)
+			if h2wire.ConnectionSpecific(name) || !httpguts.ValidHeaderFieldName(k) {
 				continue
 			}
 			for _, v := range vv {
@@ -332,8 +332,8 @@ func (w *h2sResponse) writeInformational(code int) {
 	err := writeBlockLocked(sc, w.st.id, func(f func(name, value string)) {
 		f(":status", statusText(code))
 		for k, vv := range w.header {
-			name := h2fields.Lower(k)
-			if h2fields.ConnectionSpecific(name) || !httpguts.ValidHeaderFieldName(k) {
+			name := h2wire.Lower(k)
+			if h2wire.ConnectionSpecific(name) || !httpguts.ValidHeaderFieldName(k) {
 				continue
 			}
 			for _, v := range vv {

@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // h2Server is the lean HTTP/2 server of a socket: each connection's
@@ -172,6 +173,7 @@ type h2sConn struct {
 	s      *h2Server
 	info   *connInfo
 	conn   net.Conn
+	br     *bufio.Reader
 	fr     *http2.Framer
 	tls    *tls.ConnectionState
 	remote string
@@ -185,6 +187,10 @@ type h2sConn struct {
 	progress     atomic.Uint64 // requests and data, either way
 	lastRead     atomic.Int64  // unix nanoseconds of the last frame read
 	handlers     sync.WaitGroup
+	// pending are the streams opened by the frames read so far that
+	// arrived together, whose handlers start once they are all handled
+	// (h2wire.NextFrameBuffered).
+	pending []pendingStream
 
 	wmu  sync.Mutex
 	bw   *bufio.Writer
@@ -224,7 +230,8 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
 	sc.winCond.L = &sc.mu
 	sc.bw = getWriter(conn)
-	sc.fr = http2.NewFramer(sc.bw, conn)
+	sc.br = getReader(conn)
+	sc.fr = http2.NewFramer(sc.bw, sc.br)
 	sc.fr.SetMaxReadFrameSize(h2MaxReadFrameSize)
 	sc.fr.ReadMetaHeaders = hpack.NewDecoder(s.tableSize, nil)
 	sc.fr.MaxHeaderListSize = s.maxHeaderList
@@ -239,6 +246,7 @@ var errH2Preface = errors.New("http2: the connection does not start with the cli
 // ends; then it cancels the handlers and waits for them.
 func (sc *h2sConn) serve() {
 	defer func() {
+		sc.startPending()
 		sc.cancel()
 		sc.closeConn()
 		sc.abortStreams(errH2ConnGone) // wakes handlers blocked on bodies and windows
@@ -247,6 +255,7 @@ func (sc *h2sConn) serve() {
 		putWriter(sc.bw)
 		sc.bw, sc.werr = nil, net.ErrClosed
 		sc.wmu.Unlock()
+		putReader(sc.br)
 	}()
 	if err := sc.readPreface(); err != nil {
 		sc.s.log.Debug("HTTP/2 connection refused", "remote", sc.remote, "error", err)
@@ -278,7 +287,7 @@ func (sc *h2sConn) serve() {
 func (sc *h2sConn) readPreface() error {
 	var buf [len(http2.ClientPreface)]byte
 	sc.conn.SetReadDeadline(time.Now().Add(readHeaderTimeout))
-	if _, err := io.ReadFull(sc.conn, buf[:]); err != nil {
+	if _, err := io.ReadFull(sc.br, buf[:]); err != nil {
 		return fmt.Errorf("%w: %v", errH2Preface, err)
 	}
 	sc.conn.SetReadDeadline(time.Time{})
@@ -323,7 +332,29 @@ func (sc *h2sConn) readFrames() {
 			}
 			return
 		}
+		if len(sc.pending) > 0 && (len(sc.pending) >= maxPendingStreams || !h2wire.NextFrameBuffered(sc.br)) {
+			sc.startPending()
+		}
 	}
+}
+
+// maxPendingStreams bounds the handlers held back while the frames that
+// arrived with their requests are read.
+const maxPendingStreams = 16
+
+type pendingStream struct {
+	st      *h2sStream
+	handler http.Handler
+}
+
+// startPending starts the handlers of the streams opened by the frames
+// just read.
+func (sc *h2sConn) startPending() {
+	for i, p := range sc.pending {
+		go p.st.run(p.handler)
+		sc.pending[i] = pendingStream{}
+	}
+	sc.pending = sc.pending[:0]
 }
 
 // h2ConnError is a connection error with its reason, for the log.

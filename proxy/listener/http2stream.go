@@ -14,7 +14,7 @@ import (
 
 	"golang.org/x/net/http2"
 
-	"github.com/weft-mesh/weft/proxy/internal/h2fields"
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // h2sStream is one request on an h2sConn: its body, as the handler reads
@@ -106,7 +106,7 @@ func (sc *h2sConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	}
 	sc.mu.Unlock()
 	sc.handlers.Add(1)
-	go st.run(handler)
+	sc.pending = append(sc.pending, pendingStream{st: st, handler: handler})
 	return nil
 }
 
@@ -144,7 +144,7 @@ func (sc *h2sConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) 
 	header := make(http.Header, len(regular))
 	var cookies []string
 	for _, hf := range regular {
-		if h2fields.ConnectionSpecific(hf.Name) {
+		if h2wire.ConnectionSpecific(hf.Name) {
 			return nil, errors.New("http2: connection-specific field " + hf.Name)
 		}
 		if hf.Name == "te" && hf.Value != "trailers" {

@@ -1,8 +1,9 @@
-// Package h2fields holds the rules for HTTP/2 header fields that the
+// Package h2wire holds the rules of HTTP/2 on the wire that the
 // lean HTTP/2 server (proxy/listener) and client (proxy/cluster) share:
-// names go on the wire in lower case, and connection-specific fields
-// (RFC 9113 §8.2.2) never do.
-package h2fields
+// field names go on the wire in lower case, connection-specific fields
+// (RFC 9113 §8.2.2) never do, and frames that arrived together are
+// handled together (batch.go).
+package h2wire
 
 import (
 	"net/http"

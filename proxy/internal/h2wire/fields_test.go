@@ -1,6 +1,10 @@
-package h2fields
+package h2wire
 
-import "testing"
+import (
+	"bufio"
+	"bytes"
+	"testing"
+)
 
 func TestLower(t *testing.T) {
 	for in, want := range map[string]string{
@@ -22,6 +26,31 @@ func TestConnectionSpecific(t *testing.T) {
 	} {
 		if got := ConnectionSpecific(name); got != want {
 			t.Errorf("ConnectionSpecific(%q) = %v, want %v", name, got, want)
+		}
+	}
+}
+
+func TestNextFrameBuffered(t *testing.T) {
+	frame := func(payload int) []byte {
+		return append([]byte{0, byte(payload >> 8), byte(payload), 0, 0, 0, 0, 0, 1}, make([]byte, payload)...)
+	}
+	tests := []struct {
+		name string
+		in   []byte
+		want bool
+	}{
+		{"nothing", nil, false},
+		{"part of a header", frame(0)[:5], false},
+		{"a header without its payload", frame(10)[:9], false},
+		{"a whole empty frame", frame(0), true},
+		{"a whole frame", frame(300), true},
+		{"one byte short", frame(300)[:308], false},
+	}
+	for _, tt := range tests {
+		br := bufio.NewReaderSize(bytes.NewReader(tt.in), 4096)
+		br.Peek(len(tt.in)) // buffer everything there is
+		if got := NextFrameBuffered(br); got != tt.want {
+			t.Errorf("%s: %v, want %v", tt.name, got, tt.want)
 		}
 	}
 }
