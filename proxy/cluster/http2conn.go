@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
+
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
 
 // Errors of the HTTP/2 client.
@@ -59,8 +61,9 @@ type h2Conn struct {
 	unusable   atomic.Bool
 	closeOnce  sync.Once
 
-	wmu  sync.Mutex // serializes frame writes and HPACK encoding
-	bw   *bufio.Writer
+	// wmu is the frame writer and its lock (group commit: see
+	// h2wire.Writer), which also guards henc, hbuf and werr.
+	wmu  *h2wire.Writer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 	werr error // the first write error; the connection is then broken
@@ -102,22 +105,24 @@ func newH2Conn(conn net.Conn, pool *h2Pool, idleTimeout time.Duration) (*h2Conn,
 	}
 	cc.maxStreams.Store(h2InitialMaxStreams)
 	cc.winCond.L = &cc.mu
-	cc.bw = bufio.NewWriterSize(conn, 16<<10)
+	cc.wmu = h2wire.NewWriter(conn)
 	cc.br = bufio.NewReaderSize(conn, 16<<10)
-	cc.fr = http2.NewFramer(cc.bw, cc.br)
+	cc.fr = http2.NewFramer(cc.wmu, cc.br)
 	cc.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	cc.fr.MaxHeaderListSize = maxResponseHeaderBytes
 	cc.fr.SetReuseFrames()
 	cc.henc = hpack.NewEncoder(&cc.hbuf)
 
-	cc.bw.WriteString(http2.ClientPreface)
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock() // nothing else writes yet
+	cc.wmu.Write([]byte(http2.ClientPreface))
 	cc.fr.WriteSettings(
 		http2.Setting{ID: http2.SettingEnablePush, Val: 0},
 		http2.Setting{ID: http2.SettingInitialWindowSize, Val: h2StreamWindow},
 		http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: maxResponseHeaderBytes},
 	)
 	cc.fr.WriteWindowUpdate(0, h2ConnWindow-65535)
-	if err := cc.bw.Flush(); err != nil {
+	if err := cc.wmu.FlushLocked(); err != nil {
 		return nil, fmt.Errorf("http2: write client preface: %w", err)
 	}
 	if idleTimeout > 0 {
@@ -199,12 +204,19 @@ func (cc *h2Conn) flushLocked() error {
 	if cc.werr != nil {
 		return cc.werr
 	}
-	if err := cc.bw.Flush(); err != nil {
+	if err := cc.wmu.FlushLocked(); err != nil {
 		cc.werr = err
 		go cc.close()
 		return err
 	}
 	return nil
+}
+
+// flush flushes the frames written.
+func (cc *h2Conn) flush() error {
+	cc.wmu.Lock()
+	defer cc.wmu.Unlock()
+	return cc.flushLocked()
 }
 
 // writeFrames writes frames with write and flushes them.

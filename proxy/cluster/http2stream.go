@@ -261,7 +261,8 @@ func readInline(body io.Reader, contentLength int64) ([]byte, error) {
 
 // start opens the stream and writes its header, with the body and
 // END_STREAM when inline holds all of it and the windows allow; it
-// reports whether they did.
+// reports whether they did. A header without its body is left
+// unflushed, for the body writer (writeBody).
 func (cc *h2Conn) start(st *h2Stream, hdr *h2RequestHeader, body io.Reader, inline []byte) (bool, error) {
 	cc.wmu.Lock()
 	defer cc.wmu.Unlock()
@@ -294,9 +295,9 @@ func (cc *h2Conn) start(st *h2Stream, hdr *h2RequestHeader, body io.Reader, inli
 	if err == nil && body != nil && inlined {
 		err = writeDataFrames(cc.fr, st.id, inline, true, maxFrame)
 	}
-	if err == nil {
+	if err == nil && inlined {
 		err = cc.flushLocked()
-	} else if cc.werr == nil {
+	} else if err != nil && cc.werr == nil {
 		cc.werr = err
 		go cc.close()
 	}
@@ -333,6 +334,12 @@ func (cc *h2Conn) writeBody(st *h2Stream, body io.Reader, inline []byte) {
 	err := cc.sendData(st, inline, false)
 	bp := getH2Buffer()
 	defer putH2Buffer(bp)
+	// The header waits unflushed (start) for the body's first data, so
+	// that a message that arrives while this goroutine starts goes out
+	// with it; before a read that may block, it goes alone.
+	if n, end := ready.Of(body); err == nil && n == 0 && !end {
+		err = cc.flush()
+	}
 	for err == nil {
 		n, rerr := body.Read(*bp)
 		end := rerr == io.EOF

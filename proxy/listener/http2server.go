@@ -196,8 +196,9 @@ type h2sConn struct {
 	work        chan pendingStream
 	idleWorkers atomic.Int32
 
-	wmu  sync.Mutex
-	bw   *bufio.Writer
+	// wmu is the frame writer and its lock (group commit: see
+	// h2wire.Writer), which also guards henc, hbuf and werr.
+	wmu  *h2wire.Writer
 	henc *hpack.Encoder
 	hbuf bytes.Buffer
 	werr error
@@ -234,9 +235,9 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 	ctx := context.WithValue(s.base, http.LocalAddrContextKey, conn.LocalAddr())
 	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
 	sc.winCond.L = &sc.mu
-	sc.bw = getWriter(conn)
+	sc.wmu = h2wire.NewWriter(conn)
 	sc.br = getReader(conn)
-	sc.fr = http2.NewFramer(sc.bw, sc.br)
+	sc.fr = http2.NewFramer(sc.wmu, sc.br)
 	sc.fr.SetMaxReadFrameSize(h2MaxReadFrameSize)
 	sc.fr.ReadMetaHeaders = hpack.NewDecoder(s.tableSize, nil)
 	sc.fr.MaxHeaderListSize = s.maxHeaderList
@@ -257,8 +258,7 @@ func (sc *h2sConn) serve() {
 		sc.abortStreams(errH2ConnGone) // wakes handlers blocked on bodies and windows
 		sc.handlers.Wait()
 		sc.wmu.Lock()
-		putWriter(sc.bw)
-		sc.bw, sc.werr = nil, net.ErrClosed
+		sc.werr = net.ErrClosed
 		sc.wmu.Unlock()
 		putReader(sc.br)
 	}()
@@ -616,7 +616,7 @@ func (sc *h2sConn) flushLocked() error {
 	if sc.werr != nil {
 		return sc.werr
 	}
-	if err := sc.bw.Flush(); err != nil {
+	if err := sc.wmu.FlushLocked(); err != nil {
 		return sc.brokenLocked(err)
 	}
 	return nil

@@ -1,0 +1,82 @@
+package h2wire
+
+import (
+	"bytes"
+	"errors"
+	"sync"
+	"testing"
+)
+
+// blockingConn records writes; the first one waits for release.
+type blockingConn struct {
+	mu      sync.Mutex
+	writes  [][]byte
+	entered chan struct{}
+	release chan struct{}
+	err     error
+}
+
+func (c *blockingConn) Write(p []byte) (int, error) {
+	c.mu.Lock()
+	first := len(c.writes) == 0
+	c.writes = append(c.writes, bytes.Clone(p))
+	c.mu.Unlock()
+	if first && c.release != nil {
+		close(c.entered)
+		<-c.release
+	}
+	return len(p), c.err
+}
+
+// TestWriterGroupCommit: flushes that come while a write is in progress
+// join the next write; nothing is lost or reordered.
+func TestWriterGroupCommit(t *testing.T) {
+	c := &blockingConn{entered: make(chan struct{}), release: make(chan struct{})}
+	w := NewWriter(c)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		w.Lock()
+		w.Write([]byte("a"))
+		w.FlushLocked() // writes "a", waits in the connection
+		w.Unlock()
+	}()
+	<-c.entered
+	for _, s := range []string{"b", "c", "d"} {
+		w.Lock()
+		w.Write([]byte(s))
+		if err := w.FlushLocked(); err != nil { // joins the flush in progress
+			t.Fatal(err)
+		}
+		w.Unlock()
+	}
+	close(c.release)
+	<-done
+	var got []string
+	for _, p := range c.writes {
+		got = append(got, string(p))
+	}
+	if len(got) != 2 || got[0] != "a" || got[1] != "bcd" {
+		t.Errorf("writes %q, want [a bcd]", got)
+	}
+}
+
+func TestWriterFlushesLargeBuffersAndKeepsErrors(t *testing.T) {
+	boom := errors.New("boom")
+	c := &blockingConn{}
+	w := NewWriter(c)
+	w.Lock()
+	w.Write(make([]byte, flushAt)) // past flushAt: written at once, the lock held
+	if len(c.writes) != 1 {
+		t.Errorf("%d writes after appending %d bytes, want 1", len(c.writes), flushAt)
+	}
+	c.err = boom
+	w.Write([]byte("x"))
+	if err := w.FlushLocked(); !errors.Is(err, boom) {
+		t.Errorf("FlushLocked = %v, want the write error", err)
+	}
+	if _, err := w.Write([]byte("y")); !errors.Is(err, boom) || !errors.Is(w.Err(), boom) {
+		t.Errorf("after a failed write: Write = %v, Err = %v; want the error kept", err, w.Err())
+	}
+	w.Unlock()
+}
