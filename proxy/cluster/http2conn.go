@@ -80,8 +80,7 @@ type h2Conn struct {
 	peerMaxHeaderList uint64
 	// Receive side: the connection window left, and bytes consumed but
 	// not yet returned to the server by WINDOW_UPDATE.
-	recvAvail   int32
-	recvUnacked int32
+	inflow h2wire.Inflow
 }
 
 // newH2Conn starts HTTP/2 on conn: it writes the client preface, the
@@ -97,7 +96,7 @@ func newH2Conn(conn net.Conn, pool *h2Pool, idleTimeout time.Duration) (*h2Conn,
 		peerInitWin:       65535,
 		peerMaxFrame:      16384,
 		peerMaxHeaderList: 1<<64 - 1,
-		recvAvail:         h2ConnWindow,
+		inflow:            h2wire.NewInflow(h2ConnWindow),
 	}
 	if tc, ok := conn.(*tls.Conn); ok {
 		cs := tc.ConnectionState()
@@ -241,12 +240,7 @@ func (cc *h2Conn) consumed(id uint32, n int, streamInc uint32) {
 	var connInc uint32
 	if n > 0 {
 		cc.mu.Lock()
-		cc.recvUnacked += int32(n)
-		if cc.recvUnacked >= h2ConnWindow/2 {
-			connInc = uint32(cc.recvUnacked)
-			cc.recvAvail += cc.recvUnacked
-			cc.recvUnacked = 0
-		}
+		connInc = cc.inflow.Consumed(n)
 		cc.mu.Unlock()
 	}
 	if connInc == 0 && streamInc == 0 {

@@ -255,11 +255,10 @@ func (missingBody) Close() error             { return nil }
 func (cc *h2Conn) onData(f *http2.DataFrame) error {
 	n := int32(f.Length)
 	cc.mu.Lock()
-	if n > cc.recvAvail {
+	if !cc.inflow.Take(n) {
 		cc.mu.Unlock()
 		return cc.connError(http2.ErrCodeFlowControl, "DATA beyond the connection window")
 	}
-	cc.recvAvail -= n
 	cc.mu.Unlock()
 	st, err := cc.lookup(f.StreamID)
 	if err != nil {

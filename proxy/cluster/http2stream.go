@@ -9,6 +9,7 @@ import (
 
 	"golang.org/x/net/http2"
 
+	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 	"github.com/weft-mesh/weft/proxy/internal/ready"
 )
 
@@ -47,8 +48,7 @@ type h2Stream struct {
 	eof       bool  // END_STREAM received
 	closed    bool  // the caller closed the body
 	trailer   http.Header
-	recvAvail int32 // the stream's receive window left
-	unacked   int32 // bytes read, not yet returned by WINDOW_UPDATE
+	inflow    h2wire.Inflow // the stream's receive window
 }
 
 var _ io.ReadCloser = (*h2Stream)(nil)
@@ -91,10 +91,9 @@ func (st *h2Stream) receive(data []byte, n int32, end bool) (bool, error) {
 	switch {
 	case !st.final:
 		return false, http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol, Cause: errors.New("DATA before the response header")}
-	case n > st.recvAvail:
+	case !st.inflow.Take(n):
 		return false, http2.StreamError{StreamID: st.id, Code: http2.ErrCodeFlowControl, Cause: errors.New("DATA beyond the stream window")}
 	}
-	st.recvAvail -= n
 	st.got += int64(len(data))
 	if cl := st.resp.ContentLength; cl >= 0 && (st.got > cl || end && st.got != cl) {
 		return false, http2.StreamError{StreamID: st.id, Code: http2.ErrCodeProtocol, Cause: errors.New("response body length differs from its Content-Length")}
@@ -123,12 +122,7 @@ func (st *h2Stream) Read(p []byte) (int, error) {
 		}
 		var inc uint32
 		if !st.eof {
-			st.unacked += int32(n)
-			if st.unacked >= h2StreamWindow/2 {
-				inc = uint32(st.unacked)
-				st.recvAvail += st.unacked
-				st.unacked = 0
-			}
+			inc = st.inflow.Consumed(n)
 		}
 		st.mu.Unlock()
 		st.cc.consumed(st.id, n, inc)
@@ -207,7 +201,7 @@ func (cc *h2Conn) roundTrip(req *http.Request) (*http.Response, error) {
 			return nil, err
 		}
 	}
-	st := &h2Stream{cc: cc, req: req, ready: make(chan struct{}), recvAvail: h2StreamWindow}
+	st := &h2Stream{cc: cc, req: req, ready: make(chan struct{}), inflow: h2wire.NewInflow(h2StreamWindow)}
 	st.cond.L = &st.mu
 	st.stopCancel = noStop
 	inlined, err := cc.start(st, hdr, body, inline)

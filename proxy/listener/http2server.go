@@ -216,9 +216,8 @@ type h2sConn struct {
 	sendWin      int32
 	peerInitWin  int32
 	peerMaxFrame uint32
-	// The receive window left, and bytes read not yet given back.
-	recvAvail   int32
-	recvUnacked int32
+	// The connection's receive window.
+	inflow h2wire.Inflow
 }
 
 func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
@@ -229,7 +228,7 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 		sendWin:      65535,
 		peerInitWin:  65535,
 		peerMaxFrame: 16384,
-		recvAvail:    s.connWindow,
+		inflow:       h2wire.NewInflow(s.connWindow),
 		work:         make(chan pendingStream),
 	}
 	ctx := context.WithValue(s.base, http.LocalAddrContextKey, conn.LocalAddr())

@@ -30,19 +30,18 @@ type h2sStream struct {
 	sendAvail int32
 	removed   bool
 
-	mu        sync.Mutex
-	cond      sync.Cond
-	buf       []byte
-	off       int
-	eof       bool  // END_STREAM received
-	err       error // the stream was reset, or the connection ended
-	closed    bool  // the handler closed the body
-	declared  int64 // the request's Content-Length, or -1
-	got       int64
-	recvAvail int32
-	unacked   int32
-	trailer   http.Header // received trailers, moved to req.Trailer at EOF
-	req       *http.Request
+	mu       sync.Mutex
+	cond     sync.Cond
+	buf      []byte
+	off      int
+	eof      bool  // END_STREAM received
+	err      error // the stream was reset, or the connection ended
+	closed   bool  // the handler closed the body
+	declared int64 // the request's Content-Length, or -1
+	got      int64
+	inflow   h2wire.Inflow // the stream's receive window
+	trailer  http.Header   // received trailers, moved to req.Trailer at EOF
+	req      *http.Request
 }
 
 // onHeaders opens a stream for a request's header block, or takes the
@@ -84,7 +83,7 @@ func (sc *h2sConn) onHeaders(f *http2.MetaHeadersFrame) error {
 	if f.Truncated {
 		handler = http.HandlerFunc(headerListTooLong)
 	}
-	st := &h2sStream{sc: sc, id: id, declared: req.ContentLength, recvAvail: sc.s.streamWindow, req: req}
+	st := &h2sStream{sc: sc, id: id, declared: req.ContentLength, inflow: h2wire.NewInflow(sc.s.streamWindow), req: req}
 	st.cond.L = &st.mu
 	st.ctx, st.cancel = context.WithCancel(sc.ctx)
 	req = req.WithContext(st.ctx)
@@ -309,11 +308,10 @@ func (st *h2sStream) reset(err error) {
 func (sc *h2sConn) onData(f *http2.DataFrame) error {
 	n := int32(f.Length)
 	sc.mu.Lock()
-	if n > sc.recvAvail {
+	if !sc.inflow.Take(n) {
 		sc.mu.Unlock()
 		return connErr(http2.ErrCodeFlowControl, "DATA beyond the connection window")
 	}
-	sc.recvAvail -= n
 	st := sc.streams[f.StreamID]
 	idle := st == nil && (f.StreamID > sc.lastID || f.StreamID == 0)
 	sc.mu.Unlock()
@@ -353,10 +351,9 @@ func (st *h2sStream) receive(data []byte, n int32, end bool) (bool, http2.ErrCod
 		return false, http2.ErrCodeNo
 	case st.eof:
 		return false, http2.ErrCodeStreamClosed
-	case n > st.recvAvail:
+	case !st.inflow.Take(n):
 		return false, http2.ErrCodeFlowControl
 	}
-	st.recvAvail -= n
 	st.got += int64(len(data))
 	if st.declared >= 0 && (st.got > st.declared || end && st.got != st.declared) {
 		st.err = errH2BadLength
@@ -414,12 +411,7 @@ func (st *h2sStream) Read(p []byte) (int, error) {
 		}
 		var inc uint32
 		if !st.eof {
-			st.unacked += int32(n)
-			if st.unacked >= st.sc.s.streamWindow/2 {
-				inc = uint32(st.unacked)
-				st.recvAvail += st.unacked
-				st.unacked = 0
-			}
+			inc = st.inflow.Consumed(n)
 		}
 		st.mu.Unlock()
 		st.sc.consumed(n, st.id, inc)
@@ -468,12 +460,7 @@ func (sc *h2sConn) consumed(n int, id uint32, streamInc uint32) {
 	var connInc uint32
 	if n > 0 {
 		sc.mu.Lock()
-		sc.recvUnacked += int32(n)
-		if sc.recvUnacked >= sc.s.connWindow/2 {
-			connInc = uint32(sc.recvUnacked)
-			sc.recvAvail += sc.recvUnacked
-			sc.recvUnacked = 0
-		}
+		connInc = sc.inflow.Consumed(n)
 		sc.mu.Unlock()
 	}
 	if connInc == 0 && streamInc == 0 {

@@ -90,6 +90,3 @@ func (w *Writer) FlushLocked() error {
 	w.flushing = false
 	return w.err
 }
-
-// Err is the first write error, or nil. Call with the lock held.
-func (w *Writer) Err() error { return w.err }
