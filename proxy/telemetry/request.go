@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weft-mesh/weft/proxy/internal/ready"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 	"github.com/weft-mesh/weft/proxy/telemetry/tracing"
 )
@@ -91,6 +92,10 @@ func (b *countingBody) Read(p []byte) (int, error) {
 }
 
 func (b *countingBody) Close() error { return b.rc.Close() }
+
+// Ready reports what the body has buffered (ready.Reporter), so that the
+// transport can send a request that arrived whole in one write.
+func (b *countingBody) Ready() (int, bool) { return ready.Of(b.rc) }
 
 // peerState is a downstream connection's identity, with the metric
 // handles last resolved for it, so requests on a connection resolve them

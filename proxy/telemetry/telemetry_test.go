@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/otel/codes"
 	"go.opentelemetry.io/otel/trace"
 
+	"github.com/weft-mesh/weft/proxy/internal/ready"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/proxy/telemetry/metrics"
 )
@@ -596,5 +597,31 @@ func TestOwnServiceFromLocalID(t *testing.T) {
 		if got := e.counter(t, "weft_proxy_requests_total", map[string]string{"direction": "outbound", "source": source, "destination": "api"}); got != want {
 			t.Errorf("requests from %q = %v, want %v", source, got, want)
 		}
+	}
+}
+
+// arrivedBody is a request body that arrived whole, and says so.
+type arrivedBody struct{ *strings.Reader }
+
+func (b arrivedBody) Ready() (int, bool) { return b.Len(), true }
+func (arrivedBody) Close() error         { return nil }
+
+// TestRequestBodyTellsWhatArrived: the body the handler gets, which
+// counts bytes for the access log, still says what has arrived
+// (ready.Reporter), so that the HTTP/2 client sends a request that
+// arrived whole in one write.
+func TestRequestBodyTellsWhatArrived(t *testing.T) {
+	e := newEnv(t)
+	var n int
+	var end bool
+	h := e.tel.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n, end = ready.Of(r.Body)
+		io.Copy(io.Discard, r.Body)
+	}), Listener{Direction: metrics.Inbound, Service: "api"})
+	req := httptest.NewRequest("POST", "/", nil)
+	req.Body = arrivedBody{strings.NewReader("whole")}
+	h.ServeHTTP(httptest.NewRecorder(), req)
+	if n != 5 || !end {
+		t.Errorf("the handler's body reports %d bytes, end %v; want the source's 5, true", n, end)
 	}
 }
