@@ -105,7 +105,7 @@ func (testService) FullDuplexCall(s testpb.TestService_FullDuplexCallServer) err
 // grpcMesh is a gRPC client → web sidecar → (mTLS, HTTP/2) → api sidecar
 // → (h2c) → gRPC server, the sidecars with the HTTP/2 server and client
 // h2 (proxy.HTTP2Lean or proxy.HTTP2NetHTTP).
-func grpcMesh(t *testing.T, h2 string) testpb.TestServiceClient {
+func grpcMesh(t testing.TB, h2 string) testpb.TestServiceClient {
 	t.Helper()
 	tl := newTestLog(t)
 	srv := grpc.NewServer()

@@ -1,17 +1,20 @@
 package proxy_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"testing"
+	"time"
 
 	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
+	testpb "google.golang.org/grpc/interop/grpc_testing"
 
 	certsv1 "github.com/weft-mesh/weft/api/certs/v1"
 	"github.com/weft-mesh/weft/proxy"
@@ -136,6 +139,37 @@ func BenchmarkTwoSidecarsHTTP(b *testing.B) {
 			})
 			b.StopTimer()
 			b.ReportMetric(float64(m.relay.conns.Load()-conns)*1000/float64(b.N), "upstream-conns/1k-req")
+		})
+	}
+}
+
+// BenchmarkTwoSidecarsGRPC makes unary gRPC calls through two sidecars
+// (h2 over mutual TLS between them) from parallel callers on one client
+// connection, with each HTTP/2 stack. allocs/op counts the gRPC client and
+// server too: compare the stacks and commits, and read the sidecars' own
+// share with -memprofile, focused on proxy/listener.
+//
+//	go test -run '^$' -bench TwoSidecarsGRPC -benchmem -memprofile mem.out ./proxy
+func BenchmarkTwoSidecarsGRPC(b *testing.B) {
+	for _, h2 := range []string{proxy.HTTP2Lean, proxy.HTTP2NetHTTP} {
+		b.Run(h2, func(b *testing.B) {
+			client := grpcMesh(b, h2)
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			b.Cleanup(cancel)
+			req := &testpb.SimpleRequest{Payload: &testpb.Payload{Body: []byte("hi")}}
+			if _, err := client.UnaryCall(ctx, req); err != nil { // warm the pools
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := client.UnaryCall(ctx, req); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
 		})
 	}
 }
