@@ -37,13 +37,14 @@ func (s *Server) rotateRoot(ctx context.Context, progress func(string)) error {
 	for {
 		switch phase := rot.Phase(); phase {
 		case certs.PhaseStable:
-			if err := s.rotationStep(ctx, progress, "adding a new root to every trust bundle", rot.AddRoot, s.bundlesAcked); err != nil {
+			if err := s.rotationStep(ctx, progress, "adding a new root to every trust bundle", rot.AddRoot, s.bundlesLagging); err != nil {
 				return err
 			}
 		case certs.PhaseAdding:
 			if err := s.rotationStep(ctx, progress, "signing with the new root; sidecars renew their leaves", rot.SwitchRoot,
-				func(before map[string]string) []string {
-					return append(s.bundlesAcked(before), s.leavesUnder(rot.ActiveRoot())...)
+				func(before map[string]string, limit int) []string {
+					lag := s.bundlesLagging(before, limit)
+					return append(lag, s.leavesLagging(rot.ActiveRoot(), limit-len(lag))...)
 				}); err != nil {
 				return err
 			}
@@ -52,11 +53,11 @@ func (s *Server) rotateRoot(ctx context.Context, progress func(string)) error {
 			// Consul still lists it (certs/consulca): then there is nothing
 			// new to send, and nothing to wait for.
 			bundle := bundleKey(s.cfg.Authority.Bundle())
-			lagging := func(before map[string]string) []string {
+			lagging := func(before map[string]string, limit int) []string {
 				if bundleKey(s.cfg.Authority.Bundle()) == bundle {
 					return nil
 				}
-				return s.bundlesAcked(before)
+				return s.bundlesLagging(before, limit)
 			}
 			if err := s.rotationStep(ctx, progress, "retiring the old root from every trust bundle", rot.RetireOld, lagging); err != nil {
 				return err
@@ -69,9 +70,16 @@ func (s *Server) rotateRoot(ctx context.Context, progress func(string)) error {
 	}
 }
 
-// rotationStep applies one change and waits until lagging(before) lists
-// no proxy, where before is every proxy's bundle version before the change.
-func (s *Server) rotationStep(ctx context.Context, progress func(string), what string, apply func() error, lagging func(map[string]string) []string) error {
+// laggingFunc lists up to limit connected proxies a rotation step still
+// waits for, as "<id> (<what>)"; before is every proxy's bundle version
+// before the step.
+type laggingFunc func(before map[string]string, limit int) []string
+
+// rotationStep applies one change and waits until lagging lists no proxy.
+// Each check stops at the first proxy that lags: at 10,000 sidecars a
+// check of them all, ten times a second, was a tenth of the control
+// plane's CPU while a rotation ran. Only a timeout lists the laggards.
+func (s *Server) rotationStep(ctx context.Context, progress func(string), what string, apply func() error, lagging laggingFunc) error {
 	before := map[string]string{}
 	for id := range s.status.ackedVersions(resource.SecretType) {
 		before[id] = s.publisher.secretVersion(id)
@@ -83,17 +91,60 @@ func (s *Server) rotationStep(ctx context.Context, progress func(string), what s
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		waiting := lagging(before)
-		if len(waiting) == 0 {
+		if len(lagging(before, 1)) == 0 {
 			progress("  every connected proxy is up to date")
 			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return fmt.Errorf("%s: still waiting for %v: %w (run the rotation again to resume)", what, waiting, ctx.Err())
+			return fmt.Errorf("%s: still waiting for %s: %w (run the rotation again to resume)", what, laggards(lagging(before, -1)), ctx.Err())
 		case <-tick.C:
 		}
 	}
+}
+
+// laggardsShown is how many laggards a timeout names.
+const laggardsShown = 20
+
+// laggards names the first laggardsShown of lag, sorted, and counts the rest.
+func laggards(lag []string) string {
+	sort.Strings(lag)
+	if len(lag) <= laggardsShown {
+		return fmt.Sprint(lag)
+	}
+	return fmt.Sprintf("%v and %d more", lag[:laggardsShown], len(lag)-laggardsShown)
+}
+
+// bundlesLagging lists up to limit (negative: no limit) connected proxies
+// that have not yet ACKed a trust bundle newer than the one they had
+// before.
+func (s *Server) bundlesLagging(before map[string]string, limit int) []string {
+	var lag []string
+	s.status.eachAcked(resource.SecretType, func(id, acked string) bool {
+		published := s.publisher.secretVersion(id)
+		if published == "" || published == before[id] || acked != published {
+			lag = append(lag, id+" (trust bundle)")
+		}
+		return limit < 0 || len(lag) < limit
+	})
+	return lag
+}
+
+// leavesLagging lists up to limit (negative: no limit; 0: none) connected
+// proxies whose newest leaf is not under root.
+func (s *Server) leavesLagging(root *x509.Certificate, limit int) []string {
+	if limit == 0 {
+		return nil
+	}
+	want := certs.Fingerprint(root)
+	var lag []string
+	s.status.eachAcked(resource.SecretType, func(id, _ string) bool {
+		if s.certs.issuedRoot(id) != want {
+			lag = append(lag, id+" (leaf)")
+		}
+		return limit < 0 || len(lag) < limit
+	})
+	return lag
 }
 
 // bundleKey identifies a trust bundle by its roots' fingerprints.
@@ -103,30 +154,4 @@ func bundleKey(roots []*x509.Certificate) string {
 		b.WriteString(certs.Fingerprint(r))
 	}
 	return b.String()
-}
-
-// bundlesAcked lists connected proxies that have not yet ACKed a trust
-// bundle newer than the one they had before.
-func (s *Server) bundlesAcked(before map[string]string) []string {
-	var lag []string
-	for id, acked := range s.status.ackedVersions(resource.SecretType) {
-		published := s.publisher.secretVersion(id)
-		if published == "" || published == before[id] || acked != published {
-			lag = append(lag, id+" (trust bundle)")
-		}
-	}
-	sort.Strings(lag)
-	return lag
-}
-
-// leavesUnder lists connected proxies whose newest leaf is not under root.
-func (s *Server) leavesUnder(root *x509.Certificate) []string {
-	want := certs.Fingerprint(root)
-	var lag []string
-	for id := range s.status.ackedVersions(resource.SecretType) {
-		if s.certs.issuedRoot(id) != want {
-			lag = append(lag, id+" (leaf)")
-		}
-	}
-	return lag
 }

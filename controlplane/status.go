@@ -409,6 +409,23 @@ func (s *statusTracker) ackedVersions(typeURL string) map[string]string {
 	return out
 }
 
+// eachAcked calls fn with the version of typeURL each connected proxy last
+// ACKed ("" for none), in no order, until fn returns false. fn runs under
+// the tracker's lock: it must not call back into it, and should be quick.
+func (s *statusTracker) eachAcked(typeURL string, fn func(id, acked string) bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for id, p := range s.proxies {
+		acked := ""
+		if t := p.Types[typeURL]; t != nil {
+			acked = t.AckedVersion
+		}
+		if !fn(id, acked) {
+			return
+		}
+	}
+}
+
 // snapshot returns a deep copy of every connected proxy's status, by ID.
 func (s *statusTracker) snapshot() []ProxyStatus {
 	s.mu.Lock()

@@ -41,6 +41,10 @@ type flags struct {
 	strict      bool
 	keep        bool
 	heapProfile string // file the synced control plane's heap profile goes to; "": none
+	// cpuProfile prefixes the files the control plane's CPU profile of
+	// each scenario goes to ("": none), cpuProfileFor long from its start.
+	cpuProfile    string
+	cpuProfileFor time.Duration
 	// consulStreaming runs the agent with use_streaming_backend = true.
 	consulStreaming bool
 	scenarios       []string
@@ -60,6 +64,8 @@ func main() {
 	flag.BoolVar(&f.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.BoolVar(&f.consulStreaming, "consul-streaming", false, "run Consul with use_streaming_backend = true (its default; off by default here for a Consul 1.14 bug, README \"Consul versions\") to compare the load the control plane's health queries put on Consul")
 	flag.StringVar(&f.heapProfile, "heap-profile", "", "write the control plane's heap profile (its admin /debug/pprof/heap, after a GC) to this file once every client has synced, for `go tool pprof`")
+	flag.StringVar(&f.cpuProfile, "cpu-profile", "", "write the control plane's CPU profile (its admin /debug/pprof/profile) of each scenario's first -cpu-profile-for to PREFIX-<scenario>.pprof, for `go tool pprof`")
+	flag.DurationVar(&f.cpuProfileFor, "cpu-profile-for", 20*time.Second, "how long -cpu-profile profiles each scenario, from its start")
 	scenario := flag.String("scenario", "all", "scenarios to run, in turn: all, or a comma-separated list of "+strings.Join(allScenarios, ", "))
 	flag.StringVar(&f.results, "results", "bench/results/cp", "directory (relative to the module root) of the results file, <date>-<commit>.json; empty: none")
 	readme := flag.String("render-readme", "", "render the newest full delta run of each scale in the -results directory into this Markdown file's "+readmeBegin+" block, and run nothing")
@@ -174,11 +180,11 @@ func run(f flags) error {
 		return err
 	}
 	if f.heapProfile != "" {
-		if err := saveHeapProfile("http://"+adminAddr+"/debug/pprof/heap?gc=1", f.heapProfile); err != nil {
+		if err := saveProfile("http://"+adminAddr+"/debug/pprof/heap?gc=1", f.heapProfile); err != nil {
 			return err
 		}
 		fmt.Printf("heap profile of the synced control plane: %s\n", f.heapProfile)
-		if err := saveHeapProfile("http://"+adminAddr+"/debug/pprof/goroutine", f.heapProfile+".goroutines"); err != nil {
+		if err := saveProfile("http://"+adminAddr+"/debug/pprof/goroutine", f.heapProfile+".goroutines"); err != nil {
 			return err
 		}
 		if m, err := memoryBreakdown("http://" + adminAddr + "/metrics"); err == nil {
@@ -196,8 +202,12 @@ func run(f flags) error {
 			rep.peakRSS = max(rep.peakRSS, m.HWM)
 		}
 		fmt.Printf("scenario %s\n", name)
+		profiled := profileCPU(f, adminAddr, name)
 		sr, err := b.runScenario(name)
 		if err != nil {
+			return err
+		}
+		if err := <-profiled; err != nil {
 			return err
 		}
 		rep.scenarios = append(rep.scenarios, sr)
@@ -296,23 +306,43 @@ func httpOK(url string) error {
 	return nil
 }
 
-// saveHeapProfile writes the profile url serves to path.
-func saveHeapProfile(url, path string) error {
+// saveProfile writes the profile url serves to path.
+// profileCPU saves the control plane's CPU profile of the next
+// f.cpuProfileFor when f.cpuProfile is set; the channel yields the outcome.
+func profileCPU(f flags, adminAddr, scenario string) <-chan error {
+	done := make(chan error, 1)
+	if f.cpuProfile == "" {
+		done <- nil
+		return done
+	}
+	path := fmt.Sprintf("%s-%s.pprof", f.cpuProfile, scenario)
+	url := fmt.Sprintf("http://%s/debug/pprof/profile?seconds=%d", adminAddr, int(f.cpuProfileFor.Seconds()))
+	go func() {
+		err := saveProfile(url, path)
+		if err == nil {
+			fmt.Printf("CPU profile of the control plane in scenario %s: %s\n", scenario, path)
+		}
+		done <- err
+	}()
+	return done
+}
+
+func saveProfile(url, path string) error {
 	resp, err := http.Get(url)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("heap profile: %s: %s", url, resp.Status)
+		return fmt.Errorf("profile: %s: %s", url, resp.Status)
 	}
 	out, err := os.Create(path)
 	if err != nil {
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile: %w", err)
 	}
 	if _, err := io.Copy(out, resp.Body); err != nil {
 		out.Close()
-		return fmt.Errorf("heap profile: %w", err)
+		return fmt.Errorf("profile: %w", err)
 	}
 	return out.Close()
 }
