@@ -19,9 +19,11 @@ import (
 // stays consistent across types. A proxyless gRPC client subscribes to
 // the names it dials; in ADS mode the cache would never answer it, so it
 // is served from a cache that answers each request with the named
-// resources the snapshot has. A watch goes to the cache of its node's
+// resources the snapshot has. Sidecars' delta watches are served by
+// deltaCache, with the same semantics as the ADS-mode cache but resources
+// marshaled once for every node. A watch goes to the cache of its node's
 // kind, read from the node metadata on the request (isProxyless). Every
-// snapshot is set in both caches — a cache with no watch of a node only
+// snapshot is set in every cache — a cache with no watch of a node only
 // stores it — so the publisher need not know a node's kind and a node's
 // watches always find its snapshot.
 //
@@ -39,6 +41,10 @@ import (
 type nodeCache struct {
 	sidecars  cachev3.SnapshotCache // ADS mode
 	proxyless cachev3.SnapshotCache // answers named subscriptions
+	// delta serves sidecars' delta watches from resources marshaled once
+	// for every node that holds them; sidecars' SotW watches stay on
+	// sidecars.
+	delta *deltaCache
 
 	mu        sync.Mutex
 	watches   map[string]int  // open watches by node ID
@@ -52,6 +58,7 @@ func newNodeCache(logger log.Logger) *nodeCache {
 	return &nodeCache{
 		sidecars:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger),
 		proxyless: cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger),
+		delta:     newDeltaCache(),
 		watches:   map[string]int{},
 		published: map[string]bool{},
 	}
@@ -65,14 +72,16 @@ func (n *nodeCache) cacheFor(node *corev3.Node) cachev3.SnapshotCache {
 	return n.sidecars
 }
 
-// SetSnapshot publishes a node's snapshot to both caches.
-func (n *nodeCache) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error {
+// SetSnapshot publishes a node's snapshot to the three caches; delta is
+// the same resources as the delta server sends them.
+func (n *nodeCache) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot, delta *deltaState) error {
 	n.mu.Lock()
 	n.published[node] = true
 	n.mu.Unlock()
 	if err := n.sidecars.SetSnapshot(ctx, node, snap); err != nil {
 		return err
 	}
+	n.delta.set(ctx, node, delta)
 	return n.proxyless.SetSnapshot(ctx, node, snap)
 }
 
@@ -106,12 +115,13 @@ func (n *nodeCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, 
 func (n *nodeCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
 	node := req.GetNode().GetId()
 	n.opened(node)
-	c := n.cacheFor(req.GetNode())
-	if c == n.proxyless {
-		_, err := c.GetSnapshot(node)
-		sub = announceAbsent(req, sub, err == nil)
+	if !isProxyless(req.GetNode()) {
+		cancel, err := n.delta.CreateDeltaWatch(req, sub, ch)
+		return n.tracked(node, cancel), err
 	}
-	cancel, err := c.CreateDeltaWatch(req, sub, ch)
+	_, err := n.proxyless.GetSnapshot(node)
+	sub = announceAbsent(req, sub, err == nil)
+	cancel, err := n.proxyless.CreateDeltaWatch(req, sub, ch)
 	return n.tracked(node, cancel), err
 }
 
@@ -155,27 +165,34 @@ func (n *nodeCache) closed(node string, cancel func()) {
 	}
 }
 
-// clear drops a node from both caches. Callers hold n.mu.
+// clear drops a node from the caches. Callers hold n.mu.
 func (n *nodeCache) clear(node string) {
 	n.sidecars.ClearSnapshot(node)
 	n.proxyless.ClearSnapshot(node)
+	n.delta.clear(node)
 }
 
-// GetStatusInfo is the node's watch status in the cache serving it, nil
-// if neither has one; for tests.
-func (n *nodeCache) GetStatusInfo(node string) cachev3.StatusInfo {
+// openWatches is the number of the node's open watches in the caches, and
+// whether any cache holds an entry for it; for tests.
+func (n *nodeCache) openWatches(node string) (watches int, held bool) {
 	for _, c := range []cachev3.SnapshotCache{n.sidecars, n.proxyless} {
 		if slices.Contains(c.GetStatusKeys(), node) {
-			return c.GetStatusInfo(node)
+			info := c.GetStatusInfo(node)
+			watches += info.GetNumWatches() + info.GetNumDeltaWatches()
+			held = true
 		}
 	}
-	return nil
+	if w, ok := n.delta.watchCount(node); ok {
+		watches += w
+		held = true
+	}
+	return watches, held
 }
 
-// GetStatusKeys are the nodes either cache holds a status entry for.
+// GetStatusKeys are the nodes any cache holds an entry for; for tests.
 func (n *nodeCache) GetStatusKeys() []string {
 	keys := n.sidecars.GetStatusKeys()
-	for _, k := range n.proxyless.GetStatusKeys() {
+	for _, k := range append(n.proxyless.GetStatusKeys(), n.delta.keys()...) {
 		if !slices.Contains(keys, k) {
 			keys = append(keys, k)
 		}

@@ -170,16 +170,15 @@ func TestProxyLeavingCatalogWhileConnectedKeepsItsWatch(t *testing.T) {
 				t.Fatal(err)
 			}
 			poll.Until(t, 10*time.Second, "the ACK's watch open in the cache", func() error {
-				info := s.cache.GetStatusInfo(knownProxy)
-				if info == nil || info.GetNumWatches()+info.GetNumDeltaWatches() != 1 {
-					return fmt.Errorf("no open watch")
+				if w, _ := s.cache.openWatches(knownProxy); w != 1 {
+					return fmt.Errorf("%d open watches", w)
 				}
 				return nil
 			})
 
 			src <- &catalog.Snapshot{Version: 2, Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{}}
 			waitPublished(t, s, 2)
-			if s.cache.GetStatusInfo(knownProxy) == nil {
+			if _, held := s.cache.openWatches(knownProxy); !held {
 				t.Fatal("the connected proxy's cache status was dropped when it left the catalog")
 			}
 
@@ -312,7 +311,8 @@ func TestNodeCacheAnswersByKind(t *testing.T) {
 				node = proxylessNode("n")
 			}
 			publish := func() {
-				if err := c.SetSnapshot(context.Background(), "n", listenerSnapshot(t, "a", "b", "c")); err != nil {
+				snap := listenerSnapshot(t, "a", "b", "c")
+				if err := c.SetSnapshot(context.Background(), "n", snap, deltaStateOf(t, snap)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/anypb"
 
 	"github.com/weft-mesh/weft/controlplane/translate"
 )
@@ -29,7 +32,9 @@ type validatable interface {
 
 // snapshotSink is the cache the publisher writes to (a *nodeCache).
 type snapshotSink interface {
-	SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot) error
+	// SetSnapshot publishes a node's snapshot, and the same resources
+	// as the delta server sends them (shared with other nodes).
+	SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot, delta *deltaState) error
 	// Unpublish drops a node that left the catalog.
 	Unpublish(node string)
 }
@@ -67,6 +72,7 @@ type publishedProxy struct {
 	// unchanged proxy the same pointer again.
 	res     *translate.Resources
 	snap    *cachev3.Snapshot
+	delta   *deltaState
 	version string // the combined version of every type
 	// keys are the interned resources it holds, by type (publishedTypes).
 	keys typeKeys
@@ -77,7 +83,10 @@ type typeKeys [5][]internKey
 
 // internedResource is the canonical proto of one content hash.
 type internedResource struct {
-	res  validatable
+	res validatable
+	// wire is res as the delta server sends it, marshaled once for
+	// every proxy that holds it (deltaCache).
+	wire *discoveryv3.Resource
 	refs int // proxies whose published snapshot holds it
 }
 
@@ -124,7 +133,8 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			p.published[id] = prev
 			continue
 		}
-		if serr := p.cache.SetSnapshot(ctx, id, snap); serr != nil {
+		delta := p.deltaState(snap, keys, last)
+		if serr := p.cache.SetSnapshot(ctx, id, snap, delta); serr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
 			continue
 		}
@@ -139,7 +149,7 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 		if !ok {
 			inRes++
 		}
-		p.published[id] = publishedProxy{res: r, snap: snap, version: version, keys: keys}
+		p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version, keys: keys}
 		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
 		for _, typ := range publishedTypes {
 			p.metrics.published(id, typ, snap.GetVersion(typ), since)
@@ -153,6 +163,31 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 		p.logger.Error("proxy configuration rejected before publishing", "error", e)
 	}
 	return changed, errors.Join(failed...)
+}
+
+// deltaState is snap's resources as the delta server sends them: the
+// interned wire form of each, sorted by name. A type whose resources are
+// last's keeps last's list.
+func (p *publisher) deltaState(snap *cachev3.Snapshot, keys typeKeys, last *publishedProxy) *deltaState {
+	d := &deltaState{}
+	for i, typ := range publishedTypes {
+		rt := cachev3.GetResponseType(typ)
+		d.versions[rt] = snap.GetVersion(typ)
+		if last != nil && last.delta != nil && sameSlice(keys[i], last.keys[i]) {
+			d.resources[rt] = last.delta.resources[rt]
+			continue
+		}
+		wire := make([]*discoveryv3.Resource, len(keys[i]))
+		for j, k := range keys[i] {
+			wire[j] = p.interned[k].wire
+		}
+		byName := func(a, b *discoveryv3.Resource) int { return strings.Compare(a.Name, b.Name) }
+		if !slices.IsSortedFunc(wire, byName) {
+			slices.SortFunc(wire, byName)
+		}
+		d.resources[rt] = wire
+	}
+	return d
 }
 
 // unpublishGone clears the proxies that are not in res any more.
@@ -310,6 +345,7 @@ type resourceMemo struct {
 type memoEntry struct {
 	key       internKey
 	canonical validatable
+	wire      *discoveryv3.Resource // canonical as the delta server sends it
 }
 
 // internKey identifies a resource by message type and content hash.
@@ -341,9 +377,16 @@ func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 		return memoEntry{}, fmt.Errorf("resource %q: marshal: %w", cachev3.GetResourceName(r), err)
 	}
 	sum := sha256.Sum256(b)
-	e := memoEntry{key: internKey{typ: string(r.ProtoReflect().Descriptor().FullName()), hash: hex.EncodeToString(sum[:])}, canonical: r}
+	typ := string(r.ProtoReflect().Descriptor().FullName())
+	hash := hex.EncodeToString(sum[:])
+	e := memoEntry{key: internKey{typ: typ, hash: hash}, canonical: r}
 	if old, ok := m.interned[e.key]; ok {
-		e.canonical = old.res
+		e.canonical, e.wire = old.res, old.wire
+	} else {
+		// Delta xDS versions are go-control-plane's: the SHA-256 of the
+		// deterministic encoding, in hex (cachev3.HashResource).
+		e.wire = &discoveryv3.Resource{Name: cachev3.GetResourceName(r), Version: hash,
+			Resource: &anypb.Any{TypeUrl: resource.APITypePrefix + typ, Value: b}}
 	}
 	m.intern(e)
 	m.seen[r] = e
@@ -354,7 +397,7 @@ func (m *resourceMemo) resolve(r validatable) (memoEntry, error) {
 // that key is interned already.
 func (m *resourceMemo) intern(e memoEntry) {
 	if _, ok := m.interned[e.key]; !ok {
-		m.interned[e.key] = &internedResource{res: e.canonical}
+		m.interned[e.key] = &internedResource{res: e.canonical, wire: e.wire}
 		m.canonical[e.canonical] = e.key
 		m.added = append(m.added, e.key)
 	}

@@ -32,7 +32,7 @@ func newRecordingSink() *recordingSink {
 	return &recordingSink{snaps: map[string]cachev3.ResourceSnapshot{}, sets: map[string]int{}}
 }
 
-func (s *recordingSink) SetSnapshot(_ context.Context, node string, snap cachev3.ResourceSnapshot) error {
+func (s *recordingSink) SetSnapshot(_ context.Context, node string, snap cachev3.ResourceSnapshot, _ *deltaState) error {
 	s.snaps[node] = snap
 	s.sets[node]++
 	return nil
