@@ -18,6 +18,7 @@ import (
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	"github.com/google/go-cmp/cmp"
+	statuspb "google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/types/known/anypb"
 	"google.golang.org/protobuf/types/known/durationpb"
 )
@@ -238,4 +239,41 @@ func randomSnapshot(t *testing.T, rng *rand.Rand, version string, names []string
 		t.Fatal(err)
 	}
 	return snap
+}
+
+// TestDeltaCacheDoesNotResendANACKedVersion: a NACK is a request like an
+// ACK, and the stream holds what it was sent, so the cache waits for the
+// next snapshot that changes something rather than sending the rejected
+// version again (a loop with a sidecar that keeps rejecting it).
+func TestDeltaCacheDoesNotResendANACKedVersion(t *testing.T) {
+	c := newDeltaCache()
+	node := &corev3.Node{Id: "n"}
+	first := listenerSnapshot(t, "a", "b")
+	state := deltaStateOf(t, first)
+	c.set(context.Background(), "n", state)
+	s := &deltaStream{cache: c, typeURL: resourcev3.ListenerType, node: node}
+	s.request(t, nil, nil) // answered, then ACKed by drain
+	if len(s.got) != 1 {
+		t.Fatalf("responses %q, want the first snapshot", s.got)
+	}
+	// The NACK of that response: the same stream state, an error.
+	req := &discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResponseNonce: fmt.Sprint(s.nonce),
+		ErrorDetail: &statuspb.Status{Message: "listener a: rejected"}}
+	s.cancel()
+	cancel, err := c.CreateDeltaWatch(req, s.sub, s.ch)
+	if err != nil || cancel == nil {
+		t.Fatalf("CreateDeltaWatch after a NACK = %v, %v; want a watch that waits", cancel != nil, err)
+	}
+	s.cancel = cancel
+	c.set(context.Background(), "n", state) // republished as it was
+	s.drain(t)
+	if len(s.got) != 1 {
+		t.Fatalf("responses %q: the NACKed version was sent again", s.got)
+	}
+	changed := listenerSnapshot(t, "a", "b", "c")
+	c.set(context.Background(), "n", keepUnchanged(state, deltaStateOf(t, changed)))
+	s.drain(t)
+	if len(s.got) != 2 || !strings.Contains(s.got[1], "sent [c@") {
+		t.Fatalf("responses %q, want c sent once the snapshot changed", s.got)
+	}
 }
