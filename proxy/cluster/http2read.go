@@ -150,11 +150,7 @@ func (cc *h2Conn) onTrailers(st *h2Stream, f *http2.MetaHeadersFrame) error {
 		cc.resetStream(st, http2.ErrCodeProtocol, errors.New("http2: trailers with a pseudo-header field"))
 		return nil
 	}
-	trailer := make(http.Header, len(f.RegularFields()))
-	for _, hf := range f.RegularFields() {
-		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
-		trailer[k] = append(trailer[k], hf.Value)
-	}
+	trailer := h2wire.Header(f.RegularFields())
 	st.mu.Lock()
 	st.trailer = trailer
 	st.eof = true
@@ -178,9 +174,10 @@ func (st *h2Stream) response(f *http2.MetaHeadersFrame) (*http.Response, error) 
 	}
 	regular := f.RegularFields()
 	header := make(http.Header, len(regular))
+	vs := h2wire.NewValues(len(regular))
 	var trailer http.Header
 	for _, hf := range regular {
-		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
+		k := h2wire.Canonical(hf.Name)
 		if k == "Trailer" {
 			if trailer == nil {
 				trailer = make(http.Header)
@@ -192,7 +189,7 @@ func (st *h2Stream) response(f *http2.MetaHeadersFrame) (*http.Response, error) 
 			}
 			continue
 		}
-		header[k] = append(header[k], hf.Value)
+		vs.Add(header, k, hf.Value)
 	}
 	if code >= 100 && code <= 199 {
 		return nil, st.informational(f, code, header)

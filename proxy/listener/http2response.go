@@ -194,6 +194,9 @@ func (w *h2sResponse) trailers() []hpack.HeaderField {
 		}
 		for _, v := range vv {
 			if httpguts.ValidHeaderFieldValue(v) {
+				if out == nil {
+					out = make([]hpack.HeaderField, 0, 4) // gRPC's status, message, details
+				}
 				out = append(out, hpack.HeaderField{Name: name, Value: v})
 			}
 		}

@@ -141,6 +141,7 @@ func (sc *h2sConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) 
 	}
 	regular := f.RegularFields()
 	header := make(http.Header, len(regular))
+	vs := h2wire.NewValues(len(regular))
 	var cookies []string
 	for _, hf := range regular {
 		if h2wire.ConnectionSpecific(hf.Name) {
@@ -153,8 +154,7 @@ func (sc *h2sConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) 
 			cookies = append(cookies, hf.Value)
 			continue
 		}
-		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
-		header[k] = append(header[k], hf.Value)
+		vs.Add(header, h2wire.Canonical(hf.Name), hf.Value)
 	}
 	if len(cookies) > 0 {
 		header["Cookie"] = []string{strings.Join(cookies, "; ")}
@@ -377,11 +377,7 @@ func (st *h2sStream) onTrailers(f *http2.MetaHeadersFrame) error {
 		sc.resetStream(st.id, http2.ErrCodeProtocol)
 		return nil
 	}
-	trailer := make(http.Header, len(f.RegularFields()))
-	for _, hf := range f.RegularFields() {
-		k := textproto.CanonicalMIMEHeaderKey(hf.Name)
-		trailer[k] = append(trailer[k], hf.Value)
-	}
+	trailer := h2wire.Header(f.RegularFields())
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	if st.eof {

@@ -164,10 +164,30 @@ func copyTrailers(w http.ResponseWriter, trailer http.Header, announced int, h2 
 	h := w.Header()
 	for k, vv := range trailer {
 		if len(trailer) != announced {
-			k = http.TrailerPrefix + k
+			k = trailerKey(k)
+		}
+		if len(h[k]) == 0 {
+			// The upstream's response is done with its trailers: they
+			// are handed on, not copied.
+			h[k] = vv
+			continue
 		}
 		h[k] = append(h[k], vv...)
 	}
+}
+
+// trailerKey is k with http.TrailerPrefix, without allocating for gRPC's
+// trailers.
+func trailerKey(k string) string {
+	switch k {
+	case "Grpc-Status":
+		return http.TrailerPrefix + "Grpc-Status"
+	case "Grpc-Message":
+		return http.TrailerPrefix + "Grpc-Message"
+	case "Grpc-Status-Details-Bin":
+		return http.TrailerPrefix + "Grpc-Status-Details-Bin"
+	}
+	return http.TrailerPrefix + k
 }
 
 // isEventStream reports whether a Content-Type is text/event-stream,

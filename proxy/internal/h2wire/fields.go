@@ -7,7 +7,10 @@ package h2wire
 
 import (
 	"net/http"
+	"net/textproto"
 	"strings"
+
+	"golang.org/x/net/http2/hpack"
 )
 
 // Lower returns a header name in lower case, without allocating for the
@@ -17,6 +20,49 @@ func Lower(name string) string {
 		return v
 	}
 	return strings.ToLower(name)
+}
+
+// Canonical returns the canonical form of a field name as it arrives on
+// the wire (lower case), without allocating for the common ones:
+// textproto.CanonicalMIMEHeaderKey allocates for every name outside its
+// own short table, and gRPC's are outside it.
+func Canonical(lower string) string {
+	if v, ok := commonCanonical[lower]; ok {
+		return v
+	}
+	return textproto.CanonicalMIMEHeaderKey(lower)
+}
+
+// Values gives the fields of one header block their value slices from
+// one array, so that a block of n fields costs one allocation rather
+// than n, as net/textproto's reader does. A name's first value is a
+// slice of capacity one: appending a second value copies it out.
+type Values struct{ buf []string }
+
+// NewValues is room for n values.
+func NewValues(n int) Values { return Values{buf: make([]string, 0, n)} }
+
+// Add adds v to h[k].
+func (vs *Values) Add(h http.Header, k, v string) {
+	cur := h[k]
+	if len(cur) > 0 || len(vs.buf) == cap(vs.buf) {
+		h[k] = append(cur, v)
+		return
+	}
+	vs.buf = append(vs.buf, v)
+	n := len(vs.buf)
+	h[k] = vs.buf[n-1 : n : n]
+}
+
+// Header is a block's fields as an http.Header, their values from one
+// array (Values) and their names canonical.
+func Header(fields []hpack.HeaderField) http.Header {
+	h := make(http.Header, len(fields))
+	vs := NewValues(len(fields))
+	for _, hf := range fields {
+		vs.Add(h, Canonical(hf.Name), hf.Value)
+	}
+	return h
 }
 
 // ConnectionSpecific reports whether a lower-case field name is one
@@ -49,6 +95,15 @@ var commonLower = func() map[string]string {
 		"x-forwarded-for", "x-forwarded-proto", "x-request-id", "x-weft-error",
 	} {
 		m[http.CanonicalHeaderKey(v)] = v
+	}
+	return m
+}()
+
+// commonCanonical is commonLower reversed.
+var commonCanonical = func() map[string]string {
+	m := make(map[string]string, len(commonLower))
+	for canonical, lower := range commonLower {
+		m[lower] = canonical
 	}
 	return m
 }()

@@ -3,7 +3,11 @@ package h2wire
 import (
 	"bufio"
 	"bytes"
+	"net/http"
+	"net/textproto"
 	"testing"
+
+	"github.com/google/go-cmp/cmp"
 )
 
 func TestLower(t *testing.T) {
@@ -16,6 +20,40 @@ func TestLower(t *testing.T) {
 	}
 	if n := testing.AllocsPerRun(100, func() { Lower("Content-Type") }); n != 0 {
 		t.Errorf("Lower of a common name allocates %v times", n)
+	}
+}
+
+func TestCanonical(t *testing.T) {
+	for _, in := range []string{"content-type", "grpc-status", "grpc-timeout", "te", "traceparent", "x-custom-thing", "x-b3-traceid", "www-authenticate"} {
+		if got, want := Canonical(in), textproto.CanonicalMIMEHeaderKey(in); got != want {
+			t.Errorf("Canonical(%q) = %q, want %q", in, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { Canonical("grpc-status") }); n != 0 {
+		t.Errorf("Canonical of a common name allocates %v times", n)
+	}
+}
+
+func TestValues(t *testing.T) {
+	h := http.Header{}
+	vs := NewValues(3)
+	if n := testing.AllocsPerRun(1, func() {
+		h, vs = make(http.Header, 4), NewValues(3)
+		vs.Add(h, "A", "1")
+		vs.Add(h, "B", "2")
+		vs.Add(h, "A", "3") // a second value: copied out
+		vs.Add(h, "C", "4")
+		vs.Add(h, "D", "5") // past the room asked for
+	}); n > 5 {
+		t.Errorf("five values cost %v allocations, want at most 5 (map, array, A's copy, D)", n)
+	}
+	want := http.Header{"A": {"1", "3"}, "B": {"2"}, "C": {"4"}, "D": {"5"}}
+	if diff := cmp.Diff(want, h); diff != "" {
+		t.Errorf("header (-want +got):\n%s", diff)
+	}
+	h["B"] = append(h["B"], "x") // must not overwrite C's value
+	if h.Get("C") != "4" {
+		t.Errorf("appending to B overwrote C: %q", h["C"])
 	}
 }
 
