@@ -56,6 +56,7 @@ func (p *Proxy) apply(s xds.State) (xds.Subscriptions, error) {
 	plan.Commit()
 	p.certs.Set(withCertificatesInUse(rt.Certificates, p.certs.All(), p.listeners.CertificatesInUse()))
 	p.saveConfig(s)
+	p.changes.Add(1)
 	if p.readiness.observe(s, rt, time.Now(), p.waitingForLeaves) {
 		p.log.Info("ready: first configuration applied", "listeners", len(rt.Listeners), "clusters", len(rt.Clusters))
 	}

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
+	matcherv3 "github.com/envoyproxy/go-control-plane/envoy/type/matcher/v3"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/weft-mesh/weft/proxy/config"
@@ -75,5 +76,34 @@ func wantReused(t *testing.T, when string, prev, next *config.Runtime, newListen
 		if reused := c == prev.Clusters[name]; reused == (name == newCluster) {
 			t.Errorf("%s: cluster %s reused: %v", when, name, reused)
 		}
+	}
+}
+
+// TestActivityCountsAppliedConfigurations: an applied configuration is
+// activity, as a request is, so that an idle sidecar releases the pages
+// applying it mapped in (cmd/weft-proxy's idle trimmer); a rejected one
+// changes nothing, so it is not.
+func TestActivityCountsAppliedConfigurations(t *testing.T) {
+	p := newUnstartedProxy(t)
+	side := xdstest.ScaledSidecar(xdstest.Scale{Clusters: 2, EndpointsPerCluster: 2, Listeners: 1, RegexRoutesPerListener: 1})
+	s := scaledState(side)
+	before := p.Activity()
+	if _, err := p.apply(s); err != nil {
+		t.Fatal(err)
+	}
+	applied := p.Activity()
+	if applied == before {
+		t.Fatalf("Activity %d after an applied configuration: want it changed", applied)
+	}
+
+	bad := proto.Clone(side.Routes[0]).(*routev3.RouteConfiguration)
+	bad.VirtualHosts[0].Routes[0].GetMatch().PathSpecifier = &routev3.RouteMatch_SafeRegex{SafeRegex: &matcherv3.RegexMatcher{Regex: "("}}
+	s.Routes.Items = maps.Clone(s.Routes.Items)
+	s.Routes.Items[bad.GetName()] = bad
+	if _, err := p.apply(s); err == nil {
+		t.Fatal("apply of a route with regex \"(\": want an error")
+	}
+	if got := p.Activity(); got != applied {
+		t.Errorf("Activity %d after a rejected configuration: want %d, unchanged", got, applied)
 	}
 }

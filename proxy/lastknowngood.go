@@ -105,6 +105,7 @@ func (p *Proxy) saveConfig(s xds.State) {
 // onLeaf is the identity manager's OnIssue: it persists a newly issued
 // leaf and re-evaluates readiness, which may have been waiting for it.
 func (p *Proxy) onLeaf(l *identity.Leaf) {
+	p.changes.Add(1)
 	p.saveLeaf(l)
 	if p.Ready() == nil {
 		p.log.Debug("ready: leaf certificate obtained")

@@ -85,6 +85,9 @@ type Proxy struct {
 	tracers   *tracing.Providers
 	// runtime is the configuration being applied or last applied.
 	runtime atomic.Pointer[config.Runtime]
+	// changes counts configurations applied and leaf certificates issued
+	// (see Activity).
+	changes atomic.Uint64
 
 	readiness readiness
 	adminAddr atomic.Pointer[net.Addr]
@@ -172,10 +175,13 @@ func (p *Proxy) Quit() { p.quitOnce.Do(func() { close(p.quit) }) }
 // finds the initial fetch timeout passed. It stays closed while draining.
 func (p *Proxy) BecameReady() <-chan struct{} { return p.readiness.done() }
 
-// Activity counts the TCP connections proxied and HTTP requests served so
-// far; it does not change while the proxy is idle (health checks that only
-// connect do not count).
-func (p *Proxy) Activity() uint64 { return p.listeners.Activity() }
+// Activity counts the TCP connections proxied, HTTP requests served,
+// configurations applied and leaf certificates issued so far; it does not
+// change while the proxy is idle (health checks that only connect do not
+// count). A configuration change or a renewal maps in code and data that
+// the traffic may never touch again, as traffic does: cmd/weft-proxy
+// releases both once Activity stops changing.
+func (p *Proxy) Activity() uint64 { return p.listeners.Activity() + p.changes.Load() }
 
 // Started is closed once the admin API is listening (never, if Run fails
 // to bind it).
