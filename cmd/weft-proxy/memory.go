@@ -10,8 +10,9 @@ import (
 	"github.com/weft-mesh/weft/proxy"
 )
 
-// idleTrimInterval is how long the sidecar must see no new connection
-// and no request before the executable's pages are released again.
+// idleTrimInterval is how long the sidecar must see no new connection,
+// request, applied configuration or issued certificate (Proxy.Activity)
+// before the executable's pages are released again.
 const idleTrimInterval = 15 * time.Second
 
 // busyTrimTicks is how many idleTrimIntervals of traffic pass between two
