@@ -121,3 +121,48 @@ func BenchmarkOneServiceChange1000Services(b *testing.B) {
 }
 
 var benchMesh = translate.Mesh{TrustDomain: "weft.local", RootsPEM: []byte("-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n")}
+
+// BenchmarkFanOutPublish2000Sidecars measures the publisher alone when a
+// service every sidecar of a 1,000-service, 2,000-sidecar catalog has as
+// an upstream changes (an instance's health flips): every sidecar's load
+// assignments change and are published again. The two translations are
+// made once; iterations publish them in turn.
+func BenchmarkFanOutPublish2000Sidecars(b *testing.B) {
+	healthy := largeCatalog(1000)
+	hub := []catalog.Endpoint{
+		{ProxyID: "hub-0-sidecar-proxy", Address: "10.0.1.1", Port: 21000, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1},
+		{ProxyID: "hub-1-sidecar-proxy", Address: "10.0.1.2", Port: 21000, Health: catalog.HealthPassing, WeightPassing: 1, WeightWarning: 1},
+	}
+	healthy.Endpoints["hub"] = hub
+	for id, p := range healthy.Proxies {
+		q := *p
+		q.Upstreams = append(slices.Clone(p.Upstreams), catalog.Upstream{DestinationName: "hub", LocalBindAddress: "127.0.0.1", LocalBindPort: 9003})
+		healthy.Proxies[id] = &q
+	}
+	critical := *healthy
+	critical.Endpoints = maps.Clone(healthy.Endpoints)
+	flipped := slices.Clone(hub)
+	flipped[0].Health = catalog.HealthCritical
+	critical.Endpoints["hub"] = flipped
+
+	x := translate.NewTranslator()
+	results := []*translate.Result{x.Translate(healthy, benchMesh), x.Translate(&critical, benchMesh)}
+	cache := newNodeCache(nil)
+	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+	ctx := context.Background()
+	if _, err := p.publish(ctx, results[0], time.Now()); err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	i := 0
+	for b.Loop() {
+		i++
+		changed, err := p.publish(ctx, results[i%2], time.Now())
+		if err != nil {
+			b.Fatal(err)
+		}
+		if changed != len(healthy.Proxies) {
+			b.Fatalf("%d sidecars changed, want all %d", changed, len(healthy.Proxies))
+		}
+	}
+}

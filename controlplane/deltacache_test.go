@@ -44,6 +44,16 @@ func deltaStateOf(t testing.TB, snap *cachev3.Snapshot) *deltaState {
 	return d
 }
 
+// lazyOf is snap as the publisher hands it on, already built.
+func lazyOf(snap *cachev3.Snapshot) *lazySnapshot {
+	l := &lazySnapshot{}
+	for i, typ := range publishedTypes {
+		l.versions[i] = snap.GetVersion(typ)
+	}
+	l.once.Do(func() { l.built = snap })
+	return l
+}
+
 // deltaWatcher is the part of a cache a delta stream uses.
 type deltaWatcher interface {
 	CreateDeltaWatch(*cachev3.DeltaRequest, cachev3.Subscription, chan cachev3.DeltaResponse) (func(), error)

@@ -2,6 +2,7 @@ package controlplane
 
 import (
 	"context"
+	"fmt"
 	"slices"
 	"sync"
 
@@ -22,10 +23,14 @@ import (
 // resources the snapshot has. Sidecars' delta watches are served by
 // deltaCache, with the same semantics as the ADS-mode cache but resources
 // marshaled once for every node. A watch goes to the cache of its node's
-// kind, read from the node metadata on the request (isProxyless). Every
-// snapshot is set in every cache — a cache with no watch of a node only
-// stores it — so the publisher need not know a node's kind and a node's
-// watches always find its snapshot.
+// kind, read from the node metadata on the request (isProxyless), so the
+// publisher need not know a node's kind. Every snapshot is set in the delta
+// cache. go-control-plane's caches are given a node's snapshot, built then
+// from the lazySnapshot, only while they hold a watch of the node, and
+// before one is created or a REST request answered (syncGCP): a node's
+// watches always find its latest snapshot, and the sidecars on delta
+// streams, which go-control-plane's caches never serve, cost neither the
+// snapshot's maps nor the caches' work.
 //
 // The caches keep a status entry for every node that ever opened a watch
 // and free it only on ClearSnapshot (go-control-plane issue 597), and
@@ -46,9 +51,19 @@ type nodeCache struct {
 	// sidecars.
 	delta *deltaCache
 
-	mu        sync.Mutex
-	watches   map[string]int  // open watches by node ID
-	published map[string]bool // nodes with a current snapshot
+	// gcpMu serializes syncGCP, so that an older snapshot never replaces
+	// a newer one in go-control-plane's caches.
+	gcpMu sync.Mutex
+
+	mu         sync.Mutex
+	watches    map[string]int  // open watches by node ID
+	gcpWatches map[string]int  // of those, the ones in go-control-plane's caches
+	published  map[string]bool // nodes with a current snapshot
+	// latest is the snapshot last published to each node, kept as long
+	// as the node is (see clear); inGCP is the one go-control-plane's
+	// caches hold.
+	latest map[string]*lazySnapshot
+	inGCP  map[string]*lazySnapshot
 }
 
 var _ cachev3.Cache = (*nodeCache)(nil)
@@ -56,11 +71,14 @@ var _ cachev3.Cache = (*nodeCache)(nil)
 // newNodeCache builds the two caches; logger may be nil.
 func newNodeCache(logger log.Logger) *nodeCache {
 	return &nodeCache{
-		sidecars:  cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger),
-		proxyless: cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger),
-		delta:     newDeltaCache(),
-		watches:   map[string]int{},
-		published: map[string]bool{},
+		sidecars:   cachev3.NewSnapshotCache(true, cachev3.IDHash{}, logger),
+		proxyless:  cachev3.NewSnapshotCache(false, cachev3.IDHash{}, logger),
+		delta:      newDeltaCache(),
+		watches:    map[string]int{},
+		gcpWatches: map[string]int{},
+		published:  map[string]bool{},
+		latest:     map[string]*lazySnapshot{},
+		inGCP:      map[string]*lazySnapshot{},
 	}
 }
 
@@ -72,22 +90,55 @@ func (n *nodeCache) cacheFor(node *corev3.Node) cachev3.SnapshotCache {
 	return n.sidecars
 }
 
-// SetSnapshot publishes a node's snapshot to the three caches; delta is
-// the same resources as the delta server sends them.
-func (n *nodeCache) SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot, delta *deltaState) error {
+// SetSnapshot publishes a node's snapshot: to the delta cache, where delta
+// is the same resources as the delta server sends them, and to
+// go-control-plane's caches if they hold a watch of the node.
+func (n *nodeCache) SetSnapshot(ctx context.Context, node string, snap *lazySnapshot, delta *deltaState) error {
 	n.mu.Lock()
 	n.published[node] = true
+	n.latest[node] = snap
+	watched := n.gcpWatches[node] > 0
 	n.mu.Unlock()
-	if err := n.sidecars.SetSnapshot(ctx, node, snap); err != nil {
+	n.delta.set(ctx, node, delta)
+	if !watched {
+		return nil
+	}
+	return n.syncGCP(ctx, node)
+}
+
+// syncGCP sets the node's latest snapshot in go-control-plane's caches
+// unless they hold it already.
+func (n *nodeCache) syncGCP(ctx context.Context, node string) error {
+	n.gcpMu.Lock()
+	defer n.gcpMu.Unlock()
+	n.mu.Lock()
+	snap, held := n.latest[node], n.inGCP[node]
+	n.mu.Unlock()
+	if snap == nil || snap == held {
+		return nil
+	}
+	s := snap.snapshot()
+	if err := n.sidecars.SetSnapshot(ctx, node, s); err != nil {
 		return err
 	}
-	n.delta.set(ctx, node, delta)
-	return n.proxyless.SetSnapshot(ctx, node, snap)
+	if err := n.proxyless.SetSnapshot(ctx, node, s); err != nil {
+		return err
+	}
+	n.mu.Lock()
+	n.inGCP[node] = snap
+	n.mu.Unlock()
+	return nil
 }
 
 // GetSnapshot returns the node's published snapshot.
 func (n *nodeCache) GetSnapshot(node string) (cachev3.ResourceSnapshot, error) {
-	return n.sidecars.GetSnapshot(node)
+	n.mu.Lock()
+	snap := n.latest[node]
+	n.mu.Unlock()
+	if snap == nil {
+		return nil, fmt.Errorf("no snapshot found for node %s", node)
+	}
+	return snap.snapshot(), nil
 }
 
 // Unpublish marks a node as gone from the catalog and clears it from the
@@ -104,9 +155,13 @@ func (n *nodeCache) Unpublish(node string) {
 // CreateWatch counts the watch while it is open.
 func (n *nodeCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, ch chan cachev3.Response) (func(), error) {
 	node := req.GetNode().GetId()
-	n.opened(node)
+	n.opened(node, true)
+	if err := n.syncGCP(context.Background(), node); err != nil {
+		n.closed(node, true, nil)
+		return nil, err
+	}
 	cancel, err := n.cacheFor(req.GetNode()).CreateWatch(req, sub, ch)
-	return n.tracked(node, cancel), err
+	return n.tracked(node, true, cancel), err
 }
 
 // CreateDeltaWatch counts the watch while it is open. A proxyless client
@@ -114,46 +169,63 @@ func (n *nodeCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, 
 // (announceAbsent).
 func (n *nodeCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
 	node := req.GetNode().GetId()
-	n.opened(node)
 	if !isProxyless(req.GetNode()) {
+		n.opened(node, false)
 		cancel, err := n.delta.CreateDeltaWatch(req, sub, ch)
-		return n.tracked(node, cancel), err
+		return n.tracked(node, false, cancel), err
+	}
+	n.opened(node, true)
+	if err := n.syncGCP(context.Background(), node); err != nil {
+		n.closed(node, true, nil)
+		return nil, err
 	}
 	_, err := n.proxyless.GetSnapshot(node)
 	sub = announceAbsent(req, sub, err == nil)
 	cancel, err := n.proxyless.CreateDeltaWatch(req, sub, ch)
-	return n.tracked(node, cancel), err
+	return n.tracked(node, true, cancel), err
 }
 
 // Fetch answers a REST request from the cache of the node's kind.
 func (n *nodeCache) Fetch(ctx context.Context, req *cachev3.Request) (cachev3.Response, error) {
+	if err := n.syncGCP(ctx, req.GetNode().GetId()); err != nil {
+		return nil, err
+	}
 	return n.cacheFor(req.GetNode()).Fetch(ctx, req)
 }
 
 // opened counts a watch before it is created, so that the node cannot be
-// cleared while the cache registers it.
-func (n *nodeCache) opened(node string) {
+// cleared while the cache registers it; gcp: a watch in go-control-plane's
+// caches, which are then kept in sync with the node's snapshots.
+func (n *nodeCache) opened(node string, gcp bool) {
 	n.mu.Lock()
 	n.watches[node]++
+	if gcp {
+		n.gcpWatches[node]++
+	}
 	n.mu.Unlock()
 }
 
 // tracked returns a cancel func that also uncounts the watch; with no
 // cancel (the cache answered at once, or failed) it uncounts it now.
-func (n *nodeCache) tracked(node string, cancel func()) func() {
+func (n *nodeCache) tracked(node string, gcp bool, cancel func()) func() {
 	if cancel == nil {
-		n.closed(node, nil)
+		n.closed(node, gcp, nil)
 		return nil
 	}
 	var once sync.Once
-	return func() { once.Do(func() { n.closed(node, cancel) }) }
+	return func() { once.Do(func() { n.closed(node, gcp, cancel) }) }
 }
 
-func (n *nodeCache) closed(node string, cancel func()) {
+func (n *nodeCache) closed(node string, gcp bool, cancel func()) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if cancel != nil {
 		cancel()
+	}
+	if gcp {
+		if n.gcpWatches[node]--; n.gcpWatches[node] == 0 {
+			delete(n.gcpWatches, node)
+		}
 	}
 	n.watches[node]--
 	if n.watches[node] > 0 {
@@ -170,6 +242,8 @@ func (n *nodeCache) clear(node string) {
 	n.sidecars.ClearSnapshot(node)
 	n.proxyless.ClearSnapshot(node)
 	n.delta.clear(node)
+	delete(n.latest, node)
+	delete(n.inGCP, node)
 }
 
 // openWatches is the number of the node's open watches in the caches, and

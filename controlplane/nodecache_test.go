@@ -312,7 +312,7 @@ func TestNodeCacheAnswersByKind(t *testing.T) {
 			}
 			publish := func() {
 				snap := listenerSnapshot(t, "a", "b", "c")
-				if err := c.SetSnapshot(context.Background(), "n", snap, deltaStateOf(t, snap)); err != nil {
+				if err := c.SetSnapshot(context.Background(), "n", lazyOf(snap), deltaStateOf(t, snap)); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -12,7 +12,10 @@ import (
 	"sync"
 	"time"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
 	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	routev3 "github.com/envoyproxy/go-control-plane/envoy/config/route/v3"
 	tlsv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/transport_sockets/tls/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
@@ -34,7 +37,7 @@ type validatable interface {
 type snapshotSink interface {
 	// SetSnapshot publishes a node's snapshot, and the same resources
 	// as the delta server sends them (shared with other nodes).
-	SetSnapshot(ctx context.Context, node string, snap cachev3.ResourceSnapshot, delta *deltaState) error
+	SetSnapshot(ctx context.Context, node string, snap *lazySnapshot, delta *deltaState) error
 	// Unpublish drops a node that left the catalog.
 	Unpublish(node string)
 }
@@ -70,12 +73,12 @@ type publisher struct {
 type publishedProxy struct {
 	// res is the translation it was built from; Translator hands an
 	// unchanged proxy the same pointer again.
-	res     *translate.Resources
-	snap    *cachev3.Snapshot
+	res *translate.Resources
+	// snap is what was published; its keys are the interned resources
+	// it holds, by type (publishedTypes).
+	snap    *lazySnapshot
 	delta   *deltaState
 	version string // the combined version of every type
-	// keys are the interned resources it holds, by type (publishedTypes).
-	keys typeKeys
 }
 
 // typeKeys are intern keys by type, in publishedTypes order.
@@ -123,7 +126,7 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 		if ok {
 			last = &prev
 		}
-		snap, version, keys, verr := buildSnapshot(r, memo, last)
+		snap, version, verr := buildSnapshot(r, memo, last)
 		if verr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
 			continue
@@ -133,26 +136,26 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 			p.published[id] = prev
 			continue
 		}
-		delta := p.deltaState(snap, keys, last)
+		delta := p.deltaState(snap, last)
 		if serr := p.cache.SetSnapshot(ctx, id, snap, delta); serr != nil {
 			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
 			continue
 		}
-		for i := range keys {
-			if !ok || !sameSlice(keys[i], prev.keys[i]) {
-				p.acquire(keys[i])
+		for i, keys := range snap.keys {
+			if !ok || !sameSlice(keys, prev.snap.keys[i]) {
+				p.acquire(keys)
 				if ok {
-					p.release(prev.keys[i])
+					p.release(prev.snap.keys[i])
 				}
 			}
 		}
 		if !ok {
 			inRes++
 		}
-		p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version, keys: keys}
-		p.setSecretVersion(id, snap.GetVersion(resource.SecretType))
-		for _, typ := range publishedTypes {
-			p.metrics.published(id, typ, snap.GetVersion(typ), since)
+		p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version}
+		p.setSecretVersion(id, snap.version(resource.SecretType))
+		for i, typ := range publishedTypes {
+			p.metrics.published(id, typ, snap.versions[i], since)
 		}
 		changed++
 	}
@@ -168,12 +171,13 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 // deltaState is snap's resources as the delta server sends them: the
 // interned wire form of each, sorted by name. A type whose resources are
 // last's keeps last's list.
-func (p *publisher) deltaState(snap *cachev3.Snapshot, keys typeKeys, last *publishedProxy) *deltaState {
+func (p *publisher) deltaState(snap *lazySnapshot, last *publishedProxy) *deltaState {
 	d := &deltaState{}
+	keys := snap.keys
 	for i, typ := range publishedTypes {
 		rt := cachev3.GetResponseType(typ)
-		d.versions[rt] = snap.GetVersion(typ)
-		if last != nil && last.delta != nil && sameSlice(keys[i], last.keys[i]) {
+		d.versions[rt] = snap.versions[i]
+		if last != nil && last.delta != nil && sameSlice(keys[i], last.snap.keys[i]) {
 			d.resources[rt] = last.delta.resources[rt]
 			continue
 		}
@@ -195,7 +199,7 @@ func (p *publisher) unpublishGone(res *translate.Result) {
 	for id, prev := range p.published {
 		if _, ok := res.Proxies[id]; !ok {
 			p.cache.Unpublish(id)
-			for _, k := range prev.keys {
+			for _, k := range prev.snap.keys {
 				p.release(k)
 			}
 			delete(p.published, id)
@@ -246,8 +250,8 @@ var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resou
 
 // buildSnapshot validates a proxy's resources and assembles a consistent
 // snapshot whose per-type versions are content hashes, so identical catalog
-// state yields identical versions on every control-plane replica. It also
-// returns the interned resources the snapshot holds, by type.
+// state yields identical versions on every control-plane replica, with the
+// interned resources it holds, by type, and the combined version.
 //
 // last, when not nil, is what was published to the proxy before: a type
 // whose resources are the protos it was built from keeps its versions,
@@ -256,55 +260,71 @@ var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resou
 // consistent as it was, and go-control-plane's check, which unpacks
 // every listener, is skipped. An endpoint change then costs its load
 // assignments, not the proxy.
-func buildSnapshot(r *translate.Resources, memo *resourceMemo, last *publishedProxy) (*cachev3.Snapshot, string, typeKeys, error) {
-	snap := &cachev3.Snapshot{VersionMap: make(map[string]map[string]string, 5)}
-	var keys typeKeys
-	combined := sha256.New()
-	for i, set := range []struct {
-		typ   types.ResponseType
-		items []validatable
-		prev  []validatable
-	}{
-		{types.Listener, asValidatable(r.Listeners), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Listeners) })},
-		{types.Cluster, asValidatable(r.Clusters), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Clusters) })},
-		{types.Endpoint, asValidatable(r.Endpoints), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Endpoints) })},
-		{types.Route, asValidatable(r.Routes), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Routes) })},
-		{types.Secret, asValidatable(r.Secrets), lastOf(last, func(r *translate.Resources) []validatable { return asValidatable(r.Secrets) })},
-	} {
-		typeURL, _ := cachev3.GetResponseTypeURL(set.typ)
-		if last != nil && last.snap != nil && slices.Equal(set.items, set.prev) {
-			snap.Resources[set.typ] = last.snap.Resources[set.typ]
-			snap.VersionMap[typeURL] = last.snap.VersionMap[typeURL]
-			keys[i] = last.keys[i] // held by last: not acquired again (publish)
-		} else {
-			version, items, hashes, err := memo.versionOf(set.items, &keys[i])
-			if err != nil {
-				return nil, "", typeKeys{}, err
-			}
-			snap.Resources[set.typ] = cachev3.NewResources(version, items)
-			// Delta xDS compares resources by these hashes; filling them
-			// in spares the cache marshaling every resource again.
-			snap.VersionMap[typeURL] = hashes
-		}
-		combined.Write([]byte(snap.Resources[set.typ].Version))
+func buildSnapshot(r *translate.Resources, memo *resourceMemo, last *publishedProxy) (*lazySnapshot, string, error) {
+	snap := &lazySnapshot{}
+	var prev *translate.Resources
+	if last != nil {
+		prev = last.res
 	}
-	version := hex.EncodeToString(combined.Sum(nil))
+	err := errors.Join(
+		buildType(snap, 0, r.Listeners, prevOf(prev, func(p *translate.Resources) []*listenerv3.Listener { return p.Listeners }), memo, last),
+		buildType(snap, 1, r.Clusters, prevOf(prev, func(p *translate.Resources) []*clusterv3.Cluster { return p.Clusters }), memo, last),
+		buildType(snap, 2, r.Endpoints, prevOf(prev, func(p *translate.Resources) []*endpointv3.ClusterLoadAssignment { return p.Endpoints }), memo, last),
+		buildType(snap, 3, r.Routes, prevOf(prev, func(p *translate.Resources) []*routev3.RouteConfiguration { return p.Routes }), memo, last),
+		buildType(snap, 4, r.Secrets, prevOf(prev, func(p *translate.Resources) []*tlsv3.Secret { return p.Secrets }), memo, last),
+	)
+	if err != nil {
+		return nil, "", err
+	}
+	combined := make([]byte, 0, 16*len(snap.versions)) // versionOf's are 16 bytes
+	for _, v := range snap.versions {
+		combined = append(combined, v...)
+	}
+	sum := sha256.Sum256(combined)
+	version := hex.EncodeToString(sum[:])
 	if last != nil && sameReferences(last.res, r) {
-		return snap, version, keys, nil
+		return snap, version, nil
 	}
-	if err := snap.Consistent(); err != nil {
-		return nil, "", typeKeys{}, fmt.Errorf("inconsistent snapshot: %w", err)
+	// go-control-plane's check needs its snapshot: built for the check
+	// only, when the references may have changed.
+	check := &lazySnapshot{versions: snap.versions, items: snap.items, keys: snap.keys}
+	if err := check.snapshot().Consistent(); err != nil {
+		return nil, "", fmt.Errorf("inconsistent snapshot: %w", err)
 	}
-	return snap, version, keys, nil
+	return snap, version, nil
 }
 
-// lastOf is one type's resources of the last translation published, nil
-// without one.
-func lastOf(last *publishedProxy, get func(*translate.Resources) []validatable) []validatable {
-	if last == nil {
+// publishable is a generated Envoy proto, by pointer.
+type publishable interface {
+	validatable
+	comparable
+}
+
+// buildType fills in type i (publishedTypes order) of snap from items:
+// what last published when items are the protos it was built from (prev),
+// else their version, canonical protos and intern keys. It returns the
+// first resource that fails validation.
+func buildType[T publishable](snap *lazySnapshot, i int, items, prev []T, memo *resourceMemo, last *publishedProxy) error {
+	if last != nil && slices.Equal(items, prev) {
+		// Held by last: not acquired again (publish).
+		snap.versions[i], snap.items[i], snap.keys[i] = last.snap.versions[i], last.snap.items[i], last.snap.keys[i]
 		return nil
 	}
-	return get(last.res)
+	version, canonical, err := versionOf(memo, items, &snap.keys[i])
+	if err != nil {
+		return err
+	}
+	snap.versions[i], snap.items[i] = version, canonical
+	return nil
+}
+
+// prevOf is one type's resources of the last translation published, nil
+// without one.
+func prevOf[T any](prev *translate.Resources, get func(*translate.Resources) []T) []T {
+	if prev == nil {
+		return nil
+	}
+	return get(prev)
 }
 
 // sameSlice reports whether a and b are the same slice.
@@ -322,14 +342,6 @@ func sameReferences(a, b *translate.Resources) bool {
 		slices.EqualFunc(a.Secrets, b.Secrets, func(x, y *tlsv3.Secret) bool { return x.Name == y.Name })
 }
 
-func asValidatable[T validatable](in []T) []validatable {
-	out := make([]validatable, len(in))
-	for i, r := range in {
-		out[i] = r
-	}
-	return out
-}
-
 // resourceMemo validates and hashes each distinct resource once per
 // publish, however many proxies share it, and swaps in the interned proto
 // when the content was published before.
@@ -340,6 +352,8 @@ type resourceMemo struct {
 	// added are the resources interned by this publish; those no proxy
 	// ended up holding are dropped at its end.
 	added []internKey
+	// scratch is versionOf's buffer, reused from type to type.
+	scratch []byte
 }
 
 type memoEntry struct {
@@ -415,25 +429,26 @@ func (m *resourceMemo) dropUnreferenced() {
 }
 
 // versionOf validates resources (sorted by name) and returns the hash of
-// their names and contents as the type's version, the canonical protos, and
-// each resource's content hash by name. It appends their intern keys to
-// keys.
-func (m *resourceMemo) versionOf(rs []validatable, keys *[]internKey) (string, []types.Resource, map[string]string, error) {
-	sum := sha256.New()
+// their names and contents as the type's version and the canonical
+// protos. It appends their intern keys to keys.
+func versionOf[T validatable](m *resourceMemo, rs []T, keys *[]internKey) (string, []types.Resource, error) {
 	items := make([]types.Resource, len(rs))
-	hashes := make(map[string]string, len(rs))
+	if *keys == nil {
+		*keys = make([]internKey, 0, len(rs))
+	}
+	buf := m.scratch[:0]
 	for i, r := range rs {
 		e, err := m.resolve(r)
 		if err != nil {
-			return "", nil, nil, err
+			return "", nil, err
 		}
-		name := cachev3.GetResourceName(r)
-		sum.Write([]byte(name))
-		sum.Write([]byte{0})
-		sum.Write([]byte(e.key.hash))
+		buf = append(buf, cachev3.GetResourceName(r)...)
+		buf = append(buf, 0)
+		buf = append(buf, e.key.hash...)
 		items[i] = e.canonical
-		hashes[name] = e.key.hash
 		*keys = append(*keys, e.key)
 	}
-	return hex.EncodeToString(sum.Sum(nil))[:16], items, hashes, nil
+	m.scratch = buf
+	sum := sha256.Sum256(buf)
+	return hex.EncodeToString(sum[:8]), items, nil
 }

@@ -32,8 +32,8 @@ func newRecordingSink() *recordingSink {
 	return &recordingSink{snaps: map[string]cachev3.ResourceSnapshot{}, sets: map[string]int{}}
 }
 
-func (s *recordingSink) SetSnapshot(_ context.Context, node string, snap cachev3.ResourceSnapshot, _ *deltaState) error {
-	s.snaps[node] = snap
+func (s *recordingSink) SetSnapshot(_ context.Context, node string, snap *lazySnapshot, _ *deltaState) error {
+	s.snaps[node] = snap.snapshot()
 	s.sets[node]++
 	return nil
 }
