@@ -8,12 +8,19 @@ import (
 	"log/slog"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/prometheus/client_golang/prometheus"
 	"google.golang.org/protobuf/proto"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	endpointv3 "github.com/envoyproxy/go-control-plane/envoy/config/endpoint/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 
 	"github.com/envoyproxy/go-control-plane/pkg/cache/types"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
@@ -186,4 +193,44 @@ func versionsOf(s *recordingSink) map[string][]string {
 		}
 	}
 	return out
+}
+
+// TestPublishRejectsInconsistentSnapshots: a proxy whose EDS cluster has
+// no load assignment is not published (go-control-plane's consistency
+// check), and one published before keeps its snapshot; a proxy whose
+// load assignment comes back is published again.
+func TestPublishRejectsInconsistentSnapshots(t *testing.T) {
+	cluster := &clusterv3.Cluster{
+		Name:                 "api",
+		ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{
+			ResourceApiVersion:    corev3.ApiVersion_V3,
+			ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}},
+		}},
+		ConnectTimeout: durationpb.New(time.Second),
+	}
+	load := &endpointv3.ClusterLoadAssignment{ClusterName: "api"}
+	sink := newRecordingSink()
+	p := newTestPublisher(sink)
+	publish := func(r *translate.Resources) error {
+		_, err := p.publish(context.Background(), &translate.Result{Proxies: map[string]*translate.Resources{"web-1": r}}, time.Now())
+		return err
+	}
+
+	if err := publish(&translate.Resources{Clusters: []*clusterv3.Cluster{cluster}}); err == nil || !strings.Contains(err.Error(), "inconsistent snapshot") {
+		t.Fatalf("an EDS cluster without its load assignment: error %v, want an inconsistent snapshot", err)
+	}
+	if _, ok := sink.snaps["web-1"]; ok {
+		t.Fatal("an inconsistent snapshot was published")
+	}
+	if err := publish(&translate.Resources{Clusters: []*clusterv3.Cluster{cluster}, Endpoints: []*endpointv3.ClusterLoadAssignment{load}}); err != nil {
+		t.Fatalf("a consistent snapshot: %v", err)
+	}
+	good := sink.snaps["web-1"].GetVersion(resourcev3.EndpointType)
+	if err := publish(&translate.Resources{Clusters: []*clusterv3.Cluster{proto.Clone(cluster).(*clusterv3.Cluster)}}); err == nil {
+		t.Fatal("the load assignment dropped: want an inconsistent snapshot")
+	}
+	if v := sink.snaps["web-1"].GetVersion(resourcev3.EndpointType); v != good || sink.sets["web-1"] != 1 {
+		t.Errorf("after a rejected snapshot: endpoints version %q and %d sets, want the last good %q and 1", v, sink.sets["web-1"], good)
+	}
 }
