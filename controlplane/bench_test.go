@@ -145,26 +145,7 @@ func BenchmarkFanOutPublish2000Sidecars(b *testing.B) {
 	flipped[0].Health = catalog.HealthCritical
 	critical.Endpoints["hub"] = flipped
 
-	x := translate.NewTranslator()
-	results := []*translate.Result{x.Translate(healthy, benchMesh), x.Translate(&critical, benchMesh)}
-	cache := newNodeCache(nil)
-	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
-	ctx := context.Background()
-	if _, err := p.publish(ctx, results[0], time.Now()); err != nil {
-		b.Fatal(err)
-	}
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		i++
-		changed, err := p.publish(ctx, results[i%2], time.Now())
-		if err != nil {
-			b.Fatal(err)
-		}
-		if changed != len(healthy.Proxies) {
-			b.Fatalf("%d sidecars changed, want all %d", changed, len(healthy.Proxies))
-		}
-	}
+	benchPublishInTurn(b, healthy, &critical)
 }
 
 // BenchmarkWildcardIntentionPublish2000Sidecars measures the publisher
@@ -177,10 +158,17 @@ func BenchmarkWildcardIntentionPublish2000Sidecars(b *testing.B) {
 	with := *without
 	with.Version++
 	with.Intentions = map[string][]catalog.Intention{"*": {{Source: "*", Destination: "*", Action: catalog.ActionDeny, Precedence: 5}}}
+	benchPublishInTurn(b, without, &with)
+}
+
+// benchPublishInTurn translates first and second once with one Translator, then
+// measures publishing the two translations in turn; every sidecar must
+// change each time.
+func benchPublishInTurn(b *testing.B, first, second *catalog.Snapshot) {
+	b.Helper()
 	x := translate.NewTranslator()
-	results := []*translate.Result{x.Translate(without, benchMesh), x.Translate(&with, benchMesh)}
-	cache := newNodeCache(nil)
-	p := newPublisher(cache, slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
+	results := []*translate.Result{x.Translate(first, benchMesh), x.Translate(second, benchMesh)}
+	p := newPublisher(newNodeCache(nil), slog.New(slog.NewTextHandler(io.Discard, nil)), newMetrics(prometheus.NewRegistry()))
 	ctx := context.Background()
 	if _, err := p.publish(ctx, results[0], time.Now()); err != nil {
 		b.Fatal(err)
@@ -193,8 +181,8 @@ func BenchmarkWildcardIntentionPublish2000Sidecars(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		if changed != len(without.Proxies) {
-			b.Fatalf("%d sidecars changed, want all %d", changed, len(without.Proxies))
+		if changed != len(first.Proxies) {
+			b.Fatalf("%d sidecars changed, want all %d", changed, len(first.Proxies))
 		}
 	}
 }
