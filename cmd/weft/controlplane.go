@@ -112,7 +112,7 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	if err != nil {
 		return err
 	}
-	consulCfg := consulConfig(f.consulAddr, f.consulToken)
+	consulCfg := discovery.ConsulConfig(f.consulAddr, f.consulToken)
 	client, err := api.NewClient(consulCfg)
 	if err != nil {
 		return fmt.Errorf("consul client for %q: %w", consulCfg.Address, err)
@@ -174,20 +174,6 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		return errors.Join(serveErr, fmt.Errorf("discovery: %w", watchErr))
 	}
 	return serveErr
-}
-
-// consulConfig configures Consul's client the way every Consul tool does:
-// the environment (CONSUL_HTTP_ADDR, CONSUL_HTTP_TOKEN, CONSUL_CACERT, …)
-// first, then explicit flags.
-func consulConfig(addr, token string) *api.Config {
-	cfg := api.DefaultConfig()
-	if addr != "" {
-		cfg.Address = addr
-	}
-	if token != "" {
-		cfg.Token = token
-	}
-	return cfg
 }
 
 // CA providers of --ca-provider.

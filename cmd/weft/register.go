@@ -12,6 +12,7 @@ import (
 	"github.com/hashicorp/consul/api"
 	"github.com/spf13/cobra"
 
+	"github.com/weft-mesh/weft/discovery"
 	"github.com/weft-mesh/weft/inject/membership"
 	"github.com/weft-mesh/weft/internal/logging"
 )
@@ -202,7 +203,7 @@ func addConsulFlags(cmd *cobra.Command, addr, token *string) {
 }
 
 func consulAgent(addr, token string) (*api.Agent, error) {
-	cfg := consulConfig(addr, token)
+	cfg := discovery.ConsulConfig(addr, token)
 	client, err := api.NewClient(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("consul client for %q: %w", cfg.Address, err)

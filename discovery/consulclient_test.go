@@ -1,0 +1,105 @@
+package discovery
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/hashicorp/consul/api"
+)
+
+// TestConsulConfigKeepsBlockingQueriesConnections holds 64 blocking
+// queries at a fake agent until all are open, answers them together, and
+// counts the connections the next 64 queries open: with Consul's default
+// pooled transport most reconnect (it keeps 3 idle connections per host);
+// with ConsulConfig's almost none do.
+func TestConsulConfigKeepsBlockingQueriesConnections(t *testing.T) {
+	const n = 64
+	tests := []struct {
+		name    string
+		cfg     func(addr string) *api.Config
+		atMost  int
+		atLeast int
+	}{
+		{name: "ConsulConfig", cfg: func(addr string) *api.Config { return ConsulConfig(addr, "") }, atMost: n / 8},
+		{name: "api.DefaultConfig", cfg: func(addr string) *api.Config {
+			c := api.DefaultConfig()
+			c.Address = addr
+			return c
+		}, atLeast: n / 2},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var opened atomic.Int64
+			var arrived sync.WaitGroup
+			release := make(chan struct{})
+			var releaseOnce sync.Once
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if r.URL.Path == "/v1/health/connect/round-1" {
+					arrived.Done()
+					<-release
+				}
+				w.Header().Set("X-Consul-Index", "2")
+				fmt.Fprint(w, "[]")
+			}))
+			srv.Config.ConnState = func(_ net.Conn, s http.ConnState) {
+				if s == http.StateNew {
+					opened.Add(1)
+				}
+			}
+			srv.Start()
+			t.Cleanup(srv.Close)
+			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
+			client, err := api.NewClient(tc.cfg(srv.Listener.Addr().String()))
+			if err != nil {
+				t.Fatal(err)
+			}
+			query := func(round string) error {
+				var out []any
+				_, err := client.Raw().Query("/v1/health/connect/round-"+round, &out, nil)
+				return err
+			}
+
+			arrived.Add(n)
+			var afterRound1 atomic.Int64
+			var done sync.WaitGroup
+			errs := make(chan error, 2*n)
+			var second sync.WaitGroup
+			second.Add(n)
+			for range n {
+				done.Add(1)
+				go func() {
+					defer done.Done()
+					if err := query("1"); err != nil {
+						errs <- err
+					}
+					second.Done()
+					second.Wait() // every round-1 answer is in: count from here
+					afterRound1.CompareAndSwap(0, opened.Load())
+					if err := query("2"); err != nil {
+						errs <- err
+					}
+				}()
+			}
+			arrived.Wait() // n queries held open: n connections
+			releaseOnce.Do(func() { close(release) })
+			done.Wait()
+			close(errs)
+			for err := range errs {
+				t.Fatal(err)
+			}
+			reopened := int(opened.Load() - afterRound1.Load())
+			t.Logf("%d queries answered together; the next %d opened %d new connections", n, n, reopened)
+			if tc.atMost > 0 && reopened > tc.atMost {
+				t.Errorf("opened %d new connections, want at most %d", reopened, tc.atMost)
+			}
+			if reopened < tc.atLeast {
+				t.Errorf("opened %d new connections, want at least %d (the test would not tell the transports apart)", reopened, tc.atLeast)
+			}
+		})
+	}
+}
