@@ -313,9 +313,10 @@ func (cc *h2Conn) recvFinished(st *h2Stream) {
 	}
 }
 
-// fail ends the connection and every stream on it with err.
+// fail ends the connection and every stream on it with err. err is
+// recorded before the connection closes, so that a write the closing
+// interrupts reports it (lost).
 func (cc *h2Conn) fail(err error) {
-	cc.close()
 	cc.mu.Lock()
 	if cc.err == nil {
 		cc.err = err
@@ -325,10 +326,23 @@ func (cc *h2Conn) fail(err error) {
 		streams = append(streams, st)
 	}
 	cc.mu.Unlock()
+	cc.close()
 	for _, st := range streams {
 		st.abort(fmt.Errorf("http2: upstream connection lost: %w", err))
 		cc.remove(st)
 	}
+}
+
+// lost is the error of a write that failed: the reason the connection
+// failed (fail), such as the server's protocol violation the reader
+// closed it for, or else err itself.
+func (cc *h2Conn) lost(err error) error {
+	cc.mu.Lock()
+	defer cc.mu.Unlock()
+	if cc.err != nil {
+		return fmt.Errorf("http2: upstream connection lost: %w", cc.err)
+	}
+	return err
 }
 
 // connError ends the connection for a protocol violation of the server:

@@ -82,6 +82,13 @@ func (st *h2Stream) abort(err error) {
 	st.mu.Unlock()
 }
 
+// failure is the error the stream was ended with (abort), nil if none.
+func (st *h2Stream) failure() error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	return st.err
+}
+
 // receive adds a DATA frame's payload (n bytes against the windows,
 // padding included) to the body.
 // It reports whether the body kept the data: a closed one drops it.
@@ -296,9 +303,12 @@ func (cc *h2Conn) start(st *h2Stream, hdr *h2RequestHeader, body io.Reader, inli
 		go cc.close()
 	}
 	if err != nil {
-		st.abort(err)
+		// The reader may have ended the stream first, for the reason the
+		// write failed: a GOAWAY that leaves it unprocessed (retried), or
+		// the server's protocol violation it closed the connection for.
+		st.abort(cc.lost(err))
 		cc.remove(st)
-		return false, err
+		return false, st.failure()
 	}
 	return inlined, nil
 }
