@@ -42,17 +42,27 @@ func (l *lazySnapshot) version(typeURL string) string {
 // snapshot is go-control-plane's snapshot of l, built on the first call.
 // Its per-resource versions are the content hashes the delta cache sends.
 func (l *lazySnapshot) snapshot() *cachev3.Snapshot {
-	l.once.Do(func() {
-		s := &cachev3.Snapshot{VersionMap: make(map[string]map[string]string, len(publishedTypes))}
-		for i, typeURL := range publishedTypes {
-			hashes := make(map[string]string, len(l.items[i]))
-			for j, r := range l.items[i] {
-				hashes[cachev3.GetResourceName(r)] = l.keys[i][j].hash
-			}
-			s.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(l.versions[i], l.items[i])
-			s.VersionMap[typeURL] = hashes
-		}
-		l.built = s
-	})
+	l.once.Do(func() { l.built = l.build(true) })
 	return l.built
+}
+
+// build makes go-control-plane's snapshot of l: its resource maps, and
+// with versions its per-resource version maps too.
+func (l *lazySnapshot) build(versions bool) *cachev3.Snapshot {
+	s := &cachev3.Snapshot{}
+	if versions {
+		s.VersionMap = make(map[string]map[string]string, len(publishedTypes))
+	}
+	for i, typeURL := range publishedTypes {
+		s.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(l.versions[i], l.items[i])
+		if !versions {
+			continue
+		}
+		hashes := make(map[string]string, len(l.items[i]))
+		for j, r := range l.items[i] {
+			hashes[cachev3.GetResourceName(r)] = l.keys[i][j].hash
+		}
+		s.VersionMap[typeURL] = hashes
+	}
+	return s
 }

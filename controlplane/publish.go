@@ -287,11 +287,7 @@ func buildSnapshot(r *translate.Resources, memo *resourceMemo, last *publishedPr
 	}
 	// go-control-plane's check needs its snapshot's resource maps: built
 	// for the check only, when the references may have changed.
-	check := &cachev3.Snapshot{}
-	for i, typeURL := range publishedTypes {
-		check.Resources[cachev3.GetResponseType(typeURL)] = cachev3.NewResources(snap.versions[i], snap.items[i])
-	}
-	if err := check.Consistent(); err != nil {
+	if err := snap.build(false).Consistent(); err != nil {
 		return nil, "", fmt.Errorf("inconsistent snapshot: %w", err)
 	}
 	return snap, version, nil
