@@ -349,11 +349,20 @@ func TestHTTP2ClientOpensConnectionsPastMaxStreams(t *testing.T) {
 			errs <- err
 		}()
 	}
-	for range n {
-		<-arrived // all six run at once: on at least three connections
+	// All six run at once: on at least three connections. A request that
+	// fails meanwhile never arrives, so it ends the wait.
+	failed := 0
+	for got := 0; got+failed < n; {
+		select {
+		case <-arrived:
+			got++
+		case err := <-errs:
+			t.Errorf("a request failed before all %d arrived: %v", n, err)
+			failed++
+		}
 	}
 	close(release)
-	for range n {
+	for range n - failed {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}

@@ -27,6 +27,7 @@ var (
 	errH2ConnClosed   = errors.New("http2: client connection closed")
 	errH2BodyClosed   = errors.New("http2: response body closed")
 	errH2HeaderList   = errors.New("http2: request header list larger than the server's advertised limit")
+	errH2StreamLimit  = errors.New("http2: connection at the server's concurrent stream limit, learned after the stream was reserved")
 )
 
 // notProcessed wraps err, the reason, as errH2NotProcessed.

@@ -279,6 +279,14 @@ func (cc *h2Conn) start(st *h2Stream, hdr *h2RequestHeader, body io.Reader, inli
 		cc.release()
 		return false, errH2HeaderList
 	}
+	// A slot reserved before the server's SETTINGS arrived may be past
+	// the limit they set: opening the stream would be the client's
+	// protocol error (RFC 9113 section 5.1.2), so it is sent elsewhere.
+	if int32(len(cc.streams)) >= cc.maxStreams.Load() {
+		cc.mu.Unlock()
+		cc.release()
+		return false, &notProcessed{err: errH2StreamLimit}
+	}
 	st.id = cc.nextID
 	cc.nextID += 2
 	st.sendAvail = cc.peerInitWin
@@ -290,6 +298,11 @@ func (cc *h2Conn) start(st *h2Stream, hdr *h2RequestHeader, body io.Reader, inli
 		cc.sendWin -= int32(len(inline))
 		inlined = true
 	}
+	// An inlined request is sent whole by the write below, before the
+	// response can end the stream: without this, a response read before
+	// roundTrip calls sendFinished would cut short a request already sent,
+	// with a needless RST_STREAM.
+	st.sendDone = inlined
 	cc.mu.Unlock()
 
 	err := cc.writeHeaderLocked(st.id, hdr, body == nil, maxFrame)
