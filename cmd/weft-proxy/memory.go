@@ -23,7 +23,7 @@ const busyTrimTicks = 4
 // gives back what only start-up needed: the heap that decoding and
 // compiling the first configuration left behind (a forced GC that
 // returns free pages to the OS), and the pages of the executable that
-// package initialization touched (memtrim.ReleaseStartupPages). Pages the
+// package initialization touched (memtrim.ExecutablePages). Pages the
 // request path needs fault back in from the page cache on first use.
 //
 // Afterwards, each time traffic stops for idleTrimInterval, it releases
@@ -46,7 +46,12 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 	log := logger.With("component", "memory")
 	anon0, file0, _ := memtrim.Resident()
 	debug.FreeOSMemory()
-	if !releasePages(log) {
+	pages, err := memtrim.FindExecutablePages()
+	if err == nil {
+		_, err = pages.Release()
+	}
+	if err != nil {
+		log.Warn("could not release the executable's pages", "error", err)
 		return
 	}
 	anon1, file1, _ := memtrim.Resident()
@@ -55,13 +60,7 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 	t := time.NewTicker(idleTrimInterval)
 	defer t.Stop()
 	idle := idleTrimmer{activity: p.Activity, busyEvery: busyTrimTicks, release: func(busy bool) {
-		anon0, file0, _ := memtrim.Resident()
-		if busy {
-			debug.FreeOSMemory()
-		}
-		releasePages(log)
-		anon1, file1, _ := memtrim.Resident()
-		log.Debug("released memory again", "busy", busy, "rss_anon_before", anon0, "rss_anon_after", anon1, "rss_file_before", file0, "rss_file_after", file1)
+		releaseAgain(ctx, log, pages, busy)
 	}}
 	idle.last = p.Activity()
 	idle.trimmed = true
@@ -75,14 +74,26 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 	}
 }
 
-// releasePages releases the executable's read-only pages; false if it
-// could not.
-func releasePages(log *slog.Logger) bool {
-	if _, err := memtrim.ReleaseStartupPages(); err != nil {
-		log.Warn("could not release the executable's pages", "error", err)
-		return false
+// releaseAgain releases the executable's pages, after the free heap when
+// busy. Resident memory is measured only for a debug log: reading and
+// parsing /proc after the release would fault that code back in.
+func releaseAgain(ctx context.Context, log *slog.Logger, pages *memtrim.ExecutablePages, busy bool) {
+	measure := log.Enabled(ctx, slog.LevelDebug)
+	var anon0, file0 int64
+	if measure {
+		anon0, file0, _ = memtrim.Resident()
 	}
-	return true
+	if busy {
+		debug.FreeOSMemory()
+	}
+	if _, err := pages.Release(); err != nil {
+		log.Warn("could not release the executable's pages", "error", err)
+		return
+	}
+	if measure {
+		anon1, file1, _ := memtrim.Resident()
+		log.Debug("released memory again", "busy", busy, "rss_anon_before", anon0, "rss_anon_after", anon1, "rss_file_before", file0, "rss_file_after", file1)
+	}
 }
 
 // idleTrimmer releases memory once per idle period, at the first tick

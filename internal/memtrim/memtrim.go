@@ -13,8 +13,8 @@
 // other process running the same binary, but they count in each
 // sidecar's RSS.
 //
-// ReleaseStartupPages tells the kernel the process no longer needs its
-// executable's read-only mappings (madvise MADV_DONTNEED). Nothing is
+// ExecutablePages.Release tells the kernel the process no longer needs
+// its executable's read-only mappings (madvise MADV_DONTNEED). Nothing is
 // lost: the pages stay in the page cache and the next access maps them
 // again with a minor fault, so only what is used after start-up comes
 // back. Writable mappings are never touched.

@@ -10,28 +10,51 @@ import (
 	"syscall"
 )
 
-// ReleaseStartupPages advises the kernel that the read-only mappings of
-// the running executable (code and read-only data) are not needed, and
-// returns how many bytes of mappings it advised. Safe to call at any
-// time from any goroutine; the cost is minor faults for pages used again.
-func ReleaseStartupPages() (int64, error) {
+// ExecutablePages are the read-only mappings of the running executable
+// (code and read-only data), found once by FindExecutablePages.
+//
+// Release does nothing but the madvise calls: whatever code a release
+// runs after them (opening and parsing /proc/self/maps, closing the file,
+// measuring RSS) faults its pages straight back in, 64 KiB around each,
+// which measured about 2.5 MB of an idle sidecar's RSS.
+type ExecutablePages struct {
+	regions []region
+}
+
+// FindExecutablePages reads the executable's read-only, private mappings
+// from /proc/self/maps.
+func FindExecutablePages() (*ExecutablePages, error) {
 	exe, err := os.Readlink("/proc/self/exe")
 	if err != nil {
-		return 0, fmt.Errorf("memtrim: find the executable: %w", err)
+		return nil, fmt.Errorf("memtrim: find the executable: %w", err)
 	}
 	f, err := os.Open("/proc/self/maps")
 	if err != nil {
-		return 0, fmt.Errorf("memtrim: %w", err)
+		return nil, fmt.Errorf("memtrim: %w", err)
 	}
-	defer f.Close()
 	regions, err := readOnlyRegions(f, exe)
+	f.Close()
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
+	if len(regions) == 0 {
+		return nil, fmt.Errorf("memtrim: no read-only mapping of %s in /proc/self/maps", exe)
+	}
+	return &ExecutablePages{regions: regions}, nil
+}
+
+// Release advises the kernel that the pages are not needed
+// (MADV_DONTNEED) and returns how many bytes of mappings it advised.
+// Nothing is lost: the pages stay in the page cache, and the next access
+// maps them again with a minor fault. Safe to call at any time from any
+// goroutine.
+func (p *ExecutablePages) Release() (int64, error) {
 	var released int64
-	for _, r := range regions {
+	for _, r := range p.regions {
 		// The region is not Go memory, so it is passed as plain addresses.
-		if _, _, errno := syscall.Syscall(syscall.SYS_MADVISE, r.start, r.end-r.start, syscall.MADV_DONTNEED); errno != 0 {
+		// A raw system call: the runtime's bookkeeping around a blocking
+		// one would fault back in at once.
+		if _, _, errno := syscall.RawSyscall(syscall.SYS_MADVISE, r.start, r.end-r.start, syscall.MADV_DONTNEED); errno != 0 {
 			return released, fmt.Errorf("memtrim: madvise %#x-%#x: %w", r.start, r.end, errno)
 		}
 		released += int64(r.end - r.start)

@@ -28,11 +28,23 @@ func TestReadOnlyRegions(t *testing.T) {
 	}
 }
 
-// TestReleaseStartupPages checks that the executable's file-backed pages
-// leave the process's RSS and that the process runs on afterwards.
-func TestReleaseStartupPages(t *testing.T) {
+// TestReleaseExecutablePages checks that the executable's file-backed
+// pages leave the process's RSS, again at a second release, and that the
+// process runs on afterwards.
+func TestReleaseExecutablePages(t *testing.T) {
+	pages, err := FindExecutablePages()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		releaseAndCheck(t, pages)
+	}
+}
+
+func releaseAndCheck(t *testing.T, pages *ExecutablePages) {
+	t.Helper()
 	before := rssFileKB(t)
-	released, err := ReleaseStartupPages()
+	released, err := pages.Release()
 	if err != nil {
 		t.Fatal(err)
 	}

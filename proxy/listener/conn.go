@@ -100,12 +100,17 @@ func (b *bound) serveConn(raw net.Conn) {
 	defer registered()
 	conn := raw
 	if b.active.Load().tls != nil {
-		tc := tls.Server(raw, b.tlsBase)
 		ctx, cancel := context.WithTimeout(b.force, handshakeTimeout)
+		if !awaitFirstByte(ctx, raw) {
+			cancel()
+			raw.Close()
+			return
+		}
+		tc := tls.Server(raw, b.tlsBase)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {
-			b.log.Debug("TLS handshake failed; closing", "remote", raw.RemoteAddr().String(), "error", err)
+			b.log.Debug("TLS handshake failed; closing", "remote", raw.RemoteAddr(), "error", err)
 			raw.Close()
 			return
 		}
