@@ -3,9 +3,14 @@ package listener
 import (
 	"context"
 	"io"
+	"log/slog"
 	"net"
+	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/weft-mesh/weft/proxy/config"
 )
 
 // TestAwaitFirstByte: a client's first byte is waited for and left
@@ -80,4 +85,61 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 	}
 	t.Cleanup(func() { server.Close(); client.Close() })
 	return server, client
+}
+
+// lockedBuffer collects log output written from the listener's goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestTLSListenerSkipsHandshakeOfConnectAndClose: a connection that ends
+// before its first byte, as Consul's TCP check of the public listener
+// does, is closed without a TLS handshake; one that sends bytes gets
+// the handshake (here a failed one).
+func TestTLSListenerSkipsHandshakeOfConnectAndClose(t *testing.T) {
+	logs := &lockedBuffer{}
+	e := newMeshEnv(t, time.Second, func(o *Options) {
+		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
+	})
+	app := countingEcho(t)
+	e.mustApply(runtime(map[string]*config.Cluster{"local_app": staticCluster("local_app", app.addr)},
+		withTLS(tcpListener("public_listener", "127.0.0.1:0", "local_app"), serverTLS())))
+	addr := e.addr("public_listener")
+	for _, tc := range []struct {
+		name   string
+		send   string
+		failed int // handshakes logged as failed
+	}{
+		{name: "connect and close", send: "", failed: 0},
+		{name: "bytes that are not TLS", send: "GET / HTTP/1.1\r\n\r\n", failed: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			before := strings.Count(logs.String(), "TLS handshake failed")
+			c := dial(t, addr)
+			io.WriteString(c, tc.send)
+			c.(*net.TCPConn).CloseWrite()
+			// The listener logs a failed handshake before it closes the
+			// connection, so the log is complete once the client sees EOF.
+			c.SetReadDeadline(time.Now().Add(wait))
+			if _, err := io.Copy(io.Discard, c); err != nil {
+				t.Fatalf("waiting for the listener to close: %v", err)
+			}
+			if got := strings.Count(logs.String(), "TLS handshake failed") - before; got != tc.failed {
+				t.Errorf("%d failed handshakes logged, want %d", got, tc.failed)
+			}
+		})
+	}
 }
