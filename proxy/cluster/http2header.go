@@ -10,7 +10,6 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 	"golang.org/x/net/http2"
-	"golang.org/x/net/http2/hpack"
 
 	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
@@ -209,7 +208,7 @@ func cmpOr(s, def string) string {
 // encoder's table must change in the order blocks go out.
 func (cc *h2Conn) writeHeaderLocked(id uint32, hdr *h2RequestHeader, end bool, maxFrame int) error {
 	cc.hbuf.Reset()
-	hdr.visit(func(name, value string) { cc.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) })
+	hdr.visit(func(name, value string) { cc.henc.WriteField(h2wire.Field(name, value)) })
 	block := cc.hbuf.Bytes()
 	first := true
 	for len(block) > 0 || first {

@@ -367,7 +367,7 @@ func writeFieldsLocked(sc *h2sConn, id uint32, fields []hpack.HeaderField, end b
 // held: the encoder's table changes in the order blocks go out.
 func writeBlockLocked(sc *h2sConn, id uint32, visit func(func(name, value string)), end bool, maxFrame int) error {
 	sc.hbuf.Reset()
-	visit(func(name, value string) { sc.henc.WriteField(hpack.HeaderField{Name: name, Value: value}) })
+	visit(func(name, value string) { sc.henc.WriteField(h2wire.Field(name, value)) })
 	block := sc.hbuf.Bytes()
 	n := min(len(block), maxFrame)
 	if err := sc.fr.WriteHeaders(http2.HeadersFrameParam{StreamID: id, BlockFragment: block[:n], EndStream: end, EndHeaders: n == len(block)}); err != nil {
