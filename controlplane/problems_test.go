@@ -1,12 +1,10 @@
 package controlplane
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +14,7 @@ import (
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/syncbuf"
 )
 
 // withNotApplied is testCatalog with web's service-defaults setting a
@@ -104,20 +103,11 @@ func TestNotAppliedLoggedOncePerEntryVersion(t *testing.T) {
 // lockedBuffer collects a server's log lines, which its goroutines write,
 // and passes them on to the test's log.
 type lockedBuffer struct {
-	t  *testing.T
-	mu sync.Mutex
-	b  bytes.Buffer
+	t *testing.T
+	syncbuf.Buffer
 }
 
 func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
 	l.t.Log(strings.TrimSpace(string(p)))
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
+	return l.Buffer.Write(p)
 }

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc"
 
 	"github.com/weft-mesh/weft/internal/poll"
+	"github.com/weft-mesh/weft/internal/syncbuf"
 	"github.com/weft-mesh/weft/proxy/telemetry/accesslog"
 	"github.com/weft-mesh/weft/traces"
 )
@@ -39,23 +40,12 @@ func startCollector(t *testing.T) (string, *traces.Store) {
 }
 
 // lineBuffer is an access log's output.
-type lineBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lineBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
+type lineBuffer struct{ syncbuf.Buffer }
 
 func (b *lineBuffer) entries(t *testing.T) []accesslog.Entry {
 	t.Helper()
-	b.mu.Lock()
-	defer b.mu.Unlock()
 	var out []accesslog.Entry
-	sc := bufio.NewScanner(bytes.NewReader(b.buf.Bytes()))
+	sc := bufio.NewScanner(bytes.NewReader(b.Bytes()))
 	for sc.Scan() {
 		var e accesslog.Entry
 		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {

@@ -6,10 +6,10 @@ import (
 	"log/slog"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/syncbuf"
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
@@ -87,30 +87,12 @@ func tcpPair(t *testing.T) (server, client net.Conn) {
 	return server, client
 }
 
-// lockedBuffer collects log output written from the listener's goroutines.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestTLSListenerSkipsHandshakeOfConnectAndClose: a connection that ends
 // before its first byte, as Consul's TCP check of the public listener
 // does, is closed without a TLS handshake; one that sends bytes gets
 // the handshake (here a failed one).
 func TestTLSListenerSkipsHandshakeOfConnectAndClose(t *testing.T) {
-	logs := &lockedBuffer{}
+	logs := &syncbuf.Buffer{}
 	e := newMeshEnv(t, time.Second, func(o *Options) {
 		o.Logger = slog.New(slog.NewTextHandler(io.MultiWriter(logs, tWriter{t}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	})

@@ -87,9 +87,7 @@ func TestLinesAppearWhenIdle(t *testing.T) {
 	defer l.Close()
 	l.Log(&Entry{Status: 200})
 	poll.UntilTrue(t, 10*time.Second, "the line written while the logger stays open", func() bool {
-		out.mu.Lock()
-		defer out.mu.Unlock()
-		return out.buf.Len() > 0
+		return len(out.String()) > 0
 	})
 	if got := len(out.lines(t)); got != 1 {
 		t.Errorf("%d lines, want 1", got)
