@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/internal/syncbuf"
+	"github.com/weft-mesh/weft/internal/testnet"
 	"github.com/weft-mesh/weft/proxy/config"
 )
 
@@ -19,26 +20,26 @@ import (
 func TestAwaitFirstByte(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		client func(net.Conn)
+		client func(*net.TCPConn)
 		ctx    func() (context.Context, context.CancelFunc)
 		want   bool
 	}{
-		{name: "byte sent", client: func(c net.Conn) { c.Write([]byte("x")) }, want: true, ctx: func() (context.Context, context.CancelFunc) {
+		{name: "byte sent", client: func(c *net.TCPConn) { c.Write([]byte("x")) }, want: true, ctx: func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 200*time.Millisecond)
 		}},
-		{name: "closed", client: func(c net.Conn) { c.Close() }},
-		{name: "reset", client: func(c net.Conn) { c.(*net.TCPConn).SetLinger(0); c.Close() }},
-		{name: "deadline", client: func(net.Conn) {}, ctx: func() (context.Context, context.CancelFunc) {
+		{name: "closed", client: func(c *net.TCPConn) { c.Close() }},
+		{name: "reset", client: func(c *net.TCPConn) { c.SetLinger(0); c.Close() }},
+		{name: "deadline", client: func(*net.TCPConn) {}, ctx: func() (context.Context, context.CancelFunc) {
 			return context.WithTimeout(context.Background(), 50*time.Millisecond)
 		}},
-		{name: "cancelled", client: func(net.Conn) {}, ctx: func() (context.Context, context.CancelFunc) {
+		{name: "cancelled", client: func(*net.TCPConn) {}, ctx: func() (context.Context, context.CancelFunc) {
 			ctx, cancel := context.WithCancel(context.Background())
 			cancel()
 			return ctx, cancel
 		}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			server, client := tcpPair(t)
+			client, server := testnet.TCPPair(t)
 			tc.client(client)
 			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 			if tc.ctx != nil {
@@ -65,26 +66,6 @@ func TestAwaitFirstByte(t *testing.T) {
 			}
 		})
 	}
-}
-
-// tcpPair is a connected pair of loopback TCP connections.
-func tcpPair(t *testing.T) (server, client net.Conn) {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	client, err = net.Dial("tcp", ln.Addr().String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	server, err = ln.Accept()
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { server.Close(); client.Close() })
-	return server, client
 }
 
 // TestTLSListenerSkipsHandshakeOfConnectAndClose: a connection that ends
