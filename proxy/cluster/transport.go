@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/mtls"
 )
 
@@ -39,7 +40,8 @@ func (c *Cluster) Dial(ctx context.Context, addr string) (net.Conn, error) {
 	if err != nil || st.tls == nil {
 		return raw, err
 	}
-	return handshake(ctx, raw, st.tls, st.cfg.ConnectTimeout)
+	// The relay writes the records of each copy together (relay.BatchConn).
+	return handshake(ctx, relay.NewBatchConn(raw), st.tls, st.cfg.ConnectTimeout)
 }
 
 func handshake(ctx context.Context, raw net.Conn, tlsCfg *tls.Config, timeout time.Duration) (net.Conn, error) {

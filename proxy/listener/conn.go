@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/proxy/config"
+	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/mtls"
 	"github.com/weft-mesh/weft/proxy/rbac"
 	"github.com/weft-mesh/weft/proxy/telemetry"
@@ -106,7 +107,9 @@ func (b *bound) serveConn(raw net.Conn) {
 			raw.Close()
 			return
 		}
-		tc := tls.Server(raw, b.tlsBase)
+		// The relay writes the records of each copy together
+		// (relay.BatchConn); HTTP's writes pass straight through.
+		tc := tls.Server(relay.NewBatchConn(raw), b.tlsBase)
 		err := tc.HandshakeContext(ctx)
 		cancel()
 		if err != nil {

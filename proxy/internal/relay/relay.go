@@ -32,7 +32,8 @@ func PutBuffer(b *[]byte) { buffers.Put(b) }
 // direction too. Closing either side from elsewhere ends the pipe.
 //
 // Between two TCP sockets the kernel splices and the buffers are not
-// touched.
+// touched. Into a TLS connection over a BatchConn, the records of each
+// buffer go out in one write.
 func Pipe(down, up io.ReadWriteCloser) (in, out int64) {
 	done := make(chan struct{})
 	go func() {
@@ -48,7 +49,7 @@ func Pipe(down, up io.ReadWriteCloser) (in, out int64) {
 func copyHalf(dst, src io.ReadWriteCloser) int64 {
 	buf := GetBuffer()
 	defer PutBuffer(buf)
-	n, err := io.CopyBuffer(dst, src, *buf)
+	n, err := io.CopyBuffer(batchWriter(dst), src, *buf)
 	if err != nil {
 		dst.Close()
 		src.Close()
