@@ -4,6 +4,7 @@ package testnet
 import (
 	"net"
 	"sync"
+	"sync/atomic"
 	"testing"
 )
 
@@ -104,3 +105,18 @@ func TCPPair(tb testing.TB) (dialed, accepted *net.TCPConn) {
 	tb.Cleanup(func() { c.Close(); a.Close() })
 	return c.(*net.TCPConn), a.(*net.TCPConn)
 }
+
+// WriteCounter counts the writes made to the connection it wraps: the
+// system calls a writer above it would make.
+type WriteCounter struct {
+	net.Conn
+	writes atomic.Int64
+}
+
+func (c *WriteCounter) Write(p []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(p)
+}
+
+// Writes is how many writes were made so far.
+func (c *WriteCounter) Writes() int64 { return c.writes.Load() }

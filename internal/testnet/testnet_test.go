@@ -58,3 +58,20 @@ func TestTCPPairIsConnected(t *testing.T) {
 		t.Errorf("ends %v and %v are not one connection", dialed.LocalAddr(), accepted.RemoteAddr())
 	}
 }
+
+func TestWriteCounterCountsWrites(t *testing.T) {
+	dialed, accepted := TCPPair(t)
+	c := &WriteCounter{Conn: dialed}
+	for _, s := range []string{"a", "bc", "def"} {
+		if _, err := c.Write([]byte(s)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := c.Writes(); got != 3 {
+		t.Errorf("Writes() = %d, want 3", got)
+	}
+	b := make([]byte, 6)
+	if _, err := io.ReadFull(accepted, b); err != nil || string(b) != "abcdef" {
+		t.Errorf("peer read %q, %v; want \"abcdef\"", b, err)
+	}
+}

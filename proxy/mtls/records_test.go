@@ -3,25 +3,12 @@ package mtls
 import (
 	"crypto/tls"
 	"io"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/weft-mesh/weft/internal/pkitest"
 	"github.com/weft-mesh/weft/internal/testnet"
 )
-
-// writeCounter counts the writes made to a connection.
-type writeCounter struct {
-	net.Conn
-	writes atomic.Int64
-}
-
-func (c *writeCounter) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
 
 // TestMeshSendsFullRecords: on a new mesh connection, 64 KiB of data go
 // out in four full 16 KiB records, one write each, both ways; crypto/tls's
@@ -31,7 +18,7 @@ func TestMeshSendsFullRecords(t *testing.T) {
 	server := Credentials{Leaf: pkitest.NewStaticLeaf(ca.Leaf(t, api)), Trust: trustOf(t, ca)}.ServerConfig(serverParams())
 	client := Credentials{Leaf: pkitest.NewStaticLeaf(ca.Leaf(t, web)), Trust: trustOf(t, ca)}.ClientConfig(clientParams(api))
 	dialed, accepted := testnet.TCPPair(t)
-	cw, sw := &writeCounter{Conn: dialed}, &writeCounter{Conn: accepted}
+	cw, sw := &testnet.WriteCounter{Conn: dialed}, &testnet.WriteCounter{Conn: accepted}
 	cli, srv := tls.Client(cw, client), tls.Server(sw, server)
 	deadline := time.Now().Add(10 * time.Second)
 	dialed.SetDeadline(deadline)
@@ -47,7 +34,7 @@ func TestMeshSendsFullRecords(t *testing.T) {
 	for _, tc := range []struct {
 		name     string
 		from, to *tls.Conn
-		counter  *writeCounter
+		counter  *testnet.WriteCounter
 	}{
 		{"client to server", cli, srv, cw},
 		{"server to client", srv, cli, sw},
@@ -55,11 +42,11 @@ func TestMeshSendsFullRecords(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			data := make([]byte, 64<<10)
 			go io.ReadFull(tc.to, make([]byte, len(data)))
-			before := tc.counter.writes.Load()
+			before := tc.counter.Writes()
 			if _, err := tc.from.Write(data); err != nil {
 				t.Fatal(err)
 			}
-			if got := tc.counter.writes.Load() - before; got != 4 {
+			if got := tc.counter.Writes() - before; got != 4 {
 				t.Errorf("64 KiB took %d writes, want 4 (full 16 KiB records)", got)
 			}
 		})

@@ -6,8 +6,6 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"io"
-	"net"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,20 +13,9 @@ import (
 	"github.com/weft-mesh/weft/internal/testnet"
 )
 
-// countingConn counts the writes that reach a connection.
-type countingConn struct {
-	net.Conn
-	writes atomic.Int64
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(p)
-}
-
 // tlsPair is a handshaken TLS connection over loopback TCP whose client
 // side runs over a BatchConn over a write counter.
-func tlsPair(t *testing.T) (client *tls.Conn, counter *countingConn, server *tls.Conn) {
+func tlsPair(t *testing.T) (client *tls.Conn, counter *testnet.WriteCounter, server *tls.Conn) {
 	t.Helper()
 	ca := pkitest.NewCA(t, "relay")
 	pool := x509.NewCertPool()
@@ -37,7 +24,7 @@ func tlsPair(t *testing.T) (client *tls.Conn, counter *countingConn, server *tls
 	deadline := time.Now().Add(10 * time.Second)
 	dialed.SetDeadline(deadline)
 	accepted.SetDeadline(deadline)
-	counter = &countingConn{Conn: dialed}
+	counter = &testnet.WriteCounter{Conn: dialed}
 	client = tls.Client(NewBatchConn(counter), &tls.Config{RootCAs: pool, ServerName: "relay.test", DynamicRecordSizingDisabled: true})
 	server = tls.Server(accepted, &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, pkitest.LeafSpec{DNSNames: []string{"relay.test"}})}})
 	errc := make(chan error, 1)
@@ -73,11 +60,11 @@ func TestBatchWriterWritesRecordsTogether(t *testing.T) {
 				io.ReadFull(server, b)
 				got <- b
 			}()
-			before := counter.writes.Load()
+			before := counter.Writes()
 			if n, err := tc.w.Write(data); n != len(data) || err != nil {
 				t.Fatalf("Write = %d, %v", n, err)
 			}
-			if w := counter.writes.Load() - before; w != tc.writes {
+			if w := counter.Writes() - before; w != tc.writes {
 				t.Errorf("%d writes for %d bytes, want %d", w, len(data), tc.writes)
 			}
 			if !bytes.Equal(<-got, data) {
