@@ -30,7 +30,11 @@ func TestStalledClientIsDisconnected(t *testing.T) {
 }
 
 func testStalledClient(t *testing.T, mode string) {
-	s, src := startServerWith(t, Config{SendTimeout: 300 * time.Millisecond})
+	// The timeout is what the reading client gets to receive, decode and
+	// ACK 3,001 listeners: under -race beside other suites that has taken
+	// more than 300 ms (CI closed the reader as stalled), so it has a
+	// wide margin; the stuck client is still closed within seconds.
+	s, src := startServerWith(t, Config{SendTimeout: 3 * time.Second})
 	catalogOf := func(version uint64, port int) *catalog.Snapshot {
 		snap := &catalog.Snapshot{Version: version, Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{}}
 		for _, id := range []string{"stuck-1-sidecar-proxy", "reader-1-sidecar-proxy"} {
