@@ -75,7 +75,7 @@ soak: $(CONSUL_DEP) ## the 5-minute soak: HTTP/1.1, HTTP/2, gRPC and TCP load th
 
 FUZZTIME ?= 30s
 FUZZ_TARGETS := ./controlplane/translate:FuzzTranslate ./controlplane/translate:FuzzTranslator ./proxy/config:FuzzCompile ./proxy/urlpath:FuzzNormalize \
-	./proxy/listener:FuzzHTTPEdge ./proxy/listener:FuzzHTTP1Server ./proxy/listener:FuzzParseFastRequest ./proxy/listener:FuzzH2Guard ./proxy/listener:FuzzHTTP2Server ./proxy/cluster:FuzzReadResponse ./proxy/cluster:FuzzHTTP2Client ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID ./proxy/telemetry/accesslog:FuzzAppendJSON
+	./proxy/listener:FuzzHTTPEdge ./proxy/listener:FuzzHTTP1Server ./proxy/listener:FuzzParseFastRequest ./proxy/listener:FuzzH2Guard ./proxy/listener:FuzzHTTP2Server ./internal/http1client:FuzzReadResponse ./proxy/cluster:FuzzHTTP2Client ./proxy/mtls:FuzzVerifyPeer ./certs:FuzzParseServiceID ./proxy/telemetry/accesslog:FuzzAppendJSON
 fuzz: ## run every fuzz target for FUZZTIME each (their seed corpora also run in make test)
 	@for t in $(FUZZ_TARGETS); do echo "== $$t"; $(GO) test -run '^$$' -fuzz "^$${t#*:}$$" -fuzztime $(FUZZTIME) "$${t%%:*}" || exit 1; done
 

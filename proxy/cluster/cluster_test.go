@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/weft-mesh/weft/internal/http1client"
 	"github.com/weft-mesh/weft/proxy/balancer"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/mtls"
@@ -204,11 +205,11 @@ func TestManagerReportsRemovals(t *testing.T) {
 }
 
 func TestTransportProtocols(t *testing.T) {
-	lean, ok := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http1Client)
-	if !ok {
+	c1 := newCluster(&config.Cluster{Name: "h1"}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}})
+	if _, ok := c1.Transport(false).(*http1client.Client); !ok {
 		t.Fatal("an HTTP/1 cluster's transport is not the lean HTTP/1.1 client")
 	}
-	h1 := lean.fallback() // what the lean client hands requests it does not take
+	h1 := c1.state.Load().upstream.http1Fallback() // what the lean client hands requests it does not take
 	lean2, ok := newCluster(&config.Cluster{Name: "h2", Protocol: config.HTTP2}, Options{Credentials: mtls.Credentials{}, Clock: outlier.SystemClock{}}).Transport(false).(*http2Client)
 	if !ok {
 		t.Fatal("an HTTP/2 cluster's transport is not the lean HTTP/2 client")

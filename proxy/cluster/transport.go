@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/weft-mesh/weft/internal/http1client"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/internal/relay"
 	"github.com/weft-mesh/weft/proxy/mtls"
@@ -19,7 +20,19 @@ import (
 const (
 	defaultIdleTimeout  = 60 * time.Second
 	maxIdleConnsPerHost = 256
+	// maxResponseHeaderBytes bounds a response's header block, HTTP/2's
+	// as HTTP/1.1's.
+	maxResponseHeaderBytes = http1client.MaxResponseHeaderBytes
+	// maxInlineBody is the largest request body written before the
+	// response is read, and max1xxResponses bounds the informational
+	// responses before a final one: HTTP/2's as HTTP/1.1's.
+	maxInlineBody   = http1client.MaxInlineBody
+	max1xxResponses = http1client.Max1xxResponses
 )
+
+// errClientClosed is returned for requests to a client that a change of
+// the cluster's transport settings retired.
+var errClientClosed = http1client.ErrClosed
 
 // Scheme is the URL scheme of requests to the cluster: "https" when it
 // has a TLS context (the transport then dials mutual TLS), else "http".
@@ -74,9 +87,9 @@ type upstream struct {
 	tlsParams      *mtls.Client
 	tls            *tls.Config
 	// http1 serves HTTP/1.1; h1 is its fallback for requests it does not
-	// take (see http1Client). http2 serves HTTP/2 (h2 when the cluster's
+	// take (see http1client.Client). http2 serves HTTP/2 (h2 when the cluster's
 	// Options.StandardHTTP2Client says so), with h2 as its fallback.
-	http1  *http1Client
+	http1  *http1client.Client
 	http2  *http2Client
 	h1tls  atomic.Pointer[tls.Config]
 	h2tls  atomic.Pointer[tls.Config]
@@ -88,13 +101,18 @@ func newUpstream(c *Cluster, cfg *config.Cluster, tlsCfg *tls.Config) *upstream 
 	if u.idleTimeout <= 0 {
 		u.idleTimeout = defaultIdleTimeout
 	}
-	u.http1 = newHTTP1Client(u.dialHTTP1, u.idleTimeout, func() *http.Transport {
-		return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
-	})
+	u.http1 = http1client.New(http1client.Options{Dial: u.dialHTTP1, IdleTimeout: u.idleTimeout,
+		MaxIdlePerHost: maxIdleConnsPerHost, Fallback: u.http1Fallback})
 	if !c.standardHTTP2 {
 		u.http2 = newHTTP2Client(u.dialHTTP2, u.idleTimeout, func() http.RoundTripper { return u.netHTTP2() })
 	}
 	return u
+}
+
+// http1Fallback is the http.Transport of the HTTP/1.1 requests the lean
+// client does not take, built on first use.
+func (u *upstream) http1Fallback() *http.Transport {
+	return u.h1.get(func() *http.Transport { return u.newTransport(false, false) })
 }
 
 // dialHTTP2 connects to an endpoint for HTTP/2 within the cluster's
@@ -186,7 +204,7 @@ func (u *upstream) transport(downstreamH2 bool) http.RoundTripper {
 // closeIdle closes the idle pooled connections. With retire, the
 // upstream is being replaced: its HTTP/1.1 client also stops pooling.
 func (u *upstream) closeIdle(retire bool) {
-	u.http1.closeIdle(retire)
+	u.http1.CloseIdle(retire)
 	if u.http2 != nil {
 		u.http2.closeIdle(retire)
 	}

@@ -10,7 +10,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/weft-mesh/weft/proxy/internal/httptoken"
+	"github.com/weft-mesh/weft/internal/httptoken"
 )
 
 // chunkWriter writes the body to the connection's buffer: the header

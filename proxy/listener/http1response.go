@@ -9,7 +9,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/weft-mesh/weft/proxy/internal/httptoken"
+	"github.com/weft-mesh/weft/internal/httptoken"
 )
 
 // h1Response is the lean server's http.ResponseWriter, one per

@@ -1,4 +1,4 @@
-package cluster
+package http1client
 
 import (
 	"bufio"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"net/http"
 	"net/http/httptrace"
@@ -15,62 +16,101 @@ import (
 	"time"
 )
 
-// http1Client is the HTTP/1.1 upstream client of a cluster: one exchange
-// runs end to end on the caller's goroutine. It takes an idle connection
-// of the host (or dials one), writes the request, reads the response
-// header and hands back a body that reads straight from the connection
-// and returns it to the pool at its end. http.Transport instead hands
-// every request and response between the caller and two goroutines per
-// connection (its read and write loops), with channels, contexts and
-// locks on the way; on the sidecar's hot path that hand-off cost more than
-// the parsing.
+// Client is an HTTP/1.1 client (an http.RoundTripper) that runs one
+// exchange end to end on the caller's goroutine. It takes an idle
+// connection of the host (or dials one), writes the request, reads the
+// response header and hands back a body that reads straight from the
+// connection and returns it to the pool at its end. http.Transport
+// instead hands every request and response between the caller and two
+// goroutines per connection (its read and write loops), with channels,
+// contexts and locks on the way: on a sidecar's hot path that hand-off
+// cost more than the parsing, and a control plane holding thousands of
+// Consul blocking queries paid two goroutines for each.
 //
 // The wire format is net/http's own: the request is written as
 // http.Request.Write writes it (requestWriter, without its allocations)
 // and the response read as http.ReadResponse reads it (readResponse,
 // which parses common responses itself), the calls http.Transport makes,
-// so what the upstream sees is byte for byte what http.Transport sends
+// so what the server sees is byte for byte what http.Transport sends
 // (http1_test.go checks it), and a response means what it means to
-// http.Transport.
+// http.Transport. Like any http.RoundTripper it adds no header of its
+// own: no Accept-Encoding, so responses come uncompressed.
 //
-// Requests that need a concurrent writer go to fallback, the cluster's
-// http.Transport: bodies of unknown or large size (the upstream may answer
-// before reading them), Expect: 100-continue and protocol upgrades.
-type http1Client struct {
+// Requests that need a concurrent writer go to the fallback transport:
+// bodies of unknown or large size (the server may answer before reading
+// them), Expect: 100-continue and protocol upgrades.
+type Client struct {
 	dial        func(ctx context.Context, addr string) (net.Conn, error)
 	idleTimeout time.Duration
+	maxIdle     int
 	fallback    func() *http.Transport
+	readBuffer  int
+	writeBuffer int
 
 	pools  sync.Map // host address → *hostPool
 	closed atomic.Bool
 }
 
-var _ http.RoundTripper = (*http1Client)(nil)
+var _ http.RoundTripper = (*Client)(nil)
+
+// Options configure a Client.
+type Options struct {
+	// Dial opens a connection to a host address (host:port). It may
+	// return any net.Conn: TLS, or a connection with limits of its own.
+	Dial func(ctx context.Context, addr string) (net.Conn, error)
+	// IdleTimeout is how long a pooled connection may stay idle before
+	// it is closed; zero means no limit, as http.Transport's
+	// IdleConnTimeout.
+	IdleTimeout time.Duration
+	// MaxIdlePerHost bounds the idle connections kept per host; more
+	// are closed as their exchanges end.
+	MaxIdlePerHost int
+	// Fallback returns the transport of the requests the client does
+	// not send itself (see Client).
+	Fallback func() *http.Transport
+	// ReadBufferSize and WriteBufferSize are the sizes of each
+	// connection's buffers; 4 KiB when zero, as http.Transport's.
+	ReadBufferSize, WriteBufferSize int
+}
 
 const (
-	// maxInlineBody is the largest request body written before the
+	// MaxInlineBody is the largest request body written before the
 	// response is read; larger ones go to the fallback transport.
-	maxInlineBody = 64 << 10
-	// maxResponseHeaderBytes bounds a response's header block, as
+	MaxInlineBody = 64 << 10
+	// MaxResponseHeaderBytes bounds a response's header block, as
 	// http.Transport's default MaxResponseHeaderBytes does.
-	maxResponseHeaderBytes = 1 << 20
-	// max1xxResponses bounds the informational responses before the
+	MaxResponseHeaderBytes = 1 << 20
+	// Max1xxResponses bounds the informational responses before the
 	// final one, as http.Transport does.
-	max1xxResponses = 5
+	Max1xxResponses = 5
+
+	defaultBufferSize = 4 << 10
 )
 
-// errClientClosed is returned for requests after closeIdle retired a
-// client for good (the cluster's transport settings changed).
-var errClientClosed = errors.New("http1: client closed")
+// ErrClosed is returned for requests after CloseIdle retired a client
+// for good.
+var ErrClosed = errors.New("http1: client closed")
 
-func newHTTP1Client(dial func(ctx context.Context, addr string) (net.Conn, error), idleTimeout time.Duration, fallback func() *http.Transport) *http1Client {
-	return &http1Client{dial: dial, idleTimeout: idleTimeout, fallback: fallback}
+// New returns a client with options o.
+func New(o Options) *Client {
+	c := &Client{dial: o.Dial, idleTimeout: o.IdleTimeout, maxIdle: o.MaxIdlePerHost, fallback: o.Fallback,
+		readBuffer: o.ReadBufferSize, writeBuffer: o.WriteBufferSize}
+	if c.idleTimeout <= 0 {
+		c.idleTimeout = math.MaxInt64
+	}
+	if c.readBuffer <= 0 {
+		c.readBuffer = defaultBufferSize
+	}
+	if c.writeBuffer <= 0 {
+		c.writeBuffer = defaultBufferSize
+	}
+	return c
 }
 
 // RoundTrip sends req to req.URL.Host and returns the response. The
 // response body must be read to its end or closed; its end returns the
 // connection to the pool.
-func (c *http1Client) RoundTrip(req *http.Request) (*http.Response, error) {
+func (c *Client) RoundTrip(req *http.Request) (*http.Response, error) {
 	if !inlineable(req) {
 		return c.fallback().RoundTrip(req)
 	}
@@ -97,7 +137,7 @@ func (c *http1Client) RoundTrip(req *http.Request) (*http.Response, error) {
 // inlineable reports whether req can be written before its response is
 // read, without a concurrent writer.
 func inlineable(req *http.Request) bool {
-	if req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > maxInlineBody) {
+	if req.Body != nil && req.Body != http.NoBody && (req.ContentLength <= 0 || req.ContentLength > MaxInlineBody) {
 		return false
 	}
 	if len(req.TransferEncoding) > 0 || req.Header.Get("Expect") != "" || req.Header.Get("Upgrade") != "" {
@@ -113,17 +153,18 @@ func replayable(req *http.Request) bool {
 	return req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 }
 
-func (c *http1Client) pool(addr string) *hostPool {
+func (c *Client) pool(addr string) *hostPool {
 	if p, ok := c.pools.Load(addr); ok {
 		return p.(*hostPool)
 	}
-	p, _ := c.pools.LoadOrStore(addr, &hostPool{addr: addr, idle: make(chan *http1Conn, maxIdleConnsPerHost)})
+	p, _ := c.pools.LoadOrStore(addr, &hostPool{addr: addr, idle: make(chan *http1Conn, c.maxIdle)})
 	return p.(*hostPool)
 }
 
-// closeIdle closes every idle connection. With retire, the client also
-// stops pooling: connections in use close when their exchange ends.
-func (c *http1Client) closeIdle(retire bool) {
+// CloseIdle closes every idle connection. With retire, the client also
+// stops pooling: connections in use close when their exchange ends, and
+// new requests fail with ErrClosed.
+func (c *Client) CloseIdle(retire bool) {
 	if retire {
 		c.closed.Store(true)
 	}
@@ -146,7 +187,7 @@ type hostPool struct {
 
 // get returns an idle connection that has not been idle for too long, or
 // dials a new one.
-func (p *hostPool) get(ctx context.Context, c *http1Client) (pc *http1Conn, reused bool, err error) {
+func (p *hostPool) get(ctx context.Context, c *Client) (pc *http1Conn, reused bool, err error) {
 	for {
 		select {
 		case pc = <-p.idle:
@@ -160,7 +201,7 @@ func (p *hostPool) get(ctx context.Context, c *http1Client) (pc *http1Conn, reus
 		break
 	}
 	if c.closed.Load() {
-		return nil, false, errClientClosed
+		return nil, false, ErrClosed
 	}
 	conn, err := c.dial(ctx, p.addr)
 	if err != nil {
@@ -235,7 +276,7 @@ type http1Conn struct {
 	br        *bufio.Reader
 	bw        *bufio.Writer
 	pool      *hostPool
-	client    *http1Client
+	client    *Client
 	idleSince time.Time
 	w         requestWriter
 	// interrupt interrupts every blocked read and write (a method value
@@ -243,11 +284,11 @@ type http1Conn struct {
 	interrupt func()
 }
 
-func newHTTP1Conn(conn net.Conn, pool *hostPool, client *http1Client) *http1Conn {
+func newHTTP1Conn(conn net.Conn, pool *hostPool, client *Client) *http1Conn {
 	pc := &http1Conn{conn: conn, pool: pool, client: client}
 	pc.lr.conn = conn
-	pc.br = bufio.NewReaderSize(&pc.lr, 4<<10)
-	pc.bw = bufio.NewWriterSize(conn, 4<<10)
+	pc.br = bufio.NewReaderSize(&pc.lr, client.readBuffer)
+	pc.bw = bufio.NewWriterSize(conn, client.writeBuffer)
 	pc.interrupt = pc.interruptNow
 	return pc
 }
@@ -303,12 +344,12 @@ func (pc *http1Conn) exchange(req *http.Request) (*http.Response, error) {
 	}
 	trace := httptrace.ContextClientTrace(req.Context())
 	for n := 0; ; n++ {
-		pc.lr.limit = maxResponseHeaderBytes
+		pc.lr.limit = MaxResponseHeaderBytes
 		resp, err := readResponse(pc.br, req)
 		pc.lr.limit = -1
 		if err != nil {
 			if errors.Is(err, errHeaderTooLarge) {
-				return nil, fmt.Errorf("read response: header larger than %d bytes", maxResponseHeaderBytes)
+				return nil, fmt.Errorf("read response: header larger than %d bytes", MaxResponseHeaderBytes)
 			}
 			if errors.Is(err, io.EOF) {
 				err = io.ErrUnexpectedEOF
@@ -319,8 +360,8 @@ func (pc *http1Conn) exchange(req *http.Request) (*http.Response, error) {
 		if code < 100 || code > 199 || code == http.StatusSwitchingProtocols {
 			return resp, nil
 		}
-		if n == max1xxResponses {
-			return nil, fmt.Errorf("read response: more than %d informational responses", max1xxResponses)
+		if n == Max1xxResponses {
+			return nil, fmt.Errorf("read response: more than %d informational responses", Max1xxResponses)
 		}
 		if trace != nil && trace.Got1xxResponse != nil {
 			if err := trace.Got1xxResponse(code, textproto.MIMEHeader(resp.Header)); err != nil {

@@ -1,4 +1,4 @@
-package cluster
+package http1client
 
 import (
 	"bufio"
@@ -12,7 +12,7 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/weft-mesh/weft/proxy/internal/httptoken"
+	"github.com/weft-mesh/weft/internal/httptoken"
 )
 
 // requestWriter writes the requests the lean client sends inline

@@ -1,4 +1,4 @@
-package cluster
+package http1client
 
 import (
 	"bufio"
@@ -97,20 +97,20 @@ func (u *rawUpstream) addr() string { return u.ln.Addr().String() }
 
 const okResponse = "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\nok\n"
 
-func testHTTP1Client(t *testing.T) *http1Client {
+func testHTTP1Client(t *testing.T) *Client {
 	t.Helper()
 	var fallback *http.Transport
-	c := newHTTP1Client(func(ctx context.Context, addr string) (net.Conn, error) {
+	c := New(Options{Dial: func(ctx context.Context, addr string) (net.Conn, error) {
 		var d net.Dialer
 		return d.DialContext(ctx, "tcp", addr)
-	}, time.Minute, func() *http.Transport {
+	}, IdleTimeout: time.Minute, MaxIdlePerHost: 16, Fallback: func() *http.Transport {
 		if fallback == nil {
 			fallback = &http.Transport{DisableCompression: true}
 		}
 		return fallback
-	})
+	}})
 	t.Cleanup(func() {
-		c.closeIdle(true)
+		c.CloseIdle(true)
 		if fallback != nil {
 			fallback.CloseIdleConnections()
 		}
@@ -382,7 +382,7 @@ func TestHTTP1ClientRejects(t *testing.T) {
 		want     string
 	}{
 		{"too many informational responses", strings.Repeat("HTTP/1.1 100 Continue\r\n\r\n", 6) + okResponse, "informational"},
-		{"header larger than the limit", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", maxResponseHeaderBytes+10) + "\r\n\r\n", "header larger"},
+		{"header larger than the limit", "HTTP/1.1 200 OK\r\nX-Big: " + strings.Repeat("a", MaxResponseHeaderBytes+10) + "\r\n\r\n", "header larger"},
 		{"not HTTP", "SSH-2.0-OpenSSH\r\n\r\n", "malformed HTTP"},
 		{"closed before answering", "", "unexpected EOF"},
 	}
@@ -512,7 +512,7 @@ func TestHTTP1ClientFallsBack(t *testing.T) {
 			return r
 		}},
 		{"large body", func(url string) *http.Request {
-			r, _ := http.NewRequest("PUT", url, bytes.NewReader(make([]byte, maxInlineBody+1)))
+			r, _ := http.NewRequest("PUT", url, bytes.NewReader(make([]byte, MaxInlineBody+1)))
 			return r
 		}},
 		{"expect continue", func(url string) *http.Request {
@@ -533,9 +533,9 @@ func TestHTTP1ClientFallsBack(t *testing.T) {
 			var used atomic.Bool
 			fallback := &http.Transport{DisableCompression: true}
 			t.Cleanup(fallback.CloseIdleConnections)
-			c := newHTTP1Client(func(context.Context, string) (net.Conn, error) {
+			c := New(Options{Dial: func(context.Context, string) (net.Conn, error) {
 				return nil, errors.New("the lean path must not dial")
-			}, time.Minute, func() *http.Transport { used.Store(true); return fallback })
+			}, IdleTimeout: time.Minute, MaxIdlePerHost: 16, Fallback: func() *http.Transport { used.Store(true); return fallback }})
 			roundTripBody(t, c, tt.req("http://"+up.addr()+"/"))
 			if !used.Load() {
 				t.Error("fallback transport not used")
@@ -555,15 +555,15 @@ func TestHTTP1ClientRetiredStopsPooling(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.closeIdle(true)
+	c.CloseIdle(true)
 	io.Copy(io.Discard, resp.Body)
 	resp.Body.Close()
 	if n := len(c.pool(up.addr()).idle); n != 0 {
 		t.Errorf("%d connections pooled after retirement", n)
 	}
 	req, _ = http.NewRequest("GET", "http://"+up.addr()+"/", nil)
-	if _, err := c.RoundTrip(req); !errors.Is(err, errClientClosed) {
-		t.Errorf("request after retirement: %v, want errClientClosed", err)
+	if _, err := c.RoundTrip(req); !errors.Is(err, ErrClosed) {
+		t.Errorf("request after retirement: %v, want ErrClosed", err)
 	}
 }
 

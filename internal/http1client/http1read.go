@@ -1,4 +1,4 @@
-package cluster
+package http1client
 
 import (
 	"bufio"
