@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -12,25 +14,34 @@ import (
 	"github.com/hashicorp/consul/api"
 )
 
-// TestConsulConfigKeepsBlockingQueriesConnections holds 64 blocking
-// queries at a fake agent until all are open, answers them together, and
-// counts the connections the next 64 queries open: with Consul's default
-// pooled transport most reconnect (it keeps 3 idle connections per host);
-// with ConsulConfig's almost none do.
-func TestConsulConfigKeepsBlockingQueriesConnections(t *testing.T) {
+// TestConsulClientHoldsBlockingQueriesCheaply holds 64 blocking queries
+// at a fake agent until all are open, counts the goroutines of
+// http.Transport's connection loops while they wait, answers them
+// together, and counts the connections the next 64 queries open. With
+// Consul's default client each held query has a read and a write loop,
+// and most queries reconnect (it keeps 3 idle connections per host);
+// with NewConsulClient(ConsulConfig) no query has a loop of its own and
+// almost none reconnect.
+func TestConsulClientHoldsBlockingQueriesCheaply(t *testing.T) {
 	const n = 64
 	tests := []struct {
-		name    string
-		cfg     func(addr string) *api.Config
-		atMost  int
-		atLeast int
+		name         string
+		client       func(addr string) (*api.Client, error)
+		atMost       int
+		atLeast      int
+		loopsAtLeast int
+		loopsAtMost  int
 	}{
-		{name: "ConsulConfig", cfg: func(addr string) *api.Config { return ConsulConfig(addr, "") }, atMost: n / 8},
-		{name: "api.DefaultConfig", cfg: func(addr string) *api.Config {
+		{name: "NewConsulClient", client: func(addr string) (*api.Client, error) { return NewConsulClient(ConsulConfig(addr, "")) },
+			atMost: n / 8, loopsAtMost: 0},
+		{name: "api.DefaultConfig", client: func(addr string) (*api.Client, error) {
 			c := api.DefaultConfig()
 			c.Address = addr
-			return c
-		}, atLeast: n / 2},
+			return api.NewClient(c)
+		}, atLeast: n / 2, loopsAtLeast: 2 * n, loopsAtMost: 2 * n},
+		{name: "NewConsulClient, http:// address", client: func(addr string) (*api.Client, error) {
+			return NewConsulClient(ConsulConfig("http://"+addr, ""))
+		}, atMost: n / 8, loopsAtMost: 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -54,7 +65,7 @@ func TestConsulConfigKeepsBlockingQueriesConnections(t *testing.T) {
 			srv.Start()
 			t.Cleanup(srv.Close)
 			t.Cleanup(func() { releaseOnce.Do(func() { close(release) }) })
-			client, err := api.NewClient(tc.cfg(srv.Listener.Addr().String()))
+			client, err := tc.client(srv.Listener.Addr().String())
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -86,6 +97,9 @@ func TestConsulConfigKeepsBlockingQueriesConnections(t *testing.T) {
 				}()
 			}
 			arrived.Wait() // n queries held open: n connections
+			if loops := transportLoops(); loops < tc.loopsAtLeast || loops > tc.loopsAtMost {
+				t.Errorf("%d goroutines in http.Transport's connection loops while %d queries wait, want %d to %d", loops, n, tc.loopsAtLeast, tc.loopsAtMost)
+			}
 			releaseOnce.Do(func() { close(release) })
 			done.Wait()
 			close(errs)
@@ -102,4 +116,13 @@ func TestConsulConfigKeepsBlockingQueriesConnections(t *testing.T) {
 			}
 		})
 	}
+}
+
+// transportLoops counts the goroutines running http.Transport's
+// per-connection read and write loops.
+func transportLoops() int {
+	var b strings.Builder
+	pprof.Lookup("goroutine").WriteTo(&b, 2)
+	return strings.Count(b.String(), "net/http.(*persistConn).readLoop(") +
+		strings.Count(b.String(), "net/http.(*persistConn).writeLoop(")
 }

@@ -113,9 +113,9 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 		return err
 	}
 	consulCfg := discovery.ConsulConfig(f.consulAddr, f.consulToken)
-	client, err := api.NewClient(consulCfg)
+	client, err := discovery.NewConsulClient(consulCfg)
 	if err != nil {
-		return fmt.Errorf("consul client for %q: %w", consulCfg.Address, err)
+		return err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()

@@ -203,10 +203,9 @@ func addConsulFlags(cmd *cobra.Command, addr, token *string) {
 }
 
 func consulAgent(addr, token string) (*api.Agent, error) {
-	cfg := discovery.ConsulConfig(addr, token)
-	client, err := api.NewClient(cfg)
+	client, err := discovery.NewConsulClient(discovery.ConsulConfig(addr, token))
 	if err != nil {
-		return nil, fmt.Errorf("consul client for %q: %w", cfg.Address, err)
+		return nil, err
 	}
 	return client.Agent(), nil
 }
