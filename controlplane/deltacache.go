@@ -62,7 +62,9 @@ type deltaNode struct {
 type deltaWatch struct {
 	req *cachev3.DeltaRequest
 	sub cachev3.Subscription
-	ch  chan cachev3.DeltaResponse
+	// deliver gets the watch's one response. It is called with the
+	// node's lock held and must not block.
+	deliver func(cachev3.DeltaResponse)
 }
 
 func newDeltaCache() *deltaCache {
@@ -115,7 +117,7 @@ func (c *deltaCache) set(ctx context.Context, id string, s *deltaState) {
 		w := n.watches[wid]
 		if resp := respondDelta(ctx, s, w.req, w.sub); resp != nil {
 			delete(n.watches, wid)
-			send(ctx, w.ch, resp)
+			w.deliver(resp)
 		}
 	}
 }
@@ -148,33 +150,41 @@ func (c *deltaCache) watchCount(id string) (int, bool) {
 	return len(n.watches), true
 }
 
-// CreateDeltaWatch answers at once when the node's state has something to
-// send the subscription; otherwise it keeps the watch until the next set.
-// It returns the watch's cancel func, nil when it answered.
-func (c *deltaCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
+// watch answers at once when the node's state has something to send the
+// subscription; otherwise it keeps the watch until the next set answers
+// it. Either way deliver gets the one response, with the node's lock
+// held. It returns the watch's cancel func, nil when it answered.
+func (c *deltaCache) watch(req *cachev3.DeltaRequest, sub cachev3.Subscription, deliver func(cachev3.DeltaResponse)) func() {
 	id := req.GetNode().GetId()
 	n := c.node(id)
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.state != nil {
 		if resp := respondDelta(context.Background(), n.state, req, sub); resp != nil {
-			send(context.Background(), ch, resp)
-			return nil, nil
+			deliver(resp)
+			return nil
 		}
 	}
 	wid := c.nextID.Add(1)
-	n.watches[wid] = deltaWatch{req: req, sub: sub, ch: ch}
+	n.watches[wid] = deltaWatch{req: req, sub: sub, deliver: deliver}
 	return func() {
 		n.mu.Lock()
 		delete(n.watches, wid)
 		n.mu.Unlock()
-	}, nil
+	}
 }
 
-// send hands a response to the stream. The stream's channel holds one
-// response per type and a watch answers once, so it does not block; ctx
-// bounds it all the same, as in go-control-plane.
-func send(ctx context.Context, ch chan cachev3.DeltaResponse, resp *deltaResponse) {
+// CreateDeltaWatch is watch with go-control-plane's channel: the
+// cache.ConfigWatcher method, through which the tests hold the cache to
+// go-control-plane's.
+func (c *deltaCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
+	return c.watch(req, sub, func(resp cachev3.DeltaResponse) { send(context.Background(), ch, resp) }), nil
+}
+
+// send hands a response to a go-control-plane stream's channel, which
+// holds one response per type; a watch answers once, so it does not
+// block.
+func send(ctx context.Context, ch chan cachev3.DeltaResponse, resp cachev3.DeltaResponse) {
 	select {
 	case ch <- resp:
 	case <-ctx.Done():

@@ -185,6 +185,43 @@ func (n *nodeCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subs
 	return n.tracked(node, true, cancel), err
 }
 
+// watchDelta opens a delta watch for deltaServer: deliver gets its one
+// response, with a cache's locks held (it must not block), from this
+// goroutine when the cache answers at once or from the publisher's
+// later. A sidecar's watch is deltaCache's; a proxyless client's is
+// go-control-plane's cache's, which answers on a channel that a goroutine
+// forwards from while the watch is open (proxyless clients are few).
+func (n *nodeCache) watchDelta(req *cachev3.DeltaRequest, sub cachev3.Subscription, deliver func(cachev3.DeltaResponse)) (func(), error) {
+	node := req.GetNode().GetId()
+	if !isProxyless(req.GetNode()) {
+		n.opened(node, false)
+		return n.tracked(node, false, n.delta.watch(req, sub, deliver)), nil
+	}
+	ch := make(chan cachev3.DeltaResponse, 1)
+	cancel, err := n.CreateDeltaWatch(req, sub, ch)
+	if err != nil {
+		return nil, err
+	}
+	if cancel == nil { // answered at once
+		select {
+		case resp := <-ch:
+			deliver(resp)
+		default:
+		}
+		return nil, nil
+	}
+	stop := make(chan struct{})
+	go func() {
+		select {
+		case resp := <-ch:
+			deliver(resp)
+		case <-stop:
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { cancel(); close(stop) }) }, nil
+}
+
 // Fetch answers a REST request from the cache of the node's kind.
 func (n *nodeCache) Fetch(ctx context.Context, req *cachev3.Request) (cachev3.Response, error) {
 	if err := n.syncGCP(ctx, req.GetNode().GetId()); err != nil {

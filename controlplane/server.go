@@ -144,6 +144,7 @@ type Server struct {
 	metrics    *metrics
 	proxyless  *proxylessClients
 	stalls     *stallGuard
+	delta      *deltaServer // delta ADS streams; set with the gRPC server
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
@@ -262,8 +263,9 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		grpc.ChainStreamInterceptor(s.stalls.streamInterceptor),
 		grpc.StatsHandler(s.stalls),
 	)
-	xds := serverv3.NewServer(ctx, s.cache, s.status.callbacks())
-	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, xds)
+	callbacks := s.status.callbacks()
+	s.delta = &deltaServer{cache: s.cache, callbacks: callbacks, closeConn: s.stalls.closeConn}
+	discoveryv3.RegisterAggregatedDiscoveryServiceServer(g, adsServer{Server: serverv3.NewServer(ctx, s.cache, callbacks), delta: s.delta})
 	if s.certs != nil {
 		certsv1.RegisterCertificateServiceServer(g, s.certs)
 	}
@@ -278,6 +280,7 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 func (s *Server) stopGRPC(g *grpc.Server) {
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
+	s.delta.endAll() // their handlers wait in receiving: close their connections
 	select {
 	case <-done:
 	case <-time.After(s.cfg.ShutdownGrace):

@@ -161,6 +161,13 @@ func (g *stallGuard) disconnect(addr, method string) {
 	v.(*guardedConn).conn.Close()
 }
 
+// closeConn closes the client connection from addr, if it is open.
+func (g *stallGuard) closeConn(addr string) {
+	if v, ok := g.conns.Load(addr); ok {
+		v.(*guardedConn).conn.Close()
+	}
+}
+
 // sweep closes, until ctx ends, the connections of clients that left an
 // xDS response unanswered for longer than the limit; unanswered lists
 // them (statusTracker.unanswered) by address, with their proxy IDs.

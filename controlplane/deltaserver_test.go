@@ -1,0 +1,197 @@
+package controlplane
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"runtime/pprof"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/status"
+
+	"github.com/weft-mesh/weft/internal/poll"
+)
+
+// deltaClient is a raw delta ADS stream of a test.
+type deltaClient struct {
+	t      *testing.T
+	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
+}
+
+func dialDelta(t *testing.T, addr string) *deltaClient {
+	t.Helper()
+	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	// No deadline: a stream ends only when the server ends it
+	// (TestStopEndsDeltaStreams) or the test does.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &deltaClient{t: t, stream: stream}
+}
+
+func (c *deltaClient) send(req *discoveryv3.DeltaDiscoveryRequest) {
+	c.t.Helper()
+	if err := c.stream.Send(req); err != nil {
+		c.t.Fatal(err)
+	}
+}
+
+func (c *deltaClient) recv() *discoveryv3.DeltaDiscoveryResponse {
+	c.t.Helper()
+	resp, err := c.stream.Recv()
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return resp
+}
+
+// ack ACKs resp without naming the node, as clients do after the first
+// request.
+func (c *deltaClient) ack(resp *discoveryv3.DeltaDiscoveryResponse) {
+	c.t.Helper()
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resp.TypeUrl, ResponseNonce: resp.Nonce})
+}
+
+func deltaNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
+	var names []string
+	for _, r := range resp.Resources {
+		names = append(names, r.Name)
+	}
+	slices.Sort(names)
+	return names
+}
+
+// TestDeltaServerProtocol walks one delta stream through what go-control-
+// plane's delta server does: nonces count up from 1 on the stream; the
+// node named on the first request stands for the later ones; a response
+// to an open watch is pushed when a new catalog changes its type, with
+// only what changed; a named subscription gets the names it asks for; a
+// request without a type URL ends the stream.
+func TestDeltaServerProtocol(t *testing.T) {
+	s, src := startServer(t)
+	src <- testCatalog()
+	c := dialDelta(t, s.XDSAddr().String())
+	node := &corev3.Node{Id: "web-1-sidecar-proxy"}
+
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType})
+	lds := c.recv()
+	if lds.Nonce != "1" || lds.TypeUrl != resourcev3.ListenerType || len(lds.Resources) != 2 {
+		t.Fatalf("first response: nonce %q, type %s, %d listeners; want nonce 1 and 2 listeners", lds.Nonce, lds.TypeUrl, len(lds.Resources))
+	}
+	listeners := deltaNames(lds)
+	c.ack(lds)
+
+	// The node is remembered: a request of another type without it is
+	// answered for the same node.
+	c.send(&discoveryv3.DeltaDiscoveryRequest{TypeUrl: resourcev3.ClusterType})
+	cds := c.recv()
+	if cds.Nonce != "2" || cds.TypeUrl != resourcev3.ClusterType || len(cds.Resources) == 0 {
+		t.Fatalf("second response: nonce %q, type %s, %d clusters; want nonce 2 and the node's clusters", cds.Nonce, cds.TypeUrl, len(cds.Resources))
+	}
+	c.ack(cds)
+
+	// A new catalog that moves the public listener pushes it alone.
+	next := testCatalog()
+	next.Version = 2
+	next.Proxies["web-1-sidecar-proxy"].Port = 21001
+	src <- next
+	pushed := c.recv()
+	if pushed.Nonce != "3" || pushed.TypeUrl != resourcev3.ListenerType || len(pushed.Resources) != 1 || len(pushed.RemovedResources) != 0 {
+		t.Fatalf("pushed response: nonce %q, type %s, listeners %v, removed %v; want nonce 3 and the public listener alone",
+			pushed.Nonce, pushed.TypeUrl, deltaNames(pushed), pushed.RemovedResources)
+	}
+	c.ack(pushed)
+
+	// A second stream of the same node subscribing to one listener by
+	// name gets that one.
+	named := dialDelta(t, s.XDSAddr().String())
+	named.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNamesSubscribe: listeners[:1]})
+	if got := named.recv(); got.Nonce != "1" || !slices.Equal(deltaNames(got), listeners[:1]) {
+		t.Fatalf("named subscription: nonce %q, listeners %v; want nonce 1 and %v", got.Nonce, deltaNames(got), listeners[:1])
+	}
+
+	c.send(&discoveryv3.DeltaDiscoveryRequest{ResponseNonce: pushed.Nonce})
+	if _, err := c.stream.Recv(); status.Code(err) != codes.InvalidArgument {
+		t.Fatalf("a request without a type URL ended the stream with %v, want InvalidArgument", err)
+	}
+}
+
+// TestDeltaStreamsRunOnTheirHandlers: a synced delta stream that has
+// nothing to send holds one goroutine of the control plane's, its gRPC
+// handler's, and none of go-control-plane's delta server.
+func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
+	const streams = 8
+	s, src := startServer(t)
+	src <- testCatalog()
+	for range streams {
+		c := dialDelta(t, s.XDSAddr().String())
+		c.send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType})
+		c.ack(c.recv())
+	}
+	count := func(stacks, fn string) int { return strings.Count(stacks, fn) }
+	poll.Until(t, 10*time.Second, "the streams idle", func() error {
+		var b strings.Builder
+		pprof.Lookup("goroutine").WriteTo(&b, 2)
+		stacks := b.String()
+		if n := count(stacks, "controlplane.(*deltaServerStream).flush("); n != 0 {
+			return fmt.Errorf("%d goroutines still sending", n)
+		}
+		if n := count(stacks, "controlplane.(*deltaServer).serve("); n != streams {
+			t.Fatalf("%d goroutines serve delta streams, want %d", n, streams)
+		}
+		if n := count(stacks, "go-control-plane/pkg/server/delta/v3"); n != 0 {
+			t.Fatalf("%d goroutines run go-control-plane's delta server, want 0", n)
+		}
+		return nil
+	})
+}
+
+// TestStopEndsDeltaStreams: a delta stream waits in receiving, which its
+// handler cannot leave on its own; stopping the control plane closes its
+// connection, so Run returns without waiting out the shutdown grace.
+func TestStopEndsDeltaStreams(t *testing.T) {
+	s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := make(chanSource, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, src) }()
+	<-s.Ready()
+	src <- testCatalog()
+	c := dialDelta(t, s.XDSAddr().String())
+	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType})
+	c.ack(c.recv())
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Run: %v", err)
+		}
+	case <-time.After(time.Minute):
+		t.Fatal("Run still waits for an open delta stream a minute after the stop")
+	}
+	if _, err := c.stream.Recv(); err == nil {
+		t.Fatal("the delta stream is still open after the control plane stopped")
+	}
+}
