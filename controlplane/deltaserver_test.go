@@ -82,6 +82,7 @@ func deltaNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
 // node named on the first request stands for the later ones; a response
 // to an open watch is pushed when a new catalog changes its type, with
 // only what changed; a named subscription gets the names it asks for; a
+// reconnecting client is not sent the versions it lists as held; a
 // request without a type URL ends the stream.
 func TestDeltaServerProtocol(t *testing.T) {
 	s, src := startServer(t)
@@ -124,6 +125,21 @@ func TestDeltaServerProtocol(t *testing.T) {
 	named.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, ResourceNamesSubscribe: listeners[:1]})
 	if got := named.recv(); got.Nonce != "1" || !slices.Equal(deltaNames(got), listeners[:1]) {
 		t.Fatalf("named subscription: nonce %q, listeners %v; want nonce 1 and %v", got.Nonce, deltaNames(got), listeners[:1])
+	}
+
+	// A client reconnecting with the versions it holds is sent none of
+	// them again.
+	held := map[string]string{}
+	for _, r := range lds.Resources {
+		held[r.Name] = r.Version
+	}
+	for _, r := range pushed.Resources {
+		held[r.Name] = r.Version
+	}
+	again := dialDelta(t, s.XDSAddr().String())
+	again.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType, InitialResourceVersions: held})
+	if got := again.recv(); len(got.Resources) != 0 || len(got.RemovedResources) != 0 {
+		t.Fatalf("reconnected with every version held: sent %v, removed %v; want nothing", deltaNames(got), got.RemovedResources)
 	}
 
 	c.send(&discoveryv3.DeltaDiscoveryRequest{ResponseNonce: pushed.Nonce})
