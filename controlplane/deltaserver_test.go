@@ -27,18 +27,26 @@ type deltaClient struct {
 	stream discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesClient
 }
 
-func dialDelta(t *testing.T, addr string) *deltaClient {
+// xdsClient connects to the xDS server at addr; the connection and the
+// context of its streams end with the test. The streams have no deadline:
+// one ends only when the server ends it (TestStopEndsDeltaStreams) or the
+// test does.
+func xdsClient(t *testing.T, addr string, opts ...grpc.DialOption) (*grpc.ClientConn, discoveryv3.AggregatedDiscoveryServiceClient, context.Context) {
 	t.Helper()
-	conn, err := grpc.NewClient(addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	conn, err := grpc.NewClient(addr, append([]grpc.DialOption{grpc.WithTransportCredentials(insecure.NewCredentials())}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	// No deadline: a stream ends only when the server ends it
-	// (TestStopEndsDeltaStreams) or the test does.
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
-	stream, err := discoveryv3.NewAggregatedDiscoveryServiceClient(conn).DeltaAggregatedResources(ctx)
+	return conn, discoveryv3.NewAggregatedDiscoveryServiceClient(conn), ctx
+}
+
+func dialDelta(t *testing.T, addr string) *deltaClient {
+	t.Helper()
+	_, ads, ctx := xdsClient(t, addr)
+	stream, err := ads.DeltaAggregatedResources(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,7 +1,6 @@
 package controlplane
 
 import (
-	"context"
 	"fmt"
 	"net"
 	"strings"
@@ -12,7 +11,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/credentials/insecure"
 
 	"github.com/weft-mesh/weft/catalog"
 	"github.com/weft-mesh/weft/internal/poll"
@@ -85,16 +83,9 @@ type stallClient struct {
 // HTTP/2 windows are the smallest grpc-go allows and do not grow.
 func openADS(t *testing.T, s *Server, mode, node string) *stallClient {
 	t.Helper()
-	conn, err := grpc.NewClient(s.XDSAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { conn.Close() })
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	ads := discoveryv3.NewAggregatedDiscoveryServiceClient(conn)
+	conn, ads, ctx := xdsClient(t, s.XDSAddr().String(), grpc.WithInitialWindowSize(64<<10), grpc.WithInitialConnWindowSize(64<<10))
 	c := &stallClient{conn: conn}
+	var err error
 	if mode == "delta" {
 		if c.delta, err = ads.DeltaAggregatedResources(ctx); err == nil {
 			err = c.delta.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resourcev3.ListenerType})
