@@ -81,17 +81,29 @@ func (c cacheLogger) Errorf(format string, args ...any) { c.l.Error(fmt.Sprintf(
 
 // addProxyless gives every connected proxyless client the shared proxyless
 // resources. A node ID that is also a registered sidecar stays a sidecar.
+// A partial res lists every proxyless client as changed (the publisher
+// skips those whose shared resources it published already), and those
+// that left since the last publish.
 func (s *Server) addProxyless(res *translate.Result, snap *catalog.Snapshot, mesh translate.Mesh) {
 	ids := s.proxyless.ids()
-	if len(ids) == 0 {
-		return
-	}
-	shared := s.translator.Proxyless(snap, mesh)
-	for _, id := range ids {
-		if _, sidecar := res.Proxies[id]; sidecar {
-			s.logger.Warn("a proxyless client uses a sidecar's ID; serving it as the sidecar", "node", id)
-			continue
+	last := s.proxylessPublished
+	s.proxylessPublished = nil
+	if len(ids) > 0 {
+		shared := s.translator.Proxyless(snap, mesh)
+		s.proxylessPublished = make(map[string]bool, len(ids))
+		for _, id := range ids {
+			if _, sidecar := res.Proxies[id]; sidecar {
+				s.logger.Warn("a proxyless client uses a sidecar's ID; serving it as the sidecar", "node", id)
+				continue
+			}
+			res.Proxies[id] = shared
+			s.proxylessPublished[id] = true
+			res.Changed = append(res.Changed, id)
 		}
-		res.Proxies[id] = shared
+	}
+	for id := range last {
+		if !s.proxylessPublished[id] {
+			res.Changed = append(res.Changed, id)
+		}
 	}
 }

@@ -52,6 +52,9 @@ type publisher struct {
 	// unchanged proxy costs a pointer comparison and a proxy whose new
 	// resources have the same content is not handed a new snapshot.
 	published map[string]publishedProxy
+	// failed are the proxies whose last resources were rejected before
+	// publishing; each publish tries them again.
+	failed map[string]bool
 	// interned holds every resource published to some proxy, by type and
 	// content hash, with the number of proxies whose snapshot holds it. A
 	// later translation of the same content reuses the interned proto, so
@@ -94,7 +97,7 @@ type internedResource struct {
 }
 
 func newPublisher(cache snapshotSink, logger *slog.Logger, m *metrics) *publisher {
-	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]publishedProxy{},
+	return &publisher{cache: cache, logger: logger, metrics: m, published: map[string]publishedProxy{}, failed: map[string]bool{},
 		interned: map[internKey]*internedResource{}, canonical: map[types.Resource]internKey{}, secretVersions: map[string]string{}}
 }
 
@@ -111,61 +114,90 @@ func (p *publisher) publish(ctx context.Context, res *translate.Result, since ti
 	memo := newResourceMemo(p.interned, p.canonical)
 	defer memo.dropUnreferenced()
 	var failed []error
-	// inRes counts the published proxies that are in res; any other
-	// published proxy has left the catalog.
-	inRes := 0
-	for id, r := range res.Proxies {
-		prev, ok := p.published[id]
+	one := func(id string, r *translate.Resources) {
+		ok, err := p.publishOne(ctx, id, r, memo, since)
+		if err != nil {
+			failed = append(failed, err)
+			p.failed[id] = true
+			return
+		}
+		delete(p.failed, id)
 		if ok {
-			inRes++
+			changed++
 		}
-		if ok && prev.res == r {
-			continue
-		}
-		var last *publishedProxy
-		if ok {
-			last = &prev
-		}
-		snap, version, verr := buildSnapshot(r, memo, last)
-		if verr != nil {
-			failed = append(failed, fmt.Errorf("proxy %q: %w", id, verr))
-			continue
-		}
-		if ok && prev.version == version {
-			prev.res = r
-			p.published[id] = prev
-			continue
-		}
-		delta := p.deltaState(snap, last)
-		if serr := p.cache.SetSnapshot(ctx, id, snap, delta); serr != nil {
-			failed = append(failed, fmt.Errorf("proxy %q: set snapshot: %w", id, serr))
-			continue
-		}
-		for i, keys := range snap.keys {
-			if !ok || !sameSlice(keys, prev.snap.keys[i]) {
-				p.acquire(keys)
-				if ok {
-					p.release(prev.snap.keys[i])
-				}
+	}
+	if res.Partial {
+		// Only the proxies res lists changed, and those that failed
+		// before are tried again; a listed proxy not in res left.
+		for _, id := range res.Changed {
+			if r, ok := res.Proxies[id]; ok {
+				one(id, r)
+			} else {
+				p.unpublish(id)
 			}
 		}
-		if !ok {
-			inRes++
+		for id := range p.failed {
+			if r, ok := res.Proxies[id]; ok && !slices.Contains(res.Changed, id) {
+				one(id, r)
+			}
 		}
-		p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version}
-		p.setSecretVersion(id, snap.version(resource.SecretType))
-		for i, typ := range publishedTypes {
-			p.metrics.published(id, typ, snap.versions[i], since)
+	} else {
+		inRes := 0 // published proxies in res; any other left
+		for id, r := range res.Proxies {
+			one(id, r)
+			if _, ok := p.published[id]; ok {
+				inRes++
+			}
 		}
-		changed++
-	}
-	if len(p.published) > inRes {
-		p.unpublishGone(res)
+		if len(p.published) > inRes || len(p.failed) > 0 {
+			p.unpublishGone(res)
+		}
 	}
 	for _, e := range failed {
 		p.logger.Error("proxy configuration rejected before publishing", "error", e)
 	}
 	return changed, errors.Join(failed...)
+}
+
+// publishOne publishes r to proxy id, unless it is what was published
+// last (the same *Resources, or the same versions). It reports whether
+// the proxy was handed a new snapshot.
+func (p *publisher) publishOne(ctx context.Context, id string, r *translate.Resources, memo *resourceMemo, since time.Time) (bool, error) {
+	prev, ok := p.published[id]
+	if ok && prev.res == r {
+		return false, nil
+	}
+	var last *publishedProxy
+	if ok {
+		last = &prev
+	}
+	snap, version, err := buildSnapshot(r, memo, last)
+	if err != nil {
+		return false, fmt.Errorf("proxy %q: %w", id, err)
+	}
+	if ok && prev.version == version {
+		prev.res = r
+		p.published[id] = prev
+		return false, nil
+	}
+	delta := p.deltaState(snap, last)
+	if err := p.cache.SetSnapshot(ctx, id, snap, delta); err != nil {
+		return false, fmt.Errorf("proxy %q: set snapshot: %w", id, err)
+	}
+	for i, keys := range snap.keys {
+		if !ok || !sameSlice(keys, prev.snap.keys[i]) {
+			p.acquire(keys)
+			if ok {
+				p.release(prev.snap.keys[i])
+			}
+		}
+	}
+	p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version}
+	p.setSecretVersion(id, snap.version(resource.SecretType))
+	for i, typ := range publishedTypes {
+		p.metrics.published(id, typ, snap.versions[i], since)
+	}
+	return true, nil
 }
 
 // deltaState is snap's resources as the delta server sends them: the
@@ -196,17 +228,32 @@ func (p *publisher) deltaState(snap *lazySnapshot, last *publishedProxy) *deltaS
 
 // unpublishGone clears the proxies that are not in res any more.
 func (p *publisher) unpublishGone(res *translate.Result) {
-	for id, prev := range p.published {
+	for id := range p.published {
 		if _, ok := res.Proxies[id]; !ok {
-			p.cache.Unpublish(id)
-			for _, k := range prev.snap.keys {
-				p.release(k)
-			}
-			delete(p.published, id)
-			p.setSecretVersion(id, "")
-			p.metrics.forget(id)
+			p.unpublish(id)
 		}
 	}
+	for id := range p.failed {
+		if _, ok := res.Proxies[id]; !ok {
+			delete(p.failed, id)
+		}
+	}
+}
+
+// unpublish clears a proxy that left the catalog.
+func (p *publisher) unpublish(id string) {
+	delete(p.failed, id)
+	prev, ok := p.published[id]
+	if !ok {
+		return
+	}
+	p.cache.Unpublish(id)
+	for _, k := range prev.snap.keys {
+		p.release(k)
+	}
+	delete(p.published, id)
+	p.setSecretVersion(id, "")
+	p.metrics.forget(id)
 }
 
 // acquire counts a new holder of each interned resource.

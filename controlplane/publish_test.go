@@ -234,3 +234,59 @@ func TestPublishRejectsInconsistentSnapshots(t *testing.T) {
 		t.Errorf("after a rejected snapshot: endpoints version %q and %d sets, want the last good %q and 1", v, sink.sets["web-1"], good)
 	}
 }
+
+// TestPublishPartialResultTouchesOnlyChanged: a partial Result is applied
+// through its Changed list alone: a proxy listed with new resources is
+// published, one listed and absent is unpublished, and an unlisted proxy
+// keeps its snapshot even if its *Resources were replaced (the Translator
+// guarantees they were not; publishing them anyway would make every
+// publish cost the size of the mesh). A proxy rejected before is tried
+// again on every publish until it is accepted.
+func TestPublishPartialResultTouchesOnlyChanged(t *testing.T) {
+	sink := newRecordingSink()
+	p := newTestPublisher(sink)
+	static := func(name string) *translate.Resources {
+		return &translate.Resources{Clusters: []*clusterv3.Cluster{{Name: name, ConnectTimeout: durationpb.New(time.Second),
+			ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_STATIC}}}}
+	}
+	all := map[string]*translate.Resources{"a": static("a"), "b": static("b"), "c": static("c")}
+	if _, err := p.publish(context.Background(), &translate.Result{Proxies: maps.Clone(all)}, time.Now()); err != nil {
+		t.Fatal(err)
+	}
+	next := map[string]*translate.Resources{"a": static("a2"), "b": static("b2")} // c left; b replaced, unlisted
+	changed, err := p.publish(context.Background(), &translate.Result{Proxies: next, Partial: true, Changed: []string{"a", "c"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if changed != 1 || sink.sets["a"] != 2 || sink.sets["b"] != 1 {
+		t.Errorf("publish of a partial result: %d changed, sets a=%d b=%d; want 1 changed, a set again and b not", changed, sink.sets["a"], sink.sets["b"])
+	}
+	if _, ok := sink.snaps["c"]; ok {
+		t.Error("c, listed and absent, is still published")
+	}
+	if _, ok := p.published["c"]; ok {
+		t.Error("the publisher still holds c")
+	}
+
+	// A rejected proxy (an EDS cluster without its load assignment) is
+	// tried again while unlisted, and published once it is consistent.
+	eds := &clusterv3.Cluster{Name: "d", ClusterDiscoveryType: &clusterv3.Cluster_Type{Type: clusterv3.Cluster_EDS},
+		EdsClusterConfig: &clusterv3.Cluster_EdsClusterConfig{EdsConfig: &corev3.ConfigSource{
+			ResourceApiVersion: corev3.ApiVersion_V3, ConfigSourceSpecifier: &corev3.ConfigSource_Ads{Ads: &corev3.AggregatedConfigSource{}}}},
+		ConnectTimeout: durationpb.New(time.Second)}
+	bad := &translate.Resources{Clusters: []*clusterv3.Cluster{eds}}
+	next["d"] = bad
+	if _, err := p.publish(context.Background(), &translate.Result{Proxies: next, Partial: true, Changed: []string{"d"}}, time.Now()); err == nil {
+		t.Fatal("d's inconsistent snapshot was accepted")
+	}
+	if _, err := p.publish(context.Background(), &translate.Result{Proxies: next, Partial: true}, time.Now()); err == nil {
+		t.Fatal("d, rejected before and unlisted, was not tried again")
+	}
+	bad.Endpoints = []*endpointv3.ClusterLoadAssignment{{ClusterName: "d"}}
+	if _, err := p.publish(context.Background(), &translate.Result{Proxies: next, Partial: true}, time.Now()); err != nil {
+		t.Fatalf("d made consistent: %v", err)
+	}
+	if sink.sets["d"] != 1 {
+		t.Errorf("d set %d times, want once", sink.sets["d"])
+	}
+}

@@ -138,13 +138,16 @@ type Server struct {
 	// translator and notApplied are used by the publish loop alone.
 	translator *translate.Translator
 	notApplied notAppliedLog
-	state      *publishedState
-	certs      *certService
-	taps       *tapHub
-	metrics    *metrics
-	proxyless  *proxylessClients
-	stalls     *stallGuard
-	delta      *deltaServer // delta ADS streams; set with the gRPC server
+	// proxylessPublished are the proxyless clients the last publish
+	// served (addProxyless).
+	proxylessPublished map[string]bool
+	state              *publishedState
+	certs              *certService
+	taps               *tapHub
+	metrics            *metrics
+	proxyless          *proxylessClients
+	stalls             *stallGuard
+	delta              *deltaServer // delta ADS streams; set with the gRPC server
 
 	ready     chan struct{}
 	xdsAddr   net.Addr

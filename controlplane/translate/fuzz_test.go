@@ -83,7 +83,7 @@ func FuzzTranslator(f *testing.F) {
 		if json.Unmarshal(from, &a) != nil || json.Unmarshal(to, &b) != nil {
 			t.Skip()
 		}
-		x := NewTranslator()
+		x := newCheckedTranslator(t)
 		x.Translate(&a, testMesh)
 		assertSameTranslation(t, "second snapshot", x.Translate(&b, testMesh), &b, testMesh)
 	})

@@ -43,6 +43,9 @@ type Translator struct {
 	// every proxy with a registration, every proxy with problems.
 	resources map[string]*Resources
 	problems  map[string][]error
+	// changed are the proxies whose resources the current Translate
+	// replaced or removed (setResources, dropResources).
+	changed map[string]struct{}
 	// readers are the IDs of the proxies whose last translation read an
 	// input, by input.
 	readers map[input]map[string]bool
@@ -97,7 +100,8 @@ type loadSource struct {
 // NewTranslator returns a Translator that has translated nothing yet.
 func NewTranslator() *Translator {
 	return &Translator{unusable: map[string]usableEndpoints{}, proxies: map[string]*proxyEntry{},
-		resources: map[string]*Resources{}, problems: map[string][]error{}, readers: map[input]map[string]bool{}}
+		resources: map[string]*Resources{}, problems: map[string][]error{}, readers: map[input]map[string]bool{},
+		changed: map[string]struct{}{}}
 }
 
 // Translate builds every proxy's resources from the catalog, reusing
@@ -160,10 +164,34 @@ func (x *Translator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
 	x.last = snap
 
 	result := &Result{Proxies: maps.Clone(x.resources), Problems: x.endpointProblems()}
+	if !full {
+		result.Partial = true
+		result.Changed = make([]string, 0, len(x.changed))
+		for id := range x.changed {
+			result.Changed = append(result.Changed, id)
+		}
+	}
+	clear(x.changed)
 	for id, errs := range x.problems {
 		result.Problems[id] = append(result.Problems[id], errs...)
 	}
 	return result
+}
+
+// setResources makes r the resources of proxy id, noting the change.
+func (x *Translator) setResources(id string, r *Resources) {
+	if x.resources[id] != r {
+		x.resources[id] = r
+		x.changed[id] = struct{}{}
+	}
+}
+
+// dropResources removes the resources of proxy id, noting the change.
+func (x *Translator) dropResources(id string) {
+	if _, ok := x.resources[id]; ok {
+		delete(x.resources, id)
+		x.changed[id] = struct{}{}
+	}
 }
 
 // retranslate translates one proxy again and records what it read. A nil
@@ -178,9 +206,9 @@ func (x *Translator) retranslate(t *translator, id string, p *catalog.Proxy) {
 	x.index(id, x.proxies[id], next)
 	x.proxies[id] = next
 	if next.res != nil {
-		x.resources[id] = next.res
+		x.setResources(id, next.res)
 	} else {
-		delete(x.resources, id)
+		x.dropResources(id)
 	}
 	if len(next.problems) > 0 {
 		x.problems[id] = next.problems
@@ -236,7 +264,7 @@ func (x *Translator) reload(t *translator, id string, changed map[input]bool) {
 		x.index(id, prev, &next)
 	}
 	x.proxies[id] = &next
-	x.resources[id] = &res
+	x.setResources(id, &res)
 	if len(next.problems) > 0 {
 		x.problems[id] = next.problems
 	} else {
@@ -281,7 +309,7 @@ func (x *Translator) swapRoots(old *tlsv3.Secret) {
 		next := *e
 		next.res = &res
 		x.proxies[id] = &next
-		x.resources[id] = &res
+		x.setResources(id, &res)
 	}
 }
 
@@ -289,7 +317,7 @@ func (x *Translator) swapRoots(old *tlsv3.Secret) {
 func (x *Translator) remove(id string) {
 	x.index(id, x.proxies[id], nil)
 	delete(x.proxies, id)
-	delete(x.resources, id)
+	x.dropResources(id)
 	delete(x.problems, id)
 }
 

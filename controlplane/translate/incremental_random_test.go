@@ -25,7 +25,7 @@ func TestTranslatorRandomChanges(t *testing.T) {
 		if seed%3 == 0 {
 			mesh.DefaultPolicy = ""
 		}
-		x := NewTranslator()
+		x := newCheckedTranslator(t)
 		x.Translate(snap, mesh)
 		for step := range steps {
 			next, what := g.change(snap)

@@ -22,14 +22,14 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 	cases := allGoldenCases()
 	for _, from := range cases {
 		for _, to := range cases {
-			x := NewTranslator()
+			x := newCheckedTranslator(t)
 			x.Translate(from.snap, from.mesh)
 			assertSameTranslation(t, from.name+" then "+to.name, x.Translate(to.snap, to.mesh), to.snap, to.mesh)
 		}
 	}
 	for _, base := range cases {
 		for _, v := range variants(base.snap) {
-			x := NewTranslator()
+			x := newCheckedTranslator(t)
 			x.Translate(base.snap, base.mesh)
 			assertSameTranslation(t, base.name+": "+v.name, x.Translate(v.snap, base.mesh), v.snap, base.mesh)
 			assertSameTranslation(t, base.name+": "+v.name+", undone", x.Translate(base.snap, base.mesh), base.snap, base.mesh)
@@ -39,7 +39,7 @@ func TestTranslatorMatchesTranslate(t *testing.T) {
 		if len(base.mesh.RootsPEM) > 0 {
 			rotated := base.mesh
 			rotated.RootsPEM = append(bytes.Clone(base.mesh.RootsPEM), base.mesh.RootsPEM...)
-			x := NewTranslator()
+			x := newCheckedTranslator(t)
 			x.Translate(base.snap, base.mesh)
 			assertSameTranslation(t, base.name+": roots changed", x.Translate(base.snap, rotated), base.snap, rotated)
 			assertSameTranslation(t, base.name+": roots changed back", x.Translate(base.snap, base.mesh), base.snap, base.mesh)
@@ -342,4 +342,41 @@ func TestTranslatorRebuildsOnlyPublicListeners(t *testing.T) {
 	}
 	assertSameTranslation(t, "wildcard deny", after, next, testMesh)
 	assertSameTranslation(t, "wildcard deny removed", x.Translate(snap, testMesh), snap, testMesh)
+}
+
+// checkedTranslator is a Translator whose every partial Result is checked
+// to list in Changed each proxy whose resources differ, by pointer or by
+// presence, from those of the Result before it: what a consumer applying
+// only Changed would otherwise miss.
+type checkedTranslator struct {
+	t    *testing.T
+	x    *Translator
+	prev *Result
+}
+
+func newCheckedTranslator(t *testing.T) *checkedTranslator {
+	return &checkedTranslator{t: t, x: NewTranslator()}
+}
+
+func (c *checkedTranslator) Translate(snap *catalog.Snapshot, mesh Mesh) *Result {
+	c.t.Helper()
+	res := c.x.Translate(snap, mesh)
+	if c.prev == nil && res.Partial {
+		c.t.Errorf("the first Result of a Translator is partial")
+	}
+	if c.prev != nil && res.Partial {
+		listed := map[string]bool{}
+		for _, id := range res.Changed {
+			listed[id] = true
+		}
+		for _, ids := range []map[string]*Resources{c.prev.Proxies, res.Proxies} {
+			for id := range ids {
+				if c.prev.Proxies[id] != res.Proxies[id] && !listed[id] {
+					c.t.Errorf("proxy %q: resources changed and not listed in Changed %v", id, res.Changed)
+				}
+			}
+		}
+	}
+	c.prev = res
+	return res
 }

@@ -77,6 +77,14 @@ func (m Mesh) defaultAllow(snap *catalog.Snapshot) bool {
 type Result struct {
 	// Proxies holds each sidecar's resources by its proxy ID.
 	Proxies map[string]*Resources
+	// Partial says that Changed lists every proxy whose resources
+	// differ from the previous Result of the same Translator: added,
+	// translated again or removed (every other proxy's *Resources is the
+	// previous one). A consumer holding the previous Result need only
+	// look at those. Without Partial (the first Result, a mesh-wide
+	// change, Translate), any proxy may have changed.
+	Partial bool
+	Changed []string
 	// Problems lists, per proxy ID, the parts of its registration that
 	// could not be translated and were left out, each naming what is wrong.
 	Problems map[string][]error
