@@ -135,19 +135,20 @@ type Server struct {
 	cache     *nodeCache
 	status    *statusTracker
 	publisher *publisher
-	// translator and notApplied are used by the publish loop alone.
-	translator *translate.Translator
-	notApplied notAppliedLog
-	// proxylessPublished are the proxyless clients the last publish
-	// served (addProxyless).
+	// translator, notApplied and proxylessPublished (the proxyless
+	// clients the last publish served) are used by the publish loop
+	// alone.
+	translator         *translate.Translator
+	notApplied         notAppliedLog
 	proxylessPublished map[string]bool
-	state              *publishedState
-	certs              *certService
-	taps               *tapHub
-	metrics            *metrics
-	proxyless          *proxylessClients
-	stalls             *stallGuard
-	delta              *deltaServer // delta ADS streams; set with the gRPC server
+
+	state     *publishedState
+	certs     *certService
+	taps      *tapHub
+	metrics   *metrics
+	proxyless *proxylessClients
+	stalls    *stallGuard
+	delta     *deltaServer // delta ADS streams; set with the gRPC server
 
 	ready     chan struct{}
 	xdsAddr   net.Addr
