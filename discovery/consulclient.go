@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/url"
 	"time"
 
 	"github.com/hashicorp/consul/api"
@@ -47,9 +48,9 @@ func ConsulConfig(addr, token string) *api.Config {
 // goroutine: a held blocking query costs one goroutine, where
 // http.Transport adds a read and a write loop per connection (10,028
 // goroutines at 5,000 services). Requests that client does not take
-// (bodies over 64 KiB) and https:// and unix:// agents go through cfg's
-// transport, set up by api.NewClient as usual. The pool's limits are
-// cfg.Transport's.
+// (bodies over 64 KiB), https:// and unix:// agents, and agents reached
+// through an HTTP proxy (HTTP_PROXY) go through cfg's transport, set up
+// by api.NewClient as usual. The pool's limits are cfg.Transport's.
 func NewConsulClient(cfg *api.Config) (*api.Client, error) {
 	client, err := api.NewClient(cfg)
 	if err != nil {
@@ -58,7 +59,7 @@ func NewConsulClient(cfg *api.Config) (*api.Client, error) {
 	// NewClient has resolved the address's scheme, and its HTTP client
 	// is cfg.HttpClient, which sends through cfg.Transport unless the
 	// agent is on a unix socket. Nothing has used it yet.
-	if cfg.Scheme == "http" && cfg.HttpClient != nil && cfg.HttpClient.Transport == cfg.Transport {
+	if cfg.Scheme == "http" && cfg.HttpClient != nil && cfg.HttpClient.Transport == cfg.Transport && !proxied(cfg) {
 		cfg.HttpClient.Transport = http1client.New(http1client.Options{
 			Dial:            dialConsul,
 			IdleTimeout:     cfg.Transport.IdleConnTimeout,
@@ -69,6 +70,16 @@ func NewConsulClient(cfg *api.Config) (*api.Client, error) {
 		})
 	}
 	return client, nil
+}
+
+// proxied reports whether cfg's transport sends requests to the agent
+// through an HTTP proxy, which http1client does not speak.
+func proxied(cfg *api.Config) bool {
+	if cfg.Transport.Proxy == nil {
+		return false
+	}
+	u, err := cfg.Transport.Proxy(&http.Request{URL: &url.URL{Scheme: "http", Host: cfg.Address}})
+	return err != nil || u != nil
 }
 
 // dialConsul connects to the agent as Consul's pooled transport does.

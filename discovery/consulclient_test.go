@@ -5,6 +5,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"runtime/pprof"
 	"strings"
 	"sync"
@@ -12,6 +13,8 @@ import (
 	"testing"
 
 	"github.com/hashicorp/consul/api"
+
+	"github.com/weft-mesh/weft/internal/http1client"
 )
 
 // TestConsulClientHoldsBlockingQueriesCheaply holds 64 blocking queries
@@ -125,4 +128,35 @@ func transportLoops() int {
 	pprof.Lookup("goroutine").WriteTo(&b, 2)
 	return strings.Count(b.String(), "net/http.(*persistConn).readLoop(") +
 		strings.Count(b.String(), "net/http.(*persistConn).writeLoop(")
+}
+
+// TestNewConsulClientKeepsConsulsTransportWhereNeeded: an agent reached
+// through an HTTP proxy, or over https, keeps Consul's transport, which
+// speaks both; a plain agent gets the lean client.
+func TestNewConsulClientKeepsConsulsTransportWhereNeeded(t *testing.T) {
+	tests := []struct {
+		name string
+		cfg  func() *api.Config
+		lean bool
+	}{
+		{"plain agent", func() *api.Config { return ConsulConfig("127.0.0.1:8500", "") }, true},
+		{"https agent", func() *api.Config { return ConsulConfig("https://127.0.0.1:8501", "") }, false},
+		{"through an HTTP proxy", func() *api.Config {
+			c := ConsulConfig("consul.example:8500", "")
+			c.Transport.Proxy = http.ProxyURL(&url.URL{Scheme: "http", Host: "proxy.example:3128"})
+			return c
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := tt.cfg()
+			if _, err := NewConsulClient(cfg); err != nil {
+				t.Fatal(err)
+			}
+			_, lean := cfg.HttpClient.Transport.(*http1client.Client)
+			if lean != tt.lean {
+				t.Errorf("transport %T, want the lean client: %v", cfg.HttpClient.Transport, tt.lean)
+			}
+		})
+	}
 }
