@@ -176,19 +176,10 @@ func (c *deltaCache) watch(req *cachev3.DeltaRequest, sub cachev3.Subscription, 
 
 // CreateDeltaWatch is watch with go-control-plane's channel: the
 // cache.ConfigWatcher method, through which the tests hold the cache to
-// go-control-plane's.
+// go-control-plane's. The stream's channel holds one response per type
+// and a watch answers once, so the send does not block.
 func (c *deltaCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
-	return c.watch(req, sub, func(resp cachev3.DeltaResponse) { send(context.Background(), ch, resp) }), nil
-}
-
-// send hands a response to a go-control-plane stream's channel, which
-// holds one response per type; a watch answers once, so it does not
-// block.
-func send(ctx context.Context, ch chan cachev3.DeltaResponse, resp cachev3.DeltaResponse) {
-	select {
-	case ch <- resp:
-	case <-ctx.Done():
-	}
+	return c.watch(req, sub, func(resp cachev3.DeltaResponse) { ch <- resp }), nil
 }
 
 // respondDelta is the response a subscription gets from state s, nil when

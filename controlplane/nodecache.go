@@ -166,7 +166,10 @@ func (n *nodeCache) CreateWatch(req *cachev3.Request, sub cachev3.Subscription, 
 
 // CreateDeltaWatch counts the watch while it is open. A proxyless client
 // is told at once which of the names it subscribes to do not exist
-// (announceAbsent).
+// (announceAbsent). deltaServer opens its watches through watchDelta,
+// which calls this for proxyless clients; the sidecar branch serves the
+// cache.ConfigWatcher interface and the tests that hold the caches to
+// go-control-plane's.
 func (n *nodeCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Subscription, ch chan cachev3.DeltaResponse) (func(), error) {
 	node := req.GetNode().GetId()
 	if !isProxyless(req.GetNode()) {
