@@ -109,7 +109,7 @@ xDS.`,
 	fs.StringVar(&f.token, "token", "", "Consul ACL token for the certificate service (default $"+envToken+")")
 	fs.StringVar(&f.tokenFile, "token-file", "", "file holding the Consul ACL token, re-read at every renewal (default $"+envTokenFile+", which wins over $"+envToken+")")
 	fs.StringVar(&f.stateDir, "state-dir", "", "directory (created 0700) where the last accepted configuration and the leaf certificate and key are kept, to serve from after a restart while the control plane is down; empty: nothing is saved")
-	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "once ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again 15-30s after the last request, connection, applied configuration or issued certificate, and once a minute under traffic together with the free heap; see README, Performance")
+	fs.BoolVar(&f.releasePages, "release-startup-pages", true, "2s after becoming ready, give back the memory only start-up used: the executable's code and read-only data pages (they stay in the page cache and fault back in when used) and the freed heap; release those pages again 15-30s after the last request, connection, applied configuration or issued certificate, and once a minute under traffic together with the free heap; see README, Performance")
 	fs.BoolVar(&f.accessLog, "access-log", true, "log one JSON line per request; --access-log=false turns the access log off")
 	fs.StringVar(&f.accessLogPath, "access-log-path", "", "file the access log is appended to (default standard output)")
 	fs.IntVar(&f.maxConns, "max-connections-per-listener", listener.DefaultMaxConnections, "connections each listener holds open at most; one more is closed at once and counted in weft_proxy_listener_connections_refused_total; -1 for no limit")
@@ -172,6 +172,7 @@ func run(cmd *cobra.Command, f flags) error {
 		<-ctx.Done()
 		stop() // a second signal kills the process
 	}()
+	pauseGCUntilReady(ctx, p.BecameReady(), startupSettle, startupGCPause)
 	if f.releasePages {
 		go releaseStartupMemory(ctx, p, logger)
 	}
