@@ -26,7 +26,7 @@ const startupGCPause = 5 * time.Second
 // minimum heap goal that took two collection cycles on the way to
 // readiness, and a third once ready, beside the first requests; with them
 // the bench's readiness (process start to first request served) was
-// about 10 ms longer (README, Performance). While paused, startupGCLimit,
+// about 10 ms longer (docs/performance.md). While paused, startupGCLimit,
 // or the memory limit already set if lower, still bounds the heap. An
 // operator's GOGC is left alone: nothing is paused and the channel is
 // closed at once.
