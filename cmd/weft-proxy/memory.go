@@ -15,47 +15,58 @@ import (
 // before the executable's pages are released again.
 const idleTrimInterval = 15 * time.Second
 
-// startupSettle is how long after becoming ready the sidecar keeps its
-// start-up pages and heap: the first requests, which arrive at once when
-// a platform waits on readiness, handshake their first upstream
-// connections with the code already resident, instead of faulting it
-// back in (a first request took 7-10 ms instead of 1-2 ms while the
-// release ran beside it) and sharing the two cores with the forced GC.
+// startupSettle is how long after becoming ready the garbage collector
+// stays paused (pauseGCUntilReady), so that the first requests do not
+// share the two cores with a collection.
 const startupSettle = 2 * time.Second
+
+// startupQuiet is the quiet the start-up release waits for after
+// readiness: a poll at this interval that sees no activity since the
+// one before.
+const startupQuiet = time.Second
+
+// busyGrowth is how much the executable's resident pages must have grown
+// since they settled after the last release before a sidecar under
+// traffic releases them again.
+const busyGrowth = 1 << 20
 
 // busyTrimTicks is how many idleTrimIntervals of traffic pass between two
 // releases under load: one a minute.
 const busyTrimTicks = 4
 
-// releaseStartupMemory waits until the proxy first becomes ready, then
-// gives back what only start-up needed: the heap that decoding and
-// compiling the first configuration left behind (a forced GC that
-// returns free pages to the OS), and the pages of the executable that
-// package initialization touched (memtrim.ExecutablePages). Pages the
-// request path needs fault back in from the page cache on first use.
+// releaseStartupMemory waits until the proxy first becomes ready and then
+// for its first quiet second (startupQuiet: no new connection, request,
+// applied configuration or issued certificate), or for a minute of
+// traffic without one, and then gives back what only start-up needed:
+// the heap that decoding and compiling the first configuration left
+// behind (a forced GC that returns free pages to the OS), and the pages
+// of the executable that package initialization touched
+// (memtrim.ExecutablePages). Pages the request path needs fault back in
+// from the page cache on first use. A release costs the requests in
+// flight a stall (in the bench at 1,000 requests/s: 10-40 ms, with both
+// sidecars releasing together, when it ran 2 s after readiness under
+// traffic), which is why it waits for quiet; done at readiness itself,
+// it slowed the first request 7-10 ms.
 //
-// Afterwards, each time traffic stops for idleTrimInterval, it releases
-// the executable's pages again (once per idle period), so that an idle
-// sidecar's RSS is its heap and what it touches while idle, not every
-// page the last burst of traffic, a certificate renewal or a
-// configuration change mapped in (the kernel maps 64 KiB around every
-// page it faults in). While traffic flows, it does the same once a
-// minute, with the heap the runtime holds free: otherwise what a one-off
-// event touched — every connection handshaken again after an intention
-// change, a full configuration resent after a reconnect — stays resident
-// for good (docs/reliability.md, the soak). What the traffic uses faults
-// back in at once, a few hundred minor faults.
+// Afterwards, each time traffic stops for idleTrimInterval, it does the
+// same again (once per idle period), so that an idle sidecar's RSS is its
+// heap and what it touches while idle, not every page the last burst of
+// traffic, a certificate renewal or a configuration change mapped in
+// (the kernel maps 64 KiB around every page it faults in). While traffic
+// flows, it checks once a minute whether the executable's resident pages
+// grew by busyGrowth since they settled after the last release, and if
+// so does the same: otherwise what a one-off event touched — every
+// connection handshaken again after an intention change, a full
+// configuration resent after a reconnect — stays resident for good
+// (docs/reliability.md, the soak). A sidecar whose traffic touches the
+// same code minute after minute is left alone.
 func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logger) {
 	select {
 	case <-p.BecameReady():
 	case <-ctx.Done():
 		return
 	}
-	settle := time.NewTimer(startupSettle)
-	defer settle.Stop()
-	select {
-	case <-settle.C:
-	case <-ctx.Done():
+	if !waitQuiet(ctx, p.Activity, startupQuiet, busyTrimTicks*idleTrimInterval) {
 		return
 	}
 	log := logger.With("component", "memory")
@@ -74,8 +85,10 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 
 	t := time.NewTicker(idleTrimInterval)
 	defer t.Stop()
-	idle := idleTrimmer{activity: p.Activity, busyEvery: busyTrimTicks, release: func(busy bool) {
+	var watch residentWatch
+	idle := idleTrimmer{activity: p.Activity, busyEvery: busyTrimTicks, grown: watch.grown, release: func(busy bool) {
 		releaseAgain(ctx, log, pages, busy)
+		watch.released()
 	}}
 	idle.last = p.Activity()
 	idle.trimmed = true
@@ -89,8 +102,58 @@ func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logg
 	}
 }
 
-// releaseAgain releases the executable's pages, after the free heap when
-// busy. Resident memory is measured only for a debug log: reading and
+// waitQuiet waits until two polls of activity, every interval, see the
+// same count, or until most has passed; false if ctx ended first.
+func waitQuiet(ctx context.Context, activity func() uint64, interval, most time.Duration) bool {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	deadline := time.Now().Add(most)
+	last := activity()
+	for {
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			return false
+		}
+		now := activity()
+		if now == last || !time.Now().Before(deadline) {
+			return true
+		}
+		last = now
+	}
+}
+
+// residentWatch tells whether the executable's resident pages grew since
+// they settled after the last release: the first check after a release
+// records them (the working set the traffic faulted back in), the later
+// ones compare with that.
+type residentWatch struct {
+	resident func() (anon, file int64, err error) // nil: memtrim.Resident
+	settled  bool
+	base     int64
+}
+
+func (w *residentWatch) grown() bool {
+	read := w.resident
+	if read == nil {
+		read = memtrim.Resident
+	}
+	_, file, err := read()
+	if err != nil {
+		return true
+	}
+	if !w.settled {
+		w.settled, w.base = true, file
+		return false
+	}
+	return file > w.base+busyGrowth
+}
+
+// released starts a new settling after a release.
+func (w *residentWatch) released() { w.settled = false }
+
+// releaseAgain returns the free heap and releases the executable's pages;
+// busy only labels the debug log. Resident memory is measured only for a debug log: reading and
 // parsing /proc after the release would fault that code back in.
 func releaseAgain(ctx context.Context, log *slog.Logger, pages *memtrim.ExecutablePages, busy bool) {
 	measure := log.Enabled(ctx, slog.LevelDebug)
@@ -98,9 +161,7 @@ func releaseAgain(ctx context.Context, log *slog.Logger, pages *memtrim.Executab
 	if measure {
 		anon0, file0, _ = memtrim.Resident()
 	}
-	if busy {
-		debug.FreeOSMemory()
-	}
+	debug.FreeOSMemory()
 	if _, err := pages.Release(); err != nil {
 		log.Warn("could not release the executable's pages", "error", err)
 		return
@@ -113,10 +174,12 @@ func releaseAgain(ctx context.Context, log *slog.Logger, pages *memtrim.Executab
 
 // idleTrimmer releases memory once per idle period, at the first tick
 // that sees no activity since the previous one (release(false)), and
-// every busyEvery ticks of activity in a row (release(true)).
+// after every busyEvery ticks of activity in a row when grown (nil:
+// always) says there is something to give back (release(true)).
 type idleTrimmer struct {
 	activity  func() uint64
 	release   func(busy bool)
+	grown     func() bool
 	busyEvery int
 	last      uint64
 	trimmed   bool // released since the last activity
@@ -129,7 +192,9 @@ func (t *idleTrimmer) tick() {
 	case now != t.last:
 		t.trimmed = false
 		if t.busy++; t.busy >= t.busyEvery {
-			t.release(true)
+			if t.grown == nil || t.grown() {
+				t.release(true)
+			}
 			t.busy = 0
 		}
 	case !t.trimmed:
