@@ -91,8 +91,20 @@ func (sc *h2sConn) shutdown() {
 	sc.mu.Unlock()
 	sc.writeFrames(func(fr *http2.Framer) error { return fr.WriteGoAway(last, http2.ErrCodeNo, nil) })
 	if idle {
-		sc.closeConn()
+		sc.closeWhenWritten()
 	}
+}
+
+// closeWhenWritten closes the connection once every frame appended so far
+// has been written. With group commit a stream's last frames may sit in
+// the buffer of another goroutine's flush still in its write (a GOAWAY's,
+// say); closing at once would cut them off, and the client would see the
+// connection end without its response.
+func (sc *h2sConn) closeWhenWritten() {
+	sc.wmu.Lock()
+	sc.wmu.SyncLocked() // a failed write broke the connection already
+	sc.wmu.Unlock()
+	sc.closeConn()
 }
 
 func (sc *h2sConn) closeConn() {

@@ -281,7 +281,7 @@ func (st *h2sStream) end(panicked bool) {
 	sc.winCond.Broadcast()
 	sc.mu.Unlock()
 	if idle && goAway {
-		sc.closeConn()
+		sc.closeWhenWritten()
 	}
 }
 

@@ -23,6 +23,7 @@ import (
 // Write never releases the lock.
 type Writer struct {
 	mu       sync.Mutex
+	written  sync.Cond // signalled when a flush ends, with mu
 	conn     io.Writer
 	buf      []byte
 	spare    []byte
@@ -39,7 +40,9 @@ const (
 
 // NewWriter returns a Writer of frames to conn.
 func NewWriter(conn io.Writer) *Writer {
-	return &Writer{conn: conn, buf: make([]byte, 0, 4<<10)}
+	w := &Writer{conn: conn, buf: make([]byte, 0, 4<<10)}
+	w.written.L = &w.mu
+	return w
 }
 
 func (w *Writer) Lock()   { w.mu.Lock() }
@@ -88,5 +91,18 @@ func (w *Writer) FlushLocked() error {
 		}
 	}
 	w.flushing = false
+	w.written.Broadcast()
 	return w.err
+}
+
+// SyncLocked returns once every frame appended so far has been written,
+// or writing failed: unlike FlushLocked, it waits for a flush in progress
+// on another goroutine, whose write may hold the caller's frames. Call it
+// before closing the connection on purpose, or a stream's last frames
+// can be cut off. Call with the lock held; it is held again on return.
+func (w *Writer) SyncLocked() error {
+	for w.flushing {
+		w.written.Wait()
+	}
+	return w.FlushLocked()
 }

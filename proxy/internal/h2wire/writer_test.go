@@ -5,6 +5,7 @@ import (
 	"errors"
 	"sync"
 	"testing"
+	"time"
 )
 
 // blockingConn records writes; the first one waits for release.
@@ -82,4 +83,43 @@ func TestWriterFlushesLargeBuffersAndKeepsErrors(t *testing.T) {
 		t.Errorf("after a failed write: FlushLocked = %v; want the error kept", err)
 	}
 	w.Unlock()
+}
+
+// TestWriterSyncWaitsForTheFlushInProgress: frames that joined another
+// goroutine's flush are on the connection when SyncLocked returns, where
+// FlushLocked returns at once.
+func TestWriterSyncWaitsForTheFlushInProgress(t *testing.T) {
+	c := &blockingConn{entered: make(chan struct{}), release: make(chan struct{})}
+	w := NewWriter(c)
+	go func() {
+		w.Lock()
+		w.Write([]byte("goaway"))
+		w.FlushLocked() // waits in the connection until released
+		w.Unlock()
+	}()
+	<-c.entered
+	synced := make(chan []string)
+	go func() {
+		w.Lock()
+		w.Write([]byte("last frames"))
+		w.FlushLocked() // joins the flush in progress
+		w.SyncLocked()
+		w.Unlock()
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var got []string
+		for _, p := range c.writes {
+			got = append(got, string(p))
+		}
+		synced <- got
+	}()
+	select {
+	case got := <-synced:
+		t.Fatalf("SyncLocked returned while the flush holding its frames was still writing (writes %q)", got)
+	case <-time.After(50 * time.Millisecond): // it must still be waiting: nothing can release it but us
+	}
+	close(c.release)
+	if got := <-synced; len(got) != 2 || got[1] != "last frames" {
+		t.Errorf("writes when SyncLocked returned: %q, want [goaway, last frames]", got)
+	}
 }
