@@ -42,69 +42,6 @@ func TestIdleTrimmerReleasesOncePerIdlePeriodAndEveryMinuteOfTraffic(t *testing.
 	}
 }
 
-func TestIdleTrimmerReleasesUnderTrafficOnlyWhatGrew(t *testing.T) {
-	busy := []uint64{6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17} // three busy periods
-	tests := []struct {
-		name  string
-		grown []bool // grown's answer at each busy period's end
-		want  []bool
-	}{
-		{"settled working set", []bool{false, false, false}, nil},
-		{"grew once", []bool{false, true, false}, []bool{true}},
-		{"grew every time", []bool{true, true, true}, []bool{true, true, true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			i, checks := 0, 0
-			var released []bool
-			tr := idleTrimmer{
-				activity:  func() uint64 { v := busy[i]; i++; return v },
-				release:   func(busy bool) { released = append(released, busy) },
-				grown:     func() bool { g := tt.grown[checks]; checks++; return g },
-				busyEvery: 4,
-				last:      5,
-				trimmed:   true,
-			}
-			for range busy {
-				tr.tick()
-			}
-			if checks != len(tt.grown) {
-				t.Errorf("grown asked %d times, want once per busy period (%d)", checks, len(tt.grown))
-			}
-			if !slices.Equal(released, tt.want) {
-				t.Errorf("releases (busy?) %v, want %v", released, tt.want)
-			}
-		})
-	}
-}
-
-func TestResidentWatchSettlesAfterEachRelease(t *testing.T) {
-	var file int64
-	w := residentWatch{resident: func() (int64, int64, error) { return 0, file, nil }}
-	steps := []struct {
-		file    int64
-		release bool // released() before this check
-		want    bool
-	}{
-		{file: 12 << 20, want: false},                // settles at 12 MiB
-		{file: 12<<20 + 512<<10, want: false},        // within busyGrowth
-		{file: 14 << 20, want: true},                 // a one-off event mapped 2 MiB in
-		{file: 3 << 20, release: true, want: false},  // settles again after the release
-		{file: 3<<20 + busyGrowth + 1, want: true},   // grew past it
-		{file: 20 << 20, release: true, want: false}, // each release resettles
-		{file: 20<<20 + busyGrowth, want: false},     // exactly busyGrowth is not growth
-	}
-	for i, s := range steps {
-		if s.release {
-			w.released()
-		}
-		file = s.file
-		if got := w.grown(); got != s.want {
-			t.Errorf("step %d (file %d): grown %v, want %v", i, s.file, got, s.want)
-		}
-	}
-}
-
 func TestWaitQuiet(t *testing.T) {
 	const interval = 5 * time.Millisecond
 	tests := []struct {
