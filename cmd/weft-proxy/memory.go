@@ -15,11 +15,6 @@ import (
 // before the executable's pages are released again.
 const idleTrimInterval = 15 * time.Second
 
-// startupSettle is how long after becoming ready the garbage collector
-// stays paused (pauseGCUntilReady), so that the first requests do not
-// share the two cores with a collection.
-const startupSettle = 2 * time.Second
-
 // startupQuiet is the quiet the start-up release waits for after
 // readiness: a poll at this interval that sees no activity since the
 // one before.
@@ -53,8 +48,8 @@ const busyTrimTicks = 4
 // a full configuration resent after a reconnect — stays resident for
 // good (docs/reliability.md, the soak). Releasing only when the resident
 // pages had grown since they settled was tried, to spare steady traffic
-// the stall: the 5-minute soak then failed its RSS bound (a one-off
-// event in the settling minute became part of the baseline).
+// the stall: the 5-minute soak then failed its RSS bound (most likely a
+// one-off event in the settling minute became part of the baseline).
 func releaseStartupMemory(ctx context.Context, p *proxy.Proxy, logger *slog.Logger) {
 	select {
 	case <-p.BecameReady():
@@ -117,8 +112,9 @@ func waitQuiet(ctx context.Context, activity func() uint64, interval, most time.
 }
 
 // releaseAgain returns the free heap and releases the executable's pages;
-// busy only labels the debug log. Resident memory is measured only for a debug log: reading and
-// parsing /proc after the release would fault that code back in.
+// busy only labels the debug log. Resident memory is measured only for
+// that log: reading and parsing /proc after the release would fault that
+// code back in.
 func releaseAgain(ctx context.Context, log *slog.Logger, pages *memtrim.ExecutablePages, busy bool) {
 	measure := log.Enabled(ctx, slog.LevelDebug)
 	var anon0, file0 int64

@@ -12,6 +12,11 @@ import (
 // sidecar's first configuration leaves a heap of a few MB.
 const startupGCLimit = 64 << 20
 
+// startupSettle is how long after becoming ready the garbage collector
+// stays paused, so that the first requests do not share the two cores
+// with a collection.
+const startupSettle = 2 * time.Second
+
 // startupGCPause is how long the collector stays paused at most when the
 // sidecar does not become ready (no control plane yet, say).
 const startupGCPause = 5 * time.Second
