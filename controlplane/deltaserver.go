@@ -82,12 +82,26 @@ func (d *deltaServer) serve(gs discoveryv3.AggregatedDiscoveryService_DeltaAggre
 			if sendErr := st.sendError(); sendErr != nil {
 				return sendErr
 			}
+			if refusedRequest(err) {
+				return err // a request the transport could not read, named for the client
+			}
 			return nil // the client ended the stream, or its connection is gone
 		}
 		if err := st.handle(req); err != nil {
 			return err
 		}
 	}
+}
+
+// refusedRequest reports whether a receive failed on a request the
+// transport refused (too large, compressed, malformed), not on the end
+// of the stream or of its connection.
+func refusedRequest(err error) bool {
+	switch status.Code(err) {
+	case codes.Unimplemented, codes.ResourceExhausted, codes.Internal:
+		return true
+	}
+	return false
 }
 
 // endAll closes the connections of every open stream: the control plane

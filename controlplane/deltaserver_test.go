@@ -93,7 +93,11 @@ func deltaNames(resp *discoveryv3.DeltaDiscoveryResponse) []string {
 // reconnecting client is not sent the versions it lists as held; a
 // request without a type URL ends the stream.
 func TestDeltaServerProtocol(t *testing.T) {
-	s, src := startServer(t)
+	forEachXDSServer(t, testDeltaServerProtocol)
+}
+
+func testDeltaServerProtocol(t *testing.T, server string) {
+	s, src := startServerWith(t, Config{XDSServer: server})
 	src <- testCatalog()
 	c := dialDelta(t, s.XDSAddr().String())
 	node := &corev3.Node{Id: "web-1-sidecar-proxy"}
@@ -160,8 +164,12 @@ func TestDeltaServerProtocol(t *testing.T) {
 // nothing to send holds one goroutine of the control plane's, its gRPC
 // handler's, and none of go-control-plane's delta server.
 func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
+	forEachXDSServer(t, testDeltaStreamsRunOnTheirHandlers)
+}
+
+func testDeltaStreamsRunOnTheirHandlers(t *testing.T, server string) {
 	const streams = 8
-	s, src := startServer(t)
+	s, src := startServerWith(t, Config{XDSServer: server})
 	src <- testCatalog()
 	for range streams {
 		c := dialDelta(t, s.XDSAddr().String())
@@ -182,6 +190,18 @@ func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
 		if n := count(stacks, "go-control-plane/pkg/server/delta/v3"); n != 0 {
 			t.Fatalf("%d goroutines run go-control-plane's delta server, want 0", n)
 		}
+		if server != XDSServerLean {
+			return nil
+		}
+		// On the lean server a client with one stream costs two
+		// goroutines, its connection's reader and its stream's worker,
+		// and none of grpc-go's server transport.
+		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn)."); n != 2*streams {
+			return fmt.Errorf("%d goroutines serve the lean connections, want %d", n, 2*streams)
+		}
+		if n := countGoroutines(stacks, "grpc/internal/transport.(*http2Server)"); n != 0 {
+			t.Fatalf("%d goroutines run grpc-go's server transport, want 0", n)
+		}
 		return nil
 	})
 }
@@ -190,7 +210,11 @@ func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
 // handler cannot leave on its own; stopping the control plane closes its
 // connection, so Run returns without waiting out the shutdown grace.
 func TestStopEndsDeltaStreams(t *testing.T) {
-	s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: time.Hour,
+	forEachXDSServer(t, testStopEndsDeltaStreams)
+}
+
+func testStopEndsDeltaStreams(t *testing.T, server string) {
+	s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: time.Hour, XDSServer: server,
 		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -218,4 +242,16 @@ func TestStopEndsDeltaStreams(t *testing.T) {
 	if _, err := c.stream.Recv(); err == nil {
 		t.Fatal("the delta stream is still open after the control plane stopped")
 	}
+}
+
+// countGoroutines counts the goroutines of a full dump (pprof debug=2)
+// with fn in their stacks.
+func countGoroutines(stacks, fn string) int {
+	n := 0
+	for _, g := range strings.Split(stacks, "\n\n") {
+		if strings.Contains(g, fn) {
+			n++
+		}
+	}
+	return n
 }

@@ -42,6 +42,9 @@ type Config struct {
 	AdminAddr string
 	// ShutdownGrace bounds how long Run waits for streams to end on stop.
 	ShutdownGrace time.Duration
+	// XDSServer is the xDS port's transport: XDSServerLean (the
+	// default) or XDSServerGRPC (leanxds.go).
+	XDSServer string
 	// SendTimeout is how long a response may wait for a client to read
 	// before the client's connection is closed (stall.go); default 2 min,
 	// well above the 30 s weft-proxy waits at most before repeating a NACK.
@@ -90,6 +93,9 @@ func (c *Config) setDefaults() {
 	if c.SendTimeout == 0 {
 		c.SendTimeout = 2 * time.Minute
 	}
+	if c.XDSServer == "" {
+		c.XDSServer = XDSServerLean
+	}
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -118,6 +124,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ShutdownGrace < 0 {
 		return fmt.Errorf("shutdown grace %v: must not be negative", c.ShutdownGrace)
+	}
+	if c.XDSServer != XDSServerLean && c.XDSServer != XDSServerGRPC {
+		return fmt.Errorf("xds server %q: want %q or %q", c.XDSServer, XDSServerLean, XDSServerGRPC)
 	}
 	if c.SendTimeout < 0 {
 		return fmt.Errorf("xds send timeout %v: must not be negative", c.SendTimeout)
@@ -230,7 +239,13 @@ func (s *Server) Run(ctx context.Context, src CatalogSource) error {
 
 	var wg sync.WaitGroup
 	errs := make(chan error, 3)
-	wg.Go(func() { errs <- serveErr("xds", grpcServer.Serve(s.stalls.listener(xdsLis))) })
+	var lean *leanXDS
+	if s.cfg.XDSServer == XDSServerLean {
+		lean = newLeanXDS(s, grpcServer)
+		wg.Go(func() { errs <- serveErr("xds", lean.serve(s.stalls.listener(xdsLis))) })
+	} else {
+		wg.Go(func() { errs <- serveErr("xds", grpcServer.Serve(s.stalls.listener(xdsLis))) })
+	}
 	if adminLis != nil {
 		wg.Go(func() { errs <- serveErr("admin", admin.Serve(adminLis)) })
 	}
@@ -240,7 +255,13 @@ func (s *Server) Run(ctx context.Context, src CatalogSource) error {
 
 	err = <-errs
 	cancel()
+	if lean != nil {
+		lean.stop(xdsLis)
+	}
 	s.stopGRPC(grpcServer)
+	if lean != nil {
+		lean.h2.CloseAll()
+	}
 	shutdownCtx, stop := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer stop()
 	admin.Shutdown(shutdownCtx)
@@ -259,9 +280,9 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 		// resets a connection whose sent data stays unacknowledged that
 		// long, as when the client stops reading (see Run for why the
 		// kernel's own keepalive is off).
-		grpc.KeepaliveParams(keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}),
+		grpc.KeepaliveParams(xdsKeepalive),
 		grpc.KeepaliveEnforcementPolicy(keepalive.EnforcementPolicy{MinTime: 10 * time.Second, PermitWithoutStream: true}),
-		grpc.MaxConcurrentStreams(1024),
+		grpc.MaxConcurrentStreams(xdsMaxStreams),
 		grpc.ReadBufferSize(xdsReadBufferSize),
 		grpc.WriteBufferSize(xdsWriteBufferSize),
 		grpc.ChainStreamInterceptor(s.stalls.streamInterceptor),
@@ -319,3 +340,10 @@ const (
 	xdsReadBufferSize  = 8 << 10
 	xdsWriteBufferSize = 8 << 10
 )
+
+// xdsKeepalive pings a client silent for 30 s and drops it if it has not
+// answered within 20 s (grpc-go's default wait); xdsMaxStreams bounds a
+// connection's streams. Both transports (XDSServer) apply them.
+var xdsKeepalive = keepalive.ServerParameters{Time: 30 * time.Second, Timeout: 20 * time.Second}
+
+const xdsMaxStreams = 1024

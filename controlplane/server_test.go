@@ -36,6 +36,17 @@ func startServer(t *testing.T) (*Server, chanSource) {
 	return startServerWith(t, Config{})
 }
 
+// xdsServers are the xDS port's transports; tests of what clients see run
+// against each.
+var xdsServers = []string{XDSServerLean, XDSServerGRPC}
+
+// forEachXDSServer runs test as a subtest per transport.
+func forEachXDSServer(t *testing.T, test func(t *testing.T, server string)) {
+	for _, server := range xdsServers {
+		t.Run(server, func(t *testing.T) { test(t, server) })
+	}
+}
+
 // startServerWith runs a server with cfg on loopback ports, logging to t.
 func startServerWith(t *testing.T, cfg Config) (*Server, chanSource) {
 	t.Helper()
@@ -74,7 +85,11 @@ func testCatalog() *catalog.Snapshot {
 // proxy's listeners, NACKs them, and checks the NACK is recorded for
 // operators and is not answered with the same version again.
 func TestServerServesAndRecordsNack(t *testing.T) {
-	s, src := startServer(t)
+	forEachXDSServer(t, testServerServesAndRecordsNack)
+}
+
+func testServerServesAndRecordsNack(t *testing.T, server string) {
+	s, src := startServerWith(t, Config{XDSServer: server})
 	src <- testCatalog()
 
 	conn, err := grpc.NewClient(s.XDSAddr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))

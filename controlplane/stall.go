@@ -114,6 +114,17 @@ func (g *stallGuard) HandleConn(ctx context.Context, s stats.ConnStats) {
 func (g *stallGuard) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context { return ctx }
 func (g *stallGuard) HandleRPC(context.Context, stats.RPCStats)                       {}
 
+// served marks the connection from addr as served (the lean xDS
+// server's, which has no stats handler), so that sweep keeps it.
+func (g *stallGuard) served(addr string) {
+	if v, ok := g.conns.Load(addr); ok {
+		v.(*guardedConn).transport.Store(true)
+	}
+}
+
+// forget drops the connection from addr once it is served no more.
+func (g *stallGuard) forget(addr string) { g.conns.Delete(addr) }
+
 // forgetHandshakes drops the connections that never became a transport
 // and are older than the handshake timeout: gRPC closed them.
 func (g *stallGuard) forgetHandshakes(now time.Time) {

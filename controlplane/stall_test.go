@@ -22,17 +22,19 @@ import (
 // has gone unanswered for the timeout, and the stall is counted; a client
 // that reads and ACKs stays connected and gets the next version.
 func TestStalledClientIsDisconnected(t *testing.T) {
-	for _, mode := range []string{"sotw", "delta"} {
-		t.Run(mode, func(t *testing.T) { testStalledClient(t, mode) })
-	}
+	forEachXDSServer(t, func(t *testing.T, server string) {
+		for _, mode := range []string{"sotw", "delta"} {
+			t.Run(mode, func(t *testing.T) { testStalledClient(t, server, mode) })
+		}
+	})
 }
 
-func testStalledClient(t *testing.T, mode string) {
+func testStalledClient(t *testing.T, server, mode string) {
 	// The timeout is what the reading client gets to receive, decode and
 	// ACK 3,001 listeners: under -race beside other suites that has taken
 	// more than 300 ms (CI closed the reader as stalled), so it has a
 	// wide margin; the stuck client is still closed within seconds.
-	s, src := startServerWith(t, Config{SendTimeout: 3 * time.Second})
+	s, src := startServerWith(t, Config{SendTimeout: 3 * time.Second, XDSServer: server})
 	catalogOf := func(version uint64, port int) *catalog.Snapshot {
 		snap := &catalog.Snapshot{Version: version, Datacenter: "dc1", Proxies: map[string]*catalog.Proxy{}}
 		for _, id := range []string{"stuck-1-sidecar-proxy", "reader-1-sidecar-proxy"} {
@@ -131,14 +133,19 @@ func (c *stallClient) recvAndACK(t *testing.T) int {
 	return len(resp.Resources)
 }
 
-// TestStallGuardKeepsConnectionsUnwrapped: gRPC gets each accepted
+// TestStallGuardKeepsConnectionsUnwrapped: the server gets each accepted
 // connection as the kernel's TCP connection (so grpc-go reads it without a
 // per-connection read buffer), the guard still finds a client's connection
-// while its transport runs and forgets it when the transport ends, and a
+// while it is served and forgets it when it ends. With grpc-go, a
 // connection that never became a transport is forgotten after gRPC's
-// handshake timeout.
+// handshake timeout; the lean server serves a connection from its accept
+// (and closes one that sends no preface within its header timeout).
 func TestStallGuardKeepsConnectionsUnwrapped(t *testing.T) {
-	s, src := startServerWith(t, Config{})
+	forEachXDSServer(t, testStallGuardKeepsConnectionsUnwrapped)
+}
+
+func testStallGuardKeepsConnectionsUnwrapped(t *testing.T, server string) {
+	s, src := startServerWith(t, Config{XDSServer: server})
 	src <- testCatalog()
 	g := s.stalls
 	count := func() (transports, pending int) {
@@ -174,6 +181,22 @@ func TestStallGuardKeepsConnectionsUnwrapped(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { raw.Close() })
+	if server == XDSServerLean {
+		poll.Until(t, 10*time.Second, "the connection recorded as served", func() error {
+			if n, p := count(); n != 1 || p != 0 {
+				return fmt.Errorf("%d served and %d pending connections, want 1 and 0", n, p)
+			}
+			return nil
+		})
+		raw.Close()
+		poll.Until(t, 10*time.Second, "the closed connection forgotten", func() error {
+			if n, _ := count(); n != 0 {
+				return fmt.Errorf("%d connections recorded, want 0", n)
+			}
+			return nil
+		})
+		return
+	}
 	poll.Until(t, 10*time.Second, "the handshaking connection recorded", func() error {
 		if _, p := count(); p != 1 {
 			return fmt.Errorf("%d pending connections, want 1", p)

@@ -33,6 +33,7 @@ type controlPlaneFlags struct {
 	datacenter  string
 	resyncGrace time.Duration
 	sendTimeout time.Duration
+	xdsServer   string
 	// removalShare and removalGrace are the endpoint panic guard.
 	removalShare float64
 	removalGrace time.Duration
@@ -91,6 +92,8 @@ A sidecar's xDS node ID is its Consul service ID (e.g. web-1-sidecar-proxy).`,
 	fl.StringVar(&f.caKey, "ca-key", "", "plugged-in CA: PEM private key of the intermediate")
 	fl.StringVar(&f.caChain, "ca-chain", "", "plugged-in CA: PEM certificates above the intermediate, ending with the root")
 	fl.DurationVar(&f.sendTimeout, "xds-send-timeout", 2*time.Minute, "how long an xDS response may go unanswered (no ACK or NACK), or any send wait for its client to read, before the client's connection is closed (a stuck client reconnects; weft_cp_xds_send_stalls_total counts them)")
+	fl.StringVar(&f.xdsServer, "xds-server", controlplane.XDSServerLean,
+		`transport of the xDS port: "lean" (delta ADS streams on Weft's own HTTP/2 server, two goroutines per sidecar; every other method through grpc-go) or "grpc" (grpc-go's server for every method)`)
 	fl.DurationVar(&f.leafTTL, "leaf-ttl", certs.DefaultLeafTTL, "lifetime of sidecar leaf certificates (minimum 1m); sidecars renew at about 2/3 of it")
 	fl.StringVar(&f.defaultPolicy, "default-intention-policy", "",
 		`decision for calls no intention matches: "allow", "deny", or empty to follow Consul's ACL default policy (allow when ACLs are off)`)
@@ -154,7 +157,7 @@ func runControlPlane(ctx context.Context, f *controlPlaneFlags) error {
 	registerTraceStoreMetrics(registry, store)
 	server, err := controlplane.New(controlplane.Config{XDSAddr: f.xdsAddr, AdminAddr: f.adminAddr, Logger: logger, Registry: registry,
 		Authority: authority, Authorizer: authz, DefaultIntentionPolicy: f.defaultPolicy, Traces: store, Tracing: tracing,
-		HealthyPanicThreshold: panicThreshold, SendTimeout: f.sendTimeout})
+		HealthyPanicThreshold: panicThreshold, SendTimeout: f.sendTimeout, XDSServer: f.xdsServer})
 	if err != nil {
 		return err
 	}

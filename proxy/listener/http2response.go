@@ -247,7 +247,7 @@ func (w *h2sResponse) emit(header bool, data []byte, trailers []hpack.HeaderFiel
 		for chunk := data[:n]; err == nil && len(chunk) > 0; {
 			k := min(len(chunk), maxFrame)
 			endData := end && trailers == nil && last && k == len(chunk)
-			err = sc.fr.WriteData(st.id, endData, chunk[:k])
+			err = sc.wmu.AppendData(st.id, endData, chunk[:k])
 			ended = ended || endData
 			chunk = chunk[k:]
 		}
@@ -256,7 +256,7 @@ func (w *h2sResponse) emit(header bool, data []byte, trailers []hpack.HeaderFiel
 			if trailers != nil {
 				err = writeFieldsLocked(sc, st.id, trailers, true, maxFrame)
 			} else {
-				err = sc.fr.WriteData(st.id, true, nil)
+				err = sc.wmu.AppendData(st.id, true, nil)
 			}
 			ended = true
 		}

@@ -25,22 +25,27 @@ type Writer struct {
 	mu       sync.Mutex
 	written  sync.Cond // signalled when a flush ends, with mu
 	conn     io.Writer
-	buf      []byte
-	spare    []byte
+	buf      *[]byte // frames appended and not yet written; nil: none
 	flushing bool
 	err      error
 }
 
 // Buffer sizes: appends past flushAt are written at once; buffers past
-// keepCap are not kept between flushes.
+// keepCap are not reused.
 const (
 	flushAt = 64 << 10
 	keepCap = 16 << 10
 )
 
+// buffers holds the frame buffers of every Writer. A connection takes
+// one when it appends a frame and gives it back once it is written, so
+// that an idle connection holds none: a control plane holds one
+// connection per sidecar, most of them idle at any time.
+var buffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
 // NewWriter returns a Writer of frames to conn.
 func NewWriter(conn io.Writer) *Writer {
-	w := &Writer{conn: conn, buf: make([]byte, 0, 4<<10)}
+	w := &Writer{conn: conn}
 	w.written.L = &w.mu
 	return w
 }
@@ -53,46 +58,85 @@ func (w *Writer) Write(p []byte) (int, error) {
 	if w.err != nil {
 		return 0, w.err
 	}
-	w.buf = append(w.buf, p...)
-	if len(w.buf) >= flushAt && !w.flushing {
-		// Written with the lock held: the caller may be in the middle of
-		// frames that must stay together (HEADERS and CONTINUATION) or
-		// of a buffer the lock guards.
-		_, err := w.conn.Write(w.buf)
-		w.buf = w.buf[:0]
-		if err != nil {
-			w.err = err
-			return 0, err
-		}
+	if w.buf == nil {
+		w.buf = buffers.Get().(*[]byte)
 	}
-	return len(p), nil
+	*w.buf = append(*w.buf, p...)
+	return len(p), w.maybeWriteLocked()
+}
+
+// AppendData appends a DATA frame of p on stream id, END_STREAM set if
+// end, as http2.Framer's WriteData writes it, without copying p into the
+// Framer's buffer first (the Framer keeps that buffer, at the size of
+// the largest frame it wrote, for the connection's life). p must not
+// exceed the peer's SETTINGS_MAX_FRAME_SIZE. Call with the lock held.
+func (w *Writer) AppendData(id uint32, end bool, p []byte) error {
+	if w.err != nil {
+		return w.err
+	}
+	if w.buf == nil {
+		w.buf = buffers.Get().(*[]byte)
+	}
+	var flags byte
+	if end {
+		flags = 0x1 // END_STREAM
+	}
+	n := len(p)
+	*w.buf = append(*w.buf, byte(n>>16), byte(n>>8), byte(n), 0x0 /* DATA */, flags,
+		byte(id>>24)&0x7f, byte(id>>16), byte(id>>8), byte(id))
+	*w.buf = append(*w.buf, p...)
+	return w.maybeWriteLocked()
+}
+
+// maybeWriteLocked writes the buffer past flushAt, unless a flush is in
+// progress. It writes with the lock held: the caller may be in the
+// middle of frames that must stay together (HEADERS and CONTINUATION)
+// or of a buffer the lock guards.
+func (w *Writer) maybeWriteLocked() error {
+	if len(*w.buf) < flushAt || w.flushing {
+		return nil
+	}
+	_, err := w.conn.Write(*w.buf)
+	*w.buf = (*w.buf)[:0]
+	if err != nil {
+		w.err = err
+	}
+	return err
 }
 
 // FlushLocked writes what was appended, unless a flush in progress will.
 // Call with the lock held; it is held again on return. The first write
-// error is returned from then on.
+// error is returned from then on. The buffers written go back to the
+// pool: a connection with nothing to write holds none.
 func (w *Writer) FlushLocked() error {
 	if w.err != nil || w.flushing {
 		return w.err
 	}
 	w.flushing = true
-	for len(w.buf) > 0 && w.err == nil {
+	for w.buf != nil && w.err == nil {
 		out := w.buf
-		w.buf = w.spare[:0]
-		w.spare = nil
-		w.mu.Unlock()
-		_, err := w.conn.Write(out)
-		w.mu.Lock()
-		if err != nil {
-			w.err = err
+		w.buf = nil
+		if len(*out) > 0 {
+			w.mu.Unlock()
+			_, err := w.conn.Write(*out)
+			w.mu.Lock()
+			if err != nil {
+				w.err = err
+			}
 		}
-		if cap(out) <= keepCap {
-			w.spare = out[:0]
-		}
+		putBuffer(out)
 	}
 	w.flushing = false
 	w.written.Broadcast()
 	return w.err
+}
+
+// putBuffer gives b back to the pool, unless it grew past keepCap.
+func putBuffer(b *[]byte) {
+	if cap(*b) <= keepCap {
+		*b = (*b)[:0]
+		buffers.Put(b)
+	}
 }
 
 // SyncLocked returns once every frame appended so far has been written,

@@ -1,0 +1,277 @@
+package controlplane
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/peer"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/weft-mesh/weft/proxy/listener"
+)
+
+// The xDS server's transports (Config.XDSServer).
+const (
+	// XDSServerLean serves delta ADS streams on the sidecar's lean
+	// HTTP/2 server, and every other method through grpc-go's
+	// ServeHTTP on the same connections.
+	XDSServerLean = "lean"
+	// XDSServerGRPC serves every method with grpc-go's own server.
+	XDSServerGRPC = "grpc"
+)
+
+// deltaADSMethod is the path of delta ADS streams.
+const deltaADSMethod = "/envoy.service.discovery.v3.AggregatedDiscoveryService/DeltaAggregatedResources"
+
+// maxRecvMessage bounds a request message, as grpc-go's server does by
+// default (4 MiB).
+const maxRecvMessage = 4 << 20
+
+// leanXDS serves the xDS port with the sidecar's lean HTTP/2 server
+// (listener.HTTP2Server). A sidecar holds one connection and one delta
+// ADS stream for its life; grpc-go's server gives each connection a
+// reader, a writer and a keepalive goroutine and each stream a handler
+// goroutine, and hands every frame between them. Here a connection's
+// frames are read on the goroutine that accepted it and a delta stream
+// runs on one worker, which receives; the publisher's sends write their
+// frames themselves (group commit). Other methods (SotW ADS, the
+// certificate, tap and trace services) are served on the same
+// connections by grpc-go's ServeHTTP, with the same interceptors.
+type leanXDS struct {
+	srv    *Server
+	grpc   *grpc.Server
+	h2     *listener.HTTP2Server
+	conns  sync.WaitGroup
+	closed chan struct{}
+}
+
+func newLeanXDS(s *Server, g *grpc.Server) *leanXDS {
+	l := &leanXDS{srv: s, grpc: g, closed: make(chan struct{})}
+	l.h2 = listener.NewHTTP2Server(http.HandlerFunc(l.serveHTTP), listener.HTTP2Options{
+		Logger:               s.cfg.Logger.With("component", "xds"),
+		MaxConcurrentStreams: xdsMaxStreams,
+		StreamWindow:         64 << 10,
+		ConnWindow:           64 << 10,
+		KeepaliveInterval:    xdsKeepalive.Time,
+		KeepaliveTimeout:     xdsKeepalive.Timeout,
+	})
+	return l
+}
+
+// serve accepts connections from l until it is closed, then waits for
+// the connections it accepted to end.
+func (l *leanXDS) serve(lis net.Listener) error {
+	defer l.conns.Wait()
+	for {
+		c, err := lis.Accept()
+		if err != nil {
+			select {
+			case <-l.closed:
+				return nil
+			default:
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			return err
+		}
+		addr := c.RemoteAddr().String()
+		l.srv.stalls.served(addr)
+		l.conns.Go(func() {
+			defer l.srv.stalls.forget(addr)
+			l.h2.ServeConn(c)
+		})
+	}
+}
+
+// stop sends GOAWAY on every connection; the streams still open after
+// that are ended by closing their connections (deltaServer.endAll).
+func (l *leanXDS) stop(lis net.Listener) {
+	close(l.closed)
+	lis.Close()
+	l.h2.Drain()
+}
+
+func (l *leanXDS) serveHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.URL.Path == deltaADSMethod && r.Method == http.MethodPost && isGRPC(r.Header.Get("Content-Type")) {
+		l.serveDelta(w, r)
+		return
+	}
+	l.grpc.ServeHTTP(w, r)
+}
+
+// isGRPC reports whether content type ct is gRPC's ("application/grpc"
+// or "application/grpc+proto" and the like).
+func isGRPC(ct string) bool {
+	rest, ok := strings.CutPrefix(ct, "application/grpc")
+	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// serveDelta runs one delta ADS stream and ends it with its gRPC status:
+// as trailers after its messages, or, when none was sent, in the
+// response header alone (gRPC's Trailers-Only).
+func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/grpc")
+	ctx := r.Context()
+	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
+		ctx = peer.NewContext(ctx, &peer.Peer{Addr: a})
+	}
+	ctx = metadata.NewIncomingContext(ctx, incomingMetadata(r.Header))
+	st := &httpDeltaStream{w: w, rc: http.NewResponseController(w), body: r.Body, ctx: ctx, stalls: l.srv.stalls, addr: r.RemoteAddr}
+	err := l.srv.delta.serve(st)
+	sts := status.Convert(err)
+	prefix := http.TrailerPrefix
+	if !st.sent {
+		prefix = ""
+	}
+	w.Header().Set(prefix+"Grpc-Status", strconv.Itoa(int(sts.Code())))
+	if msg := sts.Message(); msg != "" {
+		w.Header().Set(prefix+"Grpc-Message", encodeGRPCMessage(msg))
+	}
+}
+
+// incomingMetadata is a request header as gRPC metadata: lower-case
+// names, without HTTP/2's and gRPC's own fields.
+func incomingMetadata(h http.Header) metadata.MD {
+	md := metadata.MD{}
+	for k, vv := range h {
+		k = strings.ToLower(k)
+		switch k {
+		case "content-type", "te", "grpc-timeout", "grpc-encoding", "grpc-accept-encoding":
+			continue
+		}
+		md[k] = vv
+	}
+	return md
+}
+
+// encodeGRPCMessage percent-encodes a grpc-message value (gRPC over
+// HTTP/2: bytes outside printable ASCII, and '%').
+func encodeGRPCMessage(msg string) string {
+	var b strings.Builder
+	for i := 0; i < len(msg); i++ {
+		c := msg[i]
+		if c >= 0x20 && c <= 0x7e && c != '%' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "%%%02X", c)
+	}
+	return b.String()
+}
+
+// httpDeltaStream is a delta ADS stream over an HTTP/2 request and its
+// response: length-prefixed protobuf messages, as gRPC frames them.
+// Recv is called by the handler's goroutine only; Send by one goroutine
+// at a time (deltaServerStream.sendMu), which may be another.
+type httpDeltaStream struct {
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	body   io.Reader
+	ctx    context.Context
+	stalls *stallGuard
+	addr   string
+	sent   bool // a message was written (the response header with it)
+	prefix [5]byte
+}
+
+var _ discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer = (*httpDeltaStream)(nil)
+
+// Recv reads the next request; io.EOF when the client closed its side.
+func (s *httpDeltaStream) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
+	if _, err := io.ReadFull(s.body, s.prefix[:]); err != nil {
+		if errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, status.Error(codes.Internal, "grpc: request message cut short")
+		}
+		return nil, err
+	}
+	if s.prefix[0] != 0 {
+		return nil, status.Error(codes.Unimplemented, "grpc: compressed request messages are not supported")
+	}
+	n := binary.BigEndian.Uint32(s.prefix[1:])
+	if n > maxRecvMessage {
+		return nil, status.Errorf(codes.ResourceExhausted, "grpc: received message larger than max (%d vs. %d)", n, maxRecvMessage)
+	}
+	b := make([]byte, n)
+	if _, err := io.ReadFull(s.body, b); err != nil {
+		return nil, status.Error(codes.Internal, "grpc: request message cut short")
+	}
+	req := &discoveryv3.DeltaDiscoveryRequest{}
+	if err := proto.Unmarshal(b, req); err != nil {
+		return nil, status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
+	}
+	return req, nil
+}
+
+// sendBuffers holds the buffers responses are framed in: a stream holds
+// one only while it sends.
+var sendBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 4<<10); return &b }}
+
+// Send writes m and flushes it. A send that waits longer than the stall
+// limit for the client to read closes the client's connection, which
+// ends the send with an error (stallGuard).
+func (s *httpDeltaStream) Send(m *discoveryv3.DeltaDiscoveryResponse) error {
+	bp := sendBuffers.Get().(*[]byte)
+	defer func() {
+		if cap(*bp) <= 64<<10 {
+			sendBuffers.Put(bp)
+		}
+	}()
+	b, err := proto.MarshalOptions{}.MarshalAppend(append((*bp)[:0], 0, 0, 0, 0, 0), m)
+	if err != nil {
+		return status.Errorf(codes.Internal, "grpc: error while marshaling: %v", err)
+	}
+	*bp = b[:0]
+	binary.BigEndian.PutUint32(b[1:5], uint32(len(b)-5))
+	s.sent = true
+	t := time.AfterFunc(s.stalls.limit, func() { s.stalls.disconnect(s.addr, deltaADSMethod) })
+	defer t.Stop()
+	if _, err := s.w.Write(b); err != nil {
+		return err
+	}
+	return s.rc.Flush()
+}
+
+// The rest of grpc.ServerStream: delta ADS sends no header or trailer
+// metadata of its own.
+func (s *httpDeltaStream) SetHeader(metadata.MD) error  { return nil }
+func (s *httpDeltaStream) SendHeader(metadata.MD) error { return nil }
+func (s *httpDeltaStream) SetTrailer(metadata.MD)       {}
+func (s *httpDeltaStream) Context() context.Context     { return s.ctx }
+
+func (s *httpDeltaStream) SendMsg(m any) error {
+	resp, ok := m.(*discoveryv3.DeltaDiscoveryResponse)
+	if !ok {
+		return status.Errorf(codes.Internal, "grpc: cannot send %T on a delta ADS stream", m)
+	}
+	return s.Send(resp)
+}
+
+func (s *httpDeltaStream) RecvMsg(m any) error {
+	req, ok := m.(*discoveryv3.DeltaDiscoveryRequest)
+	if !ok {
+		return status.Errorf(codes.Internal, "grpc: cannot receive %T on a delta ADS stream", m)
+	}
+	got, err := s.Recv()
+	if err != nil {
+		return err
+	}
+	proto.Reset(req)
+	proto.Merge(req, got)
+	return nil
+}

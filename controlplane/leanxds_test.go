@@ -1,0 +1,115 @@
+package controlplane
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
+	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding/gzip"
+	"google.golang.org/grpc/status"
+)
+
+// TestDeltaStreamStatus: what a delta stream ends with reaches the
+// client as the same gRPC status on both transports — a status the
+// server returns (a request without a type URL), after messages
+// (trailers) and before any (Trailers-Only) — and the client's own end
+// of the stream ends it cleanly.
+func TestDeltaStreamStatus(t *testing.T) {
+	forEachXDSServer(t, func(t *testing.T, server string) {
+		s, src := startServerWith(t, Config{XDSServer: server})
+		src <- testCatalog()
+		node := &corev3.Node{Id: "web-1-sidecar-proxy"}
+		tests := []struct {
+			name     string
+			requests []*discoveryv3.DeltaDiscoveryRequest
+		}{
+			{"before any response", []*discoveryv3.DeltaDiscoveryRequest{{Node: node}}},
+			{"after a response", []*discoveryv3.DeltaDiscoveryRequest{{Node: node, TypeUrl: resourcev3.ListenerType}, {}}},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				c := dialDelta(t, s.XDSAddr().String())
+				for i, req := range tc.requests {
+					c.send(req)
+					if i < len(tc.requests)-1 {
+						c.recv()
+					}
+				}
+				_, err := c.stream.Recv()
+				if got := status.Code(err); got != codes.InvalidArgument || !strings.Contains(status.Convert(err).Message(), "type URL is required") {
+					t.Fatalf("stream ended with %v, want InvalidArgument: type URL is required", err)
+				}
+			})
+		}
+		t.Run("client ends its side", func(t *testing.T) {
+			c := dialDelta(t, s.XDSAddr().String())
+			c.send(&discoveryv3.DeltaDiscoveryRequest{Node: node, TypeUrl: resourcev3.ListenerType})
+			c.recv()
+			if err := c.stream.CloseSend(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := c.stream.Recv(); !errors.Is(err, io.EOF) {
+				t.Fatalf("after CloseSend the stream ended with %v, want io.EOF (status OK)", err)
+			}
+		})
+	})
+}
+
+// TestLeanDeltaRefusesCompressedRequests: the lean delta stream reads
+// uncompressed messages only (what xDS clients send); a compressed one
+// ends the stream with Unimplemented, naming why.
+func TestLeanDeltaRefusesCompressedRequests(t *testing.T) {
+	s, src := startServerWith(t, Config{XDSServer: XDSServerLean})
+	src <- testCatalog()
+	_, ads, ctx := xdsClient(t, s.XDSAddr().String())
+	stream, err := ads.DeltaAggregatedResources(ctx, grpc.UseCompressor(gzip.Name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "compressed") {
+		t.Fatalf("a compressed request ended the stream with %v, want Unimplemented naming compression", err)
+	}
+}
+
+func TestEncodeGRPCMessage(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"type URL is required", "type URL is required"},
+		{"100% done", "100%25 done"},
+		{"line\nbreak", "line%0Abreak"},
+		{"café", "caf%C3%A9"},
+	}
+	for _, tc := range tests {
+		if got := encodeGRPCMessage(tc.in); got != tc.want {
+			t.Errorf("encodeGRPCMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+func TestIsGRPC(t *testing.T) {
+	tests := []struct {
+		ct   string
+		want bool
+	}{
+		{"application/grpc", true},
+		{"application/grpc+proto", true},
+		{"application/grpc;charset=utf-8", true},
+		{"application/grpcx", false},
+		{"application/json", false},
+		{"", false},
+	}
+	for _, tc := range tests {
+		if got := isGRPC(tc.ct); got != tc.want {
+			t.Errorf("isGRPC(%q) = %v, want %v", tc.ct, got, tc.want)
+		}
+	}
+}
