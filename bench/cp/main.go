@@ -30,6 +30,7 @@ import (
 
 	"github.com/weft-mesh/weft/bench/internal/procs"
 	"github.com/weft-mesh/weft/bench/internal/results"
+	"github.com/weft-mesh/weft/controlplane"
 	"github.com/weft-mesh/weft/internal/poll"
 )
 
@@ -47,8 +48,10 @@ type flags struct {
 	cpuProfileFor time.Duration
 	// consulStreaming runs the agent with use_streaming_backend = true.
 	consulStreaming bool
-	scenarios       []string
-	results         string
+	// xdsServer is the control plane's --xds-server.
+	xdsServer string
+	scenarios []string
+	results   string
 }
 
 func main() {
@@ -63,6 +66,7 @@ func main() {
 	flag.BoolVar(&f.strict, "strict", false, "exit 1 when a target is missed")
 	flag.BoolVar(&f.keep, "keep", false, "keep the work directory (logs) after the run")
 	flag.BoolVar(&f.consulStreaming, "consul-streaming", false, "run Consul with use_streaming_backend = true (its default; off by default here for a Consul 1.14 bug, README \"Consul versions\") to compare the load the control plane's health queries put on Consul")
+	flag.StringVar(&f.xdsServer, "xds-server", controlplane.XDSServerLean, "the control plane's --xds-server (its xDS transport): lean, its default, or grpc; a run with another than the default is named for it and left out of the README's block")
 	flag.StringVar(&f.heapProfile, "heap-profile", "", "write the control plane's heap profile (its admin /debug/pprof/heap, after a GC) to this file once every client has synced, for `go tool pprof`")
 	flag.StringVar(&f.cpuProfile, "cpu-profile", "", "write the control plane's CPU profile (its admin /debug/pprof/profile) of each scenario's first -cpu-profile-for to PREFIX-<scenario>.pprof, for `go tool pprof`")
 	flag.DurationVar(&f.cpuProfileFor, "cpu-profile-for", 20*time.Second, "how long -cpu-profile profiles each scenario, from its start")
@@ -136,7 +140,7 @@ func run(f flags) error {
 	xdsAddr, adminAddr := fmt.Sprintf("127.0.0.1:%d", freePort()), fmt.Sprintf("127.0.0.1:%d", freePort())
 	cp, err := procs.Start(procs.Spec{Dir: dir, Name: "control-plane", Args: []string{bins.weft, "control-plane", "--consul-addr", consulAddr,
 		"--xds-addr", xdsAddr, "--admin-addr", adminAddr, "--ca-dir", filepath.Join(dir, "ca"),
-		"--trace-store-traces", "0", "--log-level", "warn"}})
+		"--trace-store-traces", "0", "--log-level", "warn", "--xds-server", f.xdsServer}})
 	if err != nil {
 		return err
 	}

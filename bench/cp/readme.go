@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+
+	"github.com/weft-mesh/weft/controlplane"
 )
 
 // The README's Scale section holds, between these markers, the figures of
@@ -73,7 +75,8 @@ func newestRuns(dir string) ([]namedRun, error) {
 		if err := json.Unmarshal(b, &r); err != nil {
 			return nil, fmt.Errorf("%s: %w", p, err)
 		}
-		if r.Settings.Mode != "delta" || !slices.Equal(r.Settings.Scenarios, allScenarios) || r.Settings.ConsulStreaming {
+		if r.Settings.Mode != "delta" || !slices.Equal(r.Settings.Scenarios, allScenarios) || r.Settings.ConsulStreaming ||
+			r.Settings.XDSServer != controlplane.XDSServerLean && r.Settings.XDSServer != "" {
 			continue
 		}
 		if have, ok := newest[r.Clients]; !ok || r.Date.After(have.Date) {

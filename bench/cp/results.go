@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/weft-mesh/weft/bench/internal/results"
+	"github.com/weft-mesh/weft/controlplane"
 )
 
 // resultsFile is one run of make bench-cp, written to bench/results/cp/
@@ -52,6 +53,9 @@ type settings struct {
 	// ConsulStreaming is set when the agent ran with its streaming
 	// backend (-consul-streaming).
 	ConsulStreaming bool `json:"consul_streaming,omitempty"`
+	// XDSServer is the control plane's xDS transport (--xds-server);
+	// empty in files written before it could be chosen (grpc-go's).
+	XDSServer string `json:"xds_server,omitempty"`
 }
 
 // scenarioRecord is one scenario's figures (report.print's table row).
@@ -117,7 +121,7 @@ func (r report) results(root string, m results.Machine) resultsFile {
 	out := resultsFile{Date: time.Now().UTC(), Machine: m,
 		Settings: settings{Services: r.flags.topo.services, Instances: r.flags.topo.instances, Upstreams: r.flags.topo.upstreams,
 			Nodes: r.flags.topo.nodes, Mode: r.flags.mode, Seed: r.flags.seed, Changes: r.flags.changes, Scenarios: r.flags.scenarios,
-			ConsulStreaming: r.flags.consulStreaming},
+			ConsulStreaming: r.flags.consulStreaming, XDSServer: r.flags.xdsServer},
 		Clients: r.clients, RegisteredMs: msf(r.registered), SyncMs: msf(r.syncTook), SyncCPUSeconds: sec(r.syncCPU), IdleCPURate: sec(r.idleCPU),
 		RSSAfterSyncMiB: mib(r.syncMem.RSS), RSSEndMiB: mib(r.endMem.RSS), PeakRSSMiB: mib(r.peakRSS), StreamErrors: r.streamErrors}
 	out.Commit, out.Dirty = results.Commit(root)
@@ -147,6 +151,9 @@ func (f resultsFile) fileName() string {
 	}
 	if f.Settings.ConsulStreaming {
 		name += "-consul-streaming"
+	}
+	if s := f.Settings.XDSServer; s != "" && s != controlplane.XDSServerLean {
+		name += "-xds-" + s
 	}
 	return name + ".json"
 }

@@ -160,14 +160,16 @@ func TestResultsFileName(t *testing.T) {
 	for _, tc := range []struct {
 		scenarios []string
 		streaming bool
+		xdsServer string
 		want      string
 	}{
-		{allScenarios, false, "2026-12-06-abc1234-5000x2-delta.json"},
-		{[]string{scenarioFanOut, scenarioChurn}, false, "2026-12-06-abc1234-5000x2-delta-fan-out+churn.json"},
-		{[]string{scenarioChurn}, true, "2026-12-06-abc1234-5000x2-delta-churn-consul-streaming.json"},
+		{allScenarios, false, "lean", "2026-12-06-abc1234-5000x2-delta.json"},
+		{[]string{scenarioFanOut, scenarioChurn}, false, "lean", "2026-12-06-abc1234-5000x2-delta-fan-out+churn.json"},
+		{[]string{scenarioChurn}, true, "lean", "2026-12-06-abc1234-5000x2-delta-churn-consul-streaming.json"},
+		{allScenarios, false, "grpc", "2026-12-06-abc1234-5000x2-delta-xds-grpc.json"},
 	} {
 		f := resultsFile{Date: date, Commit: "abc1234", Settings: settings{Services: 5000, Instances: 2, Mode: "delta", Scenarios: tc.scenarios,
-			ConsulStreaming: tc.streaming}}
+			ConsulStreaming: tc.streaming, XDSServer: tc.xdsServer}}
 		if got := f.fileName(); got != tc.want {
 			t.Errorf("fileName = %q, want %q", got, tc.want)
 		}
