@@ -1,6 +1,8 @@
 package controlplane
 
 import (
+	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -14,6 +16,7 @@ import (
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/metadata"
@@ -68,6 +71,9 @@ func newLeanXDS(s *Server, g *grpc.Server) *leanXDS {
 		ConnWindow:           64 << 10,
 		KeepaliveInterval:    xdsKeepalive.Time,
 		KeepaliveTimeout:     xdsKeepalive.Timeout,
+		// xDS requests are small (an ACK is a few hundred bytes); the
+		// buffer is held by every connected sidecar.
+		ReadBufferSize: 1 << 10,
 	})
 	return l
 }
@@ -90,6 +96,7 @@ func (l *leanXDS) serve(lis net.Listener) error {
 			}
 			return err
 		}
+		setUserTimeout(c, xdsKeepalive.Timeout)
 		addr := c.RemoteAddr().String()
 		l.srv.stalls.served(addr)
 		l.conns.Go(func() {
@@ -97,6 +104,23 @@ func (l *leanXDS) serve(lis net.Listener) error {
 			l.h2.ServeConn(c)
 		})
 	}
+}
+
+// setUserTimeout makes d the connection's TCP_USER_TIMEOUT, as grpc-go
+// does with its keepalive wait: the kernel resets a connection whose sent
+// data stays unacknowledged that long, as when the client stops reading.
+func setUserTimeout(c net.Conn, d time.Duration) {
+	tc, ok := c.(*net.TCPConn)
+	if !ok {
+		return
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return
+	}
+	rc.Control(func(fd uintptr) {
+		unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
+	})
 }
 
 // stop sends GOAWAY on every connection; the streams still open after
@@ -132,7 +156,8 @@ func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 		ctx = peer.NewContext(ctx, &peer.Peer{Addr: a})
 	}
 	ctx = metadata.NewIncomingContext(ctx, incomingMetadata(r.Header))
-	st := &httpDeltaStream{w: w, rc: http.NewResponseController(w), body: r.Body, ctx: ctx, stalls: l.srv.stalls, addr: r.RemoteAddr}
+	st := &httpDeltaStream{w: w, rc: http.NewResponseController(w), body: r.Body, ctx: ctx, stalls: l.srv.stalls, addr: r.RemoteAddr,
+		encoding: r.Header.Get("Grpc-Encoding")}
 	err := l.srv.delta.serve(st)
 	sts := status.Convert(err)
 	prefix := http.TrailerPrefix
@@ -186,8 +211,11 @@ type httpDeltaStream struct {
 	ctx    context.Context
 	stalls *stallGuard
 	addr   string
-	sent   bool // a message was written (the response header with it)
-	prefix [5]byte
+	// encoding is the request's grpc-encoding: how its messages flagged
+	// compressed are compressed.
+	encoding string
+	sent     bool // a message was written (the response header with it)
+	prefix   [5]byte
 }
 
 var _ discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer = (*httpDeltaStream)(nil)
@@ -200,8 +228,12 @@ func (s *httpDeltaStream) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
 		}
 		return nil, err
 	}
-	if s.prefix[0] != 0 {
-		return nil, status.Error(codes.Unimplemented, "grpc: compressed request messages are not supported")
+	compressed := s.prefix[0] == 1
+	if s.prefix[0] > 1 {
+		return nil, status.Errorf(codes.Internal, "grpc: invalid message flags %#x", s.prefix[0])
+	}
+	if compressed && s.encoding != "gzip" {
+		return nil, status.Errorf(codes.Unimplemented, "grpc: request compressed with %q, which is not supported (gzip is)", s.encoding)
 	}
 	n := binary.BigEndian.Uint32(s.prefix[1:])
 	if n > maxRecvMessage {
@@ -211,11 +243,34 @@ func (s *httpDeltaStream) Recv() (*discoveryv3.DeltaDiscoveryRequest, error) {
 	if _, err := io.ReadFull(s.body, b); err != nil {
 		return nil, status.Error(codes.Internal, "grpc: request message cut short")
 	}
+	if compressed {
+		var err error
+		if b, err = gunzip(b); err != nil {
+			return nil, err
+		}
+	}
 	req := &discoveryv3.DeltaDiscoveryRequest{}
 	if err := proto.Unmarshal(b, req); err != nil {
 		return nil, status.Errorf(codes.Internal, "grpc: failed to unmarshal the received message: %v", err)
 	}
 	return req, nil
+}
+
+// gunzip decompresses a gzip-compressed message, of at most
+// maxRecvMessage bytes once decompressed.
+func gunzip(b []byte) ([]byte, error) {
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "grpc: failed to decompress the received message: %v", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, maxRecvMessage+1))
+	if err != nil {
+		return nil, status.Errorf(codes.Internal, "grpc: failed to decompress the received message: %v", err)
+	}
+	if len(out) > maxRecvMessage {
+		return nil, status.Errorf(codes.ResourceExhausted, "grpc: received message after decompression larger than max %d", maxRecvMessage)
+	}
+	return out, nil
 }
 
 // sendBuffers holds the buffers responses are framed in: a stream holds

@@ -1,17 +1,21 @@
 package controlplane
 
 import (
+	"bytes"
+	"compress/gzip"
 	"errors"
 	"io"
+	"net"
 	"strings"
 	"testing"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
+	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/encoding/gzip"
+	grpcgzip "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 )
 
@@ -61,23 +65,41 @@ func TestDeltaStreamStatus(t *testing.T) {
 	})
 }
 
-// TestLeanDeltaRefusesCompressedRequests: the lean delta stream reads
-// uncompressed messages only (what xDS clients send); a compressed one
-// ends the stream with Unimplemented, naming why.
-func TestLeanDeltaRefusesCompressedRequests(t *testing.T) {
-	s, src := startServerWith(t, Config{XDSServer: XDSServerLean})
-	src <- testCatalog()
-	_, ads, ctx := xdsClient(t, s.XDSAddr().String())
-	stream, err := ads.DeltaAggregatedResources(ctx, grpc.UseCompressor(gzip.Name))
-	if err != nil {
-		t.Fatal(err)
+// TestDeltaCompressedRequests: a delta request compressed with gzip (the
+// compressor grpc-go's clients offer) is read on both transports; the
+// answer comes uncompressed.
+func TestDeltaCompressedRequests(t *testing.T) {
+	forEachXDSServer(t, func(t *testing.T, server string) {
+		s, src := startServerWith(t, Config{XDSServer: server})
+		src <- testCatalog()
+		_, ads, ctx := xdsClient(t, s.XDSAddr().String())
+		stream, err := ads.DeltaAggregatedResources(ctx, grpc.UseCompressor(grpcgzip.Name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
+			t.Fatal(err)
+		}
+		resp, err := stream.Recv()
+		if err != nil || len(resp.Resources) != 2 {
+			t.Fatalf("answer to a gzip-compressed request: %v, %d listeners; want the 2 listeners", err, len(resp.GetResources()))
+		}
+	})
+}
+
+// TestGunzipBoundsTheMessage: a compressed message that decompresses past
+// the receive bound is refused with ResourceExhausted, and one that is
+// not gzip with Internal.
+func TestGunzipBoundsTheMessage(t *testing.T) {
+	var big bytes.Buffer
+	zw := gzip.NewWriter(&big)
+	zw.Write(make([]byte, maxRecvMessage+1))
+	zw.Close()
+	if _, err := gunzip(big.Bytes()); status.Code(err) != codes.ResourceExhausted {
+		t.Errorf("a message decompressing to %d bytes: %v, want ResourceExhausted", maxRecvMessage+1, err)
 	}
-	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
-		t.Fatal(err)
-	}
-	_, err = stream.Recv()
-	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "compressed") {
-		t.Fatalf("a compressed request ended the stream with %v, want Unimplemented naming compression", err)
+	if _, err := gunzip([]byte("not gzip")); status.Code(err) != codes.Internal {
+		t.Errorf("a message that is not gzip: %v, want Internal", err)
 	}
 }
 
@@ -111,5 +133,36 @@ func TestIsGRPC(t *testing.T) {
 		if got := isGRPC(tc.ct); got != tc.want {
 			t.Errorf("isGRPC(%q) = %v, want %v", tc.ct, got, tc.want)
 		}
+	}
+}
+
+// TestSetUserTimeout: the lean server gives accepted connections gRPC's
+// keepalive wait as TCP_USER_TIMEOUT, as grpc-go does.
+func TestSetUserTimeout(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	client, err := net.Dial("tcp", l.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { client.Close() })
+	c, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	setUserTimeout(c, xdsKeepalive.Timeout)
+	rc, err := c.(*net.TCPConn).SyscallConn()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got int
+	var gerr error
+	rc.Control(func(fd uintptr) { got, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT) })
+	if gerr != nil || got != int(xdsKeepalive.Timeout.Milliseconds()) {
+		t.Fatalf("TCP_USER_TIMEOUT = %d ms (%v), want %d", got, gerr, xdsKeepalive.Timeout.Milliseconds())
 	}
 }

@@ -31,6 +31,10 @@ type HTTP2Options struct {
 	// and KeepaliveTimeout closes it when the PING is not answered in
 	// time; zero sends none.
 	KeepaliveInterval, KeepaliveTimeout time.Duration
+	// ReadBufferSize is each connection's read buffer, held for its
+	// life; 0: the listeners' 4 KiB. A frame larger than the buffer is
+	// read into the frame directly.
+	ReadBufferSize int
 }
 
 // NewHTTP2Server returns a server of h.
@@ -45,7 +49,9 @@ func NewHTTP2Server(h http.Handler, o HTTP2Options) *HTTP2Server {
 	cfg.HTTP2.KeepaliveInterval = o.KeepaliveInterval
 	cfg.HTTP2.KeepaliveTimeout = o.KeepaliveTimeout
 	keep := func(ctx context.Context, _ *connInfo) context.Context { return ctx }
-	return &HTTP2Server{s: newH2Server(o.Logger, h, &http.Server{}, context.Background(), cfg, keep)}
+	s := newH2Server(o.Logger, h, &http.Server{}, context.Background(), cfg, keep)
+	s.readBuffer = o.ReadBufferSize
+	return &HTTP2Server{s: s}
 }
 
 // ServeConn serves conn, which must start with the HTTP/2 client

@@ -58,8 +58,11 @@ type h2Server struct {
 	maxHeaderList uint32
 	maxString     int
 	idleTimeout   time.Duration
-	pingInterval  time.Duration
-	pingTimeout   time.Duration
+	// readBuffer is the size of each connection's read buffer; 0: the
+	// listeners' pooled readBufferSize.
+	readBuffer   int
+	pingInterval time.Duration
+	pingTimeout  time.Duration
 
 	draining atomic.Bool
 	mu       sync.Mutex
@@ -237,7 +240,11 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
 	sc.winCond.L = &sc.mu
 	sc.wmu = h2wire.NewWriter(conn)
-	sc.br = getReader(conn)
+	if s.readBuffer > 0 {
+		sc.br = bufio.NewReaderSize(conn, s.readBuffer)
+	} else {
+		sc.br = getReader(conn)
+	}
 	sc.fr = http2.NewFramer(sc.wmu, sc.br)
 	sc.fr.SetMaxReadFrameSize(h2MaxReadFrameSize)
 	sc.fr.ReadMetaHeaders = hpack.NewDecoder(s.tableSize, nil)
@@ -261,7 +268,9 @@ func (sc *h2sConn) serve() {
 		sc.wmu.Lock()
 		sc.werr = net.ErrClosed
 		sc.wmu.Unlock()
-		putReader(sc.br)
+		if sc.s.readBuffer == 0 {
+			putReader(sc.br)
+		}
 	}()
 	if err := sc.readPreface(); err != nil {
 		sc.s.log.Debug("HTTP/2 connection refused", "remote", sc.remote, "error", err)
