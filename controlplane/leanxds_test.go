@@ -3,11 +3,14 @@ package controlplane
 import (
 	"bytes"
 	"compress/gzip"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
+	"time"
 
 	corev3 "github.com/envoyproxy/go-control-plane/envoy/config/core/v3"
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -165,4 +168,45 @@ func TestSetUserTimeout(t *testing.T) {
 	if gerr != nil || got != int(xdsKeepalive.Timeout.Milliseconds()) {
 		t.Fatalf("TCP_USER_TIMEOUT = %d ms (%v), want %d", got, gerr, xdsKeepalive.Timeout.Milliseconds())
 	}
+}
+
+// TestStopEndsOtherStreams: a stream of another method than delta ADS (a
+// state-of-the-world ADS stream here, which its handler never ends on
+// its own) does not keep the control plane from stopping: once the
+// shutdown grace has passed, Run returns on both transports.
+func TestStopEndsOtherStreams(t *testing.T) {
+	forEachXDSServer(t, func(t *testing.T, server string) {
+		s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: 200 * time.Millisecond, XDSServer: server,
+			Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		src := make(chanSource, 1)
+		ctx, cancel := context.WithCancel(context.Background())
+		t.Cleanup(cancel)
+		done := make(chan error, 1)
+		go func() { done <- s.Run(ctx, src) }()
+		<-s.Ready()
+		src <- testCatalog()
+		_, ads, cctx := xdsClient(t, s.XDSAddr().String())
+		stream, err := ads.StreamAggregatedResources(cctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := stream.Recv(); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatal("Run still waits for an open state-of-the-world stream 30 s after the stop")
+		}
+	})
 }

@@ -258,10 +258,7 @@ func (s *Server) Run(ctx context.Context, src CatalogSource) error {
 	if lean != nil {
 		lean.stop(xdsLis)
 	}
-	s.stopGRPC(grpcServer)
-	if lean != nil {
-		lean.h2.CloseAll()
-	}
+	s.stopGRPC(grpcServer, lean)
 	shutdownCtx, stop := context.WithTimeout(context.Background(), s.cfg.ShutdownGrace)
 	defer stop()
 	admin.Shutdown(shutdownCtx)
@@ -302,15 +299,26 @@ func (s *Server) newGRPCServer(ctx context.Context) *grpc.Server {
 }
 
 // stopGRPC ends streams gracefully, forcing them closed after the grace.
-func (s *Server) stopGRPC(g *grpc.Server) {
+//
+// On the lean transport (lean not nil), the streams grpc-go serves
+// through ServeHTTP end only with their connections: grpc-go's Stop
+// closes their transports but cannot wake a handler waiting for the
+// client's next message, so the connections are closed first.
+func (s *Server) stopGRPC(g *grpc.Server, lean *leanXDS) {
 	done := make(chan struct{})
 	go func() { g.GracefulStop(); close(done) }()
 	s.delta.endAll() // their handlers wait in receiving: close their connections
 	select {
 	case <-done:
 	case <-time.After(s.cfg.ShutdownGrace):
+		if lean != nil {
+			lean.h2.CloseAll()
+		}
 		g.Stop()
 		<-done
+	}
+	if lean != nil {
+		lean.h2.CloseAll()
 	}
 }
 
