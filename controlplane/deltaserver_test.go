@@ -214,31 +214,12 @@ func TestStopEndsDeltaStreams(t *testing.T) {
 }
 
 func testStopEndsDeltaStreams(t *testing.T, server string) {
-	s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: time.Hour, XDSServer: server,
-		Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := make(chanSource, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, src) }()
-	<-s.Ready()
-	src <- testCatalog()
+	s, stop := stoppableServer(t, Config{ShutdownGrace: time.Hour, XDSServer: server})
 	c := dialDelta(t, s.XDSAddr().String())
 	c.send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType})
 	c.ack(c.recv())
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run: %v", err)
-		}
-	case <-time.After(time.Minute):
-		t.Fatal("Run still waits for an open delta stream a minute after the stop")
-	}
+	stop(time.Minute, "an open delta stream")
 	if _, err := c.stream.Recv(); err == nil {
 		t.Fatal("the delta stream is still open after the control plane stopped")
 	}
@@ -254,4 +235,36 @@ func countGoroutines(stacks, fn string) int {
 		}
 	}
 	return n
+}
+
+// stoppableServer runs a control plane with cfg serving testCatalog, for
+// a test of its stop: stop cancels Run and fails the test unless Run
+// returns within the given time (what names what it would wait for).
+func stoppableServer(t *testing.T, cfg Config) (*Server, func(within time.Duration, what string)) {
+	t.Helper()
+	cfg.XDSAddr, cfg.AdminAddr = "127.0.0.1:0", "-"
+	cfg.Logger = slog.New(slog.NewTextHandler(testLogWriter{t}, nil))
+	s, err := New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := make(chanSource, 1)
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, src) }()
+	<-s.Ready()
+	src <- testCatalog()
+	return s, func(within time.Duration, what string) {
+		t.Helper()
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("Run: %v", err)
+			}
+		case <-time.After(within):
+			t.Fatalf("Run still waits for %s %v after the stop", what, within)
+		}
+	}
 }

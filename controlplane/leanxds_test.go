@@ -3,10 +3,8 @@ package controlplane
 import (
 	"bytes"
 	"compress/gzip"
-	"context"
 	"errors"
 	"io"
-	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -176,37 +174,9 @@ func TestSetUserTimeout(t *testing.T) {
 // shutdown grace has passed, Run returns on both transports.
 func TestStopEndsOtherStreams(t *testing.T) {
 	forEachXDSServer(t, func(t *testing.T, server string) {
-		s, err := New(Config{XDSAddr: "127.0.0.1:0", AdminAddr: "-", ShutdownGrace: 200 * time.Millisecond, XDSServer: server,
-			Logger: slog.New(slog.NewTextHandler(testLogWriter{t}, nil))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		src := make(chanSource, 1)
-		ctx, cancel := context.WithCancel(context.Background())
-		t.Cleanup(cancel)
-		done := make(chan error, 1)
-		go func() { done <- s.Run(ctx, src) }()
-		<-s.Ready()
-		src <- testCatalog()
-		_, ads, cctx := xdsClient(t, s.XDSAddr().String())
-		stream, err := ads.StreamAggregatedResources(cctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := stream.Recv(); err != nil {
-			t.Fatal(err)
-		}
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("Run: %v", err)
-			}
-		case <-time.After(30 * time.Second):
-			t.Fatal("Run still waits for an open state-of-the-world stream 30 s after the stop")
-		}
+		s, stop := stoppableServer(t, Config{ShutdownGrace: 200 * time.Millisecond, XDSServer: server})
+		_, ads, ctx := xdsClient(t, s.XDSAddr().String())
+		openSotWListeners(t, ads, ctx, "web-1-sidecar-proxy")
+		stop(30*time.Second, "an open state-of-the-world stream")
 	})
 }

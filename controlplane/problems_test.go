@@ -36,16 +36,7 @@ func TestProxiesShowProblems(t *testing.T) {
 	src <- withNotApplied(1, 5)
 
 	ads, ctx := adsClient(t, s)
-	stream, err := ads.StreamAggregatedResources(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := stream.Recv(); err != nil {
-		t.Fatal(err)
-	}
+	openSotWListeners(t, ads, ctx, "web-1-sidecar-proxy")
 	poll.Until(t, 10*time.Second, "web's problems in /proxies", func() error {
 		var proxies []ProxyStatus
 		getJSON(t, "http://"+s.AdminAddr().String()+"/proxies", &proxies)
@@ -110,4 +101,22 @@ type lockedBuffer struct {
 func (l *lockedBuffer) Write(p []byte) (int, error) {
 	l.t.Log(strings.TrimSpace(string(p)))
 	return l.Buffer.Write(p)
+}
+
+// openSotWListeners opens a state-of-the-world ADS stream as node and
+// receives its first listener response.
+func openSotWListeners(t *testing.T, ads discoveryv3.AggregatedDiscoveryServiceClient, ctx context.Context, node string) (discoveryv3.AggregatedDiscoveryService_StreamAggregatedResourcesClient, *discoveryv3.DiscoveryResponse) {
+	t.Helper()
+	stream, err := ads.StreamAggregatedResources(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DiscoveryRequest{Node: &corev3.Node{Id: node}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stream, resp
 }
