@@ -83,3 +83,29 @@ func TestAcksAfter(t *testing.T) {
 		t.Errorf("acksAfter(50) = %v, want all three", got)
 	}
 }
+
+func TestSpreadOf(t *testing.T) {
+	ms := func(vs ...int) []time.Duration {
+		var ds []time.Duration
+		for _, v := range vs {
+			ds = append(ds, time.Duration(v)*time.Millisecond)
+		}
+		return ds
+	}
+	tests := []struct {
+		name string
+		ds   []time.Duration
+		want spread
+	}{
+		{"none", nil, spread{}},
+		{"one", ms(7), spread{First: 7, P10: 7, P50: 7, P90: 7, Last: 7}},
+		{"ten, unsorted", ms(10, 1, 9, 2, 8, 3, 7, 4, 6, 5), spread{First: 1, P10: 1, P50: 5, P90: 9, Last: 10}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := spreadOf(tc.ds); got != tc.want {
+				t.Errorf("spreadOf = %+v, want %+v", got, tc.want)
+			}
+		})
+	}
+}

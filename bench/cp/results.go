@@ -104,6 +104,27 @@ type changeRecord struct {
 	Bytes       int64   `json:"bytes"`
 	Unaffected  int     `json:"unaffected_pushed"`
 	Missing     int     `json:"missing"`
+	// Spread is when the affected clients ACKed it, from the write:
+	// whether a slow change started late or ended in a long tail.
+	Spread spread `json:"acked_ms"`
+}
+
+// spread is a change's per-client convergence: the first client, the
+// 10th, 50th and 90th percentiles, and the last.
+type spread struct {
+	First float64 `json:"first"`
+	P10   float64 `json:"p10"`
+	P50   float64 `json:"p50"`
+	P90   float64 `json:"p90"`
+	Last  float64 `json:"last"`
+}
+
+func spreadOf(ds []time.Duration) spread {
+	if len(ds) == 0 {
+		return spread{}
+	}
+	return spread{First: msf(slices.Min(ds)), P10: msf(percentile(ds, 10)), P50: msf(percentile(ds, 50)),
+		P90: msf(percentile(ds, 90)), Last: msf(slices.Max(ds))}
 }
 
 // Figures are kept to 4 significant digits, the precision they have.
@@ -134,7 +155,7 @@ func (r report) results(root string, m results.Machine) resultsFile {
 			ConsulPeakRSSMiB: mib(sr.consulPeak), LoadgenCPUSeconds: sec(sr.loadgenCPU), StreamErrors: sr.streamErrors}
 		for _, c := range sr.changes {
 			rec.PerChange = append(rec.PerChange, changeRecord{What: c.change.what, Affected: len(c.change.affected),
-				ConvergedMs: msf(c.converged), Bytes: c.bytes, Unaffected: c.unaffected, Missing: len(c.missing)})
+				ConvergedMs: msf(c.converged), Bytes: c.bytes, Unaffected: c.unaffected, Missing: len(c.missing), Spread: spreadOf(c.perClient)})
 		}
 		out.Scenarios = append(out.Scenarios, rec)
 	}

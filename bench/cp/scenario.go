@@ -158,8 +158,9 @@ func (b *bench) measureAll(changes []change) ([]result, error) {
 }
 
 func printResult(n int, r result) {
-	fmt.Printf("  %2d  %-36s %5d affected  converged %7.1f ms  %9d bytes  %d unaffected clients pushed  ACKs: %s\n",
-		n, r.change.what, len(r.change.affected), float64(r.converged.Microseconds())/1000, r.bytes, r.unaffected, typeCounts(r.typesACKed))
+	sp := spreadOf(r.perClient)
+	fmt.Printf("  %2d  %-36s %5d affected  converged %7.1f ms (first %.0f, p50 %.0f)  %9d bytes  %d unaffected clients pushed  ACKs: %s\n",
+		n, r.change.what, len(r.change.affected), float64(r.converged.Microseconds())/1000, sp.First, sp.P50, r.bytes, r.unaffected, typeCounts(r.typesACKed))
 }
 
 // typeCounts shows ACK counts by type, named short: "EDS 2000, SDS 4000".
