@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/encoding"
 	grpcgzip "google.golang.org/grpc/encoding/gzip"
 	"google.golang.org/grpc/status"
 )
@@ -179,4 +180,41 @@ func TestStopEndsOtherStreams(t *testing.T) {
 		openSotWListeners(t, ads, ctx, "web-1-sidecar-proxy")
 		stop(30*time.Second, "an open state-of-the-world stream")
 	})
+}
+
+// identityCompressor is a compressor by a name the lean transport does
+// not read, which leaves messages as they are.
+type identityCompressor struct{}
+
+func (identityCompressor) Compress(w io.Writer) (io.WriteCloser, error) {
+	return nopWriteCloser{w}, nil
+}
+func (identityCompressor) Decompress(r io.Reader) (io.Reader, error) { return r, nil }
+func (identityCompressor) Name() string                              { return "weft-test-identity" }
+
+// Compressors are registered before anything runs, as grpc-go requires.
+func init() { encoding.RegisterCompressor(identityCompressor{}) }
+
+type nopWriteCloser struct{ io.Writer }
+
+func (nopWriteCloser) Close() error { return nil }
+
+// TestLeanDeltaRefusesUnknownCompression: a delta request compressed
+// other than with gzip ends the stream with Unimplemented, naming the
+// compression, rather than as if the client had ended it.
+func TestLeanDeltaRefusesUnknownCompression(t *testing.T) {
+	s, src := startServerWith(t, Config{XDSServer: XDSServerLean})
+	src <- testCatalog()
+	_, ads, ctx := xdsClient(t, s.XDSAddr().String())
+	stream, err := ads.DeltaAggregatedResources(ctx, grpc.UseCompressor(identityCompressor{}.Name()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&discoveryv3.DeltaDiscoveryRequest{Node: &corev3.Node{Id: "web-1-sidecar-proxy"}, TypeUrl: resourcev3.ListenerType}); err != nil {
+		t.Fatal(err)
+	}
+	_, err = stream.Recv()
+	if status.Code(err) != codes.Unimplemented || !strings.Contains(err.Error(), "weft-test-identity") {
+		t.Fatalf("a request compressed with an unknown compressor ended the stream with %v, want Unimplemented naming it", err)
+	}
 }
