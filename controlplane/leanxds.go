@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -24,6 +23,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/listener"
 )
 
@@ -132,25 +132,18 @@ func (l *leanXDS) stop(lis net.Listener) {
 }
 
 func (l *leanXDS) serveHTTP(w http.ResponseWriter, r *http.Request) {
-	if r.URL.Path == deltaADSMethod && r.Method == http.MethodPost && isGRPC(r.Header.Get("Content-Type")) {
+	if r.URL.Path == deltaADSMethod && r.Method == http.MethodPost && grpcwire.IsRequest(r) {
 		l.serveDelta(w, r)
 		return
 	}
 	l.grpc.ServeHTTP(w, r)
 }
 
-// isGRPC reports whether content type ct is gRPC's ("application/grpc"
-// or "application/grpc+proto" and the like).
-func isGRPC(ct string) bool {
-	rest, ok := strings.CutPrefix(ct, "application/grpc")
-	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
-}
-
 // serveDelta runs one delta ADS stream and ends it with its gRPC status:
 // as trailers after its messages, or, when none was sent, in the
 // response header alone (gRPC's Trailers-Only).
 func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
-	w.Header().Set("Content-Type", "application/grpc")
+	w.Header().Set("Content-Type", grpcwire.ContentType)
 	ctx := r.Context()
 	if a, err := net.ResolveTCPAddr("tcp", r.RemoteAddr); err == nil {
 		ctx = peer.NewContext(ctx, &peer.Peer{Addr: a})
@@ -166,7 +159,7 @@ func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 	}
 	w.Header().Set(prefix+"Grpc-Status", strconv.Itoa(int(sts.Code())))
 	if msg := sts.Message(); msg != "" {
-		w.Header().Set(prefix+"Grpc-Message", encodeGRPCMessage(msg))
+		w.Header().Set(prefix+"Grpc-Message", grpcwire.EncodeMessage(msg))
 	}
 }
 
@@ -183,21 +176,6 @@ func incomingMetadata(h http.Header) metadata.MD {
 		md[k] = vv
 	}
 	return md
-}
-
-// encodeGRPCMessage percent-encodes a grpc-message value (gRPC over
-// HTTP/2: bytes outside printable ASCII, and '%').
-func encodeGRPCMessage(msg string) string {
-	var b strings.Builder
-	for i := 0; i < len(msg); i++ {
-		c := msg[i]
-		if c >= 0x20 && c <= 0x7e && c != '%' {
-			b.WriteByte(c)
-			continue
-		}
-		fmt.Fprintf(&b, "%%%02X", c)
-	}
-	return b.String()
 }
 
 // httpDeltaStream is a delta ADS stream over an HTTP/2 request and its

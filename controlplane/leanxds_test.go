@@ -105,39 +105,6 @@ func TestGunzipBoundsTheMessage(t *testing.T) {
 	}
 }
 
-func TestEncodeGRPCMessage(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"type URL is required", "type URL is required"},
-		{"100% done", "100%25 done"},
-		{"line\nbreak", "line%0Abreak"},
-		{"café", "caf%C3%A9"},
-	}
-	for _, tc := range tests {
-		if got := encodeGRPCMessage(tc.in); got != tc.want {
-			t.Errorf("encodeGRPCMessage(%q) = %q, want %q", tc.in, got, tc.want)
-		}
-	}
-}
-
-func TestIsGRPC(t *testing.T) {
-	tests := []struct {
-		ct   string
-		want bool
-	}{
-		{"application/grpc", true},
-		{"application/grpc+proto", true},
-		{"application/grpc;charset=utf-8", true},
-		{"application/grpcx", false},
-		{"application/json", false},
-		{"", false},
-	}
-	for _, tc := range tests {
-		if got := isGRPC(tc.ct); got != tc.want {
-			t.Errorf("isGRPC(%q) = %v, want %v", tc.ct, got, tc.want)
-		}
-	}
-}
-
 // TestSetUserTimeout: the lean server gives accepted connections gRPC's
 // keepalive wait as TCP_USER_TIMEOUT, as grpc-go does.
 func TestSetUserTimeout(t *testing.T) {

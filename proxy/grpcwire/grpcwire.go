@@ -1,11 +1,13 @@
 // Package grpcwire holds the rules of the gRPC wire protocol that several
-// parts of weft-proxy apply: which requests are gRPC. Routing (the
+// parts of Weft apply: which requests are gRPC, and how a grpc-message is
+// encoded. Routing (the
 // grpc route match, grpc-timeout), local replies (a gRPC status rather
 // than a JSON body) and telemetry (the grpc protocol label, RPC span
 // attributes) all ask it, so they never disagree.
 package grpcwire
 
 import (
+	"fmt"
 	"net/http"
 	"strings"
 )
@@ -27,4 +29,18 @@ func IsRequest(r *http.Request) bool {
 func IsContentType(ct string) bool {
 	rest, ok := strings.CutPrefix(ct, ContentType)
 	return ok && (rest == "" || rest[0] == '+' || rest[0] == ';')
+}
+
+// EncodeMessage encodes a grpc-message value as the gRPC over HTTP/2
+// spec says: bytes outside printable ASCII, and '%', as %XX.
+func EncodeMessage(s string) string {
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '%' {
+			b.WriteByte(c)
+		} else {
+			fmt.Fprintf(&b, "%%%02X", c)
+		}
+	}
+	return b.String()
 }

@@ -46,3 +46,17 @@ func TestIsRequestDoesNotAllocate(t *testing.T) {
 		t.Errorf("IsRequest allocates %v times, want 0", n)
 	}
 }
+
+func TestEncodeMessage(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"type URL is required", "type URL is required"},
+		{"100% done", "100%25 done"},
+		{"line\nbreak", "line%0Abreak"},
+		{"café", "caf%C3%A9"},
+	}
+	for _, tc := range tests {
+		if got := EncodeMessage(tc.in); got != tc.want {
+			t.Errorf("EncodeMessage(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}

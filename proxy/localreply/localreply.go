@@ -10,10 +10,8 @@ package localreply
 
 import (
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"strconv"
-	"strings"
 
 	"github.com/weft-mesh/weft/proxy/grpcwire"
 )
@@ -145,7 +143,7 @@ func WriteDirect(w http.ResponseWriter, r *http.Request, status int, body []byte
 		h.Set("Content-Type", grpcwire.ContentType)
 		h.Set("Grpc-Status", strconv.Itoa(grpcStatusOf(status)))
 		if len(body) > 0 {
-			h.Set("Grpc-Message", percentEncode(string(body)))
+			h.Set("Grpc-Message", grpcwire.EncodeMessage(string(body)))
 		}
 		w.WriteHeader(http.StatusOK)
 		return
@@ -181,19 +179,5 @@ func grpcMessage(reason Reason, upstream string) string {
 	if upstream != "" {
 		msg += " (upstream " + upstream + ")"
 	}
-	return percentEncode(msg)
-}
-
-// percentEncode encodes grpc-message as the gRPC over HTTP/2 spec says:
-// bytes outside printable ASCII, and '%', as %XX.
-func percentEncode(s string) string {
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c >= 0x20 && c <= 0x7e && c != '%' {
-			b.WriteByte(c)
-		} else {
-			fmt.Fprintf(&b, "%%%02X", c)
-		}
-	}
-	return b.String()
+	return grpcwire.EncodeMessage(msg)
 }
