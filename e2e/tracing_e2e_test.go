@@ -322,12 +322,15 @@ func jaegerChainTrace(t *testing.T, query, path string) jaegerTrace {
 			for _, p := range tr.Processes {
 				services[p.ServiceName] = true
 			}
-			if services["web"] && services["api"] && services["db"] && len(tr.Spans) > 0 && tr.Spans[0].tag("url.path") == path {
+			// Each sidecar exports its spans in its own batches, and
+			// api's client span can arrive before its server span: wait
+			// for the whole chain's four before checking the trace.
+			if services["web"] && services["api"] && services["db"] && len(tr.Spans) >= 4 && tr.Spans[0].tag("url.path") == path {
 				trace = tr
 				return nil
 			}
 		}
-		return fmt.Errorf("%d traces, none of %s through web, api and db yet", len(resp.Data), path)
+		return fmt.Errorf("%d traces, none of %s through web, api and db with its 4 spans yet", len(resp.Data), path)
 	})
 	return trace
 }
