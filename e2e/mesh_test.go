@@ -219,36 +219,40 @@ func (m *mesh) registerWithMeta(t testing.TB, id, name string, appPort int, meta
 	// with the TTL check already passing nothing would re-evaluate it for a
 	// minute (CI once waited out 60 s for api-2 this way). A status change
 	// after registration reaches the alias, but not always the first one
-	// (a soak's re-registration waited out 60 s again), so waitAlias
-	// repeats it until the alias passes.
+	// (CI waited out 60 s for api-dc1 in TestPeeringFailover), so waitAlias
+	// repeats one until the alias passes.
 	m.setHealth(t, id, true)
 	m.waitAlias(t, id)
 }
 
-// waitAlias waits until the alias check of instance id's sidecar passes.
-// Each poll that finds it not passing sets the instance's TTL check
-// passing again with a new output: an update of the aliased service's
-// check, which the alias re-evaluates on.
+// waitAlias waits until the alias check of instance id's sidecar exists
+// and passes. Each poll that finds it not passing moves the instance's TTL
+// check to warning and back to passing: the agent re-evaluates an alias
+// only when a check of the aliased service changes status (an update of
+// the output alone is deferred and reaches no alias).
 func (m *mesh) waitAlias(t testing.TB, id string) {
 	t.Helper()
 	agent := m.consul.Client().Agent()
-	n := 0
 	poll.Until(t, 30*time.Second, "the alias check of "+id+"'s sidecar passing", func() error {
 		checks, err := agent.Checks()
 		if err != nil {
 			return err
 		}
 		for _, c := range checks {
-			if c.ServiceID != id+"-sidecar-proxy" || c.Type != "alias" || c.Status == api.HealthPassing {
+			if c.ServiceID != id+"-sidecar-proxy" || c.Type != "alias" {
 				continue
 			}
-			n++
-			if err := agent.UpdateTTL(ttlCheck(id), fmt.Sprintf("set by test (%d)", n), api.HealthPassing); err != nil {
-				return err
+			if c.Status == api.HealthPassing {
+				return nil
 			}
-			return fmt.Errorf("alias check %q is %s", c.CheckID, c.Status)
+			for _, status := range []string{api.HealthWarning, api.HealthPassing} {
+				if err := agent.UpdateTTL(ttlCheck(id), "set by test", status); err != nil {
+					return err
+				}
+			}
+			return fmt.Errorf("alias check %q is %s (%q)", c.CheckID, c.Status, c.Output)
 		}
-		return nil
+		return fmt.Errorf("no alias check of %s-sidecar-proxy among the agent's %d checks", id, len(checks))
 	})
 }
 
