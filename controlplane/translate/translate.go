@@ -123,6 +123,11 @@ type translator struct {
 	childLoads  map[string]loadResult // local failover children's, by name (aggregate.go)
 	children    map[childKey]clusterResult
 	plain       map[target]*resolution
+	// outbound and localApps are the upstream listeners and local app
+	// clusters built so far, shared by every proxy that would build the
+	// same one (sharedOutbound, sharedLocalApp).
+	outbound  map[outboundKey]*listenerv3.Listener
+	localApps map[localAppKey]*clusterv3.Cluster
 	// recipes rebuild the load assignments built from loadEndpoints, by
 	// the load assignment; a proxy keeps those of its own (proxyEntry).
 	recipes map[*endpointv3.ClusterLoadAssignment]loadSource
@@ -153,6 +158,8 @@ func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalo
 		childLoads:  map[string]loadResult{},
 		children:    map[childKey]clusterResult{},
 		plain:       map[target]*resolution{},
+		outbound:    map[outboundKey]*listenerv3.Listener{},
+		localApps:   map[localAppKey]*clusterv3.Cluster{},
 		recipes:     map[*endpointv3.ClusterLoadAssignment]loadSource{},
 	}
 }
@@ -223,7 +230,7 @@ func (t *translator) proxy(p *catalog.Proxy) *Resources {
 		t.problem("proxy %q: public listener needs port and local_service_port, got port=%d local_service_port=%d", p.ID, p.Port, p.LocalPort)
 	} else {
 		pr.r.Listeners = append(pr.r.Listeners, t.publicListenerPart(p, protocol))
-		pr.r.Clusters = append(pr.r.Clusters, localAppCluster(p, protocol))
+		pr.r.Clusters = append(pr.r.Clusters, t.sharedLocalApp(p, protocol))
 	}
 	for _, u := range p.Upstreams {
 		t.upstream(p, u, pr)
@@ -333,15 +340,67 @@ func (t *translator) upstream(p *catalog.Proxy, u catalog.Upstream, pr *proxyRes
 		t.problem("proxy %q: upstream %q: %s", p.ID, u.DestinationName, msg)
 	}
 	u.LocalBindAddress = cmp.Or(u.LocalBindAddress, defaultLocalAddress)
-	name := UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort)
-	var f *listenerv3.Filter
-	if ch.routes != nil {
-		f = httpFilter(hcmConfig{statPrefix: name, rdsName: ch.routes.Name, tracing: t.tracingFor(p.DestinationName)})
-	} else {
-		f = tcpProxyFilterFor(name, ch.targets[0].target.clusterName())
-	}
-	pr.r.Listeners = append(pr.r.Listeners, listenerWith(name, socketAddress(u.LocalBindAddress, u.LocalBindPort), corev3.TrafficDirection_OUTBOUND, nil, f))
+	pr.r.Listeners = append(pr.r.Listeners, t.sharedOutbound(p, u, ch))
 	t.addChain(p, u.DestinationName, ch, settings, pr)
+}
+
+// outboundKey is everything an upstream's listener is built from.
+type outboundKey struct {
+	name, addr string
+	port       int
+	// routes names the chain's routes (HTTP), cluster its one target's
+	// cluster (TCP); tracedAs is the service HTTP spans are named for,
+	// empty without tracing.
+	routes, cluster, tracedAs string
+}
+
+// sharedOutbound is the listener of upstream u of proxy p, whose chain is
+// ch: the one built for an earlier proxy with the same upstream, when
+// there is one. Every instance of a service, and every proxy with the
+// same upstream when nothing is traced, holds one listener proto instead
+// of a copy each (the publisher would find them equal and send one).
+func (t *translator) sharedOutbound(p *catalog.Proxy, u catalog.Upstream, ch *chainResources) *listenerv3.Listener {
+	k := outboundKey{name: UpstreamListenerName(u.DestinationName, u.LocalBindAddress, u.LocalBindPort), addr: u.LocalBindAddress, port: u.LocalBindPort}
+	if ch.routes != nil {
+		k.routes = ch.routes.Name
+		if t.mesh.Tracing != nil {
+			k.tracedAs = p.DestinationName
+		}
+	} else {
+		k.cluster = ch.targets[0].target.clusterName()
+	}
+	if l, ok := t.outbound[k]; ok {
+		return l
+	}
+	var f *listenerv3.Filter
+	if k.routes != "" {
+		f = httpFilter(hcmConfig{statPrefix: k.name, rdsName: k.routes, tracing: t.tracingFor(p.DestinationName)})
+	} else {
+		f = tcpProxyFilterFor(k.name, k.cluster)
+	}
+	l := listenerWith(k.name, socketAddress(k.addr, k.port), corev3.TrafficDirection_OUTBOUND, nil, f)
+	t.outbound[k] = l
+	return l
+}
+
+// localAppKey is everything a local app cluster is built from.
+type localAppKey struct {
+	addr     string
+	port     int
+	protocol string
+}
+
+// sharedLocalApp is localAppCluster(p, protocol), shared like
+// sharedOutbound's listeners by proxies whose applications listen on the
+// same address and port and speak the same protocol.
+func (t *translator) sharedLocalApp(p *catalog.Proxy, protocol string) *clusterv3.Cluster {
+	k := localAppKey{addr: cmp.Or(p.LocalAddress, defaultLocalAddress), port: p.LocalPort, protocol: protocol}
+	if c, ok := t.localApps[k]; ok {
+		return c
+	}
+	c := localAppCluster(p, protocol)
+	t.localApps[k] = c
+	return c
 }
 
 // addChain adds the clusters, load assignments and routes of an upstream's

@@ -4,6 +4,12 @@ import (
 	"os"
 	"testing"
 
+	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
+	listenerv3 "github.com/envoyproxy/go-control-plane/envoy/config/listener/v3"
+	tracev3 "github.com/envoyproxy/go-control-plane/envoy/config/trace/v3"
+	hcmv3 "github.com/envoyproxy/go-control-plane/envoy/extensions/filters/network/http_connection_manager/v3"
+	"google.golang.org/protobuf/proto"
+
 	"github.com/weft-mesh/weft/catalog"
 )
 
@@ -161,4 +167,99 @@ func TestTranslateSharesServiceResources(t *testing.T) {
 	if ra.Listeners[0] == rb.Listeners[0] {
 		t.Error("listeners are per proxy and must not be shared")
 	}
+}
+
+// TestProxiesShareEqualUpstreamListeners: proxies with the same upstream
+// (destination, address and port) hold one listener proto for it, and
+// proxies whose applications listen alike one local_app cluster; when
+// HTTP is traced, the listener names the calling service in its spans,
+// so proxies of different services get their own.
+func TestProxiesShareEqualUpstreamListeners(t *testing.T) {
+	traced := Mesh{TrustDomain: testMesh.TrustDomain, RootsPEM: testMesh.RootsPEM,
+		Tracing: &Tracing{CollectorHost: "127.0.0.1", CollectorPort: 15010, SamplingPercent: 1}}
+	tests := []struct {
+		name       string
+		mesh       Mesh
+		b          string // service of proxy b; a is web
+		bPort      int    // b's local_bind_port for api; a's is 9191
+		wantShared bool
+	}{
+		{"same service and port", testMesh, "web", 9191, true},
+		{"same service and port, traced", traced, "web", 9191, true},
+		{"other service, same port", testMesh, "admin", 9191, true},
+		{"other service, same port, traced", traced, "admin", 9191, false},
+		{"same service, other port", testMesh, "web", 9192, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a, b := webProxy(apiUpstream(9191)), webProxy(apiUpstream(tt.bPort))
+			b.ID, b.DestinationName = "b-sidecar-proxy", tt.b
+			snap := &catalog.Snapshot{
+				Datacenter:      "dc1",
+				Proxies:         map[string]*catalog.Proxy{a.ID: a, b.ID: b},
+				Endpoints:       apiEndpoints(),
+				ServiceDefaults: map[string]*catalog.ServiceDefaults{"api": {Name: "api", Protocol: "http"}},
+			}
+			res := Translate(snap, tt.mesh)
+			la, lb := upstreamListener(t, res.Proxies[a.ID]), upstreamListener(t, res.Proxies[b.ID])
+			if shared := la == lb; shared != tt.wantShared {
+				t.Fatalf("upstream listeners shared: %v, want %v", shared, tt.wantShared)
+			}
+			if !tt.wantShared && proto.Equal(la, lb) {
+				t.Fatal("the upstream listeners are equal but were built twice")
+			}
+			if tt.mesh.Tracing != nil {
+				for _, c := range []struct {
+					l    *listenerv3.Listener
+					want string
+				}{{la, "web"}, {lb, tt.b}} {
+					if got := tracedService(t, c.l); got != c.want {
+						t.Errorf("listener %s traces as %q, want %q", c.l.Name, got, c.want)
+					}
+				}
+			}
+			if ca, cb := cluster(t, res.Proxies[a.ID], LocalAppCluster), cluster(t, res.Proxies[b.ID], LocalAppCluster); ca != cb {
+				t.Error("the proxies' applications listen alike but their local_app clusters were built twice")
+			}
+		})
+	}
+}
+
+// upstreamListener is r's one listener that is not the public listener.
+func upstreamListener(t *testing.T, r *Resources) *listenerv3.Listener {
+	t.Helper()
+	for _, l := range r.Listeners {
+		if l.Name != PublicListenerName {
+			return l
+		}
+	}
+	t.Fatal("no upstream listener")
+	return nil
+}
+
+// cluster is r's cluster of that name.
+func cluster(t *testing.T, r *Resources, name string) *clusterv3.Cluster {
+	t.Helper()
+	for _, c := range r.Clusters {
+		if c.Name == name {
+			return c
+		}
+	}
+	t.Fatalf("no cluster %s", name)
+	return nil
+}
+
+// tracedService is the service name l's HTTP connection manager gives
+// its spans.
+func tracedService(t *testing.T, l *listenerv3.Listener) string {
+	t.Helper()
+	hcm := &hcmv3.HttpConnectionManager{}
+	if err := l.FilterChains[0].Filters[0].GetTypedConfig().UnmarshalTo(hcm); err != nil {
+		t.Fatal(err)
+	}
+	otel := &tracev3.OpenTelemetryConfig{}
+	if err := hcm.GetTracing().GetProvider().GetTypedConfig().UnmarshalTo(otel); err != nil {
+		t.Fatal(err)
+	}
+	return otel.ServiceName
 }
