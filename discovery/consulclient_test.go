@@ -1,6 +1,7 @@
 package discovery
 
 import (
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/http"
@@ -156,6 +157,54 @@ func TestNewConsulClientKeepsConsulsTransportWhereNeeded(t *testing.T) {
 			_, lean := cfg.HttpClient.Transport.(*http1client.Client)
 			if lean != tt.lean {
 				t.Errorf("transport %T, want the lean client: %v", cfg.HttpClient.Transport, tt.lean)
+			}
+		})
+	}
+}
+
+// TestConsulClientReadsPastItsBuffer: through NewConsulClient's 1 KiB
+// read buffer, an answer whose head is longer than the buffer, and one
+// whose body is many times its size, decode whole.
+func TestConsulClientReadsPastItsBuffer(t *testing.T) {
+	if got := ConsulConfig("127.0.0.1:8500", "").Transport.ReadBufferSize; got != consulReadBufferSize {
+		t.Fatalf("ConsulConfig's read buffer is %d bytes, want %d", got, consulReadBufferSize)
+	}
+	const instances = 500 // about 150 KiB of JSON
+	tests := []struct {
+		name      string
+		extraHead int // bytes of an extra response header
+	}{
+		{"short head", 0},
+		{"head longer than the buffer", 3 * consulReadBufferSize},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var entries []*api.ServiceEntry
+			for i := range instances {
+				entries = append(entries, &api.ServiceEntry{Service: &api.AgentService{
+					ID: fmt.Sprintf("api-%d-sidecar-proxy", i), Service: "api-sidecar-proxy", Address: "10.0.0.1", Port: 20000 + i}})
+			}
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("X-Consul-Index", "7")
+				if tc.extraHead > 0 {
+					w.Header().Set("X-Padding", strings.Repeat("p", tc.extraHead))
+				}
+				w.Header().Set("Content-Type", "application/json")
+				json.NewEncoder(w).Encode(entries)
+			}))
+			t.Cleanup(srv.Close)
+			client, err := NewConsulClient(ConsulConfig(srv.Listener.Addr().String(), ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for range 3 { // the connection is reused between answers
+				got, meta, err := client.Health().Connect("api", "", false, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if len(got) != instances || got[instances-1].Service.Port != 20000+instances-1 || meta.LastIndex != 7 {
+					t.Fatalf("got %d entries, index %d; want %d, index 7", len(got), meta.LastIndex, instances)
+				}
 			}
 		})
 	}
