@@ -64,33 +64,54 @@ type deltaServer struct {
 	streams sync.Map // stream ID → *deltaServerStream
 }
 
-// serve runs one stream until it ends.
+// serve runs one stream until it ends, receiving on the calling
+// goroutine (grpc-go's transport; the lean one runs its streams detached,
+// leanxds.go).
 func (d *deltaServer) serve(gs discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) error {
-	st := &deltaServerStream{server: d, grpc: gs, id: d.nextID.Add(1), node: &corev3.Node{}, subs: map[string]*deltaSub{}}
-	if p, ok := peer.FromContext(gs.Context()); ok && p.Addr != nil {
-		st.peer = p.Addr.String()
-	}
-	d.streams.Store(st.id, st)
-	defer d.streams.Delete(st.id)
-	defer st.close() // reports the stream closed even when opening it failed
-	if err := d.callbacks.OnDeltaStreamOpen(gs.Context(), st.id, resourcev3.AnyType); err != nil {
+	st, err := d.open(gs)
+	defer d.closeStream(st) // reports the stream closed even when opening it failed
+	if err != nil {
 		return err
 	}
 	for {
 		req, err := gs.Recv()
 		if err != nil {
-			if sendErr := st.sendError(); sendErr != nil {
-				return sendErr
-			}
-			if refusedRequest(err) {
-				return err // a request the transport could not read, named for the client
-			}
-			return nil // the client ended the stream, or its connection is gone
+			return st.ended(err)
 		}
 		if err := st.handle(req); err != nil {
 			return err
 		}
 	}
+}
+
+// open starts serving a stream; the caller closes it (closeStream), even
+// when open fails.
+func (d *deltaServer) open(gs discoveryv3.AggregatedDiscoveryService_DeltaAggregatedResourcesServer) (*deltaServerStream, error) {
+	st := &deltaServerStream{server: d, grpc: gs, id: d.nextID.Add(1), node: &corev3.Node{}, subs: map[string]*deltaSub{}}
+	if p, ok := peer.FromContext(gs.Context()); ok && p.Addr != nil {
+		st.peer = p.Addr.String()
+	}
+	d.streams.Store(st.id, st)
+	return st, d.callbacks.OnDeltaStreamOpen(gs.Context(), st.id, resourcev3.AnyType)
+}
+
+// closeStream ends a stream open returned.
+func (d *deltaServer) closeStream(st *deltaServerStream) {
+	st.close()
+	d.streams.Delete(st.id)
+}
+
+// ended is the error a stream whose receive failed with err ends with:
+// a failed send's, a request the transport refused, or none (the client
+// ended the stream, or its connection is gone).
+func (st *deltaServerStream) ended(err error) error {
+	if sendErr := st.sendError(); sendErr != nil {
+		return sendErr
+	}
+	if refusedRequest(err) {
+		return err // a request the transport could not read, named for the client
+	}
+	return nil
 }
 
 // refusedRequest reports whether a receive failed on a request the

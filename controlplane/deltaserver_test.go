@@ -161,8 +161,10 @@ func testDeltaServerProtocol(t *testing.T, server string) {
 }
 
 // TestDeltaStreamsRunOnTheirHandlers: a synced delta stream that has
-// nothing to send holds one goroutine of the control plane's, its gRPC
-// handler's, and none of go-control-plane's delta server.
+// nothing to send holds, on grpc-go's server, one goroutine of the
+// control plane's, its gRPC handler's, and none of go-control-plane's
+// delta server; on the lean server it holds none: its client costs one
+// goroutine, its connection's reader, and none of grpc-go's transport.
 func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
 	forEachXDSServer(t, testDeltaStreamsRunOnTheirHandlers)
 }
@@ -184,20 +186,24 @@ func testDeltaStreamsRunOnTheirHandlers(t *testing.T, server string) {
 		if n := count(stacks, "controlplane.(*deltaServerStream).flush("); n != 0 {
 			return fmt.Errorf("%d goroutines still sending", n)
 		}
-		if n := count(stacks, "controlplane.(*deltaServer).serve("); n != streams {
-			t.Fatalf("%d goroutines serve delta streams, want %d", n, streams)
-		}
 		if n := count(stacks, "go-control-plane/pkg/server/delta/v3"); n != 0 {
 			t.Fatalf("%d goroutines run go-control-plane's delta server, want 0", n)
 		}
 		if server != XDSServerLean {
+			if n := count(stacks, "controlplane.(*deltaServer).serve("); n != streams {
+				t.Fatalf("%d goroutines serve delta streams, want %d", n, streams)
+			}
 			return nil
 		}
-		// On the lean server a client with one stream costs two
-		// goroutines, its connection's reader and its stream's worker,
-		// and none of grpc-go's server transport.
-		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn)."); n != 2*streams {
-			return fmt.Errorf("%d goroutines serve the lean connections, want %d", n, 2*streams)
+		if n := count(stacks, "controlplane.(*detachedDelta).receive(") + count(stacks, "controlplane.(*deltaServer).serve("); n != 0 {
+			return fmt.Errorf("%d goroutines wait on idle delta streams, want 0", n)
+		}
+		// The handlers' workers wait for another stream a few seconds.
+		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).readFrames("); n != streams {
+			return fmt.Errorf("%d goroutines read the lean connections, want %d", n, streams)
+		}
+		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).") - countGoroutines(stacks, "proxy/listener.(*h2sConn).worker("); n != streams {
+			return fmt.Errorf("%d goroutines serve the lean connections besides idle workers, want %d", n, streams)
 		}
 		if n := countGoroutines(stacks, "grpc/internal/transport.(*http2Server)"); n != 0 {
 			t.Fatalf("%d goroutines run grpc-go's server transport, want 0", n)

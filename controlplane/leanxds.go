@@ -9,6 +9,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -139,9 +140,10 @@ func (l *leanXDS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	l.grpc.ServeHTTP(w, r)
 }
 
-// serveDelta runs one delta ADS stream and ends it with its gRPC status:
-// as trailers after its messages, or, when none was sent, in the
-// response header alone (gRPC's Trailers-Only).
+// serveDelta runs one delta ADS stream. The handler returns once the
+// stream is open, and the stream holds no goroutine while it waits for
+// its client: each request that arrives is received and handled on a
+// goroutine started for it (detachedDelta).
 func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", grpcwire.ContentType)
 	ctx := r.Context()
@@ -149,18 +151,131 @@ func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 		ctx = peer.NewContext(ctx, &peer.Peer{Addr: a})
 	}
 	ctx = metadata.NewIncomingContext(ctx, incomingMetadata(r.Header))
-	st := &httpDeltaStream{w: w, rc: http.NewResponseController(w), body: r.Body, ctx: ctx, stalls: l.srv.stalls, addr: r.RemoteAddr,
+	hs := &httpDeltaStream{w: w, rc: http.NewResponseController(w), body: r.Body, ctx: ctx, stalls: l.srv.stalls, addr: r.RemoteAddr,
 		encoding: r.Header.Get("Grpc-Encoding")}
-	err := l.srv.delta.serve(st)
+	detacher, canDetach := w.(listener.Detacher)
+	body, notifies := r.Body.(listener.ReadyNotifier)
+	if !canDetach || !notifies {
+		// A request that ended with its header (no body to wait on).
+		endDelta(w, hs, l.srv.delta.serve(hs))
+		return
+	}
+	st, err := l.srv.delta.open(hs)
+	if err != nil {
+		l.srv.delta.closeStream(st)
+		endDelta(w, hs, err)
+		return
+	}
+	d := &detachedDelta{srv: l.srv, w: w, hs: hs, st: st, body: body, end: detacher.Detach()}
+	body.OnReady(d.kick)
+	d.kick() // what arrived with the request's header
+}
+
+// endDelta ends a delta ADS stream with err's gRPC status: as trailers
+// after its messages, or, when none was sent, in the response header
+// alone (gRPC's Trailers-Only).
+func endDelta(w http.ResponseWriter, hs *httpDeltaStream, err error) {
 	sts := status.Convert(err)
 	prefix := http.TrailerPrefix
-	if !st.sent {
+	if !hs.sent {
 		prefix = ""
 	}
 	w.Header().Set(prefix+"Grpc-Status", strconv.Itoa(int(sts.Code())))
 	if msg := sts.Message(); msg != "" {
 		w.Header().Set(prefix+"Grpc-Message", grpcwire.EncodeMessage(msg))
 	}
+}
+
+// detachedDelta runs a delta ADS stream whose handler has returned. When
+// its body has something to read (kick), a goroutine receives and handles
+// requests until the body has nothing more buffered, then exits; the
+// publisher's responses are sent by the stream's own flush goroutines. A
+// sidecar connected and synced thus costs the control plane one goroutine,
+// its connection's reader, instead of two.
+type detachedDelta struct {
+	srv  *Server
+	w    http.ResponseWriter
+	hs   *httpDeltaStream
+	st   *deltaServerStream
+	body listener.ReadyNotifier
+	end  func(abort bool)
+
+	mu      sync.Mutex
+	running bool // a goroutine is receiving
+	kicked  bool // the body reported more while it was
+	done    bool // the stream ended
+}
+
+// kick starts a goroutine to receive, unless one is running; it is
+// called by the connection's reader and must not block.
+func (d *detachedDelta) kick() {
+	d.mu.Lock()
+	if d.done || d.running {
+		d.kicked = true
+		d.mu.Unlock()
+		return
+	}
+	d.running = true
+	d.mu.Unlock()
+	go d.receive()
+}
+
+// receive handles the requests buffered, and ends the stream when its
+// body ends or a request fails.
+func (d *detachedDelta) receive() {
+	defer d.recoverPanic()
+	for {
+		d.mu.Lock()
+		d.kicked = false
+		d.mu.Unlock()
+		if n, ended := d.body.Ready(); n == 0 && !ended {
+			d.mu.Lock()
+			idle := !d.kicked
+			d.running = !idle
+			d.mu.Unlock()
+			if idle {
+				return
+			}
+			continue
+		}
+		// A message partly arrived is waited for here.
+		req, err := d.hs.Recv()
+		if err != nil {
+			d.finish(d.st.ended(err))
+			return
+		}
+		if err := d.st.handle(req); err != nil {
+			d.finish(err)
+			return
+		}
+	}
+}
+
+// finish closes the stream and ends it with err's status.
+func (d *detachedDelta) finish(err error) {
+	d.mu.Lock()
+	d.done = true
+	d.mu.Unlock()
+	d.srv.delta.closeStream(d.st)
+	endDelta(d.w, d.hs, err)
+	d.end(false)
+}
+
+// recoverPanic resets a stream whose request handling panicked, as the
+// HTTP/2 server does when a handler panics.
+func (d *detachedDelta) recoverPanic() {
+	e := recover()
+	if e == nil {
+		return
+	}
+	buf := make([]byte, 16<<10)
+	buf = buf[:runtime.Stack(buf, false)]
+	d.srv.cfg.Logger.Error("delta ADS stream panicked", "component", "xds", "remote", d.hs.addr, "panic", e, "stack", string(buf))
+	d.mu.Lock()
+	d.done = true
+	d.mu.Unlock()
+	d.srv.delta.closeStream(d.st)
+	d.end(true)
 }
 
 // incomingMetadata is a request header as gRPC metadata: lower-case

@@ -67,3 +67,36 @@ func (s *HTTP2Server) Drain() { s.s.drain() }
 
 // CloseAll closes every connection at once.
 func (s *HTTP2Server) CloseAll() { s.s.closeAll() }
+
+// Detacher is implemented by the ResponseWriter an HTTP2Server's handler
+// is given. A handler that calls Detach may return and leave its stream
+// open: the response may be written from other goroutines (one at a
+// time) until end is called, which ends the stream as the handler's
+// return would have (its trailers), or resets it (RST_STREAM
+// INTERNAL_ERROR) when abort. end may be called from any goroutine;
+// only the first call counts. The connection's ServeConn returns only
+// once every detached stream has ended; a stream the client resets, or
+// whose connection ends, still waits for end, and its body reports the
+// error.
+//
+// A long-lived stream that waits for its client most of the time (an xDS
+// stream) then holds no goroutine while it waits: its body's ReadyNotifier
+// says when there is something to read.
+type Detacher interface {
+	Detach() (end func(abort bool))
+}
+
+// ReadyNotifier is implemented by the request body an HTTP2Server's
+// handler is given.
+type ReadyNotifier interface {
+	// Ready reports how many bytes a Read would give without blocking,
+	// and whether the body has ended (its END_STREAM, or an error).
+	Ready() (n int, ended bool)
+	// OnReady has f called whenever the body has more to give: data, its
+	// end, or the error that ends it. f is called from the connection's
+	// reading goroutine, or the one that resets the stream, and must not
+	// block. What arrived before OnReady is not reported: check Ready.
+	OnReady(f func())
+}
+
+var _ ReadyNotifier = (*h2sStream)(nil)

@@ -47,7 +47,15 @@ type h2sResponse struct {
 var (
 	_ http.ResponseWriter = (*h2sResponse)(nil)
 	_ http.Flusher        = (*h2sResponse)(nil)
+	_ Detacher            = (*h2sResponse)(nil)
 )
+
+// Detach lets the handler return without ending its stream (Detacher).
+// It is called on the handler's goroutine, before the handler returns.
+func (rw *h2sResponse) Detach() (end func(abort bool)) {
+	rw.st.detached = true
+	return rw.st.finish
+}
 
 var h2BodyBuffers = sync.Pool{New: func() any { b := make([]byte, 0, h2BufferBeforeHeader); return &b }}
 

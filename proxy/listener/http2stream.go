@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"golang.org/x/net/http2"
 
@@ -42,6 +43,14 @@ type h2sStream struct {
 	inflow   h2wire.Inflow // the stream's receive window
 	trailer  http.Header   // received trailers, moved to req.Trailer at EOF
 	req      *http.Request
+
+	// notify, when set (OnReady), is called whenever the body has more
+	// to give: data, its end or an error.
+	notify atomic.Pointer[func()]
+	// detached is set by the handler's goroutine (Detach): the stream
+	// outlives the handler's return, and ends when finish is called.
+	detached bool
+	finished sync.Once
 }
 
 // onHeaders opens a stream for a request's header block, or takes the
@@ -223,10 +232,10 @@ func (sc *h2sConn) newRequest(f *http2.MetaHeadersFrame) (*http.Request, error) 
 }
 
 // run runs the handler and ends the stream: its response's end, or a
-// reset when the handler panicked.
+// reset when the handler panicked. A stream the handler detached ends
+// when the handler's end function says.
 func (st *h2sStream) run(h http.Handler) {
 	sc := st.sc
-	defer sc.handlers.Done()
 	panicked := true
 	defer func() {
 		if panicked {
@@ -236,10 +245,33 @@ func (st *h2sStream) run(h http.Handler) {
 				sc.s.log.Error("HTTP/2 handler panicked", "remote", sc.remote, "panic", e, "stack", string(buf))
 			}
 		}
-		st.end(panicked)
+		if panicked || !st.detached {
+			st.finish(panicked)
+		}
 	}()
 	h.ServeHTTP(&st.rw, st.req)
 	panicked = false
+}
+
+// finish ends the stream once (end), and counts its handler done.
+func (st *h2sStream) finish(abort bool) {
+	st.finished.Do(func() {
+		st.end(abort)
+		st.sc.handlers.Done()
+	})
+}
+
+// OnReady has f called, from whichever goroutine receives, whenever the
+// body has more to give than before: data, its end, or the error that
+// ends it. f must not block. A body that has something already is not
+// reported again: the caller checks Ready after OnReady.
+func (st *h2sStream) OnReady(f func()) { st.notify.Store(&f) }
+
+// notifyReady calls the OnReady function, if any. Callers hold no lock.
+func (st *h2sStream) notifyReady() {
+	if f := st.notify.Load(); f != nil {
+		(*f)()
+	}
 }
 
 // end finishes the stream after its handler: the rest of the response,
@@ -301,6 +333,7 @@ func (st *h2sStream) reset(err error) {
 	sc.mu.Lock()
 	sc.winCond.Broadcast()
 	sc.mu.Unlock()
+	st.notifyReady()
 }
 
 // onData takes a DATA frame: flow control first, for the connection
@@ -337,6 +370,8 @@ func (sc *h2sConn) onData(f *http2.DataFrame) error {
 	if code != http2.ErrCodeNo {
 		st.reset(http2.StreamError{StreamID: st.id, Code: code})
 		sc.resetStream(st.id, code)
+	} else if kept || f.StreamEnded() {
+		st.notifyReady()
 	}
 	return nil
 }
@@ -379,8 +414,8 @@ func (st *h2sStream) onTrailers(f *http2.MetaHeadersFrame) error {
 	}
 	trailer := h2wire.Header(f.RegularFields())
 	st.mu.Lock()
-	defer st.mu.Unlock()
 	if st.eof {
+		st.mu.Unlock()
 		return connErr(http2.ErrCodeStreamClosed, "HEADERS after END_STREAM on stream %d", st.id)
 	}
 	if st.declared >= 0 && st.got != st.declared {
@@ -388,6 +423,8 @@ func (st *h2sStream) onTrailers(f *http2.MetaHeadersFrame) error {
 	}
 	st.trailer, st.eof = trailer, true
 	st.cond.Broadcast()
+	st.mu.Unlock()
+	st.notifyReady()
 	return nil
 }
 

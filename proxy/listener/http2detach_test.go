@@ -1,0 +1,156 @@
+package listener
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"strconv"
+	"testing"
+	"time"
+
+	"golang.org/x/net/http2"
+)
+
+// detachedEcho is a handler that detaches its stream and returns at once;
+// a goroutine of its own then echoes what the body's ReadyNotifier
+// reports, and ends the stream at the body's end with the number of
+// chunks echoed in a trailer, or aborts it after abortAfter chunks.
+type detachedEcho struct {
+	abortAfter int
+	returned   chan struct{} // closed when ServeHTTP returned
+	ended      chan error    // the body's end, as the stream saw it
+}
+
+func (h *detachedEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer close(h.returned)
+	end := w.(Detacher).Detach()
+	body := r.Body.(interface {
+		io.Reader
+		ReadyNotifier
+	})
+	w.Header().Set("Trailer", "X-Chunks")
+	w.WriteHeader(http.StatusOK)
+	w.(http.Flusher).Flush()
+	ready := make(chan struct{}, 1)
+	body.OnReady(func() {
+		select {
+		case ready <- struct{}{}:
+		default:
+		}
+	})
+	go func() {
+		chunks := 0
+		buf := make([]byte, 64)
+		for {
+			n, ended := body.Ready()
+			if n == 0 && !ended {
+				<-ready
+				continue
+			}
+			m, err := body.Read(buf[:min(n, len(buf))])
+			if err != nil {
+				h.ended <- err
+				w.Header().Set("X-Chunks", strconv.Itoa(chunks))
+				end(false)
+				return
+			}
+			w.Write(buf[:m])
+			w.(http.Flusher).Flush()
+			if chunks++; chunks == h.abortAfter {
+				h.ended <- errors.New("aborted")
+				end(true)
+				return
+			}
+		}
+	}()
+}
+
+// TestHTTP2ServerDetachedStreams: a handler that detaches its stream
+// returns before the request body arrives; the stream stays open, its
+// body says when it has more (OnReady, Ready), its response is written
+// from another goroutine, and it ends when the handler's end says: with
+// its trailers, or reset when aborted; a client's reset reaches the body.
+func TestHTTP2ServerDetachedStreams(t *testing.T) {
+	tests := []struct {
+		name       string
+		abortAfter int
+		cancel     bool // the client resets the stream after the first echo
+		wantErr    bool // the client's read of the response fails
+		wantChunks string
+	}{
+		{name: "ends with the body", wantChunks: "2"},
+		{name: "aborted", abortAfter: 1, wantErr: true},
+		{name: "reset by the client", cancel: true, wantErr: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := &detachedEcho{abortAfter: tc.abortAfter, returned: make(chan struct{}), ended: make(chan error, 1)}
+			s := startLeanH2(t, h, nil)
+			pr, pw := io.Pipe()
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			req, _ := http.NewRequestWithContext(ctx, "POST", "http://"+s.addr+"/echo", pr)
+			resp, err := h2cClient(t).RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			select {
+			case <-h.returned:
+			case <-time.After(wait):
+				t.Fatal("the handler did not return before the body was sent")
+			}
+			echo := func(s string) error {
+				if _, err := pw.Write([]byte(s)); err != nil {
+					return err
+				}
+				got := make([]byte, len(s))
+				if _, err := io.ReadFull(resp.Body, got); err != nil {
+					return err
+				}
+				if string(got) != s {
+					t.Fatalf("echo: %q, want %q", got, s)
+				}
+				return nil
+			}
+			if err := echo("first"); err != nil {
+				t.Fatalf("first chunk: %v", err)
+			}
+			if tc.cancel {
+				// The request body fails: Go's client resets the stream.
+				pw.CloseWithError(errors.New("the client gives up"))
+				cancel()
+			}
+			var readErr error
+			if tc.abortAfter == 0 && !tc.cancel {
+				if err := echo("second"); err != nil {
+					t.Fatalf("second chunk: %v", err)
+				}
+				pw.Close()
+			}
+			_, readErr = io.ReadAll(resp.Body)
+			if (readErr != nil) != tc.wantErr {
+				t.Fatalf("reading the rest of the response: %v, want an error: %v", readErr, tc.wantErr)
+			}
+			var se http2.StreamError
+			if tc.abortAfter > 0 && (!errors.As(readErr, &se) || se.Code != http2.ErrCodeInternal) {
+				t.Errorf("aborted stream: %v, want RST_STREAM INTERNAL_ERROR", readErr)
+			}
+			select {
+			case err := <-h.ended:
+				if tc.cancel && err == io.EOF {
+					t.Errorf("the body ended with io.EOF after the client's reset; want the reset")
+				}
+				if !tc.cancel && tc.abortAfter == 0 && err != io.EOF {
+					t.Errorf("the body ended with %v, want io.EOF", err)
+				}
+			case <-time.After(wait):
+				t.Fatal("the detached stream never saw its body end")
+			}
+			if got := resp.Trailer.Get("X-Chunks"); got != tc.wantChunks {
+				t.Errorf("trailer X-Chunks %q, want %q", got, tc.wantChunks)
+			}
+		})
+	}
+}
