@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -56,15 +57,17 @@ const maxRecvMessage = 4 << 20
 // certificate, tap and trace services) are served on the same
 // connections by grpc-go's ServeHTTP, with the same interceptors.
 type leanXDS struct {
-	srv    *Server
-	grpc   *grpc.Server
-	h2     *listener.HTTP2Server
-	conns  sync.WaitGroup
-	closed chan struct{}
+	srv       *Server
+	grpc      *grpc.Server
+	h2        *listener.HTTP2Server
+	receivers receivers
+	conns     sync.WaitGroup
+	closed    chan struct{}
 }
 
 func newLeanXDS(s *Server, g *grpc.Server) *leanXDS {
 	l := &leanXDS{srv: s, grpc: g, closed: make(chan struct{})}
+	l.receivers = receivers{work: make(chan *detachedDelta), closed: l.closed}
 	l.h2 = listener.NewHTTP2Server(http.HandlerFunc(l.serveHTTP), listener.HTTP2Options{
 		Logger:               s.cfg.Logger.With("component", "xds"),
 		MaxConcurrentStreams: xdsMaxStreams,
@@ -166,7 +169,7 @@ func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 		endDelta(w, hs, err)
 		return
 	}
-	d := &detachedDelta{srv: l.srv, w: w, hs: hs, st: st, body: body, end: detacher.Detach()}
+	d := &detachedDelta{srv: l.srv, receivers: &l.receivers, w: w, hs: hs, st: st, body: body, end: detacher.Detach()}
 	body.OnReady(d.kick)
 	d.kick() // what arrived with the request's header
 }
@@ -193,12 +196,13 @@ func endDelta(w http.ResponseWriter, hs *httpDeltaStream, err error) {
 // sidecar connected and synced thus costs the control plane one goroutine,
 // its connection's reader, instead of two.
 type detachedDelta struct {
-	srv  *Server
-	w    http.ResponseWriter
-	hs   *httpDeltaStream
-	st   *deltaServerStream
-	body listener.ReadyNotifier
-	end  func(abort bool)
+	srv       *Server
+	receivers *receivers
+	w         http.ResponseWriter
+	hs        *httpDeltaStream
+	st        *deltaServerStream
+	body      listener.ReadyNotifier
+	end       func(abort bool)
 
 	mu      sync.Mutex
 	running bool // a goroutine is receiving
@@ -206,8 +210,8 @@ type detachedDelta struct {
 	done    bool // the stream ended
 }
 
-// kick starts a goroutine to receive, unless one is running; it is
-// called by the connection's reader and must not block.
+// kick has a receiver receive, unless one is; it is called by the
+// connection's reader and must not block.
 func (d *detachedDelta) kick() {
 	d.mu.Lock()
 	if d.done || d.running {
@@ -217,7 +221,7 @@ func (d *detachedDelta) kick() {
 	}
 	d.running = true
 	d.mu.Unlock()
-	go d.receive()
+	d.receivers.start(d)
 }
 
 // receive handles the requests buffered, and ends the stream when its
@@ -246,6 +250,59 @@ func (d *detachedDelta) receive() {
 		}
 		if err := d.st.handle(req); err != nil {
 			d.finish(err)
+			return
+		}
+	}
+}
+
+// receivers run the receives of detached streams on workers that keep
+// their stacks from one request to the next, as the HTTP/2 server's
+// handler workers do: a goroutine per request would grow a stack afresh
+// for each of the ACKs a mesh-wide push brings, one per sidecar.
+type receivers struct {
+	work   chan *detachedDelta // to an idle worker
+	idle   atomic.Int32
+	closed <-chan struct{} // the server stopped: idle workers exit
+}
+
+const (
+	// maxIdleReceivers bounds the workers kept waiting.
+	maxIdleReceivers = 64
+	// receiverIdleTimeout is how long a worker waits for a stream.
+	receiverIdleTimeout = 5 * time.Second
+)
+
+// start has d receive on an idle worker, or a new one.
+func (p *receivers) start(d *detachedDelta) {
+	select {
+	case p.work <- d:
+	default:
+		go p.worker(d)
+	}
+}
+
+func (p *receivers) worker(d *detachedDelta) {
+	var idle *time.Timer
+	for {
+		d.receive()
+		if p.idle.Add(1) > maxIdleReceivers {
+			p.idle.Add(-1)
+			return
+		}
+		if idle == nil {
+			idle = time.NewTimer(receiverIdleTimeout)
+		} else {
+			idle.Reset(receiverIdleTimeout)
+		}
+		select {
+		case d = <-p.work:
+			p.idle.Add(-1)
+		case <-idle.C:
+			p.idle.Add(-1)
+			return
+		case <-p.closed:
+			p.idle.Add(-1)
+			idle.Stop()
 			return
 		}
 	}
