@@ -51,8 +51,9 @@ const maxRecvMessage = 4 << 20
 // ADS stream for its life; grpc-go's server gives each connection a
 // reader, a writer and a keepalive goroutine and each stream a handler
 // goroutine, and hands every frame between them. Here a connection's
-// frames are read on the goroutine that accepted it and a delta stream
-// runs on one worker, which receives; the publisher's sends write their
+// frames are read on the goroutine that accepted it, a delta stream's
+// requests are handled by a pooled worker when they arrive (its handler
+// has returned: detachedDelta), and the publisher's sends write their
 // frames themselves (group commit). Other methods (SotW ADS, the
 // certificate, tap and trace services) are served on the same
 // connections by grpc-go's ServeHTTP, with the same interceptors.

@@ -16,7 +16,8 @@ import (
 // are read on the goroutine that calls ServeConn and each stream runs
 // its handler on a worker, so a client with one long-lived stream costs
 // two goroutines, where grpc-go's server runs four (reader, writer,
-// keepalive and handler).
+// keepalive and handler); one, when the handler detaches the stream
+// (Detacher).
 type HTTP2Server struct{ s *h2Server }
 
 // HTTP2Options configures an HTTP2Server. Zero fields take the defaults
