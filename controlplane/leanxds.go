@@ -13,7 +13,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
@@ -25,6 +24,7 @@ import (
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/weft-mesh/weft/internal/workpool"
 	"github.com/weft-mesh/weft/proxy/grpcwire"
 	"github.com/weft-mesh/weft/proxy/listener"
 )
@@ -61,14 +61,14 @@ type leanXDS struct {
 	srv       *Server
 	grpc      *grpc.Server
 	h2        *listener.HTTP2Server
-	receivers receivers
+	receivers *workpool.Pool[*detachedDelta]
 	conns     sync.WaitGroup
 	closed    chan struct{}
 }
 
 func newLeanXDS(s *Server, g *grpc.Server) *leanXDS {
 	l := &leanXDS{srv: s, grpc: g, closed: make(chan struct{})}
-	l.receivers = receivers{work: make(chan *detachedDelta), closed: l.closed}
+	l.receivers = workpool.New((*detachedDelta).receive, maxIdleReceivers, receiverIdleTimeout, l.closed)
 	l.h2 = listener.NewHTTP2Server(http.HandlerFunc(l.serveHTTP), listener.HTTP2Options{
 		Logger:               s.cfg.Logger.With("component", "xds"),
 		MaxConcurrentStreams: xdsMaxStreams,
@@ -170,7 +170,7 @@ func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 		endDelta(w, hs, err)
 		return
 	}
-	d := &detachedDelta{srv: l.srv, receivers: &l.receivers, w: w, hs: hs, st: st, body: body, end: detacher.Detach()}
+	d := &detachedDelta{srv: l.srv, receivers: l.receivers, w: w, hs: hs, st: st, body: body, end: detacher.Detach()}
 	body.OnReady(d.kick)
 	d.kick() // what arrived with the request's header
 }
@@ -198,7 +198,7 @@ func endDelta(w http.ResponseWriter, hs *httpDeltaStream, err error) {
 // its connection's reader, instead of two.
 type detachedDelta struct {
 	srv       *Server
-	receivers *receivers
+	receivers *workpool.Pool[*detachedDelta]
 	w         http.ResponseWriter
 	hs        *httpDeltaStream
 	st        *deltaServerStream
@@ -222,7 +222,7 @@ func (d *detachedDelta) kick() {
 	}
 	d.running = true
 	d.mu.Unlock()
-	d.receivers.start(d)
+	d.receivers.Go(d)
 }
 
 // receive handles the requests buffered, and ends the stream when its
@@ -256,58 +256,16 @@ func (d *detachedDelta) receive() {
 	}
 }
 
-// receivers run the receives of detached streams on workers that keep
-// their stacks from one request to the next, as the HTTP/2 server's
-// handler workers do: a goroutine per request would grow a stack afresh
-// for each of the ACKs a mesh-wide push brings, one per sidecar.
-type receivers struct {
-	work   chan *detachedDelta // to an idle worker
-	idle   atomic.Int32
-	closed <-chan struct{} // the server stopped: idle workers exit
-}
-
+// Detached streams receive on workers that keep their stacks from one
+// request to the next (workpool): a goroutine per request would grow a
+// stack afresh for each of the ACKs a mesh-wide push brings, one per
+// sidecar.
 const (
 	// maxIdleReceivers bounds the workers kept waiting.
 	maxIdleReceivers = 64
 	// receiverIdleTimeout is how long a worker waits for a stream.
 	receiverIdleTimeout = 5 * time.Second
 )
-
-// start has d receive on an idle worker, or a new one.
-func (p *receivers) start(d *detachedDelta) {
-	select {
-	case p.work <- d:
-	default:
-		go p.worker(d)
-	}
-}
-
-func (p *receivers) worker(d *detachedDelta) {
-	var idle *time.Timer
-	for {
-		d.receive()
-		if p.idle.Add(1) > maxIdleReceivers {
-			p.idle.Add(-1)
-			return
-		}
-		if idle == nil {
-			idle = time.NewTimer(receiverIdleTimeout)
-		} else {
-			idle.Reset(receiverIdleTimeout)
-		}
-		select {
-		case d = <-p.work:
-			p.idle.Add(-1)
-		case <-idle.C:
-			p.idle.Add(-1)
-			return
-		case <-p.closed:
-			p.idle.Add(-1)
-			idle.Stop()
-			return
-		}
-	}
-}
 
 // finish closes the stream and ends it with err's status.
 func (d *detachedDelta) finish(err error) {

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
+	"github.com/weft-mesh/weft/internal/workpool"
 	"github.com/weft-mesh/weft/proxy/config"
 	"github.com/weft-mesh/weft/proxy/internal/h2wire"
 )
@@ -196,10 +197,8 @@ type h2sConn struct {
 	// arrived together, whose handlers start once they are all handled
 	// (h2wire.NextFrameBuffered).
 	pending []pendingStream
-	// work hands pending streams to idle workers; idleWorkers counts
-	// those waiting on it.
-	work        chan pendingStream
-	idleWorkers atomic.Int32
+	// workers run the streams' handlers.
+	workers *workpool.Pool[pendingStream]
 
 	// wmu is the frame writer and its lock (group commit: see
 	// h2wire.Writer), which also guards henc, hbuf and werr.
@@ -234,10 +233,10 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 		peerInitWin:  65535,
 		peerMaxFrame: 16384,
 		inflow:       h2wire.NewInflow(s.connWindow),
-		work:         make(chan pendingStream),
 	}
 	ctx := context.WithValue(s.base, http.LocalAddrContextKey, conn.LocalAddr())
 	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
+	sc.workers = workpool.New(runPending, maxIdleWorkers, workerIdleTimeout, sc.ctx.Done())
 	sc.winCond.L = &sc.mu
 	sc.wmu = h2wire.NewWriter(conn)
 	if s.readBuffer > 0 {
@@ -366,17 +365,17 @@ type pendingStream struct {
 // just read: on an idle worker of the connection, or a new one.
 func (sc *h2sConn) startPending() {
 	for i, p := range sc.pending {
-		select {
-		case sc.work <- p:
-		default:
-			go sc.worker(p)
-		}
+		sc.workers.Go(p)
 		sc.pending[i] = pendingStream{}
 	}
 	sc.pending = sc.pending[:0]
 }
 
-// Handler workers.
+// Handler workers (workpool: a worker keeps the stack its handlers grew;
+// a goroutine per stream would grow a fresh stack for every request,
+// which cost gRPC calls as much as their trace-context parsing and span
+// start together: runtime.newstack, 8 % of a sidecar's CPU at
+// saturation).
 const (
 	// maxIdleWorkers bounds the workers a connection keeps waiting.
 	maxIdleWorkers = 16
@@ -384,34 +383,4 @@ const (
 	workerIdleTimeout = 5 * time.Second
 )
 
-// worker runs handlers, p's and then those startPending hands it while
-// it waits. A worker keeps the stack its handlers grew: a goroutine per
-// stream would grow a fresh stack for every request, which cost gRPC
-// calls as much as their trace-context parsing and span start together
-// (runtime.newstack, 8 % of a sidecar's CPU at saturation).
-func (sc *h2sConn) worker(p pendingStream) {
-	var idle *time.Timer
-	for {
-		p.st.run(p.handler)
-		if sc.idleWorkers.Add(1) > maxIdleWorkers {
-			sc.idleWorkers.Add(-1)
-			return
-		}
-		if idle == nil {
-			idle = time.NewTimer(workerIdleTimeout)
-		} else {
-			idle.Reset(workerIdleTimeout)
-		}
-		select {
-		case p = <-sc.work:
-			sc.idleWorkers.Add(-1)
-		case <-idle.C:
-			sc.idleWorkers.Add(-1)
-			return
-		case <-sc.ctx.Done():
-			sc.idleWorkers.Add(-1)
-			idle.Stop()
-			return
-		}
-	}
-}
+func runPending(p pendingStream) { p.st.run(p.handler) }
