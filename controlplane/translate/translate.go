@@ -3,6 +3,7 @@ package translate
 import (
 	"cmp"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -128,6 +129,10 @@ type translator struct {
 	// same one (sharedOutbound, sharedLocalApp).
 	outbound  map[outboundKey]*listenerv3.Listener
 	localApps map[localAppKey]*clusterv3.Cluster
+	// publics are the public listeners' filters by service, and
+	// downstreamTLS their transport sockets without peers (plain, HTTP).
+	publics       map[publicKey]publicResult
+	downstreamTLS [2]*corev3.TransportSocket
 	// recipes rebuild the load assignments built from loadEndpoints, by
 	// the load assignment; a proxy keeps those of its own (proxyEntry).
 	recipes map[*endpointv3.ClusterLoadAssignment]loadSource
@@ -160,6 +165,7 @@ func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalo
 		plain:       map[target]*resolution{},
 		outbound:    map[outboundKey]*listenerv3.Listener{},
 		localApps:   map[localAppKey]*clusterv3.Cluster{},
+		publics:     map[publicKey]publicResult{},
 		recipes:     map[*endpointv3.ClusterLoadAssignment]loadSource{},
 	}
 }
@@ -269,19 +275,65 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 		addr = "0.0.0.0"
 	}
 	http := isHTTP(protocol)
-	var filters []*listenerv3.Filter
-	var httpFilters []*hcmv3.HttpFilter
 	var ts *corev3.TransportSocket
 	if t.mesh.TrustDomain != "" {
 		if peers := t.peersCalling(p.DestinationName); len(peers) > 0 {
 			t.read(inMeshRoots, "")
 			ts = peeredDownstreamTLS(t.mesh, peers, http)
 		} else {
-			ts = downstreamTLS(t.mesh, http)
+			ts = t.sharedDownstreamTLS(http)
 		}
-		ins := t.intentionsFor(p.DestinationName)
+	}
+	return listenerWith(PublicListenerName, socketAddress(addr, p.Port), corev3.TrafficDirection_INBOUND, ts, t.publicFilters(p.DestinationName, http)...)
+}
+
+// sharedDownstreamTLS is downstreamTLS(t.mesh, http), built once per
+// translation: every public listener without peers presents the same.
+func (t *translator) sharedDownstreamTLS(http bool) *corev3.TransportSocket {
+	i := 0
+	if http {
+		i = 1
+	}
+	if t.downstreamTLS[i] == nil {
+		t.downstreamTLS[i] = downstreamTLS(t.mesh, http)
+	}
+	return t.downstreamTLS[i]
+}
+
+// publicKey is what a public listener's filters are built from.
+type publicKey struct {
+	service string
+	http    bool
+}
+
+// publicResult is the filters of the public listeners of a service's
+// instances, and the inputs and problems building them recorded, which
+// a reuse replays.
+type publicResult struct {
+	filters  []*listenerv3.Filter
+	inputs   []input
+	problems []error
+}
+
+// publicFilters are the filters of the public listener of an instance of
+// service: its intentions (RBAC, when mTLS is on) and the connection
+// manager or TCP proxy to the application. Every instance of the
+// service has the same, built once per translation; a mesh-wide
+// intention change rebuilds them once per service, not per sidecar.
+func (t *translator) publicFilters(service string, http bool) []*listenerv3.Filter {
+	k := publicKey{service: service, http: http}
+	if r, ok := t.publics[k]; ok {
+		t.replay(r.inputs)
+		t.problems = append(t.problems, r.problems...)
+		return r.filters
+	}
+	mark, problems := len(t.inputs), len(t.problems)
+	var filters []*listenerv3.Filter
+	var httpFilters []*hcmv3.HttpFilter
+	if t.mesh.TrustDomain != "" {
+		ins := t.intentionsFor(service)
 		if !http && hasL7(ins) {
-			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", p.DestinationName)
+			t.problem("service %q: L7 intentions need protocol http; its permissions are ignored and their sources denied", service)
 			ins = l4Only(ins)
 		}
 		rules := rbacRules(ins, t.mesh.trustDomains(), t.peerTrustDomain, t.defaultAllow())
@@ -298,11 +350,12 @@ func (t *translator) publicListener(p *catalog.Proxy, protocol string) *listener
 	if http {
 		filters = append(filters, httpFilter(hcmConfig{statPrefix: PublicListenerName,
 			routes:  catchAllRoute(PublicListenerName, LocalAppCluster, LocalAppCluster),
-			filters: httpFilters, tracing: t.tracingFor(p.DestinationName)}))
+			filters: httpFilters, tracing: t.tracingFor(service)}))
 	} else {
 		filters = append(filters, tcpProxyFilterFor(PublicListenerName, LocalAppCluster))
 	}
-	return listenerWith(PublicListenerName, socketAddress(addr, p.Port), corev3.TrafficDirection_INBOUND, ts, filters...)
+	t.publics[k] = publicResult{filters: filters, inputs: t.inputsSince(mark), problems: slices.Clone(t.problems[problems:])}
+	return filters
 }
 
 // l4Only turns L7 intentions into L4 denies, failing closed.

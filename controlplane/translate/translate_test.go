@@ -2,6 +2,7 @@ package translate
 
 import (
 	"os"
+	"strings"
 	"testing"
 
 	clusterv3 "github.com/envoyproxy/go-control-plane/envoy/config/cluster/v3"
@@ -262,4 +263,72 @@ func tracedService(t *testing.T, l *listenerv3.Listener) string {
 		t.Fatal(err)
 	}
 	return otel.ServiceName
+}
+
+// TestInstancesSharePublicFilters: the public listeners of a service's
+// instances differ by address and port but share their filters (RBAC of
+// the service's intentions, connection manager), and every public
+// listener without peers shares one transport socket; another service,
+// with intentions of its own, has filters of its own.
+func TestInstancesSharePublicFilters(t *testing.T) {
+	a, b, c := webProxy(), webProxy(), webProxy()
+	b.ID, b.Port = "web-2-sidecar-proxy", 21010
+	c.ID, c.DestinationName, c.Port = "admin-1-sidecar-proxy", "admin", 21020
+	snap := &catalog.Snapshot{
+		Datacenter:      "dc1",
+		Proxies:         map[string]*catalog.Proxy{a.ID: a, b.ID: b, c.ID: c},
+		ServiceDefaults: map[string]*catalog.ServiceDefaults{"web": {Name: "web", Protocol: "http"}, "admin": {Name: "admin", Protocol: "http"}},
+		Intentions: map[string][]catalog.Intention{"web": {
+			{Source: "api", Destination: "web", Action: catalog.ActionDeny, Precedence: 9},
+		}},
+	}
+	res := Translate(snap, testMesh)
+	public := func(id string) *listenerv3.Listener {
+		for _, l := range res.Proxies[id].Listeners {
+			if l.Name == PublicListenerName {
+				return l
+			}
+		}
+		t.Fatalf("%s has no public listener", id)
+		return nil
+	}
+	la, lb, lc := public(a.ID), public(b.ID), public(c.ID)
+	if la == lb || la.Address.GetSocketAddress().GetPortValue() == lb.Address.GetSocketAddress().GetPortValue() {
+		t.Fatal("the instances' public listeners are one proto, or on one port")
+	}
+	if la.FilterChains[0].Filters[0] != lb.FilterChains[0].Filters[0] {
+		t.Error("web's instances built their public listener's filters twice")
+	}
+	if la.FilterChains[0].Filters[0] == lc.FilterChains[0].Filters[0] || proto.Equal(la.FilterChains[0].Filters[0], lc.FilterChains[0].Filters[0]) {
+		t.Error("admin's public listener has web's filters, though only web has intentions")
+	}
+	if la.FilterChains[0].TransportSocket != lc.FilterChains[0].TransportSocket {
+		t.Error("the public listeners' transport sockets were built twice")
+	}
+}
+
+// TestSharedPublicFiltersKeepProblems: each instance of a TCP service
+// with L7 intentions reports the problem, though their filters are built
+// once.
+func TestSharedPublicFiltersKeepProblems(t *testing.T) {
+	a, b := webProxy(), webProxy()
+	b.ID, b.Port = "web-2-sidecar-proxy", 21010
+	snap := &catalog.Snapshot{
+		Datacenter: "dc1",
+		Proxies:    map[string]*catalog.Proxy{a.ID: a, b.ID: b},
+		Intentions: map[string][]catalog.Intention{"web": {
+			{Source: "lb", Destination: "web", Permissions: []catalog.IntentionPermission{
+				{Action: "deny", HTTP: &catalog.IntentionHTTPMatch{PathPrefix: "/admin"}}}},
+		}},
+	}
+	res := Translate(snap, testMesh)
+	for _, id := range []string{a.ID, b.ID} {
+		found := false
+		for _, err := range res.Problems[id] {
+			found = found || strings.Contains(err.Error(), "L7 intentions need protocol http")
+		}
+		if !found {
+			t.Errorf("%s: problems %v, want the L7 intentions' on a TCP service", id, res.Problems[id])
+		}
+	}
 }
