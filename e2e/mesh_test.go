@@ -218,23 +218,26 @@ func (m *mesh) registerWithMeta(t testing.TB, id, name string, appPort int, meta
 	// it to the agent's state, so the alias's first evaluation can be lost;
 	// with the TTL check already passing nothing would re-evaluate it for a
 	// minute (CI once waited out 60 s for api-2 this way). A status change
-	// after registration reaches the alias, but not always the first one
-	// (CI waited out 60 s for api-dc1 in TestPeeringFailover), so waitAlias
-	// repeats one until the alias passes.
+	// after registration reaches the alias, but not always the first one,
+	// and CI has seen the agent hold the alias passing while the catalog
+	// kept the critical it was registered with (TestPeeringFailover's
+	// api-dc1), so waitAlias repeats one until the catalog has it passing.
 	m.setHealth(t, id, true)
-	m.waitAlias(t, id)
+	m.waitAlias(t, id, name+"-sidecar-proxy")
 }
 
-// waitAlias waits until the alias check of instance id's sidecar exists
-// and passes. Each poll that finds it not passing moves the instance's TTL
-// check to warning and back to passing: the agent re-evaluates an alias
-// only when a check of the aliased service changes status (an update of
-// the output alone is deferred and reaches no alias).
-func (m *mesh) waitAlias(t testing.TB, id string) {
+// waitAlias waits until the catalog has the alias check of instance id's
+// sidecar (of service sidecar) passing, as the control plane and the
+// tests' health waits read it. Each poll that finds it not passing moves
+// the instance's TTL check to warning and back to passing: the agent
+// re-evaluates an alias only when a check of the aliased service changes
+// status (an update of the output alone is deferred and reaches no
+// alias), and each status change of the alias is synced to the catalog.
+func (m *mesh) waitAlias(t testing.TB, id, sidecar string) {
 	t.Helper()
-	agent := m.consul.Client().Agent()
-	poll.Until(t, 30*time.Second, "the alias check of "+id+"'s sidecar passing", func() error {
-		checks, err := agent.Checks()
+	client := m.consul.Client()
+	poll.Until(t, 30*time.Second, "the alias check of "+id+"'s sidecar passing in the catalog", func() error {
+		checks, _, err := client.Health().Checks(sidecar, nil)
 		if err != nil {
 			return err
 		}
@@ -246,13 +249,13 @@ func (m *mesh) waitAlias(t testing.TB, id string) {
 				return nil
 			}
 			for _, status := range []string{api.HealthWarning, api.HealthPassing} {
-				if err := agent.UpdateTTL(ttlCheck(id), "set by test", status); err != nil {
+				if err := client.Agent().UpdateTTL(ttlCheck(id), "set by test", status); err != nil {
 					return err
 				}
 			}
 			return fmt.Errorf("alias check %q is %s (%q)", c.CheckID, c.Status, c.Output)
 		}
-		return fmt.Errorf("no alias check of %s-sidecar-proxy among the agent's %d checks", id, len(checks))
+		return fmt.Errorf("no alias check of %s-sidecar-proxy among the catalog's %d checks of %s", id, len(checks), sidecar)
 	})
 }
 
