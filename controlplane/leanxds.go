@@ -147,7 +147,7 @@ func (l *leanXDS) serveHTTP(w http.ResponseWriter, r *http.Request) {
 // serveDelta runs one delta ADS stream. The handler returns once the
 // stream is open, and the stream holds no goroutine while it waits for
 // its client: each request that arrives is received and handled on a
-// goroutine started for it (detachedDelta).
+// pooled worker (detachedDelta).
 func (l *leanXDS) serveDelta(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", grpcwire.ContentType)
 	ctx := r.Context()
@@ -191,11 +191,11 @@ func endDelta(w http.ResponseWriter, hs *httpDeltaStream, err error) {
 }
 
 // detachedDelta runs a delta ADS stream whose handler has returned. When
-// its body has something to read (kick), a goroutine receives and handles
-// requests until the body has nothing more buffered, then exits; the
-// publisher's responses are sent by the stream's own flush goroutines. A
-// sidecar connected and synced thus costs the control plane one goroutine,
-// its connection's reader, instead of two.
+// its body has something to read (kick), a pooled worker receives and
+// handles requests until the body has nothing more buffered, then moves
+// on; the publisher's responses are sent by the stream's own flush
+// goroutines. A sidecar connected and synced thus costs the control plane
+// one goroutine, its connection's reader, instead of two.
 type detachedDelta struct {
 	srv       *Server
 	receivers *workpool.Pool[*detachedDelta]
