@@ -101,3 +101,16 @@ type ReadyNotifier interface {
 }
 
 var _ ReadyNotifier = (*h2sStream)(nil)
+
+// OnReady has f called, from whichever goroutine receives, whenever the
+// body has more to give than before: data, its end, or the error that
+// ends it. f must not block. A body that has something already is not
+// reported again: the caller checks Ready after OnReady.
+func (st *h2sStream) OnReady(f func()) { st.notify.Store(&f) }
+
+// notifyReady calls the OnReady function, if any. Callers hold no lock.
+func (st *h2sStream) notifyReady() {
+	if f := st.notify.Load(); f != nil {
+		(*f)()
+	}
+}

@@ -261,19 +261,6 @@ func (st *h2sStream) finish(abort bool) {
 	})
 }
 
-// OnReady has f called, from whichever goroutine receives, whenever the
-// body has more to give than before: data, its end, or the error that
-// ends it. f must not block. A body that has something already is not
-// reported again: the caller checks Ready after OnReady.
-func (st *h2sStream) OnReady(f func()) { st.notify.Store(&f) }
-
-// notifyReady calls the OnReady function, if any. Callers hold no lock.
-func (st *h2sStream) notifyReady() {
-	if f := st.notify.Load(); f != nil {
-		(*f)()
-	}
-}
-
 // end finishes the stream after its handler: the rest of the response,
 // or RST_STREAM (INTERNAL_ERROR) after a panic; a request whose body
 // the client is still sending is then reset (NO_ERROR, RFC 9113 §8.1).
