@@ -3,13 +3,18 @@ package listener
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strconv"
+	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
+
+	"github.com/weft-mesh/weft/internal/poll"
 )
 
 // detachedEcho is a handler that detaches its stream and returns at once;
@@ -152,5 +157,74 @@ func TestHTTP2ServerDetachedStreams(t *testing.T) {
 				t.Errorf("trailer X-Chunks %q, want %q", got, tc.wantChunks)
 			}
 		})
+	}
+}
+
+// TestHTTP2ServerWorkersAreTheServers: the workers that run handlers are
+// the server's, bounded by maxIdleWorkers however many connections it
+// serves. A control plane's thousands of clients each open one stream on
+// a connection of their own; workers kept per connection would leave one
+// waiting per client. A round of streams that run at once on more
+// connections than that starts a worker for each; the next round finds
+// maxIdleWorkers waiting and starts workers only for the rest.
+func TestHTTP2ServerWorkersAreTheServers(t *testing.T) {
+	const conns = maxIdleWorkers + 16
+	var arrived atomic.Int32
+	all := make(chan struct{})
+	var round atomic.Pointer[chan struct{}]
+	round.Store(&all)
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		ch := *round.Load()
+		if arrived.Add(1)%conns == 0 {
+			close(ch)
+		}
+		<-ch // every stream of the round runs at once
+	})
+	s := startLeanH2(t, h, nil)
+	clients := make([]*http.Transport, conns) // a connection each
+	for i := range clients {
+		clients[i] = h2cClient(t)
+	}
+	runRound := func() {
+		t.Helper()
+		var wg sync.WaitGroup
+		errs := make(chan error, conns)
+		for _, c := range clients {
+			wg.Go(func() {
+				req, _ := http.NewRequest("GET", "http://"+s.addr+"/", nil)
+				resp, err := c.RoundTrip(req)
+				if err != nil {
+					errs <- err
+					return
+				}
+				resp.Body.Close()
+			})
+		}
+		wg.Wait()
+		close(errs)
+		for err := range errs {
+			t.Fatal(err)
+		}
+	}
+	idleAfter := func(want int) {
+		t.Helper()
+		poll.Until(t, wait, "workers waiting", func() error {
+			if got := s.s.workers.Idle(); got != want {
+				return fmt.Errorf("%d workers wait, want %d", got, want)
+			}
+			return nil
+		})
+	}
+	runRound()
+	idleAfter(maxIdleWorkers)
+	if got := s.s.workers.Started(); got != conns {
+		t.Fatalf("first round started %d workers, want %d", got, conns)
+	}
+	next := make(chan struct{})
+	round.Store(&next)
+	runRound()
+	idleAfter(maxIdleWorkers)
+	if got, want := s.s.workers.Started(), int64(conns+conns-maxIdleWorkers); got != want {
+		t.Fatalf("after the second round %d workers started, want %d", got, want)
 	}
 }

@@ -65,6 +65,13 @@ type h2Server struct {
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 
+	// workers run the handlers of every connection's streams. They are
+	// the server's, not a connection's: a control plane's thousands of
+	// connections each open one long-lived stream, and workers kept per
+	// connection would each wait out their idle timeout with the stack
+	// that stream's handler grew.
+	workers *workpool.Pool[pendingStream]
+
 	draining atomic.Bool
 	mu       sync.Mutex
 	conns    map[*h2sConn]struct{}
@@ -95,6 +102,7 @@ func newH2Server(log *slog.Logger, handler http.Handler, srv *http.Server, base 
 		pingInterval: cfg.HTTP2.KeepaliveInterval,
 		pingTimeout:  cfg.HTTP2.KeepaliveTimeout,
 		conns:        make(map[*h2sConn]struct{}),
+		workers:      workpool.New(runPending, maxIdleWorkers, workerIdleTimeout, nil),
 	}
 	if s.maxStreams == 0 {
 		s.maxStreams = config.DefaultMaxConcurrentStreams
@@ -197,8 +205,6 @@ type h2sConn struct {
 	// arrived together, whose handlers start once they are all handled
 	// (h2wire.NextFrameBuffered).
 	pending []pendingStream
-	// workers run the streams' handlers.
-	workers *workpool.Pool[pendingStream]
 
 	// wmu is the frame writer and its lock (group commit: see
 	// h2wire.Writer), which also guards henc, hbuf and werr.
@@ -236,7 +242,6 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 	}
 	ctx := context.WithValue(s.base, http.LocalAddrContextKey, conn.LocalAddr())
 	sc.ctx, sc.cancel = context.WithCancel(s.connCtx(ctx, c))
-	sc.workers = workpool.New(runPending, maxIdleWorkers, workerIdleTimeout, sc.ctx.Done())
 	sc.winCond.L = &sc.mu
 	sc.wmu = h2wire.NewWriter(conn)
 	if s.readBuffer > 0 {
@@ -362,10 +367,10 @@ type pendingStream struct {
 }
 
 // startPending starts the handlers of the streams opened by the frames
-// just read: on an idle worker of the connection, or a new one.
+// just read: on an idle worker of the server, or a new one.
 func (sc *h2sConn) startPending() {
 	for i, p := range sc.pending {
-		sc.workers.Go(p)
+		sc.s.workers.Go(p)
 		sc.pending[i] = pendingStream{}
 	}
 	sc.pending = sc.pending[:0]
@@ -377,9 +382,13 @@ func (sc *h2sConn) startPending() {
 // start together: runtime.newstack, 8 % of a sidecar's CPU at
 // saturation).
 const (
-	// maxIdleWorkers bounds the workers a connection keeps waiting.
-	maxIdleWorkers = 16
-	// workerIdleTimeout is how long a worker waits for a stream.
+	// maxIdleWorkers bounds the workers a server keeps waiting, however
+	// many connections it serves: a sidecar's peers' connections and
+	// their concurrent streams, a control plane's bursts of (re)connecting
+	// clients (whose handlers detach at once, so few run together).
+	maxIdleWorkers = 64
+	// workerIdleTimeout is how long a worker waits for a stream; the
+	// workers of a server whose connections have all ended leave then.
 	workerIdleTimeout = 5 * time.Second
 )
 
