@@ -186,7 +186,8 @@ func (c *deltaCache) CreateDeltaWatch(req *cachev3.DeltaRequest, sub cachev3.Sub
 // there is nothing to send (createDeltaResponse and respondDelta in
 // go-control-plane's cache). The versions the stream will hold are
 // collected only for a response: most watches a new state meets have
-// nothing to send.
+// nothing to send. A wildcard response's are every resource of s, which
+// it records as s's list (deltaSubscription).
 func respondDelta(ctx context.Context, s *deltaState, req *cachev3.DeltaRequest, sub cachev3.Subscription) *deltaResponse {
 	typ := cachev3.GetResponseType(req.GetTypeUrl())
 	if typ == types.UnknownType {
@@ -195,28 +196,20 @@ func respondDelta(ctx context.Context, s *deltaState, req *cachev3.DeltaRequest,
 		return respondEmpty(ctx, req, sub)
 	}
 	all := s.resources[typ]
-	returned := sub.ReturnedResources()
 	resp := &deltaResponse{req: req, version: s.versions[typ], ctx: ctx}
 	if sub.IsWildcard() {
-		for _, r := range all {
-			if prev, ok := returned[r.Name]; !ok || prev != r.Version {
-				resp.resources = append(resp.resources, r)
-			}
-		}
-		for name := range returned {
-			if find(all, name) == nil {
-				resp.removed = append(resp.removed, name)
-			}
+		if held, ok := heldList(sub); ok {
+			resp.resources, resp.removed = diffSorted(held, all)
+		} else {
+			resp.resources, resp.removed = diffReturned(sub.ReturnedResources(), all)
 		}
 		if len(resp.resources) == 0 && len(resp.removed) == 0 && req.GetResponseNonce() != "" {
 			return nil
 		}
-		resp.next = make(map[string]string, len(all))
-		for _, r := range all {
-			resp.next[r.Name] = r.Version
-		}
+		resp.all, resp.nextIsAll = all, true
 		return resp
 	}
+	returned := sub.ReturnedResources()
 	subscribed := sub.SubscribedResources()
 	for name := range subscribed {
 		prev, wasReturned := returned[name]
@@ -238,6 +231,50 @@ func respondDelta(ctx context.Context, s *deltaState, req *cachev3.DeltaRequest,
 		}
 	}
 	return resp
+}
+
+// diffReturned is what a wildcard subscription is sent of all, sorted by
+// name, when the client holds returned: each resource it lacks or holds
+// at another version, and the names it holds that all lacks.
+func diffReturned(returned map[string]string, all []*discoveryv3.Resource) (send []*discoveryv3.Resource, removed []string) {
+	for _, r := range all {
+		if prev, ok := returned[r.Name]; !ok || prev != r.Version {
+			send = append(send, r)
+		}
+	}
+	for name := range returned {
+		if find(all, name) == nil {
+			removed = append(removed, name)
+		}
+	}
+	return send, removed
+}
+
+// diffSorted is diffReturned for a client that holds the list held,
+// sorted by name as all is: one walk of the two lists, none when they
+// are the same list.
+func diffSorted(held, all []*discoveryv3.Resource) (send []*discoveryv3.Resource, removed []string) {
+	if sameSlice(held, all) {
+		return nil, nil
+	}
+	i, j := 0, 0
+	for i < len(all) || j < len(held) {
+		switch {
+		case j == len(held) || (i < len(all) && all[i].Name < held[j].Name):
+			send = append(send, all[i])
+			i++
+		case i == len(all) || held[j].Name < all[i].Name:
+			removed = append(removed, held[j].Name)
+			j++
+		default:
+			if all[i].Version != held[j].Version {
+				send = append(send, all[i])
+			}
+			i++
+			j++
+		}
+	}
+	return send, removed
 }
 
 // respondEmpty answers the first request of a wildcard subscription to a
@@ -265,7 +302,12 @@ type deltaResponse struct {
 	version   string
 	resources []*discoveryv3.Resource
 	removed   []string
+	// next is what the client holds after the response, by name and
+	// version; unless nextIsAll, when it holds all, the node's list of
+	// the type the response was made from.
 	next      map[string]string
+	all       []*discoveryv3.Resource
+	nextIsAll bool
 	ctx       context.Context
 }
 
@@ -286,6 +328,14 @@ func (r *deltaResponse) GetDeltaDiscoveryResponse() (*discoveryv3.DeltaDiscovery
 func (r *deltaResponse) GetDeltaRequest() *cachev3.DeltaRequest  { return r.req }
 func (r *deltaResponse) GetSystemVersion() (string, error)       { return r.version, nil }
 func (r *deltaResponse) GetResponseVersion() string              { return r.version }
-func (r *deltaResponse) GetNextVersionMap() map[string]string    { return r.next }
-func (r *deltaResponse) GetReturnedResources() map[string]string { return r.next }
-func (r *deltaResponse) GetContext() context.Context             { return r.ctx }
+func (r *deltaResponse) GetNextVersionMap() map[string]string    { return r.nextVersions() }
+func (r *deltaResponse) GetReturnedResources() map[string]string { return r.nextVersions() }
+
+// nextVersions is next, built from all when the response holds all.
+func (r *deltaResponse) nextVersions() map[string]string {
+	if r.nextIsAll {
+		return versionMap(r.all)
+	}
+	return r.next
+}
+func (r *deltaResponse) GetContext() context.Context { return r.ctx }

@@ -9,7 +9,6 @@ import (
 	discoveryv3 "github.com/envoyproxy/go-control-plane/envoy/service/discovery/v3"
 	cachev3 "github.com/envoyproxy/go-control-plane/pkg/cache/v3"
 	resourcev3 "github.com/envoyproxy/go-control-plane/pkg/resource/v3"
-	streamv3 "github.com/envoyproxy/go-control-plane/pkg/server/stream/v3"
 	serverv3 "github.com/envoyproxy/go-control-plane/pkg/server/v3"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/peer"
@@ -44,7 +43,8 @@ func (a adsServer) DeltaAggregatedResources(s discoveryv3.AggregatedDiscoverySer
 // delivered before it were sent, as in go-control-plane's server.
 //
 // The protocol is go-control-plane's delta server's (v0.14): the same
-// subscriptions (stream.Subscription, legacy wildcard on), a nonce per
+// subscriptions (stream.Subscription, legacy wildcard on, in a
+// deltaSubscription that holds a wildcard's state as a list), a nonce per
 // response counting up from 1, the node remembered from the first
 // request that names it, the same callbacks in the same order, and the
 // type URL required on every request. What differs is when the stream
@@ -162,7 +162,7 @@ type deltaServerStream struct {
 
 // deltaSub is a stream's subscription to one type and its open watch.
 type deltaSub struct {
-	sub    streamv3.Subscription
+	sub    *deltaSubscription
 	cancel func()
 }
 
@@ -196,7 +196,7 @@ func (st *deltaServerStream) handle(req *discoveryv3.DeltaDiscoveryRequest) erro
 	if s == nil {
 		// The first request of the type: its initial versions, and a
 		// wildcard subscription when it names no resource (legacy).
-		s = &deltaSub{sub: streamv3.NewDeltaSubscription(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe(), req.GetInitialResourceVersions(), true)}
+		s = &deltaSub{sub: newDeltaSubscription(req)}
 		st.subs[typeURL] = s
 	} else {
 		if s.cancel != nil {
@@ -209,7 +209,7 @@ func (st *deltaServerStream) handle(req *discoveryv3.DeltaDiscoveryRequest) erro
 		if err := st.sendPendingLocked(); err != nil {
 			return err
 		}
-		s.sub.UpdateResourceSubscriptions(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
+		s.sub.update(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 	}
 	cancel, err := st.server.cache.watchDelta(req, s.sub, st.deliver)
 	if err != nil {
@@ -333,7 +333,7 @@ func (st *deltaServerStream) send(resp cachev3.DeltaResponse) error {
 		return err
 	}
 	if s := st.subs[req.GetTypeUrl()]; s != nil {
-		s.sub.SetReturnedResources(resp.GetNextVersionMap())
+		s.sub.sent(resp)
 	}
 	return nil
 }
