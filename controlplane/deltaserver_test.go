@@ -164,7 +164,8 @@ func testDeltaServerProtocol(t *testing.T, server string) {
 // nothing to send holds, on grpc-go's server, one goroutine of the
 // control plane's, its gRPC handler's, and none of go-control-plane's
 // delta server; on the lean server it holds none: its client costs one
-// goroutine, its connection's reader, and none of grpc-go's transport.
+// goroutine, its connection's reader, parked on the socket while the
+// connection is idle, and none of grpc-go's transport.
 func TestDeltaStreamsRunOnTheirHandlers(t *testing.T) {
 	forEachXDSServer(t, testDeltaStreamsRunOnTheirHandlers)
 }
@@ -198,9 +199,14 @@ func testDeltaStreamsRunOnTheirHandlers(t *testing.T, server string) {
 		if n := count(stacks, "controlplane.(*detachedDelta).receive(") + count(stacks, "controlplane.(*deltaServer).serve("); n != 0 {
 			return fmt.Errorf("%d goroutines wait on idle delta streams, want 0", n)
 		}
-		// The handlers' workers wait for another stream a few seconds.
-		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).readFrames("); n != streams {
-			return fmt.Errorf("%d goroutines read the lean connections, want %d", n, streams)
+		// An idle connection's reader is parked: a goroutine that only
+		// waits for the socket. The handlers' workers wait for another
+		// stream a few seconds.
+		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).readFrames("); n != 0 {
+			return fmt.Errorf("%d goroutines read idle lean connections, want 0 (parked)", n)
+		}
+		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).resume("); n != streams {
+			return fmt.Errorf("%d goroutines wait on the lean connections, want %d", n, streams)
 		}
 		if n := countGoroutines(stacks, "proxy/listener.(*h2sConn).") - countGoroutines(stacks, "proxy/listener.(*h2sConn).worker("); n != streams {
 			return fmt.Errorf("%d goroutines serve the lean connections besides idle workers, want %d", n, streams)

@@ -79,6 +79,8 @@ func newLeanXDS(s *Server, g *grpc.Server) *leanXDS {
 		// xDS requests are small (an ACK is a few hundred bytes); the
 		// buffer is held by every connected sidecar.
 		ReadBufferSize: 1 << 10,
+		// A sidecar's connection is idle between pushes and ACKs.
+		ParkIdleReaders: true,
 	})
 	return l
 }
@@ -104,9 +106,10 @@ func (l *leanXDS) serve(lis net.Listener) error {
 		setUserTimeout(c, xdsKeepalive.Timeout)
 		addr := c.RemoteAddr().String()
 		l.srv.stalls.served(addr)
-		l.conns.Go(func() {
-			defer l.srv.stalls.forget(addr)
-			l.h2.ServeConn(c)
+		l.conns.Add(1)
+		l.h2.Go(c, func() {
+			l.srv.stalls.forget(addr)
+			l.conns.Done()
 		})
 	}
 }

@@ -220,6 +220,18 @@ func run(f flags) error {
 		return err
 	}
 	rep.peakRSS = max(rep.peakRSS, rep.endMem.HWM)
+	if f.heapProfile != "" {
+		// Goroutine stacks shrink by half per collection at most.
+		for range 2 {
+			if err := saveProfile("http://"+adminAddr+"/debug/pprof/heap?gc=1", f.heapProfile+".end"); err != nil {
+				return err
+			}
+		}
+		fmt.Printf("heap profile of the control plane after the scenarios: %s.end\n", f.heapProfile)
+		if m, err := memoryBreakdown("http://" + adminAddr + "/metrics"); err == nil {
+			fmt.Printf("its memory by Go's accounting then: %s\n", m)
+		}
+	}
 	if s, err := lg.status(); err == nil {
 		rep.streamErrors = s.StreamErrors
 	}

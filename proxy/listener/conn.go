@@ -239,7 +239,7 @@ func (b *bound) serveLeanHTTP2(c *connInfo, conn net.Conn) {
 			return
 		}
 	}
-	b.h2.serve(c, conn)
+	b.h2.serve(c, conn, nil)
 }
 
 // handOffHTTP gives a connection to the http.Server.

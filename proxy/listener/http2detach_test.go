@@ -5,8 +5,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
+	"runtime/pprof"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -226,5 +229,112 @@ func TestHTTP2ServerWorkersAreTheServers(t *testing.T) {
 	idleAfter(maxIdleWorkers)
 	if got, want := s.s.workers.Started(), int64(conns+conns-maxIdleWorkers); got != want {
 		t.Fatalf("after the second round %d workers started, want %d", got, want)
+	}
+}
+
+// TestHTTP2ServerParksIdleReaders: with ParkIdleReaders, a connection
+// with nothing to read is waited on by a goroutine that only waits for
+// its socket, and its reader ends; what arrives later is read and served
+// as before — new requests, and the body of a request whose handler
+// waits for it — and a connection that ends while parked ends as any
+// other: Go's done is called once.
+func TestHTTP2ServerParksIdleReaders(t *testing.T) {
+	h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		w.(http.Flusher).Flush()
+		buf := make([]byte, 64)
+		for {
+			n, err := r.Body.Read(buf)
+			if n > 0 {
+				w.Write(buf[:n])
+				w.(http.Flusher).Flush()
+			}
+			if err != nil {
+				return
+			}
+		}
+	})
+	srv := NewHTTP2Server(h, HTTP2Options{ParkIdleReaders: true})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ended := make(chan struct{}, 2)
+	accepted := make(chan struct{})
+	go func() {
+		defer close(accepted)
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		srv.Go(c, func() { ended <- struct{}{} })
+	}()
+	t.Cleanup(func() { ln.Close(); srv.CloseAll() })
+	// parked waits for the connection's reader to be parked, or, when
+	// not want, to be gone.
+	parked := func(want bool) {
+		t.Helper()
+		poll.Until(t, wait, "parked reader", func() error {
+			var b strings.Builder
+			pprof.Lookup("goroutine").WriteTo(&b, 2)
+			stacks := b.String()
+			waiting := strings.Count(stacks, "listener.(*h2sConn).resume(")
+			reading := strings.Count(stacks, "listener.(*h2sConn).readFrames(")
+			if want && (waiting != 1 || reading != 0) || !want && waiting+reading != 0 {
+				return fmt.Errorf("%d readers parked, %d reading; want parked: %v", waiting, reading, want)
+			}
+			return nil
+		})
+	}
+	client := h2cClient(t)
+	post := func(body io.Reader) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest("POST", "http://"+ln.Addr().String()+"/", body)
+		resp, err := client.RoundTrip(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for i := range 3 {
+		resp := post(strings.NewReader(fmt.Sprint("request ", i)))
+		got, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil || string(got) != fmt.Sprint("request ", i) {
+			t.Fatalf("request %d: %q, %v", i, got, err)
+		}
+		parked(true)
+	}
+	// A body that arrives while the reader is parked.
+	pr, pw := io.Pipe()
+	resp := post(pr)
+	for _, chunk := range []string{"first", "second"} {
+		parked(true)
+		if _, err := pw.Write([]byte(chunk)); err != nil {
+			t.Fatal(err)
+		}
+		got := make([]byte, len(chunk))
+		if _, err := io.ReadFull(resp.Body, got); err != nil || string(got) != chunk {
+			t.Fatalf("echo of %q: %q, %v", chunk, got, err)
+		}
+	}
+	pw.Close()
+	if rest, err := io.ReadAll(resp.Body); err != nil || len(rest) != 0 {
+		t.Fatalf("the rest of the echo: %q, %v", rest, err)
+	}
+	resp.Body.Close()
+	parked(true)
+	client.CloseIdleConnections() // ends the connection while parked
+	select {
+	case <-ended:
+	case <-time.After(wait):
+		t.Fatal("done was not called after the client closed the parked connection")
+	}
+	parked(false)
+	<-accepted
+	select {
+	case <-ended:
+		t.Fatal("done was called twice")
+	default:
 	}
 }

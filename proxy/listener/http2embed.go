@@ -13,11 +13,12 @@ import (
 // HTTP2Server is the sidecar's lean HTTP/2 server (h2Server) for a
 // caller that accepts connections itself: the control plane serves its
 // xDS port with it (controlplane/leanxds.go). Each connection's frames
-// are read on the goroutine that calls ServeConn and each stream runs
-// its handler on a worker, so a client with one long-lived stream costs
-// two goroutines, where grpc-go's server runs four (reader, writer,
-// keepalive and handler); one, when the handler detaches the stream
-// (Detacher).
+// are read on one goroutine and each stream runs its handler on a
+// worker, so a client with one long-lived stream costs two goroutines,
+// where grpc-go's server runs four (reader, writer, keepalive and
+// handler); one, when the handler detaches the stream (Detacher), and a
+// small one while it has nothing to read when idle readers park
+// (ParkIdleReaders).
 type HTTP2Server struct{ s *h2Server }
 
 // HTTP2Options configures an HTTP2Server. Zero fields take the defaults
@@ -36,6 +37,14 @@ type HTTP2Options struct {
 	// life; 0: the listeners' 4 KiB. A frame larger than the buffer is
 	// read into the frame directly.
 	ReadBufferSize int
+	// ParkIdleReaders makes the reader of a TCP connection that has
+	// nothing to read hand over to a new goroutine that only waits for
+	// it to have something, and end: a server of many mostly idle
+	// connections then holds a small stack for each instead of the one
+	// its reader grew handling frames. Each wake starts a goroutine.
+	// Serve connections with Go for it to pay: ServeConn's caller waits
+	// for the connection's end.
+	ParkIdleReaders bool
 }
 
 // NewHTTP2Server returns a server of h.
@@ -52,6 +61,7 @@ func NewHTTP2Server(h http.Handler, o HTTP2Options) *HTTP2Server {
 	keep := func(ctx context.Context, _ *connInfo) context.Context { return ctx }
 	s := newH2Server(o.Logger, h, &http.Server{}, context.Background(), cfg, keep)
 	s.readBuffer = o.ReadBufferSize
+	s.parkIdle = o.ParkIdleReaders
 	return &HTTP2Server{s: s}
 }
 
@@ -59,7 +69,16 @@ func NewHTTP2Server(h http.Handler, o HTTP2Options) *HTTP2Server {
 // preface (prior knowledge, as gRPC's clients send it), until it ends.
 // It returns once every handler of the connection has returned.
 func (s *HTTP2Server) ServeConn(conn net.Conn) {
-	s.s.serve(&connInfo{raw: conn, conn: conn}, conn)
+	ended := make(chan struct{})
+	s.s.serve(&connInfo{raw: conn, conn: conn}, conn, func() { close(ended) })
+	<-ended
+}
+
+// Go serves conn as ServeConn does, on goroutines of the server's: it
+// returns at once, and done is called once the connection has ended and
+// every handler of it has returned.
+func (s *HTTP2Server) Go(conn net.Conn, done func()) {
+	go s.s.serve(&connInfo{raw: conn, conn: conn}, conn, done)
 }
 
 // Drain sends GOAWAY on every connection: each serves the streams it has

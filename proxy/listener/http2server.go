@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"golang.org/x/net/http2"
@@ -61,7 +62,10 @@ type h2Server struct {
 	idleTimeout   time.Duration
 	// readBuffer is the size of each connection's read buffer; 0: the
 	// listeners' pooled readBufferSize.
-	readBuffer   int
+	readBuffer int
+	// parkIdle parks the reader of a connection that has nothing to read
+	// (h2sConn.park).
+	parkIdle     bool
 	pingInterval time.Duration
 	pingTimeout  time.Duration
 
@@ -131,11 +135,13 @@ func newH2Server(log *slog.Logger, handler http.Handler, srv *http.Server, base 
 
 // serve serves conn, an HTTP/2 connection (h2 by ALPN, or cleartext that
 // starts with the client preface), until it ends. It returns once every
-// handler of the connection has.
-func (s *h2Server) serve(c *connInfo, conn net.Conn) {
+// handler of the connection has, unless the server parks idle readers:
+// then it may return while the connection is served on, and done, when
+// not nil, is called once it has ended.
+func (s *h2Server) serve(c *connInfo, conn net.Conn, done func()) {
 	sc := newH2sConn(s, c, conn)
+	sc.done = done
 	s.track(sc)
-	defer s.untrack(sc)
 	sc.serve()
 }
 
@@ -228,6 +234,13 @@ type h2sConn struct {
 	peerMaxFrame uint32
 	// The connection's receive window.
 	inflow h2wire.Inflow
+
+	// sawSettings: the client's first frame, SETTINGS, was read.
+	sawSettings bool
+	// raw is the socket an idle reader parks on; nil: it does not park.
+	raw syscall.RawConn
+	// done is called once the connection has ended (h2Server.serve).
+	done func()
 }
 
 func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
@@ -255,30 +268,30 @@ func newH2sConn(s *h2Server, c *connInfo, conn net.Conn) *h2sConn {
 	sc.fr.MaxHeaderListSize = s.maxHeaderList
 	sc.fr.SetReuseFrames()
 	sc.henc = hpack.NewEncoder(&sc.hbuf)
+	if s.parkIdle {
+		sc.raw = parkableSocket(conn)
+	}
 	return sc
 }
 
 var errH2Preface = errors.New("http2: the connection does not start with the client preface")
 
 // serve runs the connection: preface and SETTINGS, then frames until it
-// ends; then it cancels the handlers and waits for them.
+// ends (read); then it cancels the handlers and waits for them (finish).
 func (sc *h2sConn) serve() {
-	defer func() {
-		sc.startPending()
-		sc.cancel()
-		sc.closeConn()
-		sc.abortStreams(errH2ConnGone) // wakes handlers blocked on bodies and windows
-		sc.handlers.Wait()
-		sc.wmu.Lock()
-		sc.werr = net.ErrClosed
-		sc.wmu.Unlock()
-		if sc.s.readBuffer == 0 {
-			putReader(sc.br)
-		}
-	}()
+	if !sc.start() {
+		sc.finish()
+		return
+	}
+	sc.armTimers()
+	sc.read()
+}
+
+// start reads the client preface and sends the server's SETTINGS.
+func (sc *h2sConn) start() bool {
 	if err := sc.readPreface(); err != nil {
 		sc.s.log.Debug("HTTP/2 connection refused", "remote", sc.remote, "error", err)
-		return
+		return false
 	}
 	settings := []http2.Setting{
 		{ID: http2.SettingMaxFrameSize, Val: h2MaxReadFrameSize},
@@ -287,7 +300,7 @@ func (sc *h2sConn) serve() {
 		{ID: http2.SettingHeaderTableSize, Val: sc.s.tableSize},
 		{ID: http2.SettingInitialWindowSize, Val: uint32(sc.s.streamWindow)},
 	}
-	if err := sc.writeFrames(func(fr *http2.Framer) error {
+	err := sc.writeFrames(func(fr *http2.Framer) error {
 		if err := fr.WriteSettings(settings...); err != nil {
 			return err
 		}
@@ -295,11 +308,61 @@ func (sc *h2sConn) serve() {
 			return fr.WriteWindowUpdate(0, uint32(inc))
 		}
 		return nil
-	}); err != nil {
+	})
+	return err == nil
+}
+
+// read reads and handles frames until the connection ends, then finishes
+// it; or until the reader parks, when another goroutine reads on.
+func (sc *h2sConn) read() {
+	if sc.readFrames() {
 		return
 	}
-	sc.armTimers()
-	sc.readFrames()
+	sc.finish()
+}
+
+// finish ends the connection once its frames are read: it cancels the
+// handlers and waits for them.
+func (sc *h2sConn) finish() {
+	sc.startPending()
+	sc.cancel()
+	sc.closeConn()
+	sc.abortStreams(errH2ConnGone) // wakes handlers blocked on bodies and windows
+	sc.handlers.Wait()
+	sc.wmu.Lock()
+	sc.werr = net.ErrClosed
+	sc.wmu.Unlock()
+	if sc.s.readBuffer == 0 {
+		putReader(sc.br)
+	}
+	sc.s.untrack(sc)
+	if sc.done != nil {
+		sc.done()
+	}
+}
+
+// park hands the reading of a connection that has nothing to read to a
+// new goroutine that waits for it to have something, and reports whether
+// it did; the reader then returns, and its goroutine ends. A reader's
+// stack grows with the frames it handles (8 KiB is common), and a
+// goroutine parked in a read keeps it, since the read path alone uses
+// more than a quarter of it (the runtime shrinks stacks only below
+// that); a goroutine that only waits for the socket keeps the smallest.
+// For servers of many connections that are mostly idle, as a control
+// plane's sidecars are between pushes: each wake starts a goroutine.
+func (sc *h2sConn) park() bool {
+	if sc.raw == nil || !sc.sawSettings || len(sc.pending) > 0 || sc.br.Buffered() > 0 || !socketIdle(sc.raw) {
+		return false
+	}
+	go sc.resume()
+	return true
+}
+
+// resume waits for a parked connection to have something to read, then
+// reads on.
+func (sc *h2sConn) resume() {
+	awaitReadable(sc.raw)
+	sc.read()
 }
 
 // readPreface reads the client preface (RFC 9113 §3.4).
@@ -316,10 +379,13 @@ func (sc *h2sConn) readPreface() error {
 	return nil
 }
 
-// readFrames reads and handles frames until the connection ends.
-func (sc *h2sConn) readFrames() {
-	first := true
+// readFrames reads and handles frames until the connection ends, or the
+// reader parks (reported true).
+func (sc *h2sConn) readFrames() (parked bool) {
 	for {
+		if sc.park() {
+			return true
+		}
 		f, err := sc.fr.ReadFrame()
 		sc.lastRead.Store(time.Now().UnixNano())
 		if err != nil {
@@ -335,21 +401,21 @@ func (sc *h2sConn) readFrames() {
 			case errors.Is(err, http2.ErrFrameTooLarge):
 				sc.goAwayNow(http2.ErrCodeFrameSize, err.Error())
 			}
-			return
+			return false
 		}
-		if first {
+		if !sc.sawSettings {
 			if sf, ok := f.(*http2.SettingsFrame); !ok || sf.IsAck() {
 				sc.goAwayNow(http2.ErrCodeProtocol, "the client preface's first frame is not SETTINGS")
-				return
+				return false
 			}
-			first = false
+			sc.sawSettings = true
 		}
 		if err := sc.handle(f); err != nil {
 			var ce http2.ConnectionError
 			if errors.As(err, &ce) {
 				sc.goAwayNow(http2.ErrCode(ce), err.Error())
 			}
-			return
+			return false
 		}
 		if len(sc.pending) > 0 && (len(sc.pending) >= maxPendingStreams || !h2wire.NextFrameBuffered(sc.br)) {
 			sc.startPending()

@@ -56,7 +56,7 @@ func startLeanH2(t testing.TB, h http.Handler, cfg *config.HTTP) *leanH2 {
 			go func() {
 				defer l.wg.Done()
 				cc := writeCounter{Conn: c, n: &l.writes}
-				l.s.serve(&connInfo{raw: c, conn: cc}, cc)
+				l.s.serve(&connInfo{raw: c, conn: cc}, cc, nil)
 			}()
 		}
 	}()
@@ -437,7 +437,7 @@ func FuzzHTTP2Server(f *testing.F) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			s.serve(&connInfo{raw: server, conn: server}, server)
+			s.serve(&connInfo{raw: server, conn: server}, server, nil)
 		}()
 		go io.Copy(io.Discard, client)
 		client.SetWriteDeadline(time.Now().Add(2 * time.Second))

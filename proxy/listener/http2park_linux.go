@@ -1,0 +1,44 @@
+package listener
+
+import (
+	"net"
+	"syscall"
+)
+
+// parkableSocket is the socket under conn that an idle reader can park
+// on (h2sConn.park), nil when conn is not one (a TLS connection may hold
+// decrypted bytes the socket no longer shows).
+func parkableSocket(conn net.Conn) syscall.RawConn {
+	tc, ok := conn.(*net.TCPConn)
+	if !ok {
+		return nil
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return nil
+	}
+	return rc
+}
+
+// socketIdle reports whether the socket has nothing to read: a
+// non-blocking MSG_PEEK finds no byte, no end and no error.
+func socketIdle(rc syscall.RawConn) bool {
+	idle := false
+	err := rc.Control(func(fd uintptr) {
+		idle = peekWouldBlock(fd)
+	})
+	return err == nil && idle
+}
+
+// awaitReadable waits until the socket has something to read (a byte,
+// its end or an error), its read deadline passes, or it is closed; the
+// read that follows says which.
+func awaitReadable(rc syscall.RawConn) {
+	rc.Read(func(fd uintptr) bool { return !peekWouldBlock(fd) })
+}
+
+func peekWouldBlock(fd uintptr) bool {
+	var b [1]byte
+	_, _, err := syscall.Recvfrom(int(fd), b[:], syscall.MSG_PEEK|syscall.MSG_DONTWAIT)
+	return err == syscall.EAGAIN || err == syscall.EINTR
+}
