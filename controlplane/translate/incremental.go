@@ -325,7 +325,10 @@ func (x *Translator) remove(id string) {
 func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 	t.inputs, t.problems, t.part = t.inputs[:0], nil, partMark{}
 	res := t.proxy(p)
-	in := sortedInputs(slices.Clone(t.inputs))
+	// Kept for the proxy's life: a copy of the distinct inputs only
+	// (t.inputs repeats what several resources read).
+	t.sorted = append(t.sorted[:0], t.inputs...)
+	in := slices.Clone(sortedInputs(t.sorted))
 	var loads []loadSource
 	for i, cla := range res.Endpoints {
 		if src, ok := t.recipes[cla]; ok {
@@ -347,7 +350,7 @@ func (t *translator) translateProxy(p *catalog.Proxy) *proxyEntry {
 // sortedInputs sorts inputs and drops repeats, in place.
 func sortedInputs(in []input) []input {
 	slices.SortFunc(in, func(a, b input) int { return cmp.Or(cmp.Compare(a.kind, b.kind), cmp.Compare(a.name, b.name)) })
-	return slices.Clip(slices.Compact(in))
+	return slices.Compact(in)
 }
 
 // onlyIn returns the inputs of in that are not in other, sorted.

@@ -144,6 +144,8 @@ type translator struct {
 	// translated, and problems what could not be translated for it.
 	inputs   []input
 	problems []error
+	// sorted is translateProxy's scratch for sorting inputs.
+	sorted []input
 }
 
 func newTranslator(snap *catalog.Snapshot, mesh Mesh, usable map[string][]catalog.Endpoint) *translator {
