@@ -58,16 +58,23 @@ type statusTracker struct {
 	proxyless *proxylessClients
 
 	mu      sync.Mutex
-	streams map[int64]string // stream ID → proxy ID
-	peers   map[int64]string // stream ID → the client's address
+	streams map[int64]*streamStatus
 	proxies map[string]*ProxyStatus
-	sent    map[sentKey]sentResponse // last response per stream and type
-	// sentTypes are the types in sent of each stream, so that a stream
-	// that closes drops its own without a walk of every stream's.
-	sentTypes map[int64][]string
 	// named are proxyless clients' subscriptions by proxy ID, then by
 	// stream and type.
 	named map[string]map[sentKey]*namedSubscription
+}
+
+// streamStatus is what the tracker knows of one stream.
+type streamStatus struct {
+	// proxy is the ID of the stream's proxy, once registered by its
+	// first request (typeSync).
+	proxy      string
+	registered bool
+	peer       string // the client's address
+	// sent is the last response of each type, in the order of the
+	// types' first responses (a stream has a few types).
+	sent []sentResponse
 }
 
 type sentKey struct {
@@ -78,14 +85,47 @@ type sentKey struct {
 // sentResponse is the last response of a stream and type: at is when it
 // was sent, answered whether the client has ACKed or NACKed it since.
 type sentResponse struct {
+	typeURL        string
 	nonce, version string
 	at             time.Time
 	answered       bool
 }
 
+// lastSent is the stream's last response of typeURL, nil if none.
+func (st *streamStatus) lastSent(typeURL string) *sentResponse {
+	if st == nil {
+		return nil
+	}
+	for i := range st.sent {
+		if st.sent[i].typeURL == typeURL {
+			return &st.sent[i]
+		}
+	}
+	return nil
+}
+
+// stream returns a stream's status, creating it. Callers hold s.mu.
+func (s *statusTracker) stream(streamID int64) *streamStatus {
+	st := s.streams[streamID]
+	if st == nil {
+		st = &streamStatus{}
+		s.streams[streamID] = st
+	}
+	return st
+}
+
+// proxyOf is the ID of a stream's proxy, "" before its first request.
+// Callers hold s.mu.
+func (s *statusTracker) proxyOf(streamID int64) string {
+	if st := s.streams[streamID]; st != nil {
+		return st.proxy
+	}
+	return ""
+}
+
 func newStatusTracker(logger *slog.Logger, m *metrics, pl *proxylessClients) *statusTracker {
-	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]string{}, peers: map[int64]string{}, proxies: map[string]*ProxyStatus{},
-		sent: map[sentKey]sentResponse{}, sentTypes: map[int64][]string{}, named: map[string]map[sentKey]*namedSubscription{}}
+	return &statusTracker{logger: logger, metrics: m, proxyless: pl, streams: map[int64]*streamStatus{}, proxies: map[string]*ProxyStatus{},
+		named: map[string]map[sentKey]*namedSubscription{}}
 }
 
 // callbacks hooks the tracker into go-control-plane's servers. The SotW
@@ -122,10 +162,11 @@ func deltaKey(id int64) int64 { return -id }
 // typeSync returns the status of typeURL on the proxy of a stream,
 // registering the stream on its first request. Callers hold s.mu.
 func (s *statusTracker) typeSync(streamID int64, node *corev3.Node, typeURL string) (string, *TypeSync) {
-	id, ok := s.streams[streamID]
-	if !ok {
+	st := s.stream(streamID)
+	id := st.proxy
+	if !st.registered {
 		id = node.GetId()
-		s.streams[streamID] = id
+		st.proxy, st.registered = id, true
 		p := s.proxies[id]
 		if p == nil {
 			p = &ProxyStatus{ID: id, Connected: time.Now(), Types: map[string]*TypeSync{}}
@@ -168,7 +209,7 @@ func (s *statusTracker) request(streamID int64, req *discoveryv3.DiscoveryReques
 	s.answered(streamID, req.GetTypeUrl(), req.GetResponseNonce())
 	if d := req.GetErrorDetail(); d != nil {
 		rejected := req.GetVersionInfo()
-		if r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]; ok && r.nonce == req.GetResponseNonce() {
+		if r := s.streams[streamID].lastSent(req.GetTypeUrl()); r != nil && r.nonce == req.GetResponseNonce() {
 			rejected = r.version
 			// go-control-plane answers a request whose version differs
 			// from the snapshot's by sending the snapshot again, so a NACK
@@ -194,8 +235,8 @@ func (s *statusTracker) deltaRequest(streamID int64, req *discoveryv3.DeltaDisco
 		n.deltaRequest(req.GetResourceNamesSubscribe(), req.GetResourceNamesUnsubscribe())
 		s.reportNamed(id, req.GetTypeUrl())
 	}
-	r, ok := s.sent[sentKey{streamID, req.GetTypeUrl()}]
-	if req.GetResponseNonce() == "" || !ok || r.nonce != req.GetResponseNonce() {
+	r := s.streams[streamID].lastSent(req.GetTypeUrl())
+	if req.GetResponseNonce() == "" || r == nil || r.nonce != req.GetResponseNonce() {
 		return nil
 	}
 	s.answered(streamID, req.GetTypeUrl(), req.GetResponseNonce())
@@ -247,12 +288,17 @@ func (s *statusTracker) deltaResponse(streamID int64, req *discoveryv3.DeltaDisc
 
 // sentResponse records a response. Callers hold s.mu.
 func (s *statusTracker) sentResponse(streamID int64, typeURL, nonce, version string) {
-	k := sentKey{streamID, typeURL}
-	if _, ok := s.sent[k]; !ok {
-		s.sentTypes[streamID] = append(s.sentTypes[streamID], typeURL)
-	}
-	s.sent[k] = sentResponse{nonce: nonce, version: version, at: time.Now()}
 	s.metrics.pushes.WithLabelValues(shortType(typeURL)).Inc()
+	st := s.streams[streamID]
+	if st == nil {
+		return // closed
+	}
+	r := st.lastSent(typeURL)
+	if r == nil {
+		st.sent = append(st.sent, sentResponse{typeURL: typeURL})
+		r = &st.sent[len(st.sent)-1]
+	}
+	r.nonce, r.version, r.at, r.answered = nonce, version, time.Now(), false
 }
 
 // streamOpened notes a stream's client address, which a stalled stream
@@ -264,16 +310,14 @@ func (s *statusTracker) streamOpened(ctx context.Context, streamID int64) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.peers[streamID] = p.Addr.String()
+	s.stream(streamID).peer = p.Addr.String()
 }
 
 // answered marks a stream's last response of typeURL as ACKed or NACKed
 // when nonce is its. Callers hold s.mu.
 func (s *statusTracker) answered(streamID int64, typeURL, nonce string) {
-	k := sentKey{streamID, typeURL}
-	if r, ok := s.sent[k]; ok && r.nonce == nonce {
+	if r := s.streams[streamID].lastSent(typeURL); r != nil && r.nonce == nonce {
 		r.answered = true
-		s.sent[k] = r
 	}
 }
 
@@ -284,10 +328,10 @@ func (s *statusTracker) unanswered(cutoff time.Time) map[string]string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	out := map[string]string{}
-	for k, r := range s.sent {
-		if !r.answered && r.at.Before(cutoff) {
-			if addr := s.peers[k.stream]; addr != "" {
-				out[addr] = s.streams[k.stream]
+	for _, st := range s.streams {
+		for _, r := range st.sent {
+			if !r.answered && r.at.Before(cutoff) && st.peer != "" {
+				out[st.peer] = st.proxy
 			}
 		}
 	}
@@ -298,14 +342,14 @@ func (s *statusTracker) unanswered(cutoff time.Time) map[string]string {
 func (s *statusTracker) isProxyless(streamID int64) bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	p := s.proxies[s.streams[streamID]]
+	p := s.proxies[s.proxyOf(streamID)]
 	return p != nil && p.Proxyless
 }
 
 // namedSub returns the subscription to typeURL of a proxyless client's
 // stream, nil for a sidecar's. Callers hold s.mu.
 func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscription {
-	id := s.streams[streamID]
+	id := s.proxyOf(streamID)
 	if p := s.proxies[id]; p == nil || !p.Proxyless {
 		return nil
 	}
@@ -326,7 +370,7 @@ func (s *statusTracker) namedSub(streamID int64, typeURL string) *namedSubscript
 // reportSent records a response to a proxyless client in its status.
 // Callers hold s.mu.
 func (s *statusTracker) reportSent(streamID int64, typeURL string, version string) {
-	id := s.streams[streamID]
+	id := s.proxyOf(streamID)
 	t := s.reportNamed(id, typeURL)
 	t.SentVersion, t.SentAt = version, time.Now()
 }
@@ -354,16 +398,12 @@ func (s *statusTracker) reportNamed(id, typeURL string) *TypeSync {
 func (s *statusTracker) streamClosed(streamID int64, _ *corev3.Node) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	id, ok := s.streams[streamID]
-	if !ok {
+	st := s.streams[streamID]
+	delete(s.streams, streamID)
+	if st == nil || !st.registered {
 		return
 	}
-	delete(s.streams, streamID)
-	delete(s.peers, streamID)
-	for _, typeURL := range s.sentTypes[streamID] {
-		delete(s.sent, sentKey{streamID, typeURL})
-	}
-	delete(s.sentTypes, streamID)
+	id := st.proxy
 	var namedTypes []string
 	for k := range s.named[id] {
 		if k.stream == streamID {
