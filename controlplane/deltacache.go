@@ -61,6 +61,7 @@ type deltaNode struct {
 
 type deltaWatch struct {
 	req *cachev3.DeltaRequest
+	typ types.ResponseType // of req's type URL
 	sub cachev3.Subscription
 	// deliver gets the watch's one response. It is called with the
 	// node's lock held and must not block.
@@ -102,21 +103,23 @@ func (c *deltaCache) set(ctx context.Context, id string, s *deltaState) {
 	// Every open watch has been matched against old (when it was opened,
 	// or at the last set) and had nothing to send: a type whose resources
 	// are old's, the same slice, has nothing to send still.
-	ids := make([]int64, 0, len(n.watches))
+	type due struct {
+		id  int64
+		typ types.ResponseType
+	}
+	var buf [types.UnknownType + 1]due // a stream watches each type once
+	ids := buf[:0]
 	for wid, w := range n.watches {
-		if typ := cachev3.GetResponseType(w.req.GetTypeUrl()); old != nil && typ != types.UnknownType &&
-			sameSlice(old.resources[typ], s.resources[typ]) {
+		if old != nil && w.typ != types.UnknownType && sameSlice(old.resources[w.typ], s.resources[w.typ]) {
 			continue
 		}
-		ids = append(ids, wid)
+		ids = append(ids, due{wid, w.typ})
 	}
-	slices.SortFunc(ids, func(a, b int64) int {
-		return int(cachev3.GetResponseType(n.watches[a].req.GetTypeUrl())) - int(cachev3.GetResponseType(n.watches[b].req.GetTypeUrl()))
-	})
-	for _, wid := range ids {
-		w := n.watches[wid]
+	slices.SortFunc(ids, func(a, b due) int { return int(a.typ) - int(b.typ) })
+	for _, d := range ids {
+		w := n.watches[d.id]
 		if resp := respondDelta(ctx, s, w.req, w.sub); resp != nil {
-			delete(n.watches, wid)
+			delete(n.watches, d.id)
 			w.deliver(resp)
 		}
 	}
@@ -166,7 +169,7 @@ func (c *deltaCache) watch(req *cachev3.DeltaRequest, sub cachev3.Subscription, 
 		}
 	}
 	wid := c.nextID.Add(1)
-	n.watches[wid] = deltaWatch{req: req, sub: sub, deliver: deliver}
+	n.watches[wid] = deltaWatch{req: req, typ: cachev3.GetResponseType(req.GetTypeUrl()), sub: sub, deliver: deliver}
 	return func() {
 		n.mu.Lock()
 		delete(n.watches, wid)

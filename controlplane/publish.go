@@ -195,7 +195,11 @@ func (p *publisher) publishOne(ctx context.Context, id string, r *translate.Reso
 	p.published[id] = publishedProxy{res: r, snap: snap, delta: delta, version: version}
 	p.setSecretVersion(id, snap.version(resource.SecretType))
 	for i, typ := range publishedTypes {
-		p.metrics.published(id, typ, snap.versions[i], since)
+		// A type whose version is what the proxy was handed before
+		// sends nothing for its ACK to be timed by.
+		if !ok || prev.snap.versions[i] != snap.versions[i] {
+			p.metrics.published(id, typ, snap.versions[i], since)
+		}
 	}
 	return true, nil
 }
@@ -206,8 +210,7 @@ func (p *publisher) publishOne(ctx context.Context, id string, r *translate.Reso
 func (p *publisher) deltaState(snap *lazySnapshot, last *publishedProxy) *deltaState {
 	d := &deltaState{}
 	keys := snap.keys
-	for i, typ := range publishedTypes {
-		rt := cachev3.GetResponseType(typ)
+	for i, rt := range publishedResponseTypes {
 		d.versions[rt] = snap.versions[i]
 		if last != nil && last.delta != nil && sameSlice(keys[i], last.snap.keys[i]) {
 			d.resources[rt] = last.delta.resources[rt]
@@ -294,6 +297,14 @@ func (p *publisher) secretVersion(id string) string {
 }
 
 var publishedTypes = []string{resource.ListenerType, resource.ClusterType, resource.EndpointType, resource.RouteType, resource.SecretType}
+
+// publishedResponseTypes are publishedTypes as the delta cache indexes them.
+var publishedResponseTypes = func() (rts [5]types.ResponseType) {
+	for i, typ := range publishedTypes {
+		rts[i] = cachev3.GetResponseType(typ)
+	}
+	return rts
+}()
 
 // buildSnapshot validates a proxy's resources and assembles a consistent
 // snapshot whose per-type versions are content hashes, so identical catalog
