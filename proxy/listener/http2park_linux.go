@@ -20,21 +20,21 @@ func parkableSocket(conn net.Conn) syscall.RawConn {
 	return rc
 }
 
-// socketIdle reports whether the socket has nothing to read: a
-// non-blocking MSG_PEEK finds no byte, no end and no error.
-func socketIdle(rc syscall.RawConn) bool {
-	idle := false
-	err := rc.Control(func(fd uintptr) {
-		idle = peekWouldBlock(fd)
-	})
-	return err == nil && idle
-}
-
 // awaitReadable waits until the socket has something to read (a byte,
 // its end or an error), its read deadline passes, or it is closed; the
-// read that follows says which.
+// read that follows says which. It looks at the socket once, before it
+// waits (a byte may have arrived before the wait began); after the
+// poller's wake it trusts it: a spurious wake only means the read that
+// follows waits.
 func awaitReadable(rc syscall.RawConn) {
-	rc.Read(func(fd uintptr) bool { return !peekWouldBlock(fd) })
+	looked := false
+	rc.Read(func(fd uintptr) bool {
+		if looked {
+			return true
+		}
+		looked = true
+		return !peekWouldBlock(fd)
+	})
 }
 
 func peekWouldBlock(fd uintptr) bool {

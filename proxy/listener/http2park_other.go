@@ -10,6 +10,4 @@ import (
 // parkableSocket is nil outside Linux: idle readers do not park.
 func parkableSocket(net.Conn) syscall.RawConn { return nil }
 
-func socketIdle(syscall.RawConn) bool { return false }
-
 func awaitReadable(syscall.RawConn) {}

@@ -341,9 +341,10 @@ func (sc *h2sConn) finish() {
 	}
 }
 
-// park hands the reading of a connection that has nothing to read to a
-// new goroutine that waits for it to have something, and reports whether
-// it did; the reader then returns, and its goroutine ends. A reader's
+// park hands the reading of a connection that has nothing buffered to a
+// new goroutine that waits for it to have something (at once, when the
+// socket has it already), and reports whether it did; the reader then
+// returns, and its goroutine ends. A reader's
 // stack grows with the frames it handles (8 KiB is common), and a
 // goroutine parked in a read keeps it, since the read path alone uses
 // more than a quarter of it (the runtime shrinks stacks only below
@@ -351,7 +352,7 @@ func (sc *h2sConn) finish() {
 // For servers of many connections that are mostly idle, as a control
 // plane's sidecars are between pushes: each wake starts a goroutine.
 func (sc *h2sConn) park() bool {
-	if sc.raw == nil || !sc.sawSettings || len(sc.pending) > 0 || sc.br.Buffered() > 0 || !socketIdle(sc.raw) {
+	if sc.raw == nil || !sc.sawSettings || len(sc.pending) > 0 || sc.br.Buffered() > 0 {
 		return false
 	}
 	go sc.resume()
@@ -380,12 +381,10 @@ func (sc *h2sConn) readPreface() error {
 }
 
 // readFrames reads and handles frames until the connection ends, or the
-// reader parks (reported true).
+// reader parks after a frame (reported true); a resumed reader reads a
+// frame first, so that an end the wait woke for is read.
 func (sc *h2sConn) readFrames() (parked bool) {
 	for {
-		if sc.park() {
-			return true
-		}
 		f, err := sc.fr.ReadFrame()
 		sc.lastRead.Store(time.Now().UnixNano())
 		if err != nil {
@@ -419,6 +418,9 @@ func (sc *h2sConn) readFrames() (parked bool) {
 		}
 		if len(sc.pending) > 0 && (len(sc.pending) >= maxPendingStreams || !h2wire.NextFrameBuffered(sc.br)) {
 			sc.startPending()
+		}
+		if sc.park() {
+			return true
 		}
 	}
 }
